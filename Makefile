@@ -1,0 +1,60 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+FIELDAPP := $(VENV)/bin/fieldapp
+HOST ?= 127.0.0.1
+PORT ?= 5000
+VENDOR := static/vendor
+
+.PHONY: run test install test-deps vendor catalogs chromium lint clean
+
+run: install
+	$(FIELDAPP) init
+	$(FIELDAPP) demo
+	$(FIELDAPP) serve --host $(HOST) --port $(PORT)
+
+test: install test-deps chromium
+	$(VENV)/bin/ruff check fieldapp sync tests bench
+	$(PY) -m pytest -q
+
+install: $(VENV)/.installed vendor catalogs
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -e .
+	touch $@
+
+test-deps: $(VENV)/.test-installed
+
+$(VENV)/.test-installed: pyproject.toml
+	$(PIP) install -e '.[test]'
+	touch $@
+
+# Third-party JS comes from the npm registry, pinned in package-lock.json, never committed.
+vendor: $(VENDOR)/.copied
+
+$(VENDOR)/.copied: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)
+	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx.min.js
+	cp node_modules/jsqr/dist/jsQR.js $(VENDOR)/jsQR.js
+	touch $@
+
+# Each area keeps its own catalog (fieldapp/translations/<area>/<lang>); Flask-Babel merges them.
+catalogs: $(VENV)/.installed
+	@for d in fieldapp/translations/*/; do $(VENV)/bin/pybabel compile -d "$$d" >/dev/null 2>&1 || { $(VENV)/bin/pybabel compile -d "$$d"; exit 1; }; done
+
+# Browser tests drive Debian's Chromium; playwright cannot download its own here.
+chromium:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils; fi; }
+
+lint: test-deps
+	$(VENV)/bin/ruff check fieldapp sync tests bench
+	$(VENV)/bin/ruff format --check fieldapp sync tests bench
+
+clean:
+	rm -rf $(VENV) node_modules $(VENDOR) instance

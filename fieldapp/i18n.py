@@ -1,0 +1,89 @@
+"""Languages: zh-Hans by default, zh-Hant and English, chosen per request and remembered."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, redirect, request
+from flask_babel import Babel
+
+LANGUAGES = {"zh_Hans": "简体中文", "zh_Hant": "繁體中文", "en": "English"}
+DEFAULT = "zh_Hans"
+COOKIE = "lang"
+TRANSLATIONS = Path(__file__).resolve().parent / "translations"
+
+bp = Blueprint("i18n", __name__)
+
+
+def _from_tag(tag: str) -> str | None:
+    """Map a language tag (zh-CN, zh-Hant-TW, en-GB…) to one of ours."""
+    tag = tag.replace("_", "-").lower()
+    if tag.startswith("zh"):
+        traditional = ("hant", "-tw", "-hk", "-mo")
+        return "zh_Hant" if any(t in tag for t in traditional) else "zh_Hans"
+    if tag.startswith("en"):
+        return "en"
+    return None
+
+
+def select_locale() -> str:
+    """?lang= for this page, else the remembered choice, else Accept-Language, else zh-Hans."""
+    for candidate in (request.args.get("lang"), request.cookies.get(COOKIE)):
+        if candidate in LANGUAGES:
+            return candidate
+    for tag, _quality in request.accept_languages:
+        found = _from_tag(tag)
+        if found:
+            return found
+    return DEFAULT
+
+
+def cli_locale() -> str:
+    """The language of a command-line user, from LC_ALL / LC_MESSAGES / LANG."""
+    for var in ("FIELDAPP_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(var, "")
+        if value and value not in ("C", "POSIX", "C.UTF-8"):
+            return _from_tag(value.split(".")[0]) or DEFAULT
+    return DEFAULT
+
+
+@bp.route("/lang/<code>")
+def choose(code: str):
+    """Remember a language choice and go back to the page it was made on."""
+    target = request.args.get("next", "/")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        target = "/"
+    response = redirect(target)
+    if code in LANGUAGES:
+        response.set_cookie(COOKIE, code, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Set up Flask-Babel over every area's catalog folder."""
+    directories = sorted(str(p) for p in TRANSLATIONS.iterdir() if p.is_dir())
+    Babel(
+        app,
+        locale_selector=select_locale,
+        default_locale=DEFAULT,
+        default_translation_directories=";".join(directories) or str(TRANSLATIONS),
+    )
+    app.jinja_env.globals["LANGUAGES"] = LANGUAGES
+    app.register_blueprint(bp)
+
+    @app.context_processor
+    def _language():
+        from flask_babel import get_locale
+
+        locale = str(get_locale())
+        html_lang = {"zh_Hans": "zh-Hans", "zh_Hant": "zh-Hant"}.get(locale, locale)
+        return {"current_language": locale, "html_lang": html_lang}
+
+    @app.after_request
+    def _vary_language(response):
+        response.vary.add("Accept-Language")
+        response.vary.add("Cookie")
+        return response

@@ -1,0 +1,65 @@
+"""The record kinds this instance knows, and the one way records are written: sync.apply_batch.
+
+A gate form, a phone's outbox and a downstream instance all store records through save(), so
+the change log, dedupe by UUID and retention apply the same to all of them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sqlite3
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from flask import Flask, current_app
+
+import sync
+
+from . import instance
+
+# Each module here has record_kinds(config) -> list[sync.RecordKind].
+KIND_MODULES = ("fieldapp.entries",)
+
+
+def build_registry(config: Mapping[str, Any]) -> sync.Registry:
+    """A registry of every kind the domain modules declare."""
+    registry = sync.Registry()
+    for name in KIND_MODULES:
+        for kind in importlib.import_module(name).record_kinds(config):
+            registry.add(kind)
+    return registry
+
+
+def registry() -> sync.Registry:
+    """The current app's registry."""
+    return current_app.extensions["fieldapp.records"]
+
+
+def retention_days(conn: sqlite3.Connection) -> int:
+    """Retention in days: the value pulled from upstream if any, else this instance's setting."""
+    row = conn.execute("SELECT value FROM settings WHERE name = 'retention_days'").fetchone()
+    return int(row[0]) if row else int(current_app.config["RETENTION_DAYS"])
+
+
+def save(
+    conn: sqlite3.Connection,
+    records: Sequence[Any],
+    *,
+    source: str,
+    device: str | None = None,
+) -> list[sync.Result]:
+    """Store wire records made here, on a phone or downstream; one result each."""
+    return sync.apply_batch(
+        conn,
+        registry(),
+        records,
+        source=source,
+        origin=instance.instance_id(conn),
+        device=device,
+        horizon=sync.horizon_for(retention_days(conn)),
+    )
+
+
+def init_app(app: Flask) -> None:
+    """Build the registry once per app."""
+    app.extensions["fieldapp.records"] = build_registry(app.config)

@@ -1,0 +1,63 @@
+"""Every setting an instance reads, declared as data so they are documented in one place.
+
+A setting comes from, in order of precedence: the test_config given to create_app(), the
+environment variable FIELDAPP_<NAME>, instance/config.py (written by `fieldapp init`), the default.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DATABASE", None, "Path of the SQLite file (default: instance/fieldapp.sqlite3)"),
+    Setting(
+        "BASE_URL", "http://127.0.0.1:5000", "Absolute URL phones use; site QR codes encode it"
+    ),
+    Setting("SECRET_KEY", None, "Signs sessions and CSRF tokens; created by `fieldapp init`"),
+    Setting("ID_KEY", None, "Encrypts full ID numbers at rest; created by `fieldapp init`"),
+    Setting("INSTANCE_NAME", None, "This instance's name as upstreams know it"),
+    Setting("UPSTREAM_URL", None, "Base URL of the instance this one pushes to (none: central)"),
+    Setting("UPSTREAM_TOKEN", None, "Token the upstream issued to this instance"),
+    Setting("SYNC_BATCH_SIZE", 500, "Records per push batch"),
+    Setting("SYNC_MAX_BATCH_BYTES", 1_048_576, "Largest push body accepted, in bytes"),
+    Setting("RETENTION_DAYS", 21, "Days entries are kept before purge (7-60)"),
+    Setting("REPORT_RETENTION_DAYS", 365, "Days daily reports are kept"),
+    Setting("REPORT_CUTOFF", "20:00", "Local time after which a daily report counts as late"),
+    Setting("TIMEZONE", "Asia/Shanghai", "Time zone of the gates: days and reports follow it"),
+    Setting("SESSION_COOKIE_SECURE", False, "Set true when served over HTTPS"),
+)
+
+_BOOL = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
+
+def from_environment(environ: os._Environ[str] | dict[str, str] = os.environ) -> dict[str, Any]:
+    """Settings given as FIELDAPP_<NAME> environment variables, typed like their defaults."""
+    found: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = environ.get(f"FIELDAPP_{setting.name}")
+        if raw is None:
+            continue
+        if isinstance(setting.default, bool):
+            if raw.lower() not in _BOOL:
+                raise ValueError(f"FIELDAPP_{setting.name} must be true or false, not {raw!r}")
+            found[setting.name] = _BOOL[raw.lower()]
+        elif isinstance(setting.default, int):
+            try:
+                found[setting.name] = int(raw)
+            except ValueError:
+                raise ValueError(
+                    f"FIELDAPP_{setting.name} must be a whole number, not {raw!r}"
+                ) from None
+        else:
+            found[setting.name] = raw
+    return found

@@ -1,0 +1,73 @@
+"""Record kinds: what a record of each kind holds, how it is checked and where it is stored."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+Data = dict[str, Any]
+
+
+class Invalid(ValueError):
+    """A record's content is not acceptable; the message is the reason given to the sender."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """One record on the wire: an envelope around its kind's data."""
+
+    uuid: str
+    kind: str
+    recorded_at: str
+    data: Data
+    device: str | None = None
+    origin: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordKind:
+    """How one kind of record is validated and stored.
+
+    validate(conn, data) returns the normalised data (the wire form the content hash is taken
+    of) or raises Invalid. to_row(data) gives the table's columns for it; from_row(row) gives
+    the data back, for relaying upstream. The common columns (uuid, hash, origin, device,
+    recorded_at, received_at) are the store's business, not the kind's.
+    """
+
+    name: str
+    table: str
+    validate: Callable[[sqlite3.Connection, Data], Data]
+    to_row: Callable[[Data], Mapping[str, Any]]
+    from_row: Callable[[sqlite3.Row], Data]
+    columns: tuple[str, ...] = field(default=())
+    expires: bool = True  # False for records kept past the entry horizon (daily reports)
+
+
+class Registry:
+    """The record kinds an instance knows, by name."""
+
+    def __init__(self, kinds: Iterable[RecordKind] = ()) -> None:
+        self._kinds: dict[str, RecordKind] = {}
+        for kind in kinds:
+            self.add(kind)
+
+    def add(self, kind: RecordKind) -> None:
+        """Register a kind; its name must be new."""
+        if kind.name in self._kinds:
+            raise ValueError(f"record kind {kind.name!r} registered twice")
+        if not kind.columns:
+            raise ValueError(f"record kind {kind.name!r} declares no columns")
+        self._kinds[kind.name] = kind
+
+    def get(self, name: str) -> RecordKind | None:
+        """The kind of that name, or None."""
+        return self._kinds.get(name)
+
+    def __iter__(self):
+        return iter(self._kinds.values())
+
+    def names(self) -> list[str]:
+        """Names of all registered kinds."""
+        return list(self._kinds)

@@ -1,0 +1,242 @@
+"""Applying a batch of records to a database: a set union keyed by UUID, in one transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import uuid as uuidlib
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .records import Data, Invalid, RecordKind, Registry
+
+APPLIED, DUPLICATE, CONFLICT, REJECTED, EXPIRED = (
+    "applied",
+    "duplicate",
+    "conflict",
+    "rejected",
+    "expired",
+)
+# A device clock this far ahead of ours is wrong, not early.
+MAX_CLOCK_AHEAD = timedelta(days=1)
+COMMON_COLUMNS = ("uuid", "hash", "origin", "device", "recorded_at", "received_at")
+
+
+@dataclass(frozen=True)
+class Result:
+    """What became of one record of a batch."""
+
+    uuid: str
+    status: str
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        """The JSON shape of a result."""
+        out = {"uuid": self.uuid, "status": self.status}
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def iso(dt: datetime) -> str:
+    """A UTC timestamp as stored everywhere: 2026-11-23T08:30:00.000Z (sorts as text)."""
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def horizon_for(retention_days: int, now: datetime | None = None) -> str:
+    """The oldest recorded_at still kept under a retention of that many days."""
+    return iso((now or utcnow()) - timedelta(days=retention_days))
+
+
+def parse_time(value: Any) -> datetime:
+    """Parse an ISO 8601 timestamp with a zone; raise Invalid otherwise."""
+    if not isinstance(value, str) or len(value) > 40:
+        raise Invalid("recorded_at must be an ISO 8601 timestamp")
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        raise Invalid("recorded_at must be an ISO 8601 timestamp") from None
+    if dt.tzinfo is None:
+        raise Invalid("recorded_at must carry a time zone (e.g. Z)")
+    return dt
+
+
+def canonical_uuid(value: Any) -> str:
+    """The lower-case hyphenated form of a UUID; raise Invalid otherwise."""
+    if not isinstance(value, str) or len(value) > 40:
+        raise Invalid("uuid must be a UUID string")
+    try:
+        return str(uuidlib.UUID(value))
+    except ValueError:
+        raise Invalid("uuid must be a UUID string") from None
+
+
+def content_hash(kind: str, uuid: str, recorded_at: str, device: str | None, data: Data) -> str:
+    """Hash of what the device recorded; the same record hashes the same on every instance."""
+    blob = json.dumps(
+        [kind, uuid, recorded_at, device, data],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+@contextmanager
+def _write(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT, or join the caller's transaction."""
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+@dataclass
+class _Pending:
+    kind: RecordKind
+    uuid: str
+    hash: str
+    row: tuple[Any, ...]
+
+
+def apply_batch(
+    conn: sqlite3.Connection,
+    registry: Registry,
+    records: Sequence[Any],
+    *,
+    source: str,
+    origin: str,
+    device: str | None = None,
+    horizon: str | None = None,
+    received_at: datetime | None = None,
+) -> list[Result]:
+    """Store a batch of wire records; return one Result per record, in order.
+
+    source names who sent the batch (for the review of rejects); origin is given to records
+    that do not carry one (made here or on a phone); device, when the sender is a phone, is
+    stamped on every record. Records recorded before horizon are acknowledged as expired and
+    not stored. All of it happens in one transaction: a failure stores nothing.
+    """
+    now = received_at or utcnow()
+    now_iso = iso(now)
+    latest_allowed = iso(now + MAX_CLOCK_AHEAD)
+    results: list[Result | None] = [None] * len(records)
+    pending: dict[str, list[tuple[int, _Pending]]] = {}
+    rejects: list[tuple[str, str, str, str, str, str, str]] = []
+
+    for i, raw in enumerate(records):
+        given_uuid = raw.get("uuid") if isinstance(raw, Mapping) else None
+        kind_name = raw.get("kind") if isinstance(raw, Mapping) else None
+        try:
+            if not isinstance(raw, Mapping):
+                raise Invalid("a record must be a JSON object")
+            rid = canonical_uuid(given_uuid)
+            kind = registry.get(kind_name) if isinstance(kind_name, str) else None
+            if kind is None:
+                raise Invalid(f"unknown record kind {kind_name!r}")
+            recorded = parse_time(raw.get("recorded_at"))
+            recorded_at = iso(recorded)
+            if recorded_at > latest_allowed:
+                raise Invalid("recorded_at is in the future: check the device's clock")
+            rec_device = raw.get("device")
+            if device is not None:
+                if rec_device not in (None, device):
+                    raise Invalid("record names another device than the one sending it")
+                rec_device = device
+            elif rec_device is not None and not isinstance(rec_device, str):
+                raise Invalid("device must be a string")
+            rec_origin = raw.get("origin") or origin
+            if not isinstance(rec_origin, str):
+                raise Invalid("origin must be a string")
+            data = raw.get("data")
+            if not isinstance(data, Mapping):
+                raise Invalid("data must be a JSON object")
+            if kind.expires and horizon is not None and recorded_at < horizon:
+                results[i] = Result(rid, EXPIRED)
+                continue
+            clean = kind.validate(conn, dict(data))
+            digest = content_hash(kind.name, rid, recorded_at, rec_device, clean)
+            cols = kind.to_row(clean)
+            row = (rid, digest, rec_origin, rec_device, recorded_at, now_iso) + tuple(
+                cols[c] for c in kind.columns
+            )
+            pending.setdefault(kind.name, []).append((i, _Pending(kind, rid, digest, row)))
+        except Invalid as exc:
+            shown = given_uuid if isinstance(given_uuid, str) else ""
+            results[i] = Result(shown, REJECTED, str(exc))
+            rejects.append(
+                (shown, str(kind_name or ""), source, REJECTED, str(exc), _body(raw), now_iso)
+            )
+
+    with _write(conn):
+        for items in pending.values():
+            kind = items[0][1].kind
+            known = _existing_hashes(conn, kind.table, [p.uuid for _, p in items])
+            fresh: list[_Pending] = []
+            for i, p in items:
+                seen = known.get(p.uuid)
+                if seen is None:
+                    known[p.uuid] = p.hash
+                    fresh.append(p)
+                    results[i] = Result(p.uuid, APPLIED)
+                elif seen == p.hash:
+                    results[i] = Result(p.uuid, DUPLICATE)
+                else:
+                    reason = "same uuid, different content: the first one is kept"
+                    results[i] = Result(p.uuid, CONFLICT, reason)
+                    rejects.append(
+                        (p.uuid, kind.name, source, CONFLICT, reason, _body(records[i]), now_iso)
+                    )
+            if fresh:
+                columns = COMMON_COLUMNS + kind.columns
+                marks = ",".join("?" * len(columns))
+                conn.executemany(
+                    f"INSERT INTO {kind.table} ({','.join(columns)}) VALUES ({marks})",  # noqa: S608 -- names come from code
+                    [p.row for p in fresh],
+                )
+                conn.executemany(
+                    "INSERT INTO changes (kind, uuid) VALUES (?, ?)",
+                    [(kind.name, p.uuid) for p in fresh],
+                )
+        if rejects:
+            conn.executemany(
+                "INSERT OR IGNORE INTO sync_rejects"
+                " (uuid, kind, source, status, reason, body, received_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rejects,
+            )
+    return [r for r in results if r is not None]
+
+
+def _existing_hashes(conn: sqlite3.Connection, table: str, uuids: list[str]) -> dict[str, str]:
+    """uuid -> hash for those of uuids already stored in table."""
+    found: dict[str, str] = {}
+    for start in range(0, len(uuids), 900):
+        chunk = uuids[start : start + 900]
+        marks = ",".join("?" * len(chunk))
+        sql = f"SELECT uuid, hash FROM {table} WHERE uuid IN ({marks})"  # noqa: S608 -- table from code
+        found.update(conn.execute(sql, chunk).fetchall())
+    return found
+
+
+def _body(raw: Any) -> str:
+    """A record as it came, for the review of what was refused."""
+    try:
+        return json.dumps(raw, ensure_ascii=False, sort_keys=True)[:100_000]
+    except (TypeError, ValueError):
+        return repr(raw)[:100_000]

@@ -1,0 +1,74 @@
+"""The skeleton: migrations, settings, languages, security headers."""
+
+import sqlite3
+
+from fieldapp.db import connect, migrate
+
+
+def test_migrate_from_empty_then_again_is_a_no_op(tmp_path):
+    conn = connect(tmp_path / "x.sqlite3")
+    first = migrate(conn)
+    assert "fieldapp/0001_core.sql" in first
+    assert "sync/0001_changes.sql" in first
+    assert migrate(conn) == []
+    names = {r[0] for r in conn.execute("SELECT name FROM migrations")}
+    assert set(first) == names
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+
+
+def test_failed_migration_leaves_nothing_half_applied(tmp_path, monkeypatch):
+    from fieldapp import db as dbmod
+
+    good = dbmod._migrations()
+    monkeypatch.setattr(
+        dbmod,
+        "_migrations",
+        lambda: good + [("fieldapp/9999_bad.sql", "CREATE TABLE t (x);\nNOT SQL;")],
+    )
+    conn = connect(tmp_path / "x.sqlite3")
+    try:
+        migrate(conn)
+    except sqlite3.OperationalError:
+        pass
+    assert (
+        conn.execute("SELECT count(*) FROM migrations WHERE name LIKE '%9999%'").fetchone()[0] == 0
+    )
+    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 't'").fetchone()[0] == 0
+
+
+def test_init_command_is_safe_twice(runner, app):
+    first = runner.invoke(args=["init"])
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(args=["init"])
+    assert second.exit_code == 0
+    assert "up to date" in second.output
+
+
+def test_security_headers_and_csp(client):
+    r = client.get("/")
+    csp = r.headers["Content-Security-Policy"]
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert "script-src 'self'" in csp
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_default_language_is_simplified_chinese(client):
+    r = client.get("/")
+    assert 'lang="zh-Hans"' in r.text
+    assert "门岗登记" in r.text
+
+
+def test_language_from_accept_language_and_remembered_choice(client):
+    assert 'lang="zh-Hant"' in client.get("/", headers={"Accept-Language": "zh-TW"}).text
+    assert 'lang="en"' in client.get("/", headers={"Accept-Language": "en-GB,en"}).text
+    r = client.get("/lang/en?next=/")
+    assert r.status_code == 302 and r.headers["Location"] == "/"
+    assert "Gate register" in client.get("/").text
+    assert client.get("/lang/en?next=//evil.example").headers["Location"] == "/"
+
+
+def test_ping_is_not_cached(client):
+    r = client.get("/ping")
+    assert r.json == {"ok": True}
+    assert r.headers["Cache-Control"] == "no-store"
