@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import threading
 
 import click
@@ -30,12 +31,23 @@ def serve_command(host: str, port: int, threads: int) -> None:
         stop.set()
 
 
+# Each module here has a list `commands` of click commands (or groups) to attach.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
 def init_app(app: Flask) -> None:
-    """Attach the commands every instance has; domain modules add their own."""
+    """Attach the commands every instance has, then each domain module's own."""
     app.cli.add_command(db.init_command)
     app.cli.add_command(serve_command)
+    for name in COMMAND_MODULES:
+        for command in importlib.import_module(name).commands:
+            app.cli.add_command(command)
 
 
 @click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False)
 def main() -> None:
     """fieldapp: gate registration that works offline and syncs up the chain."""
+
+
+if __name__ == "__main__":
+    main()

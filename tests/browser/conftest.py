@@ -1,0 +1,139 @@
+"""Real-browser fixtures: a real `fieldapp serve` process on a fresh database, Debian's Chromium.
+
+Use `server` for a running instance (url, database path, cli() to run `fieldapp` commands
+against the same instance folder) and `page` for a Chromium page at a phone's viewport.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[2]
+FIELDAPP = [sys.executable, "-m", "fieldapp.cli"]
+
+pytestmark = pytest.mark.browser
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """A fieldapp instance served by waitress in its own process."""
+
+    folder: Path
+    port: int
+    env: dict = field(default_factory=dict)
+    proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def database(self) -> Path:
+        return self.folder / "fieldapp.sqlite3"
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """Run `fieldapp ARGS` against this instance's folder."""
+        return subprocess.run(
+            FIELDAPP + list(args),
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=120,
+        )
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            FIELDAPP + ["serve", "--port", str(self.port)],
+            env=self.env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(self.url + "/ping", timeout=1).read()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("fieldapp serve did not start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+    def query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+        """Read the instance's database directly."""
+        conn = sqlite3.connect(self.database)
+        conn.row_factory = sqlite3.Row
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+
+
+def make_server(folder: Path, demo: bool = True, **settings: str) -> Server:
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = dict(
+        os.environ, FIELDAPP_INSTANCE=str(folder), FIELDAPP_BASE_URL=f"http://127.0.0.1:{port}"
+    )
+    env.update({f"FIELDAPP_{k}": v for k, v in settings.items()})
+    env.pop("FLASK_APP", None)
+    server = Server(folder, port, env)
+    server.cli("init")
+    if demo:
+        server.cli("demo")
+    return server
+
+
+@pytest.fixture
+def server(tmp_path):
+    s = make_server(tmp_path / "instance")
+    s.start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking"]
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def context(browser):
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def page(context):
+    return context.new_page()
