@@ -32,7 +32,11 @@ def serve_command(host: str, port: int, threads: int) -> None:
 
 
 # Each module here has a list `commands` of click commands (or groups) to attach.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "fieldapp.demo",
+    "fieldapp.sites",
+    "fieldapp.roster",
+)
 
 
 def init_app(app: Flask) -> None:

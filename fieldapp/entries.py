@@ -151,10 +151,17 @@ class IdVault:
 
 def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
     """The entry kind, bound to this instance's ID key."""
-    vault = IdVault(config.get("ID_KEY"))
+    key = config.get("ID_KEY")
+    # Before `fieldapp init` writes the key the app must still start (to run init itself).
+    holder: list[IdVault] = []
+
+    def vault_() -> IdVault:
+        if not holder:
+            holder.append(IdVault(key))
+        return holder[0]
 
     def to_row(data: Mapping[str, Any]) -> dict[str, Any]:
-        masked, digest, cipher = vault.seal(data["id_number"])
+        masked, digest, cipher = vault_().seal(data["id_number"])
         row = {k: data[k] for k in COLUMNS if k in data}
         row.update(id_masked=masked, id_hash=digest, id_cipher=cipher)
         row["travel"] = int(data["travel"])
@@ -163,7 +170,7 @@ def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
 
     def from_row(row: sqlite3.Row) -> dict[str, Any]:
         data = {k: row[k] for k in COLUMNS if k not in ("id_masked", "id_hash", "id_cipher")}
-        data["id_number"] = vault.open(row["id_cipher"])
+        data["id_number"] = vault_().open(row["id_cipher"])
         data["travel"] = bool(row["travel"])
         data["self_registered"] = bool(row["self_registered"])
         return data
