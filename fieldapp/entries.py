@@ -63,6 +63,34 @@ def _choice(data: Mapping[str, Any], key: str, choices: Mapping[str, Any]) -> st
     return value
 
 
+# A browser form sends booleans as strings; the normalised data is typed either way, so the
+# content hash of a record does not depend on whether it came from a form or from JSON.
+BOOL_STRINGS = {
+    "true": True,
+    "y": True,
+    "yes": True,
+    "on": True,
+    "1": True,
+    "false": False,
+    "n": False,
+    "no": False,
+    "off": False,
+    "0": False,
+    "": False,
+}
+
+
+def _bool(data: Mapping[str, Any], key: str) -> bool:
+    value = data.get(key, False)
+    if value is None:
+        return False
+    if isinstance(value, str) and value.strip().lower() in BOOL_STRINGS:
+        return BOOL_STRINGS[value.strip().lower()]
+    if not isinstance(value, bool):
+        raise sync.Invalid(_("%(field)s must be true or false", field=key))
+    return value
+
+
 def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Check an entry from any source and return its normalised wire form."""
     site_id = _text(data, "site_id", required=True)
@@ -71,9 +99,11 @@ def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
     temperature = data.get("temperature")
     if isinstance(temperature, str):
         try:
-            temperature = float(temperature)
+            temperature = float(temperature.strip().replace(",", "."))
         except ValueError:
             temperature = None
+    if isinstance(temperature, float) and temperature != temperature:  # NaN
+        temperature = None
     if isinstance(temperature, bool) or not isinstance(temperature, int | float):
         raise sync.Invalid(_("temperature must be a number"))
     temperature = round(float(temperature), 1)
@@ -93,15 +123,11 @@ def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
     plate = rules.normalise_plate(_text(data, "plate"))
     if plate and not rules.valid_plate(plate):
         raise sync.Invalid(_("vehicle plate is not a valid plate number"))
-    travel = data.get("travel", False)
-    if not isinstance(travel, bool):
-        raise sync.Invalid(_("travel must be true or false"))
+    travel = _bool(data, "travel")
     travel_where = _text(data, "travel_where")
     if travel and not travel_where:
         raise sync.Invalid(_("say where the person travelled"))
-    self_registered = data.get("self_registered", False)
-    if not isinstance(self_registered, bool):
-        raise sync.Invalid(_("self_registered must be true or false"))
+    self_registered = _bool(data, "self_registered")
     return {
         "site_id": site_id,
         "direction": _choice(data, "direction", rules.DIRECTIONS),
@@ -185,3 +211,20 @@ def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
             columns=COLUMNS,
         )
     ]
+
+
+def exists(conn: sqlite3.Connection, record_uuid: str) -> bool:
+    """Whether an entry with that UUID is stored here already."""
+    return (
+        conn.execute("SELECT 1 FROM entries WHERE uuid = ?", (record_uuid,)).fetchone() is not None
+    )
+
+
+def last_at_site(conn: sqlite3.Connection, site_id: str, limit: int = 10) -> list[sqlite3.Row]:
+    """The latest entries at a site, newest first (ID numbers only in their masked form)."""
+    return conn.execute(
+        "SELECT uuid, recorded_at, received_at, direction, person_type, name, phone, id_masked,"
+        " temperature, fever_action, health_code, travel, travel_where, plate, destination"
+        " FROM entries WHERE site_id = ? ORDER BY recorded_at DESC, id DESC LIMIT ?",
+        (site_id, limit),
+    ).fetchall()

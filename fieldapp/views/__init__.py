@@ -7,7 +7,10 @@ import importlib
 from flask import Flask
 
 # Each module here has a blueprint `bp`.
-BLUEPRINTS = ("fieldapp.views.home",)
+BLUEPRINTS = ("fieldapp.views.home", "fieldapp.views.gate", "fieldapp.views.reports",
+    "fieldapp.views.console_auth",
+    "fieldapp.views.console", "fieldapp.views.pwa",
+    "fieldapp.views.sync_api")
 
 
 def init_app(app: Flask) -> None:

@@ -1,0 +1,82 @@
+// Gate form helpers. The form works without this file; with it: fever shown as it is typed,
+// the device's time of recording, roster matches that fill the form, the volunteer remembered.
+(function () {
+  "use strict";
+
+  var VOLUNTEER_KEY = "fieldapp.volunteer";
+
+  function form() { return document.getElementById("entry-form"); }
+
+  function temperatureOf(f) {
+    var input = f.elements.temperature;
+    if (!input) return NaN;
+    var value = parseFloat(String(input.value).replace(",", "."));
+    return value >= 34 && value <= 43 ? value : NaN;
+  }
+
+  // Show the fever in red and ask what was done only when the reading is a fever.
+  function showFever() {
+    var f = form();
+    if (!f) return;
+    var fever = temperatureOf(f) >= parseFloat(f.dataset.feverAt || "37.3");
+    var box = f.querySelector(".field.temperature");
+    var note = f.querySelector(".fever-note");
+    var actions = f.querySelector(".fever-action");
+    if (box) box.classList.toggle("fever", fever);
+    if (note) note.hidden = !fever;
+    if (actions) {
+      actions.classList.toggle("fever", fever);
+      // keep it visible when the server flagged it (an error beside it)
+      actions.hidden = !fever && !actions.classList.contains("field-error");
+    }
+  }
+
+  function setUp() {
+    var f = form();
+    if (!f) return;
+    var volunteer = f.elements.volunteer;
+    if (volunteer && !volunteer.value) {
+      try { volunteer.value = localStorage.getItem(VOLUNTEER_KEY) || ""; } catch (e) { /* private mode */ }
+    }
+    showFever();
+  }
+
+  document.addEventListener("input", function (event) {
+    if (event.target.name === "temperature") showFever();
+  });
+
+  // Capture phase: runs before htmx (or the offline outbox) reads the form.
+  document.addEventListener("submit", function (event) {
+    var f = event.target;
+    if (!f.matches || !f.matches("form[data-outbox-kind=entry]")) return;
+    if (f.elements.recorded_at && !f.elements.recorded_at.value) {
+      // The first submission fixes the time: a retry of the same record keeps the same content.
+      f.elements.recorded_at.value = new Date().toISOString();
+    }
+    if (f.elements.volunteer) {
+      try { localStorage.setItem(VOLUNTEER_KEY, f.elements.volunteer.value); } catch (e) { /* ignore */ }
+    }
+  }, true);
+
+  // Tapping a roster match fills the form; only temperature and direction remain.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("a.person");
+    var f = form();
+    if (!link || !f) return;
+    event.preventDefault();
+    var fill = { name: link.dataset.name, phone: link.dataset.phone, destination: link.dataset.unit };
+    Object.keys(fill).forEach(function (key) {
+      if (f.elements[key]) f.elements[key].value = fill[key] || "";
+    });
+    var type = f.querySelector('input[name=person_type][value="' + link.dataset.personType + '"]');
+    if (type) type.checked = true;
+    var results = document.getElementById("roster-results");
+    if (results) results.innerHTML = "";
+    var search = document.getElementById("roster-q");
+    if (search) search.value = "";
+    if (f.elements.temperature) f.elements.temperature.focus();
+  });
+
+  document.addEventListener("DOMContentLoaded", setUp);
+  document.addEventListener("htmx:afterSwap", setUp);
+})();
