@@ -36,6 +36,14 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fieldapp.demo",
     "fieldapp.sites",
     "fieldapp.roster",
+    "fieldapp.accounts",
+    "fieldapp.exports",
+    "fieldapp.reports",
+    "fieldapp.posters",
+    "fieldapp.retention",
+    "fieldapp.devices",
+    "fieldapp.outbox_import",
+    "fieldapp.syncing",
 )
 
 

@@ -18,7 +18,7 @@ import sync
 from . import instance
 
 # Each module here has record_kinds(config) -> list[sync.RecordKind].
-KIND_MODULES = ("fieldapp.entries",)
+KIND_MODULES = ("fieldapp.entries", "fieldapp.corrections", "fieldapp.cases", "fieldapp.reports")
 
 
 def build_registry(config: Mapping[str, Any]) -> sync.Registry:
@@ -47,8 +47,13 @@ def save(
     *,
     source: str,
     device: str | None = None,
+    **options: Any,
 ) -> list[sync.Result]:
-    """Store wire records made here, on a phone or downstream; one result each."""
+    """Store wire records made here, on a phone or downstream; one result each.
+
+    options go to sync.apply_batch (received_at; inside, which the sync endpoint uses to move
+    its cursor in the same transaction).
+    """
     return sync.apply_batch(
         conn,
         registry(),
@@ -57,6 +62,7 @@ def save(
         origin=instance.instance_id(conn),
         device=device,
         horizon=sync.horizon_for(retention_days(conn)),
+        **options,
     )
 
 

@@ -1,0 +1,195 @@
+"""Site posters (场所码): an A4 PDF page per site with its QR code, made with reportlab.
+
+Chinese text uses reportlab's built-in CID fonts (STSong-Light for simplified, MSung-Light for
+traditional characters), which need no font file installed: the PDF viewer supplies the glyphs.
+"""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+from datetime import date
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from flask_babel import force_locale
+from flask_babel import gettext as _
+
+from .i18n import cli_locale
+
+CID_FONTS = {"zh_Hans": "STSong-Light", "zh_Hant": "MSung-Light", "en": "STSong-Light"}
+
+
+def site_url(base_url: str, code: str) -> str:
+    """The address a site's QR code encodes."""
+    return f"{base_url.rstrip('/')}/s/{code}"
+
+
+def sites_for(
+    conn: sqlite3.Connection, district: str | None = None, site_ids: set[str] | None = None
+) -> list[sqlite3.Row]:
+    """Active sites of a district (or all), by district and name, for a sheet of posters."""
+    if district:
+        rows = conn.execute(
+            "SELECT id, name, district, address, contact, code FROM sites"
+            " WHERE active = 1 AND district = ? ORDER BY district, name, id",
+            (district,),
+        ).fetchall()
+    else:
+        rows = conn.execute(
+            "SELECT id, name, district, address, contact, code FROM sites"
+            " WHERE active = 1 ORDER BY district, name, id"
+        ).fetchall()
+    if site_ids is not None:
+        rows = [r for r in rows if r["id"] in site_ids]
+    return rows
+
+
+def qr_png(url: str) -> bytes:
+    """A QR code of url as PNG (error correction M: survives a crease or a smudge)."""
+    import qrcode
+    from qrcode.constants import ERROR_CORRECT_M
+
+    qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M, box_size=10, border=4)
+    qr.add_data(url)
+    qr.make(fit=True)
+    buf = io.BytesIO()
+    qr.make_image(fill_color="black", back_color="white").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _wrap(text: str, font: str, size: float, width: float) -> list[str]:
+    """Break text into lines that fit width; CJK text breaks between any two characters."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    lines, line = [], ""
+    for ch in text:
+        if stringWidth(line + ch, font, size) > width and line:
+            lines.append(line)
+            line = ch.lstrip()
+        else:
+            line += ch
+    if line:
+        lines.append(line)
+    return lines
+
+
+def render(
+    sites: list[sqlite3.Row], *, base_url: str, printed: date, language: str = "zh_Hans"
+) -> bytes:
+    """One A4 page per site: name, large QR code, instructions, printed date. Returns the PDF."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.units import mm
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+
+    font = CID_FONTS.get(language, "STSong-Light")
+    pdfmetrics.registerFont(UnicodeCIDFont(font))
+    width, height = A4
+    margin = 18 * mm
+    buf = io.BytesIO()
+    pdf = canvas.Canvas(buf, pagesize=A4, pageCompression=1)
+    with force_locale(language):
+        pdf.setTitle(_("Site posters"))
+        pdf.setCreator("fieldapp")
+        for site in sites:
+            url = site_url(base_url, site["code"])
+            y = height - margin - 14 * mm
+            pdf.setFont(font, 20)
+            pdf.drawCentredString(width / 2, y + 4 * mm, _("Gate registration · scan to register"))
+            y -= 14 * mm
+            for line in _wrap(site["name"], font, 34, width - 2 * margin):
+                pdf.setFont(font, 34)
+                pdf.drawCentredString(width / 2, y, line)
+                y -= 13 * mm
+            place = " · ".join(p for p in (site["district"], site["address"]) if p)
+            if place:
+                pdf.setFont(font, 14)
+                pdf.drawCentredString(width / 2, y + 3 * mm, place)
+                y -= 6 * mm
+            side = 115 * mm
+            y -= side
+            pdf.drawImage(ImageReader(io.BytesIO(qr_png(url))), (width - side) / 2, y, side, side)
+            pdf.setFont("Helvetica", 10)
+            pdf.drawCentredString(width / 2, y - 2 * mm, url)
+            y -= 12 * mm
+            blocks = [
+                (
+                    _("Visitors"),
+                    _(
+                        "Scan the code with your phone's camera, fill in the registration and show "
+                        "it to the volunteer with your health code. Have your temperature taken."
+                    ),
+                ),
+                (
+                    _("Volunteers"),
+                    _(
+                        "Scan the code to open this gate's register. It works without a network; "
+                        "records are sent when the phone is online again. Submit the daily report "
+                        "every day, a zero report if nobody passed."
+                    ),
+                ),
+            ]
+            for title, text in blocks:
+                pdf.setFont(font, 15)
+                pdf.drawString(margin, y, title)
+                y -= 7 * mm
+                pdf.setFont(font, 12)
+                for line in _wrap(text, font, 12, width - 2 * margin):
+                    pdf.drawString(margin, y, line)
+                    y -= 6 * mm
+                y -= 3 * mm
+            pdf.setFont(font, 11)
+            footer = _("Printed on %(day)s", day=printed.isoformat())
+            if site["contact"]:
+                footer += "  " + _("Questions: %(contact)s", contact=site["contact"])
+            pdf.drawString(margin, margin, footer)
+            pdf.drawRightString(
+                width - margin, margin, _("A newer poster replaces this one when the code changes")
+            )
+            pdf.showPage()
+        if not sites:
+            pdf.setFont(font, 16)
+            pdf.drawString(margin, height - margin - 10 * mm, _("No active sites in this scope."))
+            pdf.showPage()
+    pdf.save()
+    return buf.getvalue()
+
+
+@click.command("posters")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PDF file to write")
+@click.option("--district", default=None, help="Only the sites of this district")
+@click.option(
+    "--lang",
+    type=click.Choice(["zh_Hans", "zh_Hant"]),
+    default="zh_Hans",
+    show_default=True,
+    help="Simplified or traditional characters",
+)
+@with_appcontext
+def posters_command(out: str, district: str | None, lang: str) -> None:
+    """Write an A4 poster per active site (QR code, instructions) into one PDF."""
+    from .db import connect
+    from .reports import local_today
+
+    config = current_app.config
+    conn = connect(config["DATABASE"])
+    try:
+        sites = sites_for(conn, district)
+    finally:
+        conn.close()
+    if district and not sites:
+        with force_locale(cli_locale()):
+            raise click.ClickException(_("No active site in district %(d)s.", d=district))
+    pdf = render(
+        sites, base_url=config["BASE_URL"], printed=local_today(config["TIMEZONE"]), language=lang
+    )
+    with open(out, "wb") as f:
+        f.write(pdf)
+    click.echo(f"{out}\t{len(sites)}")
+
+
+commands = [posters_command]

@@ -1,0 +1,489 @@
+"""Daily reports (日报告、零报告): the `daily_report` record kind, a day's counts, submit, supersede.
+
+A report is made from the day's entries at a site, reviewed by the volunteer or coordinator,
+and submitted as an append-only record. A correction is a new report that names the one it
+supersedes; nothing is edited. A report holds counts only, no personal data, so it is kept for
+REPORT_RETENTION_DAYS instead of the entries' horizon.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid as uuidlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+import sync
+from sync.store import iso
+
+from . import rules
+
+PERSON_TYPES = tuple(rules.PERSON_TYPES)
+FEVER_ACTIONS = tuple(rules.FEVER_ACTIONS)
+# Counts on the wire and in the table, one integer each: the form posts them by these names.
+COUNT_KEYS = (
+    *(f"in_{t}" for t in PERSON_TYPES),
+    *(f"out_{t}" for t in PERSON_TYPES),
+    "fevers",
+    *(f"fever_{a}" for a in FEVER_ACTIONS),
+    "travel",
+    "code_red",
+    "code_yellow",
+    "vehicles",
+)
+COLUMNS = ("site_id", "day", "zero", "supersedes", "reporter", "remarks", *COUNT_KEYS)
+# Keys of the wire data (what an offline form must post, beside uuid/recorded_at/csrf_token).
+WIRE_KEYS = ("site_id", "day", "zero", "supersedes", "reporter", "remarks", *COUNT_KEYS)
+MAX_COUNT = 1_000_000
+TEXT_LIMITS = {"reporter": 50, "remarks": 500}
+
+COUNT_LABELS = {
+    "fevers": _l("Fevers (≥ 37.3 °C)"),
+    "fever_refused": _l("Fever: entry refused"),
+    "fever_clinic": _l("Fever: sent to clinic"),
+    "fever_remeasured": _l("Fever: re-measured"),
+    "fever_other": _l("Fever: other action"),
+    "travel": _l("Travel to risk areas"),
+    "code_red": _l("Red codes"),
+    "code_yellow": _l("Yellow codes"),
+    "vehicles": _l("Vehicles"),
+}
+_TRUE = {True, "1", "true", "on", "yes"}
+_FALSE = {False, "0", "false", "off", "no", "", None}
+
+
+# ---- days and times ---------------------------------------------------------------------------
+
+
+def zone(tz_name: str) -> ZoneInfo:
+    """The gates' time zone."""
+    return ZoneInfo(tz_name)
+
+
+def local_today(tz_name: str, now: datetime | None = None) -> date:
+    """Today's date at the gates."""
+    return (now or datetime.now(UTC)).astimezone(zone(tz_name)).date()
+
+
+def day_bounds(day: date, tz_name: str) -> tuple[str, str]:
+    """The UTC [start, end) of a local day, as stored recorded_at strings (they sort as text)."""
+    tz = zone(tz_name)
+    start = datetime.combine(day, time(0), tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+    return iso(start), iso(end)
+
+
+def cutoff_instant(day: date, cutoff: str, tz_name: str) -> str:
+    """The UTC moment after which a report for `day` is late, as a recorded_at string."""
+    hours, minutes = parse_cutoff(cutoff)
+    return iso(datetime.combine(day, time(hours, minutes), tzinfo=zone(tz_name)))
+
+
+def parse_cutoff(value: str) -> tuple[int, int]:
+    """HH:MM of REPORT_CUTOFF; ValueError with a clear message otherwise."""
+    try:
+        hours, minutes = (int(p) for p in str(value).split(":"))
+        time(hours, minutes)
+    except ValueError:
+        raise ValueError(
+            _("REPORT_CUTOFF must be a time of day like 20:00, not %(value)s", value=value)
+        ) from None
+    return hours, minutes
+
+
+def parse_day(value: Any) -> date:
+    """A YYYY-MM-DD date; ValueError with a clear message otherwise."""
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ValueError(
+            _("the date must look like 2020-02-15, not %(value)s", value=value)
+        ) from None
+
+
+def to_local(recorded_at: str, tz_name: str) -> datetime:
+    """A stored UTC timestamp in the gates' time zone."""
+    return datetime.fromisoformat(recorded_at.replace("Z", "+00:00")).astimezone(zone(tz_name))
+
+
+# ---- counts from entries ----------------------------------------------------------------------
+
+
+def compute_counts(
+    conn: sqlite3.Connection, site_id: str, day: date, tz_name: str
+) -> dict[str, int]:
+    """The day's counts at a site, straight from its entries (one indexed query)."""
+    start, end = day_bounds(day, tz_name)
+    parts = []
+    params: list[Any] = []
+    for direction in ("in", "out"):
+        for person_type in PERSON_TYPES:
+            parts.append("SUM(direction = ? AND person_type = ?)")
+            params += [direction, person_type]
+    parts.append("SUM(temperature >= ?)")
+    params.append(rules.FEVER_AT)
+    for action in FEVER_ACTIONS:
+        parts.append("SUM(temperature >= ? AND fever_action = ?)")
+        params += [rules.FEVER_AT, action]
+    parts += ["SUM(travel = 1)", "SUM(health_code = 'red')", "SUM(health_code = 'yellow')"]
+    parts.append("SUM(plate != '')")
+    sql = (
+        f"SELECT {', '.join(parts)} FROM entries"  # noqa: S608 -- the expressions come from code
+        " WHERE site_id = ? AND recorded_at >= ? AND recorded_at < ?"
+    )
+    row = conn.execute(sql, (*params, site_id, start, end)).fetchone()
+    return {key: int(value or 0) for key, value in zip(COUNT_KEYS, row, strict=True)}
+
+
+def is_zero(counts: Mapping[str, int]) -> bool:
+    """Nothing to report: no one in or out, nothing flagged."""
+    return not any(counts.get(k, 0) for k in COUNT_KEYS)
+
+
+def entries_in(counts: Mapping[str, int]) -> int:
+    """People in, all types."""
+    return sum(counts.get(f"in_{t}", 0) for t in PERSON_TYPES)
+
+
+def entries_out(counts: Mapping[str, int]) -> int:
+    """People out, all types."""
+    return sum(counts.get(f"out_{t}", 0) for t in PERSON_TYPES)
+
+
+def visitors(counts: Mapping[str, int]) -> int:
+    """Visitors in and out."""
+    return counts.get("in_visitor", 0) + counts.get("out_visitor", 0)
+
+
+# ---- the record kind --------------------------------------------------------------------------
+
+
+def _bool(data: Mapping[str, Any], key: str) -> bool:
+    value = data.get(key, False)
+    if isinstance(value, str):
+        value = value.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise sync.Invalid(_("%(field)s must be true or false", field=key))
+
+
+def _count(data: Mapping[str, Any], key: str) -> int:
+    value = data.get(key, 0)
+    if value in (None, ""):
+        value = 0
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+        raise sync.Invalid(_("%(field)s must be a whole number from 0 to 1000000", field=key))
+    return value
+
+
+def _text(data: Mapping[str, Any], key: str) -> str:
+    value = data.get(key) or ""
+    if not isinstance(value, str):
+        raise sync.Invalid(_("%(field)s must be text", field=key))
+    value = value.strip()
+    if len(value) > TEXT_LIMITS[key]:
+        raise sync.Invalid(
+            _("%(field)s is longer than %(n)d characters", field=key, n=TEXT_LIMITS[key])
+        )
+    return value
+
+
+def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
+    """Check a daily report from any source and return its normalised wire form."""
+    site_id = data.get("site_id")
+    if not isinstance(site_id, str) or not site_id.strip():
+        raise sync.Invalid(_("%(field)s is required", field="site_id"))
+    site_id = site_id.strip()
+    if conn.execute("SELECT 1 FROM sites WHERE id = ?", (site_id,)).fetchone() is None:
+        raise sync.Invalid(_("unknown site"))
+    try:
+        day = parse_day(data.get("day"))
+    except ValueError as exc:
+        raise sync.Invalid(str(exc)) from None
+    counts = {key: _count(data, key) for key in COUNT_KEYS}
+    fever_actions = sum(counts[f"fever_{a}"] for a in FEVER_ACTIONS)
+    if fever_actions > counts["fevers"]:
+        raise sync.Invalid(_("more fever outcomes than fevers"))
+    zero = _bool(data, "zero")
+    if zero and not is_zero(counts):
+        raise sync.Invalid(_("a zero report cannot have counts"))
+    supersedes = data.get("supersedes") or ""
+    if supersedes:
+        try:
+            supersedes = str(uuidlib.UUID(str(supersedes)))
+        except ValueError:
+            raise sync.Invalid(_("supersedes must be the UUID of an earlier report")) from None
+        earlier = conn.execute(
+            "SELECT site_id, day FROM daily_reports WHERE uuid = ?", (supersedes,)
+        ).fetchone()
+        # The earlier report may not have arrived yet (another path up the chain); when it is
+        # here, it must be the same site and day.
+        if earlier is not None and (earlier[0], earlier[1]) != (site_id, day.isoformat()):
+            raise sync.Invalid(_("a report can only supersede one of the same site and day"))
+    return {
+        "site_id": site_id,
+        "day": day.isoformat(),
+        "zero": is_zero(counts),
+        "supersedes": supersedes,
+        "reporter": _text(data, "reporter"),
+        "remarks": _text(data, "remarks"),
+        **counts,
+    }
+
+
+def _to_row(data: Mapping[str, Any]) -> dict[str, Any]:
+    row = {k: data[k] for k in COLUMNS}
+    row["zero"] = int(data["zero"])
+    return row
+
+
+def _from_row(row: sqlite3.Row) -> dict[str, Any]:
+    data = {k: row[k] for k in COLUMNS}
+    data["zero"] = bool(row["zero"])
+    return data
+
+
+def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
+    """The daily_report kind: kept past the entries' horizon (counts only)."""
+    return [
+        sync.RecordKind(
+            name="daily_report",
+            table="daily_reports",
+            validate=validate,
+            to_row=_to_row,
+            from_row=_from_row,
+            columns=COLUMNS,
+            expires=False,
+        )
+    ]
+
+
+# ---- reading and submitting -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Report:
+    """A stored daily report."""
+
+    uuid: str
+    site_id: str
+    day: str
+    zero: bool
+    supersedes: str
+    reporter: str
+    remarks: str
+    recorded_at: str
+    counts: dict[str, int]
+
+    @property
+    def entries_in(self) -> int:
+        """People in."""
+        return entries_in(self.counts)
+
+    @property
+    def entries_out(self) -> int:
+        """People out."""
+        return entries_out(self.counts)
+
+
+def _report(row: sqlite3.Row) -> Report:
+    return Report(
+        uuid=row["uuid"],
+        site_id=row["site_id"],
+        day=row["day"],
+        zero=bool(row["zero"]),
+        supersedes=row["supersedes"],
+        reporter=row["reporter"],
+        remarks=row["remarks"],
+        recorded_at=row["recorded_at"],
+        counts={k: row[k] for k in COUNT_KEYS},
+    )
+
+
+def get(conn: sqlite3.Connection, uuid: str) -> Report | None:
+    """The report with this UUID, or None."""
+    row = conn.execute("SELECT * FROM daily_reports WHERE uuid = ?", (uuid,)).fetchone()
+    return _report(row) if row else None
+
+
+def reports_for(conn: sqlite3.Connection, site_id: str, day: date) -> list[Report]:
+    """Every report of a site and day, oldest first."""
+    rows = conn.execute(
+        "SELECT * FROM daily_reports WHERE day = ? AND site_id = ? ORDER BY recorded_at, id",
+        (day.isoformat(), site_id),
+    ).fetchall()
+    return [_report(r) for r in rows]
+
+
+def current(reports: list[Report]) -> Report | None:
+    """The report in force: the latest that no other one supersedes."""
+    replaced = {r.supersedes for r in reports if r.supersedes}
+    live = [r for r in reports if r.uuid not in replaced]
+    return max(live, key=lambda r: r.recorded_at) if live else None
+
+
+def current_report(conn: sqlite3.Connection, site_id: str, day: date) -> Report | None:
+    """The report in force for a site and day, or None."""
+    return current(reports_for(conn, site_id, day))
+
+
+def draft(
+    conn: sqlite3.Connection, site_id: str, day: date, tz_name: str, reporter: str = ""
+) -> dict[str, Any]:
+    """The wire data of a report about to be submitted: the day's counts from its entries."""
+    counts = compute_counts(conn, site_id, day, tz_name)
+    existing = current_report(conn, site_id, day)
+    return {
+        "site_id": site_id,
+        "day": day.isoformat(),
+        "zero": is_zero(counts),
+        "supersedes": existing.uuid if existing else "",
+        "reporter": reporter,
+        "remarks": "",
+        **counts,
+    }
+
+
+def new_record(
+    data: Mapping[str, Any], *, uuid: str | None = None, recorded_at: str | None = None
+) -> dict[str, Any]:
+    """A wire record of kind daily_report around the given data."""
+    return {
+        "uuid": uuid or str(uuidlib.uuid4()),
+        "kind": "daily_report",
+        "recorded_at": recorded_at or iso(datetime.now(UTC)),
+        "data": dict(data),
+    }
+
+
+def submit(
+    conn: sqlite3.Connection, data: Mapping[str, Any], *, source: str = "local", **record: Any
+) -> sync.Result:
+    """Store one report through fieldapp.records.save; the Result says applied, rejected…"""
+    from . import records
+
+    return records.save(conn, [new_record(data, **record)], source=source)[0]
+
+
+# ---- for the gate page ------------------------------------------------------------------------
+
+
+def new_uuid() -> str:
+    """A fresh record UUID (the form carries it, so a second tap is a harmless repeat)."""
+    return str(uuidlib.uuid4())
+
+
+def already_stored(conn: sqlite3.Connection, uuid: str) -> bool:
+    """Whether a report with this UUID is already here."""
+    return (
+        conn.execute("SELECT 1 FROM daily_reports WHERE uuid = ?", (uuid,)).fetchone() is not None
+    )
+
+
+def site_by_code(conn: sqlite3.Connection, code: str) -> sqlite3.Row | None:
+    """The active site whose current code this is, or None."""
+    return conn.execute(
+        "SELECT id, name, district, code, contact FROM sites WHERE code = ? AND active = 1",
+        (code,),
+    ).fetchone()
+
+
+def is_old_code(conn: sqlite3.Connection, code: str) -> bool:
+    """Whether code is one a site had before a rotation (an out-of-date poster)."""
+    return (
+        conn.execute("SELECT 1 FROM site_old_codes WHERE code = ?", (code,)).fetchone() is not None
+    )
+
+
+def count_rows(data: Mapping[str, Any]) -> list[tuple[str, int, int | None]]:
+    """(label, in, out) per person type, then (label, count, None) per flagged figure."""
+    rows: list[tuple[str, int, int | None]] = [
+        (str(label), int(data[f"in_{t}"]), int(data[f"out_{t}"]))
+        for t, label in rules.PERSON_TYPES.items()
+    ]
+    rows += [(str(COUNT_LABELS[k]), int(data[k]), None) for k in COUNT_LABELS]
+    return rows
+
+
+# ---- command line ----------------------------------------------------------------------------
+
+
+@click.group("report")
+def report_group() -> None:
+    """Daily reports and the roll-call."""
+
+
+@report_group.command("daily")
+@click.option("--date", "day", default=None, help="Local date YYYY-MM-DD (default: today)")
+@click.option("--district", default=None, help="Only the sites of this district")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "csv", "xlsx"]),
+    default="text",
+    show_default=True,
+)
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write to this file")
+@with_appcontext
+def report_daily(day: str | None, district: str | None, fmt: str, out: str | None) -> None:
+    """Print the roll-call of a day: reported, zero, late, missing, with totals."""
+    from . import rollcall
+    from .db import connect
+    from .i18n import cli_locale
+
+    config = current_app.config
+    with force_locale(cli_locale()):
+        try:
+            parse_cutoff(config["REPORT_CUTOFF"])
+            when = parse_day(day) if day else local_today(config["TIMEZONE"])
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--date") from None
+        conn = connect(config["DATABASE"])
+        try:
+            rc = rollcall.build(
+                conn,
+                when,
+                tz_name=config["TIMEZONE"],
+                cutoff=config["REPORT_CUTOFF"],
+                district=district,
+            )
+        finally:
+            conn.close()
+        if district and not rc.rows:
+            raise click.ClickException(_("No active site in district %(d)s.", d=district))
+        if fmt == "text":
+            text = rollcall.format_text(rc)
+            if out:
+                with open(out, "w", encoding="utf-8") as f:
+                    f.write(text)
+            else:
+                click.echo(text, nl=False)
+            return
+        body = rollcall.to_csv(rc) if fmt == "csv" else rollcall.to_xlsx(rc)
+        if not out:
+            if fmt == "xlsx":
+                raise click.BadParameter(_("an XLSX file needs --out FILE"), param_hint="--out")
+            click.echo(body.decode("utf-8-sig"), nl=False)
+            return
+        with open(out, "wb") as f:
+            f.write(body)
+        click.echo(out)
+
+
+commands = [report_group]

@@ -1,0 +1,239 @@
+"""Daily reports: counts from entries, zero reports, supersede, the gate page, the CLI."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from fieldapp import records, reports, sites
+from sync.store import iso
+
+TZ = "Asia/Shanghai"
+DAY = date(2026, 11, 20)
+
+
+def local(day: date, hh: int, mm: int = 0) -> str:
+    """A recorded_at string for a local (Shanghai) time of day (UTC+8, no DST)."""
+    t = datetime(day.year, day.month, day.day, hh, mm) - timedelta(hours=8)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def entry(site_id: str, at: str, **data) -> dict:
+    base = {
+        "site_id": site_id,
+        "direction": "in",
+        "person_type": "resident",
+        "name": "张三",
+        "temperature": 36.5,
+        "health_code": "green",
+    }
+    base.update(data)
+    return {"uuid": str(uuid.uuid4()), "kind": "entry", "recorded_at": at, "data": base}
+
+
+@pytest.fixture
+def site(app, db):
+    with app.app_context():
+        return dict(sites.add_site(db, "阳光花园小区", "residential", district="金坛区"))
+
+
+def save(app, db, recs):
+    with app.app_context():
+        return records.save(db, recs, source="test")
+
+
+def test_counts_match_the_entries_of_the_local_day(app, db, site):
+    sid = site["id"]
+    recs = [
+        entry(sid, local(DAY, 8)),
+        entry(sid, local(DAY, 9), direction="out"),
+        entry(sid, local(DAY, 10), person_type="visitor", plate="苏D12345"),
+        entry(sid, local(DAY, 11), person_type="worker", temperature=37.8, fever_action="clinic"),
+        entry(sid, local(DAY, 12), person_type="delivery", direction="out", health_code="yellow"),
+        entry(sid, local(DAY, 13), health_code="red", travel=True, travel_where="武汉"),
+        entry(sid, local(DAY, 0, 5)),  # 00:05 local is still the day (16:05 UTC the day before)
+        entry(sid, local(DAY, 23, 59)),
+        # Outside the local day: 23:59 the evening before, 00:00 the day after.
+        entry(sid, local(DAY - timedelta(days=1), 23, 59)),
+        entry(sid, local(DAY + timedelta(days=1), 0, 0)),
+    ]
+    assert {r.status for r in save(app, db, recs)} == {"applied"}
+    counts = reports.compute_counts(db, sid, DAY, TZ)
+    assert counts["in_resident"] == 4
+    assert counts["out_resident"] == 1
+    assert counts["in_visitor"] == 1 and counts["in_worker"] == 1 and counts["out_delivery"] == 1
+    assert reports.entries_in(counts) == 6 and reports.entries_out(counts) == 2
+    assert counts["fevers"] == 1 and counts["fever_clinic"] == 1 and counts["fever_refused"] == 0
+    assert counts["code_red"] == 1 and counts["code_yellow"] == 1
+    assert counts["travel"] == 1 and counts["vehicles"] == 1
+    # Cross-check against the rows themselves.
+    start, end = reports.day_bounds(DAY, TZ)
+    n = db.execute(
+        "SELECT count(*) FROM entries WHERE site_id = ? AND recorded_at >= ? AND recorded_at < ?",
+        (sid, start, end),
+    ).fetchone()[0]
+    assert n == reports.entries_in(counts) + reports.entries_out(counts) == 8
+
+
+def test_report_is_stored_through_save_and_is_a_zero_report_without_entries(app, db, site):
+    with app.test_request_context():
+        data = reports.draft(db, site["id"], DAY, TZ, reporter="李四")
+        assert data["zero"] is True and data["supersedes"] == ""
+        result = reports.submit(db, data, recorded_at=local(DAY, 18))
+    assert result.status == "applied"
+    row = db.execute("SELECT * FROM daily_reports").fetchone()
+    assert row["zero"] == 1 and row["day"] == "2026-11-20" and row["reporter"] == "李四"
+    assert db.execute("SELECT kind FROM changes WHERE uuid = ?", (row["uuid"],)).fetchone()[0] == (
+        "daily_report"
+    )
+
+
+def test_supersede_keeps_both_and_the_later_is_current(app, db, site):
+    sid = site["id"]
+    save(app, db, [entry(sid, local(DAY, 8))])
+    with app.test_request_context():
+        first = reports.draft(db, sid, DAY, TZ)
+        assert first["zero"] is False and first["in_resident"] == 1
+        r1 = reports.submit(db, first, recorded_at=local(DAY, 18))
+        save(app, db, [entry(sid, local(DAY, 19), direction="out")])
+        second = reports.draft(db, sid, DAY, TZ)
+        assert second["supersedes"] == r1.uuid
+        second["remarks"] = "补登一人"
+        r2 = reports.submit(db, second, recorded_at=local(DAY, 19, 30))
+        assert r2.status == "applied"
+        now = reports.current_report(db, sid, DAY)
+    assert now.uuid == r2.uuid and now.entries_out == 1 and now.remarks == "补登一人"
+    rows = db.execute("SELECT uuid, out_resident FROM daily_reports ORDER BY id").fetchall()
+    assert [tuple(r) for r in rows] == [(r1.uuid, 0), (r2.uuid, 1)]  # the first is not edited
+
+
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        ({"zero": True, "in_resident": 3}, "zero report"),
+        ({"in_resident": -1}, "in_resident"),
+        ({"in_resident": "many"}, "in_resident"),
+        ({"day": "2026-13-01"}, "date"),
+        ({"site_id": "nope"}, "unknown site"),
+        ({"fevers": 1, "fever_clinic": 2}, "fever"),
+        ({"supersedes": "not-a-uuid"}, "supersedes"),
+        ({"remarks": "x" * 501}, "remarks"),
+    ],
+)
+def test_invalid_reports_are_rejected_with_a_reason_and_not_stored(app, db, site, change, reason):
+    data = {"site_id": site["id"], "day": DAY.isoformat()}
+    data.update(change)
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        result = reports.submit(db, data)
+    assert result.status == "rejected"
+    assert reason in result.reason
+    assert db.execute("SELECT count(*) FROM daily_reports").fetchone()[0] == 0
+
+
+def test_supersede_must_name_a_report_of_the_same_site_and_day(app, db, site):
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        r1 = reports.submit(db, {"site_id": site["id"], "day": DAY.isoformat()})
+        other_day = (DAY - timedelta(days=1)).isoformat()
+        bad = reports.submit(db, {"site_id": site["id"], "day": other_day, "supersedes": r1.uuid})
+    assert bad.status == "rejected" and "same site and day" in bad.reason
+
+
+def test_form_strings_are_accepted_like_json(app, db, site):
+    """The offline outbox posts form fields as strings."""
+    data = {k: "0" for k in reports.COUNT_KEYS}
+    data.update(site_id=site["id"], day=DAY.isoformat(), zero="true", supersedes="", remarks="")
+    with app.test_request_context():
+        assert reports.submit(db, data).status == "applied"
+
+
+def test_daily_reports_do_not_expire_with_the_entries(app, db, site):
+    old = (datetime.now() - timedelta(days=200)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    with app.test_request_context():
+        result = reports.submit(
+            db, {"site_id": site["id"], "day": old[:10]}, recorded_at=old, source="downstream"
+        )
+    assert result.status == "applied"
+    assert save(app, db, [entry(site["id"], old)])[0].status == "expired"
+
+
+# ---- the gate page ---------------------------------------------------------------------------
+
+
+def test_gate_page_zero_report_in_one_tap(client, app, db, site):
+    page = client.get(f"/s/{site['code']}/report")
+    assert page.status_code == 200
+    assert "提交零报告" in page.text  # "Submit zero report"
+    assert 'data-outbox-kind="daily_report"' in page.text
+    assert page.headers["Vary"] and "HX-Request" in page.headers["Vary"]
+    form = {
+        "csrf_token": "",
+        "uuid": str(uuid.uuid4()),
+        "recorded_at": "",
+        "site_id": site["id"],
+        "day": "",
+        "zero": "true",
+        "supersedes": "",
+        **{k: "0" for k in reports.COUNT_KEYS},
+    }
+    app.config["WTF_CSRF_ENABLED"] = False
+    form["day"] = reports.local_today(TZ).isoformat()
+    r = client.post(f"/s/{site['code']}/report", data=form)
+    assert r.status_code == 303
+    assert r.headers["Location"].startswith(f"/s/{site['code']}/report")
+    row = db.execute("SELECT zero, uuid FROM daily_reports").fetchone()
+    assert row["zero"] == 1 and row["uuid"] == form["uuid"]
+    after = client.get(r.headers["Location"])
+    assert "零报告已提交" in after.text  # flash: zero report submitted
+    assert "提交更正报告" in after.text  # the button now submits a corrected report
+    # A second tap on the same form is harmless.
+    again = client.post(f"/s/{site['code']}/report", data=form)
+    assert again.status_code == 303
+    assert db.execute("SELECT count(*) FROM daily_reports").fetchone()[0] == 1
+
+
+def test_gate_page_shows_counts_and_rejects_bad_input_visibly(client, app, db, site):
+    today = reports.local_today(TZ)
+    save(app, db, [entry(site["id"], iso(datetime.now(UTC)))])
+    page = client.get(f"/s/{site['code']}/report", headers={"Accept-Language": "en"})
+    assert "Counts from the gate register" in page.text
+    assert 'name="in_resident" value="1"' in page.text
+    app.config["WTF_CSRF_ENABLED"] = False
+    r = client.post(
+        f"/s/{site['code']}/report",
+        data={"day": today.isoformat(), "in_resident": "-3", "remarks": "x"},
+        headers={"Accept-Language": "en", "HX-Request": "true"},
+    )
+    assert r.status_code == 422
+    assert "The report was not saved" in r.text and "in_resident" in r.text
+    assert "<html" not in r.text  # HTMX gets the fragment only
+    assert db.execute("SELECT count(*) FROM daily_reports").fetchone()[0] == 0
+
+
+def test_gate_report_needs_a_current_code_and_a_recent_day(client, app, db, site):
+    assert client.get("/s/nosuchcode/report").status_code == 404
+    old = (reports.local_today(TZ) - timedelta(days=30)).isoformat()
+    assert client.get(f"/s/{site['code']}/report?day={old}").status_code == 400
+    with app.app_context():
+        sites.rotate_code(db, site["id"])
+    r = client.get(f"/s/{site['code']}/report")
+    assert r.status_code == 303 and r.headers["Location"].endswith(f"/s/{site['code']}")
+
+
+def test_cli_report_daily_prints_the_roll_call(runner, app, db, site):
+    with app.test_request_context():
+        reports.submit(
+            db, {"site_id": site["id"], "day": DAY.isoformat()}, recorded_at=local(DAY, 9)
+        )
+    r = runner.invoke(
+        args=["report", "daily", "--date", DAY.isoformat()], env={"LANG": "zh_CN.UTF-8"}
+    )
+    assert r.exit_code == 0, r.output
+    assert "阳光花园小区" in r.output and "零报告" in r.output and "金坛区" in r.output
+    bad = runner.invoke(
+        args=["report", "daily", "--date", "20-11-2026"], env={"LANG": "en_US.UTF-8"}
+    )
+    assert bad.exit_code != 0 and "2020-02-15" in bad.output
+    none = runner.invoke(args=["report", "daily", "--district", "无此区"], env={"LANG": "en_US"})
+    assert none.exit_code != 0 and "No active site" in none.output
