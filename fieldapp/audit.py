@@ -1,0 +1,55 @@
+"""The audit log of console actions: who did what, when, from where. Append-only."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from flask_babel import lazy_gettext as _l
+
+import sync
+from sync.store import iso
+
+# action -> label shown on the admin's audit page
+ACTIONS = {
+    "login": _l("Logged in"),
+    "login_failed": _l("Failed login"),
+    "logout": _l("Logged out"),
+    "unmask": _l("Showed personal data"),
+    "correct": _l("Corrected an entry"),
+    "void": _l("Voided an entry"),
+    "case_action": _l("Fever case follow-up"),
+    "export": _l("Export"),
+    "user_add": _l("Account created"),
+    "user_passwd": _l("Password changed"),
+    "site_change": _l("Site changed"),
+}
+PAGE_SIZE = 100
+
+
+def write(
+    conn: sqlite3.Connection,
+    actor: str,
+    action: str,
+    target: str = "",
+    detail: str = "",
+    ip: str = "",
+) -> None:
+    """Append one line to the audit log (joins the caller's transaction if there is one)."""
+    conn.execute(
+        "INSERT INTO audit_log (at, actor, action, target, detail, ip) VALUES (?, ?, ?, ?, ?, ?)",
+        (iso(sync.utcnow()), actor, action, target, detail[:1000], ip),
+    )
+
+
+def page(
+    conn: sqlite3.Connection, before: int | None = None, action: str | None = None
+) -> list[sqlite3.Row]:
+    """A page of the audit log, newest first, older than the id `before`."""
+    sql = "SELECT * FROM audit_log WHERE id < ?"
+    params: list = [before if before else 2**62]
+    if action:
+        sql += " AND action = ?"
+        params.append(action)
+    sql += " ORDER BY id DESC LIMIT ?"
+    params.append(PAGE_SIZE)
+    return conn.execute(sql, params).fetchall()
