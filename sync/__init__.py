@@ -4,10 +4,21 @@ Pure Python, no Flask: fieldapp imports sync, never the other way round.
 See docs/sync-protocol.md.
 """
 
+from .client import HttpTransport, PushReport, SyncError, Transport, push_pending
 from .records import Invalid, Record, RecordKind, Registry
+from .server import BatchError, Push, parse_push, receive
 from .store import Result, apply_batch, content_hash, horizon_for, utcnow
 
 __all__ = [
+    "BatchError",
+    "HttpTransport",
+    "Push",
+    "PushReport",
+    "SyncError",
+    "Transport",
+    "parse_push",
+    "push_pending",
+    "receive",
     "Invalid",
     "Record",
     "RecordKind",

@@ -6,7 +6,7 @@ import hashlib
 import json
 import sqlite3
 import uuid as uuidlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -124,13 +124,16 @@ def apply_batch(
     device: str | None = None,
     horizon: str | None = None,
     received_at: datetime | None = None,
+    inside: Callable[[sqlite3.Connection, list[Result]], None] | None = None,
 ) -> list[Result]:
     """Store a batch of wire records; return one Result per record, in order.
 
     source names who sent the batch (for the review of rejects); origin is given to records
     that do not carry one (made here or on a phone); device, when the sender is a phone, is
     stamped on every record. Records recorded before horizon are acknowledged as expired and
-    not stored. All of it happens in one transaction: a failure stores nothing.
+    not stored. All of it happens in one transaction: a failure stores nothing. inside, if
+    given, runs in that same transaction after the records are written (cursor, counters);
+    validation runs before the write lock is taken, so concurrent batches overlap.
     """
     now = received_at or utcnow()
     now_iso = iso(now)
@@ -220,7 +223,10 @@ def apply_batch(
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 rejects,
             )
-    return [r for r in results if r is not None]
+        done = [r for r in results if r is not None]
+        if inside is not None:
+            inside(conn, done)
+    return done
 
 
 def _existing_hashes(conn: sqlite3.Connection, table: str, uuids: list[str]) -> dict[str, str]:

@@ -1,0 +1,283 @@
+"""The downstream side: read the upstream's cursor, push the change log after it, pull config.
+
+The transport is anything with cursor(), push(body) and pull(since): HttpTransport talks to a
+real upstream; tests pass one that calls sync.server directly.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .records import Registry
+from .store import iso, utcnow
+
+USER_AGENT = "fieldapp-sync/1"
+
+
+class SyncError(RuntimeError):
+    """The upstream could not be reached or refused the request; the round can be retried."""
+
+    def __init__(self, message: str, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class Transport(Protocol):
+    """What a sync round needs of an upstream."""
+
+    def cursor(self) -> dict[str, Any]: ...
+
+    def push(self, body: bytes) -> dict[str, Any]: ...
+
+    def pull(self, since: int) -> dict[str, Any]: ...
+
+
+class HttpTransport:
+    """The /sync/v1 endpoints of an upstream over HTTP(S), with the token as Bearer."""
+
+    def __init__(self, url: str, token: str, timeout: float = 60.0) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    def _call(self, method: str, path: str, body: bytes | None = None) -> dict[str, Any]:
+        headers = {
+            "Authorization": f"Bearer {self.token}",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        req = urllib.request.Request(self.url + path, data=body, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 -- URL set by the operator
+                raw = resp.read()
+        except urllib.error.HTTPError as exc:
+            try:
+                detail = json.loads(exc.read() or b"{}")
+            except ValueError:
+                detail = {}
+            message = detail.get("message") or f"HTTP {exc.code}"
+            raise SyncError(message, exc.code, detail.get("error")) from None
+        except (OSError, urllib.error.URLError) as exc:
+            raise SyncError(f"{self.url}: {getattr(exc, 'reason', exc)}") from None
+        try:
+            answer = json.loads(raw)
+        except ValueError:
+            raise SyncError(f"{self.url}: the answer is not JSON") from None
+        if not isinstance(answer, dict):
+            raise SyncError(f"{self.url}: the answer is not a JSON object")
+        return answer
+
+    def cursor(self) -> dict[str, Any]:
+        """GET /sync/v1/cursor."""
+        return self._call("GET", "/sync/v1/cursor")
+
+    def push(self, body: bytes) -> dict[str, Any]:
+        """POST /sync/v1/push with an encoded body."""
+        return self._call("POST", "/sync/v1/push", body)
+
+    def pull(self, since: int) -> dict[str, Any]:
+        """GET /sync/v1/pull?since=V."""
+        return self._call("GET", "/sync/v1/pull?" + urllib.parse.urlencode({"since": since}))
+
+
+@dataclass
+class Batch:
+    """Wire records of the change log after a seq, and how far they reach."""
+
+    records: list[dict[str, Any]]
+    upto: int | None
+    upto_uuid: str | None
+
+
+def outgoing(conn: sqlite3.Connection, registry: Registry, after: int, limit: int) -> Batch:
+    """Up to limit changes after seq `after` as wire records carrying their seq, in order.
+
+    A change whose record was purged since still moves upto, so the cursor passes it.
+    """
+    changes = conn.execute(
+        "SELECT seq, kind, uuid FROM changes WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
+    ).fetchall()
+    if not changes:
+        return Batch([], None, None)
+    by_kind: dict[str, list[str]] = {}
+    for _seq, kind, uuid in changes:
+        by_kind.setdefault(kind, []).append(uuid)
+    found: dict[str, dict[str, Any]] = {}
+    for name, uuids in by_kind.items():
+        kind = registry.get(name)
+        if kind is None:
+            continue  # a kind this version does not know; its records stay here
+        for start in range(0, len(uuids), 900):
+            chunk = uuids[start : start + 900]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT * FROM {kind.table} WHERE uuid IN ({marks})"  # noqa: S608 -- table from code
+            for row in conn.execute(sql, chunk):
+                found[row["uuid"]] = {
+                    "uuid": row["uuid"],
+                    "kind": name,
+                    "recorded_at": row["recorded_at"],
+                    "device": row["device"],
+                    "origin": row["origin"],
+                    "data": kind.from_row(row),
+                }
+    records = []
+    for seq, _kind, uuid in changes:
+        wire = found.get(uuid)
+        if wire is not None:
+            records.append({**wire, "seq": seq})
+    return Batch(records, changes[-1][0], changes[-1][2])
+
+
+def local_uuid_at(conn: sqlite3.Connection, seq: int) -> str | None:
+    """The uuid of our change log at seq, or None."""
+    row = conn.execute("SELECT uuid FROM changes WHERE seq = ?", (seq,)).fetchone()
+    return row[0] if row else None
+
+
+def _log_disagrees(conn: sqlite3.Connection, seq: int, uuid: str | None) -> bool:
+    """Our change log does not hold at seq the record the upstream's cursor names.
+
+    A row missing because it was purged is no disagreement; a seq we never reached is.
+    """
+    here = local_uuid_at(conn, seq)
+    if here is not None:
+        return uuid is not None and here != uuid
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
+    return row is None or seq > row[0]
+
+
+def waiting(conn: sqlite3.Connection, after: int) -> int:
+    """How many changes lie after seq `after`."""
+    return conn.execute("SELECT count(*) FROM changes WHERE seq > ?", (after,)).fetchone()[0]
+
+
+@dataclass
+class PushReport:
+    """What a push round did."""
+
+    source: str
+    start: int  # the upstream's cursor when the round began (0 after a reset)
+    cursor: int  # the upstream's cursor at the end
+    sent: int = 0
+    applied: int = 0
+    batches: int = 0
+    reset: bool = False
+
+
+def encode(body: dict[str, Any]) -> bytes:
+    """A push body as compact UTF-8 JSON."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def push_pending(
+    conn: sqlite3.Connection,
+    registry: Registry,
+    transport: Transport,
+    *,
+    batch_size: int = 500,
+    max_bytes: int = 1_048_576,
+    on_start: Callable[[int], None] | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> PushReport:
+    """Push every change the upstream has not committed, resuming from the upstream's cursor.
+
+    The cursor is read from the upstream, never from memory: an upstream restored from an older
+    copy reports less and gets it again. If our log disagrees with the upstream's cursor (we were
+    restored from an older copy and reuse seq numbers) we resend from 0: all duplicates, harmless.
+    on_start(n) is told how many changes wait; on_batch(n) how many records each acknowledged
+    batch held (for a progress bar).
+    """
+    info = transport.cursor()
+    source = info.get("source")
+    start = info.get("cursor")
+    if not isinstance(source, str) or isinstance(start, bool) or not isinstance(start, int):
+        raise SyncError("the upstream's cursor answer is malformed")
+    reset = False
+    if start > 0 and _log_disagrees(conn, start, info.get("uuid")):
+        start, reset = 0, True
+    report = PushReport(source, start, start, reset=reset)
+    if on_start is not None:
+        on_start(waiting(conn, start))
+    cursor = start
+    size = batch_size
+    stalled = 0
+    while True:
+        batch = outgoing(conn, registry, cursor, size)
+        if batch.upto is None:
+            break
+        body = {
+            "source": source,
+            "since": cursor,
+            "upto": batch.upto,
+            "upto_uuid": batch.upto_uuid,
+            "records": batch.records,
+        }
+        if reset:
+            body["reset"] = True
+        data = encode(body)
+        if len(data) > max_bytes and size > 1:
+            size = max(1, size // 2)  # large records: send fewer at a time
+            continue
+        answer = transport.push(data)
+        results = answer.get("results")
+        after = answer.get("cursor")
+        if not isinstance(results, list) or len(results) != len(batch.records):
+            raise SyncError("the upstream answered a different number of results")
+        if isinstance(after, bool) or not isinstance(after, int):
+            raise SyncError("the upstream's push answer has no cursor")
+        reset = False
+        report.batches += 1
+        report.sent += len(batch.records)
+        report.applied += sum(1 for r in results if r.get("status") == "applied")
+        if on_batch is not None:
+            on_batch(len(batch.records))
+        # Progress is judged by the upstream's answer: after a restore there it goes back.
+        stalled = stalled + 1 if after <= cursor else 0
+        if stalled > 3:
+            raise SyncError("the upstream's cursor does not advance")
+        cursor = after
+        report.cursor = cursor
+        remember(conn, cursor=cursor)
+    return report
+
+
+_STATE = ("url", "source", "cursor", "config_version", "last_attempt_at", "last_success_at")
+_STATE += ("last_error",)
+
+
+def remember(conn: sqlite3.Connection, **values: Any) -> None:
+    """Store fields of this instance's upstream state (cursor, config_version, last_error…)."""
+    names = set(_STATE)
+    sets = ", ".join(f"{k} = ?" for k in values if k in names)
+    if sets:
+        conn.execute(
+            f"UPDATE sync_upstream SET {sets} WHERE id = 1",  # noqa: S608 -- names from the set above
+            [v for k, v in values.items() if k in names],
+        )
+
+
+def upstream_state(conn: sqlite3.Connection) -> dict[str, Any]:
+    """This instance's upstream state row as a dict."""
+    cur = conn.execute("SELECT * FROM sync_upstream WHERE id = 1")
+    row = cur.fetchone()
+    names = [d[0] for d in cur.description]
+    return dict(zip(names, tuple(row), strict=True)) if row else {}
+
+
+def mark_attempt(conn: sqlite3.Connection, error: str | None) -> None:
+    """Record the end of a round: success (error None) or the error."""
+    now = iso(utcnow())
+    if error is None:
+        remember(conn, last_attempt_at=now, last_success_at=now, last_error=None)
+    else:
+        remember(conn, last_attempt_at=now, last_error=error[:500])

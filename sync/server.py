@@ -1,0 +1,168 @@
+"""The upstream side of the protocol: cursors per source and a push applied with its cursor."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from .peers import Peer
+from .store import APPLIED, Result, iso, utcnow
+
+
+class BatchError(ValueError):
+    """A push body that is not acceptable as a whole; nothing of it is stored.
+
+    code names the problem for the HTTP layer (which words it in the user's language and picks
+    the status); params fill in the message.
+    """
+
+    def __init__(self, code: str, message: str, **params: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
+
+
+@dataclass(frozen=True)
+class Push:
+    """A checked push body."""
+
+    source: str
+    records: list[Any]
+    since: int | None = None  # the cursor the sender read; None: "continues from your cursor"
+    upto: int | None = None  # the highest seq of the sender's change log this batch covers
+    upto_uuid: str | None = None
+    reset: bool = False  # the sender's log disagrees with our cursor: take upto even if lower
+
+
+def _seq(value: Any, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BatchError("bad_seq", f"{name} must be a whole number ≥ 0", field=name)
+    return value
+
+
+def parse_push(body: Any, peer: Peer, *, max_records: int) -> Push:
+    """Check the shape of a push body sent by peer; raise BatchError, change nothing."""
+    if not isinstance(body, Mapping):
+        raise BatchError("not_object", "the body must be a JSON object")
+    source = body.get("source")
+    if not isinstance(source, str) or not source:
+        raise BatchError("bad_source", "source must be the sender's id")
+    if source != peer.id:
+        raise BatchError("wrong_source", "source is not the peer the token belongs to")
+    records = body.get("records")
+    if not isinstance(records, list):
+        raise BatchError("bad_records", "records must be a list")
+    if len(records) > max_records:
+        raise BatchError(
+            "too_many", f"at most {max_records} records per batch", n=len(records), max=max_records
+        )
+    if peer.kind != "instance":
+        # Phones: no cursor, dedupe by UUID only (their numbering restarts when storage is wiped).
+        return Push(source, records)
+    top, top_uuid = None, None
+    for raw in records:
+        if not isinstance(raw, Mapping):
+            continue  # apply_batch rejects it with a reason; the batch stays acceptable
+        seq = raw.get("seq")
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
+            raise BatchError(
+                "bad_seq", "every record from an instance carries its seq", field="seq"
+            )
+        if top is None or seq > top:
+            top, top_uuid = seq, raw.get("uuid")
+    since = _seq(body.get("since"), "since")
+    upto = _seq(body.get("upto"), "upto")
+    upto_uuid = body.get("upto_uuid")
+    if upto is None:
+        upto, upto_uuid = top, top_uuid
+    elif top is not None and top > upto:
+        raise BatchError("bad_seq", "upto is lower than a record's seq", field="upto")
+    if upto_uuid is not None and not isinstance(upto_uuid, str):
+        raise BatchError("bad_seq", "upto_uuid must be a string", field="upto_uuid")
+    if since is not None and upto is not None and since > upto:
+        raise BatchError("bad_seq", "since is higher than upto", field="since")
+    return Push(source, records, since, upto, upto_uuid, body.get("reset") is True)
+
+
+def cursor(conn: sqlite3.Connection, source: str) -> tuple[int, str | None]:
+    """(seq, uuid at that seq) committed here from source; (0, None) for a new source."""
+    row = conn.execute("SELECT seq, uuid FROM sync_cursors WHERE source = ?", (source,)).fetchone()
+    return (row[0], row[1]) if row else (0, None)
+
+
+def _advance(conn: sqlite3.Connection, push: Push, now: str) -> None:
+    """Move the source's cursor as far as this batch proves it is contiguous; never skip a gap."""
+    if push.upto is None:
+        return
+    seq, _uuid = cursor(conn, push.source)
+    since = seq if push.since is None else push.since
+    if since > seq:
+        # A gap: we hold less than the sender thinks (restored from an older copy). Keep our
+        # cursor; the answer tells the sender to resend from it.
+        return
+    if push.upto <= seq and not push.reset:
+        return  # a repeat, or a slower second pusher of the same source
+    conn.execute(
+        "INSERT INTO sync_cursors (source, seq, uuid, updated_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (source) DO UPDATE SET seq = excluded.seq, uuid = excluded.uuid,"
+        " updated_at = excluded.updated_at",
+        (push.source, push.upto, push.upto_uuid, now),
+    )
+
+
+class Save(Protocol):
+    """How records are stored: sync.apply_batch bound to a registry, origin and horizon."""
+
+    def __call__(
+        self,
+        records: Sequence[Any],
+        *,
+        source: str,
+        device: str | None,
+        received_at: datetime,
+        inside: Callable[[sqlite3.Connection, list[Result]], None],
+    ) -> list[Result]: ...
+
+
+def receive(
+    peer: Peer, push: Push, save: Save, *, received_at: datetime | None = None
+) -> tuple[list[Result], int | None]:
+    """Store a checked push in one transaction with its cursor and the peer's counters.
+
+    save is the one write path (fieldapp.records.save, or apply_batch bound in tests). Returns
+    the results and, for an instance, the cursor after the batch (None for a phone).
+    """
+    now = received_at or utcnow()
+    now_iso = iso(now)
+    after: list[int] = []
+
+    def inside(c: sqlite3.Connection, results: list[Result]) -> None:
+        applied = sum(1 for r in results if r.status == APPLIED)
+        c.execute(
+            "UPDATE peers SET last_push_at = ?, last_seen_at = ?, records_in = records_in + ?"
+            " WHERE id = ?",
+            (now_iso, now_iso, applied, peer.id),
+        )
+        if peer.kind == "instance":
+            _advance(c, push, now_iso)
+            after.append(cursor(c, peer.id)[0])  # read in the transaction: ours, not a rival's
+
+    results = save(
+        push.records,
+        source=peer.id,
+        device=peer.id if peer.kind == "device" else None,
+        received_at=now,
+        inside=inside,
+    )
+    return results, (after[0] if after else None)
+
+
+def cursor_answer(conn: sqlite3.Connection, peer: Peer) -> dict[str, Any]:
+    """The JSON answer of GET /sync/v1/cursor for peer."""
+    seq, uuid = cursor(conn, peer.id)
+    return {"source": peer.id, "cursor": seq, "uuid": uuid}

@@ -1,0 +1,173 @@
+"""Helpers for the sync tests: wire records, sites, real instances in their own processes."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import urllib.error
+import urllib.request
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fieldapp.db import connect
+
+NAMES = ("张伟", "王芳", "李娜", "刘洋", "陈静", "杨磊", "赵敏", "黄强")
+
+
+def stamp(minutes_ago: float = 5) -> str:
+    """A recorded_at a few minutes ago, as the wire carries it."""
+    dt = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def entry(site_id: str, i: int = 0, **data: Any) -> dict[str, Any]:
+    """A valid entry wire record at site_id (override data fields with keywords)."""
+    body = {
+        "site_id": site_id,
+        "direction": "in" if i % 2 == 0 else "out",
+        "person_type": "resident",
+        "name": NAMES[i % len(NAMES)],
+        "phone": f"138{i % 100_000_000:08d}",
+        "id_number": "",
+        "temperature": 36.5,
+        "fever_action": "",
+        "health_code": "green",
+        "travel": False,
+        "travel_where": "",
+        "plate": "",
+        "destination": f"{i % 9 + 1}-{i % 4 + 1}-{i % 30 + 101}",
+        "note": "",
+        "volunteer": "",
+        "self_registered": False,
+    }
+    body.update(data)
+    return {"uuid": str(uuid.uuid4()), "kind": "entry", "recorded_at": stamp(), "data": body}
+
+
+def add_site(database: str | Path, name: str = "幸福里小区") -> str:
+    """Create a site (the way `fieldapp site add` does) and return its id."""
+    from fieldapp import sites
+
+    conn = connect(database)
+    try:
+        return sites.add_site(conn, name, "residential")["id"]
+    finally:
+        conn.close()
+
+
+def instance_app(folder: Path):
+    """A Flask app over a served instance's folder (its own keys), for writing records in-process."""
+    from fieldapp import create_app
+
+    keys = runpy.run_path(str(folder / "config.py"))
+    return create_app(
+        {
+            "TESTING": True,
+            "DATABASE": str(folder / "fieldapp.sqlite3"),
+            "SECRET_KEY": keys["SECRET_KEY"],
+            "ID_KEY": keys["ID_KEY"],
+        }
+    )
+
+
+def save_records(folder: Path, wire: list[dict[str, Any]]) -> list[str]:
+    """Store records at an instance as its gate would (records.save); their statuses."""
+    from fieldapp import records
+
+    app = instance_app(folder)
+    with app.test_request_context():
+        conn = connect(app.config["DATABASE"])
+        try:
+            return [r.status for r in records.save(conn, wire, source="gate")]
+        finally:
+            conn.close()
+
+
+def http(
+    method: str,
+    url: str,
+    body: Any = None,
+    token: str | None = None,
+    raw: bytes | None = None,
+    content_type: str = "application/json",
+) -> tuple[int, dict[str, Any]]:
+    """One JSON request; (status, answer) even for 4xx."""
+    headers = {"Content-Type": content_type}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def add_instance(upstream, name: str) -> str:
+    """`fieldapp instance add NAME` on a served instance; the token it prints once."""
+    out = upstream.cli("instance", "add", name).stdout
+    tokens = [ln for ln in out.splitlines() if len(ln) == 43 and " " not in ln]
+    assert len(tokens) == 1, out
+    return tokens[0]
+
+
+def link(downstream, upstream, name: str) -> None:
+    """Make `downstream` push to `upstream` (instance add there, upstream set here)."""
+    token = add_instance(upstream, name)
+    downstream.cli("upstream", "set", upstream.url, token)
+
+
+def snapshot(database: Path, copy: Path) -> None:
+    """A consistent copy of a live database file (what last night's backup is)."""
+    import sqlite3
+
+    src, dst = sqlite3.connect(database), sqlite3.connect(copy)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+
+
+def restore(database: Path, copy: Path) -> None:
+    """Put a copy back in place of a (stopped) instance's database."""
+    import shutil
+
+    for suffix in ("-wal", "-shm"):
+        Path(str(database) + suffix).unlink(missing_ok=True)
+    shutil.copyfile(copy, database)
+
+
+def uuids(server, table: str = "entries") -> list[str]:
+    """Every uuid an instance holds in table, duplicates included."""
+    return [r[0] for r in server.query(f"SELECT uuid FROM {table}")]
+
+
+def stop(server) -> None:
+    """Stop a served instance and close its stderr pipe (the fixture leaves it open)."""
+    server.stop()
+    if server.proc is not None and server.proc.stderr is not None:
+        server.proc.stderr.close()
+
+
+def kill(server) -> None:
+    """SIGKILL a served instance: no clean shutdown, no checkpoint."""
+    import signal
+
+    server.proc.send_signal(signal.SIGKILL)
+    server.proc.wait()
+    server.proc.stderr.close()
+
+
+def start(server) -> None:
+    """Start a served instance (Server.start's readiness probe leaves a socket to the GC)."""
+    import gc
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        server.start()
+        gc.collect()

@@ -1,0 +1,213 @@
+"""Real instances in their own processes on 127.0.0.1: links drop, servers die, backups return.
+
+Each test: a central (`top`, with the demo sites) served by waitress, and a site office
+(`bottom`) whose records go up with `fieldapp sync`. What must hold every time: the top ends up
+with exactly the records the bottom holds, none twice.
+"""
+
+from __future__ import annotations
+
+import http.server
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from browser.conftest import FIELDAPP, ROOT, make_server
+from sync_helpers import entry, kill, link, restore, save_records, snapshot, start, stop, uuids
+
+
+@pytest.fixture
+def top(tmp_path):
+    server = make_server(tmp_path / "top")
+    start(server)
+    yield server
+    stop(server)
+
+
+@pytest.fixture
+def bottom(tmp_path, top):
+    server = make_server(tmp_path / "bottom", demo=False, SYNC_BATCH_SIZE="200")
+    link(server, top, "site-office")
+    server.cli("sync")  # pulls the sites
+    return server
+
+
+def make(bottom, n: int) -> set[str]:
+    """n new entries at the bottom's first site; their uuids."""
+    site_id = bottom.query("SELECT id FROM sites ORDER BY name")[0][0]
+    wire = [entry(site_id, i) for i in range(n)]
+    assert set(save_records(bottom.folder, wire)) == {"applied"}
+    return {r["uuid"] for r in wire}
+
+
+def assert_exactly(top, expected: set[str]) -> None:
+    got = uuids(top)
+    assert len(got) == len(set(got)), "a record is stored twice"
+    assert set(got) == expected
+    changes = [r[0] for r in top.query("SELECT uuid FROM changes WHERE kind = 'entry'")]
+    assert sorted(changes) == sorted(got), "the change log counts a record twice"
+
+
+def test_upstream_killed_mid_batch_then_sync_again(top, bottom):
+    made = make(bottom, 3000)
+    proc = subprocess.Popen(
+        FIELDAPP + ["sync"],
+        env=bottom.env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not top.query("SELECT 1 FROM entries LIMIT 1"):
+        time.sleep(0.01)
+    kill(top)  # while the next batches are on their way
+    _out, err = proc.communicate(timeout=60)
+    held = set(uuids(top))
+    assert 0 < len(held) < len(made) or proc.returncode == 0
+    if proc.returncode:
+        assert "Sync" in err or "同步" in err
+    start(top)
+    bottom.cli("sync")
+    assert_exactly(top, made)
+
+
+class DropFirstPushAnswer(http.server.ThreadingHTTPServer):
+    """A proxy that forwards everything but loses the answer to the first push."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.dropped = 0
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _forward(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                req = urllib.request.Request(
+                    proxy.target + self.path, data=body, method=self.command, headers=headers
+                )
+                try:
+                    resp = urllib.request.urlopen(req, timeout=60)
+                    status, data = resp.status, resp.read()
+                except urllib.error.HTTPError as exc:
+                    status, data = exc.code, exc.read()
+                if self.path.startswith("/sync/v1/push") and proxy.dropped == 0:
+                    proxy.dropped += 1
+                    self.close_connection = True  # committed upstream; the answer is lost
+                    return
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _forward
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+def test_answer_lost_after_commit_is_resent_and_counted_once(top, bottom):
+    made = make(bottom, 450)
+    proxy = DropFirstPushAnswer(top.url)
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    try:
+        env = dict(bottom.env, FIELDAPP_UPSTREAM_URL=proxy.url)
+        first = subprocess.run(
+            FIELDAPP + ["sync"], env=env, cwd=ROOT, capture_output=True, text=True
+        )
+        assert first.returncode != 0 and proxy.dropped == 1
+        assert len(uuids(top)) == 200  # the first batch was committed, its answer lost
+        again = subprocess.run(
+            FIELDAPP + ["sync"], env=env, cwd=ROOT, capture_output=True, text=True
+        )
+        assert again.returncode == 0, again.stderr
+    finally:
+        proxy.shutdown()
+    assert_exactly(top, made)
+    peer = top.query("SELECT records_in FROM peers WHERE name = 'site-office'")[0]
+    assert peer["records_in"] == 450
+
+
+def test_upstream_restored_from_older_copy_gets_what_it_lost(top, bottom, tmp_path):
+    made = make(bottom, 300)
+    bottom.cli("sync")
+    snapshot(top.database, tmp_path / "top-backup.sqlite3")
+    made |= make(bottom, 250)
+    bottom.cli("sync")
+    assert_exactly(top, made)
+    stop(top)
+    restore(top.database, tmp_path / "top-backup.sqlite3")
+    start(top)
+    assert len(uuids(top)) == 300
+    bottom.cli("sync")
+    assert_exactly(top, made)
+
+
+def test_downstream_restored_from_older_copy_duplicates_nothing(top, bottom, tmp_path):
+    early = make(bottom, 300)
+    snapshot(bottom.database, tmp_path / "bottom-backup.sqlite3")
+    lost_here = make(bottom, 200)
+    bottom.cli("sync")
+    restore(bottom.database, tmp_path / "bottom-backup.sqlite3")
+    # The restored office reuses seq 301..500 for records the top has never seen.
+    later = make(bottom, 250)
+    bottom.cli("sync")
+    assert_exactly(top, early | lost_here | later)
+
+
+def test_two_pushers_of_one_source_at_once(top, bottom):
+    made = make(bottom, 2000)
+    procs = [
+        subprocess.Popen(
+            FIELDAPP + ["sync"],
+            env=bottom.env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    for proc in procs:
+        _out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        assert "locked" not in err and "busy" not in err.lower()
+    assert_exactly(top, made)
+
+
+def test_invalid_record_is_kept_for_review_and_the_rest_goes_on(top, bottom):
+    site_id = bottom.query("SELECT id FROM sites ORDER BY name")[0][0]
+    # A site made only down here (as if by hand): the top does not know it.
+    bottom_only = "5d0f8a1c-0000-4000-8000-000000000001"
+    conn = __import__("sqlite3").connect(bottom.database)
+    conn.execute(
+        "INSERT INTO sites (id, name, kind, code, version, created_at)"
+        " VALUES (?, '野站点', 'other', 'localcode123', 0, '2026-01-01T00:00:00.000Z')",
+        (bottom_only,),
+    )
+    conn.commit()
+    conn.close()
+    good = [entry(site_id, i) for i in range(10)]
+    stray = entry(bottom_only, 99)
+    save_records(bottom.folder, good[:5] + [stray] + good[5:])
+    bottom.cli("sync")
+    assert set(uuids(top)) == {r["uuid"] for r in good}
+    review = top.query("SELECT uuid, status, reason FROM sync_rejects")
+    assert [(r["uuid"], r["status"]) for r in review] == [(stray["uuid"], "rejected")]
+    assert review[0]["reason"]
+    # Acknowledged: the queue moved past it, nothing waits.
+    status = bottom.cli("sync", "--status").stdout
+    assert ": 0" in status or "：0" in status, status
