@@ -15,11 +15,19 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, StringField, TelField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError
 
 from . import entries, rules
 
-TRAVEL_CHOICES = [("false", _l("No")), ("true", _l("Yes"))]
+
+def _choices(labels) -> list[SelectChoice]:
+    """Radio choices from a value -> label mapping (or pairs)."""
+    items = labels.items() if hasattr(labels, "items") else labels
+    return [SelectChoice(value, label) for value, label in items]
+
+
+TRAVEL_CHOICES = _choices([("false", _l("No")), ("true", _l("Yes"))])
 # Every wire key of an entry the form carries, in the order of docs/sync-protocol.md.
 WIRE_KEYS = (
     "site_id",
@@ -60,11 +68,9 @@ class EntryForm(FlaskForm):
     uuid = HiddenField()
     recorded_at = HiddenField()
     direction = RadioField(
-        _l("Direction"), choices=list(rules.DIRECTIONS.items()), validate_choice=False
+        _l("Direction"), choices=_choices(rules.DIRECTIONS), validate_choice=False
     )
-    person_type = RadioField(
-        _l("Who"), choices=list(rules.PERSON_TYPES.items()), validate_choice=False
-    )
+    person_type = RadioField(_l("Who"), choices=_choices(rules.PERSON_TYPES), validate_choice=False)
     name = StringField(_l("Name"), render_kw={"autocomplete": "off", "maxlength": 50})
     phone = TelField(
         _l("Mobile phone"),
@@ -79,12 +85,12 @@ class EntryForm(FlaskForm):
     )
     fever_action = RadioField(
         _l("Fever: what was done?"),
-        choices=list(rules.FEVER_ACTIONS.items()),
+        choices=_choices(rules.FEVER_ACTIONS),
         validate_choice=False,
     )
     health_code = RadioField(
         _l("Health code"),
-        choices=list(rules.HEALTH_CODES.items()),
+        choices=_choices(rules.HEALTH_CODES),
         default="green",
         validate_choice=False,
     )

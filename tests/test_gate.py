@@ -1,0 +1,261 @@
+"""The gate page and its entry form: fields, validation, one row per record id, HTMX and no-JS."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from gate_helpers import EN, HX, count, enrol, make_site, submit
+
+from fieldapp import sites
+
+
+@pytest.fixture
+def site(db):
+    return make_site(db)
+
+
+@pytest.fixture
+def gate(client, db, site):
+    """A client that is an enrolled gate phone of the site."""
+    return enrol(client, db, site)
+
+
+def test_gate_page_has_the_form_with_wire_field_names(gate, site):
+    html = gate.get(f"/s/{site['code']}", headers=EN).get_data(as_text=True)
+    form = html[html.index('<form id="entry-form"') :]
+    assert 'data-outbox-kind="entry"' in form
+    assert f'action="/s/{site["code"]}/entries"' in form
+    for key in (
+        "site_id", "direction", "person_type", "name", "phone", "id_number", "temperature",
+        "fever_action", "health_code", "travel", "travel_where", "plate", "destination", "note",
+        "volunteer", "uuid", "recorded_at", "csrf_token",
+    ):  # fmt: skip
+        assert f'name="{key}"' in form, key
+    assert re.search(r'id="temperature" inputmode="decimal"', form)
+    assert "Nobody registered here yet." in html
+    assert site["name"] in html
+
+
+def test_each_visit_gets_a_new_record_id(gate, site):
+    ids = {
+        re.search(
+            r'name="uuid" type="hidden" value="([^"]+)"',
+            gate.get(f"/s/{site['code']}").get_data(as_text=True),
+        ).group(1)
+        for _ in range(2)
+    }
+    assert len(ids) == 2
+
+
+ID_OK = "11010519491231002X"
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"direction": ""}, "Choose in or out."),
+        ({"person_type": "boss"}, "Choose who this is."),
+        ({"name": "  "}, "Enter the name."),
+        ({"name": "张" * 51}, "At most 50 characters."),
+        ({"phone": ""}, "Enter a mobile number."),
+        ({"phone": "12345678901"}, "A mobile number has 11 digits and starts with 1"),
+        ({"phone": "1381234567"}, "A mobile number has 11 digits and starts with 1"),
+        ({"id_number": "11010519491231002"}, "A resident ID has 18 characters"),
+        ({"id_number": "110105194912310021"}, "check digit is wrong"),
+        ({"temperature": ""}, "Enter the temperature."),
+        ({"temperature": "hot"}, "Enter the temperature as a number, e.g. 36.5."),
+        ({"temperature": "33.9"}, "33.9 °C is impossible: accept 34.0 to 43.0 °C"),
+        ({"temperature": "43.1"}, "43.1 °C is impossible"),
+        ({"temperature": "37.3"}, "37.3 °C is a fever: choose what was done before saving."),
+        ({"temperature": "38.2", "fever_action": "shrug"}, "38.2 °C is a fever"),
+        ({"health_code": ""}, "Choose the health code colour."),
+        ({"health_code": "purple"}, "Choose the health code colour."),
+        ({"travel": "true", "travel_where": ""}, "Say where the person travelled."),
+        ({"travel": "maybe"}, "Choose yes or no."),
+        ({"plate": "ABC123"}, "Not a vehicle plate number, e.g. 苏D12345."),
+        ({"destination": "x" * 51}, "At most 50 characters."),
+        ({"note": "x" * 201}, "At most 200 characters."),
+    ],
+)
+def test_bad_input_is_refused_beside_its_field_and_nothing_saved(gate, site, db, changes, message):
+    response, _ = submit(gate, site, headers=EN, **changes)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert message in html
+    assert 'class="error"' in html
+    assert count(db) == 0
+    # What was typed stays in the form.
+    assert 'value="13812345678"' in html or changes.get("phone") is not None
+
+
+def test_a_fever_is_shown_in_red_and_asks_what_was_done(gate, site, db):
+    response, _ = submit(gate, site, headers=EN, temperature="37.8")
+    html = response.get_data(as_text=True)
+    assert 'class="field temperature fever' in html
+    assert 'class="choices fever-action fever field-error"' in html
+    assert count(db) == 0
+    response, uid = submit(gate, site, headers=EN, temperature="37.8", fever_action="clinic")
+    assert response.status_code == 303
+    row = db.execute(
+        "SELECT temperature, fever_action FROM entries WHERE uuid = ?", (uid,)
+    ).fetchone()
+    assert tuple(row) == (37.8, "clinic")
+
+
+def test_no_js_saves_redirects_and_shows_the_entry(gate, site, db):
+    response, uid = submit(gate, site, headers=EN)
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/s/{site['code']}"
+    page = gate.get(response.headers["Location"], headers=EN).get_data(as_text=True)
+    assert "Saved: 张建国, In, 36.5 °C." in page
+    last = page[page.index("Last entries here") :]
+    assert "张建国" in last and "138****5678" in last and "13812345678" not in last
+    row = db.execute("SELECT * FROM entries WHERE uuid = ?", (uid,)).fetchone()
+    assert row["site_id"] == site["id"]
+    assert (row["direction"], row["name"], row["phone"], row["temperature"]) == (
+        "in", "张建国", "13812345678", 36.5,
+    )  # fmt: skip
+    assert row["recorded_at"].endswith("Z") and row["received_at"].endswith("Z")
+    # Written through records.save: the change log has it too.
+    assert count(db, "SELECT count(*) FROM changes WHERE uuid = ?", (uid,)) == 1
+
+
+def test_the_same_record_id_twice_saves_one_row(gate, site, db):
+    page = gate.get(f"/s/{site['code']}").get_data(as_text=True)
+    first, uid = submit(gate, site, html=page, headers=EN, recorded_at="2026-11-23T08:30:00.000Z")
+    second, uid2 = submit(gate, site, html=page, headers=EN, recorded_at="2026-11-23T08:30:01.000Z")
+    assert uid == uid2
+    assert first.status_code == second.status_code == 303
+    assert count(db) == 1
+    assert count(db, "SELECT count(*) FROM changes") == 1
+    assert count(db, "SELECT count(*) FROM sync_rejects") == 0
+    page = gate.get(f"/s/{site['code']}", headers=EN).get_data(as_text=True)
+    assert "Already saved: 张建国" in page
+
+
+def test_device_time_is_kept_and_a_bad_one_replaced(gate, site, db):
+    _, uid = submit(gate, site, recorded_at="2026-11-23T08:30:00.000Z")
+    assert db.execute("SELECT recorded_at FROM entries WHERE uuid = ?", (uid,)).fetchone()[0] == (
+        "2026-11-23T08:30:00.000Z"
+    )
+    _, uid = submit(gate, site, recorded_at="yesterday-ish")
+    row = db.execute(
+        "SELECT recorded_at, received_at FROM entries WHERE uuid = ?", (uid,)
+    ).fetchone()
+    assert row["recorded_at"] == row["received_at"]
+
+
+def test_htmx_answers_a_fragment_with_a_fresh_form(gate, site, db):
+    response, uid = submit(gate, site, headers={**EN, **HX}, name="王五", person_type="visitor")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "HX-Request" in response.headers["Vary"]
+    assert "<html" not in html and html.lstrip().startswith('<div id="gate">')
+    assert "Saved: 王五, In, 36.5 °C." in html
+    new_uid = re.search(r'name="uuid" type="hidden" value="([^"]+)"', html).group(1)
+    assert new_uid != uid
+    assert 'name="name" type="text" value=""' in html  # the fresh form is empty
+    assert "王五" in html[html.index("Last entries here") :]
+    assert count(db) == 1
+
+
+def test_htmx_errors_come_back_in_the_fragment(gate, site, db):
+    response, _ = submit(gate, site, headers={**EN, **HX}, temperature="50")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "<html" not in html
+    assert "50 °C is impossible" in html
+    assert 'value="张建国"' in html
+    assert count(db) == 0
+
+
+def test_full_page_varies_on_hx_request(gate, site):
+    response = gate.get(f"/s/{site['code']}")
+    assert "HX-Request" in response.headers["Vary"]
+    fragment = gate.get(f"/s/{site['code']}", headers=HX).get_data(as_text=True)
+    assert "<html" not in fragment and 'id="entry-form"' in fragment
+
+
+def test_a_post_without_csrf_token_is_refused(gate, site, db):
+    from gate_helpers import good_entry
+
+    response = gate.post(f"/s/{site['code']}/entries", data={**good_entry(), "site_id": site["id"]})
+    assert response.status_code == 400
+    assert count(db) == 0
+
+
+def test_id_number_is_only_ever_shown_masked(gate, site, db):
+    response, uid = submit(gate, site, id_number=ID_OK.lower(), plate="苏d 12345")
+    assert response.status_code == 303
+    page = gate.get(f"/s/{site['code']}").get_data(as_text=True)
+    assert "110105********002X" in page
+    assert ID_OK not in page
+    row = db.execute(
+        "SELECT id_masked, id_cipher, plate FROM entries WHERE uuid = ?", (uid,)
+    ).fetchone()
+    assert row["id_masked"] == "110105********002X"
+    assert ID_OK not in row["id_cipher"]
+    assert row["plate"] == "苏D12345"
+
+
+def test_travel_with_where_is_saved(gate, site, db):
+    _, uid = submit(gate, site, travel="true", travel_where="湖北省武汉市")
+    row = db.execute("SELECT travel, travel_where FROM entries WHERE uuid = ?", (uid,)).fetchone()
+    assert tuple(row) == (1, "湖北省武汉市")
+
+
+def test_site_optional_fields_decide_what_is_shown(client, db):
+    site = make_site(db, "金坛区人民医院扩建工地", "construction", optional_fields="phone")
+    gate = enrol(client, db, site)
+    html = gate.get(f"/s/{site['code']}").get_data(as_text=True)
+    assert 'name="phone"' in html
+    for key in ("id_number", "plate", "destination"):
+        assert f'name="{key}"' not in html
+    response, uid = submit(gate, site, id_number=None, plate=None, destination=None)
+    assert response.status_code == 303
+    assert count(db, "SELECT count(*) FROM entries WHERE uuid = ?", (uid,)) == 1
+
+
+def test_no_phone_asked_means_none_required(client, db):
+    site = make_site(db, "小工地", "construction", optional_fields="")
+    gate = enrol(client, db, site)
+    response, _ = submit(gate, site, phone=None, id_number=None, plate=None, destination=None)
+    assert response.status_code == 303
+    assert count(db) == 1
+
+
+@pytest.mark.parametrize(
+    ("lang", "texts"),
+    [
+        ("zh_Hans", ["保存登记", "体温", "最近登记"]),
+        ("zh_Hant", ["保存登記", "體溫", "最近登記"]),
+        ("en", ["Save entry", "Temperature (°C)", "Last entries here"]),
+    ],
+)
+def test_each_language_renders(gate, site, lang, texts):
+    html = gate.get(f"/s/{site['code']}?lang={lang}").get_data(as_text=True)
+    for text in texts:
+        assert text in html
+
+
+def test_chinese_is_the_default_for_messages(gate, site, db):
+    response, _ = submit(gate, site, temperature="37.5")
+    html = response.get_data(as_text=True)
+    assert "37.5 °C 属于发热" in html
+    assert count(db) == 0
+
+
+def test_unknown_and_old_codes_answer_404_pages(client, db, site):
+    response = client.get("/s/not-a-code", headers=EN)
+    assert response.status_code == 404
+    assert "This poster is unknown" in response.get_data(as_text=True)
+    old = site["code"]
+    sites.rotate_code(db, site["id"])
+    response = client.get(f"/s/{old}", headers=EN)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 404
+    assert "This poster is out of date" in html
+    assert "物业 0519-82800000" in html  # who to ask
+    assert client.post(f"/s/{old}/entries", data={}).status_code in (400, 404)
+    assert client.get(f"/s/{old}/qr.png").status_code == 404
