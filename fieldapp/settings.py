@@ -35,6 +35,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("REPORT_CUTOFF", "20:00", "Local time after which a daily report counts as late"),
     Setting("TIMEZONE", "Asia/Shanghai", "Time zone of the gates: days and reports follow it"),
     Setting("SESSION_COOKIE_SECURE", False, "Set true when served over HTTPS"),
+    Setting(
+        "APP_VERSION",
+        None,
+        "Label of this deployment; phones refresh their app shell when it (or a static file) changes",
+    ),
 )
 
 _BOOL = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}

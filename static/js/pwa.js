@@ -1,0 +1,28 @@
+/* The installable app: service worker registration, persistent storage, the iPhone hint. */
+(function () {
+  "use strict";
+  const GATE_PAGE = /^\/s\/[^/]+\/?$/;
+
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register("/sw.js", { scope: "/" }).then(() => navigator.serviceWorker.ready)
+      .then((reg) => {
+        // The page that installed the worker was not seen by it: ask it to keep this one too.
+        if (GATE_PAGE.test(location.pathname) && reg.active) {
+          reg.active.postMessage({ type: "cache-page", url: location.pathname });
+        }
+      })
+      .catch(() => null);
+  }
+
+  // Ask the browser not to evict the outbox under storage pressure.
+  if (navigator.storage && navigator.storage.persist) {
+    navigator.storage.persisted().then((done) => done || navigator.storage.persist()).catch(() => null);
+  }
+
+  // Safari deletes a site's storage after 7 days without a visit; a home-screen app is spared.
+  const ios = /iphone|ipad|ipod/i.test(navigator.userAgent)
+    || (navigator.platform === "MacIntel" && navigator.maxTouchPoints > 1);
+  const standalone = navigator.standalone || window.matchMedia("(display-mode: standalone)").matches;
+  const hint = document.querySelector("[data-ios-hint]");
+  if (hint && ios && !standalone) hint.hidden = false;
+})();

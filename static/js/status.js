@@ -1,0 +1,230 @@
+/* The status line on volunteer pages, the outbox page, and the gate form's outbox glue.
+ *
+ * Connectivity is judged by a real request to /ping, not navigator.onLine. Sending is
+ * triggered on page load, `online`, the page becoming visible, a timer and "send now"; the
+ * service worker adds Background Sync where the browser has it.
+ */
+(function () {
+  "use strict";
+  const O = self.FieldOutbox;
+  const box = document.getElementById("outbox-status");
+  if (!O || !box) return;
+
+  const PING_EVERY_MS = 30000;
+  const TICK_MS = 3000;
+  const lang = document.documentElement.lang || "zh-Hans";
+  const rtf = new Intl.RelativeTimeFormat(lang, { numeric: "auto" });
+  const $ = (sel, root) => (root || document).querySelector(sel);
+  let online = null;
+  let sending = false;
+  let lastPing = 0;
+
+  function t(key, vars) {
+    const text = box.dataset["t" + key] || "";
+    return text.replace(/\{(\w+)\}/g, (_, k) => (vars && k in vars ? vars[k] : ""));
+  }
+
+  function ago(ms) {
+    const secs = Math.round((ms - Date.now()) / 1000);
+    const units = [["day", 86400], ["hour", 3600], ["minute", 60]];
+    for (const [unit, size] of units) {
+      if (Math.abs(secs) >= size) return rtf.format(Math.round(secs / size), unit);
+    }
+    return rtf.format(Math.min(0, secs), "second");
+  }
+
+  function flash(text, bad) {
+    const el = $("[data-outbox-flash]", box);
+    el.textContent = text;
+    el.classList.toggle("flash-error", !!bad);
+    el.hidden = !text;
+  }
+
+  async function render() {
+    let s;
+    try {
+      s = await O.summary();
+    } catch (_) {
+      return; // no IndexedDB (private mode on old Safari): the network path still works
+    }
+    const net = $("[data-status-net]", box);
+    net.textContent = online === null ? t("Checking") : online ? t("Online") : t("Offline");
+    net.className = "status-net " + (online ? "is-online" : online === false ? "is-offline" : "");
+    box.dataset.waiting = String(s.waiting);
+    let waiting = s.waiting ? t("Waiting", { n: s.waiting }) : t("NoneWaiting");
+    if (s.waiting && s.oldest) waiting += " · " + t("Oldest", { age: ago(s.oldest) });
+    $("[data-status-waiting]", box).textContent = waiting;
+    $("[data-status-last]", box).textContent = s.lastSent
+      ? t("LastSent", { when: ago(s.lastSent) }) : t("NeverSent");
+    $("[data-status-enrol]", box).hidden = !s.needsEnrol;
+    const attention = $("[data-status-attention]", box);
+    attention.hidden = !s.attention;
+    if (s.attention) {
+      const link = $("a", attention);
+      link.dataset.template = link.dataset.template || link.textContent;
+      link.textContent = link.dataset.template.replace("{n}", s.attention);
+    }
+    renderOutboxPage();
+  }
+
+  async function ping() {
+    try {
+      const res = await O.fetchWithTimeout(box.dataset.pingUrl, { cache: "no-store" }, 5000);
+      online = res.ok;
+    } catch (_) {
+      online = false;
+    }
+    lastPing = Date.now();
+    render();
+    return online;
+  }
+
+  /* Send what waits if the instance answers; force skips the backoff wait. */
+  async function sendSoon(force, loud) {
+    if (sending) return;
+    sending = true;
+    try {
+      const s = await O.summary().catch(() => null);
+      if (!s || (!s.waiting && !loud)) return;
+      if (!force && s.next > Date.now()) return;
+      if (!(await ping())) {
+        if (loud) flash(t("Failed"), true);
+        return;
+      }
+      if (loud) flash(t("Sending"));
+      const r = await O.send({ force });
+      if (loud || r.sent) flash(r.ok || r.sent ? t("Sent", { n: r.sent }) : t("Failed"), !r.ok && !r.sent);
+    } catch (_) {
+      if (loud) flash(t("Failed"), true);
+    } finally {
+      sending = false;
+      render();
+    }
+  }
+
+  function freshIds(form) {
+    const id = form.querySelector("input[name=uuid]");
+    if (id) id.value = self.crypto.randomUUID();
+    const at = form.querySelector("input[name=recorded_at]");
+    if (at) at.value = "";
+  }
+
+  // A page kept by the service worker carries the uuid it had when kept: never reuse it.
+  document.querySelectorAll("form[data-outbox-kind]").forEach(freshIds);
+
+  document.addEventListener("htmx:configRequest", (e) => {
+    const form = e.detail.elt && e.detail.elt.closest && e.detail.elt.closest("form[data-outbox-kind]");
+    if (!form) return;
+    e.detail.headers["X-Outbox-Kind"] = form.dataset.outboxKind;
+    const boxes = [...form.querySelectorAll("input[type=checkbox][name]")].map((i) => i.name);
+    e.detail.headers["X-Outbox-Booleans"] = [...new Set(boxes)].join(",");
+    const at = form.querySelector("input[name=recorded_at]");
+    // The moment of saving, not of rendering the form, is when the person passed.
+    if (at && !at.value) e.detail.parameters.recorded_at = new Date().toISOString();
+  });
+
+  // The service worker kept the entry on the phone: say so, and give a fresh form.
+  document.addEventListener("outbox-saved", (e) => {
+    const form = (e.target.closest && e.target.closest("form")) || $("form[data-outbox-kind]");
+    if (form) {
+      form.reset();
+      freshIds(form);
+      const first = form.querySelector("input:not([type=hidden]), select, textarea");
+      if (first) first.focus({ preventScroll: true });
+    }
+    flash(t("Saved", { n: e.detail.waiting }));
+    online = false;
+    render();
+  });
+
+  if (new URLSearchParams(location.search).get("saved") === "outbox") {
+    O.summary().then((s) => flash(t("Saved", { n: s.waiting }))).catch(() => null);
+  }
+
+  const send = $("[data-send-now]", box);
+  if (send) send.addEventListener("click", () => sendSoon(true, true));
+
+  /* The outbox page: what waits and what needs attention. */
+  async function renderOutboxPage() {
+    const view = document.getElementById("outbox-view");
+    if (!view) return;
+    const [waiting, attention] = await Promise.all([O.all("outbox"), O.all("attention")]);
+    $("[data-outbox-count]", view).textContent = waiting.length;
+    $("[data-attention-count]", view).textContent = attention.length;
+    fill($("[data-outbox-waiting]", view), waiting, view, false);
+    fill($("[data-outbox-attention]", view), attention, view, true);
+  }
+
+  function describe(r) {
+    const d = r.data || {};
+    const when = new Date(r.recorded_at).toLocaleString(lang);
+    return [when, d.name, d.temperature && d.temperature + " °C"].filter(Boolean).join(" · ");
+  }
+
+  function fill(list, records, view, refused) {
+    list.replaceChildren();
+    if (!records.length) {
+      const li = document.createElement("li");
+      li.className = "muted";
+      li.textContent = view.dataset.tEmpty;
+      list.append(li);
+      return;
+    }
+    for (const r of records.slice(0, 200)) {
+      const li = document.createElement("li");
+      li.dataset.uuid = r.uuid;
+      li.textContent = describe(r);
+      if (refused) {
+        const reason = document.createElement("strong");
+        reason.className = "reason";
+        reason.textContent = r.reason;
+        const drop = document.createElement("button");
+        drop.type = "button";
+        drop.className = "secondary";
+        drop.textContent = view.dataset.tDismiss;
+        drop.addEventListener("click", async () => {
+          if (!confirm(view.dataset.tConfirmDismiss)) return;
+          await O.dismiss(r.uuid);
+          render();
+        });
+        li.append(document.createElement("br"), reason, " ", drop);
+      }
+      list.append(li);
+    }
+  }
+
+  const exportButton = $("[data-export]");
+  if (exportButton) {
+    exportButton.addEventListener("click", async () => {
+      const data = await O.exportData();
+      const blob = new Blob([JSON.stringify(data, null, 1)], { type: "application/json" });
+      const a = document.createElement("a");
+      a.href = URL.createObjectURL(blob);
+      a.download = "outbox-" + new Date().toISOString().slice(0, 19).replace(/[:T]/g, "-") + ".json";
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+    });
+  }
+
+  try {
+    const channel = new BroadcastChannel(O.CHANNEL);
+    channel.onmessage = () => render();
+  } catch (_) { /* the timer below keeps the line current */ }
+
+  window.addEventListener("online", () => sendSoon(true));
+  window.addEventListener("offline", () => { online = false; render(); });
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") sendSoon(true);
+  });
+  setInterval(() => {
+    if (document.visibilityState !== "visible") return;
+    if (Date.now() - lastPing > PING_EVERY_MS) ping();
+    if (Number(box.dataset.waiting || 0) > 0) sendSoon(false);
+    else render();
+  }, TICK_MS);
+
+  render();
+  ping().then((up) => { if (up) sendSoon(true); });
+})();

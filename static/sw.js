@@ -1,0 +1,163 @@
+/* fieldapp's service worker: the app shell offline, and the outbox for gate entries.
+ *
+ * Served at /sw.js (root scope) by fieldapp/views/pwa.py, which fills in the version and the
+ * shell's URLs. A new version replaces the shell cache only; the outbox (IndexedDB) is never
+ * touched here except through outbox.js.
+ */
+"use strict";
+
+importScripts("/static/js/outbox.js");
+
+const VERSION = "__VERSION__";
+const SHELL = "fieldapp-shell-" + VERSION;
+const SHELL_URLS = "__SHELL__";
+// Gate pages this phone has opened: kept across versions, refreshed whenever online.
+const PAGES = "fieldapp-pages";
+const SUBMIT_TIMEOUT_MS = 5000;
+const PAGE_TIMEOUT_MS = 4000;
+const GATE_PAGE = /^\/s\/[^/]+\/?$/;
+const GATE_POST = /^\/s\/[^/]+\/entries\/?$/;
+const CHECKBOXES = ["travel", "self_registered"];
+const SYNC_TAG = "fieldapp-outbox";
+
+self.addEventListener("install", (event) => {
+  event.waitUntil((async () => {
+    const cache = await caches.open(SHELL);
+    // One missing file must not leave the phone without the rest of the shell.
+    await Promise.all(SHELL_URLS.map((url) =>
+      fetch(url, { cache: "no-cache", credentials: "same-origin" })
+        .then((res) => (res.ok ? cache.put(url, res) : null))
+        .catch(() => null)));
+    await self.skipWaiting();
+  })());
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil((async () => {
+    for (const name of await caches.keys()) {
+      if (name.startsWith("fieldapp-shell-") && name !== SHELL) await caches.delete(name);
+    }
+    await self.clients.claim();
+    await FieldOutbox.open(); // migrates an outbox written by an older version, drops nothing
+  })());
+});
+
+self.addEventListener("message", (event) => {
+  const msg = event.data || {};
+  if (msg.type === "cache-page" && typeof msg.url === "string") {
+    event.waitUntil(cachePage(msg.url));
+  } else if (msg.type === "send") {
+    event.waitUntil(FieldOutbox.send({ force: !!msg.force }).catch(() => null));
+  }
+});
+
+self.addEventListener("sync", (event) => {
+  if (event.tag !== SYNC_TAG) return;
+  event.waitUntil(FieldOutbox.send({ force: true }).then((r) => {
+    // Rejecting asks the browser to try again later; an unenrolled phone waits for the volunteer.
+    if (!r.ok && r.reason !== "enrol") throw new Error(r.reason);
+  }));
+});
+
+self.addEventListener("fetch", (event) => {
+  const req = event.request;
+  const url = new URL(req.url);
+  if (url.origin !== self.location.origin) return;
+  if (req.method === "POST") {
+    if (req.headers.get("X-Outbox-Kind") || GATE_POST.test(url.pathname)) {
+      event.respondWith(submit(event));
+    }
+    return;
+  }
+  if (req.method !== "GET") return;
+  if (url.pathname === "/ping" || url.pathname.startsWith("/sync/") || url.pathname.startsWith("/pwa/")) return;
+  if (req.mode === "navigate" && GATE_PAGE.test(url.pathname)) {
+    event.respondWith(gatePage(event, url));
+  } else if (SHELL_URLS.includes(url.pathname) && !req.headers.get("HX-Request")) {
+    event.respondWith(shellFirst(req, url));
+  }
+});
+
+function timeout(promise, ms) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("timeout")), ms);
+    promise.then((v) => { clearTimeout(timer); resolve(v); }, (e) => { clearTimeout(timer); reject(e); });
+  });
+}
+
+async function cachePage(path) {
+  const url = new URL(path, self.location.origin);
+  if (!GATE_PAGE.test(url.pathname)) return;
+  try {
+    const res = await fetch(url.pathname, { credentials: "same-origin", cache: "no-cache" });
+    if (res.ok && res.headers.get("X-Fieldapp-Page") === "gate") {
+      await (await caches.open(PAGES)).put(url.pathname, res);
+    }
+  } catch (_) { /* offline: it is cached next time */ }
+}
+
+/* A gate page: the network when it answers soon, else the copy this phone kept. */
+async function gatePage(event, url) {
+  const cache = await caches.open(PAGES);
+  const network = fetch(event.request).then(async (res) => {
+    // Only the volunteer's page is kept; a visitor's form (not enrolled) never replaces it.
+    if (res.ok && res.headers.get("X-Fieldapp-Page") === "gate") {
+      await cache.put(url.pathname, res.clone());
+    }
+    return res;
+  });
+  event.waitUntil(network.catch(() => null));
+  const kept = await cache.match(url.pathname, { ignoreVary: true });
+  try {
+    const res = await (kept ? timeout(network, PAGE_TIMEOUT_MS) : network);
+    if (res.status >= 500 && kept) return kept;
+    return res;
+  } catch (err) {
+    if (kept) return kept;
+    throw err;
+  }
+}
+
+async function shellFirst(req, url) {
+  const kept = await caches.match(url.pathname, { cacheName: SHELL, ignoreVary: true, ignoreSearch: true });
+  if (kept) return kept;
+  const res = await fetch(req);
+  if (res.ok) (await caches.open(SHELL)).put(url.pathname, res.clone());
+  return res;
+}
+
+/* A gate entry: to the instance if it answers within a few seconds, else into the outbox. */
+async function submit(event) {
+  const req = event.request;
+  let form;
+  try {
+    form = await req.clone().formData();
+  } catch (_) {
+    return fetch(req);
+  }
+  try {
+    const res = await timeout(fetch(req), SUBMIT_TIMEOUT_MS);
+    if (res.status < 500) return res;
+  } catch (_) { /* offline, timed out, or the connection broke: keep it on the phone */ }
+
+  const kind = req.headers.get("X-Outbox-Kind") || "entry";
+  const boolHeader = req.headers.get("X-Outbox-Booleans");
+  const booleans = boolHeader !== null ? boolHeader.split(",").filter(Boolean) : CHECKBOXES;
+  const record = FieldOutbox.fromForm(form, kind, booleans);
+  const waiting = await FieldOutbox.add(record); // durable before the volunteer sees "saved"
+  if (self.registration.sync) self.registration.sync.register(SYNC_TAG).catch(() => null);
+
+  if (req.headers.get("HX-Request")) {
+    return new Response("", {
+      status: 200,
+      headers: {
+        "Content-Type": "text/html; charset=utf-8",
+        "HX-Reswap": "none",
+        "HX-Trigger": JSON.stringify({ "outbox-saved": { uuid: record.uuid, waiting } }),
+      },
+    });
+  }
+  // Without htmx: back to the (cached) gate page, which says it was saved on the phone.
+  const page = new URL(req.url).pathname.replace(/\/entries\/?$/, "");
+  return Response.redirect(page + "?saved=outbox", 303);
+}

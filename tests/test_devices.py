@@ -1,0 +1,155 @@
+"""Enrolling phones: one-time links, the device cookie, revoking; visitor vs volunteer pages."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from fieldapp import devices, sites
+
+
+@pytest.fixture
+def site(db):
+    return sites.add_site(db, "幸福小区", "residential")
+
+
+def enrol_link(runner, site, name="东门 1 号机") -> str:
+    result = runner.invoke(args=["device", "enrol", "--site", site["code"], "--name", name])
+    assert result.exit_code == 0, result.output
+    return re.search(r"http://gate\.test(/enrol/\S+)", result.output).group(1)
+
+
+def csrf(client, path) -> str:
+    """The CSRF token of the form on a page."""
+    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', client.get(path).text).group(1)
+
+
+def enrol(client, runner, site, name="东门 1 号机"):
+    path = enrol_link(runner, site, name)
+    return client.post(path, data={"csrf_token": csrf(client, path)})
+
+
+def test_enrol_link_is_one_time_and_sets_a_strict_cookie(client, runner, site, db):
+    path = enrol_link(runner, site)
+    page = client.get(path)  # a link preview must not use it up
+    assert page.status_code == 200
+    assert "东门 1 号机" in page.text and "幸福小区" in page.text
+    token = csrf(client, path)
+    response = client.post(path, data={"csrf_token": token})
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/enrolled/{site['code']}"
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith(devices.COOKIE + "=")
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Max-Age=34560000" in cookie
+    rows = db.execute("SELECT kind, name, site_id, revoked_at FROM peers").fetchall()
+    assert [tuple(r) for r in rows] == [("device", "东门 1 号机", site["id"], None)]
+    again = client.post(path, data={"csrf_token": token})
+    assert again.status_code == 410
+    assert "已被使用" in again.text
+    assert db.execute("SELECT COUNT(*) FROM peers").fetchone()[0] == 1
+
+
+def test_expired_or_unknown_link_is_refused(client, runner, site, db):
+    path = enrol_link(runner, site)
+    token = csrf(client, path)
+    db.execute("UPDATE device_enrolments SET expires_at = '2020-01-01T00:00:00.000Z'")
+    response = client.post(path, data={"csrf_token": token})
+    assert response.status_code == 410
+    assert "已过期" in response.text
+    assert client.get("/enrol/nonsense").status_code == 410
+    assert db.execute("SELECT COUNT(*) FROM peers").fetchone()[0] == 0
+
+
+def test_enrol_command_checks_its_arguments(runner, site, tmp_path):
+    bad = runner.invoke(args=["device", "enrol", "--site", "nope", "--name", "x"])
+    assert bad.exit_code != 0
+    assert "nope" in bad.output
+    qr = tmp_path / "enrol.svg"
+    ok = runner.invoke(
+        args=["device", "enrol", "--site", site["code"], "--name", "西门", "--qr", str(qr)]
+    )
+    assert ok.exit_code == 0, ok.output
+    assert qr.read_text().startswith("<?xml")
+
+
+def test_visitor_gets_self_registration_and_enrolled_phone_the_gate(client, runner, site):
+    visitor = client.get(f"/s/{site['code']}")
+    assert visitor.status_code == 200
+    assert 'id="self-register"' in visitor.text and "entry-form" not in visitor.text
+    assert "21 天" in visitor.text  # the privacy notice says how long it is kept
+    assert "X-Fieldapp-Page" not in visitor.headers
+    enrol(client, runner, site)
+    volunteer = client.get(f"/s/{site['code']}")
+    assert 'id="entry-form"' in volunteer.text and 'id="outbox-status"' in volunteer.text
+    assert volunteer.headers["X-Fieldapp-Page"] == "gate"
+
+
+def test_revoked_phone_is_a_visitor_again_and_its_pushes_get_401(client, runner, site, db):
+    enrol(client, runner, site)
+    listed = runner.invoke(args=["device", "list"])
+    assert "东门 1 号机" in listed.output and "active" in listed.output
+    assert client.get("/pwa/device").status_code == 200
+    result = runner.invoke(args=["device", "revoke", "东门 1 号机"])
+    assert result.exit_code == 0, result.output
+    assert db.execute("SELECT revoked_at IS NOT NULL FROM peers").fetchone()[0] == 1
+    assert "entry-form" not in client.get(f"/s/{site['code']}").text
+    assert client.get("/pwa/device").status_code == 401
+    push = client.post(
+        "/sync/v1/push",
+        data=json.dumps({"source": "x", "records": []}),
+        content_type="application/json",
+    )
+    assert push.status_code == 401
+    assert runner.invoke(args=["device", "revoke", "东门 1 号机"]).exit_code != 0
+
+
+def test_self_registration_saves_only_the_visitors_own_entry(client, site, db):
+    form = {
+        "name": "李四",
+        "phone": "13800138000",
+        "direction": "in",
+        "temperature": "36.6",
+        "health_code": "green",
+        "destination": "3-2-501",
+        "consent": "y",
+    }
+    form["csrf_token"] = csrf(client, f"/s/{site['code']}/register")
+    missing = client.post(f"/s/{site['code']}/register", data={**form, "consent": ""})
+    assert missing.status_code == 422
+    assert "请阅读" in missing.text
+    assert db.execute("SELECT COUNT(*) FROM entries").fetchone()[0] == 0
+    done = client.post(f"/s/{site['code']}/register", data=form)
+    assert done.status_code == 303
+    assert "已登记" in client.get(done.headers["Location"]).text
+    row = db.execute(
+        "SELECT name, person_type, self_registered, temperature, device FROM entries"
+    ).fetchone()
+    assert tuple(row) == ("李四", "visitor", 1, 36.6, None)
+
+
+def test_self_registration_htmx_gets_the_fragment(client, site):
+    response = client.get(f"/s/{site['code']}/register", headers={"HX-Request": "true"})
+    assert response.text.lstrip().startswith('<div id="self-register">')
+    assert "HX-Request" in response.headers["Vary"]
+
+
+def test_service_worker_and_manifest(client):
+    sw = client.get("/sw.js")
+    assert sw.headers["Service-Worker-Allowed"] == "/"
+    assert sw.headers["Cache-Control"] == "no-cache"
+    assert "__VERSION__" not in sw.text and "__SHELL__" not in sw.text
+    assert '"/static/js/outbox.js"' in sw.text and '"/static/vendor/htmx.min.js"' in sw.text
+    manifest = client.get("/manifest.webmanifest").get_json(force=True)
+    assert manifest["display"] == "standalone" and manifest["name"] == "门岗登记"
+    for icon in manifest["icons"]:
+        response = client.get(icon["src"])
+        assert response.status_code == 200 and response.data.startswith(b"\x89PNG")
+        response.close()
+
+
+def test_app_version_changes_the_service_worker(app, client):
+    first = client.get("/sw.js").text
+    app.config["APP_VERSION"] = "2"
+    assert client.get("/sw.js").text != first
