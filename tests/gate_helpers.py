@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 
-from sync import peers
-
 from fieldapp import sites
+from sync import peers
 
 EN = {"Accept-Language": "en"}
 HX = {"HX-Request": "true"}

@@ -1,0 +1,93 @@
+"""Field rules, and entries.validate() taking a browser form's strings and JSON alike."""
+
+from __future__ import annotations
+
+import pytest
+
+from fieldapp import entries, rules
+from sync import Invalid, content_hash
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("11010519491231002X", True),
+        ("320482199001011230", True),
+        ("320482199001011231", False),  # wrong check digit
+        ("11010519491231002", False),
+        ("1101051949123100XX", False),
+        ("", False),
+    ],
+)
+def test_resident_id_check_digit(value, ok):
+    assert rules.valid_resident_id(value) is ok
+
+
+def test_masks():
+    assert rules.mask_id("11010519491231002X") == "110105********002X"
+    assert rules.mask_phone("13812345678") == "138****5678"
+
+
+@pytest.mark.parametrize(
+    ("raw", "ok"),
+    [
+        ("13812345678", True),
+        ("+86 138-1234-5678", True),
+        ("12812345678", False),
+        ("1381234567", False),
+    ],
+)
+def test_mobile(raw, ok):
+    assert rules.valid_mobile(rules.normalise_phone(raw)) is ok
+
+
+@pytest.mark.parametrize(
+    ("raw", "ok"),
+    [
+        ("苏D12345", True),
+        ("苏d·12345", True),
+        ("京AD12345", True),
+        ("ABC123", False),
+        ("苏I12345", False),
+    ],
+)
+def test_plate(raw, ok):
+    assert rules.valid_plate(rules.normalise_plate(raw)) is ok
+
+
+@pytest.fixture
+def conn_with_site(db):
+    from gate_helpers import make_site
+
+    return db, make_site(db)["id"]
+
+
+def test_form_strings_and_json_normalise_to_the_same_record(app, conn_with_site):
+    conn, site_id = conn_with_site
+    typed = {
+        "site_id": site_id, "direction": "in", "person_type": "visitor", "name": "王五",
+        "phone": "13912345678", "id_number": "", "temperature": 37.8, "fever_action": "clinic",
+        "health_code": "green", "travel": True, "travel_where": "武汉", "plate": "",
+        "destination": "", "note": "", "volunteer": "", "self_registered": False,
+    }  # fmt: skip
+    form = {**typed, "temperature": "37.80", "travel": "true", "self_registered": ""}
+    with app.test_request_context():
+        a, b = entries.validate(conn, typed), entries.validate(conn, form)
+        assert a == b
+        assert b["temperature"] == 37.8 and b["travel"] is True and b["self_registered"] is False
+        for text, value in [
+            ("on", True),
+            ("1", True),
+            ("yes", True),
+            ("0", False),
+            ("false", False),
+        ]:
+            assert entries.validate(conn, {**form, "travel": text})["travel"] is value
+        with pytest.raises(Invalid):
+            entries.validate(conn, {**form, "travel": "perhaps"})
+        with pytest.raises(Invalid):
+            entries.validate(conn, {**form, "temperature": "nan"})
+        with pytest.raises(Invalid):
+            entries.validate(conn, {**form, "temperature": ""})
+    args = ("entry", "0b6f2d4e-6f0a-4c71-9d38-5f0c8a3b7e21", "2026-11-23T08:30:00.000Z", None)
+    assert content_hash(*args, a) == content_hash(*args, b)
