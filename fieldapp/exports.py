@@ -54,10 +54,13 @@ def headers() -> list[str]:
     ]
 
 
-def row_maker(tz: ZoneInfo, role: str, full: bool, vault: IdVault | None) -> Callable:
+def row_maker(
+    tz: ZoneInfo, role: str, full: bool, vault: IdVault | None, sites: dict[str, str]
+) -> Callable:
     """A function turning an entry (current value) into an export row for that role.
 
-    full (admins and coordinators only, audited) gives full phone and ID numbers.
+    full (admins and coordinators only, audited) gives full phone and ID numbers; sites maps
+    site ids to names (logbook.site_names).
     """
     labels = {
         k: {key: str(v) for key, v in d.items()}
@@ -73,41 +76,73 @@ def row_maker(tz: ZoneInfo, role: str, full: bool, vault: IdVault | None) -> Cal
     offset = datetime.now(tz).utcoffset() or timedelta(0)
     viewer = role == "viewer"
     mask_phone, mask_name = rules.mask_phone, logbook.mask_name
+    d_labels, p_labels = labels["direction"], labels["person_type"]
+    h_labels, f_labels = labels["health_code"], labels["fever_action"]
+    minutes: dict[str, str] = {}
 
-    def make(e: dict) -> list:
-        # Parsing the stored UTC text with a fixed offset is several times faster than zoneinfo
-        # per row; the gates' zone has had no DST since 1991.
-        ts = datetime.fromisoformat(e["recorded_at"]).replace(tzinfo=UTC) + offset
+    def local(ts: str) -> str:
+        # Stored times are fixed-format UTC text; converting once per minute (the gates' zone
+        # has had no DST since 1991, so one offset holds) keeps the export fast.
+        key = ts[:16]
+        found = minutes.get(key)
+        if found is None:
+            if len(minutes) > 100_000:
+                minutes.clear()
+            found = (datetime.fromisoformat(key).replace(tzinfo=UTC) + offset).strftime(
+                "%Y-%m-%d %H:%M"
+            )
+            minutes[key] = found
+        return found + ts[16:19]
+
+    columns = logbook.ITER_COLUMNS
+
+    def make(e) -> list:
+        if type(e) is dict:  # corrected: corrections.current() made it
+            corrected = yes if e["corrected"] else no
+            void = e["void_reason"] if e["void"] else no
+            e = tuple(e[c] for c in columns)
+        else:
+            corrected = void = no
+        (_id, uuid, recorded_at, site_id, direction, person_type, name, phone, id_masked,
+         id_cipher, temperature, fever_action, health_code, travel, where, plate, dest, note,
+         vol) = e  # fmt: skip
+        # Free text could start a formula in a spreadsheet (CSV injection): quote it.
+        if name[:1] in RISKY:
+            name = "'" + name
+        if where[:1] in RISKY:
+            where = "'" + where
+        if dest[:1] in RISKY:
+            dest = "'" + dest
+        if note[:1] in RISKY:
+            note = "'" + note
+        if vol[:1] in RISKY:
+            vol = "'" + vol
         return [
-            ts.strftime("%Y-%m-%d %H:%M:%S"),
-            e["site_name"],
-            labels["direction"].get(e["direction"], e["direction"]),
-            labels["person_type"].get(e["person_type"], e["person_type"]),
-            mask_name(e["name"]) if viewer else e["name"],
-            e["phone"] if full else mask_phone(e["phone"]),
-            vault.open(e["id_cipher"]) if full else e["id_masked"],  # type: ignore[union-attr]
-            e["temperature"],
-            labels["fever_action"].get(e["fever_action"], e["fever_action"]),
-            labels["health_code"].get(e["health_code"], e["health_code"]),
-            yes if e["travel"] else no,
-            e["travel_where"],
-            e["plate"],
-            e["destination"],
-            e["note"],
-            e["volunteer"],
-            yes if e["corrected"] else no,
-            e["void_reason"] if e["void"] else no,
-            e["uuid"],
+            local(recorded_at),
+            sites.get(site_id, ""),
+            d_labels.get(direction, direction),
+            p_labels.get(person_type, person_type),
+            mask_name(name) if viewer else name,
+            phone if full else mask_phone(phone),
+            vault.open(id_cipher) if full else id_masked,  # type: ignore[union-attr]
+            temperature,
+            f_labels.get(fever_action, fever_action),
+            h_labels.get(health_code, health_code),
+            yes if travel else no,
+            where,
+            plate,
+            dest,
+            note,
+            vol,
+            corrected,
+            void,
+            uuid,
         ]
 
     return make
 
 
-def _safe(value):
-    """Keep a spreadsheet from running a cell as a formula (CSV injection)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+RISKY = frozenset("=+-@\t\r")
 
 
 def csv_chunks(
@@ -127,7 +162,7 @@ def csv_chunks(
     for chunk in logbook.iterate(conn, f, site_ids, tz):
         buf.seek(0)
         buf.truncate()
-        writer.writerows([[_safe(v) for v in make(e)] for e in chunk])
+        writer.writerows([make(e) for e in chunk])
         yield buf.getvalue()
         if progress:
             progress(len(chunk))
@@ -211,7 +246,7 @@ def export_command(fmt, output, site_code, date_from, date_to, fever, travel, fu
             if errors:
                 raise click.ClickException(" ".join(errors))
             vault = IdVault(current_app.config.get("ID_KEY")) if full else None
-            make = row_maker(tz, "admin", full, vault)
+            make = row_maker(tz, "admin", full, vault, logbook.site_names(conn))
             total = logbook.count(conn, filters, None, tz)
             actor = f"cli:{getpass.getuser()}"
             with transaction(conn):

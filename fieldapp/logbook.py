@@ -176,30 +176,56 @@ def page(
     return out, (encode_cursor(rows[-1]) if more and rows else None)
 
 
+# Columns of the rows iterate() yields, in order.
+ITER_COLUMNS = (
+    "id", "uuid", "recorded_at", "site_id", "direction", "person_type", "name", "phone",
+    "id_masked", "id_cipher", "temperature", "fever_action", "health_code", "travel",
+    "travel_where", "plate", "destination", "note", "volunteer",
+)  # fmt: skip
+
+
 def iterate(
     conn: sqlite3.Connection,
     f: Filters,
     site_ids: list[str] | None,
     tz: ZoneInfo,
     chunk: int = 5000,
-) -> Iterator[list[dict]]:
-    """Every matching entry in chunks (constant memory), newest first, with current values."""
+) -> Iterator[list]:
+    """Every matching entry in chunks (constant memory), newest first, with current values.
+
+    For speed an entry without corrections comes as a plain tuple in ITER_COLUMNS order; a
+    corrected one as the dict of corrections.current() (with `void`, `void_reason`,
+    `corrected`). Site names are not joined: look them up with site_names().
+    """
     where, params = _where(f, site_ids, tz)
+    cols = ", ".join("e." + c for c in ITER_COLUMNS)
     sql = (
-        f"SELECT {COLUMNS} FROM entries e JOIN sites s ON s.id = e.site_id"  # noqa: S608 -- built from code
+        f"SELECT {cols} FROM entries e"  # noqa: S608 -- built from code
         f" WHERE {where} ORDER BY e.recorded_at DESC, e.id DESC"
     )
     check = corrections.any_exist(conn)
-    cur = conn.execute(sql, params)
+    cur = conn.cursor()
+    cur.row_factory = None  # tuples: several times cheaper per row than sqlite3.Row
+    cur.execute(sql, params)
     while True:
         rows = cur.fetchmany(chunk)
         if not rows:
             return
         if check:
-            fixes = corrections.for_entries(conn, [r["uuid"] for r in rows])
-            yield [corrections.current(r, fixes.get(r["uuid"], [])) for r in rows]
-        else:
-            yield [dict(r, void=False, void_reason="", corrected=0) for r in rows]
+            fixes = corrections.for_entries(conn, [r[1] for r in rows])
+            if fixes:
+                rows = [
+                    corrections.current(dict(zip(ITER_COLUMNS, r, strict=True)), fixes[r[1]])
+                    if r[1] in fixes
+                    else r
+                    for r in rows
+                ]
+        yield rows
+
+
+def site_names(conn: sqlite3.Connection) -> dict[str, str]:
+    """site id -> name, for rows read without the join."""
+    return {r[0]: r[1] for r in conn.execute("SELECT id, name FROM sites")}
 
 
 def count(conn: sqlite3.Connection, f: Filters, site_ids: list[str] | None, tz: ZoneInfo) -> int:

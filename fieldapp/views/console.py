@@ -337,7 +337,7 @@ def export():
     full = user.can_write and request.form.get("full") == "1"
     tz = _tz()
     vault = IdVault(current_app.config["ID_KEY"]) if full else None
-    make = exports.row_maker(tz, user.role, full, vault)
+    make = exports.row_maker(tz, user.role, full, vault, logbook.site_names(get_db()))
     conn = get_db()
     with transaction(conn):
         detail = f"{fmt} full={int(full)} {filters.as_args()}"
