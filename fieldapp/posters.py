@@ -1,7 +1,8 @@
 """Site posters (场所码): an A4 PDF page per site with its QR code, made with reportlab.
 
-Chinese text uses reportlab's built-in CID fonts (STSong-Light for simplified, MSung-Light for
-traditional characters), which need no font file installed: the PDF viewer supplies the glyphs.
+Chinese text uses reportlab's built-in CID font STSong-Light, which needs no font file installed:
+the PDF viewer supplies the glyphs. Its Adobe-GB1 collection covers GBK, so traditional
+characters print with it too (and every viewer with Chinese support has its maps).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from flask_babel import gettext as _
 
 from .i18n import cli_locale
 
-CID_FONTS = {"zh_Hans": "STSong-Light", "zh_Hant": "MSung-Light", "en": "STSong-Light"}
+FONT = "STSong-Light"
 
 
 def site_url(base_url: str, code: str) -> str:
@@ -86,7 +87,7 @@ def render(
     from reportlab.pdfbase.cidfonts import UnicodeCIDFont
     from reportlab.pdfgen import canvas
 
-    font = CID_FONTS.get(language, "STSong-Light")
+    font = FONT
     pdfmetrics.registerFont(UnicodeCIDFont(font))
     width, height = A4
     margin = 18 * mm
@@ -105,7 +106,7 @@ def render(
                 pdf.setFont(font, 34)
                 pdf.drawCentredString(width / 2, y, line)
                 y -= 13 * mm
-            place = " · ".join(p for p in (site["district"], site["address"]) if p)
+            place = "　".join(p for p in (site["district"], site["address"]) if p)
             if place:
                 pdf.setFont(font, 14)
                 pdf.drawCentredString(width / 2, y + 3 * mm, place)
@@ -143,13 +144,13 @@ def render(
                     y -= 6 * mm
                 y -= 3 * mm
             pdf.setFont(font, 11)
+            pdf.drawString(
+                margin, margin + 7 * mm, _("A newer poster replaces this one when the code changes")
+            )
             footer = _("Printed on %(day)s", day=printed.isoformat())
             if site["contact"]:
-                footer += "  " + _("Questions: %(contact)s", contact=site["contact"])
+                footer += "　" + _("Questions: %(contact)s", contact=site["contact"])
             pdf.drawString(margin, margin, footer)
-            pdf.drawRightString(
-                width - margin, margin, _("A newer poster replaces this one when the code changes")
-            )
             pdf.showPage()
         if not sites:
             pdf.setFont(font, 16)

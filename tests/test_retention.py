@@ -1,0 +1,209 @@
+"""Retention: purge exactly what is past the horizon, everything that points at it, log it,
+and never let a late sync bring it back."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from fieldapp import records, reports, retention, sites
+from sync.store import iso
+
+NOW = datetime.now(UTC)
+
+
+def ago(days: float) -> str:
+    return iso(NOW - timedelta(days=days))
+
+
+def entry(site_id: str, at: str, name: str = "张三") -> dict:
+    return {
+        "uuid": str(uuid.uuid4()),
+        "kind": "entry",
+        "recorded_at": at,
+        "data": {
+            "site_id": site_id,
+            "direction": "in",
+            "person_type": "resident",
+            "name": name,
+            "temperature": 36.6,
+            "health_code": "green",
+        },
+    }
+
+
+def correction(entry_uuid: str, at: str) -> dict:
+    return {
+        "uuid": str(uuid.uuid4()),
+        "kind": "correction",
+        "recorded_at": at,
+        "data": {
+            "entry_uuid": entry_uuid,
+            "changes": {"name": "张三丰"},
+            "reason": "写错名字",
+            "author": "coord",
+        },
+    }
+
+
+@pytest.fixture
+def site(app, db):
+    with app.app_context():
+        return dict(sites.add_site(db, "阳光花园小区", "residential", district="金坛区"))
+
+
+def save(app, db, recs, source="test"):
+    with app.test_request_context():
+        return [r.status for r in records.save(db, recs, source=source)]
+
+
+def count(db, table):
+    return db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+@pytest.mark.parametrize("bad", [6, 61, "abc", "", "14.5"])
+def test_retention_days_must_be_7_to_60(app, bad):
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        with pytest.raises(ValueError, match="from 7 to 60"):
+            retention.check_days(bad)
+    with app.test_request_context():  # zh-Hans by default
+        with pytest.raises(ValueError, match="7 到 60"):
+            retention.check_days(bad)
+
+
+def test_purge_removes_exactly_what_is_past_the_horizon(app, db, site):
+    sid = site["id"]
+    old, edge_out, edge_in, fresh = (
+        entry(sid, ago(15)),
+        entry(sid, ago(7.001)),  # just past a 7-day horizon
+        entry(sid, ago(6.999)),  # just inside it
+        entry(sid, ago(1)),
+    )
+    assert save(app, db, [old, edge_out, edge_in, fresh]) == ["applied"] * 4
+    fix_old = correction(old["uuid"], ago(14))
+    fix_fresh = correction(fresh["uuid"], ago(0.5))
+    orphan = correction(str(uuid.uuid4()), ago(1))  # its entry may still arrive: kept
+    assert save(app, db, [fix_old, fix_fresh, orphan]) == ["applied"] * 3
+    with app.test_request_context():
+        old_report = reports.submit(
+            db,
+            {"site_id": sid, "day": (NOW - timedelta(days=400)).date().isoformat()},
+            recorded_at=ago(399),
+        )
+        kept_report = reports.submit(
+            db,
+            {"site_id": sid, "day": (NOW - timedelta(days=15)).date().isoformat()},
+            recorded_at=ago(15),
+        )
+    assert old_report.status == kept_report.status == "applied"
+    db.execute(
+        "INSERT INTO sync_rejects (uuid, kind, source, status, reason, body, received_at)"
+        " VALUES ('x', 'entry', 'p', 'rejected', 'bad', '{\"name\": \"李四\"}', ?)",
+        (ago(10),),
+    )
+
+    with app.app_context():
+        result = retention.purge(
+            db,
+            days=7,
+            report_days=365,
+            tz_name="Asia/Shanghai",
+            now=NOW,
+            registry=app.extensions["fieldapp.records"],
+        )
+    assert (result.entries, result.dependents, result.reports, result.rejects) == (2, 1, 1, 1)
+    left = {r[0] for r in db.execute("SELECT uuid FROM entries")}
+    assert left == {edge_in["uuid"], fresh["uuid"]}
+    fixes = {r[0] for r in db.execute("SELECT uuid FROM corrections")}
+    assert fixes == {fix_fresh["uuid"], orphan["uuid"]}
+    assert {r[0] for r in db.execute("SELECT uuid FROM daily_reports")} == {kept_report.uuid}
+    assert count(db, "sync_rejects") == 0
+    # The change log no longer names what is gone.
+    logged = {r[0] for r in db.execute("SELECT uuid FROM changes")}
+    assert old["uuid"] not in logged and fix_old["uuid"] not in logged
+    assert old_report.uuid not in logged and fresh["uuid"] in logged
+    # Logged twice: purge_log (for "once a day") and the console's audit log.
+    (logrow,) = db.execute("SELECT * FROM purge_log").fetchall()
+    assert logrow["entries"] == 2 and logrow["trigger"] == "cli"
+    (audit,) = db.execute("SELECT actor, detail FROM audit_log WHERE action = 'purge'").fetchall()
+    assert audit["actor"] == "system:cli" and '"entries": 2' in audit["detail"]
+
+
+def test_a_late_sync_does_not_bring_a_purged_entry_back(tmp_path):
+    """Two offices hold the same 10-day-old entry; one pushed it before the city purged, the
+    other pushes it after: the city answers expired and stores nothing."""
+    from test_rollcall import make_instance, sync_up
+
+    import sync
+    from fieldapp.db import connect, transaction
+
+    city = make_instance(tmp_path, "city")
+    conn = connect(city.config["DATABASE"])
+    with city.app_context():
+        sid = sites.add_site(conn, "阳光花园小区", "residential", district="金坛区")["id"]
+        with transaction(conn):
+            tokens = {n: sync.peers.create(conn, "instance", n)[1] for n in ("a", "b")}
+    offices = {n: make_instance(tmp_path, n) for n in tokens}
+    for n, office in offices.items():
+        sync_up(office, city, tokens[n])  # pulls the site
+    old = entry(sid, ago(10), name="迟到的记录")
+    for office in offices.values():
+        oconn = connect(office.config["DATABASE"])
+        assert save(office, oconn, [old]) == ["applied"]
+        oconn.close()
+    assert sync_up(offices["a"], city, tokens["a"]).applied == 1
+    assert count(conn, "entries") == 1
+    # The city lowers retention to 7 days and purges.
+    conn.execute("INSERT INTO settings (name, value) VALUES ('retention_days', '7')")
+    assert retention.purge_app(city).entries == 1
+    late = sync_up(offices["b"], city, tokens["b"])
+    assert late.sent == 1 and late.applied == 0
+    assert count(conn, "entries") == 0
+    assert save(city, conn, [old]) == ["expired"]  # and through the gate's path too
+    assert count(conn, "entries") == 0
+    conn.close()
+
+
+def test_purged_personal_data_is_gone_from_the_file_and_its_wal(app, db, site):
+    marker = "欧阳独一无二"
+    assert save(app, db, [entry(site["id"], ago(12), name=marker)]) == ["applied"]
+    assert db.execute("PRAGMA secure_delete").fetchone()[0] == 1
+    with app.app_context():
+        retention.purge(db, days=7, report_days=365, tz_name="Asia/Shanghai")
+    raw = b""
+    for suffix in ("", "-wal"):
+        try:
+            with open(app.config["DATABASE"] + suffix, "rb") as f:
+                raw += f.read()
+        except FileNotFoundError:
+            pass
+    assert marker.encode() not in raw
+
+
+def test_cli_purge_refuses_a_bad_setting_and_deletes_nothing(app, db, site, runner):
+    assert save(app, db, [entry(site["id"], ago(10))]) == ["applied"]
+    app.config["RETENTION_DAYS"] = 5
+    bad = runner.invoke(args=["purge"], env={"LANG": "en_US.UTF-8"})
+    assert bad.exit_code != 0 and "from 7 to 60, not 5" in bad.output
+    assert count(db, "entries") == 1
+    app.config["RETENTION_DAYS"] = 7
+    ok = runner.invoke(args=["purge"], env={"LANG": "zh_CN.UTF-8"})
+    assert ok.exit_code == 0, ok.output
+    assert "已删除" in ok.output and "登记 1 条" in ok.output
+    assert count(db, "entries") == 0
+
+
+def test_background_job_purges_once_a_local_day(app, db, site):
+    assert ("purge", retention.daily_job, retention.BACKGROUND_EVERY_SECONDS) in app.extensions[
+        "fieldapp.background"
+    ]
+    assert save(app, db, [entry(site["id"], ago(3))]) == ["applied"]
+    first = retention.daily_job(app, now=NOW)
+    assert first is not None and first.entries == 0
+    assert retention.daily_job(app, now=NOW + timedelta(minutes=5)) is None  # done today
+    later = retention.daily_job(app, now=NOW + timedelta(days=19))  # 22 days after the entry
+    assert later is not None and later.entries == 1
+    triggers = [r[0] for r in db.execute("SELECT trigger FROM purge_log ORDER BY id")]
+    assert triggers == ["background", "background"]

@@ -1,0 +1,316 @@
+"""Roll-call: reported / zero / late / missing across a district whose sites report to two
+downstream instances, after their records are pushed up through the sync protocol."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import timedelta
+
+import pytest
+from cryptography.fernet import Fernet
+from test_reports import TZ, entry, local
+
+import sync
+from fieldapp import create_app, records, reports, rollcall, sites, syncing
+from fieldapp.db import connect, migrate, transaction
+from fieldapp.instance import ensure_identity
+
+CUTOFF = "20:00"
+
+
+class ClientTransport:
+    """sync's Transport over a central app's test client: the real /sync/v1 endpoints."""
+
+    def __init__(self, client, token: str) -> None:
+        self.client, self.headers = client, {"Authorization": f"Bearer {token}"}
+
+    def _answer(self, r):
+        assert r.status_code == 200, r.get_data(as_text=True)
+        return r.get_json()
+
+    def cursor(self):
+        return self._answer(self.client.get("/sync/v1/cursor", headers=self.headers))
+
+    def push(self, body: bytes):
+        r = self.client.post(
+            "/sync/v1/push", data=body, headers=self.headers, content_type="application/json"
+        )
+        return self._answer(r)
+
+    def pull(self, since: int):
+        return self._answer(self.client.get(f"/sync/v1/pull?since={since}", headers=self.headers))
+
+
+def make_instance(tmp_path, name):
+    db_path = tmp_path / f"{name}.sqlite3"
+    conn = connect(db_path)
+    migrate(conn)
+    ensure_identity(conn)
+    conn.close()
+    return create_app(
+        {
+            "TESTING": True,
+            "DATABASE": str(db_path),
+            "SECRET_KEY": "test",
+            "ID_KEY": Fernet.generate_key().decode(),
+            "BASE_URL": f"http://{name}.test",
+        }
+    )
+
+
+def store(app, recs):
+    conn = connect(app.config["DATABASE"])
+    try:
+        with app.test_request_context():
+            results = records.save(conn, recs, source="gate")
+    finally:
+        conn.close()
+    assert {r.status for r in results} == {"applied"}, results
+
+
+def report_at(app, site_id, day, at, **extra):
+    """The gate's report of that day, counts from the instance's own entries."""
+    conn = connect(app.config["DATABASE"])
+    try:
+        with app.test_request_context():
+            data = reports.draft(conn, site_id, day, TZ)
+            data.update(extra)
+            result = reports.submit(conn, data, recorded_at=at)
+    finally:
+        conn.close()
+    assert result.status == "applied", result
+    return result.uuid
+
+
+def sync_up(down, central, token):
+    """One round as `fieldapp sync` does it: push what waits, pull configuration."""
+    conn = connect(down.config["DATABASE"])
+    try:
+        transport = ClientTransport(central.test_client(), token)
+        with down.app_context():
+            pushed = sync.push_pending(conn, down.extensions["fieldapp.records"], transport)
+            syncing.apply_config(conn, transport.pull(0))
+    finally:
+        conn.close()
+    return pushed
+
+
+@pytest.fixture
+def world(tmp_path):
+    """A city instance with six sites, two district offices that pulled its configuration."""
+    central = make_instance(tmp_path, "city")
+    conn = connect(central.config["DATABASE"])
+    made = {}
+    with central.app_context():
+        for key, name, district in [
+            ("s1", "阳光花园小区", "金坛区"),
+            ("s2", "幸福里小区", "金坛区"),
+            ("s3", "城东工地", "金坛区"),
+            ("s4", "南门小区", "金坛区"),
+            ("s5", "河西小区", "溧阳市"),
+            ("s6", "停用小区", "金坛区"),
+        ]:
+            made[key] = dict(sites.add_site(conn, name, "residential", district=district))
+        with transaction(conn):
+            conn.execute("UPDATE sites SET active = 0 WHERE id = ?", (made["s6"]["id"],))
+        tokens = {}
+        with transaction(conn):
+            for name in ("office-a", "office-b"):
+                _peer, tokens[name] = sync.peers.create(conn, "instance", name)
+    conn.close()
+    downs = {}
+    for name in ("office-a", "office-b"):
+        downs[name] = make_instance(tmp_path, name)
+        sync_up(downs[name], central, tokens[name])  # nothing to push yet: pulls the sites
+    return central, downs, tokens, made
+
+
+def test_rollcall_states_across_two_instances_after_sync(world):
+    central, downs, tokens, s = world
+    a, b = downs["office-a"], downs["office-b"]
+    day = reports.local_today(TZ) - timedelta(days=2)
+    # Office A keeps the gates of s1 (busy) and s2 (nobody came); office B those of s3 and s4.
+    store(
+        a,
+        [
+            entry(s["s1"]["id"], local(day, 8)),
+            entry(s["s1"]["id"], local(day, 9), direction="out"),
+            entry(s["s1"]["id"], local(day, 10), person_type="visitor", plate="苏D12345"),
+            entry(s["s1"]["id"], local(day, 11), temperature=37.9, fever_action="clinic"),
+        ],
+    )
+    report_at(a, s["s1"]["id"], day, local(day, 18), remarks="一切正常")
+    report_at(a, s["s2"]["id"], day, local(day, 17))
+    report_at(b, s["s3"]["id"], day, local(day + timedelta(days=1), 9))  # next morning: late
+    # s4 never reports. s5 (another district) reports at the city itself.
+    report_at(central, s["s5"]["id"], day, local(day, 12))
+
+    # Before sync the city sees only its own report.
+    conn = connect(central.config["DATABASE"])
+    before = rollcall.build(conn, day, tz_name=TZ, cutoff=CUTOFF, district="金坛区")
+    assert {r.state for r in before.rows} == {"missing"}
+
+    for name, down in downs.items():
+        sync_up(down, central, tokens[name])
+    rc = rollcall.build(conn, day, tz_name=TZ, cutoff=CUTOFF, district="金坛区")
+    states = {r.name: r.state for r in rc.rows}
+    assert states == {
+        "阳光花园小区": "reported",
+        "幸福里小区": "zero",
+        "城东工地": "late",
+        "南门小区": "missing",
+    }
+    busy = next(r for r in rc.rows if r.site_id == s["s1"]["id"])
+    assert busy.figures["in"] == 3 and busy.figures["out"] == 1 and busy.figures["fevers"] == 1
+    assert busy.figures["visitors"] == 1 and busy.figures["vehicles"] == 1
+    assert busy.submitted_at == "18:00" and busy.remarks == "一切正常"
+    late = next(r for r in rc.rows if r.state == "late")
+    assert late.submitted_at == f"{(day + timedelta(days=1)).isoformat()} 09:00"
+    # The report's counts equal the entries that synced up with it.
+    assert reports.compute_counts(conn, s["s1"]["id"], day, TZ) == {
+        k: reports.current_report(conn, s["s1"]["id"], day).counts[k] for k in reports.COUNT_KEYS
+    }
+    assert rc.total.sites == 4  # the inactive site is not called
+    assert rc.total.states == {"reported": 1, "zero": 1, "late": 1, "missing": 1}
+    assert rc.total.reported == 3 and rc.total.figures["in"] == 3
+
+    city = rollcall.build(conn, day, tz_name=TZ, cutoff=CUTOFF)
+    assert [t.name for t in city.districts] == ["溧阳市", "金坛区"]
+    assert city.districts[0].states["zero"] == 1 and city.total.sites == 5
+
+    # Pushing again changes nothing: the union is idempotent.
+    for name, down in downs.items():
+        sync_up(down, central, tokens[name])
+    again = rollcall.build(conn, day, tz_name=TZ, cutoff=CUTOFF, district="金坛区")
+    assert [(r.name, r.state) for r in again.rows] == [(r.name, r.state) for r in rc.rows]
+    assert conn.execute("SELECT count(*) FROM daily_reports").fetchone()[0] == 4
+    conn.close()
+
+
+def test_a_correction_on_another_instance_supersedes_and_is_not_late_again(world):
+    central, downs, tokens, s = world
+    a = downs["office-a"]
+    day = reports.local_today(TZ) - timedelta(days=2)
+    first = report_at(a, s["s1"]["id"], day, local(day, 10))
+    sync_up(a, central, tokens["office-a"])
+    # The coordinator at the city corrects it after the cut-off: a new report, nothing edited.
+    store(central, [entry(s["s1"]["id"], local(day, 9))])
+    second = report_at(central, s["s1"]["id"], day, local(day, 21), remarks="补登")
+    conn = connect(central.config["DATABASE"])
+    rc = rollcall.build(conn, day, tz_name=TZ, cutoff=CUTOFF, district="金坛区")
+    row = next(r for r in rc.rows if r.site_id == s["s1"]["id"])
+    assert row.state == "reported" and row.figures["in"] == 1 and row.remarks == "补登"
+    assert row.submitted_at == "10:00"  # on time: the first submission counts
+    got = {r[0]: r[1] for r in conn.execute("SELECT uuid, supersedes FROM daily_reports")}
+    assert got == {first: "", second: first}
+    conn.close()
+
+
+def test_exports_csv_with_bom_and_xlsx(world):
+    import openpyxl
+
+    central, downs, tokens, s = world
+    day = reports.local_today(TZ) - timedelta(days=1)
+    report_at(central, s["s2"]["id"], day, local(day, 8), remarks="=HYPERLINK(1)")
+    conn = connect(central.config["DATABASE"])
+    with central.test_request_context():
+        rc = rollcall.build(conn, day, tz_name=TZ, cutoff=CUTOFF, district="金坛区")
+        body = rollcall.to_csv(rc)
+        xlsx = rollcall.to_xlsx(rc)
+    conn.close()
+    assert body.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+    assert rows[0][:3] == ["区", "场所", "状态"]
+    by_site = {r[1]: r for r in rows[1:5]}
+    assert by_site["幸福里小区"][2] == "零报告" and by_site["南门小区"][2] == "未报"
+    assert by_site["幸福里小区"][-1] == "'=HYPERLINK(1)"  # no formula injection
+    assert rows[-1][0] == "合计" and "4 个场所中已报告 1 个" in rows[-1][1]
+    sheet = openpyxl.load_workbook(io.BytesIO(xlsx)).active
+    values = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert values[1][:3] == ["区", "场所", "状态"]
+    assert any(v[1] == "幸福里小区" and v[2] == "零报告" for v in values[2:])
+    assert values[-1][0] == "合计"
+
+
+# ---- the console pages ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def console(world):
+    from console_support import login, make_user
+
+    central, downs, tokens, s = world
+    make_user(central, "jintan", "coordinator", districts=["金坛区"])
+    client = central.test_client()
+    assert login(client, "jintan").status_code in (302, 303)
+    return central, client, s
+
+
+def test_console_rollcall_needs_login_and_shows_only_the_scope(world, console):
+    central, client, s = console
+    anonymous = central.test_client().get("/console/rollcall")
+    assert anonymous.status_code in (302, 303) and "/console/login" in anonymous.headers["Location"]
+    day = reports.local_today(TZ) - timedelta(days=1)
+    report_at(central, s["s2"]["id"], day, local(day, 8))
+    report_at(central, s["s5"]["id"], day, local(day, 8))
+    page = client.get(f"/console/rollcall?day={day.isoformat()}")
+    assert page.status_code == 200
+    assert "幸福里小区" in page.text and "零报告" in page.text and "未报" in page.text
+    assert "河西小区" not in page.text  # another district: not this coordinator's
+    assert "4 个场所中已报告 1 个" in page.text
+    frag = client.get(f"/console/rollcall?day={day.isoformat()}", headers={"HX-Request": "true"})
+    assert "<html" not in frag.text and 'id="rollcall"' in frag.text
+    assert "HX-Request" in frag.headers["Vary"]
+    printed = client.get(f"/console/rollcall?day={day.isoformat()}&print=1")
+    assert "print-view" in printed.text and "幸福里小区" in printed.text
+    bad = client.get("/console/rollcall?day=2026-02-30")
+    assert bad.status_code == 400 and "2020-02-15" in bad.text
+
+
+def test_console_exports_are_scoped_and_audited(world, console):
+    central, client, s = console
+    day = reports.local_today(TZ)
+    r = client.get(f"/console/rollcall.csv?day={day.isoformat()}")
+    assert r.status_code == 200 and r.data.startswith(b"\xef\xbb\xbf")
+    assert "attachment" in r.headers["Content-Disposition"]
+    text = r.data.decode("utf-8-sig")
+    assert "南门小区" in text and "河西小区" not in text
+    x = client.get(f"/console/rollcall.xlsx?day={day.isoformat()}")
+    assert x.status_code == 200 and x.data[:2] == b"PK"
+    conn = connect(central.config["DATABASE"])
+    audited = conn.execute(
+        "SELECT actor, target FROM audit_log WHERE action = 'export' ORDER BY id"
+    ).fetchall()
+    conn.close()
+    assert [tuple(a) for a in audited] == [("jintan", "rollcall.csv"), ("jintan", "rollcall.xlsx")]
+
+
+def test_cli_report_daily_csv_matches_the_console(world):
+    central, downs, tokens, s = world
+    day = reports.local_today(TZ) - timedelta(days=1)
+    report_at(central, s["s1"]["id"], day, local(day, 21))
+    runner = central.test_cli_runner()
+    r = runner.invoke(
+        args=[
+            "report",
+            "daily",
+            "--date",
+            day.isoformat(),
+            "--district",
+            "金坛区",
+            "--format",
+            "csv",
+        ],
+        env={"LANG": "zh_CN.UTF-8"},
+    )
+    assert r.exit_code == 0, r.output
+    rows = list(csv.reader(io.StringIO(r.output)))
+    assert {row[1]: row[2] for row in rows[1:5]} == {
+        "阳光花园小区": "迟报",
+        "幸福里小区": "未报",
+        "城东工地": "未报",
+        "南门小区": "未报",
+    }
+    assert json.dumps(rows)  # plain strings all the way
