@@ -22,7 +22,7 @@ from flask_babel import gettext as _
 
 from sync.store import APPLIED, DUPLICATE, iso, parse_time, utcnow
 
-from .. import entries, qr, records, roster, rules, sites
+from .. import devices, entries, qr, records, roster, rules, sites
 from ..db import get_db
 from ..forms import EntryForm
 
@@ -163,7 +163,10 @@ def create(code: str):
             "recorded_at": _recorded_at(form.recorded_at.data),
             "data": data,
         }
-        result = records.save(conn, [record], source="gate")[0]
+        # Stamped like the phone's pushes, so a form post and a later push of the same record
+        # hash the same (a duplicate, not a conflict).
+        phone = devices.peer_from_cookie(conn)
+        result = records.save(conn, [record], source="gate", device=phone.id if phone else None)[0]
         status = result.status
         if status not in (APPLIED, DUPLICATE):
             form.form_errors.append(_("Not saved: %(reason)s", reason=result.reason))
@@ -185,15 +188,19 @@ def _confirmation(saved: dict) -> str:
     """The one line a volunteer reads after saving."""
     if saved["repeat"]:
         return _("Already saved: %(name)s (this form was sent twice).", name=saved["name"])
-    text = _(
-        "Saved: %(name)s, %(direction)s, %(t).1f °C.",
-        name=saved["name"],
-        direction=rules.DIRECTIONS[saved["direction"]],
-        t=saved["temperature"],
-    )
+    values = {
+        "name": saved["name"],
+        "direction": rules.DIRECTIONS[saved["direction"]],
+        "t": saved["temperature"],
+    }
     if rules.is_fever(saved["temperature"]):
-        text += " " + _("Fever: %(action)s.", action=rules.FEVER_ACTIONS[saved["fever_action"]])
-    return text
+        action = rules.FEVER_ACTIONS[saved["fever_action"]]
+        return _(
+            "Saved: %(name)s, %(direction)s, %(t).1f °C. Fever: %(action)s.",
+            action=action,
+            **values,
+        )
+    return _("Saved: %(name)s, %(direction)s, %(t).1f °C.", **values)
 
 
 @bp.app_template_global("gate_confirmation")

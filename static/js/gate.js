@@ -31,6 +31,15 @@
     }
   }
 
+  // "Where?" matters only after a yes; keep it shown when the server flagged it.
+  function showTravelWhere() {
+    var f = form();
+    var box = f && f.querySelector(".travel-where");
+    if (!box) return;
+    var yes = f.querySelector("input[name=travel][value=true]");
+    box.hidden = !(yes && yes.checked) && !box.classList.contains("field-error");
+  }
+
   function setUp() {
     var f = form();
     if (!f) return;
@@ -39,10 +48,14 @@
       try { volunteer.value = localStorage.getItem(VOLUNTEER_KEY) || ""; } catch (e) { /* private mode */ }
     }
     showFever();
+    showTravelWhere();
   }
 
   document.addEventListener("input", function (event) {
     if (event.target.name === "temperature") showFever();
+  });
+  document.addEventListener("change", function (event) {
+    if (event.target.name === "travel") showTravelWhere();
   });
 
   // Capture phase: runs before htmx (or the offline outbox) reads the form.

@@ -109,6 +109,11 @@ def test_no_js_saves_redirects_and_shows_the_entry(gate, site, db):
     assert response.headers["Location"] == f"/s/{site['code']}"
     page = gate.get(response.headers["Location"], headers=EN).get_data(as_text=True)
     assert "Saved: 张建国, In, 36.5 °C." in page
+    fever, _ = submit(
+        gate, site, headers=EN, name="王五", temperature="38.0", fever_action="refused"
+    )
+    page = gate.get(f"/s/{site['code']}", headers=EN).get_data(as_text=True)
+    assert "Saved: 王五, In, 38.0 °C. Fever: Entry refused." in page
     last = page[page.index("Last entries here") :]
     assert "张建国" in last and "138****5678" in last and "13812345678" not in last
     row = db.execute("SELECT * FROM entries WHERE uuid = ?", (uid,)).fetchone()

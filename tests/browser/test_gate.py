@@ -1,0 +1,86 @@
+"""The gate page in a real Chromium at a phone's viewport, against a real `fieldapp serve`."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def gate_server(server):
+    """The shared server fixture, with its stderr pipe closed after it stops (ResourceWarning)."""
+    yield server
+    server.stop()
+    if server.proc is not None and server.proc.stderr is not None:
+        server.proc.stderr.close()
+
+
+def enrol_browser(server, context, site_id: str) -> None:
+    """Make the browser an enrolled gate phone (a phone that is not gets the visitor form)."""
+    try:
+        from fieldapp import devices
+    except ModuleNotFoundError:
+        return
+    from sync import peers
+
+    conn = sqlite3.connect(server.database, isolation_level=None)
+    try:
+        _peer, token = peers.create(conn, "device", "门岗1号", site_id)
+    finally:
+        conn.close()
+    context.add_cookies([{"name": devices.COOKIE, "value": token, "url": server.url}])
+
+
+def test_register_a_resident_from_the_roster_and_a_visitor_with_a_fever(gate_server, context, page):
+    server = gate_server
+    site = server.query("SELECT id, code FROM sites WHERE kind = 'residential'")[0]
+    enrol_browser(server, context, site["id"])
+    page.goto(f"{server.url}/s/{site['code']}")
+    assert page.locator("h1").inner_text() == "阳光花园小区"
+
+    # A resident from the roster: two characters, tap the match, then direction and temperature.
+    page.fill("#roster-q", "张建")
+    page.locator("a.person", has_text="张建国").click()
+    assert page.input_value("#name") == "张建国"
+    assert page.input_value("#phone") == "13812345678"
+    assert page.input_value("#destination") == "3-2-501"
+    page.locator("label", has_text="进").first.click()
+    page.fill("#temperature", "36.6")
+    page.click("button.save")
+    page.locator(".flash", has_text="已登记：张建国").wait_for()
+    assert page.input_value("#name") == ""  # a fresh form
+
+    # A visitor with a fever: red as it is typed, and no saving before the action is chosen.
+    page.locator("#person_type label", has_text="访客").click()
+    page.fill("#name", "王五")
+    page.fill("#phone", "13912345678")
+    page.locator("#direction label", has_text="进").click()
+    page.fill("#temperature", "38.1")
+    assert "fever" in page.get_attribute(".field.temperature", "class")
+    assert page.locator(".fever-note").is_visible()
+    assert page.locator("#fever_action").is_visible()
+    page.click("button.save")
+    page.locator(".error", has_text="38.1 °C 属于发热").wait_for()
+    assert server.query("SELECT count(*) FROM entries WHERE name = '王五'")[0][0] == 0
+    page.locator("#fever_action label", has_text="送发热门诊").click()
+    page.click("button.save")
+    page.locator(".flash", has_text="已登记：王五").wait_for()
+
+    last = page.locator(".last-entries").inner_text()
+    assert "张建国" in last and "王五" in last and "38.1 °C" in last
+    assert "139****5678" in last and "13912345678" not in last
+    rows = {
+        r["name"]: r
+        for r in server.query(
+            "SELECT name, person_type, direction, temperature, fever_action, phone, site_id,"
+            " recorded_at FROM entries"
+        )
+    }
+    assert set(rows) == {"张建国", "王五"}
+    assert (rows["张建国"]["person_type"], rows["张建国"]["temperature"]) == ("resident", 36.6)
+    assert (rows["王五"]["person_type"], rows["王五"]["fever_action"]) == ("visitor", "clinic")
+    assert rows["王五"]["site_id"] == site["id"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
