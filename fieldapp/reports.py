@@ -24,7 +24,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 import sync
-from sync.store import iso
+from sync.store import iso, parse_time
 
 from . import rules
 
@@ -373,12 +373,28 @@ def new_record(
 
 
 def submit(
-    conn: sqlite3.Connection, data: Mapping[str, Any], *, source: str = "local", **record: Any
+    conn: sqlite3.Connection,
+    data: Mapping[str, Any],
+    *,
+    source: str = "local",
+    device: str | None = None,
+    **record: Any,
 ) -> sync.Result:
     """Store one report through fieldapp.records.save; the Result says applied, rejected…"""
     from . import records
 
-    return records.save(conn, [new_record(data, **record)], source=source)[0]
+    return records.save(conn, [new_record(data, **record)], source=source, device=device)[0]
+
+
+def sane_time(value: str | None) -> str | None:
+    """A form's recorded_at if it is a timestamp not ahead of our clock, else None (use ours)."""
+    try:
+        when = parse_time(value)
+    except sync.Invalid:
+        return None
+    if when > datetime.now(UTC) + timedelta(minutes=5):
+        return None
+    return iso(when)
 
 
 # ---- for the gate page ------------------------------------------------------------------------

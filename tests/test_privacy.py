@@ -117,6 +117,9 @@ def test_a_refused_record_does_not_keep_the_full_id_number_in_clear(app, db, sit
 
 
 def test_site_field_choices_change_the_gate_form(app, db, site, client, runner):
+    from test_reports import enrol
+
+    enrol(client, db, site)  # the volunteer's phone (a visitor gets the self-registration form)
     page = client.get(f"/s/{site['code']}")
     assert all(f'name="{f}"' in page.text for f in ("id_number", "phone", "plate", "destination"))
     r = runner.invoke(args=["site", "fields", site["code"], "--set", "phone"])

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from fieldapp import records, reports, sites
+from sync import peers
 from sync.store import iso
 
 TZ = "Asia/Shanghai"
@@ -37,6 +38,15 @@ def entry(site_id: str, at: str, **data) -> dict:
 def site(app, db):
     with app.app_context():
         return dict(sites.add_site(db, "阳光花园小区", "residential", district="金坛区"))
+
+
+def enrol(client, db, site):
+    """Make the client an enrolled gate phone; return the phone's peer id."""
+    from fieldapp import devices
+
+    peer, token = peers.create(db, "device", "东门 1 号机", site["id"])
+    client.set_cookie(devices.COOKIE, token)
+    return peer.id
 
 
 def save(app, db, recs):
@@ -161,7 +171,17 @@ def test_daily_reports_do_not_expire_with_the_entries(app, db, site):
 # ---- the gate page ---------------------------------------------------------------------------
 
 
+def test_a_visitor_who_scanned_the_poster_cannot_report(client, app, db, site):
+    r = client.get(f"/s/{site['code']}/report")
+    assert r.status_code == 403 and "登记" in r.text
+    app.config["WTF_CSRF_ENABLED"] = False
+    r = client.post(f"/s/{site['code']}/report", data={"day": reports.local_today(TZ).isoformat()})
+    assert r.status_code == 403
+    assert db.execute("SELECT count(*) FROM daily_reports").fetchone()[0] == 0
+
+
 def test_gate_page_zero_report_in_one_tap(client, app, db, site):
+    phone = enrol(client, db, site)
     page = client.get(f"/s/{site['code']}/report")
     assert page.status_code == 200
     assert "提交零报告" in page.text  # "Submit zero report"
@@ -182,8 +202,9 @@ def test_gate_page_zero_report_in_one_tap(client, app, db, site):
     r = client.post(f"/s/{site['code']}/report", data=form)
     assert r.status_code == 303
     assert r.headers["Location"].startswith(f"/s/{site['code']}/report")
-    row = db.execute("SELECT zero, uuid FROM daily_reports").fetchone()
+    row = db.execute("SELECT zero, uuid, device FROM daily_reports").fetchone()
     assert row["zero"] == 1 and row["uuid"] == form["uuid"]
+    assert row["device"] == phone  # stamped with the enrolled phone that sent it
     after = client.get(r.headers["Location"])
     assert "零报告已提交" in after.text  # flash: zero report submitted
     assert "提交更正报告" in after.text  # the button now submits a corrected report
@@ -194,6 +215,7 @@ def test_gate_page_zero_report_in_one_tap(client, app, db, site):
 
 
 def test_gate_page_shows_counts_and_rejects_bad_input_visibly(client, app, db, site):
+    enrol(client, db, site)
     today = reports.local_today(TZ)
     save(app, db, [entry(site["id"], iso(datetime.now(UTC)))])
     page = client.get(f"/s/{site['code']}/report", headers={"Accept-Language": "en"})
@@ -212,6 +234,7 @@ def test_gate_page_shows_counts_and_rejects_bad_input_visibly(client, app, db, s
 
 
 def test_gate_report_needs_a_current_code_and_a_recent_day(client, app, db, site):
+    enrol(client, db, site)
     assert client.get("/s/nosuchcode/report").status_code == 404
     old = (reports.local_today(TZ) - timedelta(days=30)).isoformat()
     assert client.get(f"/s/{site['code']}/report?day={old}").status_code == 400
@@ -237,3 +260,41 @@ def test_cli_report_daily_prints_the_roll_call(runner, app, db, site):
     assert bad.exit_code != 0 and "2020-02-15" in bad.output
     none = runner.invoke(args=["report", "daily", "--district", "无此区"], env={"LANG": "en_US"})
     assert none.exit_code != 0 and "No active site" in none.output
+
+
+def test_an_offline_phone_outbox_push_of_the_report_form_is_stored(client, app, db, site):
+    """What the service worker sends later: the form's fields as strings, pushed as JSON."""
+    phone = enrol(client, db, site)
+    day = reports.local_today(TZ).isoformat()
+    data = {k: "0" for k in reports.COUNT_KEYS}
+    data.update(site_id=site["id"], day=day, zero=True, supersedes="", reporter="", remarks="")
+    record = {
+        "uuid": str(uuid.uuid4()),
+        "kind": "daily_report",
+        "recorded_at": iso(datetime.now(UTC)),
+        "data": data,
+    }
+    r = client.post("/sync/v1/push", json={"source": phone, "records": [record]})
+    assert r.status_code == 200, r.text
+    assert r.json["results"] == [{"uuid": record["uuid"], "status": "applied"}]
+    again = client.post("/sync/v1/push", json={"source": phone, "records": [record]})
+    assert again.json["results"][0]["status"] == "duplicate"
+    row = db.execute("SELECT zero, device, day FROM daily_reports").fetchone()
+    assert tuple(row) == (1, phone, day)
+
+
+def test_htmx_submit_answers_with_the_fragment_and_coordinators_may_report(app, db, site):
+    from console_support import login, make_user
+
+    make_user(app, "jt", "coordinator", districts=["金坛区"])
+    client = app.test_client()
+    login(client, "jt")
+    page = client.get(f"/s/{site['code']}/report")
+    assert page.status_code == 200
+    app.config["WTF_CSRF_ENABLED"] = False
+    form = {k: "0" for k in reports.COUNT_KEYS}
+    form.update(uuid=str(uuid.uuid4()), day=reports.local_today(TZ).isoformat(), zero="true")
+    r = client.post(f"/s/{site['code']}/report", data=form, headers={"HX-Request": "true"})
+    assert r.status_code == 200 and "<html" not in r.text
+    assert "零报告已提交" in r.text and "HX-Request" in r.headers["Vary"]
+    assert db.execute("SELECT device FROM daily_reports").fetchone()[0] is None

@@ -90,12 +90,34 @@ def _gate_context(site, day: date, today: date, error: str = "", form: dict | No
     }
 
 
+def _reporter():
+    """Who may report for a gate: an enrolled phone, or a console user whose scope has the site.
+
+    Returns (device id or None, allowed). A visitor who scanned the poster is neither.
+    """
+    from .. import accounts, devices
+
+    conn = get_db()
+    phone = devices.peer_from_cookie(conn)
+    if phone is not None:
+        return phone.id, True
+    return None, accounts.current_user() is not None
+
+
 @bp.route("/s/<code>/report", methods=["GET", "POST"])
 def gate_report(code: str):
     """Review the day's counts at a gate, add remarks and submit (a zero report in one tap)."""
     site = _site(code)
     if isinstance(site, Response):
         return site
+    device, allowed = _reporter()
+    if allowed and device is None:
+        from ..accounts import current_user, in_scope
+
+        allowed = in_scope(current_user(), site["id"])
+    if not allowed:
+        page = render_template("reports/not_allowed.html", site=site)
+        return Response(page, 403)
     today = reports.local_today(_tz())
     day = _report_day(today)
     if request.method == "GET":
@@ -110,11 +132,20 @@ def gate_report(code: str):
         flash(_("This report was already submitted."))
         return redirect(url_for("reports.gate_report", code=code, day=day.isoformat()), 303)
     result = reports.submit(
-        conn, data, source="gate", uuid=uuid, recorded_at=form.get("recorded_at") or None
+        conn,
+        data,
+        source="gate",
+        device=device,
+        uuid=uuid,
+        recorded_at=reports.sane_time(form.get("recorded_at")),
     )
     if result.status in ("applied", "duplicate"):
         stored = reports.get(conn, result.uuid)
-        flash(_("Zero report submitted.") if stored.zero else _("Daily report submitted."))
+        done = _("Zero report submitted.") if stored.zero else _("Daily report submitted.")
+        if request.headers.get("HX-Request"):
+            context = _gate_context(site, day, today)
+            return _render("reports/gate.html", "reports/_gate.html", done=done, **context)
+        flash(done)
         return redirect(url_for("reports.gate_report", code=code, day=day.isoformat()), 303)
     context = _gate_context(site, day, today, error=result.reason or result.status, form=form)
     return _render("reports/gate.html", "reports/_gate.html", status=422, **context)
