@@ -18,7 +18,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     session,
     stream_with_context,
     url_for,
@@ -346,9 +345,20 @@ def export():
     headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
     if fmt == "xlsx":
         path = exports.xlsx_tempfile(conn, filters, site_ids, tz, make)
-        response = send_file(path, as_attachment=True, download_name=name)
-        response.headers["Cache-Control"] = "no-store"
-        response.call_on_close(lambda: os.unlink(path))
+
+        def chunks():
+            # Read back in pieces and remove the file when done, even if the client goes away.
+            try:
+                with open(path, "rb") as f:
+                    while piece := f.read(1 << 16):
+                        yield piece
+            finally:
+                os.unlink(path)
+
+        mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        response = current_app.response_class(chunks(), mimetype=mimetype, headers=headers)
+        # A stream never started never reaches its finally: remove the file on close too.
+        response.call_on_close(lambda: os.path.exists(path) and os.unlink(path))
         return response
 
     database = current_app.config["DATABASE"]

@@ -1,0 +1,131 @@
+"""Fever follow-up: a case for every temperature ≥ 37.3 °C, acknowledged, acted on, closed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from console_support import csrf, login, make_site, make_user, save, wire_entry
+
+
+@pytest.fixture
+def world(app):
+    site = make_site(app)
+    old = (datetime.now(UTC) - timedelta(hours=30)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    fever, normal, overdue = save(
+        app,
+        wire_entry(site["id"], name="李秀英", temperature=38.2, fever_action="clinic"),
+        wire_entry(site["id"], name="张建国", temperature=37.2),
+        wire_entry(
+            site["id"], name="王磊", temperature=37.3, fever_action="remeasured", recorded_at=old
+        ),
+    )
+    make_user(app, "coord", "coordinator", sites=[site["code"]])
+    make_user(app, "viewer", "viewer")
+    client = app.test_client()
+    login(client, "coord")
+    return {"fever": fever, "normal": normal, "overdue": overdue, "client": client}
+
+
+def act(client, uuid, **form):
+    token = csrf(client, "/console/login")
+    return client.post(f"/console/cases/{uuid}/action", data={"csrf_token": token, **form})
+
+
+def test_every_fever_opens_a_case_without_a_record(world, db):
+    html = world["client"].get("/console/cases").get_data(as_text=True)
+    assert "李秀英" in html and "王磊" in html and "张建国" not in html  # 37.2 is no fever
+    assert db.execute("SELECT count(*) FROM case_actions").fetchone()[0] == 0
+    # Oldest first; the one open for 30 hours is highlighted.
+    assert html.index("王磊") < html.index("李秀英")
+    assert html.count('class="case overdue') == 1 and "超时未结案" in html
+    assert world["client"].get(f"/console/cases/{world['normal']}").status_code == 404
+
+
+def test_case_life_cycle(world, db):
+    client, uuid = world["client"], world["fever"]
+    assert "未接报确认" in client.get(f"/console/cases/{uuid}").get_data(as_text=True)
+    assert act(client, uuid, action="acknowledge").status_code == 302
+    act(client, uuid, action="remeasure", temperature="37.9", note="十分钟后复测")
+    act(client, uuid, action="clinic")
+    act(client, uuid, action="home_isolation")
+    act(client, uuid, action="check", temperature="37.1")
+    act(client, uuid, action="report", note="已报社区卫生服务中心")
+    html = client.get(f"/console/cases/{uuid}").get_data(as_text=True)
+    for shown in (
+        "coord",
+        "37.9 °C",
+        "十分钟后复测",
+        "居家隔离（每日两次测体温）",
+        "已上报卫生健康部门",
+    ):
+        assert shown in html
+    assert "未结案" in html
+    # Closing needs an outcome; without one nothing is stored.
+    act(client, uuid, action="close")
+    assert "结案前请选择处理结果" in client.get(f"/console/cases/{uuid}").get_data(as_text=True)
+    act(client, uuid, action="close", outcome="normal")
+    html = client.get(f"/console/cases/{uuid}").get_data(as_text=True)
+    assert "已结案" in html and "体温恢复正常" in html
+    rows = db.execute(
+        "SELECT action, temperature, outcome, author FROM case_actions WHERE entry_uuid = ?"
+        " ORDER BY recorded_at, id",
+        (uuid,),
+    ).fetchall()
+    assert [r["action"] for r in rows] == [
+        "acknowledge",
+        "remeasure",
+        "clinic",
+        "home_isolation",
+        "check",
+        "report",
+        "close",
+    ]
+    assert rows[1]["temperature"] == 37.9 and rows[-1]["outcome"] == "normal"
+    assert {r["author"] for r in rows} == {"coord"}
+    # Case actions are records: they are in the change log and go upstream.
+    assert db.execute("SELECT count(*) FROM changes WHERE kind = 'case_action'").fetchone()[0] == 7
+    # Closed cases leave the default (open) list and show under "closed".
+    assert "李秀英" not in client.get("/console/cases").get_data(as_text=True)
+    assert "李秀英" in client.get("/console/cases?status=closed").get_data(as_text=True)
+    act(client, uuid, action="reopen")
+    assert "李秀英" in client.get("/console/cases").get_data(as_text=True)
+
+
+def test_bad_action_input_is_refused(world, db):
+    client, uuid = world["client"], world["fever"]
+    act(client, uuid, action="remeasure", temperature="hot")
+    assert "temperature" in client.get(f"/console/cases/{uuid}").get_data(as_text=True)
+    act(client, uuid, action="dance")
+    assert "请选择采取了什么措施" in client.get(f"/console/cases/{uuid}").get_data(as_text=True)
+    assert db.execute("SELECT count(*) FROM case_actions").fetchone()[0] == 0
+
+
+def test_case_filters(world):
+    client = world["client"]
+    act(client, world["fever"], action="acknowledge")
+    unack = client.get("/console/cases?status=unacknowledged").get_data(as_text=True)
+    assert "王磊" in unack and "李秀英" not in unack
+    overdue = client.get("/console/cases?status=overdue").get_data(as_text=True)
+    assert "王磊" in overdue and "李秀英" not in overdue
+
+
+def test_viewer_sees_cases_but_cannot_act(app, world, db):
+    coordinator_page = (
+        world["client"].get(f"/console/cases/{world['fever']}").get_data(as_text=True)
+    )
+    assert ">确认接报</button>" in coordinator_page
+    viewer = app.test_client()
+    login(viewer, "viewer")
+    html = viewer.get(f"/console/cases/{world['fever']}").get_data(as_text=True)
+    assert "李**" in html and ">确认接报</button>" not in html and "结案</button>" not in html
+    assert act(viewer, world["fever"], action="acknowledge").status_code == 403
+    assert db.execute("SELECT count(*) FROM case_actions").fetchone()[0] == 0
+
+
+def test_voided_fever_has_no_case(world):
+    client, uuid = world["client"], world["fever"]
+    token = csrf(client, "/console/login")
+    client.post(f"/console/entry/{uuid}/void", data={"csrf_token": token, "reason": "测试数据"})
+    assert "李秀英" not in client.get("/console/cases?status=all").get_data(as_text=True)
+    assert client.get(f"/console/cases/{uuid}").status_code == 404

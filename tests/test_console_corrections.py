@@ -1,0 +1,150 @@
+"""Corrections and voids: new records (the original stays), current value and history shown."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from console_support import csrf, login, make_site, make_user, save, wire_entry
+
+from fieldapp import corrections, records
+
+
+@pytest.fixture
+def world(app):
+    site = make_site(app)
+    (uuid,) = save(app, wire_entry(site["id"], name="张建国", temperature=36.6, plate=""))
+    make_user(app, "coord", "coordinator", sites=[site["code"]])
+    client = app.test_client()
+    login(client, "coord")
+    return {"site": site, "uuid": uuid, "client": client}
+
+
+def post(client, path, **form):
+    token = csrf(client, "/console/login")
+    return client.post(path, data={"csrf_token": token, **form})
+
+
+def correct_form(**changes):
+    form = {
+        "name": "张建国",
+        "temperature": "36.6",
+        "direction": "in",
+        "person_type": "resident",
+        "health_code": "green",
+        "travel_where": "",
+        "plate": "",
+        "destination": "3-2-501",
+        "note": "",
+    }
+    form.update(changes)
+    return form
+
+
+def test_correction_keeps_original_and_shows_current_and_history(world, db):
+    client, uuid = world["client"], world["uuid"]
+    r = post(
+        client,
+        f"/console/entry/{uuid}/correct",
+        reason="登记时写错字",
+        **correct_form(name="张建华", plate="苏D12345"),
+    )
+    assert r.status_code == 302
+    entry = db.execute("SELECT name, plate FROM entries WHERE uuid = ?", (uuid,)).fetchone()
+    assert tuple(entry) == ("张建国", "")  # the original row is never edited
+    row = db.execute("SELECT * FROM corrections WHERE entry_uuid = ?", (uuid,)).fetchone()
+    assert json.loads(row["changes"]) == {"name": "张建华", "plate": "苏D12345"}
+    assert row["author"] == "coord" and row["reason"] == "登记时写错字" and row["void"] == 0
+    # It is a record like any other: in the change log, so it syncs upstream.
+    assert (
+        db.execute(
+            "SELECT count(*) FROM changes WHERE kind = 'correction' AND uuid = ?", (row["uuid"],)
+        ).fetchone()[0]
+        == 1
+    )
+    html = client.get(f"/console/entry/{uuid}").get_data(as_text=True)
+    assert "<h1>张建华" in html and "更正已保存" in html
+    assert "修改历史" in html and "登记时写错字" in html and "张建国" in html
+    log = client.get("/console/log").get_data(as_text=True)
+    assert "张建华" in log and "已更正" in log
+    audit = db.execute("SELECT actor, target FROM audit_log WHERE action = 'correct'").fetchone()
+    assert tuple(audit) == ("coord", uuid)
+
+
+def test_correction_is_validated_and_nothing_saved_when_wrong(world, db):
+    client, uuid = world["client"], world["uuid"]
+    post(client, f"/console/entry/{uuid}/correct", reason="x", **correct_form(temperature="45"))
+    html = client.get(f"/console/entry/{uuid}").get_data(as_text=True)
+    assert "temperature" in html or "体温" in html
+    post(client, f"/console/entry/{uuid}/correct", reason="", **correct_form(name="王磊"))
+    assert "请说明更正或作废的原因" in client.get(f"/console/entry/{uuid}").get_data(as_text=True)
+    post(client, f"/console/entry/{uuid}/correct", reason="无", **correct_form())
+    assert "没有任何修改" in client.get(f"/console/entry/{uuid}").get_data(as_text=True)
+    assert db.execute("SELECT count(*) FROM corrections").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM audit_log WHERE action = 'correct'").fetchone()[0] == 0
+
+
+def test_two_corrections_apply_in_order(world):
+    client, uuid = world["client"], world["uuid"]
+    post(client, f"/console/entry/{uuid}/correct", reason="1", **correct_form(name="张建华"))
+    post(
+        client,
+        f"/console/entry/{uuid}/correct",
+        reason="2",
+        **correct_form(name="张建民", temperature="37.0"),
+    )
+    html = client.get(f"/console/entry/{uuid}").get_data(as_text=True)
+    assert "<h1>张建民" in html and "37.0 °C" in html
+
+
+def test_void_with_reason(world, db):
+    client, uuid = world["client"], world["uuid"]
+    r = post(client, f"/console/entry/{uuid}/void", reason="")
+    assert r.status_code == 302
+    assert db.execute("SELECT count(*) FROM corrections").fetchone()[0] == 0
+    post(client, f"/console/entry/{uuid}/void", reason="重复登记")
+    assert db.execute("SELECT count(*) FROM entries WHERE uuid = ?", (uuid,)).fetchone()[0] == 1
+    html = client.get(f"/console/entry/{uuid}").get_data(as_text=True)
+    assert "已作废" in html and "重复登记" in html
+    assert "is-void" in client.get("/console/log").get_data(as_text=True)
+
+
+def test_correcting_a_fever_away_closes_nothing_but_removes_the_case(app, world):
+    client = world["client"]
+    (fever,) = save(
+        app, wire_entry(world["site"]["id"], name="李秀英", temperature=38.3, fever_action="clinic")
+    )
+    assert "李秀英" in client.get("/console/cases").get_data(as_text=True)
+    post(
+        client,
+        f"/console/entry/{fever}/correct",
+        reason="体温枪读数错误",
+        **correct_form(name="李秀英", temperature="36.3"),
+    )
+    assert "李秀英" not in client.get("/console/cases").get_data(as_text=True)
+    # And the other way round: a corrected-up temperature opens a case.
+    post(
+        client,
+        f"/console/entry/{world['uuid']}/correct",
+        reason="漏记发热",
+        **correct_form(temperature="37.8"),
+    )
+    assert "张建国" in client.get("/console/cases").get_data(as_text=True)
+
+
+def test_correction_records_from_a_downstream_merge_by_uuid(app, world, db):
+    record = corrections.wire(world["uuid"], "district-coord", "改名", {"name": "张建华"})
+    with app.test_request_context():
+        first = records.save(db, [record], source="downstream")
+        again = records.save(db, [record], source="downstream")
+        other = dict(record, data={**record["data"], "reason": "不同内容"})
+        clash = records.save(db, [other], source="downstream")
+        bad = corrections.wire(world["uuid"], "x", "r", {"id_masked": "x"})
+        refused = records.save(db, [bad], source="downstream")
+    assert [first[0].status, again[0].status, clash[0].status] == [
+        "applied",
+        "duplicate",
+        "conflict",
+    ]
+    assert refused[0].status == "rejected"
+    assert db.execute("SELECT count(*) FROM corrections").fetchone()[0] == 1

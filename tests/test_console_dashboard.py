@@ -1,0 +1,77 @@
+"""Today's dashboard: counts per site, people inside, fevers, silent sites, sync, SVG charts."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from console_support import login, make_site, make_user, save, wire_entry
+
+import sync.peers
+from fieldapp.db import transaction
+
+
+@pytest.fixture
+def world(app, db):
+    a = make_site(app, "阳光花园小区", "金坛区")
+    b = make_site(app, "人民医院扩建工地", "金坛区", "construction")
+    c = make_site(app, "丙小区", "溧阳市")
+    yesterday = (datetime.now(UTC) - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    save(
+        app,
+        wire_entry(a["id"], name="张建国"),
+        wire_entry(a["id"], name="李秀英"),
+        wire_entry(a["id"], name="王磊", direction="out"),
+        wire_entry(a["id"], name="陈晓梅", temperature=38.4, fever_action="clinic"),
+        wire_entry(b["id"], name="赵志强", person_type="worker", travel=True, travel_where="武汉"),
+        wire_entry(c["id"], name="周德才"),
+        wire_entry(b["id"], name="昨天的人", recorded_at=yesterday),
+    )
+    with transaction(db):
+        sync.peers.create(db, "device", "1号门岗手机", a["id"])
+        sync.peers.create(db, "device", "丙小区手机", c["id"])
+        sync.peers.create(db, "instance", "金坛区服务器")
+    make_user(app, "coord", "coordinator", districts=["金坛区"])
+    return {"a": a, "b": b, "c": c}
+
+
+def row_of(html, site):
+    m = re.search(r"<tr[^>]*>\s*<td><a[^>]*>" + site + r"</a>.*?</tr>", html, re.S)
+    assert m, site
+    return [int(x) for x in re.findall(r"<td>(?:<a[^>]*>)?(\d+)(?:</a>)?</td>", m.group(0))]
+
+
+def test_dashboard_counts_today_in_scope(app, world):
+    client = app.test_client()
+    login(client, "coord")
+    r = client.get("/console/")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200
+    # in, out, inside now, fevers, travel
+    assert row_of(html, "阳光花园小区") == [3, 1, 2, 1, 0]
+    assert row_of(html, "人民医院扩建工地") == [1, 0, 1, 0, 1]
+    assert "丙小区" not in html and "周德才" not in html  # another district
+    assert '<strong id="open-cases">1</strong>' in html
+    assert "<svg" in html and html.count('class="bar"') == 24
+    assert "1号门岗手机" in html and "金坛区服务器" in html and "丙小区手机" not in html
+    assert 'hx-trigger="every 30s"' in html
+
+
+def test_silent_sites_listed(app, world):
+    quiet = make_site(app, "新建小区", "金坛区")
+    client = app.test_client()
+    login(client, "coord")
+    html = client.get("/console/").get_data(as_text=True)
+    silent = html[html.index("今日尚无登记的场所") :]
+    assert quiet["name"] in silent
+    assert "阳光花园小区" not in silent.split("</ul>")[0]
+
+
+def test_polling_gets_the_fragment(app, world):
+    client = app.test_client()
+    login(client, "coord")
+    r = client.get("/console/", headers={"HX-Request": "true"})
+    html = r.get_data(as_text=True)
+    assert "<html" not in html and 'id="open-cases"' in html
+    assert "HX-Request" in r.headers["Vary"]

@@ -1,0 +1,170 @@
+"""Exports: CSV (UTF-8 with BOM) and XLSX parsed back and compared with the database."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import openpyxl
+import pytest
+from console_support import csrf, login, make_site, make_user, save, wire_entry
+
+ID = "11010519491231002X"
+
+
+@pytest.fixture
+def world(app):
+    a = make_site(app, "阳光花园小区", "金坛区")
+    b = make_site(app, "丙小区", "溧阳市")
+    ids = save(
+        app,
+        wire_entry(a["id"], name="张建国", phone="13812345678", id_number=ID),
+        wire_entry(
+            a["id"],
+            name="=HYPERLINK(1)",
+            phone="",
+            direction="out",
+            temperature=38.0,
+            fever_action="clinic",
+            travel=True,
+            travel_where="武汉",
+        ),
+        wire_entry(b["id"], name="周德才", phone="18651234567"),
+    )
+    make_user(app, "coord", "coordinator", sites=[a["code"]])
+    make_user(app, "viewer", "viewer")
+    make_user(app, "root", "admin")
+    return {"a": a, "b": b, "ids": ids}
+
+
+def export(client, **form):
+    token = csrf(client, "/console/login")
+    return client.post("/console/export", data={"csrf_token": token, **form})
+
+
+def parse_csv(response):
+    raw = response.get_data()
+    assert raw.startswith("\ufeff".encode())
+    return list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+
+
+def db_entries(db, site_id=None):
+    sql = "SELECT * FROM entries" + (" WHERE site_id = ?" if site_id else "")
+    return {r["uuid"]: r for r in db.execute(sql, (site_id,) if site_id else ())}
+
+
+def test_csv_matches_the_database_and_is_scoped(app, world, db):
+    client = app.test_client()
+    login(client, "coord")
+    r = export(client, format="csv")
+    assert r.status_code == 200
+    assert r.headers["Content-Type"].startswith("text/csv")
+    assert "attachment" in r.headers["Content-Disposition"]
+    rows = parse_csv(r)
+    header, body = rows[0], rows[1:]
+    assert header[:5] == ["时间", "场所", "进出", "人员类别", "姓名"]
+    expected = db_entries(db, world["a"]["id"])
+    assert {row[-1] for row in body} == set(expected)  # only the coordinator's site
+    by_uuid = {row[-1]: dict(zip(header, row, strict=True)) for row in body}
+    first = by_uuid[world["ids"][0]]
+    db_row = expected[world["ids"][0]]
+    assert first["姓名"] == db_row["name"] == "张建国"
+    assert first["手机号"] == "138****5678"  # masked by default
+    assert first["身份证号"] == db_row["id_masked"] == "110105********002X"
+    assert float(first["体温"]) == db_row["temperature"]
+    assert first["场所"] == "阳光花园小区" and first["进出"] == "进" and first["健康码"] == "绿码"
+    second = by_uuid[world["ids"][1]]
+    assert second["姓名"] == "'=HYPERLINK(1)"  # never a formula in Excel
+    assert second["到过风险地区"] and second["地点"] == "武汉"
+
+
+def test_full_data_export_is_audited(app, world, db):
+    client = app.test_client()
+    login(client, "coord")
+    rows = parse_csv(export(client, format="csv", full="1"))
+    header = rows[0]
+    first = next(dict(zip(header, r, strict=True)) for r in rows[1:] if r[-1] == world["ids"][0])
+    assert first["手机号"] == "13812345678" and first["身份证号"] == ID
+    row = db.execute("SELECT actor, detail FROM audit_log WHERE action = 'export'").fetchone()
+    assert row["actor"] == "coord" and "full=1" in row["detail"]
+
+
+def test_viewer_export_stays_masked_even_when_asking_for_full(app, world, db):
+    client = app.test_client()
+    login(client, "viewer")
+    rows = parse_csv(export(client, format="csv", full="1"))
+    text = "\n".join(",".join(r) for r in rows)
+    assert "13812345678" not in text and ID not in text and "张建国" not in text
+    assert "张**" in text
+    assert (
+        "full=0" in db.execute("SELECT detail FROM audit_log WHERE action = 'export'").fetchone()[0]
+    )
+
+
+def test_export_follows_filters(app, world, db):
+    client = app.test_client()
+    login(client, "root")
+    rows = parse_csv(export(client, format="csv", fever="1"))
+    assert [r[-1] for r in rows[1:]] == [world["ids"][1]]
+
+
+def test_export_shows_corrected_values(app, world, db):
+    client = app.test_client()
+    login(client, "root")
+    uuid = world["ids"][0]
+    token = csrf(client, "/console/login")
+    client.post(f"/console/entry/{uuid}/void", data={"csrf_token": token, "reason": "重复登记"})
+    rows = parse_csv(export(client, format="csv"))
+    row = next(dict(zip(rows[0], r, strict=True)) for r in rows[1:] if r[-1] == uuid)
+    assert row["已作废"] == "重复登记"
+
+
+def test_xlsx_matches_the_database(app, world, db):
+    client = app.test_client()
+    login(client, "root")
+    r = export(client, format="xlsx")
+    assert r.status_code == 200
+    book = openpyxl.load_workbook(io.BytesIO(r.get_data()), read_only=True)
+    sheet = book.worksheets[0]
+    values = [list(row) for row in sheet.iter_rows(values_only=True)]
+    header, body = values[0], values[1:]
+    assert header[0] == "时间"
+    expected = db_entries(db)
+    assert {row[-1] for row in body} == set(expected)
+    for row in body:
+        record = dict(zip(header, row, strict=True))
+        db_row = expected[row[-1]]
+        assert (
+            record["姓名"] == db_row["name"].replace("=", "'=", 1)
+            if db_row["name"].startswith("=")
+            else db_row["name"]
+        )
+        assert record["体温"] == db_row["temperature"]
+        assert (record["身份证号"] or "") == db_row["id_masked"]
+
+
+def test_cli_export_with_progress_bar(app, runner, world, db, tmp_path):
+    out = tmp_path / "all.csv"
+    result = runner.invoke(args=["export", "-o", str(out), "--full"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
+    assert {r[-1] for r in rows[1:]} == set(db_entries(db))
+    assert any(ID in r for r in rows)
+    row = db.execute("SELECT actor, detail FROM audit_log WHERE action = 'export'").fetchone()
+    assert row["actor"].startswith("cli:") and "full=1" in row["detail"]
+    xlsx = tmp_path / "site.xlsx"
+    result = runner.invoke(
+        args=["export", "--format", "xlsx", "-o", str(xlsx), "--site", world["b"]["code"]]
+    )
+    assert result.exit_code == 0, result.output
+    sheet = openpyxl.load_workbook(xlsx, read_only=True).worksheets[0]
+    assert [r[-1] for r in list(sheet.iter_rows(values_only=True))[1:]] == [world["ids"][2]]
+
+
+def test_cli_export_refuses_bad_arguments(runner, world, tmp_path):
+    out = tmp_path / "x.csv"
+    result = runner.invoke(args=["export", "-o", str(out), "--site", "nope"])
+    assert result.exit_code != 0 and "nope" in result.output
+    result = runner.invoke(args=["export", "-o", str(out), "--from", "yesterday"])
+    assert result.exit_code != 0
+    assert not out.exists()
