@@ -1,0 +1,152 @@
+"""The console in a real Chromium against a real `fieldapp serve`: a fever registered at the
+gate is followed up to a close by a coordinator; a viewer sees masked data only."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "门岗 password 2020"
+
+
+@pytest.fixture
+def console_server(server):
+    yield server
+    server.stop()
+    if server.proc is not None and server.proc.stderr is not None:
+        server.proc.stderr.close()
+
+
+def add_user(server, name, role, *scope):
+    """`fieldapp user add` as an operator would run it, the password on stdin."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fieldapp.cli",
+            "user",
+            "add",
+            name,
+            "--role",
+            role,
+            *scope,
+            "--password-stdin",
+        ],
+        input=PASSWORD + "\n",
+        env=server.env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def enrol(server, context, site_id):
+    """Make the browser an enrolled gate phone, as the gate's own browser test does."""
+    from fieldapp import devices
+    from sync import peers
+
+    conn = sqlite3.connect(server.database, isolation_level=None)
+    try:
+        _peer, token = peers.create(conn, "device", "门岗1号", site_id)
+    finally:
+        conn.close()
+    context.add_cookies([{"name": devices.COOKIE, "value": token, "url": server.url}])
+
+
+def sign_in(page, server, name):
+    page.goto(f"{server.url}/console/")
+    assert "/console/login" in page.url
+    page.fill("#name", name)
+    page.fill("#password", PASSWORD)
+    page.click("form.login button[type=submit]")
+    page.wait_for_url(f"{server.url}/console/")
+
+
+def test_coordinator_follows_a_gate_fever_to_a_close(console_server, browser, context, page):
+    server = console_server
+    site = server.query("SELECT id, code, district FROM sites WHERE kind = 'residential'")[0]
+    add_user(server, "wang", "coordinator", "--districts", site["district"])
+    add_user(server, "guest", "viewer")
+
+    # At the gate: a visitor with 38.5 °C, sent to the clinic.
+    enrol(server, context, site["id"])
+    page.goto(f"{server.url}/s/{site['code']}")
+    page.locator("#person_type label", has_text="访客").click()
+    page.fill("#name", "王五")
+    page.fill("#phone", "13912345678")
+    page.locator("#direction label", has_text="进").click()
+    page.fill("#temperature", "38.5")
+    page.locator("#fever_action label", has_text="送发热门诊").click()
+    page.click("button.save")
+    page.locator(".flash", has_text="已登记：王五").wait_for()
+
+    # In the office: the coordinator signs in and sees it on today's dashboard.
+    office = browser.new_context(viewport={"width": 360, "height": 800}, locale="zh-CN")
+    console = office.new_page()
+    sign_in(console, server, "wang")
+    assert console.locator("#open-cases").inner_text() == "1"
+    assert console.evaluate("document.documentElement.scrollWidth") <= 360
+    console.click("text=跟进发热人员")
+    console.locator(".cases a", has_text="王五").click()
+    console.wait_for_url("**/console/cases/*")
+    assert "38.5 °C" in console.locator("h1").inner_text()
+    assert console.evaluate("document.documentElement.scrollWidth") <= 360
+
+    console.click("button:has-text('确认接报')")
+    console.locator(".flash").wait_for()
+    assert "wang" in console.locator(".facts").inner_text()
+    console.check("input[name=action][value=remeasure]")
+    console.fill("#a-temp", "38.2")
+    console.click("button:has-text('保存措施')")
+    console.locator(".actions li", has_text="38.2 °C").wait_for()
+    console.check("input[name=action][value=home_isolation]")
+    console.click("button:has-text('保存措施')")
+    console.locator(".actions li", has_text="居家隔离").wait_for()
+    console.check("input[name=action][value=report]")
+    console.fill("#a-note", "已报社区卫生服务中心")
+    console.click("button:has-text('保存措施')")
+    console.locator(".actions li", has_text="已报社区卫生服务中心").wait_for()
+    console.select_option("#a-outcome", "isolation_done")
+    console.click("button:has-text('结案')")
+    console.locator(".case-status", has_text="已结案").wait_for()
+    assert "居家隔离期满" in console.locator(".case-status").inner_text()
+
+    uuid = server.query("SELECT uuid FROM entries WHERE name = '王五'")[0][0]
+    actions = server.query(
+        "SELECT action, author FROM case_actions WHERE entry_uuid = ? ORDER BY id", (uuid,)
+    )
+    assert [a["action"] for a in actions] == [
+        "acknowledge",
+        "remeasure",
+        "home_isolation",
+        "report",
+        "close",
+    ]
+    assert {a["author"] for a in actions} == {"wang"}
+    console.goto(f"{server.url}/console/")
+    assert console.locator("#open-cases").inner_text() == "0"
+    office.close()
+
+    # A viewer: the same log, masked, and nothing to unmask or act on.
+    viewing = browser.new_context(viewport={"width": 360, "height": 800}, locale="zh-CN")
+    viewer = viewing.new_page()
+    sign_in(viewer, server, "guest")
+    viewer.goto(f"{server.url}/console/log")
+    log = viewer.locator("#log").inner_text()
+    assert "王*" in log and "王五" not in log
+    assert "139****5678" in log and "13912345678" not in log
+    viewer.locator(".entries a").first.click()
+    viewer.wait_for_url("**/console/entry/*")
+    assert viewer.locator("button:has-text('显示完整手机号')").count() == 0
+    assert viewer.locator("text=更正此登记").count() == 0
+    viewer.goto(f"{server.url}/console/audit")
+    assert "403" in viewer.title() or viewer.locator("h1").inner_text() != "审计日志"
+    viewing.close()
