@@ -111,26 +111,27 @@ def site_chart(sites: list[dict]) -> dict[str, Any]:
 
 
 def sync_status(conn: sqlite3.Connection, site_ids: list[str] | None) -> dict[str, Any]:
-    """Instances and phones that push here (last push, records received) and, when the sync
-    module is there, what this instance still has to push upstream."""
-    peers = []
-    sql = (
-        "SELECT id, kind, name, site_id, last_push_at, last_seen_at, records_in FROM peers"
-        " WHERE revoked_at IS NULL ORDER BY kind, name"
-    )
-    for row in conn.execute(sql):
-        # Phones belong to a site: show only those in scope. Instances are shown to everyone.
-        if row["kind"] == "device" and site_ids is not None and row["site_id"] not in site_ids:
-            continue
-        peers.append(dict(row))
-    upstream = None
+    """Instances and phones that push here (last push, records received) and what this
+    instance still has to push upstream: from fieldapp.syncing.status() when it is there,
+    else from the peers table alone."""
     try:
         syncing = importlib.import_module("fieldapp.syncing")
-    except ImportError:
-        syncing = None
-    if syncing is not None and hasattr(syncing, "status"):
-        try:
-            upstream = syncing.status(conn)
-        except Exception:  # the dashboard must show even if the sync status cannot be read
-            upstream = None
-    return {"peers": peers, "upstream": upstream}
+        found = syncing.status(conn)
+        peers, upstream = found["downstream"], found["upstream"]
+    except (ImportError, AttributeError, KeyError):
+        # The sync module is optional for the dashboard: show what the peers table knows.
+        peers = [
+            dict(p, revoked=p["revoked_at"] is not None)
+            for p in conn.execute("SELECT * FROM peers ORDER BY kind, name")
+        ]
+        upstream = None
+    shown = []
+    for peer in peers:
+        if peer.get("revoked"):
+            continue
+        # Phones belong to a site: only those in scope. Instances are shown to everyone.
+        if peer["kind"] == "device" and site_ids is not None and peer["site_id"] not in site_ids:
+            continue
+        shown.append(peer)
+    shown.sort(key=lambda p: (p["kind"], p["name"]))
+    return {"peers": shown, "upstream": upstream}

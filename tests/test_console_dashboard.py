@@ -75,3 +75,13 @@ def test_polling_gets_the_fragment(app, world):
     html = r.get_data(as_text=True)
     assert "<html" not in html and 'id="open-cases"' in html
     assert "HX-Request" in r.headers["Vary"]
+
+
+def test_upstream_waiting_records_shown(app, world):
+    app.config.update(UPSTREAM_URL="http://city.test", UPSTREAM_TOKEN="t0ken")
+    client = app.test_client()
+    login(client, "coord")
+    html = client.get("/console/").get_data(as_text=True)
+    assert "http://city.test" in html
+    # Seven entries were stored here and none has been pushed yet.
+    assert '<strong id="upstream-waiting">7</strong>' in html
