@@ -50,6 +50,8 @@ def _console_globals():
         "CASE_ACTIONS": cases.ACTIONS,
         "OUTCOMES": cases.OUTCOMES,
         "CORRECTABLE": corrections.FIELDS,
+        # Other areas' console pages, linked from the console's menu when they exist.
+        "has_view": lambda endpoint: endpoint in current_app.view_functions,
     }
 
 
