@@ -98,3 +98,13 @@ def test_coordinator_sees_only_their_sites(app, world):
     admin = app.test_client()
     login(admin, "admin")
     assert "周德才" in admin.get("/console/log").get_data(as_text=True)
+
+
+def test_refusal_says_so_in_the_users_language(app, world):
+    client = app.test_client()
+    login(client, "viewer")
+    r = client.get("/console/audit")
+    assert r.status_code == 403
+    assert "无权操作" in r.get_data(as_text=True)
+    r = client.get("/console/audit?lang=zh_Hant")
+    assert "無權操作" in r.get_data(as_text=True)

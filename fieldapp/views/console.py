@@ -55,6 +55,14 @@ def _console_globals():
     }
 
 
+@bp.errorhandler(403)
+def _forbidden(_error):
+    """A page in the user's language saying this account may not do that."""
+    response = make_response(render_template("console/forbidden.html"), 403)
+    response.vary.add("HX-Request")
+    return response
+
+
 def _tz():
     return logbook.zone(current_app.config["TIMEZONE"])
 
