@@ -22,6 +22,7 @@ ACTIONS = {
     "user_add": _l("Account created"),
     "user_passwd": _l("Password changed"),
     "site_change": _l("Site changed"),
+    "purge": _l("Expired data purged"),
 }
 PAGE_SIZE = 100
 
