@@ -17,7 +17,7 @@ from typing import Any
 import click
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import abort, current_app, g, redirect, request, session, url_for
+from flask import abort, current_app, g, make_response, redirect, request, session, url_for
 from flask.cli import with_appcontext
 from flask_babel import force_locale
 from flask_babel import gettext as _
@@ -169,6 +169,15 @@ def set_password(conn: sqlite3.Connection, name: str, password: str, actor: str 
         audit.write(conn, actor, "user_passwd", name)
 
 
+def disable_user(conn: sqlite3.Connection, name: str, actor: str = "cli") -> None:
+    """Disable an account: it can no longer sign in and its sessions end. Kept for the audit."""
+    with transaction(conn):
+        cur = conn.execute("UPDATE users SET active = 0 WHERE name = ? AND active = 1", (name,))
+        if cur.rowcount == 0:
+            raise AccountError(_("There is no user %(name)s.", name=name))
+        audit.write(conn, actor, "user_disable", name)
+
+
 def _failures(conn: sqlite3.Connection, column: str, value: str, since: str) -> int:
     sql = {
         "account": "SELECT count(*) FROM login_failures WHERE account = ? AND at >= ?",
@@ -204,6 +213,8 @@ def authenticate(conn: sqlite3.Connection, name: str, password: str, ip: str) ->
                 "INSERT INTO login_failures (account, ip, at) VALUES (?, ?, ?)",
                 (name, ip, iso(now)),
             )
+            # Only the window counts; older failures would just grow the table.
+            conn.execute("DELETE FROM login_failures WHERE at < ?", (iso(now - 4 * WINDOW),))
             audit.write(conn, name or "?", "login_failed", name, "", ip)
             return None
         conn.execute("DELETE FROM login_failures WHERE account = ?", (name,))
@@ -263,7 +274,15 @@ def require_role(*roles: str) -> Callable:
         def wrapped(*args: Any, **kwargs: Any):
             user = current_user()
             if user is None:
-                return redirect(url_for("console_auth.login", next=request.full_path.rstrip("?")))
+                target = url_for("console_auth.login", next=request.full_path.rstrip("?"))
+                if request.headers.get("HX-Request") == "true":
+                    # A poll after the session ended: have htmx load the login page whole,
+                    # not swap it into the dashboard.
+                    response = make_response("", 200)
+                    response.headers["HX-Redirect"] = target
+                    response.vary.add("HX-Request")
+                    return response
+                return redirect(target)
             if roles and user.role not in roles:
                 abort(403)
             return view(*args, **kwargs)
@@ -359,6 +378,22 @@ def user_passwd(name: str, password_stdin: bool) -> None:
     finally:
         conn.close()
     click.echo(f"Password of {name} changed.")
+
+
+@user_group.command("disable")
+@click.argument("name")
+@with_appcontext
+def user_disable(name: str) -> None:
+    """Disable a console account (it stays in the audit log)."""
+    conn = connect(current_app.config["DATABASE"])
+    try:
+        with force_locale(cli_locale()):
+            disable_user(conn, name)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        conn.close()
+    click.echo(f"User {name} disabled.")
 
 
 @user_group.command("list")

@@ -21,6 +21,7 @@ ACTIONS = {
     "export": _l("Export"),
     "user_add": _l("Account created"),
     "user_passwd": _l("Password changed"),
+    "user_disable": _l("Account disabled"),
     "site_change": _l("Site changed"),
     "purge": _l("Expired data purged"),
 }

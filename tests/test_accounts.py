@@ -191,3 +191,23 @@ def test_scope_of_coordinators_by_site_and_by_district(app):
     assert accounts.scope_site_ids(admin, conn) is None
     assert accounts.scope_site_ids(viewer, conn) is None
     conn.close()
+
+
+def test_disable_ends_sessions_and_sign_in(app, runner, client, db):
+    make_user(app, "wang", "admin")
+    login(client, "wang")
+    result = runner.invoke(args=["user", "disable", "wang"])
+    assert result.exit_code == 0, result.output
+    assert client.get("/console/").status_code == 302
+    assert login(client, "wang").status_code == 401
+    assert (
+        db.execute("SELECT action FROM audit_log ORDER BY id DESC").fetchone()[0] == "login_failed"
+    )
+    assert runner.invoke(args=["user", "disable", "nobody"]).exit_code != 0
+
+
+def test_htmx_poll_after_the_session_ended_redirects_the_whole_page(client):
+    r = client.get("/console/", headers={"HX-Request": "true"})
+    assert r.status_code == 200
+    assert r.headers["HX-Redirect"].startswith("/console/login?next=")
+    assert r.get_data(as_text=True) == ""
