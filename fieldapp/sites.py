@@ -35,8 +35,12 @@ class SiteError(ValueError):
 
 
 def new_code() -> str:
-    """An unguessable, URL-safe site code (16 characters, 96 random bits)."""
-    return secrets.token_urlsafe(12)
+    """An unguessable, URL-safe site code (16 characters, about 95 random bits)."""
+    while True:
+        code = secrets.token_urlsafe(12)
+        # A code starting with "-" would read as an option on the command line.
+        if code[0].isalnum() and code[-1].isalnum():
+            return code
 
 
 def now_iso() -> str:

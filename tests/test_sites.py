@@ -61,6 +61,12 @@ def test_codes_are_unguessable_and_distinct(db):
     assert len(codes) == 20
 
 
+def test_codes_never_look_like_command_line_options():
+    # About 1 in 16 raw token_urlsafe codes starts or ends with "-" or "_"; 2000 draws show it.
+    codes = [sites.new_code() for _ in range(2000)]
+    assert all(c[0].isalnum() and c[-1].isalnum() and len(c) == 16 for c in codes)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
