@@ -1,0 +1,104 @@
+"""A volunteer submits a zero report offline; after reconnection the coordinator's roll-call
+shows the site as zero-reported."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+from conftest import FIELDAPP, ROOT
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "correct horse battery"
+CONTROLLED = "() => !!navigator.serviceWorker.controller"
+
+
+def wait_until_sent(page, seconds: float = 60) -> None:
+    """Poll the phone's outbox until nothing waits (the page's own status line sends it)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        summary = page.evaluate("async () => await FieldOutbox.summary()")
+        if summary["waiting"] == 0:
+            return
+        assert time.monotonic() < deadline, f"still waiting to send: {summary}"
+        page.wait_for_timeout(200)
+
+
+def add_site(server, name: str) -> str:
+    out = server.cli(
+        "site", "add", "--name", name, "--district", "金坛区", "--contact", "王主任"
+    ).stdout
+    return server.query("SELECT code FROM sites WHERE name = ?", (name,))[0][0] if out else ""
+
+
+def add_coordinator(server, name: str) -> None:
+    subprocess.run(
+        FIELDAPP
+        + [
+            "user",
+            "add",
+            name,
+            "--role",
+            "coordinator",
+            "--districts",
+            "金坛区",
+            "--password-stdin",
+        ],
+        env=server.env,
+        cwd=ROOT,
+        input=PASSWORD + "\n",
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+
+
+def test_zero_report_offline_then_roll_call(server, browser, context, page):
+    code = add_site(server, "零报告小区")
+    add_coordinator(server, "jintan")
+    # The volunteer's phone is enrolled at that gate (a one-time link from the coordinator).
+    link = server.cli("device", "enrol", "--site", code, "--name", "东门手机").stdout.strip()
+    page.goto(link)
+    page.click("form button[type=submit]")
+    page.click("#open-gate")
+    page.wait_for_selector("#entry-form")
+
+    page.goto(f"{server.url}/s/{code}/report")
+    # Once the service worker is active, a page loaded after it is controlled by it.
+    page.evaluate("async () => { await navigator.serviceWorker.ready; }")
+    if not page.evaluate(CONTROLLED):
+        page.reload()
+    page.wait_for_function(CONTROLLED, polling=100, timeout=45000)
+    page.wait_for_selector("text=本门岗没有任何登记")
+    context.set_offline(True)
+    page.click("button.report-submit")  # one tap
+    page.wait_for_selector("[data-outbox-flash]:has-text('已保存在本机，1 条待发送')")
+    assert server.query("SELECT count(*) FROM daily_reports")[0][0] == 0
+
+    context.set_offline(False)
+    wait_until_sent(page)
+    rows = server.query("SELECT zero, device, site_id FROM daily_reports")
+    refused = [tuple(r) for r in server.query("SELECT status, reason, body FROM sync_rejects")]
+    assert refused == []
+    assert len(rows) == 1 and rows[0]["zero"] == 1 and rows[0]["device"]
+
+    # The coordinator, on a desktop browser, reads the roll-call.
+    office = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    try:
+        desk = office.new_page()
+        desk.goto(f"{server.url}/console/login")
+        desk.fill("[name=name]", "jintan")
+        desk.fill("[name=password]", PASSWORD)
+        desk.click("form button[type=submit]")
+        desk.goto(f"{server.url}/console/rollcall")
+        row = desk.locator("tr", has_text="零报告小区")
+        row.wait_for()
+        assert "零报告" in row.locator(".state").inner_text()
+        others = desk.locator("tr.state-missing")
+        assert others.count() >= 1  # the demo's sites have not reported: missing
+        assert "未报" in others.first.inner_text()
+    finally:
+        office.close()
