@@ -184,12 +184,23 @@ def test_full_page_varies_on_hx_request(gate, site):
     assert "<html" not in fragment and 'id="entry-form"' in fragment
 
 
-def test_a_post_without_csrf_token_is_refused(gate, site, db):
+def test_a_post_with_a_stale_csrf_token_is_refused_and_keeps_the_form(gate, site, db):
     from gate_helpers import good_entry
 
-    response = gate.post(f"/s/{site['code']}/entries", data={**good_entry(), "site_id": site["id"]})
+    data = {**good_entry(), "site_id": site["id"], "csrf_token": "stale"}
+    response = gate.post(f"/s/{site['code']}/entries", data=data, headers=EN)
+    html = response.get_data(as_text=True)
     assert response.status_code == 400
     assert count(db) == 0
+    # Nothing saved, nothing lost: the form comes back as typed, with a fresh token.
+    assert "This page had expired, so nothing was saved." in html
+    assert 'value="张建国"' in html and 'value="stale"' not in html
+    fragment = gate.post(f"/s/{site['code']}/entries", data=data, headers={**EN, **HX})
+    assert fragment.status_code == 200 and "<html" not in fragment.get_data(as_text=True)
+    assert count(db) == 0
+    elsewhere = gate.post("/s/no-such-code/entries", data=data, headers=EN)
+    assert elsewhere.status_code == 400
+    assert "The page you sent from had expired" in elsewhere.get_data(as_text=True)
 
 
 def test_id_number_is_only_ever_shown_masked(gate, site, db):

@@ -19,6 +19,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
 
 from sync.store import APPLIED, DUPLICATE, iso, parse_time, utcnow
 
@@ -87,6 +88,22 @@ def _recorded_at(value: str | None) -> str:
     if when > now + timedelta(minutes=5):
         return iso(now)  # a phone clock ahead of ours would be refused later; trust ours
     return iso(when)
+
+
+@bp.app_errorhandler(CSRFError)
+def csrf_expired(error: CSRFError):
+    """A form whose token is stale (phone slept, cookies cleared): say so, save nothing, lose nothing."""
+    code = (request.view_args or {}).get("code")
+    if request.endpoint == "gate.create" and code:
+        status, site = sites.by_code(get_db(), code)
+        if status == "current" and site["active"]:
+            form = EntryForm()  # what was typed, with a fresh token when rendered
+            form.keep_only(sites.shown_optional_fields(site))
+            form.form_errors.append(
+                _("This page had expired, so nothing was saved. Check the details and save again.")
+            )
+            return _render(site, form, status=200 if _is_htmx() else 400)
+    return render_template("errors/csrf.html"), 400
 
 
 @bp.app_template_filter("gate_time")
