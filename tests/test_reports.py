@@ -182,6 +182,8 @@ def test_a_visitor_who_scanned_the_poster_cannot_report(client, app, db, site):
 
 def test_gate_page_zero_report_in_one_tap(client, app, db, site):
     phone = enrol(client, db, site)
+    gate = client.get(f"/s/{site['code']}")
+    assert f'href="/s/{site["code"]}/report"' in gate.text  # the gate page links to it
     page = client.get(f"/s/{site['code']}/report")
     assert page.status_code == 200
     assert "提交零报告" in page.text  # "Submit zero report"
