@@ -346,7 +346,6 @@ def export():
     full = user.can_write and request.form.get("full") == "1"
     tz = _tz()
     vault = IdVault(current_app.config["ID_KEY"]) if full else None
-    make = exports.row_maker(tz, user.role, full, vault, logbook.site_names(get_db()))
     conn = get_db()
     with transaction(conn):
         detail = f"{fmt} full={int(full)} {filters.as_args()}"
@@ -354,7 +353,9 @@ def export():
     name = exports.filename(fmt, sync.utcnow(), tz)
     headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
     if fmt == "xlsx":
-        path = exports.xlsx_tempfile(conn, filters, site_ids, tz, make)
+        path = exports.xlsx_tempfile(
+            exports.rows(conn, filters, site_ids, tz, user.role, full, vault)
+        )
 
         def chunks():
             # Read back in pieces and remove the file when done, even if the client goes away.
@@ -377,7 +378,8 @@ def export():
         # Its own connection: the request's one is closed before the stream ends.
         own = connect(database)
         try:
-            yield from exports.csv_chunks(own, filters, site_ids, tz, make)
+            chunks = exports.rows(own, filters, site_ids, tz, user.role, full, vault)
+            yield from exports.csv_chunks(chunks)
         finally:
             own.close()
 
