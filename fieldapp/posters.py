@@ -33,13 +33,13 @@ def sites_for(
     """Active sites of a district (or all), by district and name, for a sheet of posters."""
     if district:
         rows = conn.execute(
-            "SELECT id, name, district, address, contact, code FROM sites"
+            "SELECT id, name, district, address, contact, code, optional_fields FROM sites"
             " WHERE active = 1 AND district = ? ORDER BY district, name, id",
             (district,),
         ).fetchall()
     else:
         rows = conn.execute(
-            "SELECT id, name, district, address, contact, code FROM sites"
+            "SELECT id, name, district, address, contact, code, optional_fields FROM sites"
             " WHERE active = 1 ORDER BY district, name, id"
         ).fetchall()
     if site_ids is not None:

@@ -112,3 +112,25 @@ def test_console_posters_pdf_needs_login_and_covers_the_scope(app, made):
     reader = PdfReader(io.BytesIO(r.data))
     assert len(reader.pages) == 1
     assert qr_of(reader.pages[0]) == f"http://gate.test/s/{made[2]['code']}"
+
+
+def test_console_sites_page_lists_fields_and_prints_one_poster(app, db, made):
+    from console_support import login, make_user
+
+    make_user(app, "jt", "coordinator", districts=["金坛区"])
+    client = app.test_client()
+    login(client, "jt")
+    with app.app_context():
+        from fieldapp import retention
+
+        retention.set_optional_fields(db, app.config, made[0]["code"], "phone,plate")
+    page = client.get("/console/sites")
+    assert page.status_code == 200
+    assert "阳光花园小区" in page.text and "城东工地" in page.text and "河西小区" not in page.text
+    assert "手机号、车牌号" in page.text  # the first site's chosen fields
+    assert f"/console/sites/{made[0]['id']}/fields" in page.text
+    one = client.get(f"/console/posters.pdf?site={made[1]['id']}")
+    reader = PdfReader(io.BytesIO(one.data))
+    assert len(reader.pages) == 1
+    assert qr_of(reader.pages[0]) == f"http://gate.test/s/{made[1]['code']}"
+    assert client.get(f"/console/posters.pdf?site={made[2]['id']}").status_code == 404  # not theirs

@@ -260,16 +260,48 @@ def rollcall_xlsx():
     return _export("xlsx")
 
 
+@bp.route("/console/sites")
+@_console
+def console_sites():
+    """The sites in the user's scope: what each gate asks for, its report page, its poster."""
+    from ..accounts import current_user, scope_site_ids
+
+    conn = get_db()
+    user = current_user()
+    ids = scope_site_ids(user, conn)
+    rows = posters.sites_for(conn, None, set(ids) if ids is not None else None)
+    labels = retention.OPTIONAL_FIELD_LABELS
+    listed = [
+        {
+            "site": r,
+            "fields": [str(labels[f]) for f in labels if f in r["optional_fields"].split(",")],
+        }
+        for r in rows
+    ]
+    return render_template(
+        "reports/sites.html",
+        listed=listed,
+        can_write=user.can_write,
+        retention_days=records.retention_days(conn),
+    )
+
+
 @bp.route("/console/posters.pdf")
 @_console
 def posters_pdf():
-    """An A4 poster per site in the user's scope (?district= narrows it)."""
+    """An A4 poster per site in the user's scope (?district= or ?site= narrows it)."""
     from ..accounts import current_user, scope_site_ids
 
     conn = get_db()
     ids = scope_site_ids(current_user(), conn)
     district = (request.args.get("district") or "").strip() or None
-    sites = posters.sites_for(conn, district, set(ids) if ids is not None else None)
+    allowed = set(ids) if ids is not None else None
+    one = (request.args.get("site") or "").strip()
+    if one:
+        allowed = {one} if allowed is None or one in allowed else set()
+    sites = posters.sites_for(conn, district, allowed)
+    if one and not sites:
+        abort(404)
     pdf = posters.render(
         sites,
         base_url=current_app.config["BASE_URL"],
