@@ -44,7 +44,10 @@ self.addEventListener("activate", (event) => {
 
 self.addEventListener("message", (event) => {
   const msg = event.data || {};
-  if (msg.type === "cache-page" && typeof msg.url === "string") {
+  if (msg.type === "claim") {
+    // A page that was still loading when the worker activated was missed by claim() there.
+    event.waitUntil(self.clients.claim());
+  } else if (msg.type === "cache-page" && typeof msg.url === "string") {
     event.waitUntil(cachePage(msg.url));
   } else if (msg.type === "send") {
     event.waitUntil(FieldOutbox.send({ force: !!msg.force }).catch(() => null));

@@ -6,8 +6,10 @@
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.register("/sw.js", { scope: "/" }).then(() => navigator.serviceWorker.ready)
       .then((reg) => {
+        if (!reg.active) return;
+        if (!navigator.serviceWorker.controller) reg.active.postMessage({ type: "claim" });
         // The page that installed the worker was not seen by it: ask it to keep this one too.
-        if (GATE_PAGE.test(location.pathname) && reg.active) {
+        if (GATE_PAGE.test(location.pathname)) {
           reg.active.postMessage({ type: "cache-page", url: location.pathname });
         }
       })

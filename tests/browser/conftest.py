@@ -81,6 +81,8 @@ class Server:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=10)
+        if self.proc and self.proc.stderr and not self.proc.stderr.closed:
+            self.proc.stderr.close()  # an unclosed pipe is a ResourceWarning, an error here
 
     def query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
         """Read the instance's database directly."""
@@ -137,3 +139,21 @@ def context(browser):
 @pytest.fixture
 def page(context):
     return context.new_page()
+
+
+def enrol_browser(server: Server, page, name: str = "测试手机") -> str:
+    """Enrol the browser of `page` as a gate phone of the first site; leave it on the gate page."""
+    code = server.query("SELECT code FROM sites WHERE active = 1 ORDER BY name LIMIT 1")[0][0]
+    link = server.cli("device", "enrol", "--site", code, "--name", name).stdout.strip()
+    page.goto(link)
+    page.click("form button[type=submit]")
+    page.click("#open-gate")
+    page.wait_for_selector("#entry-form")
+    return code
+
+
+@pytest.fixture
+def enrolled_page(server, page):
+    """A page whose browser is an enrolled gate phone, on the gate page of the first site."""
+    enrol_browser(server, page)
+    return page
