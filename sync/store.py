@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
 import uuid as uuidlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -57,6 +58,26 @@ def horizon_for(retention_days: int, now: datetime | None = None) -> str:
     return iso((now or utcnow()) - timedelta(days=retention_days))
 
 
+# The stored form of a timestamp and of a UUID: what instances send each other. Checking the
+# shape is enough for those; anything else goes through the full parse.
+_ISO_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+_UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def normal_time(value: Any) -> str:
+    """A timestamp in the stored form (UTC, milliseconds, Z); raise Invalid otherwise."""
+    if isinstance(value, str) and _ISO_RE.fullmatch(value):
+        try:  # a real moment, not 2026-13-45T25:61
+            datetime(
+                int(value[:4]), int(value[5:7]), int(value[8:10]),
+                int(value[11:13]), int(value[14:16]), int(value[17:19]),
+            )  # fmt: skip
+        except ValueError:
+            raise Invalid("recorded_at must be an ISO 8601 timestamp") from None
+        return value
+    return iso(parse_time(value))
+
+
 def parse_time(value: Any) -> datetime:
     """Parse an ISO 8601 timestamp with a zone; raise Invalid otherwise."""
     if not isinstance(value, str) or len(value) > 40:
@@ -74,6 +95,8 @@ def canonical_uuid(value: Any) -> str:
     """The lower-case hyphenated form of a UUID; raise Invalid otherwise."""
     if not isinstance(value, str) or len(value) > 40:
         raise Invalid("uuid must be a UUID string")
+    if _UUID_RE.fullmatch(value):
+        return value
     try:
         return str(uuidlib.UUID(value))
     except ValueError:
@@ -104,6 +127,49 @@ def _write(conn: sqlite3.Connection) -> Iterator[None]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+class _Rows:
+    """A fetched result standing in for a cursor: fetchone, fetchall, iteration."""
+
+    def __init__(self, rows: list[Any]) -> None:
+        self._rows = rows
+        self._at = 0
+
+    def fetchone(self) -> Any:
+        if self._at >= len(self._rows):
+            return None
+        self._at += 1
+        return self._rows[self._at - 1]
+
+    def fetchall(self) -> list[Any]:
+        rest, self._at = self._rows[self._at :], len(self._rows)
+        return rest
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
+
+
+class _BatchReads:
+    """The connection as a kind's validate() sees it during one batch: the same query with the
+    same parameters (is this site known?) is answered once per batch, not once per record."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._seen: dict[tuple[str, tuple[Any, ...]], list[Any]] = {}
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        if not sql.lstrip()[:6].upper() == "SELECT":
+            return self._conn.execute(sql, params)
+        frozen = tuple(sorted(params.items())) if isinstance(params, Mapping) else tuple(params)
+        key = (sql, frozen)
+        rows = self._seen.get(key)
+        if rows is None:
+            rows = self._seen[key] = self._conn.execute(sql, params).fetchall()
+        return _Rows(rows)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
 
 
 @dataclass
@@ -141,6 +207,7 @@ def apply_batch(
     results: list[Result | None] = [None] * len(records)
     pending: dict[str, list[tuple[int, _Pending]]] = {}
     rejects: list[tuple[str, str, str, str, str, str, str]] = []
+    reads = _BatchReads(conn)
 
     for i, raw in enumerate(records):
         given_uuid = raw.get("uuid") if isinstance(raw, Mapping) else None
@@ -152,8 +219,7 @@ def apply_batch(
             kind = registry.get(kind_name) if isinstance(kind_name, str) else None
             if kind is None:
                 raise Invalid(f"unknown record kind {kind_name!r}")
-            recorded = parse_time(raw.get("recorded_at"))
-            recorded_at = iso(recorded)
+            recorded_at = normal_time(raw.get("recorded_at"))
             if recorded_at > latest_allowed:
                 raise Invalid("recorded_at is in the future: check the device's clock")
             rec_device = raw.get("device")
@@ -172,7 +238,7 @@ def apply_batch(
             if kind.expires and horizon is not None and recorded_at < horizon:
                 results[i] = Result(rid, EXPIRED)
                 continue
-            clean = kind.validate(conn, dict(data))
+            clean = kind.validate(reads, dict(data))  # type: ignore[arg-type]
             digest = content_hash(kind.name, rid, recorded_at, rec_device, clean)
             cols = kind.to_row(clean)
             row = (rid, digest, rec_origin, rec_device, recorded_at, now_iso) + tuple(
