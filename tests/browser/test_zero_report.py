@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from conftest import FIELDAPP, ROOT
@@ -13,6 +14,8 @@ pytestmark = pytest.mark.browser
 
 PASSWORD = "correct horse battery"
 CONTROLLED = "() => !!navigator.serviceWorker.controller"
+NO_SIDEWAYS_SCROLL = "() => document.documentElement.scrollWidth <= window.innerWidth"
+SHOTS = Path("/tmp")
 
 
 def wait_until_sent(page, seconds: float = 60) -> None:
@@ -73,6 +76,11 @@ def test_zero_report_offline_then_roll_call(server, browser, context, page):
         page.reload()
     page.wait_for_function(CONTROLLED, polling=100, timeout=45000)
     page.wait_for_selector("text=本门岗没有任何登记")
+    page.set_viewport_size({"width": 360, "height": 740})
+    assert page.evaluate(NO_SIDEWAYS_SCROLL)
+    box = page.locator("button.report-submit").bounding_box()
+    assert box["height"] >= 44 and box["width"] >= 44
+    page.screenshot(path=str(SHOTS / "zero_report_360.png"), full_page=True)
     context.set_offline(True)
     page.click("button.report-submit")  # one tap
     page.wait_for_selector("[data-outbox-flash]:has-text('已保存在本机，1 条待发送')")
@@ -94,11 +102,14 @@ def test_zero_report_offline_then_roll_call(server, browser, context, page):
         desk.fill("[name=password]", PASSWORD)
         desk.click("form button[type=submit]")
         desk.goto(f"{server.url}/console/rollcall")
+        desk.set_viewport_size({"width": 360, "height": 740})
         row = desk.locator("tr", has_text="零报告小区")
         row.wait_for()
         assert "零报告" in row.locator(".state").inner_text()
         others = desk.locator("tr.state-missing")
         assert others.count() >= 1  # the demo's sites have not reported: missing
         assert "未报" in others.first.inner_text()
+        assert desk.evaluate(NO_SIDEWAYS_SCROLL)  # the wide table scrolls inside its box
+        desk.screenshot(path=str(SHOTS / "rollcall_360.png"), full_page=True)
     finally:
         office.close()
