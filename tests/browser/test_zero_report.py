@@ -93,6 +93,9 @@ def test_zero_report_offline_then_roll_call(server, browser, context, page):
     assert refused == []
     assert len(rows) == 1 and rows[0]["zero"] == 1 and rows[0]["device"]
 
+    # The server ran its daily purge by itself when it started (the background job).
+    assert [r[0] for r in server.query("SELECT trigger FROM purge_log")] == ["background"]
+
     # The coordinator, on a desktop browser, reads the roll-call.
     office = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
     try:
