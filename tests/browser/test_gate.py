@@ -84,3 +84,9 @@ def test_register_a_resident_from_the_roster_and_a_visitor_with_a_fever(gate_ser
     assert (rows["王五"]["person_type"], rows["王五"]["fever_action"]) == ("visitor", "clinic")
     assert rows["王五"]["site_id"] == site["id"]
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    # The narrowest phones the design names, in the longest language, with errors shown.
+    page.set_viewport_size({"width": 360, "height": 740})
+    page.goto(f"{server.url}/lang/en?next=/s/{site['code']}")  # remembered, for the POST too
+    page.click("button.save")
+    page.locator(".error", has_text="Enter the name.").wait_for()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
