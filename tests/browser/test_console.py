@@ -91,9 +91,24 @@ def test_coordinator_follows_a_gate_fever_to_a_close(console_server, browser, co
     # In the office: the coordinator signs in and sees it on today's dashboard.
     office = browser.new_context(viewport={"width": 360, "height": 800}, locale="zh-CN")
     console = office.new_page()
+    console.clock.install()  # lets the test move the dashboard's 30-second poll along
     sign_in(console, server, "wang")
     assert console.locator("#open-cases").inner_text() == "1"
     assert console.evaluate("document.documentElement.scrollWidth") <= 360
+
+    # A second fever at the gate appears on the open dashboard by polling, without a reload.
+    console.evaluate("window.notReloaded = true")
+    page.locator("#person_type label", has_text="访客").click()
+    page.fill("#name", "赵六")
+    page.fill("#phone", "13712345678")
+    page.locator("#direction label", has_text="进").click()
+    page.fill("#temperature", "37.6")
+    page.locator("#fever_action label", has_text="送发热门诊").click()
+    page.click("button.save")
+    page.locator(".flash", has_text="已登记：赵六").wait_for()
+    console.clock.fast_forward(31_000)
+    console.locator("#open-cases", has_text="2").wait_for()
+    assert console.evaluate("window.notReloaded") is True
     console.click("text=跟进发热人员")
     console.locator(".cases a", has_text="王五").click()
     console.wait_for_url("**/console/cases/*")
@@ -132,7 +147,7 @@ def test_coordinator_follows_a_gate_fever_to_a_close(console_server, browser, co
     ]
     assert {a["author"] for a in actions} == {"wang"}
     console.goto(f"{server.url}/console/")
-    assert console.locator("#open-cases").inner_text() == "0"
+    assert console.locator("#open-cases").inner_text() == "1"  # 赵六's is still open
     office.close()
 
     # A viewer: the same log, masked, and nothing to unmask or act on.
@@ -140,6 +155,7 @@ def test_coordinator_follows_a_gate_fever_to_a_close(console_server, browser, co
     viewer = viewing.new_page()
     sign_in(viewer, server, "guest")
     viewer.goto(f"{server.url}/console/log")
+    assert viewer.evaluate("document.documentElement.scrollWidth") <= 360
     log = viewer.locator("#log").inner_text()
     assert "王*" in log and "王五" not in log
     assert "139****5678" in log and "13912345678" not in log
