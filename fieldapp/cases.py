@@ -143,6 +143,17 @@ def state(entry: Mapping[str, Any], actions: list[Mapping[str, Any]], now: datet
     }
 
 
+# Home isolation means the temperature is checked twice a day.
+CHECKS_PER_DAY = 2
+
+
+def checks_on(actions: list[Mapping[str, Any]], day_start: str, day_end: str) -> int:
+    """How many temperature checks were recorded in [day_start, day_end) (UTC timestamps)."""
+    return sum(
+        1 for a in actions if a["action"] == "check" and day_start <= a["recorded_at"] < day_end
+    )
+
+
 def actions_for(conn: sqlite3.Connection, entry_uuid: str) -> list[sqlite3.Row]:
     """A case's actions in the order they were recorded."""
     return conn.execute(

@@ -49,9 +49,11 @@ def test_case_life_cycle(world, db):
     act(client, uuid, action="remeasure", temperature="37.9", note="十分钟后复测")
     act(client, uuid, action="clinic")
     act(client, uuid, action="home_isolation")
+    assert "已测 0 次，应测 2 次" in client.get(f"/console/cases/{uuid}").get_data(as_text=True)
     act(client, uuid, action="check", temperature="37.1")
     act(client, uuid, action="report", note="已报社区卫生服务中心")
     html = client.get(f"/console/cases/{uuid}").get_data(as_text=True)
+    assert "已测 1 次，应测 2 次" in html
     for shown in (
         "coord",
         "37.9 °C",

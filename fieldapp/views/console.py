@@ -299,7 +299,12 @@ def case(entry_uuid: str):
     if not rules.is_fever(float(value["temperature"])) or value["void"]:
         abort(404)
     actions = cases.actions_for(get_db(), entry_uuid)
-    state = cases.state(value, actions, sync.utcnow())
+    now = sync.utcnow()
+    state = cases.state(value, actions, now)
+    if state["isolated"] and not state["closed"]:
+        start, end = logbook.day_bounds(now.astimezone(_tz()).date(), _tz())
+        state["checks_today"] = cases.checks_on(actions, start, end)
+        state["checks_per_day"] = cases.CHECKS_PER_DAY
     return render_template(
         "console/case.html",
         e=logbook.present(value, user.role),
