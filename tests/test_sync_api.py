@@ -297,7 +297,6 @@ def test_sync_without_upstream_and_status(app, runner, db, site):
     assert "central" in shown.output and "office-3" in shown.output
     app.config["UPSTREAM_URL"] = "http://127.0.0.1:9"
     app.config["UPSTREAM_TOKEN"] = "T" * 43
-    from sync_helpers import save_records  # noqa: F401 -- (records made at the gate)
     from fieldapp import records
 
     with app.test_request_context():
