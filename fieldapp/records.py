@@ -54,6 +54,16 @@ def save(
     options go to sync.apply_batch (received_at; inside, which the sync endpoint uses to move
     its cursor in the same transaction).
     """
+    from .retention import redact_rejects
+
+    caller_inside = options.pop("inside", None)
+
+    def inside(c: sqlite3.Connection, results: list[sync.Result]) -> None:
+        # Refused records are kept for review: never with a full ID number in clear.
+        redact_rejects(c, results)
+        if caller_inside is not None:
+            caller_inside(c, results)
+
     return sync.apply_batch(
         conn,
         registry(),
@@ -62,6 +72,7 @@ def save(
         origin=instance.instance_id(conn),
         device=device,
         horizon=sync.horizon_for(retention_days(conn)),
+        inside=inside,
         **options,
     )
 

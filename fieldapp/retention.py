@@ -27,7 +27,7 @@ from flask_babel import lazy_gettext as _l
 import sync
 from sync.store import iso
 
-from . import reports
+from . import reports, rules
 from .db import connect, transaction
 from .i18n import cli_locale
 
@@ -382,3 +382,48 @@ def _attach_to_site_group() -> None:
 
 _attach_to_site_group()
 commands = [purge_command]
+
+
+# ---- refused records ---------------------------------------------------------------------------
+
+
+def _masked(body: str) -> str | None:
+    """The body with a full ID number replaced by its masked form, or None if it has none."""
+    try:
+        record = json.loads(body)
+    except ValueError:
+        return None
+    data = record.get("data") if isinstance(record, dict) else None
+    value = data.get("id_number") if isinstance(data, dict) else None
+    if not isinstance(value, str) or len(value.strip()) <= 10 or "*" in value:
+        return None
+    data["id_number"] = rules.mask_id(value.strip())
+    return json.dumps(record, ensure_ascii=False, sort_keys=True)
+
+
+def redact_rejects(conn: sqlite3.Connection, results: list[sync.Result]) -> None:
+    """Mask full ID numbers in the bodies sync kept of refused records of this batch.
+
+    Runs inside apply_batch's transaction (records.save passes it as `inside`), so a refused
+    record's ID number never reaches the file in clear; the reviewer sees the masked form.
+    """
+    uuids = sorted({r.uuid for r in results if r.status in ("rejected", "conflict")})
+    for start in range(0, len(uuids), 500):
+        chunk = uuids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT id, uuid, status, body FROM sync_rejects WHERE uuid IN ({marks})",  # noqa: S608 -- only marks
+            chunk,
+        ).fetchall()
+        for row_id, uuid, status, body in rows:
+            masked = _masked(body)
+            if masked is None:
+                continue
+            twin = conn.execute(
+                "SELECT 1 FROM sync_rejects WHERE uuid = ? AND status = ? AND body = ?",
+                (uuid, status, masked),
+            ).fetchone()
+            if twin is not None:  # the same refusal seen before: keep the one masked row
+                conn.execute("DELETE FROM sync_rejects WHERE id = ?", (row_id,))
+            else:
+                conn.execute("UPDATE sync_rejects SET body = ? WHERE id = ?", (masked, row_id))

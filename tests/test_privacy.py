@@ -102,17 +102,26 @@ def test_full_id_number_is_nowhere_in_the_database_file(app, db, site, client):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sync.store keeps a refused record's body verbatim in sync_rejects for review; it "
-    "needs a per-kind redaction hook (entry: id_number -> masked) owned by sync/",
-)
 def test_a_refused_record_does_not_keep_the_full_id_number_in_clear(app, db, site):
     """A record refused by sync is kept for review; its body must not expose the ID number."""
     bad = id_entry(site["id"], temperature=99)  # refused: impossible temperature
     with app.test_request_context():
         assert records.save(db, [bad], source="phone")[0].status == "rejected"
-    assert db.execute("SELECT count(*) FROM sync_rejects").fetchone()[0] == 1
+    # Refused twice (the phone retries): one row for review, with the masked number.
+    with app.test_request_context():
+        assert records.save(db, [bad], source="phone")[0].status == "rejected"
+    (body,) = db.execute("SELECT body FROM sync_rejects").fetchone()
+    assert FULL_ID[:6] + "********" + FULL_ID[-4:] in body and "赵六" in body
+    assert FULL_ID.encode() not in raw_database(app)
+    # A conflict (same uuid, other content) is kept masked too.
+    good = id_entry(site["id"])
+    other = {**good, "data": {**good["data"], "name": "孙八"}}
+    with app.test_request_context():
+        assert [r.status for r in records.save(db, [good, other], source="phone")] == [
+            "applied",
+            "conflict",
+        ]
+    assert db.execute("SELECT count(*) FROM sync_rejects").fetchone()[0] == 2
     assert FULL_ID.encode() not in raw_database(app)
 
 
