@@ -300,3 +300,12 @@ def test_htmx_submit_answers_with_the_fragment_and_coordinators_may_report(app, 
     assert r.status_code == 200 and "<html" not in r.text
     assert "零报告已提交" in r.text and "HX-Request" in r.headers["Vary"]
     assert db.execute("SELECT device FROM daily_reports").fetchone()[0] is None
+    # A coordinator of another district, and a read-only viewer, may not.
+    with app.app_context():
+        other = sites.add_site(db, "河西小区", "residential", district="溧阳市")
+    assert client.get(f"/s/{other['code']}/report").status_code == 403
+    make_user(app, "look", "viewer")
+    app.config["WTF_CSRF_ENABLED"] = True
+    viewer = app.test_client()
+    login(viewer, "look")
+    assert viewer.get(f"/s/{site['code']}/report").status_code == 403

@@ -101,7 +101,8 @@ def _reporter():
     phone = devices.peer_from_cookie(conn)
     if phone is not None:
         return phone.id, True
-    return None, accounts.current_user() is not None
+    user = accounts.current_user()
+    return None, user is not None and user.can_write  # a viewer only reads
 
 
 @bp.route("/s/<code>/report", methods=["GET", "POST"])
