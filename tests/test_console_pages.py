@@ -34,6 +34,8 @@ def pages(w):
         ("GET", "/console/cases", None, everyone),
         ("GET", f"/console/cases/{w['fever']}", None, everyone),
         ("GET", "/console/audit", None, {"admin"}),
+        ("GET", "/console/users", None, {"admin"}),
+        ("POST", "/console/users/viewer/disable", {}, {"admin"}),
         ("POST", "/console/export", {"format": "csv"}, everyone),
         ("POST", f"/console/entry/{w['normal']}/unmask", {}, writers),
         (

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 
 from flask import (
@@ -23,6 +24,11 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, SelectField, SelectMultipleField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length
 
 import sync
 
@@ -406,3 +412,77 @@ def audit_page():
     return render_template(
         "console/audit.html", rows=rows, older=older, action=action or "", actions=audit.ACTIONS
     )
+
+
+class UserForm(FlaskForm):
+    """A new console account, made by an administrator."""
+
+    name = StringField(_l("User name"), validators=[DataRequired(), Length(max=40)])
+    role = SelectField(_l("Role"), choices=[SelectChoice(k, v) for k, v in accounts.ROLES.items()])
+    sites = SelectMultipleField(_l("Sites"), choices=[], validate_choice=True)
+    districts = StringField(_l("Districts (comma-separated)"), validators=[Length(max=400)])
+    password = PasswordField(
+        _l("Password"), validators=[DataRequired(), Length(min=accounts.MIN_PASSWORD, max=200)]
+    )
+
+
+def _user_rows():
+    conn = get_db()
+    names = logbook.site_names(conn)
+    out = []
+    for row in conn.execute("SELECT name, active FROM users ORDER BY active DESC, name"):
+        user = accounts.get_user(conn, row["name"])
+        if user is None:  # disabled: shown without its scope
+            out.append({"name": row["name"], "role": "", "scope": "", "active": False})
+            continue
+        scope = list(user.districts) + [names.get(s, s) for s in user.sites]
+        out.append(
+            {"name": user.name, "role": user.role, "scope": "、".join(scope), "active": True}
+        )
+    return out
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@require_role("admin")
+def users():
+    """Console accounts: the list, and a form to add one (admins only; audited)."""
+    form = UserForm()
+    form.sites.choices = [SelectChoice(s["id"], s["name"]) for s in _sites(None)]
+    status = 200
+    if form.validate_on_submit():
+        districts = [d for d in re.split(r"[,，、\s]+", form.districts.data or "") if d]
+        try:
+            accounts.create_user(
+                get_db(),
+                form.name.data,
+                form.role.data,
+                form.password.data,
+                form.sites.data,
+                districts,
+                actor=current_user().name,
+            )
+        except accounts.AccountError as exc:
+            form.form_errors.append(str(exc))
+            status = 400
+        else:
+            flash(_("The account %(name)s is created.", name=form.name.data.strip()))
+            return redirect(url_for("console.users"))
+    elif request.method == "POST":
+        status = 400
+    return render_template("console/users.html", form=form, users=_user_rows()), status
+
+
+@bp.route("/users/<name>/disable", methods=["POST"])
+@require_role("admin")
+def disable_user(name: str):
+    """Disable an account (not one's own: an instance must keep an administrator)."""
+    if name.lower() == current_user().name.lower():
+        flash(_("You cannot disable your own account."), "error")
+        return redirect(url_for("console.users"))
+    try:
+        accounts.disable_user(get_db(), name, actor=current_user().name)
+    except accounts.AccountError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(_("The account %(name)s is disabled.", name=name))
+    return redirect(url_for("console.users"))
