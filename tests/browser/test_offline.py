@@ -48,7 +48,7 @@ def fill(page, name: str, temperature: str = "36.5") -> None:
     page.fill("#entry-form [name=name]", name)
     page.fill("#entry-form [name=phone]", "13812345678")
     page.fill("#entry-form [name=temperature]", temperature)
-    if float(temperature) >= 37.3:
+    if 37.3 <= float(temperature) <= 43:
         page.check("#entry-form [name=fever_action][value=clinic]")
 
 
@@ -90,6 +90,7 @@ def queue(page, count: int, prefix: str = "离线") -> None:
           const form = document.getElementById("entry-form");
           for (let i = 0; i < count; i++) {
             const data = new FormData(form);
+            data.delete("uuid");  // each record its own id, as a fresh form gives
             data.set("name", prefix + String(i).padStart(4, "0"));
             data.set("person_type", "resident");
             data.set("direction", "in");
@@ -135,3 +136,190 @@ def test_offline_entry_survives_reload_and_is_delivered_once(server, context, en
     no_duplicates(server)
     fever = server.query("SELECT temperature, fever_action FROM entries WHERE name = '离线一'")[0]
     assert tuple(fever) == (38.2, "clinic")
+
+
+SAVE_MANY = """async ([count, prefix]) => {
+  const form = document.getElementById("entry-form");
+  for (let i = 0; i < count; i++) {
+    const saved = new Promise((resolve) =>
+      document.addEventListener("outbox-saved", resolve, { once: true }));
+    form.querySelector("[name=direction][value=in]").checked = true;
+    form.querySelector("[name=person_type][value=resident]").checked = true;
+    form.querySelector("[name=name]").value = prefix + String(i).padStart(4, "0");
+    form.querySelector("[name=phone]").value = "13812345678";
+    form.querySelector("[name=temperature]").value = "36.4";
+    form.querySelector("button.save").click();
+    await saved;
+  }
+}"""
+
+
+def gate_url(server) -> str:
+    code = server.query("SELECT code FROM sites WHERE active = 1 ORDER BY name LIMIT 1")[0][0]
+    return f"{server.url}/s/{code}"
+
+
+def test_fifty_offline_then_page_closed_then_new_page_sends_all_once(
+    server, context, enrolled_page
+):
+    page = enrolled_page
+    ready(page)
+    context.set_offline(True)
+    page.evaluate(SAVE_MANY, [50, "五十"])
+    assert waiting(page) == 50
+    page.close()
+    context.set_offline(False)
+    later = context.new_page()
+    later.goto(gate_url(server))
+    wait_waiting(later, 0)
+    got = names(server)
+    assert len(got) == 50 and got == sorted(f"五十{i:04d}" for i in range(50))
+    no_duplicates(server)
+    later.wait_for_selector("[data-status-waiting]:has-text('没有待发送的记录')")
+
+
+def test_instance_failing_with_500_then_recovering_gets_everything_once(
+    server, context, enrolled_page
+):
+    page = enrolled_page
+    ready(page)
+    context.set_offline(True)
+    page.evaluate(SAVE_MANY, [3, "五百"])
+    failures = []
+
+    def fail_twice(route):
+        if len(failures) < 2:
+            failures.append(route.request.url)
+            route.fulfill(status=500, body="boom")
+        else:
+            route.continue_()
+
+    context.route("**/sync/v1/push", fail_twice)
+    context.set_offline(False)
+    wait_waiting(page, 0)  # backs off, retries by itself (timer), then succeeds
+    assert len(failures) == 2
+    assert names(server) == ["五百0000", "五百0001", "五百0002"]
+    no_duplicates(server)
+
+
+def test_answer_lost_after_commit_is_resent_and_counted_once(server, context, enrolled_page):
+    page = enrolled_page
+    ready(page)
+    context.set_offline(True)
+    page.evaluate(SAVE_MANY, [4, "丢失"])
+    dropped = []
+
+    def commit_then_drop(route):
+        if not dropped:
+            answer = route.fetch()  # the instance applies the batch...
+            dropped.append(answer.status)
+            route.abort("connectionreset")  # ...but the phone never hears back
+        else:
+            route.continue_()
+
+    context.route("**/sync/v1/push", commit_then_drop)
+    context.set_offline(False)
+    wait_waiting(page, 0)
+    assert dropped == [200]
+    assert len(names(server)) == 4
+    no_duplicates(server)
+    peer = server.query("SELECT records_in FROM peers WHERE kind = 'device'")[0][0]
+    assert peer == 4
+
+
+def test_invalid_record_needs_attention_and_the_others_are_delivered(
+    server, context, enrolled_page
+):
+    page = enrolled_page
+    ready(page)
+    context.set_offline(True)
+    save(page, "好一")
+    save(page, "坏体温", "45")  # the server refuses it; offline the phone keeps it anyway
+    save(page, "好二")
+    wait_waiting(page, 3)
+    context.set_offline(False)
+    wait_waiting(page, 0)
+    assert names(server) == ["好一", "好二"]
+    [(name, reason)] = attention(page)
+    assert name == "坏体温" and "体温" in reason
+    assert server.query("SELECT COUNT(*) FROM sync_rejects")[0][0] == 1
+    page.wait_for_selector("[data-status-attention]:has-text('1 条记录需要处理')")
+    page.click("[data-status-attention] a")
+    page.wait_for_selector("[data-outbox-attention] li:has-text('坏体温')")
+    assert reason in page.inner_text("[data-outbox-attention]")
+
+
+def test_new_service_worker_version_keeps_the_waiting_records(server, context, enrolled_page):
+    page = enrolled_page
+    ready(page)
+    old = page.evaluate("async () => (await caches.keys()).filter(k => k.includes('shell'))")
+    context.set_offline(True)
+    page.evaluate(SAVE_MANY, [3, "升级"])
+    context.route("**/sync/v1/push", lambda route: route.fulfill(status=503, body="down"))
+    # A new deployment: same instance, new version of the app.
+    server.stop()
+    server.env["FIELDAPP_APP_VERSION"] = "next"
+    server.start()
+    context.set_offline(False)
+    page.evaluate("async () => (await navigator.serviceWorker.getRegistration()).update()")
+    until(
+        page,
+        """async (old) => {
+          const shells = (await caches.keys()).filter(k => k.includes('shell'));
+          return shells.length === 1 && shells[0] !== old[0];
+        }""",
+        old,
+    )
+    assert waiting(page) == 3
+    page.reload()
+    wait_waiting(page, 3)
+    context.unroute("**/sync/v1/push")
+    page.click("[data-send-now]")
+    wait_waiting(page, 0)
+    assert names(server) == ["升级0000", "升级0001", "升级0002"]
+    no_duplicates(server)
+
+
+def test_outbox_of_an_older_version_is_migrated_not_dropped(server, context, page):
+    page.goto(server.url + "/ping")  # this origin, before any of the app's scripts run
+    page.evaluate(
+        """async (site) => new Promise((resolve, reject) => {
+          const req = indexedDB.open("fieldapp-outbox", 1);
+          req.onupgradeneeded = () => req.result.createObjectStore("queue", { keyPath: "uuid" });
+          req.onsuccess = () => {
+            const tx = req.result.transaction("queue", "readwrite");
+            for (const name of ["旧一", "旧二"]) {
+              tx.objectStore("queue").put({
+                uuid: crypto.randomUUID(), kind: "entry", saved_at: Date.now(),
+                form: { site_id: site, direction: "in", person_type: "resident", name,
+                        phone: "13812345678", temperature: "36.5", health_code: "green",
+                        travel: "false", recorded_at: new Date().toISOString() },
+              });
+            }
+            tx.oncomplete = () => { req.result.close(); resolve(); };
+            tx.onerror = () => reject(tx.error);
+          };
+        })""",
+        server.query("SELECT id FROM sites WHERE active = 1 ORDER BY name LIMIT 1")[0][0],
+    )
+    code = server.query("SELECT code FROM sites WHERE active = 1 ORDER BY name LIMIT 1")[0][0]
+    link = server.cli("device", "enrol", "--site", code, "--name", "旧手机").stdout.strip()
+    page.goto(link)
+    page.click("form button[type=submit]")
+    page.click("#open-gate")
+    page.wait_for_selector("#entry-form")
+    wait_waiting(page, 0)
+    assert attention(page) == []
+    assert names(server) == ["旧一", "旧二"]
+
+
+def test_five_hundred_waiting_are_delivered_in_batches(server, context, enrolled_page):
+    page = enrolled_page
+    ready(page)
+    queue(page, 500, "批")
+    pushes = []
+    context.on("request", lambda r: pushes.append(r) if r.url.endswith("/sync/v1/push") else None)
+    page.click("[data-send-now]")
+    wait_waiting(page, 0, timeout=60)
+    assert server.query("SELECT COUNT(DISTINCT uuid), COUNT(*) FROM entries")[0][:] == (500, 500)
+    assert len(pushes) >= 2  # the outbox sends at most 250 records per batch
