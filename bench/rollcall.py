@@ -175,6 +175,17 @@ def main() -> None:
             ).fetchall(),
             runs=3,
         )
+        from flask import render_template
+
+        context = {
+            "rc": rc,
+            "error": "",
+            "today": day,
+            "district": "",
+            "figures": rollcall.FIGURES,
+            "states": rollcall.STATES,
+        }
+        html_ms, html = best(lambda: render_template("reports/_rollcall.html", **context), runs=3)
         busiest = conn.execute(
             "SELECT site_id FROM entries GROUP BY site_id ORDER BY count(*) DESC LIMIT 1"
         ).fetchone()[0]
@@ -196,6 +207,7 @@ def main() -> None:
     )
     print(f"roll-call, whole city ({t.sites:,} sites):   {city_ms:8.1f} ms  (target <= 500 ms)")
     print(f"roll-call, one district ({rd.total.sites:,} sites): {district_ms:8.1f} ms")
+    print(f"roll-call table as HTML (city):        {html_ms:8.1f} ms  ({len(html) // 1024:,} KiB)")
     print(f"CSV export of the city:                {csv_ms:8.1f} ms")
     print(f"XLSX export of the city:               {xlsx_ms:8.1f} ms")
     print(

@@ -63,9 +63,12 @@ class Totals:
     sites: int = 0
     states: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATES, 0))
     figures: dict[str, int] = field(default_factory=lambda: dict.fromkeys(k for k, _ in FIGURES))
+    rows: list[Row] = field(default_factory=list)  # a district's own sites (not for the total)
 
-    def add(self, row: Row) -> None:
-        """Count one site in."""
+    def add(self, row: Row, keep: bool = True) -> None:
+        """Count one site in (and list it, for a district)."""
+        if keep:
+            self.rows.append(row)
         self.sites += 1
         self.states[row.state] += 1
         for key, _label in FIGURES:
@@ -157,8 +160,13 @@ def build(
             row.figures = _figures(now)
         rows.append(row)
         districts.setdefault(row.district, Totals(row.district)).add(row)
-        total.add(row)
+        total.add(row, keep=False)
     return RollCall(day, district or "", cutoff, rows, list(districts.values()), total)
+
+
+def state_labels() -> dict[str, str]:
+    """Each state in the reader's language, translated once for a whole table."""
+    return {key: str(label) for key, label in STATES.items()}
 
 
 def header() -> list[str]:
@@ -178,14 +186,15 @@ def header() -> list[str]:
 def table(rc: RollCall) -> list[list[str | int]]:
     """Every site's line, then a total per district and for the scope."""
     out: list[list[str | int]] = []
+    labels, yes = state_labels(), _("yes")
     for r in rc.rows:
         figures = [r.figures.get(k, "") for k, _label in FIGURES]
-        zero = _("yes") if r.zero else ""
+        zero = yes if r.zero else ""
         out.append(
             [
                 r.district,
                 r.name,
-                r.state_label,
+                labels[r.state],
                 zero,
                 r.submitted_at,
                 *figures,

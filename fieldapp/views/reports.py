@@ -29,6 +29,7 @@ REPORT_DAYS_BACK = 7
 def _register_jobs(state) -> None:
     """The daily purge runs wherever this blueprint is served."""
     retention.init_app(state.app)
+    state.app.jinja_env.globals["state_labels"] = rollcall.state_labels
 
 
 def _tz() -> str:
