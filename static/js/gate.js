@@ -90,6 +90,16 @@
     if (f.elements.temperature) f.elements.temperature.focus();
   });
 
+  // After saving, the answer replaces the form the volunteer tapped at the bottom of: show the
+  // first error beside its field, or else the confirmation at the top.
+  function showOutcome(event) {
+    if (!event.detail || !event.detail.target || event.detail.target.id !== "gate") return;
+    var problem = document.querySelector("#gate .field-error, #gate .errors");
+    var shown = problem || document.querySelector("#gate .flash") || document.getElementById("gate");
+    if (shown && shown.scrollIntoView) shown.scrollIntoView({ block: problem ? "center" : "start" });
+  }
+
   document.addEventListener("DOMContentLoaded", setUp);
   document.addEventListener("htmx:afterSwap", setUp);
+  document.addEventListener("htmx:afterSettle", showOutcome);
 })();
