@@ -30,6 +30,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("UPSTREAM_TOKEN", None, "Token the upstream issued to this instance"),
     Setting("SYNC_BATCH_SIZE", 500, "Records per push batch"),
     Setting("SYNC_MAX_BATCH_BYTES", 1_048_576, "Largest push body accepted, in bytes"),
+    Setting(
+        "SYNC_INTERVAL", 10, "Seconds between sync rounds of `fieldapp serve` / `sync --watch`"
+    ),
     Setting("RETENTION_DAYS", 21, "Days entries are kept before purge (7-60)"),
     Setting("REPORT_RETENTION_DAYS", 365, "Days daily reports are kept"),
     Setting("REPORT_CUTOFF", "20:00", "Local time after which a daily report counts as late"),

@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 
 # Configuration that flows down: these tables are owned by the upstream and versioned there.
 CONFIG_TABLES = ("sites", "roster")
-WATCH_INTERVAL = 10.0  # seconds between rounds when all is well
 MAX_BACKOFF = 300.0  # never wait longer than this after failures
 
 
@@ -340,20 +339,24 @@ def _background_job(app: Flask) -> None:
         sync_round(app)
     except sync.SyncError as exc:
         state["failures"] += 1
-        state["next"] = time.monotonic() + backoff(state["failures"])
+        state["next"] = time.monotonic() + backoff(state["failures"], _interval(app))
         log.warning("sync failed (%d in a row): %s", state["failures"], exc)
         return
     state["failures"], state["next"] = 0, 0.0
 
 
-def backoff(failures: int) -> float:
+def backoff(failures: int, interval: float = 10.0) -> float:
     """Seconds to wait after that many failed rounds in a row: doubling, capped."""
-    return min(MAX_BACKOFF, WATCH_INTERVAL * 2 ** min(failures, 10))
+    return min(MAX_BACKOFF, interval * 2 ** min(failures, 10))
+
+
+def _interval(app: Flask) -> float:
+    return max(1.0, float(app.config.get("SYNC_INTERVAL") or 10))
 
 
 def init_app(app: Flask) -> None:
-    """Ask `fieldapp serve` to keep syncing in the background."""
-    background.register(app, "sync", _background_job, WATCH_INTERVAL)
+    """Ask `fieldapp serve` to keep syncing in the background (a no-op without an upstream)."""
+    background.register(app, "sync", _background_job, _interval(app))
 
 
 # --- commands ----------------------------------------------------------------------------
@@ -515,14 +518,14 @@ def sync_command(watch: bool, show_status: bool) -> None:
             if not watch:
                 raise click.ClickException(_("Sync failed: %(error)s", error=str(exc))) from None
             failures += 1
-            wait = backoff(failures)
+            wait = backoff(failures, _interval(app))
             click.echo(
                 _("Sync failed: %(error)s. Next try in %(s)d s.", error=str(exc), s=int(wait)),
                 err=True,
             )
         else:
             failures = 0
-            wait = WATCH_INTERVAL
+            wait = _interval(app)
             click.echo(
                 _(
                     "Pushed %(sent)d records (%(new)d new upstream); pulled %(sites)d sites and"

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from browser.conftest import make_server
-from sync_helpers import entry, link, save_records, start, stop, uuids
+from sync_helpers import entry, instance_app, link, save_records, start, stop, uuids
+
+from fieldapp.db import connect
 
 
-@pytest.fixture
-def tiers(tmp_path):
+@pytest.fixture(scope="module")
+def tiers(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("tiers")
     city = make_server(tmp_path / "city")  # the central, with the demo sites and rosters
-    district = make_server(tmp_path / "district", demo=False)
+    district = make_server(tmp_path / "district", demo=False, SYNC_INTERVAL="1")
     office = make_server(tmp_path / "office", demo=False)
     link(district, city, "district")
     link(office, district, "office")
@@ -29,6 +34,8 @@ def test_records_reach_the_top_once_with_origin_and_config_reaches_the_bottom(ti
     city, district, office = tiers
     district.cli("sync")
     office.cli("sync")
+    before_city = dict(city.query("SELECT name, records_in FROM peers"))
+    before_district = dict(district.query("SELECT name, records_in FROM peers"))
     sites = {r["id"]: r["code"] for r in city.query("SELECT id, code FROM sites")}
     assert (
         sites and {r["id"]: r["code"] for r in office.query("SELECT id, code FROM sites")} == sites
@@ -41,19 +48,27 @@ def test_records_reach_the_top_once_with_origin_and_config_reaches_the_bottom(ti
     at_district = [entry(site_id, i, name="区里登记") for i in range(7)]
     assert set(save_records(office.folder, at_office)) == {"applied"}
     assert set(save_records(district.folder, at_district)) == {"applied"}
+    others = other_kinds(office, site_id, at_office[0]["uuid"])
+    assert set(save_records(office.folder, others)) == {"applied"}
     office.cli("sync")
     district.cli("sync")
     district.cli("sync")  # relaying is once: a second round sends nothing new
     office.cli("sync")
 
     got = uuids(city)
-    assert len(got) == len(set(got)) == 47
+    assert len(got) == len(set(got))
+    assert {r["uuid"] for r in at_office + at_district} <= set(got)
     origin = dict(city.query("SELECT uuid, origin FROM entries"))
     assert {origin[r["uuid"]] for r in at_office} == {instance_id(office)}
     assert {origin[r["uuid"]] for r in at_district} == {instance_id(district)}
+    for wire in others:  # every kind of record goes up the same way
+        table = {"daily_report": "daily_reports", "correction": "corrections"}[wire["kind"]]
+        rows = city.query(f"SELECT origin FROM {table} WHERE uuid = ?", (wire["uuid"],))
+        assert [r[0] for r in rows] == [instance_id(office)]
     counts = dict(city.query("SELECT name, records_in FROM peers"))
-    assert counts == {"district": 47}
-    assert dict(district.query("SELECT name, records_in FROM peers")) == {"office": 40}
+    assert counts["district"] - before_city.get("district", 0) == 49  # each record once
+    counts = dict(district.query("SELECT name, records_in FROM peers"))
+    assert counts["office"] - before_district.get("office", 0) == 42
 
     # A code rotated at the city is rotated at the office, the old one still resolves there.
     old = sites[site_id]
@@ -71,8 +86,51 @@ def test_records_reach_the_top_once_with_origin_and_config_reaches_the_bottom(ti
     assert district.url in status
 
 
+def other_kinds(server, site_id: str, entry_uuid: str) -> list[dict]:
+    """A daily report and a correction made at an instance, as wire records."""
+    from fieldapp import reports
+
+    app = instance_app(server.folder)
+    with app.test_request_context():
+        conn = connect(app.config["DATABASE"])
+        try:
+            tz = app.config["TIMEZONE"]
+            data = reports.draft(conn, site_id, reports.local_today(tz), tz, reporter="值班员")
+        finally:
+            conn.close()
+    correction = {
+        "uuid": str(__import__("uuid").uuid4()),
+        "kind": "correction",
+        "recorded_at": entry(site_id)["recorded_at"],
+        "data": {
+            "entry_uuid": entry_uuid,
+            "changes": {"destination": "5-1-502"},
+            "void": False,
+            "reason": "房号登记错了",
+            "author": "值班员",
+        },
+    }
+    return [reports.new_record(data), correction]
+
+
+def test_a_serving_instance_keeps_syncing_in_the_background(tiers):
+    city, district, _office = tiers
+    site_id = city.query("SELECT id FROM sites ORDER BY name")[0][0]
+    district.cli("sync")  # the site must be known down there first
+    made = [entry(site_id, i) for i in range(5)]
+    assert set(save_records(district.folder, made)) == {"applied"}
+    wanted = {r["uuid"] for r in made}
+    deadline = time.monotonic() + 60  # a generous bound, not a timing assertion
+    while not wanted <= set(uuids(city)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert wanted <= set(uuids(city))
+
+
 def test_configuration_is_owned_upstream(tiers):
     _city, _district, office = tiers
-    refused = office.cli("site", "add", "私建小区", check=False)
+    refused = office.cli("site", "add", "--name", "私建小区", check=False)
     assert refused.returncode != 0
-    assert office.query("SELECT count(*) FROM sites")[0][0] == 0
+    assert (
+        "upstream" in refused.stdout + refused.stderr or "上级" in refused.stdout + refused.stderr
+    )
+    assert office.query("SELECT count(*) FROM sites WHERE name = '私建小区'")[0][0] == 0
