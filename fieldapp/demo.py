@@ -8,6 +8,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 from flask_babel import force_locale
+from flask_babel import gettext as _
 
 from . import roster, sites
 from .db import connect, transaction
@@ -71,17 +72,19 @@ def seed(conn: sqlite3.Connection) -> list[sqlite3.Row]:
 def demo_command() -> None:
     """Seed a demo compound and construction site when there are no sites; print gate URLs."""
     base = current_app.config["BASE_URL"]
-    if current_app.config.get("UPSTREAM_URL"):
-        click.echo("This instance has an upstream: its sites come from there; no demo seeded.")
-        return
-    conn = connect(current_app.config["DATABASE"])
-    try:
-        with force_locale(cli_locale()):
+    with force_locale(cli_locale()):
+        if current_app.config.get("UPSTREAM_URL"):
+            click.echo(
+                _("This instance has an upstream: its sites come from there; no demo seeded.")
+            )
+            return
+        conn = connect(current_app.config["DATABASE"])
+        try:
             made = seed(conn)
-        shown = made or sites.list_sites(conn)
-    finally:
-        conn.close()
-    click.echo("Demo sites created:" if made else "Sites exist already; nothing seeded.")
+            shown = made or sites.list_sites(conn)
+        finally:
+            conn.close()
+        click.echo(_("Demo sites created:") if made else _("Sites exist already; nothing seeded."))
     for site in shown:
         if site["active"]:
             click.echo(f"  {site['name']}: {sites.gate_url(base, site['code'])}")
