@@ -88,6 +88,25 @@ def demo_command() -> None:
     for site in shown:
         if site["active"]:
             click.echo(f"  {site['name']}: {sites.gate_url(base, site['code'])}")
+    _print_enrolment_links(shown)
+
+
+def _print_enrolment_links(shown) -> None:
+    """Without an enrolled phone a gate URL shows the visitor's form: give one link per site."""
+    from . import devices
+
+    conn = connect(current_app.config["DATABASE"])
+    with force_locale(cli_locale()):
+        try:
+            for site in shown:
+                if site["active"]:
+                    token, _expires = devices.create_enrolment(conn, site["code"], _("Demo phone"))
+                    click.echo(
+                        _("Enrol a phone for %(site)s (one-time link, 24 h):", site=site["name"])
+                    )
+                    click.echo(f"  {devices.enrol_url(token)}")
+        finally:
+            conn.close()
 
 
 commands = [demo_command]
