@@ -90,3 +90,33 @@ def test_register_a_resident_from_the_roster_and_a_visitor_with_a_fever(gate_ser
     page.click("button.save")
     page.locator(".error", has_text="Enter the name.").wait_for()
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
+
+
+def test_the_gate_form_works_without_javascript(gate_server, browser):
+    server = gate_server
+    site = server.query("SELECT id, code FROM sites WHERE kind = 'construction'")[0]
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, locale="zh-CN", java_script_enabled=False
+    )
+    try:
+        enrol_browser(server, context, site["id"])
+        page = context.new_page()
+        page.goto(f"{server.url}/s/{site['code']}")
+        # Roster search without JS: a plain GET, then the match is a link that fills the form.
+        page.fill("#roster-q", "钢筋")
+        page.click(".search-row button")
+        page.locator("a.person", has_text="赵志强").click()
+        assert page.input_value("#name") == "赵志强"
+        page.check("#direction-0")
+        page.fill("#temperature", "37.6")
+        page.click("button.save")  # a fever without an action: refused, typed values kept
+        page.locator(".error", has_text="37.6 °C 属于发热").wait_for()
+        assert page.input_value("#name") == "赵志强"
+        page.check("#fever_action-2")  # re-measured
+        page.click("button.save")
+        page.locator(".flash", has_text="已登记：赵志强").wait_for()
+        assert page.url == f"{server.url}/s/{site['code']}"  # POST, redirect, GET
+        row = server.query("SELECT person_type, fever_action, temperature FROM entries")
+        assert [tuple(r) for r in row] == [("worker", "remeasured", 37.6)]
+    finally:
+        context.close()
