@@ -125,19 +125,23 @@ class EntryForm(FlaskForm):
         )
 
     def validate_direction(self, field: Any) -> None:
+        """In or out."""
         if field.data not in rules.DIRECTIONS:
             raise ValidationError(_("Choose in or out."))
 
     def validate_person_type(self, field: Any) -> None:
+        """One of the person types."""
         if field.data not in rules.PERSON_TYPES:
             raise ValidationError(_("Choose who this is."))
 
     def validate_name(self, field: Any) -> None:
+        """A name, not too long."""
         if not (field.data or "").strip():
             raise ValidationError(_("Enter the name."))
         _limit(field, entries.TEXT_LIMITS["name"])
 
     def validate_phone(self, field: Any) -> None:
+        """A Chinese 11-digit mobile number (the field exists only where the site asks)."""
         phone = rules.normalise_phone((field.data or "").strip())
         if not phone:
             raise ValidationError(_("Enter a mobile number."))
@@ -147,6 +151,7 @@ class EntryForm(FlaskForm):
             )
 
     def validate_id_number(self, field: Any) -> None:
+        """Empty, or an 18-digit resident ID with the right GB 11643 check digit."""
         value = (field.data or "").strip().upper()
         if not value:
             return
@@ -158,6 +163,7 @@ class EntryForm(FlaskForm):
             raise ValidationError(_("This ID number's check digit is wrong: check every digit."))
 
     def validate_temperature(self, field: Any) -> None:
+        """A number from 34.0 to 43.0 °C."""
         if not (field.data or "").strip():
             raise ValidationError(_("Enter the temperature."))
         value = parse_temperature(field.data)
@@ -169,6 +175,7 @@ class EntryForm(FlaskForm):
             )
 
     def validate_fever_action(self, field: Any) -> None:
+        """A fever needs what was done before it saves."""
         if self.is_fever() and field.data not in rules.FEVER_ACTIONS:
             raise ValidationError(
                 _(
@@ -178,30 +185,37 @@ class EntryForm(FlaskForm):
             )
 
     def validate_health_code(self, field: Any) -> None:
+        """One of the health code colours."""
         if field.data not in rules.HEALTH_CODES:
             raise ValidationError(_("Choose the health code colour."))
 
     def validate_travel(self, field: Any) -> None:
+        """Yes or no."""
         if field.data not in ("true", "false"):
             raise ValidationError(_("Choose yes or no."))
 
     def validate_travel_where(self, field: Any) -> None:
+        """Where, when the answer is yes."""
         if self.travel.data == "true" and not (field.data or "").strip():
             raise ValidationError(_("Say where the person travelled."))
         _limit(field, entries.TEXT_LIMITS["travel_where"])
 
     def validate_plate(self, field: Any) -> None:
+        """Empty, or a Chinese vehicle plate."""
         plate = rules.normalise_plate(field.data or "")
         if plate and not rules.valid_plate(plate):
             raise ValidationError(_("Not a vehicle plate number, e.g. 苏D12345."))
 
     def validate_destination(self, field: Any) -> None:
+        """Not too long."""
         _limit(field, entries.TEXT_LIMITS["destination"])
 
     def validate_note(self, field: Any) -> None:
+        """Not too long."""
         _limit(field, entries.TEXT_LIMITS["note"])
 
     def validate_volunteer(self, field: Any) -> None:
+        """Not too long."""
         _limit(field, entries.TEXT_LIMITS["volunteer"])
 
     def wire_data(self, site_id: str) -> dict[str, Any]:
