@@ -58,7 +58,8 @@ def today(
                 "district": row["district"],
                 **s,
                 "total": s["in"] + s["out"],
-                "inside": s["in"] - s["out"],
+                # Ins minus outs of the day, never below 0 (those in since yesterday leave today).
+                "inside": max(s["in"] - s["out"], 0),
             }
         )
     totals = {
