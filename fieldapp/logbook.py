@@ -53,20 +53,27 @@ class Filters:
     travel: bool = False
     health_code: str = ""
     q: str = ""
+    # Whether q also searches names and phones: not for viewers, who must not confirm by
+    # searching what they are shown masked.
+    search_personal: bool = True
 
     def as_args(self) -> dict[str, str]:
         """The filters as query arguments (for links and hidden fields)."""
         out = {}
         for f in fields(self):
+            if f.name == "search_personal":
+                continue
             value = getattr(self, f.name)
             if value:
                 out[f.name] = "1" if value is True else value
         return out
 
 
-def parse_filters(args: Mapping[str, str], site_ids: list[str] | None) -> tuple[Filters, list]:
+def parse_filters(
+    args: Mapping[str, str], site_ids: list[str] | None, role: str = "admin"
+) -> tuple[Filters, list]:
     """Filters from query arguments, and the errors (in the user's language) of those refused."""
-    f, errors = Filters(), []
+    f, errors = Filters(search_personal=role != "viewer"), []
     site = (args.get("site") or "").strip()
     if site:
         if site_ids is not None and site not in site_ids:
@@ -126,11 +133,15 @@ def _where(f: Filters, site_ids: list[str] | None, tz: ZoneInfo) -> tuple[str, l
         clauses.append("e.travel = 1")
     if f.q:
         like = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        clauses.append(
-            "(e.name LIKE ? ESCAPE '\\' OR e.phone LIKE ? ESCAPE '\\'"
-            " OR e.plate LIKE ? ESCAPE '\\' OR e.destination LIKE ? ESCAPE '\\')"
-        )
-        params += [like] * 4
+        if f.search_personal:
+            clauses.append(
+                "(e.name LIKE ? ESCAPE '\\' OR e.phone LIKE ? ESCAPE '\\'"
+                " OR e.plate LIKE ? ESCAPE '\\' OR e.destination LIKE ? ESCAPE '\\')"
+            )
+            params += [like] * 4
+        else:
+            clauses.append("(e.plate LIKE ? ESCAPE '\\' OR e.destination LIKE ? ESCAPE '\\')")
+            params += [like] * 2
     return " AND ".join(clauses), params
 
 

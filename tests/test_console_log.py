@@ -191,3 +191,14 @@ def test_unmask_is_a_post_and_is_audited(app, world, db):
     assert "13812345678" not in page(client)
     other = client.get(f"/console/entry/{world['ids'][1]}").get_data(as_text=True)
     assert "显示完整手机号" in other
+
+
+def test_viewer_search_does_not_reach_names_or_phones(app, world):
+    client = app.test_client()
+    login(client, "viewer")
+    assert names(page(client, "?q=13812345678")) == []
+    assert names(page(client, "?q=张建国")) == []
+    assert names(page(client, "?q=苏D123")) == ["赵**"]
+    coord = app.test_client()
+    login(coord, "coord")
+    assert names(page(coord, "?q=13812345678")) == ["张建国"]

@@ -141,7 +141,7 @@ def log():
     """Every entry in scope, filtered, newest first, one keyset page at a time."""
     user = current_user()
     site_ids = scope_site_ids(user)
-    filters, errors = logbook.parse_filters(request.args, site_ids)
+    filters, errors = logbook.parse_filters(request.args, site_ids, user.role)
     after = logbook.decode_cursor(request.args.get("after"))
     rows, next_cursor = logbook.page(get_db(), filters, site_ids, _tz(), after)
     shown = [logbook.present(r, user.role) for r in rows]
@@ -349,7 +349,7 @@ def export():
     """Download the filtered log as CSV (streamed) or XLSX; audited, masked by role."""
     user = current_user()
     site_ids = scope_site_ids(user)
-    filters, errors = logbook.parse_filters(request.form, site_ids)
+    filters, errors = logbook.parse_filters(request.form, site_ids, user.role)
     fmt = request.form.get("format", "csv")
     if errors or fmt not in ("csv", "xlsx"):
         flash(" ".join(errors) or _("Choose CSV or XLSX."), "error")
