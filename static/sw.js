@@ -113,7 +113,11 @@ async function gatePage(event, url) {
   const kept = await cache.match(url.pathname, { ignoreVary: true });
   try {
     const res = await (kept ? timeout(network, PAGE_TIMEOUT_MS) : network);
-    if (res.status >= 500 && kept) return kept;
+    // A 5xx, or the visitor's form where this phone had the volunteer's page (enrolment
+    // revoked): the kept page, whose status line says what to do and still shows the queue.
+    if (kept && (res.status >= 500 || (res.ok && res.headers.get("X-Fieldapp-Page") !== "gate"))) {
+      return kept;
+    }
     return res;
   } catch (err) {
     if (kept) return kept;
@@ -140,7 +144,12 @@ async function submit(event) {
   }
   try {
     const res = await timeout(fetch(req), SUBMIT_TIMEOUT_MS);
-    if (res.status < 500) return res;
+    if (res.status === 401) {
+      // Enrolment revoked: keep the entry; the status line asks for a new enrolment link.
+      await FieldOutbox.setMeta("needs_enrol", true);
+    } else if (res.status < 500) {
+      return res;
+    }
   } catch (_) { /* offline, timed out, or the connection broke: keep it on the phone */ }
 
   const kind = req.headers.get("X-Outbox-Kind") || "entry";

@@ -153,3 +153,44 @@ def test_app_version_changes_the_service_worker(app, client):
     first = client.get("/sw.js").text
     app.config["APP_VERSION"] = "2"
     assert client.get("/sw.js").text != first
+
+
+def test_gate_entries_only_from_an_enrolled_phone(client, runner, site, db):
+    form = {
+        "site_id": site["id"],
+        "direction": "in",
+        "person_type": "resident",
+        "name": "王五",
+        "phone": "13800138000",
+        "temperature": "36.5",
+        "health_code": "green",
+        "travel": "false",
+    }
+    form["csrf_token"] = csrf(client, f"/s/{site['code']}")  # the visitor's page has one
+    refused = client.post(f"/s/{site['code']}/entries", data=form)
+    assert refused.status_code == 401
+    assert "尚未登记" in refused.text
+    enrol(client, runner, site)
+    page = client.get(f"/s/{site['code']}").text
+    form["csrf_token"] = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    form["uuid"] = re.search(r'name="uuid"[^>]*value="([^"]+)"', page).group(1)
+    assert client.post(f"/s/{site['code']}/entries", data=form).status_code == 303
+    runner.invoke(args=["device", "revoke", "东门 1 号机"])
+    form["uuid"] = "6a0f7a1e-6f0a-4c71-9d38-5f0c8a3b7e21"
+    assert client.post(f"/s/{site['code']}/entries", data=form).status_code == 401
+    rows = db.execute("SELECT name, device FROM entries").fetchall()
+    assert [(r[0], r[1] is not None) for r in rows] == [("王五", True)]
+
+
+@pytest.mark.parametrize(
+    "typed", ["{code}", " {code} ", "http://gate.test/s/{code}", "/s/{code}?x=1"]
+)
+def test_typed_or_scanned_site_code_opens_the_gate(client, site, typed):
+    response = client.get("/go", query_string={"code": typed.format(code=site["code"])})
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/s/{site['code']}"
+
+
+def test_unknown_site_code_says_so(client):
+    response = client.get("/go?code=nope", follow_redirects=True)
+    assert "没有这个编码的场所" in response.text

@@ -67,8 +67,11 @@ def test_full_id_number_is_nowhere_in_the_database_file(app, db, site, client):
     # Through records.save (what sync and the phones use) ...
     with app.test_request_context():
         assert records.save(db, [id_entry(site["id"])], source="test")[0].status == "applied"
-    # ... and through the gate form.
+    # ... and through the gate form, from an enrolled phone.
     app.config["WTF_CSRF_ENABLED"] = False
+    from gate_helpers import enrol
+
+    enrol(client, db, site)
     r = client.post(
         f"/s/{site['code']}/entries",
         data={

@@ -34,6 +34,7 @@ SHELL_GLOBS = ("css/*.css", "js/*.js", "vendor/*.js", "icons/*")
 
 
 GATE_PAGE = re.compile(r"^/s/([^/]+)/?$")
+GATE_POST = re.compile(r"^/s/([^/]+)/entries/?$")
 
 
 def _console_user():
@@ -48,6 +49,8 @@ def _console_user():
 @bp.before_app_request
 def _visitor_or_volunteer():
     """A gate page opened without an enrolled phone is a visitor's self-registration form."""
+    if request.method == "POST" and GATE_POST.match(request.path):
+        return _volunteers_only()
     match = GATE_PAGE.match(request.path) if request.method == "GET" else None
     if match is None:
         return None
@@ -59,6 +62,15 @@ def _visitor_or_volunteer():
     if site is None or _console_user() is not None:
         return None  # unknown or out-of-date codes are the gate page's to explain
     return _register_response(site, selfreg.SelfRegisterForm())
+
+
+def _volunteers_only():
+    """Gate entries come from enrolled phones (or a signed-in coordinator): a revoked phone stops."""
+    if devices.peer_from_cookie(get_db()) is not None or _console_user() is not None:
+        return None
+    # 401 tells the phone's service worker to keep the entry in its outbox until re-enrolment.
+    message = _("This phone is not enrolled. Ask your coordinator for an enrolment link.")
+    return render_template("pwa/not_enrolled.html", message=message), 401
 
 
 @bp.after_app_request

@@ -323,3 +323,32 @@ def test_five_hundred_waiting_are_delivered_in_batches(server, context, enrolled
     wait_waiting(page, 0, timeout=60)
     assert server.query("SELECT COUNT(DISTINCT uuid), COUNT(*) FROM entries")[0][:] == (500, 500)
     assert len(pushes) >= 2  # the outbox sends at most 250 records per batch
+
+
+def test_revoked_phone_keeps_its_queue_asks_to_enrol_and_sends_after_re_enrolment(
+    server, context, enrolled_page
+):
+    page = enrolled_page
+    ready(page)
+    context.set_offline(True)
+    page.evaluate(SAVE_MANY, [2, "吊销"])
+    server.cli("device", "revoke", "测试手机")
+    context.set_offline(False)
+    save(page, "吊销后")  # the instance answers 401: kept on the phone too
+    page.wait_for_selector("[data-outbox-flash]:has-text('3 条待发送')")
+    page.click("[data-send-now]")
+    page.wait_for_selector("[data-status-enrol]:not([hidden])")
+    assert waiting(page) == 3 and names(server) == []
+    page.goto(gate_url(server))  # the kept volunteer page, not the visitor's form
+    page.wait_for_selector("[data-status-enrol]:not([hidden])")
+    code = gate_url(server).rsplit("/", 1)[1]
+    link = server.cli("device", "enrol", "--site", code, "--name", "新手机").stdout.strip()
+    page.goto(link)
+    page.click("form button[type=submit]")
+    page.click("#open-gate")
+    page.wait_for_selector("#entry-form")
+    wait_waiting(page, 0)
+    assert names(server) == ["吊销0000", "吊销0001", "吊销后"]
+    new_id = server.query("SELECT id FROM peers WHERE name = '新手机'")[0][0]
+    assert {r[0] for r in server.query("SELECT device FROM entries")} == {new_id}
+    page.wait_for_selector("[data-status-enrol][hidden]", state="attached")
