@@ -340,8 +340,13 @@
     return run(["attention"], "readwrite", (s) => { s.attention.delete(uuid); });
   }
 
+  /* Remember this phone's device id while online, so an export made offline names it. */
+  function refreshDevice() {
+    return deviceId().catch(() => null);
+  }
+
   global.FieldOutbox = {
-    DB_NAME, CHANNEL, open, add, all, summary, send, fromForm, fromFields,
+    DB_NAME, CHANNEL, open, add, all, summary, send, fromForm, fromFields, refreshDevice,
     getMeta, setMeta, exportData, dismiss, fetchWithTimeout,
   };
 })(self);

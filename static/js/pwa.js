@@ -16,6 +16,8 @@
       .catch(() => null);
   }
 
+  if (self.FieldOutbox) self.FieldOutbox.refreshDevice();
+
   // Ask the browser not to evict the outbox under storage pressure.
   if (navigator.storage && navigator.storage.persist) {
     navigator.storage.persisted().then((done) => done || navigator.storage.persist()).catch(() => null);

@@ -352,3 +352,25 @@ def test_revoked_phone_keeps_its_queue_asks_to_enrol_and_sends_after_re_enrolmen
     new_id = server.query("SELECT id FROM peers WHERE name = '新手机'")[0][0]
     assert {r[0] for r in server.query("SELECT device FROM entries")} == {new_id}
     page.wait_for_selector("[data-status-enrol][hidden]", state="attached")
+
+
+def test_export_imported_at_the_office_then_the_phone_sends_the_same_once(
+    server, context, enrolled_page, tmp_path
+):
+    page = enrolled_page
+    ready(page)
+    context.set_offline(True)
+    page.evaluate(SAVE_MANY, [2, "导出"])
+    page.goto(server.url + "/outbox")  # offline: from the app shell
+    page.wait_for_selector("[data-outbox-waiting] li:has-text('导出0001')")
+    with page.expect_download() as download:
+        page.click("[data-export]")
+    path = tmp_path / "outbox.json"
+    download.value.save_as(path)
+    result = server.cli("import-outbox", str(path))
+    assert "新增 2 条" in result.stdout
+    context.set_offline(False)
+    page.click("[data-send-now]")
+    wait_waiting(page, 0)
+    assert names(server) == ["导出0000", "导出0001"]
+    assert server.query("SELECT COUNT(*) FROM sync_rejects")[0][0] == 0  # duplicates, no conflict
