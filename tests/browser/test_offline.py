@@ -374,3 +374,29 @@ def test_export_imported_at_the_office_then_the_phone_sends_the_same_once(
     wait_waiting(page, 0)
     assert names(server) == ["导出0000", "导出0001"]
     assert server.query("SELECT COUNT(*) FROM sync_rejects")[0][0] == 0  # duplicates, no conflict
+
+
+def test_phone_pages_fit_360_px_and_have_big_touch_targets(server, context, enrolled_page):
+    page = enrolled_page
+    page.set_viewport_size({"width": 360, "height": 740})
+    code = gate_url(server).rsplit("/", 1)[1]
+    for path in (f"/s/{code}", "/outbox", "/scan", "/outbox/import"):
+        page.goto(server.url + path)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360, path
+        small = page.evaluate(
+            """() => [...document.querySelectorAll("#outbox-status button, #outbox-status a.button,"
+                + " main button, main a.button")]
+              .filter((el) => el.offsetParent !== null)
+              .filter((el) => el.getBoundingClientRect().height < 44)
+              .map((el) => el.textContent.trim())"""
+        )
+        assert small == [], path
+    visitor = context.browser.new_context(viewport={"width": 360, "height": 740}, locale="zh-CN")
+    try:
+        other = visitor.new_page()
+        other.goto(gate_url(server))
+        other.wait_for_selector("#self-register")
+        assert other.evaluate("document.documentElement.scrollWidth") <= 360
+        assert "保存" in other.inner_text("#privacy") and "天" in other.inner_text("#privacy")
+    finally:
+        visitor.close()
