@@ -228,7 +228,13 @@ def push_pending(
         if len(data) > max_bytes and size > 1:
             size = max(1, size // 2)  # large records: send fewer at a time
             continue
-        answer = transport.push(data)
+        try:
+            answer = transport.push(data)
+        except SyncError as exc:
+            if exc.status == 413 and size > 1:
+                size = max(1, min(size, len(batch.records)) // 2)  # the upstream's limit is lower
+                continue
+            raise
         results = answer.get("results")
         after = answer.get("cursor")
         if not isinstance(results, list) or len(results) != len(batch.records):

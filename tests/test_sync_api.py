@@ -307,3 +307,39 @@ def test_sync_without_upstream_and_status(app, runner, db, site):
         info = syncing.status(db)
     assert info["upstream"]["waiting"] == 3 and info["upstream"]["last_error"]
     assert info["downstream"][0]["name"] == "office-3"
+
+
+def test_a_downstream_halves_its_batches_for_an_upstream_with_lower_limits(
+    app, db, site, downstream
+):
+    """The round itself (sync.push_pending) against this app as upstream, through its client."""
+    from fieldapp import records
+
+    peer, token = downstream
+    app.config["SYNC_BATCH_SIZE"] = 4  # the upstream takes at most 4 records a batch
+    client = app.test_client()
+
+    class Transport:
+        def cursor(self):
+            return client.get("/sync/v1/cursor", headers={"Authorization": f"Bearer {token}"}).json
+
+        def push(self, body):
+            r = push(client, token, body)
+            if r.status_code != 200:
+                raise sync.SyncError(r.json["message"], r.status_code, r.json["error"])
+            return r.json
+
+        def pull(self, since):
+            raise AssertionError("not used")
+
+    # The same database plays the downstream: its change log holds 10 entries made here.
+    with app.test_request_context():
+        records.save(db, [entry(site, i) for i in range(10)], source="gate")
+    with app.app_context():
+        report = sync.push_pending(
+            db, records.build_registry(app.config), Transport(), batch_size=500
+        )
+    assert report.sent == 10 and report.cursor == 10
+    assert (
+        db.execute("SELECT seq FROM sync_cursors WHERE source = ?", (peer.id,)).fetchone()[0] == 10
+    )
