@@ -129,10 +129,18 @@ def build(
     allowed = set(site_ids) if site_ids is not None else None
     # One pass over the day's reports (index daily_reports_day_site); tiny next to the entries.
     by_site: dict[str, list[sqlite3.Row]] = {}
-    for r in conn.execute(
-        "SELECT * FROM daily_reports WHERE day = ? ORDER BY site_id, recorded_at, id",
-        (day.isoformat(),),
-    ):
+    if district:
+        found = conn.execute(
+            "SELECT r.* FROM daily_reports r JOIN sites s ON s.id = r.site_id"
+            " WHERE r.day = ? AND s.district = ? ORDER BY r.site_id, r.recorded_at, r.id",
+            (day.isoformat(), district),
+        )
+    else:
+        found = conn.execute(
+            "SELECT * FROM daily_reports WHERE day = ? ORDER BY site_id, recorded_at, id",
+            (day.isoformat(),),
+        )
+    for r in found:
         by_site.setdefault(r["site_id"], []).append(r)
 
     rows: list[Row] = []
