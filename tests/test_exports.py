@@ -128,6 +128,7 @@ def test_xlsx_matches_the_database(app, world, db):
     book = openpyxl.load_workbook(io.BytesIO(r.get_data()), read_only=True)
     sheet = book.worksheets[0]
     values = [list(row) for row in sheet.iter_rows(values_only=True)]
+    book.close()
     header, body = values[0], values[1:]
     assert header[0] == "时间"
     expected = db_entries(db)
@@ -158,8 +159,10 @@ def test_cli_export_with_progress_bar(app, runner, world, db, tmp_path):
         args=["export", "--format", "xlsx", "-o", str(xlsx), "--site", world["b"]["code"]]
     )
     assert result.exit_code == 0, result.output
-    sheet = openpyxl.load_workbook(xlsx, read_only=True).worksheets[0]
-    assert [r[-1] for r in list(sheet.iter_rows(values_only=True))[1:]] == [world["ids"][2]]
+    book = openpyxl.load_workbook(xlsx, read_only=True)
+    values = list(book.worksheets[0].iter_rows(values_only=True))
+    book.close()  # read-only workbooks keep the file open until closed
+    assert [r[-1] for r in values[1:]] == [world["ids"][2]]
 
 
 def test_cli_export_refuses_bad_arguments(runner, world, tmp_path):
