@@ -211,3 +211,40 @@ def test_invalid_record_is_kept_for_review_and_the_rest_goes_on(top, bottom):
     # Acknowledged: the queue moved past it, nothing waits.
     status = bottom.cli("sync", "--status").stdout
     assert ": 0" in status or "：0" in status, status
+
+
+def test_watch_keeps_syncing_and_survives_the_upstream_going_away(top, bottom):
+    first = make(bottom, 30)
+    proc = subprocess.Popen(
+        FIELDAPP + ["sync", "--watch"],
+        env=dict(bottom.env, FIELDAPP_SYNC_INTERVAL="1"),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: first <= set(uuids(top)))
+        stop(top)  # the link drops: --watch reports it and backs off, it does not exit
+        second = make(bottom, 20)
+        wait_for(lambda: _failed_once(bottom))
+        assert proc.poll() is None
+        start(top)
+        wait_for(lambda: second <= set(uuids(top)))
+    finally:
+        proc.terminate()
+        _out, err = proc.communicate(timeout=30)
+    assert_exactly(top, first | second)
+
+
+def _failed_once(server) -> bool:
+    rows = server.query("SELECT last_error FROM sync_upstream")
+    return bool(rows and rows[0][0])
+
+
+def wait_for(condition, seconds: float = 60) -> None:
+    """Poll until condition() holds; a generous bound, not a timing assertion."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition never held"
+        time.sleep(0.2)
