@@ -74,7 +74,9 @@ self.addEventListener("fetch", (event) => {
   }
   if (req.method !== "GET") return;
   if (url.pathname === "/ping" || url.pathname.startsWith("/sync/") || url.pathname.startsWith("/pwa/")) return;
-  if (req.mode === "navigate" && GATE_PAGE.test(url.pathname)) {
+  if (req.mode === "navigate" && url.pathname === "/start") {
+    event.respondWith(startPage(req));
+  } else if (req.mode === "navigate" && GATE_PAGE.test(url.pathname)) {
     event.respondWith(gatePage(event, url));
   } else if (SHELL_URLS.includes(url.pathname) && !req.headers.get("HX-Request")) {
     event.respondWith(shellFirst(req, url));
@@ -95,6 +97,7 @@ async function cachePage(path) {
     const res = await fetch(url.pathname, { credentials: "same-origin", cache: "no-cache" });
     if (res.ok && res.headers.get("X-Fieldapp-Page") === "gate") {
       await (await caches.open(PAGES)).put(url.pathname, res);
+      await FieldOutbox.setMeta("last_gate", url.pathname);
     }
   } catch (_) { /* offline: it is cached next time */ }
 }
@@ -106,11 +109,13 @@ async function gatePage(event, url) {
     // Only the volunteer's page is kept; a visitor's form (not enrolled) never replaces it.
     if (res.ok && res.headers.get("X-Fieldapp-Page") === "gate") {
       await cache.put(url.pathname, res.clone());
+      await FieldOutbox.setMeta("last_gate", url.pathname).catch(() => null);
     }
     return res;
   });
   event.waitUntil(network.catch(() => null));
   const kept = await cache.match(url.pathname, { ignoreVary: true });
+  if (kept) FieldOutbox.setMeta("last_gate", url.pathname).catch(() => null);
   try {
     const res = await (kept ? timeout(network, PAGE_TIMEOUT_MS) : network);
     // A 5xx, or the visitor's form where this phone had the volunteer's page (enrolment
@@ -122,6 +127,16 @@ async function gatePage(event, url) {
   } catch (err) {
     if (kept) return kept;
     throw err;
+  }
+}
+
+/* The installed app's start: the server says which gate; offline, the last gate page used. */
+async function startPage(req) {
+  try {
+    return await timeout(fetch(req), PAGE_TIMEOUT_MS);
+  } catch (_) {
+    const last = await FieldOutbox.getMeta("last_gate").catch(() => null);
+    return Response.redirect(last || "/outbox", 302);
   }
 }
 

@@ -194,3 +194,9 @@ def test_typed_or_scanned_site_code_opens_the_gate(client, site, typed):
 def test_unknown_site_code_says_so(client):
     response = client.get("/go?code=nope", follow_redirects=True)
     assert "没有这个编码的场所" in response.text
+
+
+def test_the_installed_app_starts_on_the_phones_own_gate(client, runner, site):
+    assert client.get("/start").headers["Location"] == "/outbox"
+    enrol(client, runner, site)
+    assert client.get("/start").headers["Location"] == f"/s/{site['code']}"

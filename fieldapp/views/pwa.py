@@ -117,7 +117,7 @@ def manifest():
         "short_name": _("Gate"),
         "description": _("Register everyone at the gate, even with no network."),
         "lang": request.accept_languages.best or "zh-Hans",
-        "start_url": "/outbox?source=pwa",
+        "start_url": "/start",
         "scope": "/",
         "display": "standalone",
         "background_color": "#ffffff",
@@ -138,6 +138,19 @@ def manifest():
         mimetype="application/manifest+json",
         headers={"Cache-Control": "no-cache"},
     )
+
+
+@bp.route("/start")
+def start():
+    """Where the installed app opens: this phone's own gate page (offline: the last one used)."""
+    conn = get_db()
+    peer = devices.peer_from_cookie(conn)
+    row = None
+    if peer is not None and peer.site_id:
+        row = conn.execute(
+            "SELECT code FROM sites WHERE id = ? AND active = 1", (peer.site_id,)
+        ).fetchone()
+    return redirect("/s/" + row["code"] if row else url_for("pwa.outbox"))
 
 
 @bp.route("/enrol/<token>", methods=["GET", "POST"])

@@ -400,3 +400,14 @@ def test_phone_pages_fit_360_px_and_have_big_touch_targets(server, context, enro
         assert "保存" in other.inner_text("#privacy") and "天" in other.inner_text("#privacy")
     finally:
         visitor.close()
+
+
+def test_installed_app_start_url_opens_the_gate_offline(server, context, enrolled_page):
+    page = enrolled_page
+    ready(page)
+    until(page, "async () => (await FieldOutbox.getMeta('last_gate')) === location.pathname")
+    manifest = page.evaluate("async () => (await fetch('/manifest.webmanifest')).json()")
+    context.set_offline(True)
+    page.goto(server.url + manifest["start_url"])
+    page.wait_for_selector("#entry-form")
+    assert page.url == gate_url(server)
