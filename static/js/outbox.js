@@ -305,7 +305,7 @@
     }
     await setMeta("send_state", { failures: 0, next: 0 });
     await setMeta("needs_enrol", false);
-    await setMeta("last_sent", Date.now());
+    if (sent + refused > 0) await setMeta("last_sent", Date.now());
     return finish({ ok: true }, sent, refused);
   }
 

@@ -133,8 +133,7 @@
       if (first) first.focus({ preventScroll: true });
     }
     flash(t("Saved", { n: e.detail.waiting }));
-    online = false;
-    render();
+    ping(); // offline, or the instance failed: the status line says which
   });
 
   if (new URLSearchParams(location.search).get("saved") === "outbox") {
