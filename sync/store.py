@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import re
 import sqlite3
 import uuid as uuidlib
@@ -209,11 +210,15 @@ def apply_batch(
     rejects: list[tuple[str, str, str, str, str, str, str]] = []
     reads = _BatchReads(conn)
 
+    getters: dict[str, Callable[[Mapping[str, Any]], tuple[Any, ...]]] = {}
+
     for i, raw in enumerate(records):
-        given_uuid = raw.get("uuid") if isinstance(raw, Mapping) else None
-        kind_name = raw.get("kind") if isinstance(raw, Mapping) else None
+        # type() first: decoded JSON is a dict, and the ABC check costs more per record.
+        is_map = type(raw) is dict or isinstance(raw, Mapping)
+        given_uuid = raw.get("uuid") if is_map else None
+        kind_name = raw.get("kind") if is_map else None
         try:
-            if not isinstance(raw, Mapping):
+            if not is_map:
                 raise Invalid("a record must be a JSON object")
             rid = canonical_uuid(given_uuid)
             kind = registry.get(kind_name) if isinstance(kind_name, str) else None
@@ -233,16 +238,18 @@ def apply_batch(
             if not isinstance(rec_origin, str):
                 raise Invalid("origin must be a string")
             data = raw.get("data")
-            if not isinstance(data, Mapping):
+            if type(data) is not dict and not isinstance(data, Mapping):
                 raise Invalid("data must be a JSON object")
             if kind.expires and horizon is not None and recorded_at < horizon:
                 results[i] = Result(rid, EXPIRED)
                 continue
             clean = kind.validate(reads, dict(data))  # type: ignore[arg-type]
             digest = content_hash(kind.name, rid, recorded_at, rec_device, clean)
-            cols = kind.to_row(clean)
-            row = (rid, digest, rec_origin, rec_device, recorded_at, now_iso) + tuple(
-                cols[c] for c in kind.columns
+            get = getters.get(kind.name)
+            if get is None:
+                get = getters[kind.name] = _columns_getter(kind.columns)
+            row = (rid, digest, rec_origin, rec_device, recorded_at, now_iso) + get(
+                kind.to_row(clean)
             )
             pending.setdefault(kind.name, []).append((i, _Pending(kind, rid, digest, row)))
         except Invalid as exc:
@@ -293,6 +300,14 @@ def apply_batch(
         if inside is not None:
             inside(conn, done)
     return done
+
+
+def _columns_getter(columns: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """A function giving a kind's row values in column order, always as a tuple."""
+    pick = operator.itemgetter(*columns)
+    if len(columns) == 1:
+        return lambda row: (pick(row),)
+    return pick
 
 
 def _existing_hashes(conn: sqlite3.Connection, table: str, uuids: list[str]) -> dict[str, str]:
