@@ -26,24 +26,22 @@ def poster_video(url: str, path) -> None:
 
 
 @pytest.fixture
-def camera_browser(tmp_path, server):
-    from playwright.sync_api import sync_playwright
-
+def camera_browser(tmp_path, server, browser):
+    """A second Chromium of the same Playwright, whose camera shows another site's poster."""
     other = server.query("SELECT code FROM sites WHERE active = 1 ORDER BY name DESC LIMIT 1")[0][0]
     video = tmp_path / "poster.mjpeg"
     poster_video(f"{server.url}/s/{other}", video)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-video-capture={video}",
-            ],
-        )
-        yield browser, other
-        browser.close()
+    camera = browser.browser_type.launch(
+        executable_path=CHROMIUM,
+        args=[
+            "--no-sandbox",
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={video}",
+        ],
+    )
+    yield camera, other
+    camera.close()
 
 
 def test_scanning_another_sites_poster_opens_its_gate(server, camera_browser):
