@@ -227,6 +227,21 @@ def authenticate(conn: sqlite3.Connection, name: str, password: str, ip: str) ->
     return _load(conn, row)
 
 
+def client_ip() -> str:
+    """The address a request came from; behind TRUSTED_PROXIES proxies, the one they saw.
+
+    Without the setting X-Forwarded-For is ignored (anyone can send it); behind a proxy every
+    request would otherwise share the proxy's address, and 20 failures would lock out all.
+    """
+    hops = int(current_app.config.get("TRUSTED_PROXIES") or 0)
+    if hops > 0:
+        forwarded = request.headers.get("X-Forwarded-For", "").split(",")
+        forwarded = [a.strip() for a in forwarded if a.strip()]
+        if len(forwarded) >= hops:
+            return forwarded[-hops][:64]
+    return request.remote_addr or ""
+
+
 def login_user(user: User) -> None:
     """Start a fresh session for the user (a new session, so a planted one is not reused)."""
     session.clear()

@@ -39,6 +39,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TIMEZONE", "Asia/Shanghai", "Time zone of the gates: days and reports follow it"),
     Setting("SESSION_COOKIE_SECURE", False, "Set true when served over HTTPS"),
     Setting(
+        "TRUSTED_PROXIES",
+        0,
+        "Reverse proxies in front (e.g. 1 behind Caddy): the sign-in limit per address then"
+        " reads the client's address from X-Forwarded-For",
+    ),
+    Setting(
         "APP_VERSION",
         None,
         "Label of this deployment; phones refresh their app shell when it (or a static file) changes",

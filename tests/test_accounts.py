@@ -211,3 +211,27 @@ def test_htmx_poll_after_the_session_ended_redirects_the_whole_page(client):
     assert r.status_code == 200
     assert r.headers["HX-Redirect"].startswith("/console/login?next=")
     assert r.get_data(as_text=True) == ""
+
+
+def test_address_behind_a_trusted_proxy(app, client, db):
+    make_user(app, "root", "admin")
+    for i in range(3):
+        login_from(client, f"10.0.0.{i}")
+    # Without TRUSTED_PROXIES the header is ignored: all three count for the proxy's address.
+    assert {r[0] for r in db.execute("SELECT ip FROM login_failures")} == {"127.0.0.1"}
+    db.execute("DELETE FROM login_failures")
+    app.config["TRUSTED_PROXIES"] = 1
+    for i in range(3):
+        login_from(client, f"10.0.0.{i}")
+    ips = {r[0] for r in db.execute("SELECT ip FROM login_failures")}
+    assert ips == {"10.0.0.0", "10.0.0.1", "10.0.0.2"}
+
+
+def login_from(client, forwarded):
+    token = csrf(client, "/console/login")
+    r = client.post(
+        "/console/login",
+        data={"csrf_token": token, "name": "root", "password": "wrong password"},
+        headers={"X-Forwarded-For": f"6.6.6.6, {forwarded}"},
+    )
+    assert r.status_code == 401

@@ -85,7 +85,7 @@ def _render(page: str, fragment: str, **context):
 
 
 def _ip() -> str:
-    return request.remote_addr or ""
+    return accounts.client_ip()
 
 
 def _sites(site_ids):

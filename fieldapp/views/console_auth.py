@@ -37,7 +37,7 @@ def login():
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
-        ip = request.remote_addr or ""
+        ip = accounts.client_ip()
         try:
             user = accounts.authenticate(get_db(), form.name.data, form.password.data, ip)
         except accounts.TooManyFailures:
@@ -65,7 +65,7 @@ def logout():
     if user is not None:
         conn = get_db()
         with transaction(conn):
-            audit.write(conn, user.name, "logout", user.name, "", request.remote_addr or "")
+            audit.write(conn, user.name, "logout", user.name, "", accounts.client_ip())
     accounts.logout_user()
     flash(_("You are signed out."))
     return redirect(url_for("console_auth.login"))
