@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from gate_helpers import EN, HX, count, enrol, make_site, submit
@@ -129,8 +130,12 @@ def test_no_js_saves_redirects_and_shows_the_entry(gate, site, db):
 
 def test_the_same_record_id_twice_saves_one_row(gate, site, db):
     page = gate.get(f"/s/{site['code']}").get_data(as_text=True)
-    first, uid = submit(gate, site, html=page, headers=EN, recorded_at="2026-11-23T08:30:00.000Z")
-    second, uid2 = submit(gate, site, html=page, headers=EN, recorded_at="2026-11-23T08:30:01.000Z")
+    first, uid = submit(
+        gate, site, html=page, headers=EN, recorded_at=iso(utcnow() - timedelta(minutes=2))
+    )
+    second, uid2 = submit(
+        gate, site, html=page, headers=EN, recorded_at=iso(utcnow() - timedelta(minutes=1))
+    )
     assert uid == uid2
     assert first.status_code == second.status_code == 303
     assert count(db) == 1
@@ -141,10 +146,18 @@ def test_the_same_record_id_twice_saves_one_row(gate, site, db):
 
 
 def test_device_time_is_kept_and_a_bad_one_replaced(gate, site, db):
-    _, uid = submit(gate, site, recorded_at="2026-11-23T08:30:00.000Z")
+    device_time = iso(utcnow() - timedelta(minutes=10))  # filled in, then sent a little later
+    _, uid = submit(gate, site, recorded_at=device_time)
     assert db.execute("SELECT recorded_at FROM entries WHERE uuid = ?", (uid,)).fetchone()[0] == (
-        "2026-11-23T08:30:00.000Z"
+        device_time
     )
+    for wrong in ("2020-01-01T00:00:00Z", "2099-01-01T00:00:00Z"):  # a phone with a bad clock
+        before = iso(utcnow())
+        _, uid = submit(gate, site, recorded_at=wrong)
+        row = db.execute(
+            "SELECT recorded_at, received_at FROM entries WHERE uuid = ?", (uid,)
+        ).fetchone()
+        assert before <= row["recorded_at"] <= row["received_at"]
     before = iso(utcnow())
     _, uid = submit(gate, site, recorded_at="yesterday-ish")
     row = db.execute(

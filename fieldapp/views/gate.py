@@ -85,8 +85,11 @@ def _recorded_at(value: str | None) -> str:
         when = parse_time(value)
     except ValueError:
         return iso(now)
-    if when > now + timedelta(minutes=5):
-        return iso(now)  # a phone clock ahead of ours would be refused later; trust ours
+    # This form is posted as it is saved (the offline outbox pushes through /sync instead), so
+    # a device time far from ours is a wrong clock: ahead it would be refused, a day behind it
+    # could fall past the retention horizon. Trust ours then.
+    if not now - timedelta(days=1) <= when <= now + timedelta(minutes=5):
+        return iso(now)
     return iso(when)
 
 
