@@ -21,7 +21,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
-from sync.store import APPLIED, DUPLICATE, iso, parse_time, utcnow
+from sync.store import APPLIED, CONFLICT, DUPLICATE, iso, parse_time, utcnow
 
 from .. import devices, entries, qr, records, roster, rules, sites
 from ..db import get_db
@@ -187,7 +187,8 @@ def create(code: str):
         # hash the same (a duplicate, not a conflict).
         phone = devices.peer_from_cookie(conn)
         result = records.save(conn, [record], source="gate", device=phone.id if phone else None)[0]
-        status = result.status
+        # CONFLICT: a concurrent retry of this form won the race; its record is the one kept.
+        status = DUPLICATE if result.status == CONFLICT else result.status
         if status not in (APPLIED, DUPLICATE):
             form.form_errors.append(_("Not saved: %(reason)s", reason=result.reason))
             return _render(site, form, status=200 if _is_htmx() else 400)
