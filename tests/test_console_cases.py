@@ -131,3 +131,49 @@ def test_voided_fever_has_no_case(world):
     client.post(f"/console/entry/{uuid}/void", data={"csrf_token": token, "reason": "测试数据"})
     assert "李秀英" not in client.get("/console/cases?status=all").get_data(as_text=True)
     assert client.get(f"/console/cases/{uuid}").status_code == 404
+
+
+def test_open_count_agrees_with_the_list(app, world, db):
+    """The dashboard's fast count and the cases list are the same, whatever happened."""
+    from datetime import UTC, datetime
+
+    from fieldapp import cases
+
+    client = world["client"]
+    act(client, world["fever"], action="acknowledge")
+    site = db.execute("SELECT site_id FROM entries WHERE uuid = ?", (world["fever"],)).fetchone()[0]
+    closed, voided, down, up = save(
+        app,
+        wire_entry(site, name="甲", temperature=38.0, fever_action="clinic"),
+        wire_entry(site, name="乙", temperature=38.0, fever_action="clinic"),
+        wire_entry(site, name="丙", temperature=38.0, fever_action="clinic"),
+        wire_entry(site, name="丁", temperature=36.0),
+    )
+    act(client, closed, action="close", outcome="normal")
+    token = csrf(client, "/console/login")
+    client.post(f"/console/entry/{voided}/void", data={"csrf_token": token, "reason": "测试"})
+    base = {
+        "name": "丙",
+        "direction": "in",
+        "person_type": "resident",
+        "health_code": "green",
+        "destination": "3-2-501",
+        "reason": "误录",
+    }
+    client.post(
+        f"/console/entry/{down}/correct", data={"csrf_token": token, **base, "temperature": "36.5"}
+    )
+    client.post(
+        f"/console/entry/{up}/correct",
+        data={"csrf_token": token, **base, "name": "丁", "temperature": "37.9"},
+    )
+    now = datetime.now(UTC)
+    with app.test_request_context():
+        listed = cases.listing(db, None, now, "open")
+        counted = cases.open_count(db, None, now)
+    assert counted == {
+        "open": len(listed),
+        "overdue": sum(c["overdue"] for c in listed),
+        "unacknowledged": sum(not c["acknowledged_at"] for c in listed),
+    }
+    assert sorted(c["entry"]["name"] for c in listed) == ["丁", "李秀英", "王磊"]
