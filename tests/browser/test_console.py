@@ -155,6 +155,7 @@ def test_coordinator_follows_a_gate_fever_to_a_close(console_server, browser, co
     viewer = viewing.new_page()
     sign_in(viewer, server, "guest")
     viewer.goto(f"{server.url}/console/log")
+    viewer.click("form.filters summary")  # the filters open: two date fields side by side
     assert viewer.evaluate("document.documentElement.scrollWidth") <= 360
     log = viewer.locator("#log").inner_text()
     assert "王*" in log and "王五" not in log
