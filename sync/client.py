@@ -97,6 +97,7 @@ class Batch:
     records: list[dict[str, Any]]
     upto: int | None
     upto_uuid: str | None
+    upto_chain: str | None = None
 
 
 def outgoing(conn: sqlite3.Connection, registry: Registry, after: int, limit: int) -> Batch:
@@ -105,12 +106,13 @@ def outgoing(conn: sqlite3.Connection, registry: Registry, after: int, limit: in
     A change whose record was purged since still moves upto, so the cursor passes it.
     """
     changes = conn.execute(
-        "SELECT seq, kind, uuid FROM changes WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
+        "SELECT seq, kind, uuid, chain FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
+        (after, limit),
     ).fetchall()
     if not changes:
         return Batch([], None, None)
     by_kind: dict[str, list[str]] = {}
-    for _seq, kind, uuid in changes:
+    for _seq, kind, uuid, _chain in changes:
         by_kind.setdefault(kind, []).append(uuid)
     found: dict[str, dict[str, Any]] = {}
     for name, uuids in by_kind.items():
@@ -131,27 +133,28 @@ def outgoing(conn: sqlite3.Connection, registry: Registry, after: int, limit: in
                     "data": kind.from_row(row),
                 }
     records = []
-    for seq, _kind, uuid in changes:
+    for seq, _kind, uuid, _chain in changes:
         wire = found.get(uuid)
         if wire is not None:
             records.append({**wire, "seq": seq})
-    return Batch(records, changes[-1][0], changes[-1][2])
+    return Batch(records, changes[-1][0], changes[-1][2], changes[-1][3])
 
 
-def local_uuid_at(conn: sqlite3.Connection, seq: int) -> str | None:
-    """The uuid of our change log at seq, or None."""
-    row = conn.execute("SELECT uuid FROM changes WHERE seq = ?", (seq,)).fetchone()
-    return row[0] if row else None
+def _log_disagrees(
+    conn: sqlite3.Connection, seq: int, uuid: str | None, chain: str | None = None
+) -> bool:
+    """Our change log is not the one the upstream's cursor describes at seq.
 
-
-def _log_disagrees(conn: sqlite3.Connection, seq: int, uuid: str | None) -> bool:
-    """Our change log does not hold at seq the record the upstream's cursor names.
-
-    A row missing because it was purged is no disagreement; a seq we never reached is.
+    The chain covers every row up to seq, so a log that diverged earlier (restored, then the
+    same records received again in the same order) is caught too; without a chain, the uuid at
+    seq is compared. A row missing because it was purged is no disagreement; a seq we never
+    reached is.
     """
-    here = local_uuid_at(conn, seq)
+    here = conn.execute("SELECT uuid, chain FROM changes WHERE seq = ?", (seq,)).fetchone()
     if here is not None:
-        return uuid is not None and here != uuid
+        if chain is not None and here[1] is not None:
+            return here[1] != chain
+        return uuid is not None and here[0] != uuid
     row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
     return row is None or seq > row[0]
 
@@ -203,7 +206,7 @@ def push_pending(
     if not isinstance(source, str) or isinstance(start, bool) or not isinstance(start, int):
         raise SyncError("the upstream's cursor answer is malformed")
     reset = False
-    if start > 0 and _log_disagrees(conn, start, info.get("uuid")):
+    if start > 0 and _log_disagrees(conn, start, info.get("uuid"), info.get("chain")):
         start, reset = 0, True
     report = PushReport(source, start, start, reset=reset)
     if on_start is not None:
@@ -220,6 +223,7 @@ def push_pending(
             "since": cursor,
             "upto": batch.upto,
             "upto_uuid": batch.upto_uuid,
+            "upto_chain": batch.upto_chain,
             "records": batch.records,
         }
         if reset:

@@ -33,6 +33,8 @@ def create(
     if kind not in ("instance", "device"):
         raise ValueError(f"unknown peer kind {kind!r}")
     token = secrets.token_urlsafe(32)
+    while token.startswith("-"):  # it is pasted into shell commands, where it would be an option
+        token = secrets.token_urlsafe(32)
     peer = Peer(str(uuid.uuid4()), kind, name, site_id)
     conn.execute(
         "INSERT INTO peers (id, kind, name, site_id, token_hash, created_at)"

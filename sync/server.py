@@ -34,6 +34,7 @@ class Push:
     since: int | None = None  # the cursor the sender read; None: "continues from your cursor"
     upto: int | None = None  # the highest seq of the sender's change log this batch covers
     upto_uuid: str | None = None
+    upto_chain: str | None = None  # the sender's change-log chain at upto
     reset: bool = False  # the sender's log disagrees with our cursor: take upto even if lower
 
 
@@ -84,15 +85,24 @@ def parse_push(body: Any, peer: Peer, *, max_records: int) -> Push:
         raise BatchError("bad_seq", "upto is lower than a record's seq", field="upto")
     if upto_uuid is not None and not isinstance(upto_uuid, str):
         raise BatchError("bad_seq", "upto_uuid must be a string", field="upto_uuid")
+    upto_chain = body.get("upto_chain")
+    if upto_chain is not None and (not isinstance(upto_chain, str) or len(upto_chain) > 64):
+        raise BatchError("bad_seq", "upto_chain must be a string", field="upto_chain")
     if since is not None and upto is not None and since > upto:
         raise BatchError("bad_seq", "since is higher than upto", field="since")
-    return Push(source, records, since, upto, upto_uuid, body.get("reset") is True)
+    return Push(source, records, since, upto, upto_uuid, upto_chain, body.get("reset") is True)
 
 
 def cursor(conn: sqlite3.Connection, source: str) -> tuple[int, str | None]:
     """(seq, uuid at that seq) committed here from source; (0, None) for a new source."""
     row = conn.execute("SELECT seq, uuid FROM sync_cursors WHERE source = ?", (source,)).fetchone()
     return (row[0], row[1]) if row else (0, None)
+
+
+def cursor_chain(conn: sqlite3.Connection, source: str) -> str | None:
+    """The sender's change-log chain at our cursor for source, if it told us."""
+    row = conn.execute("SELECT chain FROM sync_cursors WHERE source = ?", (source,)).fetchone()
+    return row[0] if row else None
 
 
 def _advance(conn: sqlite3.Connection, push: Push, now: str) -> None:
@@ -108,10 +118,10 @@ def _advance(conn: sqlite3.Connection, push: Push, now: str) -> None:
     if push.upto <= seq and not push.reset:
         return  # a repeat, or a slower second pusher of the same source
     conn.execute(
-        "INSERT INTO sync_cursors (source, seq, uuid, updated_at) VALUES (?, ?, ?, ?)"
+        "INSERT INTO sync_cursors (source, seq, uuid, chain, updated_at) VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT (source) DO UPDATE SET seq = excluded.seq, uuid = excluded.uuid,"
-        " updated_at = excluded.updated_at",
-        (push.source, push.upto, push.upto_uuid, now),
+        " chain = excluded.chain, updated_at = excluded.updated_at",
+        (push.source, push.upto, push.upto_uuid, push.upto_chain, now),
     )
 
 
@@ -165,4 +175,4 @@ def receive(
 def cursor_answer(conn: sqlite3.Connection, peer: Peer) -> dict[str, Any]:
     """The JSON answer of GET /sync/v1/cursor for peer."""
     seq, uuid = cursor(conn, peer.id)
-    return {"source": peer.id, "cursor": seq, "uuid": uuid}
+    return {"source": peer.id, "cursor": seq, "uuid": uuid, "chain": cursor_chain(conn, peer.id)}

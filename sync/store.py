@@ -260,6 +260,7 @@ def apply_batch(
             )
 
     with _write(conn):
+        chain = _last_chain(conn)
         for items in pending.values():
             kind = items[0][1].kind
             known = _existing_hashes(conn, kind.table, [p.uuid for _, p in items])
@@ -285,10 +286,11 @@ def apply_batch(
                     f"INSERT INTO {kind.table} ({','.join(columns)}) VALUES ({marks})",  # noqa: S608 -- names come from code
                     [p.row for p in fresh],
                 )
-                conn.executemany(
-                    "INSERT INTO changes (kind, uuid) VALUES (?, ?)",
-                    [(kind.name, p.uuid) for p in fresh],
-                )
+                links = []
+                for p in fresh:
+                    chain = chain_next(chain, p.uuid)
+                    links.append((kind.name, p.uuid, chain))
+                conn.executemany("INSERT INTO changes (kind, uuid, chain) VALUES (?, ?, ?)", links)
         if rejects:
             conn.executemany(
                 "INSERT OR IGNORE INTO sync_rejects"
@@ -300,6 +302,17 @@ def apply_batch(
         if inside is not None:
             inside(conn, done)
     return done
+
+
+def chain_next(previous: str, uuid: str) -> str:
+    """The change log's hash chain one record further."""
+    return hashlib.sha256(f"{previous}:{uuid}".encode()).hexdigest()[:32]
+
+
+def _last_chain(conn: sqlite3.Connection) -> str:
+    """The chain value of the newest change row ('' for an empty log or one from before 0004)."""
+    row = conn.execute("SELECT chain FROM changes ORDER BY seq DESC LIMIT 1").fetchone()
+    return (row[0] or "") if row else ""
 
 
 def _columns_getter(columns: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
