@@ -340,3 +340,9 @@ def test_a_downstream_halves_its_batches_for_an_upstream_with_lower_limits(
     assert (
         db.execute("SELECT seq FROM sync_cursors WHERE source = ?", (peer.id,)).fetchone()[0] == 10
     )
+
+
+def test_tokens_can_be_pasted_into_a_shell_command(db):
+    with db:
+        tokens = [peers.create(db, "instance", f"office-{i}")[1] for i in range(300)]
+    assert not [t for t in tokens if t.startswith("-")]
