@@ -6,13 +6,16 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fieldapp import records, reports, sites
 from sync import peers
 from sync.store import iso
 
 TZ = "Asia/Shanghai"
-DAY = date(2026, 11, 20)
+# A few days ago: inside the entries' retention whenever the tests run.
+DAY = reports.local_today("Asia/Shanghai") - timedelta(days=3)
 
 
 def local(day: date, hh: int, mm: int = 0) -> str:
@@ -94,7 +97,7 @@ def test_report_is_stored_through_save_and_is_a_zero_report_without_entries(app,
         result = reports.submit(db, data, recorded_at=local(DAY, 18))
     assert result.status == "applied"
     row = db.execute("SELECT * FROM daily_reports").fetchone()
-    assert row["zero"] == 1 and row["day"] == "2026-11-20" and row["reporter"] == "李四"
+    assert row["zero"] == 1 and row["day"] == DAY.isoformat() and row["reporter"] == "李四"
     assert db.execute("SELECT kind FROM changes WHERE uuid = ?", (row["uuid"],)).fetchone()[0] == (
         "daily_report"
     )
@@ -309,3 +312,61 @@ def test_htmx_submit_answers_with_the_fragment_and_coordinators_may_report(app, 
     viewer = app.test_client()
     login(viewer, "look")
     assert viewer.get(f"/s/{site['code']}/report").status_code == 403
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    people=st.lists(
+        st.tuples(
+            st.integers(min_value=-6 * 60, max_value=30 * 60),  # minutes from local midnight
+            st.sampled_from(["in", "out"]),
+            st.sampled_from(list(reports.PERSON_TYPES)),
+            st.sampled_from([36.2, 36.8, 37.2, 37.3, 38.5]),
+            st.sampled_from(["green", "green", "yellow", "red", "none"]),
+            st.booleans(),
+            st.booleans(),
+        ),
+        max_size=30,
+    )
+)
+def test_counts_always_add_up_to_the_days_entries(app, db, site, people):
+    """Whatever passes the gate, the report's figures are the entries of the local day."""
+    db.execute("DELETE FROM changes")
+    db.execute("DELETE FROM entries")
+    midnight = datetime(DAY.year, DAY.month, DAY.day) - timedelta(hours=8)  # UTC of 00:00 local
+    recs = []
+    for minutes, direction, ptype, temp, code, travel, car in people:
+        at = (midnight + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        extra = {"fever_action": "refused"} if temp >= 37.3 else {}
+        recs.append(
+            entry(
+                site["id"],
+                at,
+                direction=direction,
+                person_type=ptype,
+                temperature=temp,
+                health_code=code,
+                travel=travel,
+                travel_where="外地" if travel else "",
+                plate="苏D12345" if car else "",
+                **extra,
+            )
+        )
+    if recs:
+        assert {r.status for r in save(app, db, recs)} == {"applied"}
+    today = [p for p in people if 0 <= p[0] < 24 * 60]
+    counts = reports.compute_counts(db, site["id"], DAY, TZ)
+    assert reports.entries_in(counts) == sum(p[1] == "in" for p in today)
+    assert reports.entries_out(counts) == sum(p[1] == "out" for p in today)
+    for t in reports.PERSON_TYPES:
+        assert counts[f"in_{t}"] == sum(p[1] == "in" and p[2] == t for p in today)
+    assert counts["fevers"] == counts["fever_refused"] == sum(p[3] >= 37.3 for p in today)
+    assert counts["code_red"] == sum(p[4] == "red" for p in today)
+    assert counts["code_yellow"] == sum(p[4] == "yellow" for p in today)
+    assert counts["travel"] == sum(p[5] for p in today)
+    assert counts["vehicles"] == sum(p[6] for p in today)
+    assert reports.is_zero(counts) == (not today)
