@@ -216,6 +216,9 @@ def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
         day = parse_day(data.get("day"))
     except ValueError as exc:
         raise sync.Invalid(str(exc)) from None
+    # No time zone is a whole day ahead of UTC: a later day is a wrong clock or a typo.
+    if day > datetime.now(UTC).date() + timedelta(days=1):
+        raise sync.Invalid(_("the report is for a day that has not come yet"))
     counts = {key: _count(data, key) for key in COUNT_KEYS}
     fever_actions = sum(counts[f"fever_{a}"] for a in FEVER_ACTIONS)
     if fever_actions > counts["fevers"]:

@@ -129,6 +129,7 @@ def test_supersede_keeps_both_and_the_later_is_current(app, db, site):
         ({"in_resident": -1}, "in_resident"),
         ({"in_resident": "many"}, "in_resident"),
         ({"day": "2026-13-01"}, "date"),
+        ({"day": "2099-01-01"}, "has not come yet"),
         ({"site_id": "nope"}, "unknown site"),
         ({"fevers": 1, "fever_clinic": 2}, "fever"),
         ({"supersedes": "not-a-uuid"}, "supersedes"),
