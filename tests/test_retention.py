@@ -207,3 +207,36 @@ def test_background_job_purges_once_a_local_day(app, db, site):
     assert later is not None and later.entries == 1
     triggers = [r[0] for r in db.execute("SELECT trigger FROM purge_log ORDER BY id")]
     assert triggers == ["background", "background"]
+
+
+def test_a_downstream_purges_with_the_retention_its_upstream_sets(tmp_path):
+    """Retention is configuration: the city's value flows down and every office purges by it."""
+    from test_rollcall import make_instance, sync_up
+
+    import sync
+    from fieldapp.db import connect, transaction
+
+    city = make_instance(tmp_path, "city")
+    city.config["RETENTION_DAYS"] = 7
+    conn = connect(city.config["DATABASE"])
+    with city.app_context():
+        sid = sites.add_site(conn, "阳光花园小区", "residential", district="金坛区")["id"]
+        with transaction(conn):
+            token = sync.peers.create(conn, "instance", "office")[1]
+    conn.close()
+    office = make_instance(tmp_path, "office")  # its own setting: the default 21 days
+    oconn = connect(office.config["DATABASE"])
+    oconn.execute(
+        "INSERT INTO sites (id, name, kind, code, version, created_at)"
+        " VALUES (?, '阳光花园小区', 'residential', 'c0de', 1, ?)",
+        (sid, ago(30)),
+    )
+    assert save(office, oconn, [entry(sid, ago(10)), entry(sid, ago(2))]) == ["applied"] * 2
+    sync_up(office, city, token)  # pushes (the old one expires at the city), pulls retention 7
+    assert (
+        oconn.execute("SELECT value FROM settings WHERE name = 'retention_days'").fetchone()[0]
+        == "7"
+    )
+    assert retention.purge_app(office).entries == 1
+    assert count(oconn, "entries") == 1
+    oconn.close()
