@@ -7,10 +7,15 @@ import importlib
 from flask import Flask
 
 # Each module here has a blueprint `bp`.
-BLUEPRINTS = ("fieldapp.views.home", "fieldapp.views.gate", "fieldapp.views.reports",
+BLUEPRINTS = (
+    "fieldapp.views.home",
+    "fieldapp.views.gate",
+    "fieldapp.views.reports",
     "fieldapp.views.console_auth",
-    "fieldapp.views.console", "fieldapp.views.pwa",
-    "fieldapp.views.sync_api")
+    "fieldapp.views.console",
+    "fieldapp.views.pwa",
+    "fieldapp.views.sync_api",
+)
 
 
 def init_app(app: Flask) -> None:
