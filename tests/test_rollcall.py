@@ -267,6 +267,9 @@ def test_console_rollcall_needs_login_and_shows_only_the_scope(world, console):
     assert "print-view" in printed.text and "幸福里小区" in printed.text
     bad = client.get("/console/rollcall?day=2026-02-30")
     assert bad.status_code == 400 and "2020-02-15" in bad.text
+    central.config["REPORT_CUTOFF"] = "8pm"
+    wrong = client.get("/console/rollcall")
+    assert wrong.status_code == 400 and "REPORT_CUTOFF" in wrong.text and "8pm" in wrong.text
 
 
 def test_console_exports_are_scoped_and_audited(world, console):

@@ -175,14 +175,17 @@ def _rollcall_for_request():
         return None, str(exc), today
     ids = scope_site_ids(user, conn)
     district = (request.args.get("district") or "").strip() or None
-    rc = rollcall.build(
-        conn,
-        day,
-        tz_name=_tz(),
-        cutoff=current_app.config["REPORT_CUTOFF"],
-        district=district,
-        site_ids=ids,
-    )
+    try:
+        rc = rollcall.build(
+            conn,
+            day,
+            tz_name=_tz(),
+            cutoff=current_app.config["REPORT_CUTOFF"],
+            district=district,
+            site_ids=ids,
+        )
+    except ValueError as exc:  # a REPORT_CUTOFF that is not a time of day: say so
+        return None, str(exc), today
     return rc, "", today
 
 
