@@ -102,13 +102,14 @@ def bar_chart(labels: list[str], values: list[int]) -> dict[str, Any]:
 
 
 def site_chart(sites: list[dict]) -> dict[str, Any]:
-    """Geometry of a horizontal bar chart of entries per site (in and out stacked)."""
+    """Geometry of a horizontal bar chart of entries per site (in and out stacked; the site's
+    name is written over its bar, so a 360 px screen keeps the whole width for the bars)."""
     top = max((s["total"] for s in sites), default=0) or 1
-    row_h, label_w = 24, 0
+    row_h = 24
     bars = []
     for i, s in enumerate(sites):
-        w_in = round((CHART_W - label_w) * s["in"] / top, 1)
-        w_out = round((CHART_W - label_w) * s["out"] / top, 1)
+        w_in = round(CHART_W * s["in"] / top, 1)
+        w_out = round(CHART_W * s["out"] / top, 1)
         bars.append({"y": i * row_h, "w_in": w_in, "w_out": w_out, "x_out": w_in, **s})
     return {"width": CHART_W, "height": max(len(sites), 1) * row_h, "bars": bars, "row_h": row_h}
 
