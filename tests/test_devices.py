@@ -200,3 +200,11 @@ def test_the_installed_app_starts_on_the_phones_own_gate(client, runner, site):
     assert client.get("/start").headers["Location"] == "/outbox"
     enrol(client, runner, site)
     assert client.get("/start").headers["Location"] == f"/s/{site['code']}"
+
+
+def test_a_signed_in_coordinator_gets_the_gate_page_without_enrolling(app, client, site):
+    from console_support import login, make_user
+
+    make_user(app, "zhang", "coordinator", sites=[site["code"]])
+    login(client, "zhang")
+    assert 'id="entry-form"' in client.get(f"/s/{site['code']}").text

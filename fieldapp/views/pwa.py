@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import re
 from functools import cache
@@ -23,7 +22,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from .. import ROOT, devices, outbox_import, records, selfreg
+from .. import ROOT, accounts, devices, outbox_import, records, selfreg
 from ..db import get_db
 
 bp = Blueprint("pwa", __name__)
@@ -35,15 +34,6 @@ SHELL_GLOBS = ("css/*.css", "js/*.js", "vendor/*.js", "icons/*")
 
 GATE_PAGE = re.compile(r"^/s/([^/]+)/?$")
 GATE_POST = re.compile(r"^/s/([^/]+)/entries/?$")
-
-
-def _console_user():
-    """The logged-in console user, if the accounts area is installed and someone is."""
-    try:
-        accounts = importlib.import_module("fieldapp.accounts")
-    except ModuleNotFoundError:
-        return None
-    return accounts.current_user()
 
 
 @bp.before_app_request
@@ -59,14 +49,14 @@ def _visitor_or_volunteer():
         g.volunteer_page = True  # the service worker keeps this page for offline use
         return None
     site = devices.site_by_code(conn, match.group(1))
-    if site is None or _console_user() is not None:
+    if site is None or accounts.current_user() is not None:
         return None  # unknown or out-of-date codes are the gate page's to explain
     return _register_response(site, selfreg.SelfRegisterForm())
 
 
 def _volunteers_only():
     """Gate entries come from enrolled phones (or a signed-in coordinator): a revoked phone stops."""
-    if devices.peer_from_cookie(get_db()) is not None or _console_user() is not None:
+    if devices.peer_from_cookie(get_db()) is not None or accounts.current_user() is not None:
         return None
     # 401 tells the phone's service worker to keep the entry in its outbox until re-enrolment.
     message = _("This phone is not enrolled. Ask your coordinator for an enrolment link.")
