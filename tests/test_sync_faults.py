@@ -8,6 +8,8 @@ with exactly the records the bottom holds, none twice.
 from __future__ import annotations
 
 import http.server
+import os
+import shutil
 import subprocess
 import threading
 import time
@@ -15,24 +17,48 @@ import urllib.error
 import urllib.request
 
 import pytest
-from browser.conftest import FIELDAPP, ROOT, make_server
+from browser.conftest import FIELDAPP, ROOT, Server, free_port, make_server
 from sync_helpers import entry, kill, link, restore, save_records, snapshot, start, stop, uuids
 
 
+@pytest.fixture(scope="module")
+def linked(tmp_path_factory):
+    """A central with the demo sites and a site office linked to it and synced once; each test
+    works on a copy (setting instances up is most of the time these tests take)."""
+    base = tmp_path_factory.mktemp("linked")
+    top = make_server(base / "top")
+    bottom = make_server(base / "bottom", demo=False)
+    link(bottom, top, "site-office")
+    start(top)
+    bottom.cli("sync")  # pulls the sites
+    stop(top)
+    return base
+
+
+def copy_of(folder, **settings: str) -> Server:
+    """A served-instance handle over a copy of folder, on a port of its own."""
+    port = free_port()
+    env = dict(
+        os.environ, FIELDAPP_INSTANCE=str(folder), FIELDAPP_BASE_URL=f"http://127.0.0.1:{port}"
+    )
+    env.update({f"FIELDAPP_{k}": v for k, v in settings.items()})
+    env.pop("FLASK_APP", None)
+    return Server(folder, port, env)
+
+
 @pytest.fixture
-def top(tmp_path):
-    server = make_server(tmp_path / "top")
+def top(tmp_path, linked):
+    shutil.copytree(linked / "top", tmp_path / "top")
+    server = copy_of(tmp_path / "top")
     start(server)
     yield server
     stop(server)
 
 
 @pytest.fixture
-def bottom(tmp_path, top):
-    server = make_server(tmp_path / "bottom", demo=False, SYNC_BATCH_SIZE="200")
-    link(server, top, "site-office")
-    server.cli("sync")  # pulls the sites
-    return server
+def bottom(tmp_path, linked, top):
+    shutil.copytree(linked / "bottom", tmp_path / "bottom")
+    return copy_of(tmp_path / "bottom", SYNC_BATCH_SIZE="200", UPSTREAM_URL=top.url)
 
 
 def make(bottom, n: int) -> set[str]:
