@@ -177,3 +177,21 @@ def test_open_count_agrees_with_the_list(app, world, db):
         "unacknowledged": sum(not c["acknowledged_at"] for c in listed),
     }
     assert sorted(c["entry"]["name"] for c in listed) == ["丁", "李秀英", "王磊"]
+
+
+def test_case_date_and_site_filters(app, world):
+    from datetime import UTC, datetime, timedelta
+
+    client = world["client"]
+    today = datetime.now(UTC).astimezone().date()
+    # 王磊's fever is 30 hours old: outside a filter starting tomorrow-in-Shanghai at the latest.
+    later = client.get(f"/console/cases?date_from={today + timedelta(days=2)}").get_data(
+        as_text=True
+    )
+    assert "李秀英" not in later and "王磊" not in later
+    wide = client.get(
+        f"/console/cases?date_from={today - timedelta(days=3)}&date_to={today + timedelta(days=1)}"
+    ).get_data(as_text=True)
+    assert "李秀英" in wide and "王磊" in wide
+    bad = client.get("/console/cases?date_from=yesterday&site=elsewhere").get_data(as_text=True)
+    assert "日期格式应为 2020-02-15" in bad and "您无权查看该场所" in bad

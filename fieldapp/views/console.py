@@ -9,6 +9,7 @@ import json
 import os
 import re
 import time
+from datetime import date
 
 from flask import (
     Blueprint,
@@ -279,10 +280,22 @@ def cases_page():
     status = request.args.get("status", "open")
     if status not in cases.STATUSES:
         status = "open"
-    site = request.args.get("site") or None
-    if site and not accounts.in_scope(user, site):
-        abort(403)
-    rows = cases.listing(get_db(), site_ids, sync.utcnow(), status, site)
+    # Site and dates are checked like the log's filters (same messages, same local days).
+    filters, errors = logbook.parse_filters(
+        {k: request.args.get(k, "") for k in ("site", "date_from", "date_to")}, site_ids
+    )
+    tz = _tz()
+    since = (
+        logbook.day_bounds(date.fromisoformat(filters.date_from), tz)[0]
+        if filters.date_from
+        else None
+    )
+    until = (
+        logbook.day_bounds(date.fromisoformat(filters.date_to), tz)[1] if filters.date_to else None
+    )
+    rows = cases.listing(
+        get_db(), site_ids, sync.utcnow(), status, filters.site or None, since, until
+    )
     for c in rows:
         c["entry"] = logbook.present(c["entry"], user.role)
     return _render(
@@ -290,7 +303,8 @@ def cases_page():
         "console/_cases.html",
         cases=rows,
         status=status,
-        site=site or "",
+        filters=filters,
+        errors=errors,
         sites=_sites(site_ids),
         statuses=cases.STATUSES,
     )
