@@ -137,5 +137,7 @@ def sync_status(conn: sqlite3.Connection, site_ids: list[str] | None) -> dict[st
         if peer["kind"] == "device" and site_ids is not None and peer["site_id"] not in site_ids:
             continue
         shown.append(peer)
+    names = logbook.site_names(conn)
+    shown = [dict(p, site_name=names.get(p.get("site_id") or "", "")) for p in shown]
     shown.sort(key=lambda p: (p["kind"], p["name"]))
     return {"peers": shown, "upstream": upstream}

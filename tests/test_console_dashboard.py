@@ -55,6 +55,7 @@ def test_dashboard_counts_today_in_scope(app, world):
     assert '<strong id="open-cases">1</strong>' in html
     assert "<svg" in html and html.count('class="bar"') == 24
     assert "1号门岗手机" in html and "金坛区服务器" in html and "丙小区手机" not in html
+    assert re.search(r"1号门岗手机 <span class=\"muted\">阳光花园小区</span>", html)
     assert 'hx-trigger="every 30s"' in html
 
 
