@@ -165,7 +165,7 @@
     if (!records.length) {
       const li = document.createElement("li");
       li.className = "muted";
-      li.textContent = view.dataset.tEmpty;
+      li.textContent = refused ? view.dataset.tNoAttention : view.dataset.tEmpty;
       list.append(li);
       return;
     }
