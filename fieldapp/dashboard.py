@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import importlib
 import sqlite3
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import sync
+from sync.store import iso
 
 from . import cases, logbook
 
 CHART_W, CHART_H = 340, 140
+# A phone or instance that has not pushed for this long is flagged: it may be off or offline.
+SILENT = timedelta(hours=2)
 
 
 def today(
@@ -74,7 +79,7 @@ def today(
         "cases": cases.open_count(conn, site_ids, now),
         "hour_chart": bar_chart([str(h) for h in range(24)], hours),
         "site_chart": site_chart(sorted(sites, key=lambda s: -s["total"])[:15]),
-        "sync": sync_status(conn, site_ids),
+        "sync": sync_status(conn, site_ids, now),
     }
 
 
@@ -114,10 +119,12 @@ def site_chart(sites: list[dict]) -> dict[str, Any]:
     return {"width": CHART_W, "height": max(len(sites), 1) * row_h, "bars": bars, "row_h": row_h}
 
 
-def sync_status(conn: sqlite3.Connection, site_ids: list[str] | None) -> dict[str, Any]:
-    """Instances and phones that push here (last push, records received) and what this
-    instance still has to push upstream: from fieldapp.syncing.status() when it is there,
-    else from the peers table alone."""
+def sync_status(
+    conn: sqlite3.Connection, site_ids: list[str] | None, now: datetime | None = None
+) -> dict[str, Any]:
+    """Instances and phones that push here (last push, records received, silent for too long)
+    and what this instance still has to push upstream: from fieldapp.syncing.status() when it
+    is there, else from the peers table alone."""
     try:
         syncing = importlib.import_module("fieldapp.syncing")
         found = syncing.status(conn)
@@ -138,6 +145,14 @@ def sync_status(conn: sqlite3.Connection, site_ids: list[str] | None) -> dict[st
             continue
         shown.append(peer)
     names = logbook.site_names(conn)
-    shown = [dict(p, site_name=names.get(p.get("site_id") or "", "")) for p in shown]
+    silent_before = iso((now or sync.utcnow()) - SILENT)
+    shown = [
+        dict(
+            p,
+            site_name=names.get(p.get("site_id") or "", ""),
+            silent=not p.get("last_push_at") or p["last_push_at"] < silent_before,
+        )
+        for p in shown
+    ]
     shown.sort(key=lambda p: (p["kind"], p["name"]))
     return {"peers": shown, "upstream": upstream}

@@ -29,7 +29,9 @@ def world(app, db):
         wire_entry(b["id"], name="昨天的人", recorded_at=yesterday),
     )
     with transaction(db):
-        sync.peers.create(db, "device", "1号门岗手机", a["id"])
+        phone, _token = sync.peers.create(db, "device", "1号门岗手机", a["id"])
+        just_now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        db.execute("UPDATE peers SET last_push_at = ? WHERE id = ?", (just_now, phone.id))
         sync.peers.create(db, "device", "丙小区手机", c["id"])
         sync.peers.create(db, "instance", "金坛区服务器")
     make_user(app, "coord", "coordinator", districts=["金坛区"])
@@ -56,6 +58,9 @@ def test_dashboard_counts_today_in_scope(app, world):
     assert "<svg" in html and html.count('class="bar"') == 24
     assert "1号门岗手机" in html and "金坛区服务器" in html and "丙小区手机" not in html
     assert re.search(r"1号门岗手机 <span class=\"muted\">阳光花园小区</span>", html)
+    # The phone pushed a moment ago; the instance never has: only it is flagged.
+    assert html.count("超过 2 小时未同步") == 1
+    assert re.search(r"金坛区服务器.*?超过 2 小时未同步", html, re.S)
     assert 'hx-trigger="every 30s"' in html
 
 
