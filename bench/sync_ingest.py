@@ -169,8 +169,16 @@ def main() -> None:
     rng = random.Random(42)
     records = wire_entries(site_id, args.records, rng)
     share = (len(records) + args.pushers - 1) // args.pushers
+    # A downstream pushes its change log in the order its records were made.
     work_items = [
-        (t, bodies_for(sources[t], records[i * share : (i + 1) * share], args.batch))
+        (
+            t,
+            bodies_for(
+                sources[t],
+                sorted(records[i * share : (i + 1) * share], key=lambda r: r["recorded_at"]),
+                args.batch,
+            ),
+        )
         for i, t in enumerate(tokens)
     ]
     mb = sum(len(b) for _t, bs in work_items for b in bs) / 1e6
