@@ -400,6 +400,21 @@ def test_phone_pages_fit_360_px_and_have_big_touch_targets(server, context, enro
         assert "保存" in other.inner_text("#privacy") and "天" in other.inner_text("#privacy")
     finally:
         visitor.close()
+    page.goto(server.url + "/outbox")
+    page.wait_for_selector("[data-ios-hint]", state="attached")
+    assert page.locator("[data-ios-hint]").is_hidden()  # not on this (Android-like) browser
+    iphone = context.browser.new_context(
+        viewport={"width": 375, "height": 740},
+        locale="zh-CN",
+        user_agent="Mozilla/5.0 (iPhone; CPU iPhone OS 15_7 like Mac OS X) AppleWebKit/605.1.15"
+        " (KHTML, like Gecko) Version/15.6 Mobile/15E148 Safari/604.1",
+    )
+    try:
+        other = iphone.new_page()
+        other.goto(server.url + "/outbox")
+        other.wait_for_selector("[data-ios-hint]:has-text('添加到主屏幕')")
+    finally:
+        iphone.close()
 
 
 def test_installed_app_start_url_opens_the_gate_offline(server, context, enrolled_page):
