@@ -142,6 +142,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--pushers", type=int, default=8)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--threads", type=int, default=8, help="waitress threads")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="fieldapp-bench-"))
@@ -184,7 +185,7 @@ def main() -> None:
     mb = sum(len(b) for _t, bs in work_items for b in bs) / 1e6
 
     proc = subprocess.Popen(
-        FIELDAPP + ["serve", "--port", str(port), "--threads", str(args.pushers)],
+        FIELDAPP + ["serve", "--port", str(port), "--threads", str(args.threads)],
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
