@@ -342,7 +342,9 @@ def in_scope(user: User, site_id: str) -> bool:
 def _read_password(password_stdin: bool) -> str:
     if password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with force_locale(cli_locale()):
+        label, again = _("Password"), _("Repeat for confirmation")
+    return click.prompt(label, hide_input=True, confirmation_prompt=again)
 
 
 def _split(value: str | None) -> list[str]:
@@ -374,7 +376,8 @@ def user_add(
         raise click.ClickException(str(exc)) from None
     finally:
         conn.close()
-    click.echo(f"User {user.name} ({user.role}) created.")
+    with force_locale(cli_locale()):
+        click.echo(_("The account %(name)s is created.", name=user.name))
 
 
 @user_group.command("passwd")
@@ -392,7 +395,8 @@ def user_passwd(name: str, password_stdin: bool) -> None:
         raise click.ClickException(str(exc)) from None
     finally:
         conn.close()
-    click.echo(f"Password of {name} changed.")
+    with force_locale(cli_locale()):
+        click.echo(_("The password of %(name)s is changed.", name=name))
 
 
 @user_group.command("disable")
@@ -408,7 +412,8 @@ def user_disable(name: str) -> None:
         raise click.ClickException(str(exc)) from None
     finally:
         conn.close()
-    click.echo(f"User {name} disabled.")
+    with force_locale(cli_locale()):
+        click.echo(_("The account %(name)s is disabled.", name=name))
 
 
 @user_group.command("list")

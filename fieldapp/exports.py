@@ -338,7 +338,8 @@ def export_command(fmt, output, site_code, date_from, date_to, fever, travel, fu
                     write_xlsx(chunks, output, bar.update)
     finally:
         conn.close()
-    click.echo(f"{total} rows → {output}", err=True)
+    with force_locale(cli_locale()):
+        click.echo(_("%(n)d entries written to %(path)s", n=total, path=output), err=True)
 
 
 commands = [export_command]

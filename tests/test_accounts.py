@@ -29,8 +29,10 @@ def test_user_add_from_the_cli_stores_an_argon2_hash(app, runner, db):
             "--password-stdin",
         ],
         input=PASSWORD + "\n",
+        env={"FIELDAPP_LANG": "zh_CN.UTF-8"},
     )
     assert result.exit_code == 0, result.output
+    assert "账号 wang 已创建" in result.output  # zh-Hans unless LANG says otherwise
     row = db.execute("SELECT * FROM users WHERE name = 'wang'").fetchone()
     assert row["role"] == "coordinator"
     assert row["password_hash"].startswith("$argon2id$")
@@ -66,7 +68,7 @@ def test_short_password_refused_in_chinese(app, runner, db):
     result = runner.invoke(
         args=["user", "add", "root", "--role", "admin", "--password-stdin"],
         input="short\n",
-        env={"LANG": "zh_CN.UTF-8", "FIELDAPP_LANG": ""},
+        env={"FIELDAPP_LANG": "zh_CN.UTF-8"},
     )
     assert result.exit_code != 0
     assert "密码" in result.output
