@@ -62,6 +62,22 @@ class SelfRegisterForm(FlaskForm):
             raise ValidationError(_l("Say where you travelled."))
 
 
+def for_site(conn: sqlite3.Connection, site: sqlite3.Row) -> SelfRegisterForm:
+    """The form without the optional fields the site does not collect (minimum collection)."""
+    form = SelfRegisterForm()
+    row = conn.execute("SELECT optional_fields FROM sites WHERE id = ?", (site["id"],)).fetchone()
+    shown = set((row[0] if row else "").split(","))
+    for name in ("phone", "destination"):
+        if name not in shown:
+            delattr(form, name)
+    return form
+
+
+def _value(form: SelfRegisterForm, name: str) -> str:
+    """A field's text, or "" when the site does not ask for it."""
+    return (form[name].data or "") if name in form else ""
+
+
 def save(conn: sqlite3.Connection, site: sqlite3.Row, form: SelfRegisterForm) -> tuple[bool, str]:
     """Store the visitor's entry through records.save; (True, "") or (False, the reason)."""
     temperature = float(form.temperature.data.replace(",", "."))
@@ -74,7 +90,7 @@ def save(conn: sqlite3.Connection, site: sqlite3.Row, form: SelfRegisterForm) ->
             "direction": form.direction.data,
             "person_type": "visitor",
             "name": form.name.data,
-            "phone": form.phone.data or "",
+            "phone": _value(form, "phone"),
             "id_number": "",
             "temperature": temperature,
             # A visitor cannot act on their own fever; the gate staff follow it up.
@@ -83,7 +99,7 @@ def save(conn: sqlite3.Connection, site: sqlite3.Row, form: SelfRegisterForm) ->
             "travel": bool(form.travel.data),
             "travel_where": form.travel_where.data or "",
             "plate": "",
-            "destination": form.destination.data or "",
+            "destination": _value(form, "destination"),
             "note": "",
             "volunteer": "",
             "self_registered": True,

@@ -189,3 +189,27 @@ def test_self_registration_shows_purpose_and_retention(app, site, client):
     assert "21" in notice.group(0)
     english = client.get(f"/s/{site['code']}/register", headers={"Accept-Language": "en"})
     assert "kept for 21 days" in english.text and "Purpose" in english.text
+
+
+def test_site_field_choices_change_the_visitor_form_too(app, db, site, client, runner):
+    page = client.get(f"/s/{site['code']}/register")
+    assert 'name="phone"' in page.text and 'name="destination"' in page.text
+    assert runner.invoke(args=["site", "fields", site["code"], "--set", ""]).exit_code == 0
+    page = client.get(f"/s/{site['code']}/register")
+    assert 'name="phone"' not in page.text and 'name="destination"' not in page.text
+    assert 'name="temperature"' in page.text
+    app.config["WTF_CSRF_ENABLED"] = False
+    r = client.post(
+        f"/s/{site['code']}/register",
+        data={
+            "name": "周九",
+            "phone": "13912345678",  # sent anyway (an old page): not stored
+            "direction": "in",
+            "temperature": "36.6",
+            "health_code": "green",
+            "consent": "y",
+        },
+    )
+    assert r.status_code == 303, r.text
+    row = db.execute("SELECT name, phone, destination, self_registered FROM entries").fetchone()
+    assert tuple(row) == ("周九", "", "", 1)

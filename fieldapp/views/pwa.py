@@ -51,7 +51,7 @@ def _visitor_or_volunteer():
     site = devices.site_by_code(conn, match.group(1))
     if site is None or accounts.current_user() is not None:
         return None  # unknown or out-of-date codes are the gate page's to explain
-    return _register_response(site, selfreg.SelfRegisterForm())
+    return _register_response(site, selfreg.for_site(conn, site))
 
 
 def _volunteers_only():
@@ -223,7 +223,7 @@ def self_register(code: str):
     site = devices.site_by_code(conn, code)
     if site is None:
         abort(404)
-    form = selfreg.SelfRegisterForm()
+    form = selfreg.for_site(conn, site)
     if request.method == "POST":
         if form.validate_on_submit():
             done, error = selfreg.save(conn, site, form)
