@@ -46,9 +46,10 @@ $(VENDOR)/.copied: package.json package-lock.json
 catalogs: $(VENV)/.installed
 	@for d in fieldapp/translations/*/; do $(VENV)/bin/pybabel compile -d "$$d" >/dev/null 2>&1 || { $(VENV)/bin/pybabel compile -d "$$d"; exit 1; }; done
 
-# Browser tests drive Debian's Chromium; playwright cannot download its own here.
+# Browser tests drive Debian's Chromium; playwright cannot download its own here. The poster
+# tests print pages with poppler's pdftoppm/pdftotext.
 chromium:
-	@command -v chromium >/dev/null || { \
+	@{ command -v chromium && command -v pdftoppm; } >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils; fi; }
 
