@@ -346,3 +346,17 @@ def test_tokens_can_be_pasted_into_a_shell_command(db):
     with db:
         tokens = [peers.create(db, "instance", f"office-{i}")[1] for i in range(300)]
     assert not [t for t in tokens if t.startswith("-")]
+
+
+def test_a_record_past_the_retention_horizon_is_acknowledged_and_dropped(
+    client, db, site, downstream
+):
+    from sync_helpers import stamp
+
+    peer, token = downstream
+    old = dict(entry(site, 1), recorded_at=stamp(minutes_ago=30 * 24 * 60))  # retention is 21 days
+    fresh = entry(site, 2)
+    r = push(client, token, {"source": peer.id, "records": numbered([old, fresh])})
+    assert [x["status"] for x in r.json["results"]] == ["expired", "applied"]
+    assert r.json["cursor"] == 2  # acknowledged: a purge is never undone by a late sync
+    assert [x[0] for x in db.execute("SELECT uuid FROM entries")] == [fresh["uuid"]]
