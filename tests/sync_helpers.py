@@ -72,15 +72,16 @@ def instance_app(folder: Path):
     )
 
 
-def save_records(folder: Path, wire: list[dict[str, Any]]) -> list[str]:
-    """Store records at an instance as its gate would (records.save); their statuses."""
+def save_records(folder: Path, wire: list[dict[str, Any]], device: str | None = None) -> list[str]:
+    """Store records at an instance as its gate (or a phone's push) would; their statuses."""
     from fieldapp import records
 
     app = instance_app(folder)
     with app.test_request_context():
         conn = connect(app.config["DATABASE"])
         try:
-            return [r.status for r in records.save(conn, wire, source="gate")]
+            saved = records.save(conn, wire, source=device or "gate", device=device)
+            return [r.status for r in saved]
         finally:
             conn.close()
 

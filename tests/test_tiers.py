@@ -50,6 +50,9 @@ def test_records_reach_the_top_once_with_origin_and_config_reaches_the_bottom(ti
     assert set(save_records(district.folder, at_district)) == {"applied"}
     others = other_kinds(office, site_id, at_office[0]["uuid"])
     assert set(save_records(office.folder, others)) == {"applied"}
+    phone = "7f1c2a9e-0000-4000-8000-00000000beef"  # a gate phone that pushed to the office
+    from_phone = [entry(site_id, i, name="手机登记") for i in range(3)]
+    assert set(save_records(office.folder, from_phone, device=phone)) == {"applied"}
     office.cli("sync")
     district.cli("sync")
     district.cli("sync")  # relaying is once: a second round sends nothing new
@@ -61,14 +64,17 @@ def test_records_reach_the_top_once_with_origin_and_config_reaches_the_bottom(ti
     origin = dict(city.query("SELECT uuid, origin FROM entries"))
     assert {origin[r["uuid"]] for r in at_office} == {instance_id(office)}
     assert {origin[r["uuid"]] for r in at_district} == {instance_id(district)}
+    device = dict(city.query("SELECT uuid, device FROM entries"))
+    assert {device[r["uuid"]] for r in from_phone} == {phone}  # the phone is kept every hop
+    assert {origin[r["uuid"]] for r in from_phone} == {instance_id(office)}
     for wire in others:  # every kind of record goes up the same way
         table = {"daily_report": "daily_reports", "correction": "corrections"}[wire["kind"]]
         rows = city.query(f"SELECT origin FROM {table} WHERE uuid = ?", (wire["uuid"],))
         assert [r[0] for r in rows] == [instance_id(office)]
     counts = dict(city.query("SELECT name, records_in FROM peers"))
-    assert counts["district"] - before_city.get("district", 0) == 49  # each record once
+    assert counts["district"] - before_city.get("district", 0) == 52  # each record once
     counts = dict(district.query("SELECT name, records_in FROM peers"))
-    assert counts["office"] - before_district.get("office", 0) == 42
+    assert counts["office"] - before_district.get("office", 0) == 45
 
     # A code rotated at the city is rotated at the office, the old one still resolves there.
     old = sites[site_id]
