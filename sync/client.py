@@ -33,11 +33,17 @@ class SyncError(RuntimeError):
 class Transport(Protocol):
     """What a sync round needs of an upstream."""
 
-    def cursor(self) -> dict[str, Any]: ...
+    def cursor(self) -> dict[str, Any]:
+        """The answer of GET /sync/v1/cursor."""
+        ...
 
-    def push(self, body: bytes) -> dict[str, Any]: ...
+    def push(self, body: bytes) -> dict[str, Any]:
+        """The answer of POST /sync/v1/push for an encoded body; SyncError if none came."""
+        ...
 
-    def pull(self, since: int) -> dict[str, Any]: ...
+    def pull(self, since: int) -> dict[str, Any]:
+        """The answer of GET /sync/v1/pull?since=V."""
+        ...
 
 
 class HttpTransport:

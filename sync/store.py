@@ -138,12 +138,14 @@ class _Rows:
         self._at = 0
 
     def fetchone(self) -> Any:
+        """The next row, or None."""
         if self._at >= len(self._rows):
             return None
         self._at += 1
         return self._rows[self._at - 1]
 
     def fetchall(self) -> list[Any]:
+        """The rows not fetched yet."""
         rest, self._at = self._rows[self._at :], len(self._rows)
         return rest
 
@@ -160,6 +162,7 @@ class _BatchReads:
         self._seen: dict[tuple[str, tuple[Any, ...]], list[Any]] = {}
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run sql; a SELECT asked before in this batch is answered from memory."""
         if not sql.lstrip()[:6].upper() == "SELECT":
             return self._conn.execute(sql, params)
         frozen = tuple(sorted(params.items())) if isinstance(params, Mapping) else tuple(params)
