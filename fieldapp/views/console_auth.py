@@ -18,6 +18,8 @@ bp = Blueprint("console_auth", __name__, url_prefix="/console")
 
 
 class LoginForm(FlaskForm):
+    """User name and password; Flask-WTF adds the CSRF token."""
+
     name = StringField(_l("User name"), validators=[DataRequired(), Length(max=40)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
 
