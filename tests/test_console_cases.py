@@ -195,3 +195,12 @@ def test_case_date_and_site_filters(app, world):
     assert "李秀英" in wide and "王磊" in wide
     bad = client.get("/console/cases?date_from=yesterday&site=elsewhere").get_data(as_text=True)
     assert "日期格式应为 2020-02-15" in bad and "您无权查看该场所" in bad
+
+
+def test_long_list_says_it_is_cut(app, world, monkeypatch):
+    from fieldapp.views import console
+
+    monkeypatch.setattr(console, "CASES_SHOWN", 1)
+    html = world["client"].get("/console/cases").get_data(as_text=True)
+    assert html.count('<li class="case') == 1 and "仅显示最早的 1 条" in html
+    assert "王磊" in html  # the oldest

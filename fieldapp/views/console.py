@@ -43,6 +43,7 @@ ALL = ("admin", "coordinator", "viewer")
 WRITE = ("admin", "coordinator")
 UNMASK_SECONDS = 300  # how long a deliberate unmask keeps showing the full data
 SOURCE = "console"  # names the console as the source of the records it saves
+CASES_SHOWN = 500  # the oldest first; more are reached by narrowing the filters
 
 
 @bp.app_context_processor
@@ -294,7 +295,7 @@ def cases_page():
         logbook.day_bounds(date.fromisoformat(filters.date_to), tz)[1] if filters.date_to else None
     )
     rows = cases.listing(
-        get_db(), site_ids, sync.utcnow(), status, filters.site or None, since, until
+        get_db(), site_ids, sync.utcnow(), status, filters.site or None, since, until, CASES_SHOWN
     )
     for c in rows:
         c["entry"] = logbook.present(c["entry"], user.role)
@@ -302,6 +303,7 @@ def cases_page():
         "console/cases.html",
         "console/_cases.html",
         cases=rows,
+        limit=CASES_SHOWN,
         status=status,
         filters=filters,
         errors=errors,
