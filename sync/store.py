@@ -77,21 +77,27 @@ _REAL_DAYS: dict[str, bool] = {}
 def normal_time(value: Any) -> str:
     """A timestamp in the stored form (UTC, milliseconds, Z); raise Invalid otherwise."""
     if isinstance(value, str) and _ISO_RE.fullmatch(value):
-        # A real moment, not 2026-13-45T25:61 (the digits' shape is the pattern's).
-        day = value[:10]
-        real = _REAL_DAYS.get(day)
-        if real is None:
-            try:
-                date(int(value[:4]), int(value[5:7]), int(value[8:10]))
-                real = True
-            except ValueError:
-                real = False
-            if len(_REAL_DAYS) < 4096:
-                _REAL_DAYS[day] = real
-        if not real or value[11:13] > "23" or value[14:16] > "59" or value[17:19] > "59":
+        if not _real_day(value):
             raise Invalid("recorded_at must be an ISO 8601 timestamp")
         return value
     return iso(parse_time(value))
+
+
+def _real_day(value: str) -> bool:
+    """Whether a timestamp of the stored shape names a real moment, not 2026-13-45T25:61."""
+    if value[11:13] > "23" or value[14:16] > "59" or value[17:19] > "59":
+        return False
+    day = value[:10]
+    real = _REAL_DAYS.get(day)
+    if real is None:
+        try:
+            date(int(value[:4]), int(value[5:7]), int(value[8:10]))
+            real = True
+        except ValueError:
+            real = False
+        if len(_REAL_DAYS) < 4096:
+            _REAL_DAYS[day] = real
+    return real
 
 
 def parse_time(value: Any) -> datetime:
@@ -236,14 +242,6 @@ class _BatchReads:
         return getattr(self._conn, name)
 
 
-@dataclass
-class _Pending:
-    kind: RecordKind
-    uuid: str
-    hash: str
-    row: tuple[Any, ...]
-
-
 def apply_batch(
     conn: sqlite3.Connection,
     registry: Registry,
@@ -269,11 +267,15 @@ def apply_batch(
     now_iso = iso(now)
     latest_allowed = iso(now + MAX_CLOCK_AHEAD)
     results: list[Result | None] = [None] * len(records)
-    pending: dict[str, list[tuple[int, _Pending]]] = {}
+    # Per kind: the kind, and (index in the batch, uuid, content hash, row) per valid record.
+    pending: dict[str, tuple[RecordKind, list[tuple[int, str, str, tuple[Any, ...]]]]] = {}
     rejects: list[tuple[str, str, str, str, str, str, str]] = []
     reads = _BatchReads(conn)
-
     getters: dict[str, Callable[[Mapping[str, Any]], tuple[Any, ...]]] = {}
+    # The per-record loop is the ingest path's hot spot: everything it can, it looks up once.
+    get_kind = registry.get
+    uuid_shape = _UUID_RE.fullmatch
+    time_shape = _ISO_RE.fullmatch
 
     for i, raw in enumerate(records):
         # type() first: decoded JSON is a dict, and the ABC check costs more per record.
@@ -283,11 +285,19 @@ def apply_batch(
         try:
             if not is_map:
                 raise Invalid("a record must be a JSON object")
-            rid = canonical_uuid(given_uuid)
-            kind = registry.get(kind_name) if isinstance(kind_name, str) else None
+            # The stored forms of a uuid and a time pass by their shape; others are parsed.
+            if type(given_uuid) is str and uuid_shape(given_uuid):
+                rid = given_uuid
+            else:
+                rid = canonical_uuid(given_uuid)
+            kind = get_kind(kind_name) if isinstance(kind_name, str) else None
             if kind is None:
                 raise Invalid(f"unknown record kind {kind_name!r}")
-            recorded_at = normal_time(raw.get("recorded_at"))
+            recorded_at = raw.get("recorded_at")
+            if not (
+                type(recorded_at) is str and time_shape(recorded_at) and _real_day(recorded_at)
+            ):
+                recorded_at = normal_time(recorded_at)
             if recorded_at > latest_allowed:
                 raise Invalid("recorded_at is in the future: check the device's clock")
             rec_device = raw.get("device")
@@ -308,13 +318,14 @@ def apply_batch(
                 continue
             clean = kind.validate(reads, dict(data))  # type: ignore[arg-type]
             digest = content_hash(kind.name, rid, recorded_at, rec_device, clean)
-            get = getters.get(kind.name)
-            if get is None:
-                get = getters[kind.name] = _columns_getter(kind.columns)
-            row = (rid, digest, rec_origin, rec_device, recorded_at, now_iso) + get(
+            group = pending.get(kind.name)
+            if group is None:
+                group = pending[kind.name] = (kind, [])
+                getters[kind.name] = _columns_getter(kind.columns)
+            row = (rid, digest, rec_origin, rec_device, recorded_at, now_iso) + getters[kind.name](
                 kind.to_row(clean)
             )
-            pending.setdefault(kind.name, []).append((i, _Pending(kind, rid, digest, row)))
+            group[1].append((i, rid, digest, row))
         except Invalid as exc:
             shown = given_uuid if isinstance(given_uuid, str) else ""
             results[i] = Result(shown, REJECTED, str(exc))
@@ -324,35 +335,33 @@ def apply_batch(
 
     with _write(conn):
         chain = _last_chain(conn)
-        for items in pending.values():
-            kind = items[0][1].kind
-            known = _existing_hashes(conn, kind.table, [p.uuid for _, p in items])
-            fresh: list[_Pending] = []
-            for i, p in items:
-                seen = known.get(p.uuid)
+        for kind, items in pending.values():
+            known = _existing_hashes(conn, kind.table, [rid for _, rid, _, _ in items])
+            fresh: list[tuple[Any, ...]] = []
+            links: list[tuple[str, str, str]] = []
+            for i, rid, digest, row in items:
+                seen = known.get(rid)
                 if seen is None:
-                    known[p.uuid] = p.hash
-                    fresh.append(p)
-                    results[i] = Result(p.uuid, APPLIED)
-                elif seen == p.hash:
-                    results[i] = Result(p.uuid, DUPLICATE)
+                    known[rid] = digest
+                    fresh.append(row)
+                    chain = chain_next(chain, rid)
+                    links.append((kind.name, rid, chain))
+                    results[i] = Result(rid, APPLIED)
+                elif seen == digest:
+                    results[i] = Result(rid, DUPLICATE)
                 else:
                     reason = "same uuid, different content: the first one is kept"
-                    results[i] = Result(p.uuid, CONFLICT, reason)
+                    results[i] = Result(rid, CONFLICT, reason)
                     rejects.append(
-                        (p.uuid, kind.name, source, CONFLICT, reason, _body(records[i]), now_iso)
+                        (rid, kind.name, source, CONFLICT, reason, _body(records[i]), now_iso)
                     )
             if fresh:
                 columns = COMMON_COLUMNS + kind.columns
                 marks = ",".join("?" * len(columns))
                 conn.executemany(
                     f"INSERT INTO {kind.table} ({','.join(columns)}) VALUES ({marks})",  # noqa: S608 -- names come from code
-                    [p.row for p in fresh],
+                    fresh,
                 )
-                links = []
-                for p in fresh:
-                    chain = chain_next(chain, p.uuid)
-                    links.append((kind.name, p.uuid, chain))
                 conn.executemany("INSERT INTO changes (kind, uuid, chain) VALUES (?, ?, ?)", links)
         if rejects:
             conn.executemany(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import orjson
 from flask import Blueprint, current_app, jsonify, request
 from flask_babel import gettext as _
 
@@ -32,6 +34,19 @@ def _error(status: int, code: str, message: str):
 def _no_store(response):
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _decode(raw: bytes) -> Any:
+    """The JSON body as json.loads reads it; raise ValueError for what is not JSON.
+
+    orjson reads the usual body several times faster. What it refuses (NaN, numbers beyond
+    a double, lone surrogates, a byte-order mark, other encodings) goes to json.loads, which
+    decides as it always has. Integers beyond 64 bits, which orjson reads as floats, cannot
+    be stored or counted here either way."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
 
 
 def _unauthorised():
@@ -71,7 +86,7 @@ def push():
     if len(raw) > limit:
         return too_big
     try:
-        body = json.loads(raw)
+        body = _decode(raw)
     except ValueError:  # includes bad UTF-8
         return _error(400, "bad_json", _("The body is not valid JSON."))
     try:
@@ -79,7 +94,8 @@ def push():
     except sync.BatchError as exc:
         status = {"wrong_source": 403, "too_many": 413}.get(exc.code, 400)
         return _error(status, exc.code, syncing.batch_error_message(exc))
-    return jsonify(answer)
+    # A result per record: orjson writes the answer several times faster than jsonify.
+    return current_app.response_class(orjson.dumps(answer), mimetype="application/json")
 
 
 @bp.get("/pull")
