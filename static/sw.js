@@ -11,6 +11,8 @@ importScripts("/static/js/outbox.js");
 const VERSION = "__VERSION__";
 const SHELL = "fieldapp-shell-" + VERSION;
 const SHELL_URLS = "__SHELL__";
+// Kept in the shell cache on first use rather than at install (the jsQR fallback, console styles).
+const LAZY_URLS = "__LAZY__";
 // Gate pages this phone has opened: kept across versions, refreshed whenever online.
 const PAGES = "fieldapp-pages";
 const SUBMIT_TIMEOUT_MS = 5000;
@@ -78,7 +80,7 @@ self.addEventListener("fetch", (event) => {
     event.respondWith(startPage(req));
   } else if (req.mode === "navigate" && GATE_PAGE.test(url.pathname)) {
     event.respondWith(gatePage(event, url));
-  } else if (SHELL_URLS.includes(url.pathname) && !req.headers.get("HX-Request")) {
+  } else if ((SHELL_URLS.includes(url.pathname) || LAZY_URLS.includes(url.pathname)) && !req.headers.get("HX-Request")) {
     event.respondWith(shellFirst(req, url));
   }
 });

@@ -208,3 +208,18 @@ def test_a_signed_in_coordinator_gets_the_gate_page_without_enrolling(app, clien
     make_user(app, "zhang", "coordinator", sites=[site["code"]])
     login(client, "zhang")
     assert 'id="entry-form"' in client.get(f"/s/{site['code']}").text
+
+
+def test_first_visit_precaches_only_what_the_gate_needs(client):
+    """The scanner's jsQR fallback and console styles are cached on first use, not at install."""
+    import json
+    import re
+
+    sw = client.get("/sw.js").text
+    shell = json.loads(re.search(r"const SHELL_URLS = (\[.*?\]);", sw).group(1))
+    lazy = json.loads(re.search(r"const LAZY_URLS = (\[.*?\]);", sw).group(1))
+    for needed in ("/static/vendor/htmx.min.js", "/static/js/outbox.js", "/static/css/gate.css"):
+        assert needed in shell
+    assert "/static/vendor/jsQR.js" in lazy and "/static/vendor/jsQR.js" not in shell
+    assert "/static/css/console.css" in lazy and "/static/css/console.css" not in shell
+    assert "__LAZY__" not in sw

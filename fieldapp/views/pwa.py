@@ -28,8 +28,14 @@ from ..db import get_db
 bp = Blueprint("pwa", __name__)
 
 STATIC = ROOT / "static"
-# What the service worker keeps in its versioned app-shell cache (besides the gate pages).
-SHELL_GLOBS = ("css/*.css", "js/*.js", "vendor/*.js", "icons/*")
+# What the service worker fetches into its versioned app-shell cache when it installs, on the
+# phone's first visit: only what a volunteer's gate page needs, so that visit stays small.
+SHELL_GLOBS = ("css/app.css", "css/gate.css", "css/pwa.css", "js/*.js", "vendor/htmx.min.js")
+SHELL_EXTRA = ("icons/icon-192.png",)
+# Kept in the same cache the first time they are used, not before: the jsQR fallback (57 KB
+# gzip, only for phones without the native BarcodeDetector), the console's and reports' styles,
+# the large icons the installer asks for.
+LAZY_GLOBS = ("css/*.css", "vendor/*.js", "icons/*")
 
 
 GATE_PAGE = re.compile(r"^/s/([^/]+)/?$")
@@ -70,28 +76,34 @@ def _mark_volunteer_page(response):
     return response
 
 
-def _shell_files() -> list[Path]:
-    return sorted(p for g in SHELL_GLOBS for p in STATIC.glob(g) if p.is_file())
+def _files(globs: tuple[str, ...]) -> list[Path]:
+    return sorted({p for g in globs for p in STATIC.glob(g) if p.is_file()})
+
+
+def _url(path: Path) -> str:
+    return "/static/" + path.relative_to(STATIC).as_posix()
 
 
 @cache
-def _shell(app_version: str | None) -> tuple[str, list[str]]:
-    """(version, URLs) of the app shell: a new deployment's files give a new version."""
+def _shell(app_version: str | None) -> tuple[str, list[str], list[str]]:
+    """(version, precached URLs, cached-on-use URLs): a new deployment's files, a new version."""
+    shell = _files(SHELL_GLOBS + SHELL_EXTRA)
+    lazy = [p for p in _files(LAZY_GLOBS) if p not in shell]
     digest = hashlib.sha256((app_version or "").encode())
-    files = [STATIC / "sw.js", *_shell_files()]
-    for path in files:
+    for path in [STATIC / "sw.js", *shell, *lazy]:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
-    urls = ["/static/" + p.relative_to(STATIC).as_posix() for p in files[1:]]
-    return digest.hexdigest()[:16], urls + ["/manifest.webmanifest", "/outbox", "/scan"]
+    urls = [_url(p) for p in shell] + ["/manifest.webmanifest", "/outbox", "/scan"]
+    return digest.hexdigest()[:16], urls, [_url(p) for p in lazy]
 
 
 @bp.route("/sw.js")
 def service_worker():
     """The service worker, at the root so its scope covers every page."""
-    version, urls = _shell(current_app.config.get("APP_VERSION"))
+    version, urls, lazy = _shell(current_app.config.get("APP_VERSION"))
     body = (STATIC / "sw.js").read_text(encoding="utf-8")
     body = body.replace("__VERSION__", version).replace('"__SHELL__"', json.dumps(urls))
+    body = body.replace('"__LAZY__"', json.dumps(lazy))
     return Response(
         body,
         mimetype="text/javascript",
