@@ -16,7 +16,7 @@ from flask_babel import lazy_gettext as _l
 import sync
 from sync.store import canonical_uuid, iso
 
-from . import corrections, rules
+from . import corrections, entries, rules
 
 ACTIONS = {
     "acknowledge": _l("Acknowledged"),
@@ -50,16 +50,8 @@ def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
         raise sync.Invalid(_("Choose what was done."))
     temperature = data.get("temperature")
     if action in WITH_TEMPERATURE:
-        if isinstance(temperature, str):
-            try:
-                temperature = float(temperature)
-            except ValueError:
-                temperature = None
-        if isinstance(temperature, bool) or not isinstance(temperature, int | float):
-            raise sync.Invalid(_("temperature must be a number"))
-        temperature = round(float(temperature), 1)
-        if not rules.TEMP_MIN <= temperature <= rules.TEMP_MAX:
-            raise sync.Invalid(_("temperature must be between 34.0 and 43.0 °C"))
+        # The same reading rules as at the gate (NaN refused, "37,5" read as 37.5).
+        temperature = entries.checked_temperature(temperature)
     else:
         temperature = None
     outcome = data.get("outcome") or ""

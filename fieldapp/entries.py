@@ -264,24 +264,29 @@ def _validate_plain(conn: sqlite3.Connection, data: Mapping[str, Any]) -> dict[s
     }
 
 
+def checked_temperature(value: Any) -> float:
+    """A reading in °C to one decimal, from a number or a form's text ("37,5" too); else Invalid."""
+    if isinstance(value, str):
+        try:
+            value = float(value.strip().replace(",", "."))
+        except ValueError:
+            value = None
+    if isinstance(value, float) and value != value:  # NaN
+        value = None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise sync.Invalid(_("temperature must be a number"))
+    value = round(float(value), 1)
+    if not rules.TEMP_MIN <= value <= rules.TEMP_MAX:
+        raise sync.Invalid(_("temperature must be between 34.0 and 43.0 °C"))
+    return value
+
+
 def _validate_full(conn: sqlite3.Connection, data: Mapping[str, Any]) -> dict[str, Any]:
     """Every check one by one, raising the first failure in the order the form shows them."""
     site_id = _text(data, "site_id", required=True)
     if conn.execute("SELECT 1 FROM sites WHERE id = ?", (site_id,)).fetchone() is None:
         raise sync.Invalid(_("unknown site"))
-    temperature = data.get("temperature")
-    if isinstance(temperature, str):
-        try:
-            temperature = float(temperature.strip().replace(",", "."))
-        except ValueError:
-            temperature = None
-    if isinstance(temperature, float) and temperature != temperature:  # NaN
-        temperature = None
-    if isinstance(temperature, bool) or not isinstance(temperature, int | float):
-        raise sync.Invalid(_("temperature must be a number"))
-    temperature = round(float(temperature), 1)
-    if not rules.TEMP_MIN <= temperature <= rules.TEMP_MAX:
-        raise sync.Invalid(_("temperature must be between 34.0 and 43.0 °C"))
+    temperature = checked_temperature(data.get("temperature"))
     fever_action = data.get("fever_action") or ""
     if rules.is_fever(temperature):
         fever_action = _choice({"fever_action": fever_action}, "fever_action", rules.FEVER_ACTIONS)

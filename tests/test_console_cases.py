@@ -103,6 +103,15 @@ def test_bad_action_input_is_refused(world, db):
     assert db.execute("SELECT count(*) FROM case_actions").fetchone()[0] == 0
 
 
+def test_re_measure_reads_temperatures_as_the_gate_does(world, db):
+    client, uuid = world["client"], world["fever"]
+    act(client, uuid, action="remeasure", temperature="nan")
+    assert db.execute("SELECT count(*) FROM case_actions").fetchone()[0] == 0
+    act(client, uuid, action="remeasure", temperature="37,5")  # a comma keypad's decimal
+    rows = db.execute("SELECT action, temperature FROM case_actions").fetchall()
+    assert [tuple(r) for r in rows] == [("remeasure", 37.5)]
+
+
 def test_case_filters(world):
     client = world["client"]
     act(client, world["fever"], action="acknowledge")
