@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -97,21 +98,31 @@ def _split_sql(sql: str) -> list[str]:
 
 
 def get_db() -> sqlite3.Connection:
-    """The request's connection, opened on first use and closed at teardown."""
+    """The request's connection: the serving thread's own, opened once and kept.
+
+    Opening a connection per request ran the pragmas again and started with an empty page
+    cache, so every sync batch read its index pages afresh; a thread keeps its connection (and
+    its cache and prepared statements) for the app's life instead.
+    """
     if "db" not in g:
-        g.db = connect(current_app.config["DATABASE"])
+        local = current_app.extensions["fieldapp.db"]
+        conn = getattr(local, "conn", None)
+        if conn is None:
+            conn = local.conn = connect(current_app.config["DATABASE"])
+        g.db = conn
     return g.db
 
 
 def close_db(_exc: BaseException | None = None) -> None:
-    """Close the request's connection if one was opened."""
+    """End the request's use of its connection: nothing it left uncommitted survives."""
     db = g.pop("db", None)
-    if db is not None:
-        db.close()
+    if db is not None and db.in_transaction:
+        db.execute("ROLLBACK")
 
 
 def init_app(app: Flask) -> None:
-    """Register teardown of the per-request connection."""
+    """Keep one connection per serving thread, and end each request's use of it."""
+    app.extensions["fieldapp.db"] = threading.local()
     app.teardown_appcontext(close_db)
 
 
