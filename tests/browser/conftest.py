@@ -152,6 +152,19 @@ def enrol_browser(server: Server, page, name: str = "测试手机") -> str:
     return code
 
 
+def enrol_cookie(server: Server, context, site_id: str, name: str = "门岗1号") -> None:
+    """Make the browser an enrolled gate phone directly: a new device's token as its cookie."""
+    from fieldapp import devices
+    from sync import peers
+
+    conn = sqlite3.connect(server.database, isolation_level=None)
+    try:
+        _peer, token = peers.create(conn, "device", name, site_id)
+    finally:
+        conn.close()
+    context.add_cookies([{"name": devices.COOKIE, "value": token, "url": server.url}])
+
+
 @pytest.fixture
 def enrolled_page(server, page):
     """A page whose browser is an enrolled gate phone, on the gate page of the first site."""

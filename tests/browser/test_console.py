@@ -3,12 +3,12 @@ gate is followed up to a close by a coordinator; a viewer sees masked data only.
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import enrol_cookie
 
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,19 +48,6 @@ def add_user(server, name, role, *scope):
     assert done.returncode == 0, done.stderr
 
 
-def enrol(server, context, site_id):
-    """Make the browser an enrolled gate phone, as the gate's own browser test does."""
-    from fieldapp import devices
-    from sync import peers
-
-    conn = sqlite3.connect(server.database, isolation_level=None)
-    try:
-        _peer, token = peers.create(conn, "device", "门岗1号", site_id)
-    finally:
-        conn.close()
-    context.add_cookies([{"name": devices.COOKIE, "value": token, "url": server.url}])
-
-
 def sign_in(page, server, name):
     page.goto(f"{server.url}/console/")
     assert "/console/login" in page.url
@@ -77,7 +64,7 @@ def test_coordinator_follows_a_gate_fever_to_a_close(console_server, browser, co
     add_user(server, "guest", "viewer")
 
     # At the gate: a visitor with 38.5 °C, sent to the clinic.
-    enrol(server, context, site["id"])
+    enrol_cookie(server, context, site["id"])
     page.goto(f"{server.url}/s/{site['code']}")
     page.locator("#person_type label", has_text="访客").click()
     page.fill("#name", "王五")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
+from conftest import enrol_cookie
 
 pytestmark = pytest.mark.browser
 
@@ -18,26 +17,10 @@ def gate_server(server):
         server.proc.stderr.close()
 
 
-def enrol_browser(server, context, site_id: str) -> None:
-    """Make the browser an enrolled gate phone (a phone that is not gets the visitor form)."""
-    try:
-        from fieldapp import devices
-    except ModuleNotFoundError:
-        return
-    from sync import peers
-
-    conn = sqlite3.connect(server.database, isolation_level=None)
-    try:
-        _peer, token = peers.create(conn, "device", "门岗1号", site_id)
-    finally:
-        conn.close()
-    context.add_cookies([{"name": devices.COOKIE, "value": token, "url": server.url}])
-
-
 def test_register_a_resident_from_the_roster_and_a_visitor_with_a_fever(gate_server, context, page):
     server = gate_server
     site = server.query("SELECT id, code FROM sites WHERE kind = 'residential'")[0]
-    enrol_browser(server, context, site["id"])
+    enrol_cookie(server, context, site["id"])
     page.goto(f"{server.url}/s/{site['code']}")
     assert page.locator("h1").inner_text() == "阳光花园小区"
 
@@ -103,7 +86,7 @@ def test_the_gate_form_works_without_javascript(gate_server, browser):
         viewport={"width": 390, "height": 844}, locale="zh-CN", java_script_enabled=False
     )
     try:
-        enrol_browser(server, context, site["id"])
+        enrol_cookie(server, context, site["id"])
         page = context.new_page()
         page.goto(f"{server.url}/s/{site['code']}")
         # Roster search without JS: a plain GET, then the match is a link that fills the form.
