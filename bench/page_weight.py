@@ -24,9 +24,10 @@ from cryptography.fernet import Fernet
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fieldapp import create_app, demo  # noqa: E402
+from fieldapp import create_app, demo, devices  # noqa: E402
 from fieldapp.db import connect, migrate  # noqa: E402
 from fieldapp.instance import ensure_identity  # noqa: E402
+from sync import peers  # noqa: E402
 
 TARGET = 60 * 1024
 ASSET = re.compile(r'<(?:link[^>]+href|script[^>]+src|img[^>]+src)="(/[^"]+)"', re.IGNORECASE)
@@ -47,14 +48,9 @@ def main() -> None:
         demo.seed(conn)
     site = conn.execute("SELECT id, code FROM sites WHERE kind = 'residential'").fetchone()
     client = app.test_client()
-    try:  # an enrolled phone sees the gate form; others get the visitor's self-registration
-        from fieldapp import devices
-        from sync import peers
-
-        _peer, token = peers.create(conn, "device", "bench", site["id"])
-        client.set_cookie(devices.COOKIE, token)
-    except ModuleNotFoundError:
-        pass
+    # An enrolled phone sees the gate form; others get the visitor's self-registration.
+    _peer, token = peers.create(conn, "device", "bench", site["id"])
+    client.set_cookie(devices.COOKIE, token)
     conn.close()
 
     page_url = f"/s/{site['code']}"

@@ -4,7 +4,6 @@ sites, open fever cases and the sync state of instances and phones. Charts are p
 
 from __future__ import annotations
 
-import importlib
 import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,7 +12,7 @@ from zoneinfo import ZoneInfo
 import sync
 from sync.store import iso
 
-from . import cases, logbook
+from . import cases, logbook, syncing
 
 CHART_W, CHART_H = 340, 140
 # A phone or instance that has not pushed for this long is flagged: it may be off or offline.
@@ -123,19 +122,9 @@ def sync_status(
     conn: sqlite3.Connection, site_ids: list[str] | None, now: datetime | None = None
 ) -> dict[str, Any]:
     """Instances and phones that push here (last push, records received, silent for too long)
-    and what this instance still has to push upstream: from fieldapp.syncing.status() when it
-    is there, else from the peers table alone."""
-    try:
-        syncing = importlib.import_module("fieldapp.syncing")
-        found = syncing.status(conn)
-        peers, upstream = found["downstream"], found["upstream"]
-    except (ImportError, AttributeError, KeyError):
-        # The sync module is optional for the dashboard: show what the peers table knows.
-        peers = [
-            dict(p, revoked=p["revoked_at"] is not None)
-            for p in conn.execute("SELECT * FROM peers ORDER BY kind, name")
-        ]
-        upstream = None
+    and what this instance still has to push upstream, from fieldapp.syncing.status()."""
+    found = syncing.status(conn)
+    peers, upstream = found["downstream"], found["upstream"]
     shown = []
     for peer in peers:
         if peer.get("revoked"):

@@ -27,7 +27,7 @@ from flask_babel import lazy_gettext as _l
 import sync
 from sync.store import iso
 
-from . import reports, rules
+from . import audit, reports, rules
 from .db import connect, transaction
 from .i18n import cli_locale
 
@@ -193,10 +193,6 @@ def purge(
 
 def _audit(conn: sqlite3.Connection, result: Purge, trigger: str) -> None:
     """Write the purge to the console's audit log (fieldapp/audit.py), in the same transaction."""
-    try:
-        from . import audit
-    except ImportError:  # an instance without the console: purge_log is the record
-        return
     audit.write(
         conn,
         actor=f"system:{trigger}",
@@ -310,14 +306,9 @@ def set_optional_fields(
             "UPDATE sites SET optional_fields = ?, version = ? WHERE id = ?",
             (fields, version, site["id"]),
         )
-        try:
-            from . import audit
-        except ImportError:
-            pass
-        else:
-            audit.write(
-                conn, actor, "site_change", target=site["id"], detail=f"optional_fields={fields}"
-            )
+        audit.write(
+            conn, actor, "site_change", target=site["id"], detail=f"optional_fields={fields}"
+        )
     return conn.execute("SELECT * FROM sites WHERE id = ?", (site["id"],)).fetchone()
 
 

@@ -7,7 +7,6 @@ record kinds, settings and languages, and holds the `instance`, `upstream` and `
 from __future__ import annotations
 
 import functools
-import importlib
 import logging
 import re
 import sqlite3
@@ -28,7 +27,7 @@ from sync import client as sync_client
 from sync import config as sync_config
 from sync import peers, server
 
-from . import background, db, i18n, records
+from . import background, db, devices, i18n, records
 
 log = logging.getLogger(__name__)
 
@@ -102,14 +101,7 @@ def authenticate_request(conn: sqlite3.Connection) -> peers.Peer | None:
         if scheme.lower() != "bearer":
             return None
         return peers.authenticate(conn, token.strip())
-    try:
-        devices = importlib.import_module("fieldapp.devices")
-    except ModuleNotFoundError as exc:  # the phones issue has not landed here
-        if exc.name != "fieldapp.devices":
-            raise
-        return None
-    from_cookie = getattr(devices, "peer_from_cookie", None)
-    return from_cookie(conn) if from_cookie is not None else None
+    return devices.peer_from_cookie(conn)
 
 
 def receive_push(conn: sqlite3.Connection, peer: peers.Peer, body: Any) -> dict[str, Any]:
