@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import click
-from flask import current_app, request
+from flask import current_app, g, request
 from flask.cli import with_appcontext
 from flask_babel import force_locale
 from flask_babel import gettext as _
@@ -130,8 +130,11 @@ def redeem(conn: sqlite3.Connection, token: str) -> tuple[peers.Peer, str, str]:
 
 def peer_from_cookie(conn: sqlite3.Connection) -> peers.Peer | None:
     """The enrolled, unrevoked phone whose device cookie came with this request, or None."""
-    peer = peers.authenticate(conn, request.cookies.get(COOKIE))
-    return peer if peer is not None and peer.kind == "device" else None
+    # Asked by the visitor/volunteer switch, the view and the push alike: look it up once.
+    if "device_peer" not in g:
+        peer = peers.authenticate(conn, request.cookies.get(COOKIE))
+        g.device_peer = peer if peer is not None and peer.kind == "device" else None
+    return g.device_peer
 
 
 def set_cookie(response, device_token: str) -> None:
