@@ -15,7 +15,7 @@ from flask import Flask, current_app
 
 import sync
 
-from . import instance
+from . import db, instance
 
 # Each module here has record_kinds(config) -> list[sync.RecordKind].
 KIND_MODULES = ("fieldapp.entries", "fieldapp.corrections", "fieldapp.cases", "fieldapp.reports")
@@ -52,7 +52,9 @@ def save(
     """Store wire records made here, on a phone or downstream; one result each.
 
     options go to sync.apply_batch (received_at; inside, which the sync endpoint uses to move
-    its cursor in the same transaction).
+    its cursor in the same transaction). conn reads (validation); the app's writer writes, so
+    the batches of concurrent requests share a commit. A caller with a transaction open on
+    conn (a console edit written with its audit row) gets the write on conn, in it.
     """
     from .retention import redact_rejects
 
@@ -73,6 +75,7 @@ def save(
         device=device,
         horizon=sync.horizon_for(retention_days(conn)),
         inside=inside,
+        writer=None if conn.in_transaction else db.writer(),
         **options,
     )
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 try:  # the content hash's JSON, many times faster; the stdlib gives the same bytes otherwise
     import orjson
@@ -253,6 +253,7 @@ def apply_batch(
     horizon: str | None = None,
     received_at: datetime | None = None,
     inside: Callable[[sqlite3.Connection, list[Result]], None] | None = None,
+    writer: Writer | None = None,
 ) -> list[Result]:
     """Store a batch of wire records; return one Result per record, in order.
 
@@ -262,6 +263,10 @@ def apply_batch(
     not stored. All of it happens in one transaction: a failure stores nothing. inside, if
     given, runs in that same transaction after the records are written (cursor, counters);
     validation runs before the write lock is taken, so concurrent batches overlap.
+
+    writer, if given, does the writing (a GroupCommit: the batch commits together with other
+    threads' batches, still all or nothing); otherwise it is done on conn, in the caller's
+    transaction if one is open. conn is only read from then (is this site known?).
     """
     now = received_at or utcnow()
     now_iso = iso(now)
@@ -333,46 +338,73 @@ def apply_batch(
                 (shown, str(kind_name or ""), source, REJECTED, str(exc), _body(raw), now_iso)
             )
 
+    def write(conn: sqlite3.Connection) -> list[Result]:
+        return _write_batch(conn, records, results, pending, rejects, source, now_iso, inside)
+
+    if writer is not None:
+        return writer.run(write)
     with _write(conn):
-        chain = _last_chain(conn)
-        for kind, items in pending.values():
-            known = _existing_hashes(conn, kind.table, [rid for _, rid, _, _ in items])
-            fresh: list[tuple[Any, ...]] = []
-            links: list[tuple[str, str, str]] = []
-            for i, rid, digest, row in items:
-                seen = known.get(rid)
-                if seen is None:
-                    known[rid] = digest
-                    fresh.append(row)
-                    chain = chain_next(chain, rid)
-                    links.append((kind.name, rid, chain))
-                    results[i] = Result(rid, APPLIED)
-                elif seen == digest:
-                    results[i] = Result(rid, DUPLICATE)
-                else:
-                    reason = "same uuid, different content: the first one is kept"
-                    results[i] = Result(rid, CONFLICT, reason)
-                    rejects.append(
-                        (rid, kind.name, source, CONFLICT, reason, _body(records[i]), now_iso)
-                    )
-            if fresh:
-                columns = COMMON_COLUMNS + kind.columns
-                marks = ",".join("?" * len(columns))
-                conn.executemany(
-                    f"INSERT INTO {kind.table} ({','.join(columns)}) VALUES ({marks})",  # noqa: S608 -- names come from code
-                    fresh,
+        return write(conn)
+
+
+class Writer(Protocol):
+    """What writes a batch for apply_batch: sync.GroupCommit, or anything with its run()."""
+
+    def run(self, work: Callable[[sqlite3.Connection], list[Result]]) -> list[Result]: ...
+
+
+def _write_batch(
+    conn: sqlite3.Connection,
+    records: Sequence[Any],
+    checked: list[Result | None],
+    pending: dict[str, tuple[RecordKind, list[tuple[int, str, str, tuple[Any, ...]]]]],
+    refused: list[tuple[str, str, str, str, str, str, str]],
+    source: str,
+    now_iso: str,
+    inside: Callable[[sqlite3.Connection, list[Result]], None] | None,
+) -> list[Result]:
+    """apply_batch's write, in the transaction conn has open: a Result per record."""
+    results = list(checked)  # copies: what validation found stays as it was
+    rejects = list(refused)
+    chain = _last_chain(conn)
+    for kind, items in pending.values():
+        known = _existing_hashes(conn, kind.table, [rid for _, rid, _, _ in items])
+        fresh: list[tuple[Any, ...]] = []
+        links: list[tuple[str, str, str]] = []
+        for i, rid, digest, row in items:
+            seen = known.get(rid)
+            if seen is None:
+                known[rid] = digest
+                fresh.append(row)
+                chain = chain_next(chain, rid)
+                links.append((kind.name, rid, chain))
+                results[i] = Result(rid, APPLIED)
+            elif seen == digest:
+                results[i] = Result(rid, DUPLICATE)
+            else:
+                reason = "same uuid, different content: the first one is kept"
+                results[i] = Result(rid, CONFLICT, reason)
+                rejects.append(
+                    (rid, kind.name, source, CONFLICT, reason, _body(records[i]), now_iso)
                 )
-                conn.executemany("INSERT INTO changes (kind, uuid, chain) VALUES (?, ?, ?)", links)
-        if rejects:
+        if fresh:
+            columns = COMMON_COLUMNS + kind.columns
+            marks = ",".join("?" * len(columns))
             conn.executemany(
-                "INSERT OR IGNORE INTO sync_rejects"
-                " (uuid, kind, source, status, reason, body, received_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                rejects,
+                f"INSERT INTO {kind.table} ({','.join(columns)}) VALUES ({marks})",  # noqa: S608 -- names come from code
+                fresh,
             )
-        done = [r for r in results if r is not None]
-        if inside is not None:
-            inside(conn, done)
+            conn.executemany("INSERT INTO changes (kind, uuid, chain) VALUES (?, ?, ?)", links)
+    if rejects:
+        conn.executemany(
+            "INSERT OR IGNORE INTO sync_rejects"
+            " (uuid, kind, source, status, reason, body, received_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rejects,
+        )
+    done = [r for r in results if r is not None]
+    if inside is not None:
+        inside(conn, done)
     return done
 
 

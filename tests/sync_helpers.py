@@ -84,6 +84,7 @@ def save_records(folder: Path, wire: list[dict[str, Any]], device: str | None = 
             return [r.status for r in saved]
         finally:
             conn.close()
+            app.extensions["fieldapp.writer"].close()  # a test may move the file away next
 
 
 def http(

@@ -360,3 +360,48 @@ def test_a_record_past_the_retention_horizon_is_acknowledged_and_dropped(
     assert [x["status"] for x in r.json["results"]] == ["expired", "applied"]
     assert r.json["cursor"] == 2  # acknowledged: a purge is never undone by a late sync
     assert [x[0] for x in db.execute("SELECT uuid FROM entries")] == [fresh["uuid"]]
+
+
+def test_concurrent_pushes_share_commits_and_keep_the_change_log_whole(app, db, site):
+    """Eight downstreams push at once, and half their records are pushed twice (a resend after a
+    lost answer, racing the original): each record is stored once, every push gets its own
+    answer, the change log's hash chain is unbroken and each cursor is where its sender is."""
+    import threading
+
+    senders = []
+    with db:
+        for i in range(8):
+            senders.append(peers.create(db, "instance", f"office-{i}"))
+    work = {peer.id: numbered([entry(site, j) for j in range(120)]) for peer, _ in senders}
+    answers: list[list[str]] = []
+
+    def pusher(peer, token):
+        client = app.test_client()
+        wire = work[peer.id]
+        batches = [(0, wire[:60]), (60, wire[60:]), (0, wire[:60])]  # the resend
+        for since, chunk in batches:
+            body = {"source": peer.id, "since": since, "records": chunk}
+            r = push(client, token, body)
+            assert r.status_code == 200, r.json
+            answers.append([x["status"] for x in r.json["results"]])
+
+    threads = [threading.Thread(target=pusher, args=s) for s in senders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert len(answers) == 24
+    for statuses in answers:
+        assert set(statuses) <= {"applied", "duplicate"} and len(statuses) == 60
+    every = {r["uuid"] for wire in work.values() for r in wire}
+    rows = [r[0] for r in db.execute("SELECT uuid FROM entries")]
+    assert len(rows) == len(every) == 960 and set(rows) == every
+    log = db.execute("SELECT uuid, chain FROM changes WHERE kind = 'entry' ORDER BY seq").fetchall()
+    assert sorted(u for u, _c in log) == sorted(every)
+    chain = ""
+    for uuid, link in log:
+        chain = sync.store.chain_next(chain, uuid)
+        assert link == chain, "the change log's hash chain is broken"
+    cursors = dict(db.execute("SELECT source, seq FROM sync_cursors").fetchall())
+    assert cursors == {peer.id: 120 for peer, _ in senders}

@@ -1,0 +1,182 @@
+"""Group commit: the writes of concurrent threads made durable by one COMMIT, each on its own.
+
+Eight downstreams pushing at once used to mean eight connections taking turns at the write
+lock, each committing its own 500 records. A commit writes every page its records touched, and
+random UUIDs touch a page of the uuid index for nearly every record, so the same index pages
+went to the WAL over and over; and each connection's page cache was thrown away whenever one of
+the others had written.
+
+Here one connection does every write of the process. A thread hands its write over as a
+function; whichever thread finds the write lock free becomes the leader, takes every write
+queued by then, runs each inside its own SAVEPOINT of one transaction, commits once and wakes
+the others (the scheme LevelDB's and PostgreSQL's group commits use). A write that raises is
+rolled back to its savepoint alone and the exception is raised in its own thread; the others
+are still stored. A failed BEGIN or COMMIT fails every write of that group, and none is stored.
+Nobody is answered before the COMMIT that made their write durable has returned.
+
+Several processes serving the same database (`fieldapp serve --workers 2`) take turns through
+a lock file beside it: a process waiting for its turn sleeps in the kernel and is woken the
+moment the other lets go. Without it they met only at SQLite's write lock, whose busy handler
+polls (after 1, 2, 5, 10… ms) and keeps losing the race to the holder's next commit, so two
+processes wrote no faster than one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: one serving process, SQLite's lock suffices
+    fcntl = None  # type: ignore[assignment]
+
+T = TypeVar("T")
+Work = Callable[[sqlite3.Connection], T]
+
+# How many writes one transaction takes at most: enough to share commits among every serving
+# thread, few enough that a leader does not keep writing for others for long.
+MAX_GROUP = 32
+
+
+class _Job(Generic[T]):
+    __slots__ = ("work", "result", "error", "done")
+
+    def __init__(self, work: Work[T]) -> None:
+        self.work = work
+        self.result: T | None = None
+        self.error: BaseException | None = None
+        self.done = False
+
+
+class GroupCommit:
+    """Writes to one database through one connection, concurrent ones committed together.
+
+    connect opens that connection (lazily, on the first write). run(work) calls work(conn)
+    inside a transaction and returns its value once the transaction is committed, or raises
+    what work raised (nothing of that work is stored) or what failed the commit. lock_path,
+    if given, names the lock file the processes writing that database take turns with.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        *,
+        lock_path: str | Path | None = None,
+        max_group: int = MAX_GROUP,
+    ) -> None:
+        self._connect = connect
+        self._conn: sqlite3.Connection | None = None
+        self._turn = _FileLock(lock_path) if lock_path is not None and fcntl else None
+        self._max_group = max_group
+        self._queue: list[_Job] = []
+        self._queue_lock = threading.Lock()
+        self._leader = threading.Lock()  # held by the thread writing a group
+        self.groups = 0  # transactions committed (or tried), for tests and figures
+        self.writes = 0  # works run in them
+
+    def run(self, work: Work[T]) -> T:
+        """Run work(conn) in a transaction shared with concurrent writes; its value, committed."""
+        job: _Job[T] = _Job(work)
+        with self._queue_lock:
+            self._queue.append(job)
+        while not job.done:
+            with self._leader:
+                if not job.done:
+                    self._lead()
+        if job.error is not None:
+            raise job.error
+        return job.result  # type: ignore[return-value]
+
+    def close(self) -> None:
+        """Close the connection (a later write opens it again)."""
+        with self._leader:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            if self._turn is not None:
+                self._turn.close()
+
+    def _lead(self) -> None:
+        """Write the queued works (the oldest first) in one transaction; mark each done."""
+        with self._queue_lock:
+            jobs = self._queue[: self._max_group]
+            del self._queue[: self._max_group]
+        if not jobs:
+            return
+        self.groups += 1
+        self.writes += len(jobs)
+        try:
+            conn = self._conn
+            if conn is None:
+                conn = self._conn = self._connect()
+            with self._turn or contextlib.nullcontext():
+                _write_group(conn, jobs)
+        except Exception as exc:  # BEGIN, a savepoint or COMMIT failed: none of them is stored
+            for job in jobs:
+                job.result = None
+                if job.error is None:
+                    # Each thread raises its own copy: one exception object raised in several
+                    # threads at once would get their tracebacks mixed up.
+                    job.error = _own_copy(exc)
+        except BaseException:  # KeyboardInterrupt, SystemExit: the leader's own, not theirs
+            for job in jobs:
+                job.result, job.error = None, RuntimeError("the write was interrupted")
+                job.done = True
+            raise
+        for job in jobs:
+            job.done = True
+
+
+def _write_group(conn: sqlite3.Connection, jobs: list[_Job[Any]]) -> None:
+    """Each job in its own savepoint of one transaction; raise if the transaction fails."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for job in jobs:
+            conn.execute("SAVEPOINT group_commit_write")
+            try:
+                job.result = job.work(conn)
+            except Exception as exc:  # this write alone is undone
+                conn.execute("ROLLBACK TO group_commit_write")
+                job.error = exc
+            conn.execute("RELEASE group_commit_write")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+class _FileLock:
+    """An exclusive flock(2) on a file, held while one process writes; the kernel lets go of it
+    when the process ends, however it ends."""
+
+    def __init__(self, path: str | Path) -> None:
+        self._path = os.fspath(path)
+        self._fd: int | None = None
+
+    def __enter__(self) -> None:
+        if self._fd is None:
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *_exc: object) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _own_copy(exc: BaseException) -> BaseException:
+    try:
+        return copy.copy(exc)
+    except Exception:  # pragma: no cover - an exception that cannot be copied
+        return exc
