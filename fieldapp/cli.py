@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import signal
+import socket
+import subprocess
+import sys
 import threading
 
 import click
@@ -17,18 +21,81 @@ from . import background, create_app, db
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64))
-def serve_command(host: str, port: int, threads: int) -> None:
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 32),
+    help="Serving processes sharing the port; a busy central instance: one per CPU core.",
+)
+@click.option("--worker", type=int, default=None, hidden=True)  # set by --workers, not by hand
+def serve_command(host: str, port: int, threads: int, workers: int, worker: int | None) -> None:
     """Serve the app with waitress (a production WSGI server) and run background jobs."""
     import waitress
 
+    if workers > 1 and worker is None:
+        _supervise(host, port, threads, workers)
+        return
     app = current_app._get_current_object()
     stop = threading.Event()
-    background.start(app, stop)
-    click.echo(f"fieldapp serving on http://{host}:{port}/", err=True)
+    if not worker:  # the only process, or the first of --workers: one of each job, not N
+        background.start(app, stop)
     try:
-        waitress.serve(app, host=host, port=port, threads=threads, ident="fieldapp")
+        if worker is None:
+            click.echo(f"fieldapp serving on http://{host}:{port}/", err=True)
+            waitress.serve(app, host=host, port=port, threads=threads, ident="fieldapp")
+        else:
+            sockets = [_shared_port(host, port)]
+            waitress.serve(app, sockets=sockets, threads=threads, ident="fieldapp")
     finally:
         stop.set()
+
+
+def _shared_port(host: str, port: int) -> socket.socket:
+    """A listening socket other processes of this user can listen on too: the kernel spreads
+    the connections among them (SO_REUSEPORT)."""
+    info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(info[0], socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(info[4])
+    sock.listen(1024)
+    return sock
+
+
+def _supervise(host: str, port: int, threads: int, workers: int) -> None:
+    """Start the worker processes, pass SIGTERM and Ctrl-C on to them, and stop them all if one
+    of them stops: a half-served port is worse than a service manager's restart."""
+    if not hasattr(socket, "SO_REUSEPORT"):
+        raise click.UsageError("--workers above 1 needs SO_REUSEPORT (Linux, macOS, BSD).")
+    argv = [sys.executable, "-m", "fieldapp.cli", "serve", "--host", host, "--port", str(port)]
+    argv += ["--threads", str(threads)]
+    children = [subprocess.Popen([*argv, "--worker", str(i)]) for i in range(workers)]
+    click.echo(f"fieldapp serving on http://{host}:{port}/ ({workers} workers)", err=True)
+
+    asked = threading.Event()
+
+    def stop_all(*_args: object) -> None:
+        asked.set()
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+
+    signal.signal(signal.SIGTERM, stop_all)
+    signal.signal(signal.SIGINT, stop_all)
+    ended = None
+    try:
+        while ended is None:
+            ended = next((c for c in children if c.poll() is not None), None)
+            asked.wait(0.5)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            child.wait()
+    if not asked.is_set():  # a worker ended on its own (even cleanly): the service has ended
+        raise SystemExit(ended.returncode or 1)
 
 
 # Each module here has a list `commands` of click commands (or groups) to attach.

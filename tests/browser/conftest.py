@@ -39,6 +39,7 @@ class Server:
     port: int
     env: dict = field(default_factory=dict)
     proc: subprocess.Popen | None = None
+    serve_args: tuple[str, ...] = ()  # more options for `fieldapp serve` (--workers 2)
 
     @property
     def url(self) -> str:
@@ -62,7 +63,7 @@ class Server:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            FIELDAPP + ["serve", "--port", str(self.port)],
+            FIELDAPP + ["serve", "--port", str(self.port), *self.serve_args],
             env=self.env,
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
