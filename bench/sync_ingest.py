@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from fieldapp.db import connect, migrate  # noqa: E402
+from sync import HttpTransport, SyncError  # noqa: E402
 
 FIELDAPP = [sys.executable, "-m", "fieldapp.cli"]
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
@@ -108,33 +109,46 @@ def bodies_for(source: str, records: list[dict], batch: int) -> list[bytes]:
     return out
 
 
-def pusher(port: int, token: str, bodies: list[bytes], errors: list[str]) -> None:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    try:
-        for body in bodies:
+def pusher(port: int, token: str, bodies: list[bytes], errors: list[str], keep_alive: bool) -> None:
+    """Push bodies one after the other, as `fieldapp sync` does: sync.HttpTransport, which opens
+    a connection per batch. keep_alive: one persistent connection for all of them instead."""
+    if keep_alive:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+        def push(body: bytes) -> dict:
             conn.request("POST", "/sync/v1/push", body=body, headers=headers)
             resp = conn.getresponse()
             data = resp.read()
             if resp.status != 200:
-                errors.append(f"{resp.status} {data[:200]!r}")
-                return
-            answer = json.loads(data)
+                raise SyncError(f"{resp.status} {data[:200]!r}")
+            return json.loads(data)
+    else:
+        push = HttpTransport(f"http://127.0.0.1:{port}", token, timeout=300).push
+    try:
+        for body in bodies:
+            answer = push(body)
             bad = [r for r in answer["results"] if r["status"] != "applied"]
             if bad:
                 errors.append(f"not applied: {bad[:3]}")
                 return
+    except SyncError as exc:
+        errors.append(str(exc))
     finally:
-        conn.close()
+        if keep_alive:
+            conn.close()
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a process has used so far (Linux /proc)."""
+    """User + system CPU seconds a process and its children (the workers) have used so far
+    (Linux /proc)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except (OSError, IndexError, ValueError):
         return float("nan")
+    return own + sum(_cpu_seconds(int(child)) for child in children)
 
 
 def main() -> None:
@@ -142,7 +156,15 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--pushers", type=int, default=8)
     parser.add_argument("--batch", type=int, default=500)
-    parser.add_argument("--threads", type=int, default=8, help="waitress threads")
+    parser.add_argument(
+        "--keep-alive",
+        action="store_true",
+        help="each pusher keeps one connection (fieldapp sync opens one per batch)",
+    )
+    parser.add_argument("--threads", type=int, default=4, help="waitress threads per worker")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="serving processes (one per core)"
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="fieldapp-bench-"))
@@ -185,7 +207,16 @@ def main() -> None:
     mb = sum(len(b) for _t, bs in work_items for b in bs) / 1e6
 
     proc = subprocess.Popen(
-        FIELDAPP + ["serve", "--port", str(port), "--threads", str(args.threads)],
+        FIELDAPP
+        + [
+            "serve",
+            "--port",
+            str(port),
+            "--threads",
+            str(args.threads),
+            "--workers",
+            str(args.workers),
+        ],
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -206,10 +237,11 @@ def main() -> None:
                 time.sleep(0.1)
         errors: list[str] = []
         threads = [
-            threading.Thread(target=pusher, args=(port, t, bodies, errors))
+            threading.Thread(target=pusher, args=(port, t, bodies, errors, args.keep_alive))
             for t, bodies in work_items
         ]
         cpu0 = _cpu_seconds(proc.pid)
+        client0 = time.process_time()
         t0 = time.perf_counter()
         for th in threads:
             th.start()
@@ -217,6 +249,7 @@ def main() -> None:
             th.join()
         push_s = time.perf_counter() - t0
         server_cpu = _cpu_seconds(proc.pid) - cpu0
+        client_cpu = time.process_time() - client0
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -234,7 +267,7 @@ def main() -> None:
     rows = [tuple(r) for r in rows]
 
     raw_path = work / "raw.sqlite3"
-    raw = connect(raw_path)
+    raw = connect(raw_path, writer=True)  # the same settings as the server's writer
     migrate(raw)
     raw.execute(
         f"INSERT INTO sites VALUES ({', '.join('?' * len(site))})",  # noqa: S608
@@ -254,7 +287,10 @@ def main() -> None:
         f"records:            {args.records} ({args.pushers} pushers, batches of {args.batch}, {mb:.1f} MB of JSON)"
     )
     print(f"HTTP push (waitress): {push_s:8.2f} s  {push_rate:10,.0f} records/s")
-    print(f"  server CPU during the push: {server_cpu:.1f} s (both cores: {os.cpu_count()})")
+    print(
+        f"  {args.workers} worker(s) x {args.threads} threads; server CPU during the push:"
+        f" {server_cpu:.1f} s, the pushers' {client_cpu:.1f} s ({os.cpu_count()} cores)"
+    )
     print(f"raw executemany:      {raw_s:8.2f} s  {raw_rate:10,.0f} records/s")
     print(f"  CPU: {raw_cpu:.1f} s")
     print(f"ratio push/raw:       {push_rate / raw_rate:8.1%}")
