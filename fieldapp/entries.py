@@ -37,11 +37,6 @@ COLUMNS = (
     "self_registered",
 )
 # The columns that hold a wire field as it is (the ID number is stored sealed, booleans as 0/1).
-_PLAIN_COLUMNS = tuple(
-    k
-    for k in COLUMNS
-    if k not in ("id_masked", "id_hash", "id_cipher", "travel", "self_registered")
-)
 TEXT_LIMITS = {"name": 50, "travel_where": 100, "destination": 50, "note": 200, "volunteer": 50}
 
 
@@ -370,7 +365,7 @@ def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
             masked, digest, cipher = vault_().seal(id_number)
         else:  # most entries carry none: no need to build the vault (and load cryptography)
             masked, digest, cipher = "", "", ""
-        row = {k: data[k] for k in _PLAIN_COLUMNS if k in data}
+        row = dict(data)  # the store picks COLUMNS out of it; id_number itself is never one
         row["id_masked"], row["id_hash"], row["id_cipher"] = masked, digest, cipher
         row["travel"] = int(data["travel"])
         row["self_registered"] = int(data["self_registered"])

@@ -10,9 +10,8 @@ import sqlite3
 import uuid as uuidlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 try:  # the content hash's JSON, many times faster; the stdlib gives the same bytes otherwise
     import orjson
@@ -33,9 +32,8 @@ MAX_CLOCK_AHEAD = timedelta(days=1)
 COMMON_COLUMNS = ("uuid", "hash", "origin", "device", "recorded_at", "received_at")
 
 
-@dataclass(frozen=True)
-class Result:
-    """What became of one record of a batch."""
+class Result(NamedTuple):
+    """What became of one record of a batch (a tuple: one is made per record ingested)."""
 
     uuid: str
     status: str
@@ -368,32 +366,46 @@ def _write_batch(
     rejects = list(refused)
     chain = _last_chain(conn)
     for kind, items in pending.values():
-        known = _existing_hashes(conn, kind.table, [rid for _, rid, _, _ in items])
-        fresh: list[tuple[Any, ...]] = []
+        # The same uuid twice in one batch: the first is written, the others compared with it.
+        first: dict[str, str] = {}
+        unique, repeats = [], []
+        for item in items:
+            if item[1] in first:
+                repeats.append(item)
+            else:
+                first[item[1]] = item[2]
+                unique.append(item)
+        # Insert, skipping uuids stored before; only when some were skipped (a resend) look up
+        # which, by rowid: the rows this statement added are numbered after `top`.
+        top = conn.execute(f"SELECT max(rowid) FROM {kind.table}").fetchone()[0] or 0  # noqa: S608
+        before = conn.total_changes
+        columns = COMMON_COLUMNS + kind.columns
+        conn.executemany(
+            f"INSERT INTO {kind.table} ({','.join(columns)})"  # noqa: S608 -- names come from code
+            f" VALUES ({','.join('?' * len(columns))}) ON CONFLICT (uuid) DO NOTHING",
+            [row for _i, _rid, _digest, row in unique],
+        )
+        if conn.total_changes - before == len(unique):
+            stored: dict[str, str] = {}
+        else:
+            stored = _stored_hashes(conn, kind.table, list(first), top)
         links: list[tuple[str, str, str]] = []
-        for i, rid, digest, row in items:
-            seen = known.get(rid)
+        for i, rid, digest, _row in unique:
+            seen = stored.get(rid)
             if seen is None:
-                known[rid] = digest
-                fresh.append(row)
                 chain = chain_next(chain, rid)
                 links.append((kind.name, rid, chain))
                 results[i] = Result(rid, APPLIED)
             elif seen == digest:
                 results[i] = Result(rid, DUPLICATE)
             else:
-                reason = "same uuid, different content: the first one is kept"
-                results[i] = Result(rid, CONFLICT, reason)
-                rejects.append(
-                    (rid, kind.name, source, CONFLICT, reason, _body(records[i]), now_iso)
-                )
-        if fresh:
-            columns = COMMON_COLUMNS + kind.columns
-            marks = ",".join("?" * len(columns))
-            conn.executemany(
-                f"INSERT INTO {kind.table} ({','.join(columns)}) VALUES ({marks})",  # noqa: S608 -- names come from code
-                fresh,
-            )
+                results[i] = _conflict(rid, kind.name, records[i], source, now_iso, rejects)
+        for i, rid, digest, _row in repeats:
+            if stored.get(rid, first[rid]) == digest:
+                results[i] = Result(rid, DUPLICATE)
+            else:
+                results[i] = _conflict(rid, kind.name, records[i], source, now_iso, rejects)
+        if links:
             conn.executemany("INSERT INTO changes (kind, uuid, chain) VALUES (?, ?, ?)", links)
     if rejects:
         conn.executemany(
@@ -427,15 +439,26 @@ def _columns_getter(columns: tuple[str, ...]) -> Callable[[Mapping[str, Any]], t
     return pick
 
 
-def _existing_hashes(conn: sqlite3.Connection, table: str, uuids: list[str]) -> dict[str, str]:
-    """uuid -> hash for those of uuids already stored in table."""
+def _stored_hashes(
+    conn: sqlite3.Connection, table: str, uuids: list[str], top: int
+) -> dict[str, str]:
+    """uuid -> hash for those of uuids stored in table at rowid top or below (before a write)."""
     found: dict[str, str] = {}
     for start in range(0, len(uuids), 900):
         chunk = uuids[start : start + 900]
         marks = ",".join("?" * len(chunk))
-        sql = f"SELECT uuid, hash FROM {table} WHERE uuid IN ({marks})"  # noqa: S608 -- table from code
-        found.update(conn.execute(sql, chunk).fetchall())
+        sql = f"SELECT uuid, hash FROM {table} WHERE uuid IN ({marks}) AND rowid <= ?"  # noqa: S608 -- table from code
+        found.update(conn.execute(sql, [*chunk, top]).fetchall())
     return found
+
+
+def _conflict(
+    rid: str, kind: str, raw: Any, source: str, now_iso: str, rejects: list[tuple[str, ...]]
+) -> Result:
+    """The result for a uuid stored with other content; the record is kept for review."""
+    reason = "same uuid, different content: the first one is kept"
+    rejects.append((rid, kind, source, CONFLICT, reason, _body(raw), now_iso))
+    return Result(rid, CONFLICT, reason)
 
 
 def _body(raw: Any) -> str:

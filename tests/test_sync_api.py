@@ -78,6 +78,38 @@ def test_same_uuid_other_content_is_a_conflict_kept_for_review(client, db, site,
     assert db.execute("SELECT status FROM sync_rejects").fetchone()[0] == "conflict"
 
 
+def test_a_uuid_twice_in_one_batch_and_resends_mixed_with_new_records(client, db, site, downstream):
+    """Within one batch: a record sent twice is stored once, the same uuid with other content is
+    a conflict; records stored before come back duplicate or conflict beside new ones."""
+    peer, token = downstream
+    old, changed_old = entry(site, 1), entry(site, 2)
+    push(client, token, {"source": peer.id, "records": numbered([old, changed_old])})
+    new = entry(site, 3)
+    clash = entry(site, 4)
+    batch = [
+        new,
+        old,
+        dict(changed_old, data=dict(changed_old["data"], name="李四")),
+        dict(new),
+        clash,
+        dict(clash, data=dict(clash["data"], temperature=36.9)),
+    ]
+    r = push(client, token, {"source": peer.id, "records": numbered(batch, 3)})
+    statuses = [x["status"] for x in r.json["results"]]
+    assert statuses == ["applied", "duplicate", "conflict", "duplicate", "applied", "conflict"]
+    rows = dict(db.execute("SELECT uuid, name FROM entries").fetchall())
+    assert len(rows) == 4 and rows[changed_old["uuid"]] == changed_old["data"]["name"]
+    assert (
+        db.execute("SELECT temperature FROM entries WHERE uuid = ?", (clash["uuid"],)).fetchone()[0]
+        == clash["data"]["temperature"]
+    )
+    logged = [r[0] for r in db.execute("SELECT uuid FROM changes ORDER BY seq")]
+    assert logged == [old["uuid"], changed_old["uuid"], new["uuid"], clash["uuid"]]
+    review = db.execute("SELECT uuid FROM sync_rejects WHERE status = 'conflict'").fetchall()
+    assert sorted(r[0] for r in review) == sorted([changed_old["uuid"], clash["uuid"]])
+    assert counts(db)[2] == 4  # records_in counts what was applied, once
+
+
 def test_one_invalid_record_does_not_block_the_batch(client, db, site, downstream):
     peer, token = downstream
     wire = numbered([entry(site, 1), entry(site, 2, temperature=51), entry(site, 3)])

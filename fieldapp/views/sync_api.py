@@ -49,6 +49,14 @@ def _decode(raw: bytes) -> Any:
         return json.loads(raw)
 
 
+def _too_big(limit: int):
+    return _error(
+        413,
+        "too_large",
+        _("The batch is larger than %(n)d bytes: send fewer records at a time.", n=limit),
+    )
+
+
 def _unauthorised():
     return _error(401, "unauthorised", _("The token is missing, wrong or revoked."))
 
@@ -75,16 +83,11 @@ def push():
     if peer is None:
         return _unauthorised()
     limit = int(current_app.config["SYNC_MAX_BATCH_BYTES"])
-    too_big = _error(
-        413,
-        "too_large",
-        _("The batch is larger than %(n)d bytes: send fewer records at a time.", n=limit),
-    )
     if request.content_length is not None and request.content_length > limit:
-        return too_big
+        return _too_big(limit)
     raw = request.stream.read(limit + 1)
     if len(raw) > limit:
-        return too_big
+        return _too_big(limit)
     try:
         body = _decode(raw)
     except ValueError:  # includes bad UTF-8
