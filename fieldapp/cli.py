@@ -12,8 +12,11 @@ import threading
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
+from flask_babel import force_locale
+from flask_babel import gettext as _
 
 from . import background, create_app, db
+from .i18n import cli_locale
 
 
 @click.command("serve")
@@ -67,7 +70,9 @@ def _supervise(host: str, port: int, threads: int, workers: int) -> None:
     """Start the worker processes, pass SIGTERM and Ctrl-C on to them, and stop them all if one
     of them stops: a half-served port is worse than a service manager's restart."""
     if not hasattr(socket, "SO_REUSEPORT"):
-        raise click.UsageError("--workers above 1 needs SO_REUSEPORT (Linux, macOS, BSD).")
+        with force_locale(cli_locale()):
+            message = _("--workers above 1 needs SO_REUSEPORT (Linux, macOS, BSD).")
+        raise click.UsageError(message)
     argv = [sys.executable, "-m", "fieldapp.cli", "serve", "--host", host, "--port", str(port)]
     argv += ["--threads", str(threads)]
     children = [subprocess.Popen([*argv, "--worker", str(i)]) for i in range(workers)]
