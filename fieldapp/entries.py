@@ -36,7 +36,6 @@ COLUMNS = (
     "volunteer",
     "self_registered",
 )
-# The columns that hold a wire field as it is (the ID number is stored sealed, booleans as 0/1).
 TEXT_LIMITS = {"name": 50, "travel_where": 100, "destination": 50, "note": 200, "volunteer": 50}
 
 
