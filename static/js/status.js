@@ -123,10 +123,24 @@
     if (at && !at.value) e.detail.parameters.recorded_at = new Date().toISOString();
   });
 
+  // While a save is on its way (a few seconds at most with one bar of signal) the form takes no
+  // typing: its answer brings a fresh form, which would silently drop what was typed meanwhile.
+  function busy(e, on) {
+    const form = e.detail && e.detail.elt;
+    if (!form || !form.matches || !form.matches("form[data-outbox-kind]")) return;
+    form.inert = on;
+    if (on) form.setAttribute("aria-busy", "true");
+    else form.removeAttribute("aria-busy");
+  }
+  document.addEventListener("htmx:beforeSend", (e) => busy(e, true));
+  document.addEventListener("htmx:afterRequest", (e) => busy(e, false));
+
   // The service worker kept the entry on the phone: say so, and give a fresh form.
   document.addEventListener("outbox-saved", (e) => {
     const form = (e.target.closest && e.target.closest("form")) || $("form[data-outbox-kind]");
     if (form) {
+      form.inert = false; // the answer is here: the fresh form takes typing (and focus) again
+      form.removeAttribute("aria-busy");
       form.reset();
       freshIds(form);
       const first = form.querySelector("input:not([type=hidden]), select, textarea");

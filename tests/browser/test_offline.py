@@ -43,6 +43,8 @@ def ready(page) -> None:
 
 
 def fill(page, name: str, temperature: str = "36.5") -> None:
+    # As a volunteer does: wait while the form shows the last save on its way.
+    page.wait_for_selector("#entry-form:not([aria-busy])")
     page.check("#entry-form [name=direction][value=in]")
     page.check("#entry-form [name=person_type][value=resident]")
     page.fill("#entry-form [name=name]", name)
@@ -239,7 +241,7 @@ def test_invalid_record_needs_attention_and_the_others_are_delivered(
     wait_waiting(page, 3)
     context.set_offline(False)
     wait_waiting(page, 0)
-    assert names(server) == ["好一", "好二"]
+    assert names(server) == ["好一", "好二"], attention(page)
     [(name, reason)] = attention(page)
     assert name == "坏体温" and "体温" in reason
     assert server.query("SELECT COUNT(*) FROM sync_rejects")[0][0] == 1
@@ -247,6 +249,39 @@ def test_invalid_record_needs_attention_and_the_others_are_delivered(
     page.click("[data-status-attention] a")
     page.wait_for_selector("[data-outbox-attention] li:has-text('坏体温')")
     assert reason in page.inner_text("[data-outbox-attention]")
+
+
+SLOW_ANSWERS = """() => {
+  // One bar of signal: every answer reaches the page 0.4 s later than it came.
+  const send = XMLHttpRequest.prototype.send;
+  XMLHttpRequest.prototype.send = function (body) {
+    const xhr = this;
+    const onload = this.onload;
+    this.onload = function (e) { setTimeout(() => onload.call(xhr, e), 400); };
+    return send.call(this, body);
+  };
+}"""
+
+
+def test_typing_during_a_slow_save_is_kept_for_the_next_record(server, context, enrolled_page):
+    page = enrolled_page
+    ready(page)
+    page.evaluate(SLOW_ANSWERS)
+    context.set_offline(True)
+    save(page, "快一")
+    page.wait_for_selector("#entry-form[aria-busy=true]")  # shown as saving, takes no typing
+    save(page, "快二")  # typed at once: it waits for the fresh form, not cleared by it
+    save(page, "快三")
+    wait_waiting(page, 3)
+    kept = page.evaluate("async () => (await FieldOutbox.all('outbox')).map(r => r.data.name)")
+    assert sorted(kept) == ["快一", "快三", "快二"]
+    page.wait_for_selector("[data-outbox-flash]:has-text('3 条待发送')")
+    assert page.get_attribute("#entry-form", "aria-busy") is None
+    assert page.input_value("#entry-form [name=name]") == ""
+    context.set_offline(False)
+    wait_waiting(page, 0)
+    assert attention(page) == []
+    assert names(server) == ["快一", "快三", "快二"]
 
 
 def test_new_service_worker_version_keeps_the_waiting_records(server, context, enrolled_page):
