@@ -10,10 +10,20 @@ VENDOR := static/vendor
 
 .PHONY: run test install test-deps vendor catalogs chromium lint clean
 
+# The address the printed links and QR codes carry: BASE_URL when given; this server's own when
+# HOST or PORT are given on the command line (0.0.0.0: the machine's first network address);
+# else what instance/config.py or FIELDAPP_BASE_URL says.
+ifeq ($(origin BASE_URL),command line)
+RUN_ENV := FIELDAPP_BASE_URL=$(BASE_URL)
+else ifneq ($(filter command line,$(origin HOST) $(origin PORT)),)
+URL_HOST := $(if $(filter 0.0.0.0,$(HOST)),$(or $(firstword $(shell hostname -I 2>/dev/null)),127.0.0.1),$(HOST))
+RUN_ENV := FIELDAPP_BASE_URL=http://$(URL_HOST):$(PORT)
+endif
+
 run: install
-	$(FIELDAPP) init
-	$(FIELDAPP) demo
-	$(FIELDAPP) serve --host $(HOST) --port $(PORT)
+	$(RUN_ENV) $(FIELDAPP) init
+	$(RUN_ENV) $(FIELDAPP) demo
+	$(RUN_ENV) $(FIELDAPP) serve --host $(HOST) --port $(PORT)
 
 test: install test-deps chromium
 	$(VENV)/bin/ruff check fieldapp sync tests bench

@@ -41,6 +41,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         # Before `fieldapp init` there is no key yet; a throwaway one keeps CLI commands working.
         app.config["SECRET_KEY"] = os.urandom(32).hex()
     app.config["SESSION_COOKIE_SECURE"] = bool(app.config["SESSION_COOKIE_SECURE"])
+    settings.check(app.config)
 
     from . import cli, db, i18n, records, security, views
 

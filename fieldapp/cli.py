@@ -15,7 +15,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
-from . import background, create_app, db
+from . import background, create_app, db, settings
 from .i18n import cli_locale
 
 
@@ -128,7 +128,15 @@ def init_app(app: Flask) -> None:
             app.cli.add_command(command)
 
 
-@click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False)
+def _create_app() -> Flask:
+    """The app, or a plain error in the user's language when a setting cannot be used."""
+    try:
+        return create_app()
+    except settings.SettingError as exc:
+        raise click.ClickException(exc.translated(cli_locale())) from None
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False)
 def main() -> None:
     """fieldapp: gate registration that works offline and syncs up the chain."""
 

@@ -8,7 +8,32 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+from babel.support import Translations
+
+TRANSLATIONS = Path(__file__).resolve().parent / "translations" / "core"
+
+
+def _(message: str) -> str:
+    """Marks a message for the catalog; SettingError translates it when it is shown."""
+    return message
+
+
+class SettingError(ValueError):
+    """A setting with a value fieldapp cannot use; says which, and what it must be."""
+
+    def __init__(self, message: str, **params: Any) -> None:
+        super().__init__(message % params)
+        self.message = message
+        self.params = params
+
+    def translated(self, locale: str) -> str:
+        """The message in locale (a command-line user's language, before any app exists)."""
+        catalog = Translations.load(str(TRANSLATIONS), [locale])
+        return catalog.gettext(self.message) % self.params
 
 
 @dataclass(frozen=True)
@@ -61,17 +86,39 @@ def from_environment(environ: os._Environ[str] | dict[str, str] = os.environ) ->
         raw = environ.get(f"FIELDAPP_{setting.name}")
         if raw is None:
             continue
+        name = f"FIELDAPP_{setting.name}"
         if isinstance(setting.default, bool):
             if raw.lower() not in _BOOL:
-                raise ValueError(f"FIELDAPP_{setting.name} must be true or false, not {raw!r}")
+                raise SettingError(
+                    _("%(name)s must be true or false, not %(value)r"), name=name, value=raw
+                )
             found[setting.name] = _BOOL[raw.lower()]
         elif isinstance(setting.default, int):
             try:
                 found[setting.name] = int(raw)
             except ValueError:
-                raise ValueError(
-                    f"FIELDAPP_{setting.name} must be a whole number, not {raw!r}"
+                raise SettingError(
+                    _("%(name)s must be a whole number, not %(value)r"), name=name, value=raw
                 ) from None
         else:
             found[setting.name] = raw
     return found
+
+
+def check(config: dict[str, Any] | Any) -> None:
+    """Refuse settings that would fail later and quietly: BASE_URL goes into every QR poster."""
+    base = config.get("BASE_URL")
+    parts = urlsplit(base) if isinstance(base, str) else None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+    ):
+        raise SettingError(
+            _(
+                "BASE_URL must be the address phones open, like https://gate.example.cn, not %(value)r"
+            ),
+            value=base,
+        )

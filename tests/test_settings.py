@@ -1,0 +1,55 @@
+"""Settings an instance cannot use are refused at start, plainly, in the user's language."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def fieldapp(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("FIELDAPP_")}
+    full.update(FIELDAPP_INSTANCE=str(tmp_path / "instance"), **env)
+    return subprocess.run(
+        [sys.executable, "-m", "fieldapp.cli", *args],
+        env=full,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("value", ["gate.example.cn", "ftp://gate.example.cn", "http://"])
+def test_a_base_url_phones_cannot_open_is_refused_before_anything_is_made(tmp_path, value):
+    run = fieldapp(tmp_path, {"FIELDAPP_BASE_URL": value, "LANG": "zh_CN.UTF-8"}, "init")
+    assert run.returncode == 1
+    assert (
+        f"BASE_URL 必须是手机打开的地址，例如 https://gate.example.cn，不能是 {value!r}"
+        in run.stderr
+    )
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "instance" / "fieldapp.sqlite3").exists()
+
+
+def test_a_setting_of_the_wrong_type_names_itself_in_english_too(tmp_path):
+    run = fieldapp(
+        tmp_path, {"FIELDAPP_SYNC_INTERVAL": "ten", "LANG": "en_GB.UTF-8"}, "sync", "--status"
+    )
+    assert run.returncode == 1
+    assert "Error: FIELDAPP_SYNC_INTERVAL must be a whole number, not 'ten'" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_a_lan_address_with_its_port_is_a_good_base_url(tmp_path):
+    env = {"FIELDAPP_BASE_URL": "http://192.168.1.5:8000", "LANG": "zh_CN.UTF-8"}
+    assert fieldapp(tmp_path, env, "init").returncode == 0
+    run = fieldapp(tmp_path, env, "site", "add", "--name", "阳光花园小区", "--district", "金坛区")
+    assert run.returncode == 0, run.stderr
+    assert "http://192.168.1.5:8000/s/" in run.stdout
