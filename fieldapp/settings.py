@@ -7,6 +7,7 @@ environment variable FIELDAPP_<NAME>, instance/config.py (written by `fieldapp i
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,7 +106,7 @@ def from_environment(environ: os._Environ[str] | dict[str, str] = os.environ) ->
     return found
 
 
-def check(config: dict[str, Any] | Any) -> None:
+def check(config: Mapping[str, Any]) -> None:
     """Refuse settings that would fail later and quietly: BASE_URL goes into every QR poster."""
     base = config.get("BASE_URL")
     parts = urlsplit(base) if isinstance(base, str) else None
