@@ -18,7 +18,8 @@ Several processes serving the same database (`fieldapp serve --workers 2`) take 
 a lock file beside it: a process waiting for its turn sleeps in the kernel and is woken the
 moment the other lets go. Without it they met only at SQLite's write lock, whose busy handler
 polls (after 1, 2, 5, 10… ms) and keeps losing the race to the holder's next commit, so two
-processes wrote no faster than one.
+processes wrote no faster than one. The leader takes the queue once its process has the turn,
+so what queued while the other process wrote goes into the same commit.
 """
 
 from __future__ import annotations
@@ -94,6 +95,12 @@ class GroupCommit:
             raise job.error
         return job.result  # type: ignore[return-value]
 
+    @property
+    def queued(self) -> int:
+        """How many works wait for a group to take them."""
+        with self._queue_lock:
+            return len(self._queue)
+
     def close(self) -> None:
         """Close the connection (a later write opens it again)."""
         with self._leader:
@@ -103,22 +110,32 @@ class GroupCommit:
             if self._turn is not None:
                 self._turn.close()
 
-    def _lead(self) -> None:
-        """Write the queued works (the oldest first) in one transaction; mark each done."""
+    def _take(self) -> list[_Job[Any]]:
+        """The oldest queued works, as many as a group takes, out of the queue."""
         with self._queue_lock:
             jobs = self._queue[: self._max_group]
             del self._queue[: self._max_group]
-        if not jobs:
-            return
-        self.groups += 1
-        self.writes += len(jobs)
+        return jobs
+
+    def _lead(self) -> None:
+        """Write the queued works (the oldest first) in one transaction; mark each done."""
+        jobs: list[_Job[Any]] = []
         try:
-            conn = self._conn
-            if conn is None:
-                conn = self._conn = self._connect()
+            # The queue is taken once this process has its turn, not before: the works queued
+            # while the other process wrote join this group instead of waiting for the next.
             with self._turn or contextlib.nullcontext():
+                jobs = self._take()
+                if not jobs:
+                    return
+                self.groups += 1
+                self.writes += len(jobs)
+                conn = self._conn
+                if conn is None:
+                    conn = self._conn = self._connect()
                 _write_group(conn, jobs)
         except Exception as exc:  # BEGIN, a savepoint or COMMIT failed: none of them is stored
+            if not jobs:  # the turn itself could not be taken: the queued works fail with it
+                jobs = self._take()
             for job in jobs:
                 job.result = None
                 if job.error is None:

@@ -162,3 +162,48 @@ def test_processes_take_turns_through_the_lock_file(path, tmp_path):
     assert lock.exists()
     for g in groups:
         g.close()
+
+
+def test_writes_queued_while_the_other_process_writes_go_in_one_group(path, tmp_path):
+    """While another process has the turn, every write queued here waits, and all of them are
+    then committed together: the first one in does not go alone and leave the rest for a
+    second commit."""
+    import fcntl
+
+    lock = tmp_path / "g.sqlite3-writer.lock"
+    group = GroupCommit(opener(path), lock_path=lock)
+    other = open(lock, "w")  # noqa: SIM115 -- held across the threads below
+    fcntl.flock(other, fcntl.LOCK_EX)  # the other process is writing
+    threads = [threading.Thread(target=group.run, args=(insert(n),)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while group.queued < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert group.queued == 4
+    fcntl.flock(other, fcntl.LOCK_UN)  # its turn is over
+    for thread in threads:
+        thread.join(10)
+    other.close()
+    assert stored(path) == [0, 1, 2, 3]
+    assert (group.groups, group.writes) == (1, 4)
+    group.close()
+
+
+def test_a_turn_that_cannot_be_taken_fails_the_writes_instead_of_hanging(path, tmp_path):
+    group = GroupCommit(opener(path), lock_path=tmp_path / "gone" / "writer.lock")
+    outcome: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            group.run(insert(1))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert [type(exc) for exc in outcome] == [FileNotFoundError]
+    assert stored(path) == []
+    group.close()
