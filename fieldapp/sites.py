@@ -192,6 +192,25 @@ def rotate_code(conn: sqlite3.Connection, site_id: str) -> str:
     return new
 
 
+def set_active(conn: sqlite3.Connection, site_id: str, active: bool) -> bool:
+    """Close a site (active False) or open it again; False if it already was so.
+
+    A closed site keeps its records and codes; its gate page says it is closed, no phone
+    enrols there and it leaves the roll call. The change flows down with the next version.
+    """
+    with transaction(conn):
+        site = get_site(conn, site_id)
+        if site is None:
+            raise SiteError(_("No such site."))
+        if bool(site["active"]) == active:
+            return False
+        version = sync_config.next_version(conn)
+        conn.execute(
+            "UPDATE sites SET active = ?, version = ? WHERE id = ?", (int(active), version, site_id)
+        )
+    return True
+
+
 def shown_optional_fields(site: Mapping[str, Any]) -> set[str]:
     """The optional gate-form fields this site asks for."""
     return {f for f in (site["optional_fields"] or "").split(",") if f}
@@ -206,7 +225,7 @@ def _open() -> sqlite3.Connection:
 
 @click.group("site")
 def site_group() -> None:
-    """Sites: add, list, rotate a code, write a QR poster."""
+    """Sites: add, list, rotate a code, close or reopen, write a QR poster."""
 
 
 @site_group.command("add")
@@ -251,15 +270,17 @@ def site_add(name: str, kind: str, address: str, district: str, contact: str, fi
 @site_group.command("list")
 @with_appcontext
 def site_list() -> None:
-    """List sites: code, kind, district, name, gate URL (inactive ones marked)."""
+    """List sites: code, kind, district, name, gate URL (closed ones marked)."""
     conn = _open()
     try:
         rows = list_sites(conn)
     finally:
         conn.close()
     base = current_app.config["BASE_URL"]
+    with force_locale(cli_locale()):
+        closed = "\t" + _("(closed)")
     for site in rows:
-        flag = "" if site["active"] else "\t(inactive)"
+        flag = "" if site["active"] else closed
         click.echo(
             f"{site['code']}\t{site['kind']}\t{site['district'] or '-'}\t{site['name']}"
             f"\t{gate_url(base, site['code'])}{flag}"
@@ -282,6 +303,54 @@ def site_rotate_code(code: str) -> None:
     finally:
         conn.close()
     click.echo(f"{new}\t{site['name']}\t{gate_url(current_app.config['BASE_URL'], new)}")
+
+
+def _set_active_command(code: str, active: bool) -> None:
+    conn = _open()
+    try:
+        with force_locale(cli_locale()):
+            refuse_if_downstream(current_app.config)
+            site = find(conn, code)
+            changed = set_active(conn, site["id"], active)
+            if active:
+                message = (
+                    _(
+                        "%(name)s is active again: its gate page takes entries and it is back in the roll call.",
+                        name=site["name"],
+                    )
+                    if changed
+                    else _("%(name)s is already active.", name=site["name"])
+                )
+            else:
+                message = (
+                    _(
+                        "%(name)s is closed: its gate page says so, no phone can enrol there and it has left the roll call. Its records are kept.",
+                        name=site["name"],
+                    )
+                    if changed
+                    else _("%(name)s is already closed.", name=site["name"])
+                )
+    except SiteError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        conn.close()
+    click.echo(message)
+
+
+@site_group.command("deactivate")
+@click.argument("code")
+@with_appcontext
+def site_deactivate(code: str) -> None:
+    """Close a site that no longer keeps a gate (it leaves the roll call; records are kept)."""
+    _set_active_command(code, False)
+
+
+@site_group.command("activate")
+@click.argument("code")
+@with_appcontext
+def site_activate(code: str) -> None:
+    """Open a closed site again."""
+    _set_active_command(code, True)
 
 
 @site_group.command("qr")

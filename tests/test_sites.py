@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import date
 
 import pytest
 import zxingcpp
-from gate_helpers import EN, make_site
+from gate_helpers import EN, count, enrol, make_site, submit
 from PIL import Image, ImageDraw
+from sync_helpers import entry
 
-from fieldapp import create_app, sites
+from fieldapp import create_app, records, rollcall, sites, syncing
 from sync import config as sync_config
 
 
@@ -113,6 +115,68 @@ def test_rotate_code_keeps_the_old_code_as_out_of_date(runner, db, client, monke
     assert again.exit_code != 0 and "old code" in again.output
 
 
+def test_a_closed_site_leaves_the_roll_call_keeps_its_records_and_can_reopen(
+    app, runner, db, client, monkeypatch
+):
+    monkeypatch.setenv("FIELDAPP_LANG", "en")
+    site, other = make_site(db), make_site(db, "建业工地", "construction")
+    code = site["code"]
+    version = sync_config.current_version(db)
+    today = date.today()
+
+    def in_roll_call() -> list[str]:
+        rc = rollcall.build(db, today, tz_name="Asia/Shanghai", cutoff="20:00")
+        return [row.site_id for row in rc.rows]
+
+    assert set(in_roll_call()) == {site["id"], other["id"]}
+    response, _uuid = submit(enrol(client, db, site), site, headers=EN)
+    assert response.status_code in (200, 303)
+    result = runner.invoke(args=["site", "deactivate", code])
+    assert result.exit_code == 0, result.output
+    assert "阳光花园小区 is closed" in result.output and "records are kept" in result.output
+    row = db.execute(
+        "SELECT active, version, code FROM sites WHERE id = ?", (site["id"],)
+    ).fetchone()
+    assert (row["active"], row["version"], row["code"]) == (0, version + 1, code)
+    assert in_roll_call() == [other["id"]]
+    page = client.get(f"/s/{code}", headers=EN)
+    assert page.status_code == 404 and "This site is closed" in page.get_data(as_text=True)
+    listed = runner.invoke(args=["site", "list"]).output
+    lines = {line.split("\t")[0]: line for line in listed.splitlines()}
+    assert lines[code].endswith("\t(closed)") and "(closed)" not in lines[other["code"]]
+    # A downstream gets the change with its next pull.
+    with app.app_context():
+        pulled = syncing.export_config(db, version)
+    assert [(s["id"], s["active"]) for s in pulled["sites"]] == [(site["id"], 0)]
+
+    # What a phone registered before it heard of the closing still arrives: nothing is lost.
+    with app.app_context():
+        late = records.save(db, [entry(site["id"])], source="phone")
+    assert [r.status for r in late] == ["applied"]
+    assert count(db, "SELECT count(*) FROM entries WHERE site_id = ?", (site["id"],)) == 2
+
+    again = runner.invoke(args=["site", "deactivate", code])
+    assert again.exit_code == 0 and "already closed" in again.output
+    assert sync_config.current_version(db) == version + 1
+
+    reopened = runner.invoke(args=["site", "activate", code])
+    assert reopened.exit_code == 0 and "active again" in reopened.output
+    assert db.execute("SELECT active FROM sites WHERE id = ?", (site["id"],)).fetchone()[0] == 1
+    assert set(in_roll_call()) == {site["id"], other["id"]}
+    assert client.get(f"/s/{code}", headers=EN).status_code == 200
+
+
+def test_closing_a_site_speaks_the_users_language_and_refuses_bad_codes(runner, db, monkeypatch):
+    site = make_site(db)
+    result = runner.invoke(args=["site", "deactivate", site["code"]])
+    assert result.exit_code == 0 and "阳光花园小区 已停用" in result.output
+    assert "（已停用）" in runner.invoke(args=["site", "list"]).output
+    monkeypatch.setenv("FIELDAPP_LANG", "en")
+    bad = runner.invoke(args=["site", "activate", "nope"])
+    assert bad.exit_code != 0 and "No site has the code nope." in bad.output
+    assert db.execute("SELECT active FROM sites").fetchone()[0] == 0
+
+
 def test_unknown_code_on_the_command_line(runner, db, monkeypatch):
     monkeypatch.setenv("FIELDAPP_LANG", "en")
     result = runner.invoke(args=["site", "rotate-code", "nope"])
@@ -172,6 +236,9 @@ def test_an_instance_with_an_upstream_does_not_edit_sites(app, monkeypatch):
     result = runner.invoke(args=["site", "add", "--name", "阳光花园小区"])
     assert result.exit_code != 0
     assert "This instance has an upstream (https://city.example)" in result.output
+    closing = runner.invoke(args=["site", "deactivate", "any"])
+    assert closing.exit_code != 0
+    assert "This instance has an upstream (https://city.example)" in closing.output
     demo = runner.invoke(args=["demo"])
     assert demo.exit_code == 0 and "no demo seeded" in demo.output
     from fieldapp.db import connect
