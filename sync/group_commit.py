@@ -8,11 +8,16 @@ the others had written.
 
 Here one connection does every write of the process. A thread hands its write over as a
 function; whichever thread finds the write lock free becomes the leader, takes every write
-queued by then, runs each inside its own SAVEPOINT of one transaction, commits once and wakes
-the others (the scheme LevelDB's and PostgreSQL's group commits use). A write that raises is
-rolled back to its savepoint alone and the exception is raised in its own thread; the others
-are still stored. A failed BEGIN or COMMIT fails every write of that group, and none is stored.
-Nobody is answered before the COMMIT that made their write durable has returned.
+queued by then, runs them one after the other in one transaction, commits once and wakes the
+others (the scheme LevelDB's and PostgreSQL's group commits use). A write that raises is
+undone alone and the exception is raised in its own thread; the others are still stored: the
+group is rolled back and run again with each write inside its own SAVEPOINT. Savepoints are
+kept for that rare case because they are not free: SQLite copies every page a write touches
+for the first time inside a savepoint into the statement journal, which cost a 500-record
+batch about a quarter of its write time. So a write may run twice; only the run that commits
+counts, and a write must not keep anything of a run that was rolled back. A failed BEGIN or
+COMMIT fails every write of that group, and none is stored. Nobody is answered before the
+COMMIT that made their write durable has returned.
 
 Several processes serving the same database (`fieldapp serve --workers 2`) take turns through
 a lock file beside it: a process waiting for its turn sleeps in the kernel and is woken the
@@ -61,7 +66,9 @@ class GroupCommit:
 
     connect opens that connection (lazily, on the first write). run(work) calls work(conn)
     inside a transaction and returns its value once the transaction is committed, or raises
-    what work raised (nothing of that work is stored) or what failed the commit. lock_path,
+    what work raised (nothing of that work is stored) or what failed the commit. work may be
+    called again, in a new transaction, if another write of its group raised: its value is
+    the one of the call that committed. lock_path,
     if given, names the lock file the processes writing that database take turns with.
     """
 
@@ -152,10 +159,39 @@ class GroupCommit:
 
 
 def _write_group(conn: sqlite3.Connection, jobs: list[_Job[Any]]) -> None:
+    """The jobs in one transaction; raise if the transaction fails. If a job raises, the
+    transaction is rolled back and, when others share it, run again with each job in its own
+    savepoint, so that only the failing one is undone."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for job in jobs:
+            job.result = job.work(conn)
+    except Exception as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        if len(jobs) == 1:  # nothing else to keep: the job fails, the group is done
+            jobs[0].result, jobs[0].error = None, exc
+            return
+        _write_each_alone(conn, jobs)
+        return
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    try:
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _write_each_alone(conn: sqlite3.Connection, jobs: list[_Job[Any]]) -> None:
     """Each job in its own savepoint of one transaction; raise if the transaction fails."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         for job in jobs:
+            job.result = job.error = None
             conn.execute("SAVEPOINT group_commit_write")
             try:
                 job.result = job.work(conn)

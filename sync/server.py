@@ -160,7 +160,9 @@ def receive(
         )
         if peer.kind == "instance":
             _advance(c, push, now_iso)
-            after.append(cursor(c, peer.id)[0])  # read in the transaction: ours, not a rival's
+            # Read in the transaction: ours, not a rival's. Assigned, not appended: a write
+            # can run twice in a group (sync.GroupCommit), and only the last run commits.
+            after[:] = [cursor(c, peer.id)[0]]
 
     results = save(
         push.records,

@@ -111,6 +111,67 @@ def test_a_write_that_fails_is_undone_alone(path):
     group.close()
 
 
+def traced(path, statements: list[str]):
+    """An opener whose connections note every statement they run."""
+
+    def connect() -> sqlite3.Connection:
+        conn = opener(path)()
+        conn.set_trace_callback(statements.append)
+        return conn
+
+    return connect
+
+
+def test_a_group_that_succeeds_runs_without_savepoints(path):
+    """Savepoints copy every page a write touches into the statement journal: a group whose
+    writes all succeed is one plain transaction."""
+    statements: list[str] = []
+    group = GroupCommit(traced(path, statements))
+    outcome = run_held(group, insert(0), [insert(n) for n in range(1, 5)])
+    assert outcome == {n: n * 10 for n in range(5)}
+    assert stored(path) == list(range(5))
+    assert statements.count("COMMIT") == 2
+    assert not [s for s in statements if "SAVEPOINT" in s]
+    group.close()
+
+
+def test_a_failing_write_has_the_group_run_again_each_in_a_savepoint(path):
+    """The first run of the group is rolled back whole; in the second, each write has its own
+    savepoint, and what a write answers is what its committed run returned."""
+    statements: list[str] = []
+    group = GroupCommit(traced(path, statements))
+    runs: list[int] = []
+
+    def counted(conn: sqlite3.Connection) -> int:
+        runs.append(1)
+        conn.execute("INSERT INTO t (n) VALUES (1)")  # would fail the second time if kept
+        return len(runs)
+
+    outcome = run_held(group, insert(0), [counted, failing(2), insert(3)])
+    assert outcome[1] == 2  # the value of the second run, the one that committed
+    assert isinstance(outcome[2], ValueError) and outcome[3] == 30
+    assert stored(path) == [0, 1, 3]
+    assert statements.count("ROLLBACK") == 1
+    assert statements.count("ROLLBACK TO group_commit_write") == 1
+    assert statements.count("SAVEPOINT group_commit_write") == 3
+    group.close()
+
+
+def test_a_single_write_that_fails_is_not_run_again(path):
+    group = GroupCommit(opener(path))
+    runs: list[int] = []
+
+    def work(conn: sqlite3.Connection) -> None:
+        runs.append(1)
+        failing(5)(conn)
+
+    with pytest.raises(ValueError, match="write 5 refuses"):
+        group.run(work)
+    assert runs == [1] and stored(path) == []
+    assert group.run(insert(6)) == 60  # the connection is not left in a transaction
+    group.close()
+
+
 def test_a_commit_that_fails_stores_none_of_its_group(path):
     group = GroupCommit(opener(path))
     # Write 2 breaks a deferred foreign key: nothing notices until COMMIT, which then fails
