@@ -25,7 +25,9 @@ def connect(path: str | Path, *, writer: bool = False) -> sqlite3.Connection:
     """Open a connection with every pragma fieldapp relies on; the only connect() there is.
 
     writer: the connection the app's records are written through (see writer() below) keeps
-    a page cache large enough for the hot index pages of a busy ingest, 64 MiB at most.
+    a page cache large enough for the hot index pages of a busy ingest, 64 MiB at most, and
+    its statement journals in memory: one that outgrew 64 KiB went to a temporary file, and
+    a batch's write rewrote a few megabytes there.
     """
     conn = sqlite3.connect(
         path,
@@ -46,6 +48,7 @@ def connect(path: str | Path, *, writer: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_size_limit=67108864")
     if writer:
         conn.execute("PRAGMA cache_size=-65536")
+        conn.execute("PRAGMA temp_store=MEMORY")
     return conn
 
 
