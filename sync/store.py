@@ -405,8 +405,7 @@ def _write_batch(
                 results[i] = Result(rid, DUPLICATE)
             else:
                 results[i] = _conflict(rid, kind.name, records[i], source, now_iso, rejects)
-        if links:
-            conn.executemany("INSERT INTO changes (kind, uuid, chain) VALUES (?, ?, ?)", links)
+        _log_changes(conn, links)
     if rejects:
         conn.executemany(
             "INSERT OR IGNORE INTO sync_rejects"
@@ -418,6 +417,26 @@ def _write_batch(
     if inside is not None:
         inside(conn, done)
     return done
+
+
+# Change-log rows per INSERT statement: 300 rows of 3 values stay under 999, the lowest
+# limit on bound values any SQLite has had.
+_CHANGES_PER_INSERT = 300
+
+
+def _log_changes(conn: sqlite3.Connection, links: list[tuple[str, str, str]]) -> None:
+    """Append (kind, uuid, chain) rows to the change log, a few hundred per statement.
+
+    One multi-row INSERT instead of executemany's statement per row: AUTOINCREMENT reads and
+    writes sqlite_sequence once per statement, so the log cost about half as much per record.
+    """
+    for start in range(0, len(links), _CHANGES_PER_INSERT):
+        part = links[start : start + _CHANGES_PER_INSERT]
+        conn.execute(
+            "INSERT INTO changes (kind, uuid, chain) VALUES "  # noqa: S608 -- only placeholders
+            + ",".join(["(?,?,?)"] * len(part)),
+            [value for link in part for value in link],
+        )
 
 
 def chain_next(previous: str, uuid: str) -> str:

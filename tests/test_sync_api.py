@@ -67,6 +67,24 @@ def test_a_batch_is_applied_with_its_cursor_and_counters(client, db, site, downs
     assert counts(db) == (3, 1, 3)  # counted once
 
 
+def test_a_full_batch_is_logged_in_its_order_with_an_unbroken_chain(client, db, site, downstream):
+    """The change log is written a few hundred rows per statement: across those statements
+    the log keeps the batch's order (what the next tier pushes in) and its hash chain."""
+    peer, token = downstream
+    wire = numbered([entry(site, i) for i in range(500)])
+    wire[310] = dict(wire[9], seq=311)  # a repeat inside the batch, past the first statement
+    r = push(client, token, {"source": peer.id, "since": 0, "records": wire})
+    assert r.status_code == 200 and r.json["cursor"] == 500
+    statuses = [x["status"] for x in r.json["results"]]
+    assert statuses.count("applied") == 499 and statuses[310] == "duplicate"
+    log = db.execute("SELECT uuid, chain FROM changes WHERE kind = 'entry' ORDER BY seq").fetchall()
+    assert [u for u, _c in log] == [w["uuid"] for i, w in enumerate(wire) if i != 310]
+    chain = ""
+    for uuid, link in log:
+        chain = sync.store.chain_next(chain, uuid)
+        assert link == chain
+
+
 def test_same_uuid_other_content_is_a_conflict_kept_for_review(client, db, site, downstream):
     peer, token = downstream
     first = entry(site, 1)
