@@ -96,3 +96,19 @@ def test_a_worker_that_dies_ends_the_service(top):
     while Path(f"/proc/{second}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not Path(f"/proc/{second}").exists()
+
+
+def test_a_serving_process_collects_cycles_seldom_and_leaves_the_app_out():
+    """What `fieldapp serve` does to the collector before serving (see cli._tune_gc)."""
+    import gc
+
+    from fieldapp import cli
+
+    before = gc.get_threshold()
+    try:
+        cli._tune_gc()
+        assert gc.get_threshold() == (cli.GC_THRESHOLD, *before[1:])
+        assert gc.get_freeze_count() > 1000  # the modules and the app, out of every collection
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
