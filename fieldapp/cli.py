@@ -68,8 +68,8 @@ def _tune_gc() -> None:
     batches in flight into the older generations and so set off full ones, over the app's
     whole heap. Freezing what the app holds after start-up keeps it out of every collection;
     the higher threshold leaves batches to reference counting, which frees them when the
-    answer is sent. Measured with bench/sync_ingest.py (100,000 records):
-    the serving processes ran about 470 collections, 5-6 % of their CPU; now none.
+    answer is sent. Measured with bench/sync_ingest.py (100,000 records): the serving
+    processes ran about 470 collections, 5-6 % of their CPU; now none.
     """
     gc.collect()
     gc.freeze()

@@ -167,22 +167,19 @@ def _write_group(conn: sqlite3.Connection, jobs: list[_Job[Any]]) -> None:
         for job in jobs:
             job.result = job.work(conn)
     except Exception as exc:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
+        _rollback(conn)
         if len(jobs) == 1:  # nothing else to keep: the job fails, the group is done
             jobs[0].result, jobs[0].error = None, exc
-            return
-        _write_each_alone(conn, jobs)
+        else:
+            _write_each_alone(conn, jobs)
         return
     except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
+        _rollback(conn)
         raise
     try:
         conn.execute("COMMIT")
     except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
+        _rollback(conn)
         raise
 
 
@@ -201,9 +198,14 @@ def _write_each_alone(conn: sqlite3.Connection, jobs: list[_Job[Any]]) -> None:
             conn.execute("RELEASE group_commit_write")
         conn.execute("COMMIT")
     except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
+        _rollback(conn)
         raise
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if SQLite has not ended it already after an error."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
 
 
 class _FileLock:
