@@ -19,6 +19,8 @@ import sync
 # Packages whose schema/ folder holds numbered migrations, applied in this order.
 # sync/ keeps its own tables (change log, cursors) beside fieldapp's domain tables.
 MIGRATION_PACKAGES = ("fieldapp", "sync")
+# Seconds between the writer's background checkpoints while records come in (sync.checkpoints).
+CHECKPOINT_EVERY = 0.5
 
 
 def connect(path: str | Path, *, writer: bool = False) -> sqlite3.Connection:
@@ -44,6 +46,7 @@ def connect(path: str | Path, *, writer: bool = False) -> sqlite3.Connection:
     # Checkpoint when the WAL passes 40 MB, not 4 MB: a page rewritten by many commits is
     # copied into the database once per checkpoint, and a busy ingest rewrites the same
     # uuid-index pages at every commit. The file is cut back to 64 MB after a checkpoint.
+    # (The app's writer leaves checkpoints to a thread of their own: sync.checkpoints.)
     conn.execute("PRAGMA wal_autocheckpoint=10000")
     conn.execute("PRAGMA journal_size_limit=67108864")
     if writer:
@@ -151,7 +154,9 @@ def init_app(app: Flask) -> None:
     app.extensions["fieldapp.db"] = threading.local()
     database = app.config["DATABASE"]
     group = sync.GroupCommit(
-        lambda: connect(database, writer=True), lock_path=f"{database}-writer.lock"
+        lambda: connect(database, writer=True),
+        lock_path=f"{database}-writer.lock",
+        checkpoint_every=CHECKPOINT_EVERY,
     )
     app.extensions["fieldapp.writer"] = group
     weakref.finalize(app, group.close)

@@ -25,6 +25,9 @@ moment the other lets go. Without it they met only at SQLite's write lock, whose
 polls (after 1, 2, 5, 10… ms) and keeps losing the race to the holder's next commit, so two
 processes wrote no faster than one. The leader takes the queue once its process has the turn,
 so what queued while the other process wrote goes into the same commit.
+
+With checkpoint_every, the WAL is checkpointed by a thread of its own instead of inside the
+COMMIT that fills it (sync.checkpoints): the writers no longer wait for a checkpoint's fsyncs.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Generic, TypeVar
+
+from .checkpoints import BACKSTOP_PAGES, Checkpointer
 
 try:
     import fcntl
@@ -70,6 +75,8 @@ class GroupCommit:
     called again, in a new transaction, if another write of its group raised: its value is
     the one of the call that committed. lock_path,
     if given, names the lock file the processes writing that database take turns with.
+    checkpoint_every, if given, takes checkpoints off the write path: a thread of their own
+    runs them, at most once every that many seconds (sync.checkpoints.Checkpointer).
     """
 
     def __init__(
@@ -78,10 +85,14 @@ class GroupCommit:
         *,
         lock_path: str | Path | None = None,
         max_group: int = MAX_GROUP,
+        checkpoint_every: float | None = None,
     ) -> None:
         self._connect = connect
         self._conn: sqlite3.Connection | None = None
         self._turn = _FileLock(lock_path) if lock_path is not None and fcntl else None
+        self.checkpoints = (
+            Checkpointer(connect, every=checkpoint_every) if checkpoint_every is not None else None
+        )
         self._max_group = max_group
         self._queue: list[_Job] = []
         self._queue_lock = threading.Lock()
@@ -116,6 +127,16 @@ class GroupCommit:
                 self._conn = None
             if self._turn is not None:
                 self._turn.close()
+        if self.checkpoints is not None:
+            self.checkpoints.close()
+
+    def _open(self) -> sqlite3.Connection:
+        """The writing connection; with checkpoints of their own, its automatic checkpoint is
+        only the backstop."""
+        conn = self._connect()
+        if self.checkpoints is not None:
+            conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+        return conn
 
     def _take(self) -> list[_Job[Any]]:
         """The oldest queued works, as many as a group takes, out of the queue."""
@@ -138,8 +159,10 @@ class GroupCommit:
                 self.writes += len(jobs)
                 conn = self._conn
                 if conn is None:
-                    conn = self._conn = self._connect()
+                    conn = self._conn = self._open()
                 _write_group(conn, jobs)
+                if self.checkpoints is not None:
+                    self.checkpoints.committed(conn)
         except Exception as exc:  # BEGIN, a savepoint or COMMIT failed: none of them is stored
             if not jobs:  # the turn itself could not be taken: the queued works fail with it
                 jobs = self._take()
