@@ -42,6 +42,7 @@ def serve_command(host: str, port: int, threads: int, workers: int, worker: int 
         return
     app = current_app._get_current_object()
     _tune_gc()
+    _tune_switching()
     stop = threading.Event()
     if not worker:  # the only process, or the first of --workers: one of each job, not N
         background.start(app, stop)
@@ -74,6 +75,23 @@ def _tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
+
+
+# How long a thread may keep the GIL once another asks for it (Python's default: 5 ms).
+SWITCH_INTERVAL = 0.001
+
+
+def _tune_switching() -> None:
+    """Hand the GIL to a thread that waits for it after 1 ms instead of Python's 5 ms.
+
+    The thread writing a group of batches lets go of the GIL at every row SQLite inserts, and
+    a thread checking the next batch takes it; the writer, whom both serving processes are
+    waiting for, then had it back only once that thread had run for the whole interval.
+    Measured with bench/sync_ingest.py (7 paired runs): 37,900 -> 39,800 records/s (medians);
+    inside the write lock, the time spent waiting for the GIL fell from 3.6-3.9 to 2.3-2.9 µs
+    a record.
+    """
+    sys.setswitchinterval(SWITCH_INTERVAL)
 
 
 def _shared_port(host: str, port: int) -> socket.socket:

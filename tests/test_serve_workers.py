@@ -112,3 +112,18 @@ def test_a_serving_process_collects_cycles_seldom_and_leaves_the_app_out():
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_a_serving_process_hands_the_gil_over_within_a_millisecond():
+    """What `fieldapp serve` does to thread switching before serving (see cli._tune_switching):
+    the thread writing for everyone waits at most 1 ms for the GIL, not Python's 5 ms."""
+    import sys
+
+    from fieldapp import cli
+
+    before = sys.getswitchinterval()
+    try:
+        cli._tune_switching()
+        assert sys.getswitchinterval() == cli.SWITCH_INTERVAL == 0.001
+    finally:
+        sys.setswitchinterval(before)
