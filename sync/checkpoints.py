@@ -3,8 +3,8 @@
 SQLite checkpoints on its own inside the COMMIT that takes the WAL past its limit: that writer
 copies every page the WAL holds into the database file and waits for two fsyncs, all the while
 holding the write lock that every serving process is waiting for. During a 100,000-record push
-(bench/sync_ingest.py) that was 6–10 checkpoints of 50–80 ms each, about a fifth of the time the
-writers spent committing.
+(bench/sync_ingest.py) that was 6–10 checkpoints of 50–80 ms each: about half of the writers'
+time in COMMIT, an eighth of the time they held the lock.
 
 Here a thread with its own connection runs PASSIVE checkpoints, which copy beside the writers
 and make nobody wait, at most once every `every` seconds while commits come in. Under a steady
