@@ -25,6 +25,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 import sync
+from sync.checkpoints import checkpoint_all
 from sync.store import iso
 
 from . import audit, reports, rules
@@ -186,8 +187,10 @@ def purge(
         )
         _audit(conn, result, trigger)
     # Deleted pages may still sit in the WAL until a checkpoint copies them back (overwritten,
-    # thanks to secure_delete); do it now rather than whenever SQLite gets round to it.
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    # thanks to secure_delete); do it now rather than whenever SQLite gets round to it, and
+    # wait for a checkpoint already running (the writer's own) rather than skip it.
+    if not checkpoint_all(conn):
+        log.warning("purge: the WAL could not be emptied; purged rows may linger in it")
     return result
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 
 # The writer's automatic checkpoint once checkpoints are taken off its path: far above what a
@@ -107,3 +108,20 @@ class Checkpointer:
         finally:
             if conn is not None:
                 conn.close()
+
+
+def checkpoint_all(conn: sqlite3.Connection, *, seconds: float = 30.0) -> bool:
+    """Copy the whole WAL into the database file and empty it (wal_checkpoint(TRUNCATE)).
+
+    SQLite answers busy at once, without waiting, while another checkpoint runs (a writer's
+    background pass, another process's): try again until it has finished. False if the WAL
+    could not be emptied within `seconds` (readers kept reading old pages all that time).
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        busy, _frames, _copied = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if not busy:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)

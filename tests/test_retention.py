@@ -3,6 +3,8 @@ and never let a late sync bring it back."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -172,6 +174,44 @@ def test_purged_personal_data_is_gone_from_the_file_and_its_wal(app, db, site):
     assert db.execute("PRAGMA secure_delete").fetchone()[0] == 1
     with app.app_context():
         retention.purge(db, days=7, report_days=365, tz_name="Asia/Shanghai")
+    raw = b""
+    for suffix in ("", "-wal"):
+        try:
+            with open(app.config["DATABASE"] + suffix, "rb") as f:
+                raw += f.read()
+        except FileNotFoundError:
+            pass
+    assert marker.encode() not in raw
+
+
+# Holds SQLite's checkpointer lock from another process, as a checkpoint running there does:
+# byte 121 of the -shm file (WAL_CKPT_LOCK at WALINDEX_LOCK_OFFSET 120, sqlite.org/walformat).
+HOLD_CHECKPOINT_LOCK = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 121)
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_purge_waits_for_a_checkpoint_running_elsewhere_to_empty_the_wal(app, db, site):
+    """A checkpoint already running (the writer's background pass, another worker's) makes
+    SQLite refuse the purge's at once; the purge tries again instead of leaving the WAL full."""
+    marker = "司马未清空"
+    assert save(app, db, [entry(site["id"], ago(12), name=marker)]) == ["applied"]
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_CHECKPOINT_LOCK, app.config["DATABASE"] + "-shm", "0.5"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with app.app_context():
+            retention.purge(db, days=7, report_days=365, tz_name="Asia/Shanghai")
+    finally:
+        holder.wait(10)
+        holder.stdout.close()
     raw = b""
     for suffix in ("", "-wal"):
         try:
