@@ -168,20 +168,25 @@ def test_a_late_sync_does_not_bring_a_purged_entry_back(tmp_path):
     conn.close()
 
 
+def file_and_wal(database: str) -> bytes:
+    """The bytes of the database file and of its WAL, if there is one."""
+    raw = b""
+    for suffix in ("", "-wal"):
+        try:
+            with open(database + suffix, "rb") as f:
+                raw += f.read()
+        except FileNotFoundError:
+            pass
+    return raw
+
+
 def test_purged_personal_data_is_gone_from_the_file_and_its_wal(app, db, site):
     marker = "欧阳独一无二"
     assert save(app, db, [entry(site["id"], ago(12), name=marker)]) == ["applied"]
     assert db.execute("PRAGMA secure_delete").fetchone()[0] == 1
     with app.app_context():
         retention.purge(db, days=7, report_days=365, tz_name="Asia/Shanghai")
-    raw = b""
-    for suffix in ("", "-wal"):
-        try:
-            with open(app.config["DATABASE"] + suffix, "rb") as f:
-                raw += f.read()
-        except FileNotFoundError:
-            pass
-    assert marker.encode() not in raw
+    assert marker.encode() not in file_and_wal(app.config["DATABASE"])
 
 
 # Holds SQLite's checkpointer lock from another process, as a checkpoint running there does:
@@ -212,14 +217,7 @@ def test_purge_waits_for_a_checkpoint_running_elsewhere_to_empty_the_wal(app, db
     finally:
         holder.wait(10)
         holder.stdout.close()
-    raw = b""
-    for suffix in ("", "-wal"):
-        try:
-            with open(app.config["DATABASE"] + suffix, "rb") as f:
-                raw += f.read()
-        except FileNotFoundError:
-            pass
-    assert marker.encode() not in raw
+    assert marker.encode() not in file_and_wal(app.config["DATABASE"])
 
 
 def test_cli_purge_refuses_a_bad_setting_and_deletes_nothing(app, db, site, runner):
