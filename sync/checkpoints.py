@@ -7,7 +7,9 @@ holding the write lock that every serving process is waiting for. During a 100,0
 time in COMMIT, an eighth of the time they held the lock.
 
 Here a thread with its own connection runs PASSIVE checkpoints, which copy beside the writers
-and make nobody wait, at most once every `every` seconds while commits come in. Under a steady
+and make nobody wait: a pass is due once ROWS_PER_PASS rows have been written since the last one
+(a few hundred gate entries; a fraction of a second of a busy ingest), and runs at most once
+every `every` seconds. Under a steady
 stream of commits a passive checkpoint never copies the whole WAL (commits land while it runs),
 and SQLite starts the WAL file over only after a checkpoint has copied all of it; so after each
 pass the next writer, still holding the write lock, copies what was committed during the pass
@@ -25,19 +27,32 @@ from collections.abc import Callable
 # The writer's automatic checkpoint once checkpoints are taken off its path: far above what a
 # busy second of ingest writes (≈ 20,000 pages), so it only runs if the thread falls behind.
 BACKSTOP_PAGES = 50_000
+# Rows written (inserted, updated, deleted) since the last pass before another is due: a quiet
+# gate's entries stay in the WAL as SQLite would keep them, instead of a pass, and its fsyncs,
+# after every one.
+ROWS_PER_PASS = 1000
 
 
 class Checkpointer:
-    """Background PASSIVE checkpoints of one database, at most one pass every `every` seconds.
+    """Background PASSIVE checkpoints of one database: one pass once `rows` rows have been
+    written since the last, at most one every `every` seconds.
 
     connect opens the thread's own connection (lazily). The writer calls committed(conn) after
     each commit, still holding the write lock; close() stops the thread (a later commit starts
     it again).
     """
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection], *, every: float) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        *,
+        every: float,
+        rows: int = ROWS_PER_PASS,
+    ) -> None:
         self._connect = connect
         self._every = every
+        self._rows = rows
+        self._written_at_pass = 0  # the writer connection's total_changes when a pass was asked
         self._due = threading.Event()  # a commit since the last pass
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -48,7 +63,8 @@ class Checkpointer:
 
     def committed(self, conn: sqlite3.Connection) -> None:
         """After a commit on conn, the write lock still held: copy what the last background
-        pass could not (so that the next writer starts the WAL over), and ask for a pass.
+        pass could not (so that the next writer starts the WAL over), and ask for a pass once
+        enough rows have been written since the last.
 
         Never raises: the commit is done, and a checkpoint that cannot run now is left to the
         next pass, or to the writer's own automatic checkpoint."""
@@ -59,6 +75,12 @@ class Checkpointer:
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
             except sqlite3.Error:
                 pass
+        written = conn.total_changes
+        if written < self._written_at_pass:  # a new connection: its count starts again
+            self._written_at_pass = 0
+        if written - self._written_at_pass < self._rows:
+            return
+        self._written_at_pass = written
         if self._thread is None:
             try:
                 self._start()

@@ -41,7 +41,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from .checkpoints import BACKSTOP_PAGES, Checkpointer
+from .checkpoints import BACKSTOP_PAGES, ROWS_PER_PASS, Checkpointer
 
 try:
     import fcntl
@@ -76,7 +76,8 @@ class GroupCommit:
     the one of the call that committed. lock_path,
     if given, names the lock file the processes writing that database take turns with.
     checkpoint_every, if given, takes checkpoints off the write path: a thread of their own
-    runs them, at most once every that many seconds (sync.checkpoints.Checkpointer).
+    runs them, at most once every that many seconds, once checkpoint_rows rows have been
+    written since the last (sync.checkpoints.Checkpointer).
     """
 
     def __init__(
@@ -86,12 +87,15 @@ class GroupCommit:
         lock_path: str | Path | None = None,
         max_group: int = MAX_GROUP,
         checkpoint_every: float | None = None,
+        checkpoint_rows: int = ROWS_PER_PASS,
     ) -> None:
         self._connect = connect
         self._conn: sqlite3.Connection | None = None
         self._turn = _FileLock(lock_path) if lock_path is not None and fcntl else None
         self.checkpoints = (
-            Checkpointer(connect, every=checkpoint_every) if checkpoint_every is not None else None
+            Checkpointer(connect, every=checkpoint_every, rows=checkpoint_rows)
+            if checkpoint_every is not None
+            else None
         )
         self._max_group = max_group
         self._queue: list[_Job] = []

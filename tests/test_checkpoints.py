@@ -12,8 +12,9 @@ import threading
 import time
 
 import pytest
-from gate_helpers import enrol, make_site, submit
+from gate_helpers import make_site
 from test_group_commit import insert, opener
+from test_retention import ago, entry, save
 
 from sync import GroupCommit
 
@@ -63,7 +64,7 @@ def checkpoint_threads() -> list[threading.Thread]:
 def test_commits_reach_the_database_file_without_the_writer_checkpointing(path, tmp_path):
     """Twenty small commits are far below SQLite's own checkpoint (1,000 pages): only the
     background thread can have copied them into the file."""
-    group = GroupCommit(opener(path), checkpoint_every=0.01)
+    group = GroupCommit(opener(path), checkpoint_every=0.01, checkpoint_rows=1)
     for n in range(20):
         group.run(insert(n))
     assert eventually(lambda: on_disk(path, tmp_path), list(range(20))) == list(range(20))
@@ -77,7 +78,8 @@ def test_commits_reach_the_database_file_without_the_writer_checkpointing(path, 
 
 
 def test_the_writer_copies_what_a_pass_missed_so_the_wal_starts_over(path, tmp_path):
-    group = GroupCommit(opener(path), checkpoint_every=60)  # one pass, then none for a minute
+    # One pass, then none for a minute.
+    group = GroupCommit(opener(path), checkpoint_every=60, checkpoint_rows=1)
     group.run(insert(0))
     assert eventually(lambda: group.checkpoints.passes, 1) == 1
     assert on_disk(path, tmp_path) == [0]
@@ -107,9 +109,31 @@ def test_the_writer_connection_leaves_checkpoints_to_the_thread(path):
     assert seen == [50_000, 1000]  # the backstop; SQLite's default without the thread
 
 
-def test_an_entry_saved_at_the_gate_reaches_the_database_file(app, client, db, tmp_path):
+def test_a_pass_waits_for_enough_rows_written_since_the_last(path, tmp_path):
+    """A quiet gate's few entries stay in the WAL, as SQLite would keep them: no pass, with its
+    fsyncs, after every commit."""
+    group = GroupCommit(opener(path), checkpoint_every=0.01, checkpoint_rows=30)
+    for n in range(29):
+        group.run(insert(n))
+    time.sleep(0.1)
+    assert group.checkpoints.passes == 0 and checkpoint_threads() == []
+    assert on_disk(path, tmp_path) == []
+    group.run(insert(29))  # the 30th row
+    assert eventually(lambda: on_disk(path, tmp_path), list(range(30))) == list(range(30))
+    group.close()
+    # A new writer connection counts its rows from 0 again: the same 30 rows make a pass due.
+    for n in range(30, 60):
+        group.run(insert(n))
+    assert eventually(lambda: on_disk(path, tmp_path), list(range(60))) == list(range(60))
+    group.close()
+
+
+def test_a_big_batch_saved_by_the_app_reaches_the_database_file(app, db, tmp_path):
+    """The app's writer: a batch of 600 entries (1,200 rows with their change log) is copied
+    into the database file by the thread, not by a COMMIT."""
     site = make_site(db)
-    response, uuid = submit(enrol(client, db, site), site)
-    assert response.status_code in (200, 303)
-    sql = "SELECT count(*) FROM entries WHERE uuid = ?"
-    assert eventually(lambda: on_disk(app.config["DATABASE"], tmp_path, sql, (uuid,)), [1]) == [1]
+    batch = [entry(site["id"], ago(1), name=f"张{n}") for n in range(600)]
+    assert set(save(app, db, batch)) == {"applied"}
+    sql = "SELECT count(*) FROM entries"
+    assert eventually(lambda: on_disk(app.config["DATABASE"], tmp_path, sql), [600]) == [600]
+    assert app.extensions["fieldapp.writer"].checkpoints.passes >= 1
