@@ -53,7 +53,7 @@ class Checkpointer:
         self._every = every
         self._rows = rows
         self._written_at_pass = 0  # the writer connection's total_changes when a pass was asked
-        self._due = threading.Event()  # a commit since the last pass
+        self._due = threading.Event()  # enough rows written since the last pass
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
