@@ -85,7 +85,7 @@ def run_held(group: GroupCommit, first, others) -> dict[int, object]:
     for i, work in enumerate(others, start=1):
         threads.append(threading.Thread(target=call, args=(i, work)))
         threads[-1].start()
-    while len(group._queue) < len(others):
+    while group.queued < len(others):
         time.sleep(0.001)
     gate.set()
     for thread in threads:
