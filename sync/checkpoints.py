@@ -7,14 +7,14 @@ holding the write lock that every serving process is waiting for. During a 100,0
 time in COMMIT, an eighth of the time they held the lock.
 
 Here a thread with its own connection runs PASSIVE checkpoints, which copy beside the writers
-and make nobody wait: a pass is due once ROWS_PER_PASS rows have been written since the last one
-(a few hundred gate entries; a fraction of a second of a busy ingest), and runs at most once
-every `every` seconds. Under a steady
-stream of commits a passive checkpoint never copies the whole WAL (commits land while it runs),
-and SQLite starts the WAL file over only after a checkpoint has copied all of it; so after each
-pass the next writer, still holding the write lock, copies what was committed during the pass
-(`committed`): a group or two of pages instead of thousands. The writer's own automatic
-checkpoint stays on as a backstop (BACKSTOP_PAGES) for when this thread falls behind.
+and make nobody wait: a pass is due once ROWS_PER_PASS rows have been written since the last
+one (a few hundred gate entries; a fraction of a second of a busy ingest), and runs at most
+once every `every` seconds. Under a steady stream of commits a passive checkpoint never copies
+the whole WAL (commits land while it runs), and SQLite starts the WAL file over only after a
+checkpoint has copied all of it; so after each pass the next writer, still holding the write
+lock, copies what was committed during the pass (`committed`): a group or two of pages instead
+of thousands. The writer's own automatic checkpoint stays on as a backstop (BACKSTOP_PAGES)
+for when this thread falls behind.
 """
 
 from __future__ import annotations
