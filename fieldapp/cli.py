@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import os
 import signal
 import socket
 import subprocess
@@ -15,6 +16,8 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 from flask_babel import force_locale
 from flask_babel import gettext as _
+
+from sync.priority import real_time_allowed
 
 from . import background, create_app, db, settings
 from .i18n import cli_locale
@@ -117,6 +120,14 @@ def _supervise(host: str, port: int, threads: int, workers: int) -> None:
     argv += ["--threads", str(threads)]
     children = [subprocess.Popen([*argv, "--worker", str(i)]) for i in range(workers)]
     click.echo(f"fieldapp serving on http://{host}:{port}/ ({workers} workers)", err=True)
+    if hasattr(os, "sched_setscheduler") and not real_time_allowed():
+        with force_locale(cli_locale()):
+            note = _(
+                "Note: the writing thread keeps its ordinary priority; with systemd's"
+                " LimitRTPRIO=1 (or CAP_SYS_NICE) it would run at real-time priority while it"
+                " writes, and a busy instance would take in records faster."
+            )
+        click.echo(note, err=True)
 
     asked = threading.Event()
 

@@ -157,6 +157,7 @@ def init_app(app: Flask) -> None:
         lambda: connect(database, writer=True),
         lock_path=f"{database}-writer.lock",
         checkpoint_every=CHECKPOINT_EVERY,
+        raise_priority=True,
     )
     app.extensions["fieldapp.writer"] = group
     weakref.finalize(app, group.close)

@@ -28,6 +28,8 @@ so what queued while the other process wrote goes into the same commit.
 
 With checkpoint_every, the WAL is checkpointed by a thread of its own instead of inside the
 COMMIT that fills it (sync.checkpoints): the writers no longer wait for a checkpoint's fsyncs.
+With raise_priority, the leader is not put aside for other threads while it holds the turn
+(sync.priority).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from .checkpoints import BACKSTOP_PAGES, ROWS_PER_PASS, Checkpointer
+from .priority import WriterPriority
 
 try:
     import fcntl
@@ -77,7 +80,9 @@ class GroupCommit:
     if given, names the lock file the processes writing that database take turns with.
     checkpoint_every, if given, takes checkpoints off the write path: a thread of their own
     runs them, at most once every that many seconds, once checkpoint_rows rows have been
-    written since the last (sync.checkpoints.Checkpointer).
+    written since the last (sync.checkpoints.Checkpointer). raise_priority: the leader runs
+    at real-time priority while it waits for and holds the turn, where the system allows it
+    (sync.priority).
     """
 
     def __init__(
@@ -88,6 +93,7 @@ class GroupCommit:
         max_group: int = MAX_GROUP,
         checkpoint_every: float | None = None,
         checkpoint_rows: int = ROWS_PER_PASS,
+        raise_priority: bool = False,
     ) -> None:
         self._connect = connect
         self._conn: sqlite3.Connection | None = None
@@ -97,6 +103,7 @@ class GroupCommit:
             if checkpoint_every is not None
             else None
         )
+        self._priority = WriterPriority() if raise_priority else None
         self._max_group = max_group
         self._queue: list[_Job] = []
         self._queue_lock = threading.Lock()
@@ -155,7 +162,11 @@ class GroupCommit:
         try:
             # The queue is taken once this process has its turn, not before: the works queued
             # while the other process wrote join this group instead of waiting for the next.
-            with self._turn or contextlib.nullcontext():
+            # Raised before the turn is taken: woken when it is free, the leader runs at once.
+            with (
+                self._priority.raised() if self._priority else contextlib.nullcontext(),
+                self._turn or contextlib.nullcontext(),
+            ):
                 jobs = self._take()
                 if not jobs:
                     return

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import threading
 import time
@@ -18,6 +19,10 @@ from browser.conftest import make_server
 from sync_helpers import add_instance, entry, start, stop
 
 from sync import HttpTransport
+from sync.priority import real_time_allowed
+
+# What `fieldapp serve --workers N` says when its writers may not run at real-time priority.
+PRIORITY_NOTE = "提示：写入线程以普通优先级运行"
 
 
 def workers_of(pid: int) -> list[int]:
@@ -82,9 +87,40 @@ def test_two_workers_store_every_push_once(top):
     assert {name: counted[name] for name in offices} == {name: 240 for name in offices}
     assert all(has_written(pid) for pid in workers), "one worker took every batch"
 
-    stop(top)  # SIGTERM to the service: both workers go with it
+    said = stderr_after_stop(top)  # SIGTERM to the service: both workers go with it
     for pid in workers:
         assert not Path(f"/proc/{pid}").exists()
+    assert (PRIORITY_NOTE in said) != real_time_allowed(), said
+
+
+def stderr_after_stop(server) -> str:
+    """Stop a served instance; what it wrote to stderr."""
+    server.proc.terminate()
+    server.proc.wait(timeout=15)
+    said = server.proc.stderr.read().decode()
+    stop(server)
+    return said
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0 or not shutil.which("setpriv"),
+    reason="takes root and setpriv to serve without the right to real-time priority",
+)
+def test_without_the_right_to_real_time_priority_it_says_so_and_stores_as_before(top):
+    token = add_instance(top, "office")
+    source = top.query("SELECT id FROM peers WHERE name = 'office'")[0][0]
+    site = top.query("SELECT id FROM sites ORDER BY name")[0][0]
+    # CAP_SYS_NICE dropped, and root's RLIMIT_RTPRIO is 0: the real-time class is refused.
+    top.prefix = ("setpriv", "--inh-caps", "-sys_nice", "--bounding-set", "-sys_nice")
+    top.env = dict(top.env, LANG="zh_CN.UTF-8")
+    start(top)
+    records = [dict(entry(site, i), seq=i + 1) for i in range(50)]
+    answer = HttpTransport(top.url, token).push(
+        json.dumps({"source": source, "since": 0, "records": records}).encode()
+    )
+    assert {r["status"] for r in answer["results"]} == {"applied"}
+    assert top.query("SELECT count(*) FROM entries")[0][0] == 50
+    assert PRIORITY_NOTE in stderr_after_stop(top)
 
 
 def test_a_worker_that_dies_ends_the_service(top):

@@ -40,6 +40,7 @@ class Server:
     env: dict = field(default_factory=dict)
     proc: subprocess.Popen | None = None
     serve_args: tuple[str, ...] = ()  # more options for `fieldapp serve` (--workers 2)
+    prefix: tuple[str, ...] = ()  # a command `fieldapp serve` runs under (setpriv …)
 
     @property
     def url(self) -> str:
@@ -63,7 +64,7 @@ class Server:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            FIELDAPP + ["serve", "--port", str(self.port), *self.serve_args],
+            [*self.prefix, *FIELDAPP, "serve", "--port", str(self.port), *self.serve_args],
             env=self.env,
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
