@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import importlib
-import os
 import signal
 import socket
 import subprocess
@@ -17,7 +16,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
-from sync.priority import real_time_allowed
+from sync.priority import real_time_refused
 
 from . import background, create_app, db, settings
 from .i18n import cli_locale
@@ -120,7 +119,7 @@ def _supervise(host: str, port: int, threads: int, workers: int) -> None:
     argv += ["--threads", str(threads)]
     children = [subprocess.Popen([*argv, "--worker", str(i)]) for i in range(workers)]
     click.echo(f"fieldapp serving on http://{host}:{port}/ ({workers} workers)", err=True)
-    if hasattr(os, "sched_setscheduler") and not real_time_allowed():
+    if real_time_refused():
         with force_locale(cli_locale()):
             note = _(
                 "Note: the writing thread keeps its ordinary priority; with systemd's"

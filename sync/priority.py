@@ -14,8 +14,9 @@ first write) does not inherit the real-time class: measured, a checkpoint thread
 inherited it made the push slower than without any of this.
 
 Raising a thread into the real-time class takes CAP_SYS_NICE or an RLIMIT_RTPRIO of at least
-1 (systemd: LimitRTPRIO=1). Without either the writer keeps its ordinary priority, as before;
-this is said once in the log. Nothing is raised on a single core, where a writer in the
+1 (systemd: LimitRTPRIO=1). Without either the writer keeps its ordinary priority, as before:
+`fieldapp serve --workers` says so when it starts, and the first refused write logs it (INFO).
+Nothing is raised on a single core, where a writer in the
 real-time class would keep every other request waiting while it writes. Linux's real-time
 throttling (kernel.sched_rt_runtime_us, 95 % by default) keeps some time for everyone else
 should a write ever run away.
@@ -37,10 +38,19 @@ PRIORITY = 1
 
 
 def real_time_allowed() -> bool:
-    """Whether a writer of this process would run at real-time priority (tried in a thread of
-    its own, which ends with its priority)."""
-    if not WriterPriority().allowed:
-        return False
+    """Whether a writer of this process runs at real-time priority."""
+    return WriterPriority().allowed and _may_raise()
+
+
+def real_time_refused() -> bool:
+    """Whether a writer of this process would be raised but the system refuses it (no
+    CAP_SYS_NICE, no RLIMIT_RTPRIO): what `fieldapp serve --workers` tells its operator."""
+    return WriterPriority().allowed and not _may_raise()
+
+
+def _may_raise() -> bool:
+    """Whether the system lets a thread of this process into the real-time class (tried in a
+    thread of its own, which ends with its priority)."""
     answer: list[bool] = []
 
     def probe() -> None:

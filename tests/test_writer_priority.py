@@ -10,6 +10,7 @@ import sqlite3
 import threading
 
 import pytest
+from test_group_commit import stored
 
 from sync import GroupCommit
 from sync.priority import PRIORITY, WriterPriority, real_time_allowed
@@ -27,14 +28,6 @@ def policy() -> int:
 @pytest.fixture
 def path(tmp_path):
     return tmp_path / "p.sqlite3"
-
-
-def stored(path) -> list[int]:
-    conn = sqlite3.connect(path)
-    try:
-        return [r[0] for r in conn.execute("SELECT n FROM t ORDER BY n")]
-    finally:
-        conn.close()
 
 
 @pytest.fixture
