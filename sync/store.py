@@ -192,16 +192,19 @@ def _write(conn: sqlite3.Connection) -> Iterator[None]:
 class _Rows:
     """A fetched result standing in for a cursor: fetchone, fetchall, iteration."""
 
+    __slots__ = ("_rows", "_at")  # one is made per record checked: keep it light
+
     def __init__(self, rows: list[Any]) -> None:
         self._rows = rows
         self._at = 0
 
     def fetchone(self) -> Any:
         """The next row, or None."""
-        if self._at >= len(self._rows):
+        at, rows = self._at, self._rows
+        if at >= len(rows):
             return None
-        self._at += 1
-        return self._rows[self._at - 1]
+        self._at = at + 1
+        return rows[at]
 
     def fetchall(self) -> list[Any]:
         """The rows not fetched yet."""
@@ -336,8 +339,12 @@ def apply_batch(
                 (shown, str(kind_name or ""), source, REJECTED, str(exc), _body(raw), now_iso)
             )
 
+    # What the write needs that does not depend on what is stored is prepared here, before
+    # the write lock: the writer holds it for every other batch too.
+    plans = [_Plan(kind, items) for kind, items in pending.values()]
+
     def write(conn: sqlite3.Connection) -> list[Result]:
-        return _write_batch(conn, records, results, pending, rejects, source, now_iso, inside)
+        return _write_batch(conn, records, results, plans, rejects, source, now_iso, inside)
 
     if writer is not None:
         return writer.run(write)
@@ -351,11 +358,76 @@ class Writer(Protocol):
     def run(self, work: Callable[[sqlite3.Connection], list[Result]]) -> list[Result]: ...
 
 
+class _Plan:
+    """One kind's valid records of a batch, ready to write: the INSERT and its rows (each uuid
+    once: the first of a batch is written, later ones are compared with it), the results if
+    all of them are new, and the repeats."""
+
+    __slots__ = ("kind", "inserts", "first", "unique", "applied", "repeats")
+
+    def __init__(self, kind: RecordKind, items: list[tuple[int, str, str, tuple[Any, ...]]]):
+        self.kind = kind
+        self.first: dict[str, str] = {}
+        self.unique: list[tuple[int, str, str, tuple[Any, ...]]] = []
+        self.repeats: list[tuple[int, str, str, tuple[Any, ...]]] = []
+        for item in items:
+            if item[1] in self.first:
+                self.repeats.append(item)
+            else:
+                self.first[item[1]] = item[2]
+                self.unique.append(item)
+        self.applied = [(item[0], Result(item[1], APPLIED)) for item in self.unique]
+        # Multi-row INSERTs: the writer lets go of the GIL once per statement, not once per
+        # row (sqlite3 releases it around every step), so the batch checking beside it in
+        # this process takes it from the writer less often.
+        width = len(COMMON_COLUMNS) + len(kind.columns)
+        per = max(1, _MAX_VARIABLES // width)
+        self.inserts = [
+            (
+                _insert_sql(kind, min(per, len(self.unique) - start)),
+                [value for item in self.unique[start : start + per] for value in item[3]],
+            )
+            for start in range(0, len(self.unique), per)
+        ]
+
+
+def _variable_limit() -> int:
+    """How many values one statement may bind on this SQLite (999 before 3.32, often more)."""
+    probe = sqlite3.connect(":memory:")
+    try:
+        return probe.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    except AttributeError:  # pragma: no cover - Python before 3.11
+        return 999
+    finally:
+        probe.close()
+
+
+_MAX_VARIABLES = min(_variable_limit(), 32766)
+_INSERTS: dict[tuple[str, int], str] = {}
+
+
+def _insert_sql(kind: RecordKind, rows: int) -> str:
+    """INSERT of that many rows of kind, skipping uuids stored before (names come from code)."""
+    key = (kind.table, rows)
+    sql = _INSERTS.get(key)
+    if sql is None:
+        columns = COMMON_COLUMNS + kind.columns
+        row = "(" + ",".join("?" * len(columns)) + ")"
+        sql = (
+            f"INSERT INTO {kind.table} ({','.join(columns)}) VALUES "  # noqa: S608
+            + ",".join([row] * rows)
+            + " ON CONFLICT (uuid) DO NOTHING"
+        )
+        if len(_INSERTS) < 1024:
+            _INSERTS[key] = sql
+    return sql
+
+
 def _write_batch(
     conn: sqlite3.Connection,
     records: Sequence[Any],
     checked: list[Result | None],
-    pending: dict[str, tuple[RecordKind, list[tuple[int, str, str, tuple[Any, ...]]]]],
+    plans: list[_Plan],
     refused: list[tuple[str, str, str, str, str, str, str]],
     source: str,
     now_iso: str,
@@ -365,43 +437,37 @@ def _write_batch(
     results = list(checked)  # copies: what validation found stays as it was
     rejects = list(refused)
     chain = _last_chain(conn)
-    for kind, items in pending.values():
-        # The same uuid twice in one batch: the first is written, the others compared with it.
-        first: dict[str, str] = {}
-        unique, repeats = [], []
-        for item in items:
-            if item[1] in first:
-                repeats.append(item)
-            else:
-                first[item[1]] = item[2]
-                unique.append(item)
+    for plan in plans:
+        kind, unique = plan.kind, plan.unique
         # Insert, skipping uuids stored before; only when some were skipped (a resend) look up
         # which, by rowid: the rows this statement added are numbered after `top`.
         top = conn.execute(f"SELECT max(rowid) FROM {kind.table}").fetchone()[0] or 0  # noqa: S608
         before = conn.total_changes
-        columns = COMMON_COLUMNS + kind.columns
-        conn.executemany(
-            f"INSERT INTO {kind.table} ({','.join(columns)})"  # noqa: S608 -- names come from code
-            f" VALUES ({','.join('?' * len(columns))}) ON CONFLICT (uuid) DO NOTHING",
-            [row for _i, _rid, _digest, row in unique],
-        )
-        if conn.total_changes - before == len(unique):
+        for sql, values in plan.inserts:
+            conn.execute(sql, values)
+        links: list[str] = []  # kind, uuid, chain, flat: the change log's rows
+        if conn.total_changes - before == len(unique):  # all new: the usual batch
+            name = kind.name
+            for _i, rid, _digest, _row in unique:
+                chain = chain_next(chain, rid)
+                links += (name, rid, chain)
+            for i, result in plan.applied:
+                results[i] = result
             stored: dict[str, str] = {}
         else:
-            stored = _stored_hashes(conn, kind.table, list(first), top)
-        links: list[tuple[str, str, str]] = []
-        for i, rid, digest, _row in unique:
-            seen = stored.get(rid)
-            if seen is None:
-                chain = chain_next(chain, rid)
-                links.append((kind.name, rid, chain))
-                results[i] = Result(rid, APPLIED)
-            elif seen == digest:
-                results[i] = Result(rid, DUPLICATE)
-            else:
-                results[i] = _conflict(rid, kind.name, records[i], source, now_iso, rejects)
-        for i, rid, digest, _row in repeats:
-            if stored.get(rid, first[rid]) == digest:
+            stored = _stored_hashes(conn, kind.table, list(plan.first), top)
+            for i, rid, digest, _row in unique:
+                seen = stored.get(rid)
+                if seen is None:
+                    chain = chain_next(chain, rid)
+                    links += (kind.name, rid, chain)
+                    results[i] = Result(rid, APPLIED)
+                elif seen == digest:
+                    results[i] = Result(rid, DUPLICATE)
+                else:
+                    results[i] = _conflict(rid, kind.name, records[i], source, now_iso, rejects)
+        for i, rid, digest, _row in plan.repeats:
+            if stored.get(rid, plan.first[rid]) == digest:
                 results[i] = Result(rid, DUPLICATE)
             else:
                 results[i] = _conflict(rid, kind.name, records[i], source, now_iso, rejects)
@@ -424,18 +490,20 @@ def _write_batch(
 _CHANGES_PER_INSERT = 300
 
 
-def _log_changes(conn: sqlite3.Connection, links: list[tuple[str, str, str]]) -> None:
-    """Append (kind, uuid, chain) rows to the change log, a few hundred per statement.
+def _log_changes(conn: sqlite3.Connection, links: list[str]) -> None:
+    """Append change-log rows, given flat (kind, uuid, chain, kind, ...), a few hundred rows per
+    statement.
 
     One multi-row INSERT instead of executemany's statement per row: AUTOINCREMENT reads and
     writes sqlite_sequence once per statement, so the log cost about half as much per record.
     """
-    for start in range(0, len(links), _CHANGES_PER_INSERT):
-        part = links[start : start + _CHANGES_PER_INSERT]
+    step = 3 * _CHANGES_PER_INSERT
+    for start in range(0, len(links), step):
+        part = links[start : start + step]
         conn.execute(
             "INSERT INTO changes (kind, uuid, chain) VALUES "  # noqa: S608 -- only placeholders
-            + ",".join(["(?,?,?)"] * len(part)),
-            [value for link in part for value in link],
+            + ",".join(["(?,?,?)"] * (len(part) // 3)),
+            part,
         )
 
 

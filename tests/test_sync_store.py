@@ -1,0 +1,102 @@
+"""sync.apply_batch's write on a real SQLite file: results in order, each uuid stored once, the
+change log's chain unbroken, whatever the batch mixes (new, resent, repeated, conflicting),
+also when its rows take several INSERT statements."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from test_sync_stateful import NOTES, REGISTRY
+
+import sync
+import sync.store
+from fieldapp.db import connect, migrate
+from sync.store import apply_batch, chain_next
+
+
+@pytest.fixture
+def conn(tmp_path):
+    conn = connect(tmp_path / "store.sqlite3", writer=True)
+    migrate(conn)
+    conn.execute(NOTES)
+    yield conn
+    conn.close()
+
+
+def note(text: str, rid: str | None = None) -> dict:
+    return {
+        "uuid": rid or str(uuid.uuid4()),
+        "kind": "note",
+        "recorded_at": "2026-11-20T08:00:00.000Z",
+        "data": {"text": text},
+    }
+
+
+def stored(conn) -> dict[str, str]:
+    return dict(conn.execute("SELECT uuid, text FROM notes").fetchall())
+
+
+def assert_chain_unbroken(conn) -> None:
+    chain = ""
+    for rid, link in conn.execute("SELECT uuid, chain FROM changes ORDER BY seq"):
+        chain = chain_next(chain, rid)
+        assert link == chain
+
+
+@pytest.mark.parametrize("rows_per_insert", [3, None])
+def test_a_mixed_batch_is_written_once_per_uuid_in_order(conn, monkeypatch, rows_per_insert):
+    if rows_per_insert is not None:  # a few rows a statement, as a low SQLite limit would make it
+        width = len(sync.store.COMMON_COLUMNS) + 1
+        monkeypatch.setattr(sync.store, "_MAX_VARIABLES", width * rows_per_insert)
+    first = [note(f"first {n}") for n in range(7)]
+    results = apply_batch(conn, REGISTRY, first, origin="here", source="down")
+    assert [r.status for r in results] == ["applied"] * 7
+
+    fresh = [note(f"fresh {n}") for n in range(10)]
+    batch = [
+        first[0],  # resent, same content
+        fresh[0],
+        note("changed", first[1]["uuid"]),  # resent with other content
+        *fresh[1:6],
+        fresh[2],  # twice in the batch, same content
+        note("other", fresh[3]["uuid"]),  # twice in the batch, other content
+        *fresh[6:],
+    ]
+    results = apply_batch(conn, REGISTRY, batch, origin="here", source="down")
+
+    assert [(r.uuid, r.status) for r in results] == [
+        (first[0]["uuid"], "duplicate"),
+        (fresh[0]["uuid"], "applied"),
+        (first[1]["uuid"], "conflict"),
+        *[(r["uuid"], "applied") for r in fresh[1:6]],
+        (fresh[2]["uuid"], "duplicate"),
+        (fresh[3]["uuid"], "conflict"),
+        *[(r["uuid"], "applied") for r in fresh[6:]],
+    ]
+    # Each uuid once, with the content that came first; the conflicts kept for review.
+    assert stored(conn) == {r["uuid"]: r["data"]["text"] for r in first + fresh}
+    reviewed = conn.execute("SELECT uuid, status FROM sync_rejects ORDER BY uuid").fetchall()
+    assert sorted(tuple(r) for r in reviewed) == sorted(
+        [(first[1]["uuid"], "conflict"), (fresh[3]["uuid"], "conflict")]
+    )
+    # The change log: every stored record once, in the order written, its chain unbroken.
+    logged = [r[0] for r in conn.execute("SELECT uuid FROM changes ORDER BY seq")]
+    assert logged == [r["uuid"] for r in first + fresh]
+    assert_chain_unbroken(conn)
+
+
+def test_a_batch_that_fails_to_write_stores_nothing(conn, monkeypatch):
+    width = len(sync.store.COMMON_COLUMNS) + 1
+    monkeypatch.setattr(sync.store, "_MAX_VARIABLES", width * 4)
+    apply_batch(conn, REGISTRY, [note("before")], origin="here", source="down")
+    # The third INSERT statement of the batch fails (a trigger refuses one text).
+    conn.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON notes WHEN NEW.text = 'refused'"
+        " BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    )
+    batch = [note(f"n{n}") for n in range(9)] + [note("refused")]
+    with pytest.raises(Exception, match="refused"):
+        apply_batch(conn, REGISTRY, batch, origin="here", source="down")
+    assert list(stored(conn).values()) == ["before"]
+    assert conn.execute("SELECT count(*) FROM changes").fetchone()[0] == 1
