@@ -6,6 +6,7 @@ real upstream; tests pass one that calls sync.server directly.
 
 from __future__ import annotations
 
+import http.client
 import json
 import sqlite3
 import urllib.error
@@ -75,6 +76,8 @@ class HttpTransport:
             raise SyncError(message, exc.code, detail.get("error")) from None
         except (OSError, urllib.error.URLError) as exc:
             raise SyncError(f"{self.url}: {getattr(exc, 'reason', exc)}") from None
+        except http.client.HTTPException as exc:  # the link dropped mid-answer, or not HTTP
+            raise SyncError(f"{self.url}: {type(exc).__name__} {exc}".strip()) from None
         try:
             answer = json.loads(raw)
         except ValueError:

@@ -260,6 +260,7 @@ def test_watch_keeps_syncing_and_survives_the_upstream_going_away(top, bottom):
     finally:
         proc.terminate()
         _out, err = proc.communicate(timeout=30)
+        print(err)  # shown by pytest if the test fails: what --watch said it was doing
     assert_exactly(top, first | second)
 
 

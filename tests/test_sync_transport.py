@@ -1,0 +1,62 @@
+"""sync.HttpTransport over a real socket on 127.0.0.1: a link that drops in the middle of an
+answer is a SyncError (which `fieldapp sync --watch` reports and retries), never a crash."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+
+from sync import HttpTransport, SyncError
+
+
+def serve_once(reply: bytes) -> tuple[int, threading.Thread]:
+    """A one-connection server: reads the request, sends `reply`, hangs up."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def run() -> None:
+        conn, _addr = listener.accept()
+        with conn, listener:
+            conn.settimeout(10)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = next(
+                (
+                    int(h.split(b":")[1])
+                    for h in head.split(b"\r\n")
+                    if h.lower().startswith(b"content-length")
+                ),
+                0,
+            )
+            while len(body) < length:
+                body += conn.recv(65536)
+            conn.sendall(reply)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return listener.getsockname()[1], thread
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        # The answer cut off after 10 of its 100 bytes.
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+        b'{"results"',
+        # Not HTTP at all.
+        b"hello\r\n\r\n",
+        # Hung up before answering.
+        b"",
+    ],
+    ids=["cut-short", "not-http", "no-answer"],
+)
+def test_a_broken_answer_is_a_sync_error(reply):
+    port, thread = serve_once(reply)
+    with pytest.raises(SyncError, match=f"127.0.0.1:{port}"):
+        HttpTransport(f"http://127.0.0.1:{port}", "token", timeout=10).push(b'{"records": []}')
+    thread.join(timeout=10)
