@@ -403,12 +403,12 @@ def _variable_limit() -> int:
 
 
 _MAX_VARIABLES = min(_variable_limit(), 32766)
-_INSERTS: dict[tuple[str, int], str] = {}
+_INSERTS: dict[tuple[str, tuple[str, ...], int], str] = {}
 
 
 def _insert_sql(kind: RecordKind, rows: int) -> str:
     """INSERT of that many rows of kind, skipping uuids stored before (names come from code)."""
-    key = (kind.table, rows)
+    key = (kind.table, kind.columns, rows)  # two registries may name one table differently
     sql = _INSERTS.get(key)
     if sql is None:
         columns = COMMON_COLUMNS + kind.columns
@@ -485,19 +485,14 @@ def _write_batch(
     return done
 
 
-# Change-log rows per INSERT statement: 300 rows of 3 values stay under 999, the lowest
-# limit on bound values any SQLite has had.
-_CHANGES_PER_INSERT = 300
-
-
 def _log_changes(conn: sqlite3.Connection, links: list[str]) -> None:
-    """Append change-log rows, given flat (kind, uuid, chain, kind, ...), a few hundred rows per
-    statement.
+    """Append change-log rows, given flat (kind, uuid, chain, kind, ...), as many rows per
+    statement as SQLite binds values (a batch's rows in one statement).
 
     One multi-row INSERT instead of executemany's statement per row: AUTOINCREMENT reads and
     writes sqlite_sequence once per statement, so the log cost about half as much per record.
     """
-    step = 3 * _CHANGES_PER_INSERT
+    step = 3 * (_MAX_VARIABLES // 3)
     for start in range(0, len(links), step):
         part = links[start : start + step]
         conn.execute(
