@@ -16,7 +16,7 @@ from flask_babel import lazy_gettext as _l
 import sync
 from sync.store import canonical_uuid, iso
 
-from . import corrections, entries, rules
+from . import corrections, rules
 
 ACTIONS = {
     "acknowledge": _l("Acknowledged"),
@@ -40,23 +40,27 @@ OUTCOMES = {
 # A case still open after this long is highlighted on the lists and the dashboard.
 OVERDUE = timedelta(hours=24)
 COLUMNS = ("entry_uuid", "action", "temperature", "outcome", "note", "author")
+TEMPERATURE = rules.BY_NAME["temperature"]
 
 
 def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Check a case action from any source and return its normalised wire form."""
-    entry_uuid = canonical_uuid(data.get("entry_uuid"))
+    entry_uuid = canonical_uuid(data.get("entry_uuid"), "entry_uuid")
     action = data.get("action")
-    if action not in ACTIONS:
+    if not isinstance(action, str) or action not in ACTIONS:
         raise sync.Invalid(_("Choose what was done."))
-    temperature = data.get("temperature")
+    temperature = None
     if action in WITH_TEMPERATURE:
-        # The same reading rules as at the gate (NaN refused, "37,5" read as 37.5).
-        temperature = entries.checked_temperature(temperature)
-    else:
-        temperature = None
+        # The gate's own reading rule (one decimal, "37,5" read as 37.5, NaN refused).
+        clean, errors = rules.check({"temperature": data.get("temperature")}, [TEMPERATURE])
+        if errors:
+            raise sync.Invalid(
+                _("%(field)s: %(message)s", field=TEMPERATURE.label, message=errors["temperature"])
+            )
+        temperature = clean["temperature"]
     outcome = data.get("outcome") or ""
     if action == "close":
-        if outcome not in OUTCOMES:
+        if not isinstance(outcome, str) or outcome not in OUTCOMES:
             raise sync.Invalid(_("Choose the outcome to close the case."))
     else:
         outcome = ""

@@ -10,6 +10,7 @@ import json
 import sqlite3
 import uuid as uuidlib
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from flask_babel import gettext as _
@@ -34,7 +35,6 @@ FIELDS = {
     "destination": _l("Unit / destination"),
     "note": _l("Note"),
 }
-TEXT_LIMITS = {"name": 50, "travel_where": 100, "destination": 50, "note": 200}
 COLUMNS = ("entry_uuid", "changes", "void", "reason", "author")
 
 
@@ -42,64 +42,41 @@ def _text(value: Any, label: str, limit: int) -> str:
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise sync.Invalid(_("%(field)s must be text", field=label))
-    value = value.strip()
+        raise sync.Invalid(_("%(field)s: %(message)s", field=label, message=_("Enter text here.")))
+    value = value.strip(rules.SPACES)
     if len(value) > limit:
-        raise sync.Invalid(_("%(field)s is longer than %(n)d characters", field=label, n=limit))
+        raise sync.Invalid(
+            _(
+                "%(field)s: %(message)s",
+                field=label,
+                message=_("At most %(n)d characters.", n=limit),
+            )
+        )
     return value
 
 
 def clean_change(name: str, value: Any) -> Any:
-    """A corrected field's value, normalised like the gate does, or raise sync.Invalid."""
-    label = str(FIELDS.get(name, name))
-    if name == "direction" and value not in rules.DIRECTIONS:
-        raise sync.Invalid(_("%(field)s is not a valid choice", field=label))
-    if name == "person_type" and value not in rules.PERSON_TYPES:
-        raise sync.Invalid(_("%(field)s is not a valid choice", field=label))
-    if name == "health_code" and value not in rules.HEALTH_CODES:
-        raise sync.Invalid(_("%(field)s is not a valid choice", field=label))
-    if name in ("direction", "person_type", "health_code"):
-        return value
-    if name == "temperature":
-        try:
-            temperature = round(float(value), 1)
-        except (TypeError, ValueError):
-            raise sync.Invalid(_("temperature must be a number")) from None
-        if isinstance(value, bool) or not rules.TEMP_MIN <= temperature <= rules.TEMP_MAX:
-            raise sync.Invalid(_("temperature must be between 34.0 and 43.0 °C"))
-        return temperature
-    if name == "travel":
-        if not isinstance(value, bool):
-            raise sync.Invalid(_("travel must be true or false"))
-        return value
-    if name == "name":
-        text = _text(value, label, 50)
-        if not text:
-            raise sync.Invalid(_("%(field)s is required", field=label))
-        return text
-    if name == "phone":
-        phone = rules.normalise_phone(_text(value, label, 40))
-        if phone and not rules.valid_mobile(phone):
-            raise sync.Invalid(_("phone must be an 11-digit mobile number"))
-        return phone
-    if name == "plate":
-        plate = rules.normalise_plate(_text(value, label, 40))
-        if plate and not rules.valid_plate(plate):
-            raise sync.Invalid(_("vehicle plate is not a valid plate number"))
-        return plate
-    if name in TEXT_LIMITS:
-        return _text(value, label, TEXT_LIMITS[name])
-    raise sync.Invalid(_("%(field)s cannot be corrected", field=name))
+    """A corrected field's value, normalised by the gate's own rule, or raise sync.Invalid."""
+    if name not in FIELDS:
+        raise sync.Invalid(_("%(field)s cannot be corrected", field=name[:40]))
+    # A correction names one field alone: "where" is checked as text, whatever the travel answer.
+    rule = replace(rules.BY_NAME[name], only_if="", required=name in ("name",))
+    clean, errors = rules.check({name: value}, [rule])
+    if errors:
+        raise sync.Invalid(_("%(field)s: %(message)s", field=FIELDS[name], message=errors[name]))
+    return clean[name]
 
 
 def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Check a correction from any source and return its normalised wire form."""
     # The entry may not be here yet (records of one batch are checked before any is stored),
     # so only the form of its uuid is checked.
-    entry_uuid = canonical_uuid(data.get("entry_uuid"))
+    entry_uuid = canonical_uuid(data.get("entry_uuid"), "entry_uuid")
     changes = data.get("changes") or {}
     if not isinstance(changes, Mapping):
         raise sync.Invalid(_("changes must be an object"))
+    if len(changes) > len(FIELDS):
+        raise sync.Invalid(_("%(field)s cannot be corrected", field="?"))
     clean = {str(k): clean_change(str(k), v) for k, v in changes.items()}
     void = data.get("void", False)
     if not isinstance(void, bool):

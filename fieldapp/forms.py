@@ -1,24 +1,21 @@
 """The gate's entry form (Flask-WTF): its field names are the wire data keys of an entry.
 
-The offline outbox (issue 3) reads this form as it is, so a field's name is the key it has in
-`data` on the wire (docs/sync-protocol.md, "The gate form"); values stay strings here and
-entries.validate() normalises them to typed values.
+The offline outbox reads this form as it is, so a field's name is the key it has in `data` on
+the wire (docs/sync-protocol.md, "The gate form"); values stay strings here and rules.check()
+normalises them to typed values, here, in entries.validate() and on the phone alike.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, StringField, TelField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import ValidationError
 
-from . import entries, rules
+from . import rules
 
 
 def _choices(labels) -> list[SelectChoice]:
@@ -48,21 +45,9 @@ WIRE_KEYS = (
 )
 
 
-def parse_temperature(value: str | None) -> float | None:
-    """A typed temperature as a number (36.5 or 36,5), or None if it is not one."""
-    value = (value or "").strip().replace(",", ".")
-    if not re.fullmatch(r"\d{1,2}(\.\d{0,2})?", value):
-        return None
-    return round(float(value), 1)
-
-
-def _limit(field: Any, limit: int) -> None:
-    if len((field.data or "").strip()) > limit:
-        raise ValidationError(_("At most %(n)d characters.", n=limit))
-
-
 class EntryForm(FlaskForm):
-    """One person passing the gate."""
+    """One person passing the gate. The fields render the form; rules.check() judges it, the
+    same rules the sync path and the phone apply."""
 
     site_id = HiddenField()
     uuid = HiddenField()
@@ -115,108 +100,23 @@ class EntryForm(FlaskForm):
             if key not in shown and key in self:
                 delattr(self, key)
 
+    def field_rules(self) -> tuple[rules.Field, ...]:
+        """The rules this form is judged by: the entry's, for the fields it shows."""
+        return rules.entry_fields([k for k in rules.OPTIONAL_FIELDS if k in self], form=True)
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        """CSRF and the fields' own checks, then the rules of an entry, messages by field."""
+        valid = super().validate(extra_validators)
+        _clean, errors = rules.check(self.wire_data(self.site_id.data or ""), self.field_rules())
+        for name, text in errors.items():
+            if name in self:
+                self[name].errors.append(text)
+        return valid and not errors
+
     def is_fever(self) -> bool:
         """Whether the typed temperature is a fever (for showing it in red)."""
-        value = parse_temperature(self.temperature.data)
-        return (
-            value is not None
-            and rules.TEMP_MIN <= value <= rules.TEMP_MAX
-            and rules.is_fever(value)
-        )
-
-    def validate_direction(self, field: Any) -> None:
-        """In or out."""
-        if field.data not in rules.DIRECTIONS:
-            raise ValidationError(_("Choose in or out."))
-
-    def validate_person_type(self, field: Any) -> None:
-        """One of the person types."""
-        if field.data not in rules.PERSON_TYPES:
-            raise ValidationError(_("Choose who this is."))
-
-    def validate_name(self, field: Any) -> None:
-        """A name, not too long."""
-        if not (field.data or "").strip():
-            raise ValidationError(_("Enter the name."))
-        _limit(field, entries.TEXT_LIMITS["name"])
-
-    def validate_phone(self, field: Any) -> None:
-        """A Chinese 11-digit mobile number (the field exists only where the site asks)."""
-        phone = rules.normalise_phone((field.data or "").strip())
-        if not phone:
-            raise ValidationError(_("Enter a mobile number."))
-        if not rules.valid_mobile(phone):
-            raise ValidationError(
-                _("A mobile number has 11 digits and starts with 1, e.g. 13800138000.")
-            )
-
-    def validate_id_number(self, field: Any) -> None:
-        """Empty, or an 18-digit resident ID with the right GB 11643 check digit."""
-        value = (field.data or "").strip().upper()
-        if not value:
-            return
-        if not re.fullmatch(r"\d{17}[\dX]", value):
-            raise ValidationError(
-                _("A resident ID has 18 characters: 17 digits, then a digit or X.")
-            )
-        if not rules.valid_resident_id(value):
-            raise ValidationError(_("This ID number's check digit is wrong: check every digit."))
-
-    def validate_temperature(self, field: Any) -> None:
-        """A number from 34.0 to 43.0 °C."""
-        if not (field.data or "").strip():
-            raise ValidationError(_("Enter the temperature."))
-        value = parse_temperature(field.data)
-        if value is None:
-            raise ValidationError(_("Enter the temperature as a number, e.g. 36.5."))
-        if not rules.TEMP_MIN <= value <= rules.TEMP_MAX:
-            raise ValidationError(
-                _("%(t)s °C is impossible: accept 34.0 to 43.0 °C; measure again.", t=field.data)
-            )
-
-    def validate_fever_action(self, field: Any) -> None:
-        """A fever needs what was done before it saves."""
-        if self.is_fever() and field.data not in rules.FEVER_ACTIONS:
-            raise ValidationError(
-                _(
-                    "%(t).1f °C is a fever: choose what was done before saving.",
-                    t=parse_temperature(self.temperature.data),
-                )
-            )
-
-    def validate_health_code(self, field: Any) -> None:
-        """One of the health code colours."""
-        if field.data not in rules.HEALTH_CODES:
-            raise ValidationError(_("Choose the health code colour."))
-
-    def validate_travel(self, field: Any) -> None:
-        """Yes or no."""
-        if field.data not in ("true", "false"):
-            raise ValidationError(_("Choose yes or no."))
-
-    def validate_travel_where(self, field: Any) -> None:
-        """Where, when the answer is yes."""
-        if self.travel.data == "true" and not (field.data or "").strip():
-            raise ValidationError(_("Say where the person travelled."))
-        _limit(field, entries.TEXT_LIMITS["travel_where"])
-
-    def validate_plate(self, field: Any) -> None:
-        """Empty, or a Chinese vehicle plate."""
-        plate = rules.normalise_plate(field.data or "")
-        if plate and not rules.valid_plate(plate):
-            raise ValidationError(_("Not a vehicle plate number, e.g. 苏D12345."))
-
-    def validate_destination(self, field: Any) -> None:
-        """Not too long."""
-        _limit(field, entries.TEXT_LIMITS["destination"])
-
-    def validate_note(self, field: Any) -> None:
-        """Not too long."""
-        _limit(field, entries.TEXT_LIMITS["note"])
-
-    def validate_volunteer(self, field: Any) -> None:
-        """Not too long."""
-        _limit(field, entries.TEXT_LIMITS["volunteer"])
+        value = rules.parse_temperature(self.temperature.data or "")
+        return value is not None and rules.temperature_in_range(value) and rules.is_fever(value)
 
     def wire_data(self, site_id: str) -> dict[str, Any]:
         """The entry's wire data, straight from the form's fields (strings; validate() types them)."""

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, redirect, request
+from flask import Blueprint, Flask, has_request_context, redirect, request
 from flask_babel import Babel
 
 LANGUAGES = {"zh_Hans": "简体中文", "zh_Hant": "繁體中文", "en": "English"}
@@ -29,7 +29,11 @@ def _from_tag(tag: str) -> str | None:
 
 
 def select_locale() -> str:
-    """?lang= for this page, else the remembered choice, else Accept-Language, else zh-Hans."""
+    """?lang= for this page, else the remembered choice, else Accept-Language, else zh-Hans.
+
+    Outside a request (a background sync, a command) the language of the server's user."""
+    if not has_request_context():
+        return cli_locale()
     for candidate in (request.args.get("lang"), request.cookies.get(COOKIE)):
         if candidate in LANGUAGES:
             return candidate

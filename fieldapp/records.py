@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flask import Flask, current_app
+from flask_babel import gettext as _
 
 import sync
 
@@ -75,9 +76,44 @@ def save(
         device=device,
         horizon=sync.horizon_for(retention_days(conn)),
         inside=inside,
+        describe=describe,
         writer=None if conn.in_transaction else db.writer(),
         **options,
     )
+
+
+def describe(exc: sync.Invalid) -> str:
+    """Why a record was refused, as a sentence in the user's language (the sender's phone and
+    the console's review show it). A kind's own refusals come worded already."""
+    field = exc.params.get("field", "uuid")
+    words = {
+        "not_object": lambda: _("The record is not in the form a record must have."),
+        "deep": lambda: _("The record is nested deeper than any record may be."),
+        "text": lambda: _("The record holds text that is not valid Unicode."),
+        "number": lambda: _("The record holds a number that is too large, or not a number."),
+        "bad_uuid": lambda: (
+            _("The record's id is not valid.")
+            if field == "uuid"
+            else _("The record does not name a valid entry it concerns.")
+        ),
+        "unknown_kind": lambda: _(
+            "This instance does not know records of the kind “%(kind)s”: update it.",
+            kind=exc.params.get("kind", ""),
+        ),
+        "bad_time": lambda: _("The record's time of recording is not a valid time."),
+        "future": lambda: _(
+            "The record was made in the future: check the date and time of the phone."
+        ),
+        "device": lambda: _("The record names another phone than the one that sent it."),
+        "origin": lambda: _("The record names its instance in a way that is not valid."),
+        "conflict": lambda: _(
+            "Another record with the same id but other content is stored already: the first"
+            " one is kept, this one is kept for review."
+        ),
+        "unchecked": lambda: _("This record could not be checked; it is kept for review."),
+    }
+    word = words.get(exc.code)
+    return word() if word is not None else str(exc)
 
 
 def init_app(app: Flask) -> None:

@@ -58,8 +58,6 @@ COUNT_LABELS = {
     "code_yellow": _l("Yellow codes"),
     "vehicles": _l("Vehicles"),
 }
-_TRUE = {True, "1", "true", "on", "yes"}
-_FALSE = {False, "0", "false", "off", "no", "", None}
 
 
 # ---- days and times ---------------------------------------------------------------------------
@@ -105,11 +103,13 @@ def parse_day(value: Any) -> date:
     """A YYYY-MM-DD date; ValueError with a clear message otherwise."""
     if isinstance(value, date):
         return value
+    text = value.strip(rules.SPACES) if isinstance(value, str) else ""
     try:
-        return date.fromisoformat(str(value).strip())
+        return date.fromisoformat(text) if len(text) == 10 else date.fromisoformat("?")
     except ValueError:
+        shown = text[:20] if text else str(value)[:20] if isinstance(value, int | float) else "?"
         raise ValueError(
-            _("the date must look like 2020-02-15, not %(value)s", value=value)
+            _("the date must look like 2020-02-15, not %(value)s", value=shown)
         ) from None
 
 
@@ -171,22 +171,20 @@ def visitors(counts: Mapping[str, int]) -> int:
 
 
 def _bool(data: Mapping[str, Any], key: str) -> bool:
-    value = data.get(key, False)
-    if isinstance(value, str):
-        value = value.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise sync.Invalid(_("%(field)s must be true or false", field=key))
+    value = rules.yesno(data.get(key, False))
+    if value is None:
+        raise sync.Invalid(_("%(field)s must be true or false", field=key))
+    return value
 
 
 def _count(data: Mapping[str, Any], key: str) -> int:
     value = data.get(key, 0)
     if value in (None, ""):
         value = 0
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
+    if isinstance(value, str):
+        text = value.strip(rules.SPACES)
+        if text.isascii() and text.isdigit() and len(text) <= 8:
+            value = int(text)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
         raise sync.Invalid(_("%(field)s must be a whole number from 0 to 1000000", field=key))
     return value

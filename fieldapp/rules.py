@@ -1,9 +1,24 @@
-"""Field rules shared by the gate form and the sync path: one definition of a valid entry."""
+"""The rules of the gate, in one place: what a valid entry is, for the form, the sync path and
+the phone.
+
+Each field of an entry is described once here (FIELDS): its kind, choices, length, how it is
+normalised, the pattern it must match and the message a volunteer reads when it does not.
+`check()` applies the rules in Python (the gate form, self-registration, every record that
+arrives by sync); `for_phone()` hands the same rules to the phone as JSON, where
+static/js/rules.js applies them before the phone says "saved". The patterns are written in the
+common subset of Python's and JavaScript's regular expressions (ASCII classes, no look-arounds),
+so both read them the same way.
+"""
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 DIRECTIONS = {"in": _l("In"), "out": _l("Out")}
@@ -34,14 +49,32 @@ SITE_KINDS = {
 OPTIONAL_FIELDS = ("id_number", "phone", "plate", "destination")
 
 TEMP_MIN, TEMP_MAX, FEVER_AT = 34.0, 43.0, 37.3
-MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
+# A typed reading: whole degrees and up to two decimals, with a point or a comma ("37,5").
+TEMPERATURE = r"([0-9]{1,2})(?:[.,]([0-9]{0,2}))?"
+MOBILE = r"1[3-9][0-9]{9}"
 # Province abbreviation, a letter, then 5 (ordinary) or 6 (new-energy) letters/digits.
-PLATE_RE = re.compile(
-    r"^[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼使领]"
-    r"[A-HJ-NP-Z][A-HJ-NP-Z0-9]{4,5}[A-HJ-NP-Z0-9挂学警港澳]$"
+PLATE = (
+    r"[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼使领]"
+    r"[A-HJ-NP-Z][A-HJ-NP-Z0-9]{4,5}[A-HJ-NP-Z0-9挂学警港澳]"
 )
+RESIDENT_ID = r"[0-9]{17}[0-9X]"
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK = "10X98765432"
+# What is trimmed from typed text, and what a phone number or plate may carry between its
+# characters: the same explicit sets in Python and JavaScript (their \s differ).
+SPACES = " \t\r\n\u00a0\u3000"
+PHONE_JUNK = r"[ \t\u00a0\u3000-]"
+PLATE_JUNK = r"[ \t\u00a0\u3000·.-]"
+YES = ("true", "yes", "on", "1", "y")
+NO = ("false", "no", "off", "0", "n", "")
+
+_RANGE = (f"{TEMP_MIN:.1f}", f"{TEMP_MAX:.1f}")  # as the messages show them
+_TEMPERATURE_RE = re.compile(TEMPERATURE)
+_MOBILE_RE = re.compile(MOBILE)
+_PLATE_RE = re.compile(PLATE)
+_ID_RE = re.compile(RESIDENT_ID)
+_PHONE_JUNK_RE = re.compile(PHONE_JUNK)
+_PLATE_JUNK_RE = re.compile(PLATE_JUNK)
 
 
 def is_fever(temperature: float) -> bool:
@@ -49,9 +82,31 @@ def is_fever(temperature: float) -> bool:
     return temperature >= FEVER_AT
 
 
+def parse_temperature(value: Any) -> float | None:
+    """A reading in °C from a form's text ("36.5", "36,5") or a JSON number; None if it is
+    not one. The only temperature parser: the form, sync, the console and the phone use it."""
+    if isinstance(value, str):
+        m = _TEMPERATURE_RE.fullmatch(value.strip(SPACES))
+        if m is None:
+            return None
+        # To tenths, half up, on the typed digits: the phone does the same in JavaScript.
+        digits = (m.group(2) or "") + "00"
+        return (int(m.group(1)) * 10 + int(digits[0]) + (digits[1] >= "5")) / 10
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not math.isfinite(value):
+        return None
+    return round(float(value), 1)
+
+
+def temperature_in_range(value: float) -> bool:
+    """Whether a reading is possible on a living person at a gate."""
+    return TEMP_MIN <= value <= TEMP_MAX
+
+
 def normalise_phone(value: str) -> str:
     """Digits only, without a +86 / 86 prefix."""
-    digits = re.sub(r"[\s-]", "", value or "")
+    digits = _PHONE_JUNK_RE.sub("", value or "")
     if digits.startswith("+86"):
         digits = digits[3:]
     elif digits.startswith("86") and len(digits) == 13:
@@ -61,15 +116,25 @@ def normalise_phone(value: str) -> str:
 
 def valid_mobile(value: str) -> bool:
     """A Chinese 11-digit mobile number."""
-    return bool(MOBILE_RE.match(value))
+    return bool(_MOBILE_RE.fullmatch(value))
 
 
 def valid_resident_id(value: str) -> bool:
     """An 18-digit resident ID whose GB 11643 check digit is right."""
-    if not re.fullmatch(r"\d{17}[\dX]", value):
+    if not _ID_RE.fullmatch(value):
         return False
     total = sum(int(d) * w for d, w in zip(value[:17], ID_WEIGHTS, strict=True))
     return ID_CHECK[total % 11] == value[17]
+
+
+def normalise_plate(value: str) -> str:
+    """Upper case, no spaces or dots."""
+    return _PLATE_JUNK_RE.sub("", value or "").upper()
+
+
+def valid_plate(value: str) -> bool:
+    """A Chinese vehicle plate."""
+    return bool(_PLATE_RE.fullmatch(value))
 
 
 def mask_id(value: str) -> str:
@@ -82,11 +147,319 @@ def mask_phone(value: str) -> str:
     return value[:3] + "****" + value[-4:] if len(value) == 11 else value
 
 
-def normalise_plate(value: str) -> str:
-    """Upper case, no spaces or dots."""
-    return re.sub(r"[\s·.\-]", "", value or "").upper()
+# ---- the fields of an entry ---------------------------------------------------------------
 
 
-def valid_plate(value: str) -> bool:
-    """A Chinese vehicle plate."""
-    return bool(PLATE_RE.match(value))
+@dataclass(frozen=True)
+class Field:
+    """One field of a record: how its value is read and checked, and what is said if not.
+
+    kind: choice (one of choices), text, temperature, or yesno (a boolean). A text is trimmed,
+    limited to max_len characters, normalised (phone, plate, upper) and then, unless empty,
+    must match pattern whole and pass checksum. only_if names the condition under which the
+    field applies at all ("fever", "travel"); otherwise its value is empty.
+    """
+
+    name: str
+    kind: str
+    label: Any
+    choices: tuple[str, ...] = ()
+    required: bool = False
+    max_len: int = 0
+    normalise: str = ""
+    pattern: str = ""
+    checksum: str = ""
+    only_if: str = ""
+    messages: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _entry_fields() -> tuple[Field, ...]:
+    return (
+        Field(
+            "direction",
+            "choice",
+            _l("Direction"),
+            tuple(DIRECTIONS),
+            required=True,
+            messages={"choice": _l("Choose in or out.")},
+        ),
+        Field(
+            "person_type",
+            "choice",
+            _l("Who"),
+            tuple(PERSON_TYPES),
+            required=True,
+            messages={"choice": _l("Choose who this is.")},
+        ),
+        Field(
+            "name",
+            "text",
+            _l("Name"),
+            required=True,
+            max_len=50,
+            messages={"required": _l("Enter the name.")},
+        ),
+        Field(
+            "phone",
+            "text",
+            _l("Mobile phone"),
+            max_len=40,
+            normalise="phone",
+            pattern=MOBILE,
+            messages={
+                "required": _l("Enter a mobile number."),
+                "pattern": _l("A mobile number has 11 digits and starts with 1, e.g. 13800138000."),
+            },
+        ),
+        Field(
+            "id_number",
+            "text",
+            _l("ID number"),
+            max_len=40,
+            normalise="upper",
+            pattern=RESIDENT_ID,
+            checksum="resident_id",
+            messages={
+                "pattern": _l("A resident ID has 18 characters: 17 digits, then a digit or X."),
+                "checksum": _l("This ID number's check digit is wrong: check every digit."),
+            },
+        ),
+        Field(
+            "temperature",
+            "temperature",
+            _l("Temperature (°C)"),
+            required=True,
+            messages={
+                "required": _l("Enter the temperature."),
+                "number": _l("Enter the temperature as a number, e.g. 36.5."),
+            },
+        ),
+        Field(
+            "fever_action",
+            "choice",
+            _l("Fever: what was done?"),
+            tuple(FEVER_ACTIONS),
+            required=True,
+            only_if="fever",
+            messages={"choice": None},  # worded with the reading: see _fever_message
+        ),
+        Field(
+            "health_code",
+            "choice",
+            _l("Health code"),
+            tuple(HEALTH_CODES),
+            required=True,
+            messages={"choice": _l("Choose the health code colour.")},
+        ),
+        Field("travel", "yesno", _l("Been to a risk area in the last 14 days?")),
+        Field(
+            "travel_where",
+            "text",
+            _l("Where?"),
+            required=True,
+            max_len=100,
+            only_if="travel",
+            messages={"required": _l("Say where the person travelled.")},
+        ),
+        Field(
+            "plate",
+            "text",
+            _l("Vehicle plate"),
+            max_len=40,
+            normalise="plate",
+            pattern=PLATE,
+            messages={"pattern": _l("Not a vehicle plate number, e.g. 苏D12345.")},
+        ),
+        Field("destination", "text", _l("Building / unit"), max_len=50),
+        Field("note", "text", _l("Note"), max_len=200),
+        Field("volunteer", "text", _l("On duty"), max_len=50),
+        Field("self_registered", "yesno", _l("Registered by the visitor")),
+    )
+
+
+FIELDS: tuple[Field, ...] = _entry_fields()
+BY_NAME = {f.name: f for f in FIELDS}
+
+
+def message(f: Field, problem: str, **params: Any) -> str:
+    """What a volunteer reads when field f has that problem, in their language."""
+    if f.name == "fever_action" and problem in ("choice", "required"):
+        return _fever_message(params.get("t", ""))
+    if problem == "range":
+        return _(
+            "%(t)s °C is impossible: accept %(min)s to %(max)s °C; measure again.",
+            t=params.get("t", ""),
+            min=_RANGE[0],
+            max=_RANGE[1],
+        )
+    if problem == "long":
+        return _("At most %(n)d characters.", n=f.max_len)
+    worded = f.messages.get(problem)
+    if worded is None and problem == "required":
+        worded = f.messages.get("choice")
+    if worded is not None:
+        return str(worded)
+    if problem in ("choice", "required") and f.kind == "choice":
+        return _("Choose one of the answers.")
+    if problem == "required":
+        return _("%(field)s is required.", field=f.label)
+    if problem == "yesno":
+        return _("Choose yes or no.")
+    if problem == "number":
+        return _("Enter a number.")
+    return _("Enter text here.")
+
+
+def _fever_message(t: str) -> str:
+    return _("%(t)s °C is a fever: choose what was done before saving.", t=t)
+
+
+def yesno(value: Any) -> bool | None:
+    """True or False from a boolean or a form's word for one ("true", "on"…); None if neither."""
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return False
+    if isinstance(value, str) and value.strip(SPACES).lower() in YES + NO:
+        return value.strip(SPACES).lower() in YES
+    return None
+
+
+def _text(f: Field, value: Any) -> tuple[str | None, str]:
+    """(normalised text, problem) of a text field's raw value."""
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        return None, "text"
+    value = value.strip(SPACES)
+    if f.max_len and len(value) > f.max_len:
+        return None, "long"
+    if f.normalise == "phone":
+        value = normalise_phone(value)
+    elif f.normalise == "plate":
+        value = normalise_plate(value)
+    elif f.normalise == "upper":
+        value = value.upper()
+    if not value:
+        return value, "required" if f.required else ""
+    if f.pattern and not re.fullmatch(f.pattern, value):
+        return None, "pattern"
+    if f.checksum == "resident_id" and not valid_resident_id(value):
+        return None, "checksum"
+    return value, ""
+
+
+def check(
+    data: Mapping[str, Any], fields: Iterable[Field] = FIELDS
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """(normalised values, {field: message}) for a record's data, any JSON in any field.
+
+    A field that does not apply (no fever, no travel) is empty whatever was sent; values of
+    keys no field names are dropped.
+    """
+    clean: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for f in fields:
+        raw = data.get(f.name)
+        if f.only_if == "fever" and not (
+            isinstance(clean.get("temperature"), float) and is_fever(clean["temperature"])
+        ):
+            clean[f.name] = ""
+            continue
+        if f.only_if == "travel" and clean.get("travel") is not True:
+            clean[f.name] = ""
+            continue
+        if f.kind == "choice":
+            if isinstance(raw, str) and raw in f.choices:
+                clean[f.name] = raw
+            elif raw in (None, "") and not f.required:
+                clean[f.name] = ""
+            else:
+                t = clean.get("temperature")
+                errors[f.name] = message(f, "choice", t=f"{t:.1f}" if isinstance(t, float) else "")
+        elif f.kind == "yesno":
+            value = yesno(raw)
+            if value is None:
+                errors[f.name] = message(f, "yesno")
+            else:
+                clean[f.name] = value
+        elif f.kind == "temperature":
+            if raw is None or (isinstance(raw, str) and not raw.strip(SPACES)):
+                errors[f.name] = message(f, "required")
+                continue
+            value = parse_temperature(raw)
+            if value is None:
+                errors[f.name] = message(f, "number")
+            elif not temperature_in_range(value):
+                shown = raw.strip(SPACES) if isinstance(raw, str) else f"{value:.1f}"
+                errors[f.name] = message(f, "range", t=shown)
+            else:
+                clean[f.name] = value
+        else:
+            value, problem = _text(f, raw)
+            if problem:
+                errors[f.name] = message(f, problem)
+            else:
+                clean[f.name] = value
+    return clean, errors
+
+
+def entry_fields(shown: Iterable[str] | None = None, *, form: bool = False) -> tuple[Field, ...]:
+    """The fields of an entry as a form asks them: without the optional fields the site does not
+    collect (shown), and in the volunteer's form with the phone number required where asked."""
+    out = []
+    for f in FIELDS:
+        if shown is not None and f.name in OPTIONAL_FIELDS and f.name not in shown:
+            continue
+        if form and f.name == "phone":
+            f = replace(f, required=True)
+        out.append(f)
+    return tuple(out)
+
+
+def first_problem(errors: Mapping[str, str], fields: Iterable[Field] = FIELDS) -> str:
+    """The first refusal of a record, as a sentence naming its field (for sync reasons)."""
+    for f in fields:
+        if f.name in errors:
+            return _("%(field)s: %(message)s", field=f.label, message=errors[f.name])
+    return ""
+
+
+def for_phone(fields: Iterable[Field]) -> dict[str, Any]:
+    """The rules as the phone applies them (static/js/rules.js), messages in this language.
+
+    Messages that name the typed reading carry {t} for the phone to fill in.
+    """
+    out = []
+    for f in fields:
+        rule: dict[str, Any] = {
+            "name": f.name,
+            "kind": f.kind,
+            "choices": list(f.choices),
+            "required": f.required,
+            "max_len": f.max_len,
+            "normalise": f.normalise,
+            "pattern": f.pattern,
+            "checksum": f.checksum,
+            "only_if": f.only_if,
+        }
+        problems = {
+            "choice": ("choice",),
+            "yesno": ("yesno",),
+            "temperature": ("required", "number", "range"),
+            "text": ("required", "long", "pattern", "checksum"),
+        }[f.kind]
+        rule["messages"] = {p: message(f, p, t="{t}") for p in problems}
+        out.append(rule)
+    return {
+        "fields": out,
+        "temperature": {"pattern": TEMPERATURE, "min": TEMP_MIN, "max": TEMP_MAX},
+        "fever_at": FEVER_AT,
+        "spaces": SPACES,
+        "phone_junk": PHONE_JUNK,
+        "plate_junk": PLATE_JUNK,
+        "yes": list(YES),
+        "no": list(NO),
+        "id_weights": list(ID_WEIGHTS),
+        "id_check": ID_CHECK,
+    }

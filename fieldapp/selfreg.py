@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired
 
 import sync
 from sync.store import iso
@@ -17,49 +18,44 @@ from sync.store import iso
 from . import records, rules
 
 
-def _temperature(form, field) -> None:
-    try:
-        value = float((field.data or "").replace(",", "."))
-    except ValueError:
-        raise ValidationError(_l("Enter your temperature as a number, e.g. 36.5")) from None
-    if not rules.TEMP_MIN <= value <= rules.TEMP_MAX:
-        raise ValidationError(_l("The temperature must be between 34.0 and 43.0 °C."))
-
-
-def _phone(form, field) -> None:
-    if field.data and not rules.valid_mobile(rules.normalise_phone(field.data)):
-        raise ValidationError(_l("Enter an 11-digit mobile number."))
-
-
 class SelfRegisterForm(FlaskForm):
-    """What a visitor tells the gate about themself."""
+    """What a visitor tells the gate about themself; judged by the rules of every entry."""
 
-    name = StringField(_l("Your name"), validators=[DataRequired(), Length(max=50)])
-    phone = StringField(_l("Mobile number"), validators=[Optional(), _phone])
+    name = StringField(_l("Your name"))
+    phone = StringField(_l("Mobile number"))
     direction = RadioField(
         _l("Entering or leaving"),
         choices=[SelectChoice(k, v) for k, v in rules.DIRECTIONS.items()],
         default="in",
-        validators=[InputRequired()],
+        validate_choice=False,
     )
-    temperature = StringField(_l("Temperature (°C)"), validators=[DataRequired(), _temperature])
+    temperature = StringField(_l("Temperature (°C)"))
     health_code = RadioField(
         _l("Health code colour"),
         choices=[SelectChoice(k, v) for k, v in rules.HEALTH_CODES.items()],
-        validators=[InputRequired()],
+        validate_choice=False,
     )
     travel = BooleanField(_l("I have been to a medium- or high-risk area in the last 14 days"))
-    travel_where = StringField(_l("Where?"), validators=[Length(max=100)])
-    destination = StringField(_l("Whom or where are you visiting?"), validators=[Length(max=50)])
+    travel_where = StringField(_l("Where?"))
+    destination = StringField(_l("Whom or where are you visiting?"))
     consent = BooleanField(
         _l("I have read the notice and agree that my details are recorded for this purpose."),
         validators=[DataRequired(_l("Please read the notice and agree to it."))],
     )
 
-    def validate_travel_where(self, field) -> None:
-        """Someone who travelled says where."""
-        if self.travel.data and not (field.data or "").strip():
-            raise ValidationError(_l("Say where you travelled."))
+    def field_rules(self) -> tuple[rules.Field, ...]:
+        """The rules of an entry for the fields this form asks."""
+        return tuple(f for f in rules.entry_fields() if f.name in self and f.name != "consent")
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        """Consent and CSRF, then the rules of every entry, messages by field."""
+        valid = super().validate(extra_validators)
+        _clean, errors = rules.check(
+            {f.name: self[f.name].data for f in self.field_rules()}, self.field_rules()
+        )
+        for name, text in errors.items():
+            self[name].errors.append(text)
+        return valid and not errors
 
 
 def for_site(conn: sqlite3.Connection, site: sqlite3.Row) -> SelfRegisterForm:
@@ -80,7 +76,7 @@ def _value(form: SelfRegisterForm, name: str) -> str:
 
 def save(conn: sqlite3.Connection, site: sqlite3.Row, form: SelfRegisterForm) -> tuple[bool, str]:
     """Store the visitor's entry through records.save; (True, "") or (False, the reason)."""
-    temperature = float(form.temperature.data.replace(",", "."))
+    temperature = rules.parse_temperature(form.temperature.data)
     record = {
         "uuid": str(uuid.uuid4()),
         "kind": "entry",

@@ -4,6 +4,7 @@ Pure Python, no Flask: fieldapp imports sync, never the other way round.
 See docs/sync-protocol.md.
 """
 
+from . import wire
 from .client import HttpTransport, PushReport, SyncError, Transport, push_pending
 from .group_commit import GroupCommit
 from .records import Invalid, Record, RecordKind, Registry
@@ -31,4 +32,5 @@ __all__ = [
     "content_hash",
     "horizon_for",
     "utcnow",
+    "wire",
 ]

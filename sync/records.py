@@ -11,7 +11,16 @@ Data = dict[str, Any]
 
 
 class Invalid(ValueError):
-    """A record's content is not acceptable; the message is the reason given to the sender."""
+    """A record's content is not acceptable; the message is the reason given to the sender.
+
+    The protocol's own refusals carry a code (and params) so that the app can word them in
+    the user's language; a kind's validate() may raise it with a message already worded.
+    """
+
+    def __init__(self, message: str, code: str = "", **params: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
 
 
 @dataclass(frozen=True)
@@ -61,9 +70,9 @@ class Registry:
             raise ValueError(f"record kind {kind.name!r} declares no columns")
         self._kinds[kind.name] = kind
 
-    def get(self, name: str) -> RecordKind | None:
-        """The kind of that name, or None."""
-        return self._kinds.get(name)
+    def get(self, name: Any) -> RecordKind | None:
+        """The kind of that name, or None (for a name that is not even text, too)."""
+        return self._kinds.get(name) if isinstance(name, str) else None
 
     def __iter__(self):
         return iter(self._kinds.values())

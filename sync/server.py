@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from . import wire
 from .peers import Peer
 from .store import APPLIED, Result, iso, utcnow
 
@@ -41,8 +42,17 @@ class Push:
 def _seq(value: Any, name: str) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= wire.MAX_INT:
         raise BatchError("bad_seq", f"{name} must be a whole number ≥ 0", field=name)
+    return value
+
+
+def _label(value: Any, name: str) -> str | None:
+    """An upto_uuid or upto_chain: stored with the cursor, so short text or nothing."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 64 or wire.problem(value) is not None:
+        raise BatchError("bad_seq", f"{name} must be a string", field=name)
     return value
 
 
@@ -70,12 +80,15 @@ def parse_push(body: Any, peer: Peer, *, max_records: int) -> Push:
         if not isinstance(raw, Mapping):
             continue  # apply_batch rejects it with a reason; the batch stays acceptable
         seq = raw.get("seq")
-        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
+        if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq <= wire.MAX_INT:
             raise BatchError(
                 "bad_seq", "every record from an instance carries its seq", field="seq"
             )
         if top is None or seq > top:
-            top, top_uuid = seq, raw.get("uuid")
+            # The cursor names the record at its seq; one whose uuid is refused names none.
+            given = raw.get("uuid")
+            usable = isinstance(given, str) and len(given) <= 64 and wire.problem(given) is None
+            top, top_uuid = seq, given if usable else None
     since = _seq(body.get("since"), "since")
     upto = _seq(body.get("upto"), "upto")
     upto_uuid = body.get("upto_uuid")
@@ -83,11 +96,8 @@ def parse_push(body: Any, peer: Peer, *, max_records: int) -> Push:
         upto, upto_uuid = top, top_uuid
     elif top is not None and top > upto:
         raise BatchError("bad_seq", "upto is lower than a record's seq", field="upto")
-    if upto_uuid is not None and not isinstance(upto_uuid, str):
-        raise BatchError("bad_seq", "upto_uuid must be a string", field="upto_uuid")
-    upto_chain = body.get("upto_chain")
-    if upto_chain is not None and (not isinstance(upto_chain, str) or len(upto_chain) > 64):
-        raise BatchError("bad_seq", "upto_chain must be a string", field="upto_chain")
+    upto_uuid = _label(upto_uuid, "upto_uuid")
+    upto_chain = _label(body.get("upto_chain"), "upto_chain")
     if since is not None and upto is not None and since > upto:
         raise BatchError("bad_seq", "since is higher than upto", field="since")
     return Push(source, records, since, upto, upto_uuid, upto_chain, body.get("reset") is True)
@@ -134,6 +144,7 @@ class Save(Protocol):
         *,
         source: str,
         device: str | None,
+        keep_origin: bool,
         received_at: datetime,
         inside: Callable[[sqlite3.Connection, list[Result]], None],
     ) -> list[Result]: ...
@@ -168,6 +179,7 @@ def receive(
         push.records,
         source=peer.id,
         device=peer.id if peer.kind == "device" else None,
+        keep_origin=peer.kind == "instance",  # a phone's records take this instance's id
         received_at=now,
         inside=inside,
     )

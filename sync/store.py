@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import operator
 import re
 import sqlite3
@@ -13,12 +14,10 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
-try:  # the content hash's JSON, many times faster; the stdlib gives the same bytes otherwise
-    import orjson
-except ImportError:  # pragma: no cover - orjson is a dependency; sync/ must not need it
-    orjson = None  # type: ignore[assignment]
-
+from . import wire
 from .records import Data, Invalid, RecordKind, Registry
+
+log = logging.getLogger(__name__)
 
 APPLIED, DUPLICATE, CONFLICT, REJECTED, EXPIRED = (
     "applied",
@@ -76,7 +75,7 @@ def normal_time(value: Any) -> str:
     """A timestamp in the stored form (UTC, milliseconds, Z); raise Invalid otherwise."""
     if isinstance(value, str) and _ISO_RE.fullmatch(value):
         if not _real_day(value):
-            raise Invalid("recorded_at must be an ISO 8601 timestamp")
+            raise Invalid("recorded_at must be an ISO 8601 timestamp", "bad_time")
         return value
     return iso(parse_time(value))
 
@@ -101,26 +100,26 @@ def _real_day(value: str) -> bool:
 def parse_time(value: Any) -> datetime:
     """Parse an ISO 8601 timestamp with a zone; raise Invalid otherwise."""
     if not isinstance(value, str) or len(value) > 40:
-        raise Invalid("recorded_at must be an ISO 8601 timestamp")
+        raise Invalid("recorded_at must be an ISO 8601 timestamp", "bad_time")
     try:
         dt = datetime.fromisoformat(value)
     except ValueError:
-        raise Invalid("recorded_at must be an ISO 8601 timestamp") from None
+        raise Invalid("recorded_at must be an ISO 8601 timestamp", "bad_time") from None
     if dt.tzinfo is None:
-        raise Invalid("recorded_at must carry a time zone (e.g. Z)")
+        raise Invalid("recorded_at must carry a time zone (e.g. Z)", "bad_time")
     return dt
 
 
-def canonical_uuid(value: Any) -> str:
+def canonical_uuid(value: Any, field: str = "uuid") -> str:
     """The lower-case hyphenated form of a UUID; raise Invalid otherwise."""
-    if not isinstance(value, str) or len(value) > 40:
-        raise Invalid("uuid must be a UUID string")
-    if _UUID_RE.fullmatch(value):
-        return value
-    try:
-        return str(uuidlib.UUID(value))
-    except ValueError:
-        raise Invalid("uuid must be a UUID string") from None
+    if isinstance(value, str) and len(value) <= 40:
+        if _UUID_RE.fullmatch(value):
+            return value
+        try:
+            return str(uuidlib.UUID(value))
+        except ValueError:
+            pass
+    raise Invalid(f"{field} must be a UUID string", "bad_uuid", field=field)
 
 
 def content_hash(kind: str, uuid: str, recorded_at: str, device: str | None, data: Data) -> str:
@@ -131,47 +130,8 @@ def content_hash(kind: str, uuid: str, recorded_at: str, device: str | None, dat
     whitespace, non-ASCII characters as themselves, numbers as Python's json writes them.
     """
     envelope = [kind, uuid, recorded_at, device, data]
-    if (
-        orjson is not None
-        and type(kind) is str
-        and type(uuid) is str
-        and type(recorded_at) is str
-        and type(device) in _VERBATIM
-        and _same_in_orjson(data)
-    ):
-        try:
-            blob = orjson.dumps(envelope, option=orjson.OPT_SORT_KEYS)
-        except TypeError:  # a key that is not a string, a lone surrogate: the stdlib decides
-            pass
-        else:
-            return hashlib.sha256(blob).hexdigest()[:32]
     text = json.dumps(envelope, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-_VERBATIM = frozenset((str, bool, type(None)))
-
-
-def _same_in_orjson(value: Any) -> bool:
-    """Whether orjson writes value byte for byte as json.dumps(sort_keys, compact, not ASCII)
-    does: strings, booleans, null, 64-bit integers and floats that Python's repr writes without
-    an exponent below 1e16 (both give the shortest round-trip digits), in dicts and lists.
-    Anything else (NaN, 1e-05, big integers, tuples, subclasses) takes the stdlib's path."""
-    kind = type(value)
-    if kind is dict:
-        for item in value.values():
-            if type(item) not in _VERBATIM and not _same_in_orjson(item):
-                return False
-        return True
-    if kind in _VERBATIM:
-        return True
-    if kind is float:
-        return value == 0.0 or 1e-4 <= abs(value) < 1e16  # False for NaN and infinities
-    if kind is int:
-        return -(2**63) <= value < 2**64
-    if kind is list:
-        return all(_same_in_orjson(item) for item in value)
-    return False
 
 
 @contextmanager
@@ -251,19 +211,26 @@ def apply_batch(
     source: str,
     origin: str,
     device: str | None = None,
+    keep_origin: bool = False,
     horizon: str | None = None,
     received_at: datetime | None = None,
     inside: Callable[[sqlite3.Connection, list[Result]], None] | None = None,
+    describe: Callable[[Invalid], str] | None = None,
     writer: Writer | None = None,
 ) -> list[Result]:
     """Store a batch of wire records; return one Result per record, in order.
 
-    source names who sent the batch (for the review of rejects); origin is given to records
-    that do not carry one (made here or on a phone); device, when the sender is a phone, is
+    source names who sent the batch (for the review of rejects). origin is this instance: the
+    first instance to accept a record sets its origin, so only records relayed by another
+    instance (keep_origin) keep the one they carry. device, when the sender is a phone, is
     stamped on every record. Records recorded before horizon are acknowledged as expired and
     not stored. All of it happens in one transaction: a failure stores nothing. inside, if
     given, runs in that same transaction after the records are written (cursor, counters);
-    validation runs before the write lock is taken, so concurrent batches overlap.
+    validation runs before the write lock is taken, so concurrent batches overlap. describe
+    words a refusal for the sender and the reviewer (the app's language); else its message.
+
+    Whatever a record holds, it gets a result of its own: a value no database could store,
+    or one a kind's validate() trips over, refuses that record and no other.
 
     writer, if given, does the writing (a GroupCommit: the batch commits together with other
     threads' batches, still all or nothing); otherwise it is done on conn, in the caller's
@@ -278,73 +245,83 @@ def apply_batch(
     rejects: list[tuple[str, str, str, str, str, str, str]] = []
     reads = _BatchReads(conn)
     getters: dict[str, Callable[[Mapping[str, Any]], tuple[Any, ...]]] = {}
-    # The per-record loop is the ingest path's hot spot: everything it can, it looks up once.
-    get_kind = registry.get
-    uuid_shape = _UUID_RE.fullmatch
-    time_shape = _ISO_RE.fullmatch
+    word = describe or str
 
     for i, raw in enumerate(records):
-        # type() first: decoded JSON is a dict, and the ABC check costs more per record.
-        is_map = type(raw) is dict or isinstance(raw, Mapping)
+        is_map = isinstance(raw, Mapping)
         given_uuid = raw.get("uuid") if is_map else None
         kind_name = raw.get("kind") if is_map else None
         try:
             if not is_map:
-                raise Invalid("a record must be a JSON object")
-            # The stored forms of a uuid and a time pass by their shape; others are parsed.
-            if type(given_uuid) is str and uuid_shape(given_uuid):
-                rid = given_uuid
-            else:
-                rid = canonical_uuid(given_uuid)
-            kind = get_kind(kind_name) if isinstance(kind_name, str) else None
+                raise Invalid("a record must be a JSON object", "not_object")
+            trouble = wire.problem(raw)
+            if trouble is not None:
+                raise Invalid(_WIRE_PROBLEMS[trouble], trouble)
+            rid = canonical_uuid(given_uuid)
+            kind = registry.get(kind_name) if isinstance(kind_name, str) else None
             if kind is None:
-                raise Invalid(f"unknown record kind {kind_name!r}")
-            recorded_at = raw.get("recorded_at")
-            if not (
-                type(recorded_at) is str and time_shape(recorded_at) and _real_day(recorded_at)
-            ):
-                recorded_at = normal_time(recorded_at)
+                raise Invalid("unknown record kind", "unknown_kind", kind=_shown(kind_name))
+            recorded_at = normal_time(raw.get("recorded_at"))
             if recorded_at > latest_allowed:
-                raise Invalid("recorded_at is in the future: check the device's clock")
+                raise Invalid("recorded_at is in the future: check the device's clock", "future")
             rec_device = raw.get("device")
             if device is not None:
                 if rec_device not in (None, device):
-                    raise Invalid("record names another device than the one sending it")
+                    raise Invalid("record names another device than the one sending it", "device")
                 rec_device = device
-            elif rec_device is not None and not isinstance(rec_device, str):
-                raise Invalid("device must be a string")
-            rec_origin = raw.get("origin") or origin
-            if not isinstance(rec_origin, str):
-                raise Invalid("origin must be a string")
+            elif rec_device is not None and not _is_id(rec_device):
+                raise Invalid("device must be an id of at most 64 characters", "device")
+            rec_origin = origin
+            if keep_origin and raw.get("origin") not in (None, ""):
+                rec_origin = raw["origin"]
+                if not _is_id(rec_origin):
+                    raise Invalid("origin must be an id of at most 64 characters", "origin")
             data = raw.get("data")
-            if type(data) is not dict and not isinstance(data, Mapping):
-                raise Invalid("data must be a JSON object")
+            if not isinstance(data, Mapping):
+                raise Invalid("data must be a JSON object", "not_object")
             if kind.expires and horizon is not None and recorded_at < horizon:
                 results[i] = Result(rid, EXPIRED)
                 continue
-            clean = kind.validate(reads, dict(data))  # type: ignore[arg-type]
-            digest = content_hash(kind.name, rid, recorded_at, rec_device, clean)
-            group = pending.get(kind.name)
-            if group is None:
-                group = pending[kind.name] = (kind, [])
-                getters[kind.name] = _columns_getter(kind.columns)
-            row = (rid, digest, rec_origin, rec_device, recorded_at, now_iso) + getters[kind.name](
-                kind.to_row(clean)
-            )
+            try:
+                clean = kind.validate(reads, dict(data))  # type: ignore[arg-type]
+                digest = content_hash(kind.name, rid, recorded_at, rec_device, clean)
+                group = pending.get(kind.name)
+                if group is None:
+                    group = pending[kind.name] = (kind, [])
+                    getters[kind.name] = _columns_getter(kind.columns)
+                values = getters[kind.name](kind.to_row(clean))
+            except Invalid:
+                raise
+            except Exception:  # a kind's bug must cost one record, never the batch
+                log.exception("record %s of kind %s could not be checked", rid, kind.name)
+                raise Invalid("this record could not be checked", "unchecked") from None
+            row = (rid, digest, rec_origin, rec_device, recorded_at, now_iso) + values
             group[1].append((i, rid, digest, row))
         except Invalid as exc:
-            shown = given_uuid if isinstance(given_uuid, str) else ""
-            results[i] = Result(shown, REJECTED, str(exc))
+            reason = word(exc)
+            shown = _shown(given_uuid)
+            results[i] = Result(shown, REJECTED, reason)
             rejects.append(
-                (shown, str(kind_name or ""), source, REJECTED, str(exc), _body(raw), now_iso)
+                (
+                    shown,
+                    _shown(kind_name),
+                    source,
+                    REJECTED,
+                    reason,
+                    wire.dump_for_review(raw),
+                    now_iso,
+                )
             )
 
     # What the write needs that does not depend on what is stored is prepared here, before
     # the write lock: the writer holds it for every other batch too.
     plans = [_Plan(kind, items) for kind, items in pending.values()]
+    conflict = word(Invalid("same uuid, different content: the first one is kept", "conflict"))
 
     def write(conn: sqlite3.Connection) -> list[Result]:
-        return _write_batch(conn, records, results, plans, rejects, source, now_iso, inside)
+        return _write_batch(
+            conn, records, results, plans, rejects, (source, now_iso, conflict), inside
+        )
 
     if writer is not None:
         return writer.run(write)
@@ -429,11 +406,12 @@ def _write_batch(
     checked: list[Result | None],
     plans: list[_Plan],
     refused: list[tuple[str, str, str, str, str, str, str]],
-    source: str,
-    now_iso: str,
+    review: tuple[str, str, str],
     inside: Callable[[sqlite3.Connection, list[Result]], None] | None,
 ) -> list[Result]:
-    """apply_batch's write, in the transaction conn has open: a Result per record."""
+    """apply_batch's write, in the transaction conn has open: a Result per record.
+
+    review is (source, received_at, reason) for the conflicts kept for review."""
     results = list(checked)  # copies: what validation found stays as it was
     rejects = list(refused)
     chain = _last_chain(conn)
@@ -465,12 +443,12 @@ def _write_batch(
                 elif seen == digest:
                     results[i] = Result(rid, DUPLICATE)
                 else:
-                    results[i] = _conflict(rid, kind.name, records[i], source, now_iso, rejects)
+                    results[i] = _conflict(rid, kind.name, records[i], review, rejects)
         for i, rid, digest, _row in plan.repeats:
             if stored.get(rid, plan.first[rid]) == digest:
                 results[i] = Result(rid, DUPLICATE)
             else:
-                results[i] = _conflict(rid, kind.name, records[i], source, now_iso, rejects)
+                results[i] = _conflict(rid, kind.name, records[i], review, rejects)
         _log_changes(conn, links)
     if rejects:
         conn.executemany(
@@ -535,17 +513,28 @@ def _stored_hashes(
 
 
 def _conflict(
-    rid: str, kind: str, raw: Any, source: str, now_iso: str, rejects: list[tuple[str, ...]]
+    rid: str, kind: str, raw: Any, review: tuple[str, str, str], rejects: list[tuple[str, ...]]
 ) -> Result:
     """The result for a uuid stored with other content; the record is kept for review."""
-    reason = "same uuid, different content: the first one is kept"
-    rejects.append((rid, kind, source, CONFLICT, reason, _body(raw), now_iso))
+    source, now_iso, reason = review
+    rejects.append((rid, kind, source, CONFLICT, reason, wire.dump_for_review(raw), now_iso))
     return Result(rid, CONFLICT, reason)
 
 
-def _body(raw: Any) -> str:
-    """A record as it came, for the review of what was refused."""
-    try:
-        return json.dumps(raw, ensure_ascii=False, sort_keys=True)[:100_000]
-    except (TypeError, ValueError):
-        return repr(raw)[:100_000]
+_WIRE_PROBLEMS = {
+    "deep": "the record is nested deeper than any record kind allows",
+    "text": "the record holds text that is not valid Unicode (a lone surrogate)",
+    "number": "the record holds a number beyond 64 bits, NaN or infinity",
+}
+
+
+def _is_id(value: Any) -> bool:
+    """A device or instance id as records carry it: text of 1 to 64 characters."""
+    return isinstance(value, str) and 0 < len(value) <= 64
+
+
+def _shown(value: Any) -> str:
+    """A value the sender gave as an id or a kind, if it can be shown and stored as it is."""
+    if isinstance(value, str) and len(value) <= 64 and wire.problem(value) is None:
+        return value
+    return ""

@@ -133,7 +133,10 @@ def test_one_invalid_record_does_not_block_the_batch(client, db, site, downstrea
     wire = numbered([entry(site, 1), entry(site, 2, temperature=51), entry(site, 3)])
     r = push(client, token, {"source": peer.id, "records": wire})
     assert [x["status"] for x in r.json["results"]] == ["applied", "rejected", "applied"]
-    assert "temperature" in r.json["results"][1]["reason"]
+    # A sentence in the sender's language naming the field, not a code word.
+    assert r.json["results"][1]["reason"] == (
+        "Temperature (°C): 51.0 °C is impossible: accept 34.0 to 43.0 °C; measure again."
+    )
     assert r.json["cursor"] == 3  # acknowledged: the queue moves past it
     kept = db.execute("SELECT uuid, body FROM sync_rejects").fetchone()
     assert kept["uuid"] == wire[1]["uuid"] and '"temperature": 51' in kept["body"]

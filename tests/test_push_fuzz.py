@@ -1,0 +1,216 @@
+"""Any JSON in any field of any record kind gets an answer of its own, never a 500.
+
+A batch of [good, mutated, good] is pushed by a downstream instance and by a phone, where the
+mutated record has one key of its envelope or of its data replaced by arbitrary JSON (lists,
+objects, huge and negative numbers, NaN, lone surrogates, deep nesting, long strings) or
+removed. The good records are stored exactly once; the mutated one is stored or refused with a
+sentence in the sender's language; a refusal of the whole batch stores nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sync_helpers import add_site, entry, stamp
+
+from fieldapp import records
+from sync import peers
+
+# A valid record of every kind; a kind added later must add its own here (checked below).
+SAMPLES = {
+    "entry": lambda site: entry(site, 1),
+    "correction": lambda site: {
+        "uuid": str(uuid.uuid4()),
+        "kind": "correction",
+        "recorded_at": stamp(),
+        "data": {
+            "entry_uuid": str(uuid.uuid4()),
+            "changes": {"name": "张建华", "temperature": "37.5"},
+            "void": False,
+            "reason": "名字写错",
+            "author": "wang",
+        },
+    },
+    "case_action": lambda site: {
+        "uuid": str(uuid.uuid4()),
+        "kind": "case_action",
+        "recorded_at": stamp(),
+        "data": {
+            "entry_uuid": str(uuid.uuid4()),
+            "action": "remeasure",
+            "temperature": "37.1",
+            "note": "",
+            "author": "wang",
+        },
+    },
+    "daily_report": lambda site: {
+        "uuid": str(uuid.uuid4()),
+        "kind": "daily_report",
+        "recorded_at": stamp(),
+        "data": {
+            "site_id": site,
+            "day": datetime.now(UTC).date().isoformat(),
+            "zero": True,
+            "reporter": "李",
+        },
+    },
+}
+DEEP = "\x00deep:"  # a placeholder the body text replaces with that many nested lists
+UNCHECKED = "这条记录无法检查，已留待核查。"
+
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.sampled_from([2**63, -(2**63) - 1, 2**64, 10**30, -1, 0])
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=20)
+    | st.text(st.characters(codec="utf-16", categories=["Cs", "Lo", "Nd"]), max_size=5)
+    | st.sampled_from(["\ud800", "a\udfffb", "x" * 5000, "36.5", "in", "green", "true", ""])
+    | st.sampled_from([DEEP + "40", DEEP + "1200", DEEP + "5000"])
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+REMOVE = object()
+
+
+def body_text(body) -> str:
+    """The push body as JSON text, lone surrogates escaped, deep placeholders expanded."""
+    text = json.dumps(body)  # ensure_ascii: a lone surrogate goes as \ud800, as a bug would send it
+    for depth in (40, 1200, 5000):
+        marker = json.dumps(DEEP + str(depth))
+        text = text.replace(marker, "[" * depth + "]" * depth)
+    return text
+
+
+@pytest.fixture
+def world(app, db):
+    site = add_site(app.config["DATABASE"])
+    with db:
+        instance, instance_token = peers.create(db, "instance", "district")
+        phone, phone_token = peers.create(db, "device", "东门 1 号机", site)
+    return site, {"instance": (instance, instance_token), "phone": (phone, phone_token)}
+
+
+def test_every_kind_has_a_sample(app):
+    assert set(records.build_registry(app.config).names()) == set(SAMPLES)
+
+
+def stored(db, registry, record) -> int:
+    table = registry.get(record["kind"]).table
+    return db.execute(f"SELECT count(*) FROM {table} WHERE uuid = ?", (record["uuid"],)).fetchone()[
+        0
+    ]
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    kind=st.sampled_from(sorted(SAMPLES)),
+    sender=st.sampled_from(["instance", "phone"]),
+    where=st.sampled_from(["envelope", "data"]),
+    key=st.data(),
+    value=json_values | st.just(REMOVE),
+)
+def test_a_mutated_record_never_breaks_its_batch(
+    app, client, db, world, kind, sender, where, key, value
+):
+    site, senders = world
+    peer, token = senders[sender]
+    registry = records.build_registry(app.config)
+    good = [SAMPLES["entry"](site), SAMPLES[kind](site)]
+    bad = SAMPLES[kind](site)
+    batch = [good[0], bad, good[1]]
+    if sender == "instance":
+        for i, record in enumerate(batch, start=1):
+            record["seq"] = i
+    target = bad if where == "envelope" else bad["data"]
+    names = sorted(target) + ["seq", "extra"] if where == "envelope" else sorted(target) + ["extra"]
+    name = key.draw(st.sampled_from(names))
+    if value is REMOVE:
+        target.pop(name, None)
+    else:
+        target[name] = value
+    before = db.execute("SELECT count(*) FROM changes").fetchone()[0]
+    response = client.post(
+        "/sync/v1/push",
+        data=body_text({"source": peer.id, "records": batch}),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {token}", "Accept-Language": "zh-CN"},
+    )
+    assert response.status_code < 500, response.get_data(as_text=True)
+    if response.status_code != 200:  # the whole batch refused: nothing of it stored
+        assert db.execute("SELECT count(*) FROM changes").fetchone()[0] == before
+        assert any("\u4e00" <= c <= "\u9fff" for c in response.json["message"])
+        return
+    results = response.json["results"]
+    assert [r["status"] for r in (results[0], results[2])] == ["applied", "applied"]
+    assert [stored(db, registry, r) for r in good] == [1, 1]
+    status = results[1]["status"]
+    assert status in ("applied", "rejected", "expired", "duplicate", "conflict")
+    if status == "rejected":
+        reason = results[1]["reason"]
+        assert reason and reason != UNCHECKED
+        assert any("\u4e00" <= c <= "\u9fff" for c in reason), reason  # a sentence in Chinese
+        if isinstance(bad.get("uuid"), str) and registry.get(bad.get("kind")):
+            assert (
+                db.execute(
+                    f"SELECT count(*) FROM {registry.get(bad['kind']).table} WHERE uuid = ?",
+                    (bad["uuid"],),
+                ).fetchone()[0]
+                == 0
+            )
+    elif status == "applied":
+        assert stored(db, registry, bad) == 1
+        if sender == "phone":  # the first instance to accept a phone's record sets its origin
+            table = registry.get(bad["kind"]).table
+            origin = db.execute(f"SELECT origin FROM {table} WHERE uuid = ?", (bad["uuid"],))
+            here = db.execute("SELECT value FROM settings WHERE name = 'instance_id'").fetchone()
+            assert origin.fetchone()[0] == here[0]
+
+
+@pytest.mark.parametrize("field", ["seq", "upto"])
+def test_a_sequence_number_beyond_64_bits_is_a_clear_400(client, db, world, field):
+    site, senders = world
+    peer, token = senders["instance"]
+    record = dict(entry(site, 1), seq=1)
+    body = {"source": peer.id, "records": [record]}
+    if field == "seq":
+        record["seq"] = 2**63
+    else:
+        body["upto"] = 2**63
+    response = client.post(
+        "/sync/v1/push",
+        data=json.dumps(body),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 400
+    assert db.execute("SELECT count(*) FROM entries").fetchone()[0] == 0
+
+
+def test_a_phone_cannot_choose_the_origin_of_its_records(client, db, world):
+    site, senders = world
+    peer, token = senders["phone"]
+    record = dict(entry(site, 1), origin="x" * 5000)
+    response = client.post(
+        "/sync/v1/push",
+        data=json.dumps({"source": peer.id, "records": [record]}),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.json["results"][0]["status"] == "applied"
+    here = db.execute("SELECT value FROM settings WHERE name = 'instance_id'").fetchone()[0]
+    origin = db.execute("SELECT origin FROM entries WHERE uuid = ?", (record["uuid"],)).fetchone()
+    assert origin[0] == here
