@@ -119,10 +119,15 @@ class EntryForm(FlaskForm):
         return value is not None and rules.temperature_in_range(value) and rules.is_fever(value)
 
     def wire_data(self, site_id: str) -> dict[str, Any]:
-        """The entry's wire data, straight from the form's fields (strings; validate() types them)."""
+        """The entry's wire data, straight from the form's fields (strings; validate() types them).
+
+        A field the browser did not send at all (no radio checked) is empty, not its default:
+        the phone reads the same form the same way."""
         data: dict[str, Any] = {}
         for key in WIRE_KEYS:
-            data[key] = (self[key].data or "") if key in self else ""
+            field = self[key] if key in self else None
+            sent = field is not None and (field.raw_data is None or field.raw_data != [])
+            data[key] = (field.data or "") if sent else ""
         data["site_id"] = site_id
         data["self_registered"] = False
         return data

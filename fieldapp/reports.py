@@ -24,7 +24,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 import sync
-from sync.store import iso, parse_time
+from sync.store import canonical_uuid, iso, parse_time
 
 from . import rules
 
@@ -45,7 +45,11 @@ COLUMNS = ("site_id", "day", "zero", "supersedes", "reporter", "remarks", *COUNT
 # Keys of the wire data (what an offline form must post, beside uuid/recorded_at/csrf_token).
 WIRE_KEYS = ("site_id", "day", "zero", "supersedes", "reporter", "remarks", *COUNT_KEYS)
 MAX_COUNT = 1_000_000
-TEXT_LIMITS = {"reporter": 50, "remarks": 500}
+# What a volunteer types on the report; the hidden counts come from the server.
+FIELDS = (
+    rules.Field("reporter", "text", _l("Your name"), max_len=50),
+    rules.Field("remarks", "text", _l("Remarks"), max_len=500),
+)
 
 COUNT_LABELS = {
     "fevers": _l("Fevers (≥ 37.3 °C)"),
@@ -173,7 +177,7 @@ def visitors(counts: Mapping[str, int]) -> int:
 def _bool(data: Mapping[str, Any], key: str) -> bool:
     value = rules.yesno(data.get(key, False))
     if value is None:
-        raise sync.Invalid(_("%(field)s must be true or false", field=key))
+        raise sync.Invalid(_("The report does not say whether it is a zero report."))
     return value
 
 
@@ -186,64 +190,76 @@ def _count(data: Mapping[str, Any], key: str) -> int:
         if text.isascii() and text.isdigit() and len(text) <= 8:
             value = int(text)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
-        raise sync.Invalid(_("%(field)s must be a whole number from 0 to 1000000", field=key))
-    return value
-
-
-def _text(data: Mapping[str, Any], key: str) -> str:
-    value = data.get(key) or ""
-    if not isinstance(value, str):
-        raise sync.Invalid(_("%(field)s must be text", field=key))
-    value = value.strip()
-    if len(value) > TEXT_LIMITS[key]:
         raise sync.Invalid(
-            _("%(field)s is longer than %(n)d characters", field=key, n=TEXT_LIMITS[key])
+            _(
+                "The count “%(field)s” must be a whole number from 0 to %(max)d.",
+                field=count_label(key),
+                max=MAX_COUNT,
+            )
         )
     return value
+
+
+def count_label(key: str) -> str:
+    """A count's name as the report page shows it ("In: Resident", "Red codes")."""
+    if key in COUNT_LABELS:
+        return str(COUNT_LABELS[key])
+    direction, _sep, person_type = key.partition("_")
+    return _(
+        "%(direction)s: %(who)s",
+        direction=rules.DIRECTIONS.get(direction, direction),
+        who=rules.PERSON_TYPES.get(person_type, person_type),
+    )
 
 
 def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Check a daily report from any source and return its normalised wire form."""
     site_id = data.get("site_id")
-    if not isinstance(site_id, str) or not site_id.strip():
-        raise sync.Invalid(_("%(field)s is required", field="site_id"))
-    site_id = site_id.strip()
+    if not isinstance(site_id, str) or not site_id.strip(rules.SPACES) or len(site_id) > 40:
+        raise sync.Invalid(_("The record names no site."))
+    site_id = site_id.strip(rules.SPACES)
     if conn.execute("SELECT 1 FROM sites WHERE id = ?", (site_id,)).fetchone() is None:
-        raise sync.Invalid(_("unknown site"))
+        raise sync.Invalid(_("The record names a site this instance does not know."))
     try:
         day = parse_day(data.get("day"))
     except ValueError as exc:
-        raise sync.Invalid(str(exc)) from None
+        raise sync.Invalid(_("The report's day: %(message)s", message=str(exc))) from None
     # No time zone is a whole day ahead of UTC: a later day is a wrong clock or a typo.
     if day > datetime.now(UTC).date() + timedelta(days=1):
-        raise sync.Invalid(_("the report is for a day that has not come yet"))
+        raise sync.Invalid(
+            _("The report is for a day that has not come yet: check the phone's date.")
+        )
+    texts, errors = rules.check(data, FIELDS)
+    if errors:
+        raise sync.Invalid(rules.first_problem(errors, FIELDS))
     counts = {key: _count(data, key) for key in COUNT_KEYS}
     fever_actions = sum(counts[f"fever_{a}"] for a in FEVER_ACTIONS)
     if fever_actions > counts["fevers"]:
-        raise sync.Invalid(_("more fever outcomes than fevers"))
+        raise sync.Invalid(_("The report counts more fever outcomes than fevers."))
     zero = _bool(data, "zero")
     if zero and not is_zero(counts):
-        raise sync.Invalid(_("a zero report cannot have counts"))
+        raise sync.Invalid(_("A zero report cannot have counts."))
     supersedes = data.get("supersedes") or ""
     if supersedes:
         try:
-            supersedes = str(uuidlib.UUID(str(supersedes)))
-        except ValueError:
-            raise sync.Invalid(_("supersedes must be the UUID of an earlier report")) from None
+            supersedes = canonical_uuid(supersedes, "supersedes")
+        except sync.Invalid:
+            raise sync.Invalid(
+                _("The report does not name a valid earlier report it supersedes.")
+            ) from None
         earlier = conn.execute(
             "SELECT site_id, day FROM daily_reports WHERE uuid = ?", (supersedes,)
         ).fetchone()
         # The earlier report may not have arrived yet (another path up the chain); when it is
         # here, it must be the same site and day.
         if earlier is not None and (earlier[0], earlier[1]) != (site_id, day.isoformat()):
-            raise sync.Invalid(_("a report can only supersede one of the same site and day"))
+            raise sync.Invalid(_("A report can only supersede one of the same site and day."))
     return {
         "site_id": site_id,
         "day": day.isoformat(),
         "zero": is_zero(counts),
         "supersedes": supersedes,
-        "reporter": _text(data, "reporter"),
-        "remarks": _text(data, "remarks"),
+        **texts,
         **counts,
     }
 

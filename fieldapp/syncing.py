@@ -261,17 +261,20 @@ def sync_round(
                 on_batch=on_batch,
             )
             sync_client.remember(conn, source=report.source)
+            registry = app.extensions["fieldapp.records"]
+            delivered, still_held = sync_client.retry_held(conn, registry, transport, report.source)
             pulled = apply_config(conn, transport.pull(int(state["config_version"])))
         except sync.SyncError as exc:
             sync_client.mark_attempt(conn, str(exc))
             raise
         sync_client.mark_attempt(conn, None)
         return {
-            "pushed": report.sent,
+            "pushed": report.sent + delivered,
             "applied": report.applied,
             "cursor": report.cursor,
             "reset": report.reset,
             "pulled": pulled,
+            "held": still_held,
         }
     finally:
         conn.close()
@@ -309,6 +312,7 @@ def status(conn: sqlite3.Connection) -> dict[str, Any]:
             "url": url,
             "cursor": cursor,
             "waiting": sync_client.waiting(conn, cursor),
+            "held": sync_client.held(conn),
             "config_version": state.get("config_version") if state.get("url") == url else 0,
             "last_success_at": state.get("last_success_at"),
             "last_attempt_at": state.get("last_attempt_at"),
@@ -469,6 +473,17 @@ def _print_status(conn: sqlite3.Connection) -> None:
     else:
         click.echo(_("Upstream: %(url)s", url=up["url"]))
         click.echo("  " + _("records waiting to go: %(n)d", n=up["waiting"]))
+        if up["held"]:
+            click.echo(
+                "  "
+                + _(
+                    "records held back: %(n)d (the upstream could not store them; they are"
+                    " tried again every round):",
+                    n=len(up["held"]),
+                )
+            )
+            for row in up["held"]:
+                click.echo(f"    {row['kind']} {row['uuid']}: {row['reason']}")
         click.echo("  " + _("last success: %(when)s", when=up["last_success_at"] or _("never")))
         if up["last_error"]:
             click.echo("  " + _("last error: %(error)s", error=up["last_error"]))
@@ -528,6 +543,15 @@ def sync_command(watch: bool, show_status: bool) -> None:
                     roster=done["pulled"]["roster"],
                 )
             )
+            if done["held"]:
+                click.echo(
+                    _(
+                        "%(n)d records are held back: the upstream could not store them. They"
+                        " are tried again every round; fieldapp sync --status lists them.",
+                        n=done["held"],
+                    ),
+                    err=True,
+                )
         if not watch:
             return
         time.sleep(wait)

@@ -6,7 +6,7 @@
  */
 "use strict";
 
-importScripts("/static/js/outbox.js");
+importScripts("/static/js/outbox.js", "/static/js/rules.js");
 
 const VERSION = "__VERSION__";
 const SHELL = "fieldapp-shell-" + VERSION;
@@ -170,6 +170,10 @@ async function submit(event) {
   } catch (_) { /* offline, timed out, or the connection broke: keep it on the phone */ }
 
   const kind = req.headers.get("X-Outbox-Kind") || "entry";
+  // The page checks the rules before it sends; this catches a page that could not (its
+  // script failed): nothing is kept that the instance would refuse.
+  const refused = await breaksRules(req.url, form);
+  if (refused) return invalid(req, refused);
   const boolHeader = req.headers.get("X-Outbox-Booleans");
   const booleans = boolHeader !== null ? boolHeader.split(",").filter(Boolean) : CHECKBOXES;
   const record = FieldOutbox.fromForm(form, kind, booleans);
@@ -189,4 +193,54 @@ async function submit(event) {
   // Without htmx: back to the (cached) gate page, which says it was saved on the phone.
   const page = new URL(req.url).pathname.replace(/\/entries\/?$/, "");
   return Response.redirect(page + "?saved=outbox", 303);
+}
+
+/* The rules of the gate page an entry was posted from, as that page (kept here) carries them. */
+async function rulesOf(postUrl) {
+  const page = new URL(postUrl).pathname.replace(/\/entries\/?$/, "");
+  const kept = await (await caches.open(PAGES)).match(page, { ignoreVary: true });
+  if (!kept) return null;
+  // The page's form carries them as JSON in data-rules='…' (Jinja's tojson escapes every ').
+  const m = /<form id="entry-form"[^>]*\sdata-rules='([^']*)'/.exec(await kept.text());
+  try {
+    return m ? JSON.parse(m[1]) : null;
+  } catch (_) {
+    return null;
+  }
+}
+
+/* The errors by field of a posted entry, or null when it keeps every rule (or none are known). */
+async function breaksRules(postUrl, form) {
+  if (!GATE_POST.test(new URL(postUrl).pathname)) return null;
+  const rules = await rulesOf(postUrl);
+  if (!rules) return null;
+  const data = {};
+  for (const [k, v] of form.entries()) if (typeof v === "string") data[k] = v;
+  const { errors } = FieldRules.check(rules, data);
+  return Object.keys(errors).length ? errors : null;
+}
+
+/* Non-ASCII as \u escapes: a header value must be Latin-1, and htmx JSON-parses it back. */
+function asciiJson(value) {
+  return JSON.stringify(value).replace(/[\u007f-\uffff]/g,
+    (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
+}
+
+function invalid(req, errors) {
+  if (req.headers.get("HX-Request")) {
+    return new Response("", {
+      status: 200,
+      headers: {
+        "Content-Type": "text/html; charset=utf-8",
+        "HX-Reswap": "none",
+        "HX-Trigger": asciiJson({ "outbox-invalid": { errors } }),
+      },
+    });
+  }
+  const items = Object.values(errors).map((m) => "<li>" + m.replace(/[<&]/g, "") + "</li>").join("");
+  const back = new URL(req.url).pathname.replace(/\/entries\/?$/, "");
+  return new Response(
+    "<!doctype html><meta charset=utf-8><meta name=viewport content='width=device-width'>" +
+    "<ul>" + items + "</ul><p><a href='" + back + "'>&larr;</a></p>",
+    { status: 400, headers: { "Content-Type": "text/html; charset=utf-8" } });
 }

@@ -23,12 +23,24 @@ USER_AGENT = "fieldapp-sync/1"
 
 
 class SyncError(RuntimeError):
-    """The upstream could not be reached or refused the request; the round can be retried."""
+    """The upstream could not be reached or refused the request; the round can be retried.
 
-    def __init__(self, message: str, status: int | None = None, code: str | None = None) -> None:
+    answered: the upstream did answer, with a server error or something that is not a result
+    (a record in the batch may be what it cannot take); not for a link that failed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        code: str | None = None,
+        *,
+        answered: bool = False,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
+        self.answered = answered
 
 
 class Transport(Protocol):
@@ -72,8 +84,14 @@ class HttpTransport:
                 detail = json.loads(exc.read() or b"{}")
             except ValueError:
                 detail = {}
-            message = detail.get("message") or f"HTTP {exc.code}"
-            raise SyncError(message, exc.code, detail.get("error")) from None
+            message = detail.get("message") if isinstance(detail, dict) else None
+            failed = exc.code >= 500 or exc.code == 400
+            raise SyncError(
+                str(message or f"HTTP {exc.code}"),
+                exc.code,
+                detail.get("error") if isinstance(detail, dict) else None,
+                answered=failed,
+            ) from None
         except (OSError, urllib.error.URLError) as exc:
             raise SyncError(f"{self.url}: {getattr(exc, 'reason', exc)}") from None
         except http.client.HTTPException as exc:  # the link dropped mid-answer, or not HTTP
@@ -81,9 +99,9 @@ class HttpTransport:
         try:
             answer = json.loads(raw)
         except ValueError:
-            raise SyncError(f"{self.url}: the answer is not JSON") from None
+            raise SyncError(f"{self.url}: the answer is not JSON", answered=True) from None
         if not isinstance(answer, dict):
-            raise SyncError(f"{self.url}: the answer is not a JSON object")
+            raise SyncError(f"{self.url}: the answer is not a JSON object", answered=True)
         return answer
 
     def cursor(self) -> dict[str, Any]:
@@ -184,6 +202,7 @@ class PushReport:
     applied: int = 0
     batches: int = 0
     reset: bool = False
+    held: int = 0  # records set aside this round: the upstream cannot store them (sync_held)
 
 
 def encode(body: dict[str, Any]) -> bytes:
@@ -247,7 +266,20 @@ def push_pending(
             if exc.status == 413 and size > 1:
                 size = max(1, min(size, len(batch.records)) // 2)  # the upstream's limit is lower
                 continue
-            raise
+            if not exc.answered:
+                raise
+            if len(batch.records) > 1:
+                # Something in this batch may be what the upstream cannot take: try half of it.
+                size = (len(batch.records) + 1) // 2
+                continue
+            # One record fails alone. If the upstream answers an empty batch, the record is the
+            # trouble: set it aside, move the cursor past it, go on. Else the upstream is.
+            transport.push(encode({"source": source, "since": cursor, "records": []}))
+            _hold(conn, batch.records[0], str(exc))  # kept before the upstream skips it
+            answer = transport.push(encode(_skip(source, cursor, batch, reset)))
+            report.held += 1
+            size = batch_size
+            batch = Batch([], batch.upto, batch.upto_uuid, batch.upto_chain)
         results = answer.get("results")
         after = answer.get("cursor")
         if not isinstance(results, list) or len(results) != len(batch.records):
@@ -268,6 +300,89 @@ def push_pending(
         report.cursor = cursor
         remember(conn, cursor=cursor)
     return report
+
+
+def _skip(source: str, cursor: int, batch: Batch, reset: bool) -> dict[str, Any]:
+    """A push of no records that moves the upstream's cursor past a held one."""
+    body: dict[str, Any] = {
+        "source": source,
+        "since": cursor,
+        "upto": batch.upto,
+        "upto_uuid": batch.upto_uuid,
+        "upto_chain": batch.upto_chain,
+        "records": [],
+    }
+    if reset:
+        body["reset"] = True
+    return body
+
+
+def _hold(conn: sqlite3.Connection, record: dict[str, Any], reason: str) -> None:
+    """Keep a record the upstream cannot store in sync_held, to be tried again each round."""
+    conn.execute(
+        "INSERT INTO sync_held (seq, kind, uuid, reason, held_at) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (seq) DO UPDATE SET reason = excluded.reason, tries = tries + 1",
+        (record["seq"], record["kind"], record["uuid"], reason[:500], iso(utcnow())),
+    )
+
+
+def held(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """The records held back from the upstream, oldest first."""
+    cur = conn.execute("SELECT seq, kind, uuid, reason, held_at, tries FROM sync_held ORDER BY seq")
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, tuple(row), strict=True)) for row in cur]
+
+
+def retry_held(
+    conn: sqlite3.Connection, registry: Registry, transport: Transport, source: str
+) -> tuple[int, int]:
+    """Try each held record again, one per push; (delivered, still held).
+
+    The upstream's cursor is past them already, so these pushes leave it where it is; a record
+    it answers for (stored, a repeat, or refused and kept for review there) leaves the table.
+    """
+    delivered = 0
+    rows = held(conn)
+    for row in rows:
+        wire = _wire_of(conn, registry, row)
+        if wire is None:  # purged here since: nothing left to send
+            conn.execute("DELETE FROM sync_held WHERE seq = ?", (row["seq"],))
+            continue
+        try:
+            answer = transport.push(encode({"source": source, "records": [wire]}))
+        except SyncError as exc:
+            if not exc.answered:
+                raise
+            _hold(conn, wire, str(exc))
+            continue
+        results = answer.get("results")
+        if isinstance(results, list) and len(results) == 1:
+            conn.execute("DELETE FROM sync_held WHERE seq = ?", (row["seq"],))
+            delivered += 1
+    return delivered, len(rows) - delivered
+
+
+def _wire_of(
+    conn: sqlite3.Connection, registry: Registry, row: dict[str, Any]
+) -> dict[str, Any] | None:
+    kind = registry.get(row["kind"])
+    if kind is None:
+        return None
+    found = conn.execute(
+        f"SELECT * FROM {kind.table} WHERE uuid = ?",  # noqa: S608 -- table from code
+        (row["uuid"],),
+    ).fetchone()
+    if found is None:
+        return None
+    return {
+        "uuid": found["uuid"],
+        "kind": kind.name,
+        "recorded_at": found["recorded_at"],
+        "device": found["device"],
+        "origin": found["origin"],
+        "data": kind.from_row(found),
+        "seq": row["seq"],
+    }
 
 
 _STATE = ("url", "source", "cursor", "config_version", "last_attempt_at", "last_success_at")

@@ -8,6 +8,42 @@ from fieldapp import sites
 from sync import peers
 
 EN = {"Accept-Language": "en"}
+
+# The gate form's validation table: changes to a good entry, the field whose message it is, and
+# the message.
+# The instance (tests/test_gate_form.py) and the phone, online and offline
+# (tests/browser/test_phone_rules.py), must each answer every row with the same message.
+VALIDATION_TABLE = [
+    ({"direction": ""}, "direction", "Choose in or out."),
+    ({"person_type": "boss"}, "person_type", "Choose who this is."),
+    ({"name": "  "}, "name", "Enter the name."),
+    ({"name": "张" * 51}, "name", "At most 50 characters."),
+    ({"phone": ""}, "phone", "Enter a mobile number."),
+    ({"phone": "12345678901"}, "phone", "A mobile number has 11 digits and starts with 1"),
+    ({"phone": "1381234567"}, "phone", "A mobile number has 11 digits and starts with 1"),
+    ({"phone": "1381234567８"}, "phone", "A mobile number has 11 digits and starts with 1"),
+    ({"id_number": "11010519491231002"}, "id_number", "A resident ID has 18 characters"),
+    ({"id_number": "110105194912310021"}, "id_number", "check digit is wrong"),
+    ({"temperature": ""}, "temperature", "Enter the temperature."),
+    ({"temperature": "hot"}, "temperature", "Enter the temperature as a number, e.g. 36.5."),
+    ({"temperature": "３６.５"}, "temperature", "Enter the temperature as a number, e.g. 36.5."),
+    ({"temperature": "36.5.1"}, "temperature", "Enter the temperature as a number, e.g. 36.5."),
+    ({"temperature": "33.9"}, "temperature", "33.9 °C is impossible: accept 34.0 to 43.0 °C"),
+    ({"temperature": "43.1"}, "temperature", "43.1 °C is impossible"),
+    (
+        {"temperature": "37.3"},
+        "fever_action",
+        "37.3 °C is a fever: choose what was done before saving.",
+    ),
+    ({"temperature": "38.2", "fever_action": "shrug"}, "fever_action", "38.2 °C is a fever"),
+    ({"health_code": ""}, "health_code", "Choose the health code colour."),
+    ({"health_code": "purple"}, "health_code", "Choose the health code colour."),
+    ({"travel": "true", "travel_where": ""}, "travel_where", "Say where the person travelled."),
+    ({"travel": "maybe"}, "travel", "Choose yes or no."),
+    ({"plate": "ABC123"}, "plate", "Not a vehicle plate number, e.g. 苏D12345."),
+    ({"destination": "x" * 51}, "destination", "At most 50 characters."),
+    ({"note": "x" * 201}, "note", "At most 200 characters."),
+]
 HX = {"HX-Request": "true"}
 
 

@@ -125,15 +125,15 @@ def test_supersede_keeps_both_and_the_later_is_current(app, db, site):
 @pytest.mark.parametrize(
     "change, reason",
     [
-        ({"zero": True, "in_resident": 3}, "zero report"),
-        ({"in_resident": -1}, "in_resident"),
-        ({"in_resident": "many"}, "in_resident"),
-        ({"day": "2026-13-01"}, "date"),
+        ({"zero": True, "in_resident": 3}, "A zero report cannot have counts."),
+        ({"in_resident": -1}, "The count “In: Resident” must be a whole number from 0 to 1000000."),
+        ({"in_resident": "many"}, "The count “In: Resident”"),
+        ({"day": "2026-13-01"}, "The report's day: the date must look like 2020-02-15"),
         ({"day": "2099-01-01"}, "has not come yet"),
-        ({"site_id": "nope"}, "unknown site"),
-        ({"fevers": 1, "fever_clinic": 2}, "fever"),
+        ({"site_id": "nope"}, "The record names a site this instance does not know."),
+        ({"fevers": 1, "fever_clinic": 2}, "more fever outcomes than fevers"),
         ({"supersedes": "not-a-uuid"}, "supersedes"),
-        ({"remarks": "x" * 501}, "remarks"),
+        ({"remarks": "x" * 501}, "Remarks: At most 500 characters."),
     ],
 )
 def test_invalid_reports_are_rejected_with_a_reason_and_not_stored(app, db, site, change, reason):

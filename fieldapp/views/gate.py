@@ -38,6 +38,7 @@ def _labels() -> dict:
         "PERSON_TYPES": rules.PERSON_TYPES,
         "HEALTH_CODES": rules.HEALTH_CODES,
         "FEVER_ACTIONS": rules.FEVER_ACTIONS,
+        "FEVER_AT": rules.FEVER_AT,
     }
 
 
@@ -71,6 +72,8 @@ def _render(site, form: EntryForm, *, status: int = 200, saved=None, query: str 
         "query": query,
         "matches": matches,
         "last": entries.last_at_site(get_db(), site["id"]),
+        # The rules the phone applies before it says "saved" (static/js/rules.js).
+        "form_rules": rules.for_phone(form.field_rules()),
     }
     template = "gate/_fragment.html" if _is_htmx() else "gate/page.html"
     response = make_response(render_template(template, **context), status)
@@ -192,10 +195,12 @@ def create(code: str):
         if status not in (APPLIED, DUPLICATE):
             form.form_errors.append(_("Not saved: %(reason)s", reason=result.reason))
             return _render(site, form, status=200 if _is_htmx() else 400)
+    temperature = rules.parse_temperature(data["temperature"])
     saved = {
         "name": data["name"].strip(),
         "direction": data["direction"],
-        "temperature": float(data["temperature"].strip().replace(",", ".")),
+        "temperature": temperature,
+        "fever": rules.is_fever(temperature),
         "fever_action": data["fever_action"],
         "repeat": status == DUPLICATE,
     }

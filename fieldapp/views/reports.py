@@ -17,7 +17,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from .. import posters, records, reports, retention, rollcall
+from .. import posters, records, reports, retention, rollcall, rules
 from ..db import get_db
 
 bp = Blueprint("reports", __name__)
@@ -88,6 +88,7 @@ def _gate_context(site, day: date, today: date, error: str = "", form: dict | No
         "record_uuid": reports.new_uuid(),
         "count_rows": reports.count_rows(data),
         "wire_counts": reports.COUNT_KEYS,
+        "form_rules": rules.for_phone(reports.FIELDS),
     }
 
 

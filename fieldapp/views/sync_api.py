@@ -86,14 +86,18 @@ def push():
 
 def _fail_for_tests(body) -> None:
     """A test hook: with TEST_FAIL_PUSH_UUIDS set, a batch holding one of them answers 500,
-    as an instance would that crashes on a record (the senders must set it aside)."""
+    as an instance would that crashes on a record (the senders must set it aside); with
+    TEST_FAIL_EMPTY_PUSH too, an empty batch does (an upstream that fails for everything)."""
     poison = current_app.config.get("TEST_FAIL_PUSH_UUIDS")
-    if poison and isinstance(body, dict) and isinstance(body.get("records"), list):
-        if any(
-            isinstance(r, dict) and isinstance(r.get("uuid"), str) and r["uuid"] in poison
-            for r in body["records"]
-        ):
-            abort(500)
+    if not poison or not isinstance(body, dict) or not isinstance(body.get("records"), list):
+        return
+    records = body["records"]
+    if not records and current_app.config.get("TEST_FAIL_EMPTY_PUSH"):
+        abort(500)
+    for record in records:
+        if isinstance(record, dict) and isinstance(record.get("uuid"), str):
+            if record["uuid"] in poison:
+                abort(500)
 
 
 @bp.get("/pull")

@@ -7,18 +7,20 @@
 
   function form() { return document.getElementById("entry-form"); }
 
-  function temperatureOf(f) {
+  // A fever by the form's own rules (rules.js reads the reading as the instance does).
+  function isFever(f) {
+    var rules = self.FieldRules && FieldRules.rulesOf(f);
     var input = f.elements.temperature;
-    if (!input) return NaN;
-    var value = parseFloat(String(input.value).replace(",", "."));
-    return value >= 34 && value <= 43 ? value : NaN;
+    if (!rules || !input) return false;
+    var t = FieldRules.parseTemperature(input.value, rules);
+    return t !== null && t >= rules.temperature.min && t <= rules.temperature.max && t >= rules.fever_at;
   }
 
   // Show the fever in red and ask what was done only when the reading is a fever.
   function showFever() {
     var f = form();
     if (!f) return;
-    var fever = temperatureOf(f) >= parseFloat(f.dataset.feverAt || "37.3");
+    var fever = isFever(f);
     var box = f.querySelector(".field.temperature");
     var note = f.querySelector(".fever-note");
     var actions = f.querySelector(".fever-action");

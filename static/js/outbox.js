@@ -4,6 +4,11 @@
  * same way. A record leaves the outbox only when the instance acknowledges its uuid; what the
  * instance refuses moves to "attention" with the reason. The stored value is plain data, never
  * a Request (no stale cookies or CSRF tokens are replayed).
+ *
+ * A record the instance cannot store at all (it answers 5xx or nonsense for any batch holding
+ * it, and a plain answer to an empty one) is found by halving the batch and set aside in
+ * "attention" as held: it stays on this phone, is tried again now and then and can be
+ * exported, and every other record still goes.
  */
 (function (global) {
   "use strict";
@@ -18,6 +23,7 @@
   const PUSH_TIMEOUT_MS = 20000;
   const MIN_DELAY_MS = 1000;
   const MAX_DELAY_MS = 5 * 60 * 1000;
+  const HELD_RETRY_MS = 10 * 60 * 1000;
   const ACKED = new Set(["applied", "duplicate", "expired"]);
   const REFUSED = new Set(["rejected", "conflict"]);
   const CHANNEL = "fieldapp-outbox";
@@ -209,16 +215,17 @@
     return id;
   }
 
-  /* Apply the instance's answer: acknowledged uuids leave, refused ones go to attention. */
+  /* Apply the instance's answer: acknowledged uuids leave, refused ones go to attention. The
+   * answer has a result per record, in order (one whose uuid was refused names none). */
   async function settle(batch, results) {
-    const byUuid = new Map(batch.map((r) => [r.uuid, r]));
     let acked = 0;
     let refused = 0;
+    if (!Array.isArray(results) || results.length !== batch.length) return { acked, refused };
     await run(["outbox", "attention"], "readwrite", (s) => {
-      for (const res of results || []) {
-        const rec = byUuid.get(res.uuid);
-        if (!rec) continue;
-        byUuid.delete(res.uuid);
+      for (let i = 0; i < batch.length; i += 1) {
+        const rec = batch[i];
+        const res = results[i] || {};
+        if (res.uuid && res.uuid !== rec.uuid) continue;
         if (ACKED.has(res.status)) {
           s.outbox.delete(rec.uuid);
           acked += 1;
@@ -234,6 +241,59 @@
     return { acked, refused };
   }
 
+  /* Set a record aside that the instance cannot store: kept here, out of the queue's way. */
+  async function hold(rec, why) {
+    await run(["outbox", "attention"], "readwrite", (s) => {
+      s.attention.put(Object.assign({}, rec, { status: "held", reason: why, refused_at: Date.now() }));
+      s.outbox.delete(rec.uuid);
+    });
+  }
+
+  /* Held records go back into the queue now and then: the instance may store them by now. */
+  async function retryHeld(force) {
+    const last = (await getMeta("held_retry")) || 0;
+    if (!force && Date.now() - last < HELD_RETRY_MS) return 0;
+    await setMeta("held_retry", Date.now());
+    return run(["outbox", "attention"], "readwrite", async (s) => {
+      const held = (await req(s.attention.getAll())).filter((r) => r.status === "held");
+      for (const r of held) {
+        const back = Object.assign({}, r);
+        delete back.status;
+        delete back.reason;
+        delete back.refused_at;
+        s.outbox.put(back);
+        s.attention.delete(r.uuid);
+      }
+      return held.length;
+    });
+  }
+
+  /* One POST of records; what became of it: ok (with the answer), enrol, too_big, network
+   * (nothing came back) or failed (the instance answered, but not with results). */
+  async function post(source, records) {
+    const body = JSON.stringify({ source, records: records.map(wire) });
+    let res;
+    try {
+      res = await fetchWithTimeout(PUSH_URL, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body,
+        credentials: "same-origin",
+        cache: "no-store",
+      }, PUSH_TIMEOUT_MS);
+    } catch (_) {
+      return { kind: "network" };
+    }
+    if (res.status === 401) return { kind: "enrol" };
+    if (res.status === 413) return { kind: "too_big" };
+    if (!res.ok) return { kind: "failed", why: "HTTP " + res.status };
+    try {
+      const payload = await res.json();
+      if (Array.isArray(payload.results)) return { kind: "ok", payload };
+    } catch (_) { /* cut short on the way, or not the instance answering */ }
+    return { kind: "failed", why: "unreadable answer" };
+  }
+
   async function backoff(reason) {
     const state = (await getMeta("send_state")) || { failures: 0 };
     const failures = (state.failures || 0) + 1;
@@ -243,12 +303,11 @@
     return { ok: false, reason, next };
   }
 
-  /* Send everything waiting, batch by batch; {ok, sent, refused} or {ok:false, reason}. */
+  /* Send everything waiting, batch by batch; {ok, sent, refused, held} or {ok:false, reason}. */
   async function sendNow(force) {
     const state = (await getMeta("send_state")) || {};
     if (!force && state.next && state.next > Date.now()) return { ok: false, reason: "later", next: state.next };
-    let sent = 0;
-    let refused = 0;
+    const counts = { sent: 0, refused: 0, held: 0 };
     let limit = BATCH;
     let source;
     try {
@@ -260,58 +319,58 @@
       await setMeta("needs_enrol", true);
       return { ok: false, reason: "enrol" };
     }
+    await retryHeld(false);
     for (;;) {
       const batch = await oldestBatch(limit);
       if (!batch.length) break;
-      const body = JSON.stringify({ source, records: batch.map(wire) });
-      if (body.length > MAX_BATCH_BYTES && limit > 1) {
+      if (JSON.stringify(batch.map(wire)).length > MAX_BATCH_BYTES && limit > 1) {
         limit = Math.max(1, Math.floor(limit / 2));
         continue;
       }
       broadcast({ type: "sending" });
-      let res;
-      try {
-        res = await fetchWithTimeout(PUSH_URL, {
-          method: "POST",
-          headers: { "Content-Type": "application/json", Accept: "application/json" },
-          body,
-          credentials: "same-origin",
-          cache: "no-store",
-        }, PUSH_TIMEOUT_MS);
-      } catch (_) {
-        return finish(await backoff("network"), sent, refused);
-      }
-      if (res.status === 401) {
+      const got = await post(source, batch);
+      if (got.kind === "enrol") {
         await setMeta("needs_enrol", true);
         await setMeta("device", null);
-        return finish({ ok: false, reason: "enrol" }, sent, refused);
+        return finish({ ok: false, reason: "enrol" }, counts);
       }
-      if (res.status === 413 && limit > 1) {
+      if (got.kind === "too_big" && limit > 1) {
         limit = Math.max(1, Math.floor(limit / 2));
         continue;
       }
-      if (!res.ok) return finish(await backoff("http " + res.status), sent, refused);
-      let payload;
-      try {
-        payload = await res.json();
-      } catch (_) {
-        // The answer was lost on the way: the records stay and are sent again (the uuid dedupes).
-        return finish(await backoff("network"), sent, refused);
+      if (got.kind === "failed" && batch.length > 1) {
+        // Something in this batch may be what the instance cannot take: try half of it.
+        limit = Math.ceil(batch.length / 2);
+        continue;
       }
-      const done = await settle(batch, payload.results);
-      sent += done.acked;
-      refused += done.refused;
-      if (done.acked + done.refused === 0) return finish(await backoff("no results"), sent, refused);
+      if (got.kind === "failed") {
+        // One record fails alone. If the instance answers an empty batch, the record is the
+        // trouble: set it aside and go on; otherwise the instance is, and we wait for it.
+        const probe = await post(source, []);
+        if (probe.kind !== "ok") return finish(await backoff(got.why), counts);
+        await hold(batch[0], got.why);
+        counts.held += 1;
+        limit = BATCH;
+        continue;
+      }
+      if (got.kind !== "ok") {
+        // Nothing came back (offline, timed out, cut short): the records stay and are sent
+        // again; their uuids make a repeat harmless.
+        return finish(await backoff(got.kind === "network" ? "network" : "http 413"), counts);
+      }
+      const done = await settle(batch, got.payload.results);
+      counts.sent += done.acked;
+      counts.refused += done.refused;
+      if (done.acked + done.refused === 0) return finish(await backoff("no results"), counts);
     }
     await setMeta("send_state", { failures: 0, next: 0 });
     await setMeta("needs_enrol", false);
-    if (sent + refused > 0) await setMeta("last_sent", Date.now());
-    return finish({ ok: true }, sent, refused);
+    if (counts.sent + counts.refused > 0) await setMeta("last_sent", Date.now());
+    return finish({ ok: true }, counts);
   }
 
-  function finish(result, sent, refused) {
-    result.sent = sent;
-    result.refused = refused;
+  function finish(result, counts) {
+    Object.assign(result, counts);
     broadcast({ type: "sent", result });
     return result;
   }
@@ -324,9 +383,11 @@
     return sendNow(force);
   }
 
-  /* The waiting records as an export file's content (import it with `fieldapp import-outbox`). */
+  /* The records this phone still holds for the office, the waiting and the held ones, as an
+   * export file's content (import it with `fieldapp import-outbox`). */
   async function exportData() {
-    const records = (await all("outbox")).map(wire);
+    const held = (await all("attention")).filter((r) => r.status === "held");
+    const records = (await all("outbox")).concat(held).map(wire);
     return {
       format: "fieldapp-outbox",
       version: 1,
@@ -347,6 +408,6 @@
 
   global.FieldOutbox = {
     DB_NAME, CHANNEL, open, add, all, summary, send, fromForm, fromFields, refreshDevice,
-    getMeta, setMeta, exportData, dismiss, fetchWithTimeout,
+    getMeta, setMeta, exportData, dismiss, fetchWithTimeout, retryHeld,
   };
 })(self);

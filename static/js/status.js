@@ -187,7 +187,23 @@
       const li = document.createElement("li");
       li.dataset.uuid = r.uuid;
       li.textContent = describe(r);
-      if (refused) {
+      if (refused && r.status === "held") {
+        // Not refused: the office could not store it yet. It stays here and goes again.
+        li.dataset.held = "";
+        const reason = document.createElement("strong");
+        reason.className = "reason";
+        reason.textContent = view.dataset.tHeld.replace("{why}", r.reason || "");
+        const again = document.createElement("button");
+        again.type = "button";
+        again.className = "secondary";
+        again.textContent = view.dataset.tRetry;
+        again.addEventListener("click", async () => {
+          await O.retryHeld(true);
+          render();
+          sendSoon(true, true);
+        });
+        li.append(document.createElement("br"), reason, " ", again);
+      } else if (refused) {
         const reason = document.createElement("strong");
         reason.className = "reason";
         reason.textContent = r.reason;

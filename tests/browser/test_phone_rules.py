@@ -1,0 +1,199 @@
+"""The phone applies the instance's rules: the same refusal, beside the same field, in the same
+words, whether the phone is online, offline, or leaves the checking to the instance."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import enrol_cookie, make_server
+from gate_helpers import VALIDATION_TABLE, good_entry
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_offline import ready, waiting
+
+pytestmark = pytest.mark.browser
+
+# Fill the entry form with these values as a volunteer would leave it; a choice no radio offers
+# is given to the first radio of its group, as a page someone tampered with would send it.
+FILL = """(values) => {
+  const form = document.getElementById("entry-form");
+  for (const [name, value] of Object.entries(values)) {
+    const radios = form.querySelectorAll(`input[type=radio][name="${name}"]`);
+    if (radios.length) {
+      radios.forEach((r) => { r.checked = false; });
+      if (value === "") continue;
+      let radio = [...radios].find((r) => r.value === value);
+      if (!radio) { radio = radios[0]; radio.value = value; }
+      radio.checked = true;
+    } else if (form.elements[name]) {
+      form.elements[name].value = value;
+    }
+  }
+  form.querySelectorAll(".error").forEach((p) => p.remove());  // wait for this row's answer
+  form.elements.temperature.dispatchEvent(new Event("input", { bubbles: true }));
+}"""
+ERROR_OF = """(name) => {
+  const p = document.querySelector(`#entry-form [id="${name}-error"]`);
+  return p ? p.textContent : null;
+}"""
+
+
+@pytest.fixture
+def gate(server, context, page):
+    site = server.query("SELECT id, code FROM sites ORDER BY name LIMIT 1")[0]
+    enrol_cookie(server, context, site["id"])
+    page.goto(f"{server.url}/lang/en?next=/s/{site['code']}")
+    page.wait_for_selector("#entry-form")
+    return page
+
+
+@pytest.mark.parametrize("mode", ["offline", "online", "instance"])
+def test_every_row_of_the_validation_table_is_refused_alike(server, context, gate, mode):
+    page = gate
+    ready(page)
+    if mode == "offline":
+        context.set_offline(True)
+    for changes, field, message in VALIDATION_TABLE:
+        page.wait_for_selector("#entry-form:not([aria-busy])")
+        if mode == "instance":  # no rules on the page: the instance's own answer shows
+            page.evaluate(
+                "() => document.getElementById('entry-form').removeAttribute('data-rules')"
+            )
+        values = good_entry(**changes)
+        page.evaluate(FILL, values)
+        page.click("#entry-form button.save")
+        page.wait_for_function(ERROR_OF, arg=field)
+        shown = page.evaluate(ERROR_OF, field)
+        assert message in shown, (mode, changes, shown)
+        # What was typed stays; nothing was saved or queued.
+        assert page.input_value("#entry-form [name=name]") == values["name"], changes
+    assert server.query("SELECT count(*) FROM entries")[0][0] == 0
+    assert waiting(page) == 0
+
+
+texts = st.text(
+    alphabet=st.sampled_from(list("0123456789.,+-X x\u3000\u00a0\t苏D京AZ张") + ["８"]), max_size=22
+)
+junk = st.sampled_from(["", " ", "-", "\u3000", "\u00a0", "\t", "·", "."])
+phones = st.builds(
+    lambda prefix, digits, gap, at: prefix + digits[:at] + gap + digits[at:],
+    st.sampled_from(["", "+86", "86", "+86 ", "0086", "+87"]),
+    st.from_regex(r"1[0-9]{10}", fullmatch=True),
+    junk,
+    st.integers(0, 11),
+)
+temperatures = st.from_regex(
+    r"[ \u3000]?[0-9]{1,3}([.,][0-9]{0,3})?[ ]?", fullmatch=True
+) | st.builds(
+    lambda whole, sep, decimals: f"{whole}{sep}{decimals}",
+    st.integers(33, 44),
+    st.sampled_from([".", ","]),
+    st.from_regex(r"[0-9]{0,2}", fullmatch=True),
+)
+ids = st.from_regex(r"[ ]?[0-9]{17}[0-9Xx][ ]?", fullmatch=True)
+plates = st.builds(
+    lambda head, letter, rest, gap: head + letter + gap + rest,
+    st.sampled_from(["苏", "京", "沪", "A", "使"]),
+    st.sampled_from(["D", "d", "I", "O", "A"]),
+    st.from_regex(r"[A-Za-z0-9挂学]{3,7}", fullmatch=True),
+    junk,
+)
+form_data = st.fixed_dictionaries(
+    {},
+    optional={
+        "direction": st.sampled_from(["in", "out", "", "IN", "sideways"]),
+        "person_type": st.sampled_from(["resident", "worker", "visitor", "", "boss"]),
+        "name": st.text(max_size=60)
+        | texts
+        | st.text(st.sampled_from(["张", "𠮷", "😀", " "]), min_size=45, max_size=55),
+        "phone": phones | texts,
+        "id_number": st.sampled_from(["11010519491231002X", "11010519491231002x", ""])
+        | ids
+        | texts,
+        "temperature": temperatures
+        | texts
+        | st.sampled_from(["36.5", "37,25", "37.24", "37.3", "37.35", "43", "43.05", "33.95"]),
+        "fever_action": st.sampled_from(["clinic", "refused", "", "shrug"]),
+        "health_code": st.sampled_from(["green", "red", "", "purple"]),
+        "travel": st.sampled_from(["true", "false", "on", "", "maybe", " YES "]),
+        "travel_where": st.text(max_size=110),
+        "plate": plates | texts | st.sampled_from(["苏D12345", "苏d·12345", "京A12345D"]),
+        "destination": st.text(max_size=55),
+        "note": st.text(max_size=210),
+        "volunteer": st.text(max_size=55),
+    },
+)
+
+
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=form_data)
+def test_the_phone_and_the_instance_agree_on_any_input(app, gate, data):
+    """rules.js and rules.py give the same values and the same messages for any form input."""
+    from fieldapp import rules
+
+    page = gate
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        clean, errors = rules.check(data, rules.entry_fields(rules.OPTIONAL_FIELDS, form=True))
+    phone = page.evaluate(
+        """(data) => FieldRules.check(FieldRules.rulesOf(document.getElementById("entry-form")), data)""",
+        data,
+    )
+    assert phone["errors"] == errors, data
+    assert phone["clean"] == clean, data
+
+
+def test_a_record_the_instance_cannot_store_is_set_aside_and_the_rest_goes(tmp_path, context, page):
+    """The instance answers 500 for any batch holding one record: the phone finds that record,
+    keeps it aside with what happened, and every other record arrives once."""
+    server = make_server(tmp_path / "instance")
+    poison = "0e0d6f1c-2b6a-4d3e-9a57-1f00d2b0c0de"
+    with (server.folder / "config.py").open("a") as f:
+        f.write(f"TEST_FAIL_PUSH_UUIDS = [{poison!r}]\n")
+    server.start()
+    try:
+        site = server.query("SELECT id, code FROM sites ORDER BY name LIMIT 1")[0]
+        enrol_cookie(server, context, site["id"])
+        page.goto(f"{server.url}/s/{site['code']}")
+        ready(page)
+        context.set_offline(True)
+        page.evaluate(
+            """(poison) => {
+              const form = document.getElementById("entry-form");
+              const adds = [];
+              for (let i = 0; i < 7; i++) {
+                const data = new FormData(form);
+                data.delete("uuid");
+                for (const [k, v] of Object.entries({name: "排队" + i, direction: "in",
+                     person_type: "resident", phone: "13812345678", temperature: "36.6"})) data.set(k, v);
+                const record = FieldOutbox.fromForm(data, "entry", []);
+                if (i === 3) record.uuid = poison;
+                record.queued_at += i;  // their order in the queue
+                adds.push(FieldOutbox.add(record));
+              }
+              return Promise.all(adds);
+            }""",
+            poison,
+        )
+        assert waiting(page) == 7
+        context.set_offline(False)
+        result = page.evaluate("() => FieldOutbox.send({force: true})")
+        assert (result["ok"], result["sent"], result["held"]) == (True, 6, 1), result
+        names = [r[0] for r in server.query("SELECT name FROM entries ORDER BY name")]
+        assert names == ["排队0", "排队1", "排队2", "排队4", "排队5", "排队6"]
+        held = page.evaluate(
+            "async () => (await FieldOutbox.all('attention')).map(r => [r.uuid, r.status, r.reason])"
+        )
+        assert held == [[poison, "held", "HTTP 500"]]
+        # The volunteer sees it, with what happened and what to do; an export still carries it.
+        page.goto(f"{server.url}/outbox")
+        item = page.locator("[data-outbox-attention] li[data-held]")
+        item.wait_for()
+        assert "排队3" in item.inner_text() and "HTTP 500" in item.inner_text()
+        assert "办公室暂时无法保存" in item.inner_text()
+        exported = page.evaluate(
+            "async () => (await FieldOutbox.exportData()).records.map(r => r.uuid)"
+        )
+        assert exported == [poison]
+    finally:
+        server.stop()
