@@ -30,8 +30,10 @@ sys.path.insert(0, str(ROOT))
 
 from cryptography.fernet import Fernet  # noqa: E402
 
-from fieldapp import accounts, create_app, sites  # noqa: E402
+from fieldapp import create_app, days  # noqa: E402
+from fieldapp.console import accounts  # noqa: E402
 from fieldapp.db import connect, migrate, transaction  # noqa: E402
+from fieldapp.gate import sites  # noqa: E402
 from fieldapp.instance import ensure_identity  # noqa: E402
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
@@ -156,12 +158,12 @@ def pages(db_path: Path, key: str, site: str) -> None:
 
 def export_child(db_path: str, key: str) -> None:
     """Run in a child process: stream the whole log as CSV to /dev/null, print rows/s, RSS."""
-    from fieldapp import exports, logbook
+    from fieldapp.console import exports, logbook
 
     app = create_app({"DATABASE": db_path, "SECRET_KEY": "bench", "ID_KEY": key})
     conn = connect(db_path)
     with app.test_request_context():
-        tz = logbook.zone("Asia/Shanghai")
+        tz = days.zone("Asia/Shanghai")
         f, _ = logbook.parse_filters({}, None)
         counted = [0]
         t, cpu = time.perf_counter(), time.process_time()

@@ -24,9 +24,11 @@ from cryptography.fernet import Fernet
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fieldapp import create_app, demo, devices  # noqa: E402
+from fieldapp import create_app  # noqa: E402
 from fieldapp.db import connect, migrate  # noqa: E402
+from fieldapp.gate import demo  # noqa: E402
 from fieldapp.instance import ensure_identity  # noqa: E402
+from fieldapp.phones import devices  # noqa: E402
 from sync import peers  # noqa: E402
 
 TARGET = 60 * 1024

@@ -24,9 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cryptography.fernet import Fernet  # noqa: E402
 
-from fieldapp import create_app, records, reports, rollcall  # noqa: E402
+from fieldapp import create_app, days, records  # noqa: E402
 from fieldapp.db import connect, migrate, transaction  # noqa: E402
 from fieldapp.instance import ensure_identity  # noqa: E402
+from fieldapp.reports import daily as reports  # noqa: E402
+from fieldapp.reports import rollcall
 from sync.store import iso  # noqa: E402
 
 TZ = "Asia/Shanghai"
@@ -61,8 +63,8 @@ def build(db_path: Path, n_sites: int, n_entries: int, app) -> None:
     conn = connect(db_path)
     migrate(conn)
     origin = ensure_identity(conn)
-    day = reports.local_today(TZ) - timedelta(days=1)
-    start, _end = reports.day_bounds(day, TZ)
+    day = days.today(TZ) - timedelta(days=1)
+    start, _end = days.bounds(day, TZ)
     t0 = datetime.fromisoformat(start.replace("Z", "+00:00"))
     site_ids = [str(uuid.uuid4()) for _ in range(n_sites)]
     now = iso(datetime.now(UTC))
@@ -123,9 +125,9 @@ def build(db_path: Path, n_sites: int, n_entries: int, app) -> None:
             roll = i % 20
             if roll >= 18:
                 continue  # missing
-            at = reports.cutoff_instant(day, "18:00", TZ)
+            at = days.cutoff_instant(day, "18:00", TZ)
             if roll == 17:
-                at = reports.cutoff_instant(day + timedelta(days=1), "09:00", TZ)
+                at = days.cutoff_instant(day + timedelta(days=1), "09:00", TZ)
             data = reports.draft(conn, sid, day, TZ)
             wire.append(reports.new_record(data, recorded_at=at))
         for k in range(0, len(wire), 500):
@@ -157,7 +159,7 @@ def main() -> None:
     if not db_path.exists():
         build(db_path, args.sites, args.entries, app)
     conn = connect(db_path)
-    day = reports.local_today(TZ) - timedelta(days=1)
+    day = days.today(TZ) - timedelta(days=1)
     with app.test_request_context():
         city_ms, rc = best(lambda: rollcall.build(conn, day, tz_name=TZ, cutoff="20:00"))
         district_ms, rd = best(
@@ -165,7 +167,7 @@ def main() -> None:
         )
         csv_ms, _ = best(lambda: rollcall.to_csv(rc), runs=3)
         xlsx_ms, _ = best(lambda: rollcall.to_xlsx(rc), runs=3)
-        start, end = reports.day_bounds(day, TZ)
+        start, end = days.bounds(day, TZ)
         # Baseline: the same day's figures counted from the entries themselves.
         entries_ms, _ = best(
             lambda: conn.execute(

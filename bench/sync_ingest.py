@@ -2,14 +2,14 @@
 
     .venv/bin/python bench/sync_ingest.py [--records 100000] [--pushers 8] [--batch 500]
 
-A fresh instance is served by waitress (`fieldapp serve --workers N`, one worker per core by
-default, as a central runs). PUSHERS downstream instances, each with its own token, push their
+A fresh instance is served by waitress (`fieldapp serve`, one process, as an instance on SQLite
+runs). PUSHERS downstream instances, each with its own token, push their
 share at once, 500 records a batch, through sync.HttpTransport as `fieldapp sync` does (a
 connection per batch; --keep-alive keeps one per pusher instead). Bodies are encoded before
 the clock starts: we measure the upstream, not the client. Then, in the same run, the very rows
 the instance stored are inserted with one `executemany` in one transaction into a fresh SQLite
-file of the same schema, through the same connect() and page cache as the server's writer;
-that is done three times and the fastest counts, so a slow raw run cannot flatter the ratio.
+file of the same schema, through the same connect() as the server's; that is done three times
+and the fastest counts, so a slow raw run cannot flatter the ratio.
 Prints records/s for both and the ratio.
 """
 
@@ -143,8 +143,7 @@ def pusher(port: int, token: str, bodies: list[bytes], errors: list[str], keep_a
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a process and its children (the workers) have used so far
-    (Linux /proc)."""
+    """User + system CPU seconds a process and its children have used so far (Linux /proc)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -164,10 +163,7 @@ def main() -> None:
         action="store_true",
         help="each pusher keeps one connection (fieldapp sync opens one per batch)",
     )
-    parser.add_argument("--threads", type=int, default=4, help="waitress threads per worker")
-    parser.add_argument(
-        "--workers", type=int, default=os.cpu_count() or 1, help="serving processes (one per core)"
-    )
+    parser.add_argument("--threads", type=int, default=8, help="waitress threads")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="fieldapp-bench-"))
@@ -217,8 +213,6 @@ def main() -> None:
             str(port),
             "--threads",
             str(args.threads),
-            "--workers",
-            str(args.workers),
         ],
         env=env,
         cwd=ROOT,
@@ -272,7 +266,7 @@ def main() -> None:
     marks = ", ".join("?" * len(cols))
     raw_runs = []
     for attempt in range(3):
-        raw = connect(work / f"raw-{attempt}.sqlite3", writer=True)  # the server writer's settings
+        raw = connect(work / f"raw-{attempt}.sqlite3")  # the server's settings
         migrate(raw)
         raw.execute(
             f"INSERT INTO sites VALUES ({', '.join('?' * len(site))})",  # noqa: S608
@@ -293,7 +287,7 @@ def main() -> None:
     )
     print(f"HTTP push (waitress): {push_s:8.2f} s  {push_rate:10,.0f} records/s")
     print(
-        f"  {args.workers} worker(s) x {args.threads} threads; server CPU during the push:"
+        f"  1 process x {args.threads} threads; server CPU during the push:"
         f" {server_cpu:.1f} s, the pushers' {client_cpu:.1f} s ({os.cpu_count()} cores)"
     )
     print(f"raw executemany:      {raw_s:8.2f} s  {raw_rate:10,.0f} records/s (fastest of 3)")

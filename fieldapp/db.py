@@ -4,33 +4,21 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import weakref
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
-import click
 from flask import Flask, current_app, g
-from flask.cli import with_appcontext
-
-import sync
 
 # Packages whose schema/ folder holds numbered migrations, applied in this order.
 # sync/ keeps its own tables (change log, cursors) beside fieldapp's domain tables.
 MIGRATION_PACKAGES = ("fieldapp", "sync")
-# Seconds between the writer's background checkpoints while records come in (sync.checkpoints).
-CHECKPOINT_EVERY = 0.5
 
 
-def connect(path: str | Path, *, writer: bool = False) -> sqlite3.Connection:
-    """Open a connection with every pragma fieldapp relies on; the only connect() there is.
-
-    writer: the connection the app's records are written through (see writer() below) keeps
-    a page cache large enough for the hot index pages of a busy ingest, 64 MiB at most, and
-    its statement journals in memory: one that outgrew 64 KiB went to a temporary file, and
-    a batch's write rewrote a few megabytes there.
-    """
+def connect(path: str | Path) -> sqlite3.Connection:
+    """Open a connection with every pragma fieldapp relies on; the only connect() there is."""
     conn = sqlite3.connect(
         path,
         timeout=30,
@@ -43,16 +31,20 @@ def connect(path: str | Path, *, writer: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=30000")
     conn.execute("PRAGMA secure_delete=ON")  # purged personal data is overwritten, not left behind
-    # Checkpoint when the WAL passes 40 MB, not 4 MB: a page rewritten by many commits is
-    # copied into the database once per checkpoint, and a busy ingest rewrites the same
-    # uuid-index pages at every commit. The file is cut back to 64 MB after a checkpoint.
-    # (The app's writer leaves checkpoints to a thread of their own: sync.checkpoints.)
-    conn.execute("PRAGMA wal_autocheckpoint=10000")
-    conn.execute("PRAGMA journal_size_limit=67108864")
-    if writer:
-        conn.execute("PRAGMA cache_size=-65536")
-        conn.execute("PRAGMA temp_store=MEMORY")
     return conn
+
+
+def checkpoint(conn: sqlite3.Connection, seconds: float = 30.0) -> bool:
+    """Copy the whole WAL into the database file and empty it, so that rows deleted (and
+    overwritten, secure_delete) leave no old copy behind; False if readers kept it busy."""
+    deadline = time.monotonic() + seconds
+    while True:
+        busy, _frames, _copied = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if not busy:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
 
 
 @contextmanager
@@ -133,15 +125,6 @@ def get_db() -> sqlite3.Connection:
     return g.db
 
 
-def writer() -> sync.GroupCommit:
-    """The app's writer: records of concurrent requests committed together, one connection.
-
-    Records are written only through it (fieldapp.records.save), so its page cache stays warm;
-    the serving threads' own connections read.
-    """
-    return current_app.extensions["fieldapp.writer"]
-
-
 def close_db(_exc: BaseException | None = None) -> None:
     """End the request's use of its connection: nothing it left uncommitted survives."""
     db = g.pop("db", None)
@@ -150,35 +133,6 @@ def close_db(_exc: BaseException | None = None) -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Keep one connection per serving thread, end each request's use of it; one writer."""
+    """Keep one connection per serving thread, end each request's use of it."""
     app.extensions["fieldapp.db"] = threading.local()
-    database = app.config["DATABASE"]
-    group = sync.GroupCommit(
-        lambda: connect(database, writer=True),
-        lock_path=f"{database}-writer.lock",
-        checkpoint_every=CHECKPOINT_EVERY,
-        raise_priority=True,
-    )
-    app.extensions["fieldapp.writer"] = group
-    weakref.finalize(app, group.close)
     app.teardown_appcontext(close_db)
-
-
-@click.command("init")
-@with_appcontext
-def init_command() -> None:
-    """Create or migrate the database and the instance keys; safe to run twice."""
-    from . import instance
-
-    instance.ensure_keys(current_app)
-    conn = connect(current_app.config["DATABASE"])
-    try:
-        applied = migrate(conn)
-        instance.ensure_identity(conn)
-    finally:
-        conn.close()
-    where = current_app.config["DATABASE"]
-    if applied:
-        click.echo(f"Database {where}: applied {', '.join(applied)}")
-    else:
-        click.echo(f"Database {where}: up to date")

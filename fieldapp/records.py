@@ -6,40 +6,49 @@ the change log, dedupe by UUID and retention apply the same to all of them.
 
 from __future__ import annotations
 
-import importlib
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask, current_app
 from flask_babel import gettext as _
 
 import sync
+from fieldapp import instance, settings
 
-from . import db, instance
-
-# Each module here has record_kinds(config) -> list[sync.RecordKind].
-KIND_MODULES = ("fieldapp.entries", "fieldapp.corrections", "fieldapp.cases", "fieldapp.reports")
-
-
-def build_registry(config: Mapping[str, Any]) -> sync.Registry:
-    """A registry of every kind the domain modules declare."""
-    registry = sync.Registry()
-    for name in KIND_MODULES:
-        for kind in importlib.import_module(name).record_kinds(config):
-            registry.add(kind)
-    return registry
+# An area's record kinds, made for an app's settings (the entry kind needs ID_KEY).
+KindsOf = Callable[[Mapping[str, Any]], list[sync.RecordKind]]
 
 
 def registry() -> sync.Registry:
-    """The current app's registry."""
+    """The current app's record kinds."""
     return current_app.extensions["fieldapp.records"]
 
 
-def retention_days(conn: sqlite3.Connection) -> int:
-    """Retention in days: the value pulled from upstream if any, else this instance's setting."""
+def retention_days(conn: sqlite3.Connection, config: Mapping[str, Any] | None = None) -> int:
+    """Days records are kept: the value pulled from upstream if any, else RETENTION_DAYS.
+    The one reader of it; ValueError (worded) if it is not a number of days from 7 to 60."""
     row = conn.execute("SELECT value FROM settings WHERE name = 'retention_days'").fetchone()
-    return int(row[0]) if row else int(current_app.config["RETENTION_DAYS"])
+    config = current_app.config if config is None else config
+    return settings.check_retention_days(row[0] if row else config["RETENTION_DAYS"])
+
+
+# A time of recording a live form brings is trusted this far behind our clock and ahead of it.
+CLOCK_WINDOW = (timedelta(days=1), timedelta(minutes=5))
+
+
+def recorded_at(value: Any) -> str:
+    """The device's time of recording of a form posted as it is saved, if it is within the
+    clock window of ours; else ours (no JavaScript, or a phone whose clock is wrong: ahead it
+    would be refused, a day behind it could fall past the retention horizon)."""
+    now = sync.utcnow()
+    try:
+        when = sync.store.parse_time(value)
+    except sync.Invalid:
+        return sync.store.iso(now)
+    behind, ahead = CLOCK_WINDOW
+    return sync.store.iso(when if now - behind <= when <= now + ahead else now)
 
 
 def save(
@@ -52,21 +61,10 @@ def save(
 ) -> list[sync.Result]:
     """Store wire records made here, on a phone or downstream; one result each.
 
-    options go to sync.apply_batch (received_at; inside, which the sync endpoint uses to move
-    its cursor in the same transaction). conn reads (validation); the app's writer writes, so
-    the batches of concurrent requests share a commit. A caller with a transaction open on
-    conn (a console edit written with its audit row) gets the write on conn, in it.
+    options go to sync.apply_batch (received_at; keep_origin; inside, which the sync endpoint
+    uses to move its cursor in the same transaction). A caller with a transaction open on conn
+    (a console edit written with its audit row) gets the write in it.
     """
-    from .retention import redact_rejects
-
-    caller_inside = options.pop("inside", None)
-
-    def inside(c: sqlite3.Connection, results: list[sync.Result]) -> None:
-        # Refused records are kept for review: never with a full ID number in clear.
-        redact_rejects(c, results)
-        if caller_inside is not None:
-            caller_inside(c, results)
-
     return sync.apply_batch(
         conn,
         registry(),
@@ -75,9 +73,8 @@ def save(
         origin=instance.instance_id(conn),
         device=device,
         horizon=sync.horizon_for(retention_days(conn)),
-        inside=inside,
         describe=describe,
-        writer=None if conn.in_transaction else db.writer(),
+        review=current_app.extensions["fieldapp.for_review"],
         **options,
     )
 
@@ -116,6 +113,11 @@ def describe(exc: sync.Invalid) -> str:
     return word() if word is not None else str(exc)
 
 
-def init_app(app: Flask) -> None:
-    """Build the registry once per app."""
-    app.extensions["fieldapp.records"] = build_registry(app.config)
+def init_app(
+    app: Flask, kinds: Sequence[KindsOf], for_review: Callable[[Any], Any] | None = None
+) -> None:
+    """The app's record kinds, and how a refused record is kept for review (masked)."""
+    app.extensions["fieldapp.records"] = sync.Registry(
+        kind for make in kinds for kind in make(app.config)
+    )
+    app.extensions["fieldapp.for_review"] = for_review

@@ -14,7 +14,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from babel.support import Translations
+from flask_babel import gettext
 
+# The checkout: templates/ and static/ sit at its top, beside this package (DESIGN.md).
+ROOT = Path(__file__).resolve().parent.parent
 TRANSLATIONS = Path(__file__).resolve().parent / "translations" / "core"
 
 
@@ -123,3 +126,24 @@ def check(config: Mapping[str, Any]) -> None:
             ),
             value=base,
         )
+
+
+RETENTION_RANGE = (7, 60)  # days entries are kept, at least and at most
+
+
+def check_retention_days(value: Any) -> int:
+    """Days of retention as a whole number from 7 to 60; ValueError (worded) otherwise."""
+    try:
+        days = int(str(value).strip())
+    except ValueError:
+        days = None
+    if days is None or not RETENTION_RANGE[0] <= days <= RETENTION_RANGE[1]:
+        raise ValueError(
+            gettext(
+                "Retention must be a whole number of days from %(min)d to %(max)d, not %(value)s",
+                min=RETENTION_RANGE[0],
+                max=RETENTION_RANGE[1],
+                value=value,
+            )
+        )
+    return days

@@ -6,14 +6,12 @@ See docs/sync-protocol.md.
 
 from . import wire
 from .client import HttpTransport, PushReport, SyncError, Transport, push_pending
-from .group_commit import GroupCommit
 from .records import Invalid, Record, RecordKind, Registry
 from .server import BatchError, Push, parse_push, receive
-from .store import Result, Writer, apply_batch, content_hash, horizon_for, utcnow
+from .store import Result, apply_batch, content_hash, horizon_for, utcnow
 
 __all__ = [
     "BatchError",
-    "GroupCommit",
     "HttpTransport",
     "Push",
     "PushReport",
@@ -27,7 +25,6 @@ __all__ = [
     "RecordKind",
     "Registry",
     "Result",
-    "Writer",
     "apply_batch",
     "content_hash",
     "horizon_for",

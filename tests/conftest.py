@@ -33,7 +33,6 @@ def app(tmp_path):
     )
     app.instance_path = str(tmp_path)
     yield app
-    app.extensions["fieldapp.writer"].close()
 
 
 @pytest.fixture

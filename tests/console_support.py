@@ -6,8 +6,10 @@ import re
 import uuid
 from datetime import UTC, datetime
 
-from fieldapp import accounts, records, sites
+from fieldapp import records
+from fieldapp.console import accounts
 from fieldapp.db import connect
+from fieldapp.gate import sites
 
 PASSWORD = "correct horse battery"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from fieldapp import sites
+from fieldapp.gate import sites
 from sync import peers
 
 EN = {"Accept-Language": "en"}
@@ -54,7 +54,7 @@ def make_site(db, name="阳光花园小区", kind="residential", **kwargs):
 
 def enrol(client, db, site=None):
     """Make this client an enrolled gate phone (a phone that is not gets the visitor form)."""
-    from fieldapp import devices
+    from fieldapp.phones import devices
 
     _peer, token = peers.create(db, "device", "门岗1号", site["id"] if site else None)
     client.set_cookie(devices.COOKIE, token)

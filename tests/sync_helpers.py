@@ -48,7 +48,7 @@ def entry(site_id: str, i: int = 0, **data: Any) -> dict[str, Any]:
 
 def add_site(database: str | Path, name: str = "幸福里小区") -> str:
     """Create a site (the way `fieldapp site add` does) and return its id."""
-    from fieldapp import sites
+    from fieldapp.gate import sites
 
     conn = connect(database)
     try:
@@ -84,7 +84,6 @@ def save_records(folder: Path, wire: list[dict[str, Any]], device: str | None = 
             return [r.status for r in saved]
         finally:
             conn.close()
-            app.extensions["fieldapp.writer"].close()  # a test may move the file away next
 
 
 def http(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from console_support import PASSWORD, csrf, login, make_site, make_user
 
-from fieldapp import accounts
+from fieldapp.console import accounts
 from fieldapp.db import connect
 
 

@@ -146,7 +146,7 @@ def test_open_count_agrees_with_the_list(app, world, db):
     """The dashboard's fast count and the cases list are the same, whatever happened."""
     from datetime import UTC, datetime
 
-    from fieldapp import cases
+    from fieldapp.console import cases
 
     client = world["client"]
     act(client, world["fever"], action="acknowledge")
@@ -207,7 +207,7 @@ def test_case_date_and_site_filters(app, world):
 
 
 def test_long_list_says_it_is_cut(app, world, monkeypatch):
-    from fieldapp.views import console
+    from fieldapp.console import views as console
 
     monkeypatch.setattr(console, "CASES_SHOWN", 1)
     html = world["client"].get("/console/cases").get_data(as_text=True)

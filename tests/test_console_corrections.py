@@ -7,7 +7,8 @@ import json
 import pytest
 from console_support import csrf, login, make_site, make_user, save, wire_entry
 
-from fieldapp import corrections, records
+from fieldapp import records
+from fieldapp.console import corrections
 
 
 @pytest.fixture

@@ -125,7 +125,7 @@ def test_htmx_gets_only_the_fragment(app, world):
 
 
 def test_keyset_pages_cover_everything_once(app, monkeypatch):
-    from fieldapp import logbook
+    from fieldapp.console import logbook
 
     monkeypatch.setattr(logbook, "PAGE_SIZE", 7)
     site = make_site(app)

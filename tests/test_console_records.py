@@ -7,7 +7,8 @@ import pytest
 from console_support import make_site, save, wire_entry
 
 import sync
-from fieldapp import cases, corrections, records
+from fieldapp import records
+from fieldapp.console import cases, corrections
 
 
 @pytest.mark.parametrize(

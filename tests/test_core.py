@@ -17,16 +17,6 @@ def test_migrate_from_empty_then_again_is_a_no_op(tmp_path):
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
 
 
-def test_only_the_writer_keeps_statement_journals_in_memory(tmp_path):
-    """The app's writer runs batches inside savepoints at times: their journal stays off disk."""
-    writer = connect(tmp_path / "x.sqlite3", writer=True)
-    reader = connect(tmp_path / "x.sqlite3")
-    assert writer.execute("PRAGMA temp_store").fetchone()[0] == 2  # MEMORY
-    assert reader.execute("PRAGMA temp_store").fetchone()[0] == 0  # the build's default
-    writer.close()
-    reader.close()
-
-
 def test_failed_migration_leaves_nothing_half_applied(tmp_path, monkeypatch):
     from fieldapp import db as dbmod
 

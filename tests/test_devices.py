@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from fieldapp import devices, sites
+from fieldapp.gate import sites
+from fieldapp.phones import devices
 
 
 @pytest.fixture

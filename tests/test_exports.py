@@ -10,6 +10,8 @@ import openpyxl
 import pytest
 from console_support import csrf, login, make_site, make_user, save, wire_entry
 
+from fieldapp import days
+
 ID = "11010519491231002X"
 
 
@@ -176,7 +178,8 @@ def test_cli_export_refuses_bad_arguments(runner, world, tmp_path):
 
 def test_sql_formatted_rows_equal_the_python_ones(app, world, db):
     """The fast path (formatted in SQLite) gives exactly what row_maker gives, corrections too."""
-    from fieldapp import corrections, exports, logbook, records
+    from fieldapp import records
+    from fieldapp.console import corrections, exports, logbook
 
     site = world["a"]["id"]
     day = (datetime.now(UTC) - timedelta(days=2)).date()
@@ -207,7 +210,7 @@ def test_sql_formatted_rows_equal_the_python_ones(app, world, db):
     fix = corrections.wire(world["ids"][0], "coord", "改名", {"name": "张建华", "phone": ""})
     with app.test_request_context():
         assert records.save(db, [fix], source="test")[0].status == "applied"
-        tz = logbook.zone("Asia/Shanghai")
+        tz = days.zone("Asia/Shanghai")
         filters, _ = logbook.parse_filters({}, None)
         fast = [tuple(r) for part in exports.rows(db, filters, None, tz, "admin") for r in part]
         make = exports.row_maker(tz, "admin", False, None, logbook.site_names(db))

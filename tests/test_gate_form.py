@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from gate_helpers import EN, HX, VALIDATION_TABLE, count, enrol, make_site, submit
 
-from fieldapp import sites
+from fieldapp.gate import sites
 from sync.store import iso, utcnow
 
 

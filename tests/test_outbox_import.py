@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from fieldapp import devices, outbox_import, sites
+from fieldapp.gate import sites
+from fieldapp.phones import devices, outbox_import
 from sync import peers
 
 NOW = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")

@@ -11,7 +11,8 @@ import zxingcpp
 from PIL import Image
 from pypdf import PdfReader
 
-from fieldapp import posters, sites
+from fieldapp.gate import sites
+from fieldapp.reports import posters
 
 NAMES = [("阳光花园小区", "金坛区"), ("城东工地", "金坛区"), ("河西小区", "溧阳市")]
 
@@ -130,9 +131,8 @@ def test_console_sites_page_lists_fields_and_prints_one_poster(app, db, made, tm
     client = app.test_client()
     login(client, "jt")
     with app.app_context():
-        from fieldapp import retention
 
-        retention.set_optional_fields(db, app.config, made[0]["code"], "phone,plate")
+        sites.set_optional_fields(db, app.config, made[0]["code"], "phone,plate")
     page = client.get("/console/sites")
     assert page.status_code == 200
     assert "阳光花园小区" in page.text and "城东工地" in page.text and "河西小区" not in page.text

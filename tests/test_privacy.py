@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from fieldapp import records, rules, sites
+from fieldapp import records, rules
+from fieldapp.gate import sites
 from sync.store import iso
 
 
@@ -97,7 +98,7 @@ def test_full_id_number_is_nowhere_in_the_database_file(app, db, site, client):
     assert FULL_ID.encode() not in raw
     assert FULL_ID[:6].encode() in raw  # the masked form is there: the search itself works
     # The number can still be looked up by its keyed hash.
-    from fieldapp.entries import IdVault
+    from fieldapp.gate.entries import IdVault
 
     digest = IdVault(app.config["ID_KEY"]).hash(FULL_ID)
     assert (

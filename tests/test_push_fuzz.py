@@ -18,7 +18,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sync_helpers import add_site, entry, stamp
 
-from fieldapp import records
 from sync import peers
 
 # A valid record of every kind; a kind added later must add its own here (checked below).
@@ -103,7 +102,7 @@ def world(app, db):
 
 
 def test_every_kind_has_a_sample(app):
-    assert set(records.build_registry(app.config).names()) == set(SAMPLES)
+    assert set(app.extensions["fieldapp.records"].names()) == set(SAMPLES)
 
 
 def stored(db, registry, record) -> int:
@@ -128,7 +127,7 @@ def test_a_mutated_record_never_breaks_its_batch(
 ):
     site, senders = world
     peer, token = senders[sender]
-    registry = records.build_registry(app.config)
+    registry = app.extensions["fieldapp.records"]
     good = [SAMPLES["entry"](site), SAMPLES[kind](site)]
     bad = SAMPLES[kind](site)
     batch = [good[0], bad, good[1]]

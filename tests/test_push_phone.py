@@ -7,7 +7,8 @@ import uuid
 
 import pytest
 
-from fieldapp import devices, sites
+from fieldapp.gate import sites
+from fieldapp.phones import devices
 from sync import peers
 
 

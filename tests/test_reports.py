@@ -9,13 +9,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fieldapp import records, reports, sites
+from fieldapp import days, records
+from fieldapp.gate import sites
+from fieldapp.reports import daily as reports
 from sync import peers
 from sync.store import iso
 
 TZ = "Asia/Shanghai"
 # A few days ago: inside the entries' retention whenever the tests run.
-DAY = reports.local_today("Asia/Shanghai") - timedelta(days=3)
+DAY = days.today("Asia/Shanghai") - timedelta(days=3)
 
 
 def local(day: date, hh: int, mm: int = 0) -> str:
@@ -45,7 +47,7 @@ def site(app, db):
 
 def enrol(client, db, site):
     """Make the client an enrolled gate phone; return the phone's peer id."""
-    from fieldapp import devices
+    from fieldapp.phones import devices
 
     peer, token = peers.create(db, "device", "东门 1 号机", site["id"])
     client.set_cookie(devices.COOKIE, token)
@@ -82,7 +84,7 @@ def test_counts_match_the_entries_of_the_local_day(app, db, site):
     assert counts["code_red"] == 1 and counts["code_yellow"] == 1
     assert counts["travel"] == 1 and counts["vehicles"] == 1
     # Cross-check against the rows themselves.
-    start, end = reports.day_bounds(DAY, TZ)
+    start, end = days.bounds(DAY, TZ)
     n = db.execute(
         "SELECT count(*) FROM entries WHERE site_id = ? AND recorded_at >= ? AND recorded_at < ?",
         (sid, start, end),
@@ -179,7 +181,7 @@ def test_a_visitor_who_scanned_the_poster_cannot_report(client, app, db, site):
     r = client.get(f"/s/{site['code']}/report")
     assert r.status_code == 403 and "登记" in r.text
     app.config["WTF_CSRF_ENABLED"] = False
-    r = client.post(f"/s/{site['code']}/report", data={"day": reports.local_today(TZ).isoformat()})
+    r = client.post(f"/s/{site['code']}/report", data={"day": days.today(TZ).isoformat()})
     assert r.status_code == 403
     assert db.execute("SELECT count(*) FROM daily_reports").fetchone()[0] == 0
 
@@ -204,7 +206,7 @@ def test_gate_page_zero_report_in_one_tap(client, app, db, site):
         **{k: "0" for k in reports.COUNT_KEYS},
     }
     app.config["WTF_CSRF_ENABLED"] = False
-    form["day"] = reports.local_today(TZ).isoformat()
+    form["day"] = days.today(TZ).isoformat()
     r = client.post(f"/s/{site['code']}/report", data=form)
     assert r.status_code == 303
     assert r.headers["Location"].startswith(f"/s/{site['code']}/report")
@@ -222,7 +224,7 @@ def test_gate_page_zero_report_in_one_tap(client, app, db, site):
 
 def test_gate_page_shows_counts_and_rejects_bad_input_visibly(client, app, db, site):
     enrol(client, db, site)
-    today = reports.local_today(TZ)
+    today = days.today(TZ)
     save(app, db, [entry(site["id"], iso(datetime.now(UTC)))])
     page = client.get(f"/s/{site['code']}/report", headers={"Accept-Language": "en"})
     assert "Counts from the gate register" in page.text
@@ -242,7 +244,7 @@ def test_gate_page_shows_counts_and_rejects_bad_input_visibly(client, app, db, s
 def test_gate_report_needs_a_current_code_and_a_recent_day(client, app, db, site):
     enrol(client, db, site)
     assert client.get("/s/nosuchcode/report").status_code == 404
-    old = (reports.local_today(TZ) - timedelta(days=30)).isoformat()
+    old = (days.today(TZ) - timedelta(days=30)).isoformat()
     assert client.get(f"/s/{site['code']}/report?day={old}").status_code == 400
     with app.app_context():
         sites.rotate_code(db, site["id"])
@@ -271,7 +273,7 @@ def test_cli_report_daily_prints_the_roll_call(runner, app, db, site):
 def test_an_offline_phone_outbox_push_of_the_report_form_is_stored(client, app, db, site):
     """What the service worker sends later: the form's fields as strings, pushed as JSON."""
     phone = enrol(client, db, site)
-    day = reports.local_today(TZ).isoformat()
+    day = days.today(TZ).isoformat()
     data = {k: "0" for k in reports.COUNT_KEYS}
     data.update(site_id=site["id"], day=day, zero=True, supersedes="", reporter="", remarks="")
     record = {
@@ -299,7 +301,7 @@ def test_htmx_submit_answers_with_the_fragment_and_coordinators_may_report(app, 
     assert page.status_code == 200
     app.config["WTF_CSRF_ENABLED"] = False
     form = {k: "0" for k in reports.COUNT_KEYS}
-    form.update(uuid=str(uuid.uuid4()), day=reports.local_today(TZ).isoformat(), zero="true")
+    form.update(uuid=str(uuid.uuid4()), day=days.today(TZ).isoformat(), zero="true")
     r = client.post(f"/s/{site['code']}/report", data=form, headers={"HX-Request": "true"})
     assert r.status_code == 200 and "<html" not in r.text
     assert "零报告已提交" in r.text and "HX-Request" in r.headers["Vary"]

@@ -10,7 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fieldapp import records, reports, retention, sites
+from fieldapp import records, settings
+from fieldapp.gate import sites
+from fieldapp.privacy import retention
+from fieldapp.reports import daily as reports
 from sync.store import iso
 
 NOW = datetime.now(UTC)
@@ -69,10 +72,10 @@ def count(db, table):
 def test_retention_days_must_be_7_to_60(app, bad):
     with app.test_request_context(headers={"Accept-Language": "en"}):
         with pytest.raises(ValueError, match="from 7 to 60"):
-            retention.check_days(bad)
+            settings.check_retention_days(bad)
     with app.test_request_context():  # zh-Hans by default
         with pytest.raises(ValueError, match="7 到 60"):
-            retention.check_days(bad)
+            settings.check_retention_days(bad)
 
 
 def test_purge_removes_exactly_what_is_past_the_horizon(app, db, site):

@@ -13,9 +13,13 @@ from cryptography.fernet import Fernet
 from test_reports import TZ, entry, local
 
 import sync
-from fieldapp import create_app, records, reports, rollcall, sites, syncing
+from fieldapp import create_app, days, records
 from fieldapp.db import connect, migrate, transaction
+from fieldapp.gate import sites
 from fieldapp.instance import ensure_identity
+from fieldapp.reports import daily as reports
+from fieldapp.reports import rollcall
+from fieldapp.syncing import configuration
 
 CUTOFF = "20:00"
 
@@ -91,7 +95,7 @@ def sync_up(down, central, token):
         transport = ClientTransport(central.test_client(), token)
         with down.app_context():
             pushed = sync.push_pending(conn, down.extensions["fieldapp.records"], transport)
-            syncing.apply_config(conn, transport.pull(0))
+            configuration.apply_config(conn, transport.pull(0))
     finally:
         conn.close()
     return pushed
@@ -130,7 +134,7 @@ def world(tmp_path):
 def test_rollcall_states_across_two_instances_after_sync(world):
     central, downs, tokens, s = world
     a, b = downs["office-a"], downs["office-b"]
-    day = reports.local_today(TZ) - timedelta(days=2)
+    day = days.today(TZ) - timedelta(days=2)
     # Office A keeps the gates of s1 (busy) and s2 (nobody came); office B those of s3 and s4.
     store(
         a,
@@ -192,7 +196,7 @@ def test_rollcall_states_across_two_instances_after_sync(world):
 def test_a_correction_on_another_instance_supersedes_and_is_not_late_again(world):
     central, downs, tokens, s = world
     a = downs["office-a"]
-    day = reports.local_today(TZ) - timedelta(days=2)
+    day = days.today(TZ) - timedelta(days=2)
     first = report_at(a, s["s1"]["id"], day, local(day, 10))
     sync_up(a, central, tokens["office-a"])
     # The coordinator at the city corrects it after the cut-off: a new report, nothing edited.
@@ -212,7 +216,7 @@ def test_exports_csv_with_bom_and_xlsx(world):
     import openpyxl
 
     central, downs, tokens, s = world
-    day = reports.local_today(TZ) - timedelta(days=1)
+    day = days.today(TZ) - timedelta(days=1)
     report_at(central, s["s2"]["id"], day, local(day, 8), remarks="=HYPERLINK(1)")
     conn = connect(central.config["DATABASE"])
     with central.test_request_context():
@@ -252,7 +256,7 @@ def test_console_rollcall_needs_login_and_shows_only_the_scope(world, console):
     central, client, s = console
     anonymous = central.test_client().get("/console/rollcall")
     assert anonymous.status_code in (302, 303) and "/console/login" in anonymous.headers["Location"]
-    day = reports.local_today(TZ) - timedelta(days=1)
+    day = days.today(TZ) - timedelta(days=1)
     report_at(central, s["s2"]["id"], day, local(day, 8))
     report_at(central, s["s5"]["id"], day, local(day, 8))
     page = client.get(f"/console/rollcall?day={day.isoformat()}")
@@ -274,7 +278,7 @@ def test_console_rollcall_needs_login_and_shows_only_the_scope(world, console):
 
 def test_console_exports_are_scoped_and_audited(world, console):
     central, client, s = console
-    day = reports.local_today(TZ)
+    day = days.today(TZ)
     r = client.get(f"/console/rollcall.csv?day={day.isoformat()}")
     assert r.status_code == 200 and r.data.startswith(b"\xef\xbb\xbf")
     assert "attachment" in r.headers["Content-Disposition"]
@@ -292,7 +296,7 @@ def test_console_exports_are_scoped_and_audited(world, console):
 
 def test_cli_report_daily_csv_matches_the_console(world):
     central, downs, tokens, s = world
-    day = reports.local_today(TZ) - timedelta(days=1)
+    day = days.today(TZ) - timedelta(days=1)
     report_at(central, s["s1"]["id"], day, local(day, 21))
     runner = central.test_cli_runner()
     r = runner.invoke(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from gate_helpers import EN, HX, enrol, make_site
 
-from fieldapp import roster
+from fieldapp.gate import roster
 from sync import config as sync_config
 
 GOOD = "name,phone,unit,person_type\n张建国,138 1234 5678,3-2-501,resident\n李秀英,13951234567,3-1-202,居民\n赵志强,,钢筋班组,worker\n"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fieldapp import entries, rules
+from fieldapp import rules
+from fieldapp.gate import entries
 from sync import Invalid, content_hash
 
 

@@ -12,7 +12,10 @@ from gate_helpers import EN, count, enrol, make_site, submit
 from PIL import Image, ImageDraw
 from sync_helpers import entry
 
-from fieldapp import create_app, records, rollcall, sites, syncing
+from fieldapp import create_app, records
+from fieldapp.gate import sites
+from fieldapp.reports import rollcall
+from fieldapp.syncing import configuration
 from sync import config as sync_config
 
 
@@ -146,7 +149,7 @@ def test_a_closed_site_leaves_the_roll_call_keeps_its_records_and_can_reopen(
     assert lines[code].endswith("\t(closed)") and "(closed)" not in lines[other["code"]]
     # A downstream gets the change with its next pull.
     with app.app_context():
-        pulled = syncing.export_config(db, version)
+        pulled = configuration.export_config(db, version)
     assert [(s["id"], s["active"]) for s in pulled["sites"]] == [(site["id"], 0)]
 
     # What a phone registered before it heard of the closing still arrives: nothing is lost.

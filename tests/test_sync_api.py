@@ -8,7 +8,9 @@ import pytest
 from sync_helpers import add_site, entry
 
 import sync
-from fieldapp import syncing
+from fieldapp.syncing import configuration
+from fieldapp.syncing import status as sync_status
+from fieldapp.syncing import upstream as syncing
 from sync import peers
 
 
@@ -238,7 +240,7 @@ def test_a_phone_pushes_by_uuid_only_stamped_with_its_device(app, client, db, si
 
 
 def test_phone_cookie_is_the_fallback_when_no_bearer_token(app, client, db, site, monkeypatch):
-    devices = pytest.importorskip("fieldapp.devices")
+    from fieldapp.phones import devices
     with db:
         phone, _token = peers.create(db, "device", "门岗手机2", site)
     monkeypatch.setattr(devices, "peer_from_cookie", lambda conn: phone)
@@ -252,8 +254,8 @@ def test_phone_cookie_is_the_fallback_when_no_bearer_token(app, client, db, site
 def test_pull_gives_config_since_a_version_and_a_downstream_applies_it(
     app, client, db, downstream, tmp_path
 ):
-    from fieldapp import sites
     from fieldapp.db import connect, migrate
+    from fieldapp.gate import sites
 
     _peer, token = downstream
     auth = {"Authorization": f"Bearer {token}"}
@@ -274,13 +276,13 @@ def test_pull_gives_config_since_a_version_and_a_downstream_applies_it(
     below = connect(tmp_path / "below.sqlite3")
     migrate(below)
     with app.app_context():
-        syncing.apply_config(below, first)
+        configuration.apply_config(below, first)
     old_code = first["sites"][0]["code"]
     new_code = sites.rotate_code(db, site_id)
     later = client.get(f"/sync/v1/pull?since={first['version']}", headers=auth).json
     assert [s["code"] for s in later["sites"]] == [new_code] and later["roster"] == []
     with app.app_context():
-        syncing.apply_config(below, later)
+        configuration.apply_config(below, later)
     assert below.execute("SELECT code FROM sites").fetchone()[0] == new_code
     assert (
         below.execute("SELECT site_id FROM site_old_codes WHERE code = ?", (old_code,)).fetchone()[
@@ -302,7 +304,7 @@ def test_pull_gives_config_since_a_version_and_a_downstream_applies_it(
 
 def test_a_malformed_pull_answer_changes_nothing(app, db):
     with app.app_context(), pytest.raises(sync.SyncError):
-        syncing.apply_config(db, {"version": 3, "sites": [{"name": "no id"}]})
+        configuration.apply_config(db, {"version": 3, "sites": [{"name": "no id"}]})
     assert db.execute("SELECT count(*) FROM sites").fetchone()[0] == 0
     assert db.execute("SELECT version FROM config_version").fetchone()[0] == 0
 
@@ -354,7 +356,7 @@ def test_sync_without_upstream_and_status(app, runner, db, site):
     failed = runner.invoke(args=["sync"], env={"LANG": "en_US.UTF-8"})
     assert failed.exit_code != 0 and "Sync failed" in failed.output
     with app.app_context():
-        info = syncing.status(db)
+        info = sync_status.status(db)
     assert info["upstream"]["waiting"] == 3 and info["upstream"]["last_error"]
     assert info["downstream"][0]["name"] == "office-3"
 
@@ -387,7 +389,7 @@ def test_a_downstream_halves_its_batches_for_an_upstream_with_lower_limits(
         records.save(db, [entry(site, i) for i in range(10)], source="gate")
     with app.app_context():
         report = sync.push_pending(
-            db, records.build_registry(app.config), Transport(), batch_size=500
+            db, app.extensions["fieldapp.records"], Transport(), batch_size=500
         )
     assert report.sent == 10 and report.cursor == 10
     assert (

@@ -17,7 +17,7 @@ from sync.store import apply_batch, chain_next
 
 @pytest.fixture
 def conn(tmp_path):
-    conn = connect(tmp_path / "store.sqlite3", writer=True)
+    conn = connect(tmp_path / "store.sqlite3")
     migrate(conn)
     conn.execute(NOTES)
     yield conn
@@ -48,7 +48,7 @@ def assert_chain_unbroken(conn) -> None:
 def test_a_mixed_batch_is_written_once_per_uuid_in_order(conn, monkeypatch, rows_per_insert):
     if rows_per_insert is not None:  # a few rows a statement, as a low SQLite limit would make it
         width = len(sync.store.COMMON_COLUMNS) + 1
-        monkeypatch.setattr(sync.store, "_MAX_VARIABLES", width * rows_per_insert)
+        monkeypatch.setattr(sync.store, "MAX_VARIABLES", width * rows_per_insert)
     first = [note(f"first {n}") for n in range(7)]
     results = apply_batch(conn, REGISTRY, first, origin="here", source="down")
     assert [r.status for r in results] == ["applied"] * 7
@@ -88,7 +88,7 @@ def test_a_mixed_batch_is_written_once_per_uuid_in_order(conn, monkeypatch, rows
 
 def test_a_batch_that_fails_to_write_stores_nothing(conn, monkeypatch):
     width = len(sync.store.COMMON_COLUMNS) + 1
-    monkeypatch.setattr(sync.store, "_MAX_VARIABLES", width * 4)
+    monkeypatch.setattr(sync.store, "MAX_VARIABLES", width * 4)
     apply_batch(conn, REGISTRY, [note("before")], origin="here", source="down")
     # The third INSERT statement of the batch fails (a trigger refuses one text).
     conn.execute(

@@ -8,6 +8,7 @@ import pytest
 from browser.conftest import make_server
 from sync_helpers import entry, instance_app, link, save_records, start, stop, uuids
 
+from fieldapp import days
 from fieldapp.db import connect
 
 
@@ -94,14 +95,14 @@ def test_records_reach_the_top_once_with_origin_and_config_reaches_the_bottom(ti
 
 def other_kinds(server, site_id: str, entry_uuid: str) -> list[dict]:
     """A daily report and a correction made at an instance, as wire records."""
-    from fieldapp import reports
+    from fieldapp.reports import daily as reports
 
     app = instance_app(server.folder)
     with app.test_request_context():
         conn = connect(app.config["DATABASE"])
         try:
             tz = app.config["TIMEZONE"]
-            data = reports.draft(conn, site_id, reports.local_today(tz), tz, reporter="值班员")
+            data = reports.draft(conn, site_id, days.today(tz), tz, reporter="值班员")
         finally:
             conn.close()
     correction = {

@@ -156,7 +156,7 @@ def enrol_browser(server: Server, page, name: str = "测试手机") -> str:
 
 def enrol_cookie(server: Server, context, site_id: str, name: str = "门岗1号") -> None:
     """Make the browser an enrolled gate phone directly: a new device's token as its cookie."""
-    from fieldapp import devices
+    from fieldapp.phones import devices
     from sync import peers
 
     conn = sqlite3.connect(server.database, isolation_level=None)

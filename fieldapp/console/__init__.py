@@ -1,0 +1,2 @@
+"""The coordinators' console: accounts and sign-in, the log, corrections, fever cases, today's
+dashboard, exports, the audit log."""

@@ -1,0 +1,290 @@
+"""Fever follow-up. A case exists for every entry whose temperature is ≥ 37.3 °C (derived: no
+record opens it); each step taken is an append-only `case_action` record that syncs upstream.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid as uuidlib
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+import sync
+from fieldapp import rules
+from fieldapp.console import corrections
+from sync.store import canonical_uuid, iso
+
+ACTIONS = {
+    "acknowledge": _l("Acknowledged"),
+    "remeasure": _l("Re-measured"),
+    "clinic": _l("Sent to clinic"),
+    "home_isolation": _l("Home isolation (temperature checked twice a day)"),
+    "check": _l("Temperature check"),
+    "report": _l("Reported to the health authority"),
+    "close": _l("Closed"),
+    "reopen": _l("Reopened"),
+}
+# Actions that carry a temperature reading.
+WITH_TEMPERATURE = ("remeasure", "check")
+OUTCOMES = {
+    "normal": _l("Temperature back to normal"),
+    "clinic_cleared": _l("Seen at a clinic, cleared"),
+    "isolation_done": _l("Home isolation completed"),
+    "hospital": _l("Admitted to hospital"),
+    "other": _l("Other"),
+}
+# A case still open after this long is highlighted on the lists and the dashboard.
+OVERDUE = timedelta(hours=24)
+COLUMNS = ("entry_uuid", "action", "temperature", "outcome", "note", "author")
+TEMPERATURE = rules.BY_NAME["temperature"]
+
+
+def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
+    """Check a case action from any source and return its normalised wire form."""
+    entry_uuid = canonical_uuid(data.get("entry_uuid"), "entry_uuid")
+    action = data.get("action")
+    if not isinstance(action, str) or action not in ACTIONS:
+        raise sync.Invalid(_("Choose what was done."))
+    temperature = None
+    if action in WITH_TEMPERATURE:
+        # The gate's own reading rule (one decimal, "37,5" read as 37.5, NaN refused).
+        clean, errors = rules.check({"temperature": data.get("temperature")}, [TEMPERATURE])
+        if errors:
+            raise sync.Invalid(
+                _("%(field)s: %(message)s", field=TEMPERATURE.label, message=errors["temperature"])
+            )
+        temperature = clean["temperature"]
+    outcome = data.get("outcome") or ""
+    if action == "close":
+        if not isinstance(outcome, str) or outcome not in OUTCOMES:
+            raise sync.Invalid(_("Choose the outcome to close the case."))
+    else:
+        outcome = ""
+    note = data.get("note") or ""
+    if not isinstance(note, str) or len(note.strip()) > 200:
+        raise sync.Invalid(_("%(field)s is longer than %(n)d characters", field=_("Note"), n=200))
+    author = data.get("author")
+    if not isinstance(author, str) or not author.strip() or len(author) > 40:
+        raise sync.Invalid(_("%(field)s is required", field="author"))
+    return {
+        "entry_uuid": entry_uuid,
+        "action": action,
+        "temperature": temperature,
+        "outcome": outcome,
+        "note": note.strip(),
+        "author": author.strip(),
+    }
+
+
+def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
+    """The case_action kind."""
+    return [
+        sync.RecordKind(
+            name="case_action",
+            table="case_actions",
+            validate=validate,
+            to_row=lambda data: dict(data),
+            from_row=lambda row: {c: row[c] for c in COLUMNS},
+            columns=COLUMNS,
+        )
+    ]
+
+
+def wire(entry_uuid: str, author: str, action: str, **data: Any) -> dict:
+    """A new case action record, made here now, ready for records.save."""
+    return {
+        "uuid": str(uuidlib.uuid4()),
+        "kind": "case_action",
+        "recorded_at": iso(sync.utcnow()),
+        "data": {"entry_uuid": entry_uuid, "action": action, "author": author, **data},
+    }
+
+
+def _parse(ts: str) -> datetime:
+    return datetime.fromisoformat(ts)
+
+
+def state(entry: Mapping[str, Any], actions: list[Mapping[str, Any]], now: datetime) -> dict:
+    """A case's derived state from its entry and its actions (in recorded order)."""
+    ack = next((a for a in actions if a["action"] == "acknowledge"), None)
+    closing = None
+    for a in actions:
+        if a["action"] == "close":
+            closing = a
+        elif a["action"] == "reopen":
+            closing = None
+    opened = _parse(entry["recorded_at"])
+    end = _parse(closing["recorded_at"]) if closing else now
+    age = max(end - opened, timedelta(0))
+    isolated = any(a["action"] == "home_isolation" for a in actions)
+    return {
+        "entry_uuid": entry["uuid"],
+        "acknowledged_by": ack["author"] if ack else "",
+        "acknowledged_at": ack["recorded_at"] if ack else "",
+        "closed": closing is not None,
+        "closed_at": closing["recorded_at"] if closing else "",
+        "closed_by": closing["author"] if closing else "",
+        "outcome": closing["outcome"] if closing else "",
+        "age": age,
+        "age_hours": int(age.total_seconds() // 3600),
+        "overdue": closing is None and age > OVERDUE,
+        "isolated": isolated,
+        "last_temperature": next(
+            (a["temperature"] for a in reversed(actions) if a["temperature"] is not None), None
+        ),
+    }
+
+
+# Home isolation means the temperature is checked twice a day.
+CHECKS_PER_DAY = 2
+
+
+def checks_on(actions: list[Mapping[str, Any]], day_start: str, day_end: str) -> int:
+    """How many temperature checks were recorded in [day_start, day_end) (UTC timestamps)."""
+    return sum(
+        1 for a in actions if a["action"] == "check" and day_start <= a["recorded_at"] < day_end
+    )
+
+
+def actions_for(conn: sqlite3.Connection, entry_uuid: str) -> list[sqlite3.Row]:
+    """A case's actions in the order they were recorded."""
+    return conn.execute(
+        "SELECT * FROM case_actions WHERE entry_uuid = ? ORDER BY recorded_at, id", (entry_uuid,)
+    ).fetchall()
+
+
+# The entries that may be fever cases: at the gate (through the partial index entries_fever,
+# its condition written out exactly) or corrected up to a fever.
+FEVER_IDS = (
+    "SELECT id FROM entries WHERE temperature >= 37.3"
+    " UNION SELECT f.id FROM corrections c JOIN entries f ON f.uuid = c.entry_uuid"
+    " WHERE json_extract(c.changes, '$.temperature') >= 37.3"
+)
+
+
+STATUSES = {
+    "open": _l("Open"),
+    "unacknowledged": _l("Not acknowledged"),
+    "overdue": _l("Open too long"),
+    "closed": _l("Closed"),
+    "all": _l("All"),
+}
+
+
+def listing(
+    conn: sqlite3.Connection,
+    site_ids: list[str] | None,
+    now: datetime,
+    status: str = "open",
+    site: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    limit: int = 500,
+) -> list[dict]:
+    """Fever cases in scope, oldest first, each the entry's current value plus its state.
+
+    site_ids None means every site. A voided entry, or one whose temperature was corrected
+    below 37.3 °C, has no case; one corrected up to a fever has one.
+    """
+    # Two index-friendly sets instead of one OR (which would scan every entry): fevers at the
+    # gate through the partial index entries_fever (its condition written out exactly), and
+    # entries whose temperature was corrected up to a fever.
+    sql = (
+        "SELECT e.*, s.name AS site_name FROM entries e JOIN sites s ON s.id = e.site_id"  # noqa: S608 -- constant SQL
+        f" WHERE e.id IN ({FEVER_IDS})"
+    )
+    params: list[Any] = []
+    if site_ids is not None:
+        sql += f" AND e.site_id IN ({','.join('?' * len(site_ids))})"
+        params += site_ids
+    if site:
+        sql += " AND e.site_id = ?"
+        params.append(site)
+    if since:
+        sql += " AND e.recorded_at >= ?"
+        params.append(since)
+    if until:
+        sql += " AND e.recorded_at < ?"
+        params.append(until)
+    sql += " ORDER BY e.recorded_at, e.id"
+    rows = conn.execute(sql, params).fetchall()
+    fixes = corrections.for_entries(conn, [r["uuid"] for r in rows])
+    acts: dict[str, list[sqlite3.Row]] = {}
+    uuids = [r["uuid"] for r in rows]
+    for start in range(0, len(uuids), 900):
+        chunk = uuids[start : start + 900]
+        marks = ",".join("?" * len(chunk))
+        sql = f"SELECT * FROM case_actions WHERE entry_uuid IN ({marks}) ORDER BY recorded_at, id"  # noqa: S608
+        for a in conn.execute(sql, chunk):
+            acts.setdefault(a["entry_uuid"], []).append(a)
+    out = []
+    for row in rows:
+        entry = corrections.current(row, fixes.get(row["uuid"], []))
+        if entry["void"] or not rules.is_fever(float(entry["temperature"])):
+            continue
+        case = state(entry, acts.get(row["uuid"], []), now)
+        keep = {
+            "open": not case["closed"],
+            "unacknowledged": not case["closed"] and not case["acknowledged_at"],
+            "overdue": case["overdue"],
+            "closed": case["closed"],
+            "all": True,
+        }.get(status, True)
+        if keep:
+            out.append({"entry": entry, **case})
+        if len(out) >= limit:
+            break
+    return out
+
+
+def open_count(conn: sqlite3.Connection, site_ids: list[str] | None, now: datetime) -> dict:
+    """How many cases in scope are open, and of those how many overdue or unacknowledged.
+
+    The same answer as counting listing(..., "open"), but each case's state comes from
+    indexed subqueries in one statement; only corrected entries take the slow path.
+    """
+    sql = (
+        "SELECT e.uuid, e.recorded_at,"  # noqa: S608 -- constant SQL
+        " EXISTS (SELECT 1 FROM case_actions a WHERE a.entry_uuid = e.uuid"
+        "  AND a.action = 'acknowledge') AS ack,"
+        " (SELECT a.action FROM case_actions a WHERE a.entry_uuid = e.uuid"
+        "  AND a.action IN ('close', 'reopen') ORDER BY a.recorded_at DESC, a.id DESC LIMIT 1)"
+        "  AS last,"
+        " EXISTS (SELECT 1 FROM corrections c WHERE c.entry_uuid = e.uuid) AS fixed"
+        f" FROM entries e WHERE e.id IN ({FEVER_IDS})"
+    )
+    params: list[Any] = []
+    if site_ids is not None:
+        sql += f" AND e.site_id IN ({','.join('?' * len(site_ids))})"
+        params += site_ids
+    overdue_before = iso(now - OVERDUE)
+    counts = {"open": 0, "overdue": 0, "unacknowledged": 0}
+    fixed = []
+    for row in conn.execute(sql, params):
+        if row["fixed"]:
+            fixed.append(row)
+            continue
+        if row["last"] == "close":
+            continue
+        counts["open"] += 1
+        counts["overdue"] += row["recorded_at"] < overdue_before
+        counts["unacknowledged"] += not row["ack"]
+    if fixed:
+        fixes = corrections.for_entries(conn, [r["uuid"] for r in fixed])
+        for row in fixed:
+            entry = conn.execute(
+                "SELECT uuid, recorded_at, temperature FROM entries WHERE uuid = ?", (row["uuid"],)
+            ).fetchone()
+            value = corrections.current(entry, fixes.get(row["uuid"], []))
+            if value["void"] or not rules.is_fever(float(value["temperature"])):
+                continue
+            if row["last"] == "close":
+                continue
+            counts["open"] += 1
+            counts["overdue"] += row["recorded_at"] < overdue_before
+            counts["unacknowledged"] += not row["ack"]
+    return counts

@@ -1,0 +1,131 @@
+"""`fieldapp user …` (console accounts) and `fieldapp export` (the log to CSV or XLSX)."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from flask_babel import force_locale
+from flask_babel import gettext as _
+
+from fieldapp import days, rules
+from fieldapp.commands import opened
+from fieldapp.console import accounts, audit, exports, logbook
+from fieldapp.db import transaction
+from fieldapp.gate import sites
+from fieldapp.i18n import cli_locale
+from fieldapp.privacy.ids import IdVault
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    with force_locale(cli_locale()):
+        label, again = _("Password"), _("Repeat for confirmation")
+    return click.prompt(label, hide_input=True, confirmation_prompt=again)
+
+
+def _split(value: str | None) -> list[str]:
+    return [v for v in (value or "").split(",") if v.strip()]
+
+
+@click.group("user")
+def user_group() -> None:
+    """Console accounts."""
+
+
+@user_group.command("add")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(list(accounts.ROLES)))
+@click.option("--sites", help="Comma-separated site codes (coordinators, viewers)")
+@click.option("--districts", help="Comma-separated district names (coordinators, viewers)")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input")
+@with_appcontext
+def user_add(
+    name: str, role: str, sites: str | None, districts: str | None, password_stdin: bool
+) -> None:
+    """Create a console account; the password is asked for (or read from stdin)."""
+    password = _read_password(password_stdin)
+    with opened() as conn:
+        user = accounts.create_user(conn, name, role, password, _split(sites), _split(districts))
+        click.echo(_("The account %(name)s is created.", name=user.name))
+
+
+@user_group.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input")
+@with_appcontext
+def user_passwd(name: str, password_stdin: bool) -> None:
+    """Set a new password for a console account."""
+    password = _read_password(password_stdin)
+    with opened() as conn:
+        accounts.set_password(conn, name, password)
+        click.echo(_("The password of %(name)s is changed.", name=name))
+
+
+@user_group.command("disable")
+@click.argument("name")
+@with_appcontext
+def user_disable(name: str) -> None:
+    """Disable a console account (it stays in the audit log)."""
+    with opened() as conn:
+        accounts.disable_user(conn, name)
+        click.echo(_("The account %(name)s is disabled.", name=name))
+
+
+@user_group.command("list")
+@with_appcontext
+def user_list() -> None:
+    """List console accounts with their role and scope."""
+    with opened() as conn:
+        for user in accounts.active_users(conn):
+            scope = ",".join(user.districts + user.sites) or "*"
+            click.echo(f"{user.name}\t{user.role}\t{scope}")
+
+
+@click.command("export")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+@click.option("--site", "site_code", help="Only this site (its code)")
+@click.option("--from", "date_from", help="First local day, YYYY-MM-DD")
+@click.option("--to", "date_to", help="Last local day, YYYY-MM-DD")
+@click.option("--fever", is_flag=True, help=f"Only temperatures ≥ {rules.FEVER_AT} °C")
+@click.option("--travel", is_flag=True, help="Only people with travel to a risk area")
+@click.option("--full", is_flag=True, help="Full phone and ID numbers (written to the audit log)")
+@with_appcontext
+def export_command(fmt, output, site_code, date_from, date_to, fever, travel, full) -> None:
+    """Export the log (all sites) to CSV or XLSX, with a progress bar."""
+    from tqdm import tqdm  # a terminal's progress bar: only this command needs it
+
+    tz = days.zone(current_app.config["TIMEZONE"])
+    with opened() as conn:
+        args = {"date_from": date_from or "", "date_to": date_to or ""}
+        if site_code:
+            args["site"] = sites.find(conn, site_code)["id"]
+        if fever:
+            args["fever"] = "1"
+        if travel:
+            args["travel"] = "1"
+        filters, errors = logbook.parse_filters(args, None)
+        if errors:
+            raise click.ClickException(" ".join(errors))
+        vault = IdVault(current_app.config.get("ID_KEY")) if full else None
+        total = logbook.count(conn, filters, None, tz)
+        with transaction(conn):
+            detail = f"{fmt} full={int(full)} rows={total} {filters.as_args()}"
+            audit.write(conn, f"cli:{getpass.getuser()}", "export", output, detail)
+        with tqdm(total=total, unit="rows", disable=None) as bar:
+            chunks = exports.rows(conn, filters, None, tz, "admin", full, vault)
+            if fmt == "csv":
+                with open(output, "w", encoding="utf-8", newline="") as out:
+                    for piece in exports.csv_chunks(chunks, bar.update):
+                        out.write(piece)
+            else:
+                exports.write_xlsx(chunks, output, bar.update)
+        click.echo(_("%(n)d entries written to %(path)s", n=total, path=output), err=True)
+
+
+commands = [user_group, export_command]

@@ -1,0 +1,182 @@
+"""Corrections and voids of entries: append-only records pointing at the entry they concern.
+
+The entry itself never changes; its current value is the original with every correction
+applied in the order they were recorded. A void marks the entry as a mistake (with a reason).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid as uuidlib
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+import sync
+from fieldapp import rules
+from sync.store import canonical_uuid, iso
+
+# Fields a coordinator may correct, with their labels (ID numbers are sealed: not correctable).
+FIELDS = {
+    "direction": _l("Direction"),
+    "person_type": _l("Person type"),
+    "name": _l("Name"),
+    "phone": _l("Phone"),
+    "temperature": _l("Temperature"),
+    "health_code": _l("Health code"),
+    "travel": _l("Travel to a risk area"),
+    "travel_where": _l("Where"),
+    "plate": _l("Vehicle plate"),
+    "destination": _l("Unit / destination"),
+    "note": _l("Note"),
+}
+COLUMNS = ("entry_uuid", "changes", "void", "reason", "author")
+
+
+def _text(value: Any, label: str, limit: int) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise sync.Invalid(_("%(field)s: %(message)s", field=label, message=_("Enter text here.")))
+    value = value.strip(rules.SPACES)
+    if len(value) > limit:
+        raise sync.Invalid(
+            _(
+                "%(field)s: %(message)s",
+                field=label,
+                message=_("At most %(n)d characters.", n=limit),
+            )
+        )
+    return value
+
+
+def clean_change(name: str, value: Any) -> Any:
+    """A corrected field's value, normalised by the gate's own rule, or raise sync.Invalid."""
+    if name not in FIELDS:
+        raise sync.Invalid(_("%(field)s cannot be corrected", field=name[:40]))
+    # A correction names one field alone: "where" is checked as text, whatever the travel answer.
+    rule = replace(rules.BY_NAME[name], only_if="", required=name in ("name",))
+    clean, errors = rules.check({name: value}, [rule])
+    if errors:
+        raise sync.Invalid(_("%(field)s: %(message)s", field=FIELDS[name], message=errors[name]))
+    return clean[name]
+
+
+def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
+    """Check a correction from any source and return its normalised wire form."""
+    # The entry may not be here yet (records of one batch are checked before any is stored),
+    # so only the form of its uuid is checked.
+    entry_uuid = canonical_uuid(data.get("entry_uuid"), "entry_uuid")
+    changes = data.get("changes") or {}
+    if not isinstance(changes, Mapping):
+        raise sync.Invalid(_("changes must be an object"))
+    if len(changes) > len(FIELDS):
+        raise sync.Invalid(_("%(field)s cannot be corrected", field="?"))
+    clean = {str(k): clean_change(str(k), v) for k, v in changes.items()}
+    void = data.get("void", False)
+    if not isinstance(void, bool):
+        raise sync.Invalid(_("void must be true or false"))
+    if not clean and not void:
+        raise sync.Invalid(_("Nothing was changed."))
+    reason = _text(data.get("reason"), str(_l("Reason")), 200)
+    if not reason:
+        raise sync.Invalid(_("Say why the entry is corrected or voided."))
+    author = _text(data.get("author"), "author", 40)
+    if not author:
+        raise sync.Invalid(_("%(field)s is required", field="author"))
+    return {
+        "entry_uuid": entry_uuid,
+        "changes": clean,
+        "void": void,
+        "reason": reason,
+        "author": author,
+    }
+
+
+def _to_row(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "entry_uuid": data["entry_uuid"],
+        "changes": json.dumps(data["changes"], ensure_ascii=False, sort_keys=True),
+        "void": int(data["void"]),
+        "reason": data["reason"],
+        "author": data["author"],
+    }
+
+
+def _from_row(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "entry_uuid": row["entry_uuid"],
+        "changes": json.loads(row["changes"]),
+        "void": bool(row["void"]),
+        "reason": row["reason"],
+        "author": row["author"],
+    }
+
+
+def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
+    """The correction kind."""
+    return [
+        sync.RecordKind(
+            name="correction",
+            table="corrections",
+            validate=validate,
+            to_row=_to_row,
+            from_row=_from_row,
+            columns=COLUMNS,
+        )
+    ]
+
+
+def wire(entry_uuid: str, author: str, reason: str, changes=None, void: bool = False) -> dict:
+    """A new correction record, made here now, ready for records.save."""
+    return {
+        "uuid": str(uuidlib.uuid4()),
+        "kind": "correction",
+        "recorded_at": iso(sync.utcnow()),
+        "data": {
+            "entry_uuid": entry_uuid,
+            "changes": dict(changes or {}),
+            "void": void,
+            "reason": reason,
+            "author": author,
+        },
+    }
+
+
+def for_entries(conn: sqlite3.Connection, uuids: Iterable[str]) -> dict[str, list[sqlite3.Row]]:
+    """entry uuid -> its corrections in the order they were recorded."""
+    uuids = list(uuids)
+    found: dict[str, list[sqlite3.Row]] = {}
+    for start in range(0, len(uuids), 900):
+        chunk = uuids[start : start + 900]
+        marks = ",".join("?" * len(chunk))
+        for row in conn.execute(
+            f"SELECT * FROM corrections WHERE entry_uuid IN ({marks}) ORDER BY recorded_at, id",  # noqa: S608 -- only marks
+            chunk,
+        ):
+            found.setdefault(row["entry_uuid"], []).append(row)
+    return found
+
+
+def any_exist(conn: sqlite3.Connection) -> bool:
+    """Whether any correction is stored (lets exports skip the look-ups when none is)."""
+    return conn.execute("SELECT 1 FROM corrections LIMIT 1").fetchone() is not None
+
+
+def current(entry: Mapping[str, Any], corrections: list[sqlite3.Row]) -> dict[str, Any]:
+    """The entry's current value: the original with its corrections applied, in order.
+
+    Adds `void` (bool), `void_reason` and `corrected` (how many corrections apply).
+    """
+    value = dict(entry)
+    value.update(void=False, void_reason="", corrected=len(corrections))
+    for c in corrections:
+        value.update(json.loads(c["changes"]))
+        if c["void"]:
+            value["void"] = True
+            value["void_reason"] = c["reason"]
+    return value

@@ -1,0 +1,279 @@
+"""Exports of the log for the chosen filters: CSV streamed in constant memory, XLSX written by
+XlsxWriter in constant-memory mode. Personal data follows the same rules as on screen.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import xlsxwriter
+from flask_babel import gettext as _
+
+from fieldapp import rules
+from fieldapp.console import corrections, logbook
+from fieldapp.gate.entries import IdVault
+
+BOM = "\ufeff"
+
+
+def headers() -> list[str]:
+    """Column titles in the current language."""
+    return [
+        _("Time"),
+        _("Site"),
+        _("Direction"),
+        _("Person type"),
+        _("Name"),
+        _("Phone"),
+        _("ID number"),
+        _("Temperature"),
+        _("Fever action"),
+        _("Health code"),
+        _("Travel to a risk area"),
+        _("Where"),
+        _("Vehicle plate"),
+        _("Unit / destination"),
+        _("Note"),
+        _("Volunteer"),
+        _("Corrected"),
+        _("Void"),
+        _("Record ID"),
+    ]
+
+
+def row_maker(
+    tz: ZoneInfo, role: str, full: bool, vault: IdVault | None, sites: dict[str, str]
+) -> Callable:
+    """A function turning an entry (current value) into an export row for that role.
+
+    full (admins and coordinators only, audited) gives full phone and ID numbers; sites maps
+    site ids to names (logbook.site_names).
+    """
+    labels = {
+        k: {key: str(v) for key, v in d.items()}
+        for k, d in (
+            ("direction", rules.DIRECTIONS),
+            ("person_type", rules.PERSON_TYPES),
+            ("health_code", rules.HEALTH_CODES),
+            ("fever_action", rules.FEVER_ACTIONS),
+        )
+    }
+    yes, no = _("yes"), ""
+    full = full and role in ("admin", "coordinator") and vault is not None
+    offset = datetime.now(tz).utcoffset() or timedelta(0)
+    viewer = role == "viewer"
+    mask_phone, mask_name = rules.mask_phone, logbook.mask_name
+    d_labels, p_labels = labels["direction"], labels["person_type"]
+    h_labels, f_labels = labels["health_code"], labels["fever_action"]
+    minutes: dict[str, str] = {}
+
+    def local(ts: str) -> str:
+        # Stored times are fixed-format UTC text; converting once per minute (the gates' zone
+        # has had no DST since 1991, so one offset holds) keeps the export fast.
+        key = ts[:16]
+        found = minutes.get(key)
+        if found is None:
+            if len(minutes) > 100_000:
+                minutes.clear()
+            found = (datetime.fromisoformat(key).replace(tzinfo=UTC) + offset).strftime(
+                "%Y-%m-%d %H:%M"
+            )
+            minutes[key] = found
+        return found + ts[16:19]
+
+    columns = logbook.ITER_COLUMNS
+
+    def make(e) -> list:
+        if type(e) is dict:  # corrected: corrections.current() made it
+            corrected = yes if e["corrected"] else no
+            void = e["void_reason"] if e["void"] else no
+            e = tuple(e[c] for c in columns)
+        else:
+            corrected = void = no
+        (_id, uuid, recorded_at, site_id, direction, person_type, name, phone, id_masked,
+         id_cipher, temperature, fever_action, health_code, travel, where, plate, dest, note,
+         vol) = e  # fmt: skip
+        # Free text could start a formula in a spreadsheet (CSV injection): quote it.
+        if name[:1] in RISKY:
+            name = "'" + name
+        if where[:1] in RISKY:
+            where = "'" + where
+        if dest[:1] in RISKY:
+            dest = "'" + dest
+        if note[:1] in RISKY:
+            note = "'" + note
+        if vol[:1] in RISKY:
+            vol = "'" + vol
+        return [
+            local(recorded_at),
+            sites.get(site_id, ""),
+            d_labels.get(direction, direction),
+            p_labels.get(person_type, person_type),
+            mask_name(name) if viewer else name,
+            phone if full else mask_phone(phone),
+            vault.open(id_cipher) if full else id_masked,  # type: ignore[union-attr]
+            temperature,
+            f_labels.get(fever_action, fever_action),
+            h_labels.get(health_code, health_code),
+            yes if travel else no,
+            where,
+            plate,
+            dest,
+            note,
+            vol,
+            corrected,
+            void,
+            uuid,
+        ]
+
+    return make
+
+
+RISKY = frozenset("=+-@\t\r")
+
+
+def _quoted(column: str) -> str:
+    """SQL quoting a free-text column that would start a formula (as make() does)."""
+    return (
+        f"CASE WHEN substr({column}, 1, 1) IN ('=', '+', '-', '@', char(9), char(13))"
+        f" THEN '''' || {column} ELSE {column} END"
+    )
+
+
+def _label(column: str, choices: dict) -> tuple[str, list[str]]:
+    """SQL mapping a code column to its label in the current language, and its parameters."""
+    whens, params = [], []
+    for key, label in choices.items():
+        whens.append("WHEN ? THEN ?")
+        params += [key, str(label)]
+    return f"CASE {column} {' '.join(whens)} ELSE {column} END", params
+
+
+def _fast_sql(f, site_ids, tz) -> tuple[str, list]:
+    """The export rows for admins and coordinators, masked, formatted entirely in SQLite.
+
+    Same columns and values as row_maker(..., full=False) gives; SQLite's C code does per row
+    what would otherwise be a Python function call.
+    """
+    minutes = int((datetime.now(tz).utcoffset() or timedelta(0)).total_seconds() // 60)
+    direction, p1 = _label("e.direction", rules.DIRECTIONS)
+    person, p2 = _label("e.person_type", rules.PERSON_TYPES)
+    fever, p3 = _label("e.fever_action", rules.FEVER_ACTIONS)
+    code, p4 = _label("e.health_code", rules.HEALTH_CODES)
+    where, wparams = logbook._where(f, site_ids, tz)
+    sql = (
+        "SELECT strftime('%Y-%m-%d %H:%M:%S', e.recorded_at, ?), s.name,"  # noqa: S608 -- SQL and ? only
+        f" {direction}, {person}, {_quoted('e.name')},"
+        " CASE WHEN length(e.phone) = 11"
+        "  THEN substr(e.phone, 1, 3) || '****' || substr(e.phone, 8) ELSE e.phone END,"
+        f" e.id_masked, e.temperature, {fever}, {code},"
+        f" CASE WHEN e.travel THEN ? ELSE '' END, {_quoted('e.travel_where')}, e.plate,"
+        f" {_quoted('e.destination')}, {_quoted('e.note')}, {_quoted('e.volunteer')},"
+        " '', '', e.uuid"
+        " FROM entries e JOIN sites s ON s.id = e.site_id"
+        f" WHERE {where} ORDER BY e.recorded_at DESC, e.id DESC"
+    )
+    params = [f"{minutes:+d} minutes", *p1, *p2, *p3, *p4, _("yes"), *wparams]
+    return sql, params
+
+
+def rows(
+    conn: sqlite3.Connection,
+    f: logbook.Filters,
+    site_ids: list[str] | None,
+    tz: ZoneInfo,
+    role: str,
+    full: bool = False,
+    vault: IdVault | None = None,
+    chunk: int = 5000,
+) -> Iterator[list]:
+    """The export's rows (in headers() order) in chunks: memory stays flat at any size.
+
+    Personal data follows the role: viewers get masked names and phones; full phone and ID
+    numbers only for admins and coordinators who ask (the caller audits that). Corrected and
+    voided entries show their current value.
+    """
+    make = row_maker(tz, role, full, vault, logbook.site_names(conn))
+    if role == "viewer" or (full and role in ("admin", "coordinator")):
+        for part in logbook.iterate(conn, f, site_ids, tz, chunk):
+            yield [make(e) for e in part]
+        return
+    sql, params = _fast_sql(f, site_ids, tz)
+    check = corrections.any_exist(conn)
+    cur = conn.cursor()
+    cur.row_factory = None
+    cur.execute(sql, params)
+    while part := cur.fetchmany(chunk):
+        if check:
+            fixes = corrections.for_entries(conn, [r[-1] for r in part])
+            if fixes:
+                raw = logbook.raw_entries(conn, list(fixes))
+                part = [
+                    make(corrections.current(raw[r[-1]], fixes[r[-1]])) if r[-1] in fixes else r
+                    for r in part
+                ]
+        yield part
+
+
+def csv_chunks(
+    chunks: Iterable[list], progress: Callable[[int], None] | None = None
+) -> Iterator[str]:
+    """The CSV text in pieces (UTF-8 BOM first, so Excel reads Chinese); memory stays flat."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    buf.write(BOM)
+    writer.writerow(headers())
+    yield buf.getvalue()
+    for part in chunks:
+        buf.seek(0)
+        buf.truncate()
+        writer.writerows(part)
+        yield buf.getvalue()
+        if progress:
+            progress(len(part))
+
+
+def write_xlsx(
+    chunks: Iterable[list], target, progress: Callable[[int], None] | None = None
+) -> int:
+    """Write the XLSX workbook to target (a path or file); return the number of rows."""
+    book = xlsxwriter.Workbook(
+        target, {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False}
+    )
+    sheet = book.add_worksheet(_("Entries"))
+    bold = book.add_format({"bold": True})
+    sheet.write_row(0, 0, headers(), bold)
+    sheet.freeze_panes(1, 0)
+    n = 0
+    for part in chunks:
+        for row in part:
+            n += 1
+            sheet.write_row(n, 0, row)
+        if progress:
+            progress(len(part))
+    book.close()
+    return n
+
+
+def xlsx_tempfile(chunks: Iterable[list]) -> str:
+    """Write the workbook to a temporary file and return its path (the caller removes it)."""
+    fd, path = tempfile.mkstemp(suffix=".xlsx")
+    os.close(fd)
+    try:
+        write_xlsx(chunks, path)
+    except BaseException:
+        os.unlink(path)
+        raise
+    return path
+
+
+def filename(ext: str, now: datetime, tz: ZoneInfo) -> str:
+    """entries-20200215-0830.csv"""
+    return f"entries-{now.astimezone(tz).strftime('%Y%m%d-%H%M')}.{ext}"

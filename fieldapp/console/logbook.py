@@ -1,0 +1,279 @@
+"""The log of entries for the console: filters, keyset pagination, masking, current values."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask_babel import gettext as _
+
+from fieldapp import days, rules
+from fieldapp.console import corrections
+
+PAGE_SIZE = 50
+COLUMNS = (
+    "e.id, e.uuid, e.recorded_at, e.site_id, s.name AS site_name, e.direction, e.person_type,"
+    " e.name, e.phone, e.id_masked, e.id_cipher, e.temperature, e.fever_action, e.health_code,"
+    " e.travel, e.travel_where, e.plate, e.destination, e.note, e.volunteer"
+)
+
+
+@dataclass
+class Filters:
+    """What the log is narrowed to; every field optional."""
+
+    site: str = ""
+    date_from: str = ""
+    date_to: str = ""
+    direction: str = ""
+    person_type: str = ""
+    fever: bool = False
+    travel: bool = False
+    health_code: str = ""
+    q: str = ""
+    # Whether q also searches names and phones: not for viewers, who must not confirm by
+    # searching what they are shown masked.
+    search_personal: bool = True
+
+    def as_args(self) -> dict[str, str]:
+        """The filters as query arguments (for links and hidden fields)."""
+        out = {}
+        for f in fields(self):
+            if f.name == "search_personal":
+                continue
+            value = getattr(self, f.name)
+            if value:
+                out[f.name] = "1" if value is True else value
+        return out
+
+
+def parse_filters(
+    args: Mapping[str, str], site_ids: list[str] | None, role: str = "admin"
+) -> tuple[Filters, list]:
+    """Filters from query arguments, and the errors (in the user's language) of those refused."""
+    f, errors = Filters(search_personal=role != "viewer"), []
+    site = (args.get("site") or "").strip()
+    if site:
+        if site_ids is not None and site not in site_ids:
+            errors.append(_("You have no access to that site."))
+        else:
+            f.site = site
+    for key in ("date_from", "date_to"):
+        value = (args.get(key) or "").strip()
+        if value:
+            try:
+                date.fromisoformat(value)
+                setattr(f, key, value)
+            except ValueError:
+                errors.append(_("A date must look like 2020-02-15."))
+    for key, choices in (
+        ("direction", rules.DIRECTIONS),
+        ("person_type", rules.PERSON_TYPES),
+        ("health_code", rules.HEALTH_CODES),
+    ):
+        value = args.get(key) or ""
+        if value and value not in choices:
+            errors.append(_("Unknown choice for a filter."))
+        elif value:
+            setattr(f, key, value)
+    f.fever = args.get("fever") in ("1", "on", "true")
+    f.travel = args.get("travel") in ("1", "on", "true")
+    q = (args.get("q") or "").strip()
+    if len(q) > 50:
+        errors.append(_("The search text is longer than 50 characters."))
+    else:
+        f.q = q
+    return f, errors
+
+
+def _where(f: Filters, site_ids: list[str] | None, tz: ZoneInfo) -> tuple[str, list[Any]]:
+    clauses, params = ["1 = 1"], []
+    if site_ids is not None:
+        clauses.append(f"e.site_id IN ({','.join('?' * len(site_ids))})")
+        params += site_ids
+    if f.site:
+        clauses.append("e.site_id = ?")
+        params.append(f.site)
+    if f.date_from:
+        clauses.append("e.recorded_at >= ?")
+        params.append(days.bounds(date.fromisoformat(f.date_from), tz)[0])
+    if f.date_to:
+        clauses.append("e.recorded_at < ?")
+        params.append(days.bounds(date.fromisoformat(f.date_to), tz)[1])
+    for key in ("direction", "person_type", "health_code"):
+        if getattr(f, key):
+            clauses.append(f"e.{key} = ?")
+            params.append(getattr(f, key))
+    if f.fever:
+        # Written exactly as the partial index entries_fever, so the planner can use it.
+        clauses.append("e.temperature >= 37.3")
+    if f.travel:
+        clauses.append("e.travel = 1")
+    if f.q:
+        like = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        if f.search_personal:
+            clauses.append(
+                "(e.name LIKE ? ESCAPE '\\' OR e.phone LIKE ? ESCAPE '\\'"
+                " OR e.plate LIKE ? ESCAPE '\\' OR e.destination LIKE ? ESCAPE '\\')"
+            )
+            params += [like] * 4
+        else:
+            clauses.append("(e.plate LIKE ? ESCAPE '\\' OR e.destination LIKE ? ESCAPE '\\')")
+            params += [like] * 2
+    return " AND ".join(clauses), params
+
+
+def encode_cursor(row: Mapping[str, Any]) -> str:
+    """The keyset position after a row: its recorded_at and id."""
+    return f"{row['recorded_at']}~{row['id']}"
+
+
+def decode_cursor(value: str | None) -> tuple[str, int] | None:
+    """The position from a cursor argument, or None when absent or malformed."""
+    if not value or "~" not in value or len(value) > 60:
+        return None
+    ts, _sep, rid = value.rpartition("~")
+    return (ts, int(rid)) if rid.isdigit() else None
+
+
+def page(
+    conn: sqlite3.Connection,
+    f: Filters,
+    site_ids: list[str] | None,
+    tz: ZoneInfo,
+    after: tuple[str, int] | None = None,
+    size: int = PAGE_SIZE,
+) -> tuple[list[dict], str | None]:
+    """One page of the log, newest first, with current values; and the cursor of the next page.
+
+    Keyset pagination on (recorded_at, id): page 100 costs what page 1 costs.
+    """
+    where, params = _where(f, site_ids, tz)
+    if after is not None:
+        # The first term is a plain range the index can seek to; the second breaks ties.
+        where += " AND e.recorded_at <= ? AND (e.recorded_at < ? OR e.id < ?)"
+        params += [after[0], after[0], after[1]]
+    rows = conn.execute(
+        f"SELECT {COLUMNS} FROM entries e JOIN sites s ON s.id = e.site_id"  # noqa: S608 -- built from code
+        f" WHERE {where} ORDER BY e.recorded_at DESC, e.id DESC LIMIT ?",
+        params + [size + 1],
+    ).fetchall()
+    more = len(rows) > size
+    rows = rows[:size]
+    fixes = corrections.for_entries(conn, [r["uuid"] for r in rows])
+    out = [corrections.current(r, fixes.get(r["uuid"], [])) for r in rows]
+    return out, (encode_cursor(rows[-1]) if more and rows else None)
+
+
+# Columns of the rows iterate() yields, in order.
+ITER_COLUMNS = (
+    "id", "uuid", "recorded_at", "site_id", "direction", "person_type", "name", "phone",
+    "id_masked", "id_cipher", "temperature", "fever_action", "health_code", "travel",
+    "travel_where", "plate", "destination", "note", "volunteer",
+)  # fmt: skip
+
+
+def iterate(
+    conn: sqlite3.Connection,
+    f: Filters,
+    site_ids: list[str] | None,
+    tz: ZoneInfo,
+    chunk: int = 5000,
+) -> Iterator[list]:
+    """Every matching entry in chunks (constant memory), newest first, with current values.
+
+    For speed an entry without corrections comes as a plain tuple in ITER_COLUMNS order; a
+    corrected one as the dict of corrections.current() (with `void`, `void_reason`,
+    `corrected`). Site names are not joined: look them up with site_names().
+    """
+    where, params = _where(f, site_ids, tz)
+    cols = ", ".join("e." + c for c in ITER_COLUMNS)
+    sql = (
+        f"SELECT {cols} FROM entries e"  # noqa: S608 -- built from code
+        f" WHERE {where} ORDER BY e.recorded_at DESC, e.id DESC"
+    )
+    check = corrections.any_exist(conn)
+    cur = conn.cursor()
+    cur.row_factory = None  # tuples: several times cheaper per row than sqlite3.Row
+    cur.execute(sql, params)
+    while True:
+        rows = cur.fetchmany(chunk)
+        if not rows:
+            return
+        if check:
+            fixes = corrections.for_entries(conn, [r[1] for r in rows])
+            if fixes:
+                rows = [
+                    corrections.current(dict(zip(ITER_COLUMNS, r, strict=True)), fixes[r[1]])
+                    if r[1] in fixes
+                    else r
+                    for r in rows
+                ]
+        yield rows
+
+
+def raw_entries(conn: sqlite3.Connection, uuids: list[str]) -> dict[str, dict]:
+    """uuid -> the stored entry as a dict of ITER_COLUMNS (before corrections)."""
+    found: dict[str, dict] = {}
+    cols = ", ".join(ITER_COLUMNS)
+    for start in range(0, len(uuids), 900):
+        chunk = uuids[start : start + 900]
+        marks = ",".join("?" * len(chunk))
+        sql = f"SELECT {cols} FROM entries WHERE uuid IN ({marks})"  # noqa: S608 -- from code
+        for row in conn.execute(sql, chunk):
+            found[row["uuid"]] = dict(row)
+    return found
+
+
+def site_names(conn: sqlite3.Connection) -> dict[str, str]:
+    """site id -> name, for rows read without the join."""
+    return {r[0]: r[1] for r in conn.execute("SELECT id, name FROM sites")}
+
+
+def count(conn: sqlite3.Connection, f: Filters, site_ids: list[str] | None, tz: ZoneInfo) -> int:
+    """How many entries match (for the export's progress bar)."""
+    where, params = _where(f, site_ids, tz)
+    return conn.execute(
+        f"SELECT count(*) FROM entries e WHERE {where}",  # noqa: S608 -- built from code
+        params,
+    ).fetchone()[0]
+
+
+def entry(conn: sqlite3.Connection, entry_uuid: str) -> dict | None:
+    """One entry's current value with its site name, or None."""
+    row = conn.execute(
+        f"SELECT {COLUMNS} FROM entries e JOIN sites s ON s.id = e.site_id WHERE e.uuid = ?",  # noqa: S608
+        (entry_uuid,),
+    ).fetchone()
+    if row is None:
+        return None
+    value = corrections.current(
+        row, corrections.for_entries(conn, [entry_uuid]).get(entry_uuid, [])
+    )
+    value["original"] = dict(row)
+    return value
+
+
+def mask_name(name: str) -> str:
+    """张** : the family name only."""
+    return name[:1] + "*" * (len(name) - 1) if len(name) > 1 else name
+
+
+def present(entry: dict, role: str, unmasked: bool = False) -> dict:
+    """What a user of that role sees of an entry: phone masked, and for viewers the name too.
+
+    `unmasked` (a deliberate, audited action of a coordinator or admin) shows the full phone;
+    the full ID number is decrypted by the view only in that case.
+    """
+    shown = dict(entry)
+    shown.pop("id_cipher", None)
+    shown.pop("original", None)
+    if not unmasked or role == "viewer":
+        shown["phone"] = rules.mask_phone(entry.get("phone") or "")
+    if role == "viewer":
+        shown["name"] = mask_name(entry.get("name") or "")
+    return shown

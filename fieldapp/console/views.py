@@ -1,0 +1,498 @@
+"""The coordinator console: today's dashboard, the log, corrections, fever cases, exports, audit.
+
+Views are thin: they check the role and scope, call the domain modules and render.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from datetime import date
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    stream_with_context,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, SelectField, SelectMultipleField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length
+
+import sync
+from fieldapp import days, records, rules
+from fieldapp.console import accounts, audit, cases, corrections, dashboard, exports, logbook
+from fieldapp.console.accounts import current_user, require_role, scope_site_ids
+from fieldapp.db import connect, get_db, transaction
+from fieldapp.gate.entries import IdVault
+
+bp = Blueprint("console", __name__, url_prefix="/console")
+ALL = ("admin", "coordinator", "viewer")
+WRITE = ("admin", "coordinator")
+UNMASK_SECONDS = 300  # how long a deliberate unmask keeps showing the full data
+SOURCE = "console"  # names the console as the source of the records it saves
+CASES_SHOWN = 500  # the oldest first; more are reached by narrowing the filters
+
+
+@bp.app_context_processor
+def _console_globals():
+    return {
+        "console_user": current_user,
+        "roles": accounts.ROLES,
+        "DIRECTIONS": rules.DIRECTIONS,
+        "PERSON_TYPES": rules.PERSON_TYPES,
+        "HEALTH_CODES": rules.HEALTH_CODES,
+        "FEVER_ACTIONS": rules.FEVER_ACTIONS,
+        "CASE_ACTIONS": cases.ACTIONS,
+        "OUTCOMES": cases.OUTCOMES,
+        "CORRECTABLE": corrections.FIELDS,
+        # Other areas' console pages, linked from the console's menu when they exist.
+        "has_view": lambda endpoint: endpoint in current_app.view_functions,
+    }
+
+
+@bp.errorhandler(403)
+def _forbidden(_error):
+    """A page in the user's language saying this account may not do that."""
+    response = make_response(render_template("console/forbidden.html"), 403)
+    response.vary.add("HX-Request")
+    return response
+
+
+def _tz():
+    return days.zone(current_app.config["TIMEZONE"])
+
+
+def _htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _render(page: str, fragment: str, **context):
+    """The whole page, or only its fragment for an HTMX request (Vary says which)."""
+    response = make_response(render_template(fragment if _htmx() else page, **context))
+    response.vary.add("HX-Request")
+    return response
+
+
+def _ip() -> str:
+    return accounts.client_ip()
+
+
+def _sites(site_ids):
+    sql = "SELECT id, name, district FROM sites"
+    params: list = []
+    if site_ids is not None:
+        sql += f" WHERE id IN ({','.join('?' * len(site_ids))})"
+        params = site_ids
+    return get_db().execute(sql + " ORDER BY district, name", params).fetchall()
+
+
+def _entry_in_scope(entry_uuid: str) -> dict:
+    """The entry, or 404 when unknown or outside the user's scope (no hint it exists)."""
+    entry = logbook.entry(get_db(), entry_uuid)
+    if entry is None or not accounts.in_scope(current_user(), entry["site_id"]):
+        abort(404)
+    return entry
+
+
+def _time(ts: str) -> str:
+    return days.local_text(ts, _tz()) if ts else ""
+
+
+@bp.app_template_filter("localtime")
+def _localtime_filter(ts: str) -> str:
+    return _time(ts)
+
+
+@bp.app_template_filter("fromjson")
+def _fromjson_filter(text: str) -> dict:
+    return json.loads(text)
+
+
+@bp.app_template_filter("age")
+def _age_filter(hours: int) -> str:
+    if hours < 48:
+        return _("%(n)d h", n=hours)
+    return _("%(n)d days", n=hours // 24)
+
+
+@bp.route("/", endpoint="dashboard")
+@require_role(*ALL)
+def dashboard_page():
+    """Today for the user's sites; the fragment is polled by HTMX."""
+    user = current_user()
+    data = dashboard.today(get_db(), scope_site_ids(user), _tz(), sync.utcnow())
+    return _render("console/dashboard.html", "console/_dashboard.html", d=data)
+
+
+@bp.route("/log")
+@require_role(*ALL)
+def log():
+    """Every entry in scope, filtered, newest first, one keyset page at a time."""
+    user = current_user()
+    site_ids = scope_site_ids(user)
+    filters, errors = logbook.parse_filters(request.args, site_ids, user.role)
+    after = logbook.decode_cursor(request.args.get("after"))
+    rows, next_cursor = logbook.page(get_db(), filters, site_ids, _tz(), after)
+    shown = [logbook.present(r, user.role) for r in rows]
+    return _render(
+        "console/log.html",
+        "console/_log.html",
+        rows=shown,
+        filters=filters,
+        errors=errors,
+        next_cursor=next_cursor,
+        sites=_sites(site_ids),
+        first_page=after is None,
+    )
+
+
+def _unmasked(entry_uuid: str) -> bool:
+    until = session.get("unmasked", {}).get(entry_uuid)
+    return bool(until and until > time.time())
+
+
+@bp.route("/entry/<entry_uuid>")
+@require_role(*ALL)
+def entry(entry_uuid: str):
+    """One entry: current value, original, history of corrections, and what may be done."""
+    user = current_user()
+    value = _entry_in_scope(entry_uuid)
+    unmasked = user.can_write and _unmasked(entry_uuid)
+    shown = logbook.present(value, user.role, unmasked)
+    if unmasked:
+        shown["id_full"] = IdVault(current_app.config["ID_KEY"]).open(value["id_cipher"])
+    original = logbook.present(value["original"], user.role, unmasked)
+    history = corrections.for_entries(get_db(), [entry_uuid]).get(entry_uuid, [])
+    return render_template(
+        "console/entry.html",
+        e=shown,
+        original=original,
+        history=history,
+        unmasked=unmasked,
+        fever=rules.is_fever(float(value["temperature"]))
+        or rules.is_fever(float(value["original"]["temperature"])),
+        errors=session.pop("form_errors", []),
+    )
+
+
+@bp.route("/entry/<entry_uuid>/unmask", methods=["POST"])
+@require_role(*WRITE)
+def unmask(entry_uuid: str):
+    """Show the full phone and ID number for a few minutes; written to the audit log."""
+    user = current_user()
+    value = _entry_in_scope(entry_uuid)
+    conn = get_db()
+    with transaction(conn):
+        audit.write(conn, user.name, "unmask", entry_uuid, value["site_name"], _ip())
+    shown = {k: v for k, v in session.get("unmasked", {}).items() if v > time.time()}
+    shown[entry_uuid] = time.time() + UNMASK_SECONDS
+    session["unmasked"] = dict(list(shown.items())[-20:])
+    return redirect(url_for("console.entry", entry_uuid=entry_uuid))
+
+
+def _save(record: dict, action: str, entry_uuid: str, detail: str) -> list[str]:
+    """Save a console-made record through records.save and audit it, in one transaction."""
+    user = current_user()
+    conn = get_db()
+    with transaction(conn):
+        result = records.save(conn, [record], source=SOURCE)[0]
+        if result.status != "applied":
+            return [result.reason or result.status]
+        audit.write(conn, user.name, action, entry_uuid, detail, _ip())
+    return []
+
+
+def _form_changes(value: dict) -> dict:
+    """The fields of the correction form that differ from the entry's current value."""
+    changes = {}
+    for name in corrections.FIELDS:
+        if name == "travel":
+            new = request.form.get("travel") in ("1", "on", "true")
+        elif name not in request.form:
+            continue
+        else:
+            new = request.form.get(name, "").strip()
+        old = value.get(name)
+        if name == "travel":
+            old = bool(old)
+        if name == "temperature":
+            try:
+                if float(new) == float(old):
+                    continue
+            except ValueError:
+                pass
+        elif new == (old if old is not None else ""):
+            continue
+        changes[name] = new
+    return changes
+
+
+@bp.route("/entry/<entry_uuid>/correct", methods=["POST"])
+@require_role(*WRITE)
+def correct(entry_uuid: str):
+    """Record a correction of an entry (the original stays)."""
+    user = current_user()
+    value = _entry_in_scope(entry_uuid)
+    changes = _form_changes(value)
+    record = corrections.wire(entry_uuid, user.name, request.form.get("reason", ""), changes)
+    errors = _save(record, "correct", entry_uuid, ", ".join(sorted(changes)))
+    if errors:
+        session["form_errors"] = errors
+    else:
+        flash(_("The correction is saved. The original entry is kept."))
+    return redirect(url_for("console.entry", entry_uuid=entry_uuid))
+
+
+@bp.route("/entry/<entry_uuid>/void", methods=["POST"])
+@require_role(*WRITE)
+def void(entry_uuid: str):
+    """Mark an entry void (a mistake), with a reason."""
+    user = current_user()
+    _entry_in_scope(entry_uuid)
+    reason = request.form.get("reason", "")
+    record = corrections.wire(entry_uuid, user.name, reason, void=True)
+    errors = _save(record, "void", entry_uuid, reason[:200])
+    if errors:
+        session["form_errors"] = errors
+    else:
+        flash(_("The entry is marked void."))
+    return redirect(url_for("console.entry", entry_uuid=entry_uuid))
+
+
+@bp.route("/cases", endpoint="cases")
+@require_role(*ALL)
+def cases_page():
+    """Fever cases with filters, oldest first, overdue ones highlighted."""
+    user = current_user()
+    site_ids = scope_site_ids(user)
+    status = request.args.get("status", "open")
+    if status not in cases.STATUSES:
+        status = "open"
+    # Site and dates are checked like the log's filters (same messages, same local days).
+    filters, errors = logbook.parse_filters(
+        {k: request.args.get(k, "") for k in ("site", "date_from", "date_to")}, site_ids
+    )
+    tz = _tz()
+    since = days.bounds(date.fromisoformat(filters.date_from), tz)[0] if filters.date_from else None
+    until = days.bounds(date.fromisoformat(filters.date_to), tz)[1] if filters.date_to else None
+    rows = cases.listing(
+        get_db(), site_ids, sync.utcnow(), status, filters.site or None, since, until, CASES_SHOWN
+    )
+    for c in rows:
+        c["entry"] = logbook.present(c["entry"], user.role)
+    return _render(
+        "console/cases.html",
+        "console/_cases.html",
+        cases=rows,
+        limit=CASES_SHOWN,
+        status=status,
+        filters=filters,
+        errors=errors,
+        sites=_sites(site_ids),
+        statuses=cases.STATUSES,
+    )
+
+
+@bp.route("/cases/<entry_uuid>")
+@require_role(*ALL)
+def case(entry_uuid: str):
+    """One fever case: the entry, its follow-up so far, and the next steps."""
+    user = current_user()
+    value = _entry_in_scope(entry_uuid)
+    if not rules.is_fever(float(value["temperature"])) or value["void"]:
+        abort(404)
+    actions = cases.actions_for(get_db(), entry_uuid)
+    now = sync.utcnow()
+    state = cases.state(value, actions, now)
+    if state["isolated"] and not state["closed"]:
+        start, end = days.bounds(now.astimezone(_tz()).date(), _tz())
+        state["checks_today"] = cases.checks_on(actions, start, end)
+        state["checks_per_day"] = cases.CHECKS_PER_DAY
+    return render_template(
+        "console/case.html",
+        e=logbook.present(value, user.role),
+        c=state,
+        actions=actions,
+        errors=session.pop("form_errors", []),
+    )
+
+
+@bp.route("/cases/<entry_uuid>/action", methods=["POST"])
+@require_role(*WRITE)
+def case_action(entry_uuid: str):
+    """Record one follow-up step of a fever case."""
+    user = current_user()
+    value = _entry_in_scope(entry_uuid)
+    if not rules.is_fever(float(value["temperature"])) or value["void"]:
+        abort(404)
+    action = request.form.get("action", "")
+    data = {
+        "temperature": request.form.get("temperature") or None,
+        "outcome": request.form.get("outcome", ""),
+        "note": request.form.get("note", ""),
+    }
+    record = cases.wire(entry_uuid, user.name, action, **data)
+    errors = _save(record, "case_action", entry_uuid, action)
+    if errors:
+        session["form_errors"] = errors
+    else:
+        flash(_("Saved: %(action)s.", action=cases.ACTIONS[action]))
+    return redirect(url_for("console.case", entry_uuid=entry_uuid))
+
+
+@bp.route("/export", methods=["POST"])
+@require_role(*ALL)
+def export():
+    """Download the filtered log as CSV (streamed) or XLSX; audited, masked by role."""
+    user = current_user()
+    site_ids = scope_site_ids(user)
+    filters, errors = logbook.parse_filters(request.form, site_ids, user.role)
+    fmt = request.form.get("format", "csv")
+    if errors or fmt not in ("csv", "xlsx"):
+        flash(" ".join(errors) or _("Choose CSV or XLSX."), "error")
+        return redirect(url_for("console.log", **filters.as_args()))
+    full = user.can_write and request.form.get("full") == "1"
+    tz = _tz()
+    vault = IdVault(current_app.config["ID_KEY"]) if full else None
+    conn = get_db()
+    with transaction(conn):
+        detail = f"{fmt} full={int(full)} {filters.as_args()}"
+        audit.write(conn, user.name, "export", "", detail, _ip())
+    name = exports.filename(fmt, sync.utcnow(), tz)
+    headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
+    if fmt == "xlsx":
+        path = exports.xlsx_tempfile(
+            exports.rows(conn, filters, site_ids, tz, user.role, full, vault)
+        )
+
+        def chunks():
+            # Read back in pieces and remove the file when done, even if the client goes away.
+            try:
+                with open(path, "rb") as f:
+                    while piece := f.read(1 << 16):
+                        yield piece
+            finally:
+                os.unlink(path)
+
+        mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        response = current_app.response_class(chunks(), mimetype=mimetype, headers=headers)
+        # A stream never started never reaches its finally: remove the file on close too.
+        response.call_on_close(lambda: os.path.exists(path) and os.unlink(path))
+        return response
+
+    database = current_app.config["DATABASE"]
+
+    def generate():
+        # Its own connection: the request's one is closed before the stream ends.
+        own = connect(database)
+        try:
+            chunks = exports.rows(own, filters, site_ids, tz, user.role, full, vault)
+            yield from exports.csv_chunks(chunks)
+        finally:
+            own.close()
+
+    return current_app.response_class(
+        stream_with_context(generate()), mimetype="text/csv; charset=utf-8", headers=headers
+    )
+
+
+@bp.route("/audit")
+@require_role("admin")
+def audit_page():
+    """The audit log, newest first (admins only)."""
+    before = request.args.get("before", type=int)
+    action = request.args.get("action") or None
+    if action not in audit.ACTIONS:
+        action = None
+    rows = audit.page(get_db(), before, action)
+    older = rows[-1]["id"] if len(rows) == audit.PAGE_SIZE else None
+    return render_template(
+        "console/audit.html", rows=rows, older=older, action=action or "", actions=audit.ACTIONS
+    )
+
+
+class UserForm(FlaskForm):
+    """A new console account, made by an administrator."""
+
+    name = StringField(_l("User name"), validators=[DataRequired(), Length(max=40)])
+    role = SelectField(_l("Role"), choices=[SelectChoice(k, v) for k, v in accounts.ROLES.items()])
+    sites = SelectMultipleField(_l("Sites"), choices=[], validate_choice=True)
+    districts = StringField(_l("Districts (comma-separated)"), validators=[Length(max=400)])
+    password = PasswordField(
+        _l("Password"), validators=[DataRequired(), Length(min=accounts.MIN_PASSWORD, max=200)]
+    )
+
+
+def _user_rows():
+    conn = get_db()
+    names = logbook.site_names(conn)
+    out = []
+    for row in conn.execute("SELECT name, active FROM users ORDER BY active DESC, name"):
+        user = accounts.get_user(conn, row["name"])
+        if user is None:  # disabled: shown without its scope
+            out.append({"name": row["name"], "role": "", "scope": "", "active": False})
+            continue
+        scope = list(user.districts) + [names.get(s, s) for s in user.sites]
+        out.append(
+            {"name": user.name, "role": user.role, "scope": "、".join(scope), "active": True}
+        )
+    return out
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@require_role("admin")
+def users():
+    """Console accounts: the list, and a form to add one (admins only; audited)."""
+    form = UserForm()
+    form.sites.choices = [SelectChoice(s["id"], s["name"]) for s in _sites(None)]
+    status = 200
+    if form.validate_on_submit():
+        districts = [d for d in re.split(r"[,，、\s]+", form.districts.data or "") if d]
+        try:
+            accounts.create_user(
+                get_db(),
+                form.name.data,
+                form.role.data,
+                form.password.data,
+                form.sites.data,
+                districts,
+                actor=current_user().name,
+            )
+        except accounts.AccountError as exc:
+            form.form_errors.append(str(exc))
+            status = 400
+        else:
+            flash(_("The account %(name)s is created.", name=form.name.data.strip()))
+            return redirect(url_for("console.users"))
+    elif request.method == "POST":
+        status = 400
+    return render_template("console/users.html", form=form, users=_user_rows()), status
+
+
+@bp.route("/users/<name>/disable", methods=["POST"])
+@require_role("admin")
+def disable_user(name: str):
+    """Disable an account (not one's own: an instance must keep an administrator)."""
+    if name.lower() == current_user().name.lower():
+        flash(_("You cannot disable your own account."), "error")
+        return redirect(url_for("console.users"))
+    try:
+        accounts.disable_user(get_db(), name, actor=current_user().name)
+    except accounts.AccountError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(_("The account %(name)s is disabled.", name=name))
+    return redirect(url_for("console.users"))

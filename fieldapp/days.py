@@ -1,0 +1,83 @@
+"""Days at the gates: dates and times in the configured TIMEZONE, and a day's bounds in UTC.
+
+Records carry UTC timestamps in the stored form (sync.store.iso), which sort as text; a local
+day is the UTC [start, end) of its midnight-to-midnight in the zone, so a day that has a DST
+change is 23 or 25 hours long and still counted whole.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask_babel import gettext as _
+
+from sync.store import iso
+
+
+@cache
+def _named(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def zone(tz: str | ZoneInfo) -> ZoneInfo:
+    """The gates' time zone, from its name (setting TIMEZONE)."""
+    return tz if isinstance(tz, ZoneInfo) else _named(tz)
+
+
+def today(tz: str | ZoneInfo, now: datetime | None = None) -> date:
+    """Today's date at the gates."""
+    return (now or datetime.now(UTC)).astimezone(zone(tz)).date()
+
+
+def bounds(day: date, tz: str | ZoneInfo) -> tuple[str, str]:
+    """The UTC [start, end) of a local day, as stored timestamps (they sort as text)."""
+    start = datetime.combine(day, time(0), tzinfo=zone(tz))
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone(tz))
+    return iso(start), iso(end)
+
+
+def local(recorded_at: str, tz: str | ZoneInfo) -> datetime:
+    """A stored UTC timestamp in the gates' time zone."""
+    return datetime.fromisoformat(recorded_at.replace("Z", "+00:00")).astimezone(zone(tz))
+
+
+def local_text(recorded_at: str, tz: str | ZoneInfo) -> str:
+    """A stored UTC timestamp as local 'YYYY-MM-DD HH:MM'."""
+    return local(recorded_at, tz).strftime("%Y-%m-%d %H:%M")
+
+
+def parse_day(value: Any) -> date:
+    """A YYYY-MM-DD date; ValueError with a clear message otherwise."""
+    if isinstance(value, date):
+        return value
+    text = value.strip() if isinstance(value, str) else ""
+    try:
+        if len(text) != 10:
+            raise ValueError
+        return date.fromisoformat(text)
+    except ValueError:
+        shown = text[:20] if text else str(value)[:20] if isinstance(value, int | float) else "?"
+        raise ValueError(
+            _("the date must look like 2020-02-15, not %(value)s", value=shown)
+        ) from None
+
+
+def parse_cutoff(value: str) -> tuple[int, int]:
+    """HH:MM of REPORT_CUTOFF; ValueError with a clear message otherwise."""
+    try:
+        hours, minutes = (int(p) for p in str(value).split(":"))
+        time(hours, minutes)
+    except ValueError:
+        raise ValueError(
+            _("REPORT_CUTOFF must be a time of day like 20:00, not %(value)s", value=value)
+        ) from None
+    return hours, minutes
+
+
+def cutoff_instant(day: date, cutoff: str, tz: str | ZoneInfo) -> str:
+    """The UTC moment after which a report for `day` is late, as a stored timestamp."""
+    hours, minutes = parse_cutoff(cutoff)
+    return iso(datetime.combine(day, time(hours, minutes), tzinfo=zone(tz)))

@@ -1,0 +1,221 @@
+"""`fieldapp site …`, `fieldapp roster import` and `fieldapp demo`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from flask_babel import gettext as _
+
+from fieldapp import rules
+from fieldapp.commands import opened
+from fieldapp.db import transaction
+from fieldapp.gate import demo, qr, roster, sites
+from fieldapp.phones import devices
+
+
+def _url(code: str) -> str:
+    return sites.gate_url(current_app.config["BASE_URL"], code)
+
+
+@click.group("site")
+def site_group() -> None:
+    """Sites: add, list, rotate a code, close or reopen, choose fields, write a QR poster."""
+
+
+@site_group.command("add")
+@click.option("--name", required=True, help="Site name, e.g. 阳光花园小区")
+@click.option(
+    "--kind", type=click.Choice(list(rules.SITE_KINDS)), default="residential", show_default=True
+)
+@click.option("--address", default="")
+@click.option("--district", default="", help="District the site reports to, e.g. 金坛区")
+@click.option("--contact", default="", help="Who to ask (shown on an out-of-date poster)")
+@click.option(
+    "--fields",
+    default=",".join(rules.OPTIONAL_FIELDS),
+    show_default=True,
+    help="Optional gate-form fields to show (comma list; empty for none)",
+)
+@with_appcontext
+def site_add(name: str, kind: str, address: str, district: str, contact: str, fields: str) -> None:
+    """Create a site and print its code and gate URL."""
+    with opened() as conn:
+        sites.refuse_if_downstream(current_app.config)
+        site = sites.add_site(
+            conn,
+            name,
+            kind,
+            address=address,
+            district=district,
+            contact=contact,
+            optional_fields=fields,
+        )
+    click.echo(f"{site['code']}\t{site['name']}\t{_url(site['code'])}")
+
+
+@site_group.command("list")
+@with_appcontext
+def site_list() -> None:
+    """List sites: code, kind, district, name, gate URL (closed ones marked)."""
+    with opened() as conn:
+        closed = "\t" + _("(closed)")
+        for site in sites.list_sites(conn):
+            flag = "" if site["active"] else closed
+            click.echo(
+                f"{site['code']}\t{site['kind']}\t{site['district'] or '-'}\t{site['name']}"
+                f"\t{_url(site['code'])}{flag}"
+            )
+
+
+@site_group.command("rotate-code")
+@click.argument("code")
+@with_appcontext
+def site_rotate_code(code: str) -> None:
+    """Give the site a new code (old posters then say they are out of date)."""
+    with opened() as conn:
+        sites.refuse_if_downstream(current_app.config)
+        site = sites.find(conn, code)
+        new = sites.rotate_code(conn, site["id"])
+    click.echo(f"{new}\t{site['name']}\t{_url(new)}")
+
+
+def _set_active(code: str, active: bool) -> None:
+    with opened() as conn:
+        sites.refuse_if_downstream(current_app.config)
+        site = sites.find(conn, code)
+        changed = sites.set_active(conn, site["id"], active)
+        name = site["name"]
+        if active and changed:
+            message = _(
+                "%(name)s is active again: its gate page takes entries and it is back in the roll call.",
+                name=name,
+            )
+        elif active:
+            message = _("%(name)s is already active.", name=name)
+        elif changed:
+            message = _(
+                "%(name)s is closed: its gate page says so, no phone can enrol there and it has left the roll call. Its records are kept.",
+                name=name,
+            )
+        else:
+            message = _("%(name)s is already closed.", name=name)
+    click.echo(message)
+
+
+@site_group.command("deactivate")
+@click.argument("code")
+@with_appcontext
+def site_deactivate(code: str) -> None:
+    """Close a site that no longer keeps a gate (it leaves the roll call; records are kept)."""
+    _set_active(code, False)
+
+
+@site_group.command("activate")
+@click.argument("code")
+@with_appcontext
+def site_activate(code: str) -> None:
+    """Open a closed site again."""
+    _set_active(code, True)
+
+
+@site_group.command("fields")
+@click.argument("code")
+@click.option(
+    "--set",
+    "chosen",
+    required=True,
+    help="Comma-separated optional fields the gate asks for: id_number,phone,plate,destination"
+    " (an empty string for none)",
+)
+@with_appcontext
+def site_fields_command(code: str, chosen: str) -> None:
+    """Choose which optional fields a site's gate form asks for (minimum collection)."""
+    with opened() as conn:
+        site = sites.set_optional_fields(conn, current_app.config, code, chosen)
+    click.echo(f"{site['code']}\t{site['name']}\t{site['optional_fields'] or '-'}")
+
+
+@site_group.command("qr")
+@click.argument("code")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File to write: .svg or .png",
+)
+@with_appcontext
+def site_qr(code: str, out: Path) -> None:
+    """Write the site's QR code (its gate URL) as SVG or PNG."""
+    suffix = out.suffix.lower()
+    if suffix not in (".svg", ".png"):
+        raise click.BadParameter("the file name must end in .svg or .png", param_hint="--out")
+    with opened() as conn:
+        site = sites.find(conn, code)
+    url = _url(site["code"])
+    out.write_bytes(qr.svg(url) if suffix == ".svg" else qr.png(url))
+    click.echo(f"{out}\t{url}")
+
+
+@click.group("roster")
+def roster_group() -> None:
+    """Site rosters (known residents and workers)."""
+
+
+@roster_group.command("import")
+@click.argument("site")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@with_appcontext
+def roster_import(site: str, file: Path) -> None:
+    """Import FILE.csv (name,phone,unit[,person_type]) into the roster of SITE (code or id)."""
+    with opened() as conn:
+        sites.refuse_if_downstream(current_app.config)
+        found = sites.find(conn, site)
+        try:
+            result = roster.import_csv(conn, found, file.read_bytes())
+        except roster.RosterError as exc:
+            for problem in [_("Nothing imported; fix these lines and run again:"), *exc.problems]:
+                click.echo(problem, err=True)
+            raise SystemExit(1) from None
+        click.echo(
+            _(
+                "%(site)s: %(added)d added, %(updated)d updated, %(unchanged)d unchanged.",
+                site=found["name"],
+                added=result.added,
+                updated=result.updated,
+                unchanged=result.unchanged,
+            )
+        )
+
+
+@click.command("demo")
+@with_appcontext
+def demo_command() -> None:
+    """Seed a demo compound and construction site when there are no sites; print gate URLs
+    and a one-time link per site to enrol a phone (without one a gate URL shows the
+    visitor's form)."""
+    with opened() as conn:
+        if current_app.config.get("UPSTREAM_URL"):
+            click.echo(
+                _("This instance has an upstream: its sites come from there; no demo seeded.")
+            )
+            return
+        made = demo.seed(conn)
+        shown = [site for site in made or sites.list_sites(conn) if site["active"]]
+        click.echo(_("Demo sites created:") if made else _("Sites exist already; nothing seeded."))
+        for site in shown:
+            click.echo(f"  {site['name']}: {_url(site['code'])}")
+        with transaction(conn):
+            links = [
+                (site, devices.create_enrolment(conn, site["code"], _("Demo phone"))[0])
+                for site in shown
+            ]
+        for site, token in links:
+            click.echo(_("Enrol a phone for %(site)s (one-time link, 24 h):", site=site["name"]))
+            click.echo(f"  {devices.enrol_url(token)}")
+
+
+commands = [site_group, roster_group, demo_command]

@@ -1,0 +1,109 @@
+"""Gate entries: the record kind, its validation for the sync path, and its queries."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from typing import Any
+
+from flask_babel import gettext as _
+
+import sync
+from fieldapp import rules
+from fieldapp.privacy.ids import IdVault
+
+# Wire fields of an entry, in the order of the entries table's columns after the common ones.
+COLUMNS = (
+    "site_id",
+    "direction",
+    "person_type",
+    "name",
+    "phone",
+    "id_masked",
+    "id_hash",
+    "id_cipher",
+    "temperature",
+    "fever_action",
+    "health_code",
+    "travel",
+    "travel_where",
+    "plate",
+    "destination",
+    "note",
+    "volunteer",
+    "self_registered",
+)
+
+
+def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
+    """Check an entry from any source and return its normalised wire form (rules.FIELDS)."""
+    site_id = data.get("site_id")
+    if isinstance(site_id, str):
+        site_id = site_id.strip(rules.SPACES)
+    if not isinstance(site_id, str) or not site_id or len(site_id) > 40:
+        raise sync.Invalid(_("The record names no site."))
+    if conn.execute("SELECT 1 FROM sites WHERE id = ?", (site_id,)).fetchone() is None:
+        raise sync.Invalid(_("The record names a site this instance does not know."))
+    clean, errors = rules.check(data)
+    if errors:
+        raise sync.Invalid(rules.first_problem(errors))
+    return {"site_id": site_id, **clean}
+
+
+def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
+    """The entry kind, bound to this instance's ID key."""
+    key = config.get("ID_KEY")
+    # Before `fieldapp init` writes the key the app must still start (to run init itself).
+    holder: list[IdVault] = []
+
+    def vault_() -> IdVault:
+        if not holder:
+            holder.append(IdVault(key))
+        return holder[0]
+
+    def to_row(data: Mapping[str, Any]) -> dict[str, Any]:
+        id_number = data["id_number"]
+        if id_number or not key:  # without a key, refuse as the vault does
+            masked, digest, cipher = vault_().seal(id_number)
+        else:  # most entries carry none: no need to build the vault (and load cryptography)
+            masked, digest, cipher = "", "", ""
+        row = dict(data)  # the store picks COLUMNS out of it; id_number itself is never one
+        row["id_masked"], row["id_hash"], row["id_cipher"] = masked, digest, cipher
+        row["travel"] = int(data["travel"])
+        row["self_registered"] = int(data["self_registered"])
+        return row
+
+    def from_row(row: sqlite3.Row) -> dict[str, Any]:
+        data = {k: row[k] for k in COLUMNS if k not in ("id_masked", "id_hash", "id_cipher")}
+        data["id_number"] = vault_().open(row["id_cipher"])
+        data["travel"] = bool(row["travel"])
+        data["self_registered"] = bool(row["self_registered"])
+        return data
+
+    return [
+        sync.RecordKind(
+            name="entry",
+            table="entries",
+            validate=validate,
+            to_row=to_row,
+            from_row=from_row,
+            columns=COLUMNS,
+        )
+    ]
+
+
+def exists(conn: sqlite3.Connection, record_uuid: str) -> bool:
+    """Whether an entry with that UUID is stored here already."""
+    return (
+        conn.execute("SELECT 1 FROM entries WHERE uuid = ?", (record_uuid,)).fetchone() is not None
+    )
+
+
+def last_at_site(conn: sqlite3.Connection, site_id: str, limit: int = 10) -> list[sqlite3.Row]:
+    """The latest entries at a site, newest first (ID numbers only in their masked form)."""
+    return conn.execute(
+        "SELECT uuid, recorded_at, received_at, direction, person_type, name, phone, id_masked,"
+        " temperature, fever_action, health_code, travel, travel_where, plate, destination"
+        " FROM entries WHERE site_id = ? ORDER BY recorded_at DESC, id DESC LIMIT ?",
+        (site_id, limit),
+    ).fetchall()

@@ -1,0 +1,224 @@
+"""A site's roster of known people (residents, workers): CSV import and search as you type.
+
+The roster is configuration like the site itself: each change takes the next configuration
+version in the same transaction, so it can flow down.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+import uuid
+from dataclasses import dataclass, field
+
+from flask_babel import gettext as _
+
+from fieldapp import rules
+from fieldapp.db import transaction
+from sync import config as sync_config
+
+REQUIRED_COLUMNS = ("name", "phone", "unit")
+MAX_ROWS = 20_000
+NAME_LIMIT, UNIT_LIMIT = 50, 50
+# A roster kept in Chinese may say the person type in Chinese.
+PERSON_TYPE_WORDS = {
+    "居民": "resident",
+    "住户": "resident",
+    "業主": "resident",
+    "业主": "resident",
+    "工人": "worker",
+    "员工": "worker",
+    "員工": "worker",
+    "访客": "visitor",
+    "訪客": "visitor",
+    "快递": "delivery",
+    "快遞": "delivery",
+    "外卖": "delivery",
+    "其他": "other",
+}
+
+
+class RosterError(ValueError):
+    """A roster file that cannot be imported; problems lists every bad line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass
+class ImportResult:
+    """What an import did."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rows: list[dict[str, str]] = field(default_factory=list)
+
+
+def parse_csv(raw: bytes, default_type: str = "resident") -> list[dict[str, str]]:
+    """Read and check a roster CSV; raise RosterError listing every bad line."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise RosterError(
+            [_("The file is not UTF-8 text: save it as “CSV UTF-8” and try again.")]
+        ) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise RosterError([_("The file is empty.")]) from None
+    except csv.Error as exc:
+        raise RosterError([_("Line %(line)d: %(reason)s", line=1, reason=str(exc))]) from None
+    columns = [h.strip().lower() for h in header]
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise RosterError(
+            [
+                _(
+                    "Line 1: the header must name the columns name,phone,unit[,person_type];"
+                    " missing: %(missing)s",
+                    missing=", ".join(missing),
+                )
+            ]
+        )
+    index = {c: columns.index(c) for c in (*REQUIRED_COLUMNS, "person_type") if c in columns}
+    problems: list[str] = []
+    rows: list[dict[str, str]] = []
+    seen: dict[tuple[str, str], int] = {}
+    try:
+        for values in reader:
+            line = reader.line_num
+            if not any(v.strip() for v in values):
+                continue  # blank lines are harmless
+            if len(rows) >= MAX_ROWS:
+                problems.append(_("More than %(n)d people: split the file.", n=MAX_ROWS))
+                break
+            if len(values) != len(header):
+                problems.append(
+                    _(
+                        "Line %(line)d: %(got)d columns, the header has %(want)d.",
+                        line=line,
+                        got=len(values),
+                        want=len(header),
+                    )
+                )
+                continue
+            reasons = []
+            name = values[index["name"]].strip()
+            phone = rules.normalise_phone(values[index["phone"]].strip())
+            unit = values[index["unit"]].strip()
+            raw_type = values[index["person_type"]].strip() if "person_type" in index else ""
+            person_type = PERSON_TYPE_WORDS.get(raw_type, raw_type.lower()) or default_type
+            if not name:
+                reasons.append(_("the name is empty"))
+            elif len(name) > NAME_LIMIT:
+                reasons.append(_("the name is longer than %(n)d characters", n=NAME_LIMIT))
+            if phone and not rules.valid_mobile(phone):
+                reasons.append(
+                    _("%(phone)s is not an 11-digit mobile number", phone=values[index["phone"]])
+                )
+            if len(unit) > UNIT_LIMIT:
+                reasons.append(_("the unit is longer than %(n)d characters", n=UNIT_LIMIT))
+            if person_type not in rules.PERSON_TYPES:
+                reasons.append(
+                    _(
+                        "person type %(value)s is not one of %(choices)s",
+                        value=raw_type,
+                        choices=", ".join(rules.PERSON_TYPES),
+                    )
+                )
+            key = (name, phone)
+            if name and key in seen:
+                reasons.append(_("the same person as line %(line)d", line=seen[key]))
+            if reasons:
+                problems.append(
+                    _("Line %(line)d: %(reason)s", line=line, reason="; ".join(reasons))
+                )
+                continue
+            seen[key] = line
+            rows.append({"name": name, "phone": phone, "unit": unit, "person_type": person_type})
+    except csv.Error as exc:
+        problems.append(_("Line %(line)d: %(reason)s", line=reader.line_num, reason=str(exc)))
+    if problems:
+        raise RosterError(problems)
+    if not rows:
+        raise RosterError([_("The file has a header but nobody in it.")])
+    return rows
+
+
+def import_rows(conn: sqlite3.Connection, site_id: str, rows: list[dict[str, str]]) -> ImportResult:
+    """Add or update roster rows (a person is their name and phone) in one transaction."""
+    result = ImportResult(rows=rows)
+    with transaction(conn):
+        version: int | None = None
+        for row in rows:
+            known = conn.execute(
+                "SELECT id, unit, person_type FROM roster"
+                " WHERE site_id = ? AND name = ? AND phone = ? AND active = 1",
+                (site_id, row["name"], row["phone"]),
+            ).fetchone()
+            if known and (known["unit"], known["person_type"]) == (row["unit"], row["person_type"]):
+                result.unchanged += 1
+                continue
+            if version is None:  # one import is one configuration change
+                version = sync_config.next_version(conn)
+            if known:
+                conn.execute(
+                    "UPDATE roster SET unit = ?, person_type = ?, version = ? WHERE id = ?",
+                    (row["unit"], row["person_type"], version, known["id"]),
+                )
+                result.updated += 1
+            else:
+                conn.execute(
+                    "INSERT INTO roster (id, site_id, name, phone, unit, person_type, active,"
+                    " version) VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
+                    (
+                        str(uuid.uuid4()),
+                        site_id,
+                        row["name"],
+                        row["phone"],
+                        row["unit"],
+                        row["person_type"],
+                        version,
+                    ),
+                )
+                result.added += 1
+    return result
+
+
+def default_person_type(site: sqlite3.Row) -> str:
+    """Residents live in compounds, workers work on construction sites."""
+    return "worker" if site["kind"] == "construction" else "resident"
+
+
+def import_csv(conn: sqlite3.Connection, site: sqlite3.Row, raw: bytes) -> ImportResult:
+    """Check a whole roster file, then import it; nothing is imported if any line is bad."""
+    return import_rows(conn, site["id"], parse_csv(raw, default_person_type(site)))
+
+
+def search(conn: sqlite3.Connection, site_id: str, query: str, limit: int = 8) -> list[sqlite3.Row]:
+    """Active roster people whose name, phone or unit contains query (2 characters or more)."""
+    query = query.strip()
+    if len(query) < 2:
+        return []
+    # Escape LIKE's wildcards so a typed % or _ means itself.
+    pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return conn.execute(
+        "SELECT id, name, phone, unit, person_type FROM roster"
+        " WHERE site_id = ? AND active = 1"
+        " AND (name LIKE ? ESCAPE '\\' OR phone LIKE ? ESCAPE '\\' OR unit LIKE ? ESCAPE '\\')"
+        " ORDER BY name LIMIT ?",
+        (site_id, pattern, pattern, pattern, limit),
+    ).fetchall()
+
+
+def get_person(conn: sqlite3.Connection, site_id: str, person_id: str) -> sqlite3.Row | None:
+    """One active roster person of that site, or None."""
+    return conn.execute(
+        "SELECT id, name, phone, unit, person_type FROM roster"
+        " WHERE id = ? AND site_id = ? AND active = 1",
+        (person_id, site_id),
+    ).fetchone()

@@ -1,0 +1,221 @@
+"""Sites (residential compounds, construction sites): their codes, posters and CLI.
+
+Sites are configuration: owned by the instance without an upstream and versioned, so every
+change takes sync.config.next_version() in the same transaction and can flow down.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from fieldapp import rules
+from fieldapp.console import audit
+from fieldapp.db import transaction
+from fieldapp.privacy import fields as site_fields
+from sync import config as sync_config
+from sync.store import iso, utcnow
+
+NAME_LIMIT, TEXT_LIMIT = 100, 200
+
+
+class SiteError(ValueError):
+    """A site change that cannot be made; the message says why, in the user's language."""
+
+
+def new_code() -> str:
+    """An unguessable, URL-safe site code (16 characters, about 95 random bits)."""
+    while True:
+        code = secrets.token_urlsafe(12)
+        # A code starting with "-" would read as an option on the command line.
+        if code[0].isalnum() and code[-1].isalnum():
+            return code
+
+
+def now_iso() -> str:
+    """The current UTC time as stored everywhere."""
+    return iso(utcnow())
+
+
+def gate_url(base_url: str, code: str) -> str:
+    """The absolute URL a site's poster encodes."""
+    return f"{base_url.rstrip('/')}/s/{code}"
+
+
+def refuse_if_downstream(config: Mapping[str, Any]) -> None:
+    """Configuration is owned upstream: an instance with an upstream does not edit it."""
+    if config.get("UPSTREAM_URL"):
+        raise SiteError(
+            _(
+                "This instance has an upstream (%(url)s): sites and rosters are managed there "
+                "and flow down to this instance.",
+                url=config["UPSTREAM_URL"],
+            )
+        )
+
+
+def _clean_text(value: str | None, label: Any, limit: int, required: bool = False) -> str:
+    value = (value or "").strip()
+    if required and not value:
+        raise SiteError(_("%(field)s is required.", field=label))
+    if len(value) > limit:
+        raise SiteError(_("%(field)s is longer than %(n)d characters.", field=label, n=limit))
+    return value
+
+
+def add_site(
+    conn: sqlite3.Connection,
+    name: str,
+    kind: str,
+    *,
+    address: str = "",
+    district: str = "",
+    contact: str = "",
+    optional_fields: str = ",".join(rules.OPTIONAL_FIELDS),
+) -> sqlite3.Row:
+    """Create a site with a fresh code; return its row."""
+    name = _clean_text(name, _l("Site name"), NAME_LIMIT, required=True)
+    if kind not in rules.SITE_KINDS:
+        raise SiteError(
+            _("Site kind must be one of %(choices)s.", choices=", ".join(rules.SITE_KINDS))
+        )
+    address = _clean_text(address, _l("Address"), TEXT_LIMIT)
+    district = _clean_text(district, _l("District"), NAME_LIMIT)
+    contact = _clean_text(contact, _l("Contact"), TEXT_LIMIT)
+    fields = site_fields.clean(optional_fields)
+    site_id = str(uuid.uuid4())
+    with transaction(conn):
+        version = sync_config.next_version(conn)
+        conn.execute(
+            "INSERT INTO sites (id, name, kind, address, district, contact, code, active,"
+            " optional_fields, version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+            (
+                site_id,
+                name,
+                kind,
+                address,
+                district,
+                contact,
+                new_code(),
+                fields,
+                version,
+                now_iso(),
+            ),
+        )
+    return get_site(conn, site_id)
+
+
+def get_site(conn: sqlite3.Connection, site_id: str) -> sqlite3.Row | None:
+    """The site with that id, or None."""
+    return conn.execute("SELECT * FROM sites WHERE id = ?", (site_id,)).fetchone()
+
+
+def by_code(conn: sqlite3.Connection, code: str) -> tuple[str, sqlite3.Row | None]:
+    """Resolve a poster's code: ('current', site), ('old', site) after a rotation, or ('unknown', None)."""
+    site = conn.execute("SELECT * FROM sites WHERE code = ?", (code,)).fetchone()
+    if site is not None:
+        return "current", site
+    old = conn.execute(
+        "SELECT sites.* FROM site_old_codes JOIN sites ON sites.id = site_old_codes.site_id"
+        " WHERE site_old_codes.code = ?",
+        (code,),
+    ).fetchone()
+    if old is not None:
+        return "old", old
+    return "unknown", None
+
+
+def active_by_code(conn: sqlite3.Connection, code: str) -> sqlite3.Row | None:
+    """The open site whose current code this is (a gate, enrolment or report page), or None."""
+    status, site = by_code(conn, code)
+    return site if status == "current" and site["active"] else None
+
+
+def find(conn: sqlite3.Connection, ref: str) -> sqlite3.Row:
+    """A site named on the command line by its current code or its id."""
+    site = conn.execute("SELECT * FROM sites WHERE code = ? OR id = ?", (ref, ref)).fetchone()
+    if site is None:
+        status, old = by_code(conn, ref)
+        if status == "old" and old is not None:
+            raise SiteError(
+                _(
+                    "%(code)s is an old code of %(name)s; its code is now %(new)s.",
+                    code=ref,
+                    name=old["name"],
+                    new=old["code"],
+                )
+            )
+        raise SiteError(_("No site has the code %(code)s.", code=ref))
+    return site
+
+
+def list_sites(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    """Every site, active first, by district and name."""
+    return conn.execute(
+        "SELECT * FROM sites ORDER BY active DESC, district, name, created_at"
+    ).fetchall()
+
+
+def rotate_code(conn: sqlite3.Connection, site_id: str) -> str:
+    """Give a site a new code; the old one still resolves, to 'this poster is out of date'."""
+    new = new_code()
+    with transaction(conn):
+        site = get_site(conn, site_id)
+        if site is None:
+            raise SiteError(_("No such site."))
+        version = sync_config.next_version(conn)
+        conn.execute(
+            "INSERT INTO site_old_codes (code, site_id, retired_at) VALUES (?, ?, ?)",
+            (site["code"], site_id, now_iso()),
+        )
+        conn.execute("UPDATE sites SET code = ?, version = ? WHERE id = ?", (new, version, site_id))
+    return new
+
+
+def set_active(conn: sqlite3.Connection, site_id: str, active: bool) -> bool:
+    """Close a site (active False) or open it again; False if it already was so.
+
+    A closed site keeps its records and codes; its gate page says it is closed, no phone
+    enrols there and it leaves the roll call. The change flows down with the next version.
+    """
+    with transaction(conn):
+        site = get_site(conn, site_id)
+        if site is None:
+            raise SiteError(_("No such site."))
+        if bool(site["active"]) == active:
+            return False
+        version = sync_config.next_version(conn)
+        conn.execute(
+            "UPDATE sites SET active = ?, version = ? WHERE id = ?", (int(active), version, site_id)
+        )
+    return True
+
+
+def set_optional_fields(
+    conn: sqlite3.Connection,
+    config: Mapping[str, Any],
+    site_ref: str,
+    value: str,
+    *,
+    actor: str = "cli",
+) -> sqlite3.Row:
+    """Choose the optional gate-form fields of a site (by id or code); a configuration change."""
+    refuse_if_downstream(config)
+    site = find(conn, site_ref)
+    fields = site_fields.clean(value)
+    with transaction(conn):
+        version = sync_config.next_version(conn)
+        conn.execute(
+            "UPDATE sites SET optional_fields = ?, version = ? WHERE id = ?",
+            (fields, version, site["id"]),
+        )
+        audit.write(
+            conn, actor, "site_change", target=site["id"], detail=f"optional_fields={fields}"
+        )
+    return conn.execute("SELECT * FROM sites WHERE id = ?", (site["id"],)).fetchone()

@@ -1,0 +1,290 @@
+"""The gate: a site's page with its entry form, roster search, QR posters and last entries."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+
+from fieldapp import days, records, rules
+from fieldapp.console import accounts
+from fieldapp.db import get_db
+from fieldapp.gate import entries, qr, roster, selfreg, sites
+from fieldapp.gate.forms import EntryForm
+from fieldapp.pages import is_htmx, page_or_fragment
+from fieldapp.phones import devices
+from fieldapp.privacy import fields as site_fields
+from sync.store import APPLIED, CONFLICT, DUPLICATE
+
+bp = Blueprint("gate", __name__)
+
+
+@bp.context_processor
+def _labels() -> dict:
+    return {
+        "SITE_KINDS": rules.SITE_KINDS,
+        "DIRECTIONS": rules.DIRECTIONS,
+        "PERSON_TYPES": rules.PERSON_TYPES,
+        "HEALTH_CODES": rules.HEALTH_CODES,
+        "FEVER_ACTIONS": rules.FEVER_ACTIONS,
+        "FEVER_AT": rules.FEVER_AT,
+    }
+
+
+def _site_or_404(code: str):
+    """The active site of a poster's code, or a 404 page saying what is wrong with the poster."""
+    status, site = sites.by_code(get_db(), code)
+    if status == "current" and site["active"]:
+        return site
+    reason = "unknown" if site is None else ("inactive" if status == "current" else "old")
+    page = render_template("errors/poster.html", reason=reason, site=site)
+    abort(make_response(page, 404))
+
+
+def _new_form(site, **prefill) -> EntryForm:
+    """An empty form with a fresh record id, so a retry of this one form saves one record."""
+    form = EntryForm(formdata=None, site_id=site["id"], uuid=str(uuid.uuid4()), **prefill)
+    form.keep_only(site_fields.shown(site))
+    return form
+
+
+def _render(site, form: EntryForm, *, status: int = 200, saved=None, query: str = "", matches=()):
+    """The gate page, or only its fragment for an HTMX request."""
+    context = {
+        "site": site,
+        "form": form,
+        "saved": saved,
+        "query": query,
+        "matches": matches,
+        "last": entries.last_at_site(get_db(), site["id"]),
+        # The rules the phone applies before it says "saved" (static/js/rules.js).
+        "form_rules": rules.for_phone(form.field_rules()),
+    }
+    response = page_or_fragment("gate/page.html", "gate/_fragment.html", status, **context)
+    if devices.peer_from_cookie(get_db()) is not None:
+        response.headers["X-Fieldapp-Page"] = "gate"  # the service worker keeps this page
+    return response
+
+
+@bp.app_errorhandler(CSRFError)
+def csrf_expired(error: CSRFError):
+    """A form whose token is stale (phone slept, cookies cleared): say so, save nothing, lose nothing."""
+    code = (request.view_args or {}).get("code")
+    if request.endpoint == "gate.create" and code:
+        status, site = sites.by_code(get_db(), code)
+        if status == "current" and site["active"]:
+            form = EntryForm()  # what was typed, with a fresh token when rendered
+            form.keep_only(site_fields.shown(site))
+            form.form_errors.append(
+                _("This page had expired, so nothing was saved. Check the details and save again.")
+            )
+            return _render(site, form, status=200 if is_htmx() else 400)
+    return render_template("errors/csrf.html"), 400
+
+
+@bp.app_template_filter("gate_time")
+def gate_time(value: str) -> str:
+    """A stored UTC timestamp as the gate's local time: 08:30, or 11-22 08:30 if not today."""
+    tz = current_app.config["TIMEZONE"]
+    when = days.local(value, tz)
+    today = days.today(tz)
+    return when.strftime("%H:%M") if when.date() == today else when.strftime("%m-%d %H:%M")
+
+
+@bp.app_template_global("mask_phone")
+def mask_phone(value: str) -> str:
+    """138****5678."""
+    return rules.mask_phone(value)
+
+
+def _volunteer() -> bool:
+    """Whether the gate is kept from here: an enrolled phone, or a signed-in coordinator."""
+    return devices.peer_from_cookie(get_db()) is not None or accounts.current_user() is not None
+
+
+@bp.get("/s/<code>")
+def page(code: str):
+    """The gate page: roster search, the entry form, the last entries here. Opened on a phone
+    that is not enrolled (a visitor who scanned the poster), the self-registration form."""
+    site = _site_or_404(code)
+    conn = get_db()
+    if not _volunteer():
+        return _register_response(site, selfreg.for_site(conn, site))
+    prefill = {}
+    person_id = request.args.get("person", "")
+    if person_id:
+        person = roster.get_person(conn, site["id"], person_id)
+        if person is not None:
+            prefill = {
+                "name": person["name"],
+                "phone": person["phone"],
+                "destination": person["unit"],
+                "person_type": person["person_type"],
+            }
+    query = request.args.get("q", "").strip()[:50]
+    matches = roster.search(conn, site["id"], query)
+    return _render(site, _new_form(site, **prefill), query=query, matches=matches)
+
+
+@bp.get("/s/<code>/roster")
+def roster_search(code: str):
+    """Roster matches as you type (HTMX); without JS, the gate page with the matches."""
+    site = _site_or_404(code)
+    query = request.args.get("q", "").strip()[:50]
+    if not is_htmx():
+        return redirect(url_for("gate.page", code=code, q=query))
+    matches = roster.search(get_db(), site["id"], query)
+    response = make_response(
+        render_template("gate/_roster.html", site=site, matches=matches, query=query)
+    )
+    response.vary.add("HX-Request")
+    return response
+
+
+@bp.post("/s/<code>/entries")
+def create(code: str):
+    """Save one entry through records.save(); a repeat of the same record id saves nothing new."""
+    site = _site_or_404(code)
+    if not _volunteer():
+        # 401 tells the phone's service worker to keep the entry in its outbox until
+        # the phone is enrolled again (a revoked phone stops here).
+        message = _("This phone is not enrolled. Ask your coordinator for an enrolment link.")
+        return render_template("phones/not_enrolled.html", message=message), 401
+    form = EntryForm()
+    form.keep_only(site_fields.shown(site))
+    if not form.validate():
+        return _render(site, form, status=200 if is_htmx() else 400)
+    try:
+        record_id = str(uuid.UUID(form.uuid.data or ""))
+    except ValueError:
+        record_id = str(uuid.uuid4())  # a form without its id: this submission is the record
+    conn = get_db()
+    data = form.wire_data(site["id"])
+    if entries.exists(conn, record_id):
+        status = DUPLICATE  # a double tap or a retry of a saved form: nothing new to save
+    else:
+        record = {
+            "uuid": record_id,
+            "kind": "entry",
+            # Posted as it is saved: a device time far from ours is a wrong clock.
+            "recorded_at": records.recorded_at(form.recorded_at.data),
+            "data": data,
+        }
+        # Stamped like the phone's pushes, so a form post and a later push of the same record
+        # hash the same (a duplicate, not a conflict).
+        phone = devices.peer_from_cookie(conn)
+        result = records.save(conn, [record], source="gate", device=phone.id if phone else None)[0]
+        # CONFLICT: a concurrent retry of this form won the race; its record is the one kept.
+        status = DUPLICATE if result.status == CONFLICT else result.status
+        if status not in (APPLIED, DUPLICATE):
+            form.form_errors.append(_("Not saved: %(reason)s", reason=result.reason))
+            return _render(site, form, status=200 if is_htmx() else 400)
+    temperature = rules.parse_temperature(data["temperature"])
+    saved = {
+        "name": data["name"].strip(),
+        "direction": data["direction"],
+        "temperature": temperature,
+        "fever": rules.is_fever(temperature),
+        "fever_action": data["fever_action"],
+        "repeat": status == DUPLICATE,
+    }
+    if is_htmx():
+        return _render(site, _new_form(site), saved=saved)
+    flash(_confirmation(saved), "error" if rules.is_fever(saved["temperature"]) else "message")
+    return redirect(url_for("gate.page", code=code), 303)
+
+
+def _confirmation(saved: dict) -> str:
+    """The one line a volunteer reads after saving."""
+    if saved["repeat"]:
+        return _("Already saved: %(name)s (this form was sent twice).", name=saved["name"])
+    values = {
+        "name": saved["name"],
+        "direction": rules.DIRECTIONS[saved["direction"]],
+        "t": saved["temperature"],
+    }
+    if rules.is_fever(saved["temperature"]):
+        action = rules.FEVER_ACTIONS[saved["fever_action"]]
+        return _(
+            "Saved: %(name)s, %(direction)s, %(t).1f °C. Fever: %(action)s.",
+            action=action,
+            **values,
+        )
+    return _("Saved: %(name)s, %(direction)s, %(t).1f °C.", **values)
+
+
+@bp.app_template_global("gate_confirmation")
+def gate_confirmation(saved: dict) -> str:
+    """The confirmation line, for the HTMX fragment."""
+    return _confirmation(saved)
+
+
+@bp.get("/s/<code>/qr.svg")
+def qr_svg(code: str):
+    """The site's QR poster code as SVG."""
+    site = _site_or_404(code)
+    url = sites.gate_url(current_app.config["BASE_URL"], site["code"])
+    return Response(qr.svg(url), mimetype="image/svg+xml")
+
+
+@bp.get("/s/<code>/qr.png")
+def qr_png(code: str):
+    """The site's QR poster code as PNG."""
+    site = _site_or_404(code)
+    url = sites.gate_url(current_app.config["BASE_URL"], site["code"])
+    return Response(qr.png(url), mimetype="image/png")
+
+
+def _register_response(site, form, status=200):
+    return page_or_fragment(
+        "gate/self_register.html",
+        "gate/_self_register.html",
+        status,
+        site=site,
+        form=form,
+        retention_days=records.retention_days(get_db()),
+    )
+
+
+@bp.route("/s/<code>/register", methods=["GET", "POST"])
+def self_register(code: str):
+    """A visitor registers themself at a site's gate: own details only, nobody else's."""
+    conn = get_db()
+    site = sites.active_by_code(conn, code)
+    if site is None:
+        abort(404)
+    form = selfreg.for_site(conn, site)
+    if request.method == "POST":
+        if form.validate_on_submit():
+            done, error = selfreg.save(conn, site, form)
+            if done:
+                if is_htmx():
+                    return page_or_fragment(
+                        "gate/self_registered.html", "gate/_self_registered.html", site=site
+                    )
+                return redirect(url_for("gate.self_registered", code=code), 303)
+            form.form_errors.append(error)
+        return _register_response(site, form, 422)
+    return _register_response(site, form)
+
+
+@bp.route("/s/<code>/registered")
+def self_registered(code: str):
+    """The visitor's confirmation (POST-redirect-GET without JavaScript)."""
+    site = sites.active_by_code(get_db(), code)
+    if site is None:
+        abort(404)
+    return render_template("gate/self_registered.html", site=site)

@@ -1,0 +1,75 @@
+"""`fieldapp device …` (enrol, list, revoke phones) and `fieldapp import-outbox FILE`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask.cli import with_appcontext
+from flask_babel import gettext as _
+
+from fieldapp.commands import opened
+from fieldapp.phones import devices, outbox_import
+
+
+@click.group("device")
+def device_group() -> None:
+    """Enrol, list and revoke volunteers' phones."""
+
+
+@device_group.command("enrol")
+@click.option("--site", "site_code", required=True, help="The site's code (as on its poster).")
+@click.option("--name", required=True, help="A name for the phone, e.g. 东门 1 号机.")
+@click.option("--hours", default=devices.ENROL_HOURS, show_default=True, type=int)
+@click.option("--qr", "qr_path", type=click.Path(dir_okay=False, path_type=Path))
+@with_appcontext
+def enrol_command(site_code: str, name: str, hours: int, qr_path: Path | None) -> None:
+    """Print a one-time enrolment link for a phone (and write it as a QR code with --qr)."""
+    with opened() as conn:
+        token, expires = devices.create_enrolment(conn, site_code, name, hours)
+        link = devices.enrol_url(token)
+        click.echo(link)
+        click.echo(_("Open it on the phone once, before %(when)s (UTC).", when=expires), err=True)
+        if qr_path is not None:
+            devices.write_qr(link, qr_path)
+            click.echo(_("QR code written to %(path)s", path=str(qr_path)), err=True)
+
+
+@device_group.command("list")
+@with_appcontext
+def list_command() -> None:
+    """List enrolled phones."""
+    with opened() as conn:
+        for r in devices.listing(conn):
+            state = "revoked" if r["revoked_at"] else "active"
+            click.echo(
+                f"{r['id']}\t{r['name']}\t{r['site_code'] or '-'}\t{state}\t"
+                f"{r['created_at']}\t{r['last_push_at'] or '-'}\t{r['records_in']}"
+            )
+
+
+@device_group.command("revoke")
+@click.argument("name_or_id")
+@with_appcontext
+def revoke_command(name_or_id: str) -> None:
+    """Revoke a phone by name or id: its pushes are refused until it is enrolled again."""
+    with opened() as conn:
+        count = devices.revoke(conn, name_or_id)
+        if not count:
+            raise click.ClickException(_("No active phone is called %(name)s.", name=name_or_id))
+        click.echo(_("Revoked %(n)d phone(s).", n=count))
+
+
+@click.command("import-outbox")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@with_appcontext
+def import_outbox_command(file: Path) -> None:
+    """Import an outbox file exported from a phone (safe to run twice)."""
+    with opened() as conn:
+        summary = outbox_import.import_bytes(conn, file.read_bytes(), source=f"import:{file.name}")
+        click.echo(outbox_import.describe(summary))
+    for uuid, reason in summary[1]:
+        click.echo(f"{uuid}\t{reason}", err=True)
+
+
+commands = [device_group, import_outbox_command]

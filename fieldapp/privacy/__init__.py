@@ -1,0 +1,1 @@
+"""Privacy: retention and purge, the fields a site collects, ID numbers sealed at rest."""

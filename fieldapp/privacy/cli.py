@@ -1,0 +1,38 @@
+"""`fieldapp purge`: delete what is past the retention horizons now (serve does it daily)."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from flask_babel import gettext as _
+
+from fieldapp.commands import localised
+from fieldapp.privacy import retention
+
+
+@click.command("purge")
+@with_appcontext
+@localised
+def purge_command() -> None:
+    """Delete entries (and what points at them) past RETENTION_DAYS, reports past theirs."""
+    try:
+        result = retention.purge_app(current_app._get_current_object(), trigger="cli")
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        _(
+            "Purged %(entries)d entries recorded before %(horizon)s, %(dependents)d records "
+            "that pointed at them, %(reports)d daily reports before %(day)s, %(rejects)d "
+            "refused sync records.",
+            entries=result.entries,
+            horizon=result.horizon,
+            dependents=result.dependents,
+            reports=result.reports,
+            day=result.report_horizon,
+            rejects=result.rejects,
+        )
+    )
+
+
+commands = [purge_command]

@@ -1,0 +1,50 @@
+"""ID numbers at rest: encrypted with ID_KEY, a keyed hash for look-ups, the masked form shown.
+
+A full ID number is nowhere in the database in clear: entries keep it sealed, and a record sync
+refused is kept for review with it masked (for_review, which records.save hands to sync).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from typing import Any
+
+from fieldapp import rules
+
+
+class IdVault:
+    """Full ID numbers at rest: encrypted, with a keyed hash for look-ups and a masked form."""
+
+    def __init__(self, key: str | None) -> None:
+        from cryptography.fernet import Fernet
+
+        if not key:
+            raise RuntimeError("ID_KEY is not set: run `fieldapp init`")
+        self._fernet = Fernet(key.encode())
+        self._mac_key = hashlib.sha256(b"fieldapp-id-hash" + base64.urlsafe_b64decode(key)).digest()
+
+    def hash(self, id_number: str) -> str:
+        """Keyed hash of an ID number (same input, same hash on this instance)."""
+        return hmac.new(self._mac_key, id_number.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def seal(self, id_number: str) -> tuple[str, str, str]:
+        """(masked, keyed hash, ciphertext) of an ID number; three empty strings for none."""
+        if not id_number:
+            return "", "", ""
+        cipher = self._fernet.encrypt(id_number.encode()).decode()
+        return rules.mask_id(id_number), self.hash(id_number), cipher
+
+    def open(self, cipher: str) -> str:
+        """The full ID number back from its ciphertext."""
+        return self._fernet.decrypt(cipher.encode()).decode() if cipher else ""
+
+
+def for_review(record: Any) -> Any:
+    """A refused record as it is kept for review: a full ID number in its data masked."""
+    data = record.get("data") if isinstance(record, dict) else None
+    value = data.get("id_number") if isinstance(data, dict) else None
+    if not isinstance(value, str) or len(value.strip()) <= 10 or "*" in value:
+        return record
+    return {**record, "data": {**data, "id_number": rules.mask_id(value.strip())}}

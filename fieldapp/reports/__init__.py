@@ -1,0 +1,1 @@
+"""Reporting up the chain: daily and zero reports, the roll-call of sites, QR posters."""

@@ -1,0 +1,91 @@
+"""`fieldapp report daily` (the roll-call of a day) and `fieldapp posters` (QR posters, PDF)."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from flask_babel import gettext as _
+
+from fieldapp import days
+from fieldapp.commands import opened
+from fieldapp.reports import posters, rollcall
+
+
+@click.group("report")
+def report_group() -> None:
+    """Daily reports and the roll-call."""
+
+
+@report_group.command("daily")
+@click.option("--date", "day", default=None, help="Local date YYYY-MM-DD (default: today)")
+@click.option("--district", default=None, help="Only the sites of this district")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "csv", "xlsx"]),
+    default="text",
+    show_default=True,
+)
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write to this file")
+@with_appcontext
+def report_daily(day: str | None, district: str | None, fmt: str, out: str | None) -> None:
+    """Print the roll-call of a day: reported, zero, late, missing, with totals."""
+    config = current_app.config
+    with opened() as conn:
+        try:
+            days.parse_cutoff(config["REPORT_CUTOFF"])
+            when = days.parse_day(day) if day else days.today(config["TIMEZONE"])
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--date") from None
+        rc = rollcall.build(
+            conn,
+            when,
+            tz_name=config["TIMEZONE"],
+            cutoff=config["REPORT_CUTOFF"],
+            district=district,
+        )
+        if district and not rc.rows:
+            raise click.ClickException(_("No active site in district %(d)s.", d=district))
+        if fmt == "xlsx" and not out:
+            raise click.BadParameter(_("an XLSX file needs --out FILE"), param_hint="--out")
+    if fmt == "text":
+        body = rollcall.format_text(rc).encode()
+    else:
+        body = rollcall.to_csv(rc) if fmt == "csv" else rollcall.to_xlsx(rc)
+    if not out:
+        click.echo(body.decode("utf-8-sig"), nl=False)
+        return
+    with open(out, "wb") as f:
+        f.write(body)
+    if fmt != "text":
+        click.echo(out)
+
+
+@click.command("posters")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PDF file to write")
+@click.option("--district", default=None, help="Only the sites of this district")
+@click.option(
+    "--lang",
+    type=click.Choice(["zh_Hans", "zh_Hant"]),
+    default="zh_Hans",
+    show_default=True,
+    help="Simplified or traditional characters",
+)
+@with_appcontext
+def posters_command(out: str, district: str | None, lang: str) -> None:
+    """Write an A4 poster per active site (QR code, instructions) into one PDF."""
+    config = current_app.config
+    with opened() as conn:
+        sites = posters.sites_for(conn, district)
+        if district and not sites:
+            raise click.ClickException(_("No active site in district %(d)s.", d=district))
+    pdf = posters.render(
+        sites, base_url=config["BASE_URL"], printed=days.today(config["TIMEZONE"]), language=lang
+    )
+    with open(out, "wb") as f:
+        f.write(pdf)
+    click.echo(f"{out}\t{len(sites)}")
+
+
+commands = [report_group, posters_command]

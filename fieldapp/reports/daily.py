@@ -1,0 +1,364 @@
+"""Daily reports (日报告、零报告): the `daily_report` record kind, a day's counts, submit, supersede.
+
+A report is made from the day's entries at a site, reviewed by the volunteer or coordinator,
+and submitted as an append-only record. A correction is a new report that names the one it
+supersedes; nothing is edited. A report holds counts only, no personal data, so it is kept for
+REPORT_RETENTION_DAYS instead of the entries' horizon.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid as uuidlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+import sync
+from fieldapp import days, rules
+from sync.store import canonical_uuid, iso
+
+PERSON_TYPES = tuple(rules.PERSON_TYPES)
+FEVER_ACTIONS = tuple(rules.FEVER_ACTIONS)
+# Counts on the wire and in the table, one integer each: the form posts them by these names.
+COUNT_KEYS = (
+    *(f"in_{t}" for t in PERSON_TYPES),
+    *(f"out_{t}" for t in PERSON_TYPES),
+    "fevers",
+    *(f"fever_{a}" for a in FEVER_ACTIONS),
+    "travel",
+    "code_red",
+    "code_yellow",
+    "vehicles",
+)
+COLUMNS = ("site_id", "day", "zero", "supersedes", "reporter", "remarks", *COUNT_KEYS)
+# Keys of the wire data (what an offline form must post, beside uuid/recorded_at/csrf_token).
+WIRE_KEYS = ("site_id", "day", "zero", "supersedes", "reporter", "remarks", *COUNT_KEYS)
+MAX_COUNT = 1_000_000
+# What a volunteer types on the report; the hidden counts come from the server.
+FIELDS = (
+    rules.Field("reporter", "text", _l("Your name"), max_len=50),
+    rules.Field("remarks", "text", _l("Remarks"), max_len=500),
+)
+
+COUNT_LABELS = {
+    "fevers": _l("Fevers (≥ 37.3 °C)"),
+    "fever_refused": _l("Fever: entry refused"),
+    "fever_clinic": _l("Fever: sent to clinic"),
+    "fever_remeasured": _l("Fever: re-measured"),
+    "fever_other": _l("Fever: other action"),
+    "travel": _l("Travel to risk areas"),
+    "code_red": _l("Red codes"),
+    "code_yellow": _l("Yellow codes"),
+    "vehicles": _l("Vehicles"),
+}
+
+
+# ---- counts from entries ----------------------------------------------------------------------
+
+
+def compute_counts(
+    conn: sqlite3.Connection, site_id: str, day: date, tz_name: str
+) -> dict[str, int]:
+    """The day's counts at a site, straight from its entries (one indexed query)."""
+    start, end = days.bounds(day, tz_name)
+    parts = []
+    params: list[Any] = []
+    for direction in ("in", "out"):
+        for person_type in PERSON_TYPES:
+            parts.append("SUM(direction = ? AND person_type = ?)")
+            params += [direction, person_type]
+    parts.append("SUM(temperature >= ?)")
+    params.append(rules.FEVER_AT)
+    for action in FEVER_ACTIONS:
+        parts.append("SUM(temperature >= ? AND fever_action = ?)")
+        params += [rules.FEVER_AT, action]
+    parts += ["SUM(travel = 1)", "SUM(health_code = 'red')", "SUM(health_code = 'yellow')"]
+    parts.append("SUM(plate != '')")
+    sql = (
+        f"SELECT {', '.join(parts)} FROM entries"  # noqa: S608 -- the expressions come from code
+        " WHERE site_id = ? AND recorded_at >= ? AND recorded_at < ?"
+    )
+    row = conn.execute(sql, (*params, site_id, start, end)).fetchone()
+    return {key: int(value or 0) for key, value in zip(COUNT_KEYS, row, strict=True)}
+
+
+def is_zero(counts: Mapping[str, int]) -> bool:
+    """Nothing to report: no one in or out, nothing flagged."""
+    return not any(counts.get(k, 0) for k in COUNT_KEYS)
+
+
+def entries_in(counts: Mapping[str, int]) -> int:
+    """People in, all types."""
+    return sum(counts.get(f"in_{t}", 0) for t in PERSON_TYPES)
+
+
+def entries_out(counts: Mapping[str, int]) -> int:
+    """People out, all types."""
+    return sum(counts.get(f"out_{t}", 0) for t in PERSON_TYPES)
+
+
+def visitors(counts: Mapping[str, int]) -> int:
+    """Visitors in and out."""
+    return counts.get("in_visitor", 0) + counts.get("out_visitor", 0)
+
+
+# ---- the record kind --------------------------------------------------------------------------
+
+
+def _bool(data: Mapping[str, Any], key: str) -> bool:
+    value = rules.yesno(data.get(key, False))
+    if value is None:
+        raise sync.Invalid(_("The report does not say whether it is a zero report."))
+    return value
+
+
+def _count(data: Mapping[str, Any], key: str) -> int:
+    value = data.get(key, 0)
+    if value in (None, ""):
+        value = 0
+    if isinstance(value, str):
+        text = value.strip(rules.SPACES)
+        if text.isascii() and text.isdigit() and len(text) <= 8:
+            value = int(text)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+        raise sync.Invalid(
+            _(
+                "The count “%(field)s” must be a whole number from 0 to %(max)d.",
+                field=count_label(key),
+                max=MAX_COUNT,
+            )
+        )
+    return value
+
+
+def count_label(key: str) -> str:
+    """A count's name as the report page shows it ("In: Resident", "Red codes")."""
+    if key in COUNT_LABELS:
+        return str(COUNT_LABELS[key])
+    direction, _sep, person_type = key.partition("_")
+    return _(
+        "%(direction)s: %(who)s",
+        direction=rules.DIRECTIONS.get(direction, direction),
+        who=rules.PERSON_TYPES.get(person_type, person_type),
+    )
+
+
+def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
+    """Check a daily report from any source and return its normalised wire form."""
+    site_id = data.get("site_id")
+    if not isinstance(site_id, str) or not site_id.strip(rules.SPACES) or len(site_id) > 40:
+        raise sync.Invalid(_("The record names no site."))
+    site_id = site_id.strip(rules.SPACES)
+    if conn.execute("SELECT 1 FROM sites WHERE id = ?", (site_id,)).fetchone() is None:
+        raise sync.Invalid(_("The record names a site this instance does not know."))
+    try:
+        day = days.parse_day(data.get("day"))
+    except ValueError as exc:
+        raise sync.Invalid(_("The report's day: %(message)s", message=str(exc))) from None
+    # No time zone is a whole day ahead of UTC: a later day is a wrong clock or a typo.
+    if day > datetime.now(UTC).date() + timedelta(days=1):
+        raise sync.Invalid(
+            _("The report is for a day that has not come yet: check the phone's date.")
+        )
+    texts, errors = rules.check(data, FIELDS)
+    if errors:
+        raise sync.Invalid(rules.first_problem(errors, FIELDS))
+    counts = {key: _count(data, key) for key in COUNT_KEYS}
+    fever_actions = sum(counts[f"fever_{a}"] for a in FEVER_ACTIONS)
+    if fever_actions > counts["fevers"]:
+        raise sync.Invalid(_("The report counts more fever outcomes than fevers."))
+    zero = _bool(data, "zero")
+    if zero and not is_zero(counts):
+        raise sync.Invalid(_("A zero report cannot have counts."))
+    supersedes = data.get("supersedes") or ""
+    if supersedes:
+        try:
+            supersedes = canonical_uuid(supersedes, "supersedes")
+        except sync.Invalid:
+            raise sync.Invalid(
+                _("The report does not name a valid earlier report it supersedes.")
+            ) from None
+        earlier = conn.execute(
+            "SELECT site_id, day FROM daily_reports WHERE uuid = ?", (supersedes,)
+        ).fetchone()
+        # The earlier report may not have arrived yet (another path up the chain); when it is
+        # here, it must be the same site and day.
+        if earlier is not None and (earlier[0], earlier[1]) != (site_id, day.isoformat()):
+            raise sync.Invalid(_("A report can only supersede one of the same site and day."))
+    return {
+        "site_id": site_id,
+        "day": day.isoformat(),
+        "zero": is_zero(counts),
+        "supersedes": supersedes,
+        **texts,
+        **counts,
+    }
+
+
+def _to_row(data: Mapping[str, Any]) -> dict[str, Any]:
+    row = {k: data[k] for k in COLUMNS}
+    row["zero"] = int(data["zero"])
+    return row
+
+
+def _from_row(row: sqlite3.Row) -> dict[str, Any]:
+    data = {k: row[k] for k in COLUMNS}
+    data["zero"] = bool(row["zero"])
+    return data
+
+
+def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
+    """The daily_report kind: kept past the entries' horizon (counts only)."""
+    return [
+        sync.RecordKind(
+            name="daily_report",
+            table="daily_reports",
+            validate=validate,
+            to_row=_to_row,
+            from_row=_from_row,
+            columns=COLUMNS,
+            expires=False,
+        )
+    ]
+
+
+# ---- reading and submitting -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Report:
+    """A stored daily report."""
+
+    uuid: str
+    site_id: str
+    day: str
+    zero: bool
+    supersedes: str
+    reporter: str
+    remarks: str
+    recorded_at: str
+    counts: dict[str, int]
+
+    @property
+    def entries_in(self) -> int:
+        """People in."""
+        return entries_in(self.counts)
+
+    @property
+    def entries_out(self) -> int:
+        """People out."""
+        return entries_out(self.counts)
+
+
+def _report(row: sqlite3.Row) -> Report:
+    return Report(
+        uuid=row["uuid"],
+        site_id=row["site_id"],
+        day=row["day"],
+        zero=bool(row["zero"]),
+        supersedes=row["supersedes"],
+        reporter=row["reporter"],
+        remarks=row["remarks"],
+        recorded_at=row["recorded_at"],
+        counts={k: row[k] for k in COUNT_KEYS},
+    )
+
+
+def get(conn: sqlite3.Connection, uuid: str) -> Report | None:
+    """The report with this UUID, or None."""
+    row = conn.execute("SELECT * FROM daily_reports WHERE uuid = ?", (uuid,)).fetchone()
+    return _report(row) if row else None
+
+
+def reports_for(conn: sqlite3.Connection, site_id: str, day: date) -> list[Report]:
+    """Every report of a site and day, oldest first."""
+    rows = conn.execute(
+        "SELECT * FROM daily_reports WHERE day = ? AND site_id = ? ORDER BY recorded_at, id",
+        (day.isoformat(), site_id),
+    ).fetchall()
+    return [_report(r) for r in rows]
+
+
+def current(reports: list[Report]) -> Report | None:
+    """The report in force: the latest that no other one supersedes."""
+    replaced = {r.supersedes for r in reports if r.supersedes}
+    live = [r for r in reports if r.uuid not in replaced]
+    return max(live, key=lambda r: r.recorded_at) if live else None
+
+
+def current_report(conn: sqlite3.Connection, site_id: str, day: date) -> Report | None:
+    """The report in force for a site and day, or None."""
+    return current(reports_for(conn, site_id, day))
+
+
+def draft(
+    conn: sqlite3.Connection, site_id: str, day: date, tz_name: str, reporter: str = ""
+) -> dict[str, Any]:
+    """The wire data of a report about to be submitted: the day's counts from its entries."""
+    counts = compute_counts(conn, site_id, day, tz_name)
+    existing = current_report(conn, site_id, day)
+    return {
+        "site_id": site_id,
+        "day": day.isoformat(),
+        "zero": is_zero(counts),
+        "supersedes": existing.uuid if existing else "",
+        "reporter": reporter,
+        "remarks": "",
+        **counts,
+    }
+
+
+def new_record(
+    data: Mapping[str, Any], *, uuid: str | None = None, recorded_at: str | None = None
+) -> dict[str, Any]:
+    """A wire record of kind daily_report around the given data."""
+    return {
+        "uuid": uuid or str(uuidlib.uuid4()),
+        "kind": "daily_report",
+        "recorded_at": recorded_at or iso(datetime.now(UTC)),
+        "data": dict(data),
+    }
+
+
+def submit(
+    conn: sqlite3.Connection,
+    data: Mapping[str, Any],
+    *,
+    source: str = "local",
+    device: str | None = None,
+    **record: Any,
+) -> sync.Result:
+    """Store one report through fieldapp.records.save; the Result says applied, rejected…"""
+    from fieldapp import records
+
+    return records.save(conn, [new_record(data, **record)], source=source, device=device)[0]
+
+
+# ---- for the gate page ------------------------------------------------------------------------
+
+
+def new_uuid() -> str:
+    """A fresh record UUID (the form carries it, so a second tap is a harmless repeat)."""
+    return str(uuidlib.uuid4())
+
+
+def already_stored(conn: sqlite3.Connection, uuid: str) -> bool:
+    """Whether a report with this UUID is already here."""
+    return (
+        conn.execute("SELECT 1 FROM daily_reports WHERE uuid = ?", (uuid,)).fetchone() is not None
+    )
+
+
+def count_rows(data: Mapping[str, Any]) -> list[tuple[str, int, int | None]]:
+    """(label, in, out) per person type, then (label, count, None) per flagged figure."""
+    rows: list[tuple[str, int, int | None]] = [
+        (str(label), int(data[f"in_{t}"]), int(data[f"out_{t}"]))
+        for t, label in rules.PERSON_TYPES.items()
+    ]
+    rows += [(str(COUNT_LABELS[k]), int(data[k]), None) for k in COUNT_LABELS]
+    return rows

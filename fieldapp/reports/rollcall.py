@@ -1,0 +1,304 @@
+"""Roll-call (点名): for a day and a scope, which sites reported, zero-reported, were late, or are
+missing, with totals by district and for the scope. Reads daily reports, never entries."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from fieldapp import days
+from fieldapp.reports import daily as reports
+
+REPORTED, ZERO, LATE, MISSING = "reported", "zero", "late", "missing"
+STATES = {
+    REPORTED: _l("Reported"),
+    ZERO: _l("Zero report"),
+    LATE: _l("Late"),
+    MISSING: _l("Missing"),
+}
+# Figures shown per site and summed per district: (key, label).
+FIGURES = (
+    ("in", _l("In")),
+    ("out", _l("Out")),
+    ("visitors", _l("Visitors")),
+    ("fevers", _l("Fevers")),
+    ("travel", _l("Travel")),
+    ("code_red", _l("Red code")),
+    ("code_yellow", _l("Yellow code")),
+    ("vehicles", _l("Vehicles")),
+)
+
+
+@dataclass
+class Row:
+    """One site's line of the roll-call."""
+
+    site_id: str
+    name: str
+    district: str
+    state: str
+    zero: bool = False
+    submitted_at: str = ""  # local time of the first submission, HH:MM (date if another day)
+    reporter: str = ""
+    remarks: str = ""
+    figures: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def state_label(self) -> str:
+        """The state in the reader's language."""
+        return str(STATES[self.state])
+
+
+@dataclass
+class Totals:
+    """Counts of states and summed figures over a group of sites."""
+
+    name: str
+    sites: int = 0
+    states: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATES, 0))
+    figures: dict[str, int] = field(default_factory=lambda: dict.fromkeys(k for k, _ in FIGURES))
+    rows: list[Row] = field(default_factory=list)  # a district's own sites (not for the total)
+
+    def add(self, row: Row, keep: bool = True) -> None:
+        """Count one site in (and list it, for a district)."""
+        if keep:
+            self.rows.append(row)
+        self.sites += 1
+        self.states[row.state] += 1
+        for key, _label in FIGURES:
+            self.figures[key] = (self.figures[key] or 0) + row.figures.get(key, 0)
+
+    @property
+    def reported(self) -> int:
+        """Sites with a report in force (on time, zero or late)."""
+        return self.sites - self.states[MISSING]
+
+
+@dataclass
+class RollCall:
+    """The roll-call of one day over a scope."""
+
+    day: date
+    scope: str  # a district's name, or '' for every site
+    cutoff: str
+    rows: list[Row]
+    districts: list[Totals]
+    total: Totals
+
+
+def _figures(row: sqlite3.Row) -> dict[str, int]:
+    counts = {k: row[k] for k in reports.COUNT_KEYS}
+    return {
+        "in": reports.entries_in(counts),
+        "out": reports.entries_out(counts),
+        "visitors": reports.visitors(counts),
+        "fevers": counts["fevers"],
+        "travel": counts["travel"],
+        "code_red": counts["code_red"],
+        "code_yellow": counts["code_yellow"],
+        "vehicles": counts["vehicles"],
+    }
+
+
+def build(
+    conn: sqlite3.Connection,
+    day: date,
+    *,
+    tz_name: str,
+    cutoff: str,
+    district: str | None = None,
+    site_ids: Iterable[str] | None = None,
+) -> RollCall:
+    """The roll-call of a day for a district (or every site), optionally limited to site_ids."""
+    late_after = days.cutoff_instant(day, cutoff, tz_name)
+    where, params = ["s.active = 1"], []
+    if district:
+        where.append("s.district = ?")
+        params.append(district)
+    sites = conn.execute(
+        f"SELECT s.id, s.name, s.district FROM sites s WHERE {' AND '.join(where)}"  # noqa: S608 -- fixed clauses
+        " ORDER BY s.district, s.name, s.id",
+        params,
+    ).fetchall()
+    allowed = set(site_ids) if site_ids is not None else None
+    # One pass over the day's reports (index daily_reports_day_site); tiny next to the entries.
+    by_site: dict[str, list[sqlite3.Row]] = {}
+    if district:
+        found = conn.execute(
+            "SELECT r.* FROM daily_reports r JOIN sites s ON s.id = r.site_id"
+            " WHERE r.day = ? AND s.district = ? ORDER BY r.site_id, r.recorded_at, r.id",
+            (day.isoformat(), district),
+        )
+    else:
+        found = conn.execute(
+            "SELECT * FROM daily_reports WHERE day = ? ORDER BY site_id, recorded_at, id",
+            (day.isoformat(),),
+        )
+    for r in found:
+        by_site.setdefault(r["site_id"], []).append(r)
+
+    rows: list[Row] = []
+    districts: dict[str, Totals] = {}
+    total = Totals(district or "")
+    for site in sites:
+        if allowed is not None and site["id"] not in allowed:
+            continue
+        found = by_site.get(site["id"], [])
+        row = Row(site["id"], site["name"], site["district"], MISSING)
+        if found:
+            replaced = {r["supersedes"] for r in found if r["supersedes"]}
+            live = [r for r in found if r["uuid"] not in replaced] or found
+            now = max(live, key=lambda r: r["recorded_at"])
+            first = found[0]
+            row.zero = bool(now["zero"])
+            row.state = (
+                LATE if first["recorded_at"] > late_after else ZERO if row.zero else REPORTED
+            )
+            local = days.local(first["recorded_at"], tz_name)
+            row.submitted_at = (
+                local.strftime("%H:%M") if local.date() == day else local.strftime("%Y-%m-%d %H:%M")
+            )
+            row.reporter, row.remarks = now["reporter"], now["remarks"]
+            row.figures = _figures(now)
+        rows.append(row)
+        districts.setdefault(row.district, Totals(row.district)).add(row)
+        total.add(row, keep=False)
+    return RollCall(day, district or "", cutoff, rows, list(districts.values()), total)
+
+
+def state_labels() -> dict[str, str]:
+    """Each state in the reader's language, translated once for a whole table."""
+    return {key: str(label) for key, label in STATES.items()}
+
+
+def header() -> list[str]:
+    """Column titles of the exported table, in the reader's language."""
+    return [
+        _("District"),
+        _("Site"),
+        _("State"),
+        _("Zero report"),
+        _("Submitted at"),
+        *(str(label) for _key, label in FIGURES),
+        _("Reporter"),
+        _("Remarks"),
+    ]
+
+
+def table(rc: RollCall) -> list[list[str | int]]:
+    """Every site's line, then a total per district and for the scope."""
+    out: list[list[str | int]] = []
+    labels, yes = state_labels(), _("yes")
+    for r in rc.rows:
+        figures = [r.figures.get(k, "") for k, _label in FIGURES]
+        zero = yes if r.zero else ""
+        out.append(
+            [
+                r.district,
+                r.name,
+                labels[r.state],
+                zero,
+                r.submitted_at,
+                *figures,
+                r.reporter,
+                r.remarks,
+            ]
+        )
+    for t in [*rc.districts, rc.total]:
+        name = t.name if t is not rc.total else _("Total")
+        out.append(
+            [
+                name,
+                _("%(reported)d of %(sites)d sites reported", reported=t.reported, sites=t.sites),
+                summary(t),
+                "",
+                "",
+                *(t.figures[k] or 0 for k, _label in FIGURES),
+                "",
+                "",
+            ]
+        )
+    return out
+
+
+def summary(t: Totals) -> str:
+    """'Reported 3, zero 1, late 0, missing 2' in the reader's language."""
+    return _(
+        "reported %(reported)d, zero %(zero)d, late %(late)d, missing %(missing)d",
+        reported=t.states[REPORTED],
+        zero=t.states[ZERO],
+        late=t.states[LATE],
+        missing=t.states[MISSING],
+    )
+
+
+def to_csv(rc: RollCall) -> bytes:
+    """The roll-call as CSV in UTF-8 with a BOM, so Excel opens the Chinese right."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(header())
+    for line in table(rc):
+        writer.writerow([_safe_cell(v) for v in line])
+    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+
+
+def _safe_cell(value: str | int) -> str | int:
+    """Text that a spreadsheet would run as a formula (=, +, -, @) is quoted with a '."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return value
+
+
+def to_xlsx(rc: RollCall) -> bytes:
+    """The roll-call as an XLSX workbook (XlsxWriter)."""
+    import xlsxwriter
+
+    buf = io.BytesIO()
+    book = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_formulas": False})
+    sheet = book.add_worksheet(rc.day.isoformat())
+    bold = book.add_format({"bold": True})
+    title = _("Daily roll-call %(day)s", day=rc.day.isoformat())
+    if rc.scope:
+        title += f" · {rc.scope}"
+    sheet.write(0, 0, title, bold)
+    sheet.write_row(1, 0, header(), bold)
+    lines = table(rc)
+    for i, line in enumerate(lines, start=2):
+        fmt = bold if i - 2 >= len(rc.rows) else None
+        sheet.write_row(i, 0, line, fmt)
+    sheet.set_column(0, 1, 18)
+    sheet.set_column(2, 4, 12)
+    sheet.freeze_panes(2, 2)
+    book.close()
+    return buf.getvalue()
+
+
+def format_text(rc: RollCall) -> str:
+    """The roll-call as a plain-text table for the terminal."""
+    lines = [header(), *table(rc)]
+    cells = [[str(c) for c in line] for line in lines]
+    widths = [max(_width(row[i]) for row in cells) for i in range(len(cells[0]))]
+    out = []
+    title = _("Daily roll-call %(day)s", day=rc.day.isoformat())
+    out.append(title + (f" · {rc.scope}" if rc.scope else ""))
+    for n, row in enumerate(cells):
+        out.append(
+            "  ".join(c + " " * (w - _width(c)) for c, w in zip(row, widths, strict=True)).rstrip()
+        )
+        if n == 0 or n == len(rc.rows):
+            out.append("-" * (sum(widths) + 2 * (len(widths) - 1)))
+    return "\n".join(out) + "\n"
+
+
+def _width(text: str) -> int:
+    """Terminal columns: CJK characters take two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)

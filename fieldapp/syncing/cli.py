@@ -1,0 +1,227 @@
+"""`fieldapp instance …` (downstreams allowed to push here), `fieldapp upstream set` and
+`fieldapp sync` (push, pull, --watch, --status)."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+from flask_babel import gettext as _
+
+import sync
+from fieldapp import db
+from fieldapp.commands import localised
+from fieldapp.syncing import status, upstream
+from sync import peers
+
+
+@click.group("instance")
+def instance_group() -> None:
+    """Downstream instances allowed to push here."""
+
+
+@instance_group.command("add")
+@click.argument("name")
+@with_appcontext
+@localised
+def instance_add(name: str) -> None:
+    """Allow a downstream instance NAME to push here; print its token once."""
+    name = name.strip()
+    if not name or len(name) > 80:
+        raise click.UsageError(_("The name must be 1 to 80 characters."))
+    conn = db.connect(current_app.config["DATABASE"])
+    try:
+        with db.transaction(conn):
+            peer, token = peers.create(conn, "instance", name)
+    except sqlite3.IntegrityError:
+        raise click.ClickException(
+            _("An instance named “%(name)s” exists already.", name=name)
+        ) from None
+    finally:
+        conn.close()
+    click.echo(_("Instance “%(name)s” added (id %(id)s).", name=name, id=peer.id))
+    click.echo(_("Its token, shown only this once:"))
+    click.echo(token)
+    click.echo(_("On that instance run: fieldapp upstream set %(url)s TOKEN", url=_base_url()))
+
+
+def _base_url() -> str:
+    return str(current_app.config.get("BASE_URL") or "http://127.0.0.1:5000")
+
+
+@instance_group.command("revoke")
+@click.argument("name")
+@with_appcontext
+@localised
+def instance_revoke(name: str) -> None:
+    """Revoke instance NAME's token: its pushes are refused from now on."""
+    conn = db.connect(current_app.config["DATABASE"])
+    try:
+        with db.transaction(conn):
+            n = peers.revoke(conn, "instance", name)
+    finally:
+        conn.close()
+    if not n:
+        raise click.ClickException(_("No live instance named “%(name)s”.", name=name))
+    click.echo(_("Instance “%(name)s” revoked.", name=name))
+
+
+@instance_group.command("list")
+@with_appcontext
+@localised
+def instance_list() -> None:
+    """List downstream instances: last push and records received."""
+    conn = db.connect(current_app.config["DATABASE"])
+    try:
+        rows = peers.listing(conn, "instance")
+    finally:
+        conn.close()
+    if not rows:
+        click.echo(_("No downstream instances yet: fieldapp instance add NAME"))
+    for row in rows:
+        state = _("revoked") if row["revoked_at"] else _("active")
+        click.echo(
+            f"{row['name']}\t{row['id']}\t{state}\t"
+            + _("last push: %(when)s", when=row["last_push_at"] or _("never"))
+            + "\t"
+            + _("records received: %(n)d", n=row["records_in"])
+        )
+
+
+@click.group("upstream")
+def upstream_group() -> None:
+    """The instance this one pushes to."""
+
+
+@upstream_group.command("set")
+@click.argument("url")
+@click.argument("token")
+@with_appcontext
+@localised
+def upstream_set(url: str, token: str) -> None:
+    """Push to the instance at URL with the TOKEN it issued (fieldapp instance add there)."""
+    problem = upstream.check_upstream(url, token)
+    if problem:
+        raise click.UsageError(problem)
+    upstream.set_upstream(current_app._get_current_object(), url, token)
+    click.echo(_("Upstream set to %(url)s. Run fieldapp sync to push and pull now.", url=url))
+
+
+def _print_status(conn: sqlite3.Connection) -> None:
+    info = status.status(conn)
+    up = info["upstream"]
+    if up is None:
+        click.echo(_("Upstream: none (this instance is a central)."))
+    else:
+        click.echo(_("Upstream: %(url)s", url=up["url"]))
+        click.echo("  " + _("records waiting to go: %(n)d", n=up["waiting"]))
+        if up["held"]:
+            click.echo(
+                "  "
+                + _(
+                    "records held back: %(n)d (the upstream could not store them; they are"
+                    " tried again every round):",
+                    n=len(up["held"]),
+                )
+            )
+            for row in up["held"]:
+                click.echo(f"    {row['kind']} {row['uuid']}: {row['reason']}")
+        click.echo("  " + _("last success: %(when)s", when=up["last_success_at"] or _("never")))
+        if up["last_error"]:
+            click.echo("  " + _("last error: %(error)s", error=up["last_error"]))
+    shown = [p for p in info["downstream"] if not p["revoked"]]
+    if not shown:
+        click.echo(_("Downstream: none."))
+    for p in shown:
+        kind = _("instance") if p["kind"] == "instance" else _("phone")
+        click.echo(
+            f"{kind} {p['name']}: "
+            + _("last push: %(when)s", when=p["last_push_at"] or _("never"))
+            + ", "
+            + _("records received: %(n)d", n=p["records_in"])
+        )
+
+
+@click.command("sync")
+@click.option("--watch", is_flag=True, help="Keep syncing, backing off after failures.")
+@click.option("--status", "show_status", is_flag=True, help="Show where sync stands and exit.")
+@with_appcontext
+@localised
+def sync_command(watch: bool, show_status: bool) -> None:
+    """Push every record the upstream lacks, then pull configuration."""
+    app = current_app._get_current_object()
+    if show_status:
+        conn = db.connect(current_app.config["DATABASE"])
+        try:
+            _print_status(conn)
+        finally:
+            conn.close()
+        return
+    if not upstream.is_downstream(app):
+        raise click.ClickException(_("No upstream is set. Run: fieldapp upstream set URL TOKEN"))
+    failures = 0
+    while True:
+        try:
+            done = _one_round(app)
+        except sync.SyncError as exc:
+            if not watch:
+                raise click.ClickException(_("Sync failed: %(error)s", error=str(exc))) from None
+            failures += 1
+            wait = upstream.backoff(failures, upstream.interval(app))
+            click.echo(
+                _("Sync failed: %(error)s. Next try in %(s)d s.", error=str(exc), s=int(wait)),
+                err=True,
+            )
+        else:
+            failures = 0
+            wait = upstream.interval(app)
+            click.echo(
+                _(
+                    "Pushed %(sent)d records (%(new)d new upstream); pulled %(sites)d sites and"
+                    " %(roster)d roster rows.",
+                    sent=done["pushed"],
+                    new=done["applied"],
+                    sites=done["pulled"]["sites"],
+                    roster=done["pulled"]["roster"],
+                )
+            )
+            if done["held"]:
+                click.echo(
+                    _(
+                        "%(n)d records are held back: the upstream could not store them. They"
+                        " are tried again every round; fieldapp sync --status lists them.",
+                        n=done["held"],
+                    ),
+                    err=True,
+                )
+        if not watch:
+            return
+        time.sleep(wait)
+
+
+def _one_round(app: Flask) -> dict[str, Any]:
+    """A round with a progress bar on a terminal."""
+    from tqdm import tqdm
+
+    bar: list[Any] = []
+
+    def start(total: int) -> None:
+        if total:
+            bar.append(tqdm(total=total, unit=" records", disable=None, leave=False))
+
+    def step(n: int) -> None:
+        if bar:
+            bar[0].update(n)
+
+    try:
+        return upstream.sync_round(app, on_start=start, on_batch=step)
+    finally:
+        if bar:
+            bar[0].close()
+
+
+commands = [instance_group, upstream_group, sync_command]

@@ -1,0 +1,127 @@
+"""Configuration flowing down: sites and rosters (owned by the upstream, versioned) and the
+settings a downstream must share (retention), exported to a pull and applied from one."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from typing import Any
+
+import sync
+from fieldapp import db, records
+from fieldapp.settings import check_retention_days
+from sync import client as sync_client
+from sync import config as sync_config
+
+# Configuration that flows down: these tables are owned by the upstream and versioned there.
+CONFIG_TABLES = ("sites", "roster")
+
+
+def export_config(conn: sqlite3.Connection, since: int) -> dict[str, Any]:
+    """Sites, roster rows and settings changed after version `since`, with the current version.
+
+    A downstream ahead of us (we were restored from an older copy) gets everything again.
+    """
+    version = sync_config.current_version(conn)
+    full = since > version
+    if full:
+        since = 0
+    out: dict[str, Any] = {"version": version, "full": full}
+    for table in CONFIG_TABLES:
+        cur = conn.execute(
+            f"SELECT * FROM {table} WHERE version > ? ORDER BY version",  # noqa: S608 -- table from code
+            (since,),
+        )
+        names = [d[0] for d in cur.description]
+        out[table] = [
+            {k: v for k, v in zip(names, row, strict=True) if k != "version"} for row in cur
+        ]
+    for site in out["sites"]:
+        site["old_codes"] = [
+            {"code": r[0], "retired_at": r[1]}
+            for r in conn.execute(
+                "SELECT code, retired_at FROM site_old_codes WHERE site_id = ?", (site["id"],)
+            )
+        ]
+    out["settings"] = {"retention_days": records.retention_days(conn)}
+    return out
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    return [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+
+
+def _upsert(conn: sqlite3.Connection, table: str, row: Mapping[str, Any], version: int) -> None:
+    """Insert or replace one configuration row by id, stamped with our own version.
+
+    Only columns this database has are written (names come from PRAGMA, never from the wire).
+    """
+    cols = [c for c in _columns(conn, table) if c in row and c != "version"]
+    if "id" not in cols:
+        raise sync.SyncError(f"{table}: a row without id")
+    cols.append("version")
+    values = [row[c] for c in cols[:-1]] + [version]
+    updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c != "id")
+    conn.execute(
+        f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"  # noqa: S608 -- names from PRAGMA
+        f" ON CONFLICT (id) DO UPDATE SET {updates}",
+        values,
+    )
+
+
+def apply_config(conn: sqlite3.Connection, payload: Any) -> dict[str, int]:
+    """Apply a pull answer in one transaction; remember its version. Counts of rows changed."""
+    if not isinstance(payload, Mapping) or not isinstance(payload.get("version"), int):
+        raise sync.SyncError("the upstream's pull answer is malformed")
+    rows = {t: payload.get(t) or [] for t in CONFIG_TABLES}
+    if not all(
+        isinstance(v, list) and all(isinstance(r, Mapping) for r in v) for v in rows.values()
+    ):
+        raise sync.SyncError("the upstream's pull answer is malformed")
+    settings = payload.get("settings") or {}
+    counts = {t: len(v) for t, v in rows.items()}
+    try:
+        with db.transaction(conn):
+            # Our own version number, so downstreams of ours pull what we took (chains).
+            version = sync_config.next_version(conn) if any(counts.values()) else 0
+            now = sync.store.iso(sync.utcnow())
+            for site in rows["sites"]:
+                old = conn.execute(
+                    "SELECT code FROM sites WHERE id = ?", (site.get("id"),)
+                ).fetchone()
+                if old is not None and old[0] != site.get("code"):
+                    conn.execute(
+                        "INSERT OR IGNORE INTO site_old_codes (code, site_id, retired_at)"
+                        " VALUES (?, ?, ?)",
+                        (old[0], site["id"], now),
+                    )
+                _upsert(conn, "sites", site, version)
+                for oc in site.get("old_codes") or []:
+                    if isinstance(oc, Mapping) and isinstance(oc.get("code"), str):
+                        conn.execute(
+                            "INSERT OR IGNORE INTO site_old_codes (code, site_id, retired_at)"
+                            " VALUES (?, ?, ?)",
+                            (oc["code"], site["id"], str(oc.get("retired_at") or now)),
+                        )
+            for person in rows["roster"]:
+                _upsert(conn, "roster", person, version)
+            days = settings.get("retention_days") if isinstance(settings, Mapping) else None
+            if isinstance(days, int) and not isinstance(days, bool) and _retention_ok(days):
+                conn.execute(
+                    "INSERT INTO settings (name, value) VALUES ('retention_days', ?)"
+                    " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    (str(days),),
+                )
+            sync_client.remember(conn, config_version=payload["version"])
+    except (sqlite3.IntegrityError, KeyError, TypeError) as exc:
+        raise sync.SyncError(f"the upstream's configuration could not be applied: {exc}") from None
+    return counts
+
+
+def _retention_ok(days: int) -> bool:
+    """A retention pulled from upstream is taken only if this instance could have it too."""
+    try:
+        check_retention_days(days)
+    except ValueError:
+        return False
+    return True

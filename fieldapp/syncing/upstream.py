@@ -1,0 +1,161 @@
+"""App-side glue of the sync protocol: upstream settings, a sync round, status, config pull.
+
+The protocol itself is in sync/ (no Flask); this module binds it to the app's database,
+record kinds, settings and languages, and holds the `instance`, `upstream` and `sync` commands.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask
+from flask_babel import gettext as _
+
+import sync
+from fieldapp import db
+from fieldapp.syncing import configuration
+from sync import client as sync_client
+
+log = logging.getLogger(__name__)
+
+# Configuration that flows down: these tables are owned by the upstream and versioned there.
+CONFIG_TABLES = ("sites", "roster")
+MAX_BACKOFF = 300.0  # never wait longer than this after failures
+
+
+# --- upstream settings -------------------------------------------------------------------
+
+
+def upstream(config: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(URL, token) of this instance's upstream, from settings (env wins over instance config)."""
+    return config.get("UPSTREAM_URL") or None, config.get("UPSTREAM_TOKEN") or None
+
+
+def is_downstream(app_or_config: Flask | Mapping[str, Any]) -> bool:
+    """True when this instance has an upstream: its configuration is then owned upstream.
+
+    Sites and roster commands call this and refuse to edit configuration locally.
+    """
+    config = app_or_config.config if isinstance(app_or_config, Flask) else app_or_config
+    return upstream(config)[0] is not None
+
+
+def check_upstream(url: str, token: str) -> str | None:
+    """What is wrong with an upstream URL and token, in the user's language, or None."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return _("The upstream URL must start with http:// or https:// and name a host.")
+    if parts.query or parts.fragment:
+        return _("The upstream URL must not have a query or a fragment.")
+    if not token or len(token) > 200 or not re.fullmatch(r"[A-Za-z0-9_\-]+", token):
+        return _("The token is not one `fieldapp instance add` prints.")
+    return None
+
+
+def set_upstream(app: Flask, url: str, token: str) -> None:
+    """Write UPSTREAM_URL and UPSTREAM_TOKEN into instance/config.py (kept out of the database)."""
+    path = Path(app.instance_path) / "config.py"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True) if path.exists() else []
+    kept = [ln for ln in lines if not re.match(r"\s*UPSTREAM_(URL|TOKEN)\s*=", ln)]
+    kept += [f"UPSTREAM_URL = {url.rstrip('/')!r}\n", f"UPSTREAM_TOKEN = {token!r}\n"]
+    path.write_text("".join(kept), encoding="utf-8")
+    path.chmod(0o600)
+    app.config.update(UPSTREAM_URL=url.rstrip("/"), UPSTREAM_TOKEN=token)
+
+
+def _state_for(conn: sqlite3.Connection, url: str) -> dict[str, Any]:
+    """The upstream state row, started afresh when the upstream URL changed."""
+    state = sync_client.upstream_state(conn)
+    if state.get("url") != url:
+        conn.execute(
+            "UPDATE sync_upstream SET url = ?, source = NULL, cursor = 0, config_version = 0,"
+            " last_error = NULL WHERE id = 1",
+            (url,),
+        )
+        state = sync_client.upstream_state(conn)
+    return state
+
+
+# --- the downstream side: one round ------------------------------------------------------
+
+
+def sync_round(
+    app: Flask,
+    *,
+    on_start: Callable[[int], None] | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Push everything the upstream lacks, then pull configuration; raise sync.SyncError."""
+    url, token = upstream(app.config)
+    if not url or not token:
+        raise sync.SyncError("no upstream is set: fieldapp upstream set URL TOKEN")
+    transport = sync.HttpTransport(url, token)
+    conn = db.connect(app.config["DATABASE"])
+    try:
+        state = _state_for(conn, url)
+        try:
+            report = sync.push_pending(
+                conn,
+                app.extensions["fieldapp.records"],
+                transport,
+                batch_size=int(app.config["SYNC_BATCH_SIZE"]),
+                max_bytes=int(app.config["SYNC_MAX_BATCH_BYTES"]),
+                on_start=on_start,
+                on_batch=on_batch,
+            )
+            sync_client.remember(conn, source=report.source)
+            registry = app.extensions["fieldapp.records"]
+            delivered, still_held = sync_client.retry_held(conn, registry, transport, report.source)
+            pulled = configuration.apply_config(conn, transport.pull(int(state["config_version"])))
+        except sync.SyncError as exc:
+            sync_client.mark_attempt(conn, str(exc))
+            raise
+        sync_client.mark_attempt(conn, None)
+        return {
+            "pushed": report.sent + delivered,
+            "applied": report.applied,
+            "cursor": report.cursor,
+            "reset": report.reset,
+            "pulled": pulled,
+            "held": still_held,
+        }
+    finally:
+        conn.close()
+
+
+# --- background: `fieldapp serve` keeps syncing when an upstream is set ------------------
+
+
+def background_job(app: Flask) -> None:
+    """One round if an upstream is set and the backoff allows it."""
+    if not is_downstream(app):
+        return
+    state = app.extensions.setdefault("fieldapp.sync.backoff", {"failures": 0, "next": 0.0})
+    if time.monotonic() < state["next"]:
+        return
+    try:
+        sync_round(app)
+    except sync.SyncError as exc:
+        state["failures"] += 1
+        state["next"] = time.monotonic() + backoff(state["failures"], interval(app))
+        log.warning("sync failed (%d in a row): %s", state["failures"], exc)
+        return
+    state["failures"], state["next"] = 0, 0.0
+
+
+def backoff(failures: int, interval: float = 10.0) -> float:
+    """Seconds to wait after that many failed rounds in a row: doubling, capped."""
+    return min(MAX_BACKOFF, interval * 2 ** min(failures, 10))
+
+
+def interval(app: Flask) -> float:
+    """Seconds between sync rounds (SYNC_INTERVAL, at least 1)."""
+    return max(1.0, float(app.config.get("SYNC_INTERVAL") or 10))
