@@ -7,7 +7,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, has_request_context, redirect, request
-from flask_babel import Babel
+from flask_babel import Babel, get_locale
 
 LANGUAGES = {"zh_Hans": "简体中文", "zh_Hant": "繁體中文", "en": "English"}
 DEFAULT = "zh_Hans"
@@ -80,8 +80,6 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def _language():
-        from flask_babel import get_locale
-
         locale = str(get_locale())
         html_lang = {"zh_Hans": "zh-Hans", "zh_Hant": "zh-Hant"}.get(locale, locale)
         return {"current_language": locale, "html_lang": html_lang}

@@ -49,6 +49,10 @@ SITE_KINDS = {
 OPTIONAL_FIELDS = ("id_number", "phone", "plate", "destination")
 
 TEMP_MIN, TEMP_MAX, FEVER_AT = 34.0, 43.0, 37.3
+# The fever condition in SQL, written with the threshold as a literal: the partial index
+# entries_fever (fieldapp/schema/0004_console.sql) says the same, and SQLite uses a partial
+# index only for a query whose condition matches it as written (a new threshold: a new index).
+FEVER_SQL = f"temperature >= {FEVER_AT}"
 # A typed reading: whole degrees and up to two decimals, with a point or a comma ("37,5").
 TEMPERATURE = r"([0-9]{1,2})(?:[.,]([0-9]{0,2}))?"
 MOBILE = r"1[3-9][0-9]{9}"
@@ -78,7 +82,7 @@ _PLATE_JUNK_RE = re.compile(PLATE_JUNK)
 
 
 def is_fever(temperature: float) -> bool:
-    """A reading that needs follow-up (≥ 37.3 °C)."""
+    """A reading that needs follow-up (≥ FEVER_AT)."""
     return temperature >= FEVER_AT
 
 

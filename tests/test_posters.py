@@ -131,7 +131,6 @@ def test_console_sites_page_lists_fields_and_prints_one_poster(app, db, made, tm
     client = app.test_client()
     login(client, "jt")
     with app.app_context():
-
         sites.set_optional_fields(db, app.config, made[0]["code"], "phone,plate")
     page = client.get("/console/sites")
     assert page.status_code == 200

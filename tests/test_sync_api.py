@@ -241,6 +241,7 @@ def test_a_phone_pushes_by_uuid_only_stamped_with_its_device(app, client, db, si
 
 def test_phone_cookie_is_the_fallback_when_no_bearer_token(app, client, db, site, monkeypatch):
     from fieldapp.phones import devices
+
     with db:
         phone, _token = peers.create(db, "device", "门岗手机2", site)
     monkeypatch.setattr(devices, "peer_from_cookie", lambda conn: phone)

@@ -20,7 +20,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 import sync
-from fieldapp.console import audit
+from fieldapp import audit
 from fieldapp.db import get_db, transaction
 from fieldapp.gate import sites as site_lookup
 from sync.store import iso

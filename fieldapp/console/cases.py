@@ -1,4 +1,4 @@
-"""Fever follow-up. A case exists for every entry whose temperature is ≥ 37.3 °C (derived: no
+"""Fever follow-up. A case exists for every entry with a fever (rules.FEVER_AT; derived: no
 record opens it); each step taken is an append-only `case_action` record that syncs upstream.
 """
 
@@ -160,9 +160,9 @@ def actions_for(conn: sqlite3.Connection, entry_uuid: str) -> list[sqlite3.Row]:
 # The entries that may be fever cases: at the gate (through the partial index entries_fever,
 # its condition written out exactly) or corrected up to a fever.
 FEVER_IDS = (
-    "SELECT id FROM entries WHERE temperature >= 37.3"
+    f"SELECT id FROM entries WHERE {rules.FEVER_SQL}"  # noqa: S608 -- a constant of the code
     " UNION SELECT f.id FROM corrections c JOIN entries f ON f.uuid = c.entry_uuid"
-    " WHERE json_extract(c.changes, '$.temperature') >= 37.3"
+    f" WHERE json_extract(c.changes, '$.temperature') >= {rules.FEVER_AT}"
 )
 
 
@@ -188,7 +188,7 @@ def listing(
     """Fever cases in scope, oldest first, each the entry's current value plus its state.
 
     site_ids None means every site. A voided entry, or one whose temperature was corrected
-    below 37.3 °C, has no case; one corrected up to a fever has one.
+    below the fever threshold, has no case; one corrected up to a fever has one.
     """
     # Two index-friendly sets instead of one OR (which would scan every entry): fevers at the
     # gate through the partial index entries_fever (its condition written out exactly), and

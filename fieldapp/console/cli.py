@@ -11,9 +11,9 @@ from flask.cli import with_appcontext
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
-from fieldapp import days, rules
+from fieldapp import audit, days, rules
 from fieldapp.commands import opened
-from fieldapp.console import accounts, audit, exports, logbook
+from fieldapp.console import accounts, exports, logbook
 from fieldapp.db import transaction
 from fieldapp.gate import sites
 from fieldapp.i18n import cli_locale

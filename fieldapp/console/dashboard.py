@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sync
-from fieldapp import days
+from fieldapp import days, rules
 from fieldapp.console import cases, logbook
 from fieldapp.syncing import status as sync_status_of
 from sync.store import iso
@@ -32,22 +32,23 @@ def today(
         params += site_ids
     # Two passes over the covering index entries_day, named because the planner otherwise
     # prefers entries_site_time and reads the table (5x slower at 50,000 entries a day).
-    # Hours are bucketed by the UTC hour and shifted to local time (whole-hour offsets).
+    # Hours are counted by the UTC hour, each then put at its local hour (on a day with a
+    # DST change, too).
     per_site: dict[str, dict[str, int]] = {}
     hours = [0] * 24
-    offset = int(now.astimezone(tz).utcoffset().total_seconds() // 3600)  # type: ignore[union-attr]
     where = " FROM entries INDEXED BY entries_day WHERE recorded_at >= ? AND recorded_at < ?"
-    sql = "SELECT site_id, direction, count(*) AS n, sum(temperature >= 37.3) AS fevers," + (
-        " sum(travel) AS travels"
+    sql = (
+        "SELECT site_id, direction, count(*) AS n,"
+        f" count(*) FILTER (WHERE {rules.FEVER_SQL}) AS fevers, sum(travel) AS travels"
     )
     for row in conn.execute(sql + where + scope + " GROUP BY 1, 2", params):
         s = per_site.setdefault(row["site_id"], {"in": 0, "out": 0, "fevers": 0, "travels": 0})
         s[row["direction"]] += row["n"]
         s["fevers"] += row["fevers"]
         s["travels"] += row["travels"]
-    sql = "SELECT CAST(substr(recorded_at, 12, 2) AS INTEGER) AS hour, count(*) AS n"
+    sql = "SELECT substr(recorded_at, 1, 13) AS hour, count(*) AS n"
     for row in conn.execute(sql + where + scope + " GROUP BY 1", params):
-        hours[(row["hour"] + offset) % 24] += row["n"]
+        hours[days.local(row["hour"] + ":00:00.000Z", tz).hour] += row["n"]
     site_sql = "SELECT id, name, district, code FROM sites WHERE active = 1"
     site_params: list[Any] = []
     if site_ids is not None:

@@ -110,7 +110,7 @@ def _where(f: Filters, site_ids: list[str] | None, tz: ZoneInfo) -> tuple[str, l
             params.append(getattr(f, key))
     if f.fever:
         # Written exactly as the partial index entries_fever, so the planner can use it.
-        clauses.append("e.temperature >= 37.3")
+        clauses.append("e." + rules.FEVER_SQL)
     if f.travel:
         clauses.append("e.travel = 1")
     if f.q:

@@ -11,7 +11,8 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from fieldapp.console import accounts, audit
+from fieldapp import audit
+from fieldapp.console import accounts
 from fieldapp.db import get_db, transaction
 
 bp = Blueprint("console_auth", __name__, url_prefix="/console")

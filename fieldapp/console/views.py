@@ -32,8 +32,8 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 import sync
-from fieldapp import days, records, rules
-from fieldapp.console import accounts, audit, cases, corrections, dashboard, exports, logbook
+from fieldapp import audit, days, records, rules
+from fieldapp.console import accounts, cases, corrections, dashboard, exports, logbook
 from fieldapp.console.accounts import current_user, require_role, scope_site_ids
 from fieldapp.db import connect, get_db, transaction
 from fieldapp.gate.entries import IdVault

@@ -15,8 +15,7 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from fieldapp import rules
-from fieldapp.console import audit
+from fieldapp import audit, rules
 from fieldapp.db import transaction
 from fieldapp.privacy import fields as site_fields
 from sync import config as sync_config

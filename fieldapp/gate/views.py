@@ -40,7 +40,6 @@ def _labels() -> dict:
         "PERSON_TYPES": rules.PERSON_TYPES,
         "HEALTH_CODES": rules.HEALTH_CODES,
         "FEVER_ACTIONS": rules.FEVER_ACTIONS,
-        "FEVER_AT": rules.FEVER_AT,
     }
 
 

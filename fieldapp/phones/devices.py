@@ -162,7 +162,7 @@ def revoke(conn: sqlite3.Connection, name_or_id: str) -> int:
 
 def write_qr(link: str, path: Path) -> None:
     """Write a QR code of a link as SVG (.svg) or PNG (anything else)."""
-    import qrcode
+    import qrcode  # only `device enrol --qr` draws one
 
     if path.suffix.lower() == ".svg":
         from qrcode.image.svg import SvgPathImage

@@ -18,6 +18,7 @@ class IdVault:
     """Full ID numbers at rest: encrypted, with a keyed hash for look-ups and a masked form."""
 
     def __init__(self, key: str | None) -> None:
+        # Loaded with the first ID number: most entries carry none, and it is slow to import.
         from cryptography.fernet import Fernet
 
         if not key:

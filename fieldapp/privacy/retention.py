@@ -20,8 +20,7 @@ from flask import Flask
 from flask_babel import gettext as _
 
 import sync
-from fieldapp import db, records, settings
-from fieldapp.console import audit
+from fieldapp import audit, db, records, settings
 from fieldapp.days import today as local_today
 from fieldapp.db import connect, transaction
 from sync.store import iso
@@ -222,10 +221,3 @@ def daily_job(app: Flask, now: datetime | None = None) -> Purge | None:
         result = purge_app(app, trigger="background", now=now)
         log.info("purge: %s", result)
         return result
-
-
-def init_app(app: Flask) -> None:
-    """Ask `fieldapp serve` to run the daily purge."""
-    from fieldapp import jobs as background
-
-    background.register(app, "purge", daily_job, BACKGROUND_EVERY_SECONDS)

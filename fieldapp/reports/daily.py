@@ -19,7 +19,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 import sync
-from fieldapp import days, rules
+from fieldapp import days, records, rules
 from sync.store import canonical_uuid, iso
 
 PERSON_TYPES = tuple(rules.PERSON_TYPES)
@@ -46,7 +46,7 @@ FIELDS = (
 )
 
 COUNT_LABELS = {
-    "fevers": _l("Fevers (≥ 37.3 °C)"),
+    "fevers": _l("Fevers (≥ %(t)s °C)", t=rules.FEVER_AT),
     "fever_refused": _l("Fever: entry refused"),
     "fever_clinic": _l("Fever: sent to clinic"),
     "fever_remeasured": _l("Fever: re-measured"),
@@ -334,8 +334,6 @@ def submit(
     **record: Any,
 ) -> sync.Result:
     """Store one report through fieldapp.records.save; the Result says applied, rejected…"""
-    from fieldapp import records
-
     return records.save(conn, [new_record(data, **record)], source=source, device=device)[0]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import sqlite3
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -258,7 +259,7 @@ def _safe_cell(value: str | int) -> str | int:
 
 def to_xlsx(rc: RollCall) -> bytes:
     """The roll-call as an XLSX workbook (XlsxWriter)."""
-    import xlsxwriter
+    import xlsxwriter  # loaded when a workbook is asked for, not at every start
 
     buf = io.BytesIO()
     book = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_formulas": False})
@@ -299,6 +300,4 @@ def format_text(rc: RollCall) -> str:
 
 def _width(text: str) -> int:
     """Terminal columns: CJK characters take two."""
-    import unicodedata
-
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)

@@ -17,11 +17,13 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from fieldapp import days, records, rules
+from fieldapp import audit, days, records, rules
+from fieldapp.console.accounts import current_user, in_scope, require_role, scope_site_ids
 from fieldapp.db import get_db
 from fieldapp.gate import sites
+from fieldapp.pages import page_or_fragment
+from fieldapp.phones import devices
 from fieldapp.privacy import fields as site_fields
-from fieldapp.privacy import retention
 from fieldapp.reports import daily as reports
 from fieldapp.reports import posters, rollcall
 
@@ -30,30 +32,20 @@ bp = Blueprint("reports", __name__)
 REPORT_DAYS_BACK = 7
 
 
-@bp.record_once
-def _register_jobs(state) -> None:
-    """The daily purge runs wherever this blueprint is served."""
-    retention.init_app(state.app)
-    state.app.jinja_env.globals["state_labels"] = rollcall.state_labels
+bp.add_app_template_global(rollcall.state_labels, "state_labels")
 
 
 def _tz() -> str:
     return current_app.config["TIMEZONE"]
 
 
-def _render(page: str, fragment: str, status: int = 200, **context) -> Response:
-    """The page, or only its fragment for an HTMX request (Vary: HX-Request either way)."""
-    template = fragment if request.headers.get("HX-Request") else page
-    response = Response(render_template(template, **context), status=status)
-    response.vary.add("HX-Request")
-    return response
-
-
 def _site(code: str):
     status, site = sites.by_code(get_db(), code)
     if status == "current" and site["active"]:
         return site
-    if status == "old":  # an old poster's code: the gate page says it is out of date, and who to ask
+    if (
+        status == "old"
+    ):  # an old poster's code: the gate page says it is out of date, and who to ask
         return redirect(f"/s/{code}", 303)
     abort(404)
 
@@ -101,14 +93,11 @@ def _reporter():
 
     Returns (device id or None, allowed). A visitor who scanned the poster is neither.
     """
-    from fieldapp.console import accounts
-    from fieldapp.phones import devices
-
     conn = get_db()
     phone = devices.peer_from_cookie(conn)
     if phone is not None:
         return phone.id, True
-    user = accounts.current_user()
+    user = current_user()
     return None, user is not None and user.can_write  # a viewer only reads
 
 
@@ -120,8 +109,6 @@ def gate_report(code: str):
         return site
     device, allowed = _reporter()
     if allowed and device is None:
-        from fieldapp.console.accounts import current_user, in_scope
-
         allowed = in_scope(current_user(), site["id"])
     if not allowed:
         page = render_template("reports/not_allowed.html", site=site)
@@ -129,7 +116,9 @@ def gate_report(code: str):
     today = days.today(_tz())
     day = _report_day(today)
     if request.method == "GET":
-        return _render("reports/gate.html", "reports/_gate.html", **_gate_context(site, day, today))
+        return page_or_fragment(
+            "reports/gate.html", "reports/_gate.html", **_gate_context(site, day, today)
+        )
     form = request.form
     data = {key: form.get(key, "") for key in reports.WIRE_KEYS}
     data["site_id"] = site["id"]  # the page's site, whatever the form says
@@ -152,26 +141,22 @@ def gate_report(code: str):
         done = _("Zero report submitted.") if stored.zero else _("Daily report submitted.")
         if request.headers.get("HX-Request"):
             context = _gate_context(site, day, today)
-            return _render("reports/gate.html", "reports/_gate.html", done=done, **context)
+            return page_or_fragment("reports/gate.html", "reports/_gate.html", done=done, **context)
         flash(done)
         return redirect(url_for("reports.gate_report", code=code, day=day.isoformat()), 303)
     context = _gate_context(site, day, today, error=result.reason or result.status, form=form)
-    return _render("reports/gate.html", "reports/_gate.html", status=422, **context)
+    return page_or_fragment("reports/gate.html", "reports/_gate.html", status=422, **context)
 
 
 # ---- console --------------------------------------------------------------------------------
 
 
 def _console(view):
-    """Any signed-in console user (the console engineer's require_role)."""
-    from fieldapp.console.accounts import require_role
-
+    """Any signed-in console user."""
     return require_role()(view)
 
 
 def _rollcall_for_request():
-    from fieldapp.console.accounts import current_user, scope_site_ids
-
     conn = get_db()
     user = current_user()
     today = days.today(_tz())
@@ -196,8 +181,6 @@ def _rollcall_for_request():
 
 
 def _districts() -> list[str]:
-    from fieldapp.console.accounts import current_user, scope_site_ids
-
     conn = get_db()
     ids = scope_site_ids(current_user(), conn)
     rows = conn.execute(
@@ -224,15 +207,12 @@ def console_rollcall():
     }
     if context["printing"]:
         return render_template("reports/rollcall_print.html", **context), 400 if error else 200
-    return _render(
+    return page_or_fragment(
         "reports/rollcall.html", "reports/_rollcall.html", status=400 if error else 200, **context
     )
 
 
 def _export(kind: str):
-    from fieldapp.console import audit
-    from fieldapp.console.accounts import current_user
-
     rc, error, _today = _rollcall_for_request()
     if rc is None:
         return Response(error, 400)
@@ -275,8 +255,6 @@ def rollcall_xlsx():
 @_console
 def console_sites():
     """The sites in the user's scope: what each gate asks for, its report page, its poster."""
-    from fieldapp.console.accounts import current_user, scope_site_ids
-
     conn = get_db()
     user = current_user()
     ids = scope_site_ids(user, conn)
@@ -301,8 +279,6 @@ def console_sites():
 @_console
 def posters_pdf():
     """An A4 poster per site in the user's scope (?district= or ?site= narrows it)."""
-    from fieldapp.console.accounts import current_user, scope_site_ids
-
     conn = get_db()
     ids = scope_site_ids(current_user(), conn)
     district = (request.args.get("district") or "").strip() or None

@@ -205,7 +205,7 @@ def sync_command(watch: bool, show_status: bool) -> None:
 
 def _one_round(app: Flask) -> dict[str, Any]:
     """A round with a progress bar on a terminal."""
-    from tqdm import tqdm
+    from tqdm import tqdm  # a terminal's progress bar: only this command needs it
 
     bar: list[Any] = []
 

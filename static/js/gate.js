@@ -64,10 +64,6 @@
   document.addEventListener("submit", function (event) {
     var f = event.target;
     if (!f.matches || !f.matches("form[data-outbox-kind=entry]")) return;
-    if (f.elements.recorded_at && !f.elements.recorded_at.value) {
-      // The first submission fixes the time: a retry of the same record keeps the same content.
-      f.elements.recorded_at.value = new Date().toISOString();
-    }
     if (f.elements.volunteer) {
       try { localStorage.setItem(VOLUNTEER_KEY, f.elements.volunteer.value); } catch (e) { /* ignore */ }
     }

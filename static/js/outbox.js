@@ -102,6 +102,11 @@
     });
   }
 
+  /* The one way a record's time of recording is stamped: now, in UTC, as ISO 8601. */
+  function recordedAt(ms) {
+    return new Date(ms === undefined ? Date.now() : ms).toISOString();
+  }
+
   function value(v) {
     if (v === "true") return true;
     if (v === "false") return false;
@@ -121,7 +126,7 @@
     return {
       uuid: uuid || fields.uuid || global.crypto.randomUUID(),
       kind: kind || "entry",
-      recorded_at: fields.recorded_at || new Date(at).toISOString(),
+      recorded_at: fields.recorded_at || recordedAt(at),
       data,
       queued_at: at,
     };
@@ -408,6 +413,6 @@
 
   global.FieldOutbox = {
     DB_NAME, CHANNEL, open, add, all, summary, send, fromForm, fromFields, refreshDevice,
-    getMeta, setMeta, exportData, dismiss, fetchWithTimeout, retryHeld,
+    getMeta, setMeta, exportData, dismiss, fetchWithTimeout, retryHeld, recordedAt,
   };
 })(self);

@@ -118,10 +118,17 @@
     e.detail.headers["X-Outbox-Kind"] = form.dataset.outboxKind;
     const boxes = [...form.querySelectorAll("input[type=checkbox][name]")].map((i) => i.name);
     e.detail.headers["X-Outbox-Booleans"] = [...new Set(boxes)].join(",");
-    const at = form.querySelector("input[name=recorded_at]");
-    // The moment of saving, not of rendering the form, is when the person passed.
-    if (at && !at.value) e.detail.parameters.recorded_at = new Date().toISOString();
   });
+
+  // The moment of saving, not of rendering the form, is when the person passed; the first
+  // submission fixes it, so a retry of the same record keeps the same content. (rules.js has
+  // stopped a form that breaks a rule before this runs.)
+  document.addEventListener("submit", (e) => {
+    const form = e.target;
+    if (!form.matches || !form.matches("form[data-outbox-kind]")) return;
+    const at = form.querySelector("input[name=recorded_at]");
+    if (at && !at.value) at.value = O.recordedAt();
+  }, true);
 
   // While a save is on its way (a few seconds at most with one bar of signal) the form takes no
   // typing: its answer brings a fresh form, which would silently drop what was typed meanwhile.
