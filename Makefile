@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 VENDOR := static/vendor
 
-.PHONY: run test install test-deps vendor catalogs chromium lint clean
+.PHONY: run test install test-deps vendor catalogs chromium webkit lint clean
 
 # The address the printed links and QR codes carry: BASE_URL when given; this server's own when
 # HOST or PORT are given on the command line (0.0.0.0: the machine's first network address);
@@ -25,7 +25,7 @@ run: install
 	$(RUN_ENV) $(FIELDAPP) demo
 	$(RUN_ENV) $(FIELDAPP) serve --host $(HOST) --port $(PORT)
 
-test: install test-deps chromium
+test: install test-deps chromium webkit
 	$(VENV)/bin/ruff check fieldapp sync tests bench
 	$(PY) -m pytest -q
 
@@ -58,10 +58,17 @@ catalogs: $(VENV)/.installed
 
 # Browser tests drive Debian's Chromium; playwright cannot download its own here. The poster
 # tests print pages with poppler's pdftoppm/pdftotext.
+# Debian packages the tests need, installed with apt (as root, or through sudo) when missing.
+APT_INSTALL = if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1); \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1); fi
+
 chromium:
-	@{ command -v chromium && command -v pdftoppm; } >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils; \
-	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils; fi; }
+	@{ command -v chromium && command -v pdftoppm; } >/dev/null || { $(call APT_INSTALL,chromium poppler-utils); }
+
+# The WebKit test (the engine of every iPhone browser) drives Debian's WebKitGTK through its
+# WebDriver (Selenium), in a virtual X server.
+webkit:
+	@{ command -v WebKitWebDriver && command -v Xvfb; } >/dev/null || { $(call APT_INSTALL,webkit2gtk-driver xvfb); }
 
 lint: test-deps
 	$(VENV)/bin/ruff check fieldapp sync tests bench
