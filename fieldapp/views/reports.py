@@ -19,6 +19,7 @@ from flask_babel import gettext as _
 
 from .. import posters, records, reports, retention, rollcall, rules
 from ..db import get_db
+from ..pdffont import FontMissing
 
 bp = Blueprint("reports", __name__)
 # How far back a gate may still report (a late report beats a missing one).
@@ -308,12 +309,15 @@ def posters_pdf():
     sites = posters.sites_for(conn, district, allowed)
     if one and not sites:
         abort(404)
-    pdf = posters.render(
-        sites,
-        base_url=current_app.config["BASE_URL"],
-        printed=reports.local_today(_tz()),
-        language="zh_Hant" if request.args.get("lang") == "zh_Hant" else "zh_Hans",
-    )
+    try:
+        pdf = posters.render(
+            sites,
+            base_url=current_app.config["BASE_URL"],
+            printed=reports.local_today(_tz()),
+            language="zh_Hant" if request.args.get("lang") == "zh_Hant" else "zh_Hans",
+        )
+    except FontMissing as exc:  # say so, in the user's language, rather than print boxes
+        return Response(str(exc), status=503, mimetype="text/plain")
     response = Response(pdf, mimetype="application/pdf")
     name = f"posters-{district}.pdf" if district else "posters.pdf"
     response.headers.set("Content-Disposition", "inline", filename=name)
