@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 VENDOR := static/vendor
 
-.PHONY: run test install test-deps vendor catalogs chromium webkit lint clean
+.PHONY: run test install test-deps vendor catalogs pdffont chromium webkit lint clean
 
 # The address the printed links and QR codes carry: BASE_URL when given; this server's own when
 # HOST or PORT are given on the command line (0.0.0.0: the machine's first network address);
@@ -29,7 +29,7 @@ test: install test-deps chromium webkit
 	$(VENV)/bin/ruff check fieldapp sync tests bench
 	$(PY) -m pytest -q
 
-install: $(VENV)/.installed vendor catalogs
+install: $(VENV)/.installed vendor catalogs pdffont
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -55,6 +55,15 @@ $(VENDOR)/.copied: package.json package-lock.json
 # Each area keeps its own catalog (fieldapp/translations/<area>/<lang>); Flask-Babel merges them.
 catalogs: $(VENV)/.installed
 	@for d in fieldapp/translations/*/; do $(VENV)/bin/pybabel compile -d "$$d" >/dev/null 2>&1 || { $(VENV)/bin/pybabel compile -d "$$d"; exit 1; }; done
+
+# PDFs with Chinese text (posters) embed WenQuanYi Micro Hei from Debian's fonts-wqy-microhei;
+# fieldapp/pdffont.py says why that font. Without apt, `fieldapp posters` says what is missing.
+PDF_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+pdffont:
+	@test -f $(PDF_FONT) || { \
+	  if ! command -v apt-get >/dev/null; then echo "PDF posters need $(PDF_FONT) (fonts-wqy-microhei): install it by hand" >&2; \
+	  elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei; fi; }
 
 # Browser tests drive Debian's Chromium; playwright cannot download its own here. The poster
 # tests print pages with poppler's pdftoppm/pdftotext.

@@ -1,16 +1,22 @@
-"""Posters: one A4 page per site, Chinese text, a QR code that decodes to the site's URL."""
+"""Posters: one A4 page per site, Chinese text, a QR code that decodes to the site's URL.
+
+The Chinese font is embedded: a viewer with no fonts at all prints the page as this machine
+does, and draws real glyphs (different characters leave different ink; tofu boxes would not).
+"""
 
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 from datetime import date
 
 import pytest
 import zxingcpp
-from PIL import Image
+from PIL import Image, ImageChops
 from pypdf import PdfReader
 
+from fieldapp import pdffont
 from fieldapp.gate import sites
 from fieldapp.reports import posters
 
@@ -55,6 +61,56 @@ def qr_codes(pdf: bytes, tmp_path) -> list[str]:
     return found
 
 
+def pdf_fonts(pdf: bytes, tmp_path) -> list[dict[str, str]]:
+    """The fonts poppler's pdffonts lists: name, emb, sub."""
+    path = tmp_path / "fonts.pdf"
+    path.write_bytes(pdf)
+    out = subprocess.run(["pdffonts", str(path)], capture_output=True, check=True, text=True)
+    fonts = []
+    for line in out.stdout.splitlines()[2:]:  # a header and a rule first
+        # name, type (may hold spaces), encoding, emb, sub, uni, object, generation
+        name, rest = line.split(None, 1)
+        *_kind, emb, sub, _uni, _obj, _gen = rest.split()
+        fonts.append({"name": name, "emb": emb, "sub": sub})
+    return fonts
+
+
+@pytest.fixture
+def bare_viewer(tmp_path):
+    """Environment for a poppler that finds no font on its machine (an empty fontconfig):
+    only what the PDF embeds can be drawn, as on a print shop's computer without Chinese fonts."""
+    folder = tmp_path / "bare"
+    (folder / "fonts").mkdir(parents=True)
+    conf = folder / "fonts.conf"
+    conf.write_text(
+        '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n'
+        f"<fontconfig><dir>{folder / 'fonts'}</dir><cachedir>{folder / 'cache'}</cachedir>"
+        "</fontconfig>\n"
+    )
+    return dict(os.environ, FONTCONFIG_FILE=str(conf))
+
+
+def first_page(pdf: bytes, tmp_path, env=None) -> Image.Image:
+    """Page 1 printed by pdftoppm at 50 dpi, in grey."""
+    path = tmp_path / "first.pdf"
+    path.write_bytes(pdf)
+    stem = tmp_path / "first"
+    subprocess.run(
+        ["pdftoppm", "-r", "50", "-gray", "-png", "-f", "1", "-l", "1", "-singlefile"]
+        + [str(path), str(stem)],
+        check=True,
+        capture_output=True,  # poppler complains on stderr about fonts it cannot find
+        env=env,
+    )
+    with Image.open(f"{stem}.png") as image:
+        return image.convert("L")
+
+
+def ink(image: Image.Image) -> int:
+    """How many pixels are dark."""
+    return image.point(lambda v: 255 if v < 128 else 0).histogram()[255]
+
+
 def test_cli_posters_one_page_per_site_with_name_and_qr(runner, app, made, tmp_path):
     out = tmp_path / "posters.pdf"
     r = runner.invoke(args=["posters", "--out", str(out)])
@@ -74,7 +130,7 @@ def test_cli_posters_one_page_per_site_with_name_and_qr(runner, app, made, tmp_p
         assert url == f"http://gate.test/s/{site['code']}"
         assert "扫码" in text and "健康码" in text and "零报告" in text  # instructions in Chinese
         assert "打印日期" in text and "社区居委会" in text
-    assert "STSong-Light" in pdf.decode("latin-1")  # the built-in CID font, nothing embedded
+    assert "STSong-Light" not in pdf.decode("latin-1")  # no font left to the viewer
 
 
 def test_posters_for_a_district_only(runner, app, made, tmp_path):
@@ -86,14 +142,116 @@ def test_posters_for_a_district_only(runner, app, made, tmp_path):
     assert none.exit_code != 0
 
 
-def test_traditional_characters_print_with_the_same_cid_font(app, made, tmp_path):
+def test_every_font_in_the_pdf_is_an_embedded_subset(app, made, tmp_path):
+    with app.app_context():
+        pdf = posters.render(made, base_url="http://gate.test", printed=date(2020, 2, 15))
+    fonts = pdf_fonts(pdf, tmp_path)
+    assert fonts, "pdffonts lists no font"
+    for font in fonts:  # the URL too: no Helvetica left for the viewer to substitute
+        assert font["name"].split("+", 1)[-1].startswith(pdffont.FONT_NAME), font
+        assert (font["emb"], font["sub"]) == ("yes", "yes"), font
+        assert font["name"][:7].endswith("+")  # ABCDEF+: a subset's tag
+
+
+def test_chinese_title_is_drawn_where_the_viewer_has_no_font(app, made, tmp_path, bare_viewer):
+    # The control: a font the PDF only names draws nothing in this viewer.
+    from reportlab.pdfgen import canvas
+
+    buf = io.BytesIO()
+    named = canvas.Canvas(buf)
+    named.setFont("Helvetica", 40)
+    named.drawString(72, 700, "HHHHHHHH")
+    named.save()
+    assert ink(first_page(buf.getvalue(), tmp_path, bare_viewer)) == 0
+
+    def page(name: str, env=bare_viewer) -> Image.Image:
+        with app.app_context():
+            pdf = posters.render(
+                [dict(made[0], name=name)], base_url="http://gate.test", printed=date(2020, 2, 15)
+            )
+        return first_page(pdf, tmp_path, env)
+
+    plain, dense = page("一二三"), page("鑫森淼")
+    # Only the title differs between the two pages, and it holds much more ink in dense
+    # characters than in three strokes: boxes (or nothing) would leave the same ink.
+    changed = ImageChops.difference(plain, dense).getbbox()
+    assert changed is not None, "the two titles print the same: boxes, or nothing"
+    assert changed[3] < plain.height / 4  # the title, at the top of the page
+    assert ink(dense.crop(changed)) > 2 * ink(plain.crop(changed)) > 0
+    # Every other line is drawn too, in the same glyphs as where the machine's fonts are seen.
+    assert ImageChops.difference(dense, page("鑫森淼", env=None)).getbbox() is None
+
+
+def test_traditional_characters_print_with_the_same_embedded_font(app, made, tmp_path, bare_viewer):
     with app.app_context():
         pdf = posters.render(
             [made[0]], base_url="http://gate.test", printed=date(2020, 2, 15), language="zh_Hant"
         )
-    assert "STSong-Light" in pdf.decode("latin-1")
+        simplified = posters.render(
+            [made[0]], base_url="http://gate.test", printed=date(2020, 2, 15)
+        )
+    assert {f["emb"] for f in pdf_fonts(pdf, tmp_path)} == {"yes"}
     (text,) = pdf_text(pdf, tmp_path)
     assert "掃碼" in text and "2020-02-15" in text
+    bare = first_page(pdf, tmp_path, bare_viewer)
+    assert ImageChops.difference(bare, first_page(pdf, tmp_path)).getbbox() is None
+    # The heading has as many characters in either script (门岗登记　请扫码, 門崗登記　請掃碼):
+    # boxes would print the same; glyphs print 門 and 门.
+    heading = (0, 0, bare.width, bare.height // 10)
+    zh_hans = first_page(simplified, tmp_path, bare_viewer)
+    assert ImageChops.difference(bare.crop(heading), zh_hans.crop(heading)).getbbox() is not None
+
+
+def test_the_font_has_every_character_the_catalogs_and_both_scripts_need():
+    """Every character a zh_Hans or zh_Hant string can put on a PDF, every GB2312 and Big5
+    hanzi (site names in either script) and the symbols posters and passes use."""
+    from babel.messages.pofile import read_po
+    from reportlab.pdfbase import pdfmetrics
+
+    from fieldapp.i18n import TRANSLATIONS
+
+    glyphs = pdfmetrics.getFont(pdffont.pdf_font()).face.charToGlyph
+    needed = set("°C≥≤·×—“”…　，。：；（）、")
+    for po in TRANSLATIONS.glob("*/zh_Han[st]/LC_MESSAGES/messages.po"):
+        with po.open("rb") as f:
+            for message in read_po(f):
+                strs = message.string if isinstance(message.string, tuple) else (message.string,)
+                needed.update(c for s in strs for c in s if ord(c) > 0x7E)
+    for encoding, first, last in (("gb2312", 0xB0, 0xF7), ("big5", 0xA4, 0xF9)):
+        for b1 in range(first, last + 1):
+            for b2 in (*range(0x40, 0x7F), *range(0xA1, 0xFF)):
+                try:
+                    ch = bytes((b1, b2)).decode(encoding)
+                except UnicodeDecodeError:
+                    continue
+                if "\u4e00" <= ch <= "\u9fff":
+                    needed.add(ch)
+    assert len(needed) > 13_000
+    assert sorted(c for c in needed if ord(c) not in glyphs) == []
+
+
+def test_posters_without_the_font_fail_and_say_so_in_the_users_language(
+    runner, app, made, tmp_path, monkeypatch
+):
+    from console_support import login, make_user
+
+    monkeypatch.setattr(pdffont, "FONT_FILES", (tmp_path / "absent.ttc",))
+    out = tmp_path / "posters.pdf"
+    for lang, says in (
+        ("zh_CN.UTF-8", "未安装"),
+        ("zh_TW.UTF-8", "未安裝"),
+        ("en_GB.UTF-8", "not installed"),
+    ):
+        r = runner.invoke(args=["posters", "--out", str(out)], env={"FIELDAPP_LANG": lang})
+        assert r.exit_code != 0
+        assert says in r.output and "fonts-wqy-microhei" in r.output, r.output
+    assert not out.exists()  # no PDF of boxes
+    make_user(app, "jt", "coordinator", districts=["金坛区"])
+    client = app.test_client()
+    login(client, "jt")
+    r = client.get("/console/posters.pdf", headers={"Accept-Language": "zh-TW"})
+    assert r.status_code == 503 and r.mimetype == "text/plain"
+    assert "未安裝" in r.text and "fonts-wqy-microhei" in r.text
 
 
 def test_old_poster_after_rotation_says_out_of_date_and_who_to_ask(client, app, db, made):

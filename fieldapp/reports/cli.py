@@ -76,13 +76,16 @@ def report_daily(day: str | None, district: str | None, fmt: str, out: str | Non
 def posters_command(out: str, district: str | None, lang: str) -> None:
     """Write an A4 poster per active site (QR code, instructions) into one PDF."""
     config = current_app.config
-    with opened() as conn:
+    with opened() as conn:  # a missing font (pdffont.FontMissing) is said, not a traceback
         sites = posters.sites_for(conn, district)
         if district and not sites:
             raise click.ClickException(_("No active site in district %(d)s.", d=district))
-    pdf = posters.render(
-        sites, base_url=config["BASE_URL"], printed=days.today(config["TIMEZONE"]), language=lang
-    )
+        pdf = posters.render(
+            sites,
+            base_url=config["BASE_URL"],
+            printed=days.today(config["TIMEZONE"]),
+            language=lang,
+        )
     with open(out, "wb") as f:
         f.write(pdf)
     click.echo(f"{out}\t{len(sites)}")

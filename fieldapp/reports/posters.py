@@ -1,8 +1,8 @@
 """Site posters (场所码): an A4 PDF page per site with its QR code, made with reportlab.
 
-Chinese text uses reportlab's built-in CID font STSong-Light, which needs no font file installed:
-the PDF viewer supplies the glyphs. Its Adobe-GB1 collection covers GBK, so traditional
-characters print with it too (and every viewer with Chinese support has its maps).
+All text, the URL included, is set in pdffont.pdf_font(), WenQuanYi Micro Hei, embedded as a
+subset: the page prints the same in any viewer (the built-in CID font STSong-Light used before
+left the glyphs to the viewer, and poppler drew empty boxes). That module says why that font.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from datetime import date
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
-FONT = "STSong-Light"
+from fieldapp.pdffont import pdf_font
 
 
 def site_url(base_url: str, code: str) -> str:
@@ -100,23 +100,23 @@ def _wrap(text: str, font: str, size: float, width: float) -> list[str]:
 def render(
     sites: list[sqlite3.Row], *, base_url: str, printed: date, language: str = "zh_Hans"
 ) -> bytes:
-    """One A4 page per site: name, large QR code, instructions, printed date. Returns the PDF."""
+    """One A4 page per site: name, large QR code, instructions, printed date. Returns the PDF.
+
+    Raises FontMissing (its message in the caller's language) when the font is not installed."""
     from reportlab import rl_config
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.units import mm
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
     from reportlab.pdfgen import canvas
 
-    font = FONT
+    font = pdf_font()  # before force_locale below: a FontMissing speaks the user's language
     # Binary streams, not ASCII85: the same PDF, a fifth smaller, and much quicker to write
     # where reportlab's C accelerator is not installed.
     rl_config.useA85 = 0
-    pdfmetrics.registerFont(UnicodeCIDFont(font))
     width, height = A4
     margin = 18 * mm
     buf = io.BytesIO()
-    pdf = canvas.Canvas(buf, pagesize=A4, pageCompression=1)
+    # initialFontName: no unused Helvetica named either, so every font in the PDF is embedded.
+    pdf = canvas.Canvas(buf, pagesize=A4, pageCompression=1, initialFontName=font)
     with force_locale(language):
         pdf.setTitle(_("Site posters"))
         pdf.setCreator("fieldapp")
@@ -138,7 +138,7 @@ def render(
             side = 115 * mm
             y -= side
             _draw_qr(pdf, qr_matrix(url), (width - side) / 2, y, side)
-            pdf.setFont("Helvetica", 10)
+            pdf.setFont(font, 10)
             pdf.drawCentredString(width / 2, y - 2 * mm, url)
             y -= 12 * mm
             blocks = [

@@ -22,6 +22,7 @@ from fieldapp.console.accounts import current_user, in_scope, require_role, scop
 from fieldapp.db import get_db
 from fieldapp.gate import sites
 from fieldapp.pages import page_or_fragment
+from fieldapp.pdffont import FontMissing
 from fieldapp.phones import devices
 from fieldapp.privacy import fields as site_fields
 from fieldapp.reports import daily as reports
@@ -289,12 +290,15 @@ def posters_pdf():
     sites = posters.sites_for(conn, district, allowed)
     if one and not sites:
         abort(404)
-    pdf = posters.render(
-        sites,
-        base_url=current_app.config["BASE_URL"],
-        printed=days.today(_tz()),
-        language="zh_Hant" if request.args.get("lang") == "zh_Hant" else "zh_Hans",
-    )
+    try:
+        pdf = posters.render(
+            sites,
+            base_url=current_app.config["BASE_URL"],
+            printed=days.today(_tz()),
+            language="zh_Hant" if request.args.get("lang") == "zh_Hant" else "zh_Hans",
+        )
+    except FontMissing as exc:  # say so, in the user's language, rather than print boxes
+        return Response(str(exc), status=503, mimetype="text/plain")
     response = Response(pdf, mimetype="application/pdf")
     name = f"posters-{district}.pdf" if district else "posters.pdf"
     response.headers.set("Content-Disposition", "inline", filename=name)

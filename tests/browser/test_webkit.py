@@ -24,7 +24,8 @@ from selenium.webdriver.support.wait import WebDriverWait
 from selenium.webdriver.webkitgtk.options import Options
 from selenium.webdriver.webkitgtk.service import Service
 
-from fieldapp import devices, i18n
+from fieldapp import i18n
+from fieldapp.phones import devices
 from sync import peers
 
 pytestmark = [

@@ -1,0 +1,64 @@
+"""The font every PDF with Chinese text uses, embedded (subset) so it prints the same anywhere.
+
+    from fieldapp.pdffont import pdf_font, FontMissing
+    font = pdf_font()          # registers it with reportlab once; raises FontMissing if absent
+    canvas.setFont(font, 12)
+
+WenQuanYi Micro Hei (文泉驿微米黑), Debian package fonts-wqy-microhei, which `make install`
+installs: TrueType outlines that reportlab's TTFont can subset (Noto/Source Han CJK are CFF, which
+it cannot read), every GB2312 and Big5 hanzi so zh_Hans and zh_Hant both print, the symbols the
+catalogs use (°C, ≥, ·, full-width punctuation), a plain sans face that reads well on a poster
+from a distance, 1.6 MB to download, Apache-2.0 (or GPL-3+ with the font exception), and its
+embedding flag allows it. A PDF that only names a font (reportlab's built-in STSong-Light) leaves
+the glyphs to the viewer: poppler, for one, prints empty boxes. Without the file, FontMissing
+says so in the reader's language rather than making such a PDF.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from flask_babel import gettext as _
+
+FONT_NAME = "WenQuanYiMicroHei"
+PACKAGE = "fonts-wqy-microhei"
+# Where Debian's package puts it; face 0 of the collection is the proportional one (1 is Mono).
+FONT_FILES = (Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),)
+FACE = 0
+
+_lock = threading.Lock()
+
+
+class FontMissing(ValueError):
+    """The font file is not installed; str() says what to do, in the current locale."""
+
+    def __str__(self) -> str:
+        return _(
+            "PDFs with Chinese text need the font %(font)s, which is not installed on this "
+            "machine. Install the package %(package)s (`make install` does) and try again.",
+            font="WenQuanYi Micro Hei",
+            package=PACKAGE,
+        )
+
+
+def font_file() -> Path | None:
+    """The installed font file, or None."""
+    return next((p for p in FONT_FILES if p.is_file()), None)
+
+
+def pdf_font() -> str:
+    """Register the font with reportlab (once per process) and return its name for setFont.
+
+    reportlab embeds only the glyphs a document uses, in subsets of 256. Raises FontMissing
+    when the file is not installed."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    path = font_file()
+    if path is None:
+        raise FontMissing(str(FONT_FILES[0]))
+    with _lock:
+        if FONT_NAME not in pdfmetrics.getRegisteredFontNames():
+            pdfmetrics.registerFont(TTFont(FONT_NAME, str(path), subfontIndex=FACE))
+    return FONT_NAME
