@@ -80,16 +80,16 @@ def pg_url(pg_cluster) -> str:
 
 @pytest.fixture
 def make_pg_database(pg_cluster):
-    """A function make(prefix="t", template="template0", strategy=None) -> URL of a new
+    """A function make(prefix="t", template="template0") -> URL of a new
     database with a unique name, for a test that needs several (a central and a middle tier on
     databases of their own). Every one is dropped after the test, connections and all.
 
     To migrate once and clone per test, fill a database, close every connection to it, then
-    pass its name as template (strategy="FILE_COPY" clones a filled template faster)."""
+    pass its name as template."""
     made: list[str] = []
 
-    def make(prefix: str = "t", template: str = "template0", strategy: str | None = None) -> str:
-        url = pg_cluster.create_database(prefix=prefix, template=template, strategy=strategy)
+    def make(prefix: str = "t", template: str = "template0") -> str:
+        url = pg_cluster.create_database(prefix=prefix, template=template)
         made.append(url)
         return url
 

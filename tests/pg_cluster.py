@@ -319,12 +319,13 @@ class PgCluster:
         *,
         prefix: str = "t",
         template: str = "template0",
-        strategy: str | None = None,
+        strategy: str | None = "FILE_COPY",
     ) -> str:
         """Create a database (a unique name unless given) as a copy of template (template0:
         empty) and return its URL. No one may be connected to the template meanwhile.
-        strategy="FILE_COPY" copies a template holding tables about twice as fast as the
-        default WAL_LOG here; for an empty template they cost the same."""
+        FILE_COPY copies a template that holds tables about twice as fast as PostgreSQL's
+        default WAL_LOG does here (fsync is off, so its checkpoints cost little), and an empty
+        one as fast; strategy=None leaves the choice to the server."""
         name = name or f"{prefix}_{uuid.uuid4().hex[:12]}"
         query = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
             sql.Identifier(name), sql.Identifier(template)

@@ -76,7 +76,7 @@ def test_a_filled_database_is_a_template_for_clones(make_pg_database):
         conn.execute("CREATE TABLE site (id text PRIMARY KEY)")
         conn.execute("INSERT INTO site VALUES ('seed')")
     name = urlsplit(template).path[1:]
-    clone = make_pg_database("clone", template=name, strategy="FILE_COPY")
+    clone = make_pg_database("clone", template=name)
     with psycopg.connect(clone) as conn:
         assert conn.execute("SELECT id FROM site").fetchall() == [("seed",)]
 
