@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 VENDOR := static/vendor
 
-.PHONY: run test install test-deps vendor catalogs pdffont chromium webkit lint clean
+.PHONY: run test install test-deps vendor catalogs pdffont chromium webkit postgresql lint clean
 
 # The address the printed links and QR codes carry: BASE_URL when given; this server's own when
 # HOST or PORT are given on the command line (0.0.0.0: the machine's first network address);
@@ -25,7 +25,7 @@ run: install
 	$(RUN_ENV) $(FIELDAPP) demo
 	$(RUN_ENV) $(FIELDAPP) serve --host $(HOST) --port $(PORT)
 
-test: install test-deps chromium webkit
+test: install test-deps chromium webkit postgresql
 	$(VENV)/bin/ruff check fieldapp sync tests bench
 	$(PY) -m pytest -q
 
@@ -78,6 +78,13 @@ chromium:
 # WebDriver (Selenium), in a virtual X server.
 webkit:
 	@{ command -v WebKitWebDriver && command -v Xvfb; } >/dev/null || { $(call APT_INSTALL,webkit2gtk-driver xvfb); }
+
+# The PostgreSQL tests start a throwaway cluster of their own (tests/pg_cluster.py) with Debian's
+# initdb and pg_ctl from /usr/lib/postgresql/<version>/bin (not on PATH there).
+postgresql:
+	@{ compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' || command -v pg_ctl; } >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; fi; }
 
 lint: test-deps
 	$(VENV)/bin/ruff check fieldapp sync tests bench
