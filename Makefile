@@ -56,20 +56,20 @@ $(VENDOR)/.copied: package.json package-lock.json
 catalogs: $(VENV)/.installed
 	@for d in fieldapp/translations/*/; do $(VENV)/bin/pybabel compile -d "$$d" >/dev/null 2>&1 || { $(VENV)/bin/pybabel compile -d "$$d"; exit 1; }; done
 
+# Debian packages the set-up needs, installed with apt (as root, or through sudo) when missing.
+APT_INSTALL = if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1); \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1); fi
+
 # PDFs with Chinese text (posters) embed WenQuanYi Micro Hei from Debian's fonts-wqy-microhei;
 # fieldapp/pdffont.py says why that font. Without apt, `fieldapp posters` says what is missing.
 PDF_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 pdffont:
 	@test -f $(PDF_FONT) || { \
 	  if ! command -v apt-get >/dev/null; then echo "PDF posters need $(PDF_FONT) (fonts-wqy-microhei): install it by hand" >&2; \
-	  elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei; \
-	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei; fi; }
+	  else $(call APT_INSTALL,fonts-wqy-microhei); fi; }
 
 # Browser tests drive Debian's Chromium; playwright cannot download its own here. The poster
 # tests print pages with poppler's pdftoppm/pdftotext.
-# Debian packages the tests need, installed with apt (as root, or through sudo) when missing.
-APT_INSTALL = if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1); \
-	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1); fi
 
 chromium:
 	@{ command -v chromium && command -v pdftoppm; } >/dev/null || { $(call APT_INSTALL,chromium poppler-utils); }
@@ -82,9 +82,7 @@ webkit:
 # The PostgreSQL tests start a throwaway cluster of their own (tests/pg_cluster.py) with Debian's
 # initdb and pg_ctl from /usr/lib/postgresql/<version>/bin (not on PATH there).
 postgresql:
-	@{ compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' || command -v pg_ctl; } >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
-	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; fi; }
+	@{ compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' || command -v pg_ctl; } >/dev/null || { $(call APT_INSTALL,postgresql); }
 
 lint: test-deps
 	$(VENV)/bin/ruff check fieldapp sync tests bench

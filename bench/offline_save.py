@@ -15,7 +15,6 @@ Targets (issue 3): median save ≤ 100 ms; 1,000 records delivered ≤ 10 s.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import sys
 import tempfile
@@ -24,13 +23,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 
-_spec = importlib.util.spec_from_file_location(
-    "browser_fixtures", ROOT / "tests/browser/conftest.py"
-)
-fixtures = importlib.util.module_from_spec(_spec)
-sys.modules["browser_fixtures"] = fixtures  # dataclasses look their module up there
-_spec.loader.exec_module(fixtures)
+import servers as fixtures  # noqa: E402 -- the tests' real instances and enrolment
 
 ONE_SAVE = """async (name) => {
   const form = document.getElementById("entry-form");

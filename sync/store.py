@@ -204,7 +204,7 @@ def apply_batch(
             row = (rid, digest, rec_origin, rec_device, recorded_at, now_iso) + values
             pending.setdefault(kind.name, (kind, []))[1].append((i, rid, digest, row))
         except Invalid as exc:
-            reason = word(exc)
+            reason = wire.printable(word(exc))
             shown = _shown(given_uuid)
             results[i] = Result(shown, REJECTED, reason)
             body = wire.dump_for_review(review(raw) if review else raw)

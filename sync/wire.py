@@ -159,6 +159,12 @@ def problem(value: Any) -> str | None:
     return None
 
 
+def printable(text: str) -> str:
+    """Text as it can be stored and shown: a lone surrogate becomes U+FFFD (a refusal's reason
+    may quote what the record held)."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
 def dump_for_review(value: Any, limit: int = 100_000) -> str:
     """A refused record as text a person can read, whatever it holds (never raises)."""
     try:

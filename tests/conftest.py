@@ -3,6 +3,7 @@ throwaway PostgreSQL cluster with a fresh database per test (tests/pg_cluster.py
 
 from __future__ import annotations
 
+import shutil
 import sys
 import uuid
 from pathlib import Path
@@ -17,12 +18,23 @@ from fieldapp.db import connect, migrate  # noqa: E402
 from fieldapp.instance import ensure_identity  # noqa: E402
 
 
-@pytest.fixture
-def app(tmp_path):
-    db_path = tmp_path / "fieldapp.sqlite3"
-    conn = connect(db_path)
+@pytest.fixture(scope="session")
+def migrated(tmp_path_factory) -> Path:
+    """An empty database with every migration applied, made once: each test gets a copy."""
+    path = tmp_path_factory.mktemp("template") / "fieldapp.sqlite3"
+    conn = connect(path)
     migrate(conn)
-    ensure_identity(conn)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return path
+
+
+@pytest.fixture
+def app(tmp_path, migrated):
+    db_path = tmp_path / "fieldapp.sqlite3"
+    shutil.copyfile(migrated, db_path)
+    conn = connect(db_path)
+    ensure_identity(conn)  # each test's instance has an id of its own
     conn.close()
     app = create_app(
         {

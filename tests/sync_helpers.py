@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import sync
 from fieldapp.db import connect
 
 NAMES = ("张伟", "王芳", "李娜", "刘洋", "陈静", "杨磊", "赵敏", "黄强")
@@ -172,3 +173,31 @@ def start(server) -> None:
         warnings.simplefilter("ignore", ResourceWarning)
         server.start()
         gc.collect()
+
+
+# A record kind of the tests' own, for the protocol alone (sync/ knows no entries).
+NOTES = """CREATE TABLE IF NOT EXISTS notes (
+    id INTEGER PRIMARY KEY, uuid TEXT NOT NULL UNIQUE, hash TEXT NOT NULL, origin TEXT NOT NULL,
+    device TEXT, recorded_at TEXT NOT NULL, received_at TEXT NOT NULL, text TEXT NOT NULL)"""
+
+
+def _validate(_conn, data):
+    text = data.get("text")
+    if not isinstance(text, str) or not text:
+        raise sync.Invalid("text is required")
+    return {"text": text}
+
+
+REGISTRY = sync.Registry(
+    [
+        sync.RecordKind(
+            name="note",
+            table="notes",
+            validate=_validate,
+            to_row=lambda d: {"text": d["text"]},
+            from_row=lambda row: {"text": row["text"]},
+            columns=("text",),
+            expires=False,
+        )
+    ]
+)

@@ -11,10 +11,13 @@ import json
 import threading
 
 import pytest
-from browser.conftest import make_server
+from servers import make_server
 from sync_helpers import add_instance, entry, start, stop
 
 from sync import HttpTransport
+
+# Real processes (or a PostgreSQL cluster): `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture

@@ -16,6 +16,9 @@ import psycopg
 import pytest
 from pg_cluster import OWNER_FILE, sweep_stale_clusters, truncate_all
 
+# Real processes (or a PostgreSQL cluster): `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
+
 
 def test_a_fresh_database_stores_and_reads_back(pg_database):
     assert urlsplit(pg_database).hostname == "127.0.0.1"

@@ -3,40 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reports_support import DAY, TZ, entry, local
 
 from fieldapp import days, records
 from fieldapp.gate import sites
 from fieldapp.reports import daily as reports
 from sync import peers
 from sync.store import iso
-
-TZ = "Asia/Shanghai"
-# A few days ago: inside the entries' retention whenever the tests run.
-DAY = days.today("Asia/Shanghai") - timedelta(days=3)
-
-
-def local(day: date, hh: int, mm: int = 0) -> str:
-    """A recorded_at string for a local (Shanghai) time of day (UTC+8, no DST)."""
-    t = datetime(day.year, day.month, day.day, hh, mm) - timedelta(hours=8)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-
-def entry(site_id: str, at: str, **data) -> dict:
-    base = {
-        "site_id": site_id,
-        "direction": "in",
-        "person_type": "resident",
-        "name": "张三",
-        "temperature": 36.5,
-        "health_code": "green",
-    }
-    base.update(data)
-    return {"uuid": str(uuid.uuid4()), "kind": "entry", "recorded_at": at, "data": base}
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 from cryptography.fernet import Fernet
-from test_reports import TZ, entry, local
+from reports_support import TZ, entry, local
 
 import sync
 from fieldapp import create_app, days, records

@@ -12,13 +12,16 @@ import os
 import shutil
 import subprocess
 import threading
-import time
 import urllib.error
 import urllib.request
 
 import pytest
-from browser.conftest import FIELDAPP, ROOT, Server, free_port, make_server
+from servers import FIELDAPP, ROOT, Server, free_port, make_server
 from sync_helpers import entry, kill, link, restore, save_records, snapshot, start, stop, uuids
+from wait import wait_until
+
+# Real processes (or a PostgreSQL cluster): `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -87,9 +90,7 @@ def test_upstream_killed_mid_batch_then_sync_again(top, bottom):
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not top.query("SELECT 1 FROM entries LIMIT 1"):
-        time.sleep(0.01)
+    wait_until(lambda: top.query("SELECT 1 FROM entries LIMIT 1"), what="a first batch stored")
     kill(top)  # while the next batches are on their way
     _out, err = proc.communicate(timeout=60)
     held = set(uuids(top))
@@ -250,13 +251,13 @@ def test_watch_keeps_syncing_and_survives_the_upstream_going_away(top, bottom):
         text=True,
     )
     try:
-        wait_for(lambda: first <= set(uuids(top)))
+        wait_until(lambda: first <= set(uuids(top)))
         stop(top)  # the link drops: --watch reports it and backs off, it does not exit
         second = make(bottom, 20)
-        wait_for(lambda: _failed_once(bottom))
+        wait_until(lambda: _failed_once(bottom))
         assert proc.poll() is None
         start(top)
-        wait_for(lambda: second <= set(uuids(top)))
+        wait_until(lambda: second <= set(uuids(top)))
     finally:
         proc.terminate()
         _out, err = proc.communicate(timeout=30)
@@ -267,11 +268,3 @@ def test_watch_keeps_syncing_and_survives_the_upstream_going_away(top, bottom):
 def _failed_once(server) -> bool:
     rows = server.query("SELECT last_error FROM sync_upstream")
     return bool(rows and rows[0][0])
-
-
-def wait_for(condition, seconds: float = 60) -> None:
-    """Poll until condition() holds; a generous bound, not a timing assertion."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition never held"
-        time.sleep(0.2)

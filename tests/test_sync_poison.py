@@ -3,8 +3,12 @@ other record still goes; it is tried again each round and leaves once the upstre
 
 from __future__ import annotations
 
-from browser.conftest import make_server
+import pytest
+from servers import make_server
 from sync_helpers import entry, link, save_records, start, stop, uuids
+
+# Real processes (or a PostgreSQL cluster): `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
 
 
 def test_a_poison_record_is_held_back_and_the_queue_moves_on(tmp_path):

@@ -17,39 +17,18 @@ import uuid
 from pathlib import Path
 
 import hypothesis.strategies as st
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
+from sync_helpers import NOTES, REGISTRY
 
 import sync
 from fieldapp.db import connect, migrate
 from sync import client, peers, server
 from sync.store import apply_batch
 
-NOTES = """CREATE TABLE IF NOT EXISTS notes (
-    id INTEGER PRIMARY KEY, uuid TEXT NOT NULL UNIQUE, hash TEXT NOT NULL, origin TEXT NOT NULL,
-    device TEXT, recorded_at TEXT NOT NULL, received_at TEXT NOT NULL, text TEXT NOT NULL)"""
-
-
-def _validate(_conn, data):
-    text = data.get("text")
-    if not isinstance(text, str) or not text:
-        raise sync.Invalid("text is required")
-    return {"text": text}
-
-
-REGISTRY = sync.Registry(
-    [
-        sync.RecordKind(
-            name="note",
-            table="notes",
-            validate=_validate,
-            to_row=lambda d: {"text": d["text"]},
-            from_row=lambda row: {"text": row["text"]},
-            columns=("text",),
-            expires=False,
-        )
-    ]
-)
+# Real processes (or a PostgreSQL cluster): `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
 
 
 @functools.cache

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from test_sync_stateful import NOTES, REGISTRY
+from sync_helpers import NOTES, REGISTRY
 
 import sync
 import sync.store

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from browser.conftest import make_server
+from servers import make_server
 from sync_helpers import entry, instance_app, link, save_records, start, stop, uuids
+from wait import wait_until
 
 from fieldapp import days
 from fieldapp.db import connect
+
+# Real processes (or a PostgreSQL cluster): `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -127,10 +129,7 @@ def test_a_serving_instance_keeps_syncing_in_the_background(tiers):
     made = [entry(site_id, i) for i in range(5)]
     assert set(save_records(district.folder, made)) == {"applied"}
     wanted = {r["uuid"] for r in made}
-    deadline = time.monotonic() + 60  # a generous bound, not a timing assertion
-    while not wanted <= set(uuids(city)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert wanted <= set(uuids(city))
+    wait_until(lambda: wanted <= set(uuids(city)), what="the city has them")
 
 
 def test_configuration_is_owned_upstream(tiers):

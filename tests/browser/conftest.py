@@ -6,109 +6,19 @@ against the same instance folder) and `page` for a Chromium page at a phone's vi
 
 from __future__ import annotations
 
-import os
-import socket
-import sqlite3
-import subprocess
-import sys
-import time
-import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from servers import CHROMIUM, enrol_browser, make_server
 
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[2]
-FIELDAPP = [sys.executable, "-m", "fieldapp.cli"]
-
-pytestmark = pytest.mark.browser
+HERE = Path(__file__).resolve().parent
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Server:
-    """A fieldapp instance served by waitress in its own process."""
-
-    folder: Path
-    port: int
-    env: dict = field(default_factory=dict)
-    proc: subprocess.Popen | None = None
-    serve_args: tuple[str, ...] = ()  # more options for `fieldapp serve` (--workers 2)
-    prefix: tuple[str, ...] = ()  # a command `fieldapp serve` runs under (setpriv …)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def database(self) -> Path:
-        return self.folder / "fieldapp.sqlite3"
-
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        """Run `fieldapp ARGS` against this instance's folder."""
-        return subprocess.run(
-            FIELDAPP + list(args),
-            env=self.env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=check,
-            timeout=120,
-        )
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [*self.prefix, *FIELDAPP, "serve", "--port", str(self.port), *self.serve_args],
-            env=self.env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(self.url + "/ping", timeout=1).read()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("fieldapp serve did not start")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-        if self.proc and self.proc.stderr and not self.proc.stderr.closed:
-            self.proc.stderr.close()  # an unclosed pipe is a ResourceWarning, an error here
-
-    def query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
-        """Read the instance's database directly."""
-        conn = sqlite3.connect(self.database)
-        conn.row_factory = sqlite3.Row
-        try:
-            return conn.execute(sql, params).fetchall()
-        finally:
-            conn.close()
-
-
-def make_server(folder: Path, demo: bool = True, **settings: str) -> Server:
-    folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    env = dict(
-        os.environ, FIELDAPP_INSTANCE=str(folder), FIELDAPP_BASE_URL=f"http://127.0.0.1:{port}"
-    )
-    env.update({f"FIELDAPP_{k}": v for k, v in settings.items()})
-    env.pop("FLASK_APP", None)
-    server = Server(folder, port, env)
-    server.cli("init")
-    if demo:
-        server.cli("demo")
-    return server
+def pytest_collection_modifyitems(items):
+    """Every test in this folder drives a real browser: `pytest -m "not browser"` skips them."""
+    for item in items:
+        if HERE in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.browser)
 
 
 @pytest.fixture
@@ -141,30 +51,6 @@ def context(browser):
 @pytest.fixture
 def page(context):
     return context.new_page()
-
-
-def enrol_browser(server: Server, page, name: str = "测试手机") -> str:
-    """Enrol the browser of `page` as a gate phone of the first site; leave it on the gate page."""
-    code = server.query("SELECT code FROM sites WHERE active = 1 ORDER BY name LIMIT 1")[0][0]
-    link = server.cli("device", "enrol", "--site", code, "--name", name).stdout.strip()
-    page.goto(link)
-    page.click("form button[type=submit]")
-    page.click("#open-gate")
-    page.wait_for_selector("#entry-form")
-    return code
-
-
-def enrol_cookie(server: Server, context, site_id: str, name: str = "门岗1号") -> None:
-    """Make the browser an enrolled gate phone directly: a new device's token as its cookie."""
-    from fieldapp.phones import devices
-    from sync import peers
-
-    conn = sqlite3.connect(server.database, isolation_level=None)
-    try:
-        _peer, token = peers.create(conn, "device", name, site_id)
-    finally:
-        conn.close()
-    context.add_cookies([{"name": devices.COOKIE, "value": token, "url": server.url}])
 
 
 @pytest.fixture

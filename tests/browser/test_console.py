@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import enrol_cookie
+from servers import enrol_cookie
 
-pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "门岗 password 2020"
 

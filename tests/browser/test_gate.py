@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import enrol_cookie
-
-pytestmark = pytest.mark.browser
+from servers import enrol_cookie
 
 
 @pytest.fixture

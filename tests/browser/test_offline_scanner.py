@@ -6,7 +6,6 @@ import io
 
 import pytest
 
-pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"  # as the shared `browser` fixture, which has no fake camera
 
 

@@ -4,13 +4,11 @@ words, whether the phone is online, offline, or leaves the checking to the insta
 from __future__ import annotations
 
 import pytest
-from conftest import enrol_cookie, make_server
 from gate_helpers import VALIDATION_TABLE, good_entry
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_offline import ready, wait_waiting, waiting
-
-pytestmark = pytest.mark.browser
+from phone_support import ready, wait_waiting, waiting
+from servers import enrol_cookie, make_server
 
 # Fill the entry form with these values as a volunteer would leave it; a choice no radio offers
 # is given to the first radio of its group, as a page someone tampered with would send it.

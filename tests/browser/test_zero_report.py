@@ -4,29 +4,15 @@ shows the site as zero-reported."""
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
-import pytest
-from conftest import FIELDAPP, ROOT
-
-pytestmark = pytest.mark.browser
+from phone_support import wait_waiting
+from servers import FIELDAPP, ROOT
 
 PASSWORD = "correct horse battery"
 CONTROLLED = "() => !!navigator.serviceWorker.controller"
 NO_SIDEWAYS_SCROLL = "() => document.documentElement.scrollWidth <= window.innerWidth"
 SHOTS = Path("/tmp")
-
-
-def wait_until_sent(page, seconds: float = 60) -> None:
-    """Poll the phone's outbox until nothing waits (the page's own status line sends it)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        summary = page.evaluate("async () => await FieldOutbox.summary()")
-        if summary["waiting"] == 0:
-            return
-        assert time.monotonic() < deadline, f"still waiting to send: {summary}"
-        page.wait_for_timeout(200)
 
 
 def add_site(server, name: str) -> str:
@@ -87,7 +73,7 @@ def test_zero_report_offline_then_roll_call(server, browser, context, page):
     assert server.query("SELECT count(*) FROM daily_reports")[0][0] == 0
 
     context.set_offline(False)
-    wait_until_sent(page)
+    wait_waiting(page, 0, 60)
     rows = server.query("SELECT zero, device, site_id FROM daily_reports")
     refused = [tuple(r) for r in server.query("SELECT status, reason, body FROM sync_rejects")]
     assert refused == []

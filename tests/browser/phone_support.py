@@ -1,0 +1,100 @@
+"""A phone in the browser tests: its service worker ready, the gate form filled and saved, its
+outbox read; and what the instance holds."""
+
+from __future__ import annotations
+
+from wait import wait_until
+
+
+def until(page, script: str, arg=None, seconds: float = 30) -> None:
+    """Wait until a script is true in the page. evaluate() awaits an async script's answer,
+    which Playwright's wait_for_function does not (it takes the promise for true)."""
+    wait_until(lambda: page.evaluate(script, arg), seconds, script)
+
+
+READY = """async () => {
+  if (!navigator.serviceWorker.controller) return false;
+  return !!(await caches.match(location.pathname, {ignoreVary: true}));
+}"""
+
+
+DIAG = """async () => {
+  const reg = await navigator.serviceWorker.getRegistration();
+  const keys = [];
+  for (const name of await caches.keys()) {
+    for (const r of await (await caches.open(name)).keys()) keys.push(name + " " + r.url);
+  }
+  return {controller: !!navigator.serviceWorker.controller,
+          active: reg && reg.active && reg.active.state, keys: keys.filter(k => !k.includes("static"))};
+}"""
+
+
+def ready(page) -> None:
+    """Wait until the service worker controls the page and keeps it for offline use."""
+    try:
+        until(page, READY, seconds=20)
+    except AssertionError:
+        raise AssertionError(page.evaluate(DIAG)) from None
+
+
+def fill(page, name: str, temperature: str = "36.5") -> None:
+    # As a volunteer does: wait while the form shows the last save on its way.
+    page.wait_for_selector("#entry-form:not([aria-busy])")
+    page.check("#entry-form [name=direction][value=in]")
+    page.check("#entry-form [name=person_type][value=resident]")
+    page.fill("#entry-form [name=name]", name)
+    page.fill("#entry-form [name=phone]", "13812345678")
+    page.fill("#entry-form [name=temperature]", temperature)
+    if 37.3 <= float(temperature) <= 43:
+        page.check("#entry-form [name=fever_action][value=clinic]")
+
+
+def save(page, name: str, temperature: str = "36.5") -> None:
+    fill(page, name, temperature)
+    page.click("#entry-form button.save")
+
+
+def waiting(page) -> int:
+    return page.evaluate("async () => (await FieldOutbox.summary()).waiting")
+
+
+def wait_waiting(page, n: int, seconds: float = 30) -> None:
+    until(page, "async (n) => (await FieldOutbox.summary()).waiting === n", n, seconds)
+
+
+def attention(page) -> list[tuple[str, str]]:
+    return [
+        tuple(r)
+        for r in page.evaluate(
+            "async () => (await FieldOutbox.all('attention')).map(r => [r.data.name, r.reason])"
+        )
+    ]
+
+
+def names(server) -> list[str]:
+    return [r[0] for r in server.query("SELECT name FROM entries ORDER BY name")]
+
+
+def no_duplicates(server) -> None:
+    rows = server.query("SELECT uuid, COUNT(*) FROM entries GROUP BY uuid HAVING COUNT(*) > 1")
+    assert rows == []
+
+
+def queue(page, count: int, prefix: str = "离线") -> None:
+    """Put records straight into the outbox, as the service worker does when offline."""
+    page.evaluate(
+        """async ([count, prefix]) => {
+          const form = document.getElementById("entry-form");
+          for (let i = 0; i < count; i++) {
+            const data = new FormData(form);
+            data.delete("uuid");  // each record its own id, as a fresh form gives
+            data.set("name", prefix + String(i).padStart(4, "0"));
+            data.set("person_type", "resident");
+            data.set("direction", "in");
+            data.set("phone", "13812345678");
+            data.set("temperature", "36.6");
+            await FieldOutbox.add(FieldOutbox.fromForm(data, "entry", []));
+          }
+        }""",
+        [count, prefix],
+    )
