@@ -16,6 +16,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import Any
 
 from flask_babel import gettext as _
@@ -329,6 +330,11 @@ def yesno(value: Any) -> bool | None:
     return None
 
 
+@cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
 def _text(f: Field, value: Any) -> tuple[str | None, str]:
     """(normalised text, problem) of a text field's raw value."""
     if value is None:
@@ -346,7 +352,7 @@ def _text(f: Field, value: Any) -> tuple[str | None, str]:
         value = value.upper()
     if not value:
         return value, "required" if f.required else ""
-    if f.pattern and not re.fullmatch(f.pattern, value):
+    if f.pattern and not _compiled(f.pattern).fullmatch(value):
         return None, "pattern"
     if f.checksum == "resident_id" and not valid_resident_id(value):
         return None, "checksum"

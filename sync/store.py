@@ -52,7 +52,7 @@ def utcnow() -> datetime:
 
 def iso(dt: datetime) -> str:
     """A UTC timestamp as stored everywhere: 2026-11-23T08:30:00.000Z (sorts as text)."""
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def horizon_for(retention_days: int, now: datetime | None = None) -> str:
@@ -95,9 +95,13 @@ def content_hash(kind: str, uuid: str, recorded_at: str, device: str | None, dat
     UTF-8 JSON text of [kind, uuid, recorded_at, device, data], object keys sorted, no
     whitespace, non-ASCII characters as themselves, numbers as Python's json writes them.
     """
-    envelope = [kind, uuid, recorded_at, device, data]
-    text = json.dumps(envelope, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    text = _HASH_JSON.encode([kind, uuid, recorded_at, device, data])
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+# The JSON of the content hash: json.dumps(sort_keys=True, separators=(",", ":"),
+# ensure_ascii=False), its encoder made once rather than at every record.
+_HASH_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 @contextmanager
@@ -244,6 +248,7 @@ def _write_kind(
 
     Each uuid is inserted once (the first of the batch; later ones are compared with it);
     a uuid stored before is a duplicate if its content hash is the same, else a conflict.
+    What is stored already is read first, in the write transaction: the rest is new.
     """
     first: dict[str, str] = {}
     unique = []
@@ -251,19 +256,18 @@ def _write_kind(
         if item[1] not in first:
             first[item[1]] = item[2]
             unique.append(item)
+    before = _stored_hashes(conn, kind.table, list(first))
+    new = [item for item in unique if item[1] not in before]
     columns = COMMON_COLUMNS + kind.columns
     per = max(1, MAX_VARIABLES // len(columns))
-    inserted: set[str] = set()
-    for start in range(0, len(unique), per):
-        chunk = unique[start : start + per]
+    for start in range(0, len(new), per):
+        chunk = new[start : start + per]
         marks = ",".join(["(" + ",".join("?" * len(columns)) + ")"] * len(chunk))
-        cur = conn.execute(
-            f"INSERT INTO {kind.table} ({','.join(columns)}) VALUES {marks}"  # noqa: S608 -- names from code
-            " ON CONFLICT (uuid) DO NOTHING RETURNING uuid",
+        conn.execute(
+            f"INSERT INTO {kind.table} ({','.join(columns)}) VALUES {marks}",  # noqa: S608 -- names from code
             [value for item in chunk for value in item[3]],
         )
-        inserted.update(row[0] for row in cur.fetchall())
-    before = _stored_hashes(conn, kind.table, [u for u in first if u not in inserted])
+    inserted = {item[1] for item in new}
     chain = _last_chain(conn)
     links: list[str] = []  # kind, uuid, chain, flat: the change log's rows
     for i, rid, digest, _row in items:
