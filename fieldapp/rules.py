@@ -179,107 +179,40 @@ class Field:
 
 
 def _entry_fields() -> tuple[Field, ...]:
+    # fmt: off
     return (
-        Field(
-            "direction",
-            "choice",
-            _l("Direction"),
-            tuple(DIRECTIONS),
-            required=True,
-            messages={"choice": _l("Choose in or out.")},
-        ),
-        Field(
-            "person_type",
-            "choice",
-            _l("Who"),
-            tuple(PERSON_TYPES),
-            required=True,
-            messages={"choice": _l("Choose who this is.")},
-        ),
-        Field(
-            "name",
-            "text",
-            _l("Name"),
-            required=True,
-            max_len=50,
-            messages={"required": _l("Enter the name.")},
-        ),
-        Field(
-            "phone",
-            "text",
-            _l("Mobile phone"),
-            max_len=40,
-            normalise="phone",
-            pattern=MOBILE,
-            messages={
-                "required": _l("Enter a mobile number."),
-                "pattern": _l("A mobile number has 11 digits and starts with 1, e.g. 13800138000."),
-            },
-        ),
-        Field(
-            "id_number",
-            "text",
-            _l("ID number"),
-            max_len=40,
-            normalise="upper",
-            pattern=RESIDENT_ID,
-            checksum="resident_id",
-            messages={
-                "pattern": _l("A resident ID has 18 characters: 17 digits, then a digit or X."),
-                "checksum": _l("This ID number's check digit is wrong: check every digit."),
-            },
-        ),
-        Field(
-            "temperature",
-            "temperature",
-            _l("Temperature (°C)"),
-            required=True,
-            messages={
-                "required": _l("Enter the temperature."),
-                "number": _l("Enter the temperature as a number, e.g. 36.5."),
-            },
-        ),
-        Field(
-            "fever_action",
-            "choice",
-            _l("Fever: what was done?"),
-            tuple(FEVER_ACTIONS),
-            required=True,
-            only_if="fever",
-            messages={"choice": None},  # worded with the reading: see _fever_message
-        ),
-        Field(
-            "health_code",
-            "choice",
-            _l("Health code"),
-            tuple(HEALTH_CODES),
-            required=True,
-            messages={"choice": _l("Choose the health code colour.")},
-        ),
+        Field("direction", "choice", _l("Direction"), tuple(DIRECTIONS), required=True,
+              messages={"choice": _l("Choose in or out.")}),
+        Field("person_type", "choice", _l("Who"), tuple(PERSON_TYPES), required=True,
+              messages={"choice": _l("Choose who this is.")}),
+        Field("name", "text", _l("Name"), required=True, max_len=50,
+              messages={"required": _l("Enter the name.")}),
+        Field("phone", "text", _l("Mobile phone"), max_len=40, normalise="phone", pattern=MOBILE,
+              messages={"required": _l("Enter a mobile number."), "pattern": _l(
+                  "A mobile number has 11 digits and starts with 1, e.g. 13800138000.")}),
+        Field("id_number", "text", _l("ID number"), max_len=40, normalise="upper",
+              pattern=RESIDENT_ID, checksum="resident_id", messages={
+                  "pattern": _l("A resident ID has 18 characters: 17 digits, then a digit or X."),
+                  "checksum": _l("This ID number's check digit is wrong: check every digit.")}),
+        Field("temperature", "temperature", _l("Temperature (°C)"), required=True,
+              messages={"required": _l("Enter the temperature."),
+                        "number": _l("Enter the temperature as a number, e.g. 36.5.")}),
+        # Its message names the reading: see _fever_message.
+        Field("fever_action", "choice", _l("Fever: what was done?"), tuple(FEVER_ACTIONS),
+              required=True, only_if="fever"),
+        Field("health_code", "choice", _l("Health code"), tuple(HEALTH_CODES), required=True,
+              messages={"choice": _l("Choose the health code colour.")}),
         Field("travel", "yesno", _l("Been to a risk area in the last 14 days?")),
-        Field(
-            "travel_where",
-            "text",
-            _l("Where?"),
-            required=True,
-            max_len=100,
-            only_if="travel",
-            messages={"required": _l("Say where the person travelled.")},
-        ),
-        Field(
-            "plate",
-            "text",
-            _l("Vehicle plate"),
-            max_len=40,
-            normalise="plate",
-            pattern=PLATE,
-            messages={"pattern": _l("Not a vehicle plate number, e.g. 苏D12345.")},
-        ),
+        Field("travel_where", "text", _l("Where?"), required=True, max_len=100, only_if="travel",
+              messages={"required": _l("Say where the person travelled.")}),
+        Field("plate", "text", _l("Vehicle plate"), max_len=40, normalise="plate", pattern=PLATE,
+              messages={"pattern": _l("Not a vehicle plate number, e.g. 苏D12345.")}),
         Field("destination", "text", _l("Building / unit"), max_len=50),
         Field("note", "text", _l("Note"), max_len=200),
         Field("volunteer", "text", _l("On duty"), max_len=50),
         Field("self_registered", "yesno", _l("Registered by the visitor")),
     )
+    # fmt: on
 
 
 FIELDS: tuple[Field, ...] = _entry_fields()

@@ -64,34 +64,23 @@ def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
             raise sync.Invalid(_("Choose the outcome to close the case."))
     else:
         outcome = ""
-    note = data.get("note") or ""
-    if not isinstance(note, str) or len(note.strip()) > 200:
-        raise sync.Invalid(_("%(field)s is longer than %(n)d characters", field=_("Note"), n=200))
-    author = data.get("author")
-    if not isinstance(author, str) or not author.strip() or len(author) > 40:
-        raise sync.Invalid(_("%(field)s is required", field="author"))
     return {
         "entry_uuid": entry_uuid,
         "action": action,
         "temperature": temperature,
         "outcome": outcome,
-        "note": note.strip(),
-        "author": author.strip(),
+        "note": corrections.text(data.get("note"), _("Note"), 200),
+        "author": corrections.text(data.get("author"), "author", 40, required=True),
     }
 
 
 def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
     """The case_action kind."""
-    return [
-        sync.RecordKind(
-            name="case_action",
-            table="case_actions",
-            validate=validate,
-            to_row=lambda data: dict(data),
-            from_row=lambda row: {c: row[c] for c in COLUMNS},
-            columns=COLUMNS,
-        )
-    ]
+    return [sync.RecordKind("case_action", "case_actions", validate, dict, _from_row, COLUMNS)]
+
+
+def _from_row(row: sqlite3.Row) -> dict[str, Any]:
+    return {c: row[c] for c in COLUMNS}
 
 
 def wire(entry_uuid: str, author: str, action: str, **data: Any) -> dict:
@@ -262,29 +251,21 @@ def open_count(conn: sqlite3.Connection, site_ids: list[str] | None, now: dateti
         sql += f" AND e.site_id IN ({','.join('?' * len(site_ids))})"
         params += site_ids
     overdue_before = iso(now - OVERDUE)
+    rows = conn.execute(sql, params).fetchall()
+    fixed = [row for row in rows if row["fixed"]]
+    fixes = corrections.for_entries(conn, [r["uuid"] for r in fixed]) if fixed else {}
     counts = {"open": 0, "overdue": 0, "unacknowledged": 0}
-    fixed = []
-    for row in conn.execute(sql, params):
-        if row["fixed"]:
-            fixed.append(row)
-            continue
-        if row["last"] == "close":
-            continue
-        counts["open"] += 1
-        counts["overdue"] += row["recorded_at"] < overdue_before
-        counts["unacknowledged"] += not row["ack"]
-    if fixed:
-        fixes = corrections.for_entries(conn, [r["uuid"] for r in fixed])
-        for row in fixed:
+    for row in rows:
+        if row["fixed"]:  # corrected: a case only if still a fever and not void
             entry = conn.execute(
                 "SELECT uuid, recorded_at, temperature FROM entries WHERE uuid = ?", (row["uuid"],)
             ).fetchone()
             value = corrections.current(entry, fixes.get(row["uuid"], []))
             if value["void"] or not rules.is_fever(float(value["temperature"])):
                 continue
-            if row["last"] == "close":
-                continue
-            counts["open"] += 1
-            counts["overdue"] += row["recorded_at"] < overdue_before
-            counts["unacknowledged"] += not row["ack"]
+        if row["last"] == "close":
+            continue
+        counts["open"] += 1
+        counts["overdue"] += row["recorded_at"] < overdue_before
+        counts["unacknowledged"] += not row["ack"]
     return counts

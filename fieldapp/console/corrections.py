@@ -37,7 +37,8 @@ FIELDS = {
 COLUMNS = ("entry_uuid", "changes", "void", "reason", "author")
 
 
-def _text(value: Any, label: str, limit: int) -> str:
+def text(value: Any, label: Any, limit: int, *, required: bool = False) -> str:
+    """A text field of a console record, trimmed and at most limit long; else sync.Invalid."""
     if value is None:
         value = ""
     if not isinstance(value, str):
@@ -51,6 +52,8 @@ def _text(value: Any, label: str, limit: int) -> str:
                 message=_("At most %(n)d characters.", n=limit),
             )
         )
+    if required and not value:
+        raise sync.Invalid(_("%(field)s is required", field=label))
     return value
 
 
@@ -82,12 +85,10 @@ def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
         raise sync.Invalid(_("void must be true or false"))
     if not clean and not void:
         raise sync.Invalid(_("Nothing was changed."))
-    reason = _text(data.get("reason"), str(_l("Reason")), 200)
+    reason = text(data.get("reason"), str(_l("Reason")), 200)
     if not reason:
         raise sync.Invalid(_("Say why the entry is corrected or voided."))
-    author = _text(data.get("author"), "author", 40)
-    if not author:
-        raise sync.Invalid(_("%(field)s is required", field="author"))
+    author = text(data.get("author"), "author", 40, required=True)
     return {
         "entry_uuid": entry_uuid,
         "changes": clean,
@@ -119,16 +120,7 @@ def _from_row(row: sqlite3.Row) -> dict[str, Any]:
 
 def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
     """The correction kind."""
-    return [
-        sync.RecordKind(
-            name="correction",
-            table="corrections",
-            validate=validate,
-            to_row=_to_row,
-            from_row=_from_row,
-            columns=COLUMNS,
-        )
-    ]
+    return [sync.RecordKind("correction", "corrections", validate, _to_row, _from_row, COLUMNS)]
 
 
 def wire(entry_uuid: str, author: str, reason: str, changes=None, void: bool = False) -> dict:

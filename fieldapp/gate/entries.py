@@ -12,26 +12,12 @@ import sync
 from fieldapp import rules
 from fieldapp.privacy.ids import IdVault
 
-# Wire fields of an entry, in the order of the entries table's columns after the common ones.
-COLUMNS = (
-    "site_id",
-    "direction",
-    "person_type",
-    "name",
-    "phone",
-    "id_masked",
-    "id_hash",
-    "id_cipher",
-    "temperature",
-    "fever_action",
-    "health_code",
-    "travel",
-    "travel_where",
-    "plate",
-    "destination",
-    "note",
-    "volunteer",
-    "self_registered",
+# The entries table's columns after the common ones: the wire fields of rules.FIELDS, an ID
+# number sealed into three (privacy.ids).
+COLUMNS = ("site_id",) + tuple(
+    column
+    for f in rules.FIELDS
+    for column in (("id_masked", "id_hash", "id_cipher") if f.name == "id_number" else (f.name,))
 )
 
 
@@ -80,16 +66,7 @@ def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
         data["self_registered"] = bool(row["self_registered"])
         return data
 
-    return [
-        sync.RecordKind(
-            name="entry",
-            table="entries",
-            validate=validate,
-            to_row=to_row,
-            from_row=from_row,
-            columns=COLUMNS,
-        )
-    ]
+    return [sync.RecordKind("entry", "entries", validate, to_row, from_row, COLUMNS)]
 
 
 def exists(conn: sqlite3.Connection, record_uuid: str) -> bool:

@@ -25,24 +25,9 @@ def _choices(labels) -> list[SelectChoice]:
 
 
 TRAVEL_CHOICES = _choices([("false", _l("No")), ("true", _l("Yes"))])
-# Every wire key of an entry the form carries, in the order of docs/sync-protocol.md.
-WIRE_KEYS = (
-    "site_id",
-    "direction",
-    "person_type",
-    "name",
-    "phone",
-    "id_number",
-    "temperature",
-    "fever_action",
-    "health_code",
-    "travel",
-    "travel_where",
-    "plate",
-    "destination",
-    "note",
-    "volunteer",
-)
+# Every wire key of an entry the form carries: those of rules.FIELDS but the one only a
+# visitor's own registration sets.
+WIRE_KEYS = ("site_id",) + tuple(f.name for f in rules.FIELDS if f.name != "self_registered")
 
 
 class EntryForm(FlaskForm):

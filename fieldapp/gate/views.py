@@ -283,7 +283,4 @@ def self_register(code: str):
 @bp.route("/s/<code>/registered")
 def self_registered(code: str):
     """The visitor's confirmation (POST-redirect-GET without JavaScript)."""
-    site = sites.active_by_code(get_db(), code)
-    if site is None:
-        abort(404)
-    return render_template("gate/self_registered.html", site=site)
+    return render_template("gate/self_registered.html", site=_site_or_404(code))

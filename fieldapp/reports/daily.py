@@ -216,13 +216,7 @@ def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
     """The daily_report kind: kept past the entries' horizon (counts only)."""
     return [
         sync.RecordKind(
-            name="daily_report",
-            table="daily_reports",
-            validate=validate,
-            to_row=_to_row,
-            from_row=_from_row,
-            columns=COLUMNS,
-            expires=False,
+            "daily_report", "daily_reports", validate, _to_row, _from_row, COLUMNS, expires=False
         )
     ]
 

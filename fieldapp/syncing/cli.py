@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 
 import sync
 from fieldapp import db
-from fieldapp.commands import localised
+from fieldapp.commands import localised, opened
 from fieldapp.syncing import status, upstream
 from sync import peers
 
@@ -33,16 +33,12 @@ def instance_add(name: str) -> None:
     name = name.strip()
     if not name or len(name) > 80:
         raise click.UsageError(_("The name must be 1 to 80 characters."))
-    conn = db.connect(current_app.config["DATABASE"])
-    try:
+    with opened() as conn:
+        live = [r for r in peers.listing(conn, "instance") if r["revoked_at"] is None]
+        if any(r["name"] == name for r in live):
+            raise click.ClickException(_("An instance named “%(name)s” exists already.", name=name))
         with db.transaction(conn):
             peer, token = peers.create(conn, "instance", name)
-    except sqlite3.IntegrityError:
-        raise click.ClickException(
-            _("An instance named “%(name)s” exists already.", name=name)
-        ) from None
-    finally:
-        conn.close()
     click.echo(_("Instance “%(name)s” added (id %(id)s).", name=name, id=peer.id))
     click.echo(_("Its token, shown only this once:"))
     click.echo(token)
@@ -59,12 +55,8 @@ def _base_url() -> str:
 @localised
 def instance_revoke(name: str) -> None:
     """Revoke instance NAME's token: its pushes are refused from now on."""
-    conn = db.connect(current_app.config["DATABASE"])
-    try:
-        with db.transaction(conn):
-            n = peers.revoke(conn, "instance", name)
-    finally:
-        conn.close()
+    with opened() as conn, db.transaction(conn):
+        n = peers.revoke(conn, "instance", name)
     if not n:
         raise click.ClickException(_("No live instance named “%(name)s”.", name=name))
     click.echo(_("Instance “%(name)s” revoked.", name=name))
@@ -75,21 +67,19 @@ def instance_revoke(name: str) -> None:
 @localised
 def instance_list() -> None:
     """List downstream instances: last push and records received."""
-    conn = db.connect(current_app.config["DATABASE"])
-    try:
+    with opened() as conn:
         rows = peers.listing(conn, "instance")
-    finally:
-        conn.close()
     if not rows:
         click.echo(_("No downstream instances yet: fieldapp instance add NAME"))
     for row in rows:
         state = _("revoked") if row["revoked_at"] else _("active")
-        click.echo(
-            f"{row['name']}\t{row['id']}\t{state}\t"
-            + _("last push: %(when)s", when=row["last_push_at"] or _("never"))
-            + "\t"
-            + _("records received: %(n)d", n=row["records_in"])
-        )
+        click.echo(f"{row['name']}\t{row['id']}\t{state}\t" + _pushes(row, "\t"))
+
+
+def _pushes(peer, sep: str) -> str:
+    """When a downstream last pushed here and how many records it brought."""
+    when = _("last push: %(when)s", when=peer["last_push_at"] or _("never"))
+    return when + sep + _("records received: %(n)d", n=peer["records_in"])
 
 
 @click.group("upstream")
@@ -138,12 +128,7 @@ def _print_status(conn: sqlite3.Connection) -> None:
         click.echo(_("Downstream: none."))
     for p in shown:
         kind = _("instance") if p["kind"] == "instance" else _("phone")
-        click.echo(
-            f"{kind} {p['name']}: "
-            + _("last push: %(when)s", when=p["last_push_at"] or _("never"))
-            + ", "
-            + _("records received: %(n)d", n=p["records_in"])
-        )
+        click.echo(f"{kind} {p['name']}: " + _pushes(p, ", "))
 
 
 @click.command("sync")
@@ -155,11 +140,8 @@ def sync_command(watch: bool, show_status: bool) -> None:
     """Push every record the upstream lacks, then pull configuration."""
     app = current_app._get_current_object()
     if show_status:
-        conn = db.connect(current_app.config["DATABASE"])
-        try:
+        with opened() as conn:
             _print_status(conn)
-        finally:
-            conn.close()
         return
     if not upstream.is_downstream(app):
         raise click.ClickException(_("No upstream is set. Run: fieldapp upstream set URL TOKEN"))
