@@ -52,6 +52,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.update(settings.from_environment())
     else:
         app.config.update(test_config)
+    if app.config.get("DATABASE_URL"):  # PostgreSQL; db.connect() reads the URL
+        app.config["DATABASE"] = app.config["DATABASE_URL"]
     if not app.config.get("DATABASE"):
         app.config["DATABASE"] = str(Path(app.instance_path) / "fieldapp.sqlite3")
     if not app.config.get("SECRET_KEY"):

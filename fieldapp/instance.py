@@ -36,7 +36,8 @@ def ensure_identity(conn: sqlite3.Connection) -> str:
         return row[0]
     instance_id = str(uuid.uuid4())
     conn.execute(
-        "INSERT OR IGNORE INTO settings (name, value) VALUES ('instance_id', ?)", (instance_id,)
+        "INSERT INTO settings (name, value) VALUES ('instance_id', ?) ON CONFLICT DO NOTHING",
+        (instance_id,),
     )
     return conn.execute("SELECT value FROM settings WHERE name = 'instance_id'").fetchone()[0]
 

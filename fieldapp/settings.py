@@ -50,6 +50,12 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("DATABASE", None, "Path of the SQLite file (default: instance/fieldapp.sqlite3)"),
     Setting(
+        "DATABASE_URL",
+        None,
+        "postgresql://user@host/db: keep everything in PostgreSQL instead of the SQLite file"
+        " (a central that outgrows one machine; README)",
+    ),
+    Setting(
         "BASE_URL", "http://127.0.0.1:5000", "Absolute URL phones use; site QR codes encode it"
     ),
     Setting("SECRET_KEY", None, "Signs sessions and CSRF tokens; created by `fieldapp init`"),

@@ -182,8 +182,20 @@ def _log_disagrees(
         if chain is not None and here[1] is not None:
             return here[1] != chain
         return uuid is not None and here[0] != uuid
-    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
-    return row is None or seq > row[0]
+    highest = highest_seq(conn)
+    return highest is None or seq > highest
+
+
+def highest_seq(conn: sqlite3.Connection) -> int | None:
+    """The highest seq the change log has handed out, even if that row was purged since (None
+    before the first): SQLite's AUTOINCREMENT counter, or PostgreSQL's identity sequence."""
+    if getattr(conn, "dialect", "sqlite") == "postgresql":
+        row = conn.execute(
+            "SELECT pg_sequence_last_value(pg_get_serial_sequence('changes', 'seq')::regclass)"
+        ).fetchone()
+    else:
+        row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
+    return row[0] if row else None
 
 
 def waiting(conn: sqlite3.Connection, after: int) -> int:

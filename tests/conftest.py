@@ -1,5 +1,10 @@
-"""Fixtures: an app on a fresh database file, its client and CLI runner (as in flaskr); and a
-throwaway PostgreSQL cluster with a fresh database per test (tests/pg_cluster.py)."""
+"""Fixtures: an app on a fresh database, its client and CLI runner (as in flaskr); and a
+throwaway PostgreSQL cluster with a fresh database per test (tests/pg_cluster.py).
+
+Every test that uses the app (or `database`) runs on both engines: SQLite, the embedded
+default, and PostgreSQL, a central's. A test about SQLite itself (its files, its pragmas) is
+marked `sqlite_only` and runs on SQLite alone.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +19,22 @@ from cryptography.fernet import Fernet
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fieldapp import create_app  # noqa: E402
-from fieldapp.db import connect, migrate  # noqa: E402
+from fieldapp.db import close_all, connect, migrate  # noqa: E402
 from fieldapp.instance import ensure_identity  # noqa: E402
+
+ENGINES = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc):
+    """Run each test that needs a database once per engine (SQLite only, when so marked)."""
+    if "engine" in metafunc.fixturenames:
+        only = metafunc.definition.get_closest_marker("sqlite_only")
+        metafunc.parametrize("engine", ENGINES[:1] if only else ENGINES, scope="function")
 
 
 @pytest.fixture(scope="session")
 def migrated(tmp_path_factory) -> Path:
-    """An empty database with every migration applied, made once: each test gets a copy."""
+    """An empty SQLite database with every migration applied, made once: a test gets a copy."""
     path = tmp_path_factory.mktemp("template") / "fieldapp.sqlite3"
     conn = connect(path)
     migrate(conn)
@@ -29,17 +43,37 @@ def migrated(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def pg_migrated(pg_cluster) -> str:
+    """The name of a PostgreSQL database with every migration applied: a test gets a copy."""
+    url = pg_cluster.create_database(prefix="migrated")
+    conn = connect(url)
+    migrate(conn)
+    conn.close()
+    return url.rsplit("/", 1)[1]
+
+
 @pytest.fixture
-def app(tmp_path, migrated):
-    db_path = tmp_path / "fieldapp.sqlite3"
-    shutil.copyfile(migrated, db_path)
-    conn = connect(db_path)
+def database(engine, request, tmp_path, migrated) -> str:
+    """A fresh, migrated database of this test's engine: a SQLite file's path or a URL."""
+    if engine == "postgresql":
+        template = request.getfixturevalue("pg_migrated")
+        target = request.getfixturevalue("make_pg_database")(template=template)
+    else:
+        target = str(tmp_path / "fieldapp.sqlite3")
+        shutil.copyfile(migrated, target)
+    conn = connect(target)
     ensure_identity(conn)  # each test's instance has an id of its own
     conn.close()
+    return target
+
+
+@pytest.fixture
+def app(tmp_path, database):
     app = create_app(
         {
             "TESTING": True,
-            "DATABASE": str(db_path),
+            "DATABASE": database,
             "SECRET_KEY": "test",
             "ID_KEY": Fernet.generate_key().decode(),
             "BASE_URL": "http://gate.test",
@@ -47,6 +81,7 @@ def app(tmp_path, migrated):
     )
     app.instance_path = str(tmp_path)
     yield app
+    close_all(app)
 
 
 @pytest.fixture

@@ -139,11 +139,12 @@ def create_user(
             raise AccountError(_("The user %(name)s already exists.", name=name))
         user_id = conn.execute(
             "INSERT INTO users (name, role, password_hash, created_at, password_at)"
-            " VALUES (?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?) RETURNING id",
             (name, role, hash_password(password), now, now),
-        ).lastrowid
+        ).fetchone()[0]
         conn.executemany(
-            "INSERT OR IGNORE INTO user_scopes (user_id, kind, value) VALUES (?, ?, ?)",
+            "INSERT INTO user_scopes (user_id, kind, value) VALUES (?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
             [(user_id, "site", s) for s in site_ids]
             + [(user_id, "district", d) for d in districts],
         )

@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 import sync
-from fieldapp import rules
+from fieldapp import db, rules
 from fieldapp.console import corrections
 from sync.store import canonical_uuid, iso
 
@@ -148,11 +148,13 @@ def actions_for(conn: sqlite3.Connection, entry_uuid: str) -> list[sqlite3.Row]:
 
 # The entries that may be fever cases: at the gate (through the partial index entries_fever,
 # its condition written out exactly) or corrected up to a fever.
-FEVER_IDS = (
-    f"SELECT id FROM entries WHERE {rules.FEVER_SQL}"  # noqa: S608 -- a constant of the code
-    " UNION SELECT f.id FROM corrections c JOIN entries f ON f.uuid = c.entry_uuid"
-    f" WHERE json_extract(c.changes, '$.temperature') >= {rules.FEVER_AT}"
-)
+def _fever_ids(conn: db.Connection) -> str:
+    corrected = db.json_number(conn, "c.changes", "temperature")
+    return (
+        f"SELECT id FROM entries WHERE {rules.FEVER_SQL}"  # noqa: S608 -- constants of the code
+        " UNION SELECT f.id FROM corrections c JOIN entries f ON f.uuid = c.entry_uuid"
+        f" WHERE {corrected} >= {rules.FEVER_AT}"
+    )
 
 
 STATUSES = {
@@ -184,7 +186,7 @@ def listing(
     # entries whose temperature was corrected up to a fever.
     sql = (
         "SELECT e.*, s.name AS site_name FROM entries e JOIN sites s ON s.id = e.site_id"  # noqa: S608 -- constant SQL
-        f" WHERE e.id IN ({FEVER_IDS})"
+        f" WHERE e.id IN ({_fever_ids(conn)})"
     )
     params: list[Any] = []
     if site_ids is not None:
@@ -244,7 +246,7 @@ def open_count(conn: sqlite3.Connection, site_ids: list[str] | None, now: dateti
         "  AND a.action IN ('close', 'reopen') ORDER BY a.recorded_at DESC, a.id DESC LIMIT 1)"
         "  AS last,"
         " EXISTS (SELECT 1 FROM corrections c WHERE c.entry_uuid = e.uuid) AS fixed"
-        f" FROM entries e WHERE e.id IN ({FEVER_IDS})"
+        f" FROM entries e WHERE e.id IN ({_fever_ids(conn)})"
     )
     params: list[Any] = []
     if site_ids is not None:

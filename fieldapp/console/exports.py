@@ -10,15 +10,15 @@ import os
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import xlsxwriter
 from flask_babel import gettext as _
 
-from fieldapp import rules
+from fieldapp import days, rules
 from fieldapp.console import corrections, logbook
-from fieldapp.gate.entries import IdVault
+from fieldapp.privacy.ids import IdVault
 
 BOM = "\ufeff"
 
@@ -67,26 +67,11 @@ def row_maker(
     }
     yes, no = _("yes"), ""
     full = full and role in ("admin", "coordinator") and vault is not None
-    offset = datetime.now(tz).utcoffset() or timedelta(0)
     viewer = role == "viewer"
     mask_phone, mask_name = rules.mask_phone, logbook.mask_name
     d_labels, p_labels = labels["direction"], labels["person_type"]
     h_labels, f_labels = labels["health_code"], labels["fever_action"]
-    minutes: dict[str, str] = {}
-
-    def local(ts: str) -> str:
-        # Stored times are fixed-format UTC text; converting once per minute (the gates' zone
-        # has had no DST since 1991, so one offset holds) keeps the export fast.
-        key = ts[:16]
-        found = minutes.get(key)
-        if found is None:
-            if len(minutes) > 100_000:
-                minutes.clear()
-            found = (datetime.fromisoformat(key).replace(tzinfo=UTC) + offset).strftime(
-                "%Y-%m-%d %H:%M"
-            )
-            minutes[key] = found
-        return found + ts[16:19]
+    local = local_times(tz)
 
     columns = logbook.ITER_COLUMNS
 
@@ -142,7 +127,7 @@ RISKY = frozenset("=+-@\t\r")
 def _quoted(column: str) -> str:
     """SQL quoting a free-text column that would start a formula (as make() does)."""
     return (
-        f"CASE WHEN substr({column}, 1, 1) IN ('=', '+', '-', '@', char(9), char(13))"
+        f"CASE WHEN substr({column}, 1, 1) IN ('=', '+', '-', '@', '\t', '\r')"
         f" THEN '''' || {column} ELSE {column} END"
     )
 
@@ -156,31 +141,47 @@ def _label(column: str, choices: dict) -> tuple[str, list[str]]:
     return f"CASE {column} {' '.join(whens)} ELSE {column} END", params
 
 
-def _fast_sql(f, site_ids, tz) -> tuple[str, list]:
-    """The export rows for admins and coordinators, masked, formatted entirely in SQLite.
+def local_times(tz: ZoneInfo) -> Callable[[str], str]:
+    """A stored UTC time as the gates' local 'YYYY-MM-DD HH:MM:SS', each minute converted once
+    (through the zone's rules, so an export across a DST change is right either side of it)."""
+    minutes: dict[str, str] = {}
 
-    Same columns and values as row_maker(..., full=False) gives; SQLite's C code does per row
-    what would otherwise be a Python function call.
+    def local(ts: str) -> str:
+        key = ts[:16]
+        found = minutes.get(key)
+        if found is None:
+            if len(minutes) > 100_000:
+                minutes.clear()
+            found = minutes[key] = days.local(key + ":00.000Z", tz).strftime("%Y-%m-%d %H:%M")
+        return found + ts[16:19]
+
+    return local
+
+
+def _fast_sql(f, site_ids, tz) -> tuple[str, list]:
+    """The export rows for admins and coordinators, masked and labelled by the database.
+
+    Same columns and values as row_maker(..., full=False) gives, but for the local time, which
+    rows() converts: the database does per row what would otherwise be a Python call.
     """
-    minutes = int((datetime.now(tz).utcoffset() or timedelta(0)).total_seconds() // 60)
     direction, p1 = _label("e.direction", rules.DIRECTIONS)
     person, p2 = _label("e.person_type", rules.PERSON_TYPES)
     fever, p3 = _label("e.fever_action", rules.FEVER_ACTIONS)
     code, p4 = _label("e.health_code", rules.HEALTH_CODES)
     where, wparams = logbook._where(f, site_ids, tz)
     sql = (
-        "SELECT strftime('%Y-%m-%d %H:%M:%S', e.recorded_at, ?), s.name,"  # noqa: S608 -- SQL and ? only
+        "SELECT e.recorded_at, s.name,"  # noqa: S608 -- SQL and ? only
         f" {direction}, {person}, {_quoted('e.name')},"
         " CASE WHEN length(e.phone) = 11"
         "  THEN substr(e.phone, 1, 3) || '****' || substr(e.phone, 8) ELSE e.phone END,"
         f" e.id_masked, e.temperature, {fever}, {code},"
-        f" CASE WHEN e.travel THEN ? ELSE '' END, {_quoted('e.travel_where')}, e.plate,"
+        f" CASE WHEN e.travel = 1 THEN ? ELSE '' END, {_quoted('e.travel_where')}, e.plate,"
         f" {_quoted('e.destination')}, {_quoted('e.note')}, {_quoted('e.volunteer')},"
         " '', '', e.uuid"
         " FROM entries e JOIN sites s ON s.id = e.site_id"
         f" WHERE {where} ORDER BY e.recorded_at DESC, e.id DESC"
     )
-    params = [f"{minutes:+d} minutes", *p1, *p2, *p3, *p4, _("yes"), *wparams]
+    params = [*p1, *p2, *p3, *p4, _("yes"), *wparams]
     return sql, params
 
 
@@ -207,10 +208,12 @@ def rows(
         return
     sql, params = _fast_sql(f, site_ids, tz)
     check = corrections.any_exist(conn)
+    local = local_times(tz)
     cur = conn.cursor()
     cur.row_factory = None
     cur.execute(sql, params)
     while part := cur.fetchmany(chunk):
+        part = [(local(r[0]), *r[1:]) for r in part]
         if check:
             fixes = corrections.for_entries(conn, [r[-1] for r in part])
             if fixes:

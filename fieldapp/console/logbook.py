@@ -117,12 +117,14 @@ def _where(f: Filters, site_ids: list[str] | None, tz: ZoneInfo) -> tuple[str, l
         like = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         if f.search_personal:
             clauses.append(
-                "(e.name LIKE ? ESCAPE '\\' OR e.phone LIKE ? ESCAPE '\\'"
-                " OR e.plate LIKE ? ESCAPE '\\' OR e.destination LIKE ? ESCAPE '\\')"
+                "(lower(e.name) LIKE lower(?) ESCAPE '\\' OR e.phone LIKE ? ESCAPE '\\'"
+                " OR e.plate LIKE upper(?) ESCAPE '\\' OR lower(e.destination) LIKE lower(?) ESCAPE '\\')"
             )
             params += [like] * 4
         else:
-            clauses.append("(e.plate LIKE ? ESCAPE '\\' OR e.destination LIKE ? ESCAPE '\\')")
+            clauses.append(
+                "(e.plate LIKE upper(?) ESCAPE '\\' OR lower(e.destination) LIKE lower(?) ESCAPE '\\')"
+            )
             params += [like] * 2
     return " AND ".join(clauses), params
 

@@ -36,7 +36,7 @@ from fieldapp import audit, days, records, rules
 from fieldapp.console import accounts, cases, corrections, dashboard, exports, logbook
 from fieldapp.console.accounts import current_user, require_role, scope_site_ids
 from fieldapp.db import connect, get_db, transaction
-from fieldapp.gate.entries import IdVault
+from fieldapp.privacy.ids import IdVault
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 ALL = ("admin", "coordinator", "viewer")

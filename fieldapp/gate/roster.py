@@ -209,7 +209,8 @@ def search(conn: sqlite3.Connection, site_id: str, query: str, limit: int = 8) -
     return conn.execute(
         "SELECT id, name, phone, unit, person_type FROM roster"
         " WHERE site_id = ? AND active = 1"
-        " AND (name LIKE ? ESCAPE '\\' OR phone LIKE ? ESCAPE '\\' OR unit LIKE ? ESCAPE '\\')"
+        " AND (lower(name) LIKE lower(?) ESCAPE '\\' OR phone LIKE ? ESCAPE '\\'"
+        " OR lower(unit) LIKE lower(?) ESCAPE '\\')"
         " ORDER BY name LIMIT ?",
         (site_id, pattern, pattern, pattern, limit),
     ).fetchall()

@@ -60,21 +60,9 @@ class Purge:
     rejects: int
 
 
-def dependent_tables(conn: sqlite3.Connection) -> list[str]:
+def dependent_tables(conn: db.Connection) -> list[str]:
     """Tables that point at entries by an entry_uuid column (corrections, case actions…)."""
-    names = [
-        r[0]
-        for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-            " ORDER BY name"
-        )
-    ]
-    found = []
-    for name in names:
-        columns = {c[1] for c in conn.execute("SELECT * FROM pragma_table_info(?)", (name,))}
-        if "entry_uuid" in columns:
-            found.append(name)
-    return found
+    return [t for t in db.tables(conn) if "entry_uuid" in db.columns(conn, t)]
 
 
 def purge(
@@ -99,7 +87,7 @@ def purge(
         # (one that arrived after its entry was purged, or from before a crash).
         dependents = 0
         for table in dependent_tables(conn):
-            columns = {c[1] for c in conn.execute("SELECT * FROM pragma_table_info(?)", (table,))}
+            columns = set(db.columns(conn, table))
             doomed = "entry_uuid IN (SELECT uuid FROM entries WHERE recorded_at < ?)"
             params: list[Any] = [horizon]
             if "recorded_at" in columns:

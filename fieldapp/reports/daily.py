@@ -70,15 +70,22 @@ def compute_counts(
     params: list[Any] = []
     for direction in ("in", "out"):
         for person_type in PERSON_TYPES:
-            parts.append("SUM(direction = ? AND person_type = ?)")
+            parts.append("count(*) FILTER (WHERE direction = ? AND person_type = ?)")
             params += [direction, person_type]
-    parts.append("SUM(temperature >= ?)")
+    parts.append("count(*) FILTER (WHERE temperature >= ?)")
     params.append(rules.FEVER_AT)
     for action in FEVER_ACTIONS:
-        parts.append("SUM(temperature >= ? AND fever_action = ?)")
+        parts.append("count(*) FILTER (WHERE temperature >= ? AND fever_action = ?)")
         params += [rules.FEVER_AT, action]
-    parts += ["SUM(travel = 1)", "SUM(health_code = 'red')", "SUM(health_code = 'yellow')"]
-    parts.append("SUM(plate != '')")
+    parts += [
+        f"count(*) FILTER (WHERE {condition})"
+        for condition in (
+            "travel = 1",
+            "health_code = 'red'",
+            "health_code = 'yellow'",
+            "plate != ''",
+        )
+    ]
     sql = (
         f"SELECT {', '.join(parts)} FROM entries"  # noqa: S608 -- the expressions come from code
         " WHERE site_id = ? AND recorded_at >= ? AND recorded_at < ?"

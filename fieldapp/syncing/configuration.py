@@ -47,23 +47,19 @@ def export_config(conn: sqlite3.Connection, since: int) -> dict[str, Any]:
     return out
 
 
-def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
-    return [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
-
-
 def _upsert(conn: sqlite3.Connection, table: str, row: Mapping[str, Any], version: int) -> None:
     """Insert or replace one configuration row by id, stamped with our own version.
 
-    Only columns this database has are written (names come from PRAGMA, never from the wire).
+    Only columns this database has are written (names come from its schema, never the wire).
     """
-    cols = [c for c in _columns(conn, table) if c in row and c != "version"]
+    cols = [c for c in db.columns(conn, table) if c in row and c != "version"]
     if "id" not in cols:
         raise sync.SyncError(f"{table}: a row without id")
     cols.append("version")
     values = [row[c] for c in cols[:-1]] + [version]
     updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c != "id")
     conn.execute(
-        f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"  # noqa: S608 -- names from PRAGMA
+        f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"  # noqa: S608 -- names from the schema
         f" ON CONFLICT (id) DO UPDATE SET {updates}",
         values,
     )
@@ -91,16 +87,16 @@ def apply_config(conn: sqlite3.Connection, payload: Any) -> dict[str, int]:
                 ).fetchone()
                 if old is not None and old[0] != site.get("code"):
                     conn.execute(
-                        "INSERT OR IGNORE INTO site_old_codes (code, site_id, retired_at)"
-                        " VALUES (?, ?, ?)",
+                        "INSERT INTO site_old_codes (code, site_id, retired_at)"
+                        " VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                         (old[0], site["id"], now),
                     )
                 _upsert(conn, "sites", site, version)
                 for oc in site.get("old_codes") or []:
                     if isinstance(oc, Mapping) and isinstance(oc.get("code"), str):
                         conn.execute(
-                            "INSERT OR IGNORE INTO site_old_codes (code, site_id, retired_at)"
-                            " VALUES (?, ?, ?)",
+                            "INSERT INTO site_old_codes (code, site_id, retired_at)"
+                            " VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                             (oc["code"], site["id"], str(oc.get("retired_at") or now)),
                         )
             for person in rows["roster"]:
@@ -113,7 +109,7 @@ def apply_config(conn: sqlite3.Connection, payload: Any) -> dict[str, int]:
                     (str(days),),
                 )
             sync_client.remember(conn, config_version=payload["version"])
-    except (sqlite3.IntegrityError, KeyError, TypeError) as exc:
+    except (*db.IntegrityError, KeyError, TypeError) as exc:
         raise sync.SyncError(f"the upstream's configuration could not be applied: {exc}") from None
     return counts
 

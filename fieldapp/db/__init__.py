@@ -1,0 +1,189 @@
+"""The one place a database connection is made: SQLite, a file (the default at every tier), or
+PostgreSQL, a postgresql:// URL (DATABASE_URL, for a central that outgrows one machine).
+
+The domain's SQL is written once, with `?` parameters, in the subset both engines read alike;
+what differs (connection set-up, DDL types, a few spellings) is kept in one module per engine:
+db/sqlite.py and db/postgres.py. Migrations are the numbered schema/*.sql files of fieldapp/
+and sync/, applied in one transaction each with their record; on PostgreSQL each statement is
+translated first (postgres.translate_ddl).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app, g
+
+from fieldapp.db import postgres
+from fieldapp.db import sqlite as sqlite_engine
+from sync.store import iso, utcnow
+
+# Packages whose schema/ folder holds numbered migrations, applied in this order.
+# sync/ keeps its own tables (change log, cursors) beside fieldapp's domain tables.
+MIGRATION_PACKAGES = ("fieldapp", "sync")
+
+# What a connection of either engine raises for a broken constraint, and for anything.
+IntegrityError = (sqlite3.IntegrityError, postgres.IntegrityError)
+Error = (sqlite3.Error, postgres.Error)
+
+# A connection of either engine: sqlite3.Connection, or postgres.Connection, which takes the
+# same calls (execute, executemany, in_transaction, rows by name and by index).
+Connection = Any
+
+
+def is_postgres(target: str | Path) -> bool:
+    """Whether a DATABASE setting names a PostgreSQL database rather than a SQLite file."""
+    return str(target).startswith(("postgresql://", "postgres://"))
+
+
+def connect(target: str | Path) -> Connection:
+    """Open a connection to the instance's database (a file path or a postgresql:// URL) with
+    everything fieldapp relies on set; the only connect() there is."""
+    if is_postgres(target):
+        return postgres.connect(str(target))
+    return sqlite_engine.connect(target)
+
+
+def dialect(conn: Connection) -> str:
+    """'postgresql' or 'sqlite': for the few places whose SQL must differ (see columns())."""
+    return getattr(conn, "dialect", "sqlite")
+
+
+def tables(conn: Connection) -> list[str]:
+    """The database's own tables, by name."""
+    if dialect(conn) == "postgresql":
+        return postgres.tables(conn)
+    return sqlite_engine.tables(conn)
+
+
+def columns(conn: Connection, table: str) -> list[str]:
+    """A table's columns, in order (names only ever come from here or from code)."""
+    if dialect(conn) == "postgresql":
+        return postgres.columns(conn, table)
+    return sqlite_engine.columns(conn, table)
+
+
+def json_number(conn: Connection, column: str, key: str) -> str:
+    """SQL for the number under key of a JSON object stored as text (names from code only)."""
+    if dialect(conn) == "postgresql":
+        return f"({column}::jsonb ->> '{key}')::float8"
+    return f"json_extract({column}, '$.{key}')"
+
+
+def checkpoint(conn: Connection, seconds: float = 30.0) -> bool:
+    """Make deleted rows leave the database files: SQLite copies its WAL into the database and
+    empties it (its pages overwritten, secure_delete); PostgreSQL leaves it to VACUUM (README)."""
+    if dialect(conn) == "postgresql":
+        return True
+    return sqlite_engine.checkpoint(conn, seconds)
+
+
+@contextmanager
+def transaction(conn: Connection, mode: str = "IMMEDIATE") -> Iterator[Connection]:
+    """Run a block in one write transaction: all of it commits, or none of it."""
+    if conn.in_transaction:  # nested use joins the outer transaction
+        yield conn
+        return
+    conn.execute(f"BEGIN {mode}")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _migrations() -> list[tuple[str, str]]:
+    """All migrations as (name, sql), ordered by package then number."""
+    found: list[tuple[str, str]] = []
+    for package in MIGRATION_PACKAGES:
+        folder = resources.files(package) / "schema"
+        if not folder.is_dir():
+            continue
+        for item in sorted(folder.iterdir(), key=lambda p: p.name):
+            if item.name.endswith(".sql"):
+                found.append((f"{package}/{item.name}", item.read_text(encoding="utf-8")))
+    return found
+
+
+def migrate(conn: Connection) -> list[str]:
+    """Apply every migration not yet recorded; each one commits together with its record."""
+    pg = dialect(conn) == "postgresql"
+    if pg:
+        postgres.prepare(conn)
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    done = {row[0] for row in conn.execute("SELECT name FROM migrations")}
+    applied = []
+    for name, sql in _migrations():
+        if name in done:
+            continue
+        with transaction(conn):
+            # executescript would COMMIT on its own; run statement by statement instead.
+            for statement in _split_sql(sql):
+                conn.execute(postgres.translate_ddl(statement) if pg else statement)
+            conn.execute(
+                "INSERT INTO migrations (name, applied_at) VALUES (?, ?)", (name, iso(utcnow()))
+            )
+        applied.append(name)
+    return applied
+
+
+def _split_sql(sql: str) -> list[str]:
+    """Split a migration into complete statements (triggers keep their inner semicolons)."""
+    statements, buf = [], ""
+    for line in sql.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                statements.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        statements.append(buf.strip())
+    return statements
+
+
+def get_db() -> Connection:
+    """The request's connection: the serving thread's own, opened once and kept.
+
+    Opening a connection per request ran the set-up again and started with an empty page
+    cache; a thread keeps its connection (and its cache and prepared statements) for the app's
+    life instead. A PostgreSQL connection the server has closed is opened again.
+    """
+    if "db" not in g:
+        local = current_app.extensions["fieldapp.db"]
+        conn = getattr(local, "conn", None)
+        if conn is None or getattr(conn, "closed", False):
+            conn = local.conn = connect(current_app.config["DATABASE"])
+            current_app.extensions["fieldapp.db.open"].append(conn)
+        g.db = conn
+    return g.db
+
+
+def close_db(_exc: BaseException | None = None) -> None:
+    """End the request's use of its connection: nothing it left uncommitted survives."""
+    db = g.pop("db", None)
+    if db is not None and not getattr(db, "closed", False) and db.in_transaction:
+        db.execute("ROLLBACK")
+
+
+def close_all(app: Flask) -> None:
+    """Close every serving thread's connection (the app is done with them)."""
+    opened = app.extensions["fieldapp.db.open"]
+    while opened:
+        opened.pop().close()
+    app.extensions["fieldapp.db"] = threading.local()
+
+
+def init_app(app: Flask) -> None:
+    """Keep one connection per serving thread, end each request's use of it."""
+    app.extensions["fieldapp.db"] = threading.local()
+    app.extensions["fieldapp.db.open"] = []  # every thread's, to close them at the end
+    app.teardown_appcontext(close_db)
