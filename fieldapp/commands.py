@@ -14,6 +14,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 from flask_babel import force_locale
+from flask_babel import gettext as _
 
 from fieldapp import db, instance, jobs
 from fieldapp.i18n import cli_locale
@@ -65,18 +66,65 @@ def init_command() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64))
-def serve_command(host: str, port: int, threads: int) -> None:
-    """Serve the app with waitress (a production WSGI server) and run background jobs."""
-    import waitress  # only the serving process needs it
-
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Serving processes (gunicorn): a central on PostgreSQL, one or two per CPU core.",
+)
+@localised
+def serve_command(host: str, port: int, threads: int, workers: int) -> None:
+    """Serve the app and run its background jobs: one waitress process, or on PostgreSQL
+    several gunicorn processes (--workers) that may run on several hosts."""
     app = current_app._get_current_object()
     stop = threading.Event()
+    if workers > 1:
+        if not db.is_postgres(app.config["DATABASE"]):
+            raise click.UsageError(
+                _(
+                    "Several serving processes need PostgreSQL (DATABASE_URL): an instance on"
+                    " SQLite is served by one process."
+                )
+            )
+        click.echo(f"fieldapp serving on http://{host}:{port}/ ({workers} workers)", err=True)
+        _gunicorn(app, f"{host}:{port}", workers, threads, lambda _worker: jobs.start(app, stop))
+        return
+    import waitress  # the one-process server
+
     jobs.start(app, stop)
     try:
         click.echo(f"fieldapp serving on http://{host}:{port}/", err=True)
         waitress.serve(app, host=host, port=port, threads=threads, ident="fieldapp")
     finally:
         stop.set()
+
+
+def _gunicorn(
+    app: Any, bind: str, workers: int, threads: int, started: Callable[[Any], Any]
+) -> None:
+    """Serve app with gunicorn's prefork server: each worker process starts the background
+    jobs (they take turns through db.turn), a worker that dies is replaced."""
+    from gunicorn.app.base import BaseApplication  # Unix only: the PostgreSQL central's server
+
+    class Server(BaseApplication):
+        def load_config(self) -> None:
+            options = {
+                "bind": bind,
+                "workers": workers,
+                "threads": threads,
+                "worker_class": "gthread",
+                "post_worker_init": started,
+                "timeout": 120,
+                "graceful_timeout": 20,
+            }
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            return app
+
+    Server().run()
 
 
 commands = [init_command, serve_command]

@@ -4,8 +4,8 @@ database; and making a browser an enrolled gate phone of one of them."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import urllib.request
@@ -27,14 +27,15 @@ def free_port() -> int:
 
 @dataclass
 class Server:
-    """A fieldapp instance served by waitress in its own process."""
+    """A fieldapp instance served in its own process: waitress on its SQLite file, or, with a
+    database_url, on PostgreSQL (serve_args ("--workers", "4") for gunicorn's processes)."""
 
     folder: Path
     port: int
     env: dict = field(default_factory=dict)
     proc: subprocess.Popen | None = None
-    serve_args: tuple[str, ...] = ()  # more options for `fieldapp serve` (--workers 2)
-    prefix: tuple[str, ...] = ()  # a command `fieldapp serve` runs under (setpriv …)
+    serve_args: tuple[str, ...] = ()  # more options for `fieldapp serve` (--workers 4)
+    prefix: tuple[str, ...] = ()  # a command `fieldapp serve` runs under
 
     @property
     def url(self) -> str:
@@ -43,6 +44,11 @@ class Server:
     @property
     def database(self) -> Path:
         return self.folder / "fieldapp.sqlite3"
+
+    @property
+    def target(self) -> str:
+        """Where its data is: its PostgreSQL URL, or its SQLite file."""
+        return self.env.get("FIELDAPP_DATABASE_URL") or str(self.database)
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """Run `fieldapp ARGS` against this instance's folder."""
@@ -63,6 +69,7 @@ class Server:
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            start_new_session=True,  # its workers too are stopped or killed as one group
         )
         wait_until(self.answers, 30, "fieldapp serve answers /ping")
 
@@ -76,23 +83,40 @@ class Server:
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=30)
         if self.proc and self.proc.stderr and not self.proc.stderr.closed:
             self.proc.stderr.close()  # an unclosed pipe is a ResourceWarning, an error here
 
-    def query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
-        """Read the instance's database directly."""
-        conn = sqlite3.connect(self.database)
-        conn.row_factory = sqlite3.Row
+    def kill(self) -> None:
+        """SIGKILL the instance and every process of its: no clean shutdown at all."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self.proc.stderr.close()
+
+    def query(self, sql: str, params: tuple = ()) -> list:
+        """Read the instance's database directly (either engine)."""
+        from fieldapp.db import connect
+        from fieldapp.db.postgres import row_class
+
+        conn = connect(self.target)
         try:
-            return conn.execute(sql, params).fetchall()
+            cur = conn.execute(sql, params)
+            names = tuple(d[0] for d in cur.description or ())
+            # The same row type from either engine, so two instances' rows compare equal.
+            return [row_class(names)(row) for row in cur.fetchall()]
         finally:
             conn.close()
 
 
-def make_server(folder: Path, demo: bool = True, **settings: str) -> Server:
+def make_server(
+    folder: Path, demo: bool = True, database_url: str | None = None, **settings: str
+) -> Server:
+    """A new instance in folder (init, and the demo sites unless demo=False), not started yet;
+    on PostgreSQL when database_url names an empty database."""
     folder.mkdir(parents=True, exist_ok=True)
+    if database_url:
+        settings["DATABASE_URL"] = database_url
     port = free_port()
     env = dict(
         os.environ, FIELDAPP_INSTANCE=str(folder), FIELDAPP_BASE_URL=f"http://127.0.0.1:{port}"
@@ -119,10 +143,11 @@ def enrol_browser(server: Server, page, name: str = "测试手机") -> str:
 
 def enrol_cookie(server: Server, context, site_id: str, name: str = "门岗1号") -> None:
     """Make the browser an enrolled gate phone directly: a new device's token as its cookie."""
+    from fieldapp.db import connect
     from fieldapp.phones import devices
     from sync import peers
 
-    conn = sqlite3.connect(server.database, isolation_level=None)
+    conn = connect(server.target)
     try:
         _peer, token = peers.create(conn, "device", name, site_id)
     finally:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import runpy
+import shutil
+import sqlite3
+import subprocess
 import urllib.error
 import urllib.request
 import uuid
@@ -122,11 +126,12 @@ def link(downstream, upstream, name: str) -> None:
     downstream.cli("upstream", "set", upstream.url, token)
 
 
-def snapshot(database: Path, copy: Path) -> None:
-    """A consistent copy of a live database file (what last night's backup is)."""
-    import sqlite3
-
-    src, dst = sqlite3.connect(database), sqlite3.connect(copy)
+def snapshot(server, copy: Path) -> None:
+    """A consistent copy of a live instance's database (what last night's backup is)."""
+    if server.target.startswith("postgresql"):
+        subprocess.run([pg_tool("pg_dump"), "-Fc", "-f", str(copy), server.target], check=True)
+        return
+    src, dst = sqlite3.connect(server.database), sqlite3.connect(copy)
     try:
         src.backup(dst)
     finally:
@@ -134,13 +139,23 @@ def snapshot(database: Path, copy: Path) -> None:
         dst.close()
 
 
-def restore(database: Path, copy: Path) -> None:
+def restore(server, copy: Path) -> None:
     """Put a copy back in place of a (stopped) instance's database."""
-    import shutil
-
+    if server.target.startswith("postgresql"):
+        subprocess.run(
+            [pg_tool("pg_restore"), "--clean", "--if-exists", "-d", server.target, str(copy)],
+            check=True,
+        )
+        return
     for suffix in ("-wal", "-shm"):
-        Path(str(database) + suffix).unlink(missing_ok=True)
-    shutil.copyfile(copy, database)
+        Path(str(server.database) + suffix).unlink(missing_ok=True)
+    shutil.copyfile(copy, server.database)
+
+
+def pg_tool(name: str) -> str:
+    """A PostgreSQL client program (pg_dump, pg_restore) of the newest installed version."""
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return found[-1] if found else name
 
 
 def uuids(server, table: str = "entries") -> list[str]:
@@ -156,12 +171,8 @@ def stop(server) -> None:
 
 
 def kill(server) -> None:
-    """SIGKILL a served instance: no clean shutdown, no checkpoint."""
-    import signal
-
-    server.proc.send_signal(signal.SIGKILL)
-    server.proc.wait()
-    server.proc.stderr.close()
+    """SIGKILL a served instance, its workers too: no clean shutdown, no checkpoint."""
+    server.kill()
 
 
 def start(server) -> None:

@@ -1,8 +1,9 @@
 """Real instances in their own processes on 127.0.0.1: links drop, servers die, backups return.
 
-Each test: a central (`top`, with the demo sites) served by waitress, and a site office
-(`bottom`) whose records go up with `fieldapp sync`. What must hold every time: the top ends up
-with exactly the records the bottom holds, none twice.
+Each test: a central (`top`, with the demo sites), and a site office (`bottom`) whose records
+go up with `fieldapp sync`; the central on SQLite served by waitress, and again on PostgreSQL
+served by 4 gunicorn workers. What must hold every time: the top ends up with exactly the
+records the bottom holds, none twice.
 """
 
 from __future__ import annotations
@@ -24,18 +25,22 @@ from wait import wait_until
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def linked(tmp_path_factory):
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def linked(request, tmp_path_factory):
     """A central with the demo sites and a site office linked to it and synced once; each test
-    works on a copy (setting instances up is most of the time these tests take)."""
+    works on a copy (setting instances up is most of the time these tests take). With
+    "postgresql", the central's database is a PostgreSQL database, copied per test."""
     base = tmp_path_factory.mktemp("linked")
-    top = make_server(base / "top")
+    url = None
+    if request.param == "postgresql":
+        url = request.getfixturevalue("pg_cluster").create_database(prefix="linked")
+    top = make_server(base / "top", database_url=url)
     bottom = make_server(base / "bottom", demo=False)
     link(bottom, top, "site-office")
     start(top)
     bottom.cli("sync")  # pulls the sites
     stop(top)
-    return base
+    return base, url
 
 
 def copy_of(folder, **settings: str) -> Server:
@@ -50,9 +55,15 @@ def copy_of(folder, **settings: str) -> Server:
 
 
 @pytest.fixture
-def top(tmp_path, linked):
-    shutil.copytree(linked / "top", tmp_path / "top")
-    server = copy_of(tmp_path / "top")
+def top(tmp_path, linked, request):
+    base, url = linked
+    shutil.copytree(base / "top", tmp_path / "top")
+    if url is None:
+        server = copy_of(tmp_path / "top")
+    else:  # a copy of the linked central's database, served by 4 gunicorn workers
+        make = request.getfixturevalue("make_pg_database")
+        server = copy_of(tmp_path / "top", DATABASE_URL=make(template=url.rsplit("/", 1)[1]))
+        server.serve_args = ("--workers", "4", "--threads", "4")
     start(server)
     yield server
     stop(server)
@@ -60,7 +71,8 @@ def top(tmp_path, linked):
 
 @pytest.fixture
 def bottom(tmp_path, linked, top):
-    shutil.copytree(linked / "bottom", tmp_path / "bottom")
+    base, _url = linked
+    shutil.copytree(base / "bottom", tmp_path / "bottom")
     return copy_of(tmp_path / "bottom", SYNC_BATCH_SIZE="200", UPSTREAM_URL=top.url)
 
 
@@ -171,12 +183,12 @@ def test_answer_lost_after_commit_is_resent_and_counted_once(top, bottom):
 def test_upstream_restored_from_older_copy_gets_what_it_lost(top, bottom, tmp_path):
     made = make(bottom, 300)
     bottom.cli("sync")
-    snapshot(top.database, tmp_path / "top-backup.sqlite3")
+    snapshot(top, tmp_path / "top-backup")
     made |= make(bottom, 250)
     bottom.cli("sync")
     assert_exactly(top, made)
     stop(top)
-    restore(top.database, tmp_path / "top-backup.sqlite3")
+    restore(top, tmp_path / "top-backup")
     start(top)
     assert len(uuids(top)) == 300
     bottom.cli("sync")
@@ -185,10 +197,10 @@ def test_upstream_restored_from_older_copy_gets_what_it_lost(top, bottom, tmp_pa
 
 def test_downstream_restored_from_older_copy_duplicates_nothing(top, bottom, tmp_path):
     early = make(bottom, 300)
-    snapshot(bottom.database, tmp_path / "bottom-backup.sqlite3")
+    snapshot(bottom, tmp_path / "bottom-backup.sqlite3")
     lost_here = make(bottom, 200)
     bottom.cli("sync")
-    restore(bottom.database, tmp_path / "bottom-backup.sqlite3")
+    restore(bottom, tmp_path / "bottom-backup.sqlite3")
     # The restored office reuses seq 301..500 for records the top has never seen.
     later = make(bottom, 250)
     bottom.cli("sync")

@@ -1,4 +1,5 @@
-"""Three tiers as separate processes: site office → district → city, records up, config down."""
+"""Three tiers as separate processes: site office → district → city, records up, config down.
+The city runs on SQLite (waitress), and again on PostgreSQL served by 4 gunicorn workers."""
 
 from __future__ import annotations
 
@@ -14,10 +15,15 @@ from fieldapp.db import connect
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def tiers(tmp_path_factory):
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def tiers(request, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("tiers")
-    city = make_server(tmp_path / "city")  # the central, with the demo sites and rosters
+    url = None
+    if request.param == "postgresql":
+        url = request.getfixturevalue("pg_cluster").create_database(prefix="city")
+    city = make_server(tmp_path / "city", database_url=url)  # with the demo sites and rosters
+    if url:
+        city.serve_args = ("--workers", "4", "--threads", "4")
     district = make_server(tmp_path / "district", demo=False, SYNC_INTERVAL="1")
     office = make_server(tmp_path / "office", demo=False)
     link(district, city, "district")

@@ -69,6 +69,22 @@ def columns(conn: Connection, table: str) -> list[str]:
     return sqlite_engine.columns(conn, table)
 
 
+@contextmanager
+def turn(target: str | Path, name: str) -> Iterator[bool]:
+    """Whether this process may run the named job now: on PostgreSQL only one session at a
+    time holds its advisory lock (others get False at once, and a process that dies lets go);
+    SQLite is served by one process, whose jobs take turns by themselves."""
+    if not is_postgres(target):
+        yield True
+        return
+    conn = connect(target)
+    try:
+        with postgres.session_lock(conn, name) as mine:
+            yield mine
+    finally:
+        conn.close()
+
+
 def json_number(conn: Connection, column: str, key: str) -> str:
     """SQL for the number under key of a JSON object stored as text (names from code only)."""
     if dialect(conn) == "postgresql":

@@ -20,8 +20,10 @@ NOCASE is an ICU collation that compares case-insensitively.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -51,7 +53,8 @@ class Row(tuple):
 
 
 @lru_cache(maxsize=512)
-def _row_class(names: tuple[str, ...]) -> type[Row]:
+def row_class(names: tuple[str, ...]) -> type[Row]:
+    """The Row type of a result with these columns."""
     return type(
         "Row",
         (Row,),
@@ -63,7 +66,7 @@ def _rows(cursor: Any) -> Any:
     """psycopg's row factory: Row objects named after the cursor's columns."""
     if cursor.description is None:
         return tuple
-    return _row_class(tuple(d.name for d in cursor.description))
+    return row_class(tuple(d.name for d in cursor.description))
 
 
 _QUOTED_OR_MARK = re.compile(r"'(?:[^']|'')*'|\?")
@@ -183,6 +186,18 @@ class Connection:
         # As sqlite3's: commit what is open, or roll it back after an error.
         if self.in_transaction:
             self.execute("ROLLBACK" if kind is not None else "COMMIT")
+
+
+@contextmanager
+def session_lock(conn: Connection, name: str) -> Iterator[bool]:
+    """Try to hold the advisory lock named so for this session; whether it was free."""
+    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+    mine = conn.execute("SELECT pg_try_advisory_lock(?)", (key,)).fetchone()[0]
+    try:
+        yield bool(mine)
+    finally:
+        if mine:
+            conn.execute("SELECT pg_advisory_unlock(?)", (key,))
 
 
 def connect(url: str) -> Connection:
