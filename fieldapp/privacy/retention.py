@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 MIN_REPORT_DAYS = 30
 BACKGROUND_EVERY_SECONDS = 3600  # checks hourly, purges once per local day
+BATCH = 2000  # entries (and what points at them) deleted per write transaction
+SWEEP = 20000  # change log lines looked at per write transaction
 
 
 def check_report_days(value: Any) -> int:
@@ -71,53 +73,50 @@ def purge(
     days: int,
     report_days: int,
     tz_name: str,
-    registry: sync.Registry | None = None,
+    registry: sync.Registry,
     now: datetime | None = None,
     trigger: str = "cli",
 ) -> Purge:
-    """Delete what is past the horizons, in one transaction, and log it; return the counts."""
+    """Delete what is past the horizons and log it; return the counts. Entries go a batch at a
+    time; a purge cut short is finished by the next one (it logs only when done)."""
     days = settings.check_retention_days(days)
     report_days = check_report_days(report_days)
     now = now or datetime.now(UTC)
     horizon = sync.horizon_for(days, now)
     report_horizon = (local_today(tz_name, now) - timedelta(days=report_days)).isoformat()
-    kind_of_table = {k.table: k.name for k in registry} if registry is not None else {}
-    with transaction(conn):
-        # Dependents first: rows of purged entries, and rows whose entry is already gone
-        # (one that arrived after its entry was purged, or from before a crash).
-        dependents = 0
-        for table in dependent_tables(conn):
-            columns = set(db.columns(conn, table))
-            doomed = "entry_uuid IN (SELECT uuid FROM entries WHERE recorded_at < ?)"
-            params: list[Any] = [horizon]
-            if "recorded_at" in columns:
-                # An orphan may be waiting for its entry to arrive by another path; only one
-                # past the horizon itself is certain to have lost it.
-                doomed += " OR (entry_uuid NOT IN (SELECT uuid FROM entries) AND recorded_at < ?)"
-                params.append(horizon)
-            if "uuid" in columns and table in kind_of_table:
-                conn.execute(
-                    f"DELETE FROM changes WHERE kind = ? AND uuid IN"  # noqa: S608 -- names from the schema
-                    f" (SELECT uuid FROM {table} WHERE {doomed})",
-                    (kind_of_table[table], *params),
+    tables = {t: set(db.columns(conn, t)) for t in dependent_tables(conn)}
+    entries = dependents = 0
+    # A batch of the oldest entries at a time, each batch with what points at it, in a write
+    # transaction of its own: the pushes and the console wait for one batch at the most.
+    while True:
+        with transaction(conn):
+            uuids = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT uuid FROM entries WHERE recorded_at < ? ORDER BY recorded_at LIMIT ?",
+                    (horizon, BATCH),
                 )
+            ]
+            if not uuids:
+                break
+            marks = ",".join("?" * len(uuids))
+            for table in tables:
+                dependents += conn.execute(
+                    f"DELETE FROM {table} WHERE entry_uuid IN ({marks})",  # noqa: S608 -- names from the schema
+                    uuids,
+                ).rowcount
+            entries += conn.execute(f"DELETE FROM entries WHERE uuid IN ({marks})", uuids).rowcount  # noqa: S608
+    with transaction(conn):
+        # A record that points at an entry already gone (it arrived after its entry was
+        # purged, or by another path): an orphan past the horizon is certain to have lost it.
+        for table, columns in tables.items():
+            if "recorded_at" not in columns:
+                continue
+            doomed = "recorded_at < ? AND entry_uuid NOT IN (SELECT uuid FROM entries)"
             dependents += conn.execute(
                 f"DELETE FROM {table} WHERE {doomed}",  # noqa: S608 -- names from the schema
-                params,
+                (horizon,),
             ).rowcount
-        # The change log names purged records by uuid only; drop those lines so nothing refers
-        # to what is gone.
-        conn.execute(
-            "DELETE FROM changes WHERE kind = 'entry' AND uuid IN"
-            " (SELECT uuid FROM entries WHERE recorded_at < ?)",
-            (horizon,),
-        )
-        entries = conn.execute("DELETE FROM entries WHERE recorded_at < ?", (horizon,)).rowcount
-        conn.execute(
-            "DELETE FROM changes WHERE kind = 'daily_report' AND uuid IN"
-            " (SELECT uuid FROM daily_reports WHERE day < ?)",
-            (report_horizon,),
-        )
         old_reports = conn.execute(
             "DELETE FROM daily_reports WHERE day < ?", (report_horizon,)
         ).rowcount
@@ -125,6 +124,8 @@ def purge(
         rejects = conn.execute(
             "DELETE FROM sync_rejects WHERE received_at < ?", (horizon,)
         ).rowcount
+    _sweep_changes(conn, registry)
+    with transaction(conn):
         result = Purge(horizon, report_horizon, entries, dependents, old_reports, rejects)
         conn.execute(
             "INSERT INTO purge_log (ran_at, local_day, horizon, report_horizon, entries,"
@@ -147,6 +148,21 @@ def purge(
     if not db.checkpoint(conn):
         log.warning("purge: the WAL could not be emptied; purged rows may linger in it")
     return result
+
+
+def _sweep_changes(conn: db.Connection, registry: sync.Registry) -> None:
+    """Drop the change log's lines whose record is gone: the log names records, and nothing
+    should name what was purged. One walk along seq, a slice per write transaction, each line
+    checked by its record's unique uuid; a pull meanwhile skips a line whose record is gone."""
+    top = conn.execute("SELECT max(seq) FROM changes").fetchone()[0] or 0
+    for start in range(0, top, SWEEP):
+        with transaction(conn):
+            for kind in registry:
+                conn.execute(
+                    "DELETE FROM changes WHERE seq > ? AND seq <= ? AND kind = ? AND NOT EXISTS"
+                    f" (SELECT 1 FROM {kind.table} r WHERE r.uuid = changes.uuid)",  # noqa: S608 -- table from code
+                    (start, start + SWEEP, kind.name),
+                )
 
 
 def _audit(conn: sqlite3.Connection, result: Purge, trigger: str) -> None:
