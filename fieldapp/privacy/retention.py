@@ -158,9 +158,9 @@ def _sweep_changes(conn: db.Connection, registry: sync.Registry) -> None:
     for start in range(0, top, SWEEP):
         with transaction(conn):
             for kind in registry:
+                gone = f"NOT EXISTS (SELECT 1 FROM {kind.table} r WHERE r.uuid = changes.uuid)"  # noqa: S608 -- table from code
                 conn.execute(
-                    "DELETE FROM changes WHERE seq > ? AND seq <= ? AND kind = ? AND NOT EXISTS"
-                    f" (SELECT 1 FROM {kind.table} r WHERE r.uuid = changes.uuid)",  # noqa: S608 -- table from code
+                    f"DELETE FROM changes WHERE seq > ? AND seq <= ? AND kind = ? AND {gone}",  # noqa: S608
                     (start, start + SWEEP, kind.name),
                 )
 
