@@ -229,19 +229,20 @@ def _confirmation(saved: dict) -> str:
     """The one line a volunteer reads after saving."""
     if saved["repeat"]:
         return _("Already saved: %(name)s (this form was sent twice).", name=saved["name"])
+    # The reading as text: the page words an entry kept offline with the same sentences.
     values = {
         "name": saved["name"],
         "direction": rules.DIRECTIONS[saved["direction"]],
-        "t": saved["temperature"],
+        "t": f"{saved['temperature']:.1f}",
     }
     if rules.is_fever(saved["temperature"]):
         action = rules.FEVER_ACTIONS[saved["fever_action"]]
         return _(
-            "Saved: %(name)s, %(direction)s, %(t).1f °C. Fever: %(action)s.",
+            "Saved: %(name)s, %(direction)s, %(t)s °C. Fever: %(action)s.",
             action=action,
             **values,
         )
-    return _("Saved: %(name)s, %(direction)s, %(t).1f °C.", **values)
+    return _("Saved: %(name)s, %(direction)s, %(t)s °C.", **values)
 
 
 @bp.app_template_global("gate_confirmation")

@@ -56,6 +56,9 @@
     $("[data-status-waiting]", box).textContent = waiting;
     $("[data-status-last]", box).textContent = s.lastSent
       ? t("LastSent", { when: ago(s.lastSent) }) : t("NeverSent");
+    document.querySelectorAll("[data-outbox-note]").forEach((note) => {
+      if (!s.waiting) note.hidden = true;
+    });
     $("[data-status-enrol]", box).hidden = !s.needsEnrol;
     const attention = $("[data-status-attention]", box);
     attention.hidden = !s.attention;
@@ -152,6 +155,9 @@
       freshIds(form);
       const first = form.querySelector("input:not([type=hidden]), select, textarea");
       if (first) first.focus({ preventScroll: true });
+      // The page's own script fills the fresh form in (gate.js: direction, volunteer, what
+      // was saved).
+      form.dispatchEvent(new CustomEvent("outbox-form-fresh", { bubbles: true, detail: e.detail }));
     }
     flash(t("Saved", { n: e.detail.waiting }));
     ping(); // offline, or the instance failed: the status line says which
