@@ -102,6 +102,7 @@ def test_a_phone_saving_online_through_the_gate_form_has_synced(app, db):
     for name in ("张建国", "李秀英", "王磊"):
         response, uid = submit(gate, site, headers=HX, name=name)
         assert response.status_code == 200
+        assert response.headers["X-Outbox-Stored"] == uid  # the phone counts it as sent
     again, _uid = submit(gate, site, headers=HX, uuid=uid)  # a retry stores nothing new
     assert again.status_code == 200
     phone = db.execute(

@@ -211,7 +211,11 @@ def create(code: str):
         "repeat": status == DUPLICATE,
     }
     if is_htmx():
-        return _render(site, _new_form(site), saved=saved)
+        response = _render(site, _new_form(site), saved=saved)
+        # The instance itself stored it (not the service worker's outbox): the phone's status
+        # line counts this as sent (static/js/status.js).
+        response.headers["X-Outbox-Stored"] = record_id
+        return response
     flash(_confirmation(saved), "error" if rules.is_fever(saved["temperature"]) else "message")
     return redirect(url_for("gate.page", code=code), 303)
 

@@ -1,12 +1,12 @@
 """The gate at shift change, on the cheap phones' screens (360×640) and a common one (390×844):
 a known resident through in three taps and the temperature, the confirmation on the screen
 after every save, online or kept offline, a clean next form that keeps the direction and the
-volunteer."""
+volunteer, and a status line that says what the outbox holds."""
 
 from __future__ import annotations
 
 import pytest
-from phone_support import ready, wait_waiting
+from phone_support import ready, until, wait_waiting
 from servers import enrol_cookie
 
 SCREENS = [pytest.param((360, 640), id="360x640"), pytest.param((390, 844), id="390x844")]
@@ -30,6 +30,26 @@ CLEAN = """() => {
     fever_chosen: !!f.querySelector("[name=fever_action]:checked"),
     direction: (f.querySelector("[name=direction]:checked") || {}).value || "",
     volunteer: f.elements.volunteer.value,
+  };
+}"""
+
+# The status line's texts as status.js words them from FieldOutbox.summary(), and what it shows.
+STATUS = """async () => {
+  const box = document.getElementById("outbox-status");
+  const s = await FieldOutbox.summary();
+  const t = (key, n) => box.dataset["t" + key].replace("{n}", n);
+  const flash = box.querySelector("[data-outbox-flash]");
+  return {
+    waiting: s.waiting,
+    last_sent_ms_ago: s.lastSent ? Date.now() - s.lastSent : null,
+    expected_waiting: s.waiting ? t("Waiting", s.waiting) : t("NoneWaiting"),
+    shown_waiting: box.querySelector("[data-status-waiting]").textContent,
+    never: box.dataset.tNeverSent,
+    last_sent_prefix: box.dataset.tLastSent.split("{when}")[0],
+    shown_last: box.querySelector("[data-status-last]").textContent,
+    flash: flash.hidden ? "" : flash.textContent,
+    saved_template: box.dataset.tSaved,
+    notes: [...document.querySelectorAll("[data-outbox-note]")].filter((n) => !n.hidden).length,
   };
 }"""
 
@@ -170,3 +190,58 @@ def test_offline_saves_show_whom_and_leave_a_clean_form(server, phone):
         "() => [...document.querySelectorAll('[data-outbox-note]')].every((n) => n.hidden)"
     )
     assert "已保存在本机" not in page.inner_text("#gate-saved")
+
+
+def status_matches_outbox(page) -> dict:
+    """The status line's texts are those of FieldOutbox.summary() (waits while it catches up)."""
+    until(
+        page,
+        """async () => {
+          const s = await (%s)();
+          const flashOk = !s.flash || !s.flash.includes(s.saved_template.split("{n}")[0])
+            || (s.waiting > 0 && s.flash === s.saved_template.replace("{n}", s.waiting));
+          return s.shown_waiting.startsWith(s.expected_waiting) && flashOk;
+        }"""
+        % STATUS,
+    )
+    return page.evaluate(STATUS)
+
+
+@pytest.mark.parametrize("phone", SCREENS, indirect=True)
+def test_the_status_line_says_what_the_outbox_holds(server, phone):
+    page = phone
+    ready(page)
+    # Two online saves: the instance answered each, so this phone has sent, just now.
+    first_of_the_shift(page)
+    tap_in_view(page, "#roster-q")
+    page.keyboard.type("张建")
+    page.locator("a.person", has_text="张建国").tap()
+    page.keyboard.type("36.6")
+    page.locator("button.save").tap()
+    confirmation_in_view(page, "张建国")
+    until(page, "async () => (await FieldOutbox.summary()).lastSent !== null")
+    s = status_matches_outbox(page)
+    assert s["waiting"] == 0 and s["shown_waiting"] == "没有待发送的记录"
+    assert s["shown_last"] != s["never"] and s["shown_last"].startswith(s["last_sent_prefix"])
+    assert 0 <= s["last_sent_ms_ago"] < 60_000
+
+    # Two saved offline: the flash counts them; back online they go, and no stale "waiting"
+    # is left beside "nothing waiting".
+    page.context.set_offline(True)
+    for name in ("离线甲", "离线乙"):
+        page.locator("#person_type label", has_text="访客").tap()
+        page.locator("#name").fill(name)
+        page.locator("#phone").fill("13912345678")
+        page.locator("#temperature").fill("36.5")
+        page.locator("button.save").tap()
+        confirmation_in_view(page, name)
+    page.wait_for_selector("[data-outbox-flash]:has-text('已保存在本机，2 条待发送')")
+    s = status_matches_outbox(page)
+    assert s["waiting"] == 2 and s["shown_waiting"].startswith("2 条待发送")
+    page.context.set_offline(False)
+    wait_waiting(page, 0)
+    s = status_matches_outbox(page)
+    assert s["shown_waiting"] == "没有待发送的记录"
+    assert "待发送" not in s["flash"] and s["notes"] == 0
+    assert s["shown_last"].startswith(s["last_sent_prefix"])
+    assert server.query("SELECT count(*) FROM entries")[0][0] == 4
