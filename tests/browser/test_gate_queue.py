@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from phone_support import ready, until, wait_waiting
 from servers import enrol_cookie
+from wait import wait_until
 
 SCREENS = [pytest.param((360, 640), id="360x640"), pytest.param((390, 844), id="390x844")]
 
@@ -194,17 +195,18 @@ def test_offline_saves_show_whom_and_leave_a_clean_form(server, phone):
 
 def status_matches_outbox(page) -> dict:
     """The status line's texts are those of FieldOutbox.summary() (waits while it catches up)."""
-    until(
-        page,
-        """async () => {
-          const s = await (%s)();
-          const flashOk = !s.flash || !s.flash.includes(s.saved_template.split("{n}")[0])
-            || (s.waiting > 0 && s.flash === s.saved_template.replace("{n}", s.waiting));
-          return s.shown_waiting.startsWith(s.expected_waiting) && flashOk;
-        }"""
-        % STATUS,
-    )
-    return page.evaluate(STATUS)
+    seen: dict = {}
+
+    def agrees() -> bool:
+        seen.update(page.evaluate(STATUS))
+        saved = seen["saved_template"]
+        flash_ok = saved.split("{n}")[0] not in seen["flash"] or (
+            seen["waiting"] > 0 and seen["flash"] == saved.replace("{n}", str(seen["waiting"]))
+        )
+        return seen["shown_waiting"].startswith(seen["expected_waiting"]) and flash_ok
+
+    wait_until(agrees, 30, "the status line says what FieldOutbox.summary() says")
+    return seen
 
 
 @pytest.mark.parametrize("phone", SCREENS, indirect=True)
