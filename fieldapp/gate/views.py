@@ -27,7 +27,8 @@ from fieldapp.gate.forms import EntryForm
 from fieldapp.pages import is_htmx, page_or_fragment
 from fieldapp.phones import devices
 from fieldapp.privacy import fields as site_fields
-from sync.store import APPLIED, CONFLICT, DUPLICATE
+from sync import peers
+from sync.store import APPLIED, CONFLICT, DUPLICATE, iso, utcnow
 
 bp = Blueprint("gate", __name__)
 
@@ -185,7 +186,16 @@ def create(code: str):
         # Stamped like the phone's pushes, so a form post and a later push of the same record
         # hash the same (a duplicate, not a conflict).
         phone = devices.peer_from_cookie(conn)
-        result = records.save(conn, [record], source="gate", device=phone.id if phone else None)[0]
+        now = utcnow()
+        result = records.save(
+            conn,
+            [record],
+            source="gate",
+            device=phone.id if phone else None,
+            received_at=now,
+            # A phone's save through this form is its sync too: the console's "last sync".
+            inside=_counted_for(phone, iso(now)) if phone else None,
+        )[0]
         # CONFLICT: a concurrent retry of this form won the race; its record is the one kept.
         status = DUPLICATE if result.status == CONFLICT else result.status
         if status not in (APPLIED, DUPLICATE):
@@ -201,28 +211,42 @@ def create(code: str):
         "repeat": status == DUPLICATE,
     }
     if is_htmx():
-        return _render(site, _new_form(site), saved=saved)
+        response = _render(site, _new_form(site), saved=saved)
+        # The instance itself stored it (not the service worker's outbox): the phone's status
+        # line counts this as sent (static/js/status.js).
+        response.headers["X-Outbox-Stored"] = record_id
+        return response
     flash(_confirmation(saved), "error" if rules.is_fever(saved["temperature"]) else "message")
     return redirect(url_for("gate.page", code=code), 303)
+
+
+def _counted_for(phone: peers.Peer, when: str):
+    """Count a gate form's save as a push from that phone, in the record's transaction."""
+
+    def inside(conn, results) -> None:
+        peers.pushed(conn, phone.id, sum(1 for r in results if r.status == APPLIED), when)
+
+    return inside
 
 
 def _confirmation(saved: dict) -> str:
     """The one line a volunteer reads after saving."""
     if saved["repeat"]:
         return _("Already saved: %(name)s (this form was sent twice).", name=saved["name"])
+    # The reading as text: the page words an entry kept offline with the same sentences.
     values = {
         "name": saved["name"],
         "direction": rules.DIRECTIONS[saved["direction"]],
-        "t": saved["temperature"],
+        "t": f"{saved['temperature']:.1f}",
     }
     if rules.is_fever(saved["temperature"]):
         action = rules.FEVER_ACTIONS[saved["fever_action"]]
         return _(
-            "Saved: %(name)s, %(direction)s, %(t).1f °C. Fever: %(action)s.",
+            "Saved: %(name)s, %(direction)s, %(t)s °C. Fever: %(action)s.",
             action=action,
             **values,
         )
-    return _("Saved: %(name)s, %(direction)s, %(t).1f °C.", **values)
+    return _("Saved: %(name)s, %(direction)s, %(t)s °C.", **values)
 
 
 @bp.app_template_global("gate_confirmation")
