@@ -1,8 +1,9 @@
 /* fieldapp's service worker: the app shell offline, and the outbox for gate entries.
  *
- * Served at /sw.js (root scope) by fieldapp/views/pwa.py, which fills in the version and the
- * shell's URLs. A new version replaces the shell cache only; the outbox (IndexedDB) is never
- * touched here except through outbox.js.
+ * Served at /sw.js (root scope) by fieldapp/phones/views.py, which fills in the version and the
+ * shell's URLs (static files by their hashed names, and the importScripts below too). A new
+ * version replaces the shell cache only; the outbox (IndexedDB) is never touched here except
+ * through outbox.js.
  */
 "use strict";
 
@@ -21,13 +22,20 @@ const GATE_PAGE = /^\/s\/[^/]+\/?$/;
 const GATE_POST = /^\/s\/[^/]+\/entries\/?$/;
 const CHECKBOXES = ["travel", "self_registered"];
 const SYNC_TAG = "fieldapp-outbox";
+// A static file's name with its content's hash (css/app.3f2a9c1b7d4e.css), and without it.
+const HASHED = /\.[0-9a-f]{12}(\.[^./]+)?$/;
+const plainName = (path) => path.replace(HASHED, "$1");
+// This version's file for each plain name: a page kept by an older version asks for its own
+// hashed names (or plain ones), which this version answers with its file of that name.
+const CURRENT = new Map([...SHELL_URLS, ...LAZY_URLS].map((u) => [plainName(u), u]));
 
 self.addEventListener("install", (event) => {
   event.waitUntil((async () => {
     const cache = await caches.open(SHELL);
     // One missing file must not leave the phone without the rest of the shell.
+    // A hashed file never changes, so the copy the page just downloaded (HTTP cache) will do.
     await Promise.all(SHELL_URLS.map((url) =>
-      fetch(url, { cache: "no-cache", credentials: "same-origin" })
+      fetch(url, { cache: HASHED.test(url) ? "default" : "no-cache", credentials: "same-origin" })
         .then((res) => (res.ok ? cache.put(url, res) : null))
         .catch(() => null)));
     await self.skipWaiting();
@@ -80,7 +88,7 @@ self.addEventListener("fetch", (event) => {
     event.respondWith(startPage(req));
   } else if (req.mode === "navigate" && GATE_PAGE.test(url.pathname)) {
     event.respondWith(gatePage(event, url));
-  } else if ((SHELL_URLS.includes(url.pathname) || LAZY_URLS.includes(url.pathname)) && !req.headers.get("HX-Request")) {
+  } else if (CURRENT.has(plainName(url.pathname)) && !req.headers.get("HX-Request")) {
     event.respondWith(shellFirst(req, url));
   }
 });
@@ -142,11 +150,14 @@ async function startPage(req) {
   }
 }
 
+/* A static file from the shell cache; first used, from the network into the cache. Asked for
+ * by another name (hashed by an older version, or plain), this version's file of that name. */
 async function shellFirst(req, url) {
-  const kept = await caches.match(url.pathname, { cacheName: SHELL, ignoreVary: true, ignoreSearch: true });
+  const current = CURRENT.get(plainName(url.pathname));
+  const kept = await caches.match(current, { cacheName: SHELL, ignoreVary: true, ignoreSearch: true });
   if (kept) return kept;
-  const res = await fetch(req);
-  if (res.ok) (await caches.open(SHELL)).put(url.pathname, res.clone());
+  const res = await fetch(current === url.pathname ? req : current);
+  if (res.ok) (await caches.open(SHELL)).put(current, res.clone());
   return res;
 }
 

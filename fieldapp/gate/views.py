@@ -73,6 +73,9 @@ def _render(site, form: EntryForm, *, status: int = 200, saved=None, query: str 
         "form_rules": rules.for_phone(form.field_rules()),
     }
     response = page_or_fragment("gate/page.html", "gate/_fragment.html", status, **context)
+    # Names and phone numbers: never in a shared cache, and never reused unchecked (the
+    # service worker keeps its own copy).
+    response.headers["Cache-Control"] = "private, no-cache"
     if devices.peer_from_cookie(get_db()) is not None:
         response.headers["X-Fieldapp-Page"] = "gate"  # the service worker keeps this page
     return response
