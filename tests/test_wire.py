@@ -1,6 +1,6 @@
 """What crosses the wire: answers compressed when the browser accepts it, static files under
-hashed names cached for a year, and the service worker's list naming those files
-(fieldapp/assets.py)."""
+hashed names cached for a year, the service worker's list naming those files, and the gate's
+last entries by htmx (fieldapp/assets.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import re
 import brotli
 import pytest
 from console_support import csrf, login, make_user, save, wire_entry
-from gate_helpers import enrol, make_site
+from gate_helpers import HX, enrol, make_site
 
 from fieldapp import assets
 
@@ -160,6 +160,22 @@ def test_the_shell_list_names_hashed_files_that_exist(phone):
         source = assets.STATIC / assets.HASHED.sub(r"\1", url).removeprefix("/static/")
         assert r.status_code == 200 and r.data == source.read_bytes(), url
         r.close()
+
+
+def test_the_last_entries_follow_by_htmx_with_a_fresh_token(app, client, db, site):
+    with app.app_context():
+        save(app, wire_entry(site["id"], name="最近一位"))
+    url = f"/s/{site['code']}/last"
+    assert client.get(url, headers=HX).status_code == 401  # a visitor sees nobody's entries
+    enrol(client, db, site)
+    page = client.get(f"/s/{site['code']}").text
+    assert f'hx-get="{url}"' in page and 'hx-trigger="fieldapp:kept from:body"' in page
+    r = client.get(url, headers=HX)
+    assert r.status_code == 200 and "最近一位" in r.text
+    assert 'class="last-entries"' in r.text
+    assert re.search(r'<input id="csrf_token"[^>]+hx-swap-oob="true"', r.text)
+    assert "no-store" in r.headers["Cache-Control"] and "HX-Request" in r.headers["Vary"]
+    assert client.get(url).status_code == 302  # without htmx: the page itself
 
 
 def test_build_names_files_by_content_and_keeps_the_plain_name_current(tmp_path):
