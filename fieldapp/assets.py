@@ -127,7 +127,6 @@ def init_app(app: Flask) -> None:
     except OSError:  # a checkout we may not write to: a folder of this process's own
         out = Path(tempfile.mkdtemp(prefix="fieldapp-static-"))
         manifest = build(STATIC, out)
-    app.extensions["static_manifest"] = manifest
 
     static = WhiteNoise(app.wsgi_app, allow_all_origins=False, add_headers_function=_headers)
     static.add_files(str(out), prefix=app.static_url_path)
@@ -137,8 +136,3 @@ def init_app(app: Flask) -> None:
     def _hashed(endpoint: str, values: dict) -> None:
         if endpoint == "static" and values.get("filename") in manifest:
             values["filename"] = manifest[values["filename"]]
-
-
-def static_url(app: Flask, rel: str) -> str:
-    """The hashed URL of a file under static/ (its plain URL if it is not one of them)."""
-    return f"{app.static_url_path}/{app.extensions['static_manifest'].get(rel, rel)}"

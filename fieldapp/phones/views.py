@@ -37,8 +37,7 @@ SHELL_EXTRA = ("icons/icon-192.png",)
 # gzip, only for phones without the native BarcodeDetector), the console's and reports' styles,
 # the large icons the installer asks for.
 LAZY_GLOBS = ("css/*.css", "vendor/*.js", "icons/*")
-
-
+# A "/static/..." string in sw.js (its importScripts): served with the file's hashed URL.
 STATIC_LITERAL = re.compile(r'"/static/([^"]+)"')
 
 
