@@ -165,3 +165,20 @@ def pg_schema(pg_cluster):
     yield pg_cluster.schema_url(name)
     with psycopg.connect(pg_cluster.url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashes():
+    """Passwords hashed with argon2's cheapest parameters in this process (the library's profile
+    for tests): a login costs microseconds instead of ~50 ms, and the rate-limit tests make
+    dozens. Instances started as processes keep the real ones."""
+    from argon2 import PasswordHasher
+    from argon2.profiles import CHEAPEST
+
+    from fieldapp.console import accounts
+
+    cheap = PasswordHasher.from_parameters(CHEAPEST)
+    real = accounts._hasher, accounts._DUMMY_HASH
+    accounts._hasher, accounts._DUMMY_HASH = cheap, cheap.hash("not a password of anyone")
+    yield
+    accounts._hasher, accounts._DUMMY_HASH = real
