@@ -26,10 +26,15 @@ ENGINES = ("sqlite", "postgresql")
 
 
 def pytest_generate_tests(metafunc):
-    """Run each test that needs a database once per engine (SQLite only, when so marked)."""
+    """Run each test that needs a database once per engine (SQLite only, when so marked); the
+    PostgreSQL runs are `slow` (they need the cluster), so `-m "not slow"` is SQLite's alone."""
     if "engine" in metafunc.fixturenames:
         only = metafunc.definition.get_closest_marker("sqlite_only")
-        metafunc.parametrize("engine", ENGINES[:1] if only else ENGINES, scope="function")
+        engines = [
+            pytest.param(e, marks=pytest.mark.slow) if e == "postgresql" else e
+            for e in (ENGINES[:1] if only else ENGINES)
+        ]
+        metafunc.parametrize("engine", engines, scope="function")
 
 
 @pytest.fixture(scope="session")
