@@ -78,6 +78,9 @@
     if (!person) {
       f.classList.remove("is-known", "is-open");
       card.hidden = true;
+      // A fresh form names nobody (a hidden input's value survives form.reset()).
+      set(f, "roster_id", "");
+      set(f, "registration_uuid", "");
       return;
     }
     card.querySelector("[data-known-name]").textContent = person.name;
@@ -146,29 +149,83 @@
     var link = event.target.closest && event.target.closest("a.person");
     if (!link || !f) return;
     event.preventDefault();
-    var fill = { name: link.dataset.name, phone: link.dataset.phone, destination: link.dataset.unit };
-    Object.keys(fill).forEach(function (key) {
-      if (f.elements[key]) f.elements[key].value = fill[key] || "";
+    pick({
+      id: link.dataset.id, name: link.dataset.name, phone: link.dataset.phone,
+      unit: link.dataset.unit, person_type: link.dataset.personType,
     });
-    var type = f.querySelector('input[name=person_type][value="' + link.dataset.personType + '"]');
-    if (type) type.checked = true;
-    var detail = [type ? labelOf(type) : "", link.dataset.unit].concat(
-      [].map.call(link.querySelectorAll(".muted"), function (el) { return el.textContent; }));
-    fold(f, { name: link.dataset.name, detail: detail.filter(Boolean).join(" · ") });
+  });
+
+  function set(f, name, value) {
+    if (f.elements[name]) f.elements[name].value = value || "";
+  }
+
+  function check(f, name, value) {
+    var input = f.querySelector("input[name=" + name + '][value="' + value + '"]');
+    if (input) input.checked = true;
+    return input;
+  }
+
+  function maskPhone(phone) {
+    return phone && phone.length === 11 ? phone.slice(0, 3) + "****" + phone.slice(7) : phone || "";
+  }
+
+  // The form from its top (the direction, the person, the temperature; save stays below), the
+  // search emptied, the temperature focused.
+  function ready(f, focus) {
     var results = document.getElementById("roster-results");
     if (results) results.innerHTML = "";
     var search = document.getElementById("roster-q");
     if (search) search.value = "";
     prefill(f);
-    var temperature = f.elements.temperature;
-    if (temperature) {
-      // The form from its top: the direction, the person, the temperature; save stays below.
+    showFever();
+    showTravelWhere();
+    var field = f.elements[focus];
+    if (field) {
       f.scrollIntoView({ block: "start" });
-      var box = temperature.getBoundingClientRect();
-      if (box.bottom > window.innerHeight - 80) temperature.scrollIntoView({ block: "center" });
-      temperature.focus({ preventScroll: true });
+      var box = field.getBoundingClientRect();
+      if (box.bottom > window.innerHeight - 80) field.scrollIntoView({ block: "center" });
+      field.focus({ preventScroll: true });
     }
-  });
+  }
+
+  /* A roster person (a match tapped, or their pass scanned): fill the form and fold it. */
+  function pick(person) {
+    var f = form();
+    if (!f) return;
+    set(f, "name", person.name);
+    set(f, "phone", person.phone);
+    set(f, "destination", person.unit);
+    set(f, "roster_id", person.id);
+    set(f, "registration_uuid", "");
+    var type = check(f, "person_type", person.person_type);
+    var detail = [type ? labelOf(type) : "", person.unit, maskPhone(person.phone)];
+    fold(f, { name: person.name, detail: detail.filter(Boolean).join(" · ") });
+    ready(f, "temperature");
+  }
+
+  /* A visitor's pass scanned: what they registered fills the form, the link to it is kept.
+     Without their registration (offline) only the link and "visitor": the name is typed. */
+  function pickVisitor(reg) {
+    var f = form();
+    if (!f) return;
+    fold(f, null);
+    ["name", "phone", "destination", "travel_where"].forEach(function (k) { set(f, k, reg[k]); });
+    set(f, "roster_id", "");
+    set(f, "registration_uuid", reg.uuid);
+    var type = check(f, "person_type", "visitor");
+    if (reg.name === undefined) {
+      ready(f, "name");
+      return;
+    }
+    check(f, "health_code", reg.health_code);
+    check(f, "travel", reg.travel ? "true" : "false");
+    var code = f.querySelector("input[name=health_code]:checked");
+    var detail = [type ? labelOf(type) : "", code ? labelOf(code) : "", reg.time, reg.destination];
+    fold(f, { name: reg.name, detail: detail.filter(Boolean).join(" · ") });
+    ready(f, "temperature");
+  }
+
+  self.FieldGate = { pick: pick, pickVisitor: pickVisitor };
 
   // Errors of an earlier attempt, the server's or the phone's: a fresh form shows none.
   function clearErrors(f) {
