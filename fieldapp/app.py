@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from fieldapp import commands, db, home, i18n, jobs, records, rules, security, settings
+from fieldapp import assets, commands, db, home, i18n, jobs, records, rules, security, settings
 from fieldapp.console import cases, corrections, signin
 from fieldapp.console import cli as console_cli
 from fieldapp.console import views as console_views
@@ -68,6 +68,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     i18n.init_app(app)
     app.jinja_env.globals["FEVER_AT"] = rules.FEVER_AT  # every template's fever threshold
     security.init_app(app)
+    assets.init_app(app)  # compressed answers; static files hashed, precompressed, cached
     records.init_app(
         app,
         kinds=[

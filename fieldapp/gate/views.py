@@ -19,7 +19,8 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_wtf.csrf import CSRFError
+from flask_wtf.csrf import CSRFError, generate_csrf
+from markupsafe import escape
 
 from fieldapp import days, records, rules
 from fieldapp.console import accounts
@@ -80,6 +81,9 @@ def _render(site, form: EntryForm, *, status: int = 200, saved=None, query: str 
         "roster_version": passes.phone_version(get_db(), site),
     }
     response = page_or_fragment("gate/page.html", "gate/_fragment.html", status, **context)
+    # Names and phone numbers: never in a shared cache, and never reused unchecked (the
+    # service worker keeps its own copy).
+    response.headers["Cache-Control"] = "private, no-cache"
     if devices.peer_from_cookie(get_db()) is not None:
         response.headers["X-Fieldapp-Page"] = "gate"  # the service worker keeps this page
     return response
@@ -144,6 +148,24 @@ def page(code: str):
     query = request.args.get("q", "").strip()[:50]
     matches = roster.search(conn, site["id"], query)
     return _render(site, _new_form(site, **prefill), query=query, matches=matches)
+
+
+@bp.get("/s/<code>/last")
+def last_entries(code: str):
+    """The last entries here (HTMX), loaded by the gate page: a page the phone kept shows the
+    current list, and its form gets a fresh CSRF token (the kept one may be of a lost session)."""
+    site = _site_or_404(code)
+    if not is_htmx():
+        return redirect(url_for("gate.page", code=code))
+    if not _volunteer():
+        return "", 401
+    last = render_template("gate/_last.html", last=entries.last_at_site(get_db(), site["id"]))
+    # Swapped in by its id, out of band: the entry form's token, renewed.
+    token = f'<input id="csrf_token" name="csrf_token" type="hidden" value="{escape(generate_csrf())}" hx-swap-oob="true">'
+    response = make_response(last + token)
+    response.headers["Cache-Control"] = "private, no-store"
+    response.vary.add("HX-Request")
+    return response
 
 
 @bp.get("/s/<code>/roster")
