@@ -238,8 +238,17 @@
     });
   }
 
+  // The confirmation at the top of the screen; above it the "scan a pass" button when both fit,
+  // so the next person's card is one tap away without scrolling back up.
   function showSaved(shown) {
-    if (shown && shown.scrollIntoView) shown.scrollIntoView({ block: "start" });
+    if (!shown || !shown.scrollIntoView) return;
+    var scan = document.getElementById("pass-scanner");
+    if (scan) {
+      window.scrollBy(0, Math.floor(scan.getBoundingClientRect().top) - 4);
+      var box = shown.getBoundingClientRect();
+      if (box.top >= 0 && box.bottom <= window.innerHeight) return;
+    }
+    shown.scrollIntoView({ block: "start" });
   }
 
   // After saving, the answer replaces the form the volunteer tapped: show the first error

@@ -34,7 +34,16 @@
     if (text && bad) note.scrollIntoView({ block: "nearest" });
   }
 
+  // The code of the person just saved: still in front of the camera when it comes back for the
+  // next one, it is not read again for a while (a second entry for them by mistake).
+  const SAME_CODE_MS = 10000;
+  let lastCode = "";
+  let savedAt = 0;
+
   const scanner = FieldScanner.attach(root, (text) => {
+    if (text === lastCode && Date.now() - savedAt < SAME_CODE_MS) return false;
+    lastCode = text;
+    savedAt = 0;
     scanned(text);
     return true; // done with the camera until the next person
   });
@@ -110,6 +119,7 @@
   // Saved (online: the fresh form came with the confirmation; offline: the outbox kept it):
   // the next person in the queue shows their card.
   async function next() {
+    savedAt = Date.now();
     say("");
     if (again && !(await scanner.start(true))) again = false;
   }

@@ -194,6 +194,14 @@
     if (form && (!current || current.version !== form.dataset.rosterVersion)) refresh(form).catch(() => null);
   });
 
+  // The page may be the copy the service worker kept, naming the roster's version of then: ask
+  // the instance too (a card reissued since stops working at this visit, not the next one).
+  if (document.body) {
+    document.body.addEventListener("fieldapp:kept", () => {
+      loaded.then(() => { const f = searchForm(); return f ? refresh(f) : null; }).catch(() => null);
+    });
+  }
+
   const loaded = new Promise((resolve) => {
     const go = () => load().catch(() => null).then(resolve);
     if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", go);
