@@ -321,3 +321,31 @@ def test_an_entry_without_links_hashes_as_before_they_existed(app, db, site):
         "entry", rid, when, None, wire
     )
     assert linked["roster_id"] == "0b0e6a52-3f5d-4d6c-9a59-2f1d6f4e0d11"
+
+
+def test_cli_speaks_chinese(runner, app, db, site, tmp_path):
+    zh = {"FIELDAPP_LANG": "zh_CN.UTF-8"}
+    out = tmp_path / "出入证.pdf"
+    done = runner.invoke(args=["roster", "passes", site["code"], "--out", str(out)], env=zh)
+    assert done.exit_code == 0, done.output
+    assert done.output == f"{out}：阳光花园小区 的出入证 3 张。\n"
+    assert sorted(card_codes(out.read_bytes(), tmp_path)) == sorted(
+        passes.pass_text(t) for t in tokens(db).values()
+    )
+    old = tokens(db)["王磊"]
+    done = runner.invoke(args=["roster", "reissue", site["code"], "--person", "王磊"], env=zh)
+    assert done.exit_code == 0, done.output
+    assert done.output.startswith("已为阳光花园小区补发 1 张出入证")
+    assert tokens(db)["王磊"] != old  # the old card's code names nobody any more
+    again = runner.invoke(args=["roster", "passes", site["code"], "--out", str(out)], env=zh)
+    assert again.exit_code == 0, again.output
+    codes = card_codes(out.read_bytes(), tmp_path)
+    assert passes.pass_text(tokens(db)["王磊"]) in codes and passes.pass_text(old) not in codes
+    unknown = runner.invoke(
+        args=["roster", "passes", site["code"], "--out", str(out), "--person", "无名氏"], env=zh
+    )
+    assert unknown.exit_code != 0 and "本场所名册中没有叫无名氏的人" in unknown.output
+    neither = runner.invoke(args=["roster", "reissue", site["code"]], env=zh)
+    assert (
+        neither.exit_code != 0 and "请用 --person 指定人员，或用 --all 表示全部" in neither.output
+    )
