@@ -82,14 +82,23 @@ def test_records_reach_the_top_once_with_origin_and_config_reaches_the_bottom(ti
             "daily_report": "daily_reports",
             "correction": "corrections",
             "registration": "registrations",
+            "entry": "entries",
         }
         table = tables[wire["kind"]]
         rows = city.query(f"SELECT origin FROM {table} WHERE uuid = ?", (wire["uuid"],))
         assert [r[0] for r in rows] == [instance_id(office)]
+    # The links go up with the entries: the city sees who was checked and from what.
+    links = {
+        r["uuid"]: (r["roster_id"], r["registration_uuid"])
+        for r in city.query("SELECT uuid, roster_id, registration_uuid FROM entries")
+    }
+    registration, checked, resident = others[2:]
+    assert links[checked["uuid"]] == ("", registration["uuid"])
+    assert links[resident["uuid"]] == (resident["data"]["roster_id"], "")
     counts = dict(city.query("SELECT name, records_in FROM peers"))
-    assert counts["district"] - before_city.get("district", 0) == 53  # each record once
+    assert counts["district"] - before_city.get("district", 0) == 55  # each record once
     counts = dict(district.query("SELECT name, records_in FROM peers"))
-    assert counts["office"] - before_district.get("office", 0) == 46
+    assert counts["office"] - before_district.get("office", 0) == 48
 
     # A code rotated at the city is rotated at the office, the old one still resolves there.
     old = sites[site_id]
@@ -164,7 +173,19 @@ def other_kinds(server, site_id: str, entry_uuid: str) -> list[dict]:
             "temperature": None,
         },
     }
-    return [reports.new_record(data), correction, registration]
+    # The gate staff's entries that name what their form was filled from: the visitor's
+    # registration (their pass scanned) and a roster person (their card scanned).
+    person = server.query("SELECT id FROM roster WHERE site_id = ? LIMIT 1", (site_id,))[0][0]
+    checked = entry(
+        site_id,
+        1,
+        name="访客王",
+        person_type="visitor",
+        phone="",
+        registration_uuid=registration["uuid"],
+    )
+    resident = entry(site_id, 2, roster_id=person)
+    return [reports.new_record(data), correction, registration, checked, resident]
 
 
 def test_a_serving_instance_keeps_syncing_in_the_background(tiers):

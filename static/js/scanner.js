@@ -114,8 +114,15 @@
   function warm(root) {
     if (hasNative() || !root.dataset.jsqr) return;
     const go = () => fetch(root.dataset.jsqr, { credentials: "same-origin" }).catch(() => null);
-    if ("requestIdleCallback" in global) global.requestIdleCallback(go, { timeout: 5000 });
-    else setTimeout(go, 2000);
+    const soon = () => {
+      if ("requestIdleCallback" in global) global.requestIdleCallback(go, { timeout: 5000 });
+      else setTimeout(go, 2000);
+    };
+    // Through the service worker, which keeps it: on the visit that installs the worker, once
+    // the worker has taken the page (pwa.js asks it to).
+    const sw = navigator.serviceWorker;
+    if (sw && !sw.controller) sw.addEventListener("controllerchange", soon, { once: true });
+    else soon();
   }
 
   global.FieldScanner = { attach, warm };
