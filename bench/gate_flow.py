@@ -126,9 +126,10 @@ def _scan(page, count: Count, text: str, name: str) -> None:
     (it comes back by itself after a save by scan), then the camera decodes text."""
     if page.locator("[data-scan-start]").count() == 0:
         raise NotBuilt
-    if not page.evaluate("() => FieldPasses.scanner.running()"):
+    running = "() => !!self.FieldPasses && FieldPasses.scanner.running()"
+    if not page.evaluate(running):
         count.tap(page, page.locator("[data-scan-start]"), "scan")
-        page.wait_for_function("() => FieldPasses.scanner.running()")
+        page.wait_for_function(running)
     page.evaluate("(t) => FieldPasses.scanned(t)", text)
     count.steps.append("shows the code")
     page.locator("[data-known-name]", has_text=name).wait_for()

@@ -287,6 +287,56 @@
     showSaved(box);
   });
 
+  // The pass scanner (scanner.js, passes.js) is not part of the page's first download: the
+  // first tap on "scan" loads it (from the service worker's copy, offline too) and starts the
+  // camera; passes.js answers the taps after that. Where the browser cannot decode QR codes
+  // itself, the decoder (jsQR) is fetched once the service worker has the page, so that it
+  // keeps it: the first scan may be offline.
+  var scannerLoading = null;
+  function loadScript(src) {
+    return new Promise(function (resolve, reject) {
+      var s = document.createElement("script");
+      s.src = src;
+      s.onload = resolve;
+      s.onerror = reject;
+      document.head.appendChild(s);
+    });
+  }
+  function loadScanner(root) {
+    if (!scannerLoading) {
+      var urls = (root.dataset.scripts || "").split(" ").filter(Boolean);
+      scannerLoading = urls.reduce(function (p, url) {
+        return p.then(function () { return loadScript(url); });
+      }, Promise.resolve()).catch(function (err) { scannerLoading = null; throw err; });
+    }
+    return scannerLoading;
+  }
+  document.addEventListener("click", function (event) {
+    var start = event.target.closest && event.target.closest("#pass-scanner [data-scan-start]");
+    if (!start || self.FieldPasses) return;
+    var root = document.getElementById("pass-scanner");
+    loadScanner(root).then(function () {
+      if (self.FieldPasses) FieldPasses.scanner.start();
+    }, function () {
+      var error = root.querySelector("[data-scan-error]");
+      error.textContent = root.dataset.tNoCamera;
+      error.hidden = false;
+    });
+  });
+  function warmDecoder() {
+    var root = document.getElementById("pass-scanner");
+    if (!root || !root.dataset.jsqr || "BarcodeDetector" in self) return;
+    var go = function () { fetch(root.dataset.jsqr, { credentials: "same-origin" }).catch(function () {}); };
+    var soon = function () {
+      if ("requestIdleCallback" in self) requestIdleCallback(go, { timeout: 5000 });
+      else setTimeout(go, 2000);
+    };
+    var sw = navigator.serviceWorker;
+    if (sw && !sw.controller) sw.addEventListener("controllerchange", soon, { once: true });
+    else soon();
+  }
+  document.addEventListener("DOMContentLoaded", warmDecoder);
+
   document.addEventListener("DOMContentLoaded", setUp);
   document.addEventListener("htmx:afterSwap", setUp);
   // At once with the swap (not after htmx's settle delay), so no frame shows the fresh form

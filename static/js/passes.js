@@ -47,7 +47,6 @@
     scanned(text);
     return true; // done with the camera until the next person
   });
-  FieldScanner.warm(root);
 
   async function resident(token) {
     await FieldRoster.loaded;

@@ -4,8 +4,9 @@
  * whose decoded text goes to onText; onText returns true when it is done with the camera.
  *
  * jsQR is loaded from root.dataset.jsqr when it is needed, not before: phones that have the
- * native detector never download it. The /scan page's panel (#scanner) opens a scanned site's
- * gate; the gate page attaches its own (passes.js).
+ * native detector never download it (gate.js fetches it ahead, for offline use, where it is
+ * needed). The /scan page's panel (#scanner) opens a scanned site's gate; the gate page attaches
+ * its own (passes.js, loaded with this file by the first tap on "scan").
  */
 (function (global) {
   "use strict";
@@ -109,23 +110,7 @@
     return { start, stop, fail, running: () => !!stream };
   }
 
-  /* Fetch jsQR once while online, so the service worker keeps it for a phone without the native
-   * detector that must scan offline later (it is not part of the first download). */
-  function warm(root) {
-    if (hasNative() || !root.dataset.jsqr) return;
-    const go = () => fetch(root.dataset.jsqr, { credentials: "same-origin" }).catch(() => null);
-    const soon = () => {
-      if ("requestIdleCallback" in global) global.requestIdleCallback(go, { timeout: 5000 });
-      else setTimeout(go, 2000);
-    };
-    // Through the service worker, which keeps it: on the visit that installs the worker, once
-    // the worker has taken the page (pwa.js asks it to).
-    const sw = navigator.serviceWorker;
-    if (sw && !sw.controller) sw.addEventListener("controllerchange", soon, { once: true });
-    else soon();
-  }
-
-  global.FieldScanner = { attach, warm };
+  global.FieldScanner = { attach };
 
   // The /scan page: a site's poster opens that site's gate.
   const page = document.getElementById("scanner");

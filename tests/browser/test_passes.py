@@ -27,7 +27,7 @@ IN_VIEW = """(el) => {
     && r.bottom <= window.innerHeight && r.right <= window.innerWidth;
 }"""
 
-# The scanner's fallback decoder, kept by the service worker for offline use (scanner.js warm),
+# The scanner's fallback decoder, kept by the service worker for offline use (gate.js warms it),
 # or not needed (the browser decodes QR codes itself).
 JSQR_KEPT = """async () => "BarcodeDetector" in self
   || !!(await caches.match(document.getElementById("pass-scanner").dataset.jsqr,
