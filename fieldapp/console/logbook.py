@@ -18,7 +18,8 @@ PAGE_SIZE = 50
 COLUMNS = (
     "e.id, e.uuid, e.recorded_at, e.site_id, s.name AS site_name, e.direction, e.person_type,"
     " e.name, e.phone, e.id_masked, e.id_cipher, e.temperature, e.fever_action, e.health_code,"
-    " e.travel, e.travel_where, e.plate, e.destination, e.note, e.volunteer"
+    " e.travel, e.travel_where, e.plate, e.destination, e.note, e.volunteer, e.roster_id,"
+    " e.registration_uuid"
 )
 
 
