@@ -21,6 +21,7 @@ NOCASE is an ICU collation that compares case-insensitively.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -99,6 +100,9 @@ def _multirow(sql: str, rows: int) -> str:
     )
     return f"{sql[: found.start()]}VALUES {values}{sql[found.end() :]}"
 
+
+# Names of server-side cursors (stream), unique within a connection.
+_STREAMS = itertools.count(1)
 
 # The advisory lock a write transaction takes (an arbitrary number, the same everywhere).
 WRITE_LOCK = 7_130_417
@@ -199,6 +203,26 @@ class Connection:
             cur.execute(_multirow(sql, len(chunk)), [value for row in chunk for value in row])
             changed += cur.rowcount
         return Cursor(cur, rowcount=changed)
+
+    def stream(self, sql: str, params: Sequence[Any] = (), size: int = 5000) -> Iterator[list]:
+        """A query's rows (tuples) in lists of up to size, from a server-side cursor: a
+        client-side one receives every row before the first is read (an export of ten million
+        entries would be held whole). In the caller's transaction, or in one of its own that
+        ends with the last row (or when the caller stops reading)."""
+        own = not self.in_transaction
+        name = f"stream_{next(_STREAMS)}"
+        raw = self._raw.cursor(row_factory=tuple_row)
+        if own:
+            raw.execute("BEGIN")
+        try:
+            raw.execute(f"DECLARE {name} NO SCROLL CURSOR FOR {translate(sql)}", _params(params))
+            while part := raw.execute(f"FETCH FORWARD {int(size)} FROM {name}").fetchall():
+                yield part
+            raw.execute(f"CLOSE {name}")
+        finally:
+            if own and not self.closed and self.in_transaction:
+                raw.execute("COMMIT")  # it only read (after an error, PostgreSQL rolls back)
+            raw.close()
 
     @property
     def in_transaction(self) -> bool:
