@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 
-from fieldapp import days, rules
+from fieldapp import days, db, rules
 from fieldapp.console import corrections
 
 PAGE_SIZE = 50
@@ -200,13 +200,7 @@ def iterate(
         f" WHERE {where} ORDER BY e.recorded_at DESC, e.id DESC"
     )
     check = corrections.any_exist(conn)
-    cur = conn.cursor()
-    cur.row_factory = None  # tuples: several times cheaper per row than sqlite3.Row
-    cur.execute(sql, params)
-    while True:
-        rows = cur.fetchmany(chunk)
-        if not rows:
-            return
+    for rows in db.stream(conn, sql, params, chunk):
         if check:
             fixes = corrections.for_entries(conn, [r[1] for r in rows])
             if fixes:
