@@ -68,14 +68,15 @@ def test_a_district_copied_to_postgresql_goes_on_syncing_up_and_down(tmp_path, m
     district.env["FIELDAPP_LANG"] = "zh_CN.UTF-8"  # what the operator reads, in their language
     copied = district.cli("db", "copy", "--to", url, check=False)
     assert copied.returncode == 0, copied.stderr
-    assert "entries: 251" in copied.stdout and "已复制并核对无误" in copied.stdout
+    entries = 251 + sum(r["kind"] == "entry" for r in others)  # the 10 old ones purged
+    assert f"entries: {entries}\n" in copied.stdout and "已复制并核对无误" in copied.stdout
     again = district.cli("db", "copy", "--to", url, check=False)
     assert again.returncode != 0 and "目标数据库不是空的" in again.stderr
     with open(district.folder / "config.py", "a") as f:  # what the README says to do
         f.write(f"DATABASE_URL = {url!r}\n")
     os.replace(district.database, district.folder / "moved-away.sqlite3")  # no way back to it
     on_pg = dataclasses.replace(district, env={**district.env, "FIELDAPP_DATABASE_URL": url})
-    assert len(uuids(on_pg)) == 251
+    assert len(uuids(on_pg)) == entries
     start(district)
     try:
         office.cli("sync")  # the office's cursor at the district goes on where it was
@@ -92,7 +93,8 @@ def test_a_district_copied_to_postgresql_goes_on_syncing_up_and_down(tmp_path, m
         stop(district)
         stop(city)
 
-    everything = sent | {fever["uuid"]} | unsent | fresh
+    everything = sent | {fever["uuid"]} | {r["uuid"] for r in others if r["kind"] == "entry"}
+    everything |= unsent | fresh
     at_city = uuids(city)
     assert len(at_city) == len(set(at_city)), "a record reached the city twice"
     assert set(at_city) == everything
@@ -100,7 +102,12 @@ def test_a_district_copied_to_postgresql_goes_on_syncing_up_and_down(tmp_path, m
     assert len(at_district) == len(set(at_district))
     assert set(at_district) == everything
     for table, wire in [("case_actions", case), *((w["kind"], w) for w in others)]:
-        table = {"daily_report": "daily_reports", "correction": "corrections"}.get(table, table)
+        table = {
+            "daily_report": "daily_reports",
+            "correction": "corrections",
+            "registration": "registrations",
+            "entry": "entries",
+        }.get(table, table)
         assert len(city.query(f"SELECT 1 FROM {table} WHERE uuid = ?", (wire["uuid"],))) == 1
     logged = [r[0] for r in city.query("SELECT uuid FROM changes WHERE kind = 'entry'")]
     assert sorted(logged) == sorted(at_city), "the city's change log counts a record twice"
