@@ -267,6 +267,8 @@ def _write_kind(
             f"INSERT INTO {kind.table} ({','.join(columns)}) VALUES {marks}",  # noqa: S608 -- names from code
             [value for item in chunk for value in item[3]],
         )
+    if kind.after_write is not None and new:
+        kind.after_write(conn, [dict(zip(columns, item[3], strict=True)) for item in new])
     inserted = {item[1] for item in new}
     chain = _last_chain(conn)
     links: list[str] = []  # kind, uuid, chain, flat: the change log's rows
