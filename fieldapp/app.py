@@ -23,6 +23,8 @@ from fieldapp.privacy import views as privacy_views
 from fieldapp.reports import cli as reports_cli
 from fieldapp.reports import daily
 from fieldapp.reports import views as reports_views
+from fieldapp.screening import answers as screening_answers
+from fieldapp.screening import followup as screening_followup
 from fieldapp.syncing import cli as syncing_cli
 from fieldapp.syncing import endpoints, upstream
 
@@ -73,6 +75,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             corrections.record_kinds,
             cases.record_kinds,
             daily.record_kinds,
+            screening_answers.record_kinds,
+            screening_followup.record_kinds,
         ],
         for_review=ids.for_review,  # a refused record is kept with its ID number masked
     )
@@ -100,4 +104,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             app.cli.add_command(command)
     jobs.register(app, "sync", upstream.background_job, upstream.interval(app))
     jobs.register(app, "purge", retention.daily_job, retention.BACKGROUND_EVERY_SECONDS)
+    # Records that are not entries nor point at one, purged by their own recorded_at.
+    app.extensions["fieldapp.purges"] = [screening_answers.purge]
     return app

@@ -24,6 +24,9 @@ ACTIONS = {
     "user_disable": _l("Account disabled"),
     "site_change": _l("Site changed"),
     "purge": _l("Expired data purged"),
+    "screening_campaign": _l("Screening campaign made or ended"),
+    "screening_view": _l("Screening answers looked at"),
+    "screening_action": _l("Screening follow-up"),
 }
 PAGE_SIZE = 100
 
