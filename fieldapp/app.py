@@ -24,7 +24,9 @@ from fieldapp.reports import cli as reports_cli
 from fieldapp.reports import daily
 from fieldapp.reports import views as reports_views
 from fieldapp.screening import answers as screening_answers
+from fieldapp.screening import cli as screening_cli
 from fieldapp.screening import followup as screening_followup
+from fieldapp.screening import views as screening_views
 from fieldapp.syncing import cli as syncing_cli
 from fieldapp.syncing import endpoints, upstream
 
@@ -88,6 +90,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         console_views.bp,
         reports_views.bp,
         privacy_views.bp,
+        screening_views.bp,
         endpoints.bp,
     ):
         app.register_blueprint(blueprint)
@@ -99,6 +102,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         reports_cli,
         privacy_cli,
         syncing_cli,
+        screening_cli,
     ):
         for command in area.commands:
             app.cli.add_command(command)

@@ -19,6 +19,8 @@ const SUBMIT_TIMEOUT_MS = 5000;
 const PAGE_TIMEOUT_MS = 4000;
 const GATE_PAGE = /^\/s\/[^/]+\/?$/;
 const GATE_POST = /^\/s\/[^/]+\/entries\/?$/;
+// A site's screening list and form: kept like the gate page (its answers go to the outbox).
+const SCREENING_PAGE = /^\/s\/[^/]+\/screening\/[^/]+\/?$/;
 const CHECKBOXES = ["travel", "self_registered"];
 const SYNC_TAG = "fieldapp-outbox";
 
@@ -80,6 +82,8 @@ self.addEventListener("fetch", (event) => {
     event.respondWith(startPage(req));
   } else if (req.mode === "navigate" && GATE_PAGE.test(url.pathname)) {
     event.respondWith(gatePage(event, url));
+  } else if (req.mode === "navigate" && SCREENING_PAGE.test(url.pathname)) {
+    event.respondWith(screeningPage(event, url));
   } else if ((SHELL_URLS.includes(url.pathname) || LAZY_URLS.includes(url.pathname)) && !req.headers.get("HX-Request")) {
     event.respondWith(shellFirst(req, url));
   }
@@ -243,4 +247,28 @@ function invalid(req, errors) {
     "<!doctype html><meta charset=utf-8><meta name=viewport content='width=device-width'>" +
     "<ul>" + items + "</ul><p><a href='" + back + "'>&larr;</a></p>",
     { status: 400, headers: { "Content-Type": "text/html; charset=utf-8" } });
+}
+
+/* A screening page: the network when it answers soon, else the copy this phone kept (the
+ * page's script then merges what this phone answered since). Kept per path, whatever the query. */
+async function screeningPage(event, url) {
+  const cache = await caches.open(PAGES);
+  const network = fetch(event.request).then(async (res) => {
+    if (res.ok && res.headers.get("X-Fieldapp-Page") === "screening") {
+      await cache.put(url.pathname, res.clone());
+    }
+    return res;
+  });
+  event.waitUntil(network.catch(() => null));
+  const kept = await cache.match(url.pathname, { ignoreVary: true });
+  try {
+    const res = await (kept ? timeout(network, PAGE_TIMEOUT_MS) : network);
+    if (kept && (res.status >= 500 || (res.ok && res.headers.get("X-Fieldapp-Page") !== "screening"))) {
+      return kept;
+    }
+    return res;
+  } catch (err) {
+    if (kept) return kept;
+    throw err;
+  }
 }

@@ -288,7 +288,7 @@ def test_coverage_counts_each_person_once_by_their_latest_answer(app, db, world,
     with app.test_request_context(headers=EN):
         text = coverage.summary(cov)
     assert text.startswith(
-        f"{TODAY.isoformat()}, all sites, “复工人员排查”: 8 people to screen, 5 screened"
+        f"{TODAY.isoformat()}, 金坛区, “复工人员排查”: 8 people to screen, 5 screened"
         " (1 of them added on site), 3 not yet."
     )
     assert "1 went to another province (of whom 1 isolating at home)" in text

@@ -158,7 +158,11 @@ def build(
         group.add(line)
         group.rows.append(line)
         total.add(line)
-    return Coverage(campaign, day, district or "", rows, list(districts.values()), total)
+    groups = list(districts.values())
+    # A scope of one district is named by it, whether chosen or the user's whole scope.
+    scope = district or (groups[0].name if len(groups) == 1 else "")
+    total.name = scope
+    return Coverage(campaign, day, scope, rows, groups, total)
 
 
 # ---- the summary paragraph -------------------------------------------------------------------
@@ -245,7 +249,9 @@ def summary(cov: Coverage) -> str:
         what = _("nucleic acid tests") if question == "nat" else _("vaccination")
         clauses.append(_("%(what)s: %(parts)s", what=what, parts=_join(parts)))
     body = _(
-        " Of the %(n)d screened: %(parts)s.", n=t.screened, parts=_("; ").join(filter(None, clauses))
+        " Of the %(n)d screened: %(parts)s.",
+        n=t.screened,
+        parts=_("; ").join(filter(None, clauses)),
     )
     return head + body
 
