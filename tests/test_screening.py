@@ -94,6 +94,7 @@ def test_a_campaign_is_configuration_that_flows_down(app, db, world, tmp_path):
 )
 def test_a_campaign_is_checked_whole_before_anything_is_written(app, db, world, options, message):
     before = sync_config.current_version(db)
+    options = dict(options)  # the parameters are shared by both engines' runs
     if "questions" in options:
         options["asked"] = options.pop("questions")
     with app.test_request_context(headers=EN), pytest.raises(campaigns.CampaignError) as err:

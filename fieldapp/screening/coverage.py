@@ -130,8 +130,12 @@ def build(
 ) -> Coverage:
     """Coverage of a campaign on a day, for a district (or every site it covers), narrowed to
     the site ids a console user may see (None: all)."""
-    sites = campaigns.site_rows(conn, campaign, district=district, site_ids=site_ids)
-    everywhere = district is None and site_ids is None
+    covered = campaigns.site_rows(conn, campaign, district=district)
+    allowed = set(site_ids) if site_ids is not None else None
+    sites = [s for s in covered if allowed is None or s["id"] in allowed]
+    # Every site the campaign covers: one pass over the roster and the counts beats asking
+    # for them site by site.
+    everywhere = district is None and len(sites) == len(covered)
     ids = [s["id"] for s in sites]
     roster = roster_sizes(conn, None if everywhere else ids)
     added = added_sizes(conn, campaign.id, day)
@@ -273,7 +277,7 @@ def header(cov: Coverage) -> list[str]:
     ]
 
 
-def _cells(cov: Coverage, line: Line, district: str, name: str) -> list[str | int]:
+def _cells(columns: list, line: Line, district: str, name: str) -> list[str | int]:
     return [
         district,
         name,
@@ -282,16 +286,18 @@ def _cells(cov: Coverage, line: Line, district: str, name: str) -> list[str | in
         line.added,
         line.screened,
         line.not_yet,
-        *(line.counts[f"{column}:{value}"] for column, value, _l in cov.columns),
+        *(line.counts[f"{column}:{value}"] for column, value, _l in columns),
     ]
 
 
 def table(cov: Coverage) -> list[list[str | int]]:
     """Every site's line, then a total per district and for the scope."""
-    out = [_cells(cov, r, r.district, r.name) for r in cov.rows]
+    columns = cov.columns  # labels translated once for the whole table
+    total = _("Total")
+    out = [_cells(columns, r, r.district, r.name) for r in cov.rows]
     for d in cov.districts:
-        out.append(_cells(cov, d, d.name, _("Total")))
-    out.append(_cells(cov, cov.total, _("Total"), cov.scope or _("all sites")))
+        out.append(_cells(columns, d, d.name, total))
+    out.append(_cells(columns, cov.total, total, cov.scope or _("all sites")))
     return out
 
 

@@ -76,6 +76,7 @@ def after_write(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
     touched: dict[tuple[str, str, str], set[str]] = defaultdict(set)
     for r in rows:
         touched[(r["campaign_id"], r["day"], r["site_id"])].add(r["person_id"])
+    deltas: dict[tuple[str, str, str], Counter] = {}
     for (campaign_id, day, site_id), people in touched.items():
         found: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
         ordered = sorted(people)
@@ -99,29 +100,40 @@ def after_write(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
             elif before["uuid"] != after["uuid"]:
                 delta.subtract(keys(before))
                 delta.update(keys(after))
-        _add(conn, campaign_id, day, site_id, delta)
+        deltas[(campaign_id, day, site_id)] = delta
+    _add(conn, deltas)
 
 
-def _add(
-    conn: sqlite3.Connection, campaign_id: str, day: str, site_id: str, delta: Counter
-) -> None:
-    row = conn.execute(
-        "SELECT counts FROM screening_tallies WHERE campaign_id = ? AND day = ? AND site_id = ?",
-        (campaign_id, day, site_id),
-    ).fetchone()
-    counts = Counter(json.loads(row[0])) if row else Counter()
-    counts.update(delta)
-    _store(conn, campaign_id, day, site_id, counts)
+def _add(conn: sqlite3.Connection, deltas: dict[tuple[str, str, str], Counter]) -> None:
+    """Add each (campaign, day, site)'s delta to its kept counts: read together and written
+    together (a relayed batch holds the answers of many sites)."""
+    by_day: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for campaign_id, day, site_id in deltas:
+        by_day[(campaign_id, day)].append(site_id)
+    held: dict[tuple[str, str, str], Counter] = {}
+    for (campaign_id, day), site_ids in by_day.items():
+        for start in range(0, len(site_ids), CHUNK):
+            chunk = site_ids[start : start + CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for site_id, counts in conn.execute(
+                "SELECT site_id, counts FROM screening_tallies"  # noqa: S608 -- only marks
+                f" WHERE campaign_id = ? AND day = ? AND site_id IN ({marks})",
+                (campaign_id, day, *chunk),
+            ):
+                held[(campaign_id, day, site_id)] = Counter(json.loads(counts))
+    for key, delta in deltas.items():
+        held.setdefault(key, Counter()).update(delta)
+    _store(conn, [(*key, counts) for key, counts in held.items()])
 
 
-def _store(
-    conn: sqlite3.Connection, campaign_id: str, day: str, site_id: str, counts: Counter
-) -> None:
-    kept = {k: v for k, v in sorted(counts.items()) if v}
-    conn.execute(
+def _store(conn: sqlite3.Connection, rows: list[tuple[str, str, str, Counter]]) -> None:
+    conn.executemany(
         "INSERT INTO screening_tallies (campaign_id, day, site_id, counts) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (campaign_id, day, site_id) DO UPDATE SET counts = excluded.counts",
-        (campaign_id, day, site_id, json.dumps(kept, separators=(",", ":"))),
+        [
+            (c, d, s, json.dumps({k: v for k, v in sorted(n.items()) if v}, separators=(",", ":")))
+            for c, d, s, n in rows
+        ],
     )
 
 
@@ -129,15 +141,18 @@ def read(
     conn: sqlite3.Connection, campaign_id: str, day: date, site_ids: Iterable[str] | None = None
 ) -> dict[str, Counter]:
     """The kept counts of a campaign's day per site (only those sites, if given)."""
-    allowed = set(site_ids) if site_ids is not None else None
-    out: dict[str, Counter] = {}
-    for site_id, counts in conn.execute(
-        "SELECT site_id, counts FROM screening_tallies WHERE campaign_id = ? AND day = ?",
-        (campaign_id, day.isoformat()),
-    ):
-        if allowed is None or site_id in allowed:
-            out[site_id] = Counter(json.loads(counts))
-    return out
+    sql = "SELECT site_id, counts FROM screening_tallies WHERE campaign_id = ? AND day = ?"
+    if site_ids is None:
+        rows = conn.execute(sql, (campaign_id, day.isoformat())).fetchall()
+    else:
+        ids, rows = list(site_ids), []
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows += conn.execute(
+                f"{sql} AND site_id IN ({marks})", (campaign_id, day.isoformat(), *chunk)
+            ).fetchall()
+    return {site_id: Counter(json.loads(counts)) for site_id, counts in rows}
 
 
 def answers_in(
@@ -157,5 +172,5 @@ def rebuild(conn: sqlite3.Connection, campaign_id: str, day: str) -> None:
         "DELETE FROM screening_tallies WHERE campaign_id = ? AND day = ?", (campaign_id, day)
     )
     when = date.fromisoformat(day)
-    for site_id, counts in count(answers_in(conn, campaign_id, when, when)).items():
-        _store(conn, campaign_id, day, site_id, counts)
+    counted = count(answers_in(conn, campaign_id, when, when))
+    _store(conn, [(campaign_id, day, site_id, counts) for site_id, counts in counted.items()])
