@@ -89,4 +89,4 @@ lint: test-deps
 	$(VENV)/bin/ruff format --check fieldapp sync tests bench
 
 clean:
-	rm -rf $(VENV) node_modules $(VENDOR) instance
+	rm -rf $(VENV) node_modules $(VENDOR) instance build/static

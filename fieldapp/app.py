@@ -8,10 +8,11 @@ from typing import Any
 
 from flask import Flask
 
-from fieldapp import commands, db, home, i18n, jobs, records, rules, security, settings
+from fieldapp import assets, commands, db, home, i18n, jobs, records, rules, security, settings
 from fieldapp.console import cases, corrections, signin
 from fieldapp.console import cli as console_cli
 from fieldapp.console import views as console_views
+from fieldapp.db import cli as db_cli
 from fieldapp.gate import cli as gate_cli
 from fieldapp.gate import entries
 from fieldapp.gate import views as gate_views
@@ -70,6 +71,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     i18n.init_app(app)
     app.jinja_env.globals["FEVER_AT"] = rules.FEVER_AT  # every template's fever threshold
     security.init_app(app)
+    assets.init_app(app)  # compressed answers; static files hashed, precompressed, cached
     records.init_app(
         app,
         kinds=[
@@ -96,6 +98,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.register_blueprint(blueprint)
     for area in (
         commands,
+        db_cli,
         gate_cli,
         phones_cli,
         console_cli,
@@ -108,6 +111,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             app.cli.add_command(command)
     jobs.register(app, "sync", upstream.background_job, upstream.interval(app))
     jobs.register(app, "purge", retention.daily_job, retention.BACKGROUND_EVERY_SECONDS)
+    jobs.register(app, "backup", db_cli.daily_job, db_cli.BACKGROUND_EVERY_SECONDS)
     # Records that are not entries nor point at one, purged by their own recorded_at.
     app.extensions["fieldapp.purges"] = [screening_answers.purge]
     return app

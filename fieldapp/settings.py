@@ -56,6 +56,12 @@ SETTINGS: tuple[Setting, ...] = (
         " (a central that outgrows one machine; README)",
     ),
     Setting(
+        "BACKUP_DIR",
+        None,
+        "Folder where `fieldapp serve` writes a backup of the SQLite file once a day (keys"
+        " not included; backups older than RETENTION_DAYS deleted)",
+    ),
+    Setting(
         "BASE_URL", "http://127.0.0.1:5000", "Absolute URL phones use; site QR codes encode it"
     ),
     Setting("SECRET_KEY", None, "Signs sessions and CSRF tokens; created by `fieldapp init`"),

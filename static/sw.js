@@ -1,8 +1,9 @@
 /* fieldapp's service worker: the app shell offline, and the outbox for gate entries.
  *
- * Served at /sw.js (root scope) by fieldapp/views/pwa.py, which fills in the version and the
- * shell's URLs. A new version replaces the shell cache only; the outbox (IndexedDB) is never
- * touched here except through outbox.js.
+ * Served at /sw.js (root scope) by fieldapp/phones/views.py, which fills in the version and the
+ * shell's URLs (static files by their hashed names, and the importScripts below too). A new
+ * version replaces the shell cache only; the outbox (IndexedDB) is never touched here except
+ * through outbox.js.
  */
 "use strict";
 
@@ -18,18 +19,27 @@ const PAGES = "fieldapp-pages";
 const SUBMIT_TIMEOUT_MS = 5000;
 const PAGE_TIMEOUT_MS = 4000;
 const GATE_PAGE = /^\/s\/[^/]+\/?$/;
+// Marks a kept page made before the volunteer chose another language.
+const STALE = "X-Fieldapp-Stale";
 const GATE_POST = /^\/s\/[^/]+\/entries\/?$/;
 // A site's screening list and form: kept like the gate page (its answers go to the outbox).
 const SCREENING_PAGE = /^\/s\/[^/]+\/screening\/[^/]+\/?$/;
 const CHECKBOXES = ["travel", "self_registered"];
 const SYNC_TAG = "fieldapp-outbox";
+// A static file's name with its content's hash (css/app.3f2a9c1b7d4e.css), and without it.
+const HASHED = /\.[0-9a-f]{12}(\.[^./]+)?$/;
+const plainName = (path) => path.replace(HASHED, "$1");
+// This version's file for each plain name: a page kept by an older version asks for its own
+// hashed names (or plain ones), which this version answers with its file of that name.
+const CURRENT = new Map([...SHELL_URLS, ...LAZY_URLS].map((u) => [plainName(u), u]));
 
 self.addEventListener("install", (event) => {
   event.waitUntil((async () => {
     const cache = await caches.open(SHELL);
     // One missing file must not leave the phone without the rest of the shell.
+    // A hashed file never changes, so the copy the page just downloaded (HTTP cache) will do.
     await Promise.all(SHELL_URLS.map((url) =>
-      fetch(url, { cache: "no-cache", credentials: "same-origin" })
+      fetch(url, { cache: HASHED.test(url) ? "default" : "no-cache", credentials: "same-origin" })
         .then((res) => (res.ok ? cache.put(url, res) : null))
         .catch(() => null)));
     await self.skipWaiting();
@@ -80,11 +90,13 @@ self.addEventListener("fetch", (event) => {
   if (url.pathname === "/ping" || url.pathname.startsWith("/sync/") || url.pathname.startsWith("/pwa/")) return;
   if (req.mode === "navigate" && url.pathname === "/start") {
     event.respondWith(startPage(req));
+  } else if (req.mode === "navigate" && url.pathname.startsWith("/lang/")) {
+    event.respondWith(chooseLanguage(req));
   } else if (req.mode === "navigate" && GATE_PAGE.test(url.pathname)) {
     event.respondWith(gatePage(event, url));
   } else if (req.mode === "navigate" && SCREENING_PAGE.test(url.pathname)) {
     event.respondWith(screeningPage(event, url));
-  } else if ((SHELL_URLS.includes(url.pathname) || LAZY_URLS.includes(url.pathname)) && !req.headers.get("HX-Request")) {
+  } else if (CURRENT.has(plainName(url.pathname)) && !req.headers.get("HX-Request")) {
     event.respondWith(shellFirst(req, url));
   }
 });
@@ -108,32 +120,51 @@ async function cachePage(path) {
   } catch (_) { /* offline: it is cached next time */ }
 }
 
-/* A gate page: the network when it answers soon, else the copy this phone kept. */
+/* A gate page: the copy this phone kept, at once, refreshed in the background for next time
+ * (at a gate the network is slow far more often than absent; the page's last entries follow by
+ * htmx). The first visit, with nothing kept, waits for the network; a page kept in the language
+ * before the volunteer chose another, for a few seconds. */
 async function gatePage(event, url) {
   const cache = await caches.open(PAGES);
+  const kept = await cache.match(url.pathname, { ignoreVary: true });
   const network = fetch(event.request).then(async (res) => {
-    // Only the volunteer's page is kept; a visitor's form (not enrolled) never replaces it.
+    // Only the volunteer's page is kept: a 5xx, or the visitor's form where this phone had the
+    // volunteer's page (enrolment revoked), never replaces it; the kept page's status line says
+    // what to do and still shows the queue.
     if (res.ok && res.headers.get("X-Fieldapp-Page") === "gate") {
       await cache.put(url.pathname, res.clone());
       await FieldOutbox.setMeta("last_gate", url.pathname).catch(() => null);
+    } else if (res.status === 404 && kept) {
+      // No such gate any more (its code was rotated, the site closed): the next visit shows
+      // the instance's page saying so, not a form for a site that is gone.
+      await cache.delete(url.pathname);
     }
     return res;
   });
+  if (!kept) return network;
   event.waitUntil(network.catch(() => null));
-  const kept = await cache.match(url.pathname, { ignoreVary: true });
-  if (kept) FieldOutbox.setMeta("last_gate", url.pathname).catch(() => null);
+  FieldOutbox.setMeta("last_gate", url.pathname).catch(() => null);
+  if (!kept.headers.has(STALE)) return kept;
   try {
-    const res = await (kept ? timeout(network, PAGE_TIMEOUT_MS) : network);
-    // A 5xx, or the visitor's form where this phone had the volunteer's page (enrolment
-    // revoked): the kept page, whose status line says what to do and still shows the queue.
-    if (kept && (res.status >= 500 || (res.ok && res.headers.get("X-Fieldapp-Page") !== "gate"))) {
-      return kept;
-    }
-    return res;
-  } catch (err) {
-    if (kept) return kept;
-    throw err;
+    const res = await timeout(network, PAGE_TIMEOUT_MS);
+    return res.ok && res.headers.get("X-Fieldapp-Page") === "gate" ? res : kept;
+  } catch (_) {
+    return kept;
   }
+}
+
+/* Another language chosen: the pages kept are in the one before, so each asks the network
+ * first next time (and is kept anew); offline, or while it is slow, they still answer. */
+async function chooseLanguage(req) {
+  const res = await fetch(req);
+  const cache = await caches.open(PAGES);
+  for (const key of await cache.keys()) {
+    const kept = await cache.match(key, { ignoreVary: true });
+    const headers = new Headers(kept.headers);
+    headers.set(STALE, "language");
+    await cache.put(key, new Response(await kept.blob(), { status: kept.status, headers }));
+  }
+  return res;
 }
 
 /* The installed app's start: the server says which gate; offline, the last gate page used. */
@@ -146,11 +177,14 @@ async function startPage(req) {
   }
 }
 
+/* A static file from the shell cache; first used, from the network into the cache. Asked for
+ * by another name (hashed by an older version, or plain), this version's file of that name. */
 async function shellFirst(req, url) {
-  const kept = await caches.match(url.pathname, { cacheName: SHELL, ignoreVary: true, ignoreSearch: true });
+  const current = CURRENT.get(plainName(url.pathname));
+  const kept = await caches.match(current, { cacheName: SHELL, ignoreVary: true, ignoreSearch: true });
   if (kept) return kept;
-  const res = await fetch(req);
-  if (res.ok) (await caches.open(SHELL)).put(url.pathname, res.clone());
+  const res = await fetch(current === url.pathname ? req : current);
+  if (res.ok) (await caches.open(SHELL)).put(current, res.clone());
   return res;
 }
 

@@ -60,6 +60,16 @@ def authenticate(conn: sqlite3.Connection, token: str | None) -> Peer | None:
     return Peer(row[0], row[1], row[2], row[3])
 
 
+def pushed(conn: sqlite3.Connection, peer_id: str, applied: int, when: str) -> None:
+    """Count a push from a peer: when it was (last push and last seen) and how many of its
+    records were applied. Call it in the transaction that stored them."""
+    conn.execute(
+        "UPDATE peers SET last_push_at = ?, last_seen_at = ?, records_in = records_in + ?"
+        " WHERE id = ?",
+        (when, when, applied, peer_id),
+    )
+
+
 def revoke(conn: sqlite3.Connection, kind: str, name_or_id: str) -> int:
     """Revoke the live peers of that kind with that name or id; return how many."""
     cur = conn.execute(

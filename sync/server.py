@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from . import wire
+from . import peers, wire
 from .peers import Peer
 from .store import APPLIED, Result, iso, utcnow
 
@@ -163,12 +163,7 @@ def receive(
     after: list[int] = []
 
     def inside(c: sqlite3.Connection, results: list[Result]) -> None:
-        applied = sum(1 for r in results if r.status == APPLIED)
-        c.execute(
-            "UPDATE peers SET last_push_at = ?, last_seen_at = ?, records_in = records_in + ?"
-            " WHERE id = ?",
-            (now_iso, now_iso, applied, peer.id),
-        )
+        peers.pushed(c, peer.id, sum(1 for r in results if r.status == APPLIED), now_iso)
         if peer.kind == "instance":
             _advance(c, push, now_iso)
             # Read in the transaction: ours, not a rival's. Assigned, not appended: a write

@@ -5,8 +5,6 @@ from __future__ import annotations
 import glob
 import json
 import runpy
-import shutil
-import sqlite3
 import subprocess
 import urllib.error
 import urllib.request
@@ -70,7 +68,7 @@ def instance_app(folder: Path):
     return create_app(
         {
             "TESTING": True,
-            "DATABASE": str(folder / "fieldapp.sqlite3"),
+            "DATABASE": keys.get("DATABASE_URL") or str(folder / "fieldapp.sqlite3"),
             "SECRET_KEY": keys["SECRET_KEY"],
             "ID_KEY": keys["ID_KEY"],
         }
@@ -126,30 +124,28 @@ def link(downstream, upstream, name: str) -> None:
     downstream.cli("upstream", "set", upstream.url, token)
 
 
-def snapshot(server, copy: Path) -> None:
-    """A consistent copy of a live instance's database (what last night's backup is)."""
+def snapshot(server, folder: Path) -> Path:
+    """Last night's backup of a live instance, made as the README says: `fieldapp backup` for
+    SQLite, pg_dump for PostgreSQL. The backup's path."""
     if server.target.startswith("postgresql"):
+        folder.mkdir(parents=True, exist_ok=True)
+        copy = folder / "central.dump"
         subprocess.run([pg_tool("pg_dump"), "-Fc", "-f", str(copy), server.target], check=True)
-        return
-    src, dst = sqlite3.connect(server.database), sqlite3.connect(copy)
-    try:
-        src.backup(dst)
-    finally:
-        src.close()
-        dst.close()
+        return copy
+    server.cli("backup", "--out", str(folder))
+    (copy,) = folder.glob("fieldapp-*.sqlite3")
+    return copy
 
 
 def restore(server, copy: Path) -> None:
-    """Put a copy back in place of a (stopped) instance's database."""
+    """Put a backup back in place of a (stopped) instance's database, as the README says."""
     if server.target.startswith("postgresql"):
         subprocess.run(
             [pg_tool("pg_restore"), "--clean", "--if-exists", "-d", server.target, str(copy)],
             check=True,
         )
         return
-    for suffix in ("-wal", "-shm"):
-        Path(str(server.database) + suffix).unlink(missing_ok=True)
-    shutil.copyfile(copy, server.database)
+    server.cli("restore", str(copy))
 
 
 def pg_tool(name: str) -> str:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from console_support import login, make_site, make_user, save, wire_entry
+from gate_helpers import HX, enrol, submit
 
 import sync.peers
 from fieldapp.db import transaction
@@ -91,3 +92,33 @@ def test_upstream_waiting_records_shown(app, world):
     assert "http://city.test" in html
     # Seven entries were stored here and none has been pushed yet.
     assert '<strong id="upstream-waiting">7</strong>' in html
+
+
+def test_a_phone_saving_online_through_the_gate_form_has_synced(app, db):
+    """Three entries saved online by an enrolled phone: the dashboard lists it as a phone
+    (手机, not 手机号) that synced just now, with 3 records, not as never synced."""
+    site = make_site(app, "阳光花园小区", "金坛区")
+    gate = enrol(app.test_client(), db, site)
+    for name in ("张建国", "李秀英", "王磊"):
+        response, uid = submit(gate, site, headers=HX, name=name)
+        assert response.status_code == 200
+        assert response.headers["X-Outbox-Stored"] == uid  # the phone counts it as sent
+    again, _uid = submit(gate, site, headers=HX, uuid=uid)  # a retry stores nothing new
+    assert again.status_code == 200
+    phone = db.execute(
+        "SELECT last_push_at, last_seen_at, records_in FROM peers WHERE kind = 'device'"
+    ).fetchone()
+    saved_at = db.execute("SELECT max(received_at) FROM entries").fetchone()[0]
+    assert tuple(phone) == (saved_at, saved_at, 3)
+
+    make_user(app, "coord", "coordinator", districts=["金坛区"])
+    client = app.test_client()
+    login(client, "coord")
+    html = client.get("/console/").get_data(as_text=True)
+    row = re.search(r"<tr><td>门岗1号.*?</tr>", html, re.S).group(0)
+    cells = re.findall(r"<td>(.*?)</td>", row, re.S)
+    assert cells[1] == "手机"
+    assert "从未" not in row and "超过 2 小时未同步" not in row
+    assert cells[3] == "3"
+    english = client.get("/console/", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "<td>Gate phone</td>" in english

@@ -141,7 +141,8 @@ def test_service_worker_and_manifest(client):
     assert sw.headers["Service-Worker-Allowed"] == "/"
     assert sw.headers["Cache-Control"] == "no-cache"
     assert "__VERSION__" not in sw.text and "__SHELL__" not in sw.text
-    assert '"/static/js/outbox.js"' in sw.text and '"/static/vendor/htmx.min.js"' in sw.text
+    assert re.search(r'"/static/js/outbox\.[0-9a-f]{12}\.js"', sw.text)  # by hashed name
+    assert re.search(r'"/static/vendor/htmx\.min\.[0-9a-f]{12}\.js"', sw.text)
     manifest = client.get("/manifest.webmanifest").get_json(force=True)
     assert manifest["display"] == "standalone" and manifest["name"] == "门岗登记"
     for icon in manifest["icons"]:
@@ -216,9 +217,12 @@ def test_first_visit_precaches_only_what_the_gate_needs(client):
     import json
     import re
 
+    from fieldapp.assets import HASHED
+
     sw = client.get("/sw.js").text
     shell = json.loads(re.search(r"const SHELL_URLS = (\[.*?\]);", sw).group(1))
     lazy = json.loads(re.search(r"const LAZY_URLS = (\[.*?\]);", sw).group(1))
+    shell, lazy = ([HASHED.sub(r"\1", u) for u in urls] for urls in (shell, lazy))
     for needed in ("/static/vendor/htmx.min.js", "/static/js/outbox.js", "/static/css/gate.css"):
         assert needed in shell
     assert "/static/vendor/jsQR.js" in lazy and "/static/vendor/jsQR.js" not in shell

@@ -183,12 +183,12 @@ def test_answer_lost_after_commit_is_resent_and_counted_once(top, bottom):
 def test_upstream_restored_from_older_copy_gets_what_it_lost(top, bottom, tmp_path):
     made = make(bottom, 300)
     bottom.cli("sync")
-    snapshot(top, tmp_path / "top-backup")
+    backup = snapshot(top, tmp_path / "top-backups")
     made |= make(bottom, 250)
     bottom.cli("sync")
     assert_exactly(top, made)
     stop(top)
-    restore(top, tmp_path / "top-backup")
+    restore(top, backup)
     start(top)
     assert len(uuids(top)) == 300
     bottom.cli("sync")
@@ -197,10 +197,10 @@ def test_upstream_restored_from_older_copy_gets_what_it_lost(top, bottom, tmp_pa
 
 def test_downstream_restored_from_older_copy_duplicates_nothing(top, bottom, tmp_path):
     early = make(bottom, 300)
-    snapshot(bottom, tmp_path / "bottom-backup.sqlite3")
+    backup = snapshot(bottom, tmp_path / "bottom-backups")
     lost_here = make(bottom, 200)
     bottom.cli("sync")
-    restore(bottom, tmp_path / "bottom-backup.sqlite3")
+    restore(bottom, backup)
     # The restored office reuses seq 301..500 for records the top has never seen.
     later = make(bottom, 250)
     bottom.cli("sync")

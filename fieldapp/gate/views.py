@@ -17,7 +17,8 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_wtf.csrf import CSRFError
+from flask_wtf.csrf import CSRFError, generate_csrf
+from markupsafe import escape
 
 from fieldapp import days, records, rules
 from fieldapp.console import accounts
@@ -27,7 +28,8 @@ from fieldapp.gate.forms import EntryForm
 from fieldapp.pages import is_htmx, page_or_fragment
 from fieldapp.phones import devices
 from fieldapp.privacy import fields as site_fields
-from sync.store import APPLIED, CONFLICT, DUPLICATE
+from sync import peers
+from sync.store import APPLIED, CONFLICT, DUPLICATE, iso, utcnow
 
 bp = Blueprint("gate", __name__)
 
@@ -73,6 +75,9 @@ def _render(site, form: EntryForm, *, status: int = 200, saved=None, query: str 
         "form_rules": rules.for_phone(form.field_rules()),
     }
     response = page_or_fragment("gate/page.html", "gate/_fragment.html", status, **context)
+    # Names and phone numbers: never in a shared cache, and never reused unchecked (the
+    # service worker keeps its own copy).
+    response.headers["Cache-Control"] = "private, no-cache"
     if devices.peer_from_cookie(get_db()) is not None:
         response.headers["X-Fieldapp-Page"] = "gate"  # the service worker keeps this page
     return response
@@ -138,6 +143,24 @@ def page(code: str):
     return _render(site, _new_form(site, **prefill), query=query, matches=matches)
 
 
+@bp.get("/s/<code>/last")
+def last_entries(code: str):
+    """The last entries here (HTMX), loaded by the gate page: a page the phone kept shows the
+    current list, and its form gets a fresh CSRF token (the kept one may be of a lost session)."""
+    site = _site_or_404(code)
+    if not is_htmx():
+        return redirect(url_for("gate.page", code=code))
+    if not _volunteer():
+        return "", 401
+    last = render_template("gate/_last.html", last=entries.last_at_site(get_db(), site["id"]))
+    # Swapped in by its id, out of band: the entry form's token, renewed.
+    token = f'<input id="csrf_token" name="csrf_token" type="hidden" value="{escape(generate_csrf())}" hx-swap-oob="true">'
+    response = make_response(last + token)
+    response.headers["Cache-Control"] = "private, no-store"
+    response.vary.add("HX-Request")
+    return response
+
+
 @bp.get("/s/<code>/roster")
 def roster_search(code: str):
     """Roster matches as you type (HTMX); without JS, the gate page with the matches."""
@@ -185,7 +208,16 @@ def create(code: str):
         # Stamped like the phone's pushes, so a form post and a later push of the same record
         # hash the same (a duplicate, not a conflict).
         phone = devices.peer_from_cookie(conn)
-        result = records.save(conn, [record], source="gate", device=phone.id if phone else None)[0]
+        now = utcnow()
+        result = records.save(
+            conn,
+            [record],
+            source="gate",
+            device=phone.id if phone else None,
+            received_at=now,
+            # A phone's save through this form is its sync too: the console's "last sync".
+            inside=_counted_for(phone, iso(now)) if phone else None,
+        )[0]
         # CONFLICT: a concurrent retry of this form won the race; its record is the one kept.
         status = DUPLICATE if result.status == CONFLICT else result.status
         if status not in (APPLIED, DUPLICATE):
@@ -201,28 +233,42 @@ def create(code: str):
         "repeat": status == DUPLICATE,
     }
     if is_htmx():
-        return _render(site, _new_form(site), saved=saved)
+        response = _render(site, _new_form(site), saved=saved)
+        # The instance itself stored it (not the service worker's outbox): the phone's status
+        # line counts this as sent (static/js/status.js).
+        response.headers["X-Outbox-Stored"] = record_id
+        return response
     flash(_confirmation(saved), "error" if rules.is_fever(saved["temperature"]) else "message")
     return redirect(url_for("gate.page", code=code), 303)
+
+
+def _counted_for(phone: peers.Peer, when: str):
+    """Count a gate form's save as a push from that phone, in the record's transaction."""
+
+    def inside(conn, results) -> None:
+        peers.pushed(conn, phone.id, sum(1 for r in results if r.status == APPLIED), when)
+
+    return inside
 
 
 def _confirmation(saved: dict) -> str:
     """The one line a volunteer reads after saving."""
     if saved["repeat"]:
         return _("Already saved: %(name)s (this form was sent twice).", name=saved["name"])
+    # The reading as text: the page words an entry kept offline with the same sentences.
     values = {
         "name": saved["name"],
         "direction": rules.DIRECTIONS[saved["direction"]],
-        "t": saved["temperature"],
+        "t": f"{saved['temperature']:.1f}",
     }
     if rules.is_fever(saved["temperature"]):
         action = rules.FEVER_ACTIONS[saved["fever_action"]]
         return _(
-            "Saved: %(name)s, %(direction)s, %(t).1f °C. Fever: %(action)s.",
+            "Saved: %(name)s, %(direction)s, %(t)s °C. Fever: %(action)s.",
             action=action,
             **values,
         )
-    return _("Saved: %(name)s, %(direction)s, %(t).1f °C.", **values)
+    return _("Saved: %(name)s, %(direction)s, %(t)s °C.", **values)
 
 
 @bp.app_template_global("gate_confirmation")

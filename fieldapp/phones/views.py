@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from functools import cache
 from pathlib import Path
 
@@ -36,6 +37,8 @@ SHELL_EXTRA = ("icons/icon-192.png",)
 # gzip, only for phones without the native BarcodeDetector), the console's and reports' styles,
 # the large icons the installer asks for.
 LAZY_GLOBS = ("css/*.css", "vendor/*.js", "icons/*")
+# A "/static/..." string in sw.js (its importScripts): served with the file's hashed URL.
+STATIC_LITERAL = re.compile(r'"/static/([^"]+)"')
 
 
 def _files(globs: tuple[str, ...]) -> list[Path]:
@@ -43,7 +46,8 @@ def _files(globs: tuple[str, ...]) -> list[Path]:
 
 
 def _url(path: Path) -> str:
-    return "/static/" + path.relative_to(STATIC).as_posix()
+    """The file's hashed URL (fieldapp.assets): what the pages ask for, cached for a year."""
+    return url_for("static", filename=path.relative_to(STATIC).as_posix())
 
 
 @cache
@@ -64,6 +68,8 @@ def service_worker():
     """The service worker, at the root so its scope covers every page."""
     version, urls, lazy = _shell(current_app.config.get("APP_VERSION"))
     body = (STATIC / "sw.js").read_text(encoding="utf-8")
+    # Its importScripts by hashed URL too: a new outbox.js is a new sw.js, so phones update.
+    body = STATIC_LITERAL.sub(lambda m: json.dumps(url_for("static", filename=m[1])), body)
     body = body.replace("__VERSION__", version).replace('"__SHELL__"', json.dumps(urls))
     body = body.replace('"__LAZY__"', json.dumps(lazy))
     return Response(
@@ -71,6 +77,10 @@ def service_worker():
         mimetype="text/javascript",
         headers={"Service-Worker-Allowed": "/", "Cache-Control": "no-cache"},
     )
+
+
+def _icon(name: str) -> str:
+    return url_for("static", filename="icons/" + name)
 
 
 @bp.route("/manifest.webmanifest")
@@ -87,10 +97,10 @@ def manifest():
         "background_color": "#ffffff",
         "theme_color": "#0b1f3a",
         "icons": [
-            {"src": "/static/icons/icon-192.png", "sizes": "192x192", "type": "image/png"},
-            {"src": "/static/icons/icon-512.png", "sizes": "512x512", "type": "image/png"},
+            {"src": _icon("icon-192.png"), "sizes": "192x192", "type": "image/png"},
+            {"src": _icon("icon-512.png"), "sizes": "512x512", "type": "image/png"},
             {
-                "src": "/static/icons/icon-maskable.png",
+                "src": _icon("icon-maskable.png"),
                 "sizes": "512x512",
                 "type": "image/png",
                 "purpose": "maskable",

@@ -153,9 +153,10 @@ def purge(
             ),
         )
         _audit(conn, result, trigger)
-    # Deleted pages may still sit in the WAL until a checkpoint copies them back (overwritten,
-    # thanks to secure_delete): do it now rather than whenever SQLite gets round to it.
-    if not db.checkpoint(conn):
+    # Deleted rows may still sit in SQLite's WAL until a checkpoint copies their pages back
+    # (overwritten, thanks to secure_delete), in PostgreSQL's tables until a vacuum: do it now.
+    purged = ["entries", *tables, "daily_reports", "sync_rejects", "changes"]
+    if not db.checkpoint(conn, purged):
         log.warning("purge: the WAL could not be emptied; purged rows may linger in it")
     return result
 

@@ -4,12 +4,16 @@
   const GATE_PAGE = /^\/s\/[^/]+\/?$/;
 
   if ("serviceWorker" in navigator) {
+    // A page the worker answered is kept by it already (static/sw.js gatePage), and may be
+    // that copy: what changed since follows (the gate's last entries: hx-trigger).
+    const seen = !!navigator.serviceWorker.controller;
+    if (seen) addEventListener("load", () => document.body.dispatchEvent(new Event("fieldapp:kept")));
     navigator.serviceWorker.register("/sw.js", { scope: "/" }).then(() => navigator.serviceWorker.ready)
       .then((reg) => {
         if (!reg.active) return;
         if (!navigator.serviceWorker.controller) reg.active.postMessage({ type: "claim" });
         // The page that installed the worker was not seen by it: ask it to keep this one too.
-        if (GATE_PAGE.test(location.pathname)) {
+        if (!seen && GATE_PAGE.test(location.pathname)) {
           reg.active.postMessage({ type: "cache-page", url: location.pathname });
         }
       })

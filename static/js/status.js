@@ -18,6 +18,8 @@
   let online = null;
   let sending = false;
   let lastPing = 0;
+  // The flash says "saved on this phone, n waiting" while it is so; render() keeps it true.
+  let flashSaysWaiting = false;
 
   function t(key, vars) {
     const text = box.dataset["t" + key] || "";
@@ -38,6 +40,12 @@
     el.textContent = text;
     el.classList.toggle("flash-error", !!bad);
     el.hidden = !text;
+    flashSaysWaiting = false;
+  }
+
+  function flashWaiting(n) {
+    flash(n ? t("Saved", { n }) : "");
+    flashSaysWaiting = n > 0;
   }
 
   async function render() {
@@ -56,6 +64,11 @@
     $("[data-status-waiting]", box).textContent = waiting;
     $("[data-status-last]", box).textContent = s.lastSent
       ? t("LastSent", { when: ago(s.lastSent) }) : t("NeverSent");
+    // What said "waiting" says it only while something waits: the count follows the outbox.
+    if (flashSaysWaiting) flashWaiting(s.waiting);
+    document.querySelectorAll("[data-outbox-note]").forEach((note) => {
+      if (!s.waiting) note.hidden = true;
+    });
     $("[data-status-enrol]", box).hidden = !s.needsEnrol;
     const attention = $("[data-status-attention]", box);
     attention.hidden = !s.attention;
@@ -142,6 +155,14 @@
   document.addEventListener("htmx:beforeSend", (e) => busy(e, true));
   document.addEventListener("htmx:afterRequest", (e) => busy(e, false));
 
+  // The instance itself answered a save (the service worker's outbox answer carries no such
+  // header): for this phone that is a send, as a push of the outbox is.
+  document.addEventListener("htmx:afterRequest", (e) => {
+    const xhr = e.detail && e.detail.xhr;
+    if (!xhr || !e.detail.successful || !xhr.getResponseHeader("X-Outbox-Stored")) return;
+    O.setMeta("last_sent", Date.now()).then(render, () => null);
+  });
+
   // The service worker kept the entry on the phone: say so, and give a fresh form.
   document.addEventListener("outbox-saved", (e) => {
     const form = (e.target.closest && e.target.closest("form")) || $("form[data-outbox-kind]");
@@ -152,13 +173,16 @@
       freshIds(form);
       const first = form.querySelector("input:not([type=hidden]), select, textarea");
       if (first) first.focus({ preventScroll: true });
+      // The page's own script fills the fresh form in (gate.js: direction, volunteer, what
+      // was saved).
+      form.dispatchEvent(new CustomEvent("outbox-form-fresh", { bubbles: true, detail: e.detail }));
     }
-    flash(t("Saved", { n: e.detail.waiting }));
+    flashWaiting(e.detail.waiting);
     ping(); // offline, or the instance failed: the status line says which
   });
 
   if (new URLSearchParams(location.search).get("saved") === "outbox") {
-    O.summary().then((s) => flash(t("Saved", { n: s.waiting }))).catch(() => null);
+    O.summary().then((s) => flashWaiting(s.waiting)).catch(() => null);
   }
 
   const send = $("[data-send-now]", box);

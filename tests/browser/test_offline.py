@@ -196,6 +196,7 @@ def test_typing_during_a_slow_save_is_kept_for_the_next_record(server, context, 
     kept = page.evaluate("async () => (await FieldOutbox.all('outbox')).map(r => r.data.name)")
     assert sorted(kept) == ["快一", "快三", "快二"]
     page.wait_for_selector("[data-outbox-flash]:has-text('3 条待发送')")
+    page.wait_for_selector("#gate-saved:has-text('快三')")  # the last answer is here
     assert page.get_attribute("#entry-form", "aria-busy") is None
     assert page.input_value("#entry-form [name=name]") == ""
     context.set_offline(False)

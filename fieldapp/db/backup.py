@@ -1,0 +1,131 @@
+"""Backups of an instance's SQLite file, and putting one back.
+
+A backup is SQLite's online backup of the live file (a consistent copy while the server goes on
+writing), checked, made self-contained (no WAL beside it), readable by its owner only, and put
+in place under its final name only once complete, so a crash leaves no half backup that looks
+whole. The ID-encryption key lives in instance/config.py, not in the database: a backup holds
+ID numbers encrypted, and the key is kept apart. Backups older than the retention horizon are
+deleted, so a backup never brings purged personal data back for longer than the horizon.
+
+On PostgreSQL, backups are the operator's pg_dump / pg_basebackup (README).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from flask_babel import gettext as _
+
+NAME = re.compile(r"^fieldapp-(\d{8}T\d{6}Z)\.sqlite3$")
+STAMP = "%Y%m%dT%H%M%SZ"
+
+
+@dataclass(frozen=True)
+class Backup:
+    path: Path
+    size: int
+    pruned: list[Path]
+
+
+def backup(
+    database: str | Path, out: Path, *, keep_days: int, now: datetime | None = None
+) -> Backup:
+    """Copy database into out/fieldapp-<UTC time>.sqlite3; delete backups older than keep_days."""
+    now = now or datetime.now(UTC)
+    out.mkdir(parents=True, exist_ok=True)
+    final = out / f"fieldapp-{now.astimezone(UTC).strftime(STAMP)}.sqlite3"
+    part = final.with_name(final.name + ".part")
+    part.unlink(missing_ok=True)
+    fd = os.open(part, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)  # personal data: owner only
+    os.close(fd)
+    try:
+        source = sqlite3.connect(database)
+        target = sqlite3.connect(part)
+        try:
+            source.backup(target)  # all pages in one step: a snapshot, however busy the source
+            target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+            _check(target, part)
+        finally:
+            target.close()
+            source.close()
+        with open(part, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(part, final)
+        _sync_folder(out)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    return Backup(final, final.stat().st_size, prune(out, keep_days=keep_days, now=now))
+
+
+def prune(out: Path, *, keep_days: int, now: datetime | None = None) -> list[Path]:
+    """Delete the backups in out made more than keep_days ago (and leftover partial copies)."""
+    horizon = (now or datetime.now(UTC)) - timedelta(days=keep_days)
+    gone = []
+    for path in sorted(out.iterdir()):
+        made = made_at(path)
+        if path.name.endswith(".sqlite3.part") and path.stat().st_mtime < horizon.timestamp():
+            made = horizon - timedelta(seconds=1)
+        if made is not None and made < horizon:
+            path.unlink()
+            gone.append(path)
+    return gone
+
+
+def made_at(path: Path) -> datetime | None:
+    """When the backup at path was made (from its name); None for any other file."""
+    match = NAME.match(path.name)
+    return datetime.strptime(match.group(1), STAMP).replace(tzinfo=UTC) if match else None
+
+
+def newest(out: Path) -> datetime | None:
+    """When the newest backup in out was made."""
+    if not out.is_dir():
+        return None
+    made = [m for m in (made_at(p) for p in out.iterdir()) if m is not None]
+    return max(made, default=None)
+
+
+def restore(copy: Path, database: str | Path) -> None:
+    """Put a backup back in place of the (stopped) instance's database, whole or not at all."""
+    if not copy.is_file():
+        raise ValueError(_("No backup at %(path)s", path=copy))
+    source = sqlite3.connect(f"file:{copy}?mode=ro", uri=True)
+    try:
+        _check(source, copy)
+        if (
+            source.execute("SELECT 1 FROM sqlite_master WHERE name = 'migrations'").fetchone()
+            is None
+        ):
+            raise ValueError(_("%(path)s is not a fieldapp database", path=copy))
+        target = sqlite3.connect(database)
+        try:
+            source.backup(target)  # replaces every page in one write transaction
+        finally:
+            target.close()
+    finally:
+        source.close()
+
+
+def _check(conn: sqlite3.Connection, path: Path) -> None:
+    try:
+        result = conn.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise ValueError(
+            _("%(path)s is not a readable database: %(error)s", path=path, error=exc)
+        ) from None
+    if result != "ok":
+        raise ValueError(_("%(path)s is damaged: %(error)s", path=path, error=result))
+
+
+def _sync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,161 @@
+"""The database's commands: `fieldapp backup`, `fieldapp restore`, `fieldapp db copy`; and the
+daily backup `fieldapp serve` makes when BACKUP_DIR is set."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+from flask_babel import gettext as _
+
+from fieldapp import db, records
+from fieldapp.commands import localised, opened
+from fieldapp.days import today as local_today
+from fieldapp.db import backup as backups
+from fieldapp.db import copy as copying
+
+log = logging.getLogger(__name__)
+
+BACKGROUND_EVERY_SECONDS = 3600  # checks hourly, backs up once per local day
+
+
+def _sqlite_only(what: str) -> None:
+    if db.is_postgres(current_app.config["DATABASE"]):
+        raise click.UsageError(
+            _(
+                "%(what)s is for an instance on SQLite; a PostgreSQL database is backed up with"
+                " pg_dump or pg_basebackup (README)",
+                what=what,
+            )
+        )
+
+
+def _keep_days(app: Flask) -> int:
+    conn = db.connect(app.config["DATABASE"])
+    try:
+        return records.retention_days(conn, app.config)
+    finally:
+        conn.close()
+
+
+@click.command("backup")
+@with_appcontext
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the backup (default: BACKUP_DIR).",
+)
+@localised
+def backup_command(out: Path | None) -> None:
+    """Copy the SQLite database, consistently, while the server may be running."""
+    _sqlite_only("fieldapp backup")
+    out = out or (
+        Path(current_app.config["BACKUP_DIR"]) if current_app.config["BACKUP_DIR"] else None
+    )
+    if out is None:
+        raise click.UsageError(_("Say where the backup goes: --out FOLDER, or set BACKUP_DIR"))
+    app = current_app._get_current_object()
+    try:
+        made = backups.backup(app.config["DATABASE"], out, keep_days=_keep_days(app))
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(_("Backup written: %(path)s (%(size)d bytes)", path=made.path, size=made.size))
+    for path in made.pruned:
+        click.echo(_("Deleted a backup older than the retention horizon: %(path)s", path=path))
+    click.echo(
+        _(
+            "The keys are not in the backup: keep a copy of %(config)s somewhere else, apart"
+            " from the backups.",
+            config=Path(app.instance_path) / "config.py",
+        )
+    )
+
+
+@click.command("restore")
+@with_appcontext
+@click.argument("copy", type=click.Path(dir_okay=False, path_type=Path))
+@localised
+def restore_command(copy: Path) -> None:
+    """Put a backup back in place of this instance's database (stop the server first)."""
+    _sqlite_only("fieldapp restore")
+    try:
+        backups.restore(copy, current_app.config["DATABASE"])
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    with opened() as conn:
+        applied = db.migrate(conn)  # a backup from before an upgrade
+    click.echo(_("Restored %(path)s.", path=copy))
+    if applied:
+        click.echo(f"applied {', '.join(applied)}")
+
+
+@click.group("db")
+def db_group() -> None:
+    """Move the database."""
+
+
+@db_group.command("copy")
+@with_appcontext
+@click.option("--to", "url", required=True, help="postgresql://user@host/db, empty")
+@localised
+def copy_command(url: str) -> None:
+    """Copy this SQLite instance, whole, into an empty PostgreSQL database and verify it."""
+    _here = current_app.config["DATABASE"]
+    if db.is_postgres(_here):
+        raise click.UsageError(_("This instance is already on PostgreSQL"))
+    if not db.is_postgres(url):
+        raise click.UsageError(
+            _("--to must be a PostgreSQL URL (postgresql://…), not %(url)s", url=url)
+        )
+    try:
+        target = db.connect(url)
+    except db.Error as exc:
+        raise click.ClickException(
+            _("Cannot open %(url)s: %(error)s", url=url, error=exc)
+        ) from None
+    with opened() as source:
+        try:
+            copying.check_target(target)
+            db.migrate(target)
+            counts = copying.copy(source, target)
+            differ = copying.verify(source, target)
+        finally:
+            target.close()
+    if differ:
+        raise click.ClickException(
+            _("The copy differs from the original in: %(tables)s", tables=", ".join(differ))
+        )
+    for table, n in sorted(counts.items()):
+        click.echo(f"{table}: {n}")
+    click.echo(
+        _(
+            "Copied and verified. Set DATABASE_URL=%(url)s in instance/config.py and start the"
+            " server; the SQLite file stays as it was.",
+            url=url,
+        )
+    )
+
+
+def daily_job(app: Flask, now: datetime | None = None) -> Path | None:
+    """The background job: a backup into BACKUP_DIR once per local day; its path, or None."""
+    folder = app.config.get("BACKUP_DIR")
+    if not folder or db.is_postgres(app.config["DATABASE"]):
+        return None
+    now = now or datetime.now(UTC)
+    tz = app.config["TIMEZONE"]
+    last = backups.newest(Path(folder))
+    if last is not None and local_today(tz, last) == local_today(tz, now):
+        return None
+    with app.app_context():
+        made = backups.backup(
+            app.config["DATABASE"], Path(folder), keep_days=_keep_days(app), now=now
+        )
+    log.info("backup: %s (%d bytes), deleted %d old", made.path, made.size, len(made.pruned))
+    return made.path
+
+
+commands = [backup_command, restore_command, db_group]

@@ -1,0 +1,108 @@
+"""A gate page the phone has kept answers a repeat visit at once, whatever the network does,
+and is refreshed behind it (static/sw.js gatePage); its last entries follow by htmx."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import urllib.request
+
+from phone_support import ready, until
+from sync_helpers import entry
+
+from fieldapp.phones import devices
+from sync import peers
+
+KEPT = """async (path) => {
+  const kept = await (await caches.open("fieldapp-pages")).match(path);
+  return kept ? await kept.text() : "";
+}"""
+KEPT_HAS = """async ([path, text]) => {
+  const kept = await (await caches.open("fieldapp-pages")).match(path);
+  return !!kept && (await kept.text()).includes(text);
+}"""
+
+
+def routed(page, seen: list) -> None:
+    """Wait until a route handler has seen a request (Playwright hands routes over only while
+    it waits for something)."""
+    for _ in range(300):
+        if seen:
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError("the request never came")
+
+
+def another_phone_registers(server, site_id: str, name: str) -> None:
+    """Another gate phone of the site pushes an entry to the instance."""
+    conn = sqlite3.connect(server.database, isolation_level=None)
+    try:
+        peer, token = peers.create(conn, "device", "另一台手机", site_id)
+    finally:
+        conn.close()
+    body = json.dumps({"source": peer.id, "records": [entry(site_id, name=name)]}).encode()
+    request = urllib.request.Request(
+        server.url + "/sync/v1/push",
+        data=body,
+        headers={"Content-Type": "application/json", "Cookie": f"{devices.COOKIE}={token}"},
+    )
+    with urllib.request.urlopen(request) as response:
+        assert json.load(response)["results"][0]["status"] == "applied"
+
+
+def test_a_repeat_visit_is_answered_from_the_kept_page_then_refreshed(
+    server, context, enrolled_page
+):
+    page = enrolled_page
+    ready(page)
+    site_id, code = server.query("SELECT id, code FROM sites WHERE active = 1 ORDER BY name")[0]
+    path = f"/s/{code}"
+    kept_uuid = re.search(r'name="uuid"[^>]*value="([^"]+)"', page.evaluate(KEPT, path))[1]
+    another_phone_registers(server, site_id, "后来的人")
+
+    # The network holds back the gate page (one bar of signal): nothing answers it for now.
+    held = []
+    context.route(f"**{path}", lambda route: held.append(route))
+    page.goto(server.url + path)  # returns once loaded: the network's answer is still held
+    page.wait_for_selector("#entry-form")
+    routed(page, held)  # the service worker asks the network behind the kept page
+    page.wait_for_timeout(200)
+    assert len(held) == 1
+    assert "后来的人" not in page.evaluate(KEPT, path)  # what is shown was kept before
+    # A kept page never reuses its record id.
+    assert page.input_value("#entry-form [name=uuid]") not in ("", kept_uuid)
+    # Its last entries follow by htmx, as they are now.
+    page.wait_for_selector(".last-entries:has-text('后来的人')")
+
+    held[0].continue_()  # the network answers at last: the kept page is refreshed
+    until(page, KEPT_HAS, [path, "后来的人"])
+
+    # A 5xx from the network never replaces the kept page, and the phone still gets it.
+    context.unroute(f"**{path}")
+    failed = []
+
+    def fail(route):
+        failed.append(route.request.url)
+        route.fulfill(status=503, body="down")
+
+    context.route(f"**{path}", fail)
+    page.goto(server.url + path)
+    page.wait_for_selector("#entry-form")
+    routed(page, failed)  # the refresh was asked for, and failed
+    assert "后来的人" in page.evaluate(KEPT, path)
+    assert 'id="entry-form"' in page.evaluate(KEPT, path)
+
+
+def test_the_first_visit_with_nothing_kept_waits_for_the_network(server, context, page):
+    site_id, code = server.query("SELECT id, code FROM sites WHERE active = 1 ORDER BY name")[0]
+    from servers import enrol_cookie
+
+    enrol_cookie(server, context, site_id)
+    page.goto(server.url + "/ping")  # install the service worker from another page first
+    page.goto(f"{server.url}/outbox")
+    until(page, "async () => !!navigator.serviceWorker.controller", seconds=20)
+    assert page.evaluate(KEPT, f"/s/{code}") == ""
+    page.goto(f"{server.url}/s/{code}")
+    page.wait_for_selector("#entry-form")
+    ready(page)  # the network's page, kept for next time

@@ -1,0 +1,136 @@
+"""`fieldapp backup` / `fieldapp restore` on an instance's SQLite file, and the daily backup
+`fieldapp serve` makes into BACKUP_DIR. (The restore drills across instances, a site office and
+a central put back from their backups and syncing again, are in test_sync_faults.py.)"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from test_retention import entry, save
+
+from fieldapp.db import backup as backups
+from fieldapp.db import cli as db_cli
+from fieldapp.gate import sites
+from sync.store import iso
+
+NOW = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
+ZH = {"FIELDAPP_LANG": "zh_CN.UTF-8"}  # the operator's language (zh-Hans, the default)
+
+
+@pytest.fixture
+def site(app, db):
+    with app.app_context():
+        return dict(sites.add_site(db, "阳光花园小区", "residential", district="金坛区"))
+
+
+def fresh(site_id: str, name: str = "张三") -> dict:
+    return entry(site_id, iso(datetime.now(UTC) - timedelta(minutes=5)), name=name)
+
+
+def names(path: str | Path) -> set[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return {r[0] for r in conn.execute("SELECT name FROM entries")}
+    finally:
+        conn.close()
+
+
+def backup_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.mark.sqlite_only
+def test_backup_is_a_consistent_private_copy_without_the_keys(app, db, site, runner, tmp_path):
+    assert save(app, db, [fresh(site["id"], "王已存")]) == ["applied"]
+    # A write in progress on another connection (a push being stored) is not in the copy.
+    busy = sqlite3.connect(app.config["DATABASE"], isolation_level=None)
+    busy.execute("BEGIN IMMEDIATE")
+    busy.execute("UPDATE sites SET name = '半截写入' WHERE id = ?", (site["id"],))
+    try:
+        result = runner.invoke(args=["backup", "--out", str(tmp_path / "backups")], env=ZH)
+    finally:
+        busy.execute("ROLLBACK")
+        busy.close()
+    assert result.exit_code == 0, result.output
+    (name,) = backup_files(tmp_path / "backups")  # one self-contained file, no -wal beside it
+    copy = tmp_path / "backups" / name
+    assert backups.made_at(copy) is not None
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600  # personal data: its owner only
+    assert names(copy) == {"王已存"}
+    conn = sqlite3.connect(copy)
+    assert conn.execute("SELECT name FROM sites").fetchall() == [("阳光花园小区",)]
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+    assert app.config["ID_KEY"].encode() not in copy.read_bytes()
+    assert "备份已写入" in result.output and name in result.output
+    assert f"请把 {app.instance_path}/config.py 另存一份" in result.output  # the keys, kept apart
+
+
+@pytest.mark.sqlite_only
+def test_backups_past_the_retention_horizon_are_deleted(app, db, site, tmp_path):
+    out = tmp_path / "backups"
+    out.mkdir()
+    old = out / "fieldapp-20261114T030000Z.sqlite3"  # 22 days before NOW: past 21
+    kept = out / "fieldapp-20261116T030000Z.sqlite3"  # 20 days
+    other = out / "notes.txt"  # not ours: never touched
+    for path in (old, kept, other):
+        path.write_text("x")
+    made = backups.backup(app.config["DATABASE"], out, keep_days=21, now=NOW)
+    assert made.pruned == [old]
+    assert backup_files(out) == sorted([kept.name, made.path.name, other.name])
+
+
+@pytest.mark.sqlite_only
+def test_restore_puts_the_backup_back_and_refuses_what_is_not_one(app, db, site, runner, tmp_path):
+    assert save(app, db, [fresh(site["id"], "备份前")]) == ["applied"]
+    made = backups.backup(app.config["DATABASE"], tmp_path / "b", keep_days=21)
+    assert save(app, db, [fresh(site["id"], "备份后")]) == ["applied"]
+
+    garbage = tmp_path / "photo.jpg"
+    garbage.write_bytes(b"\xff\xd8\xff" + os.urandom(5000))
+    for bad in (garbage, tmp_path / "missing.sqlite3"):
+        result = runner.invoke(args=["restore", str(bad)], env=ZH)
+        assert result.exit_code != 0
+        assert f"{bad} 不是可读取的数据库" in result.output or f"{bad} 处没有备份" in result.output
+        assert names(app.config["DATABASE"]) == {"备份前", "备份后"}  # nothing touched
+
+    result = runner.invoke(args=["restore", str(made.path)], env=ZH)
+    assert result.exit_code == 0 and "已从" in result.output, result.output
+    assert names(app.config["DATABASE"]) == {"备份前"}
+    assert db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+
+
+@pytest.mark.sqlite_only
+def test_serve_backs_up_once_a_local_day_into_backup_dir(app, db, site, tmp_path):
+    app.config["BACKUP_DIR"] = str(tmp_path / "nightly")
+    first = db_cli.daily_job(app, now=NOW)
+    assert first is not None and first.parent == tmp_path / "nightly"
+    assert db_cli.daily_job(app, now=NOW + timedelta(hours=12)) is None  # 23:00 in Shanghai
+    second = db_cli.daily_job(app, now=NOW + timedelta(hours=21))  # the next day there
+    assert second is not None and second != first
+    assert len(backup_files(tmp_path / "nightly")) == 2
+
+
+def test_postgresql_is_backed_up_with_its_own_tools(app, runner, engine, tmp_path):
+    result = runner.invoke(args=["backup", "--out", str(tmp_path / "b")], env=ZH)
+    if engine == "postgresql":
+        assert result.exit_code != 0 and "请用 pg_dump 或 pg_basebackup 备份" in result.output
+        assert not (tmp_path / "b").exists()
+        app.config["BACKUP_DIR"] = str(tmp_path / "nightly")
+        assert db_cli.daily_job(app) is None  # and serve's daily job leaves it to them
+    else:
+        assert result.exit_code == 0, result.output
+
+
+def test_db_copy_refuses_what_is_not_an_empty_postgresql_database(runner, engine, tmp_path):
+    result = runner.invoke(args=["db", "copy", "--to", str(tmp_path / "o.sqlite3")], env=ZH)
+    assert result.exit_code != 0
+    if engine == "postgresql":
+        assert "本实例已在使用 PostgreSQL" in result.output
+    else:
+        assert "--to 必须是 PostgreSQL 地址" in result.output

@@ -1,0 +1,111 @@
+"""Moving an instance from its SQLite file to PostgreSQL with `fieldapp db copy`, mid-life:
+every kind of record, purged rows behind it, a downstream with records still to push and an
+upstream it has half pushed to. Afterwards it syncs both ways as if nothing had happened."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from servers import make_server
+from sync_helpers import entry, link, save_records, start, stop, uuids
+from test_tiers import other_kinds
+
+from fieldapp.console import cases
+from sync.store import iso
+
+pytestmark = pytest.mark.slow  # real processes and a PostgreSQL cluster
+
+
+def made(server, site_id: str, n: int, **data) -> set[str]:
+    wire = [entry(site_id, i, **data) for i in range(n)]
+    assert set(save_records(server.folder, wire)) == {"applied"}
+    return {r["uuid"] for r in wire}
+
+
+def test_a_district_copied_to_postgresql_goes_on_syncing_up_and_down(tmp_path, make_pg_database):
+    city = make_server(tmp_path / "city")
+    district = make_server(tmp_path / "district", demo=False, SYNC_BATCH_SIZE="100")
+    office = make_server(tmp_path / "office", demo=False, SYNC_BATCH_SIZE="100")
+    link(district, city, "district")
+    link(office, district, "office")
+    start(city)
+    start(district)
+    district.cli("sync")
+    office.cli("sync")
+    site_id = city.query("SELECT id FROM sites ORDER BY name")[0][0]
+
+    # Every kind of record at the office, pushed to the district; the district relays them.
+    sent = made(office, site_id, 250)
+    fever = entry(site_id, 999, temperature="38.2", fever_action="clinic")
+    case = cases.wire(fever["uuid"], "值班员", "remeasure", temperature="38.0")
+    others = other_kinds(office, site_id, fever["uuid"])
+    assert set(save_records(office.folder, [fever, case, *others])) == {"applied"}
+    office.cli("sync")
+    district.cli("sync")
+    # Entries made at the district 10 days ago and relayed; then the city keeps 7 days, which
+    # flows down, and both purge them: the district's change log has handed out seqs it no
+    # longer holds, its last ones.
+    ten_days_ago = iso(datetime.now(UTC) - timedelta(days=10))
+    old = {r["uuid"]: dict(r, recorded_at=ten_days_ago) for r in map(entry, [site_id] * 10)}
+    assert set(save_records(district.folder, list(old.values()))) == {"applied"}
+    district.cli("sync")
+    stop(city)
+    city = dataclasses.replace(city, env={**city.env, "FIELDAPP_RETENTION_DAYS": "7"})
+    start(city)
+    district.cli("sync")
+    stop(district)
+    for server in (city, district):
+        server.cli("purge")
+        assert not set(uuids(server)) & set(old)
+    # Mid-sync: the office holds records it has not pushed yet.
+    unsent = made(office, site_id, 120)
+
+    handed_out = district.query("SELECT seq FROM sqlite_sequence WHERE name = 'changes'")[0][0]
+    url = make_pg_database()
+    district.env["FIELDAPP_LANG"] = "zh_CN.UTF-8"  # what the operator reads, in their language
+    copied = district.cli("db", "copy", "--to", url, check=False)
+    assert copied.returncode == 0, copied.stderr
+    assert "entries: 251" in copied.stdout and "已复制并核对无误" in copied.stdout
+    again = district.cli("db", "copy", "--to", url, check=False)
+    assert again.returncode != 0 and "目标数据库不是空的" in again.stderr
+    with open(district.folder / "config.py", "a") as f:  # what the README says to do
+        f.write(f"DATABASE_URL = {url!r}\n")
+    os.replace(district.database, district.folder / "moved-away.sqlite3")  # no way back to it
+    on_pg = dataclasses.replace(district, env={**district.env, "FIELDAPP_DATABASE_URL": url})
+    assert len(uuids(on_pg)) == 251
+    start(district)
+    try:
+        office.cli("sync")  # the office's cursor at the district goes on where it was
+        fresh = made(district, site_id, 5)  # new seqs after every purged one
+        district.cli("sync")
+        # Configuration still flows down through the moved district.
+        code = city.query("SELECT code FROM sites WHERE id = ?", (site_id,))[0][0]
+        city.cli("site", "rotate-code", code)
+        district.cli("sync")
+        office.cli("sync")
+        new_code = city.query("SELECT code FROM sites WHERE id = ?", (site_id,))[0][0]
+        assert office.query("SELECT code FROM sites WHERE id = ?", (site_id,))[0][0] == new_code
+    finally:
+        stop(district)
+        stop(city)
+
+    everything = sent | {fever["uuid"]} | unsent | fresh
+    at_city = uuids(city)
+    assert len(at_city) == len(set(at_city)), "a record reached the city twice"
+    assert set(at_city) == everything
+    at_district = uuids(on_pg)
+    assert len(at_district) == len(set(at_district))
+    assert set(at_district) == everything
+    for table, wire in [("case_actions", case), *((w["kind"], w) for w in others)]:
+        table = {"daily_report": "daily_reports", "correction": "corrections"}.get(table, table)
+        assert len(city.query(f"SELECT 1 FROM {table} WHERE uuid = ?", (wire["uuid"],))) == 1
+    logged = [r[0] for r in city.query("SELECT uuid FROM changes WHERE kind = 'entry'")]
+    assert sorted(logged) == sorted(at_city), "the city's change log counts a record twice"
+    # A seq handed out before the move, even one since purged, is never handed out again.
+    after = unsent | fresh
+    marks = ",".join("?" * len(after))
+    new = on_pg.query(f"SELECT seq FROM changes WHERE uuid IN ({marks})", tuple(after))
+    assert len(new) == len(after) and min(r[0] for r in new) > handed_out
