@@ -377,8 +377,57 @@ def direct(recs: list[dict], sites: dict, campaign, day) -> dict:
     return out
 
 
+def assert_adds_up(cov) -> None:
+    """The table adds up: screened and not yet make the people to screen, each question's
+    answers make the screened, a district is the sum of its sites and the scope of its
+    districts."""
+    lines = [*cov.rows, *cov.districts, cov.total]
+    for line in lines:
+        assert line.screened + line.not_yet == line.to_screen, line.name
+        for col, _q, labels in questions.BREAKDOWN:
+            assert sum(line.counts[f"{col}:{v}"] for v in labels) == line.screened, (line, col)
+        assert (
+            line.counts["whereabouts/status:other_province:away"]
+            <= line.counts["whereabouts:other_province"]
+        )
+    for group in cov.districts:
+        assert {r.district for r in group.rows} == {group.name}
+        for attr in ("sites", "roster", "added", "to_screen", "screened", "not_yet"):
+            assert getattr(group, attr) == sum(getattr(r, attr) for r in group.rows), attr
+    for attr in ("sites", "roster", "added", "to_screen", "screened", "not_yet"):
+        assert getattr(cov.total, attr) == sum(getattr(d, attr) for d in cov.districts), attr
+    assert sorted(r.site_id for r in cov.rows) == sorted(
+        r.site_id for d in cov.districts for r in d.rows
+    )
+    table = coverage.table(cov)
+    assert len(table) == len(cov.rows) + len(cov.districts) + 1
+
+
+def assert_summary_says(app, cov) -> None:
+    """The summary paragraph carries the scope's numbers, nothing else."""
+    t, c = cov.total, cov.total.counts
+    with app.test_request_context(headers=EN):
+        text = coverage.summary(cov)
+    assert f": {t.to_screen} people to screen, {t.screened} screened" in text
+    assert f", {t.not_yet} not yet." in text
+    said = {
+        "district": "stayed in the district",
+        "city": "went elsewhere in the city",
+        "province": "went elsewhere in the province",
+        "other_province": "went to another province",
+        "risk_area": "went to a risk area",
+    }
+    for value, words in said.items():
+        n = c[f"whereabouts:{value}"]
+        assert (f"{n} {words}" in text) == bool(n), (value, text)
+    if t.screened:
+        assert f"Of the {t.screened} screened:" in text
+        met = c["contact:yes"]
+        assert (f"{met} met people from risk areas" if met else "nobody met") in text
+
+
 PEOPLE = st.tuples(
-    st.integers(min_value=0, max_value=1),  # which site
+    st.integers(min_value=0, max_value=2),  # which site (two districts)
     st.integers(min_value=0, max_value=4),  # which person (4: someone added on site)
     st.integers(min_value=-2, max_value=0),  # day, from today
     st.integers(min_value=0, max_value=23 * 60),  # minute of the day it was recorded
@@ -408,8 +457,10 @@ def test_coverage_always_equals_the_counts_made_from_the_records(
     a daily campaign) is what the records say."""
     for table in ("screenings", "screening_tallies", "screening_campaigns", "changes"):
         db.execute(f"DELETE FROM {table}")
-    campaign = make_campaign(app, db, daily=daily, start=TODAY - timedelta(days=2))
-    sites = {world["jintan"]["id"]: world["jintan"], world["site"]["id"]: world["site"]}
+    campaign = make_campaign(
+        app, db, daily=daily, start=TODAY - timedelta(days=2), districts=[], all_sites=True
+    )
+    sites = {w["id"]: w for w in (world["jintan"], world["site"], world["liyang"])}
     order = list(sites)
     newcomers = {s: str(uuid.uuid4()) for s in sites}
     recs = []
@@ -464,6 +515,15 @@ def test_coverage_always_equals_the_counts_made_from_the_records(
         }
         assert got == want, day
         assert cov.total.screened == sum(w["screened"] for w in want.values())
+        assert_adds_up(cov)
+        assert_summary_says(app, cov)
+        # A district's own coverage is its part of the city's.
+        for group in cov.districts:
+            alone = coverage.build(db, campaign, day, district=group.name)
+            assert [(r.site_id, r.to_screen, r.counts) for r in alone.rows] == [
+                (r.site_id, r.to_screen, r.counts) for r in group.rows
+            ]
+            assert (alone.total.to_screen, alone.total.counts) == (group.to_screen, group.counts)
     # Counting again from the answers (what a purge does) changes nothing.
     read = "SELECT campaign_id, day, site_id, counts FROM screening_tallies"
     kept = {(c, d, s, json.dumps(json.loads(n))) for c, d, s, n in db.execute(read)}

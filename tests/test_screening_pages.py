@@ -325,3 +325,42 @@ def test_the_roll_call_shows_screening_beside_the_daily_report(app, db, world, s
     assert "4/5" in row
     row = re.search(f'data-site="{world["site"]["id"]}">(.*?)</tr>', r.text, re.S).group(1)
     assert "0/3" in row
+
+
+def test_a_follow_up_without_a_check_for_12_hours_is_highlighted_overdue(app, db, world):
+    site, campaign = world["jintan"], world["campaign"]
+    person, other = site["people"][1], site["people"][2]  # 李秀英, 王磊
+    now = utcnow()
+    opened = iso(now - timedelta(hours=13))
+    recs = [
+        answer(campaign.id, site["id"], person, at=opened, status="medical_observation"),
+        answer(
+            campaign.id,
+            site["id"],
+            other,
+            at=iso(now - timedelta(hours=1)),
+            status="home_isolation",
+        ),
+    ]
+    assert {r.status for r in save(app, db, recs)} == {"applied"}
+    coordinator = signed_in(app, "jintan", "coordinator", districts=["金坛区"])
+
+    def item(html: str, pid: str) -> str:
+        return re.search(f'<li class="case ([^"]*)" data-person="{pid}">(.*?)</li>', html, re.S)
+
+    listed = coordinator.get("/console/screening/followups").text
+    late, fresh = item(listed, person), item(listed, other)
+    assert "overdue" in late.group(1) and "测温逾期" in late.group(2)
+    assert "overdue" not in fresh.group(1) and "测温逾期" not in fresh.group(2)
+    only_late = coordinator.get("/console/screening/followups?status=overdue").text
+    assert "李秀英" in only_late and "王磊" not in only_late
+    url = f"/console/screening/followups/{campaign.id}/{person}"
+    assert "测温逾期" in coordinator.get(url).text
+    # A check now: no longer overdue, for twelve hours.
+    token = csrf(coordinator, url)
+    r = coordinator.post(
+        url + "/action", data={"csrf_token": token, "action": "check", "temperature": "36.5"}
+    )
+    assert r.status_code == 303
+    assert "测温逾期" not in coordinator.get(url).text
+    assert "李秀英" not in coordinator.get("/console/screening/followups?status=overdue").text
