@@ -161,8 +161,9 @@ def build(
         group = districts.setdefault(s["district"], Line(s["district"], s["district"]))
         group.add(line)
         group.rows.append(line)
-        total.add(line)
     groups = list(districts.values())
+    for group in groups:  # the scope is the sum of its districts: one addition per district
+        total.add(group)
     # A scope of one district is named by it, whether chosen or the user's whole scope.
     scope = district or (groups[0].name if len(groups) == 1 else "")
     total.name = scope
