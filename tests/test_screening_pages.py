@@ -364,3 +364,43 @@ def test_a_follow_up_without_a_check_for_12_hours_is_highlighted_overdue(app, db
     assert r.status_code == 303
     assert "测温逾期" not in coordinator.get(url).text
     assert "李秀英" not in coordinator.get("/console/screening/followups?status=overdue").text
+
+
+def test_the_follow_ups_of_every_site_read_at_once_are_the_same(app, db, world, screened):
+    """A city's list reads every site's people with two joins; a district's site by site."""
+    from fieldapp.screening import followup
+
+    site, campaign = world["jintan"], world["campaign"]
+    other = world["site"]  # another site of the district
+    recs = [
+        answer(campaign.id, other["id"], other["people"][0], status="medical_observation"),
+        followup.wire(
+            {"campaign_id": campaign.id, "site_id": site["id"], "person_id": site["people"][1]},
+            "王主任",
+            "check",
+            temperature=36.9,
+        ),
+    ]
+    assert {r.status for r in save(app, db, recs)} == {"applied"}
+    now = utcnow()
+
+    def listed(**kw):
+        with app.test_request_context():
+            return [
+                (f["person_id"], f["site_id"], f["name"], f["overdue"], len(f["checks"]))
+                for f in followup.listing(db, None, now, **kw)
+            ]
+
+    followup.WHOLE_AT, before = 10**9, followup.WHOLE_AT
+    try:
+        by_site = listed(status="all"), listed(campaign_id=campaign.id)
+        followup.WHOLE_AT = 0
+        at_once = listed(status="all"), listed(campaign_id=campaign.id)
+    finally:
+        followup.WHOLE_AT = before
+    assert at_once == by_site
+    named = db.execute("SELECT name FROM roster WHERE id = ?", (other["people"][0],)).fetchone()
+    assert {(p, n, c) for p, _s, n, _o, c in by_site[0]} == {
+        (site["people"][1], "李秀英", 1),
+        (other["people"][0], named[0], 0),
+    }
