@@ -367,7 +367,8 @@ def test_a_follow_up_without_a_check_for_12_hours_is_highlighted_overdue(app, db
 
 
 def test_the_follow_ups_of_every_site_read_at_once_are_the_same(app, db, world, screened):
-    """A city's list reads every site's people with two joins; a district's site by site."""
+    """The list over many sites reads everyone followed with two joins, over a few site by
+    site: the same follow-ups either way, and only those in scope."""
     from fieldapp.screening import followup
 
     site, campaign = world["jintan"], world["campaign"]
@@ -384,18 +385,21 @@ def test_the_follow_ups_of_every_site_read_at_once_are_the_same(app, db, world, 
     assert {r.status for r in save(app, db, recs)} == {"applied"}
     now = utcnow()
 
-    def listed(**kw):
+    def listed(scope=None, **kw):
         with app.test_request_context():
             return [
                 (f["person_id"], f["site_id"], f["name"], f["overdue"], len(f["checks"]))
-                for f in followup.listing(db, None, now, **kw)
+                for f in followup.listing(db, scope, now, **kw)
             ]
+
+    def every_way():
+        return listed(status="all"), listed(campaign_id=campaign.id), listed([other["id"]])
 
     followup.WHOLE_AT, before = 10**9, followup.WHOLE_AT
     try:
-        by_site = listed(status="all"), listed(campaign_id=campaign.id)
+        by_site = every_way()
         followup.WHOLE_AT = 0
-        at_once = listed(status="all"), listed(campaign_id=campaign.id)
+        at_once = every_way()
     finally:
         followup.WHOLE_AT = before
     assert at_once == by_site
@@ -404,3 +408,4 @@ def test_the_follow_ups_of_every_site_read_at_once_are_the_same(app, db, world, 
         (site["people"][1], "李秀英", 1),
         (other["people"][0], named[0], 0),
     }
+    assert [p for p, *_rest in by_site[2]] == [other["people"][0]]  # a scope of one site

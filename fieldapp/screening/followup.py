@@ -57,7 +57,7 @@ TEXTS = (
     rules.Field("author", "text", _l("Recorded by"), required=True, max_len=40),
 )
 SHOWN = 500  # follow-ups listed at most, the oldest first
-# listing() for every site reads with two joins once people to follow are at more sites than this.
+# listing() reads with two joins once the people to follow are at more sites than this.
 WHOLE_AT = 50
 
 
@@ -243,8 +243,9 @@ def listing(
         by_place[(c, s)].append(p)
     answers: dict[tuple[str, str], list] = defaultdict(list)
     actions: dict[tuple[str, str], list] = defaultdict(list)
-    if site_ids is None and len(by_place) > WHOLE_AT:
-        # Every site of a city: two joins beat two look-ups per site (round trips add up).
+    if len(by_place) > WHOLE_AT:
+        # Many sites (a city, a district of it): two joins over everyone followed beat two
+        # look-ups per site, round trips adding up; people out of scope are read and unused.
         _read_all(conn, campaign_id, answers, actions)
         by_place = {}
     for (c, s), persons in by_place.items():
@@ -303,7 +304,7 @@ def _read_all(
     actions: dict[tuple[str, str], list],
 ) -> None:
     """The answers and steps of everyone an answer ever put into isolation (of one campaign, or
-    all), in two queries: listing()'s reading for a scope of every site."""
+    all), in two queries: listing()'s reading for a scope of many sites."""
     where, params = f"WHERE {ISOLATING_SQL}", []
     if campaign_id:
         where += " AND campaign_id = ?"
