@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .records import Registry
+from .records import RecordKind, Registry
 from .store import iso, utcnow
 
 USER_AGENT = "fieldapp-sync/1"
@@ -151,14 +151,7 @@ def outgoing(conn: sqlite3.Connection, registry: Registry, after: int, limit: in
             marks = ",".join("?" * len(chunk))
             sql = f"SELECT * FROM {kind.table} WHERE uuid IN ({marks})"  # noqa: S608 -- table from code
             for row in conn.execute(sql, chunk):
-                found[row["uuid"]] = {
-                    "uuid": row["uuid"],
-                    "kind": name,
-                    "recorded_at": row["recorded_at"],
-                    "device": row["device"],
-                    "origin": row["origin"],
-                    "data": kind.from_row(row),
-                }
+                found[row["uuid"]] = _wire(kind, row)
     records = []
     for seq, _kind, uuid, _chain in changes:
         wire = found.get(uuid)
@@ -258,17 +251,7 @@ def push_pending(
         batch = outgoing(conn, registry, cursor, size)
         if batch.upto is None:
             break
-        body = {
-            "source": source,
-            "since": cursor,
-            "upto": batch.upto,
-            "upto_uuid": batch.upto_uuid,
-            "upto_chain": batch.upto_chain,
-            "records": batch.records,
-        }
-        if reset:
-            body["reset"] = True
-        data = encode(body)
+        data = encode(_body(source, cursor, batch, reset))
         if len(data) > max_bytes and size > 1:
             size = max(1, size // 2)  # large records: send fewer at a time
             continue
@@ -288,10 +271,10 @@ def push_pending(
             # trouble: set it aside, move the cursor past it, go on. Else the upstream is.
             transport.push(encode({"source": source, "since": cursor, "records": []}))
             _hold(conn, batch.records[0], str(exc))  # kept before the upstream skips it
-            answer = transport.push(encode(_skip(source, cursor, batch, reset)))
+            batch = Batch([], batch.upto, batch.upto_uuid, batch.upto_chain)
+            answer = transport.push(encode(_body(source, cursor, batch, reset)))
             report.held += 1
             size = batch_size
-            batch = Batch([], batch.upto, batch.upto_uuid, batch.upto_chain)
         results = answer.get("results")
         after = answer.get("cursor")
         if not isinstance(results, list) or len(results) != len(batch.records):
@@ -314,15 +297,15 @@ def push_pending(
     return report
 
 
-def _skip(source: str, cursor: int, batch: Batch, reset: bool) -> dict[str, Any]:
-    """A push of no records that moves the upstream's cursor past a held one."""
+def _body(source: str, cursor: int, batch: Batch, reset: bool) -> dict[str, Any]:
+    """The push of a batch after cursor (of no records: it moves the cursor past a held one)."""
     body: dict[str, Any] = {
         "source": source,
         "since": cursor,
         "upto": batch.upto,
         "upto_uuid": batch.upto_uuid,
         "upto_chain": batch.upto_chain,
-        "records": [],
+        "records": batch.records,
     }
     if reset:
         body["reset"] = True
@@ -377,6 +360,7 @@ def retry_held(
 def _wire_of(
     conn: sqlite3.Connection, registry: Registry, row: dict[str, Any]
 ) -> dict[str, Any] | None:
+    """The wire record of a held row, or None if its kind is unknown or it was purged."""
     kind = registry.get(row["kind"])
     if kind is None:
         return None
@@ -384,16 +368,18 @@ def _wire_of(
         f"SELECT * FROM {kind.table} WHERE uuid = ?",  # noqa: S608 -- table from code
         (row["uuid"],),
     ).fetchone()
-    if found is None:
-        return None
+    return None if found is None else {**_wire(kind, found), "seq": row["seq"]}
+
+
+def _wire(kind: RecordKind, row: Any) -> dict[str, Any]:
+    """A stored row of a kind as a wire record."""
     return {
-        "uuid": found["uuid"],
+        "uuid": row["uuid"],
         "kind": kind.name,
-        "recorded_at": found["recorded_at"],
-        "device": found["device"],
-        "origin": found["origin"],
-        "data": kind.from_row(found),
-        "seq": row["seq"],
+        "recorded_at": row["recorded_at"],
+        "device": row["device"],
+        "origin": row["origin"],
+        "data": kind.from_row(row),
     }
 
 

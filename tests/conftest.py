@@ -26,10 +26,15 @@ ENGINES = ("sqlite", "postgresql")
 
 
 def pytest_generate_tests(metafunc):
-    """Run each test that needs a database once per engine (SQLite only, when so marked)."""
+    """Run each test that needs a database once per engine (SQLite only, when so marked); the
+    PostgreSQL runs are `slow` (they need the cluster), so `-m "not slow"` is SQLite's alone."""
     if "engine" in metafunc.fixturenames:
         only = metafunc.definition.get_closest_marker("sqlite_only")
-        metafunc.parametrize("engine", ENGINES[:1] if only else ENGINES, scope="function")
+        engines = [
+            pytest.param(e, marks=pytest.mark.slow) if e == "postgresql" else e
+            for e in (ENGINES[:1] if only else ENGINES)
+        ]
+        metafunc.parametrize("engine", engines, scope="function")
 
 
 @pytest.fixture(scope="session")
@@ -165,3 +170,20 @@ def pg_schema(pg_cluster):
     yield pg_cluster.schema_url(name)
     with psycopg.connect(pg_cluster.url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashes():
+    """Passwords hashed with argon2's cheapest parameters in this process (the library's profile
+    for tests): a login costs microseconds instead of ~50 ms, and the rate-limit tests make
+    dozens. Instances started as processes keep the real ones."""
+    from argon2 import PasswordHasher
+    from argon2.profiles import CHEAPEST
+
+    from fieldapp.console import accounts
+
+    cheap = PasswordHasher.from_parameters(CHEAPEST)
+    real = accounts._hasher, accounts._DUMMY_HASH
+    accounts._hasher, accounts._DUMMY_HASH = cheap, cheap.hash("not a password of anyone")
+    yield
+    accounts._hasher, accounts._DUMMY_HASH = real

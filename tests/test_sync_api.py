@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import pytest
 from sync_helpers import add_site, entry
@@ -461,3 +462,39 @@ def test_concurrent_pushes_share_commits_and_keep_the_change_log_whole(app, db, 
         assert link == chain, "the change log's hash chain is broken"
     cursors = dict(db.execute("SELECT source, seq FROM sync_cursors").fetchall())
     assert cursors == {peer.id: 120 for peer, _ in senders}
+
+
+def test_watch_outlives_a_database_error_here_and_a_single_round_says_what_it_was(
+    app, runner, db, monkeypatch
+):
+    """`sync --watch` on a site office: its own database busy past the busy timeout (a long
+    purge), or a PostgreSQL server failing over, fails one round; the next one runs."""
+    app.config["UPSTREAM_URL"] = "http://127.0.0.1:9"
+    app.config["UPSTREAM_TOKEN"] = "T" * 43
+    rounds: list[int] = []
+
+    def round_(app, **_kw):
+        rounds.append(1)
+        if len(rounds) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return {"pushed": 0, "applied": 0, "held": 0, "pulled": {"sites": 0, "roster": 0}}
+
+    class Stop(Exception):
+        pass
+
+    def sleep(seconds):
+        if len(rounds) >= 2:
+            raise Stop
+
+    monkeypatch.setattr(syncing, "sync_round", round_)
+    monkeypatch.setattr("fieldapp.syncing.cli.time.sleep", sleep)
+
+    watched = runner.invoke(args=["sync", "--watch"], env={"FIELDAPP_LANG": "zh_CN.UTF-8"})
+    assert isinstance(watched.exception, Stop) and len(rounds) == 2
+    assert "同步失败：本实例的数据库：database is locked" in watched.output
+    assert "已推送 0 条记录" in watched.output
+
+    rounds.clear()
+    once = runner.invoke(args=["sync"], env={"FIELDAPP_LANG": "zh_CN.UTF-8"})
+    assert once.exit_code == 1 and not isinstance(once.exception, sqlite3.Error)
+    assert "本实例的数据库：database is locked" in once.output
