@@ -12,9 +12,11 @@ A step is only taken when the page needs it: a direction already chosen, a field
 focused or a volunteer already filled in costs nothing. After each save the bench checks that
 the confirmation naming the person is on the screen and that the next form is clean.
 
-Flows: FLOWS below, in order. "pass scan" and "visitor pass" are hooks for the flows another
-change adds: give them a function of the same shape (or raise NotBuilt while the page lacks
-them) and they are measured and printed like the roster search.
+Flows: FLOWS below, in order: the roster search; a resident's printed pass scanned; a
+visitor's pass (their own registration, on their screen) scanned. The camera is Chromium's fake
+one; what it decodes is handed to the page as the scanner hands it (FieldPasses.scanned), so a
+scan costs what it costs the volunteer: a tap on "scan" when the camera is not on already (after
+a save by scan it comes back by itself for the next person), and the person showing their code.
 """
 
 from __future__ import annotations
@@ -119,12 +121,79 @@ def roster_search(page, person: tuple[str, str, str], offline: Callable[[], None
     return count
 
 
+def _scan(page, count: Count, text: str, name: str) -> None:
+    """The volunteer points the phone at a code: tap "scan" unless the camera is on already
+    (it comes back by itself after a save by scan), then the camera decodes text."""
+    if page.locator("[data-scan-start]").count() == 0:
+        raise NotBuilt
+    running = "() => !!self.FieldPasses && FieldPasses.scanner.running()"
+    if not page.evaluate(running):
+        count.tap(page, page.locator("[data-scan-start]"), "scan")
+        page.wait_for_function(running)
+    page.evaluate("(t) => FieldPasses.scanned(t)", text)
+    count.steps.append("shows the code")
+    page.locator("[data-known-name]", has_text=name).wait_for()
+
+
+def _temperature_and_save(page, count: Count, temperature: str, offline) -> None:
+    if page.locator("#entry-form [name=direction]:checked").count() == 0:
+        count.tap(page, page.locator("#entry-form label:has([name=direction][value=in])"), "进")
+    if not _focused(page, "temperature"):
+        count.tap(page, page.locator("#entry-form [name=temperature]"), "temperature")
+    count.type(page, temperature, "temperature")
+    _fill_volunteer(page, count)
+    offline()
+    count.tap(page, page.locator("#entry-form button.save"), "save")
+
+
+def pass_scan(page, person: tuple[str, str, str], offline: Callable[[], None]) -> Count:
+    """A resident shows their printed pass: scan, type the temperature, save."""
+    name, _typed, temperature = person
+    count = Count()
+    server = page.context.bench_server  # type: ignore[attr-defined]
+    token = server.query("SELECT pass_token FROM roster WHERE name = ?", (name,))[0][0]
+    _scan(page, count, "fieldapp:pass:" + token, name)
+    _temperature_and_save(page, count, temperature, offline)
+    return count
+
+
+def visitor_pass(page, person: tuple[str, str, str], offline: Callable[[], None]) -> Count:
+    """A visitor registered on their own phone (not counted: their taps, not the volunteer's)
+    shows their pass: scan, type the temperature, save."""
+    name, health_code, temperature = person
+    server = page.context.bench_server  # type: ignore[attr-defined]
+    site_id, code = page.context.bench_site  # type: ignore[attr-defined]
+    own = page.context.browser.new_context(locale="zh-CN")
+    try:
+        form = own.new_page()
+        form.goto(f"{server.url}/s/{code}/register")
+        form.fill("#name", name)
+        if form.locator("#phone").count():
+            form.fill("#phone", "13700001111")
+        form.check("#self-register [name=direction][value=in]")
+        form.check(f"#self-register [name=health_code][value={health_code}]")
+        form.check("#self-register [name=consent]")
+        form.click("#self-register button[type=submit]")
+        form.wait_for_selector("[data-pass-qr] svg")
+    finally:
+        own.close()
+    uuid = server.query(
+        "SELECT uuid FROM registrations WHERE name = ? ORDER BY id DESC LIMIT 1", (name,)
+    )[0][0]
+    count = Count()
+    _scan(page, count, f"fieldapp:visit:{site_id}:{uuid}", name)
+    _temperature_and_save(page, count, temperature, offline)
+    return count
+
+
+VISITORS = [("赵小明", "green", "36.5"), ("钱多多", "green", "36.7"), ("孙悟空", "green", "36.9")]
+
 # name -> (flow, who goes through), or None for a flow not built yet. A flow takes (page, person,
 # go_offline) and returns its Count; it raises NotBuilt when the page it finds lacks the flow.
 FLOWS: dict[str, tuple[Callable[..., Count], list] | None] = {
     "roster search": (roster_search, RESIDENTS),
-    "pass scan": None,
-    "visitor pass": None,
+    "pass scan": (pass_scan, RESIDENTS),
+    "visitor pass": (visitor_pass, VISITORS),
 }
 
 
@@ -194,7 +263,13 @@ def main() -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(
                 executable_path=fixtures.CHROMIUM,
-                args=["--no-sandbox", "--disable-background-networking"],
+                args=[
+                    "--no-sandbox",
+                    "--disable-background-networking",
+                    # A camera that starts (its frames are a test pattern; see _scan).
+                    "--use-fake-ui-for-media-stream",
+                    "--use-fake-device-for-media-stream",
+                ],
             )
             for width, height in viewports:
                 for offline_save in (False, True):
@@ -210,6 +285,8 @@ def main() -> None:
                             locale="zh-CN",
                             has_touch=True,
                         )
+                        context.bench_server = server
+                        context.bench_site = (site["id"], site["code"])
                         try:
                             fixtures.enrol_cookie(server, context, site["id"], f"测{width}{how}")
                             lines = run_flow(

@@ -14,7 +14,8 @@ from fieldapp.console import cli as console_cli
 from fieldapp.console import views as console_views
 from fieldapp.db import cli as db_cli
 from fieldapp.gate import cli as gate_cli
-from fieldapp.gate import entries
+from fieldapp.gate import console_views as gate_console_views
+from fieldapp.gate import entries, registrations
 from fieldapp.gate import views as gate_views
 from fieldapp.phones import cli as phones_cli
 from fieldapp.phones import views as phones_views
@@ -76,6 +77,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app,
         kinds=[
             entries.record_kinds,
+            registrations.record_kinds,
             corrections.record_kinds,
             cases.record_kinds,
             daily.record_kinds,
@@ -87,6 +89,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     for blueprint in (
         home.bp,
         gate_views.bp,
+        gate_console_views.bp,
         phones_views.bp,
         signin.bp,
         console_views.bp,

@@ -23,6 +23,8 @@ ACTIONS = {
     "user_passwd": _l("Password changed"),
     "user_disable": _l("Account disabled"),
     "site_change": _l("Site changed"),
+    "pass_print": _l("Passes printed"),
+    "pass_reissue": _l("Passes reissued"),
     "purge": _l("Expired data purged"),
     "screening_campaign": _l("Screening campaign made or ended"),
     "screening_view": _l("Screening answers looked at"),

@@ -66,6 +66,8 @@ PLATE = (
 RESIDENT_ID = r"[0-9]{17}[0-9X]"
 # A date as forms and records carry it: 2020-02-15 (this century; the calendar checks the rest).
 DATE = r"20[0-9]{2}-[0-9]{2}-[0-9]{2}"
+# A record's id as crypto.randomUUID() and Python write it (after lower-casing).
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK = "10X98765432"
 # What is trimmed from typed text, and what a phone number or plate may carry between its
@@ -217,6 +219,14 @@ def _entry_fields() -> tuple[Field, ...]:
         Field("destination", "text", _l("Building / unit"), max_len=50),
         Field("note", "text", _l("Note"), max_len=200),
         Field("volunteer", "text", _l("On duty"), max_len=50),
+        # Who the form was filled from: a roster person (pass or search), a visitor's own
+        # registration (their pass). Only the form of the id is checked: what it names may
+        # arrive later, or have been purged.
+        Field("roster_id", "text", _l("Roster person"), max_len=40, normalise="lower",
+              pattern=UUID, messages={"pattern": _l("Not a roster person's id.")}),
+        Field("registration_uuid", "text", _l("Visitor's registration"), max_len=40,
+              normalise="lower", pattern=UUID,
+              messages={"pattern": _l("Not the id of a visitor's registration.")}),
         Field("self_registered", "yesno", _l("Registered by the visitor")),
     )
     # fmt: on
@@ -294,6 +304,8 @@ def _text(f: Field, value: Any) -> tuple[str | None, str]:
         value = normalise_plate(value)
     elif f.normalise == "upper":
         value = value.upper()
+    elif f.normalise == "lower":
+        value = value.lower()
     if not value:
         return value, "required" if f.required else ""
     if f.pattern and not _compiled(f.pattern).fullmatch(value):

@@ -231,10 +231,6 @@ def apply_batch(
     return done
 
 
-# Values bound per statement: SQLite's default limit since 3.32 (PostgreSQL's is 65,535).
-MAX_VARIABLES = 32766
-
-
 def _write_kind(
     conn: sqlite3.Connection,
     kind: RecordKind,
@@ -259,24 +255,22 @@ def _write_kind(
     before = _stored_hashes(conn, kind.table, list(first))
     new = [item for item in unique if item[1] not in before]
     columns = COMMON_COLUMNS + kind.columns
-    per = max(1, MAX_VARIABLES // len(columns))
-    for start in range(0, len(new), per):
-        chunk = new[start : start + per]
-        marks = ",".join(["(" + ",".join("?" * len(columns)) + ")"] * len(chunk))
-        conn.execute(
-            f"INSERT INTO {kind.table} ({','.join(columns)}) VALUES {marks}",  # noqa: S608 -- names from code
-            [value for item in chunk for value in item[3]],
+    if new:
+        conn.executemany(
+            f"INSERT INTO {kind.table} ({','.join(columns)})"  # noqa: S608 -- names from code
+            f" VALUES ({','.join('?' * len(columns))})",
+            [item[3] for item in new],
         )
     if kind.after_write is not None and new:
         kind.after_write(conn, [dict(zip(columns, item[3], strict=True)) for item in new])
     inserted = {item[1] for item in new}
     chain = _last_chain(conn)
-    links: list[str] = []  # kind, uuid, chain, flat: the change log's rows
+    links: list[tuple[str, str, str]] = []  # kind, uuid, chain: the change log's rows
     for i, rid, digest, _row in items:
         if rid in inserted:  # the first of the batch with this uuid, stored just now
             inserted.discard(rid)  # a repeat later in the batch is compared with it
             chain = chain_next(chain, rid)
-            links += (kind.name, rid, chain)
+            links.append((kind.name, rid, chain))
             results[i] = Result(rid, APPLIED)
         elif before.get(rid, first[rid]) == digest:
             results[i] = Result(rid, DUPLICATE)
@@ -294,14 +288,8 @@ def _write_kind(
                 )
             )
             results[i] = Result(rid, CONFLICT, reason)
-    step = 3 * (MAX_VARIABLES // 3)
-    for start in range(0, len(links), step):
-        part = links[start : start + step]
-        conn.execute(
-            "INSERT INTO changes (kind, uuid, chain) VALUES "  # noqa: S608 -- only placeholders
-            + ",".join(["(?,?,?)"] * (len(part) // 3)),
-            part,
-        )
+    if links:
+        conn.executemany("INSERT INTO changes (kind, uuid, chain) VALUES (?, ?, ?)", links)
 
 
 def chain_next(previous: str, uuid: str) -> str:

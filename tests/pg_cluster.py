@@ -172,8 +172,11 @@ def _stop_and_remove(folder: Path, bindir: Path) -> None:
 class PgCluster:
     """One throwaway cluster. start() and stop() it, or use throwaway_cluster()."""
 
-    def __init__(self, dbname: str = DEFAULT_DBNAME, bindir: Path | None = None):
+    def __init__(
+        self, dbname: str = DEFAULT_DBNAME, bindir: Path | None = None, settings: dict | None = None
+    ):
         self.dbname = dbname
+        self.settings = {**SETTINGS, **(settings or {})}  # a bench asks for a durable one
         self.bindir = bindir or find_bindir()
         self.host = "127.0.0.1"
         self.port: int | None = None
@@ -285,7 +288,7 @@ class PgCluster:
             "--no-instructions",
         )
         conf = self.datadir / "postgresql.conf"
-        lines = [f"{k} = {v}" for k, v in SETTINGS.items()]
+        lines = [f"{k} = {v}" for k, v in self.settings.items()]
         lines.append(f"unix_socket_directories = '{self.folder}'")
         with conf.open("a") as f:  # appending keeps the file the server user's
             f.write("\n# fieldapp test cluster\n" + "\n".join(lines) + "\n")
@@ -369,9 +372,12 @@ def truncate_all(url: str, schema: str = "public", keep: tuple[str, ...] = ()) -
 
 
 @contextmanager
-def throwaway_cluster(dbname: str = DEFAULT_DBNAME) -> Iterator[PgCluster]:
-    """Start a cluster with an empty database `dbname`; yield it; stop it and remove it."""
-    cluster = PgCluster(dbname).start()
+def throwaway_cluster(
+    dbname: str = DEFAULT_DBNAME, settings: dict | None = None
+) -> Iterator[PgCluster]:
+    """Start a cluster with an empty database `dbname` (postgresql.conf settings to override
+    the test ones, if given); yield it; stop it and remove it."""
+    cluster = PgCluster(dbname, settings=settings).start()
     try:
         yield cluster
     finally:

@@ -45,6 +45,21 @@ def row_of(html, site):
     return [int(x) for x in re.findall(r"<td>(?:<a[^>]*>)?(\d+)(?:</a>)?</td>", m.group(0))]
 
 
+def test_a_sites_links_open_its_log_and_its_fevers(app, world):
+    client = app.test_client()
+    login(client, "coord")
+    html = client.get("/console/").get_data(as_text=True)
+    row = re.search(r"<tr[^>]*>\s*<td><a[^>]*>阳光花园小区</a>.*?</tr>", html, re.S).group(0)
+    site_link, fever_link = (
+        href.replace("&amp;", "&") for href in re.findall(r'href="([^"]+)"', row)
+    )
+    site_log = client.get(site_link).get_data(as_text=True)
+    assert all(name in site_log for name in ("张建国", "李秀英", "王磊", "陈晓梅"))
+    assert "赵志强" not in site_log  # another site
+    fever_log = client.get(fever_link).get_data(as_text=True)
+    assert "陈晓梅" in fever_log and "张建国" not in fever_log
+
+
 def test_dashboard_counts_today_in_scope(app, world):
     client = app.test_client()
     login(client, "coord")

@@ -11,6 +11,7 @@ import pytest
 from console_support import csrf, login, make_site, make_user, save, wire_entry
 
 from fieldapp import days
+from fieldapp import db as fdb
 
 ID = "11010519491231002X"
 
@@ -220,3 +221,23 @@ def test_sql_formatted_rows_equal_the_python_ones(app, world, db):
     by_uuid = {r[-1]: r for r in fast}
     assert by_uuid[world["ids"][0]][4] == "张建华" and by_uuid[world["ids"][0]][16] == "是"
     assert any(r[0] == f"{day + timedelta(days=1)} 00:30:05" and r[4] == "'-1+2" for r in fast)
+
+
+def test_rows_are_read_in_parts_never_all_at_once(world, db):
+    # Exports read the log through db.stream: on PostgreSQL a server-side cursor, since a
+    # client-side one receives every row before handing out the first.
+    sql = "SELECT uuid, name FROM entries ORDER BY uuid"
+    whole = [tuple(r) for r in db.execute(sql)]
+    parts = []
+    for part in fdb.stream(db, sql, size=2):
+        parts.append(part)
+        if fdb.dialect(db) == "postgresql":  # the rows still to come wait on the server
+            assert db.execute("SELECT count(*) FROM pg_cursors").fetchone()[0] == 1
+    assert [len(p) for p in parts] == [2, 1]
+    assert [tuple(r) for p in parts for r in p] == whole
+    assert not db.in_transaction  # its own read transaction ended with the last row
+
+    reader = fdb.stream(db, sql, size=1)
+    assert [tuple(r) for r in next(reader)] == whole[:1]
+    reader.close()  # a reader that stops early (a download cut short) ends it too
+    assert not db.in_transaction

@@ -49,8 +49,9 @@ def test_records_reach_the_top_once_with_origin_and_config_reaches_the_bottom(ti
     assert (
         sites and {r["id"]: r["code"] for r in office.query("SELECT id, code FROM sites")} == sites
     )
-    roster = city.query("SELECT id, name FROM roster ORDER BY id")
-    assert roster and office.query("SELECT id, name FROM roster ORDER BY id") == roster
+    roster = city.query("SELECT id, name, pass_token FROM roster ORDER BY id")
+    assert roster and office.query("SELECT id, name, pass_token FROM roster ORDER BY id") == roster
+    assert all(r["pass_token"] for r in roster)  # the office's phones know every card
 
     site_id = sorted(sites)[0]
     at_office = [entry(site_id, i) for i in range(40)]
@@ -77,13 +78,27 @@ def test_records_reach_the_top_once_with_origin_and_config_reaches_the_bottom(ti
     assert {device[r["uuid"]] for r in from_phone} == {phone}  # the phone is kept every hop
     assert {origin[r["uuid"]] for r in from_phone} == {instance_id(office)}
     for wire in others:  # every kind of record goes up the same way
-        table = {"daily_report": "daily_reports", "correction": "corrections"}[wire["kind"]]
+        tables = {
+            "daily_report": "daily_reports",
+            "correction": "corrections",
+            "registration": "registrations",
+            "entry": "entries",
+        }
+        table = tables[wire["kind"]]
         rows = city.query(f"SELECT origin FROM {table} WHERE uuid = ?", (wire["uuid"],))
         assert [r[0] for r in rows] == [instance_id(office)]
+    # The links go up with the entries: the city sees who was checked and from what.
+    links = {
+        r["uuid"]: (r["roster_id"], r["registration_uuid"])
+        for r in city.query("SELECT uuid, roster_id, registration_uuid FROM entries")
+    }
+    registration, checked, resident = others[2:]
+    assert links[checked["uuid"]] == ("", registration["uuid"])
+    assert links[resident["uuid"]] == (resident["data"]["roster_id"], "")
     counts = dict(city.query("SELECT name, records_in FROM peers"))
-    assert counts["district"] - before_city.get("district", 0) == 52  # each record once
+    assert counts["district"] - before_city.get("district", 0) == 55  # each record once
     counts = dict(district.query("SELECT name, records_in FROM peers"))
-    assert counts["office"] - before_district.get("office", 0) == 45
+    assert counts["office"] - before_district.get("office", 0) == 48
 
     # A code rotated at the city is rotated at the office, the old one still resolves there.
     old = sites[site_id]
@@ -97,12 +112,29 @@ def test_records_reach_the_top_once_with_origin_and_config_reaches_the_bottom(ti
         office.query("SELECT site_id FROM site_old_codes WHERE code = ?", (old,))[0][0] == site_id
     )
 
+    # A pass reissued and self-service turned on at the city: the office's phones go by both.
+    name, token = city.query("SELECT name, pass_token FROM roster WHERE site_id = ?", (site_id,))[0]
+    city.cli("roster", "reissue", new, "--person", name)
+    city.cli("site", "self-service", new, "--on")
+    district.cli("sync")
+    office.cli("sync")
+    at_office = office.query(
+        "SELECT pass_token FROM roster WHERE site_id = ? AND name = ?", (site_id, name)
+    )
+    assert at_office[0][0] not in ("", token)
+    assert (
+        at_office[0][0] == city.query("SELECT pass_token FROM roster WHERE name = ?", (name,))[0][0]
+    )
+    assert office.query("SELECT self_service FROM sites WHERE id = ?", (site_id,))[0][0] == 1
+    refused = office.cli("roster", "reissue", new, "--all", check=False)
+    assert refused.returncode != 0  # rosters are the city's
+
     status = office.cli("sync", "--status").stdout
     assert district.url in status
 
 
 def other_kinds(server, site_id: str, entry_uuid: str) -> list[dict]:
-    """A daily report and a correction made at an instance, as wire records."""
+    """A daily report, a correction and a visitor's registration made at an instance."""
     from fieldapp.reports import daily as reports
 
     app = instance_app(server.folder)
@@ -125,7 +157,35 @@ def other_kinds(server, site_id: str, entry_uuid: str) -> list[dict]:
             "author": "值班员",
         },
     }
-    return [reports.new_record(data), correction]
+    registration = {
+        "uuid": str(__import__("uuid").uuid4()),
+        "kind": "registration",
+        "recorded_at": entry(site_id)["recorded_at"],
+        "data": {
+            "site_id": site_id,
+            "direction": "in",
+            "name": "访客王",
+            "phone": "",
+            "health_code": "green",
+            "travel": False,
+            "travel_where": "",
+            "destination": "",
+            "temperature": None,
+        },
+    }
+    # The gate staff's entries that name what their form was filled from: the visitor's
+    # registration (their pass scanned) and a roster person (their card scanned).
+    person = server.query("SELECT id FROM roster WHERE site_id = ? LIMIT 1", (site_id,))[0][0]
+    checked = entry(
+        site_id,
+        1,
+        name="访客王",
+        person_type="visitor",
+        phone="",
+        registration_uuid=registration["uuid"],
+    )
+    resident = entry(site_id, 2, roster_id=person)
+    return [reports.new_record(data), correction, registration, checked, resident]
 
 
 def test_a_serving_instance_keeps_syncing_in_the_background(tiers):

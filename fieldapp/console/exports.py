@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import xlsxwriter
 from flask_babel import gettext as _
 
-from fieldapp import days, rules
+from fieldapp import days, db, rules
 from fieldapp.console import corrections, logbook
 from fieldapp.privacy.ids import IdVault
 
@@ -209,10 +209,7 @@ def rows(
     sql, params = _fast_sql(f, site_ids, tz)
     check = corrections.any_exist(conn)
     local = local_times(tz)
-    cur = conn.cursor()
-    cur.row_factory = None
-    cur.execute(sql, params)
-    while part := cur.fetchmany(chunk):
+    for part in db.stream(conn, sql, params, chunk):
         part = [(local(r[0]), *r[1:]) for r in part]
         if check:
             fixes = corrections.for_entries(conn, [r[-1] for r in part])

@@ -11,14 +11,15 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 
-from fieldapp import days, rules
+from fieldapp import days, db, rules
 from fieldapp.console import corrections
 
 PAGE_SIZE = 50
 COLUMNS = (
     "e.id, e.uuid, e.recorded_at, e.site_id, s.name AS site_name, e.direction, e.person_type,"
     " e.name, e.phone, e.id_masked, e.id_cipher, e.temperature, e.fever_action, e.health_code,"
-    " e.travel, e.travel_where, e.plate, e.destination, e.note, e.volunteer"
+    " e.travel, e.travel_where, e.plate, e.destination, e.note, e.volunteer, e.roster_id,"
+    " e.registration_uuid"
 )
 
 
@@ -199,13 +200,7 @@ def iterate(
         f" WHERE {where} ORDER BY e.recorded_at DESC, e.id DESC"
     )
     check = corrections.any_exist(conn)
-    cur = conn.cursor()
-    cur.row_factory = None  # tuples: several times cheaper per row than sqlite3.Row
-    cur.execute(sql, params)
-    while True:
-        rows = cur.fetchmany(chunk)
-        if not rows:
-            return
+    for rows in db.stream(conn, sql, params, chunk):
         if check:
             fixes = corrections.for_entries(conn, [r[1] for r in rows])
             if fixes:

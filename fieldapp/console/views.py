@@ -36,6 +36,7 @@ from fieldapp import audit, days, records, rules
 from fieldapp.console import accounts, cases, corrections, dashboard, exports, logbook
 from fieldapp.console.accounts import current_user, require_role, scope_site_ids
 from fieldapp.db import connect, get_db, transaction
+from fieldapp.gate import registrations
 from fieldapp.privacy.ids import IdVault
 
 bp = Blueprint("console", __name__, url_prefix="/console")
@@ -147,10 +148,23 @@ def log():
     after = logbook.decode_cursor(request.args.get("after"))
     rows, next_cursor = logbook.page(get_db(), filters, site_ids, _tz(), after)
     shown = [logbook.present(r, user.role) for r in rows]
+    unchecked, unchecked_total = [], 0
+    if after is None:  # visitors who registered and were never checked at the gate
+        found, unchecked_total = registrations.unchecked(
+            get_db(),
+            site_ids,
+            current_app.config["TIMEZONE"],
+            site=filters.site,
+            date_from=filters.date_from,
+            date_to=filters.date_to,
+        )
+        unchecked = [logbook.present(dict(r), user.role) for r in found]
     return _render(
         "console/log.html",
         "console/_log.html",
         rows=shown,
+        unchecked=unchecked,
+        unchecked_total=unchecked_total,
         filters=filters,
         errors=errors,
         next_cursor=next_cursor,

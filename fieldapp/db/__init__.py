@@ -102,6 +102,20 @@ def checkpoint(conn: Connection, tables: list[str], seconds: float = 30.0) -> bo
     return sqlite_engine.checkpoint(conn, seconds)
 
 
+def stream(conn: Connection, sql: str, params: Any = (), size: int = 5000) -> Iterator[list]:
+    """A query's rows as tuples, in lists of up to size, never all of them in memory at once
+    (exports): SQLite's cursor reads them as it goes; PostgreSQL's comes from a server-side
+    cursor (postgres.Connection.stream)."""
+    if dialect(conn) == "postgresql":
+        yield from conn.stream(sql, params, size)
+        return
+    cur = conn.cursor()
+    cur.row_factory = None  # tuples: several times cheaper per row than sqlite3.Row
+    cur.execute(sql, params)
+    while part := cur.fetchmany(size):
+        yield part
+
+
 @contextmanager
 def transaction(conn: Connection, mode: str = "IMMEDIATE") -> Iterator[Connection]:
     """Run a block in one write transaction: all of it commits, or none of it."""

@@ -21,6 +21,7 @@ NOCASE is an ICU collation that compares case-insensitively.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -81,6 +82,28 @@ def translate(sql: str) -> str:
     return re.sub(r"^\s*BEGIN (DEFERRED|EXCLUSIVE)\b", "BEGIN", sql)
 
 
+# executemany's statements: the row of a plain INSERT … VALUES, and how many parameters
+# PostgreSQL binds in one statement.
+_ROW_OF_MARKS = re.compile(r"\bVALUES\s*\(\s*\?(?:\s*,\s*\?)*\s*\)", re.IGNORECASE)
+MAX_PARAMETERS = 65535
+
+
+@lru_cache(maxsize=64)
+def _multirow(sql: str, rows: int) -> str:
+    """An INSERT of one row of `?` marks, as the INSERT of that many rows ($n parameters)."""
+    found = _ROW_OF_MARKS.search(sql)
+    assert found is not None
+    width = found.group(0).count("?")
+    values = ",".join(
+        "(" + ",".join(f"${row * width + k}" for k in range(1, width + 1)) + ")"
+        for row in range(rows)
+    )
+    return f"{sql[: found.start()]}VALUES {values}{sql[found.end() :]}"
+
+
+# Names of server-side cursors (stream), unique within a connection.
+_STREAMS = itertools.count(1)
+
 # The advisory lock a write transaction takes (an arbitrary number, the same everywhere).
 WRITE_LOCK = 7_130_417
 
@@ -92,8 +115,9 @@ def _params(params: Sequence[Any] | None) -> tuple[Any, ...]:
 class Cursor:
     """A cursor as the domain uses sqlite3's: fetchone, fetchall, fetchmany, iteration."""
 
-    def __init__(self, raw: psycopg.ClientCursor) -> None:
+    def __init__(self, raw: psycopg.Cursor, rowcount: int | None = None) -> None:
         self._raw = raw
+        self._rowcount = rowcount  # several statements' (executemany), else the raw cursor's
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         """Run one statement."""
@@ -116,7 +140,7 @@ class Cursor:
     @property
     def rowcount(self) -> int:
         """Rows the last statement changed."""
-        return self._raw.rowcount
+        return self._raw.rowcount if self._rowcount is None else self._rowcount
 
     @property
     def description(self) -> Any:
@@ -160,10 +184,45 @@ class Connection:
         return self.cursor().execute(sql, params)
 
     def executemany(self, sql: str, seq: Iterable[Sequence[Any]]) -> Cursor:
-        """Run one statement for each set of parameters."""
-        cur = self._raw.cursor()
-        cur.executemany(translate(sql), [_params(p) for p in seq])
-        return Cursor(cur)
+        """Run one statement for each set of parameters. An `INSERT … VALUES (?, …)` goes as
+        one multi-row INSERT (up to PostgreSQL's 65,535 parameters a statement), bound on the
+        server: one statement to run instead of one a row, and the text, which psycopg would
+        parse in Python at every call, made once per number of rows. Its rowcount is the rows
+        all of them changed."""
+        rows = [_params(p) for p in seq]
+        found = _ROW_OF_MARKS.search(sql)
+        if found is None or "?" in sql[: found.start()] + sql[found.end() :]:
+            cur = psycopg.Cursor(self._raw)
+            cur.executemany(translate(sql), rows)
+            return Cursor(cur)
+        cur = psycopg.RawCursor(self._raw)
+        per = MAX_PARAMETERS // found.group(0).count("?")
+        changed = 0
+        for start in range(0, len(rows), per):
+            chunk = rows[start : start + per]
+            cur.execute(_multirow(sql, len(chunk)), [value for row in chunk for value in row])
+            changed += cur.rowcount
+        return Cursor(cur, rowcount=changed)
+
+    def stream(self, sql: str, params: Sequence[Any] = (), size: int = 5000) -> Iterator[list]:
+        """A query's rows (tuples) in lists of up to size, from a server-side cursor: a
+        client-side one receives every row before the first is read (an export of ten million
+        entries would be held whole). In the caller's transaction, or in one of its own that
+        ends with the last row (or when the caller stops reading)."""
+        own = not self.in_transaction
+        name = f"stream_{next(_STREAMS)}"
+        raw = self._raw.cursor(row_factory=tuple_row)
+        if own:
+            raw.execute("BEGIN")
+        try:
+            raw.execute(f"DECLARE {name} NO SCROLL CURSOR FOR {translate(sql)}", _params(params))
+            while part := raw.execute(f"FETCH FORWARD {int(size)} FROM {name}").fetchall():
+                yield part
+            raw.execute(f"CLOSE {name}")
+        finally:
+            if own and not self.closed and self.in_transaction:
+                raw.execute("COMMIT")  # it only read (after an error, PostgreSQL rolls back)
+            raw.close()
 
     @property
     def in_transaction(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from pathlib import Path
 
 import click
@@ -9,10 +10,10 @@ from flask import current_app
 from flask.cli import with_appcontext
 from flask_babel import gettext as _
 
-from fieldapp import rules
+from fieldapp import days, rules
 from fieldapp.commands import opened
 from fieldapp.db import transaction
-from fieldapp.gate import demo, qr, roster, sites
+from fieldapp.gate import demo, passes, qr, roster, sites
 from fieldapp.phones import devices
 
 
@@ -138,6 +139,35 @@ def site_fields_command(code: str, chosen: str) -> None:
     click.echo(f"{site['code']}\t{site['name']}\t{site['optional_fields'] or '-'}")
 
 
+@site_group.command("self-service")
+@click.argument("code")
+@click.option(
+    "--on/--off",
+    "on",
+    required=True,
+    help="--on: nobody keeps this gate, visitors take their own temperature; --off: the gate"
+    " staff take it (the default)",
+)
+@with_appcontext
+def site_self_service(code: str, on: bool) -> None:
+    """Whether visitors at a site's gate take their own temperature (self-service)."""
+    with opened() as conn:
+        site = sites.set_self_service(conn, current_app.config, code, on)
+    if on:
+        message = _(
+            "%(name)s is self-service: visitors take their own temperature, and a fever shows"
+            " on their pass.",
+            name=site["name"],
+        )
+    else:
+        message = _(
+            "%(name)s has gate staff: visitors register without a temperature; the staff scan"
+            " their pass and take it.",
+            name=site["name"],
+        )
+    click.echo(message)
+
+
 @site_group.command("qr")
 @click.argument("code")
 @click.option(
@@ -189,6 +219,104 @@ def roster_import(site: str, file: Path) -> None:
                 unchanged=result.unchanged,
             )
         )
+
+
+@roster_group.command("list")
+@click.argument("site")
+@with_appcontext
+def roster_list(site: str) -> None:
+    """List SITE's roster: id, name, unit, person type, date the pass was issued."""
+    tz = current_app.config["TIMEZONE"]
+    with opened() as conn:
+        found = sites.find(conn, site)
+        for person in passes.roster_of(conn, found["id"]):
+            issued = (
+                days.local(person["pass_issued_at"], tz).date().isoformat()
+                if person["pass_token"]
+                else _("no pass")
+            )
+            click.echo(
+                f"{person['id']}\t{person['name']}\t{person['unit'] or '-'}"
+                f"\t{person['person_type']}\t{issued}"
+            )
+
+
+@roster_group.command("passes")
+@click.argument("site")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The PDF to write (A4, ten cards a page)",
+)
+@click.option(
+    "--person",
+    "persons",
+    multiple=True,
+    help="Only this person (roster id or exact name); repeat for more. Default: everyone",
+)
+@click.option("--lang", type=click.Choice(["zh_Hans", "zh_Hant"]), default="zh_Hans")
+@with_appcontext
+def roster_passes(site: str, out: Path, persons: tuple[str, ...], lang: str) -> None:
+    """Print SITE's passes (出入证): a card per roster person with a QR code the gate scans."""
+    with opened() as conn:
+        found = sites.find(conn, site)
+        ids = passes.find_people(conn, found["id"], persons) if persons else None
+        if not current_app.config.get("UPSTREAM_URL"):
+            passes.issue_missing(conn, found["id"])  # people from before passes existed
+        people = passes.people(conn, found["id"], ids)
+        wanted = len(ids) if ids is not None else len(passes.roster_of(conn, found["id"]))
+        missing = wanted - len(people)
+        pdf = passes.render(
+            found,
+            people,
+            printed=days.today(current_app.config["TIMEZONE"]),
+            tz_name=current_app.config["TIMEZONE"],
+            language=lang,
+        )
+        out.write_bytes(pdf)
+        passes.printed(conn, found["id"], len(people), actor=f"cli:{getpass.getuser()}")
+        click.echo(
+            _(
+                "%(file)s: %(n)d passes of %(site)s.",
+                file=str(out),
+                n=len(people),
+                site=found["name"],
+            )
+        )
+        if missing:
+            click.echo(
+                _(
+                    "%(n)d people have no pass yet: they are issued on the instance that keeps"
+                    " the roster (the central).",
+                    n=missing,
+                ),
+                err=True,
+            )
+
+
+@roster_group.command("reissue")
+@click.argument("site")
+@click.option("--person", "persons", multiple=True, help="Roster id or exact name; repeat for more")
+@click.option("--all", "everyone", is_flag=True, help="Every person of the roster")
+@with_appcontext
+def roster_reissue(site: str, persons: tuple[str, ...], everyone: bool) -> None:
+    """Give new passes: the old cards stop working at the gate once the roster reaches it."""
+    if bool(persons) == everyone:
+        raise click.UsageError(_("Name the people with --person, or give --all."))
+    with opened() as conn:
+        sites.refuse_if_downstream(current_app.config)
+        found = sites.find(conn, site)
+        ids = None if everyone else passes.find_people(conn, found["id"], persons)
+        n = passes.reissue(conn, found["id"], ids, actor=f"cli:{getpass.getuser()}")
+    click.echo(
+        _(
+            "%(n)d passes of %(site)s reissued: print them with `fieldapp roster passes`; the"
+            " old cards no longer open the gate.",
+            n=n,
+            site=found["name"],
+        )
+    )
 
 
 @click.command("demo")

@@ -20,6 +20,11 @@ COLUMNS = ("site_id",) + tuple(
     for column in (("id_masked", "id_hash", "id_cipher") if f.name == "id_number" else (f.name,))
 )
 
+# The links an entry may carry (rules.FIELDS). Left out of the wire form when empty, so that an
+# entry without them has the content hash it had before they existed: a record stored then and
+# sent again now is a duplicate, not a conflict.
+LINKS = ("roster_id", "registration_uuid")
+
 
 def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Check an entry from any source and return its normalised wire form (rules.FIELDS)."""
@@ -33,6 +38,9 @@ def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
     clean, errors = rules.check(data)
     if errors:
         raise sync.Invalid(rules.first_problem(errors))
+    for link in LINKS:
+        if not clean[link]:
+            del clean[link]
     return {"site_id": site_id, **clean}
 
 
@@ -54,6 +62,8 @@ def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
         else:  # most entries carry none: no need to build the vault (and load cryptography)
             masked, digest, cipher = "", "", ""
         row = dict(data)  # the store picks COLUMNS out of it; id_number itself is never one
+        for link in LINKS:
+            row.setdefault(link, "")
         row["id_masked"], row["id_hash"], row["id_cipher"] = masked, digest, cipher
         row["travel"] = int(data["travel"])
         row["self_registered"] = int(data["self_registered"])
@@ -64,6 +74,9 @@ def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
         data["id_number"] = vault_().open(row["id_cipher"])
         data["travel"] = bool(row["travel"])
         data["self_registered"] = bool(row["self_registered"])
+        for link in LINKS:
+            if not data[link]:
+                del data[link]
         return data
 
     return [sync.RecordKind("entry", "entries", validate, to_row, from_row, COLUMNS)]

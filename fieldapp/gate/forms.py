@@ -37,6 +37,9 @@ class EntryForm(FlaskForm):
     site_id = HiddenField()
     uuid = HiddenField()
     recorded_at = HiddenField()
+    # Set when the form is filled from a roster person or a visitor's pass (gate.js).
+    roster_id = HiddenField()
+    registration_uuid = HiddenField()
     direction = RadioField(
         _l("Direction"), choices=_choices(rules.DIRECTIONS), validate_choice=False
     )
@@ -94,8 +97,10 @@ class EntryForm(FlaskForm):
         valid = super().validate(extra_validators)
         _clean, errors = rules.check(self.wire_data(self.site_id.data or ""), self.field_rules())
         for name, text in errors.items():
-            if name in self:
+            if name in self and not isinstance(self[name], HiddenField):
                 self[name].errors.append(text)
+            else:  # a link the page set (roster_id…): said above the form, not beside nothing
+                self.form_errors.append(rules.first_problem({name: text}))
         return valid and not errors
 
     def is_fever(self) -> bool:

@@ -16,7 +16,9 @@ from flask_babel import gettext as _
 
 from fieldapp import rules
 from fieldapp.db import transaction
+from fieldapp.gate import passes
 from sync import config as sync_config
+from sync.store import iso, utcnow
 
 REQUIRED_COLUMNS = ("name", "phone", "unit")
 MAX_ROWS = 20_000
@@ -152,6 +154,7 @@ def parse_csv(raw: bytes, default_type: str = "resident") -> list[dict[str, str]
 def import_rows(conn: sqlite3.Connection, site_id: str, rows: list[dict[str, str]]) -> ImportResult:
     """Add or update roster rows (a person is their name and phone) in one transaction."""
     result = ImportResult(rows=rows)
+    now = iso(utcnow())
     with transaction(conn):
         version: int | None = None
         for row in rows:
@@ -172,9 +175,11 @@ def import_rows(conn: sqlite3.Connection, site_id: str, rows: list[dict[str, str
                 )
                 result.updated += 1
             else:
+                # A newcomer gets a pass token at once: their card can be printed anywhere
+                # the roster flows down to.
                 conn.execute(
                     "INSERT INTO roster (id, site_id, name, phone, unit, person_type, active,"
-                    " version) VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
+                    " version, pass_token, pass_issued_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
                     (
                         str(uuid.uuid4()),
                         site_id,
@@ -183,6 +188,8 @@ def import_rows(conn: sqlite3.Connection, site_id: str, rows: list[dict[str, str
                         row["unit"],
                         row["person_type"],
                         version,
+                        passes.new_token(),
+                        now,
                     ),
                 )
                 result.added += 1

@@ -1,19 +1,31 @@
-"""Visitors registering themselves from the gate poster: their own details, nothing else."""
+"""Visitors registering themselves from the gate poster: their own details, nothing else.
+
+What they get is a pass for their screen (templates/gate/_visitor_pass.html): the gate staff scan
+it, take the temperature and save the entry (registrations.py). Only at a self-service site
+(sites.self_service) does the visitor type a temperature, and the registration comes with its
+entry at once.
+"""
 
 from __future__ import annotations
 
 import sqlite3
+import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from wtforms import BooleanField, RadioField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired
 
 import sync
-from fieldapp import records, rules
+from fieldapp import days, records, rules
+from fieldapp.db import transaction
+from fieldapp.gate import passes, qr
 from sync.store import iso
 
 
@@ -58,13 +70,18 @@ class SelfRegisterForm(FlaskForm):
 
 
 def for_site(conn: sqlite3.Connection, site: sqlite3.Row) -> SelfRegisterForm:
-    """The form without the optional fields the site does not collect (minimum collection)."""
+    """The form without the optional fields the site does not collect (minimum collection),
+    and without a temperature unless the site is self-service (the gate staff take it)."""
     form = SelfRegisterForm()
-    row = conn.execute("SELECT optional_fields FROM sites WHERE id = ?", (site["id"],)).fetchone()
+    row = conn.execute(
+        "SELECT optional_fields, self_service FROM sites WHERE id = ?", (site["id"],)
+    ).fetchone()
     shown = set((row[0] if row else "").split(","))
     for name in ("phone", "destination"):
         if name not in shown:
             delattr(form, name)
+    if not (row and row[1]):
+        delattr(form, "temperature")
     return form
 
 
@@ -73,34 +90,109 @@ def _value(form: SelfRegisterForm, name: str) -> str:
     return (form[name].data or "") if name in form else ""
 
 
-def save(conn: sqlite3.Connection, site: sqlite3.Row, form: SelfRegisterForm) -> tuple[bool, str]:
-    """Store the visitor's entry through records.save; (True, "") or (False, the reason)."""
-    temperature = rules.parse_temperature(form.temperature.data)
-    record = {
+def save(conn: sqlite3.Connection, site: sqlite3.Row, form: SelfRegisterForm) -> tuple[str, str]:
+    """Store the visitor's registration (and at a self-service site its entry) through
+    records.save; (the registration's uuid, "") or ("", the reason)."""
+    self_service = "temperature" in form
+    temperature = rules.parse_temperature(form.temperature.data) if self_service else None
+    now = iso(sync.utcnow())
+    registration = {
         "uuid": str(uuid.uuid4()),
-        "kind": "entry",
-        "recorded_at": iso(sync.utcnow()),
+        "kind": "registration",
+        "recorded_at": now,
         "data": {
             "site_id": site["id"],
             "direction": form.direction.data,
-            "person_type": "visitor",
             "name": form.name.data,
             "phone": _value(form, "phone"),
-            "id_number": "",
-            "temperature": temperature,
-            # A visitor cannot act on their own fever; the gate staff follow it up.
-            "fever_action": "other" if rules.is_fever(temperature) else "",
             "health_code": form.health_code.data,
             "travel": bool(form.travel.data),
             "travel_where": form.travel_where.data or "",
-            "plate": "",
             "destination": _value(form, "destination"),
-            "note": "",
-            "volunteer": "",
-            "self_registered": True,
+            "temperature": temperature,
         },
     }
-    result = records.save(conn, [record], source="self-registration")[0]
-    if result.status == "applied":
-        return True, ""
-    return False, result.reason
+    batch = [registration]
+    if self_service:
+        # Nobody keeps this gate: the visitor's own reading is the entry, linked to the pass.
+        data = {k: v for k, v in registration["data"].items() if k != "temperature"}
+        batch.append(
+            {
+                "uuid": str(uuid.uuid4()),
+                "kind": "entry",
+                "recorded_at": now,
+                "data": {
+                    **data,
+                    "person_type": "visitor",
+                    "id_number": "",
+                    "temperature": temperature,
+                    # A visitor cannot act on their own fever; the site's staff follow it up.
+                    "fever_action": "other" if rules.is_fever(temperature) else "",
+                    "plate": "",
+                    "note": "",
+                    "volunteer": "",
+                    "self_registered": True,
+                    "registration_uuid": registration["uuid"],
+                },
+            }
+        )
+    try:
+        with transaction(conn):  # the registration and its entry, or neither
+            results = records.save(conn, batch, source="self-registration")
+            refused = next((r for r in results if r.status != "applied"), None)
+            if refused is not None:
+                raise _Refused(refused.reason or refused.status)
+    except _Refused as exc:
+        return "", str(exc)
+    return registration["uuid"], ""
+
+
+class _Refused(Exception):
+    """A record of the registration was not stored: nothing of it is kept."""
+
+
+def mask_name(name: str) -> str:
+    """张*国, 张*: enough for the gate staff to match the face's answer, not a whole name to
+    anyone who sees the screen over a shoulder."""
+    chars = list(name.strip())
+    if len(chars) <= 1:
+        return "".join(chars)
+    if len(chars) == 2:
+        return chars[0] + "*"
+    return chars[0] + "*" * (len(chars) - 2) + chars[-1]
+
+
+def pass_text(site_id: str, registration_uuid: str) -> str:
+    """What the visitor's pass's QR code says: which site and which registration, no more."""
+    return f"{passes.VISIT_PREFIX}{site_id}:{registration_uuid}"
+
+
+def pass_context(
+    conn: sqlite3.Connection,
+    site: Mapping[str, Any],
+    row: Mapping[str, Any],
+    tz: str,
+    checked: list[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """What the visitor's pass screen shows (templates/gate/_visitor_pass.html)."""
+    when = days.local(row["recorded_at"], tz)
+    temperature = row["temperature"]
+    return {
+        "site": site,
+        "registration": row,
+        "masked": mask_name(row["name"]),
+        "registered": when.strftime("%m-%d %H:%M"),
+        "registered_day": when.date().isoformat(),
+        "expired": when.date() != days.today(tz),
+        "temperature": temperature,
+        "fever": temperature is not None and rules.is_fever(temperature),
+        "checked": [
+            {"time": days.local(c["recorded_at"], tz).strftime("%H:%M"), **dict(c)}
+            for c in checked
+            if not c["self_registered"]
+        ],
+        "qr": Markup(qr.svg_inline(pass_text(site["id"], row["uuid"]), _("Visitor pass"))),
+        "now_ms": int(time.time() * 1000),
+        "tz": tz,
+        "clock": days.local(iso(sync.utcnow()), tz).strftime("%H:%M:%S"),
+    }

@@ -218,3 +218,25 @@ def set_optional_fields(
             conn, actor, "site_change", target=site["id"], detail=f"optional_fields={fields}"
         )
     return conn.execute("SELECT * FROM sites WHERE id = ?", (site["id"],)).fetchone()
+
+
+def set_self_service(
+    conn: sqlite3.Connection,
+    config: Mapping[str, Any],
+    site_ref: str,
+    on: bool,
+    *,
+    actor: str = "cli",
+) -> sqlite3.Row:
+    """Whether visitors take their own temperature at a site (nobody keeps its gate); a
+    configuration change, by id or code, written to the audit log."""
+    refuse_if_downstream(config)
+    site = find(conn, site_ref)
+    with transaction(conn):
+        version = sync_config.next_version(conn)
+        conn.execute(
+            "UPDATE sites SET self_service = ?, version = ? WHERE id = ?",
+            (int(on), version, site["id"]),
+        )
+        audit.write(conn, actor, "site_change", target=site["id"], detail=f"self_service={int(on)}")
+    return get_site(conn, site["id"])

@@ -10,10 +10,12 @@ from flask import (
     abort,
     current_app,
     flash,
+    jsonify,
     make_response,
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_babel import gettext as _
@@ -23,7 +25,7 @@ from markupsafe import escape
 from fieldapp import days, records, rules
 from fieldapp.console import accounts
 from fieldapp.db import get_db
-from fieldapp.gate import entries, qr, roster, selfreg, sites
+from fieldapp.gate import entries, passes, qr, registrations, roster, selfreg, sites
 from fieldapp.gate.forms import EntryForm
 from fieldapp.pages import is_htmx, page_or_fragment
 from fieldapp.phones import devices
@@ -42,6 +44,8 @@ def _labels() -> dict:
         "PERSON_TYPES": rules.PERSON_TYPES,
         "HEALTH_CODES": rules.HEALTH_CODES,
         "FEVER_ACTIONS": rules.FEVER_ACTIONS,
+        "PASS_PREFIX": passes.PASS_PREFIX,
+        "VISIT_PREFIX": passes.VISIT_PREFIX,
     }
 
 
@@ -73,6 +77,8 @@ def _render(site, form: EntryForm, *, status: int = 200, saved=None, query: str 
         "last": entries.last_at_site(get_db(), site["id"]),
         # The rules the phone applies before it says "saved" (static/js/rules.js).
         "form_rules": rules.for_phone(form.field_rules()),
+        # Which copy of the roster the phone should keep (static/js/roster.js).
+        "roster_version": passes.phone_version(get_db(), site),
     }
     response = page_or_fragment("gate/page.html", "gate/_fragment.html", status, **context)
     # Names and phone numbers: never in a shared cache, and never reused unchecked (the
@@ -137,6 +143,7 @@ def page(code: str):
                 "phone": person["phone"],
                 "destination": person["unit"],
                 "person_type": person["person_type"],
+                "roster_id": person["id"],
             }
     query = request.args.get("q", "").strip()[:50]
     matches = roster.search(conn, site["id"], query)
@@ -301,7 +308,27 @@ def _register_response(site, form, status=200):
         site=site,
         form=form,
         retention_days=records.retention_days(get_db()),
+        earlier=_my_pass_today(site),
     )
+
+
+# The passes this browser registered, newest last (the session cookie): only it shows them.
+MY_PASSES = "visitor_passes"
+
+
+def _remember_pass(registration_uuid: str) -> None:
+    session[MY_PASSES] = [*session.get(MY_PASSES, [])[-4:], registration_uuid]
+
+
+def _my_pass_today(site):
+    """This browser's latest registration at the site today, if any (to show its pass again)."""
+    tz = current_app.config["TIMEZONE"]
+    for registration_uuid in reversed(session.get(MY_PASSES, [])):
+        row = registrations.get(get_db(), registration_uuid)
+        if row is not None and row["site_id"] == site["id"]:
+            if days.local(row["recorded_at"], tz).date() == days.today(tz):
+                return row
+    return None
 
 
 @bp.route("/s/<code>/register", methods=["GET", "POST"])
@@ -314,19 +341,128 @@ def self_register(code: str):
     form = selfreg.for_site(conn, site)
     if request.method == "POST":
         if form.validate_on_submit():
-            done, error = selfreg.save(conn, site, form)
-            if done:
+            registration_uuid, error = selfreg.save(conn, site, form)
+            if registration_uuid:
+                _remember_pass(registration_uuid)
                 if is_htmx():
-                    return page_or_fragment(
-                        "gate/self_registered.html", "gate/_self_registered.html", site=site
-                    )
-                return redirect(url_for("gate.self_registered", code=code), 303)
+                    return _pass_response(site, registration_uuid)
+                return redirect(
+                    url_for("gate.visitor_pass", code=code, registration_uuid=registration_uuid),
+                    303,
+                )
             form.form_errors.append(error)
         return _register_response(site, form, 422)
     return _register_response(site, form)
 
 
-@bp.route("/s/<code>/registered")
-def self_registered(code: str):
-    """The visitor's confirmation (POST-redirect-GET without JavaScript)."""
-    return render_template("gate/self_registered.html", site=_site_or_404(code))
+@bp.route("/s/<code>/pass/<registration_uuid>")
+def visitor_pass(code: str, registration_uuid: str):
+    """The visitor's pass, on the phone that registered (POST-redirect-GET, or opened again)."""
+    site = _site_or_404(code)
+    if registration_uuid not in session.get(MY_PASSES, []):
+        page = render_template("gate/pass_elsewhere.html", site=site)
+        return Response(page, 404)
+    return _pass_response(site, registration_uuid)
+
+
+def _pass_response(site, registration_uuid: str):
+    conn = get_db()
+    row = registrations.get(conn, registration_uuid)
+    if row is None or row["site_id"] != site["id"]:
+        abort(404)
+    context = selfreg.pass_context(
+        conn, site, row, current_app.config["TIMEZONE"], registrations.checks(conn, row["uuid"])
+    )
+    response = page_or_fragment("gate/visitor_pass.html", "gate/_visitor_pass.html", **context)
+    response.headers["Cache-Control"] = "no-store"  # a live pass, never a kept copy of one
+    return response
+
+
+def _json_error(message: str, status: int) -> Response:
+    response = jsonify({"error": message})
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _gate_keeper_of(site) -> bool:
+    """Whether this request may read the site's people: a phone enrolled for this site, or a
+    console user with the site in scope who may write (not a viewer, who sees names masked)."""
+    phone = devices.peer_from_cookie(get_db())
+    if phone is not None:
+        return phone.site_id == site["id"]
+    user = accounts.current_user()
+    return user is not None and user.can_write and accounts.in_scope(user, site["id"])
+
+
+@bp.get("/s/<code>/roster.json")
+def roster_json(code: str):
+    """The roster this site's gate phones keep, for passes and search offline (roster.js).
+    ?have=<version> answers 204 when the phone's copy is current."""
+    site = _site_or_404(code)
+    if not _gate_keeper_of(site):
+        return _json_error(_("Only this site's enrolled phones get its roster."), 403)
+    conn = get_db()
+    if request.args.get("have") == passes.phone_version(conn, site):
+        return Response(status=204, headers={"Cache-Control": "no-store"})
+    response = jsonify(passes.for_phone(conn, site))
+    response.headers["Cache-Control"] = "no-store"  # personal data: no cache keeps it
+    return response
+
+
+@bp.get("/s/<code>/registrations/<registration_uuid>")
+def registration(code: str, registration_uuid: str):
+    """A visitor's registration, for the gate phone that scanned their pass (JSON)."""
+    site = _site_or_404(code)
+    if not _volunteer():
+        return _json_error(_("This phone is not enrolled."), 401)
+    conn = get_db()
+    try:
+        wanted = str(uuid.UUID(registration_uuid))
+    except ValueError:
+        wanted = ""
+    row = registrations.get(conn, wanted) if wanted else None
+    if row is None or row["site_id"] != site["id"]:
+        return _json_error(
+            _(
+                "This visitor's registration is not known here: it is for another site, or was"
+                " made on another server. Ask the visitor to register again, or fill in the form."
+            ),
+            404,
+        )
+    tz = current_app.config["TIMEZONE"]
+    when = days.local(row["recorded_at"], tz)
+    if when.date() != days.today(tz):
+        return _json_error(
+            _(
+                "This pass is from %(day)s and is no longer valid: ask the visitor to register"
+                " again.",
+                day=when.date().isoformat(),
+            ),
+            410,
+        )
+    shown = set(site_fields.shown(site))
+    checked = registrations.checks(conn, row["uuid"])
+    body = {
+        "uuid": row["uuid"],
+        "name": row["name"],
+        "phone": row["phone"] if "phone" in shown else "",
+        "destination": row["destination"] if "destination" in shown else "",
+        "health_code": row["health_code"],
+        "travel": bool(row["travel"]),
+        "travel_where": row["travel_where"],
+        "direction": row["direction"],
+        "temperature": row["temperature"],
+        "time": when.strftime("%H:%M"),
+        "checked": [
+            _(
+                "%(direction)s at %(time)s",
+                direction=rules.DIRECTIONS[c["direction"]],
+                time=days.local(c["recorded_at"], tz).strftime("%H:%M"),
+            )
+            for c in checked
+        ],
+    }
+    response = jsonify(body)
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -69,6 +69,16 @@ def dependent_tables(conn: db.Connection) -> list[str]:
     return [t for t in db.tables(conn) if "entry_uuid" in db.columns(conn, t)]
 
 
+def _standalone_tables(registry: sync.Registry, dependents) -> list[str]:
+    """Tables of record kinds that expire by their own time of recording: neither the
+    entries, nor what points at an entry, nor what is kept longer (daily reports)."""
+    return [
+        k.table
+        for k in registry
+        if k.expires and k.table != "entries" and k.table not in dependents
+    ]
+
+
 def purge(
     conn: sqlite3.Connection,
     *,
@@ -123,6 +133,12 @@ def purge(
                 f"DELETE FROM {table} WHERE {doomed}",  # noqa: S608 -- names from the schema
                 (horizon,),
             ).rowcount
+        # Records that stand alone and expire with the entries (visitors' registrations).
+        for table in _standalone_tables(registry, tables):
+            dependents += conn.execute(
+                f"DELETE FROM {table} WHERE recorded_at < ?",  # noqa: S608 -- table from code
+                (horizon,),
+            ).rowcount
         old_reports = conn.execute(
             "DELETE FROM daily_reports WHERE day < ?", (report_horizon,)
         ).rowcount
@@ -155,7 +171,14 @@ def purge(
         _audit(conn, result, trigger)
     # Deleted rows may still sit in SQLite's WAL until a checkpoint copies their pages back
     # (overwritten, thanks to secure_delete), in PostgreSQL's tables until a vacuum: do it now.
-    purged = ["entries", *tables, "daily_reports", "sync_rejects", "changes"]
+    purged = [
+        "entries",
+        *tables,
+        *_standalone_tables(registry, tables),
+        "daily_reports",
+        "sync_rejects",
+        "changes",
+    ]
     if not db.checkpoint(conn, purged):
         log.warning("purge: the WAL could not be emptied; purged rows may linger in it")
     return result

@@ -14,6 +14,7 @@ from datetime import date
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
+from fieldapp.gate.qr import draw_pdf, matrix
 from fieldapp.pdffont import pdf_font
 
 
@@ -40,45 +41,6 @@ def sites_for(
     if site_ids is not None:
         rows = [r for r in rows if r["id"] in site_ids]
     return rows
-
-
-def qr_matrix(url: str) -> list[list[bool]]:
-    """The QR code of url as rows of dark (True) modules, quiet zone included.
-
-    Error correction M survives a crease or a smudge. A fixed mask pattern skips qrcode's
-    search for the best of eight (most of its time); any mask is valid for every reader.
-    """
-    import qrcode
-    from qrcode.constants import ERROR_CORRECT_M
-
-    qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=4, mask_pattern=0)
-    qr.add_data(url)
-    qr.make(fit=True)
-    return qr.get_matrix()
-
-
-def _draw_qr(pdf, matrix: list[list[bool]], x: float, y: float, side: float) -> None:
-    """Draw the modules as vector rectangles, one per run of dark modules in a row."""
-    n = len(matrix)
-    pdf.saveState()
-    pdf.translate(x, y + side)
-    pdf.scale(side / n, -side / n)  # one unit per module, rows downwards: whole numbers below
-    pdf.setFillColorRGB(1, 1, 1)
-    pdf.rect(0, 0, n, n, stroke=0, fill=1)
-    pdf.setFillColorRGB(0, 0, 0)
-    path = pdf.beginPath()
-    for r, row in enumerate(matrix):
-        c = 0
-        while c < n:
-            if not row[c]:
-                c += 1
-                continue
-            start = c
-            while c < n and row[c]:
-                c += 1
-            path.rect(start, r, c - start, 1)
-    pdf.drawPath(path, stroke=0, fill=1)
-    pdf.restoreState()
 
 
 def _wrap(text: str, font: str, size: float, width: float) -> list[str]:
@@ -137,7 +99,7 @@ def render(
                 y -= 6 * mm
             side = 115 * mm
             y -= side
-            _draw_qr(pdf, qr_matrix(url), (width - side) / 2, y, side)
+            draw_pdf(pdf, matrix(url), (width - side) / 2, y, side)
             pdf.setFont(font, 10)
             pdf.drawCentredString(width / 2, y - 2 * mm, url)
             y -= 12 * mm

@@ -78,6 +78,9 @@
     if (!person) {
       f.classList.remove("is-known", "is-open");
       card.hidden = true;
+      // A fresh form names nobody (a hidden input's value survives form.reset()).
+      set(f, "roster_id", "");
+      set(f, "registration_uuid", "");
       return;
     }
     card.querySelector("[data-known-name]").textContent = person.name;
@@ -146,29 +149,83 @@
     var link = event.target.closest && event.target.closest("a.person");
     if (!link || !f) return;
     event.preventDefault();
-    var fill = { name: link.dataset.name, phone: link.dataset.phone, destination: link.dataset.unit };
-    Object.keys(fill).forEach(function (key) {
-      if (f.elements[key]) f.elements[key].value = fill[key] || "";
+    pick({
+      id: link.dataset.id, name: link.dataset.name, phone: link.dataset.phone,
+      unit: link.dataset.unit, person_type: link.dataset.personType,
     });
-    var type = f.querySelector('input[name=person_type][value="' + link.dataset.personType + '"]');
-    if (type) type.checked = true;
-    var detail = [type ? labelOf(type) : "", link.dataset.unit].concat(
-      [].map.call(link.querySelectorAll(".muted"), function (el) { return el.textContent; }));
-    fold(f, { name: link.dataset.name, detail: detail.filter(Boolean).join(" · ") });
+  });
+
+  function set(f, name, value) {
+    if (f.elements[name]) f.elements[name].value = value || "";
+  }
+
+  function check(f, name, value) {
+    var input = f.querySelector("input[name=" + name + '][value="' + value + '"]');
+    if (input) input.checked = true;
+    return input;
+  }
+
+  function maskPhone(phone) {
+    return phone && phone.length === 11 ? phone.slice(0, 3) + "****" + phone.slice(7) : phone || "";
+  }
+
+  // The form from its top (the direction, the person, the temperature; save stays below), the
+  // search emptied, the temperature focused.
+  function ready(f, focus) {
     var results = document.getElementById("roster-results");
     if (results) results.innerHTML = "";
     var search = document.getElementById("roster-q");
     if (search) search.value = "";
     prefill(f);
-    var temperature = f.elements.temperature;
-    if (temperature) {
-      // The form from its top: the direction, the person, the temperature; save stays below.
+    showFever();
+    showTravelWhere();
+    var field = f.elements[focus];
+    if (field) {
       f.scrollIntoView({ block: "start" });
-      var box = temperature.getBoundingClientRect();
-      if (box.bottom > window.innerHeight - 80) temperature.scrollIntoView({ block: "center" });
-      temperature.focus({ preventScroll: true });
+      var box = field.getBoundingClientRect();
+      if (box.bottom > window.innerHeight - 80) field.scrollIntoView({ block: "center" });
+      field.focus({ preventScroll: true });
     }
-  });
+  }
+
+  /* A roster person (a match tapped, or their pass scanned): fill the form and fold it. */
+  function pick(person) {
+    var f = form();
+    if (!f) return;
+    set(f, "name", person.name);
+    set(f, "phone", person.phone);
+    set(f, "destination", person.unit);
+    set(f, "roster_id", person.id);
+    set(f, "registration_uuid", "");
+    var type = check(f, "person_type", person.person_type);
+    var detail = [type ? labelOf(type) : "", person.unit, maskPhone(person.phone)];
+    fold(f, { name: person.name, detail: detail.filter(Boolean).join(" · ") });
+    ready(f, "temperature");
+  }
+
+  /* A visitor's pass scanned: what they registered fills the form, the link to it is kept.
+     Without their registration (offline) only the link and "visitor": the name is typed. */
+  function pickVisitor(reg) {
+    var f = form();
+    if (!f) return;
+    fold(f, null);
+    ["name", "phone", "destination", "travel_where"].forEach(function (k) { set(f, k, reg[k]); });
+    set(f, "roster_id", "");
+    set(f, "registration_uuid", reg.uuid);
+    var type = check(f, "person_type", "visitor");
+    if (reg.name === undefined) {
+      ready(f, "name");
+      return;
+    }
+    check(f, "health_code", reg.health_code);
+    check(f, "travel", reg.travel ? "true" : "false");
+    var code = f.querySelector("input[name=health_code]:checked");
+    var detail = [type ? labelOf(type) : "", code ? labelOf(code) : "", reg.time, reg.destination];
+    fold(f, { name: reg.name, detail: detail.filter(Boolean).join(" · ") });
+    ready(f, "temperature");
+  }
+
+  self.FieldGate = { pick: pick, pickVisitor: pickVisitor };
 
   // Errors of an earlier attempt, the server's or the phone's: a fresh form shows none.
   function clearErrors(f) {
@@ -181,8 +238,17 @@
     });
   }
 
+  // The confirmation at the top of the screen; above it the "scan a pass" button when both fit,
+  // so the next person's card is one tap away without scrolling back up.
   function showSaved(shown) {
-    if (shown && shown.scrollIntoView) shown.scrollIntoView({ block: "start" });
+    if (!shown || !shown.scrollIntoView) return;
+    var scan = document.getElementById("pass-scanner");
+    if (scan) {
+      window.scrollBy(0, Math.floor(scan.getBoundingClientRect().top) - 4);
+      var box = shown.getBoundingClientRect();
+      if (box.top >= 0 && box.bottom <= window.innerHeight) return;
+    }
+    shown.scrollIntoView({ block: "start" });
   }
 
   // After saving, the answer replaces the form the volunteer tapped: show the first error
@@ -220,6 +286,56 @@
     box.hidden = false;
     showSaved(box);
   });
+
+  // The pass scanner (scanner.js, passes.js) is not part of the page's first download: the
+  // first tap on "scan" loads it (from the service worker's copy, offline too) and starts the
+  // camera; passes.js answers the taps after that. Where the browser cannot decode QR codes
+  // itself, the decoder (jsQR) is fetched once the service worker has the page, so that it
+  // keeps it: the first scan may be offline.
+  var scannerLoading = null;
+  function loadScript(src) {
+    return new Promise(function (resolve, reject) {
+      var s = document.createElement("script");
+      s.src = src;
+      s.onload = resolve;
+      s.onerror = reject;
+      document.head.appendChild(s);
+    });
+  }
+  function loadScanner(root) {
+    if (!scannerLoading) {
+      var urls = (root.dataset.scripts || "").split(" ").filter(Boolean);
+      scannerLoading = urls.reduce(function (p, url) {
+        return p.then(function () { return loadScript(url); });
+      }, Promise.resolve()).catch(function (err) { scannerLoading = null; throw err; });
+    }
+    return scannerLoading;
+  }
+  document.addEventListener("click", function (event) {
+    var start = event.target.closest && event.target.closest("#pass-scanner [data-scan-start]");
+    if (!start || self.FieldPasses) return;
+    var root = document.getElementById("pass-scanner");
+    loadScanner(root).then(function () {
+      if (self.FieldPasses) FieldPasses.scanner.start();
+    }, function () {
+      var error = root.querySelector("[data-scan-error]");
+      error.textContent = root.dataset.tNoCamera;
+      error.hidden = false;
+    });
+  });
+  function warmDecoder() {
+    var root = document.getElementById("pass-scanner");
+    if (!root || !root.dataset.jsqr || "BarcodeDetector" in self) return;
+    var go = function () { fetch(root.dataset.jsqr, { credentials: "same-origin" }).catch(function () {}); };
+    var soon = function () {
+      if ("requestIdleCallback" in self) requestIdleCallback(go, { timeout: 5000 });
+      else setTimeout(go, 2000);
+    };
+    var sw = navigator.serviceWorker;
+    if (sw && !sw.controller) sw.addEventListener("controllerchange", soon, { once: true });
+    else soon();
+  }
+  document.addEventListener("DOMContentLoaded", warmDecoder);
 
   document.addEventListener("DOMContentLoaded", setUp);
   document.addEventListener("htmx:afterSwap", setUp);

@@ -54,6 +54,7 @@
     }
     if (kind === "plate") return value.replace(new RegExp(rules.plate_junk, "gu"), "").toUpperCase();
     if (kind === "upper") return value.toUpperCase();
+    if (kind === "lower") return value.toLowerCase();
     return value;
   }
 

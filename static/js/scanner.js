@@ -1,20 +1,122 @@
-/* The in-app QR scanner: the native BarcodeDetector where it exists, jsQR otherwise. */
-(function () {
+/* The in-app QR scanner: the native BarcodeDetector where it exists, jsQR otherwise (WebKit,
+ * so every iPhone, has no BarcodeDetector). FieldScanner.attach(root, onText) gives a panel
+ * (its [data-scan-start], [data-scan-video], [data-scan-canvas], [data-scan-error]) a camera
+ * whose decoded text goes to onText; onText returns true when it is done with the camera.
+ *
+ * jsQR is loaded from root.dataset.jsqr when it is needed, not before: phones that have the
+ * native detector never download it (gate.js fetches it ahead, for offline use, where it is
+ * needed). The /scan page's panel (#scanner) opens a scanned site's gate; the gate page attaches
+ * its own (passes.js, loaded with this file by the first tap on "scan").
+ */
+(function (global) {
   "use strict";
-  const root = document.getElementById("scanner");
-  if (!root) return;
-  const video = root.querySelector("[data-scan-video]");
-  const canvas = root.querySelector("[data-scan-canvas]");
-  const error = root.querySelector("[data-scan-error]");
-  let stream = null;
 
-  function fail(text) {
-    error.textContent = text;
-    error.hidden = false;
+  function loadScript(src) {
+    return new Promise((resolve, reject) => {
+      if (typeof global.jsQR === "function") return resolve();
+      const s = document.createElement("script");
+      s.src = src;
+      s.onload = () => resolve();
+      s.onerror = () => reject(new Error("jsQR"));
+      document.head.append(s);
+    });
   }
 
-  function found(text) {
-    // Only gate codes of this instance: a poster's URL ends in /s/<code>.
+  function hasNative() { return "BarcodeDetector" in global; }
+
+  function attach(root, onText) {
+    const video = root.querySelector("[data-scan-video]");
+    const canvas = root.querySelector("[data-scan-canvas]");
+    const error = root.querySelector("[data-scan-error]");
+    const stopButton = root.querySelector("[data-scan-stop]");
+    let stream = null;
+
+    function fail(text) {
+      error.textContent = text;
+      error.hidden = !text;
+    }
+
+    function stop() {
+      if (stream) stream.getTracks().forEach((track) => track.stop());
+      stream = null;
+      video.hidden = true;
+      if (stopButton) stopButton.hidden = true;
+      root.classList.remove("is-scanning");
+    }
+
+    async function detector() {
+      if (hasNative()) {
+        try {
+          const formats = await global.BarcodeDetector.getSupportedFormats();
+          if (formats.includes("qr_code")) {
+            const d = new global.BarcodeDetector({ formats: ["qr_code"] });
+            return async () => ((await d.detect(video))[0] || {}).rawValue;
+          }
+        } catch (_) { /* fall through to jsQR */ }
+      }
+      if (typeof global.jsQR !== "function" && root.dataset.jsqr) {
+        try { await loadScript(root.dataset.jsqr); } catch (_) { return null; }
+      }
+      if (typeof global.jsQR !== "function") return null;
+      const ctx = canvas.getContext("2d", { willReadFrequently: true });
+      return async () => {
+        const w = video.videoWidth;
+        const h = video.videoHeight;
+        if (!w || !h) return null;
+        canvas.width = w;
+        canvas.height = h;
+        ctx.drawImage(video, 0, 0, w, h);
+        const code = global.jsQR(ctx.getImageData(0, 0, w, h).data, w, h);
+        return code && code.data;
+      };
+    }
+
+    /* Start the camera; false if it cannot be used (said on the page unless quiet). */
+    async function start(quiet) {
+      if (stream) return true;
+      fail("");
+      const refuse = () => {
+        if (quiet !== true) fail(root.dataset.tNoCamera);
+        return false;
+      };
+      const detect = await detector();
+      if (!detect || !navigator.mediaDevices) return refuse();
+      try {
+        stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
+      } catch (_) {
+        return refuse();
+      }
+      video.srcObject = stream;
+      video.hidden = false;
+      if (stopButton) stopButton.hidden = false;
+      root.classList.add("is-scanning");
+      try { await video.play(); } catch (_) { /* autoplay refused: frames still come */ }
+      const own = stream;
+      const loop = async () => {
+        if (stream !== own) return;
+        try {
+          const text = await detect();
+          if (text && onText(text)) return stop();
+        } catch (_) { /* a frame that could not be read: try the next */ }
+        setTimeout(loop, 200);
+      };
+      loop();
+      return true;
+    }
+
+    root.querySelector("[data-scan-start]").addEventListener("click", () => start());
+    if (stopButton) stopButton.addEventListener("click", stop);
+    global.addEventListener("pagehide", stop);
+    return { start, stop, fail, running: () => !!stream };
+  }
+
+  global.FieldScanner = { attach };
+
+  // The /scan page: a site's poster opens that site's gate.
+  const page = document.getElementById("scanner");
+  if (!page) return;
+  let scanner;
+  scanner = attach(page, (text) => {
     let url;
     try {
       url = new URL(text, location.origin);
@@ -23,66 +125,10 @@
     }
     const m = url.pathname.match(/\/s\/([^/]+)\/?$/);
     if (url.origin !== location.origin || !m) {
-      fail(root.dataset.tNotSite);
+      scanner.fail(page.dataset.tNotSite);
       return false;
     }
-    stop();
     location.assign("/go?code=" + encodeURIComponent(decodeURIComponent(m[1])));
     return true;
-  }
-
-  function stop() {
-    if (stream) stream.getTracks().forEach((track) => track.stop());
-    stream = null;
-  }
-
-  async function detector() {
-    if ("BarcodeDetector" in window) {
-      try {
-        const formats = await window.BarcodeDetector.getSupportedFormats();
-        if (formats.includes("qr_code")) {
-          const d = new window.BarcodeDetector({ formats: ["qr_code"] });
-          return async () => ((await d.detect(video))[0] || {}).rawValue;
-        }
-      } catch (_) { /* fall through to jsQR */ }
-    }
-    if (typeof window.jsQR !== "function") return null;
-    const ctx = canvas.getContext("2d", { willReadFrequently: true });
-    return async () => {
-      const w = video.videoWidth;
-      const h = video.videoHeight;
-      if (!w || !h) return null;
-      canvas.width = w;
-      canvas.height = h;
-      ctx.drawImage(video, 0, 0, w, h);
-      const code = window.jsQR(ctx.getImageData(0, 0, w, h).data, w, h);
-      return code && code.data;
-    };
-  }
-
-  async function start() {
-    error.hidden = true;
-    const detect = await detector();
-    if (!detect || !navigator.mediaDevices) return fail(root.dataset.tNoCamera);
-    try {
-      stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
-    } catch (_) {
-      return fail(root.dataset.tNoCamera);
-    }
-    video.srcObject = stream;
-    video.hidden = false;
-    await video.play();
-    const loop = async () => {
-      if (!stream) return;
-      try {
-        const text = await detect();
-        if (text && found(text)) return;
-      } catch (_) { /* a frame that could not be read: try the next */ }
-      setTimeout(loop, 200);
-    };
-    loop();
-  }
-
-  root.querySelector("[data-scan-start]").addEventListener("click", start);
-  window.addEventListener("pagehide", stop);
-})();
+  });
+})(self);

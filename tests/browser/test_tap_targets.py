@@ -1,5 +1,5 @@
-"""Every tap target is 44 px or more, on a 360×640 phone: the gate page, the outbox page and the
-console's dashboard, each with what makes their small links appear (an entry needing attention,
+"""Every tap target is 44 px or more, on a 360×640 phone: the gate page, the outbox page, the
+console's dashboard and a site's passes, the visitor's form and pass, each with what makes their small links appear (an entry needing attention,
 site and fever links, a phone's row)."""
 
 from __future__ import annotations
@@ -70,3 +70,30 @@ def test_links_and_buttons_are_44_px_on_a_360_px_phone(server, page):
     page.wait_for_selector("td:has-text('测试手机')")  # and the phone's row
     assert page.evaluate(SMALL) == []
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
+
+    # The site's passes: print, reissue, self-service.
+    site_id = server.query("SELECT id FROM sites WHERE code = ?", (code,))[0][0]
+    page.goto(f"{server.url}/console/sites/{site_id}/gate")
+    page.wait_for_selector("form[action$='/passes/reissue']")
+    assert page.evaluate(SMALL) == []
+
+
+def test_the_visitor_pass_has_44_px_targets_on_a_360_px_phone(server, browser):
+    code = server.query("SELECT code FROM sites WHERE active = 1 ORDER BY name LIMIT 1")[0][0]
+    context = browser.new_context(viewport={"width": 360, "height": 640}, locale="zh-CN")
+    try:
+        page = context.new_page()
+        page.goto(f"{server.url}/s/{code}/register")
+        assert page.evaluate(SMALL) == []
+        page.fill("#name", "赵小明")
+        if page.locator("#phone").count():
+            page.fill("#phone", "13700001111")
+        page.check("[name=direction][value=in]")
+        page.check("[name=health_code][value=green]")
+        page.check("[name=consent]")
+        page.click("#self-register button[type=submit]")
+        page.wait_for_selector("[data-pass-qr] svg")
+        assert page.evaluate(SMALL) == []
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    finally:
+        context.close()

@@ -1,0 +1,134 @@
+"""Visitors' own registrations (from the site's poster): the record kind and its queries.
+
+A registration is what a visitor says about themself; it is not an entry. The gate staff scan
+the visitor's pass, take the temperature and save an entry that names the registration
+(`registration_uuid`), judged by the fever rules of every entry. A registration no entry names
+was never checked at the gate, and the console's log says so. At a self-service site the visitor
+takes their own temperature and the registration comes with its entry (selfreg.save).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from flask_babel import gettext as _
+
+import sync
+from fieldapp import days, rules
+
+# The registration's columns after the common ones; the same keys as an entry's where shared.
+COLUMNS = (
+    "site_id",
+    "direction",
+    "name",
+    "phone",
+    "health_code",
+    "travel",
+    "travel_where",
+    "destination",
+    "temperature",
+)
+# The rules of an entry for what a visitor says (rules.FIELDS); the temperature apart.
+FIELDS = tuple(rules.BY_NAME[n] for n in COLUMNS if n not in ("site_id", "temperature"))
+TEMPERATURE = rules.BY_NAME["temperature"]
+
+
+def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
+    """Check a registration from any source and return its normalised wire form."""
+    site_id = data.get("site_id")
+    if not isinstance(site_id, str) or not site_id.strip(rules.SPACES) or len(site_id) > 40:
+        raise sync.Invalid(_("The record names no site."))
+    site_id = site_id.strip(rules.SPACES)
+    if conn.execute("SELECT 1 FROM sites WHERE id = ?", (site_id,)).fetchone() is None:
+        raise sync.Invalid(_("The record names a site this instance does not know."))
+    clean, errors = rules.check(data, FIELDS)
+    if errors:
+        raise sync.Invalid(rules.first_problem(errors, FIELDS))
+    temperature = data.get("temperature")
+    if temperature is not None and temperature != "":
+        checked, errors = rules.check({"temperature": temperature}, [TEMPERATURE])
+        if errors:
+            raise sync.Invalid(rules.first_problem(errors, [TEMPERATURE]))
+        temperature = checked["temperature"]
+    else:
+        temperature = None
+    return {"site_id": site_id, **clean, "temperature": temperature}
+
+
+def _to_row(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {**data, "travel": int(data["travel"])}
+
+
+def _from_row(row: sqlite3.Row) -> dict[str, Any]:
+    data = {c: row[c] for c in COLUMNS}
+    data["travel"] = bool(data["travel"])
+    return data
+
+
+def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
+    """The registration kind."""
+    return [sync.RecordKind("registration", "registrations", validate, _to_row, _from_row, COLUMNS)]
+
+
+def get(conn: sqlite3.Connection, registration_uuid: str) -> sqlite3.Row | None:
+    """One registration, or None."""
+    return conn.execute(
+        "SELECT * FROM registrations WHERE uuid = ?", (registration_uuid,)
+    ).fetchone()
+
+
+def checks(conn: sqlite3.Connection, registration_uuid: str) -> list[sqlite3.Row]:
+    """The gate entries that checked a registration, oldest first."""
+    return conn.execute(
+        "SELECT uuid, recorded_at, direction, temperature, self_registered FROM entries"
+        " WHERE registration_uuid = ? ORDER BY recorded_at, id",
+        (registration_uuid,),
+    ).fetchall()
+
+
+def unchecked(
+    conn: sqlite3.Connection,
+    site_ids: list[str] | None,
+    tz: str,
+    *,
+    site: str = "",
+    date_from: str = "",
+    date_to: str = "",
+    limit: int = 50,
+) -> tuple[list[sqlite3.Row], int]:
+    """Registrations no gate entry names, newest first (at most limit), and how many in all:
+    visitors who registered and were never checked at the gate."""
+    clauses = [
+        "NOT EXISTS (SELECT 1 FROM entries e WHERE e.registration_uuid = r.uuid)",
+    ]
+    params: list[Any] = []
+    if site_ids is not None:
+        clauses.append(f"r.site_id IN ({','.join('?' * len(site_ids))})" if site_ids else "1 = 0")
+        params += site_ids
+    if site:
+        clauses.append("r.site_id = ?")
+        params.append(site)
+    if date_from:
+        clauses.append("r.recorded_at >= ?")
+        params.append(days.bounds(date.fromisoformat(date_from), days.zone(tz))[0])
+    if date_to:
+        clauses.append("r.recorded_at < ?")
+        params.append(days.bounds(date.fromisoformat(date_to), days.zone(tz))[1])
+    where = " AND ".join(clauses)
+    total = conn.execute(
+        f"SELECT count(*) FROM registrations r WHERE {where}",  # noqa: S608 -- built from code
+        params,
+    ).fetchone()[0]
+    cols = (
+        "r.uuid, r.recorded_at, r.site_id, s.name AS site_name, r.direction, r.name, r.phone,"
+        " r.health_code, r.travel, r.travel_where, r.destination, r.temperature"
+    )
+    sql = (
+        f"SELECT {cols} FROM registrations r JOIN sites s ON s.id = r.site_id WHERE {where}"  # noqa: S608 -- built from code
+        " ORDER BY r.recorded_at DESC, r.id DESC LIMIT ?"
+    )
+    rows = conn.execute(sql, params + [limit]).fetchall()
+    return rows, total

@@ -1,0 +1,247 @@
+"""A visitor's pass the gate staff can trust: the visitor registers without a temperature and
+gets a pass on their screen; the gate phone scans it, reads the registration and saves the entry
+that names it; a registration nobody checked shows as such in the console's log. At a
+self-service site the visitor takes their own temperature and a fever shows on the pass."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from console_support import csrf, login, make_user, wire_entry
+from gate_helpers import enrol, make_site
+
+from fieldapp import records
+from fieldapp.gate import passes, selfreg
+from fieldapp.privacy import retention
+from sync.store import iso
+
+VISITOR = {
+    "name": "赵小明",
+    "phone": "13912345678",
+    "direction": "in",
+    "health_code": "yellow",
+    "travel": "y",
+    "travel_where": "上海市浦东新区",
+    "destination": "3-2-501",
+    "consent": "y",
+}
+
+
+@pytest.fixture
+def site(app, db):
+    with app.app_context():
+        return dict(make_site(db))
+
+
+def register(client, site, **changes):
+    """The visitor's form posted; the registration's uuid (from the pass's address)."""
+    token = csrf(client, f"/s/{site['code']}/register")
+    data = {**VISITOR, **changes, "csrf_token": token}
+    done = client.post(f"/s/{site['code']}/register", data=data)
+    assert done.status_code == 303, done.get_data(as_text=True)
+    match = re.search(r"/pass/([0-9a-f-]{36})$", done.headers["Location"])
+    assert match, done.headers["Location"]
+    return match.group(1)
+
+
+def registration_record(site_id, at, name="钱访客"):
+    return {
+        "uuid": str(uuid.uuid4()),
+        "kind": "registration",
+        "recorded_at": at,
+        "data": {
+            "site_id": site_id,
+            "direction": "in",
+            "name": name,
+            "health_code": "green",
+            "travel": False,
+            "temperature": None,
+        },
+    }
+
+
+def test_the_visitor_gets_a_pass_not_a_green_screen(app, client, db, site):
+    form = client.get(f"/s/{site['code']}").get_data(as_text=True)
+    assert 'id="self-register"' in form and 'name="temperature"' not in form
+    registration = register(client, site)
+    stored = db.execute("SELECT * FROM registrations").fetchone()
+    assert stored["uuid"] == registration and stored["temperature"] is None
+    assert (stored["name"], stored["health_code"], stored["travel"]) == ("赵小明", "yellow", 1)
+    assert db.execute("SELECT count(*) FROM entries").fetchone()[0] == 0
+
+    shown = client.get(f"/s/{site['code']}/pass/{registration}")
+    assert shown.headers["Cache-Control"] == "no-store"
+    html = shown.get_data(as_text=True)
+    assert "阳光花园小区" in html and "访客凭证" in html
+    assert "赵*明" in html and "赵小明" not in html  # masked: over a shoulder, no whole name
+    assert "黄码" in html and "上海市浦东新区" in html
+    assert "data-pass-clock" in html and "pass-sweep" in html
+    assert re.search(r'src="/static/js/pass\.[0-9a-f]{12}\.js"', html)  # hashed, kept a year
+    assert "13912345678" not in html
+    # Its QR code says which site and which registration, nothing about the person.
+    assert re.search(r"<svg[^>]*viewBox=\"0 0 \d+ \d+\"", html)
+    assert selfreg.pass_text(site["id"], registration) == (
+        f"{passes.VISIT_PREFIX}{site['id']}:{registration}"
+    )
+    # Opened again from the poster, the same phone is offered its pass.
+    again = client.get(f"/s/{site['code']}").get_data(as_text=True)
+    assert f"/s/{site['code']}/pass/{registration}" in again
+
+
+def test_the_pass_shows_only_on_the_phone_that_registered(app, client, db, site):
+    registration = register(client, site)
+    other = app.test_client()
+    seen = other.get(f"/s/{site['code']}/pass/{registration}")
+    assert seen.status_code == 404
+    text = seen.get_data(as_text=True)
+    assert "只在登记时用的手机上显示" in text and "赵" not in text
+
+
+def test_htmx_registration_gets_the_pass_fragment(app, client, db, site):
+    token = csrf(client, f"/s/{site['code']}/register")
+    done = client.post(
+        f"/s/{site['code']}/register",
+        data={**VISITOR, "csrf_token": token},
+        headers={"HX-Request": "true"},
+    )
+    assert done.status_code == 200
+    html = done.get_data(as_text=True)
+    assert '<div id="self-register">' in html and "data-pass" in html and "<html" not in html
+
+
+def test_self_service_takes_the_visitors_temperature_and_shows_a_fever(
+    app, client, db, site, runner
+):
+    assert runner.invoke(args=["site", "self-service", site["code"], "--on"]).exit_code == 0
+    form = client.get(f"/s/{site['code']}").get_data(as_text=True)
+    assert 'name="temperature"' in form
+    token = csrf(client, f"/s/{site['code']}/register")
+    refused = client.post(f"/s/{site['code']}/register", data={**VISITOR, "csrf_token": token})
+    assert refused.status_code == 422 and "请填写体温" in refused.get_data(as_text=True)
+    registration = register(client, site, temperature="38,1")
+    html = client.get(f"/s/{site['code']}/pass/{registration}").get_data(as_text=True)
+    fever = re.search(
+        r'<div class="pass-fever" role="alert" data-pass-fever>(.*?)</div>', html, re.S
+    )
+    assert fever, html
+    assert "38.1 °C，发热" in fever.group(1) and "请不要进入" in fever.group(1)
+    assert "物业 0519-82800000" in fever.group(1)  # who to tell
+    # Nobody keeps this gate: the registration comes with its entry, linked, both or neither.
+    entry = db.execute(
+        "SELECT temperature, fever_action, self_registered, registration_uuid, person_type"
+        " FROM entries"
+    ).fetchone()
+    assert tuple(entry) == (38.1, "other", 1, registration, "visitor")
+    assert db.execute("SELECT temperature FROM registrations").fetchone()[0] == 38.1
+    assert runner.invoke(args=["site", "self-service", site["code"], "--off"]).exit_code == 0
+    assert 'name="temperature"' not in client.get(f"/s/{site['code']}").get_data(as_text=True)
+
+
+def test_the_gate_phone_reads_the_registration_it_scanned(app, client, db, site):
+    visitor = app.test_client()
+    registration = register(visitor, site)
+    url = f"/s/{site['code']}/registrations/{registration}"
+    assert client.get(url).status_code == 401  # not a gate phone: nobody's registration
+    enrol(client, db, site)
+    got = client.get(url)
+    assert got.status_code == 200 and got.headers["Cache-Control"] == "no-store"
+    body = got.get_json()
+    assert body["name"] == "赵小明" and body["health_code"] == "yellow"
+    assert body["travel"] is True and body["travel_where"] == "上海市浦东新区"
+    assert body["checked"] == [] and body["temperature"] is None
+
+    # Saved at the gate with the link: the next scan says it was checked already.
+    with app.test_request_context():
+        records.save(
+            db,
+            [
+                wire_entry(
+                    site["id"], name="赵小明", person_type="visitor", registration_uuid=registration
+                )
+            ],
+            source="test",
+        )
+    assert len(client.get(url).get_json()["checked"]) == 1
+
+    other = make_site(db, "城东工地", "construction")
+    missing = client.get(f"/s/{other['code']}/registrations/{registration}")
+    assert missing.status_code == 404 and "另一台服务器" in missing.get_json()["error"]
+    assert client.get(f"/s/{site['code']}/registrations/nonsense").status_code == 404
+
+
+def test_a_pass_of_an_earlier_day_is_no_longer_valid(app, client, db, site):
+    old = registration_record(site["id"], iso(datetime.now(UTC) - timedelta(days=2)))
+    with app.test_request_context():
+        assert records.save(db, [old], source="test")[0].status == "applied"
+    enrol(client, db, site)
+    got = client.get(f"/s/{site['code']}/registrations/{old['uuid']}")
+    assert got.status_code == 410 and "已失效" in got.get_json()["error"]
+
+
+def test_the_log_shows_who_was_never_checked_at_the_gate(app, client, db, site):
+    visitor = app.test_client()
+    checked = register(visitor, site, name="孙已查")
+    unchecked = register(visitor, site, name="周未查")
+    with app.test_request_context():
+        records.save(
+            db,
+            [
+                wire_entry(
+                    site["id"], name="孙已查", person_type="visitor", registration_uuid=checked
+                )
+            ],
+            source="test",
+        )
+    make_user(app, "admin", "admin")
+    make_user(app, "guest", "viewer")
+    login(client, "admin")
+    html = client.get("/console/log").get_data(as_text=True)
+    section = re.search(r'<section class="unchecked".*?</section>', html, re.S)
+    assert section, html
+    assert "自行登记但未在门岗核验的访客（1）" in section.group(0)
+    assert "周未查" in section.group(0) and "未在门岗核验" in section.group(0)
+    assert "孙已查" not in section.group(0)
+    assert "已核验访客凭证" in html  # the entry that checked the other one says so
+    assert unchecked not in html
+
+    viewer = app.test_client()
+    login(viewer, "guest")
+    masked = viewer.get("/console/log").get_data(as_text=True)
+    assert "周**" in masked and "周未查" not in masked
+
+
+def test_registrations_expire_with_the_entries(app, db, site):
+    now = datetime.now(UTC)
+    old = registration_record(site["id"], iso(now - timedelta(days=10)))
+    fresh = registration_record(site["id"], iso(now - timedelta(days=1)))
+    with app.test_request_context():
+        assert [r.status for r in records.save(db, [old, fresh], source="t")] == ["applied"] * 2
+    with app.app_context():
+        retention.purge(
+            db,
+            days=7,
+            report_days=365,
+            tz_name="Asia/Shanghai",
+            now=now,
+            registry=app.extensions["fieldapp.records"],
+        )
+    assert [r[0] for r in db.execute("SELECT uuid FROM registrations")] == [fresh["uuid"]]
+    assert old["uuid"] not in {r[0] for r in db.execute("SELECT uuid FROM changes")}
+    db.execute("INSERT INTO settings (name, value) VALUES ('retention_days', '7')")
+    with app.test_request_context():  # sent again later: acknowledged, not stored again
+        assert records.save(db, [old], source="t")[0].status == "expired"
+
+
+def test_a_registration_is_checked_like_any_record(app, db, site):
+    bad = registration_record(site["id"], iso(datetime.now(UTC)))
+    bad["data"]["health_code"] = "purple"
+    worse = registration_record(site["id"], iso(datetime.now(UTC)))
+    worse["data"]["temperature"] = "51"
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        results = records.save(db, [bad, worse], source="t")
+    assert [r.status for r in results] == ["rejected", "rejected"]
+    assert "health code colour" in results[0].reason
+    assert "51 °C is impossible" in results[1].reason
