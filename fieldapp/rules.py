@@ -291,8 +291,8 @@ def _compiled(pattern: str) -> re.Pattern[str]:
 
 def _text(f: Field, value: Any) -> tuple[str | None, str]:
     """(normalised text, problem) of a text field's raw value."""
-    if value is None:
-        value = ""
+    if value is None or value == "":  # most of a record's text fields: nothing to normalise
+        return "", "required" if f.required else ""
     if not isinstance(value, str):
         return None, "text"
     value = value.strip(SPACES)

@@ -137,3 +137,34 @@ def test_a_phone_saving_online_through_the_gate_form_has_synced(app, db):
     assert cells[3] == "3"
     english = client.get("/console/", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "<td>Gate phone</td>" in english
+
+
+def test_a_city_of_sites_and_phones_is_shown_in_part_with_where_to_see_all(app, db, monkeypatch):
+    """Past dashboard.SHOWN rows (lowered to 3 here) a table shows the sites with fevers first,
+    then the busiest, and says how many there are and where every one is listed."""
+    monkeypatch.setattr("fieldapp.console.dashboard.SHOWN", 3)
+    made = [make_site(app, f"场所{i}", "金坛区") for i in range(8)]
+    save(
+        app,
+        wire_entry(made[5]["id"], name="甲", temperature=38.1, fever_action="clinic"),
+        *(wire_entry(made[4]["id"], name=f"乙{i}") for i in range(3)),
+        *(wire_entry(made[0]["id"], name=f"丙{i}") for i in range(2)),
+        wire_entry(made[1]["id"], name="丁"),
+    )
+    with transaction(db):
+        for i in range(5):
+            sync.peers.create(db, "device", f"手机{i}", made[i]["id"])
+        phone = sync.peers.create(db, "device", "刚同步的手机", made[5]["id"])[0]
+        just_now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        db.execute("UPDATE peers SET last_push_at = ? WHERE id = ?", (just_now, phone.id))
+    make_user(app, "root", "admin")
+    client = app.test_client()
+    login(client, "root")
+    html = client.get("/console/").get_data(as_text=True)
+    table = html[html.index('<table class="sites">') : html.index("</table>")]
+    assert re.findall(r"<td><a[^>]*>(场所\d)</a>", table) == ["场所5", "场所4", "场所0"]
+    assert "显示 8 个场所中的 3 个" in html
+    silent = html[html.index("今日尚无登记的场所") :]
+    assert len(re.findall(r"<li>场所[2367]", silent)) == 3 and "另有 1 个：见每日点名" in silent
+    peers = html[html.index("显示 6 个中的 3 个") - 3000 : html.index("显示 6 个中的 3 个")]
+    assert "刚同步的手机" not in peers and peers.count("超过 2 小时未同步") == 3

@@ -58,6 +58,22 @@ SAMPLES = {
             "reporter": "李",
         },
     },
+    "registration": lambda site: {
+        "uuid": str(uuid.uuid4()),
+        "kind": "registration",
+        "recorded_at": stamp(),
+        "data": {
+            "site_id": site,
+            "direction": "in",
+            "name": "钱访客",
+            "phone": "13912345678",
+            "health_code": "green",
+            "travel": False,
+            "travel_where": "",
+            "destination": "3-2-501",
+            "temperature": None,
+        },
+    },
 }
 DEEP = "\x00deep:"  # a placeholder the body text replaces with that many nested lists
 UNCHECKED = "这条记录无法检查，已留待核查。"

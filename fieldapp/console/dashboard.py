@@ -16,6 +16,9 @@ from fieldapp.syncing import status as sync_status_of
 from sync.store import iso
 
 CHART_W, CHART_H = 340, 140
+# Rows a table of the dashboard shows at most: a city has 5,000 sites and more phones, and the
+# page is polled every 30 seconds. The roll-call and the log list every site.
+SHOWN = 100
 # A phone or instance that has not pushed for this long is flagged: it may be off or offline.
 SILENT = timedelta(hours=2)
 
@@ -71,15 +74,22 @@ def today(
     totals = {
         k: sum(s[k] for s in sites) for k in ("in", "out", "fevers", "travels", "total", "inside")
     }
+    silent = [s for s in sites if s["total"] == 0]
+    chart = site_chart(sorted(sites, key=lambda s: -s["total"])[:15])
+    site_count = len(sites)
+    if site_count > SHOWN:  # those with fevers first, then the busiest
+        sites = sorted(sites, key=lambda s: (-s["fevers"], -s["total"]))[:SHOWN]
     return {
         "day": day.isoformat(),
         "sites": sites,
+        "site_count": site_count,
         "totals": totals,
-        "silent": [s for s in sites if s["total"] == 0],
+        "silent": silent[:SHOWN],
+        "silent_count": len(silent),
         "hours": hours,
         "cases": cases.open_count(conn, site_ids, now),
         "hour_chart": bar_chart([str(h) for h in range(24)], hours),
-        "site_chart": site_chart(sorted(sites, key=lambda s: -s["total"])[:15]),
+        "site_chart": chart,
         "sync": sync_status(conn, site_ids, now),
     }
 
@@ -146,4 +156,7 @@ def sync_status(
         for p in shown
     ]
     shown.sort(key=lambda p: (p["kind"], p["name"]))
-    return {"peers": shown, "upstream": upstream}
+    count = len(shown)
+    if count > SHOWN:  # the silent ones first: they are what to act on
+        shown = sorted(shown, key=lambda p: not p["silent"])[:SHOWN]
+    return {"peers": shown, "peer_count": count, "upstream": upstream}
