@@ -25,6 +25,10 @@ from fieldapp.privacy import views as privacy_views
 from fieldapp.reports import cli as reports_cli
 from fieldapp.reports import daily
 from fieldapp.reports import views as reports_views
+from fieldapp.screening import answers as screening_answers
+from fieldapp.screening import cli as screening_cli
+from fieldapp.screening import followup as screening_followup
+from fieldapp.screening import views as screening_views
 from fieldapp.syncing import cli as syncing_cli
 from fieldapp.syncing import endpoints, upstream
 
@@ -77,6 +81,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             corrections.record_kinds,
             cases.record_kinds,
             daily.record_kinds,
+            screening_answers.record_kinds,
+            screening_followup.record_kinds,
         ],
         for_review=ids.for_review,  # a refused record is kept with its ID number masked
     )
@@ -89,6 +95,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         console_views.bp,
         reports_views.bp,
         privacy_views.bp,
+        screening_views.bp,
         endpoints.bp,
     ):
         app.register_blueprint(blueprint)
@@ -101,10 +108,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         reports_cli,
         privacy_cli,
         syncing_cli,
+        screening_cli,
     ):
         for command in area.commands:
             app.cli.add_command(command)
     jobs.register(app, "sync", upstream.background_job, upstream.interval(app))
     jobs.register(app, "purge", retention.daily_job, retention.BACKGROUND_EVERY_SECONDS)
     jobs.register(app, "backup", db_cli.daily_job, db_cli.BACKGROUND_EVERY_SECONDS)
+    # Records that are not entries nor point at one, purged by their own recorded_at.
+    app.extensions["fieldapp.purges"] = [screening_answers.purge]
     return app

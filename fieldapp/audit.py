@@ -26,6 +26,9 @@ ACTIONS = {
     "pass_print": _l("Passes printed"),
     "pass_reissue": _l("Passes reissued"),
     "purge": _l("Expired data purged"),
+    "screening_campaign": _l("Screening campaign made or ended"),
+    "screening_view": _l("Screening answers looked at"),
+    "screening_action": _l("Screening follow-up"),
 }
 PAGE_SIZE = 100
 

@@ -16,6 +16,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import date
 from functools import cache
 from typing import Any
 
@@ -63,6 +64,8 @@ PLATE = (
     r"[A-HJ-NP-Z][A-HJ-NP-Z0-9]{4,5}[A-HJ-NP-Z0-9挂学警港澳]"
 )
 RESIDENT_ID = r"[0-9]{17}[0-9X]"
+# A date as forms and records carry it: 2020-02-15 (this century; the calendar checks the rest).
+DATE = r"20[0-9]{2}-[0-9]{2}-[0-9]{2}"
 # A record's id as crypto.randomUUID() and Python write it (after lower-casing).
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -80,6 +83,7 @@ _TEMPERATURE_RE = re.compile(TEMPERATURE)
 _MOBILE_RE = re.compile(MOBILE)
 _PLATE_RE = re.compile(PLATE)
 _ID_RE = re.compile(RESIDENT_ID)
+_DATE_RE = re.compile(DATE)
 _PHONE_JUNK_RE = re.compile(PHONE_JUNK)
 _PLATE_JUNK_RE = re.compile(PLATE_JUNK)
 
@@ -161,10 +165,12 @@ def mask_phone(value: str) -> str:
 class Field:
     """One field of a record: how its value is read and checked, and what is said if not.
 
-    kind: choice (one of choices), text, temperature, or yesno (a boolean). A text is trimmed,
+    kind: choice (one of choices), text, temperature, yesno (a boolean) or date (DATE, a real
+    day of the calendar, not after the date in the earlier field not_after). A text is trimmed,
     limited to max_len characters, normalised (phone, plate, upper) and then, unless empty,
     must match pattern whole and pass checksum. only_if names the condition under which the
-    field applies at all ("fever", "travel"); otherwise its value is empty.
+    field applies at all ("fever", "travel", or "name=a|b": an earlier field's value is a or b,
+    a yes/no field's being "true" or "false"); otherwise its value is empty.
     """
 
     name: str
@@ -178,6 +184,7 @@ class Field:
     checksum: str = ""
     only_if: str = ""
     messages: Mapping[str, Any] = field(default_factory=dict)
+    not_after: str = ""
 
 
 def _entry_fields() -> tuple[Field, ...]:
@@ -255,6 +262,10 @@ def message(f: Field, problem: str, **params: Any) -> str:
         return _("Choose yes or no.")
     if problem == "number":
         return _("Enter a number.")
+    if problem == "date":
+        return _("Enter a date like 2020-02-15.")
+    if problem == "after":
+        return _("This date is later than it can be.")
     return _("Enter text here.")
 
 
@@ -304,6 +315,36 @@ def _text(f: Field, value: Any) -> tuple[str | None, str]:
     return value, ""
 
 
+def _applies(condition: str, clean: Mapping[str, Any]) -> bool:
+    """Whether a "name=a|b" condition holds for the values checked so far."""
+    name, _sep, values = condition.partition("=")
+    value = clean.get(name)
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    return isinstance(value, str) and value in values.split("|")
+
+
+def _date(f: Field, value: Any, clean: Mapping[str, Any]) -> tuple[str | None, str]:
+    """(the date as YYYY-MM-DD, problem) of a date field's raw value."""
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        return None, "date"
+    value = value.strip(SPACES)
+    if not value:
+        return value, "required" if f.required else ""
+    if not _DATE_RE.fullmatch(value):
+        return None, "date"
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return None, "date"
+    limit = clean.get(f.not_after) if f.not_after else None
+    if isinstance(limit, str) and limit and value > limit:
+        return None, "after"
+    return value, ""
+
+
 def check(
     data: Mapping[str, Any], fields: Iterable[Field] = FIELDS
 ) -> tuple[dict[str, Any], dict[str, str]]:
@@ -322,6 +363,9 @@ def check(
             clean[f.name] = ""
             continue
         if f.only_if == "travel" and clean.get("travel") is not True:
+            clean[f.name] = ""
+            continue
+        if "=" in f.only_if and not _applies(f.only_if, clean):
             clean[f.name] = ""
             continue
         if f.kind == "choice":
@@ -348,6 +392,12 @@ def check(
             elif not temperature_in_range(value):
                 shown = raw.strip(SPACES) if isinstance(raw, str) else f"{value:.1f}"
                 errors[f.name] = message(f, "range", t=shown)
+            else:
+                clean[f.name] = value
+        elif f.kind == "date":
+            value, problem = _date(f, raw, clean)
+            if problem:
+                errors[f.name] = message(f, problem)
             else:
                 clean[f.name] = value
         else:
@@ -397,12 +447,14 @@ def for_phone(fields: Iterable[Field]) -> dict[str, Any]:
             "pattern": f.pattern,
             "checksum": f.checksum,
             "only_if": f.only_if,
+            "not_after": f.not_after,
         }
         problems = {
             "choice": ("choice",),
             "yesno": ("yesno",),
             "temperature": ("required", "number", "range"),
             "text": ("required", "long", "pattern", "checksum"),
+            "date": ("required", "date", "after"),
         }[f.kind]
         rule["messages"] = {p: message(f, p, t="{t}") for p in problems}
         out.append(rule)
@@ -417,4 +469,5 @@ def for_phone(fields: Iterable[Field]) -> dict[str, Any]:
         "no": list(NO),
         "id_weights": list(ID_WEIGHTS),
         "id_check": ID_CHECK,
+        "date": DATE,
     }

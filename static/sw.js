@@ -22,6 +22,8 @@ const GATE_PAGE = /^\/s\/[^/]+\/?$/;
 // Marks a kept page made before the volunteer chose another language.
 const STALE = "X-Fieldapp-Stale";
 const GATE_POST = /^\/s\/[^/]+\/entries\/?$/;
+// A site's screening list and form: kept like the gate page (its answers go to the outbox).
+const SCREENING_PAGE = /^\/s\/[^/]+\/screening\/[^/]+\/?$/;
 const CHECKBOXES = ["travel", "self_registered"];
 const SYNC_TAG = "fieldapp-outbox";
 // A static file's name with its content's hash (css/app.3f2a9c1b7d4e.css), and without it.
@@ -92,6 +94,8 @@ self.addEventListener("fetch", (event) => {
     event.respondWith(chooseLanguage(req));
   } else if (req.mode === "navigate" && GATE_PAGE.test(url.pathname)) {
     event.respondWith(gatePage(event, url));
+  } else if (req.mode === "navigate" && SCREENING_PAGE.test(url.pathname)) {
+    event.respondWith(screeningPage(event, url));
   } else if (CURRENT.has(plainName(url.pathname)) && !req.headers.get("HX-Request")) {
     event.respondWith(shellFirst(req, url));
   }
@@ -277,4 +281,28 @@ function invalid(req, errors) {
     "<!doctype html><meta charset=utf-8><meta name=viewport content='width=device-width'>" +
     "<ul>" + items + "</ul><p><a href='" + back + "'>&larr;</a></p>",
     { status: 400, headers: { "Content-Type": "text/html; charset=utf-8" } });
+}
+
+/* A screening page: the network when it answers soon, else the copy this phone kept (the
+ * page's script then merges what this phone answered since). Kept per path, whatever the query. */
+async function screeningPage(event, url) {
+  const cache = await caches.open(PAGES);
+  const network = fetch(event.request).then(async (res) => {
+    if (res.ok && res.headers.get("X-Fieldapp-Page") === "screening") {
+      await cache.put(url.pathname, res.clone());
+    }
+    return res;
+  });
+  event.waitUntil(network.catch(() => null));
+  const kept = await cache.match(url.pathname, { ignoreVary: true });
+  try {
+    const res = await (kept ? timeout(network, PAGE_TIMEOUT_MS) : network);
+    if (kept && (res.status >= 500 || (res.ok && res.headers.get("X-Fieldapp-Page") !== "screening"))) {
+      return kept;
+    }
+    return res;
+  } catch (err) {
+    if (kept) return kept;
+    throw err;
+  }
 }

@@ -42,7 +42,9 @@ class RecordKind:
     validate(conn, data) returns the normalised data (the wire form the content hash is taken
     of) or raises Invalid. to_row(data) gives the table's columns for it; from_row(row) gives
     the data back, for relaying upstream. The common columns (uuid, hash, origin, device,
-    recorded_at, received_at) are the store's business, not the kind's.
+    recorded_at, received_at) are the store's business, not the kind's. after_write, if given,
+    is called in the batch's write transaction with the rows it stored (the common columns and
+    the kind's, by name), so that counts a kind keeps of its records never disagree with them.
     """
 
     name: str
@@ -52,6 +54,7 @@ class RecordKind:
     from_row: Callable[[sqlite3.Row], Data]
     columns: tuple[str, ...] = field(default=())
     expires: bool = True  # False for records kept past the entry horizon (daily reports)
+    after_write: Callable[[sqlite3.Connection, list[dict[str, Any]]], None] | None = None
 
 
 class Registry:

@@ -261,6 +261,8 @@ def _write_kind(
             f" VALUES ({','.join('?' * len(columns))})",
             [item[3] for item in new],
         )
+    if kind.after_write is not None and new:
+        kind.after_write(conn, [dict(zip(columns, item[3], strict=True)) for item in new])
     inserted = {item[1] for item in new}
     chain = _last_chain(conn)
     links: list[tuple[str, str, str]] = []  # kind, uuid, chain: the change log's rows

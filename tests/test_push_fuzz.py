@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sync_helpers import add_site, entry, stamp
 
+from fieldapp.screening import campaigns
 from sync import peers
 
+# The screening campaign the world below makes (its id set, so the samples can name it).
+CAMPAIGN = "00000000-0000-4000-8000-000000000019"
 # A valid record of every kind; a kind added later must add its own here (checked below).
 SAMPLES = {
     "entry": lambda site: entry(site, 1),
@@ -74,6 +77,46 @@ SAMPLES = {
             "temperature": None,
         },
     },
+    "screening": lambda site: {
+        "uuid": str(uuid.uuid4()),
+        "kind": "screening",
+        "recorded_at": stamp(),
+        "data": {
+            "campaign_id": CAMPAIGN,
+            "site_id": site,
+            "person_id": str(uuid.uuid4()),
+            "day": datetime.now(UTC).date().isoformat(),
+            "added": True,
+            "name": "刘新来",
+            "phone": "13900001111",
+            "unit": "临时工棚",
+            "person_type": "worker",
+            "whereabouts": "other_province",
+            "whereabouts_where": "湖北",
+            "contact": "no",
+            "status": "home_isolation",
+            "nat_result": "negative",
+            "nat_date": datetime.now(UTC).date().isoformat(),
+            "vaccine_doses": "2",
+            "screener": "值班员",
+            "note": "",
+        },
+    },
+    "screening_action": lambda site: {
+        "uuid": str(uuid.uuid4()),
+        "kind": "screening_action",
+        "recorded_at": stamp(),
+        "data": {
+            "campaign_id": CAMPAIGN,
+            "site_id": site,
+            "person_id": str(uuid.uuid4()),
+            "action": "check",
+            "temperature": "36.8",
+            "outcome": "",
+            "note": "",
+            "author": "wang",
+        },
+    },
 }
 DEEP = "\x00deep:"  # a placeholder the body text replaces with that many nested lists
 UNCHECKED = "这条记录无法检查，已留待核查。"
@@ -114,6 +157,12 @@ def world(app, db):
     with db:
         instance, instance_token = peers.create(db, "instance", "district")
         phone, phone_token = peers.create(db, "device", "东门 1 号机", site)
+    with app.app_context():
+        made = campaigns.add(
+            db, app.config, "复工人员排查", start=date.today() - timedelta(days=7), all_sites=True
+        )
+    with db:
+        db.execute("UPDATE screening_campaigns SET id = ? WHERE id = ?", (CAMPAIGN, made.id))
     return site, {"instance": (instance, instance_token), "phone": (phone, phone_token)}
 
 

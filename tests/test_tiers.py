@@ -206,3 +206,67 @@ def test_configuration_is_owned_upstream(tiers):
         "upstream" in refused.stdout + refused.stderr or "上级" in refused.stdout + refused.stderr
     )
     assert office.query("SELECT count(*) FROM sites WHERE name = '私建小区'")[0][0] == 0
+
+
+def test_a_screening_campaign_goes_down_and_its_answers_come_up_once(tiers):
+    """A campaign made at the city reaches the office; answers made there (and a follow-up
+    step made at the district) reach the city once, with their origin, and count there."""
+    from screening_support import added, answer
+
+    from fieldapp.screening import followup
+
+    city, district, office = tiers
+    made = city.cli("screening", "campaign", "add", "--name", "三级排查", "--all-sites").stdout
+    campaign_id = made.split("\t")[0]
+    district.cli("sync")
+    office.cli("sync")
+    assert office.query(
+        "SELECT name, active FROM screening_campaigns WHERE id = ?", (campaign_id,)
+    )[0] == ("三级排查", 1)
+    refused = office.cli(
+        "screening", "campaign", "add", "--name", "自建", "--all-sites", check=False
+    )
+    assert refused.returncode != 0 and "上级" in refused.stdout + refused.stderr
+
+    site_id = office.query("SELECT id FROM sites WHERE name = '阳光花园小区'")[0][0]
+    people = [
+        r[0]
+        for r in office.query("SELECT id FROM roster WHERE site_id = ? ORDER BY name", (site_id,))
+    ]
+    at_office = [
+        answer(campaign_id, site_id, people[0]),
+        answer(campaign_id, site_id, people[1], status="home_isolation"),
+        answer(campaign_id, site_id, people[2], whereabouts="city"),
+        added(campaign_id, site_id, "刘新来"),
+    ]
+    assert set(save_records(office.folder, at_office)) == {"applied"}
+    step = followup.wire(
+        {"campaign_id": campaign_id, "site_id": site_id, "person_id": people[1]},
+        "区里王主任",
+        "check",
+        temperature=36.8,
+    )
+    assert save_records(district.folder, [step]) == ["applied"]
+    office.cli("sync")
+    district.cli("sync")
+    wait_until(
+        lambda: len(uuids(city, "screenings")) == 4 and len(uuids(city, "screening_actions")) == 1,
+        what="the city has every answer and the step",
+    )
+    district.cli("sync")  # relaying is once: nothing new arrives twice
+    assert sorted(uuids(city, "screenings")) == sorted(r["uuid"] for r in at_office)
+    origin = dict(city.query("SELECT uuid, origin FROM screenings"))
+    assert set(origin.values()) == {instance_id(office)}
+    assert city.query("SELECT origin FROM screening_actions")[0][0] == instance_id(district)
+    counted = city.cli("screening", "coverage", "三级排查").stdout
+    assert "已排查 4 人（含名单外新增 1 人）" in counted and "1 人居家隔离" in counted
+
+    # Ending it at the top ends it everywhere; its answers stay.
+    city.cli("screening", "campaign", "end", campaign_id)
+    district.cli("sync")
+    office.cli("sync")
+    assert (
+        office.query("SELECT active FROM screening_campaigns WHERE id = ?", (campaign_id,))[0][0]
+        == 0
+    )
+    assert len(uuids(office, "screenings")) == 4

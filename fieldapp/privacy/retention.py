@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -60,6 +61,7 @@ class Purge:
     dependents: int
     reports: int
     rejects: int
+    others: int = 0  # records that are not entries nor point at one (screening answers…)
 
 
 def dependent_tables(conn: db.Connection) -> list[str]:
@@ -86,9 +88,12 @@ def purge(
     registry: sync.Registry,
     now: datetime | None = None,
     trigger: str = "cli",
+    others: Sequence[Callable[[db.Connection, str], int]] = (),
 ) -> Purge:
     """Delete what is past the horizons and log it; return the counts. Entries go a batch at a
-    time; a purge cut short is finished by the next one (it logs only when done)."""
+    time; a purge cut short is finished by the next one (it logs only when done). others purge
+    the records that are not entries nor point at one (each deletes what was recorded before
+    the horizon and says how many rows went)."""
     days = settings.check_retention_days(days)
     report_days = check_report_days(report_days)
     now = now or datetime.now(UTC)
@@ -116,6 +121,7 @@ def purge(
                     uuids,
                 ).rowcount
             entries += conn.execute(f"DELETE FROM entries WHERE uuid IN ({marks})", uuids).rowcount  # noqa: S608
+    purged_others = sum(purge_other(conn, horizon) for purge_other in others)
     with transaction(conn):
         # A record that points at an entry already gone (it arrived after its entry was
         # purged, or by another path): an orphan past the horizon is certain to have lost it.
@@ -142,10 +148,13 @@ def purge(
         ).rowcount
     _sweep_changes(conn, registry)
     with transaction(conn):
-        result = Purge(horizon, report_horizon, entries, dependents, old_reports, rejects)
+        result = Purge(
+            horizon, report_horizon, entries, dependents, old_reports, rejects, purged_others
+        )
         conn.execute(
             "INSERT INTO purge_log (ran_at, local_day, horizon, report_horizon, entries,"
-            " dependents, reports, rejects, trigger) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " dependents, reports, rejects, others, trigger)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 iso(now),
                 local_today(tz_name, now).isoformat(),
@@ -155,6 +164,7 @@ def purge(
                 dependents,
                 old_reports,
                 rejects,
+                purged_others,
                 trigger,
             ),
         )
@@ -204,6 +214,7 @@ def _audit(conn: sqlite3.Connection, result: Purge, trigger: str) -> None:
                 "dependents": result.dependents,
                 "reports": result.reports,
                 "rejects": result.rejects,
+                "others": result.others,
             }
         ),
     )
@@ -222,6 +233,7 @@ def purge_app(app: Flask, *, trigger: str = "cli", now: datetime | None = None) 
             registry=app.extensions["fieldapp.records"],
             now=now,
             trigger=trigger,
+            others=app.extensions.get("fieldapp.purges", ()),
         )
     finally:
         conn.close()

@@ -27,6 +27,7 @@ from fieldapp.phones import devices
 from fieldapp.privacy import fields as site_fields
 from fieldapp.reports import daily as reports
 from fieldapp.reports import posters, rollcall
+from fieldapp.screening import coverage as screening_coverage
 
 bp = Blueprint("reports", __name__)
 # How far back a gate may still report (a late report beats a missing one).
@@ -205,6 +206,10 @@ def console_rollcall():
         "figures": rollcall.FIGURES,
         "states": rollcall.STATES,
         "printing": request.args.get("print") == "1",
+        # Each screening campaign running that day: its coverage beside the daily report.
+        "screening": screening_coverage.for_rollcall(get_db(), rc.day, [r.site_id for r in rc.rows])
+        if rc
+        else [],
     }
     if context["printing"]:
         return render_template("reports/rollcall_print.html", **context), 400 if error else 200

@@ -14,7 +14,7 @@ from sync import client as sync_client
 from sync import config as sync_config
 
 # Configuration that flows down: these tables are owned by the upstream and versioned there.
-CONFIG_TABLES = ("sites", "roster")
+CONFIG_TABLES = ("sites", "roster", "screening_campaigns")
 
 
 def export_config(conn: sqlite3.Connection, since: int) -> dict[str, Any]:
@@ -101,6 +101,8 @@ def apply_config(conn: sqlite3.Connection, payload: Any) -> dict[str, int]:
                         )
             for person in rows["roster"]:
                 _upsert(conn, "roster", person, version)
+            for campaign in rows["screening_campaigns"]:
+                _upsert(conn, "screening_campaigns", campaign, version)
             days = settings.get("retention_days") if isinstance(settings, Mapping) else None
             if isinstance(days, int) and not isinstance(days, bool) and _retention_ok(days):
                 conn.execute(

@@ -76,6 +76,33 @@
     return [value, ""];
   }
 
+  /* Whether a "name=a|b" condition holds for the values checked so far (rules.py _applies). */
+  function applies(condition, clean) {
+    const at = condition.indexOf("=");
+    let value = clean[condition.slice(0, at)];
+    if (value === true) value = "true";
+    if (value === false) value = "false";
+    return typeof value === "string" && condition.slice(at + 1).split("|").includes(value);
+  }
+
+  /* [the date as YYYY-MM-DD, problem] of a date field's raw value (rules.py _date). */
+  function dateOf(f, raw, clean, rules) {
+    let value = raw === null || raw === undefined ? "" : raw;
+    if (typeof value !== "string") return [null, "date"];
+    value = strip(value, rules.spaces);
+    if (!value) return [value, f.required ? "required" : ""];
+    if (!whole(rules.date).test(value)) return [null, "date"];
+    const [y, m, d] = value.split("-").map(Number);
+    const day = new Date(0);
+    day.setUTCFullYear(y, m - 1, d);
+    if (day.getUTCFullYear() !== y || day.getUTCMonth() !== m - 1 || day.getUTCDate() !== d) {
+      return [null, "date"];
+    }
+    const limit = f.not_after ? clean[f.not_after] : null;
+    if (typeof limit === "string" && limit && value > limit) return [null, "after"];
+    return [value, ""];
+  }
+
   /* {clean, errors} of a record's data: errors maps a field's name to its message. */
   function check(rules, data) {
     const clean = {};
@@ -84,6 +111,10 @@
     for (const f of rules.fields) {
       const raw = data[f.name] === undefined ? null : data[f.name];
       if ((f.only_if === "fever" && !fever()) || (f.only_if === "travel" && clean.travel !== true)) {
+        clean[f.name] = "";
+        continue;
+      }
+      if (f.only_if && f.only_if.includes("=") && !applies(f.only_if, clean)) {
         clean[f.name] = "";
         continue;
       }
@@ -108,6 +139,10 @@
         else if (value < rules.temperature.min || value > rules.temperature.max) {
           errors[f.name] = fill(f.messages.range, { t: strip(raw, rules.spaces) });
         } else clean[f.name] = value;
+      } else if (f.kind === "date") {
+        const [value, problem] = dateOf(f, raw, clean, rules);
+        if (problem) errors[f.name] = f.messages[problem];
+        else clean[f.name] = value;
       } else {
         const [value, problem] = text(f, raw, rules);
         if (problem) errors[f.name] = f.messages[problem];

@@ -3,6 +3,8 @@ words, whether the phone is online, offline, or leaves the checking to the insta
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from gate_helpers import VALIDATION_TABLE, good_entry
 from hypothesis import HealthCheck, given, settings
@@ -198,3 +200,72 @@ def test_a_record_the_instance_cannot_store_is_set_aside_and_the_rest_goes(tmp_p
         assert exported == [poison]
     finally:
         server.stop()
+
+
+# ---- the screening form: the same rules on the phone and the instance --------------------------
+
+real_dates = st.dates(date(2020, 1, 25), date(2020, 3, 5)).map(date.isoformat)
+odd_dates = st.builds(
+    lambda y, m, d, gap: f"{gap}{y}-{m}-{d}{gap}",
+    st.sampled_from(["2020", "2019", "1999", "2100", "20", "２０２０"]),
+    st.sampled_from(["01", "02", "2", "12", "13", "00"]),
+    st.sampled_from(["01", "15", "28", "29", "30", "31", "32", "1"]),
+    st.sampled_from(["", "", " ", "\u3000"]),
+) | st.sampled_from(["", "2020-02-15", "2020-02-14", "2020-02-16", "2020/02/15", "昨天"])
+# Mostly real days (so a test date after the day of screening comes up often), some odd ones.
+dates = st.one_of(real_dates, real_dates, real_dates, odd_dates)
+choices = {
+    "whereabouts": ["district", "city", "province", "other_province", "risk_area", "", "moon"],
+    "contact": ["yes", "no", "", "maybe"],
+    "status": ["here", "home_isolation", "medical_observation", "away", "left", "", "gone"],
+    "nat_result": ["negative", "positive", "pending", "none", "", "NEGATIVE"],
+    "vaccine_doses": ["0", "1", "2", "3", "", "4"],
+    "person_type": ["resident", "worker", "visitor", "", "boss"],
+}
+screening_data = st.fixed_dictionaries(
+    {"day": dates, "nat_date": dates, "nat_result": st.sampled_from(choices["nat_result"])},
+    optional={
+        "added": st.sampled_from(["true", "false", "on", "", "maybe"]),
+        "name": st.text(max_size=55) | texts,
+        "phone": phones | texts,
+        "unit": st.text(max_size=55),
+        "whereabouts_where": st.text(max_size=105),
+        "screener": st.text(max_size=55),
+        "note": st.text(max_size=205),
+        **{n: st.sampled_from(v) for n, v in choices.items() if n != "nat_result"},
+    },
+)
+
+
+@pytest.fixture
+def screening_form(server, context, page):
+    server.cli("screening", "campaign", "add", "--name", "复工人员排查", "--all-sites")
+    cid = server.query("SELECT id FROM screening_campaigns")[0][0]
+    site = server.query("SELECT id, code FROM sites ORDER BY name LIMIT 1")[0]
+    enrol_cookie(server, context, site["id"])
+    page.goto(f"{server.url}/lang/en?next=/s/{site['code']}/screening/{cid}")
+    page.wait_for_selector("#people li[data-person]")
+    return page
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=screening_data)
+def test_the_screening_form_is_checked_alike_on_the_phone_and_the_instance(
+    app, screening_form, data
+):
+    """rules.js with the screening page's rules, and rules.py with the campaign's fields, give
+    the same values and the same messages for any answer (dates, conditional fields, people
+    added on site)."""
+    from fieldapp import rules
+    from fieldapp.screening import questions
+
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        clean, errors = rules.check(data, questions.fields_for(questions.QUESTIONS))
+    phone = screening_form.evaluate(
+        """(data) => FieldRules.check(FieldRules.rulesOf(document.getElementById("screen-form")), data)""",
+        data,
+    )
+    assert phone["errors"] == errors, data
+    assert phone["clean"] == clean, data

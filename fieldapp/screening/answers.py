@@ -1,0 +1,219 @@
+"""Screening answers: the `screening` record kind, a site's people and their answers, the purge.
+
+An answer is made once, on the phone (or a form), about one person on one day; answering again
+is a new record, and the person's answer of a day is their latest (tallies.latest). A person not
+on the roster is added by the answer itself (added, with their name): such people stay with the
+campaign and never become roster rows on their own, because the roster is configuration owned
+upstream and flows one way, down (README, "Screening").
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid as uuidlib
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from flask_babel import gettext as _
+
+import sync
+from fieldapp import rules
+from fieldapp.db import transaction
+from fieldapp.screening import campaigns, questions, tallies
+from sync.store import canonical_uuid, iso
+
+COLUMNS = (
+    "campaign_id",
+    "site_id",
+    "person_id",
+    "day",
+    "added",
+    *questions.PERSON_FIELDS,
+    *questions.ANSWER_COLUMNS,
+    "screener",
+    "note",
+)
+PURGE_BATCH = 5000  # answers deleted per write transaction
+
+
+def _id(value: Any) -> str | None:
+    if isinstance(value, str):
+        value = value.strip(rules.SPACES)
+        if value and len(value) <= 40:
+            return value
+    return None
+
+
+def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
+    """Check an answer from any source and return its normalised wire form."""
+    campaign_id = _id(data.get("campaign_id"))
+    if campaign_id is None:
+        raise sync.Invalid(_("The answer names no screening campaign."))
+    row = conn.execute(
+        "SELECT questions FROM screening_campaigns WHERE id = ?", (campaign_id,)
+    ).fetchone()
+    if row is None:
+        raise sync.Invalid(_("The answer names a screening campaign this instance does not know."))
+    site_id = _id(data.get("site_id"))
+    if site_id is None:
+        raise sync.Invalid(_("The record names no site."))
+    if conn.execute("SELECT 1 FROM sites WHERE id = ?", (site_id,)).fetchone() is None:
+        raise sync.Invalid(_("The record names a site this instance does not know."))
+    try:
+        person_id = canonical_uuid(data.get("person_id"), "person_id")
+    except sync.Invalid:
+        raise sync.Invalid(_("The answer does not name the person it is about.")) from None
+    fields = questions.fields_for(questions.parse(row[0]))
+    clean, errors = rules.check(data, fields)
+    if errors:
+        raise sync.Invalid(rules.first_problem(errors, fields))
+    # No time zone is a whole day ahead of UTC: a later day is a wrong clock.
+    if date.fromisoformat(clean["day"]) > datetime.now(UTC).date() + timedelta(days=1):
+        raise sync.Invalid(
+            _("The answer is for a day that has not come yet: check the phone's date.")
+        )
+    if not clean["added"]:
+        known = conn.execute(
+            "SELECT 1 FROM roster WHERE id = ? AND site_id = ?", (person_id, site_id)
+        ).fetchone()
+        if known is None:
+            raise sync.Invalid(_("The answer is about someone not on this site's roster."))
+    out: dict[str, Any] = dict.fromkeys(questions.WIRE_KEYS, "")
+    out.update(clean)  # questions the campaign does not ask stay empty
+    out.update(campaign_id=campaign_id, site_id=site_id, person_id=person_id)
+    return out
+
+
+def _to_row(data: Mapping[str, Any]) -> dict[str, Any]:
+    row = {k: data[k] for k in COLUMNS}
+    row["added"] = int(data["added"])
+    return row
+
+
+def _from_row(row: sqlite3.Row) -> dict[str, Any]:
+    data = {k: row[k] for k in COLUMNS}
+    data["added"] = bool(row["added"])
+    return data
+
+
+def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
+    """The screening kind (its counts kept as it is written: tallies.after_write)."""
+    return [
+        sync.RecordKind(
+            "screening",
+            "screenings",
+            validate,
+            _to_row,
+            _from_row,
+            COLUMNS,
+            after_write=tallies.after_write,
+        )
+    ]
+
+
+def wire(data: Mapping[str, Any], *, uuid: str | None = None, recorded_at: str | None = None):
+    """A new answer record around the given data, ready for records.save."""
+    return {
+        "uuid": uuid or str(uuidlib.uuid4()),
+        "kind": "screening",
+        "recorded_at": recorded_at or iso(sync.utcnow()),
+        "data": dict(data),
+    }
+
+
+# ---- a site's people and their answers -------------------------------------------------------
+
+ANSWER_KEYS = ("uuid", "day", "recorded_at", *questions.ANSWER_COLUMNS)
+
+
+def _answer(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: row[k] for k in ANSWER_KEYS}
+
+
+def people(
+    conn: sqlite3.Connection, campaign: campaigns.Campaign, site_id: str, day: date
+) -> list[dict[str, Any]]:
+    """A site's people for a campaign on a day, roster first by name, then people added on
+    phones: each with `last` (the latest answer up to that day, what a re-check starts from),
+    `current` (the answer in force for the day's coverage, or None) and `state` (not_yet,
+    done, or follow: the answer puts them in isolation or observation)."""
+    first, last = campaign.window(day)
+    roster = conn.execute(
+        "SELECT id, name, phone, unit, person_type FROM roster"
+        " WHERE site_id = ? AND active = 1 ORDER BY name, id",
+        (site_id,),
+    ).fetchall()
+    answers: dict[str, list[sqlite3.Row]] = defaultdict(list)
+    for a in conn.execute(
+        "SELECT * FROM screenings WHERE campaign_id = ? AND site_id = ? AND day <= ?",
+        (campaign.id, site_id, last.isoformat()),
+    ):
+        answers[a["person_id"]].append(a)
+    out = []
+    listed = set()
+    for p in roster:
+        listed.add(p["id"])
+        out.append(_person(dict(p), False, answers.get(p["id"], []), first, last))
+    added = []
+    for person_id, found in answers.items():
+        if person_id in listed:
+            continue
+        named = tallies.latest(a for a in found if a["added"])
+        if named is None:
+            continue  # someone who has left the roster: not asked for any more
+        person = {k: named[k] for k in ("name", "phone", "unit", "person_type")}
+        person["id"] = person_id
+        added.append(_person(person, True, found, first, last))
+    added.sort(key=lambda p: (p["name"], p["id"]))
+    return out + added
+
+
+def _person(
+    person: dict[str, Any], added: bool, found: list[sqlite3.Row], first: date, last: date
+) -> dict[str, Any]:
+    newest = tallies.latest(found)
+    current = tallies.latest(a for a in found if first.isoformat() <= a["day"] <= last.isoformat())
+    state = "not_yet"
+    if current is not None:
+        state = "follow" if current["status"] in questions.FOLLOWED else "done"
+    return {
+        **person,
+        "added": added,
+        "last": _answer(newest) if newest else None,
+        "current": _answer(current) if current else None,
+        "state": state,
+    }
+
+
+# ---- retention ------------------------------------------------------------------------------
+
+
+def purge(conn: sqlite3.Connection, horizon: str) -> int:
+    """Delete answers and follow-up steps recorded before the horizon (a batch of answers per
+    write transaction), then count again the days they were counted in; how many rows went.
+    They are not entries and point at none (no entry_uuid), so create_app hands this to the
+    retention purge (privacy/retention.py, `others`)."""
+    touched = conn.execute(
+        "SELECT DISTINCT campaign_id, day FROM screenings WHERE recorded_at < ?", (horizon,)
+    ).fetchall()
+    deleted = 0
+    while True:
+        with transaction(conn):
+            n = conn.execute(
+                "DELETE FROM screenings WHERE id IN (SELECT id FROM screenings"
+                " WHERE recorded_at < ? ORDER BY recorded_at LIMIT ?)",
+                (horizon, PURGE_BATCH),
+            ).rowcount
+        deleted += n
+        if n < PURGE_BATCH:
+            break
+    with transaction(conn):
+        deleted += conn.execute(
+            "DELETE FROM screening_actions WHERE recorded_at < ?", (horizon,)
+        ).rowcount
+    for campaign_id, day in touched:
+        with transaction(conn):
+            tallies.rebuild(conn, campaign_id, day)
+    return deleted

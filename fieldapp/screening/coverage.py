@@ -1,0 +1,400 @@
+"""Coverage of a campaign on a day, per site, per district and for the scope: people to screen
+(the roster and the people added on site), screened, not yet, and the breakdown of their
+answers; the summary paragraph made from those numbers; CSV, XLSX and a terminal table.
+
+A daily campaign's day is read from the counts kept with the answers (tallies.py: a row per
+site); a one-off campaign counts every answer from its start to the day (each person once).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from flask_babel import gettext as _
+
+from fieldapp.screening import campaigns, questions, tallies
+
+
+@dataclass
+class Line:
+    """Coverage of one site, or summed over a district or the scope."""
+
+    name: str
+    district: str = ""
+    site_id: str = ""
+    sites: int = 0
+    roster: int = 0
+    added: int = 0  # people added on site so far (not on the roster)
+    counts: Counter = field(default_factory=Counter)
+    rows: list[Line] = field(default_factory=list)  # a district's sites
+
+    @property
+    def to_screen(self) -> int:
+        """People to screen: the roster and those added on site."""
+        return self.roster + self.added
+
+    @property
+    def screened(self) -> int:
+        """People whose answer counts for the day."""
+        return self.counts["people"]
+
+    @property
+    def not_yet(self) -> int:
+        """People still to screen."""
+        return max(self.to_screen - self.screened, 0)
+
+    def add(self, other: Line) -> None:
+        """Sum a site into a district or the scope."""
+        self.sites += other.sites
+        self.roster += other.roster
+        self.added += other.added
+        self.counts.update(other.counts)
+
+
+@dataclass
+class Coverage:
+    """A campaign's coverage on a day over a scope."""
+
+    campaign: campaigns.Campaign
+    day: date
+    scope: str  # a district's name, or '' for every site in scope
+    rows: list[Line]
+    districts: list[Line]
+    total: Line
+
+    @property
+    def columns(self) -> list[tuple[str, str, str]]:
+        """The breakdown's columns: (column, value, label) of the questions the campaign asks."""
+        return [
+            (column, value, questions.table_label(column, value))
+            for column, question, labels in questions.BREAKDOWN
+            if question in self.campaign.questions
+            for value in labels
+        ]
+
+
+def _chunks(ids: list[str], size: int = 500) -> Iterable[list[str]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def roster_sizes(conn: sqlite3.Connection, site_ids: list[str] | None) -> Counter:
+    """Active roster people per site (every site, or those)."""
+    out: Counter = Counter()
+    if site_ids is None:
+        rows = conn.execute(
+            "SELECT site_id, count(*) FROM roster WHERE active = 1 GROUP BY site_id"
+        ).fetchall()
+        out.update(dict(rows))
+        return out
+    for chunk in _chunks(site_ids):
+        marks = ",".join("?" * len(chunk))
+        out.update(
+            dict(
+                conn.execute(
+                    "SELECT site_id, count(*) FROM roster"  # noqa: S608 -- only marks
+                    f" WHERE active = 1 AND site_id IN ({marks}) GROUP BY site_id",
+                    chunk,
+                ).fetchall()
+            )
+        )
+    return out
+
+
+def added_sizes(conn: sqlite3.Connection, campaign_id: str, day: date) -> Counter:
+    """People added on site per site, from the campaign's start up to the day (partial index
+    screenings_added: such people are few)."""
+    rows = conn.execute(
+        "SELECT site_id, count(DISTINCT person_id) FROM screenings"
+        " WHERE added = 1 AND campaign_id = ? AND day <= ? GROUP BY site_id",
+        (campaign_id, day.isoformat()),
+    ).fetchall()
+    return Counter(dict(rows))
+
+
+def build(
+    conn: sqlite3.Connection,
+    campaign: campaigns.Campaign,
+    day: date,
+    *,
+    district: str | None = None,
+    site_ids: Iterable[str] | None = None,
+) -> Coverage:
+    """Coverage of a campaign on a day, for a district (or every site it covers), narrowed to
+    the site ids a console user may see (None: all)."""
+    covered = campaigns.site_rows(conn, campaign, district=district)
+    allowed = set(site_ids) if site_ids is not None else None
+    sites = [s for s in covered if allowed is None or s["id"] in allowed]
+    # Every site the campaign covers: one pass over the roster and the counts beats asking
+    # for them site by site.
+    everywhere = district is None and len(sites) == len(covered)
+    ids = [s["id"] for s in sites]
+    roster = roster_sizes(conn, None if everywhere else ids)
+    added = added_sizes(conn, campaign.id, day)
+    if campaign.daily:
+        counts = tallies.read(conn, campaign.id, day, None if everywhere else ids)
+    else:
+        first, last = campaign.window(day)
+        counts = tallies.count(tallies.answers_in(conn, campaign.id, first, last))
+    rows: list[Line] = []
+    districts: dict[str, Line] = {}
+    total = Line(district or "")
+    for s in sites:
+        line = Line(
+            s["name"],
+            s["district"],
+            s["id"],
+            sites=1,
+            roster=roster.get(s["id"], 0),
+            added=added.get(s["id"], 0),
+            counts=counts.get(s["id"], Counter()),
+        )
+        rows.append(line)
+        group = districts.setdefault(s["district"], Line(s["district"], s["district"]))
+        group.add(line)
+        group.rows.append(line)
+    groups = list(districts.values())
+    for group in groups:  # the scope is the sum of its districts: one addition per district
+        total.add(group)
+    # A scope of one district is named by it, whether chosen or the user's whole scope.
+    scope = district or (groups[0].name if len(groups) == 1 else "")
+    total.name = scope
+    return Coverage(campaign, day, scope, rows, groups, total)
+
+
+# ---- the summary paragraph -------------------------------------------------------------------
+
+WHEREABOUTS: dict[str, Callable[[int], str]] = {
+    "district": lambda n: _("%(n)d stayed in the district", n=n),
+    "city": lambda n: _("%(n)d went elsewhere in the city", n=n),
+    "province": lambda n: _("%(n)d went elsewhere in the province", n=n),
+    "other_province": lambda n: _("%(n)d went to another province", n=n),
+    "risk_area": lambda n: _("%(n)d went to a risk area", n=n),
+}
+STATUS: dict[str, Callable[[int], str]] = {
+    "here": lambda n: _("%(n)d here and well", n=n),
+    "home_isolation": lambda n: _("%(n)d isolating at home", n=n),
+    "medical_observation": lambda n: _("%(n)d under medical observation", n=n),
+    "away": lambda n: _("%(n)d told not to come back yet", n=n),
+    "left": lambda n: _("%(n)d have left the site", n=n),
+}
+
+
+def _join(parts: list[str]) -> str:
+    return _(", ").join(parts)
+
+
+def _whom(counts: Counter, prefix: str) -> str:
+    """' (of whom 2 isolating at home, 5 told not to come back yet)' for a group, if any."""
+    parts = [
+        STATUS[s](counts[f"{prefix}:{s}"])
+        for s in STATUS
+        if s != "here" and counts[f"{prefix}:{s}"]
+    ]
+    return _(" (of whom %(parts)s)", parts=_join(parts)) if parts else ""
+
+
+def summary(cov: Coverage) -> str:
+    """The paragraph sent up the chain, every number from the records: who was to be screened,
+    who was, where they had been, whom they met, where they are now, tests and vaccination."""
+    t = cov.total
+    asked = cov.campaign.questions
+    added = _(" (%(n)d of them added on site)", n=t.counts["added"]) if t.counts["added"] else ""
+    head = _(
+        "%(day)s, %(scope)s, “%(campaign)s”: %(to_screen)d people to screen, %(screened)d"
+        " screened%(added)s, %(not_yet)d not yet.",
+        day=cov.day.isoformat(),
+        scope=cov.scope or _("all sites"),
+        campaign=cov.campaign.name,
+        to_screen=t.to_screen,
+        screened=t.screened,
+        added=added,
+        not_yet=t.not_yet,
+    )
+    if not t.screened:
+        return head
+    c = t.counts
+    clauses = []
+    if "whereabouts" in asked:
+        clauses.append(
+            _join(
+                [
+                    WHEREABOUTS[w](c[f"whereabouts:{w}"]) + _whom(c, f"whereabouts/status:{w}")
+                    for w in WHEREABOUTS
+                    if c[f"whereabouts:{w}"]
+                ]
+            )
+        )
+    if "contact" in asked:
+        met = c["contact:yes"]
+        clauses.append(
+            _("%(n)d met people from risk areas", n=met) + _whom(c, "contact/status:yes")
+            if met
+            else _("nobody met people from risk areas")
+        )
+    if "status" in asked:
+        now = [STATUS[s](c[f"status:{s}"]) for s in STATUS if c[f"status:{s}"]]
+        clauses.append(_("now %(parts)s", parts=_join(now)))
+    for column, question, labels in questions.BREAKDOWN:
+        if question not in ("nat", "vaccine") or question not in asked:
+            continue
+        parts = [
+            _("%(label)s %(n)d", label=label, n=c[f"{column}:{value}"])
+            for value, label in labels.items()
+            if c[f"{column}:{value}"]
+        ]
+        what = _("nucleic acid tests") if question == "nat" else _("vaccination")
+        clauses.append(_("%(what)s: %(parts)s", what=what, parts=_join(parts)))
+    body = _(
+        " Of the %(n)d screened: %(parts)s.",
+        n=t.screened,
+        parts=_("; ").join(filter(None, clauses)),
+    )
+    return head + body
+
+
+# ---- tables ---------------------------------------------------------------------------------
+
+
+def header(cov: Coverage) -> list[str]:
+    """Column titles of the exported table."""
+    return [
+        _("District"),
+        _("Site"),
+        _("To screen"),
+        _("On the roster"),
+        _("Added on site"),
+        _("Screened"),
+        _("Not yet"),
+        *(label for _c, _v, label in cov.columns),
+    ]
+
+
+def _cells(columns: list, line: Line, district: str, name: str) -> list[str | int]:
+    return [
+        district,
+        name,
+        line.to_screen,
+        line.roster,
+        line.added,
+        line.screened,
+        line.not_yet,
+        *(line.counts[f"{column}:{value}"] for column, value, _l in columns),
+    ]
+
+
+def table(cov: Coverage) -> list[list[str | int]]:
+    """Every site's line, then a total per district and for the scope."""
+    columns = cov.columns  # labels translated once for the whole table
+    total = _("Total")
+    out = [_cells(columns, r, r.district, r.name) for r in cov.rows]
+    for d in cov.districts:
+        out.append(_cells(columns, d, d.name, total))
+    out.append(_cells(columns, cov.total, total, cov.scope or _("all sites")))
+    return out
+
+
+def _safe(value: str | int) -> str | int:
+    """Text a spreadsheet would run as a formula (=, +, -, @) is quoted with a '."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return value
+
+
+def title(cov: Coverage) -> str:
+    """The table's title."""
+    return _(
+        "Screening “%(campaign)s” %(day)s", campaign=cov.campaign.name, day=cov.day.isoformat()
+    ) + (f" · {cov.scope}" if cov.scope else "")
+
+
+def to_csv(cov: Coverage) -> bytes:
+    """The coverage as CSV in UTF-8 with a BOM (Excel opens the Chinese right), the summary
+    paragraph in its first line."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow([_safe(summary(cov))])
+    writer.writerow(header(cov))
+    for line in table(cov):
+        writer.writerow([_safe(v) for v in line])
+    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+
+
+def to_xlsx(cov: Coverage) -> bytes:
+    """The coverage as an XLSX workbook: title, summary paragraph, then the table."""
+    import xlsxwriter  # loaded when a workbook is asked for, not at every start
+
+    buf = io.BytesIO()
+    book = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_formulas": False})
+    sheet = book.add_worksheet(cov.day.isoformat())
+    bold = book.add_format({"bold": True})
+    wrap = book.add_format({"text_wrap": True, "valign": "top"})
+    cols = header(cov)
+    sheet.write(0, 0, title(cov), bold)
+    sheet.merge_range(1, 0, 1, len(cols) - 1, summary(cov), wrap)
+    sheet.set_row(1, 75)
+    sheet.write_row(2, 0, cols, bold)
+    lines = table(cov)
+    for i, line in enumerate(lines, start=3):
+        sheet.write_row(i, 0, line, bold if i - 3 >= len(cov.rows) else None)
+    sheet.set_column(0, 1, 18)
+    sheet.set_column(2, len(cols) - 1, 10)
+    sheet.freeze_panes(3, 2)
+    book.close()
+    return buf.getvalue()
+
+
+def format_text(cov: Coverage) -> str:
+    """The coverage as a plain-text table for the terminal, the summary paragraph after it."""
+    cells = [[str(c) for c in line] for line in [header(cov), *table(cov)]]
+    widths = [max(_width(row[i]) for row in cells) for i in range(len(cells[0]))]
+    out = [title(cov)]
+    for n, row in enumerate(cells):
+        out.append(
+            "  ".join(c + " " * (w - _width(c)) for c, w in zip(row, widths, strict=True)).rstrip()
+        )
+        if n == 0 or n == len(cov.rows):
+            out.append("-" * (sum(widths) + 2 * (len(widths) - 1)))
+    out.append("")
+    out.append(summary(cov))
+    return "\n".join(out) + "\n"
+
+
+def _width(text: str) -> int:
+    """Terminal columns: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+# ---- beside the daily roll-call --------------------------------------------------------------
+
+
+def for_rollcall(
+    conn: sqlite3.Connection, day: date, site_ids: Iterable[str]
+) -> list[dict[str, Any]]:
+    """For the roll-call of a day: each campaign running that day, with every listed site's
+    (screened, to screen); sites it does not cover are absent."""
+    ids = list(site_ids)
+    out = []
+    for campaign in campaigns.listing(conn):
+        if not campaign.runs_on(day):
+            continue
+        cov = build(conn, campaign, day, site_ids=ids)
+        if not cov.rows:
+            continue
+        out.append(
+            {
+                "campaign": campaign,
+                "sites": {r.site_id: (r.screened, r.to_screen) for r in cov.rows},
+                "districts": {d.name: (d.screened, d.to_screen) for d in cov.districts},
+                "total": (cov.total.screened, cov.total.to_screen),
+            }
+        )
+    return out

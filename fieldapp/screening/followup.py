@@ -1,0 +1,382 @@
+"""Follow-up of people in home isolation or medical observation, like a fever case.
+
+An answer whose status is one of questions.FOLLOWED opens a follow-up of that person in that
+campaign (derived: no record opens it). Each step taken, a temperature check (twice a day), a
+note, closing with an outcome or reopening, is an append-only `screening_action` record that
+syncs up like the answers. An isolating answer recorded after a close opens it again: the answer
+is what the site says now.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid as uuidlib
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+import sync
+from fieldapp import days, rules
+from fieldapp.screening import questions
+from sync.store import canonical_uuid, iso
+
+ACTIONS = {
+    "check": _l("Temperature check"),
+    "note": _l("Note"),
+    "close": _l("Closed"),
+    "reopen": _l("Reopened"),
+}
+OUTCOMES = {
+    "completed": _l("Completed, well"),
+    "hospital": _l("Taken to hospital"),
+    "left": _l("Left the site"),
+    "other": _l("Other"),
+}
+# Checked twice a day: a follow-up whose last check (or opening) is older than this is overdue.
+CHECK_EVERY = timedelta(hours=12)
+CHECKS_PER_DAY = 2
+COLUMNS = (
+    "campaign_id",
+    "site_id",
+    "person_id",
+    "action",
+    "temperature",
+    "outcome",
+    "note",
+    "author",
+)
+# The condition of the partial index screenings_isolating, written out as it is there.
+ISOLATING_SQL = "status IN ('home_isolation', 'medical_observation')"
+TEMPERATURE = rules.BY_NAME["temperature"]
+TEXTS = (
+    rules.Field("note", "text", _l("Note"), max_len=200),
+    rules.Field("author", "text", _l("Recorded by"), required=True, max_len=40),
+)
+SHOWN = 500  # follow-ups listed at most, the oldest first
+# listing() reads with two joins once the people to follow are at more sites than this.
+WHOLE_AT = 50
+
+
+def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
+    """Check a follow-up step from any source and return its normalised wire form."""
+    campaign_id = data.get("campaign_id")
+    if not isinstance(campaign_id, str) or not campaign_id or len(campaign_id) > 40:
+        raise sync.Invalid(_("The answer names no screening campaign."))
+    if (
+        conn.execute("SELECT 1 FROM screening_campaigns WHERE id = ?", (campaign_id,)).fetchone()
+        is None
+    ):
+        raise sync.Invalid(_("The answer names a screening campaign this instance does not know."))
+    site_id = data.get("site_id")
+    if not isinstance(site_id, str) or not site_id or len(site_id) > 40:
+        raise sync.Invalid(_("The record names no site."))
+    if conn.execute("SELECT 1 FROM sites WHERE id = ?", (site_id,)).fetchone() is None:
+        raise sync.Invalid(_("The record names a site this instance does not know."))
+    try:
+        person_id = canonical_uuid(data.get("person_id"), "person_id")
+    except sync.Invalid:
+        raise sync.Invalid(_("The answer does not name the person it is about.")) from None
+    action = data.get("action")
+    if not isinstance(action, str) or action not in ACTIONS:
+        raise sync.Invalid(_("Choose what was done."))
+    temperature = None
+    if action == "check":
+        # The gate's own reading rule (one decimal, "37,5" read as 37.5, NaN refused).
+        clean, errors = rules.check({"temperature": data.get("temperature")}, [TEMPERATURE])
+        if errors:
+            raise sync.Invalid(rules.first_problem(errors, [TEMPERATURE]))
+        temperature = clean["temperature"]
+    outcome = data.get("outcome") or ""
+    if action == "close":
+        if not isinstance(outcome, str) or outcome not in OUTCOMES:
+            raise sync.Invalid(_("Choose the outcome to close the follow-up."))
+    else:
+        outcome = ""
+    texts, errors = rules.check(data, TEXTS)
+    if errors:
+        raise sync.Invalid(rules.first_problem(errors, TEXTS))
+    return {
+        "campaign_id": campaign_id,
+        "site_id": site_id,
+        "person_id": person_id,
+        "action": action,
+        "temperature": temperature,
+        "outcome": outcome,
+        **texts,
+    }
+
+
+def _from_row(row: sqlite3.Row) -> dict[str, Any]:
+    return {c: row[c] for c in COLUMNS}
+
+
+def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
+    """The screening_action kind."""
+    return [
+        sync.RecordKind("screening_action", "screening_actions", validate, dict, _from_row, COLUMNS)
+    ]
+
+
+def wire(key: Mapping[str, str], author: str, action: str, **data: Any) -> dict[str, Any]:
+    """A new follow-up step (key: campaign_id, site_id, person_id), made here now."""
+    return {
+        "uuid": str(uuidlib.uuid4()),
+        "kind": "screening_action",
+        "recorded_at": iso(sync.utcnow()),
+        "data": {
+            "campaign_id": key["campaign_id"],
+            "site_id": key["site_id"],
+            "person_id": key["person_id"],
+            "action": action,
+            "author": author,
+            **data,
+        },
+    }
+
+
+def _at(ts: str) -> datetime:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+
+
+def state(
+    answers: Iterable[Mapping[str, Any]], actions: Iterable[Mapping[str, Any]], now: datetime
+) -> dict[str, Any] | None:
+    """The follow-up of one person in one campaign, from their answers and the steps taken
+    (both in any order), or None if no answer ever opened one. The latest period counts."""
+    events = sorted(
+        [("answer", a) for a in answers] + [("action", a) for a in actions],
+        key=lambda e: (e[1]["recorded_at"], e[1]["uuid"]),
+    )
+    follow: dict[str, Any] | None = None
+    last_status = ""
+    for kind, e in events:
+        if kind == "answer":
+            last_status = e["status"] or last_status
+            if e["status"] in questions.FOLLOWED and (follow is None or follow["closed"]):
+                follow = {
+                    "opened_at": e["recorded_at"],
+                    "opened_status": e["status"],
+                    "closed": False,
+                    "closed_at": "",
+                    "closed_by": "",
+                    "outcome": "",
+                    "checks": [],
+                    "steps": [],
+                }
+            continue
+        if follow is None:
+            continue  # a step that arrived before the answer it follows up
+        follow["steps"].append(e)
+        if e["action"] == "check":
+            follow["checks"].append(e)
+        elif e["action"] == "close" and not follow["closed"]:
+            follow.update(closed=True, closed_at=e["recorded_at"], closed_by=e["author"])
+            follow["outcome"] = e["outcome"]
+        elif e["action"] == "reopen" and follow["closed"]:
+            follow.update(closed=False, closed_at="", closed_by="", outcome="")
+    if follow is None:
+        return None
+    since = follow["checks"][-1]["recorded_at"] if follow["checks"] else follow["opened_at"]
+    follow["status"] = last_status
+    follow["last_temperature"] = follow["checks"][-1]["temperature"] if follow["checks"] else None
+    follow["overdue"] = not follow["closed"] and now - _at(since) > CHECK_EVERY
+    follow["fever"] = any(rules.is_fever(c["temperature"]) for c in follow["checks"][-2:])
+    return follow
+
+
+def checks_on(follow: Mapping[str, Any], day_start: str, day_end: str) -> int:
+    """How many temperature checks were recorded in [day_start, day_end) (UTC timestamps)."""
+    return sum(1 for c in follow["checks"] if day_start <= c["recorded_at"] < day_end)
+
+
+STATUSES = {
+    "open": _l("Open"),
+    "overdue": _l("Check overdue"),
+    "closed": _l("Closed"),
+    "all": _l("All"),
+}
+
+
+def _names(conn: sqlite3.Connection, people: list[tuple[str, str, str]]) -> dict[str, dict]:
+    """person_id -> name, phone, unit: from the roster, else from the answer that added them."""
+    out: dict[str, dict] = {}
+    ids = sorted({p for _c, _s, p in people})
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for r in conn.execute(
+            f"SELECT id, name, phone, unit FROM roster WHERE id IN ({marks})",  # noqa: S608
+            chunk,
+        ):
+            out[r["id"]] = {"name": r["name"], "phone": r["phone"], "unit": r["unit"]}
+    return out
+
+
+def listing(
+    conn: sqlite3.Connection,
+    site_ids: list[str] | None,
+    now: datetime,
+    status: str = "open",
+    campaign_id: str | None = None,
+    limit: int = SHOWN,
+) -> list[dict[str, Any]]:
+    """Follow-ups in scope (site_ids None: every site), the oldest opened first, each with the
+    person, the site and its derived state."""
+    sql = (
+        "SELECT DISTINCT campaign_id, site_id, person_id FROM screenings"  # noqa: S608 -- constant
+        f" WHERE {ISOLATING_SQL}"
+    )
+    params: list[Any] = []
+    if campaign_id:
+        sql += " AND campaign_id = ?"
+        params.append(campaign_id)
+    people = [tuple(r) for r in conn.execute(sql, params)]
+    if site_ids is not None:
+        allowed = set(site_ids)
+        people = [p for p in people if p[1] in allowed]
+    by_place: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for c, s, p in people:
+        by_place[(c, s)].append(p)
+    answers: dict[tuple[str, str], list] = defaultdict(list)
+    actions: dict[tuple[str, str], list] = defaultdict(list)
+    if len(by_place) > WHOLE_AT:
+        # Many sites (a city, a district of it): two joins over everyone followed beat two
+        # look-ups per site, round trips adding up; people out of scope are read and unused.
+        _read_all(conn, campaign_id, answers, actions)
+        by_place = {}
+    for (c, s), persons in by_place.items():
+        for start in range(0, len(persons), 500):
+            chunk = persons[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for a in conn.execute(
+                "SELECT * FROM screenings WHERE campaign_id = ? AND site_id = ?"  # noqa: S608
+                f" AND person_id IN ({marks})",
+                (c, s, *chunk),
+            ):
+                answers[(c, a["person_id"])].append(a)
+            for a in conn.execute(
+                "SELECT * FROM screening_actions WHERE campaign_id = ?"  # noqa: S608
+                f" AND person_id IN ({marks})",
+                (c, *chunk),
+            ):
+                actions[(c, a["person_id"])].append(a)
+    names = _names(conn, people)
+    site_names = {r["id"]: r["name"] for r in conn.execute("SELECT id, name FROM sites")}
+    campaign_names = {
+        r["id"]: r["name"] for r in conn.execute("SELECT id, name FROM screening_campaigns")
+    }
+    out = []
+    for c, s, p in people:
+        follow = state(answers[(c, p)], actions[(c, p)], now)
+        if follow is None:
+            continue
+        keep = {
+            "open": not follow["closed"],
+            "overdue": follow["overdue"],
+            "closed": follow["closed"],
+        }.get(status, True)
+        if not keep:
+            continue
+        person = names.get(p) or _added_person(answers[(c, p)])
+        out.append(
+            {
+                **follow,
+                "campaign_id": c,
+                "campaign_name": campaign_names.get(c, c),
+                "site_id": s,
+                "site_name": site_names.get(s, s),
+                "person_id": p,
+                **person,
+            }
+        )
+    out.sort(key=lambda f: (f["opened_at"], f["person_id"]))
+    return out[:limit]
+
+
+def _read_all(
+    conn: sqlite3.Connection,
+    campaign_id: str | None,
+    answers: dict[tuple[str, str], list],
+    actions: dict[tuple[str, str], list],
+) -> None:
+    """The answers and steps of everyone an answer ever put into isolation (of one campaign, or
+    all), in two queries: listing()'s reading for a scope of many sites."""
+    where, params = f"WHERE {ISOLATING_SQL}", []
+    if campaign_id:
+        where += " AND campaign_id = ?"
+        params.append(campaign_id)
+    people = f"SELECT DISTINCT campaign_id, site_id, person_id FROM screenings {where}"  # noqa: S608
+    for a in conn.execute(
+        f"SELECT s.* FROM screenings s JOIN ({people}) f"  # noqa: S608 -- constant SQL
+        " ON s.campaign_id = f.campaign_id AND s.site_id = f.site_id"
+        " AND s.person_id = f.person_id",
+        params,
+    ):
+        answers[(a["campaign_id"], a["person_id"])].append(a)
+    people = f"SELECT DISTINCT campaign_id, person_id FROM screenings {where}"  # noqa: S608
+    for a in conn.execute(
+        f"SELECT a.* FROM screening_actions a JOIN ({people}) f"  # noqa: S608 -- constant SQL
+        " ON a.campaign_id = f.campaign_id AND a.person_id = f.person_id",
+        params,
+    ):
+        actions[(a["campaign_id"], a["person_id"])].append(a)
+
+
+def _added_person(answers: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    named = max(
+        (a for a in answers if a["added"]),
+        key=lambda a: (a["recorded_at"], a["uuid"]),
+        default=None,
+    )
+    if named is None:
+        return {"name": "", "phone": "", "unit": ""}
+    return {"name": named["name"], "phone": named["phone"], "unit": named["unit"]}
+
+
+def one(
+    conn: sqlite3.Connection, campaign_id: str, person_id: str, now: datetime, tz: Any
+) -> dict[str, Any] | None:
+    """One person's follow-up in a campaign, with every answer and step, or None."""
+    # The site through the partial index of isolating answers (no follow-up without one).
+    place = conn.execute(
+        "SELECT site_id FROM screenings"  # noqa: S608 -- constant
+        f" WHERE {ISOLATING_SQL} AND campaign_id = ? AND person_id = ? LIMIT 1",
+        (campaign_id, person_id),
+    ).fetchone()
+    if place is None:
+        return None
+    answers = conn.execute(
+        "SELECT * FROM screenings WHERE campaign_id = ? AND site_id = ? AND person_id = ?"
+        " ORDER BY recorded_at, uuid",
+        (campaign_id, place["site_id"], person_id),
+    ).fetchall()
+    steps = conn.execute(
+        "SELECT * FROM screening_actions WHERE campaign_id = ? AND person_id = ?"
+        " ORDER BY recorded_at, uuid",
+        (campaign_id, person_id),
+    ).fetchall()
+    follow = state(answers, steps, now)
+    if follow is None:
+        return None
+    site_id = answers[-1]["site_id"]
+    person = _names(conn, [(campaign_id, site_id, person_id)]).get(person_id) or _added_person(
+        answers
+    )
+    start, end = days.bounds(now.astimezone(days.zone(tz)).date(), tz)
+    site = conn.execute("SELECT name FROM sites WHERE id = ?", (site_id,)).fetchone()
+    return {
+        **follow,
+        **person,
+        "campaign_id": campaign_id,
+        "site_id": site_id,
+        "site_name": site["name"] if site else site_id,
+        "person_id": person_id,
+        "answers": answers,
+        "all_steps": steps,
+        "checks_today": checks_on(follow, start, end),
+        "checks_per_day": CHECKS_PER_DAY,
+    }

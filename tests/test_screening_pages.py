@@ -1,0 +1,411 @@
+"""Screening pages: the site phone's list and form, the console's campaigns, coverage, exports,
+a site's people, the follow-ups, and the roll-call beside them: what users see, what is stored,
+what is audited."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from datetime import timedelta
+
+import pytest
+from console_support import csrf, login, make_user
+from screening_support import TODAY, added, answer, make_campaign, make_sites, save
+
+from fieldapp.phones import devices
+from sync import peers
+from sync.store import iso, utcnow
+
+
+@pytest.fixture
+def world(app, db):
+    with app.app_context():
+        made = make_sites(db)
+    campaign = make_campaign(app, db)
+    return {"jintan": made[0], "site": made[1], "liyang": made[2], "campaign": campaign}
+
+
+def enrol(client, db, site):
+    peer, token = peers.create(db, "device", "东门 1 号机", site["id"])
+    client.set_cookie(devices.COOKIE, token)
+    return peer.id
+
+
+def page_data(html: str) -> dict:
+    m = re.search(r'<script type="application/json" id="screening-data">(.*?)</script>', html, re.S)
+    return json.loads(m.group(1))
+
+
+# ---- the site phone -------------------------------------------------------------------------
+
+
+def test_only_enrolled_phones_and_coordinators_screen(client, app, db, world):
+    site = world["jintan"]
+    r = client.get(f"/s/{site['code']}/screening")
+    assert r.status_code == 403 and "只有本场所已登记的手机" in r.text
+    cid = world["campaign"].id
+    assert client.get(f"/s/{site['code']}/screening/{cid}").status_code == 403
+    assert client.post(f"/s/{site['code']}/screening/{cid}", data={}).status_code in (400, 403)
+
+
+def test_the_phone_page_carries_the_campaign_roster_and_rules(client, app, db, world):
+    site, campaign = world["jintan"], world["campaign"]
+    enrol(client, db, site)
+    r = client.get(f"/s/{site['code']}/screening")
+    assert r.status_code == 302 and r.headers["Location"].endswith(
+        f"/s/{site['code']}/screening/{campaign.id}"
+    )
+    r = client.get(r.headers["Location"])
+    assert r.status_code == 200
+    assert r.headers["X-Fieldapp-Page"] == "screening"  # the service worker keeps it
+    assert "共 4 人，已排查 0 人，未排查 4 人" in r.text
+    data = page_data(r.text)
+    assert data["campaign"]["id"] == campaign.id and data["tz"] == "Asia/Shanghai"
+    assert [p["name"] for p in data["people"]] == ["张建国", "李秀英", "王磊", "陈晓梅"]
+    assert "phone" not in data["people"][0]  # the screening needs no phone numbers of them
+    rules = json.loads(re.search(r"data-rules='([^']*)'", r.text).group(1).replace("&#34;", '"'))
+    names = [f["name"] for f in rules["fields"]]
+    assert names[:2] == ["day", "added"] and "nat_date" in names
+    assert next(f for f in rules["fields"] if f["name"] == "nat_date")["not_after"] == "day"
+    # A site the campaign does not cover has no screening page.
+    other = world["liyang"]
+    assert client.get(f"/s/{other['code']}/screening/{campaign.id}").status_code == 404
+    assert "今天没有覆盖本场所的排查任务" in client.get(f"/s/{other['code']}/screening").text
+
+
+def test_a_re_check_starts_from_the_last_answer(client, app, db, world):
+    site, campaign = world["jintan"], world["campaign"]
+    person = site["people"][1]
+    yesterday = TODAY - timedelta(days=1)
+    assert save(
+        app,
+        db,
+        [
+            answer(
+                campaign.id,
+                site["id"],
+                person,
+                day=yesterday,
+                whereabouts="other_province",
+                whereabouts_where="湖北",
+                status="home_isolation",
+            )
+        ],
+    )
+    enrol(client, db, site)
+    r = client.get(f"/s/{site['code']}/screening/{campaign.id}?person={person}")
+    assert 'name="whereabouts" value="other_province" checked' in r.text
+    assert 'name="status" value="home_isolation" checked' in r.text
+    assert 'value="湖北"' in r.text
+    assert f"上次排查 {yesterday.isoformat()}" in r.text
+    data = page_data(r.text)
+    p = next(p for p in data["people"] if p["id"] == person)
+    assert p["last"]["status"] == "home_isolation" and p["current"] is None  # not yet today
+
+
+def test_the_form_without_script_saves_through_the_instance(client, app, db, world):
+    app.config["WTF_CSRF_ENABLED"] = False
+    site, campaign = world["jintan"], world["campaign"]
+    device = enrol(client, db, site)
+    url = f"/s/{site['code']}/screening/{campaign.id}"
+    form = {
+        "person_id": site["people"][0],
+        "person_name": "张建国",
+        "added": "false",
+        "whereabouts": "district",
+        "contact": "no",
+        "status": "here",
+        "nat_result": "none",
+        "vaccine_doses": "3",
+    }
+    r = client.post(url, data=form)
+    assert r.status_code == 303 and r.headers["Location"].endswith(url)
+    assert "已保存：张建国。" in client.get(url).text
+    row = db.execute("SELECT person_id, day, device, status FROM screenings").fetchone()
+    assert tuple(row) == (site["people"][0], TODAY.isoformat(), device, "here")
+    # A refused answer says why, keeps what was typed and stores nothing.
+    r = client.post(url, data={**form, "status": "", "note": "电话联系"})
+    assert r.status_code == 422
+    assert "目前状态：请选择此人目前的状态。" in r.text and 'value="电话联系"' in r.text
+    assert db.execute("SELECT count(*) FROM screenings").fetchone()[0] == 1
+
+
+def test_the_gate_page_links_to_the_screening_only_while_a_campaign_runs(client, app, db, world):
+    site = world["jintan"]
+    enrol(client, db, site)
+    assert "/screening" in client.get(f"/s/{site['code']}").text
+    assert "/screening" not in client.get(f"/s/{world['liyang']['code']}").text
+
+
+# ---- the console ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def screened(app, db, world):
+    """Three answers at 阳光花园 (one into home isolation) and one person added on site."""
+    site, campaign = world["jintan"], world["campaign"]
+    recs = [
+        answer(campaign.id, site["id"], site["people"][0]),
+        answer(
+            campaign.id,
+            site["id"],
+            site["people"][1],
+            status="home_isolation",
+            whereabouts="other_province",
+            whereabouts_where="湖北",
+        ),
+        answer(campaign.id, site["id"], site["people"][2], whereabouts="city"),
+        added(campaign.id, site["id"], "刘新来"),
+    ]
+    assert {r.status for r in save(app, db, recs)} == {"applied"}
+    return recs
+
+
+def signed_in(app, name, role, **scope):
+    make_user(app, name, role, **scope)
+    client = app.test_client()
+    assert login(client, name).status_code in (302, 303)
+    return client
+
+
+def test_coverage_page_table_summary_and_fragment(app, db, world, screened):
+    coordinator = signed_in(app, "jintan", "coordinator", districts=["金坛区"])
+    campaign = world["campaign"]
+    listing = coordinator.get("/console/screening")
+    assert campaign.name in listing.text and "金坛区" in listing.text
+    assert "新建排查任务" not in listing.text  # only an admin makes campaigns
+    r = coordinator.get(f"/console/screening/{campaign.id}")
+    assert r.status_code == 200 and "<html" in r.text
+    summary = re.search(r'<p class="screening-summary" data-summary>(.*?)</p>', r.text, re.S)
+    text = summary.group(1)
+    assert "应排查 8 人，已排查 4 人（含名单外新增 1 人），未排查 4 人" in text
+    assert "1 人去过外省（其中 1 人居家隔离）" in text
+    total = re.search(r"<tr class=\"total-row\" data-total>(.*?)</tr>", r.text, re.S).group(1)
+    assert re.findall(r"<td[^>]*>(\d+)</td>", total)[:3] == ["8", "4", "4"]
+    fragment = coordinator.get(
+        f"/console/screening/{campaign.id}?district=金坛区", headers={"HX-Request": "true"}
+    )
+    assert "<html" not in fragment.text and 'id="coverage"' in fragment.text
+    assert "HX-Request" in fragment.headers["Vary"]
+    printed = coordinator.get(f"/console/screening/{campaign.id}?print=1")
+    assert "print-view" in printed.text and "应排查 8 人" in printed.text
+    bad = coordinator.get(f"/console/screening/{campaign.id}?day=2020-13-01")
+    assert bad.status_code == 400 and "2020-02-15" in bad.text
+    # Another district's coordinator does not see the campaign at all.
+    other = signed_in(app, "liyang", "coordinator", districts=["溧阳市"])
+    assert other.get(f"/console/screening/{campaign.id}").status_code == 404
+
+
+def test_exports_are_audited(app, db, world, screened):
+    import openpyxl
+
+    coordinator = signed_in(app, "jintan", "coordinator", districts=["金坛区"])
+    cid = world["campaign"].id
+    r = coordinator.get(f"/console/screening/{cid}/coverage.csv")
+    assert r.status_code == 200 and r.data.startswith("\ufeff".encode())
+    assert "已排查 4 人" in r.data.decode("utf-8-sig").splitlines()[0]
+    r = coordinator.get(f"/console/screening/{cid}/coverage.xlsx")
+    sheet = openpyxl.load_workbook(io.BytesIO(r.data)).active
+    assert "已排查 4 人" in sheet.cell(2, 1).value
+    targets = [
+        r[0] for r in db.execute("SELECT target FROM audit_log WHERE action = 'export' ORDER BY id")
+    ]
+    assert targets == ["screening.csv", "screening.xlsx"]
+
+
+def test_a_sites_people_are_masked_by_role_and_looking_is_audited(app, db, world, screened):
+    site, cid = world["jintan"], world["campaign"].id
+    viewer = signed_in(app, "guest", "viewer")
+    r = viewer.get(f"/console/screening/{cid}/sites/{site['id']}")
+    assert r.status_code == 200
+    assert "张**" in r.text and "张建国" not in r.text and "刘**" in r.text
+    assert "居家隔离" in r.text
+    assert viewer.get(f"/console/screening/{cid}/sites/{site['id']}/added.csv").status_code == 403
+    coordinator = signed_in(app, "jintan", "coordinator", districts=["金坛区"])
+    r = coordinator.get(f"/console/screening/{cid}/sites/{site['id']}")
+    assert "张建国" in r.text and "名单外" in r.text
+    r = coordinator.get(f"/console/screening/{cid}/sites/{site['id']}/added.csv")
+    lines = r.data.decode("utf-8-sig").splitlines()
+    assert lines == ["name,phone,unit,person_type", "刘新来,13900001111,临时工棚,worker"]
+    looked = db.execute(
+        "SELECT actor, target FROM audit_log WHERE action = 'screening_view' ORDER BY id"
+    ).fetchall()
+    assert [tuple(r) for r in looked] == [("guest", site["id"]), ("jintan", site["id"])]
+    assert (
+        db.execute(
+            "SELECT count(*) FROM audit_log WHERE target = 'screening.added.csv'"
+        ).fetchone()[0]
+        == 1
+    )
+    # Outside one's scope: no such page.
+    other = signed_in(app, "liyang", "coordinator", districts=["溧阳市"])
+    assert other.get(f"/console/screening/{cid}/sites/{site['id']}").status_code == 404
+
+
+def test_home_isolation_is_followed_up_until_closed(app, db, world, screened):
+    site, campaign = world["jintan"], world["campaign"]
+    person = site["people"][1]
+    coordinator = signed_in(app, "jintan", "coordinator", districts=["金坛区"])
+    r = coordinator.get("/console/screening/followups")
+    assert "李秀英" in r.text and "居家隔离" in r.text
+    url = f"/console/screening/followups/{campaign.id}/{person}"
+    page = coordinator.get(url)
+    assert page.status_code == 200 and "李秀英" in page.text and "测温逾期" not in page.text
+    token = csrf(coordinator, url)
+    r = coordinator.post(
+        url + "/action", data={"csrf_token": token, "action": "check", "temperature": "37,6"}
+    )
+    assert r.status_code == 303
+    row = db.execute(
+        "SELECT action, temperature, author, site_id FROM screening_actions"
+    ).fetchone()
+    assert tuple(row) == ("check", 37.6, "jintan", site["id"])
+    refused = coordinator.post(
+        url + "/action", data={"csrf_token": token, "action": "check", "temperature": "51"}
+    )
+    assert refused.status_code == 303
+    assert "51 °C" in coordinator.get(url).text  # the reason, shown once on the page
+    assert db.execute("SELECT count(*) FROM screening_actions").fetchone()[0] == 1
+    r = coordinator.post(
+        url + "/action", data={"csrf_token": token, "action": "close", "outcome": "completed"}
+    )
+    assert "期满，身体正常" in coordinator.get(url).text
+    assert "李秀英" not in coordinator.get("/console/screening/followups").text
+    assert "李秀英" in coordinator.get("/console/screening/followups?status=closed").text
+    audit = db.execute(
+        "SELECT detail FROM audit_log WHERE action = 'screening_action' ORDER BY id"
+    ).fetchall()
+    assert [r[0] for r in audit] == ["check", "close"]
+    # An isolating answer after the close opens the follow-up again.
+    later = answer(campaign.id, site["id"], person, at=iso(utcnow()), status="medical_observation")
+    assert save(app, db, [later])
+    assert "李秀英" in coordinator.get("/console/screening/followups").text
+    # A viewer reads, masked, and cannot record a step.
+    viewer = signed_in(app, "guest", "viewer")
+    assert "李**" in viewer.get("/console/screening/followups").text
+    assert viewer.post(url + "/action", data={"action": "note"}).status_code in (400, 403)
+
+
+def test_admins_make_campaigns_at_the_central(app, db, world):
+    admin = signed_in(app, "boss", "admin")
+    page = admin.get("/console/screening")
+    assert "新建排查任务" in page.text
+    token = csrf(admin, "/console/screening")
+    form = {
+        "csrf_token": token,
+        "name": "返岗人员排查",
+        "start_day": TODAY.isoformat(),
+        "daily": "1",
+        "questions": ["whereabouts", "status"],
+        "scope": "chosen",
+        "districts": ["溧阳市"],
+    }
+    r = admin.post("/console/screening", data=form)
+    assert r.status_code == 303
+    row = db.execute(
+        "SELECT questions, districts FROM screening_campaigns WHERE name = '返岗人员排查'"
+    ).fetchone()
+    assert tuple(row) == ("whereabouts,status", '["溧阳市"]')
+    r = admin.post("/console/screening", data={**form, "name": "另一个", "districts": []})
+    assert r.status_code == 400 and "请选择排查范围" in r.text
+    coordinator = signed_in(app, "jintan", "coordinator", districts=["金坛区"])
+    token = csrf(coordinator, "/console/screening")
+    assert (
+        coordinator.post("/console/screening", data={**form, "csrf_token": token}).status_code
+        == 403
+    )
+
+
+def test_the_roll_call_shows_screening_beside_the_daily_report(app, db, world, screened):
+    coordinator = signed_in(app, "jintan", "coordinator", districts=["金坛区"])
+    r = coordinator.get("/console/rollcall")
+    assert "排查：复工人员排查" in r.text
+    row = re.search(f'data-site="{world["jintan"]["id"]}">(.*?)</tr>', r.text, re.S).group(1)
+    assert "4/5" in row
+    row = re.search(f'data-site="{world["site"]["id"]}">(.*?)</tr>', r.text, re.S).group(1)
+    assert "0/3" in row
+
+
+def test_a_follow_up_without_a_check_for_12_hours_is_highlighted_overdue(app, db, world):
+    site, campaign = world["jintan"], world["campaign"]
+    person, other = site["people"][1], site["people"][2]  # 李秀英, 王磊
+    now = utcnow()
+    opened = iso(now - timedelta(hours=13))
+    recs = [
+        answer(campaign.id, site["id"], person, at=opened, status="medical_observation"),
+        answer(
+            campaign.id,
+            site["id"],
+            other,
+            at=iso(now - timedelta(hours=1)),
+            status="home_isolation",
+        ),
+    ]
+    assert {r.status for r in save(app, db, recs)} == {"applied"}
+    coordinator = signed_in(app, "jintan", "coordinator", districts=["金坛区"])
+
+    def item(html: str, pid: str) -> str:
+        return re.search(f'<li class="case ([^"]*)" data-person="{pid}">(.*?)</li>', html, re.S)
+
+    listed = coordinator.get("/console/screening/followups").text
+    late, fresh = item(listed, person), item(listed, other)
+    assert "overdue" in late.group(1) and "测温逾期" in late.group(2)
+    assert "overdue" not in fresh.group(1) and "测温逾期" not in fresh.group(2)
+    only_late = coordinator.get("/console/screening/followups?status=overdue").text
+    assert "李秀英" in only_late and "王磊" not in only_late
+    url = f"/console/screening/followups/{campaign.id}/{person}"
+    assert "测温逾期" in coordinator.get(url).text
+    # A check now: no longer overdue, for twelve hours.
+    token = csrf(coordinator, url)
+    r = coordinator.post(
+        url + "/action", data={"csrf_token": token, "action": "check", "temperature": "36.5"}
+    )
+    assert r.status_code == 303
+    assert "测温逾期" not in coordinator.get(url).text
+    assert "李秀英" not in coordinator.get("/console/screening/followups?status=overdue").text
+
+
+def test_the_follow_ups_of_every_site_read_at_once_are_the_same(app, db, world, screened):
+    """The list over many sites reads everyone followed with two joins, over a few site by
+    site: the same follow-ups either way, and only those in scope."""
+    from fieldapp.screening import followup
+
+    site, campaign = world["jintan"], world["campaign"]
+    other = world["site"]  # another site of the district
+    recs = [
+        answer(campaign.id, other["id"], other["people"][0], status="medical_observation"),
+        followup.wire(
+            {"campaign_id": campaign.id, "site_id": site["id"], "person_id": site["people"][1]},
+            "王主任",
+            "check",
+            temperature=36.9,
+        ),
+    ]
+    assert {r.status for r in save(app, db, recs)} == {"applied"}
+    now = utcnow()
+
+    def listed(scope=None, **kw):
+        with app.test_request_context():
+            return [
+                (f["person_id"], f["site_id"], f["name"], f["overdue"], len(f["checks"]))
+                for f in followup.listing(db, scope, now, **kw)
+            ]
+
+    def every_way():
+        return listed(status="all"), listed(campaign_id=campaign.id), listed([other["id"]])
+
+    followup.WHOLE_AT, before = 10**9, followup.WHOLE_AT
+    try:
+        by_site = every_way()
+        followup.WHOLE_AT = 0
+        at_once = every_way()
+    finally:
+        followup.WHOLE_AT = before
+    assert at_once == by_site
+    named = db.execute("SELECT name FROM roster WHERE id = ?", (other["people"][0],)).fetchone()
+    assert {(p, n, c) for p, _s, n, _o, c in by_site[0]} == {
+        (site["people"][1], "李秀英", 1),
+        (other["people"][0], named[0], 0),
+    }
+    assert [p for p, *_rest in by_site[2]] == [other["people"][0]]  # a scope of one site
