@@ -27,7 +27,8 @@ run: install
 
 test: install test-deps chromium webkit postgresql
 	$(VENV)/bin/ruff check fieldapp sync tests bench
-	$(PY) -m pytest -q
+	# Two workers (the machines have two cores); a module's tests stay together (its fixtures once).
+	$(PY) -m pytest -q -n 2 --dist loadscope
 
 install: $(VENV)/.installed vendor catalogs pdffont
 

@@ -32,7 +32,7 @@ DIAG = """async () => {
 def ready(page) -> None:
     """Wait until the service worker controls the page and keeps it for offline use."""
     try:
-        until(page, READY, seconds=20)
+        until(page, READY, seconds=60)  # a limit for a loaded machine, not a measure
     except AssertionError:
         raise AssertionError(page.evaluate(DIAG)) from None
 
