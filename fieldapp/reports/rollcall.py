@@ -56,6 +56,11 @@ class Row:
         """The state in the reader's language."""
         return str(STATES[self.state])
 
+    @property
+    def cells(self) -> list[int | str]:
+        """The figures in FIGURES' order, blank where the site reported none (the table's)."""
+        return [self.figures.get(key, "") for key, _label in FIGURES]
+
 
 @dataclass
 class Totals:
