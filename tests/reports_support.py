@@ -1,11 +1,12 @@
-"""Helpers for the daily report and roll-call tests: a day, its local times, an entry."""
+"""Helpers for the daily report, roll-call and retention tests: a day, its local times, an entry,
+storing records."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, timedelta
 
-from fieldapp import days
+from fieldapp import days, records
 
 TZ = "Asia/Shanghai"
 # A few days ago: inside the entries' retention whenever the tests run.
@@ -29,3 +30,9 @@ def entry(site_id: str, at: str, **data) -> dict:
     }
     base.update(data)
     return {"uuid": str(uuid.uuid4()), "kind": "entry", "recorded_at": at, "data": base}
+
+
+def save(app, db, recs, source="test") -> list[str]:
+    """Store records through fieldapp.records.save, as a push would; their statuses."""
+    with app.test_request_context():
+        return [r.status for r in records.save(db, recs, source=source)]

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from test_retention import entry, save
+from reports_support import entry, save
 
 from fieldapp.db import backup as backups
 from fieldapp.db import cli as db_cli

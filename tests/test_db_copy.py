@@ -10,8 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from servers import make_server
-from sync_helpers import entry, link, save_records, start, stop, uuids
-from test_tiers import other_kinds
+from sync_helpers import entry, link, other_kinds, save_records, start, stop, uuids
 
 from fieldapp.console import cases
 from sync.store import iso

@@ -131,7 +131,7 @@ def test_a_refused_record_does_not_keep_the_full_id_number_in_clear(app, db, sit
 
 
 def test_site_field_choices_change_the_gate_form(app, db, site, client, runner):
-    from test_reports import enrol
+    from gate_helpers import enrol
 
     enrol(client, db, site)  # the volunteer's phone (a visitor gets the self-registration form)
     page = client.get(f"/s/{site['code']}")

@@ -9,8 +9,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from instances_support import make_instance, sync_up
+from reports_support import entry, save
 
-from fieldapp import records, settings
+from fieldapp import settings
 from fieldapp.gate import sites
 from fieldapp.privacy import retention
 from fieldapp.reports import daily as reports
@@ -21,22 +23,6 @@ NOW = datetime.now(UTC)
 
 def ago(days: float) -> str:
     return iso(NOW - timedelta(days=days))
-
-
-def entry(site_id: str, at: str, name: str = "张三") -> dict:
-    return {
-        "uuid": str(uuid.uuid4()),
-        "kind": "entry",
-        "recorded_at": at,
-        "data": {
-            "site_id": site_id,
-            "direction": "in",
-            "person_type": "resident",
-            "name": name,
-            "temperature": 36.6,
-            "health_code": "green",
-        },
-    }
 
 
 def correction(entry_uuid: str, at: str) -> dict:
@@ -57,11 +43,6 @@ def correction(entry_uuid: str, at: str) -> dict:
 def site(app, db):
     with app.app_context():
         return dict(sites.add_site(db, "阳光花园小区", "residential", district="金坛区"))
-
-
-def save(app, db, recs, source="test"):
-    with app.test_request_context():
-        return [r.status for r in records.save(db, recs, source=source)]
 
 
 def count(db, table):
@@ -152,7 +133,6 @@ def test_purge_removes_exactly_what_is_past_the_horizon(app, db, site, monkeypat
 def test_a_late_sync_does_not_bring_a_purged_entry_back(tmp_path):
     """Two offices hold the same 10-day-old entry; one pushed it before the city purged, the
     other pushes it after: the city answers expired and stores nothing."""
-    from test_rollcall import make_instance, sync_up
 
     import sync
     from fieldapp.db import connect, transaction
@@ -279,7 +259,6 @@ def test_background_job_purges_once_a_local_day(app, db, site):
 
 def test_a_downstream_purges_with_the_retention_its_upstream_sets(tmp_path):
     """Retention is configuration: the city's value flows down and every office purges by it."""
-    from test_rollcall import make_instance, sync_up
 
     import sync
     from fieldapp.db import connect, transaction

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import pytest
 from servers import make_server
-from sync_helpers import entry, instance_app, link, save_records, start, stop, uuids
+from sync_helpers import entry, link, other_kinds, save_records, start, stop, uuids
 from wait import wait_until
-
-from fieldapp import days
-from fieldapp.db import connect
 
 # Real processes (or a PostgreSQL cluster): `pytest -m "not slow"` leaves them out.
 pytestmark = pytest.mark.slow
@@ -131,61 +128,6 @@ def test_records_reach_the_top_once_with_origin_and_config_reaches_the_bottom(ti
 
     status = office.cli("sync", "--status").stdout
     assert district.url in status
-
-
-def other_kinds(server, site_id: str, entry_uuid: str) -> list[dict]:
-    """A daily report, a correction and a visitor's registration made at an instance."""
-    from fieldapp.reports import daily as reports
-
-    app = instance_app(server.folder)
-    with app.test_request_context():
-        conn = connect(app.config["DATABASE"])
-        try:
-            tz = app.config["TIMEZONE"]
-            data = reports.draft(conn, site_id, days.today(tz), tz, reporter="值班员")
-        finally:
-            conn.close()
-    correction = {
-        "uuid": str(__import__("uuid").uuid4()),
-        "kind": "correction",
-        "recorded_at": entry(site_id)["recorded_at"],
-        "data": {
-            "entry_uuid": entry_uuid,
-            "changes": {"destination": "5-1-502"},
-            "void": False,
-            "reason": "房号登记错了",
-            "author": "值班员",
-        },
-    }
-    registration = {
-        "uuid": str(__import__("uuid").uuid4()),
-        "kind": "registration",
-        "recorded_at": entry(site_id)["recorded_at"],
-        "data": {
-            "site_id": site_id,
-            "direction": "in",
-            "name": "访客王",
-            "phone": "",
-            "health_code": "green",
-            "travel": False,
-            "travel_where": "",
-            "destination": "",
-            "temperature": None,
-        },
-    }
-    # The gate staff's entries that name what their form was filled from: the visitor's
-    # registration (their pass scanned) and a roster person (their card scanned).
-    person = server.query("SELECT id FROM roster WHERE site_id = ? LIMIT 1", (site_id,))[0][0]
-    checked = entry(
-        site_id,
-        1,
-        name="访客王",
-        person_type="visitor",
-        phone="",
-        registration_uuid=registration["uuid"],
-    )
-    resident = entry(site_id, 2, roster_id=person)
-    return [reports.new_record(data), correction, registration, checked, resident]
 
 
 def test_a_serving_instance_keeps_syncing_in_the_background(tiers):

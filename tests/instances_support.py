@@ -1,0 +1,65 @@
+"""Instances in one test process: a fresh migrated instance app, and a sync round between two of
+them through the real /sync/v1 endpoints (the central's test client as the transport)."""
+
+from __future__ import annotations
+
+from cryptography.fernet import Fernet
+
+import sync
+from fieldapp import create_app
+from fieldapp.db import connect, migrate
+from fieldapp.instance import ensure_identity
+from fieldapp.syncing import configuration
+
+
+class ClientTransport:
+    """sync's Transport over a central app's test client: the real /sync/v1 endpoints."""
+
+    def __init__(self, client, token: str) -> None:
+        self.client, self.headers = client, {"Authorization": f"Bearer {token}"}
+
+    def _answer(self, r):
+        assert r.status_code == 200, r.get_data(as_text=True)
+        return r.get_json()
+
+    def cursor(self):
+        return self._answer(self.client.get("/sync/v1/cursor", headers=self.headers))
+
+    def push(self, body: bytes):
+        r = self.client.post(
+            "/sync/v1/push", data=body, headers=self.headers, content_type="application/json"
+        )
+        return self._answer(r)
+
+    def pull(self, since: int):
+        return self._answer(self.client.get(f"/sync/v1/pull?since={since}", headers=self.headers))
+
+
+def make_instance(tmp_path, name):
+    db_path = tmp_path / f"{name}.sqlite3"
+    conn = connect(db_path)
+    migrate(conn)
+    ensure_identity(conn)
+    conn.close()
+    return create_app(
+        {
+            "TESTING": True,
+            "DATABASE": str(db_path),
+            "SECRET_KEY": "test",
+            "ID_KEY": Fernet.generate_key().decode(),
+            "BASE_URL": f"http://{name}.test",
+        }
+    )
+
+
+def sync_up(down, central, token):
+    """One round as `fieldapp sync` does it: push what waits, pull configuration."""
+    conn = connect(down.config["DATABASE"])
+    try:
+        transport = ClientTransport(central.test_client(), token)
+        with down.app_context():
+            pushed = sync.push_pending(conn, down.extensions["fieldapp.records"], transport)
+            configuration.apply_config(conn, transport.pull(0))
+    finally:
+        conn.close()
+    return pushed
