@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -248,6 +249,15 @@ def _campaign_or_404(campaign_id: str) -> campaigns.Campaign:
     return campaign
 
 
+def _campaign_site_or_404(campaign_id: str, site_id: str) -> tuple[campaigns.Campaign, Any]:
+    """A campaign the user sees and one of its sites in the user's scope, or 404."""
+    campaign = _campaign_or_404(campaign_id)
+    site = sites.get_site(get_db(), site_id)
+    if site is None or not accounts.in_scope(current_user(), site_id) or not campaign.covers(site):
+        abort(404)
+    return campaign, site
+
+
 @bp.route("/console/screening", methods=["GET", "POST"])
 @require_role(*ALL)
 def console_campaigns():
@@ -385,12 +395,9 @@ def coverage_xlsx(campaign_id: str):
 @require_role(*ALL)
 def console_site(campaign_id: str, site_id: str):
     """A site's people and their answers of a day, masked by role; looking is audited."""
-    campaign = _campaign_or_404(campaign_id)
+    campaign, site = _campaign_site_or_404(campaign_id, site_id)
     user = current_user()
     conn = get_db()
-    site = sites.get_site(conn, site_id)
-    if site is None or not accounts.in_scope(user, site_id) or not campaign.covers(site):
-        abort(404)
     try:
         day = days.parse_day(request.args.get("day") or _today())
     except ValueError as exc:
@@ -423,12 +430,9 @@ def console_site(campaign_id: str, site_id: str):
 def added_csv(campaign_id: str, site_id: str):
     """People added on site, as a roster file (name,phone,unit,person_type) for `fieldapp roster
     import` at the central: who stays joins the roster by the usual path. Audited."""
-    campaign = _campaign_or_404(campaign_id)
+    campaign, site = _campaign_site_or_404(campaign_id, site_id)
     user = current_user()
     conn = get_db()
-    site = sites.get_site(conn, site_id)
-    if site is None or not accounts.in_scope(user, site_id) or not campaign.covers(site):
-        abort(404)
     people = [p for p in answers.people(conn, campaign, site_id, _today()) if p["added"]]
     lines = ["name,phone,unit,person_type"]
     for p in people:
