@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -63,12 +64,21 @@ def test_case_life_cycle(world, db):
     ):
         assert shown in html
     assert "未结案" in html
+    # The page's close form: an outcome to choose, then 结案; no reopen while open.
+    close = re.search(
+        r'<form[^>]*>(?:(?!</form>).)*name="action" value="close".*?</form>', html, re.S
+    )
+    assert (
+        close and 'name="outcome" required' in close.group(0) and "结案</button>" in close.group(0)
+    )
+    assert 'value="reopen"' not in html
     # Closing needs an outcome; without one nothing is stored.
     act(client, uuid, action="close")
     assert "结案前请选择处理结果" in client.get(f"/console/cases/{uuid}").get_data(as_text=True)
     act(client, uuid, action="close", outcome="normal")
     html = client.get(f"/console/cases/{uuid}").get_data(as_text=True)
     assert "已结案" in html and "体温恢复正常" in html
+    assert 'value="reopen"' in html and "重新打开</button>" in html and 'value="close"' not in html
     rows = db.execute(
         "SELECT action, temperature, outcome, author FROM case_actions WHERE entry_uuid = ?"
         " ORDER BY recorded_at, id",
