@@ -48,17 +48,20 @@ def localised(f: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.command("init")
 @with_appcontext
+@localised
 def init_command() -> None:
     """Create or migrate the database and the instance keys; safe to run twice."""
     instance.ensure_keys(current_app)
     with opened() as conn:
         applied = db.migrate(conn)
         instance.ensure_identity(conn)
-    where = current_app.config["DATABASE"]
+    where = db.shown(current_app.config["DATABASE"])
     if applied:
-        click.echo(f"Database {where}: applied {', '.join(applied)}")
+        click.echo(
+            _("Database %(where)s: applied %(names)s", where=where, names=", ".join(applied))
+        )
     else:
-        click.echo(f"Database {where}: up to date")
+        click.echo(_("Database %(where)s: up to date", where=where))
 
 
 @click.command("serve")
@@ -87,14 +90,21 @@ def serve_command(host: str, port: int, threads: int, workers: int) -> None:
                     " SQLite is served by one process."
                 )
             )
-        click.echo(f"fieldapp serving on http://{host}:{port}/ ({workers} workers)", err=True)
+        click.echo(
+            _(
+                "fieldapp serving on %(url)s (%(n)d processes)",
+                url=f"http://{host}:{port}/",
+                n=workers,
+            ),
+            err=True,
+        )
         _gunicorn(app, f"{host}:{port}", workers, threads, lambda _worker: jobs.start(app, stop))
         return
     import waitress  # the one-process server
 
     jobs.start(app, stop)
     try:
-        click.echo(f"fieldapp serving on http://{host}:{port}/", err=True)
+        click.echo(_("fieldapp serving on %(url)s", url=f"http://{host}:{port}/"), err=True)
         waitress.serve(app, host=host, port=port, threads=threads, ident="fieldapp")
     finally:
         stop.set()

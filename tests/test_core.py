@@ -40,9 +40,23 @@ def test_failed_migration_leaves_nothing_half_applied(tmp_path, monkeypatch):
 def test_init_command_is_safe_twice(runner, app):
     first = runner.invoke(args=["init"])
     assert first.exit_code == 0, first.output
-    second = runner.invoke(args=["init"])
+    second = runner.invoke(args=["init"], env={"FIELDAPP_LANG": "zh_CN.UTF-8"})
     assert second.exit_code == 0
-    assert "up to date" in second.output
+    assert "已是最新" in second.output
+
+
+def test_init_never_prints_the_database_password(runner, app, engine):
+    """What init prints ends up in terminals and logs: a PostgreSQL URL's password stays out
+    (the test cluster trusts local connections, so a password in the URL is not checked)."""
+    if engine == "postgresql":
+        url = app.config["DATABASE"]
+        app.config["DATABASE"] = url.replace("postgres@", "postgres:s3cret-pw@", 1)
+        assert "s3cret-pw" in app.config["DATABASE"]
+    out = runner.invoke(args=["init"], env={"FIELDAPP_LANG": "zh_CN.UTF-8"})
+    assert out.exit_code == 0, out.output
+    assert "：已是最新" in out.output and "s3cret-pw" not in out.output
+    if engine == "postgresql":
+        assert "postgres:***@127.0.0.1" in out.output
 
 
 def test_security_headers_and_csp(client):

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import Flask, current_app, g
 
@@ -40,6 +41,16 @@ Connection = Any
 def is_postgres(target: str | Path) -> bool:
     """Whether a DATABASE setting names a PostgreSQL database rather than a SQLite file."""
     return str(target).startswith(("postgresql://", "postgres://"))
+
+
+def shown(target: str | Path) -> str:
+    """A database setting as it may be printed: a URL's password left out."""
+    parts = urlsplit(str(target))
+    if not is_postgres(target) or parts.password is None:
+        return str(target)
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def connect(target: str | Path) -> Connection:

@@ -90,7 +90,7 @@ def restore_command(copy: Path) -> None:
         applied = db.migrate(conn)  # a backup from before an upgrade
     click.echo(_("Restored %(path)s.", path=copy))
     if applied:
-        click.echo(f"applied {', '.join(applied)}")
+        click.echo(_("Migrations applied: %(names)s", names=", ".join(applied)))
 
 
 @click.group("db")
