@@ -82,6 +82,7 @@ def serve_command(host: str, port: int, threads: int, workers: int) -> None:
     several gunicorn processes (--workers) that may run on several hosts."""
     app = current_app._get_current_object()
     stop = threading.Event()
+    url = f"http://{host}:{port}/"
     if workers > 1:
         if not db.is_postgres(app.config["DATABASE"]):
             raise click.UsageError(
@@ -90,21 +91,14 @@ def serve_command(host: str, port: int, threads: int, workers: int) -> None:
                     " SQLite is served by one process."
                 )
             )
-        click.echo(
-            _(
-                "fieldapp serving on %(url)s (%(n)d processes)",
-                url=f"http://{host}:{port}/",
-                n=workers,
-            ),
-            err=True,
-        )
+        click.echo(_("fieldapp serving on %(url)s (%(n)d processes)", url=url, n=workers), err=True)
         _gunicorn(app, f"{host}:{port}", workers, threads, lambda _worker: jobs.start(app, stop))
         return
     import waitress  # the one-process server
 
     jobs.start(app, stop)
     try:
-        click.echo(_("fieldapp serving on %(url)s", url=f"http://{host}:{port}/"), err=True)
+        click.echo(_("fieldapp serving on %(url)s", url=url), err=True)
         waitress.serve(app, host=host, port=port, threads=threads, ident="fieldapp")
     finally:
         stop.set()
