@@ -27,6 +27,7 @@ from fieldapp.reports import daily
 from fieldapp.reports import views as reports_views
 from fieldapp.screening import answers as screening_answers
 from fieldapp.screening import cli as screening_cli
+from fieldapp.screening import console_views as screening_console_views
 from fieldapp.screening import followup as screening_followup
 from fieldapp.screening import views as screening_views
 from fieldapp.syncing import cli as syncing_cli
@@ -96,6 +97,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         reports_views.bp,
         privacy_views.bp,
         screening_views.bp,
+        screening_console_views.bp,
         endpoints.bp,
     ):
         app.register_blueprint(blueprint)

@@ -96,6 +96,16 @@ def listing(conn: sqlite3.Connection) -> list[Campaign]:
     return [_campaign(r) for r in rows]
 
 
+def visible(conn: sqlite3.Connection, site_ids: list[str] | None) -> list[Campaign]:
+    """The campaigns covering at least one of site_ids (None: every campaign)."""
+    listed = listing(conn)
+    if site_ids is None:
+        return listed
+    wanted = set(site_ids)
+    mine = [r for r in conn.execute("SELECT id, district FROM sites") if r["id"] in wanted]
+    return [c for c in listed if any(c.covers(r) for r in mine)]
+
+
 def find(conn: sqlite3.Connection, ref: str) -> Campaign:
     """A campaign named on the command line by its id or its exact name."""
     rows = conn.execute(

@@ -1,0 +1,353 @@
+"""Screening in the console: campaigns, coverage (table, summary, CSV, XLSX, print), a site's
+people and their answers, the follow-ups. The site phone's pages are in views.py."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+
+import sync
+from fieldapp import audit, days, records
+from fieldapp.console import accounts, logbook
+from fieldapp.console.accounts import current_user, require_role, scope_site_ids
+from fieldapp.db import get_db, transaction
+from fieldapp.gate import sites
+from fieldapp.pages import page_or_fragment
+from fieldapp.screening import answers, campaigns, coverage, followup
+
+bp = Blueprint("screening_console", __name__)
+
+ALL = ("admin", "coordinator", "viewer")
+WRITE = ("admin", "coordinator")
+SOURCE = "console"
+
+
+def _tz() -> str:
+    return current_app.config["TIMEZONE"]
+
+
+def _today() -> date:
+    return days.today(_tz())
+
+
+def _visible_campaigns(conn) -> list[campaigns.Campaign]:
+    """Campaigns covering at least one site the user may see."""
+    return campaigns.visible(conn, scope_site_ids(current_user(), conn))
+
+
+def _campaign_or_404(campaign_id: str) -> campaigns.Campaign:
+    conn = get_db()
+    campaign = campaigns.get(conn, campaign_id)
+    if campaign is None or campaign not in _visible_campaigns(conn):
+        abort(404)
+    return campaign
+
+
+def _campaign_site_or_404(campaign_id: str, site_id: str) -> tuple[campaigns.Campaign, Any]:
+    """A campaign the user sees and one of its sites in the user's scope, or 404."""
+    campaign = _campaign_or_404(campaign_id)
+    site = sites.get_site(get_db(), site_id)
+    if site is None or not accounts.in_scope(current_user(), site_id) or not campaign.covers(site):
+        abort(404)
+    return campaign, site
+
+
+@bp.route("/console/screening", methods=["GET", "POST"])
+@require_role(*ALL)
+def console_campaigns():
+    """The campaigns in the user's scope; on the central, admins make new ones here."""
+    conn = get_db()
+    user = current_user()
+    central = not current_app.config.get("UPSTREAM_URL")
+    error = ""
+    if request.method == "POST":
+        if not (central and user.is_admin):
+            abort(403)
+        form = request.form
+        try:
+            made = campaigns.add(
+                conn,
+                current_app.config,
+                form.get("name", ""),
+                start=form.get("start_day", ""),
+                end=form.get("end_day", ""),
+                daily=form.get("daily") == "1",
+                all_sites=form.get("scope") == "all",
+                districts=form.getlist("districts") if form.get("scope") != "all" else [],
+                sites=form.getlist("sites") if form.get("scope") != "all" else [],
+                asked=form.getlist("questions"),
+                actor=user.name,
+            )
+        except campaigns.CampaignError as exc:
+            error = str(exc)
+        else:
+            flash(
+                _(
+                    "The campaign %(name)s is made; it reaches the sites with the next sync.",
+                    name=made.name,
+                )
+            )
+            return redirect(url_for("screening_console.console_coverage", campaign_id=made.id), 303)
+    site_rows = conn.execute(
+        "SELECT id, name, district FROM sites WHERE active = 1 ORDER BY district, name"
+    ).fetchall()
+    names = {r["id"]: r["name"] for r in site_rows}
+    listed = [{"c": c, "scope": campaigns.scope_text(c, names)} for c in _visible_campaigns(conn)]
+    return render_template(
+        "screening/campaigns.html",
+        listed=listed,
+        can_make=central and user.is_admin,
+        districts=sorted({r["district"] for r in site_rows if r["district"]}),
+        site_rows=site_rows,
+        today=_today(),
+        error=error,
+        values=request.form if request.method == "POST" else {},
+    ), (400 if error else 200)
+
+
+def _coverage_for_request(campaign: campaigns.Campaign):
+    conn = get_db()
+    today = _today()
+    try:
+        day = days.parse_day(request.args.get("day") or today)
+    except ValueError as exc:
+        return None, str(exc)
+    district = (request.args.get("district") or "").strip() or None
+    ids = scope_site_ids(current_user(), conn)
+    return coverage.build(conn, campaign, day, district=district, site_ids=ids), ""
+
+
+@bp.route("/console/screening/<campaign_id>")
+@require_role(*ALL)
+def console_coverage(campaign_id: str):
+    """A campaign's coverage on a day: the summary paragraph, per district and site."""
+    campaign = _campaign_or_404(campaign_id)
+    cov, error = _coverage_for_request(campaign)
+    conn = get_db()
+    ids = scope_site_ids(current_user(), conn)
+    rows = campaigns.site_rows(conn, campaign, site_ids=ids)
+    context = {
+        "campaign": campaign,
+        "cov": cov,
+        "summary": coverage.summary(cov) if cov else "",
+        "error": error,
+        "districts": sorted({r["district"] for r in rows}),
+        "district": request.args.get("district", ""),
+        "day_value": request.args.get("day") or _today().isoformat(),
+        "today": _today(),
+    }
+    status = 400 if error else 200
+    if request.args.get("print") == "1":
+        return render_template("screening/coverage_print.html", **context), status
+    return page_or_fragment(
+        "screening/coverage.html", "screening/_coverage.html", status=status, **context
+    )
+
+
+def _export(campaign_id: str, kind: str):
+    campaign = _campaign_or_404(campaign_id)
+    cov, error = _coverage_for_request(campaign)
+    if cov is None:
+        return Response(error, 400)
+    name = f"screening-{cov.day.isoformat()}{'-' + cov.scope if cov.scope else ''}"
+    if kind == "csv":
+        body, mimetype = coverage.to_csv(cov), "text/csv; charset=utf-8"
+    else:
+        body = coverage.to_xlsx(cov)
+        mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    conn = get_db()
+    with transaction(conn):
+        audit.write(
+            conn,
+            current_user().name,
+            "export",
+            target=f"screening.{kind}",
+            detail=f"{campaign.name} {name}",
+            ip=accounts.client_ip(),
+        )
+    response = Response(body, mimetype=mimetype)
+    response.headers.set("Content-Disposition", "attachment", filename=f"{name}.{kind}")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/console/screening/<campaign_id>/coverage.csv")
+@require_role(*ALL)
+def coverage_csv(campaign_id: str):
+    """The coverage as CSV (UTF-8 with BOM), the summary paragraph first."""
+    return _export(campaign_id, "csv")
+
+
+@bp.route("/console/screening/<campaign_id>/coverage.xlsx")
+@require_role(*ALL)
+def coverage_xlsx(campaign_id: str):
+    """The coverage as an Excel workbook."""
+    return _export(campaign_id, "xlsx")
+
+
+@bp.route("/console/screening/<campaign_id>/sites/<site_id>")
+@require_role(*ALL)
+def console_site(campaign_id: str, site_id: str):
+    """A site's people and their answers of a day, masked by role; looking is audited."""
+    campaign, site = _campaign_site_or_404(campaign_id, site_id)
+    user = current_user()
+    conn = get_db()
+    try:
+        day = days.parse_day(request.args.get("day") or _today())
+    except ValueError as exc:
+        return Response(str(exc), 400)
+    people = answers.people(conn, campaign, site_id, day)
+    for p in people:
+        shown = logbook.present({"name": p["name"], "phone": p.get("phone", "")}, user.role)
+        p["name"], p["phone"] = shown["name"], shown["phone"]
+    with transaction(conn):
+        audit.write(
+            conn,
+            user.name,
+            "screening_view",
+            site_id,
+            f"{campaign.name} {day.isoformat()}",
+            accounts.client_ip(),
+        )
+    return render_template(
+        "screening/site.html",
+        campaign=campaign,
+        site=site,
+        day=day,
+        people=people,
+        can_write=user.can_write,
+    )
+
+
+@bp.route("/console/screening/<campaign_id>/sites/<site_id>/added.csv")
+@require_role(*WRITE)
+def added_csv(campaign_id: str, site_id: str):
+    """People added on site, as a roster file (name,phone,unit,person_type) for `fieldapp roster
+    import` at the central: who stays joins the roster by the usual path. Audited."""
+    campaign, site = _campaign_site_or_404(campaign_id, site_id)
+    user = current_user()
+    conn = get_db()
+    people = [p for p in answers.people(conn, campaign, site_id, _today()) if p["added"]]
+    lines = ["name,phone,unit,person_type"]
+    for p in people:
+        cells = [p["name"], p["phone"], p["unit"], p["person_type"]]
+        lines.append(",".join(_csv_cell(c) for c in cells))
+    with transaction(conn):
+        audit.write(
+            conn,
+            user.name,
+            "export",
+            target="screening.added.csv",
+            detail=f"{campaign.name} {site['name']} {len(people)}",
+            ip=accounts.client_ip(),
+        )
+    response = Response(
+        ("\ufeff" + "\r\n".join(lines) + "\r\n").encode(), mimetype="text/csv; charset=utf-8"
+    )
+    response.headers.set("Content-Disposition", "attachment", filename=f"added-{site['code']}.csv")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _csv_cell(value: str) -> str:
+    value = value or ""
+    if value[:1] in ("=", "+", "-", "@"):
+        value = "'" + value
+    if any(c in value for c in ',"\r\n'):
+        value = '"' + value.replace('"', '""') + '"'
+    return value
+
+
+# ---- console: follow-ups ----------------------------------------------------------------------
+
+
+@bp.route("/console/screening/followups")
+@require_role(*ALL)
+def followups():
+    """People in home isolation or medical observation, oldest first, overdue checks marked."""
+    user = current_user()
+    status = request.args.get("status", "open")
+    if status not in followup.STATUSES:
+        status = "open"
+    listed = followup.listing(get_db(), scope_site_ids(user), sync.utcnow(), status)
+    for f in listed:
+        shown = logbook.present({"name": f["name"], "phone": f["phone"]}, user.role)
+        f["name"], f["phone"] = shown["name"], shown["phone"]
+    return page_or_fragment(
+        "screening/followups.html",
+        "screening/_followups.html",
+        followups=listed,
+        status=status,
+        statuses=followup.STATUSES,
+        limit=followup.SHOWN,
+    )
+
+
+def _followup_or_404(campaign_id: str, person_id: str) -> dict:
+    follow = followup.one(get_db(), campaign_id, person_id, sync.utcnow(), _tz())
+    if follow is None or not accounts.in_scope(current_user(), follow["site_id"]):
+        abort(404)
+    return follow
+
+
+@bp.route("/console/screening/followups/<campaign_id>/<person_id>")
+@require_role(*ALL)
+def followup_page(campaign_id: str, person_id: str):
+    """One person's follow-up: their answers, the checks and steps, and the next step."""
+    user = current_user()
+    follow = _followup_or_404(campaign_id, person_id)
+    shown = logbook.present({"name": follow["name"], "phone": follow["phone"]}, user.role)
+    follow["name"], follow["phone"] = shown["name"], shown["phone"]
+    campaign = campaigns.get(get_db(), campaign_id)
+    return render_template(
+        "screening/followup.html",
+        f=follow,
+        campaign=campaign,
+        errors=session.pop("form_errors", []),
+    )
+
+
+@bp.route("/console/screening/followups/<campaign_id>/<person_id>/action", methods=["POST"])
+@require_role(*WRITE)
+def followup_action(campaign_id: str, person_id: str):
+    """Record one follow-up step (a check, a note, close or reopen), audited."""
+    user = current_user()
+    follow = _followup_or_404(campaign_id, person_id)
+    action = request.form.get("action", "")
+    record = followup.wire(
+        follow,
+        user.name,
+        action,
+        temperature=request.form.get("temperature") or None,
+        outcome=request.form.get("outcome", ""),
+        note=request.form.get("note", ""),
+    )
+    conn = get_db()
+    with transaction(conn):
+        result = records.save(conn, [record], source=SOURCE)[0]
+        if result.status == "applied":
+            audit.write(
+                conn, user.name, "screening_action", person_id, action, accounts.client_ip()
+            )
+    if result.status != "applied":
+        session["form_errors"] = [result.reason or result.status]
+    else:
+        flash(_("Saved: %(action)s.", action=followup.ACTIONS[action]))
+    return redirect(
+        url_for("screening_console.followup_page", campaign_id=campaign_id, person_id=person_id),
+        303,
+    )
