@@ -101,6 +101,11 @@ def active_users(conn: sqlite3.Connection) -> list[User]:
     return [user for row in names if (user := get_user(conn, row["name"])) is not None]
 
 
+def listing(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    """Every account's name and whether it is active, active ones first, by name."""
+    return conn.execute("SELECT name, active FROM users ORDER BY active DESC, name").fetchall()
+
+
 def get_user(conn: sqlite3.Connection, name: str) -> User | None:
     """The active user of that name (case-insensitive), or None."""
     row = conn.execute("SELECT * FROM users WHERE name = ? AND active = 1", (name,)).fetchone()

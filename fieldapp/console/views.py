@@ -36,7 +36,7 @@ from fieldapp import audit, days, records, rules
 from fieldapp.console import accounts, cases, corrections, dashboard, exports, logbook
 from fieldapp.console.accounts import current_user, require_role, scope_site_ids
 from fieldapp.db import connect, get_db, transaction
-from fieldapp.gate import registrations
+from fieldapp.gate import registrations, sites
 from fieldapp.privacy.ids import IdVault
 
 bp = Blueprint("console", __name__, url_prefix="/console")
@@ -92,12 +92,7 @@ def _ip() -> str:
 
 
 def _sites(site_ids):
-    sql = "SELECT id, name, district FROM sites"
-    params: list = []
-    if site_ids is not None:
-        sql += f" WHERE id IN ({','.join('?' * len(site_ids))})"
-        params = site_ids
-    return get_db().execute(sql + " ORDER BY district, name", params).fetchall()
+    return sites.listing(get_db(), site_ids)
 
 
 def _entry_in_scope(entry_uuid: str) -> dict:
@@ -454,7 +449,7 @@ def _user_rows():
     conn = get_db()
     names = logbook.site_names(conn)
     out = []
-    for row in conn.execute("SELECT name, active FROM users ORDER BY active DESC, name"):
+    for row in accounts.listing(conn):
         user = accounts.get_user(conn, row["name"])
         if user is None:  # disabled: shown without its scope
             out.append({"name": row["name"], "role": "", "scope": "", "active": False})

@@ -161,6 +161,25 @@ def list_sites(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     ).fetchall()
 
 
+def listing(
+    conn: sqlite3.Connection, site_ids: list[str] | None = None, *, active_only: bool = False
+) -> list[sqlite3.Row]:
+    """Sites (id, name, district, code, active) by district and name: those of site_ids (None:
+    all), only the active ones if asked."""
+    if site_ids is not None and not site_ids:
+        return []
+    where, params = [], []
+    if active_only:
+        where.append("active = 1")
+    if site_ids is not None:
+        where.append(f"id IN ({','.join('?' * len(site_ids))})")
+        params = list(site_ids)
+    sql = "SELECT id, name, district, code, active FROM sites"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return conn.execute(sql + " ORDER BY district, name", params).fetchall()
+
+
 def rotate_code(conn: sqlite3.Connection, site_id: str) -> str:
     """Give a site a new code; the old one still resolves, to 'this poster is out of date'."""
     new = new_code()

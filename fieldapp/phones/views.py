@@ -119,12 +119,10 @@ def start():
     """Where the installed app opens: this phone's own gate page (offline: the last one used)."""
     conn = get_db()
     peer = devices.peer_from_cookie(conn)
-    row = None
-    if peer is not None and peer.site_id:
-        row = conn.execute(
-            "SELECT code FROM sites WHERE id = ? AND active = 1", (peer.site_id,)
-        ).fetchone()
-    return redirect("/s/" + row["code"] if row else url_for("phones.outbox"))
+    site = sites.get_site(conn, peer.site_id) if peer is not None and peer.site_id else None
+    if site is None or not site["active"]:
+        return redirect(url_for("phones.outbox"))
+    return redirect("/s/" + site["code"])
 
 
 @bp.route("/enrol/<token>", methods=["GET", "POST"])

@@ -21,7 +21,7 @@ def site_fields(site_id: str):
     """Choose which optional fields a site's gate asks for (minimum collection)."""
     conn = get_db()
     user = current_user()
-    site = conn.execute("SELECT * FROM sites WHERE id = ?", (site_id,)).fetchone()
+    site = sites.get_site(conn, site_id)
     if site is None or not in_scope(user, site_id):
         abort(404)
     if not user.can_write:
@@ -41,7 +41,7 @@ def site_fields(site_id: str):
         else:
             flash(_("The gate form of %(site)s now asks for these fields.", site=site["name"]))
             return redirect(url_for("privacy.site_fields", site_id=site_id), 303)
-        site = conn.execute("SELECT * FROM sites WHERE id = ?", (site_id,)).fetchone()
+        site = sites.get_site(conn, site_id)
     chosen = {f for f in site["optional_fields"].split(",") if f}
     return page_or_fragment(
         "privacy/fields.html",

@@ -185,10 +185,7 @@ def _rollcall_for_request():
 def _districts() -> list[str]:
     conn = get_db()
     ids = scope_site_ids(current_user(), conn)
-    rows = conn.execute(
-        "SELECT DISTINCT id, district FROM sites WHERE active = 1 ORDER BY district"
-    ).fetchall()
-    return sorted({r["district"] for r in rows if ids is None or r["id"] in ids})
+    return sorted({r["district"] for r in sites.listing(conn, ids, active_only=True)})
 
 
 @bp.route("/console/rollcall")

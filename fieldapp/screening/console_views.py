@@ -102,9 +102,7 @@ def console_campaigns():
                 )
             )
             return redirect(url_for("screening_console.console_coverage", campaign_id=made.id), 303)
-    site_rows = conn.execute(
-        "SELECT id, name, district FROM sites WHERE active = 1 ORDER BY district, name"
-    ).fetchall()
+    site_rows = sites.listing(conn, active_only=True)
     names = {r["id"]: r["name"] for r in site_rows}
     listed = [{"c": c, "scope": campaigns.scope_text(c, names)} for c in _visible_campaigns(conn)]
     return render_template(
