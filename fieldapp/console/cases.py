@@ -190,7 +190,7 @@ def listing(
     )
     params: list[Any] = []
     if site_ids is not None:
-        sql += f" AND e.site_id IN ({','.join('?' * len(site_ids))})"
+        sql += " AND " + db.in_list("e.site_id", site_ids)
         params += site_ids
     if site:
         sql += " AND e.site_id = ?"
@@ -250,7 +250,7 @@ def open_count(conn: sqlite3.Connection, site_ids: list[str] | None, now: dateti
     )
     params: list[Any] = []
     if site_ids is not None:
-        sql += f" AND e.site_id IN ({','.join('?' * len(site_ids))})"
+        sql += " AND " + db.in_list("e.site_id", site_ids)
         params += site_ids
     overdue_before = iso(now - OVERDUE)
     rows = conn.execute(sql, params).fetchall()

@@ -94,7 +94,7 @@ def parse_filters(
 def _where(f: Filters, site_ids: list[str] | None, tz: ZoneInfo) -> tuple[str, list[Any]]:
     clauses, params = ["1 = 1"], []
     if site_ids is not None:
-        clauses.append(f"e.site_id IN ({','.join('?' * len(site_ids))})")
+        clauses.append(db.in_list("e.site_id", site_ids))
         params += site_ids
     if f.site:
         clauses.append("e.site_id = ?")

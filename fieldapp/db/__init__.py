@@ -96,6 +96,12 @@ def turn(target: str | Path, name: str) -> Iterator[bool]:
         conn.close()
 
 
+def in_list(column: str, values: list[Any]) -> str:
+    """SQL for `column IN (?, ...)` over values (bound after it); false for none, since
+    PostgreSQL has no `IN ()` (a scope with no site in it, for example)."""
+    return f"{column} IN ({','.join('?' * len(values))})" if values else "1 = 0"
+
+
 def json_number(conn: Connection, column: str, key: str) -> str:
     """SQL for the number under key of a JSON object stored as text (names from code only)."""
     if dialect(conn) == "postgresql":

@@ -289,7 +289,7 @@ def followups():
         "screening/followups.html",
         "screening/_followups.html",
         followups=listed,
-        status=status,
+        chosen=status,  # not `status`: page_or_fragment's HTTP status
         statuses=followup.STATUSES,
         limit=followup.SHOWN,
     )
