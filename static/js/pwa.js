@@ -12,12 +12,19 @@
       .then((reg) => {
         if (!reg.active) return;
         if (!navigator.serviceWorker.controller) reg.active.postMessage({ type: "claim" });
-        // The page that installed the worker was not seen by it: ask it to keep this one too.
-        if (!seen && GATE_PAGE.test(location.pathname)) {
-          reg.active.postMessage({ type: "cache-page", url: location.pathname });
-        }
+        // A gate page must be kept for offline use: the page that installed the worker was not
+        // seen by it, and on one bar the worker's copy can fail. Ask until it is kept.
+        if (GATE_PAGE.test(location.pathname)) keep(reg, 12);
       })
       .catch(() => null);
+  }
+
+  function keep(reg, tries) {
+    caches.match(location.pathname, { ignoreVary: true }).then((kept) => {
+      if (kept || tries <= 0 || !reg.active) return;
+      reg.active.postMessage({ type: "cache-page", url: location.pathname });
+      setTimeout(() => keep(reg, tries - 1), 5000);
+    }).catch(() => null);
   }
 
   if (self.FieldOutbox) self.FieldOutbox.refreshDevice();

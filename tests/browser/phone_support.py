@@ -6,7 +6,7 @@ from __future__ import annotations
 from wait import wait_until
 
 
-def until(page, script: str, arg=None, seconds: float = 30) -> None:
+def until(page, script: str, arg=None, seconds: float = 60) -> None:
     """Wait until a script is true in the page. evaluate() awaits an async script's answer,
     which Playwright's wait_for_function does not (it takes the promise for true)."""
     wait_until(lambda: page.evaluate(script, arg), seconds, script)
