@@ -20,3 +20,14 @@ def page_or_fragment(page: str, fragment: str, status: int = 200, **context: Any
     response = Response(render_template(template, **context), status=status)
     response.vary.add("HX-Request")
     return response
+
+
+def download(body: bytes | str, filename: str, mimetype: str, *, inline: bool = False) -> Response:
+    """A file the console hands over (an export, a PDF of passes): saved under filename, or
+    shown by the browser (inline); personal data, so never kept by a cache."""
+    response = Response(body, mimetype=mimetype)
+    response.headers.set(
+        "Content-Disposition", "inline" if inline else "attachment", filename=filename
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -229,14 +229,24 @@ def test_console_exports_are_scoped_and_audited(world, console):
     assert "attachment" in r.headers["Content-Disposition"]
     text = r.data.decode("utf-8-sig")
     assert "南门小区" in text and "河西小区" not in text
-    x = client.get(f"/console/rollcall.xlsx?day={day.isoformat()}")
+    assert r.headers["Cache-Control"] == "no-store"
+    # Behind the README's proxy the audit names the coordinator's address, not the proxy's.
+    central.config["TRUSTED_PROXIES"] = 1
+    x = client.get(
+        f"/console/rollcall.xlsx?day={day.isoformat()}",
+        headers={"X-Forwarded-For": "203.0.113.7"},
+    )
     assert x.status_code == 200 and x.data[:2] == b"PK"
     conn = connect(central.config["DATABASE"])
     audited = conn.execute(
-        "SELECT actor, target FROM audit_log WHERE action = 'export' ORDER BY id"
+        "SELECT actor, target, ip FROM audit_log WHERE action = 'export' ORDER BY id"
     ).fetchall()
     conn.close()
-    assert [tuple(a) for a in audited] == [("jintan", "rollcall.csv"), ("jintan", "rollcall.xlsx")]
+    assert [tuple(a)[:2] for a in audited] == [
+        ("jintan", "rollcall.csv"),
+        ("jintan", "rollcall.xlsx"),
+    ]
+    assert audited[1]["ip"] == "203.0.113.7"
 
 
 def test_cli_report_daily_csv_matches_the_console(world):

@@ -11,7 +11,7 @@ from fieldapp import days, rules
 from fieldapp.console.accounts import client_ip, current_user, in_scope, require_role
 from fieldapp.db import get_db
 from fieldapp.gate import passes, sites
-from fieldapp.pages import page_or_fragment
+from fieldapp.pages import download, page_or_fragment
 from fieldapp.pdffont import FontMissing
 
 bp = Blueprint("gate_console", __name__)
@@ -143,7 +143,4 @@ def passes_pdf(site_id: str):
     except FontMissing as exc:  # say so, in the user's language, rather than print boxes
         return Response(str(exc), status=503, mimetype="text/plain")
     passes.printed(conn, site_id, len(people), actor=user.name, ip=client_ip())
-    response = Response(pdf, mimetype="application/pdf")
-    response.headers.set("Content-Disposition", "inline", filename="passes.pdf")
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return download(pdf, "passes.pdf", "application/pdf", inline=True)

@@ -18,10 +18,16 @@ from flask import (
 from flask_babel import gettext as _
 
 from fieldapp import audit, days, records, rules
-from fieldapp.console.accounts import current_user, in_scope, require_role, scope_site_ids
+from fieldapp.console.accounts import (
+    client_ip,
+    current_user,
+    in_scope,
+    require_role,
+    scope_site_ids,
+)
 from fieldapp.db import get_db
 from fieldapp.gate import sites
-from fieldapp.pages import page_or_fragment
+from fieldapp.pages import download, page_or_fragment
 from fieldapp.pdffont import FontMissing
 from fieldapp.phones import devices
 from fieldapp.privacy import fields as site_fields
@@ -232,12 +238,9 @@ def _export(kind: str):
         "export",
         target=f"rollcall.{kind}",
         detail=name,
-        ip=request.remote_addr or "",
+        ip=client_ip(),
     )
-    response = Response(body, mimetype=mimetype)
-    response.headers.set("Content-Disposition", "attachment", filename=f"{name}.{kind}")
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return download(body, f"{name}.{kind}", mimetype)
 
 
 @bp.route("/console/rollcall.csv")

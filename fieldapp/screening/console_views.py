@@ -26,7 +26,7 @@ from fieldapp.console import accounts, logbook
 from fieldapp.console.accounts import current_user, require_role, scope_site_ids
 from fieldapp.db import get_db, transaction
 from fieldapp.gate import sites
-from fieldapp.pages import page_or_fragment
+from fieldapp.pages import download, page_or_fragment
 from fieldapp.screening import answers, campaigns, coverage, followup
 
 bp = Blueprint("screening_console", __name__)
@@ -177,10 +177,7 @@ def _export(campaign_id: str, kind: str):
             detail=f"{campaign.name} {name}",
             ip=accounts.client_ip(),
         )
-    response = Response(body, mimetype=mimetype)
-    response.headers.set("Content-Disposition", "attachment", filename=f"{name}.{kind}")
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return download(body, f"{name}.{kind}", mimetype)
 
 
 @bp.route("/console/screening/<campaign_id>/coverage.csv")
@@ -253,12 +250,8 @@ def added_csv(campaign_id: str, site_id: str):
             detail=f"{campaign.name} {site['name']} {len(people)}",
             ip=accounts.client_ip(),
         )
-    response = Response(
-        ("\ufeff" + "\r\n".join(lines) + "\r\n").encode(), mimetype="text/csv; charset=utf-8"
-    )
-    response.headers.set("Content-Disposition", "attachment", filename=f"added-{site['code']}.csv")
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    body = ("\ufeff" + "\r\n".join(lines) + "\r\n").encode()
+    return download(body, f"added-{site['code']}.csv", "text/csv; charset=utf-8")
 
 
 def _csv_cell(value: str) -> str:
