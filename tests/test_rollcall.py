@@ -209,6 +209,9 @@ def test_console_rollcall_needs_login_and_shows_only_the_scope(world, console):
     assert "幸福里小区" in page.text and "零报告" in page.text and "未报" in page.text
     assert "河西小区" not in page.text  # another district: not this coordinator's
     assert "4 个场所中已报告 1 个" in page.text
+    # The day and district to show: a form htmx sends for the table alone.
+    assert 'hx-target="#rollcall"' in page.text and f'value="{day.isoformat()}"' in page.text
+    assert '<option value="金坛区"' in page.text and '<option value="溧阳市"' not in page.text
     frag = client.get(f"/console/rollcall?day={day.isoformat()}", headers={"HX-Request": "true"})
     assert "<html" not in frag.text and 'id="rollcall"' in frag.text
     assert "HX-Request" in frag.headers["Vary"]

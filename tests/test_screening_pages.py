@@ -177,6 +177,7 @@ def test_coverage_page_table_summary_and_fragment(app, db, world, screened):
     assert "新建排查任务" not in listing.text  # only an admin makes campaigns
     r = coordinator.get(f"/console/screening/{campaign.id}")
     assert r.status_code == 200 and "<html" in r.text
+    assert 'hx-target="#coverage"' in r.text and '<option value="金坛区"' in r.text
     summary = re.search(r'<p class="screening-summary" data-summary>(.*?)</p>', r.text, re.S)
     text = summary.group(1)
     assert "应排查 8 人，已排查 4 人（含名单外新增 1 人），未排查 4 人" in text
