@@ -63,7 +63,7 @@ def site_list() -> None:
     """List sites: code, kind, district, name, gate URL (closed ones marked)."""
     with opened() as conn:
         closed = "\t" + _("(closed)")
-        for site in sites.list_sites(conn):
+        for site in sites.listing(conn):
             flag = "" if site["active"] else closed
             click.echo(
                 f"{site['code']}\t{site['kind']}\t{site['district'] or '-'}\t{site['name']}"
@@ -332,7 +332,7 @@ def demo_command() -> None:
             )
             return
         made = demo.seed(conn)
-        shown = [site for site in made or sites.list_sites(conn) if site["active"]]
+        shown = [site for site in made or sites.listing(conn) if site["active"]]
         click.echo(_("Demo sites created:") if made else _("Sites exist already; nothing seeded."))
         for site in shown:
             click.echo(f"  {site['name']}: {_url(site['code'])}")

@@ -15,7 +15,7 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from fieldapp import audit, rules
+from fieldapp import audit, db, rules
 from fieldapp.db import transaction
 from fieldapp.privacy import fields as site_fields
 from sync import config as sync_config
@@ -154,30 +154,21 @@ def find(conn: sqlite3.Connection, ref: str) -> sqlite3.Row:
     return site
 
 
-def list_sites(conn: sqlite3.Connection) -> list[sqlite3.Row]:
-    """Every site, active first, by district and name."""
-    return conn.execute(
-        "SELECT * FROM sites ORDER BY active DESC, district, name, created_at"
-    ).fetchall()
-
-
 def listing(
     conn: sqlite3.Connection, site_ids: list[str] | None = None, *, active_only: bool = False
 ) -> list[sqlite3.Row]:
-    """Sites (id, name, district, code, active) by district and name: those of site_ids (None:
-    all), only the active ones if asked."""
-    if site_ids is not None and not site_ids:
-        return []
-    where, params = [], []
+    """Sites, active ones first, by district and name: those of site_ids (None: all), only the
+    active ones if asked."""
+    where, params = ["1 = 1"], []
     if active_only:
         where.append("active = 1")
     if site_ids is not None:
-        where.append(f"id IN ({','.join('?' * len(site_ids))})")
+        where.append(db.in_list("id", site_ids))
         params = list(site_ids)
-    sql = "SELECT id, name, district, code, active FROM sites"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    return conn.execute(sql + " ORDER BY district, name", params).fetchall()
+    sql = "SELECT * FROM sites WHERE " + " AND ".join(where)  # noqa: S608 -- clauses from code
+    return conn.execute(
+        sql + " ORDER BY active DESC, district, name, created_at", params
+    ).fetchall()
 
 
 def rotate_code(conn: sqlite3.Connection, site_id: str) -> str:
