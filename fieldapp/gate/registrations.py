@@ -17,7 +17,7 @@ from typing import Any
 from flask_babel import gettext as _
 
 import sync
-from fieldapp import days, rules
+from fieldapp import days, db, rules
 
 # The registration's columns after the common ones; the same keys as an entry's where shared.
 COLUMNS = (
@@ -106,7 +106,7 @@ def unchecked(
     ]
     params: list[Any] = []
     if site_ids is not None:
-        clauses.append(f"r.site_id IN ({','.join('?' * len(site_ids))})" if site_ids else "1 = 0")
+        clauses.append(db.in_list("r.site_id", site_ids))
         params += site_ids
     if site:
         clauses.append("r.site_id = ?")
