@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import sync
 from fieldapp import days, db, rules
 from fieldapp.console import cases, logbook
+from fieldapp.gate.sites import listing as site_listing
 from fieldapp.syncing import status as sync_status_of
 from sync.store import iso
 
@@ -52,13 +53,8 @@ def today(
     sql = "SELECT substr(recorded_at, 1, 13) AS hour, count(*) AS n"
     for row in conn.execute(sql + where + scope + " GROUP BY 1", params):
         hours[days.local(row["hour"] + ":00:00.000Z", tz).hour] += row["n"]
-    site_sql = "SELECT id, name, district, code FROM sites WHERE active = 1"
-    site_params: list[Any] = []
-    if site_ids is not None:
-        site_sql += " AND " + db.in_list("id", site_ids)
-        site_params = list(site_ids)
     sites = []
-    for row in conn.execute(site_sql + " ORDER BY district, name", site_params):
+    for row in site_listing(conn, site_ids, active_only=True):
         s = per_site.get(row["id"], {"in": 0, "out": 0, "fevers": 0, "travels": 0})
         sites.append(
             {
