@@ -178,7 +178,11 @@
   });
   document.addEventListener("htmx:beforeRequest", (event) => {
     const elt = event.detail && event.detail.elt;
-    if (elt && elt.id === "roster-q" && ready()) event.preventDefault();
+    if (elt && elt.id === "roster-q" && ready()) {
+      // Typed before the roster was here (htmx waits 250 ms to ask): answer it here now.
+      event.preventDefault();
+      render(elt.value);
+    }
   });
   document.addEventListener("submit", (event) => {
     if (event.target.matches && event.target.matches("form.roster-search") && ready()) {
