@@ -217,12 +217,15 @@ def test_new_service_worker_version_keeps_the_waiting_records(server, context, e
     server.env["FIELDAPP_APP_VERSION"] = "next"
     server.start()
     context.set_offline(False)
-    page.evaluate("async () => (await navigator.serviceWorker.getRegistration()).update()")
+    # The browser looks for a new worker at each visit; here, at each poll (a look made while
+    # the restarted server was still busy could come back empty, and nothing looks again).
     until(
         page,
         """async (old) => {
           const shells = (await caches.keys()).filter(k => k.includes('shell'));
-          return shells.length === 1 && shells[0] !== old[0];
+          if (shells.length === 1 && shells[0] !== old[0]) return true;
+          await (await navigator.serviceWorker.getRegistration()).update().catch(() => null);
+          return false;
         }""",
         old,
     )
