@@ -85,10 +85,10 @@ def parse_push(body: Any, peer: Peer, *, max_records: int) -> Push:
                 "bad_seq", "every record from an instance carries its seq", field="seq"
             )
         if top is None or seq > top:
-            # The cursor names the record at its seq; one whose uuid is refused names none.
-            given = raw.get("uuid")
-            usable = isinstance(given, str) and len(given) <= 64 and wire.problem(given) is None
-            top, top_uuid = seq, given if usable else None
+            top, top_uuid = seq, raw.get("uuid")
+    # The cursor names the record at the top seq; one whose uuid is refused names none.
+    if not (isinstance(top_uuid, str) and len(top_uuid) <= 64 and wire.problem(top_uuid) is None):
+        top_uuid = None
     since = _seq(body.get("since"), "since")
     upto = _seq(body.get("upto"), "upto")
     upto_uuid = body.get("upto_uuid")
