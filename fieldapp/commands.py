@@ -46,6 +46,37 @@ def localised(f: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def table_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--format text|csv|xlsx and --out FILE, for a command that ends in write_table."""
+    f = click.option(
+        "--out", type=click.Path(dir_okay=False), default=None, help="Write to this file"
+    )(f)
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "csv", "xlsx"]),
+        default="text",
+        show_default=True,
+    )(f)
+
+
+def write_table(table: Any, formats: Any, fmt: str, out: str | None) -> None:
+    """Print a table (the roll-call, a campaign's coverage) as text or CSV, or write it to out.
+    formats is its module: format_text, to_csv and to_xlsx. An XLSX file needs out."""
+    if fmt == "xlsx" and not out:
+        raise click.BadParameter(_("an XLSX file needs --out FILE"), param_hint="--out")
+    if fmt == "text":
+        body = formats.format_text(table).encode()
+    else:
+        body = formats.to_csv(table) if fmt == "csv" else formats.to_xlsx(table)
+    if not out:
+        click.echo(body.decode("utf-8-sig"), nl=False)
+        return
+    with open(out, "wb") as f:
+        f.write(body)
+    click.echo(out)
+
+
 @click.command("init")
 @with_appcontext
 @localised

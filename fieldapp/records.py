@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 
 import sync
 from fieldapp import instance, settings
+from fieldapp.rules import SPACES
 
 # An area's record kinds, made for an app's settings (the entry kind needs ID_KEY).
 KindsOf = Callable[[Mapping[str, Any]], list[sync.RecordKind]]
@@ -32,6 +33,19 @@ def retention_days(conn: sqlite3.Connection, config: Mapping[str, Any] | None = 
     row = conn.execute("SELECT value FROM settings WHERE name = 'retention_days'").fetchone()
     config = current_app.config if config is None else config
     return settings.check_retention_days(row[0] if row else config["RETENTION_DAYS"])
+
+
+def site_of(conn: sqlite3.Connection, data: Mapping[str, Any]) -> str:
+    """The site a record's data names (site_id, spaces stripped), if this instance knows it;
+    sync.Invalid, worded for the sender, otherwise. Every kind that belongs to a site asks here."""
+    site_id = data.get("site_id")
+    if isinstance(site_id, str):
+        site_id = site_id.strip(SPACES)
+    if not isinstance(site_id, str) or not site_id or len(site_id) > 40:
+        raise sync.Invalid(_("The record names no site."))
+    if conn.execute("SELECT 1 FROM sites WHERE id = ?", (site_id,)).fetchone() is None:
+        raise sync.Invalid(_("The record names a site this instance does not know."))
+    return site_id
 
 
 # A time of recording a live form brings is trusted this far behind our clock and ahead of it.

@@ -6,10 +6,8 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
-from flask_babel import gettext as _
-
 import sync
-from fieldapp import rules
+from fieldapp import records, rules
 from fieldapp.privacy.ids import IdVault
 
 # The entries table's columns after the common ones: the wire fields of rules.FIELDS, an ID
@@ -28,13 +26,7 @@ LINKS = ("roster_id", "registration_uuid")
 
 def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Check an entry from any source and return its normalised wire form (rules.FIELDS)."""
-    site_id = data.get("site_id")
-    if isinstance(site_id, str):
-        site_id = site_id.strip(rules.SPACES)
-    if not isinstance(site_id, str) or not site_id or len(site_id) > 40:
-        raise sync.Invalid(_("The record names no site."))
-    if conn.execute("SELECT 1 FROM sites WHERE id = ?", (site_id,)).fetchone() is None:
-        raise sync.Invalid(_("The record names a site this instance does not know."))
+    site_id = records.site_of(conn, data)
     clean, errors = rules.check(data)
     if errors:
         raise sync.Invalid(rules.first_problem(errors))

@@ -14,10 +14,8 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from flask_babel import gettext as _
-
 import sync
-from fieldapp import days, db, rules
+from fieldapp import days, db, records, rules
 
 # The registration's columns after the common ones; the same keys as an entry's where shared.
 COLUMNS = (
@@ -38,12 +36,7 @@ TEMPERATURE = rules.BY_NAME["temperature"]
 
 def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Check a registration from any source and return its normalised wire form."""
-    site_id = data.get("site_id")
-    if not isinstance(site_id, str) or not site_id.strip(rules.SPACES) or len(site_id) > 40:
-        raise sync.Invalid(_("The record names no site."))
-    site_id = site_id.strip(rules.SPACES)
-    if conn.execute("SELECT 1 FROM sites WHERE id = ?", (site_id,)).fetchone() is None:
-        raise sync.Invalid(_("The record names a site this instance does not know."))
+    site_id = records.site_of(conn, data)
     clean, errors = rules.check(data, FIELDS)
     if errors:
         raise sync.Invalid(rules.first_problem(errors, FIELDS))

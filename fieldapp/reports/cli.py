@@ -8,7 +8,7 @@ from flask.cli import with_appcontext
 from flask_babel import gettext as _
 
 from fieldapp import days
-from fieldapp.commands import opened
+from fieldapp.commands import opened, table_options, write_table
 from fieldapp.reports import posters, rollcall
 
 
@@ -20,14 +20,7 @@ def report_group() -> None:
 @report_group.command("daily")
 @click.option("--date", "day", default=None, help="Local date YYYY-MM-DD (default: today)")
 @click.option("--district", default=None, help="Only the sites of this district")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "csv", "xlsx"]),
-    default="text",
-    show_default=True,
-)
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write to this file")
+@table_options
 @with_appcontext
 def report_daily(day: str | None, district: str | None, fmt: str, out: str | None) -> None:
     """Print the roll-call of a day: reported, zero, late, missing, with totals."""
@@ -47,19 +40,7 @@ def report_daily(day: str | None, district: str | None, fmt: str, out: str | Non
         )
         if district and not rc.rows:
             raise click.ClickException(_("No active site in district %(d)s.", d=district))
-        if fmt == "xlsx" and not out:
-            raise click.BadParameter(_("an XLSX file needs --out FILE"), param_hint="--out")
-    if fmt == "text":
-        body = rollcall.format_text(rc).encode()
-    else:
-        body = rollcall.to_csv(rc) if fmt == "csv" else rollcall.to_xlsx(rc)
-    if not out:
-        click.echo(body.decode("utf-8-sig"), nl=False)
-        return
-    with open(out, "wb") as f:
-        f.write(body)
-    if fmt != "text":
-        click.echo(out)
+    write_table(rc, rollcall, fmt, out)
 
 
 @click.command("posters")

@@ -157,12 +157,7 @@ def count_label(key: str) -> str:
 
 def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Check a daily report from any source and return its normalised wire form."""
-    site_id = data.get("site_id")
-    if not isinstance(site_id, str) or not site_id.strip(rules.SPACES) or len(site_id) > 40:
-        raise sync.Invalid(_("The record names no site."))
-    site_id = site_id.strip(rules.SPACES)
-    if conn.execute("SELECT 1 FROM sites WHERE id = ?", (site_id,)).fetchone() is None:
-        raise sync.Invalid(_("The record names a site this instance does not know."))
+    site_id = records.site_of(conn, data)
     try:
         day = days.parse_day(data.get("day"))
     except ValueError as exc:

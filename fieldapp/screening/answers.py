@@ -19,7 +19,7 @@ from typing import Any
 from flask_babel import gettext as _
 
 import sync
-from fieldapp import rules
+from fieldapp import records, rules
 from fieldapp.db import transaction
 from fieldapp.screening import campaigns, questions, tallies
 from sync.store import canonical_uuid, iso
@@ -56,11 +56,7 @@ def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
     ).fetchone()
     if row is None:
         raise sync.Invalid(_("The answer names a screening campaign this instance does not know."))
-    site_id = _id(data.get("site_id"))
-    if site_id is None:
-        raise sync.Invalid(_("The record names no site."))
-    if conn.execute("SELECT 1 FROM sites WHERE id = ?", (site_id,)).fetchone() is None:
-        raise sync.Invalid(_("The record names a site this instance does not know."))
+    site_id = records.site_of(conn, data)
     try:
         person_id = canonical_uuid(data.get("person_id"), "person_id")
     except sync.Invalid:

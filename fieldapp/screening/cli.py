@@ -8,7 +8,7 @@ from flask.cli import with_appcontext
 from flask_babel import gettext as _
 
 from fieldapp import days
-from fieldapp.commands import opened
+from fieldapp.commands import opened, table_options, write_table
 from fieldapp.screening import campaigns, coverage, questions
 
 
@@ -104,10 +104,7 @@ def campaign_end(campaign: str) -> None:
 @click.argument("campaign")
 @click.option("--date", "day", default=None, help="Local date YYYY-MM-DD (default: today)")
 @click.option("--district", default=None, help="Only the sites of this district")
-@click.option(
-    "--format", "fmt", type=click.Choice(["text", "csv", "xlsx"]), default="text", show_default=True
-)
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write to this file")
+@table_options
 @with_appcontext
 def coverage_command(
     campaign: str, day: str | None, district: str | None, fmt: str, out: str | None
@@ -121,18 +118,7 @@ def coverage_command(
             raise click.BadParameter(str(exc), param_hint="--date") from None
         found = campaigns.find(conn, campaign)
         cov = coverage.build(conn, found, when, district=district)
-        if fmt == "xlsx" and not out:
-            raise click.BadParameter(_("an XLSX file needs --out FILE"), param_hint="--out")
-        if fmt == "text":
-            body = coverage.format_text(cov).encode()
-        else:
-            body = coverage.to_csv(cov) if fmt == "csv" else coverage.to_xlsx(cov)
-    if not out:
-        click.echo(body.decode("utf-8-sig"), nl=False)
-        return
-    with open(out, "wb") as f:
-        f.write(body)
-    click.echo(out)
+    write_table(cov, coverage, fmt, out)
 
 
 commands = [screening_group]

@@ -20,7 +20,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 import sync
-from fieldapp import days, rules
+from fieldapp import days, records, rules
 from fieldapp.screening import questions
 from sync.store import canonical_uuid, iso
 
@@ -71,11 +71,7 @@ def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
         is None
     ):
         raise sync.Invalid(_("The answer names a screening campaign this instance does not know."))
-    site_id = data.get("site_id")
-    if not isinstance(site_id, str) or not site_id or len(site_id) > 40:
-        raise sync.Invalid(_("The record names no site."))
-    if conn.execute("SELECT 1 FROM sites WHERE id = ?", (site_id,)).fetchone() is None:
-        raise sync.Invalid(_("The record names a site this instance does not know."))
+    site_id = records.site_of(conn, data)
     try:
         person_id = canonical_uuid(data.get("person_id"), "person_id")
     except sync.Invalid:
