@@ -86,6 +86,12 @@ def translate(sql: str) -> str:
 # PostgreSQL binds in one statement.
 _ROW_OF_MARKS = re.compile(r"\bVALUES\s*\(\s*\?(?:\s*,\s*\?)*\s*\)", re.IGNORECASE)
 MAX_PARAMETERS = 65535
+# An INSERT that only adds its rows (no ON CONFLICT, no RETURNING): the same as COPY's.
+_PLAIN_INSERT = re.compile(
+    r"\s*INSERT INTO (?P<table>\w+) \((?P<columns>\w+(?:\s*,\s*\w+)*)\)"
+    r"\s*VALUES\s*\(\s*\?(?:\s*,\s*\?)*\s*\)\s*",
+    re.IGNORECASE,
+)
 
 
 @lru_cache(maxsize=64)
@@ -190,6 +196,13 @@ class Connection:
         parse in Python at every call, made once per number of rows. Its rowcount is the rows
         all of them changed."""
         rows = [_params(p) for p in seq]
+        plain = _PLAIN_INSERT.fullmatch(sql)
+        if plain is not None:  # rows in, nothing else: COPY, which the server need not plan
+            cur = psycopg.Cursor(self._raw)
+            with cur.copy(f"COPY {plain['table']} ({plain['columns']}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return Cursor(cur, rowcount=len(rows))
         found = _ROW_OF_MARKS.search(sql)
         if found is None or "?" in sql[: found.start()] + sql[found.end() :]:
             cur = psycopg.Cursor(self._raw)
