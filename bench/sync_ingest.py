@@ -15,7 +15,9 @@ PostgreSQL, with --database (a URL: the bench works in schemas of its own there;
 a throwaway cluster set up as a central runs, see bench/support.py): a fresh central served by
 `fieldapp serve --workers 4` (gunicorn) takes the same pushes in the same run; then the rows
 it stored go into a fresh copy of the same table with one COPY, and with one `executemany`
-through fieldapp's connect(), each in one transaction (fastest of three each).
+through fieldapp's connect(), each in one transaction (fastest of three each). fieldapp's
+executemany sends a plain INSERT of many rows as COPY too (since 2026-12-06): the two
+baselines now differ only by the adapter's Python.
 
 Prints records/s for each, the ratios, and the CPU seconds of the app's processes (and of
 PostgreSQL's, when the cluster is the bench's own). --rounds N alternates the two engines'
