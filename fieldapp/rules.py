@@ -81,7 +81,6 @@ NO = ("false", "no", "off", "0", "n", "")
 _RANGE = (f"{TEMP_MIN:.1f}", f"{TEMP_MAX:.1f}")  # as the messages show them
 _TEMPERATURE_RE = re.compile(TEMPERATURE)
 _MOBILE_RE = re.compile(MOBILE)
-_PLATE_RE = re.compile(PLATE)
 _ID_RE = re.compile(RESIDENT_ID)
 _DATE_RE = re.compile(DATE)
 _PHONE_JUNK_RE = re.compile(PHONE_JUNK)
@@ -141,11 +140,6 @@ def valid_resident_id(value: str) -> bool:
 def normalise_plate(value: str) -> str:
     """Upper case, no spaces or dots."""
     return _PLATE_JUNK_RE.sub("", value or "").upper()
-
-
-def valid_plate(value: str) -> bool:
-    """A Chinese vehicle plate."""
-    return bool(_PLATE_RE.fullmatch(value))
 
 
 def mask_id(value: str) -> str:

@@ -53,7 +53,10 @@ def test_mobile(raw, ok):
     ],
 )
 def test_plate(raw, ok):
-    assert rules.valid_plate(rules.normalise_plate(raw)) is ok
+    clean, errors = rules.check({"plate": raw}, [rules.BY_NAME["plate"]])
+    assert ("plate" not in errors) is ok
+    if ok:
+        assert clean["plate"] == rules.normalise_plate(raw)
 
 
 @pytest.fixture

@@ -61,11 +61,6 @@ class Campaign:
         from the start up to it for a one-off."""
         return (day, day) if self.daily else (self.start_day, day)
 
-    @property
-    def asks_status(self) -> bool:
-        """Whether answers say where the person is now (and so may open a follow-up)."""
-        return "status" in self.questions
-
 
 def _campaign(row: Mapping[str, Any]) -> Campaign:
     return Campaign(
