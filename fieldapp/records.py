@@ -102,6 +102,7 @@ def describe(exc: sync.Invalid) -> str:
         "deep": lambda: _("The record is nested deeper than any record may be."),
         "text": lambda: _("The record holds text that is not valid Unicode."),
         "number": lambda: _("The record holds a number that is too large, or not a number."),
+        "nul": lambda: _("The record holds a NUL character (U+0000), which cannot be stored."),
         "bad_uuid": lambda: (
             _("The record's id is not valid.")
             if field == "uuid"

@@ -330,6 +330,7 @@ _WIRE_PROBLEMS = {
     "deep": "the record is nested deeper than any record kind allows",
     "text": "the record holds text that is not valid Unicode (a lone surrogate)",
     "number": "the record holds a number beyond 64 bits, NaN or infinity",
+    "nul": "the record holds a NUL character (U+0000), which no database here stores",
 }
 
 
@@ -339,12 +340,19 @@ def _is_id(value: Any) -> bool:
 
 
 def _storable(values: tuple[Any, ...]) -> None:
-    """Refuse a row a database cannot hold: integers beyond 64 bits, NaN, infinities. (Text
-    with a lone surrogate fails earlier, when the content hash encodes it.)"""
+    """Refuse a row a database cannot hold: integers beyond 64 bits, NaN, infinities, text with
+    U+0000 (PostgreSQL's text cannot hold it: refused on SQLite too, so that what one tier took
+    every tier takes). (Text with a lone surrogate fails earlier, when the content hash
+    encodes it.)"""
     for value in values:
-        if type(value) is int and not -wire.MAX_INT - 1 <= value <= wire.MAX_INT:
-            raise Invalid(_WIRE_PROBLEMS["number"], "number")
-        if type(value) is float and not math.isfinite(value):
+        kind = type(value)
+        if kind is str:
+            if "\x00" in value:
+                raise Invalid(_WIRE_PROBLEMS["nul"], "nul")
+        elif kind is int:
+            if not -wire.MAX_INT - 1 <= value <= wire.MAX_INT:
+                raise Invalid(_WIRE_PROBLEMS["number"], "number")
+        elif kind is float and not math.isfinite(value):
             raise Invalid(_WIRE_PROBLEMS["number"], "number")
 
 

@@ -102,6 +102,7 @@ def test_a_bad_file_reports_every_bad_line_and_imports_nothing(runner, db, site,
         (b"", "The file is empty."),
         ("姓名,电话\n张三,13812345678\n", "Line 1: the header must name the columns"),
         ("name,phone,unit\n", "header but nobody in it"),
+        ("name,phone,unit\n张\x00三,13812345678,1-1\n", "NUL"),  # PostgreSQL cannot store it
     ],
 )
 def test_unreadable_files_are_refused(runner, db, site, tmp_path, content, message):

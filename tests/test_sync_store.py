@@ -89,3 +89,16 @@ def test_a_batch_that_fails_to_write_stores_nothing(conn):
         apply_batch(conn, REGISTRY, batch, origin="here", source="down")
     assert list(stored(conn).values()) == ["before"]
     assert conn.execute("SELECT count(*) FROM changes").fetchone()[0] == 1
+
+
+def test_a_nul_character_refuses_its_record_on_either_engine(conn):
+    """PostgreSQL cannot store U+0000 in text, SQLite can: refused on both, so a record a site
+    office on SQLite took is not one its central on PostgreSQL can never take."""
+    batch = [note("before"), note("a\x00b"), note("after")]
+    results = apply_batch(conn, REGISTRY, batch, origin="here", source="down")
+    assert [r.status for r in results] == ["applied", "rejected", "applied"]
+    assert "NUL" in results[1].reason
+    assert stored(conn) == {batch[0]["uuid"]: "before", batch[2]["uuid"]: "after"}
+    reviewed = conn.execute("SELECT uuid, status, body FROM sync_rejects").fetchall()
+    assert [(r[0], r[1]) for r in reviewed] == [(batch[1]["uuid"], "rejected")]
+    assert "\\u0000" in reviewed[0][2]  # kept for review as it came

@@ -67,6 +67,10 @@ def parse_csv(raw: bytes, default_type: str = "resident") -> list[dict[str, str]
         raise RosterError(
             [_("The file is not UTF-8 text: save it as “CSV UTF-8” and try again.")]
         ) from None
+    if "\x00" in text:
+        raise RosterError(
+            [_("The file holds a NUL character: save it as “CSV UTF-8” and try again.")]
+        )
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
