@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Response, request
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFProtect
 
 csrf = CSRFProtect()
@@ -35,8 +36,19 @@ HEADERS = {
 
 
 def init_app(app: Flask) -> None:
-    """Turn on CSRF protection and add the security headers to every response."""
+    """Turn on CSRF protection, refuse NUL characters in forms and queries and add the
+    security headers to every response."""
     csrf.init_app(app)
+
+    @app.before_request
+    def _no_nul():
+        """A NUL character (U+0000) in a form or a query: refused before any view reads it.
+        PostgreSQL's text cannot hold one (a 500 there); no browser form sends one."""
+        for key, values in request.values.lists():
+            if "\x00" in key or any("\x00" in v for v in values):
+                words = _("The request holds a NUL character (U+0000): nothing was saved.")
+                return Response(words, 400, mimetype="text/plain")
+        return None
 
     @app.after_request
     def _headers(response):
