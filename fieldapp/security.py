@@ -42,9 +42,10 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _no_nul():
-        """A NUL character (U+0000) in a form or a query: refused before any view reads it.
+        """A NUL character (U+0000) in a form, a query or the path: refused before any view.
         PostgreSQL's text cannot hold one (a 500 there); no browser form sends one."""
-        for key, values in request.values.lists():
+        parts = [str(v) for v in (request.view_args or {}).values()]
+        for key, values in [*request.values.lists(), ("", parts)]:
             if "\x00" in key or any("\x00" in v for v in values):
                 words = _("The request holds a NUL character (U+0000): nothing was saved.")
                 return Response(words, 400, mimetype="text/plain")

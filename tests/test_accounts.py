@@ -239,7 +239,7 @@ def login_from(client, forwarded):
     assert r.status_code == 401
 
 
-def test_a_nul_character_in_a_form_or_a_query_is_a_clear_400(client, app):
+def test_a_nul_character_in_a_form_a_query_or_a_path_is_a_clear_400(client, app):
     """PostgreSQL's text cannot hold U+0000: the sign-in form with one in the name answered 500
     there. Refused before any view runs, on both engines, with a sentence."""
     make_user(app, "root", "admin")
@@ -249,5 +249,6 @@ def test_a_nul_character_in_a_form_or_a_query_is_a_clear_400(client, app):
     assert r.status_code == 400
     assert r.get_data(as_text=True) == "请求中含有空字符（U+0000），未保存任何内容。"
     assert client.get("/console/login?next=/console/log%00").status_code == 400
+    assert client.get("/s/AB%00CD").status_code == 400  # a site's code in the path
     r = client.post("/console/login", data=dict(form, name="root"))
     assert r.status_code == 302  # and nothing else was changed by the refusals
