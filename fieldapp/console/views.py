@@ -423,6 +423,8 @@ def export():
 def audit_page():
     """The audit log, newest first (admins only)."""
     before = request.args.get("before", type=int)
+    if before is not None and not 0 < before < 2**63:  # not a row id: the first page
+        before = None
     action = request.args.get("action") or None
     if action not in audit.ACTIONS:
         action = None
