@@ -49,6 +49,10 @@ def local_text(recorded_at: str, tz: str | ZoneInfo) -> str:
     return local(recorded_at, tz).strftime("%Y-%m-%d %H:%M")
 
 
+# The days a date typed into a filter, a report or a campaign may name.
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2999, 12, 31)
+
+
 def parse_day(value: Any) -> date:
     """A YYYY-MM-DD date; ValueError with a clear message otherwise."""
     if isinstance(value, date):
@@ -57,12 +61,15 @@ def parse_day(value: Any) -> date:
     try:
         if len(text) != 10:
             raise ValueError
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         shown = text[:20] if text else str(value)[:20] if isinstance(value, int | float) else "?"
         raise ValueError(
             _("the date must look like 2020-02-15, not %(value)s", value=shown)
         ) from None
+    if not FIRST_DAY <= day <= LAST_DAY:  # 9999-12-31 has no next day to end it
+        raise ValueError(_("the date %(value)s is out of range (1970 to 2999)", value=text))
+    return day
 
 
 def parse_cutoff(value: str) -> tuple[int, int]:

@@ -111,6 +111,11 @@ def test_bad_filters_say_what_is_wrong(app, world):
     assert "日期格式应为 2020-02-15" in html
     assert "筛选条件的选项无效" in html
     assert len(names(html)) == 5  # the bad filters are dropped, the log still shows
+    # The last day there is: its end is beyond what a date can hold (was a 500).
+    html = page(client, "?date_from=9999-12-31&date_to=9999-12-31")
+    assert "日期 9999-12-31 超出范围" in html
+    assert len(names(html)) == 5
+    assert client.get("/console/cases?date_to=9999-12-31").status_code == 200
 
 
 def test_htmx_gets_only_the_fragment(app, world):

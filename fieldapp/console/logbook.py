@@ -67,10 +67,10 @@ def parse_filters(
         value = (args.get(key) or "").strip()
         if value:
             try:
-                date.fromisoformat(value)
+                days.parse_day(value)
                 setattr(f, key, value)
-            except ValueError:
-                errors.append(_("A date must look like 2020-02-15."))
+            except ValueError as exc:
+                errors.append(str(exc))
     for key, choices in (
         ("direction", rules.DIRECTIONS),
         ("person_type", rules.PERSON_TYPES),
