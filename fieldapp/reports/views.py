@@ -40,7 +40,7 @@ bp = Blueprint("reports", __name__)
 REPORT_DAYS_BACK = 7
 
 
-bp.add_app_template_global(rollcall.state_labels, "state_labels")
+bp.add_app_template_global(rollcall.html_lines, "rollcall_lines")
 
 
 def _tz() -> str:
