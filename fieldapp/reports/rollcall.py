@@ -97,10 +97,10 @@ class Totals:
     rows: list[Row] = field(default_factory=list)  # a district's own sites (not for the total)
 
     @classmethod
-    def of(cls, name: str, rows: list[Row], keep: bool = True) -> Totals:
-        """The totals of these sites (listing them, for a district): each figure summed once
-        over the group, not site by site."""
-        t = cls(name, sites=len(rows), rows=rows if keep else [])
+    def of(cls, name: str, rows: list[Row]) -> Totals:
+        """A district's totals, listing its sites: each figure summed once over the group,
+        not site by site."""
+        t = cls(name, sites=len(rows), rows=rows)
         for row in rows:
             t.states[row.state] += 1
         if rows:
