@@ -5,9 +5,10 @@
 
 Prints: the dashboard, the first and the 100th page of the log with a filter, the roll-call of
 every site for yesterday (each the median of a few requests through the Flask test client,
-signed in as an admin), and the CSV export's rows/s and memory, measured in a child process so
-the generation's memory does not count: its RSS before the export and its peak (flat memory:
-the growth stays the same at any size).
+signed in as an admin, and the app's CPU time for them, steadier than the wall clock on a
+shared machine), and the CSV export's rows/s and memory, measured in a child process so the
+generation's memory does not count: its RSS before the export and its peak (flat memory: the
+growth stays the same at any size).
 
 SQLite by default (a fresh file, or the one in --keep DIR). --database: PostgreSQL (a URL: the
 bench works in a schema of its own there, dropped at the end unless --keep NAME names one to
@@ -293,29 +294,35 @@ class Statements:
 
 
 SQL_MS: list[float] = []  # the database's share of the requests timed last (PostgreSQL)
+CPU_MS: list[float] = []  # the app's own CPU time for them: steadier than the wall clock when
+# other work shares the machine (PostgreSQL's is not in it: it runs in its own processes)
 
 
 def timed(client, path: str, repeat: int = 5, seen: Statements | None = None) -> tuple[float, str]:
     """Median milliseconds of GET path, and the last body; with seen, the median time its
-    statements took (sent, run and their rows received) goes in SQL_MS."""
-    times, sql, body = [], [], ""
+    statements took (sent, run and their rows received) goes in SQL_MS; the app's CPU time
+    (median) in CPU_MS."""
+    times, sql, cpu, body = [], [], [], ""
     for _ in range(repeat):
         if seen:
             seen.seen.clear()
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         r = client.get(path)
         body = r.get_data(as_text=True)
         times.append((time.perf_counter() - t) * 1000)
+        cpu.append((time.process_time() - c) * 1000)
         assert r.status_code == 200, (path, r.status_code)
         if seen:
             sql.append(sum(s for s, _sql, _p in seen.seen) * 1000)
     SQL_MS[:] = [statistics.median(sql)] if sql else []
+    CPU_MS[:] = [statistics.median(cpu)]
     return statistics.median(times), body
 
 
 def db_share() -> str:
-    """' (SQL x ms)' for the requests timed last, when measured."""
-    return f" (SQL {SQL_MS[0]:5.1f} ms)" if SQL_MS else ""
+    """' (app CPU x ms, SQL y ms)' for the requests timed last (SQL when measured)."""
+    sql = f", SQL {SQL_MS[0]:5.1f} ms" if SQL_MS else ""
+    return f" (app CPU {CPU_MS[0]:5.1f} ms{sql})"
 
 
 def pages(target: str, key: str, site: str, explain: bool) -> None:
@@ -371,6 +378,7 @@ def pages(target: str, key: str, site: str, explain: bool) -> None:
     )
     show("the roll-call")
     conn.close()
+    print(f"load average after the pages: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 
 def rss_mb() -> float:

@@ -7,6 +7,7 @@ change is 23 or 25 hours long and still counted whole.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from typing import Any
@@ -42,6 +43,31 @@ def bounds(day: date, tz: str | ZoneInfo) -> tuple[str, str]:
 def local(recorded_at: str, tz: str | ZoneInfo) -> datetime:
     """A stored UTC timestamp in the gates' time zone."""
     return datetime.fromisoformat(recorded_at.replace("Z", "+00:00")).astimezone(zone(tz))
+
+
+def clock(day: date, tz: str | ZoneInfo) -> Callable[[str], str]:
+    """A reader of stored timestamps as local 'HH:MM' when on `day`, 'YYYY-MM-DD HH:MM' when
+    not, for thousands of them (a city's roll-call): the zone is looked up once for the day.
+    On a day whose UTC offset is the same from midnight to midnight (every day but a DST
+    change's), a time on it is its UTC minute of the day less local midnight's, read from the
+    text; any other timestamp is converted one by one (local_text)."""
+    start, end = bounds(day, tz)
+    midnight = datetime.fromisoformat(start)
+    steady = (
+        midnight.astimezone(zone(tz)).utcoffset()
+        == datetime.fromisoformat(end).astimezone(zone(tz)).utcoffset()
+        and start[16:] == ":00.000Z"  # an offset of whole minutes (every zone's since 1972)
+    )
+    first = midnight.hour * 60 + midnight.minute
+
+    def read(recorded_at: str) -> str:
+        if steady and start <= recorded_at < end and len(recorded_at) == len(start):
+            minutes = (int(recorded_at[11:13]) * 60 + int(recorded_at[14:16]) - first) % 1440
+            return f"{minutes // 60:02d}:{minutes % 60:02d}"
+        at = local(recorded_at, tz)
+        return at.strftime("%H:%M") if at.date() == day else at.strftime("%Y-%m-%d %H:%M")
+
+    return read
 
 
 def local_text(recorded_at: str, tz: str | ZoneInfo) -> str:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from html.parser import HTMLParser
 
 import pytest
 from instances_support import make_instance, sync_up
@@ -18,6 +19,7 @@ from fieldapp.db import connect, transaction
 from fieldapp.gate import sites
 from fieldapp.reports import daily as reports
 from fieldapp.reports import rollcall
+from sync.store import iso
 
 CUTOFF = "20:00"
 
@@ -279,3 +281,177 @@ def test_cli_report_daily_csv_matches_the_console(world):
         "南门小区": "未报",
     }
     assert json.dumps(rows)  # plain strings all the way
+
+
+# ---- the submission time of 5,000 sites, read with the zone looked up once ----------------
+
+
+@pytest.mark.parametrize(
+    ("tz", "day"),
+    [
+        ("Asia/Shanghai", date(2026, 12, 5)),
+        ("Asia/Kolkata", date(2026, 12, 5)),  # +05:30
+        ("America/New_York", date(2026, 3, 8)),  # 23 hours: clocks go forward
+        ("America/New_York", date(2026, 11, 1)),  # 25 hours: clocks go back
+        ("Australia/Lord_Howe", date(2026, 10, 4)),  # half an hour forward
+    ],
+)
+def test_submission_time_reads_as_one_by_one_conversion_would(tz, day):
+    """The roll-call's 'submitted at' (HH:MM on the day, the date too on another) is what a
+    conversion of each timestamp gives, every 7 minutes and 13 seconds from the day before to
+    the day after, DST changes included."""
+    read = days.clock(day, tz)
+    at = datetime.combine(day - timedelta(days=1), time(0), tzinfo=UTC)
+    while at < datetime.combine(day + timedelta(days=2), time(0), tzinfo=UTC):
+        stored = iso(at)
+        local_at = days.local(stored, tz)
+        want = (
+            local_at.strftime("%H:%M")
+            if local_at.date() == day
+            else local_at.strftime("%Y-%m-%d %H:%M")
+        )
+        assert read(stored) == want, stored
+        at += timedelta(minutes=7, seconds=13)
+
+
+# ---- the console's table, line by line, on either engine -------------------------------------
+
+
+class _Table(HTMLParser):
+    """The roll-call table's lines as a reader sees them: (the tr's attributes, cell texts)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[tuple[dict, list[str]]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":
+            self.rows.append((dict(attrs), []))
+        elif tag in ("td", "th") and self.rows:
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self.rows[-1][1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def test_console_table_shows_each_site_line_and_totals(app, db):
+    """Every site's line as the coordinator reads it (state, time, figures, remarks, all
+    escaped), districts' totals, on SQLite and on PostgreSQL."""
+    from console_support import login, make_site, make_user
+
+    day = days.today(TZ) - timedelta(days=2)
+    s = {
+        key: make_site(app, name, district)
+        for key, name, district in [
+            ("busy", "阳光<花园>&小区", "金坛区"),
+            ("zero", "幸福里小区", "金坛区"),
+            ("late", "城东工地", "金坛区"),
+            ("missing", "南门小区", "金坛区"),
+            ("fixed", "河西小区", "溧阳市"),
+        ]
+    }
+    with app.test_request_context():
+        records.save(
+            db,
+            [
+                entry(s["busy"]["id"], local(day, 8)),
+                entry(s["busy"]["id"], local(day, 9), direction="out"),
+                entry(s["busy"]["id"], local(day, 10), person_type="visitor", plate="苏D12345"),
+                entry(s["busy"]["id"], local(day, 11), temperature=37.9, fever_action="clinic"),
+                entry(s["fixed"]["id"], local(day, 9)),
+            ],
+            source="gate",
+        )
+
+        def report(key, at, **extra):
+            data = reports.draft(db, s[key]["id"], day, TZ)
+            data.update(extra)
+            assert reports.submit(db, data, recorded_at=at).status == "applied"
+
+        report("busy", local(day, 18, 5), remarks="<script>alert(1)</script> 一切正常")
+        report("zero", local(day, 17))
+        report("late", local(day + timedelta(days=1), 9, 30))  # next morning, nobody came
+        report("fixed", local(day, 7), zero=False, remarks="先报")
+        # A correction after the entry came in: its figures count, the first time stays.
+        records.save(db, [entry(s["fixed"]["id"], local(day, 19))], source="gate")
+        report("fixed", local(day, 21), remarks="补登")
+    make_user(app, "boss", "admin")
+    client = app.test_client()
+    assert login(client, "boss").status_code in (302, 303)
+    page = client.get(f"/console/rollcall?day={day.isoformat()}")
+    assert page.status_code == 200
+    assert "<script>alert" not in page.text and "&lt;花园&gt;&amp;" in page.text
+    table = _Table()
+    table.feed(page.text)
+    lines = {attrs["data-site"]: cells for attrs, cells in table.rows if "data-site" in attrs}
+    by_key = {key: lines[site["id"]] for key, site in s.items()}
+    # Site, state, submitted at, in, out, visitors, fevers, travel, red, yellow, vehicles, remarks
+    assert by_key == {
+        "busy": ["阳光<花园>&小区", "已报", "18:05", "3", "1", "1", "1", "0", "0", "0", "1"]
+        + ["<script>alert(1)</script> 一切正常"],
+        "zero": ["幸福里小区", "零报告", "17:00", *["0"] * 8, ""],
+        "late": [
+            "城东工地",
+            "迟报 （零报告）",
+            f"{(day + timedelta(days=1)).isoformat()} 09:30",
+            *["0"] * 8,
+            "",
+        ],
+        "missing": ["南门小区", "未报", "", *[""] * 8, ""],
+        "fixed": ["河西小区", "已报", "07:00", "2", *["0"] * 7, "补登"],
+    }
+    states = {
+        attrs["data-site"]: attrs["class"] for attrs, _cells in table.rows if "data-site" in attrs
+    }
+    assert {key: states[site["id"]] for key, site in s.items()} == {
+        "busy": "state-reported",
+        "zero": "state-zero",
+        "late": "state-late",
+        "missing": "state-missing",
+        "fixed": "state-reported",
+    }
+    # District by district: its heading, its sites' lines, its total; then the scope's.
+    order = [
+        cells[0]
+        if "data-site" in attrs or "total-row" in attrs.get("class", "")
+        else f"# {cells[0]}"
+        for attrs, cells in table.rows[1:]
+    ]
+    assert order == [
+        "# 溧阳市",
+        "河西小区",
+        "合计 溧阳市",
+        "# 金坛区",
+        "南门小区",  # by name
+        "城东工地",
+        "幸福里小区",
+        "阳光<花园>&小区",
+        "合计 金坛区",
+        "合计",
+    ]
+    totals = {
+        cells[0]: cells[1:] for attrs, cells in table.rows if "total-row" in attrs.get("class", "")
+    }
+    assert totals == {
+        "合计 溧阳市": ["已报 1，零报告 0，迟报 0，未报 0", "2", *["0"] * 7, ""],
+        "合计 金坛区": [
+            "已报 1，零报告 1，迟报 1，未报 1",
+            "3",
+            "1",
+            "1",
+            "1",
+            "0",
+            "0",
+            "0",
+            "1",
+            "",
+        ],
+        "合计": ["5 个场所中已报告 4 个", "5", "1", "1", "1", "0", "0", "0", "1", ""],
+    }

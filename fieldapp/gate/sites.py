@@ -171,6 +171,17 @@ def listing(
     ).fetchall()
 
 
+def districts(conn: sqlite3.Connection, site_ids: list[str] | None = None) -> list[str]:
+    """The districts of the active sites among site_ids (None: all), sorted: a drop-down's,
+    without reading a city's 5,000 sites for their ten names."""
+    where, params = ["active = 1"], []
+    if site_ids is not None:
+        where.append(db.in_list("id", site_ids))
+        params = list(site_ids)
+    sql = "SELECT DISTINCT district FROM sites WHERE " + " AND ".join(where)  # noqa: S608 -- clauses from code
+    return sorted(r[0] for r in conn.execute(sql, params))
+
+
 def rotate_code(conn: sqlite3.Connection, site_id: str) -> str:
     """Give a site a new code; the old one still resolves, to 'this poster is out of date'."""
     new = new_code()

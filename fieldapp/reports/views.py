@@ -40,7 +40,7 @@ bp = Blueprint("reports", __name__)
 REPORT_DAYS_BACK = 7
 
 
-bp.add_app_template_global(rollcall.state_labels, "state_labels")
+bp.add_app_template_global(rollcall.html_lines, "rollcall_lines")
 
 
 def _tz() -> str:
@@ -190,8 +190,7 @@ def _rollcall_for_request():
 
 def _districts() -> list[str]:
     conn = get_db()
-    ids = scope_site_ids(current_user(), conn)
-    return sorted({r["district"] for r in sites.listing(conn, ids, active_only=True)})
+    return sites.districts(conn, scope_site_ids(current_user(), conn))
 
 
 @bp.route("/console/rollcall")
