@@ -14,6 +14,7 @@ from console_support import csrf, login, make_user
 from screening_support import TODAY, added, answer, make_campaign, make_sites, save
 
 from fieldapp.phones import devices
+from fieldapp.screening import coverage
 from sync import peers
 from sync.store import iso, utcnow
 
@@ -326,6 +327,33 @@ def test_the_roll_call_shows_screening_beside_the_daily_report(app, db, world, s
     assert "4/5" in row
     row = re.search(f'data-site="{world["site"]["id"]}">(.*?)</tr>', r.text, re.S).group(1)
     assert "0/3" in row
+
+
+def test_the_roll_calls_screening_cells_are_the_coverage_pages_figures(app, db, world, screened):
+    """The roll-call reads only (screened, to screen); the coverage page sums every answer's
+    breakdown: both say the same for every site, district and the whole scope."""
+    ids = [r[0] for r in db.execute("SELECT id FROM sites")]
+    with app.test_request_context():
+        (cell,) = coverage.for_rollcall(db, TODAY, ids)
+        full = coverage.build(db, world["campaign"], TODAY, site_ids=ids)
+    assert cell["sites"] == {r.site_id: (r.screened, r.to_screen) for r in full.rows}
+    assert cell["districts"] == {d.name: (d.screened, d.to_screen) for d in full.districts}
+    assert cell["total"] == (full.total.screened, full.total.to_screen)
+    assert cell["sites"][world["jintan"]["id"]] == (4, 5)
+
+    # A one-off campaign over every site, its answers from its start up to the day.
+    once = make_campaign(app, db, name="一次性排查", daily=False, districts=[], all_sites=True)
+    site = world["liyang"]
+    assert {r.status for r in save(app, db, [answer(once.id, site["id"], site["people"][0])])} == {
+        "applied"
+    }
+    with app.test_request_context():
+        cells = coverage.for_rollcall(db, TODAY, ids)
+        full = coverage.build(db, once, TODAY, site_ids=ids)
+    (cell,) = [c for c in cells if c["campaign"].id == once.id]
+    assert cell["sites"] == {r.site_id: (r.screened, r.to_screen) for r in full.rows}
+    assert cell["total"] == (full.total.screened, full.total.to_screen)
+    assert cell["sites"][site["id"]][0] == 1
 
 
 def test_a_follow_up_without_a_check_for_12_hours_is_highlighted_overdue(app, db, world):

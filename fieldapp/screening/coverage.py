@@ -380,21 +380,33 @@ def for_rollcall(
     conn: sqlite3.Connection, day: date, site_ids: Iterable[str]
 ) -> list[dict[str, Any]]:
     """For the roll-call of a day: each campaign running that day, with every listed site's
-    (screened, to screen); sites it does not cover are absent."""
+    (screened, to screen); sites it does not cover are absent. The same figures as build()'s
+    lines, without the breakdown of answers each of a city's 5,000 lines would carry."""
     ids = list(site_ids)
     out = []
+    roster: Counter | None = None
     for campaign in campaigns.listing(conn):
         if not campaign.runs_on(day):
             continue
-        cov = build(conn, campaign, day, site_ids=ids)
-        if not cov.rows:
+        sites = campaigns.site_rows(conn, campaign, site_ids=ids)
+        if not sites:
             continue
-        out.append(
-            {
-                "campaign": campaign,
-                "sites": {r.site_id: (r.screened, r.to_screen) for r in cov.rows},
-                "districts": {d.name: (d.screened, d.to_screen) for d in cov.districts},
-                "total": (cov.total.screened, cov.total.to_screen),
-            }
-        )
+        roster = roster_sizes(conn, None) if roster is None else roster
+        added = added_sizes(conn, campaign.id, day)
+        if campaign.daily:
+            screened = tallies.people(conn, campaign.id, day)
+        else:
+            first, last = campaign.window(day)
+            counted = tallies.count(tallies.answers_in(conn, campaign.id, first, last))
+            screened = {site_id: c["people"] for site_id, c in counted.items()}
+        cells: dict[str, tuple[int, int]] = {}
+        districts: dict[str, tuple[int, int]] = {}
+        for s in sites:
+            site_id = s["id"]
+            cell = (screened.get(site_id, 0), roster[site_id] + added[site_id])
+            cells[site_id] = cell
+            held = districts.get(s["district"], (0, 0))
+            districts[s["district"]] = (held[0] + cell[0], held[1] + cell[1])
+        total = (sum(c[0] for c in cells.values()), sum(c[1] for c in cells.values()))
+        out.append({"campaign": campaign, "sites": cells, "districts": districts, "total": total})
     return out

@@ -155,6 +155,15 @@ def read(
     return {site_id: Counter(json.loads(counts)) for site_id, counts in rows}
 
 
+def people(conn: sqlite3.Connection, campaign_id: str, day: date) -> dict[str, int]:
+    """People screened on a campaign's day per site, from the kept counts (the roll-call's)."""
+    rows = conn.execute(
+        "SELECT site_id, counts FROM screening_tallies WHERE campaign_id = ? AND day = ?",
+        (campaign_id, day.isoformat()),
+    )
+    return {site_id: json.loads(counts).get("people", 0) for site_id, counts in rows}
+
+
 def answers_in(
     conn: sqlite3.Connection, campaign_id: str, first: date, last: date
 ) -> list[sqlite3.Row]:
