@@ -1,6 +1,6 @@
 """What crosses the wire: answers compressed when the browser accepts it, static files under
 hashed names cached for a year, the service worker's list naming those files, and the gate's
-last entries by htmx (fieldapp/assets.py)."""
+last entries by gate.js (fieldapp/assets.py)."""
 
 from __future__ import annotations
 
@@ -162,20 +162,20 @@ def test_the_shell_list_names_hashed_files_that_exist(phone):
         r.close()
 
 
-def test_the_last_entries_follow_by_htmx_with_a_fresh_token(app, client, db, site):
+def test_the_last_entries_follow_with_a_fresh_token(app, client, db, site):
     with app.app_context():
         save(app, wire_entry(site["id"], name="最近一位"))
     url = f"/s/{site['code']}/last"
     assert client.get(url, headers=HX).status_code == 401  # a visitor sees nobody's entries
     enrol(client, db, site)
     page = client.get(f"/s/{site['code']}").text
-    assert f'hx-get="{url}"' in page and 'hx-trigger="fieldapp:kept from:body"' in page
+    assert f'data-last-url="{url}"' in page  # asked for by gate.js on a kept page
     r = client.get(url, headers=HX)
     assert r.status_code == 200 and "最近一位" in r.text
     assert 'class="last-entries"' in r.text
     assert re.search(r'<input id="csrf_token"[^>]+hx-swap-oob="true"', r.text)
     assert "no-store" in r.headers["Cache-Control"] and "HX-Request" in r.headers["Vary"]
-    assert client.get(url).status_code == 302  # without htmx: the page itself
+    assert client.get(url).status_code == 302  # not asked for a fragment: the page itself
 
 
 def test_build_names_files_by_content_and_keeps_the_plain_name_current(tmp_path):
