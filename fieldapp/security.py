@@ -5,13 +5,15 @@ from __future__ import annotations
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
+from fieldapp.assets import inline_styles_hash
+
 csrf = CSRFProtect()
 
 CSP = "; ".join(
     [
         "default-src 'self'",
         "script-src 'self'",
-        "style-src 'self'",
+        f"style-src 'self' {inline_styles_hash()}",  # and the gate page's own styles
         "img-src 'self' data: blob:",
         "connect-src 'self'",
         "worker-src 'self'",

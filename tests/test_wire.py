@@ -31,7 +31,26 @@ def phone(client, db, site):
 
 
 def page_assets(phone, site) -> list[str]:
-    return ASSET.findall(phone.get(f"/s/{site['code']}").text)
+    """The static files the gate page and the outbox page link (the gate page's styles are in
+    the page itself; /outbox links them)."""
+    return [u for path in (f"/s/{site['code']}", "/outbox") for u in ASSET.findall(phone.get(path).text)]
+
+
+def test_the_gate_page_carries_its_styles_allowed_by_their_hash(phone, site):
+    import base64
+    import hashlib
+
+    page = phone.get(f"/s/{site['code']}")
+    style = re.search(r"<style>(.*?)</style>", page.text, re.S)[1]
+    assert ".entry-form" in style and "&gt;" not in style  # the CSS as written, not escaped
+    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    assert f"style-src 'self' 'sha256-{digest}'" in page.headers["Content-Security-Policy"]
+    assert 'rel="stylesheet"' not in page.text
+    # What gate.js loads once the form is usable: hashed names, as the page's own scripts.
+    later = re.search(r'data-later="([^"]+)"', page.text)[1].split()
+    assert [assets.HASHED.sub(r"\1", u) for u in later] == [
+        f"/static/js/{name}.js" for name in ("outbox", "roster", "status", "pwa")
+    ]
 
 
 def varies(response) -> set[str]:

@@ -458,7 +458,8 @@
       .catch(function () { /* offline: the kept list stays */ });
   });
 
-  // The rest of the phone's scripts, in order, once the form is usable.
+  // The rest of the phone's scripts, in order, once the form is usable: when the phone is
+  // next idle (after the frame that shows the form), so they do not hold that frame back.
   function loadLater() {
     later.split(" ").filter(Boolean).forEach(function (src) {
       var s = document.createElement("script");
@@ -471,6 +472,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     setUp();
     FieldGate.ready = true;
-    loadLater();
+    if ("requestIdleCallback" in self) requestIdleCallback(loadLater, { timeout: 1000 });
+    else setTimeout(loadLater, 200);
   });
 })();
