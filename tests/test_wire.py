@@ -33,7 +33,9 @@ def phone(client, db, site):
 def page_assets(phone, site) -> list[str]:
     """The static files the gate page and the outbox page link (the gate page's styles are in
     the page itself; /outbox links them)."""
-    return [u for path in (f"/s/{site['code']}", "/outbox") for u in ASSET.findall(phone.get(path).text)]
+    return [
+        u for path in (f"/s/{site['code']}", "/outbox") for u in ASSET.findall(phone.get(path).text)
+    ]
 
 
 def test_the_gate_page_carries_its_styles_allowed_by_their_hash(phone, site):

@@ -77,7 +77,9 @@ def test_register_a_resident_from_the_roster_and_a_visitor_with_a_fever(gate_ser
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
 
 
-def test_the_search_asks_the_instance_while_the_roster_is_not_on_the_phone(gate_server, context, page):
+def test_the_search_asks_the_instance_while_the_roster_is_not_on_the_phone(
+    gate_server, context, page
+):
     server = gate_server
     site = server.query("SELECT id, code FROM sites WHERE kind = 'residential'")[0]
     enrol_cookie(server, context, site["id"])
