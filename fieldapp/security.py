@@ -6,13 +6,15 @@ from flask import Flask, Response, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFProtect
 
+from fieldapp.assets import inline_styles_hash
+
 csrf = CSRFProtect()
 
 CSP = "; ".join(
     [
         "default-src 'self'",
         "script-src 'self'",
-        "style-src 'self'",
+        f"style-src 'self' {inline_styles_hash()}",  # and the gate page's own styles
         "img-src 'self' data: blob:",
         "connect-src 'self'",
         "worker-src 'self'",

@@ -145,7 +145,7 @@ def test_service_worker_and_manifest(client):
     assert sw.headers["Cache-Control"] == "no-cache"
     assert "__VERSION__" not in sw.text and "__SHELL__" not in sw.text
     assert re.search(r'"/static/js/outbox\.[0-9a-f]{12}\.js"', sw.text)  # by hashed name
-    assert re.search(r'"/static/vendor/htmx\.min\.[0-9a-f]{12}\.js"', sw.text)
+    assert re.search(r'"/static/vendor/htmx\.min\.[0-9a-f]{12}\.js"', sw.text)  # lazy
     manifest = client.get("/manifest.webmanifest").get_json(force=True)
     assert manifest["display"] == "standalone" and manifest["name"] == "门岗登记"
     for icon in manifest["icons"]:
@@ -226,8 +226,10 @@ def test_first_visit_precaches_only_what_the_gate_needs(client):
     shell = json.loads(re.search(r"const SHELL_URLS = (\[.*?\]);", sw).group(1))
     lazy = json.loads(re.search(r"const LAZY_URLS = (\[.*?\]);", sw).group(1))
     shell, lazy = ([HASHED.sub(r"\1", u) for u in urls] for urls in (shell, lazy))
-    for needed in ("/static/vendor/htmx.min.js", "/static/js/outbox.js", "/static/css/gate.css"):
+    for needed in ("/static/js/gate.js", "/static/js/outbox.js", "/static/css/gate.css"):
         assert needed in shell
+    # No page kept for offline use has hx- attributes: htmx is kept once a page uses it.
+    assert "/static/vendor/htmx.min.js" in lazy and "/static/vendor/htmx.min.js" not in shell
     assert "/static/vendor/jsQR.js" in lazy and "/static/vendor/jsQR.js" not in shell
     assert "/static/css/console.css" in lazy and "/static/css/console.css" not in shell
     assert "__LAZY__" not in sw

@@ -1,6 +1,6 @@
 """What crosses the wire: answers compressed when the browser accepts it, static files under
 hashed names cached for a year, the service worker's list naming those files, and the gate's
-last entries by htmx (fieldapp/assets.py)."""
+last entries by gate.js (fieldapp/assets.py)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,28 @@ def phone(client, db, site):
 
 
 def page_assets(phone, site) -> list[str]:
-    return ASSET.findall(phone.get(f"/s/{site['code']}").text)
+    """The static files the gate page and the outbox page link (the gate page's styles are in
+    the page itself; /outbox links them)."""
+    return [
+        u for path in (f"/s/{site['code']}", "/outbox") for u in ASSET.findall(phone.get(path).text)
+    ]
+
+
+def test_the_gate_page_carries_its_styles_allowed_by_their_hash(phone, site):
+    import base64
+    import hashlib
+
+    page = phone.get(f"/s/{site['code']}")
+    style = re.search(r"<style>(.*?)</style>", page.text, re.S)[1]
+    assert ".entry-form" in style and "&gt;" not in style  # the CSS as written, not escaped
+    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    assert f"style-src 'self' 'sha256-{digest}'" in page.headers["Content-Security-Policy"]
+    assert 'rel="stylesheet"' not in page.text
+    # What gate.js loads once the form is usable: hashed names, as the page's own scripts.
+    later = re.search(r'data-later="([^"]+)"', page.text)[1].split()
+    assert [assets.HASHED.sub(r"\1", u) for u in later] == [
+        f"/static/js/{name}.js" for name in ("outbox", "roster", "status", "pwa")
+    ]
 
 
 def varies(response) -> set[str]:
@@ -162,20 +183,20 @@ def test_the_shell_list_names_hashed_files_that_exist(phone):
         r.close()
 
 
-def test_the_last_entries_follow_by_htmx_with_a_fresh_token(app, client, db, site):
+def test_the_last_entries_follow_with_a_fresh_token(app, client, db, site):
     with app.app_context():
         save(app, wire_entry(site["id"], name="最近一位"))
     url = f"/s/{site['code']}/last"
     assert client.get(url, headers=HX).status_code == 401  # a visitor sees nobody's entries
     enrol(client, db, site)
     page = client.get(f"/s/{site['code']}").text
-    assert f'hx-get="{url}"' in page and 'hx-trigger="fieldapp:kept from:body"' in page
+    assert f'data-last-url="{url}"' in page  # asked for by gate.js on a kept page
     r = client.get(url, headers=HX)
     assert r.status_code == 200 and "最近一位" in r.text
     assert 'class="last-entries"' in r.text
     assert re.search(r'<input id="csrf_token"[^>]+hx-swap-oob="true"', r.text)
     assert "no-store" in r.headers["Cache-Control"] and "HX-Request" in r.headers["Vary"]
-    assert client.get(url).status_code == 302  # without htmx: the page itself
+    assert client.get(url).status_code == 302  # not asked for a fragment: the page itself
 
 
 def test_build_names_files_by_content_and_keeps_the_plain_name_current(tmp_path):

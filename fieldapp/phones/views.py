@@ -31,11 +31,12 @@ bp = Blueprint("phones", __name__)
 STATIC = ROOT / "static"
 # What the service worker fetches into its versioned app-shell cache when it installs, on the
 # phone's first visit: only what a volunteer's gate page needs, so that visit stays small.
-SHELL_GLOBS = ("css/app.css", "css/gate.css", "css/pwa.css", "js/*.js", "vendor/htmx.min.js")
+SHELL_GLOBS = ("css/app.css", "css/gate.css", "css/pwa.css", "js/*.js")
 SHELL_EXTRA = ("icons/icon-192.png",)
 # Kept in the same cache the first time they are used, not before: the jsQR fallback (57 KB
-# gzip, only for phones without the native BarcodeDetector), the console's and reports' styles,
-# the large icons the installer asks for.
+# gzip, only for phones without the native BarcodeDetector), htmx (no page kept for offline use
+# has hx- attributes: the daily report and the visitor's form use it online), the console's and
+# reports' styles, the large icons the installer asks for.
 LAZY_GLOBS = ("css/*.css", "vendor/*.js", "icons/*")
 # A "/static/..." string in sw.js (its importScripts): served with the file's hashed URL.
 STATIC_LITERAL = re.compile(r'"/static/([^"]+)"')

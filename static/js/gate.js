@@ -2,8 +2,16 @@
 // the device's time of recording, roster matches that fill the form and fold it to what is
 // left to do, the direction and the volunteer remembered by this phone, and after each save
 // the confirmation on the screen and a clean form for the next person.
+//
+// It sends the form itself (no htmx on the gate page): the answer's fresh #gate replaces the
+// old one, or the service worker's "kept on this phone" (HX-Trigger: outbox-saved) leaves it
+// and cleans the form. Only rules.js and this file come with the page; the status line,
+// the outbox's sending, the worker's registration and the roster (data-later) are loaded once
+// the form is usable, so the page's first wave of requests is what the form needs.
 (function () {
   "use strict";
+
+  var later = (document.currentScript && document.currentScript.dataset.later) || "";
 
   var VOLUNTEER_KEY = "fieldapp.volunteer";
   var DIRECTION_KEY = "fieldapp.direction";
@@ -113,7 +121,7 @@
     if (event.target.name === "volunteer") remember(VOLUNTEER_KEY, event.target.value.trim());
   });
 
-  // Capture phase: runs before htmx (or the offline outbox) reads the form, and after
+  // Capture phase: runs before the save below reads the form, and after
   // rules.js, which stops a form that breaks a rule.
   document.addEventListener("submit", function (event) {
     var f = event.target;
@@ -225,7 +233,9 @@
     ready(f, "temperature");
   }
 
-  self.FieldGate = { pick: pick, pickVisitor: pickVisitor };
+  // ready: the form's handlers are attached (bench/page_weight.py's "usable").
+  // sentAt: when the instance itself last stored a save (status.js reads it if it came later).
+  self.FieldGate = { pick: pick, pickVisitor: pickVisitor, ready: false, sentAt: 0 };
 
   // Errors of an earlier attempt, the server's or the phone's: a fresh form shows none.
   function clearErrors(f) {
@@ -253,8 +263,7 @@
 
   // After saving, the answer replaces the form the volunteer tapped: show the first error
   // beside its field, or else the confirmation at the top.
-  function showOutcome(event) {
-    if (!event.detail || !event.detail.target || event.detail.target.id !== "gate") return;
+  function showOutcome() {
     submitted = {}; // answered (an offline save's outbox-saved comes before this swap)
     var problem = document.querySelector("#gate .field-error, #gate .errors");
     if (problem) {
@@ -265,8 +274,100 @@
     showSaved(saved && !saved.hidden ? saved : document.getElementById("gate"));
   }
 
-  // The service worker kept the entry on this phone (status.js has given a fresh form): say
-  // whom, as an online save does, that it waits on the phone, and clean the form.
+  // A page the worker kept carries the record id it had when kept: never reuse it.
+  function freshIds(f) {
+    if (f.elements.uuid) f.elements.uuid.value = self.crypto.randomUUID();
+    if (f.elements.recorded_at) f.elements.recorded_at.value = "";
+  }
+  if (form()) freshIds(form());
+
+  // While a save is on its way (a few seconds at most with one bar) the form takes no typing:
+  // its answer brings a fresh form, which would silently drop what was typed meanwhile.
+  function busy(f, on) {
+    f.inert = on;
+    if (on) f.setAttribute("aria-busy", "true");
+    else f.removeAttribute("aria-busy");
+  }
+
+  // The answer to a save: the service worker's events (HX-Trigger: outbox-saved, or
+  // outbox-invalid), and unless it says there is nothing to swap (HX-Reswap), the fresh #gate.
+  function answered(f, res, html) {
+    var events = {};
+    try { events = JSON.parse(res.headers.get("HX-Trigger") || "{}"); } catch (e) { /* none */ }
+    Object.keys(events).forEach(function (name) {
+      f.dispatchEvent(new CustomEvent(name, { bubbles: true, detail: events[name] }));
+    });
+    if (res.headers.get("HX-Reswap") === "none") return;
+    var t = document.createElement("template");
+    t.innerHTML = html;
+    var fresh = t.content.getElementById("gate");
+    var old = document.getElementById("gate");
+    if (!fresh || !old) return;
+    old.replaceWith(fresh);
+    if (res.headers.get("X-Outbox-Stored")) {
+      // The instance itself stored it: for this phone that is a send, as a push is.
+      FieldGate.sentAt = Date.now();
+      document.dispatchEvent(new CustomEvent("outbox-stored"));
+    }
+    setUp();
+    showOutcome();
+    fresh.dispatchEvent(new CustomEvent("gate-swapped", { bubbles: true }));
+  }
+
+  // The save: to the instance, or the service worker's outbox when the network fails it.
+  // ("HX-Request": the fragment, not the whole page, as for htmx.) A second tap while one is
+  // on its way is dropped. With no answer at all (no worker yet, and no network), the form
+  // goes as a plain post, as it does without scripts.
+  var sending = false;
+  document.addEventListener("submit", function (event) {
+    var f = event.target;
+    if (event.defaultPrevented || f.id !== "entry-form") return;
+    event.preventDefault();
+    if (sending) return;
+    if (f.elements.recorded_at && !f.elements.recorded_at.value) {
+      f.elements.recorded_at.value = new Date().toISOString(); // when the person passed
+    }
+    var boxes = Array.prototype.map.call(f.querySelectorAll("input[type=checkbox][name]"),
+      function (i) { return i.name; });
+    var body = new URLSearchParams(new FormData(f));
+    sending = true;
+    busy(f, true);
+    fetch(f.action, {
+      method: "POST",
+      body: body,
+      credentials: "same-origin",
+      headers: {
+        "HX-Request": "true",
+        "X-Outbox-Kind": f.dataset.outboxKind,
+        "X-Outbox-Booleans": boxes.filter(function (n, i) { return boxes.indexOf(n) === i; }).join(","),
+      },
+    }).then(function (res) {
+      if (!res.ok) throw new Error("HTTP " + res.status);
+      return res.text().then(function (html) {
+        sending = false;
+        busy(f, false);
+        answered(f, res, html);
+      });
+    }).catch(function () {
+      sending = false;
+      busy(f, false);
+      HTMLFormElement.prototype.submit.call(f);
+    });
+  });
+
+  // The service worker kept the entry on this phone: a fresh form (not a swap), then say
+  // whom, as an online save does, that it waits on the phone.
+  document.addEventListener("outbox-saved", function (event) {
+    var f = form();
+    if (!f || event.target !== f) return;
+    busy(f, false);
+    f.reset();
+    freshIds(f);
+    var first = f.querySelector("input:not([type=hidden]), select, textarea");
+    if (first) first.focus({ preventScroll: true });
+    f.dispatchEvent(new CustomEvent("outbox-form-fresh", { bubbles: true, detail: event.detail }));
+  });
+
   document.addEventListener("outbox-form-fresh", function (event) {
     var f = form();
     if (!f || event.target !== f) return;
@@ -337,9 +438,41 @@
   }
   document.addEventListener("DOMContentLoaded", warmDecoder);
 
-  document.addEventListener("DOMContentLoaded", setUp);
-  document.addEventListener("htmx:afterSwap", setUp);
-  // At once with the swap (not after htmx's settle delay), so no frame shows the fresh form
-  // with the confirmation off the screen.
-  document.addEventListener("htmx:afterSwap", showOutcome);
+  // A page the service worker answered may be the copy it kept: its last entries as they are
+  // now, and a fresh CSRF token for its form (the kept one may be of a lost session).
+  document.body.addEventListener("fieldapp:kept", function () {
+    var source = document.querySelector("[data-last-url]");
+    if (!source) return;
+    fetch(source.dataset.lastUrl, { credentials: "same-origin", headers: { "HX-Request": "true" } })
+      .then(function (res) { return res.ok ? res.text() : ""; })
+      .then(function (html) {
+        var t = document.createElement("template");
+        t.innerHTML = html;
+        var fresh = t.content.querySelector(".last-entries");
+        var old = document.querySelector("#gate .last-entries");
+        if (fresh && old) old.replaceWith(fresh);
+        var token = t.content.getElementById("csrf_token");
+        var mine = document.getElementById("csrf_token");
+        if (token && mine) mine.value = token.value;
+      })
+      .catch(function () { /* offline: the kept list stays */ });
+  });
+
+  // The rest of the phone's scripts, in order, once the form is usable: when the phone is
+  // next idle (after the frame that shows the form), so they do not hold that frame back.
+  function loadLater() {
+    later.split(" ").filter(Boolean).forEach(function (src) {
+      var s = document.createElement("script");
+      s.src = src;
+      s.async = false;
+      document.head.appendChild(s);
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    setUp();
+    FieldGate.ready = true;
+    if ("requestIdleCallback" in self) requestIdleCallback(loadLater, { timeout: 1000 });
+    else setTimeout(loadLater, 200);
+  });
 })();

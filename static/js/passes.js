@@ -122,9 +122,9 @@
     say("");
     if (again && !(await scanner.start(true))) again = false;
   }
-  document.addEventListener("htmx:afterSwap", (event) => {
+  document.addEventListener("gate-swapped", () => {
     const saved = document.getElementById("gate-saved");
-    if (event.detail && event.detail.target && event.detail.target.id === "gate" && saved && !saved.hidden) next();
+    if (saved && !saved.hidden) next();
   });
   document.addEventListener("outbox-form-fresh", next);
 

@@ -5,9 +5,13 @@
 
   if ("serviceWorker" in navigator) {
     // A page the worker answered is kept by it already (static/sw.js gatePage), and may be
-    // that copy: what changed since follows (the gate's last entries: hx-trigger).
-    const seen = !!navigator.serviceWorker.controller;
-    if (seen) addEventListener("load", () => document.body.dispatchEvent(new Event("fieldapp:kept")));
+    // that copy: what changed since follows (the gate's last entries: gate.js; the roster).
+    // On the gate page this file comes after the form is usable (gate.js), maybe after load.
+    if (navigator.serviceWorker.controller) {
+      const kept = () => document.body.dispatchEvent(new Event("fieldapp:kept"));
+      if (document.readyState === "complete") kept();
+      else addEventListener("load", kept);
+    }
     navigator.serviceWorker.register("/sw.js", { scope: "/" }).then(() => navigator.serviceWorker.ready)
       .then((reg) => {
         if (!reg.active) return;

@@ -172,17 +172,32 @@
 
   function ready() { return !!current; }
 
+  /* Without the roster here yet (the first visit, before roster.json came; no IndexedDB):
+   * the instance answers, 250 ms after the typing stops, in the same markup. */
+  let asking = null;
+  function ask(input) {
+    clearTimeout(asking);
+    asking = setTimeout(async () => {
+      const q = input.value;
+      try {
+        const res = await fetch(input.dataset.searchUrl + "?q=" + encodeURIComponent(q), {
+          credentials: "same-origin", headers: { "HX-Request": "true" },
+        });
+        const t = document.createElement("template");
+        t.innerHTML = res.ok ? await res.text() : "";
+        const list = t.content.getElementById("roster-results");
+        const old = document.getElementById("roster-results");
+        // The roster may have come meanwhile, and answered already.
+        if (list && old && !ready() && input.value === q) old.replaceWith(list);
+      } catch (_) { /* offline and no roster: the search button asks again */ }
+    }, 250);
+  }
+
   // With the roster here, the phone answers the search itself: at once, and offline too.
   document.addEventListener("input", (event) => {
-    if (event.target.id === "roster-q" && ready()) render(event.target.value);
-  });
-  document.addEventListener("htmx:beforeRequest", (event) => {
-    const elt = event.detail && event.detail.elt;
-    if (elt && elt.id === "roster-q" && ready()) {
-      // Typed before the roster was here (htmx waits 250 ms to ask): answer it here now.
-      event.preventDefault();
-      render(elt.value);
-    }
+    if (event.target.id !== "roster-q") return;
+    if (ready()) render(event.target.value);
+    else if (event.target.dataset.searchUrl) ask(event.target);
   });
   document.addEventListener("submit", (event) => {
     if (event.target.matches && event.target.matches("form.roster-search") && ready()) {
@@ -193,7 +208,7 @@
   });
 
   // A fresh form from the instance names the roster's version of now: follow it.
-  document.addEventListener("htmx:afterSwap", () => {
+  document.addEventListener("gate-swapped", () => {
     const form = searchForm();
     if (form && (!current || current.version !== form.dataset.rosterVersion)) refresh(form).catch(() => null);
   });
@@ -206,8 +221,14 @@
     });
   }
 
+  // Typed before the roster was here (this file comes after the form is usable): answer it.
+  function answerTyped() {
+    const input = document.getElementById("roster-q");
+    if (input && ready() && [...input.value.trim()].length >= 2) render(input.value);
+  }
+
   const loaded = new Promise((resolve) => {
-    const go = () => load().catch(() => null).then(resolve);
+    const go = () => load().catch(() => null).then(answerTyped).then(resolve);
     if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", go);
     else go();
   });

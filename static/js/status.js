@@ -122,8 +122,12 @@
     if (at) at.value = "";
   }
 
+  // The outbox glue below is for forms htmx sends (the daily report); the gate form sends
+  // itself and does the same in gate.js (which loads this file once the form is usable).
+  const HTMX_FORM = "form[data-outbox-kind][hx-post]";
+
   // A page kept by the service worker carries the uuid it had when kept: never reuse it.
-  document.querySelectorAll("form[data-outbox-kind]").forEach(freshIds);
+  document.querySelectorAll(HTMX_FORM).forEach(freshIds);
 
   document.addEventListener("htmx:configRequest", (e) => {
     const form = e.detail.elt && e.detail.elt.closest && e.detail.elt.closest("form[data-outbox-kind]");
@@ -163,9 +167,14 @@
     O.setMeta("last_sent", Date.now()).then(render, () => null);
   });
 
+  // The gate form sent by gate.js, stored by the instance itself: a send, as above.
+  const stored = (at) => O.setMeta("last_sent", at || Date.now()).then(render, () => null);
+  document.addEventListener("outbox-stored", () => stored());
+  if (self.FieldGate && FieldGate.sentAt) stored(FieldGate.sentAt); // before this file came
+
   // The service worker kept the entry on the phone: say so, and give a fresh form.
   document.addEventListener("outbox-saved", (e) => {
-    const form = (e.target.closest && e.target.closest("form")) || $("form[data-outbox-kind]");
+    const form = e.target.closest && e.target.closest(HTMX_FORM);
     if (form) {
       form.inert = false; // the answer is here: the fresh form takes typing (and focus) again
       form.removeAttribute("aria-busy");

@@ -54,15 +54,23 @@ def save(page, name: str, temperature: str = "36.5") -> None:
     page.click("#entry-form button.save")
 
 
+def outbox_loaded(page) -> None:
+    """Wait for outbox.js: the gate page loads it once its form is usable (static/js/gate.js)."""
+    until(page, "() => !!self.FieldOutbox", seconds=30)
+
+
 def waiting(page) -> int:
+    outbox_loaded(page)
     return page.evaluate("async () => (await FieldOutbox.summary()).waiting")
 
 
 def wait_waiting(page, n: int, seconds: float = 30) -> None:
+    outbox_loaded(page)
     until(page, "async (n) => (await FieldOutbox.summary()).waiting === n", n, seconds)
 
 
 def attention(page) -> list[tuple[str, str]]:
+    outbox_loaded(page)
     return [
         tuple(r)
         for r in page.evaluate(
@@ -82,6 +90,7 @@ def no_duplicates(server) -> None:
 
 def queue(page, count: int, prefix: str = "离线") -> None:
     """Put records straight into the outbox, as the service worker does when offline."""
+    outbox_loaded(page)
     page.evaluate(
         """async ([count, prefix]) => {
           const form = document.getElementById("entry-form");

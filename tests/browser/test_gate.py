@@ -77,6 +77,21 @@ def test_register_a_resident_from_the_roster_and_a_visitor_with_a_fever(gate_ser
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
 
 
+def test_the_search_asks_the_instance_while_the_roster_is_not_on_the_phone(
+    gate_server, context, page
+):
+    server = gate_server
+    site = server.query("SELECT id, code FROM sites WHERE kind = 'residential'")[0]
+    enrol_cookie(server, context, site["id"])
+    context.route("**/roster.json*", lambda route: route.abort())  # it never arrives
+    page.goto(f"{server.url}/s/{site['code']}")
+    page.wait_for_function("() => !!window.FieldRoster")
+    page.fill("#roster-q", "张建")
+    page.locator("a.person", has_text="张建国").click()
+    assert page.input_value("#name") == "张建国"
+    assert page.evaluate("FieldRoster.ready()") is False  # the instance answered
+
+
 def test_the_gate_form_works_without_javascript(gate_server, browser):
     server = gate_server
     site = server.query("SELECT id, code FROM sites WHERE kind = 'construction'")[0]

@@ -110,7 +110,7 @@ def gate_phone(server, context, site):
     page = context.new_page()
     page.goto(f"{server.url}/s/{site['code']}")
     page.wait_for_selector("#entry-form")
-    until(page, "async () => { await FieldRoster.loaded; return FieldRoster.ready(); }")
+    until(page, "async () => !!self.FieldRoster && (await FieldRoster.loaded, FieldRoster.ready())")
     page.locator("#direction label", has_text="进").tap()
     page.locator("#person_type label", has_text="访客").tap()
     page.locator("#name").fill("王五")
@@ -159,7 +159,7 @@ def test_a_resident_through_by_scanning_their_card(server, camera, tmp_path, scr
     said = confirmation_in_view(page, "张建国")
     assert said.startswith("已登记：张建国，进，36.6 °C。") and "已保存在本机" in said
     context.set_offline(False)
-    until(page, "async () => (await FieldOutbox.summary()).waiting === 0")
+    until(page, "async () => !!self.FieldOutbox && (await FieldOutbox.summary()).waiting === 0")
 
     person = server.query("SELECT id FROM roster WHERE name = '张建国'")[0]["id"]
     rows = server.query(
@@ -179,7 +179,7 @@ def test_a_resident_through_by_scanning_their_card(server, camera, tmp_path, scr
     page.wait_for_selector("#entry-form")
     until(
         page,
-        "async (old) => { await FieldRoster.loaded;"
+        "async (old) => { if (!self.FieldRoster) return false; await FieldRoster.loaded;"
         " return FieldRoster.ready() && !FieldRoster.byPass(old); }",
         old,
     )
@@ -215,7 +215,7 @@ def test_a_resident_without_a_card_in_three_taps_offline(server, browser, screen
         assert said.startswith("已登记：李秀英，进，36.4 °C。") and "已保存在本机" in said
         context.set_offline(False)
         person = server.query("SELECT id FROM roster WHERE name = '李秀英'")[0]["id"]
-        until(page, "async () => (await FieldOutbox.summary()).waiting === 0")
+        until(page, "async () => !!self.FieldOutbox && (await FieldOutbox.summary()).waiting === 0")
         rows = server.query(
             "SELECT name, temperature, destination, roster_id FROM entries WHERE name != '王五'"
         )

@@ -173,12 +173,9 @@ def test_invalid_record_needs_attention_and_the_others_are_delivered(
 
 SLOW_ANSWERS = """() => {
   // One bar of signal: every answer reaches the page 0.4 s later than it came.
-  const send = XMLHttpRequest.prototype.send;
-  XMLHttpRequest.prototype.send = function (body) {
-    const xhr = this;
-    const onload = this.onload;
-    this.onload = function (e) { setTimeout(() => onload.call(xhr, e), 400); };
-    return send.call(this, body);
+  const fetchNow = window.fetch;
+  window.fetch = function (...args) {
+    return fetchNow.apply(this, args).then((res) => new Promise((r) => setTimeout(() => r(res), 400)));
   };
 }"""
 
