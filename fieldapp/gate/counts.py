@@ -58,20 +58,32 @@ HOURS = tuple(f"h{h:02d}" for h in range(24))
 COLUMNS = ("ins", "outs", "fevers", "travels", *HOURS)  # a row's counts, in this order
 
 
+# (day, hour) of the UTC minutes seen lately, per zone: a batch's entries share a few minutes,
+# and a dict look-up per entry is what the push can afford (two cached calls cost twice that).
+_SEEN: dict[ZoneInfo, dict[str, tuple[str, int]]] = {}
+
+
 def tally(rows: Iterable[Mapping[str, Any]], tz: ZoneInfo) -> dict[tuple[str, str], list[int]]:
     """Counts of entries (recorded_at, site_id, direction, temperature, travel) per
     (day, site): ins, outs, fevers, travels and the entries of each hour (COLUMNS)."""
+    seen = _SEEN.setdefault(tz, {})
+    if len(seen) > 100_000:
+        seen.clear()
+    fever_at = rules.FEVER_AT
     out: dict[tuple[str, str], list[int]] = {}
     for r in rows:
-        day, hour = key(r["recorded_at"], tz)
-        k = (day, r["site_id"])
+        at = r["recorded_at"]
+        found = seen.get(at[:16])
+        if found is None:
+            found = seen[at[:16]] = key(at, tz)
+        k = (found[0], r["site_id"])
         c = out.get(k)
         if c is None:
             c = out[k] = [0] * len(COLUMNS)
         c[0 if r["direction"] == "in" else 1] += 1
-        c[2] += rules.is_fever(float(r["temperature"]))
+        c[2] += float(r["temperature"]) >= fever_at  # rules.is_fever
         c[3] += bool(r["travel"])
-        c[4 + hour] += 1
+        c[4 + found[1]] += 1
     return out
 
 

@@ -91,7 +91,14 @@ def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
 
     return [
         sync.RecordKind(
-            "entry", "entries", validate, to_row, from_row, COLUMNS, after_write=after_write
+            "entry",
+            "entries",
+            validate,
+            to_row,
+            from_row,
+            COLUMNS,
+            after_write=after_write,
+            after_write_reads=("uuid", *counts.READ.split(", ")),
         )
     ]
 
