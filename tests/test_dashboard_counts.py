@@ -114,7 +114,11 @@ def test_cases_follow_corrections_and_actions_in_any_order(app, db, sites):
     site = sites[0]["id"]
     hot = [
         wire_entry(
-            site, name=f"热{i}", temperature=38.4, fever_action="clinic", recorded_at=stamp(now - timedelta(hours=30 - i))
+            site,
+            name=f"热{i}",
+            temperature=38.4,
+            fever_action="clinic",
+            recorded_at=stamp(now - timedelta(hours=30 - i)),
         )
         for i in range(6)
     ]
@@ -147,11 +151,16 @@ def test_cases_follow_corrections_and_actions_in_any_order(app, db, sites):
         close,
     )
     save(app, late)
+    # A correction stored before its entry in the same batch (a batch stores kinds in the
+    # order they first appear in it).
+    same = wire_entry(site, name="同批", temperature=36.7)
+    save(app, corrections.wire(same["uuid"], "王医生", "重测", changes={"temperature": 38.6}), same)
+    assert db.execute("SELECT count(*) FROM fever_cases_waiting").fetchone()[0] == 0
     assert_held(db, TZ, [None, [site], [sites[2]["id"]]], now)
     got = cases.open_count(db, None, now)
-    # open: u0 (acknowledged), u3 (reopened), u5, cool (corrected up), late, other;
+    # open: u0 (acknowledged), u3 (reopened), u5, cool, late and same (corrected up), other;
     # overdue: the hot ones, 25-30 hours old; acknowledged: u0 and late.
-    assert got == {"open": 6, "overdue": 3, "unacknowledged": 4}
+    assert got == {"open": 7, "overdue": 3, "unacknowledged": 5}
     assert got["open"] == len(cases.listing(db, None, now, "open"))
     # Made again from the records: the same rows.
     before = kept(db)
@@ -169,6 +178,12 @@ def test_a_purge_takes_its_entries_out_of_the_figures(app, db, sites):
     save(app, *recs)
     fevers = [r["uuid"] for r in recs if r["data"]["temperature"] > 38]
     save(app, *(cases.wire(f, "王医生", "acknowledge") for f in fevers[:5]))
+    # A correction whose entry never comes: waited for until the purge takes it.
+    lost = wire_entry(ids[0], recorded_at=stamp(now - timedelta(days=10)))
+    gone = corrections.wire(lost["uuid"], "王医生", "作废", void=True)
+    gone["recorded_at"] = lost["recorded_at"]
+    save(app, gone)
+    assert db.execute("SELECT count(*) FROM fever_cases_waiting").fetchone()[0] == 1
     assert_held(db, TZ, [None, ids[:1]], now)
     app.config["RETENTION_DAYS"] = 7
     with app.app_context():
@@ -177,6 +192,7 @@ def test_a_purge_takes_its_entries_out_of_the_figures(app, db, sites):
     horizon = sync.horizon_for(7, now)
     assert db.execute("SELECT min(recorded_at) FROM entries").fetchone()[0] >= horizon
     assert_held(db, TZ, [None, ids[:1]], now)
+    assert db.execute("SELECT count(*) FROM fever_cases_waiting").fetchone()[0] == 0
     # Days wholly before the horizon have no counts left; the cases of purged entries went.
     first_day = days.local(horizon, TZ).date().isoformat()
     assert (

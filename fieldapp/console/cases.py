@@ -84,7 +84,7 @@ def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
             dict,
             _from_row,
             COLUMNS,
-            after_write=after_named,
+            after_write=after_actions,
         )
     ]
 
@@ -253,18 +253,38 @@ MADE_SETTING = "fever_cases_made"
 CHUNK = 500
 
 
-def refresh(conn: db.Connection, entry_uuids: Iterable[str]) -> None:
+def refresh(
+    conn: db.Connection,
+    entry_uuids: Iterable[str],
+    *,
+    given: Mapping[str, Mapping[str, Any]] | None = None,
+    waiting: bool = False,
+) -> None:
     """Make the kept state of these entries' cases again from their entry, corrections and
     actions (in the write transaction that stored one of them): a row if the entry is a case
-    now, none otherwise (no entry yet, voided, corrected below a fever)."""
+    now, none otherwise (no entry yet, voided, corrected below a fever).
+
+    given: the entries themselves, just stored (not read again, and no row to replace).
+    waiting: note the entries not stored yet in fever_cases_waiting (a correction's: when
+    its entry comes, the correction may make it a case).
+    """
     uuids = sorted(set(entry_uuids))
     for start in range(0, len(uuids), CHUNK):
         chunk = uuids[start : start + CHUNK]
         inside = db.in_list("uuid", chunk)
-        entries = conn.execute(
-            f"SELECT uuid, recorded_at, site_id, temperature FROM entries WHERE {inside}",  # noqa: S608 -- marks
-            chunk,
-        ).fetchall()
+        if given is None:
+            entries = conn.execute(
+                f"SELECT uuid, recorded_at, site_id, temperature FROM entries WHERE {inside}",  # noqa: S608 -- marks
+                chunk,
+            ).fetchall()
+        else:
+            entries = [given[u] for u in chunk]
+        if waiting and len(entries) < len(chunk):
+            stored = {e["uuid"] for e in entries}
+            conn.executemany(
+                "INSERT INTO fever_cases_waiting (uuid) VALUES (?) ON CONFLICT DO NOTHING",
+                [(u,) for u in chunk if u not in stored],
+            )
         fixes = corrections.for_entries(conn, [e["uuid"] for e in entries])
         acts: dict[str, list] = {}
         if entries:
@@ -285,7 +305,8 @@ def refresh(conn: db.Connection, entry_uuids: Iterable[str]) -> None:
                     closed = action == "close"
             ack = "acknowledge" in acts.get(e["uuid"], [])
             rows.append((e["uuid"], e["site_id"], e["recorded_at"], int(closed), int(ack)))
-        conn.execute(f"DELETE FROM fever_cases WHERE {inside}", chunk)  # noqa: S608 -- marks
+        if given is None:
+            conn.execute(f"DELETE FROM fever_cases WHERE {inside}", chunk)  # noqa: S608 -- marks
         if rows:
             conn.executemany(
                 "INSERT INTO fever_cases (uuid, site_id, recorded_at, closed, acknowledged)"
@@ -296,27 +317,47 @@ def refresh(conn: db.Connection, entry_uuids: Iterable[str]) -> None:
 
 def after_entries(conn: db.Connection, rows: list[dict[str, Any]]) -> None:
     """The entry kind's share: the batch's fevers, and entries a correction stored before
-    them already names (it may have made one a fever)."""
-    named = [r["uuid"] for r in rows]
-    fixed = []
-    for start in range(0, len(named), CHUNK):
-        chunk = named[start : start + CHUNK]
-        fixed += [
-            r[0]
-            for r in conn.execute(
-                "SELECT DISTINCT entry_uuid FROM corrections"  # noqa: S608 -- marks
-                f" WHERE {db.in_list('entry_uuid', chunk)}",
-                chunk,
-            )
-        ]
+    them names (it may have made one a fever): those are looked for only when a correction
+    is waiting for its entry, which is seldom (a look-up of 500 uuids costs a push on
+    PostgreSQL 2 ms)."""
     fevers = [r["uuid"] for r in rows if rules.is_fever(float(r["temperature"]))]
+    fixed: list[str] = []
+    if conn.execute("SELECT 1 FROM fever_cases_waiting LIMIT 1").fetchone() is not None:
+        named = [r["uuid"] for r in rows]
+        for start in range(0, len(named), CHUNK):
+            chunk = named[start : start + CHUNK]
+            fixed += [
+                r[0]
+                for r in conn.execute(
+                    f"SELECT uuid FROM fever_cases_waiting WHERE {db.in_list('uuid', chunk)}",  # noqa: S608 -- marks
+                    chunk,
+                )
+            ]
+        if fixed:
+            conn.execute(
+                f"DELETE FROM fever_cases_waiting WHERE {db.in_list('uuid', fixed)}",  # noqa: S608 -- marks
+                fixed,
+            )
     if fevers or fixed:
-        refresh(conn, fevers + fixed)
+        by_uuid = {r["uuid"]: r for r in rows}
+        refresh(conn, fevers + fixed, given=by_uuid)
 
 
-def after_named(conn: db.Connection, rows: list[dict[str, Any]]) -> None:
-    """Corrections' and case actions' share: the cases of the entries they name."""
+def after_corrections(conn: db.Connection, rows: list[dict[str, Any]]) -> None:
+    """Corrections' share: the cases of the entries they name (noted if not stored yet)."""
+    refresh(conn, [r["entry_uuid"] for r in rows], waiting=True)
+
+
+def after_actions(conn: db.Connection, rows: list[dict[str, Any]]) -> None:
+    """Case actions' share: the cases of the entries they name."""
     refresh(conn, [r["entry_uuid"] for r in rows])
+
+
+def after_purge(conn: db.Connection) -> None:
+    """Forget entries waited for by corrections the purge has deleted (they never come)."""
+    conn.execute(
+        "DELETE FROM fever_cases_waiting WHERE uuid NOT IN (SELECT entry_uuid FROM corrections)"
+    )
 
 
 def forget(conn: db.Connection, entry_uuids: list[str]) -> None:
@@ -341,6 +382,11 @@ def ensure(conn: db.Connection) -> int | None:
         return None
     with db.transaction(conn):
         conn.execute("DELETE FROM fever_cases")
+        conn.execute("DELETE FROM fever_cases_waiting")
+        conn.execute(
+            "INSERT INTO fever_cases_waiting (uuid) SELECT DISTINCT entry_uuid FROM corrections"
+            " WHERE entry_uuid NOT IN (SELECT uuid FROM entries)"
+        )
         uuids = [
             r[0]
             for r in conn.execute(

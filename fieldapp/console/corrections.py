@@ -137,7 +137,7 @@ def _after_write(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
     """A correction may open, change or end a fever case: its kept state is made again."""
     from fieldapp.console import cases  # cases reads corrections: imported when first used
 
-    cases.after_named(conn, rows)
+    cases.after_corrections(conn, rows)
 
 
 def wire(entry_uuid: str, author: str, reason: str, changes=None, void: bool = False) -> dict:

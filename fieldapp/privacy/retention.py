@@ -137,6 +137,7 @@ def purge(
                 f"DELETE FROM {table} WHERE {doomed}",  # noqa: S608 -- names from the schema
                 (horizon,),
             ).rowcount
+        cases.after_purge(conn)
         # Records that stand alone and expire with the entries (visitors' registrations).
         for table in _standalone_tables(registry, tables):
             dependents += conn.execute(

@@ -11,3 +11,10 @@ CREATE TABLE fever_cases (
     acknowledged INTEGER NOT NULL      -- it has an acknowledge action
 );
 CREATE INDEX fever_cases_open ON fever_cases (site_id, recorded_at, acknowledged) WHERE closed = 0;
+
+-- Entries a correction names that were not stored yet (a batch stores a correction before an
+-- entry it holds too, a relay may bring them in any order): when one comes, the correction
+-- may make it a case. Almost always empty, so a push looks its entries up only then.
+CREATE TABLE fever_cases_waiting (
+    uuid TEXT PRIMARY KEY
+);
