@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,6 +17,7 @@ from gate_helpers import HX, enrol, submit
 import sync.store
 from fieldapp import create_app, days
 from fieldapp.console import cases, corrections, dashboard
+from fieldapp.db import backup as backups
 from fieldapp.db import close_all, connect
 from fieldapp.gate import counts
 from fieldapp.privacy import retention
@@ -264,3 +266,30 @@ def test_the_page_shows_what_the_records_say(app, db, sites):
             counts.ensure(db, TZ)
             cases.ensure(db)
             assert json.dumps(kept_figures, default=str) == json.dumps(counted, default=str)
+
+
+@pytest.mark.sqlite_only
+def test_a_restored_backup_has_figures_that_match_its_records(app, db, sites, runner, tmp_path):
+    """A backup holds its figures with its records; one from before they were kept (none in
+    it) gets them made by the restore."""
+    now = datetime.now(UTC)
+    ids = [s["id"] for s in sites]
+    rnd = random.Random(9)
+    save(app, *some_entries(rnd, ids, now, 60))
+    made = backups.backup(app.config["DATABASE"], tmp_path / "b", keep_days=21)
+    save(app, *some_entries(rnd, ids, now, 60))
+    assert runner.invoke(args=["restore", str(made.path)]).exit_code == 0
+    assert db.execute("SELECT count(*) FROM entries").fetchone()[0] == 60
+    assert_held(db, TZ, [None, ids[:1]], now)
+    # As if made before the figures were kept: the restore makes them.
+    old = sqlite3.connect(made.path)
+    with old:
+        old.execute("DELETE FROM entry_counts")
+        old.execute("DELETE FROM fever_cases")
+        old.execute(
+            "DELETE FROM settings WHERE name IN (?, ?)", (counts.ZONE_SETTING, cases.MADE_SETTING)
+        )
+    old.close()
+    assert runner.invoke(args=["restore", str(made.path)]).exit_code == 0
+    assert_held(db, TZ, [None, ids[:1]], now)
+    assert db.execute("SELECT sum(ins + outs) FROM entry_counts").fetchone()[0] == 60
