@@ -117,10 +117,24 @@ def after_write(tz_name: str) -> Callable[[db.Connection, list[dict[str, Any]]],
 READ = "recorded_at, site_id, direction, temperature, travel"
 
 
-def forget(conn: db.Connection, rows: Iterable[Mapping[str, Any]], tz_name: str) -> None:
-    """Take entries about to be deleted (the purge's batch: their READ columns) out of the
-    counts; call it in the transaction that deletes them."""
-    add(conn, tally(rows, days.zone(tz_name)), sign=-1)
+def forget(
+    conn: db.Connection, rows: Iterable[Mapping[str, Any]], tz_name: str, horizon: str
+) -> None:
+    """Take entries about to be deleted (a batch of the purge: their READ columns) out of
+    the counts of the horizon's own day, the one the purge leaves partly; call it in the
+    transaction that deletes them. The days wholly before it go whole (forget_days) rather
+    than an entry at a time: a batch of 2,000 entries of a day spans most sites, so an upsert
+    of as many rows, for days no page shows (past the retention)."""
+    tz = days.zone(tz_name)
+    start = days.bounds(days.local(horizon, tz).date(), tz)[0]
+    add(conn, tally((r for r in rows if r["recorded_at"] >= start), tz), sign=-1)
+
+
+def forget_days(conn: db.Connection, tz_name: str, horizon: str) -> None:
+    """The counts of the local days wholly before the purge's horizon (once their entries
+    are gone; a purge cut short leaves them to the next, with the entries)."""
+    first = days.local(horizon, days.zone(tz_name)).date().isoformat()
+    conn.execute("DELETE FROM entry_counts WHERE day < ?", (first,))
 
 
 def ready(conn: db.Connection, tz_name: str) -> bool:

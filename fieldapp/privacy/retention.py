@@ -117,7 +117,7 @@ def purge(
             uuids = [row[0] for row in batch]
             marks = ",".join("?" * len(uuids))
             # The dashboard's figures lose these entries in the transaction that deletes them.
-            counts.forget(conn, batch, tz_name)
+            counts.forget(conn, batch, tz_name, horizon)
             cases.forget(conn, uuids)
             for table in tables:
                 dependents += conn.execute(
@@ -138,6 +138,7 @@ def purge(
                 (horizon,),
             ).rowcount
         cases.after_purge(conn)
+        counts.forget_days(conn, tz_name, horizon)
         # Records that stand alone and expire with the entries (visitors' registrations).
         for table in _standalone_tables(registry, tables):
             dependents += conn.execute(
