@@ -49,8 +49,9 @@ from cryptography.fernet import Fernet  # noqa: E402
 from support import is_postgres, postgres  # noqa: E402
 
 from fieldapp import create_app, days, records  # noqa: E402
-from fieldapp.console import accounts  # noqa: E402
+from fieldapp.console import accounts, cases  # noqa: E402
 from fieldapp.db import connect, dialect, migrate, transaction  # noqa: E402
+from fieldapp.gate import counts  # noqa: E402
 from fieldapp.instance import ensure_identity  # noqa: E402
 from fieldapp.reports import daily as reports  # noqa: E402
 from sync.store import iso  # noqa: E402
@@ -112,6 +113,24 @@ def generate(target: str, rows: int, n_sites: int, key: str) -> dict:
     conn.execute("ANALYZE")
     conn.close()
     return {"seconds": made, "reports": n_reports, "report_seconds": time.perf_counter() - t1}
+
+
+def init(target: str) -> None:
+    """What `fieldapp init` does to a database made before the dashboard's kept figures (or
+    whose entries were made here without the store): migrate, then count the entries and
+    make the cases' states; printed with their time when there was something to do."""
+    conn = connect(target)
+    t = time.perf_counter()
+    applied = migrate(conn)
+    n_days = counts.ensure(conn, TZ)
+    n_cases = cases.ensure(conn)
+    if applied or n_days is not None or n_cases is not None:
+        conn.execute("ANALYZE")
+        print(
+            f"init: migrations {applied or '-'}, entries counted for {n_days or 0} days,"
+            f" {n_cases or 0:,} fever cases: {time.perf_counter() - t:.1f} s"
+        )
+    conn.close()
 
 
 def _fill_sqlite(conn, rows: int, site_ids: list[str], origin: str) -> None:
@@ -464,6 +483,7 @@ def main() -> None:
                 f"generated {args.rows:,} entries in {made['seconds']:.1f} s,"
                 f" {made['reports']:,} reports in {made['report_seconds']:.1f} s"
             )
+        init(target)
         conn = connect(target)
         site = conn.execute("SELECT id FROM sites ORDER BY name LIMIT 1 OFFSET 3").fetchone()[0]
         total = conn.execute("SELECT count(*) FROM entries").fetchone()[0]

@@ -17,6 +17,8 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from fieldapp import db, instance, jobs
+from fieldapp.console import cases
+from fieldapp.gate import counts
 from fieldapp.i18n import cli_locale
 
 
@@ -86,6 +88,10 @@ def init_command() -> None:
     with opened() as conn:
         applied = db.migrate(conn)
         instance.ensure_identity(conn)
+        # The dashboard's counts: made from the entries if this database has none yet, or
+        # has them in another zone than TIMEZONE.
+        counted = counts.ensure(conn, current_app.config["TIMEZONE"])
+        cases.ensure(conn)  # the fever cases' kept states, likewise
     where = db.shown(current_app.config["DATABASE"])
     if applied:
         click.echo(
@@ -93,6 +99,8 @@ def init_command() -> None:
         )
     else:
         click.echo(_("Database %(where)s: up to date", where=where))
+    if counted:
+        click.echo(_("Entries counted for the dashboard: %(days)d days", days=counted))
 
 
 @click.command("serve")

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import math
+import operator
 import re
 import sqlite3
 import uuid as uuidlib
@@ -274,7 +275,12 @@ def _write_kind(
             [item[3] for item in new],
         )
     if kind.after_write is not None and new:
-        kind.after_write(conn, [dict(zip(columns, item[3], strict=True)) for item in new])
+        names = kind.after_write_reads or columns
+        pick = operator.itemgetter(*(columns.index(name) for name in names))
+        if len(names) == 1:
+            kind.after_write(conn, [{names[0]: pick(item[3])} for item in new])
+        else:
+            kind.after_write(conn, [dict(zip(names, pick(item[3]), strict=True)) for item in new])
     inserted = {item[1] for item in new}
     chain = _last_chain(conn)
     links: list[tuple[str, str, str]] = []  # kind, uuid, chain: the change log's rows

@@ -19,7 +19,9 @@ from cryptography.fernet import Fernet
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fieldapp import create_app  # noqa: E402
+from fieldapp.console.cases import ensure as ensure_cases  # noqa: E402
 from fieldapp.db import close_all, connect, migrate  # noqa: E402
+from fieldapp.gate.counts import ensure as ensure_counts  # noqa: E402
 from fieldapp.instance import ensure_identity  # noqa: E402
 
 ENGINES = ("sqlite", "postgresql")
@@ -43,6 +45,8 @@ def migrated(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("template") / "fieldapp.sqlite3"
     conn = connect(path)
     migrate(conn)
+    ensure_counts(conn, "Asia/Shanghai")  # as `fieldapp init` does (the tests' TIMEZONE)
+    ensure_cases(conn)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     return path
@@ -54,6 +58,8 @@ def pg_migrated(pg_cluster) -> str:
     url = pg_cluster.create_database(prefix="migrated")
     conn = connect(url)
     migrate(conn)
+    ensure_counts(conn, "Asia/Shanghai")
+    ensure_cases(conn)
     conn.close()
     return url.rsplit("/", 1)[1]
 

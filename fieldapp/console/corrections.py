@@ -120,7 +120,24 @@ def _from_row(row: sqlite3.Row) -> dict[str, Any]:
 
 def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
     """The correction kind."""
-    return [sync.RecordKind("correction", "corrections", validate, _to_row, _from_row, COLUMNS)]
+    return [
+        sync.RecordKind(
+            "correction",
+            "corrections",
+            validate,
+            _to_row,
+            _from_row,
+            COLUMNS,
+            after_write=_after_write,
+        )
+    ]
+
+
+def _after_write(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
+    """A correction may open, change or end a fever case: its kept state is made again."""
+    from fieldapp.console import cases  # cases reads corrections: imported when first used
+
+    cases.after_corrections(conn, rows)
 
 
 def wire(entry_uuid: str, author: str, reason: str, changes=None, void: bool = False) -> dict:

@@ -14,9 +14,11 @@ from flask_babel import gettext as _
 
 from fieldapp import db, records
 from fieldapp.commands import localised, opened
+from fieldapp.console import cases
 from fieldapp.days import today as local_today
 from fieldapp.db import backup as backups
 from fieldapp.db import copy as copying
+from fieldapp.gate import counts
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,8 @@ def restore_command(copy: Path) -> None:
         raise click.ClickException(str(exc)) from None
     with opened() as conn:
         applied = db.migrate(conn)  # a backup from before an upgrade
+        counts.ensure(conn, current_app.config["TIMEZONE"])  # made before them, or elsewhere
+        cases.ensure(conn)
     click.echo(_("Restored %(path)s.", path=copy))
     if applied:
         click.echo(_("Migrations applied: %(names)s", names=", ".join(applied)))

@@ -8,6 +8,8 @@ from typing import Any
 
 import sync
 from fieldapp import records, rules
+from fieldapp.console import cases
+from fieldapp.gate import counts
 from fieldapp.privacy.ids import IdVault
 
 # The entries table's columns after the common ones: the wire fields of rules.FIELDS, an ID
@@ -71,7 +73,26 @@ def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
                 del data[link]
         return data
 
-    return [sync.RecordKind("entry", "entries", validate, to_row, from_row, COLUMNS)]
+    # The dashboard's counts move with every batch stored (gate/counts.py), and a fever's
+    # case gets its kept state (console/cases.py).
+    counted = counts.after_write(config["TIMEZONE"])
+
+    def after_write(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
+        counted(conn, rows)
+        cases.after_entries(conn, rows)
+
+    return [
+        sync.RecordKind(
+            "entry",
+            "entries",
+            validate,
+            to_row,
+            from_row,
+            COLUMNS,
+            after_write=after_write,
+            after_write_reads=("uuid", *counts.READ.split(", ")),
+        )
+    ]
 
 
 def exists(conn: sqlite3.Connection, record_uuid: str) -> bool:

@@ -95,7 +95,11 @@ def unchecked(
     """Registrations no gate entry names, newest first (at most limit), and how many in all:
     visitors who registered and were never checked at the gate."""
     clauses = [
-        "NOT EXISTS (SELECT 1 FROM entries e WHERE e.registration_uuid = r.uuid)",
+        # The partial index entries_registration only where its condition is written out:
+        # without it PostgreSQL costs a seq scan of every entry (never run, as registrations
+        # are few, but costly enough at 10 million to JIT-compile the statement: 300 ms).
+        "NOT EXISTS (SELECT 1 FROM entries e WHERE e.registration_uuid = r.uuid"
+        " AND e.registration_uuid != '')",
     ]
     params: list[Any] = []
     if site_ids is not None:

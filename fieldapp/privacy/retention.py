@@ -22,8 +22,10 @@ from flask_babel import gettext as _
 
 import sync
 from fieldapp import audit, db, records, settings
+from fieldapp.console import cases
 from fieldapp.days import today as local_today
 from fieldapp.db import connect, transaction
+from fieldapp.gate import counts
 from sync.store import iso
 
 log = logging.getLogger(__name__)
@@ -105,16 +107,18 @@ def purge(
     # transaction of its own: the pushes and the console wait for one batch at the most.
     while True:
         with transaction(conn):
-            uuids = [
-                row[0]
-                for row in conn.execute(
-                    "SELECT uuid FROM entries WHERE recorded_at < ? ORDER BY recorded_at LIMIT ?",
-                    (horizon, BATCH),
-                )
-            ]
-            if not uuids:
+            batch = conn.execute(
+                f"SELECT uuid, {counts.READ} FROM entries WHERE recorded_at < ?"  # noqa: S608 -- names from code
+                " ORDER BY recorded_at LIMIT ?",
+                (horizon, BATCH),
+            ).fetchall()
+            if not batch:
                 break
+            uuids = [row[0] for row in batch]
             marks = ",".join("?" * len(uuids))
+            # The dashboard's figures lose these entries in the transaction that deletes them.
+            counts.forget(conn, batch, tz_name, horizon)
+            cases.forget(conn, uuids)
             for table in tables:
                 dependents += conn.execute(
                     f"DELETE FROM {table} WHERE entry_uuid IN ({marks})",  # noqa: S608 -- names from the schema
@@ -133,6 +137,8 @@ def purge(
                 f"DELETE FROM {table} WHERE {doomed}",  # noqa: S608 -- names from the schema
                 (horizon,),
             ).rowcount
+        cases.after_purge(conn)
+        counts.forget_days(conn, tz_name, horizon)
         # Records that stand alone and expire with the entries (visitors' registrations).
         for table in _standalone_tables(registry, tables):
             dependents += conn.execute(

@@ -1,0 +1,295 @@
+"""The dashboard's kept figures: the entries' counts per site and hour (gate/counts.py) and the
+fever cases' states (console/cases.py), held against the same figures computed straight from
+the records after pushes, local saves, corrections, case actions, purges and rebuilds."""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from console_support import make_site, save, wire_entry
+from cryptography.fernet import Fernet
+from gate_helpers import HX, enrol, submit
+
+import sync.store
+from fieldapp import create_app, days
+from fieldapp.console import cases, corrections, dashboard
+from fieldapp.db import backup as backups
+from fieldapp.db import close_all, connect
+from fieldapp.gate import counts
+from fieldapp.privacy import retention
+
+TZ = "Asia/Shanghai"
+
+
+def stamp(at: datetime) -> str:
+    return sync.store.iso(at)
+
+
+def some_entries(rnd, site_ids, now, n, hours_back=24 * 5):
+    """n entries at random sites and times over the last hours_back hours (none ahead)."""
+    out = []
+    for _ in range(n):
+        at = now - timedelta(minutes=rnd.randrange(1, hours_back * 60))
+        fever = rnd.random() < 0.2
+        out.append(
+            wire_entry(
+                rnd.choice(site_ids),
+                recorded_at=stamp(at),
+                direction=rnd.choice(("in", "out")),
+                temperature=38.2 if fever else 36.6,
+                fever_action="clinic" if fever else "",
+                travel=rnd.random() < 0.1,
+                travel_where="武汉",
+            )
+        )
+    return out
+
+
+def local_days(db, tz_name):
+    first, last = db.execute("SELECT min(recorded_at), max(recorded_at) FROM entries").fetchone()
+    if first is None:
+        return []
+    a, b = days.local(first, tz_name).date(), days.local(last, tz_name).date()
+    return [a + timedelta(days=i) for i in range(-1, (b - a).days + 2)]
+
+
+def assert_held(db, tz_name, scopes, now):
+    """The kept figures are the ones counted from the records, for every day and scope."""
+    assert counts.ready(db, tz_name)
+    assert cases.made(db)
+    for day in local_days(db, tz_name):
+        for scope in scopes:
+            assert counts.read_day(db, day, scope) == counts.count_day(db, day, tz_name, scope), (
+                day,
+                scope,
+            )
+    for scope in scopes:
+        assert cases.open_count(db, scope, now) == cases.count_open(db, scope, now), scope
+    # No row left for a day, site and hour that has no entry.
+    assert db.execute("SELECT count(*) FROM entry_counts WHERE ins + outs = 0").fetchone()[0] == 0
+
+
+def kept(db):
+    return sorted(tuple(r) for r in db.execute("SELECT * FROM entry_counts")), sorted(
+        tuple(r) for r in db.execute("SELECT * FROM fever_cases")
+    )
+
+
+@pytest.fixture
+def sites(app):
+    return [make_site(app, f"小区{i}", "金坛区" if i < 2 else "溧阳市") for i in range(3)]
+
+
+def test_figures_follow_pushes_and_local_saves(app, db, client, sites):
+    now = datetime.now(UTC)
+    ids = [s["id"] for s in sites]
+    rnd = random.Random(18)
+    pushed = some_entries(rnd, ids, now, 120)
+    for site_id in ids:  # each site's phone pushes its entries, in batches of 20
+        phone = enrol(app.test_client(), db, {"id": site_id})
+        peer = db.execute("SELECT id FROM peers WHERE site_id = ?", (site_id,)).fetchone()[0]
+        mine = [r for r in pushed if r["data"]["site_id"] == site_id]
+        for start in [*range(0, len(mine), 20), 0]:  # the first batch again: counted once
+            body = {"source": peer, "records": mine[start : start + 20]}
+            r = phone.post("/sync/v1/push", json=body)
+            assert r.status_code == 200, r.get_data(as_text=True)
+    save(app, *some_entries(rnd, ids, now, 40))  # the console's and the gate's own path
+    gate = enrol(app.test_client(), db, sites[0])
+    r, _uuid = submit(gate, sites[0], headers=HX, temperature="38.5", fever_action="clinic")
+    assert r.status_code == 200
+    assert db.execute("SELECT count(*) FROM entries").fetchone()[0] == 161
+    assert_held(db, TZ, [None, ids[:2], [ids[2]], []], now)
+    # Counting everything again from the entries gives the same rows.
+    before = kept(db)
+    counts.rebuild(db, TZ)
+    db.execute("DELETE FROM settings WHERE name = ?", (cases.MADE_SETTING,))
+    cases.ensure(db)
+    assert kept(db) == before
+
+
+def test_cases_follow_corrections_and_actions_in_any_order(app, db, sites):
+    now = datetime.now(UTC)
+    site = sites[0]["id"]
+    hot = [
+        wire_entry(
+            site,
+            name=f"热{i}",
+            temperature=38.4,
+            fever_action="clinic",
+            recorded_at=stamp(now - timedelta(hours=30 - i)),
+        )
+        for i in range(6)
+    ]
+    cool = wire_entry(site, name="凉", temperature=36.5)
+    late = wire_entry(
+        site, name="后到", temperature=36.6, recorded_at=stamp(now - timedelta(hours=2))
+    )
+    other = wire_entry(sites[2]["id"], name="别处", temperature=39.0, fever_action="clinic")
+    # A correction and an action that arrive before the entry they name.
+    save(
+        app,
+        corrections.wire(late["uuid"], "王医生", "重测", changes={"temperature": 38.0}),
+        cases.wire(late["uuid"], "王医生", "acknowledge"),
+    )
+    save(app, *hot, cool, other)
+    assert_held(db, TZ, [None, [site]], now)
+    u = [h["uuid"] for h in hot]
+    close = cases.wire(u[3], "王医生", "close", outcome="normal")
+    reopen = cases.wire(u[3], "王医生", "reopen")
+    reopen["recorded_at"] = stamp(now - timedelta(minutes=1))  # recorded after the close,
+    close["recorded_at"] = stamp(now - timedelta(minutes=5))
+    save(app, reopen)  # ... but stored before it: the case stays open
+    save(
+        app,
+        cases.wire(u[0], "王医生", "acknowledge"),
+        cases.wire(u[1], "王医生", "close", outcome="normal"),
+        corrections.wire(u[2], "王医生", "录错", changes={"temperature": 36.8}),
+        corrections.wire(u[4], "王医生", "重复", void=True),
+        corrections.wire(cool["uuid"], "王医生", "录错", changes={"temperature": 37.9}),
+        close,
+    )
+    save(app, late)
+    # A correction stored before its entry in the same batch (a batch stores kinds in the
+    # order they first appear in it).
+    same = wire_entry(site, name="同批", temperature=36.7)
+    save(app, corrections.wire(same["uuid"], "王医生", "重测", changes={"temperature": 38.6}), same)
+    assert db.execute("SELECT count(*) FROM fever_cases_waiting").fetchone()[0] == 0
+    assert_held(db, TZ, [None, [site], [sites[2]["id"]]], now)
+    got = cases.open_count(db, None, now)
+    # open: u0 (acknowledged), u3 (reopened), u5, cool, late and same (corrected up), other;
+    # overdue: the hot ones, 25-30 hours old; acknowledged: u0 and late.
+    assert got == {"open": 7, "overdue": 3, "unacknowledged": 5}
+    assert got["open"] == len(cases.listing(db, None, now, "open"))
+    # Made again from the records: the same rows.
+    before = kept(db)
+    db.execute("DELETE FROM settings WHERE name = ?", (cases.MADE_SETTING,))
+    assert cases.open_count(db, None, now) == got  # counted from the records meanwhile
+    cases.ensure(db)
+    assert kept(db) == before
+
+
+def test_a_purge_takes_its_entries_out_of_the_figures(app, db, sites):
+    now = datetime.now(UTC)
+    ids = [s["id"] for s in sites]
+    rnd = random.Random(5)
+    recs = some_entries(rnd, ids, now, 200, hours_back=24 * 12)
+    save(app, *recs)
+    fevers = [r["uuid"] for r in recs if r["data"]["temperature"] > 38]
+    save(app, *(cases.wire(f, "王医生", "acknowledge") for f in fevers[:5]))
+    # A correction whose entry never comes: waited for until the purge takes it.
+    lost = wire_entry(ids[0], recorded_at=stamp(now - timedelta(days=10)))
+    gone = corrections.wire(lost["uuid"], "王医生", "作废", void=True)
+    gone["recorded_at"] = lost["recorded_at"]
+    save(app, gone)
+    assert db.execute("SELECT count(*) FROM fever_cases_waiting").fetchone()[0] == 1
+    assert_held(db, TZ, [None, ids[:1]], now)
+    app.config["RETENTION_DAYS"] = 7
+    with app.app_context():
+        done = retention.purge_app(app, now=now)
+    assert done.entries > 0
+    horizon = sync.horizon_for(7, now)
+    assert db.execute("SELECT min(recorded_at) FROM entries").fetchone()[0] >= horizon
+    assert_held(db, TZ, [None, ids[:1]], now)
+    assert db.execute("SELECT count(*) FROM fever_cases_waiting").fetchone()[0] == 0
+    # Days wholly before the horizon have no counts left; the cases of purged entries went.
+    first_day = days.local(horizon, TZ).date().isoformat()
+    assert (
+        db.execute("SELECT count(*) FROM entry_counts WHERE day < ?", (first_day,)).fetchone()[0]
+        == 0
+    )
+    assert (
+        db.execute(
+            "SELECT count(*) FROM fever_cases WHERE uuid NOT IN (SELECT uuid FROM entries)"
+        ).fetchone()[0]
+        == 0
+    )
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "Asia/Kathmandu", "America/St_Johns"])
+def test_another_zone_is_counted_again_and_kept_in_it(database, tmp_path, monkeypatch, zone):
+    """A changed TIMEZONE: `fieldapp init` counts every entry again in the new zone (zones of
+    a DST change, of +5:45 and of -3:30), and the entries stored then are counted in it."""
+    # Days around the autumn DST changes of 2026 (Europe on 25 October, North America on
+    # 1 November), for a clock at 3 November.
+    fixed = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
+    monkeypatch.setattr(sync.store, "utcnow", lambda: fixed)
+    key = Fernet.generate_key().decode()
+    base = {"TESTING": True, "DATABASE": database, "SECRET_KEY": "t", "ID_KEY": key}
+    before = create_app(base)
+    site_ids = [make_site(before, f"小区{i}")["id"] for i in range(2)]
+    rnd = random.Random(zone)
+    first = some_entries(rnd, site_ids, fixed, 150, hours_back=24 * 12)
+    save(before, *first)
+    close_all(before)
+    after = create_app({**base, "TIMEZONE": zone})
+    after.instance_path = str(tmp_path)
+    db = connect(database)
+    try:
+        assert counts.ready(db, TZ) and not counts.ready(db, zone)
+        # Not ready in this zone: the dashboard counts from the entries meanwhile.
+        day = days.local(stamp(fixed), zone).date()
+        assert counts.figures(db, day, zone, None) == counts.count_day(db, day, zone, None)
+        result = after.test_cli_runner().invoke(args=["init"])
+        assert result.exit_code == 0, result.output
+        assert "天" in result.output  # the days it counted
+        save(after, *some_entries(rnd, site_ids, fixed, 150, hours_back=24 * 12))
+        assert_held(db, zone, [None, site_ids[:1]], fixed)
+        rows = kept(db)
+        counts.rebuild(db, zone)  # the SQL rebuild and the per-batch counts agree
+        assert kept(db) == rows
+        assert after.test_cli_runner().invoke(args=["init"]).exit_code == 0
+        assert kept(db) == rows  # ready: init leaves them
+    finally:
+        db.close()
+        close_all(after)
+
+
+def test_the_page_shows_what_the_records_say(app, db, sites):
+    """The dashboard's figures from the kept rows are those counted from the records."""
+    now = datetime.now(UTC)
+    ids = [s["id"] for s in sites]
+    recs = some_entries(random.Random(3), ids, now, 80, hours_back=20)
+    save(app, *recs)
+    tz = days.zone(TZ)
+    with app.test_request_context():
+        for scope in (None, ids[:2]):
+            kept_figures = dashboard.today(db, scope, tz, now)
+            db.execute(
+                "DELETE FROM settings WHERE name IN (?, ?)",
+                (counts.ZONE_SETTING, cases.MADE_SETTING),
+            )
+            counted = dashboard.today(db, scope, tz, now)
+            counts.ensure(db, TZ)
+            cases.ensure(db)
+            assert json.dumps(kept_figures, default=str) == json.dumps(counted, default=str)
+
+
+@pytest.mark.sqlite_only
+def test_a_restored_backup_has_figures_that_match_its_records(app, db, sites, runner, tmp_path):
+    """A backup holds its figures with its records; one from before they were kept (none in
+    it) gets them made by the restore."""
+    now = datetime.now(UTC)
+    ids = [s["id"] for s in sites]
+    rnd = random.Random(9)
+    save(app, *some_entries(rnd, ids, now, 60))
+    made = backups.backup(app.config["DATABASE"], tmp_path / "b", keep_days=21)
+    save(app, *some_entries(rnd, ids, now, 60))
+    assert runner.invoke(args=["restore", str(made.path)]).exit_code == 0
+    assert db.execute("SELECT count(*) FROM entries").fetchone()[0] == 60
+    assert_held(db, TZ, [None, ids[:1]], now)
+    # As if made before the figures were kept: the restore makes them.
+    old = sqlite3.connect(made.path)
+    with old:
+        old.execute("DELETE FROM entry_counts")
+        old.execute("DELETE FROM fever_cases")
+        old.execute(
+            "DELETE FROM settings WHERE name IN (?, ?)", (counts.ZONE_SETTING, cases.MADE_SETTING)
+        )
+    old.close()
+    assert runner.invoke(args=["restore", str(made.path)]).exit_code == 0
+    assert_held(db, TZ, [None, ids[:1]], now)
+    assert db.execute("SELECT sum(ins + outs) FROM entry_counts").fetchone()[0] == 60
