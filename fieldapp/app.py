@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 
 from fieldapp import assets, commands, db, home, i18n, jobs, records, rules, security, settings
-from fieldapp.console import cases, corrections, signin
+from fieldapp.console import cases, signin
 from fieldapp.console import cli as console_cli
 from fieldapp.console import views as console_views
 from fieldapp.db import cli as db_cli
@@ -79,8 +79,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         kinds=[
             entries.record_kinds,
             registrations.record_kinds,
-            corrections.record_kinds,
-            cases.record_kinds,
+            cases.record_kinds,  # and the correction kind
             daily.record_kinds,
             screening_answers.record_kinds,
             screening_followup.record_kinds,

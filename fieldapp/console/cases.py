@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 import uuid as uuidlib
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -75,7 +76,8 @@ def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
-    """The case_action kind."""
+    """The case_action kind, and the correction kind (corrections.kind) with what it does here:
+    a correction may open, change or end a fever case, whose kept state is then made again."""
     return [
         sync.RecordKind(
             "case_action",
@@ -85,7 +87,8 @@ def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
             _from_row,
             COLUMNS,
             after_write=after_actions,
-        )
+        ),
+        replace(corrections.kind(), after_write=after_corrections),
     ]
 
 

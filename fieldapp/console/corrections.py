@@ -118,26 +118,10 @@ def _from_row(row: sqlite3.Row) -> dict[str, Any]:
     }
 
 
-def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
-    """The correction kind."""
-    return [
-        sync.RecordKind(
-            "correction",
-            "corrections",
-            validate,
-            _to_row,
-            _from_row,
-            COLUMNS,
-            after_write=_after_write,
-        )
-    ]
-
-
-def _after_write(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
-    """A correction may open, change or end a fever case: its kept state is made again."""
-    from fieldapp.console import cases  # cases reads corrections: imported when first used
-
-    cases.after_corrections(conn, rows)
+def kind() -> sync.RecordKind:
+    """The correction kind. What a correction does to a fever case is cases.py's, which reads
+    corrections: cases.record_kinds registers this kind with that effect (after_write)."""
+    return sync.RecordKind("correction", "corrections", validate, _to_row, _from_row, COLUMNS)
 
 
 def wire(entry_uuid: str, author: str, reason: str, changes=None, void: bool = False) -> dict:
