@@ -184,7 +184,9 @@ async function shellFirst(req, url) {
   const kept = await caches.match(current, { cacheName: SHELL, ignoreVary: true, ignoreSearch: true });
   if (kept) return kept;
   const res = await fetch(current === url.pathname ? req : current);
-  if (res.ok) (await caches.open(SHELL)).put(current, res.clone());
+  // Only into a shell that is still there: a newer version's activation deletes this one's,
+  // and caches.open would make it again (an old shell left beside the new one for good).
+  if (res.ok && (await caches.has(SHELL))) (await caches.open(SHELL)).put(current, res.clone());
   return res;
 }
 

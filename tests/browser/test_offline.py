@@ -202,6 +202,17 @@ def test_typing_during_a_slow_save_is_kept_for_the_next_record(server, context, 
     assert names(server) == ["快一", "快三", "快二"]
 
 
+# What the page sees of its workers and caches (said when a new version does not take over).
+WORKER_STATE = """async () => {
+  const reg = await navigator.serviceWorker.getRegistration();
+  const url = (w) => w && (w.scriptURL.split('?')[0] + ' ' + w.state);
+  const sw = await fetch('/sw.js', {cache: 'no-store'}).then(async (r) => r.status + ' ' +
+    ((await r.text()).match(/const VERSION = "([^"]*)"/) || [])[1]).catch(e => String(e));
+  return {caches: await caches.keys(), installing: url(reg.installing), waiting: url(reg.waiting),
+          active: url(reg.active), controller: !!navigator.serviceWorker.controller, sw};
+}"""
+
+
 def test_new_service_worker_version_keeps_the_waiting_records(server, context, enrolled_page):
     page = enrolled_page
     ready(page)
@@ -216,16 +227,20 @@ def test_new_service_worker_version_keeps_the_waiting_records(server, context, e
     context.set_offline(False)
     # The browser looks for a new worker at each visit; here, at each poll (a look made while
     # the restarted server was still busy could come back empty, and nothing looks again).
-    until(
-        page,
-        """async (old) => {
-          const shells = (await caches.keys()).filter(k => k.includes('shell'));
-          if (shells.length === 1 && shells[0] !== old[0]) return true;
-          await (await navigator.serviceWorker.getRegistration()).update().catch(() => null);
-          return false;
-        }""",
-        old,
-    )
+    try:
+        until(
+            page,
+            """async (old) => {
+              const shells = (await caches.keys()).filter(k => k.includes('shell'));
+              if (shells.length === 1 && shells[0] !== old[0]) return true;
+              await (await navigator.serviceWorker.getRegistration()).update().catch(() => null);
+              return false;
+            }""",
+            old,
+        )
+    except AssertionError:
+        state = page.evaluate(WORKER_STATE)
+        raise AssertionError(f"no new worker version took over: {state}") from None
     assert waiting(page) == 3
     page.reload()
     wait_waiting(page, 3)
@@ -234,6 +249,26 @@ def test_new_service_worker_version_keeps_the_waiting_records(server, context, e
     wait_waiting(page, 0)
     assert names(server) == ["升级0000", "升级0001", "升级0002"]
     no_duplicates(server)
+
+
+def test_a_replaced_versions_shell_is_not_made_again(server, context, enrolled_page):
+    """A newer version's activation deletes the old shell cache while the old worker may still
+    answer a request for a static file: that must not make the old cache again (it did: a
+    static file not yet kept went into a caches.open() of the deleted name)."""
+    page = enrolled_page
+    ready(page)
+    (shell,) = page.evaluate("async () => (await caches.keys()).filter(k => k.includes('shell'))")
+    # What the newer version's activation does to this one's shell, then a file it had not kept.
+    kept = page.evaluate(
+        """async (shell) => {
+          await caches.delete(shell);
+          const src = document.querySelector('script[src*="/static/js/rules."]').src;
+          const res = await fetch(src + '?again');
+          return res.ok && (await caches.keys()).includes(shell);
+        }""",
+        shell,
+    )
+    assert kept is False
 
 
 def test_outbox_of_an_older_version_is_migrated_not_dropped(server, context, page):
