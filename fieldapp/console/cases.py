@@ -292,21 +292,19 @@ def refresh(
         acts: dict[str, list] = {}
         if entries:
             for a in conn.execute(
-                "SELECT entry_uuid, action FROM case_actions"  # noqa: S608 -- marks
+                "SELECT * FROM case_actions"  # noqa: S608 -- marks
                 f" WHERE {db.in_list('entry_uuid', chunk)} ORDER BY recorded_at, id",
                 chunk,
             ):
-                acts.setdefault(a[0], []).append(a[1])
+                acts.setdefault(a["entry_uuid"], []).append(a)
         rows = []
+        now = sync.utcnow()
         for e in entries:
             value = corrections.current(e, fixes.get(e["uuid"], []))
             if value["void"] or not rules.is_fever(float(value["temperature"])):
                 continue
-            closed = False
-            for action in acts.get(e["uuid"], []):
-                if action in ("close", "reopen"):
-                    closed = action == "close"
-            ack = "acknowledge" in acts.get(e["uuid"], [])
+            case = state(e, acts.get(e["uuid"], []), now)  # closed and acknowledged: its rule
+            closed, ack = case["closed"], bool(case["acknowledged_at"])
             rows.append((e["uuid"], e["site_id"], e["recorded_at"], int(closed), int(ack)))
         if given is None:
             conn.execute(f"DELETE FROM fever_cases WHERE {inside}", chunk)  # noqa: S608 -- marks
