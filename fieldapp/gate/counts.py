@@ -69,7 +69,6 @@ def tally(rows: Iterable[Mapping[str, Any]], tz: ZoneInfo) -> dict[tuple[str, st
     seen = _SEEN.setdefault(tz, {})
     if len(seen) > 100_000:
         seen.clear()
-    fever_at = rules.FEVER_AT
     out: dict[tuple[str, str], list[int]] = {}
     for r in rows:
         at = r["recorded_at"]
@@ -81,7 +80,7 @@ def tally(rows: Iterable[Mapping[str, Any]], tz: ZoneInfo) -> dict[tuple[str, st
         if c is None:
             c = out[k] = [0] * len(COLUMNS)
         c[0 if r["direction"] == "in" else 1] += 1
-        c[2] += float(r["temperature"]) >= fever_at  # rules.is_fever
+        c[2] += rules.is_fever(float(r["temperature"]))
         c[3] += bool(r["travel"])
         c[4 + found[1]] += 1
     return out
