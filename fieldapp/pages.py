@@ -22,6 +22,20 @@ def page_or_fragment(page: str, fragment: str, status: int = 200, **context: Any
     return response
 
 
+# What an export is sent as, by its format.
+MIMETYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def table_download(table: Any, formats: Any, kind: str, name: str) -> Response:
+    """A console table (the roll-call, a campaign's coverage) as a CSV or XLSX file saved as
+    name.kind; formats is its module (to_csv, to_xlsx), as commands.write_table takes it."""
+    body = formats.to_csv(table) if kind == "csv" else formats.to_xlsx(table)
+    return download(body, f"{name}.{kind}", MIMETYPES[kind])
+
+
 def download(body: bytes | str, filename: str, mimetype: str, *, inline: bool = False) -> Response:
     """A file the console hands over (an export, a PDF of passes): saved under filename, or
     shown by the browser (inline); personal data, so never kept by a cache."""

@@ -37,6 +37,7 @@ from fieldapp.console import accounts, cases, corrections, dashboard, exports, l
 from fieldapp.console.accounts import current_user, require_role, scope_site_ids
 from fieldapp.db import connect, get_db, transaction
 from fieldapp.gate import registrations, sites
+from fieldapp.pages import MIMETYPES
 from fieldapp.privacy.ids import IdVault
 
 bp = Blueprint("console", __name__, url_prefix="/console")
@@ -396,8 +397,7 @@ def export():
             finally:
                 os.unlink(path)
 
-        mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-        response = current_app.response_class(chunks(), mimetype=mimetype, headers=headers)
+        response = current_app.response_class(chunks(), mimetype=MIMETYPES["xlsx"], headers=headers)
         # A stream never started never reaches its finally: remove the file on close too.
         response.call_on_close(lambda: os.path.exists(path) and os.unlink(path))
         return response
@@ -414,7 +414,7 @@ def export():
             own.close()
 
     return current_app.response_class(
-        stream_with_context(generate()), mimetype="text/csv; charset=utf-8", headers=headers
+        stream_with_context(generate()), mimetype=MIMETYPES["csv"], headers=headers
     )
 
 

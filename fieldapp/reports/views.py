@@ -27,7 +27,7 @@ from fieldapp.console.accounts import (
 )
 from fieldapp.db import get_db
 from fieldapp.gate import sites
-from fieldapp.pages import download, page_or_fragment
+from fieldapp.pages import page_or_fragment, table_download
 from fieldapp.pdffont import FontMissing
 from fieldapp.phones import devices
 from fieldapp.privacy import fields as site_fields
@@ -225,11 +225,7 @@ def _export(kind: str):
     if rc is None:
         return Response(error, 400)
     name = f"rollcall-{rc.day.isoformat()}{'-' + rc.scope if rc.scope else ''}"
-    if kind == "csv":
-        body, mimetype = rollcall.to_csv(rc), "text/csv; charset=utf-8"
-    else:
-        body = rollcall.to_xlsx(rc)
-        mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    response = table_download(rc, rollcall, kind, name)
     conn = get_db()
     audit.write(
         conn,
@@ -239,7 +235,7 @@ def _export(kind: str):
         detail=name,
         ip=client_ip(),
     )
-    return download(body, f"{name}.{kind}", mimetype)
+    return response
 
 
 @bp.route("/console/rollcall.csv")

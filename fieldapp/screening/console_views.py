@@ -26,7 +26,7 @@ from fieldapp.console import accounts, logbook
 from fieldapp.console.accounts import current_user, require_role, scope_site_ids
 from fieldapp.db import get_db, transaction
 from fieldapp.gate import sites
-from fieldapp.pages import download, page_or_fragment
+from fieldapp.pages import download, page_or_fragment, table_download
 from fieldapp.screening import answers, campaigns, coverage, followup
 
 bp = Blueprint("screening_console", __name__)
@@ -162,11 +162,7 @@ def _export(campaign_id: str, kind: str):
     if cov is None:
         return Response(error, 400)
     name = f"screening-{cov.day.isoformat()}{'-' + cov.scope if cov.scope else ''}"
-    if kind == "csv":
-        body, mimetype = coverage.to_csv(cov), "text/csv; charset=utf-8"
-    else:
-        body = coverage.to_xlsx(cov)
-        mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    response = table_download(cov, coverage, kind, name)
     conn = get_db()
     with transaction(conn):
         audit.write(
@@ -177,7 +173,7 @@ def _export(campaign_id: str, kind: str):
             detail=f"{campaign.name} {name}",
             ip=accounts.client_ip(),
         )
-    return download(body, f"{name}.{kind}", mimetype)
+    return response
 
 
 @bp.route("/console/screening/<campaign_id>/coverage.csv")
