@@ -137,31 +137,39 @@ def _store(conn: sqlite3.Connection, rows: list[tuple[str, str, str, Counter]]) 
     )
 
 
+def _kept(
+    conn: sqlite3.Connection, campaign_id: str, day: date, site_ids: Iterable[str] | None
+) -> list[Any]:
+    """(site_id, counts as JSON) of a campaign's day, for every site or only those."""
+    sql = "SELECT site_id, counts FROM screening_tallies WHERE campaign_id = ? AND day = ?"
+    if site_ids is None:
+        return conn.execute(sql, (campaign_id, day.isoformat())).fetchall()
+    ids, rows = list(site_ids), []
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        marks = ",".join("?" * len(chunk))
+        rows += conn.execute(
+            f"{sql} AND site_id IN ({marks})", (campaign_id, day.isoformat(), *chunk)
+        ).fetchall()
+    return rows
+
+
 def read(
     conn: sqlite3.Connection, campaign_id: str, day: date, site_ids: Iterable[str] | None = None
 ) -> dict[str, Counter]:
     """The kept counts of a campaign's day per site (only those sites, if given)."""
-    sql = "SELECT site_id, counts FROM screening_tallies WHERE campaign_id = ? AND day = ?"
-    if site_ids is None:
-        rows = conn.execute(sql, (campaign_id, day.isoformat())).fetchall()
-    else:
-        ids, rows = list(site_ids), []
-        for start in range(0, len(ids), CHUNK):
-            chunk = ids[start : start + CHUNK]
-            marks = ",".join("?" * len(chunk))
-            rows += conn.execute(
-                f"{sql} AND site_id IN ({marks})", (campaign_id, day.isoformat(), *chunk)
-            ).fetchall()
-    return {site_id: Counter(json.loads(counts)) for site_id, counts in rows}
+    return {
+        site_id: Counter(json.loads(c)) for site_id, c in _kept(conn, campaign_id, day, site_ids)
+    }
 
 
 def people(conn: sqlite3.Connection, campaign_id: str, day: date) -> dict[str, int]:
-    """People screened on a campaign's day per site, from the kept counts (the roll-call's)."""
-    rows = conn.execute(
-        "SELECT site_id, counts FROM screening_tallies WHERE campaign_id = ? AND day = ?",
-        (campaign_id, day.isoformat()),
-    )
-    return {site_id: json.loads(counts).get("people", 0) for site_id, counts in rows}
+    """People screened on a campaign's day per site, from the kept counts (the roll-call's:
+    without a Counter of every answer's breakdown per site)."""
+    return {
+        site_id: json.loads(c).get("people", 0)
+        for site_id, c in _kept(conn, campaign_id, day, None)
+    }
 
 
 def answers_in(
