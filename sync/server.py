@@ -166,9 +166,7 @@ def receive(
         peers.pushed(c, peer.id, sum(1 for r in results if r.status == APPLIED), now_iso)
         if peer.kind == "instance":
             _advance(c, push, now_iso)
-            # Read in the transaction: ours, not a rival's. Assigned, not appended: a write
-            # can run twice in a group (sync.GroupCommit), and only the last run commits.
-            after[:] = [cursor(c, peer.id)[0]]
+            after.append(cursor(c, peer.id)[0])  # read in the transaction: ours, not a rival's
 
     results = save(
         push.records,

@@ -173,6 +173,10 @@ def apply_batch(
     word = describe or str
     reads = _Reads(conn)
 
+    def body(raw: Any) -> str:
+        """A refused record as it is kept for review: made only for the refused ones."""
+        return wire.dump_for_review(review(raw) if review else raw)
+
     for i, raw in enumerate(records):
         is_map = isinstance(raw, Mapping)
         given_uuid = raw.get("uuid") if is_map else None
@@ -224,14 +228,13 @@ def apply_batch(
             reason = wire.printable(word(exc))
             shown = _shown(given_uuid)
             results[i] = Result(shown, REJECTED, reason)
-            body = wire.dump_for_review(review(raw) if review else raw)
-            rejects.append((shown, _shown(kind_name), source, REJECTED, reason, body, now_iso))
+            rejects.append((shown, _shown(kind_name), source, REJECTED, reason, body(raw), now_iso))
 
     conflict = word(Invalid("same uuid, different content: the first one is kept", "conflict"))
-    kept = [review(r) for r in records] if review else records
+    refused = (source, now_iso, conflict, lambda i: body(records[i]))
     with _write(conn):
         for kind, items in pending.values():
-            _write_kind(conn, kind, items, kept, results, rejects, (source, now_iso, conflict))
+            _write_kind(conn, kind, items, results, rejects, refused)
         if rejects:
             conn.executemany(
                 "INSERT INTO sync_rejects (uuid, kind, source, status, reason, body, received_at)"
@@ -248,10 +251,9 @@ def _write_kind(
     conn: sqlite3.Connection,
     kind: RecordKind,
     items: list[tuple[int, str, str, tuple[Any, ...]]],
-    records: Sequence[Any],
     results: list[Result | None],
     rejects: list[tuple[str, ...]],
-    review: tuple[str, str, str],
+    refused: tuple[str, str, str, Callable[[int], str]],
 ) -> None:
     """Store one kind's valid records of a batch and log the new ones, in batch order.
 
@@ -293,18 +295,8 @@ def _write_kind(
         elif before.get(rid, first[rid]) == digest:
             results[i] = Result(rid, DUPLICATE)
         else:
-            source, now_iso, reason = review
-            rejects.append(
-                (
-                    rid,
-                    kind.name,
-                    source,
-                    CONFLICT,
-                    reason,
-                    wire.dump_for_review(records[i]),
-                    now_iso,
-                )
-            )
+            source, now_iso, reason, body = refused
+            rejects.append((rid, kind.name, source, CONFLICT, reason, body(i), now_iso))
             results[i] = Result(rid, CONFLICT, reason)
     if links:
         conn.executemany("INSERT INTO changes (kind, uuid, chain) VALUES (?, ?, ?)", links)
