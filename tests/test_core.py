@@ -2,9 +2,7 @@
 
 import sqlite3
 
-import pytest
-
-from fieldapp.db import IntegrityError, connect, migrate, transaction
+from fieldapp.db import connect, migrate
 
 
 def test_migrate_from_empty_then_again_is_a_no_op(tmp_path):
@@ -37,39 +35,6 @@ def test_failed_migration_leaves_nothing_half_applied(tmp_path, monkeypatch):
         conn.execute("SELECT count(*) FROM migrations WHERE name LIKE '%9999%'").fetchone()[0] == 0
     )
     assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 't'").fetchone()[0] == 0
-
-
-def test_executemany_of_an_insert_stores_what_one_statement_a_row_would(database, engine):
-    """executemany sends an INSERT … VALUES of many rows as multi-row INSERTs (SQLite: as many
-    rows a statement as its limit on bound values allows): the same rows, the same refusals of
-    a row stored before or repeated, and a failure in a later statement keeps nothing."""
-    conn = connect(database)
-    conn.execute("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT NOT NULL)")
-    sent: list[str] = []
-    if engine == "sqlite":
-        conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 100)  # 50 rows of 2 a statement
-    conn.execute("INSERT INTO t (a, b) VALUES (?, ?)", (7, "stored before"))
-    if engine == "sqlite":
-        conn.set_trace_callback(sent.append)
-    rows = [(n, f"row {n}") for n in range(1, 2001)] + [(3, "repeated")]
-    with transaction(conn):
-        conn.executemany("INSERT INTO t (a, b) VALUES (?, ?) ON CONFLICT DO NOTHING", iter(rows))
-    stored = dict(conn.execute("SELECT a, b FROM t ORDER BY a").fetchall())
-    assert len(stored) == 2000
-    assert stored[7] == "stored before"
-    assert stored[3] == "row 3"
-    assert stored[2000] == "row 2000"
-    if engine == "sqlite":
-        assert len([s for s in sent if s.startswith("INSERT INTO t")]) == 41  # 2,001 rows / 50
-
-    conn.execute("DELETE FROM t")
-    bad = [(n, f"row {n}") for n in range(1, 201)]
-    bad[150] = (151, None)  # in the fourth statement of 50 rows
-    with pytest.raises(IntegrityError), transaction(conn):
-        conn.executemany("INSERT INTO t (a, b) VALUES (?, ?)", bad)
-    assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 0
-    conn.executemany("UPDATE t SET b = ? WHERE a = ?", [("x", 1)])  # not an INSERT: as before
-    conn.close()
 
 
 def test_init_command_is_safe_twice(runner, app):
