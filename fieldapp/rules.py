@@ -310,8 +310,16 @@ def _text(f: Field, value: Any) -> tuple[str | None, str]:
 
 
 def _applies(condition: str, clean: Mapping[str, Any]) -> bool:
-    """Whether a "name=a|b" condition holds for the values checked so far."""
-    name, _sep, values = condition.partition("=")
+    """Whether a field's only_if holds for the values checked so far: "fever", "travel" or
+    "name=a|b"."""
+    if condition == "fever":
+        temperature = clean.get("temperature")
+        return isinstance(temperature, float) and is_fever(temperature)
+    if condition == "travel":
+        return clean.get("travel") is True
+    name, sep, values = condition.partition("=")
+    if not sep:
+        return True
     value = clean.get(name)
     if isinstance(value, bool):
         value = "true" if value else "false"
@@ -350,18 +358,10 @@ def check(
     clean: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for f in fields:
+        if f.only_if and not _applies(f.only_if, clean):
+            clean[f.name] = ""
+            continue
         raw = data.get(f.name)
-        if f.only_if == "fever" and not (
-            isinstance(clean.get("temperature"), float) and is_fever(clean["temperature"])
-        ):
-            clean[f.name] = ""
-            continue
-        if f.only_if == "travel" and clean.get("travel") is not True:
-            clean[f.name] = ""
-            continue
-        if "=" in f.only_if and not _applies(f.only_if, clean):
-            clean[f.name] = ""
-            continue
         if f.kind == "choice":
             if isinstance(raw, str) and raw in f.choices:
                 clean[f.name] = raw

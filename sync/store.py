@@ -213,7 +213,7 @@ def apply_batch(
                 clean = kind.validate(reads, dict(data))
                 digest = content_hash(kind.name, rid, recorded_at, rec_device, clean)
                 stored = kind.to_row(clean)
-                values = tuple(stored[column] for column in kind.columns)
+                values = tuple(map(stored.__getitem__, kind.columns))
                 _storable(values)
             except Invalid:
                 raise
