@@ -15,10 +15,12 @@ HERE = Path(__file__).resolve().parent
 
 
 def pytest_collection_modifyitems(items):
-    """Every test in this folder drives a real browser: `pytest -m "not browser"` skips them."""
+    """Every test in this folder drives a real browser against an instance served in its own
+    process: `browser`, and `slow` as every test that starts one (`-m "not slow"` skips them)."""
     for item in items:
         if HERE in Path(item.fspath).parents:
             item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
