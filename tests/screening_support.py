@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from fieldapp import days, records
 from fieldapp.gate import roster, sites
 from fieldapp.screening import campaigns
+from sync.store import iso, utcnow
 
 TZ = "Asia/Shanghai"
 TODAY = days.today(TZ)
@@ -28,6 +29,16 @@ def local(day: date, hh: int, mm: int = 0) -> str:
     """A recorded_at for a local (Shanghai, UTC+8) time of a day."""
     t = datetime(day.year, day.month, day.day, hh, mm) - timedelta(hours=8)
     return t.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def answered_at(day: date) -> str:
+    """When an answer of that day was given: 09:00 of an earlier day; today, an hour ago (its
+    midnight if that is later). Whatever the hour the tests run at, it is never still to come
+    (a follow-up's steps, recorded now, come after it) and never 12 hours old (overdue)."""
+    if day != TODAY:
+        return local(day, 9)
+    now = utcnow()
+    return min(max(local(day, 0), iso(now - timedelta(hours=1))), iso(now - timedelta(seconds=1)))
 
 
 def make_sites(db) -> list[dict]:
@@ -95,7 +106,7 @@ def answer(
     return {
         "uuid": str(uuid.uuid4()),
         "kind": "screening",
-        "recorded_at": at or local(day, 9),
+        "recorded_at": at or answered_at(day),
         "data": body,
     }
 
