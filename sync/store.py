@@ -231,10 +231,15 @@ def apply_batch(
             rejects.append((shown, _shown(kind_name), source, REJECTED, reason, body(raw), now_iso))
 
     conflict = word(Invalid("same uuid, different content: the first one is kept", "conflict"))
-    refused = (source, now_iso, conflict, lambda i: body(records[i]))
+
+    def conflicting(i: int, rid: str, kind_name: str) -> Result:
+        """Record i's uuid is stored with other content: kept for review, the first one stays."""
+        rejects.append((rid, kind_name, source, CONFLICT, conflict, body(records[i]), now_iso))
+        return Result(rid, CONFLICT, conflict)
+
     with _write(conn):
         for kind, items in pending.values():
-            _write_kind(conn, kind, items, results, rejects, refused)
+            _write_kind(conn, kind, items, results, conflicting)
         if rejects:
             conn.executemany(
                 "INSERT INTO sync_rejects (uuid, kind, source, status, reason, body, received_at)"
@@ -252,8 +257,7 @@ def _write_kind(
     kind: RecordKind,
     items: list[tuple[int, str, str, tuple[Any, ...]]],
     results: list[Result | None],
-    rejects: list[tuple[str, ...]],
-    refused: tuple[str, str, str, Callable[[int], str]],
+    conflicting: Callable[[int, str, str], Result],
 ) -> None:
     """Store one kind's valid records of a batch and log the new ones, in batch order.
 
@@ -295,9 +299,7 @@ def _write_kind(
         elif before.get(rid, first[rid]) == digest:
             results[i] = Result(rid, DUPLICATE)
         else:
-            source, now_iso, reason, body = refused
-            rejects.append((rid, kind.name, source, CONFLICT, reason, body(i), now_iso))
-            results[i] = Result(rid, CONFLICT, reason)
+            results[i] = conflicting(i, rid, kind.name)
     if links:
         conn.executemany("INSERT INTO changes (kind, uuid, chain) VALUES (?, ?, ?)", links)
 
