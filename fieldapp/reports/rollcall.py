@@ -3,10 +3,7 @@ missing, with totals by district and for the scope. Reads daily reports, never e
 
 from __future__ import annotations
 
-import csv
-import io
 import sqlite3
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -16,7 +13,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
-from fieldapp import days, db
+from fieldapp import days, db, tables
 from fieldapp.reports import daily as reports
 
 REPORTED, ZERO, LATE, MISSING = "reported", "zero", "late", "missing"
@@ -321,64 +318,29 @@ def summary(t: Totals) -> str:
     )
 
 
+def title(rc: RollCall) -> str:
+    """The table's title."""
+    day = rc.day.isoformat()
+    return _("Daily roll-call %(day)s", day=day) + (f" · {rc.scope}" if rc.scope else "")
+
+
 def to_csv(rc: RollCall) -> bytes:
     """The roll-call as CSV in UTF-8 with a BOM, so Excel opens the Chinese right."""
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(header())
-    for line in table(rc):
-        writer.writerow([_safe_cell(v) for v in line])
-    return ("\ufeff" + buf.getvalue()).encode("utf-8")
-
-
-def _safe_cell(value: str | int) -> str | int:
-    """Text that a spreadsheet would run as a formula (=, +, -, @) is quoted with a '."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
+    return tables.csv_bytes([header(), *table(rc)])
 
 
 def to_xlsx(rc: RollCall) -> bytes:
     """The roll-call as an XLSX workbook (XlsxWriter)."""
-    import xlsxwriter  # loaded when a workbook is asked for, not at every start
-
-    buf = io.BytesIO()
-    book = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_formulas": False})
-    sheet = book.add_worksheet(rc.day.isoformat())
-    bold = book.add_format({"bold": True})
-    title = _("Daily roll-call %(day)s", day=rc.day.isoformat())
-    if rc.scope:
-        title += f" · {rc.scope}"
-    sheet.write(0, 0, title, bold)
-    sheet.write_row(1, 0, header(), bold)
-    lines = table(rc)
-    for i, line in enumerate(lines, start=2):
-        fmt = bold if i - 2 >= len(rc.rows) else None
-        sheet.write_row(i, 0, line, fmt)
-    sheet.set_column(0, 1, 18)
-    sheet.set_column(2, 4, 12)
-    sheet.freeze_panes(2, 2)
-    book.close()
-    return buf.getvalue()
+    return tables.xlsx_bytes(
+        rc.day.isoformat(),
+        title(rc),
+        header(),
+        table(rc),
+        plain=len(rc.rows),
+        widths=((0, 1, 18), (2, 4, 12)),
+    )
 
 
 def format_text(rc: RollCall) -> str:
     """The roll-call as a plain-text table for the terminal."""
-    lines = [header(), *table(rc)]
-    cells = [[str(c) for c in line] for line in lines]
-    widths = [max(_width(row[i]) for row in cells) for i in range(len(cells[0]))]
-    out = []
-    title = _("Daily roll-call %(day)s", day=rc.day.isoformat())
-    out.append(title + (f" · {rc.scope}" if rc.scope else ""))
-    for n, row in enumerate(cells):
-        out.append(
-            "  ".join(c + " " * (w - _width(c)) for c, w in zip(row, widths, strict=True)).rstrip()
-        )
-        if n == 0 or n == len(rc.rows):
-            out.append("-" * (sum(widths) + 2 * (len(widths) - 1)))
-    return "\n".join(out) + "\n"
-
-
-def _width(text: str) -> int:
-    """Terminal columns: CJK characters take two."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return tables.text_table(title(rc), header(), table(rc), plain=len(rc.rows))

@@ -21,7 +21,7 @@ from flask import (
 from flask_babel import gettext as _
 
 import sync
-from fieldapp import audit, days, records
+from fieldapp import audit, days, records, tables
 from fieldapp.console import accounts, logbook
 from fieldapp.console.accounts import current_user, require_role, scope_site_ids
 from fieldapp.db import get_db, transaction
@@ -233,10 +233,8 @@ def added_csv(campaign_id: str, site_id: str):
     user = current_user()
     conn = get_db()
     people = [p for p in answers.people(conn, campaign, site_id, _today()) if p["added"]]
-    lines = ["name,phone,unit,person_type"]
-    for p in people:
-        cells = [p["name"], p["phone"], p["unit"], p["person_type"]]
-        lines.append(",".join(_csv_cell(c) for c in cells))
+    fields = ["name", "phone", "unit", "person_type"]
+    body = tables.csv_bytes([fields, *([p[f] for f in fields] for p in people)])
     with transaction(conn):
         audit.write(
             conn,
@@ -246,17 +244,7 @@ def added_csv(campaign_id: str, site_id: str):
             detail=f"{campaign.name} {site['name']} {len(people)}",
             ip=accounts.client_ip(),
         )
-    body = ("\ufeff" + "\r\n".join(lines) + "\r\n").encode()
     return download(body, f"added-{site['code']}.csv", "text/csv; charset=utf-8")
-
-
-def _csv_cell(value: str) -> str:
-    value = value or ""
-    if value[:1] in ("=", "+", "-", "@"):
-        value = "'" + value
-    if any(c in value for c in ',"\r\n'):
-        value = '"' + value.replace('"', '""') + '"'
-    return value
 
 
 # ---- console: follow-ups ----------------------------------------------------------------------

@@ -8,10 +8,7 @@ site); a one-off campaign counts every answer from its start to the day (each pe
 
 from __future__ import annotations
 
-import csv
-import io
 import sqlite3
-import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,6 +17,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 
+from fieldapp import tables
 from fieldapp.screening import campaigns, questions, tallies
 
 
@@ -302,13 +300,6 @@ def table(cov: Coverage) -> list[list[str | int]]:
     return out
 
 
-def _safe(value: str | int) -> str | int:
-    """Text a spreadsheet would run as a formula (=, +, -, @) is quoted with a '."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
-
-
 def title(cov: Coverage) -> str:
     """The table's title."""
     return _(
@@ -319,58 +310,28 @@ def title(cov: Coverage) -> str:
 def to_csv(cov: Coverage) -> bytes:
     """The coverage as CSV in UTF-8 with a BOM (Excel opens the Chinese right), the summary
     paragraph in its first line."""
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow([_safe(summary(cov))])
-    writer.writerow(header(cov))
-    for line in table(cov):
-        writer.writerow([_safe(v) for v in line])
-    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+    return tables.csv_bytes([[summary(cov)], header(cov), *table(cov)])
 
 
 def to_xlsx(cov: Coverage) -> bytes:
     """The coverage as an XLSX workbook: title, summary paragraph, then the table."""
-    import xlsxwriter  # loaded when a workbook is asked for, not at every start
-
-    buf = io.BytesIO()
-    book = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_formulas": False})
-    sheet = book.add_worksheet(cov.day.isoformat())
-    bold = book.add_format({"bold": True})
-    wrap = book.add_format({"text_wrap": True, "valign": "top"})
     cols = header(cov)
-    sheet.write(0, 0, title(cov), bold)
-    sheet.merge_range(1, 0, 1, len(cols) - 1, summary(cov), wrap)
-    sheet.set_row(1, 75)
-    sheet.write_row(2, 0, cols, bold)
-    lines = table(cov)
-    for i, line in enumerate(lines, start=3):
-        sheet.write_row(i, 0, line, bold if i - 3 >= len(cov.rows) else None)
-    sheet.set_column(0, 1, 18)
-    sheet.set_column(2, len(cols) - 1, 10)
-    sheet.freeze_panes(3, 2)
-    book.close()
-    return buf.getvalue()
+    return tables.xlsx_bytes(
+        cov.day.isoformat(),
+        title(cov),
+        cols,
+        table(cov),
+        plain=len(cov.rows),
+        widths=((0, 1, 18), (2, len(cols) - 1, 10)),
+        summary=summary(cov),
+    )
 
 
 def format_text(cov: Coverage) -> str:
     """The coverage as a plain-text table for the terminal, the summary paragraph after it."""
-    cells = [[str(c) for c in line] for line in [header(cov), *table(cov)]]
-    widths = [max(_width(row[i]) for row in cells) for i in range(len(cells[0]))]
-    out = [title(cov)]
-    for n, row in enumerate(cells):
-        out.append(
-            "  ".join(c + " " * (w - _width(c)) for c, w in zip(row, widths, strict=True)).rstrip()
-        )
-        if n == 0 or n == len(cov.rows):
-            out.append("-" * (sum(widths) + 2 * (len(widths) - 1)))
-    out.append("")
-    out.append(summary(cov))
-    return "\n".join(out) + "\n"
-
-
-def _width(text: str) -> int:
-    """Terminal columns: CJK characters take two."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return tables.text_table(
+        title(cov), header(cov), table(cov), plain=len(cov.rows), summary=summary(cov)
+    )
 
 
 # ---- beside the daily roll-call --------------------------------------------------------------
