@@ -17,9 +17,8 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from fieldapp import audit, days, records, rules
+from fieldapp import days, records, rules, tables
 from fieldapp.console.accounts import (
-    client_ip,
     current_user,
     in_scope,
     require_role,
@@ -27,7 +26,7 @@ from fieldapp.console.accounts import (
 )
 from fieldapp.db import get_db
 from fieldapp.gate import sites
-from fieldapp.pages import page_or_fragment, table_download
+from fieldapp.pages import page_or_fragment
 from fieldapp.pdffont import FontMissing
 from fieldapp.phones import devices
 from fieldapp.privacy import fields as site_fields
@@ -224,18 +223,7 @@ def _export(kind: str):
     rc, error, _today = _rollcall_for_request()
     if rc is None:
         return Response(error, 400)
-    name = f"rollcall-{rc.day.isoformat()}{'-' + rc.scope if rc.scope else ''}"
-    response = table_download(rc, rollcall, kind, name)
-    conn = get_db()
-    audit.write(
-        conn,
-        current_user().name,
-        "export",
-        target=f"rollcall.{kind}",
-        detail=name,
-        ip=client_ip(),
-    )
-    return response
+    return tables.audited_download(rc, rollcall, kind, "rollcall")
 
 
 @bp.route("/console/rollcall.csv")

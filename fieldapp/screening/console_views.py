@@ -26,7 +26,7 @@ from fieldapp.console import accounts, logbook
 from fieldapp.console.accounts import current_user, require_role, scope_site_ids
 from fieldapp.db import get_db, transaction
 from fieldapp.gate import sites
-from fieldapp.pages import download, page_or_fragment, table_download
+from fieldapp.pages import download, page_or_fragment
 from fieldapp.screening import answers, campaigns, coverage, followup
 
 bp = Blueprint("screening_console", __name__)
@@ -161,19 +161,7 @@ def _export(campaign_id: str, kind: str):
     cov, error = _coverage_for_request(campaign)
     if cov is None:
         return Response(error, 400)
-    name = f"screening-{cov.day.isoformat()}{'-' + cov.scope if cov.scope else ''}"
-    response = table_download(cov, coverage, kind, name)
-    conn = get_db()
-    with transaction(conn):
-        audit.write(
-            conn,
-            current_user().name,
-            "export",
-            target=f"screening.{kind}",
-            detail=f"{campaign.name} {name}",
-            ip=accounts.client_ip(),
-        )
-    return response
+    return tables.audited_download(cov, coverage, kind, "screening", campaign.name)
 
 
 @bp.route("/console/screening/<campaign_id>/coverage.csv")
