@@ -47,14 +47,14 @@ def _tz() -> str:
 
 
 def _site(code: str):
+    """The open site of a report page's code; an old poster's code goes to the gate page, which
+    says it is out of date and who to ask; any other code is not found."""
     status, site = sites.by_code(get_db(), code)
-    if status == "current" and site["active"]:
-        return site
-    if (
-        status == "old"
-    ):  # an old poster's code: the gate page says it is out of date, and who to ask
-        return redirect(f"/s/{code}", 303)
-    abort(404)
+    if status == "old":
+        abort(redirect(f"/s/{code}", 303))
+    if status != "current" or not site["active"]:
+        abort(404)
+    return site
 
 
 def _report_day(today: date) -> date:
@@ -112,8 +112,6 @@ def _reporter():
 def gate_report(code: str):
     """Review the day's counts at a gate, add remarks and submit (a zero report in one tap)."""
     site = _site(code)
-    if isinstance(site, Response):
-        return site
     device, allowed = _reporter()
     if allowed and device is None:
         allowed = in_scope(current_user(), site["id"])
@@ -158,11 +156,6 @@ def gate_report(code: str):
 # ---- console --------------------------------------------------------------------------------
 
 
-def _console(view):
-    """Any signed-in console user."""
-    return require_role()(view)
-
-
 def _rollcall_for_request():
     conn = get_db()
     user = current_user()
@@ -187,28 +180,24 @@ def _rollcall_for_request():
     return rc, "", today
 
 
-def _districts() -> list[str]:
-    conn = get_db()
-    return sites.districts(conn, scope_site_ids(current_user(), conn))
-
-
 @bp.route("/console/rollcall")
-@_console
+@require_role()  # any signed-in console user
 def console_rollcall():
     """Which sites reported today (or on ?day=), by district, with totals."""
     rc, error, today = _rollcall_for_request()
+    conn = get_db()
     context = {
         "rc": rc,
         "error": error,
         "today": today,
-        "districts": _districts(),
+        "districts": sites.districts(conn, scope_site_ids(current_user(), conn)),
         "district": request.args.get("district", ""),
         "day_value": request.args.get("day") or today.isoformat(),
         "figures": rollcall.FIGURES,
         "states": rollcall.STATES,
         "printing": request.args.get("print") == "1",
         # Each screening campaign running that day: its coverage beside the daily report.
-        "screening": screening_coverage.for_rollcall(get_db(), rc.day, [r.site_id for r in rc.rows])
+        "screening": screening_coverage.for_rollcall(conn, rc.day, [r.site_id for r in rc.rows])
         if rc
         else [],
     }
@@ -227,21 +216,21 @@ def _export(kind: str):
 
 
 @bp.route("/console/rollcall.csv")
-@_console
+@require_role()
 def rollcall_csv():
     """The roll-call as CSV (UTF-8 with BOM)."""
     return _export("csv")
 
 
 @bp.route("/console/rollcall.xlsx")
-@_console
+@require_role()
 def rollcall_xlsx():
     """The roll-call as an Excel workbook."""
     return _export("xlsx")
 
 
 @bp.route("/console/sites")
-@_console
+@require_role()
 def console_sites():
     """The sites in the user's scope: what each gate asks for, its report page, its poster."""
     conn = get_db()
@@ -265,7 +254,7 @@ def console_sites():
 
 
 @bp.route("/console/posters.pdf")
-@_console
+@require_role()
 def posters_pdf():
     """An A4 poster per site in the user's scope (?district= or ?site= narrows it)."""
     conn = get_db()
