@@ -15,29 +15,20 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from fieldapp.gate.qr import draw_pdf, matrix
+from fieldapp.gate.sites import gate_url
 from fieldapp.pdffont import pdf_font
-
-
-def site_url(base_url: str, code: str) -> str:
-    """The address a site's QR code encodes."""
-    return f"{base_url.rstrip('/')}/s/{code}"
 
 
 def sites_for(
     conn: sqlite3.Connection, district: str | None = None, site_ids: set[str] | None = None
 ) -> list[sqlite3.Row]:
     """Active sites of a district (or all), by district and name, for a sheet of posters."""
-    if district:
-        rows = conn.execute(
-            "SELECT id, name, district, address, contact, code, optional_fields FROM sites"
-            " WHERE active = 1 AND district = ? ORDER BY district, name, id",
-            (district,),
-        ).fetchall()
-    else:
-        rows = conn.execute(
-            "SELECT id, name, district, address, contact, code, optional_fields FROM sites"
-            " WHERE active = 1 ORDER BY district, name, id"
-        ).fetchall()
+    where = " AND district = ?" if district else ""
+    rows = conn.execute(
+        "SELECT id, name, district, address, contact, code, optional_fields FROM sites"  # noqa: S608 -- a fixed clause
+        f" WHERE active = 1{where} ORDER BY district, name, id",
+        (district,) if district else (),
+    ).fetchall()
     if site_ids is not None:
         rows = [r for r in rows if r["id"] in site_ids]
     return rows
@@ -83,7 +74,7 @@ def render(
         pdf.setTitle(_("Site posters"))
         pdf.setCreator("fieldapp")
         for site in sites:
-            url = site_url(base_url, site["code"])
+            url = gate_url(base_url, site["code"])
             y = height - margin - 14 * mm
             pdf.setFont(font, 20)
             pdf.drawCentredString(width / 2, y + 4 * mm, _("Gate registration · scan to register"))
