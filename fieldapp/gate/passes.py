@@ -11,20 +11,19 @@ code; never a phone or ID number (minimum necessary: a lost card tells its finde
 
 from __future__ import annotations
 
-import io
 import secrets
 import sqlite3
 from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
-from flask_babel import force_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from fieldapp import audit, days, rules
 from fieldapp.db import transaction
 from fieldapp.gate.qr import draw_pdf, matrix
-from fieldapp.pdffont import pdf_font
+from fieldapp.pdffont import a4_canvas
 from sync import config as sync_config
 from sync.store import iso, utcnow
 
@@ -195,22 +194,14 @@ def render(
     language: str = "zh_Hans",
 ) -> bytes:
     """An A4 PDF of pass cards, ten a page, with cut lines. Raises FontMissing (worded)."""
-    from reportlab import rl_config
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.units import mm
-    from reportlab.pdfgen import canvas
 
-    font = pdf_font()  # before force_locale: a FontMissing speaks the user's language
-    rl_config.useA85 = 0
     width, height = A4
     card_w, card_h = CARD_W_MM * mm, CARD_H_MM * mm
     left = (width - COLUMNS * card_w) / 2
     top = height - (height - ROWS * card_h) / 2
-    buf = io.BytesIO()
-    pdf = canvas.Canvas(buf, pagesize=A4, pageCompression=1, initialFontName=font)
-    with force_locale(language):
-        pdf.setTitle(_("Passes of %(site)s", site=site["name"]))
-        pdf.setCreator("fieldapp")
+    with a4_canvas(language, _l("Passes of %(site)s", site=site["name"])) as (pdf, font):
         per_page = COLUMNS * ROWS
         for start in range(0, max(len(people_), 1), per_page):
             chunk = people_[start : start + per_page]
@@ -228,8 +219,7 @@ def render(
                 left, 6 * mm, _("Printed on %(day)s", day=printed.isoformat()) + "　" + site["name"]
             )
             pdf.showPage()
-    pdf.save()
-    return buf.getvalue()
+    return pdf.getpdfdata()
 
 
 def _fit(pdf, font: str, text: str, size: float, width: float) -> float:
