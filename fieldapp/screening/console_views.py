@@ -190,9 +190,8 @@ def console_site(campaign_id: str, site_id: str):
     except ValueError as exc:
         return Response(str(exc), 400)
     people = answers.people(conn, campaign, site_id, day)
-    for p in people:
-        shown = logbook.present({"name": p["name"], "phone": p.get("phone", "")}, user.role)
-        p["name"], p["phone"] = shown["name"], shown["phone"]
+    for p in people:  # name and phone as the user's role may see them
+        p.update(logbook.present(p, user.role))
     with transaction(conn):
         audit.write(
             conn,
@@ -247,9 +246,8 @@ def followups():
     if status not in followup.STATUSES:
         status = "open"
     listed = followup.listing(get_db(), scope_site_ids(user), sync.utcnow(), status)
-    for f in listed:
-        shown = logbook.present({"name": f["name"], "phone": f["phone"]}, user.role)
-        f["name"], f["phone"] = shown["name"], shown["phone"]
+    for f in listed:  # name and phone as the user's role may see them
+        f.update(logbook.present(f, user.role))
     return page_or_fragment(
         "screening/followups.html",
         "screening/_followups.html",
@@ -273,8 +271,7 @@ def followup_page(campaign_id: str, person_id: str):
     """One person's follow-up: their answers, the checks and steps, and the next step."""
     user = current_user()
     follow = _followup_or_404(campaign_id, person_id)
-    shown = logbook.present({"name": follow["name"], "phone": follow["phone"]}, user.role)
-    follow["name"], follow["phone"] = shown["name"], shown["phone"]
+    follow.update(logbook.present(follow, user.role))  # name and phone as the role may see
     campaign = campaigns.get(get_db(), campaign_id)
     return render_template(
         "screening/followup.html",
