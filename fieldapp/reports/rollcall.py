@@ -36,9 +36,9 @@ FIGURES = (
 )
 
 
-# Each figure as the database sums it from a report's counts (reports.entries_in, entries_out,
-# visitors and the counts themselves), in FIGURES' order: worked out once per report by the
-# query, not in Python per site.
+# Each figure as the database sums it from a report's counts (people in and out of every type,
+# visitors in and out, the counts themselves), in FIGURES' order: worked out once per report by
+# the query, not in Python per site.
 FIGURE_SQL = (
     " + ".join(f"r.in_{t}" for t in reports.PERSON_TYPES),
     " + ".join(f"r.out_{t}" for t in reports.PERSON_TYPES),
@@ -71,11 +71,6 @@ class Row:
     def figures(self) -> dict[str, int]:
         """The figures by key ({} when the site has not reported)."""
         return dict(zip(FIGURE_KEYS, self.values, strict=True)) if self.values else {}
-
-    @property
-    def state_label(self) -> str:
-        """The state in the reader's language."""
-        return str(STATES[self.state])
 
     @property
     def cells(self) -> list[int | str]:

@@ -185,9 +185,3 @@ def for_phone(asked: Iterable[str]) -> dict[str, Any]:
 def table_label(column: str, value: str) -> str:
     """A value as the heading of its column in the coverage table."""
     return str(TABLE_LABELS.get((column, value)) or LABELS[column][value])
-
-
-def label(column: str, value: str) -> str:
-    """A value of an answer's column as a reader sees it ("居家隔离"); the value if unknown."""
-    labels = LABELS.get(column, {})
-    return str(labels[value]) if value in labels else value
