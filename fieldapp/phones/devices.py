@@ -1,4 +1,5 @@
-"""Volunteers' phones: one-time enrolment links, the device cookie, listing and revoking."""
+"""Volunteers' phones: one-time enrolment links, the device cookie (and who may record at a gate),
+listing and revoking."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from flask import current_app, g, request
 from flask_babel import gettext as _
 
 import sync
+from fieldapp.console.accounts import current_user, in_scope
 from fieldapp.db import transaction
 from fieldapp.gate import sites
 from sync import peers
@@ -124,6 +126,17 @@ def peer_from_cookie(conn: sqlite3.Connection) -> peers.Peer | None:
         peer = peers.authenticate(conn, request.cookies.get(COOKIE))
         g.device_peer = peer if peer is not None and peer.kind == "device" else None
     return g.device_peer
+
+
+def writer_at(conn: sqlite3.Connection, site_id: str) -> tuple[str | None, bool]:
+    """Who may record at a gate (a report, a screening): an enrolled phone, or a console user
+    who may write and whose scope has the site (a viewer only reads; a visitor who scanned the
+    poster is neither). Returns (the phone's device id or None, allowed)."""
+    phone = peer_from_cookie(conn)
+    if phone is not None:
+        return phone.id, True
+    user = current_user()
+    return None, user is not None and user.can_write and in_scope(user, site_id)
 
 
 def set_cookie(response, device_token: str) -> None:

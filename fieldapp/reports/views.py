@@ -20,7 +20,6 @@ from flask_babel import gettext as _
 from fieldapp import days, records, rules, tables
 from fieldapp.console.accounts import (
     current_user,
-    in_scope,
     require_role,
     scope_site_ids,
 )
@@ -95,26 +94,11 @@ def _gate_context(site, day: date, today: date, error: str = "", form: dict | No
     }
 
 
-def _reporter():
-    """Who may report for a gate: an enrolled phone, or a console user whose scope has the site.
-
-    Returns (device id or None, allowed). A visitor who scanned the poster is neither.
-    """
-    conn = get_db()
-    phone = devices.peer_from_cookie(conn)
-    if phone is not None:
-        return phone.id, True
-    user = current_user()
-    return None, user is not None and user.can_write  # a viewer only reads
-
-
 @bp.route("/s/<code>/report", methods=["GET", "POST"])
 def gate_report(code: str):
     """Review the day's counts at a gate, add remarks and submit (a zero report in one tap)."""
     site = _site(code)
-    device, allowed = _reporter()
-    if allowed and device is None:
-        allowed = in_scope(current_user(), site["id"])
+    device, allowed = devices.writer_at(get_db(), site["id"])
     if not allowed:
         page = render_template("reports/not_allowed.html", site=site)
         return Response(page, 403)

@@ -22,8 +22,6 @@ from flask_babel import gettext as _
 
 import sync
 from fieldapp import days, records, rules
-from fieldapp.console import accounts
-from fieldapp.console.accounts import current_user
 from fieldapp.db import get_db
 from fieldapp.gate import roster, sites
 from fieldapp.phones import devices
@@ -67,16 +65,6 @@ def _site(code: str):
     return site
 
 
-def _screener():
-    """Who may screen at a site: an enrolled phone (its id), or a console user who may write
-    and whose scope has the site. (device id or None, allowed)"""
-    phone = devices.peer_from_cookie(get_db())
-    if phone is not None:
-        return phone.id, True
-    user = current_user()
-    return None, user is not None and user.can_write
-
-
 def _not_allowed(site):
     return Response(render_template("screening/not_allowed.html", site=site), 403)
 
@@ -85,8 +73,8 @@ def _not_allowed(site):
 def phone_campaigns(code: str):
     """The campaigns screening this site today: the one, or a choice."""
     site = _site(code)
-    device, allowed = _screener()
-    if not allowed or (device is None and not accounts.in_scope(current_user(), site["id"])):
+    device, allowed = devices.writer_at(get_db(), site["id"])
+    if not allowed:
         return _not_allowed(site)
     running = campaigns.for_site(get_db(), site, _today())
     if len(running) == 1:
@@ -141,8 +129,8 @@ def phone_page(code: str, campaign_id: str):
     the page works offline: answers go to the phone's outbox. Without it, ?person= or ?add=1
     shows the form and a POST saves the answer (then back to the list)."""
     site = _site(code)
-    device, allowed = _screener()
-    if not allowed or (device is None and not accounts.in_scope(current_user(), site["id"])):
+    device, allowed = devices.writer_at(get_db(), site["id"])
+    if not allowed:
         return _not_allowed(site)
     conn = get_db()
     campaign = campaigns.get(conn, campaign_id)
