@@ -27,6 +27,32 @@ def registry() -> sync.Registry:
     return current_app.extensions["fieldapp.records"]
 
 
+def kind(
+    name: str,
+    table: str,
+    validate: Callable[[sqlite3.Connection, dict[str, Any]], dict[str, Any]],
+    columns: tuple[str, ...],
+    flags: tuple[str, ...] = (),
+    **options: Any,
+) -> sync.RecordKind:
+    """A record kind whose data is its columns, stored as they are but for the flags among them
+    (yes/no: 0/1 in the table, true/false on the wire). options: sync.RecordKind's."""
+
+    def to_row(data: Mapping[str, Any]) -> dict[str, Any]:
+        row = dict(data)  # the store picks the columns out of it
+        for flag in flags:
+            row[flag] = int(data[flag])
+        return row
+
+    def from_row(row: sqlite3.Row) -> dict[str, Any]:
+        data = {c: row[c] for c in columns}
+        for flag in flags:
+            data[flag] = bool(data[flag])
+        return data
+
+    return sync.RecordKind(name, table, validate, to_row, from_row, columns, **options)
+
+
 def retention_days(conn: sqlite3.Connection, config: Mapping[str, Any] | None = None) -> int:
     """Days records are kept: the value pulled from upstream if any, else RETENTION_DAYS.
     The one reader of it; ValueError (worded) if it is not a number of days from 7 to 60."""

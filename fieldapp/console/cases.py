@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 import sync
-from fieldapp import db, rules
+from fieldapp import db, records, rules
 from fieldapp.console import corrections
 from sync.store import canonical_uuid, iso
 
@@ -79,21 +79,9 @@ def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
     """The case_action kind, and the correction kind (corrections.kind) with what it does here:
     a correction may open, change or end a fever case, whose kept state is then made again."""
     return [
-        sync.RecordKind(
-            "case_action",
-            "case_actions",
-            validate,
-            dict,
-            _from_row,
-            COLUMNS,
-            after_write=after_actions,
-        ),
+        records.kind("case_action", "case_actions", validate, COLUMNS, after_write=after_actions),
         replace(corrections.kind(), after_write=after_corrections),
     ]
-
-
-def _from_row(row: sqlite3.Row) -> dict[str, Any]:
-    return {c: row[c] for c in COLUMNS}
 
 
 def wire(entry_uuid: str, author: str, action: str, **data: Any) -> dict:

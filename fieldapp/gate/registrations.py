@@ -51,19 +51,9 @@ def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
     return {"site_id": site_id, **clean, "temperature": temperature}
 
 
-def _to_row(data: Mapping[str, Any]) -> dict[str, Any]:
-    return {**data, "travel": int(data["travel"])}
-
-
-def _from_row(row: sqlite3.Row) -> dict[str, Any]:
-    data = {c: row[c] for c in COLUMNS}
-    data["travel"] = bool(data["travel"])
-    return data
-
-
 def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
     """The registration kind."""
-    return [sync.RecordKind("registration", "registrations", validate, _to_row, _from_row, COLUMNS)]
+    return [records.kind("registration", "registrations", validate, COLUMNS, ("travel",))]
 
 
 def get(conn: sqlite3.Connection, registration_uuid: str) -> sqlite3.Row | None:

@@ -202,24 +202,10 @@ def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _to_row(data: Mapping[str, Any]) -> dict[str, Any]:
-    row = {k: data[k] for k in COLUMNS}
-    row["zero"] = int(data["zero"])
-    return row
-
-
-def _from_row(row: sqlite3.Row) -> dict[str, Any]:
-    data = {k: row[k] for k in COLUMNS}
-    data["zero"] = bool(row["zero"])
-    return data
-
-
 def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
     """The daily_report kind: kept past the entries' horizon (counts only)."""
     return [
-        sync.RecordKind(
-            "daily_report", "daily_reports", validate, _to_row, _from_row, COLUMNS, expires=False
-        )
+        records.kind("daily_report", "daily_reports", validate, COLUMNS, ("zero",), expires=False)
     ]
 
 

@@ -82,28 +82,15 @@ def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _to_row(data: Mapping[str, Any]) -> dict[str, Any]:
-    row = {k: data[k] for k in COLUMNS}
-    row["added"] = int(data["added"])
-    return row
-
-
-def _from_row(row: sqlite3.Row) -> dict[str, Any]:
-    data = {k: row[k] for k in COLUMNS}
-    data["added"] = bool(row["added"])
-    return data
-
-
 def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
     """The screening kind (its counts kept as it is written: tallies.after_write)."""
     return [
-        sync.RecordKind(
+        records.kind(
             "screening",
             "screenings",
             validate,
-            _to_row,
-            _from_row,
             COLUMNS,
+            ("added",),
             after_write=tallies.after_write,
         )
     ]

@@ -106,15 +106,9 @@ def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _from_row(row: sqlite3.Row) -> dict[str, Any]:
-    return {c: row[c] for c in COLUMNS}
-
-
 def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
     """The screening_action kind."""
-    return [
-        sync.RecordKind("screening_action", "screening_actions", validate, dict, _from_row, COLUMNS)
-    ]
+    return [records.kind("screening_action", "screening_actions", validate, COLUMNS)]
 
 
 def wire(key: Mapping[str, str], author: str, action: str, **data: Any) -> dict[str, Any]:
