@@ -7,6 +7,7 @@ the change log, dedupe by UUID and retention apply the same to all of them.
 from __future__ import annotations
 
 import sqlite3
+import uuid as uuidlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -51,6 +52,19 @@ def kind(
         return data
 
     return sync.RecordKind(name, table, validate, to_row, from_row, columns, **options)
+
+
+def new(
+    kind: str, data: Mapping[str, Any], *, uuid: str | None = None, recorded_at: str | None = None
+) -> dict[str, Any]:
+    """A wire record of a kind around data, ready for save(): a new one made here now, unless
+    its uuid and time of recording are given."""
+    return {
+        "uuid": uuid or str(uuidlib.uuid4()),
+        "kind": kind,
+        "recorded_at": recorded_at or sync.store.iso(sync.utcnow()),
+        "data": dict(data),
+    }
 
 
 def retention_days(conn: sqlite3.Connection, config: Mapping[str, Any] | None = None) -> int:

@@ -5,7 +5,6 @@ record opens it); each step taken is an append-only `case_action` record that sy
 from __future__ import annotations
 
 import sqlite3
-import uuid as uuidlib
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -86,12 +85,9 @@ def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
 
 def wire(entry_uuid: str, author: str, action: str, **data: Any) -> dict:
     """A new case action record, made here now, ready for records.save."""
-    return {
-        "uuid": str(uuidlib.uuid4()),
-        "kind": "case_action",
-        "recorded_at": iso(sync.utcnow()),
-        "data": {"entry_uuid": entry_uuid, "action": action, "author": author, **data},
-    }
+    return records.new(
+        "case_action", {"entry_uuid": entry_uuid, "action": action, "author": author, **data}
+    )
 
 
 def _parse(ts: str) -> datetime:

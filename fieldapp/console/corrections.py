@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import uuid as uuidlib
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -17,8 +16,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 import sync
-from fieldapp import rules
-from sync.store import canonical_uuid, iso
+from fieldapp import records, rules
+from sync.store import canonical_uuid
 
 # Fields a coordinator may correct, with their labels (ID numbers are sealed: not correctable).
 FIELDS = {
@@ -126,18 +125,16 @@ def kind() -> sync.RecordKind:
 
 def wire(entry_uuid: str, author: str, reason: str, changes=None, void: bool = False) -> dict:
     """A new correction record, made here now, ready for records.save."""
-    return {
-        "uuid": str(uuidlib.uuid4()),
-        "kind": "correction",
-        "recorded_at": iso(sync.utcnow()),
-        "data": {
+    return records.new(
+        "correction",
+        {
             "entry_uuid": entry_uuid,
             "changes": dict(changes or {}),
             "void": void,
             "reason": reason,
             "author": author,
         },
-    }
+    )
 
 
 def for_entries(conn: sqlite3.Connection, uuids: Iterable[str]) -> dict[str, list[sqlite3.Row]]:

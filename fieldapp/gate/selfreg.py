@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sqlite3
 import time
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -96,46 +95,36 @@ def save(conn: sqlite3.Connection, site: sqlite3.Row, form: SelfRegisterForm) ->
     self_service = "temperature" in form
     temperature = rules.parse_temperature(form.temperature.data) if self_service else None
     now = iso(sync.utcnow())
-    registration = {
-        "uuid": str(uuid.uuid4()),
-        "kind": "registration",
-        "recorded_at": now,
-        "data": {
-            "site_id": site["id"],
-            "direction": form.direction.data,
-            "name": form.name.data,
-            "phone": _value(form, "phone"),
-            "health_code": form.health_code.data,
-            "travel": bool(form.travel.data),
-            "travel_where": form.travel_where.data or "",
-            "destination": _value(form, "destination"),
-            "temperature": temperature,
-        },
+    data = {
+        "site_id": site["id"],
+        "direction": form.direction.data,
+        "name": form.name.data,
+        "phone": _value(form, "phone"),
+        "health_code": form.health_code.data,
+        "travel": bool(form.travel.data),
+        "travel_where": form.travel_where.data or "",
+        "destination": _value(form, "destination"),
     }
+    registration = records.new(
+        "registration", {**data, "temperature": temperature}, recorded_at=now
+    )
     batch = [registration]
     if self_service:
         # Nobody keeps this gate: the visitor's own reading is the entry, linked to the pass.
-        data = {k: v for k, v in registration["data"].items() if k != "temperature"}
-        batch.append(
-            {
-                "uuid": str(uuid.uuid4()),
-                "kind": "entry",
-                "recorded_at": now,
-                "data": {
-                    **data,
-                    "person_type": "visitor",
-                    "id_number": "",
-                    "temperature": temperature,
-                    # A visitor cannot act on their own fever; the site's staff follow it up.
-                    "fever_action": "other" if rules.is_fever(temperature) else "",
-                    "plate": "",
-                    "note": "",
-                    "volunteer": "",
-                    "self_registered": True,
-                    "registration_uuid": registration["uuid"],
-                },
-            }
-        )
+        entry = {
+            **data,
+            "person_type": "visitor",
+            "id_number": "",
+            "temperature": temperature,
+            # A visitor cannot act on their own fever; the site's staff follow it up.
+            "fever_action": "other" if rules.is_fever(temperature) else "",
+            "plate": "",
+            "note": "",
+            "volunteer": "",
+            "self_registered": True,
+            "registration_uuid": registration["uuid"],
+        }
+        batch.append(records.new("entry", entry, recorded_at=now))
     try:
         with transaction(conn):  # the registration and its entry, or neither
             results = records.save(conn, batch, source="self-registration")

@@ -205,13 +205,9 @@ def create(code: str):
     if entries.exists(conn, record_id):
         status = DUPLICATE  # a double tap or a retry of a saved form: nothing new to save
     else:
-        record = {
-            "uuid": record_id,
-            "kind": "entry",
-            # Posted as it is saved: a device time far from ours is a wrong clock.
-            "recorded_at": records.recorded_at(form.recorded_at.data),
-            "data": data,
-        }
+        # Posted as it is saved: a device time far from ours is a wrong clock.
+        recorded_at = records.recorded_at(form.recorded_at.data)
+        record = records.new("entry", data, uuid=record_id, recorded_at=recorded_at)
         # Stamped like the phone's pushes, so a form post and a later push of the same record
         # hash the same (a duplicate, not a conflict).
         phone = devices.peer_from_cookie(conn)

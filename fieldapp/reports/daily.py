@@ -20,7 +20,7 @@ from flask_babel import lazy_gettext as _l
 
 import sync
 from fieldapp import days, records, rules
-from sync.store import canonical_uuid, iso
+from sync.store import canonical_uuid
 
 PERSON_TYPES = tuple(rules.PERSON_TYPES)
 FEVER_ACTIONS = tuple(rules.FEVER_ACTIONS)
@@ -299,12 +299,7 @@ def new_record(
     data: Mapping[str, Any], *, uuid: str | None = None, recorded_at: str | None = None
 ) -> dict[str, Any]:
     """A wire record of kind daily_report around the given data."""
-    return {
-        "uuid": uuid or str(uuidlib.uuid4()),
-        "kind": "daily_report",
-        "recorded_at": recorded_at or iso(datetime.now(UTC)),
-        "data": dict(data),
-    }
+    return records.new("daily_report", data, uuid=uuid, recorded_at=recorded_at)
 
 
 def submit(

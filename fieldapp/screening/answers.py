@@ -10,7 +10,6 @@ upstream and flows one way, down (README, "Screening").
 from __future__ import annotations
 
 import sqlite3
-import uuid as uuidlib
 from collections import defaultdict
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
@@ -22,7 +21,7 @@ import sync
 from fieldapp import records, rules
 from fieldapp.db import transaction
 from fieldapp.screening import campaigns, questions, tallies
-from sync.store import canonical_uuid, iso
+from sync.store import canonical_uuid
 
 COLUMNS = (
     "campaign_id",
@@ -94,16 +93,6 @@ def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
             after_write=tallies.after_write,
         )
     ]
-
-
-def wire(data: Mapping[str, Any], *, uuid: str | None = None, recorded_at: str | None = None):
-    """A new answer record around the given data, ready for records.save."""
-    return {
-        "uuid": uuid or str(uuidlib.uuid4()),
-        "kind": "screening",
-        "recorded_at": recorded_at or iso(sync.utcnow()),
-        "data": dict(data),
-    }
 
 
 # ---- a site's people and their answers -------------------------------------------------------

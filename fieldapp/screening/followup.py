@@ -10,7 +10,6 @@ is what the site says now.
 from __future__ import annotations
 
 import sqlite3
-import uuid as uuidlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
@@ -22,7 +21,7 @@ from flask_babel import lazy_gettext as _l
 import sync
 from fieldapp import days, records, rules
 from fieldapp.screening import questions
-from sync.store import canonical_uuid, iso
+from sync.store import canonical_uuid
 
 ACTIONS = {
     "check": _l("Temperature check"),
@@ -113,11 +112,9 @@ def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
 
 def wire(key: Mapping[str, str], author: str, action: str, **data: Any) -> dict[str, Any]:
     """A new follow-up step (key: campaign_id, site_id, person_id), made here now."""
-    return {
-        "uuid": str(uuidlib.uuid4()),
-        "kind": "screening_action",
-        "recorded_at": iso(sync.utcnow()),
-        "data": {
+    return records.new(
+        "screening_action",
+        {
             "campaign_id": key["campaign_id"],
             "site_id": key["site_id"],
             "person_id": key["person_id"],
@@ -125,7 +122,7 @@ def wire(key: Mapping[str, str], author: str, action: str, **data: Any) -> dict[
             "author": author,
             **data,
         },
-    }
+    )
 
 
 def _at(ts: str) -> datetime:
