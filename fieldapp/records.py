@@ -16,7 +16,7 @@ from flask import Flask, current_app
 from flask_babel import gettext as _
 
 import sync
-from fieldapp import instance, settings
+from fieldapp import instance, rules, settings
 from fieldapp.rules import SPACES
 
 # An area's record kinds, made for an app's settings (the entry kind needs ID_KEY).
@@ -73,6 +73,17 @@ def retention_days(conn: sqlite3.Connection, config: Mapping[str, Any] | None = 
     row = conn.execute("SELECT value FROM settings WHERE name = 'retention_days'").fetchone()
     config = current_app.config if config is None else config
     return settings.check_retention_days(row[0] if row else config["RETENTION_DAYS"])
+
+
+def checked(
+    data: Mapping[str, Any], fields: Sequence[rules.Field] = rules.FIELDS
+) -> dict[str, Any]:
+    """data's fields normalised by their rules (rules.check); sync.Invalid, naming the first
+    field refused, if any is."""
+    clean, errors = rules.check(data, fields)
+    if errors:
+        raise sync.Invalid(rules.first_problem(errors, fields))
+    return clean
 
 
 def site_of(conn: sqlite3.Connection, data: Mapping[str, Any]) -> str:

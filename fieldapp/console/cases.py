@@ -52,12 +52,7 @@ def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
     temperature = None
     if action in WITH_TEMPERATURE:
         # The gate's own reading rule (one decimal, "37,5" read as 37.5, NaN refused).
-        clean, errors = rules.check({"temperature": data.get("temperature")}, [TEMPERATURE])
-        if errors:
-            raise sync.Invalid(
-                _("%(field)s: %(message)s", field=TEMPERATURE.label, message=errors["temperature"])
-            )
-        temperature = clean["temperature"]
+        temperature = records.checked(data, [TEMPERATURE])["temperature"]
     outcome = data.get("outcome") or ""
     if action == "close":
         if not isinstance(outcome, str) or outcome not in OUTCOMES:

@@ -29,9 +29,7 @@ LINKS = ("roster_id", "registration_uuid")
 def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Check an entry from any source and return its normalised wire form (rules.FIELDS)."""
     site_id = records.site_of(conn, data)
-    clean, errors = rules.check(data)
-    if errors:
-        raise sync.Invalid(rules.first_problem(errors))
+    clean = records.checked(data)
     for link in LINKS:
         if not clean[link]:
             del clean[link]

@@ -37,15 +37,10 @@ TEMPERATURE = rules.BY_NAME["temperature"]
 def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Check a registration from any source and return its normalised wire form."""
     site_id = records.site_of(conn, data)
-    clean, errors = rules.check(data, FIELDS)
-    if errors:
-        raise sync.Invalid(rules.first_problem(errors, FIELDS))
+    clean = records.checked(data, FIELDS)
     temperature = data.get("temperature")
     if temperature is not None and temperature != "":
-        checked, errors = rules.check({"temperature": temperature}, [TEMPERATURE])
-        if errors:
-            raise sync.Invalid(rules.first_problem(errors, [TEMPERATURE]))
-        temperature = checked["temperature"]
+        temperature = records.checked(data, [TEMPERATURE])["temperature"]
     else:
         temperature = None
     return {"site_id": site_id, **clean, "temperature": temperature}

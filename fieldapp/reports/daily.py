@@ -167,9 +167,7 @@ def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
         raise sync.Invalid(
             _("The report is for a day that has not come yet: check the phone's date.")
         )
-    texts, errors = rules.check(data, FIELDS)
-    if errors:
-        raise sync.Invalid(rules.first_problem(errors, FIELDS))
+    texts = records.checked(data, FIELDS)
     counts = {key: _count(data, key) for key in COUNT_KEYS}
     fever_actions = sum(counts[f"fever_{a}"] for a in FEVER_ACTIONS)
     if fever_actions > counts["fevers"]:

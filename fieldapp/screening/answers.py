@@ -61,9 +61,7 @@ def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
     except sync.Invalid:
         raise sync.Invalid(_("The answer does not name the person it is about.")) from None
     fields = questions.fields_for(questions.parse(row[0]))
-    clean, errors = rules.check(data, fields)
-    if errors:
-        raise sync.Invalid(rules.first_problem(errors, fields))
+    clean = records.checked(data, fields)
     # No time zone is a whole day ahead of UTC: a later day is a wrong clock.
     if date.fromisoformat(clean["day"]) > datetime.now(UTC).date() + timedelta(days=1):
         raise sync.Invalid(

@@ -81,19 +81,14 @@ def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
     temperature = None
     if action == "check":
         # The gate's own reading rule (one decimal, "37,5" read as 37.5, NaN refused).
-        clean, errors = rules.check({"temperature": data.get("temperature")}, [TEMPERATURE])
-        if errors:
-            raise sync.Invalid(rules.first_problem(errors, [TEMPERATURE]))
-        temperature = clean["temperature"]
+        temperature = records.checked(data, [TEMPERATURE])["temperature"]
     outcome = data.get("outcome") or ""
     if action == "close":
         if not isinstance(outcome, str) or outcome not in OUTCOMES:
             raise sync.Invalid(_("Choose the outcome to close the follow-up."))
     else:
         outcome = ""
-    texts, errors = rules.check(data, TEXTS)
-    if errors:
-        raise sync.Invalid(rules.first_problem(errors, TEXTS))
+    texts = records.checked(data, TEXTS)
     return {
         "campaign_id": campaign_id,
         "site_id": site_id,
