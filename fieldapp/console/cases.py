@@ -40,6 +40,7 @@ OUTCOMES = {
 # A case still open after this long is highlighted on the lists and the dashboard.
 OVERDUE = timedelta(hours=24)
 COLUMNS = ("entry_uuid", "action", "temperature", "outcome", "note", "author")
+CHUNK = 500  # entry uuids looked up per statement
 TEMPERATURE = rules.BY_NAME["temperature"]
 
 
@@ -133,9 +134,21 @@ def checks_on(actions: list[Mapping[str, Any]], day_start: str, day_end: str) ->
 
 def actions_for(conn: sqlite3.Connection, entry_uuid: str) -> list[sqlite3.Row]:
     """A case's actions in the order they were recorded."""
-    return conn.execute(
-        "SELECT * FROM case_actions WHERE entry_uuid = ? ORDER BY recorded_at, id", (entry_uuid,)
-    ).fetchall()
+    return _actions_of(conn, [entry_uuid]).get(entry_uuid, [])
+
+
+def _actions_of(conn: sqlite3.Connection, uuids: list[str]) -> dict[str, list[sqlite3.Row]]:
+    """entry uuid -> its case actions in the order they were recorded."""
+    found: dict[str, list[sqlite3.Row]] = {}
+    for start in range(0, len(uuids), CHUNK):
+        chunk = uuids[start : start + CHUNK]
+        for a in conn.execute(
+            "SELECT * FROM case_actions"  # noqa: S608 -- marks
+            f" WHERE {db.in_list('entry_uuid', chunk)} ORDER BY recorded_at, id",
+            chunk,
+        ):
+            found.setdefault(a["entry_uuid"], []).append(a)
+    return found
 
 
 # The entries that may be fever cases: at the gate (through the partial index entries_fever,
@@ -195,15 +208,9 @@ def listing(
         params.append(until)
     sql += " ORDER BY e.recorded_at, e.id"
     rows = conn.execute(sql, params).fetchall()
-    fixes = corrections.for_entries(conn, [r["uuid"] for r in rows])
-    acts: dict[str, list[sqlite3.Row]] = {}
     uuids = [r["uuid"] for r in rows]
-    for start in range(0, len(uuids), 900):
-        chunk = uuids[start : start + 900]
-        marks = ",".join("?" * len(chunk))
-        sql = f"SELECT * FROM case_actions WHERE entry_uuid IN ({marks}) ORDER BY recorded_at, id"  # noqa: S608
-        for a in conn.execute(sql, chunk):
-            acts.setdefault(a["entry_uuid"], []).append(a)
+    fixes = corrections.for_entries(conn, uuids)
+    acts = _actions_of(conn, uuids)
     out = []
     for row in rows:
         entry = corrections.current(row, fixes.get(row["uuid"], []))
@@ -232,7 +239,6 @@ def listing(
 # entry. `fieldapp init` makes the rows of a database that has none yet (ensure).
 
 MADE_SETTING = "fever_cases_made"
-CHUNK = 500
 
 
 def refresh(
@@ -268,14 +274,7 @@ def refresh(
                 [(u,) for u in chunk if u not in stored],
             )
         fixes = corrections.for_entries(conn, [e["uuid"] for e in entries])
-        acts: dict[str, list] = {}
-        if entries:
-            for a in conn.execute(
-                "SELECT * FROM case_actions"  # noqa: S608 -- marks
-                f" WHERE {db.in_list('entry_uuid', chunk)} ORDER BY recorded_at, id",
-                chunk,
-            ):
-                acts.setdefault(a["entry_uuid"], []).append(a)
+        acts = _actions_of(conn, chunk) if entries else {}
         rows = []
         now = sync.utcnow()
         for e in entries:
