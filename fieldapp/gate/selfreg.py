@@ -25,6 +25,7 @@ import sync
 from fieldapp import days, records, rules
 from fieldapp.db import transaction
 from fieldapp.gate import passes, qr
+from fieldapp.privacy import fields as site_fields
 from sync.store import iso
 
 
@@ -69,17 +70,15 @@ class SelfRegisterForm(FlaskForm):
 
 
 def for_site(conn: sqlite3.Connection, site: sqlite3.Row) -> SelfRegisterForm:
-    """The form without the optional fields the site does not collect (minimum collection),
-    and without a temperature unless the site is self-service (the gate staff take it)."""
+    """The form without the optional fields the site (its row) does not collect (minimum
+    collection), and without a temperature unless the site is self-service (the gate staff
+    take it)."""
     form = SelfRegisterForm()
-    row = conn.execute(
-        "SELECT optional_fields, self_service FROM sites WHERE id = ?", (site["id"],)
-    ).fetchone()
-    shown = set((row[0] if row else "").split(","))
+    shown = site_fields.shown(site)
     for name in ("phone", "destination"):
         if name not in shown:
             delattr(form, name)
-    if not (row and row[1]):
+    if not site["self_service"]:
         delattr(form, "temperature")
     return form
 
