@@ -109,11 +109,6 @@ def entries_out(counts: Mapping[str, int]) -> int:
     return sum(counts.get(f"out_{t}", 0) for t in PERSON_TYPES)
 
 
-def visitors(counts: Mapping[str, int]) -> int:
-    """Visitors in and out."""
-    return counts.get("in_visitor", 0) + counts.get("out_visitor", 0)
-
-
 # ---- the record kind --------------------------------------------------------------------------
 
 
@@ -223,11 +218,6 @@ class Report:
     remarks: str
     recorded_at: str
     counts: dict[str, int]
-
-    @property
-    def entries_in(self) -> int:
-        """People in."""
-        return entries_in(self.counts)
 
     @property
     def entries_out(self) -> int:
