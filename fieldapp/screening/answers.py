@@ -121,15 +121,9 @@ def people(
         (campaign.id, site_id, last.isoformat()),
     ):
         answers[a["person_id"]].append(a)
-    out = []
-    listed = set()
-    for p in roster:
-        listed.add(p["id"])
-        out.append(_person(dict(p), False, answers.get(p["id"], []), first, last))
+    out = [_person(dict(p), False, answers.pop(p["id"], []), first, last) for p in roster]
     added = []
-    for person_id, found in answers.items():
-        if person_id in listed:
-            continue
+    for person_id, found in answers.items():  # the rest: people not on the roster
         named = tallies.latest(a for a in found if a["added"])
         if named is None:
             continue  # someone who has left the roster: not asked for any more

@@ -20,7 +20,7 @@ from flask_babel import lazy_gettext as _l
 
 import sync
 from fieldapp import days, records, rules
-from fieldapp.screening import questions
+from fieldapp.screening import questions, tallies
 from sync.store import canonical_uuid
 
 ACTIONS = {
@@ -309,14 +309,8 @@ def _read_all(
 
 
 def _added_person(answers: Iterable[Mapping[str, Any]]) -> dict[str, str]:
-    named = max(
-        (a for a in answers if a["added"]),
-        key=lambda a: (a["recorded_at"], a["uuid"]),
-        default=None,
-    )
-    if named is None:
-        return {"name": "", "phone": "", "unit": ""}
-    return {"name": named["name"], "phone": named["phone"], "unit": named["unit"]}
+    named = tallies.latest(a for a in answers if a["added"])
+    return {k: "" if named is None else named[k] for k in ("name", "phone", "unit")}
 
 
 def one(
