@@ -34,10 +34,10 @@ from wtforms.validators import DataRequired, Length
 import sync
 from fieldapp import audit, days, records, rules
 from fieldapp.console import accounts, cases, corrections, dashboard, exports, logbook
-from fieldapp.console.accounts import current_user, require_role, scope_site_ids
+from fieldapp.console.accounts import client_ip, current_user, require_role, scope_site_ids
 from fieldapp.db import connect, get_db, transaction
 from fieldapp.gate import registrations, sites
-from fieldapp.pages import MIMETYPES
+from fieldapp.pages import MIMETYPES, is_htmx, page_or_fragment
 from fieldapp.privacy.ids import IdVault
 
 bp = Blueprint("console", __name__, url_prefix="/console")
@@ -77,25 +77,6 @@ def _tz():
     return days.zone(current_app.config["TIMEZONE"])
 
 
-def _htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
-def _render(page: str, fragment: str, **context):
-    """The whole page, or only its fragment for an HTMX request (Vary says which)."""
-    response = make_response(render_template(fragment if _htmx() else page, **context))
-    response.vary.add("HX-Request")
-    return response
-
-
-def _ip() -> str:
-    return accounts.client_ip()
-
-
-def _sites(site_ids):
-    return sites.listing(get_db(), site_ids)
-
-
 def _entry_in_scope(entry_uuid: str) -> dict:
     """The entry, or 404 when unknown or outside the user's scope (no hint it exists)."""
     entry = logbook.entry(get_db(), entry_uuid)
@@ -104,13 +85,9 @@ def _entry_in_scope(entry_uuid: str) -> dict:
     return entry
 
 
-def _time(ts: str) -> str:
-    return days.local_text(ts, _tz()) if ts else ""
-
-
 @bp.app_template_filter("localtime")
 def _localtime_filter(ts: str) -> str:
-    return _time(ts)
+    return days.local_text(ts, _tz()) if ts else ""
 
 
 @bp.app_template_filter("fromjson")
@@ -131,7 +108,7 @@ def dashboard_page():
     """Today for the user's sites; the fragment is polled by HTMX."""
     user = current_user()
     data = dashboard.today(get_db(), scope_site_ids(user), _tz(), sync.utcnow())
-    return _render("console/dashboard.html", "console/_dashboard.html", d=data)
+    return page_or_fragment("console/dashboard.html", "console/_dashboard.html", d=data)
 
 
 @bp.route("/log")
@@ -155,7 +132,7 @@ def log():
             date_to=filters.date_to,
         )
         unchecked = [logbook.present(dict(r), user.role) for r in found]
-    return _render(
+    return page_or_fragment(
         "console/log.html",
         "console/_log.html",
         rows=shown,
@@ -164,9 +141,17 @@ def log():
         filters=filters,
         errors=errors,
         next_cursor=next_cursor,
-        sites=_sites(site_ids),
+        sites=sites.listing(get_db(), site_ids),
         first_page=after is None,
     )
+
+
+def _case_in_scope(entry_uuid: str) -> dict:
+    """The entry of a fever case, or 404 like _entry_in_scope (also when not fever, or void)."""
+    value = _entry_in_scope(entry_uuid)
+    if not rules.is_fever(float(value["temperature"])) or value["void"]:
+        abort(404)
+    return value
 
 
 def _unmasked(entry_uuid: str) -> bool:
@@ -206,23 +191,25 @@ def unmask(entry_uuid: str):
     value = _entry_in_scope(entry_uuid)
     conn = get_db()
     with transaction(conn):
-        audit.write(conn, user.name, "unmask", entry_uuid, value["site_name"], _ip())
+        audit.write(conn, user.name, "unmask", entry_uuid, value["site_name"], client_ip())
     shown = {k: v for k, v in session.get("unmasked", {}).items() if v > time.time()}
     shown[entry_uuid] = time.time() + UNMASK_SECONDS
     session["unmasked"] = dict(list(shown.items())[-20:])
     return redirect(url_for("console.entry", entry_uuid=entry_uuid))
 
 
-def _save(record: dict, action: str, entry_uuid: str, detail: str) -> list[str]:
-    """Save a console-made record through records.save and audit it, in one transaction."""
+def _save(record: dict, action: str, entry_uuid: str, detail: str, done: str) -> None:
+    """Save a console-made record through records.save and audit it, in one transaction;
+    then flash done, or keep why not for the page to show (session's form_errors)."""
     user = current_user()
     conn = get_db()
     with transaction(conn):
         result = records.save(conn, [record], source=SOURCE)[0]
         if result.status != "applied":
-            return [result.reason or result.status]
-        audit.write(conn, user.name, action, entry_uuid, detail, _ip())
-    return []
+            session["form_errors"] = [result.reason or result.status]
+            return
+        audit.write(conn, user.name, action, entry_uuid, detail, client_ip())
+    flash(done)
 
 
 def _form_changes(value: dict) -> dict:
@@ -258,11 +245,8 @@ def correct(entry_uuid: str):
     value = _entry_in_scope(entry_uuid)
     changes = _form_changes(value)
     record = corrections.wire(entry_uuid, user.name, request.form.get("reason", ""), changes)
-    errors = _save(record, "correct", entry_uuid, ", ".join(sorted(changes)))
-    if errors:
-        session["form_errors"] = errors
-    else:
-        flash(_("The correction is saved. The original entry is kept."))
+    done = _("The correction is saved. The original entry is kept.")
+    _save(record, "correct", entry_uuid, ", ".join(sorted(changes)), done)
     return redirect(url_for("console.entry", entry_uuid=entry_uuid))
 
 
@@ -274,11 +258,7 @@ def void(entry_uuid: str):
     _entry_in_scope(entry_uuid)
     reason = request.form.get("reason", "")
     record = corrections.wire(entry_uuid, user.name, reason, void=True)
-    errors = _save(record, "void", entry_uuid, reason[:200])
-    if errors:
-        session["form_errors"] = errors
-    else:
-        flash(_("The entry is marked void."))
+    _save(record, "void", entry_uuid, reason[:200], _("The entry is marked void."))
     return redirect(url_for("console.entry", entry_uuid=entry_uuid))
 
 
@@ -303,17 +283,23 @@ def cases_page():
     )
     for c in rows:
         c["entry"] = logbook.present(c["entry"], user.role)
-    return _render(
-        "console/cases.html",
-        "console/_cases.html",
-        cases=rows,
-        limit=CASES_SHOWN,
-        status=status,
-        filters=filters,
-        errors=errors,
-        sites=_sites(site_ids),
-        statuses=cases.STATUSES,
+    # Rendered here, not by page_or_fragment: its keyword status is the HTTP status, and the
+    # page's template calls the chosen one `status` (templates/console/cases.html).
+    template = "console/_cases.html" if is_htmx() else "console/cases.html"
+    response = make_response(
+        render_template(
+            template,
+            cases=rows,
+            limit=CASES_SHOWN,
+            status=status,
+            filters=filters,
+            errors=errors,
+            sites=sites.listing(get_db(), site_ids),
+            statuses=cases.STATUSES,
+        )
     )
+    response.vary.add("HX-Request")
+    return response
 
 
 @bp.route("/cases/<entry_uuid>")
@@ -321,9 +307,7 @@ def cases_page():
 def case(entry_uuid: str):
     """One fever case: the entry, its follow-up so far, and the next steps."""
     user = current_user()
-    value = _entry_in_scope(entry_uuid)
-    if not rules.is_fever(float(value["temperature"])) or value["void"]:
-        abort(404)
+    value = _case_in_scope(entry_uuid)
     actions = cases.actions_for(get_db(), entry_uuid)
     now = sync.utcnow()
     state = cases.state(value, actions, now)
@@ -345,9 +329,7 @@ def case(entry_uuid: str):
 def case_action(entry_uuid: str):
     """Record one follow-up step of a fever case."""
     user = current_user()
-    value = _entry_in_scope(entry_uuid)
-    if not rules.is_fever(float(value["temperature"])) or value["void"]:
-        abort(404)
+    _case_in_scope(entry_uuid)
     action = request.form.get("action", "")
     data = {
         "temperature": request.form.get("temperature") or None,
@@ -355,11 +337,8 @@ def case_action(entry_uuid: str):
         "note": request.form.get("note", ""),
     }
     record = cases.wire(entry_uuid, user.name, action, **data)
-    errors = _save(record, "case_action", entry_uuid, action)
-    if errors:
-        session["form_errors"] = errors
-    else:
-        flash(_("Saved: %(action)s.", action=cases.ACTIONS[action]))
+    done = _("Saved: %(action)s.", action=cases.ACTIONS.get(action, action))
+    _save(record, "case_action", entry_uuid, action, done)
     return redirect(url_for("console.case", entry_uuid=entry_uuid))
 
 
@@ -380,7 +359,7 @@ def export():
     conn = get_db()
     with transaction(conn):
         detail = f"{fmt} full={int(full)} {filters.as_args()}"
-        audit.write(conn, user.name, "export", "", detail, _ip())
+        audit.write(conn, user.name, "export", "", detail, client_ip())
     name = exports.filename(fmt, sync.utcnow(), tz)
     headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
     if fmt == "xlsx":
@@ -468,7 +447,7 @@ def _user_rows():
 def users():
     """Console accounts: the list, and a form to add one (admins only; audited)."""
     form = UserForm()
-    form.sites.choices = [SelectChoice(s["id"], s["name"]) for s in _sites(None)]
+    form.sites.choices = [SelectChoice(s["id"], s["name"]) for s in sites.listing(get_db(), None)]
     status = 200
     if form.validate_on_submit():
         districts = [d for d in re.split(r"[,，、\s]+", form.districts.data or "") if d]
