@@ -56,21 +56,14 @@ def row_maker(
     full (admins and coordinators only, audited) gives full phone and ID numbers; sites maps
     site ids to names (logbook.site_names).
     """
-    labels = {
-        k: {key: str(v) for key, v in d.items()}
-        for k, d in (
-            ("direction", rules.DIRECTIONS),
-            ("person_type", rules.PERSON_TYPES),
-            ("health_code", rules.HEALTH_CODES),
-            ("fever_action", rules.FEVER_ACTIONS),
-        )
-    }
+    d_labels = {k: str(v) for k, v in rules.DIRECTIONS.items()}
+    p_labels = {k: str(v) for k, v in rules.PERSON_TYPES.items()}
+    h_labels = {k: str(v) for k, v in rules.HEALTH_CODES.items()}
+    f_labels = {k: str(v) for k, v in rules.FEVER_ACTIONS.items()}
     yes, no = _("yes"), ""
     full = full and role in ("admin", "coordinator") and vault is not None
     viewer = role == "viewer"
     mask_phone, mask_name = rules.mask_phone, logbook.mask_name
-    d_labels, p_labels = labels["direction"], labels["person_type"]
-    h_labels, f_labels = labels["health_code"], labels["fever_action"]
     local = local_times(tz)
 
     columns = logbook.ITER_COLUMNS
@@ -86,16 +79,9 @@ def row_maker(
          id_cipher, temperature, fever_action, health_code, travel, where, plate, dest, note,
          vol) = e  # fmt: skip
         # Free text could start a formula in a spreadsheet (CSV injection): quote it.
-        if name[:1] in RISKY:
-            name = "'" + name
-        if where[:1] in RISKY:
-            where = "'" + where
-        if dest[:1] in RISKY:
-            dest = "'" + dest
-        if note[:1] in RISKY:
-            note = "'" + note
-        if vol[:1] in RISKY:
-            vol = "'" + vol
+        name, where, dest, note, vol = [
+            "'" + text if text[:1] in RISKY else text for text in (name, where, dest, note, vol)
+        ]
         return [
             local(recorded_at),
             sites.get(site_id, ""),
