@@ -37,11 +37,6 @@ def new_code() -> str:
             return code
 
 
-def now_iso() -> str:
-    """The current UTC time as stored everywhere."""
-    return iso(utcnow())
-
-
 def gate_url(base_url: str, code: str) -> str:
     """The absolute URL a site's poster encodes."""
     return f"{base_url.rstrip('/')}/s/{code}"
@@ -104,7 +99,7 @@ def add_site(
                 new_code(),
                 fields,
                 version,
-                now_iso(),
+                iso(utcnow()),
             ),
         )
     return get_site(conn, site_id)
@@ -192,7 +187,7 @@ def rotate_code(conn: sqlite3.Connection, site_id: str) -> str:
         version = sync_config.next_version(conn)
         conn.execute(
             "INSERT INTO site_old_codes (code, site_id, retired_at) VALUES (?, ?, ?)",
-            (site["code"], site_id, now_iso()),
+            (site["code"], site_id, iso(utcnow())),
         )
         conn.execute("UPDATE sites SET code = ?, version = ? WHERE id = ?", (new, version, site_id))
     return new
@@ -228,17 +223,7 @@ def set_optional_fields(
     """Choose the optional gate-form fields of a site (by id or code); a configuration change."""
     refuse_if_downstream(config)
     site = find(conn, site_ref)
-    fields = site_fields.clean(value)
-    with transaction(conn):
-        version = sync_config.next_version(conn)
-        conn.execute(
-            "UPDATE sites SET optional_fields = ?, version = ? WHERE id = ?",
-            (fields, version, site["id"]),
-        )
-        audit.write(
-            conn, actor, "site_change", target=site["id"], detail=f"optional_fields={fields}"
-        )
-    return conn.execute("SELECT * FROM sites WHERE id = ?", (site["id"],)).fetchone()
+    return _set(conn, site, "optional_fields", site_fields.clean(value), actor)
 
 
 def set_self_service(
@@ -252,12 +237,19 @@ def set_self_service(
     """Whether visitors take their own temperature at a site (nobody keeps its gate); a
     configuration change, by id or code, written to the audit log."""
     refuse_if_downstream(config)
-    site = find(conn, site_ref)
+    return _set(conn, find(conn, site_ref), "self_service", int(on), actor)
+
+
+def _set(
+    conn: sqlite3.Connection, site: sqlite3.Row, column: str, value: Any, actor: str
+) -> sqlite3.Row:
+    """Set one column of a site (a configuration change: a new version, written to the audit
+    log as column=value); the site as it is now."""
     with transaction(conn):
         version = sync_config.next_version(conn)
         conn.execute(
-            "UPDATE sites SET self_service = ?, version = ? WHERE id = ?",
-            (int(on), version, site["id"]),
+            f"UPDATE sites SET {column} = ?, version = ? WHERE id = ?",  # noqa: S608 -- a column name
+            (value, version, site["id"]),
         )
-        audit.write(conn, actor, "site_change", target=site["id"], detail=f"self_service={int(on)}")
+        audit.write(conn, actor, "site_change", target=site["id"], detail=f"{column}={value}")
     return get_site(conn, site["id"])
