@@ -34,6 +34,7 @@ from sync import peers
 from sync.store import APPLIED, CONFLICT, DUPLICATE, iso, utcnow
 
 bp = Blueprint("gate", __name__)
+bp.add_app_template_global(rules.mask_phone, "mask_phone")  # 138****5678
 
 
 @bp.context_processor
@@ -94,8 +95,8 @@ def csrf_expired(error: CSRFError):
     """A form whose token is stale (phone slept, cookies cleared): say so, save nothing, lose nothing."""
     code = (request.view_args or {}).get("code")
     if request.endpoint == "gate.create" and code:
-        status, site = sites.by_code(get_db(), code)
-        if status == "current" and site["active"]:
+        site = sites.active_by_code(get_db(), code)
+        if site is not None:
             form = EntryForm()  # what was typed, with a fresh token when rendered
             form.keep_only(site_fields.shown(site))
             form.form_errors.append(
@@ -112,12 +113,6 @@ def gate_time(value: str) -> str:
     when = days.local(value, tz)
     today = days.today(tz)
     return when.strftime("%H:%M") if when.date() == today else when.strftime("%m-%d %H:%M")
-
-
-@bp.app_template_global("mask_phone")
-def mask_phone(value: str) -> str:
-    """138****5678."""
-    return rules.mask_phone(value)
 
 
 def _volunteer() -> bool:
@@ -254,6 +249,7 @@ def _counted_for(phone: peers.Peer, when: str):
     return inside
 
 
+@bp.app_template_global("gate_confirmation")  # for the HTMX fragment
 def _confirmation(saved: dict) -> str:
     """The one line a volunteer reads after saving."""
     if saved["repeat"]:
@@ -272,12 +268,6 @@ def _confirmation(saved: dict) -> str:
             **values,
         )
     return _("Saved: %(name)s, %(direction)s, %(t)s °C.", **values)
-
-
-@bp.app_template_global("gate_confirmation")
-def gate_confirmation(saved: dict) -> str:
-    """The confirmation line, for the HTMX fragment."""
-    return _confirmation(saved)
 
 
 @bp.get("/s/<code>/qr.svg")
@@ -374,11 +364,16 @@ def _pass_response(site, registration_uuid: str):
     return response
 
 
-def _json_error(message: str, status: int) -> Response:
-    response = jsonify({"error": message})
+def _json(body: dict, status: int = 200) -> Response:
+    """A JSON answer (people's data, or an error about them): no cache keeps it."""
+    response = jsonify(body)
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _json_error(message: str, status: int) -> Response:
+    return _json({"error": message}, status)
 
 
 def _gate_keeper_of(site) -> bool:
@@ -401,9 +396,7 @@ def roster_json(code: str):
     conn = get_db()
     if request.args.get("have") == passes.phone_version(conn, site):
         return Response(status=204, headers={"Cache-Control": "no-store"})
-    response = jsonify(passes.for_phone(conn, site))
-    response.headers["Cache-Control"] = "no-store"  # personal data: no cache keeps it
-    return response
+    return _json(passes.for_phone(conn, site))
 
 
 @bp.get("/s/<code>/registrations/<registration_uuid>")
@@ -459,6 +452,4 @@ def registration(code: str, registration_uuid: str):
             for c in checked
         ],
     }
-    response = jsonify(body)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return _json(body)
