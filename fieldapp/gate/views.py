@@ -39,12 +39,9 @@ bp.add_app_template_global(rules.mask_phone, "mask_phone")  # 138****5678
 
 @bp.context_processor
 def _labels() -> dict:
+    # DIRECTIONS and the other entry labels come from the console's app-wide processor.
     return {
         "SITE_KINDS": rules.SITE_KINDS,
-        "DIRECTIONS": rules.DIRECTIONS,
-        "PERSON_TYPES": rules.PERSON_TYPES,
-        "HEALTH_CODES": rules.HEALTH_CODES,
-        "FEVER_ACTIONS": rules.FEVER_ACTIONS,
         "PASS_PREFIX": passes.PASS_PREFIX,
         "VISIT_PREFIX": passes.VISIT_PREFIX,
     }
