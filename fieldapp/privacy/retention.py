@@ -13,7 +13,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -212,17 +212,7 @@ def _audit(conn: sqlite3.Connection, result: Purge, trigger: str) -> None:
         actor=f"system:{trigger}",
         action="purge",
         target=result.horizon,
-        detail=json.dumps(
-            {
-                "horizon": result.horizon,
-                "report_horizon": result.report_horizon,
-                "entries": result.entries,
-                "dependents": result.dependents,
-                "reports": result.reports,
-                "rejects": result.rejects,
-                "others": result.others,
-            }
-        ),
+        detail=json.dumps(asdict(result)),  # every field, in the order Purge declares them
     )
 
 
