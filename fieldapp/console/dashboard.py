@@ -111,15 +111,6 @@ def sync_status(
     """Instances and phones that push here (last push, records received, silent for too long)
     and what this instance still has to push upstream, from fieldapp.syncing.status()."""
     found = sync_status_of.status(conn)
-    peers, upstream = found["downstream"], found["upstream"]
-    shown = []
-    for peer in peers:
-        if peer.get("revoked"):
-            continue
-        # Phones belong to a site: only those in scope. Instances are shown to everyone.
-        if peer["kind"] == "device" and site_ids is not None and peer["site_id"] not in site_ids:
-            continue
-        shown.append(peer)
     names = logbook.site_names(conn)
     silent_before = iso((now or sync.utcnow()) - SILENT)
     shown = [
@@ -128,10 +119,13 @@ def sync_status(
             site_name=names.get(p.get("site_id") or "", ""),
             silent=not p.get("last_push_at") or p["last_push_at"] < silent_before,
         )
-        for p in shown
+        for p in found["downstream"]
+        if not p.get("revoked")
+        # Phones belong to a site: only those in scope. Instances are shown to everyone.
+        and (p["kind"] != "device" or site_ids is None or p["site_id"] in site_ids)
     ]
     shown.sort(key=lambda p: (p["kind"], p["name"]))
     count = len(shown)
     if count > SHOWN:  # the silent ones first: they are what to act on
         shown = sorted(shown, key=lambda p: not p["silent"])[:SHOWN]
-    return {"peers": shown, "peer_count": count, "upstream": upstream}
+    return {"peers": shown, "peer_count": count, "upstream": found["upstream"]}
