@@ -201,13 +201,10 @@ class PushReport:
     """What a push round did."""
 
     source: str
-    start: int  # the upstream's cursor when the round began (0 after a reset)
     cursor: int  # the upstream's cursor at the end
     sent: int = 0
     applied: int = 0
-    batches: int = 0
     reset: bool = False
-    held: int = 0  # records set aside this round: the upstream cannot store them (sync_held)
 
 
 def encode(body: dict[str, Any]) -> bytes:
@@ -241,7 +238,7 @@ def push_pending(
     reset = False
     if start > 0 and _log_disagrees(conn, start, info.get("uuid"), info.get("chain")):
         start, reset = 0, True
-    report = PushReport(source, start, start, reset=reset)
+    report = PushReport(source, start, reset=reset)
     if on_start is not None:
         on_start(waiting(conn, start))
     cursor = start
@@ -273,7 +270,6 @@ def push_pending(
             _hold(conn, batch.records[0], str(exc))  # kept before the upstream skips it
             batch = Batch([], batch.upto, batch.upto_uuid, batch.upto_chain)
             answer = transport.push(encode(_body(source, cursor, batch, reset)))
-            report.held += 1
             size = batch_size
         results = answer.get("results")
         after = answer.get("cursor")
@@ -282,7 +278,6 @@ def push_pending(
         if isinstance(after, bool) or not isinstance(after, int):
             raise SyncError("the upstream's push answer has no cursor")
         reset = False
-        report.batches += 1
         report.sent += len(batch.records)
         report.applied += sum(1 for r in results if r.get("status") == "applied")
         if on_batch is not None:
@@ -323,9 +318,8 @@ def _hold(conn: sqlite3.Connection, record: dict[str, Any], reason: str) -> None
 
 def held(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     """The records held back from the upstream, oldest first."""
-    cur = conn.execute("SELECT seq, kind, uuid, reason, held_at, tries FROM sync_held ORDER BY seq")
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, tuple(row), strict=True)) for row in cur]
+    sql = "SELECT seq, kind, uuid, reason, held_at, tries FROM sync_held ORDER BY seq"
+    return [dict(row) for row in conn.execute(sql)]  # rows by name, as outgoing() reads them
 
 
 def retry_held(
@@ -400,10 +394,8 @@ def remember(conn: sqlite3.Connection, **values: Any) -> None:
 
 def upstream_state(conn: sqlite3.Connection) -> dict[str, Any]:
     """This instance's upstream state row as a dict."""
-    cur = conn.execute("SELECT * FROM sync_upstream WHERE id = 1")
-    row = cur.fetchone()
-    names = [d[0] for d in cur.description]
-    return dict(zip(names, tuple(row), strict=True)) if row else {}
+    row = conn.execute("SELECT * FROM sync_upstream WHERE id = 1").fetchone()
+    return dict(row) if row else {}
 
 
 def mark_attempt(conn: sqlite3.Connection, error: str | None) -> None:

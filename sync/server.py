@@ -109,12 +109,6 @@ def cursor(conn: sqlite3.Connection, source: str) -> tuple[int, str | None]:
     return (row[0], row[1]) if row else (0, None)
 
 
-def cursor_chain(conn: sqlite3.Connection, source: str) -> str | None:
-    """The sender's change-log chain at our cursor for source, if it told us."""
-    row = conn.execute("SELECT chain FROM sync_cursors WHERE source = ?", (source,)).fetchone()
-    return row[0] if row else None
-
-
 def _advance(conn: sqlite3.Connection, push: Push, now: str) -> None:
     """Move the source's cursor as far as this batch proves it is contiguous; never skip a gap."""
     if push.upto is None:
@@ -180,6 +174,10 @@ def receive(
 
 
 def cursor_answer(conn: sqlite3.Connection, peer: Peer) -> dict[str, Any]:
-    """The JSON answer of GET /sync/v1/cursor for peer."""
-    seq, uuid = cursor(conn, peer.id)
-    return {"source": peer.id, "cursor": seq, "uuid": uuid, "chain": cursor_chain(conn, peer.id)}
+    """The JSON answer of GET /sync/v1/cursor for peer: its cursor (as cursor() reads it) and
+    the sender's change-log chain there, if it told us."""
+    row = conn.execute(
+        "SELECT seq, uuid, chain FROM sync_cursors WHERE source = ?", (peer.id,)
+    ).fetchone()
+    seq, uuid, chain = row if row else (0, None, None)
+    return {"source": peer.id, "cursor": seq, "uuid": uuid, "chain": chain}

@@ -387,6 +387,4 @@ class _Fetched(list):
 
 def _shown(value: Any) -> str:
     """A value the sender gave as an id or a kind, if it can be shown and stored as it is."""
-    if isinstance(value, str) and len(value) <= 64 and wire.problem(value) is None:
-        return value
-    return ""
+    return value if _is_id(value) else ""  # "" is no id, and shown as itself

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from typing import Any
 
 from flask_babel import gettext as _
@@ -29,9 +28,7 @@ class CopyError(ValueError):
     """The copy cannot be made (a target that is not empty, not PostgreSQL); worded."""
 
 
-def copy(
-    source: db.Connection, target: db.Connection, progress: Callable[[str, int], None] | None = None
-) -> dict[str, int]:
+def copy(source: db.Connection, target: db.Connection) -> dict[str, int]:
     """Copy every table of source into target (migrated, empty); rows copied per table."""
     done = {r[0] for r in target.execute("SELECT name FROM migrations")}
     ours = {r[0] for r in source.execute("SELECT name FROM migrations")}
@@ -51,8 +48,6 @@ def copy(
             while rows := cur.fetchmany(CHUNK):
                 target.executemany(insert, [tuple(r) for r in rows])
                 copied[table] += len(rows)
-                if progress:
-                    progress(table, len(rows))
         _continue_counters(source, target)
     return copied
 

@@ -25,8 +25,6 @@ from sync import client as sync_client
 
 log = logging.getLogger(__name__)
 
-# Configuration that flows down: these tables are owned by the upstream and versioned there.
-CONFIG_TABLES = ("sites", "roster")
 MAX_BACKOFF = 300.0  # never wait longer than this after failures
 
 
