@@ -53,14 +53,19 @@ def cli_locale() -> str:
     return DEFAULT
 
 
+def local_path(target: str | None, fallback: str) -> str:
+    """target if it is a path on this site, else fallback: a redirect never leads elsewhere."""
+    target = target or ""
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return fallback
+    return target
+
+
 @bp.route("/lang/<code>")
 def choose(code: str):
     """Remember a language choice and go back to the page it was made on."""
-    target = request.args.get("next", "/")
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        target = "/"
-    response = redirect(target)
+    response = redirect(local_path(request.args.get("next", "/"), "/"))
     if code in LANGUAGES:
         response.set_cookie(COOKIE, code, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
     return response

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -14,6 +12,7 @@ from wtforms.validators import DataRequired, Length
 from fieldapp import audit
 from fieldapp.console import accounts
 from fieldapp.db import get_db, transaction
+from fieldapp.i18n import local_path
 
 bp = Blueprint("console_auth", __name__, url_prefix="/console")
 
@@ -23,15 +22,6 @@ class LoginForm(FlaskForm):
 
     name = StringField(_l("User name"), validators=[DataRequired(), Length(max=40)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
-
-
-def _safe_next(target: str | None) -> str:
-    """Only a path on this site: never send a fresh login to another origin."""
-    target = target or ""
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return url_for("console.dashboard")
-    return target
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -55,7 +45,8 @@ def login():
                 status = 401
         if user is not None:
             accounts.login_user(user)
-            return redirect(_safe_next(request.args.get("next")))
+            # Only a path on this site: never send a fresh login to another origin.
+            return redirect(local_path(request.args.get("next"), url_for("console.dashboard")))
     elif request.method == "POST":
         status = 400
     return render_template("console/login.html", form=form), status
