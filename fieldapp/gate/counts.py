@@ -205,9 +205,7 @@ def rebuild(conn: db.Connection, tz_name: str) -> int:
 def ensure(conn: db.Connection, tz_name: str) -> int | None:
     """Rebuild the counts if they were not made in this zone (`fieldapp init`, a restore);
     the days counted, or None when they were ready."""
-    if ready(conn, tz_name):
-        return None
-    return rebuild(conn, tz_name)
+    return None if ready(conn, tz_name) else rebuild(conn, tz_name)
 
 
 def blank() -> dict[str, int]:

@@ -99,10 +99,9 @@ def apply_config(conn: sqlite3.Connection, payload: Any) -> dict[str, int]:
                             " VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                             (oc["code"], site["id"], str(oc.get("retired_at") or now)),
                         )
-            for person in rows["roster"]:
-                _upsert(conn, "roster", person, version)
-            for campaign in rows["screening_campaigns"]:
-                _upsert(conn, "screening_campaigns", campaign, version)
+            for table in ("roster", "screening_campaigns"):
+                for row in rows[table]:
+                    _upsert(conn, table, row, version)
             days = settings.get("retention_days") if isinstance(settings, Mapping) else None
             if isinstance(days, int) and not isinstance(days, bool) and _retention_ok(days):
                 conn.execute(
