@@ -1,5 +1,5 @@
 """The console's tables as files: CSV for Excel, an XLSX workbook, a plain-text table for the
-terminal, and the audited download of one. The roll-call (reports/rollcall.py) and a campaign's
+terminal. The roll-call (reports/rollcall.py) and a campaign's
 coverage (screening/coverage.py) give their title, header and lines; their own to_csv, to_xlsx
 and format_text stay the names commands.write_table and pages.table_download call."""
 
@@ -10,13 +10,6 @@ import io
 import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
-
-from flask import Response
-
-from fieldapp import audit
-from fieldapp.console.accounts import client_ip, current_user
-from fieldapp.db import get_db, transaction
-from fieldapp.pages import table_download
 
 
 def safe_cell(value: Any) -> Any:
@@ -95,17 +88,3 @@ def text_table(
 def _width(text: str) -> int:
     """Terminal columns: CJK characters take two."""
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
-def audited_download(table: Any, formats: Any, kind: str, what: str, about: str = "") -> Response:
-    """A console table with its day and scope (the roll-call, a campaign's coverage) as a CSV or
-    XLSX file named what-day[-scope].kind (formats: its module, as pages.table_download takes
-    it); the export is written to the audit log (target what.kind, the file's name after
-    `about`)."""
-    name = f"{what}-{table.day.isoformat()}{'-' + table.scope if table.scope else ''}"
-    response = table_download(table, formats, kind, name)
-    conn = get_db()
-    with transaction(conn):
-        detail = f"{about} {name}" if about else name
-        audit.write(conn, current_user().name, "export", f"{what}.{kind}", detail, client_ip())
-    return response

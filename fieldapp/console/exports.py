@@ -1,5 +1,6 @@
 """Exports of the log for the chosen filters: CSV streamed in constant memory, XLSX written by
-XlsxWriter in constant-memory mode. Personal data follows the same rules as on screen.
+XlsxWriter in constant-memory mode. Personal data follows the same rules as on screen. And the
+audited download of a console table (the roll-call, a campaign's coverage).
 """
 
 from __future__ import annotations
@@ -11,13 +12,17 @@ import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import xlsxwriter
+from flask import Response
 from flask_babel import gettext as _
 
-from fieldapp import days, db, rules
+from fieldapp import audit, days, db, rules
 from fieldapp.console import corrections, logbook
+from fieldapp.console.accounts import client_ip, current_user
+from fieldapp.pages import table_download
 from fieldapp.privacy.ids import IdVault
 
 BOM = "\ufeff"
@@ -263,3 +268,17 @@ def xlsx_tempfile(chunks: Iterable[list]) -> str:
 def filename(ext: str, now: datetime, tz: ZoneInfo) -> str:
     """entries-20200215-0830.csv"""
     return f"entries-{now.astimezone(tz).strftime('%Y%m%d-%H%M')}.{ext}"
+
+
+def audited_download(table: Any, formats: Any, kind: str, what: str, about: str = "") -> Response:
+    """A console table with its day and scope (the roll-call, a campaign's coverage) as a CSV or
+    XLSX file named what-day[-scope].kind (formats: its module, as pages.table_download takes
+    it); the export is written to the audit log (target what.kind, the file's name after
+    `about`)."""
+    name = f"{what}-{table.day.isoformat()}{'-' + table.scope if table.scope else ''}"
+    response = table_download(table, formats, kind, name)
+    conn = db.get_db()
+    with db.transaction(conn):
+        detail = f"{about} {name}" if about else name
+        audit.write(conn, current_user().name, "export", f"{what}.{kind}", detail, client_ip())
+    return response

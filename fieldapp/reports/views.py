@@ -17,7 +17,8 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from fieldapp import days, records, rules, tables
+from fieldapp import days, records, rules
+from fieldapp.console import exports
 from fieldapp.console.accounts import (
     current_user,
     require_role,
@@ -196,7 +197,7 @@ def _export(kind: str):
     rc, error, _today = _rollcall_for_request()
     if rc is None:
         return Response(error, 400)
-    return tables.audited_download(rc, rollcall, kind, "rollcall")
+    return exports.audited_download(rc, rollcall, kind, "rollcall")
 
 
 @bp.route("/console/rollcall.csv")

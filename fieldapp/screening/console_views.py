@@ -22,7 +22,7 @@ from flask_babel import gettext as _
 
 import sync
 from fieldapp import audit, days, records, tables
-from fieldapp.console import accounts, logbook
+from fieldapp.console import accounts, exports, logbook
 from fieldapp.console.accounts import current_user, require_role, scope_site_ids
 from fieldapp.db import get_db, transaction
 from fieldapp.gate import sites
@@ -161,7 +161,7 @@ def _export(campaign_id: str, kind: str):
     cov, error = _coverage_for_request(campaign)
     if cov is None:
         return Response(error, 400)
-    return tables.audited_download(cov, coverage, kind, "screening", campaign.name)
+    return exports.audited_download(cov, coverage, kind, "screening", campaign.name)
 
 
 @bp.route("/console/screening/<campaign_id>/coverage.csv")
