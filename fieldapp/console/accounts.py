@@ -21,7 +21,7 @@ from flask_babel import lazy_gettext as _l
 
 import sync
 from fieldapp import audit
-from fieldapp.db import get_db, transaction
+from fieldapp.db import get_db, in_list, transaction
 from fieldapp.gate import sites as site_lookup
 from sync.store import iso
 
@@ -318,11 +318,10 @@ def scope_site_ids(user: User, conn: sqlite3.Connection | None = None) -> list[s
     conn = conn or get_db()
     ids = set(user.sites)
     if user.districts:
-        marks = ",".join("?" * len(user.districts))
         ids.update(
             r[0]
             for r in conn.execute(
-                f"SELECT id FROM sites WHERE district IN ({marks})",  # noqa: S608 -- only marks
+                f"SELECT id FROM sites WHERE {in_list('district', user.districts)}",  # noqa: S608 -- only marks
                 user.districts,
             )
         )

@@ -140,8 +140,7 @@ def actions_for(conn: sqlite3.Connection, entry_uuid: str) -> list[sqlite3.Row]:
 def _actions_of(conn: sqlite3.Connection, uuids: list[str]) -> dict[str, list[sqlite3.Row]]:
     """entry uuid -> its case actions in the order they were recorded."""
     found: dict[str, list[sqlite3.Row]] = {}
-    for start in range(0, len(uuids), CHUNK):
-        chunk = uuids[start : start + CHUNK]
+    for chunk in db.chunks(uuids, CHUNK):
         for a in conn.execute(
             "SELECT * FROM case_actions"  # noqa: S608 -- marks
             f" WHERE {db.in_list('entry_uuid', chunk)} ORDER BY recorded_at, id",
@@ -257,8 +256,7 @@ def refresh(
     its entry comes, the correction may make it a case).
     """
     uuids = sorted(set(entry_uuids))
-    for start in range(0, len(uuids), CHUNK):
-        chunk = uuids[start : start + CHUNK]
+    for chunk in db.chunks(uuids, CHUNK):
         inside = db.in_list("uuid", chunk)
         if given is None:
             entries = conn.execute(
@@ -303,8 +301,7 @@ def after_entries(conn: db.Connection, rows: list[dict[str, Any]]) -> None:
     fixed: list[str] = []
     if conn.execute("SELECT 1 FROM fever_cases_waiting LIMIT 1").fetchone() is not None:
         named = [r["uuid"] for r in rows]
-        for start in range(0, len(named), CHUNK):
-            chunk = named[start : start + CHUNK]
+        for chunk in db.chunks(named, CHUNK):
             fixed += [
                 r[0]
                 for r in conn.execute(

@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 import sync
-from fieldapp import records, rules
+from fieldapp import db, records, rules
 from sync.store import canonical_uuid
 
 # Fields a coordinator may correct, with their labels (ID numbers are sealed: not correctable).
@@ -141,11 +141,10 @@ def for_entries(conn: sqlite3.Connection, uuids: Iterable[str]) -> dict[str, lis
     """entry uuid -> its corrections in the order they were recorded."""
     uuids = list(uuids)
     found: dict[str, list[sqlite3.Row]] = {}
-    for start in range(0, len(uuids), 900):
-        chunk = uuids[start : start + 900]
-        marks = ",".join("?" * len(chunk))
+    for chunk in db.chunks(uuids):
         for row in conn.execute(
-            f"SELECT * FROM corrections WHERE entry_uuid IN ({marks}) ORDER BY recorded_at, id",  # noqa: S608 -- only marks
+            "SELECT * FROM corrections"  # noqa: S608 -- only marks
+            f" WHERE {db.in_list('entry_uuid', chunk)} ORDER BY recorded_at, id",
             chunk,
         ):
             found.setdefault(row["entry_uuid"], []).append(row)

@@ -217,10 +217,8 @@ def raw_entries(conn: sqlite3.Connection, uuids: list[str]) -> dict[str, dict]:
     """uuid -> the stored entry as a dict of ITER_COLUMNS (before corrections)."""
     found: dict[str, dict] = {}
     cols = ", ".join(ITER_COLUMNS)
-    for start in range(0, len(uuids), 900):
-        chunk = uuids[start : start + 900]
-        marks = ",".join("?" * len(chunk))
-        sql = f"SELECT {cols} FROM entries WHERE uuid IN ({marks})"  # noqa: S608 -- from code
+    for chunk in db.chunks(uuids):
+        sql = f"SELECT {cols} FROM entries WHERE {db.in_list('uuid', chunk)}"  # noqa: S608 -- from code
         for row in conn.execute(sql, chunk):
             found[row["uuid"]] = dict(row)
     return found

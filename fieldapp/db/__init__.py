@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -100,6 +100,13 @@ def in_list(column: str, values: list[Any]) -> str:
     """SQL for `column IN (?, ...)` over values (bound after it); false for none, since
     PostgreSQL has no `IN ()` (a scope with no site in it, for example)."""
     return f"{column} IN ({','.join('?' * len(values))})" if values else "1 = 0"
+
+
+def chunks(values: Sequence[Any], size: int = 900) -> Iterator[Sequence[Any]]:
+    """values in slices of at most size, for IN lists within every engine's bound-variable
+    limit (SQLite's is 32,766 since 3.32, 999 before)."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def json_number(conn: Connection, column: str, key: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 
-from fieldapp import tables
+from fieldapp import db, tables
 from fieldapp.screening import campaigns, questions, tallies
 
 
@@ -79,11 +79,6 @@ class Coverage:
         ]
 
 
-def _chunks(ids: list[str], size: int = 500) -> Iterable[list[str]]:
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
-
-
 def roster_sizes(conn: sqlite3.Connection, site_ids: list[str] | None) -> Counter:
     """Active roster people per site (every site, or those)."""
     out: Counter = Counter()
@@ -93,13 +88,12 @@ def roster_sizes(conn: sqlite3.Connection, site_ids: list[str] | None) -> Counte
         ).fetchall()
         out.update(dict(rows))
         return out
-    for chunk in _chunks(site_ids):
-        marks = ",".join("?" * len(chunk))
+    for chunk in db.chunks(site_ids, 500):
         out.update(
             dict(
                 conn.execute(
                     "SELECT site_id, count(*) FROM roster"  # noqa: S608 -- only marks
-                    f" WHERE active = 1 AND site_id IN ({marks}) GROUP BY site_id",
+                    f" WHERE active = 1 AND {db.in_list('site_id', chunk)} GROUP BY site_id",
                     chunk,
                 ).fetchall()
             )

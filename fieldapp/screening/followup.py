@@ -19,7 +19,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 import sync
-from fieldapp import days, records, rules
+from fieldapp import days, db, records, rules
 from fieldapp.screening import questions, tallies
 from sync.store import canonical_uuid
 
@@ -187,11 +187,9 @@ def _names(conn: sqlite3.Connection, people: list[tuple[str, str, str]]) -> dict
     """person_id -> name, phone, unit: from the roster, else from the answer that added them."""
     out: dict[str, dict] = {}
     ids = sorted({p for _c, _s, p in people})
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ",".join("?" * len(chunk))
+    for chunk in db.chunks(ids, 500):
         for r in conn.execute(
-            f"SELECT id, name, phone, unit FROM roster WHERE id IN ({marks})",  # noqa: S608
+            f"SELECT id, name, phone, unit FROM roster WHERE {db.in_list('id', chunk)}",  # noqa: S608
             chunk,
         ):
             out[r["id"]] = {"name": r["name"], "phone": r["phone"], "unit": r["unit"]}
@@ -231,18 +229,17 @@ def listing(
         _read_all(conn, campaign_id, answers, actions)
         by_place = {}
     for (c, s), persons in by_place.items():
-        for start in range(0, len(persons), 500):
-            chunk = persons[start : start + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk in db.chunks(persons, 500):
+            marks = db.in_list("person_id", chunk)
             for a in conn.execute(
                 "SELECT * FROM screenings WHERE campaign_id = ? AND site_id = ?"  # noqa: S608
-                f" AND person_id IN ({marks})",
+                f" AND {marks}",
                 (c, s, *chunk),
             ):
                 answers[(c, a["person_id"])].append(a)
             for a in conn.execute(
                 "SELECT * FROM screening_actions WHERE campaign_id = ?"  # noqa: S608
-                f" AND person_id IN ({marks})",
+                f" AND {marks}",
                 (c, *chunk),
             ):
                 actions[(c, a["person_id"])].append(a)

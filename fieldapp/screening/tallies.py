@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
+from fieldapp import db
 from fieldapp.screening import questions
 
 # What the counts are made of: the answer's columns read for them.
@@ -79,13 +80,11 @@ def after_write(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
     deltas: dict[tuple[str, str, str], Counter] = {}
     for (campaign_id, day, site_id), people in touched.items():
         found: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-        ordered = sorted(people)
-        for start in range(0, len(ordered), CHUNK):
-            chunk = ordered[start : start + CHUNK]
-            marks = ",".join("?" * len(chunk))
+        for chunk in db.chunks(sorted(people), CHUNK):
             for a in conn.execute(
                 f"SELECT {READ} FROM screenings"  # noqa: S608 -- columns from code
-                f" WHERE campaign_id = ? AND day = ? AND site_id = ? AND person_id IN ({marks})",
+                " WHERE campaign_id = ? AND day = ? AND site_id = ?"
+                f" AND {db.in_list('person_id', chunk)}",
                 (campaign_id, day, site_id, *chunk),
             ):
                 found[a["person_id"]].append(a)
@@ -112,12 +111,10 @@ def _add(conn: sqlite3.Connection, deltas: dict[tuple[str, str, str], Counter]) 
         by_day[(campaign_id, day)].append(site_id)
     held: dict[tuple[str, str, str], Counter] = {}
     for (campaign_id, day), site_ids in by_day.items():
-        for start in range(0, len(site_ids), CHUNK):
-            chunk = site_ids[start : start + CHUNK]
-            marks = ",".join("?" * len(chunk))
+        for chunk in db.chunks(site_ids, CHUNK):
             for site_id, counts in conn.execute(
                 "SELECT site_id, counts FROM screening_tallies"  # noqa: S608 -- only marks
-                f" WHERE campaign_id = ? AND day = ? AND site_id IN ({marks})",
+                f" WHERE campaign_id = ? AND day = ? AND {db.in_list('site_id', chunk)}",
                 (campaign_id, day, *chunk),
             ):
                 held[(campaign_id, day, site_id)] = Counter(json.loads(counts))
@@ -145,11 +142,9 @@ def _kept(
     if site_ids is None:
         return conn.execute(sql, (campaign_id, day.isoformat())).fetchall()
     ids, rows = list(site_ids), []
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
-        marks = ",".join("?" * len(chunk))
+    for chunk in db.chunks(ids, CHUNK):
         rows += conn.execute(
-            f"{sql} AND site_id IN ({marks})", (campaign_id, day.isoformat(), *chunk)
+            f"{sql} AND {db.in_list('site_id', chunk)}", (campaign_id, day.isoformat(), *chunk)
         ).fetchall()
     return rows
 
