@@ -98,8 +98,12 @@ def test_case_life_cycle(world, db):
     # Case actions are records: they are in the change log and go upstream.
     assert db.execute("SELECT count(*) FROM changes WHERE kind = 'case_action'").fetchone()[0] == 7
     # Closed cases leave the default (open) list and show under "closed".
-    assert "李秀英" not in client.get("/console/cases").get_data(as_text=True)
-    assert "李秀英" in client.get("/console/cases?status=closed").get_data(as_text=True)
+    page = client.get("/console/cases").get_data(as_text=True)
+    assert "李秀英" not in page and 'value="open" checked' in page
+    page = client.get("/console/cases?status=closed").get_data(as_text=True)
+    assert (
+        "李秀英" in page and 'value="closed" checked' in page and 'value="open" checked' not in page
+    )
     act(client, uuid, action="reopen")
     assert "李秀英" in client.get("/console/cases").get_data(as_text=True)
 

@@ -37,7 +37,7 @@ from fieldapp.console import accounts, cases, corrections, dashboard, exports, l
 from fieldapp.console.accounts import client_ip, current_user, require_role, scope_site_ids
 from fieldapp.db import connect, get_db, transaction
 from fieldapp.gate import registrations, sites
-from fieldapp.pages import MIMETYPES, is_htmx, page_or_fragment
+from fieldapp.pages import MIMETYPES, page_or_fragment
 from fieldapp.privacy.ids import IdVault
 
 bp = Blueprint("console", __name__, url_prefix="/console")
@@ -283,23 +283,17 @@ def cases_page():
     )
     for c in rows:
         c["entry"] = logbook.present(c["entry"], user.role)
-    # Rendered here, not by page_or_fragment: its keyword status is the HTTP status, and the
-    # page's template calls the chosen one `status` (templates/console/cases.html).
-    template = "console/_cases.html" if is_htmx() else "console/cases.html"
-    response = make_response(
-        render_template(
-            template,
-            cases=rows,
-            limit=CASES_SHOWN,
-            status=status,
-            filters=filters,
-            errors=errors,
-            sites=sites.listing(get_db(), site_ids),
-            statuses=cases.STATUSES,
-        )
+    return page_or_fragment(
+        "console/cases.html",
+        "console/_cases.html",
+        cases=rows,
+        limit=CASES_SHOWN,
+        chosen=status,
+        filters=filters,
+        errors=errors,
+        sites=sites.listing(get_db(), site_ids),
+        statuses=cases.STATUSES,
     )
-    response.vary.add("HX-Request")
-    return response
 
 
 @bp.route("/cases/<entry_uuid>")
