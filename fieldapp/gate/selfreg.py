@@ -69,7 +69,7 @@ class SelfRegisterForm(FlaskForm):
         return valid and not errors
 
 
-def for_site(conn: sqlite3.Connection, site: sqlite3.Row) -> SelfRegisterForm:
+def for_site(site: sqlite3.Row) -> SelfRegisterForm:
     """The form without the optional fields the site (its row) does not collect (minimum
     collection), and without a temperature unless the site is self-service (the gate staff
     take it)."""

@@ -124,7 +124,7 @@ def page(code: str):
     site = _site_or_404(code)
     conn = get_db()
     if not _volunteer():
-        return _register_response(site, selfreg.for_site(conn, site))
+        return _register_response(site, selfreg.for_site(site))
     prefill = {}
     person_id = request.args.get("person", "")
     if person_id:
@@ -321,7 +321,7 @@ def self_register(code: str):
     site = sites.active_by_code(conn, code)
     if site is None:
         abort(404)
-    form = selfreg.for_site(conn, site)
+    form = selfreg.for_site(site)
     if request.method == "POST":
         if form.validate_on_submit():
             registration_uuid, error = selfreg.save(conn, site, form)

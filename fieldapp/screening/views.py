@@ -21,7 +21,7 @@ from flask import (
 from flask_babel import gettext as _
 
 import sync
-from fieldapp import days, records, rules
+from fieldapp import days, records
 from fieldapp.db import get_db
 from fieldapp.gate import roster, sites
 from fieldapp.phones import devices
@@ -37,7 +37,6 @@ def _labels() -> dict:
         "SCREENING_LABELS": questions.LABELS,
         "FOLLOWUP_ACTIONS": followup.ACTIONS,
         "FOLLOWUP_OUTCOMES": followup.OUTCOMES,
-        "PERSON_TYPES_LABELS": rules.PERSON_TYPES,
     }
 
 
