@@ -217,14 +217,11 @@ def _form_changes(value: dict) -> dict:
     changes = {}
     for name in corrections.FIELDS:
         if name == "travel":
-            new = request.form.get("travel") in ("1", "on", "true")
+            new, old = request.form.get("travel") in ("1", "on", "true"), bool(value.get("travel"))
         elif name not in request.form:
             continue
         else:
-            new = request.form.get(name, "").strip()
-        old = value.get(name)
-        if name == "travel":
-            old = bool(old)
+            new, old = request.form.get(name, "").strip(), value.get(name)
         if name == "temperature":
             try:
                 if float(new) == float(old):
