@@ -180,13 +180,12 @@ def site_self_service(code: str, on: bool) -> None:
 @with_appcontext
 def site_qr(code: str, out: Path) -> None:
     """Write the site's QR code (its gate URL) as SVG or PNG."""
-    suffix = out.suffix.lower()
-    if suffix not in (".svg", ".png"):
+    if out.suffix.lower() not in (".svg", ".png"):
         raise click.BadParameter("the file name must end in .svg or .png", param_hint="--out")
     with opened() as conn:
         site = sites.find(conn, code)
     url = _url(site["code"])
-    out.write_bytes(qr.svg(url) if suffix == ".svg" else qr.png(url))
+    qr.write(url, out)
     click.echo(f"{out}\t{url}")
 
 

@@ -1,9 +1,10 @@
-"""QR codes: a site's URL for the poster at the gate, a pass's text for a card or a screen
-(package qrcode); as SVG, PNG, or vector rectangles in a reportlab PDF."""
+"""QR codes: a site's URL for the poster at the gate, a phone's enrolment link, a pass's text
+for a card or a screen (package qrcode); as SVG, PNG, or vector rectangles in a reportlab PDF."""
 
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import qrcode
 import qrcode.image.svg
@@ -21,9 +22,9 @@ def _make(url: str, **kwargs) -> qrcode.QRCode:
 
 
 def svg(url: str) -> bytes:
-    """The QR code of url as a standalone SVG document."""
+    """The QR code of url as a standalone SVG document (with its XML declaration)."""
     image = _make(url, box_size=10).make_image(image_factory=qrcode.image.svg.SvgPathImage)
-    return image.to_string(encoding="unicode").encode()
+    return image.to_string(encoding="UTF-8", xml_declaration=True)
 
 
 def png(url: str, box_size: int = 10) -> bytes:
@@ -32,6 +33,11 @@ def png(url: str, box_size: int = 10) -> bytes:
     buf = io.BytesIO()
     image.save(buf, format="PNG")
     return buf.getvalue()
+
+
+def write(text: str, path: Path) -> None:
+    """Write the QR code of text to a file: SVG for a name ending in .svg, PNG for any other."""
+    path.write_bytes(svg(text) if path.suffix.lower() == ".svg" else png(text))
 
 
 def matrix(text: str) -> list[list[bool]]:

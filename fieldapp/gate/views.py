@@ -267,19 +267,13 @@ def _confirmation(saved: dict) -> str:
     return _("Saved: %(name)s, %(direction)s, %(t)s °C.", **values)
 
 
-@bp.get("/s/<code>/qr.svg")
-def qr_svg(code: str):
-    """The site's QR poster code as SVG."""
+@bp.get("/s/<code>/qr.<any(svg, png):kind>")
+def qr_image(code: str, kind: str):
+    """The site's QR poster code as SVG (qr.svg) or PNG (qr.png)."""
     site = _site_or_404(code)
     url = sites.gate_url(current_app.config["BASE_URL"], site["code"])
-    return Response(qr.svg(url), mimetype="image/svg+xml")
-
-
-@bp.get("/s/<code>/qr.png")
-def qr_png(code: str):
-    """The site's QR poster code as PNG."""
-    site = _site_or_404(code)
-    url = sites.gate_url(current_app.config["BASE_URL"], site["code"])
+    if kind == "svg":
+        return Response(qr.svg(url), mimetype="image/svg+xml")
     return Response(qr.png(url), mimetype="image/png")
 
 

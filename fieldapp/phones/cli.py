@@ -9,6 +9,7 @@ from flask.cli import with_appcontext
 from flask_babel import gettext as _
 
 from fieldapp.commands import opened
+from fieldapp.gate import qr
 from fieldapp.phones import devices, outbox_import
 
 
@@ -31,7 +32,7 @@ def enrol_command(site_code: str, name: str, hours: int, qr_path: Path | None) -
         click.echo(link)
         click.echo(_("Open it on the phone once, before %(when)s (UTC).", when=expires), err=True)
         if qr_path is not None:
-            devices.write_qr(link, qr_path)
+            qr.write(link, qr_path)
             click.echo(_("QR code written to %(path)s", path=str(qr_path)), err=True)
 
 

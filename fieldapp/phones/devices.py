@@ -8,7 +8,6 @@ import secrets
 import sqlite3
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
 from flask import current_app, g, request
 from flask_babel import gettext as _
@@ -171,15 +170,3 @@ def revoke(conn: sqlite3.Connection, name_or_id: str) -> int:
     """Revoke the phones with this name or id; return how many."""
     with transaction(conn):
         return peers.revoke(conn, "device", name_or_id)
-
-
-def write_qr(link: str, path: Path) -> None:
-    """Write a QR code of a link as SVG (.svg) or PNG (anything else)."""
-    import qrcode  # only `device enrol --qr` draws one
-
-    if path.suffix.lower() == ".svg":
-        from qrcode.image.svg import SvgPathImage
-
-        qrcode.make(link, image_factory=SvgPathImage).save(str(path))
-    else:
-        qrcode.make(link).save(str(path))
