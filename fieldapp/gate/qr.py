@@ -4,6 +4,7 @@ for a card or a screen (package qrcode); as SVG, PNG, or vector rectangles in a 
 from __future__ import annotations
 
 import io
+from itertools import groupby
 from pathlib import Path
 
 import qrcode
@@ -52,15 +53,12 @@ def matrix(text: str) -> list[list[bool]]:
 def _runs(rows: list[list[bool]]):
     """(row, first column, length) of each run of dark modules."""
     for r, row in enumerate(rows):
-        c, n = 0, len(row)
-        while c < n:
-            if not row[c]:
-                c += 1
-                continue
-            start = c
-            while c < n and row[c]:
-                c += 1
-            yield r, start, c - start
+        c = 0
+        for dark, run in groupby(row):
+            w = len(list(run))
+            if dark:
+                yield r, c, w
+            c += w
 
 
 def svg_inline(text: str, label: str = "") -> str:
