@@ -24,6 +24,7 @@ from fieldapp import audit, days, rules
 from fieldapp.db import transaction
 from fieldapp.gate.qr import draw_pdf, matrix
 from fieldapp.pdffont import a4_canvas
+from fieldapp.privacy import fields as site_fields
 from sync import config as sync_config
 from sync.store import iso, utcnow
 
@@ -48,13 +49,7 @@ def issue_missing(conn: sqlite3.Connection, site_id: str) -> int:
     """Give a token to every active person of the site who has none (rows from before passes
     existed); one configuration change. How many were issued."""
     with transaction(conn):
-        ids = [
-            r[0]
-            for r in conn.execute(
-                "SELECT id FROM roster WHERE site_id = ? AND active = 1 AND pass_token = ''",
-                (site_id,),
-            )
-        ]
+        ids = [r["id"] for r in roster_of(conn, site_id) if not r["pass_token"]]
         if ids:
             _issue(conn, ids)
     return len(ids)
@@ -71,10 +66,7 @@ def reissue(
     """New tokens for these people of the site (all its active people if None): their old
     cards stop working. One configuration change, in the audit log; how many were reissued."""
     with transaction(conn):
-        rows = conn.execute(
-            "SELECT id FROM roster WHERE site_id = ? AND active = 1 ORDER BY name, id", (site_id,)
-        ).fetchall()
-        known = [r[0] for r in rows]
+        known = [r["id"] for r in roster_of(conn, site_id)]
         if person_ids is not None:
             wanted = set(person_ids)
             known = [i for i in known if i in wanted]
@@ -155,17 +147,12 @@ def find_people(conn: sqlite3.Connection, site_id: str, refs: Iterable[str]) -> 
 def for_phone(conn: sqlite3.Connection, site: Mapping[str, Any]) -> dict[str, Any]:
     """The roster a gate phone keeps (static/js/roster.js): what a scanned pass or a search
     fills the form with, and no more. The phone number only where the site's form asks it."""
-    with_phone = "phone" in (site["optional_fields"] or "").split(",")
+    with_phone = "phone" in site_fields.shown(site)
     fields = ["id", "name", "unit", "person_type", "pass"] + (["phone"] if with_phone else [])
-    rows = conn.execute(
-        "SELECT id, name, unit, person_type, pass_token, phone FROM roster"
-        " WHERE site_id = ? AND active = 1 ORDER BY name, id",
-        (site["id"],),
-    ).fetchall()
     people = [
         [r["id"], r["name"], r["unit"], r["person_type"], r["pass_token"]]
         + ([r["phone"]] if with_phone else [])
-        for r in rows
+        for r in roster_of(conn, site["id"])
     ]
     return {"version": phone_version(conn, site), "fields": fields, "people": people}
 
