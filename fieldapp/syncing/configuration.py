@@ -85,20 +85,19 @@ def apply_config(conn: sqlite3.Connection, payload: Any) -> dict[str, int]:
                 old = conn.execute(
                     "SELECT code FROM sites WHERE id = ?", (site.get("id"),)
                 ).fetchone()
-                if old is not None and old[0] != site.get("code"):
-                    conn.execute(
-                        "INSERT INTO site_old_codes (code, site_id, retired_at)"
-                        " VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                        (old[0], site["id"], now),
-                    )
                 _upsert(conn, "sites", site, version)
-                for oc in site.get("old_codes") or []:
-                    if isinstance(oc, Mapping) and isinstance(oc.get("code"), str):
-                        conn.execute(
-                            "INSERT INTO site_old_codes (code, site_id, retired_at)"
-                            " VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                            (oc["code"], site["id"], str(oc.get("retired_at") or now)),
-                        )
+                # The code it had here, if the upstream changed it, and the upstream's old codes.
+                retired = [(old[0], now)] if old is not None and old[0] != site.get("code") else []
+                retired += [
+                    (oc["code"], str(oc.get("retired_at") or now))
+                    for oc in site.get("old_codes") or []
+                    if isinstance(oc, Mapping) and isinstance(oc.get("code"), str)
+                ]
+                conn.executemany(
+                    "INSERT INTO site_old_codes (code, site_id, retired_at)"
+                    " VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                    [(code, site["id"], when) for code, when in retired],
+                )
             for table in ("roster", "screening_campaigns"):
                 for row in rows[table]:
                     _upsert(conn, table, row, version)
