@@ -45,9 +45,7 @@ def site_gate(site_id: str):
             "name": p["name"],
             "unit": p["unit"],
             "type": rules.PERSON_TYPES.get(p["person_type"], p["person_type"]),
-            "issued": days.local(p["pass_issued_at"], tz).strftime("%Y-%m-%d %H:%M")
-            if p["pass_token"]
-            else "",
+            "issued": days.local_text(p["pass_issued_at"], tz) if p["pass_token"] else "",
         }
         for p in passes.roster_of(conn, site["id"])
     ]

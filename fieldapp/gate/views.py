@@ -421,7 +421,7 @@ def registration(code: str, registration_uuid: str):
             ),
             410,
         )
-    shown = set(site_fields.shown(site))
+    shown = site_fields.shown(site)
     checked = registrations.checks(conn, row["uuid"])
     body = {
         "uuid": row["uuid"],

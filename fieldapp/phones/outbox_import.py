@@ -9,8 +9,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 
-from fieldapp import records
-from fieldapp.db import transaction
+from fieldapp import db, records
 
 FORMAT = "fieldapp-outbox"
 MAX_RECORDS = 100_000
@@ -56,9 +55,9 @@ def import_records(
     """Save records in one transaction; return (count per status, [(uuid, reason)] refused)."""
     counts: Counter = Counter()
     refused: list[tuple[str, str]] = []
-    with transaction(conn):
-        for start in range(0, len(items), BATCH):
-            for result in records.save(conn, items[start : start + BATCH], source=source):
+    with db.transaction(conn):
+        for batch in db.chunks(items, BATCH):
+            for result in records.save(conn, batch, source=source):
                 counts[result.status] += 1
                 if result.reason:
                     refused.append((result.uuid, result.reason))
