@@ -7,7 +7,7 @@ normalises them to typed values, here, in entries.validate() and on the phone al
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -18,13 +18,12 @@ from wtforms.fields.choices import SelectChoice
 from fieldapp import rules
 
 
-def _choices(labels) -> list[SelectChoice]:
-    """Radio choices from a value -> label mapping (or pairs)."""
-    items = labels.items() if hasattr(labels, "items") else labels
-    return [SelectChoice(value, label) for value, label in items]
+def _choices(labels: Mapping[str, Any]) -> list[SelectChoice]:
+    """Radio choices from a value -> label mapping."""
+    return [SelectChoice(value, label) for value, label in labels.items()]
 
 
-TRAVEL_CHOICES = _choices([("false", _l("No")), ("true", _l("Yes"))])
+TRAVEL_CHOICES = _choices({"false": _l("No"), "true": _l("Yes")})
 # Every wire key of an entry the form carries: those of rules.FIELDS but the one only a
 # visitor's own registration sets.
 WIRE_KEYS = ("site_id",) + tuple(f.name for f in rules.FIELDS if f.name != "self_registered")

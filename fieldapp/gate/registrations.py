@@ -38,11 +38,9 @@ def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Check a registration from any source and return its normalised wire form."""
     site_id = records.site_of(conn, data)
     clean = records.checked(data, FIELDS)
-    temperature = data.get("temperature")
-    if temperature is not None and temperature != "":
+    temperature = None  # a visitor at a gate with staff gives none
+    if data.get("temperature") not in (None, ""):
         temperature = records.checked(data, [TEMPERATURE])["temperature"]
-    else:
-        temperature = None
     return {"site_id": site_id, **clean, "temperature": temperature}
 
 
