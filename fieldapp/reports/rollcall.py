@@ -147,33 +147,24 @@ def build(
 ) -> RollCall:
     """The roll-call of a day for a district (or every site), optionally limited to site_ids."""
     late_after = days.cutoff_instant(day, cutoff, tz_name)
-    where, params = ["s.active = 1"], []
-    if district:
-        where.append("s.district = ?")
-        params.append(district)
+    # A district narrows the sites, and the reports through their sites.
+    in_district, params = (" AND s.district = ?", (district,)) if district else ("", ())
     sites = db.tuples(
         conn,
-        f"SELECT s.id, s.name, s.district FROM sites s WHERE {' AND '.join(where)}"  # noqa: S608 -- fixed clauses
+        f"SELECT s.id, s.name, s.district FROM sites s WHERE s.active = 1{in_district}"  # noqa: S608 -- fixed clauses
         " ORDER BY s.district, s.name, s.id",
         params,
     )
     allowed = set(site_ids) if site_ids is not None else None
     # One pass over the day's reports (index daily_reports_day_site); tiny next to the entries.
     by_site: dict[str, list[tuple]] = {}
-    if district:
-        found = db.tuples(
-            conn,
-            f"SELECT {_REPORT_COLUMNS} FROM daily_reports r JOIN sites s ON s.id = r.site_id"  # noqa: S608 -- fixed columns
-            " WHERE r.day = ? AND s.district = ? ORDER BY r.site_id, r.recorded_at, r.id",
-            (day.isoformat(), district),
-        )
-    else:
-        found = db.tuples(
-            conn,
-            f"SELECT {_REPORT_COLUMNS} FROM daily_reports r"  # noqa: S608 -- fixed columns
-            " WHERE r.day = ? ORDER BY r.site_id, r.recorded_at, r.id",
-            (day.isoformat(),),
-        )
+    join = " JOIN sites s ON s.id = r.site_id" if district else ""
+    found = db.tuples(
+        conn,
+        f"SELECT {_REPORT_COLUMNS} FROM daily_reports r{join}"  # noqa: S608 -- fixed clauses
+        f" WHERE r.day = ?{in_district} ORDER BY r.site_id, r.recorded_at, r.id",
+        (day.isoformat(), *params),
+    )
     for r in found:
         by_site.setdefault(r[_SITE], []).append(r)
 
