@@ -37,18 +37,13 @@ COLUMNS = (
 PURGE_BATCH = 5000  # answers deleted per write transaction
 
 
-def _id(value: Any) -> str | None:
-    if isinstance(value, str):
-        value = value.strip(rules.SPACES)
-        if value and len(value) <= 40:
-            return value
-    return None
-
-
-def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
-    """Check an answer from any source and return its normalised wire form."""
-    campaign_id = _id(data.get("campaign_id"))
-    if campaign_id is None:
+def about(conn: sqlite3.Connection, data: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    """(campaign id, the questions it asks, site id, person id) that an answer or a follow-up
+    step (followup.py) names, each checked; sync.Invalid, worded for the sender, otherwise."""
+    campaign_id = data.get("campaign_id")
+    if isinstance(campaign_id, str):
+        campaign_id = campaign_id.strip(rules.SPACES)
+    if not isinstance(campaign_id, str) or not campaign_id or len(campaign_id) > 40:
         raise sync.Invalid(_("The answer names no screening campaign."))
     row = conn.execute(
         "SELECT questions FROM screening_campaigns WHERE id = ?", (campaign_id,)
@@ -60,7 +55,13 @@ def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
         person_id = canonical_uuid(data.get("person_id"), "person_id")
     except sync.Invalid:
         raise sync.Invalid(_("The answer does not name the person it is about.")) from None
-    fields = questions.fields_for(questions.parse(row[0]))
+    return campaign_id, row[0], site_id, person_id
+
+
+def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
+    """Check an answer from any source and return its normalised wire form."""
+    campaign_id, asked, site_id, person_id = about(conn, data)
+    fields = questions.fields_for(questions.parse(asked))
     clean = records.checked(data, fields)
     # No time zone is a whole day ahead of UTC: a later day is a wrong clock.
     if date.fromisoformat(clean["day"]) > datetime.now(UTC).date() + timedelta(days=1):

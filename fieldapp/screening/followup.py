@@ -20,8 +20,8 @@ from flask_babel import lazy_gettext as _l
 
 import sync
 from fieldapp import days, db, records, rules
+from fieldapp.screening import answers as screening_answers
 from fieldapp.screening import questions, tallies
-from sync.store import canonical_uuid
 
 ACTIONS = {
     "check": _l("Temperature check"),
@@ -62,19 +62,7 @@ WHOLE_AT = 50
 
 def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Check a follow-up step from any source and return its normalised wire form."""
-    campaign_id = data.get("campaign_id")
-    if not isinstance(campaign_id, str) or not campaign_id or len(campaign_id) > 40:
-        raise sync.Invalid(_("The answer names no screening campaign."))
-    if (
-        conn.execute("SELECT 1 FROM screening_campaigns WHERE id = ?", (campaign_id,)).fetchone()
-        is None
-    ):
-        raise sync.Invalid(_("The answer names a screening campaign this instance does not know."))
-    site_id = records.site_of(conn, data)
-    try:
-        person_id = canonical_uuid(data.get("person_id"), "person_id")
-    except sync.Invalid:
-        raise sync.Invalid(_("The answer does not name the person it is about.")) from None
+    campaign_id, _asked, site_id, person_id = screening_answers.about(conn, data)
     action = data.get("action")
     if not isinstance(action, str) or action not in ACTIONS:
         raise sync.Invalid(_("Choose what was done."))
