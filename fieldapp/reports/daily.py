@@ -37,7 +37,7 @@ COUNT_KEYS = (
 )
 COLUMNS = ("site_id", "day", "zero", "supersedes", "reporter", "remarks", *COUNT_KEYS)
 # Keys of the wire data (what an offline form must post, beside uuid/recorded_at/csrf_token).
-WIRE_KEYS = ("site_id", "day", "zero", "supersedes", "reporter", "remarks", *COUNT_KEYS)
+WIRE_KEYS = COLUMNS
 MAX_COUNT = 1_000_000
 # What a volunteer types on the report; the hidden counts come from the server.
 FIELDS = (
