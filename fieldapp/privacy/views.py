@@ -41,14 +41,12 @@ def site_fields(site_id: str):
         else:
             flash(_("The gate form of %(site)s now asks for these fields.", site=site["name"]))
             return redirect(url_for("privacy.site_fields", site_id=site_id), 303)
-        site = sites.get_site(conn, site_id)
-    chosen = {f for f in site["optional_fields"].split(",") if f}
     return page_or_fragment(
         "privacy/fields.html",
         "privacy/_fields.html",
         status=422 if error else 200,
         site=site,
-        chosen=chosen,
+        chosen=fields.shown(site),  # unchanged by a refused choice
         choices=fields.LABELS,
         error=error,
         retention_days=records.retention_days(conn),

@@ -26,7 +26,7 @@ from fieldapp.console.accounts import (
 )
 from fieldapp.db import get_db
 from fieldapp.gate import sites
-from fieldapp.pages import page_or_fragment
+from fieldapp.pages import download, is_htmx, page_or_fragment
 from fieldapp.pdffont import FontMissing
 from fieldapp.phones import devices
 from fieldapp.privacy import fields as site_fields
@@ -129,7 +129,7 @@ def gate_report(code: str):
     if result.status in ("applied", "duplicate"):
         stored = reports.get(conn, result.uuid)
         done = _("Zero report submitted.") if stored.zero else _("Daily report submitted.")
-        if request.headers.get("HX-Request"):
+        if is_htmx():
             context = _gate_context(site, day, today)
             return page_or_fragment("reports/gate.html", "reports/_gate.html", done=done, **context)
         flash(done)
@@ -261,7 +261,5 @@ def posters_pdf():
         )
     except FontMissing as exc:  # say so, in the user's language, rather than print boxes
         return Response(str(exc), status=503, mimetype="text/plain")
-    response = Response(pdf, mimetype="application/pdf")
     name = f"posters-{district}.pdf" if district else "posters.pdf"
-    response.headers.set("Content-Disposition", "inline", filename=name)
-    return response
+    return download(pdf, name, "application/pdf", inline=True)
