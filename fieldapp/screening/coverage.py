@@ -81,19 +81,15 @@ class Coverage:
 
 def roster_sizes(conn: sqlite3.Connection, site_ids: list[str] | None) -> Counter:
     """Active roster people per site (every site, or those)."""
-    out: Counter = Counter()
+    sql = "SELECT site_id, count(*) FROM roster WHERE active = 1"
     if site_ids is None:
-        rows = conn.execute(
-            "SELECT site_id, count(*) FROM roster WHERE active = 1 GROUP BY site_id"
-        ).fetchall()
-        out.update(dict(rows))
-        return out
+        return Counter(dict(conn.execute(sql + " GROUP BY site_id").fetchall()))
+    out: Counter = Counter()
     for chunk in db.chunks(site_ids, 500):
         out.update(
             dict(
                 conn.execute(
-                    "SELECT site_id, count(*) FROM roster"  # noqa: S608 -- only marks
-                    f" WHERE active = 1 AND {db.in_list('site_id', chunk)} GROUP BY site_id",
+                    f"{sql} AND {db.in_list('site_id', chunk)} GROUP BY site_id",  # noqa: S608 -- only marks
                     chunk,
                 ).fetchall()
             )

@@ -56,14 +56,12 @@ def latest(answers: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
 def count(answers: Iterable[Mapping[str, Any]]) -> dict[str, Counter]:
     """Counts per site of answers already narrowed to a window: each person once, by the
     answer in force (rebuild, one-off campaigns, and what the tests check the tallies by)."""
-    by_person: dict[tuple[str, str], Mapping[str, Any]] = {}
+    by_person: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
     for a in answers:
-        key = (a["site_id"], a["person_id"])
-        held = by_person.get(key)
-        if held is None or (a["recorded_at"], a["uuid"]) > (held["recorded_at"], held["uuid"]):
-            by_person[key] = a
+        by_person[(a["site_id"], a["person_id"])].append(a)
     out: dict[str, Counter] = defaultdict(Counter)
-    for (site_id, _person), a in by_person.items():
+    for (site_id, _person), found in by_person.items():
+        a = latest(found)
         counts = out[site_id]
         counts["people"] += 1
         counts["added"] += bool(a["added"])
