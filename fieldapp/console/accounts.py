@@ -1,4 +1,5 @@
-"""Console accounts: roles, argon2 passwords, login throttling, the current user and scopes.
+"""Console accounts: roles, argon2 passwords, login throttling, the current user, their scopes
+and the audit lines of what they do (audit_action).
 
 Other areas protect their console pages with ``require_role`` and narrow their queries with
 ``scope_site_ids``; both are a stable contract.
@@ -239,6 +240,14 @@ def client_ip() -> str:
         if len(forwarded) >= hops:
             return forwarded[-hops][:64]
     return request.remote_addr or ""
+
+
+def audit_action(action: str, target: str = "", detail: str = "") -> None:
+    """Write what the signed-in user just did, from their address, to the audit log, in a
+    transaction of its own (a look at personal data, an export, a sign-out)."""
+    conn = get_db()
+    with transaction(conn):
+        audit.write(conn, current_user().name, action, target, detail, client_ip())
 
 
 def login_user(user: User) -> None:

@@ -19,9 +19,9 @@ import xlsxwriter
 from flask import Response
 from flask_babel import gettext as _
 
-from fieldapp import audit, days, db, rules
+from fieldapp import days, db, rules
 from fieldapp.console import corrections, logbook
-from fieldapp.console.accounts import client_ip, current_user
+from fieldapp.console.accounts import audit_action
 from fieldapp.pages import table_download
 from fieldapp.privacy.ids import IdVault
 
@@ -277,8 +277,5 @@ def audited_download(table: Any, formats: Any, kind: str, what: str, about: str 
     `about`)."""
     name = f"{what}-{table.day.isoformat()}{'-' + table.scope if table.scope else ''}"
     response = table_download(table, formats, kind, name)
-    conn = db.get_db()
-    with db.transaction(conn):
-        detail = f"{about} {name}" if about else name
-        audit.write(conn, current_user().name, "export", f"{what}.{kind}", detail, client_ip())
+    audit_action("export", f"{what}.{kind}", f"{about} {name}" if about else name)
     return response

@@ -9,9 +9,8 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from fieldapp import audit
 from fieldapp.console import accounts
-from fieldapp.db import get_db, transaction
+from fieldapp.db import get_db
 from fieldapp.i18n import local_path
 
 bp = Blueprint("console_auth", __name__, url_prefix="/console")
@@ -57,9 +56,7 @@ def logout():
     """Sign out (POST only, with CSRF, so a link cannot sign anyone out)."""
     user = accounts.current_user()
     if user is not None:
-        conn = get_db()
-        with transaction(conn):
-            audit.write(conn, user.name, "logout", user.name, "", accounts.client_ip())
+        accounts.audit_action("logout", user.name)
     accounts.logout_user()
     flash(_("You are signed out."))
     return redirect(url_for("console_auth.login"))

@@ -187,11 +187,8 @@ def entry(entry_uuid: str):
 @require_role(*WRITE)
 def unmask(entry_uuid: str):
     """Show the full phone and ID number for a few minutes; written to the audit log."""
-    user = current_user()
     value = _entry_in_scope(entry_uuid)
-    conn = get_db()
-    with transaction(conn):
-        audit.write(conn, user.name, "unmask", entry_uuid, value["site_name"], client_ip())
+    accounts.audit_action("unmask", entry_uuid, value["site_name"])
     shown = {k: v for k, v in session.get("unmasked", {}).items() if v > time.time()}
     shown[entry_uuid] = time.time() + UNMASK_SECONDS
     session["unmasked"] = dict(list(shown.items())[-20:])
@@ -347,10 +344,8 @@ def export():
     full = user.can_write and request.form.get("full") == "1"
     tz = _tz()
     vault = IdVault(current_app.config["ID_KEY"]) if full else None
+    accounts.audit_action("export", "", f"{fmt} full={int(full)} {filters.as_args()}")
     conn = get_db()
-    with transaction(conn):
-        detail = f"{fmt} full={int(full)} {filters.as_args()}"
-        audit.write(conn, user.name, "export", "", detail, client_ip())
     name = exports.filename(fmt, sync.utcnow(), tz)
     headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
     if fmt == "xlsx":

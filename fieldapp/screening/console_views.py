@@ -184,23 +184,14 @@ def console_site(campaign_id: str, site_id: str):
     """A site's people and their answers of a day, masked by role; looking is audited."""
     campaign, site = _campaign_site_or_404(campaign_id, site_id)
     user = current_user()
-    conn = get_db()
     try:
         day = days.parse_day(request.args.get("day") or _today())
     except ValueError as exc:
         return Response(str(exc), 400)
-    people = answers.people(conn, campaign, site_id, day)
+    people = answers.people(get_db(), campaign, site_id, day)
     for p in people:  # name and phone as the user's role may see them
         p.update(logbook.present(p, user.role))
-    with transaction(conn):
-        audit.write(
-            conn,
-            user.name,
-            "screening_view",
-            site_id,
-            f"{campaign.name} {day.isoformat()}",
-            accounts.client_ip(),
-        )
+    accounts.audit_action("screening_view", site_id, f"{campaign.name} {day.isoformat()}")
     return render_template(
         "screening/site.html",
         campaign=campaign,
@@ -217,20 +208,11 @@ def added_csv(campaign_id: str, site_id: str):
     """People added on site, as a roster file (name,phone,unit,person_type) for `fieldapp roster
     import` at the central: who stays joins the roster by the usual path. Audited."""
     campaign, site = _campaign_site_or_404(campaign_id, site_id)
-    user = current_user()
-    conn = get_db()
-    people = [p for p in answers.people(conn, campaign, site_id, _today()) if p["added"]]
+    people = [p for p in answers.people(get_db(), campaign, site_id, _today()) if p["added"]]
     fields = ["name", "phone", "unit", "person_type"]
     body = tables.csv_bytes([fields, *([p[f] for f in fields] for p in people)])
-    with transaction(conn):
-        audit.write(
-            conn,
-            user.name,
-            "export",
-            target="screening.added.csv",
-            detail=f"{campaign.name} {site['name']} {len(people)}",
-            ip=accounts.client_ip(),
-        )
+    detail = f"{campaign.name} {site['name']} {len(people)}"
+    accounts.audit_action("export", "screening.added.csv", detail)
     return download(body, f"added-{site['code']}.csv", "text/csv; charset=utf-8")
 
 
