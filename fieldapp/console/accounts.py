@@ -24,6 +24,7 @@ import sync
 from fieldapp import audit
 from fieldapp.db import get_db, in_list, transaction
 from fieldapp.gate import sites as site_lookup
+from fieldapp.pages import is_htmx
 from sync.store import iso
 
 ROLES = {
@@ -298,7 +299,7 @@ def require_role(*roles: str) -> Callable:
             user = current_user()
             if user is None:
                 target = url_for("console_auth.login", next=request.full_path.rstrip("?"))
-                if request.headers.get("HX-Request") == "true":
+                if is_htmx():
                     # A poll after the session ended: have htmx load the login page whole,
                     # not swap it into the dashboard.
                     response = make_response("", 200)

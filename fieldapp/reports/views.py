@@ -142,25 +142,17 @@ def gate_report(code: str):
 
 
 def _rollcall_for_request():
-    conn = get_db()
-    user = current_user()
     today = days.today(_tz())
     try:
-        day = days.parse_day(request.args.get("day") or today)
-    except ValueError as exc:
-        return None, str(exc), today
-    ids = scope_site_ids(user, conn)
-    district = (request.args.get("district") or "").strip() or None
-    try:
         rc = rollcall.build(
-            conn,
-            day,
+            get_db(),
+            days.parse_day(request.args.get("day") or today),
             tz_name=_tz(),
             cutoff=current_app.config["REPORT_CUTOFF"],
-            district=district,
-            site_ids=ids,
+            district=(request.args.get("district") or "").strip() or None,
+            site_ids=scope_site_ids(current_user()),
         )
-    except ValueError as exc:  # a REPORT_CUTOFF that is not a time of day: say so
+    except ValueError as exc:  # a day, or a REPORT_CUTOFF that is not a time of day: say so
         return None, str(exc), today
     return rc, "", today
 

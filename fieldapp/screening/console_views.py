@@ -118,15 +118,13 @@ def console_campaigns():
 
 
 def _coverage_for_request(campaign: campaigns.Campaign):
-    conn = get_db()
-    today = _today()
     try:
-        day = days.parse_day(request.args.get("day") or today)
+        day = days.parse_day(request.args.get("day") or _today())
     except ValueError as exc:
         return None, str(exc)
     district = (request.args.get("district") or "").strip() or None
-    ids = scope_site_ids(current_user(), conn)
-    return coverage.build(conn, campaign, day, district=district, site_ids=ids), ""
+    ids = scope_site_ids(current_user())
+    return coverage.build(get_db(), campaign, day, district=district, site_ids=ids), ""
 
 
 @bp.route("/console/screening/<campaign_id>")
@@ -135,9 +133,7 @@ def console_coverage(campaign_id: str):
     """A campaign's coverage on a day: the summary paragraph, per district and site."""
     campaign = _campaign_or_404(campaign_id)
     cov, error = _coverage_for_request(campaign)
-    conn = get_db()
-    ids = scope_site_ids(current_user(), conn)
-    rows = campaigns.site_rows(conn, campaign, site_ids=ids)
+    rows = campaigns.site_rows(get_db(), campaign, site_ids=scope_site_ids(current_user()))
     context = {
         "campaign": campaign,
         "cov": cov,
