@@ -226,14 +226,16 @@ def test_new_service_worker_version_keeps_the_waiting_records(server, context, e
     server.start()
     context.set_offline(False)
     # The browser looks for a new worker at each visit; here, at each poll (a look made while
-    # the restarted server was still busy could come back empty, and nothing looks again).
+    # the restarted server was still busy could come back empty, and nothing looks again)
+    # until one is found: a look while the new one waits to take over could keep it waiting.
     try:
         until(
             page,
             """async (old) => {
               const shells = (await caches.keys()).filter(k => k.includes('shell'));
               if (shells.length === 1 && shells[0] !== old[0]) return true;
-              await (await navigator.serviceWorker.getRegistration()).update().catch(() => null);
+              const reg = await navigator.serviceWorker.getRegistration();
+              if (!reg.installing && !reg.waiting) await reg.update().catch(() => null);
               return false;
             }""",
             old,
