@@ -11,7 +11,6 @@ from fieldapp.screening import campaigns
 from sync.store import iso, utcnow
 
 TZ = "Asia/Shanghai"
-TODAY = days.today(TZ)
 EN = {"Accept-Language": "en"}
 # A good answer to every question: the defaults of answer().
 GOOD = {
@@ -25,6 +24,11 @@ GOOD = {
 }
 
 
+def today() -> date:
+    """The instance's today, asked when used: a run can cross midnight in Shanghai."""
+    return days.today(TZ)
+
+
 def local(day: date, hh: int, mm: int = 0) -> str:
     """A recorded_at for a local (Shanghai, UTC+8) time of a day."""
     t = datetime(day.year, day.month, day.day, hh, mm) - timedelta(hours=8)
@@ -35,7 +39,7 @@ def answered_at(day: date) -> str:
     """When an answer of that day was given: 09:00 of an earlier day; today, an hour ago (its
     midnight if that is later). Whatever the hour the tests run at, it is never still to come
     (a follow-up's steps, recorded now, come after it) and never 12 hours old (overdue)."""
-    if day != TODAY:
+    if day != today():
         return local(day, 9)
     now = utcnow()
     return min(max(local(day, 0), iso(now - timedelta(hours=1))), iso(now - timedelta(seconds=1)))
@@ -74,7 +78,7 @@ def make_sites(db) -> list[dict]:
 def make_campaign(app, db, **kw) -> campaigns.Campaign:
     """A daily campaign over 金坛区 (or as given) that started a week ago."""
     options = {
-        "start": TODAY - timedelta(days=7),
+        "start": today() - timedelta(days=7),
         "districts": ["金坛区"],
     }
     options.update(kw)
@@ -87,11 +91,12 @@ def answer(
     campaign_id: str,
     site_id: str,
     person_id: str,
-    day: date = TODAY,
+    day: date | None = None,
     at: str | None = None,
     **data,
 ) -> dict:
-    """A valid screening wire record (override answers with keywords)."""
+    """A valid screening wire record, of today unless said (override answers with keywords)."""
+    day = day or today()
     body = {
         "campaign_id": campaign_id,
         "site_id": site_id,

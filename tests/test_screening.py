@@ -14,13 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from screening_support import (
     EN,
-    TODAY,
     added,
     answer,
     local,
     make_campaign,
     make_sites,
     save,
+    today,
 )
 
 from fieldapp.db import connect, migrate
@@ -49,7 +49,7 @@ def test_a_campaign_is_configuration_that_flows_down(app, db, world, tmp_path):
     ctx = app.app_context()
     ctx.push()
     before = sync_config.current_version(db)
-    made = make_campaign(app, db, asked="status,whereabouts", end=TODAY + timedelta(days=7))
+    made = make_campaign(app, db, asked="status,whereabouts", end=today() + timedelta(days=7))
     assert sync_config.current_version(db) == before + 1
     assert made.questions == ("whereabouts", "status")  # the form's order, whatever was typed
     assert made.covers(world["jintan"]) and not made.covers(world["liyang"])
@@ -69,7 +69,7 @@ def test_a_campaign_is_configuration_that_flows_down(app, db, world, tmp_path):
                 down,
                 {"UPSTREAM_URL": "https://city.test"},
                 "区里自己的",
-                start=TODAY,
+                start=today(),
                 all_sites=True,
             )
     finally:
@@ -85,7 +85,7 @@ def test_a_campaign_is_configuration_that_flows_down(app, db, world, tmp_path):
         ({"districts": []}, "Say which sites the campaign covers"),
         ({"districts": ["火星区"]}, "No site is in the district 火星区."),
         ({"sites": ["no-such-code"], "districts": []}, "No site has the code no-such-code."),
-        ({"end": TODAY - timedelta(days=30)}, "A campaign cannot end before it starts."),
+        ({"end": today() - timedelta(days=30)}, "A campaign cannot end before it starts."),
         ({"start": "2020-02-30"}, "Start: the date must look like 2020-02-15"),
         ({"questions": "whereabouts,horoscope"}, "Questions must be some of"),
         ({"questions": ""}, "Questions must be some of"),
@@ -102,7 +102,7 @@ def test_a_campaign_is_checked_whole_before_anything_is_written(app, db, world, 
             db,
             app.config,
             options.pop("name", "复工人员排查"),
-            **{"start": TODAY - timedelta(days=7), "districts": ["金坛区"], **options},
+            **{"start": today() - timedelta(days=7), "districts": ["金坛区"], **options},
         )
     assert message in str(err.value)
     assert db.execute("SELECT count(*) FROM screening_campaigns").fetchone()[0] == 0
@@ -116,7 +116,7 @@ def test_ending_a_campaign_keeps_its_answers_and_flows_down(app, db, world, camp
         assert campaigns.end(db, app.config, campaign) is True
         assert campaigns.end(db, app.config, campaign) is False
     assert sync_config.current_version(db) == version + 1
-    assert not campaigns.get(db, campaign.id).runs_on(TODAY)
+    assert not campaigns.get(db, campaign.id).runs_on(today())
     assert db.execute("SELECT count(*) FROM screenings").fetchone()[0] == 1
 
 
@@ -133,7 +133,7 @@ def test_an_answer_is_stored_once_and_a_repeat_is_harmless(app, db, world, campa
         "home_isolation",
         0,
         "",  # a roster person is not named again in the answer
-        TODAY.isoformat(),
+        today().isoformat(),
     )
     assert db.execute("SELECT kind FROM changes WHERE uuid = ?", (rec["uuid"],)).fetchone()[0] == (
         "screening"
@@ -153,7 +153,7 @@ def _new_person() -> str:
         ({"person_id": "someone"}, "The answer does not name the person it is about."),
         ({"person_id": _new_person()}, "The answer is about someone not on this site's roster."),
         ({"day": "2020-02-30"}, "Day of screening: Enter a date like 2020-02-15."),
-        ({"day": (TODAY + timedelta(days=3)).isoformat()}, "has not come yet"),
+        ({"day": (today() + timedelta(days=3)).isoformat()}, "has not come yet"),
         ({"whereabouts": ""}, "Where in the last 14 days?: Choose where the person has been."),
         ({"whereabouts": "mars"}, "Choose where the person has been."),
         ({"whereabouts": "risk_area"}, "Which province or risk area?: Say which province"),
@@ -161,7 +161,11 @@ def _new_person() -> str:
         ({"status": ""}, "Now: Choose where the person is now."),
         ({"nat_result": "negative"}, "Test date: Enter the date of the test."),
         (
-            {"nat_result": "negative", "nat_date": (TODAY + timedelta(days=1)).isoformat()},
+            {
+                "day": today().isoformat(),
+                "nat_result": "negative",
+                "nat_date": (today() + timedelta(days=1)).isoformat(),
+            },
             "The test cannot be after the day of screening.",
         ),
         ({"nat_result": "pending", "nat_date": "15/02/2020"}, "Enter a date like 2020-02-15."),
@@ -196,7 +200,7 @@ def test_a_campaign_collects_only_what_it_asks(app, db, world):
         site["people"][0],
         contact="yes",
         nat_result="positive",
-        nat_date=TODAY.isoformat(),
+        nat_date=today().isoformat(),
         vaccine_doses="0",
     )
     assert [r.status for r in save(app, db, [rec])] == ["applied"]
@@ -220,7 +224,7 @@ def test_someone_not_on_the_roster_is_added_by_the_answer_itself(app, db, world,
     assert tuple(row) == (1, "刘新来", "13900001111", "worker")
     # Not a roster row: the roster is configuration, owned upstream.
     assert db.execute("SELECT count(*) FROM roster WHERE name = '刘新来'").fetchone()[0] == 0
-    cov = coverage.build(db, campaign, TODAY)
+    cov = coverage.build(db, campaign, today())
     line = next(r for r in cov.rows if r.site_id == site["id"])
     assert (line.roster, line.added, line.to_screen, line.screened, line.not_yet) == (3, 1, 4, 1, 3)
 
@@ -230,11 +234,11 @@ def test_someone_not_on_the_roster_is_added_by_the_answer_itself(app, db, world,
 
 def test_coverage_counts_each_person_once_by_their_latest_answer(app, db, world, campaign):
     a, b = world["jintan"], world["site"]
-    yesterday = TODAY - timedelta(days=1)
+    yesterday = today() - timedelta(days=1)
     recs = [
         # 张建国: isolated in the morning, back at work by the afternoon: counted once, as here.
-        answer(campaign.id, a["id"], a["people"][0], at=local(TODAY, 8), status="home_isolation"),
-        answer(campaign.id, a["id"], a["people"][0], at=local(TODAY, 15)),
+        answer(campaign.id, a["id"], a["people"][0], at=local(today(), 8), status="home_isolation"),
+        answer(campaign.id, a["id"], a["people"][0], at=local(today(), 15)),
         answer(
             campaign.id,
             a["id"],
@@ -267,7 +271,7 @@ def test_coverage_counts_each_person_once_by_their_latest_answer(app, db, world,
         answer(campaign.id, world["liyang"]["id"], world["liyang"]["people"][0]),
     ]
     assert {r.status for r in save(app, db, recs)} == {"applied"}
-    cov = coverage.build(db, campaign, TODAY)
+    cov = coverage.build(db, campaign, today())
     assert [r.name for r in cov.rows] == ["人民医院扩建工地", "阳光花园小区"]
     by_site = {r.site_id: r for r in cov.rows}
     sa, sb = by_site[a["id"]], by_site[b["id"]]
@@ -282,14 +286,14 @@ def test_coverage_counts_each_person_once_by_their_latest_answer(app, db, world,
     # Yesterday, only 陈晓梅 was screened.
     assert coverage.build(db, campaign, yesterday).total.screened == 1
     # A district's coverage, and a scope of one site.
-    assert coverage.build(db, campaign, TODAY, district="溧阳市").rows == []
-    one = coverage.build(db, campaign, TODAY, site_ids=[b["id"]])
+    assert coverage.build(db, campaign, today(), district="溧阳市").rows == []
+    one = coverage.build(db, campaign, today(), site_ids=[b["id"]])
     assert [r.site_id for r in one.rows] == [b["id"]] and one.total.screened == 2
 
     with app.test_request_context(headers=EN):
         text = coverage.summary(cov)
     assert text.startswith(
-        f"{TODAY.isoformat()}, 金坛区, “复工人员排查”: 8 people to screen, 5 screened"
+        f"{today().isoformat()}, 金坛区, “复工人员排查”: 8 people to screen, 5 screened"
         " (1 of them added on site), 3 not yet."
     )
     assert "1 went to another province (of whom 1 isolating at home)" in text
@@ -306,15 +310,17 @@ def test_a_one_off_campaign_counts_everyone_once_since_its_start(app, db, world)
     campaign = make_campaign(app, db, daily=False)
     a = world["jintan"]
     recs = [
-        answer(campaign.id, a["id"], a["people"][0], day=TODAY - timedelta(days=3)),
-        answer(campaign.id, a["id"], a["people"][0], day=TODAY - timedelta(days=1), status="left"),
-        answer(campaign.id, a["id"], a["people"][1], day=TODAY - timedelta(days=2)),
+        answer(campaign.id, a["id"], a["people"][0], day=today() - timedelta(days=3)),
+        answer(
+            campaign.id, a["id"], a["people"][0], day=today() - timedelta(days=1), status="left"
+        ),
+        answer(campaign.id, a["id"], a["people"][1], day=today() - timedelta(days=2)),
     ]
     assert {r.status for r in save(app, db, recs)} == {"applied"}
-    cov = coverage.build(db, campaign, TODAY)
+    cov = coverage.build(db, campaign, today())
     line = next(r for r in cov.rows if r.site_id == a["id"])
     assert (line.screened, line.not_yet, line.counts["status:left"]) == (2, 2, 1)
-    before = coverage.build(db, campaign, TODAY - timedelta(days=2))
+    before = coverage.build(db, campaign, today() - timedelta(days=2))
     assert next(r for r in before.rows if r.site_id == a["id"]).screened == 2
 
 
@@ -324,7 +330,7 @@ def test_exports_carry_the_summary_and_every_line(app, db, world, campaign):
     site = world["jintan"]
     assert save(app, db, [answer(campaign.id, site["id"], site["people"][0], status="left")])
     with app.test_request_context():
-        cov = coverage.build(db, campaign, TODAY)
+        cov = coverage.build(db, campaign, today())
         raw = coverage.to_csv(cov)
         book = openpyxl.load_workbook(io.BytesIO(coverage.to_xlsx(cov)))
         text = coverage.format_text(cov)
@@ -458,7 +464,7 @@ def test_coverage_always_equals_the_counts_made_from_the_records(
     for table in ("screenings", "screening_tallies", "screening_campaigns", "changes"):
         db.execute(f"DELETE FROM {table}")
     campaign = make_campaign(
-        app, db, daily=daily, start=TODAY - timedelta(days=2), districts=[], all_sites=True
+        app, db, daily=daily, start=today() - timedelta(days=2), districts=[], all_sites=True
     )
     sites = {w["id"]: w for w in (world["jintan"], world["site"], world["liyang"])}
     order = list(sites)
@@ -466,7 +472,7 @@ def test_coverage_always_equals_the_counts_made_from_the_records(
     recs = []
     for site_n, person_n, day_off, minute, w, c, s, n, v in people:
         site_id = order[site_n]
-        day = TODAY + timedelta(days=day_off)
+        day = today() + timedelta(days=day_off)
         at = (
             datetime(day.year, day.month, day.day, tzinfo=UTC)
             - timedelta(hours=8)
@@ -497,7 +503,7 @@ def test_coverage_always_equals_the_counts_made_from_the_records(
     for start in range(0, len(recs), size):
         assert {r.status for r in save(app, db, recs[start : start + size])} == {"applied"}
     for day_off in (-2, -1, 0):
-        day = TODAY + timedelta(days=day_off)
+        day = today() + timedelta(days=day_off)
         cov = coverage.build(db, campaign, day)
         want = direct(recs, sites, campaign, day)
         got = {
@@ -558,7 +564,7 @@ def test_answers_and_follow_up_steps_are_purged_with_the_retention(app, db, worl
     assert [r[0] for r in db.execute("SELECT uuid FROM screenings")] == [recent["uuid"]]
     assert db.execute("SELECT count(*) FROM screening_actions").fetchone()[0] == 0
     # The old day's counts went with its answers; today's are as they were.
-    assert [r[0] for r in db.execute("SELECT day FROM screening_tallies")] == [TODAY.isoformat()]
+    assert [r[0] for r in db.execute("SELECT day FROM screening_tallies")] == [today().isoformat()]
     gone = db.execute(
         "SELECT count(*) FROM changes WHERE uuid IN (?, ?)", (old["uuid"], step["uuid"])
     ).fetchone()[0]
@@ -571,4 +577,6 @@ def test_answers_and_follow_up_steps_are_purged_with_the_retention(app, db, worl
     # A late arrival older than the horizon is acknowledged and dropped: the purge holds.
     again = answer(campaign.id, site["id"], site["people"][2], day=old_day, at=old_at)
     assert [r.status for r in save(app, db, [again])] == ["expired"]
-    assert Counter(r[0] for r in db.execute("SELECT day FROM screenings")) == {TODAY.isoformat(): 1}
+    assert Counter(r[0] for r in db.execute("SELECT day FROM screenings")) == {
+        today().isoformat(): 1
+    }

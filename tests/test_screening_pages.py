@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 from console_support import csrf, login, make_user
-from screening_support import TODAY, added, answer, make_campaign, make_sites, save
+from screening_support import added, answer, make_campaign, make_sites, save, today
 
 from fieldapp.phones import devices
 from fieldapp.screening import coverage
@@ -78,7 +78,7 @@ def test_the_phone_page_carries_the_campaign_roster_and_rules(client, app, db, w
 def test_a_re_check_starts_from_the_last_answer(client, app, db, world):
     site, campaign = world["jintan"], world["campaign"]
     person = site["people"][1]
-    yesterday = TODAY - timedelta(days=1)
+    yesterday = today() - timedelta(days=1)
     assert save(
         app,
         db,
@@ -124,7 +124,7 @@ def test_the_form_without_script_saves_through_the_instance(client, app, db, wor
     assert r.status_code == 303 and r.headers["Location"].endswith(url)
     assert "已保存：张建国。" in client.get(url).text
     row = db.execute("SELECT person_id, day, device, status FROM screenings").fetchone()
-    assert tuple(row) == (site["people"][0], TODAY.isoformat(), device, "here")
+    assert tuple(row) == (site["people"][0], today().isoformat(), device, "here")
     # A refused answer says why, keeps what was typed and stores nothing.
     r = client.post(url, data={**form, "status": "", "note": "电话联系"})
     assert r.status_code == 422
@@ -297,7 +297,7 @@ def test_admins_make_campaigns_at_the_central(app, db, world):
     form = {
         "csrf_token": token,
         "name": "返岗人员排查",
-        "start_day": TODAY.isoformat(),
+        "start_day": today().isoformat(),
         "daily": "1",
         "questions": ["whereabouts", "status"],
         "scope": "chosen",
@@ -334,8 +334,8 @@ def test_the_roll_calls_screening_cells_are_the_coverage_pages_figures(app, db, 
     breakdown: both say the same for every site, district and the whole scope."""
     ids = [r[0] for r in db.execute("SELECT id FROM sites")]
     with app.test_request_context():
-        (cell,) = coverage.for_rollcall(db, TODAY, ids)
-        full = coverage.build(db, world["campaign"], TODAY, site_ids=ids)
+        (cell,) = coverage.for_rollcall(db, today(), ids)
+        full = coverage.build(db, world["campaign"], today(), site_ids=ids)
     assert cell["sites"] == {r.site_id: (r.screened, r.to_screen) for r in full.rows}
     assert cell["districts"] == {d.name: (d.screened, d.to_screen) for d in full.districts}
     assert cell["total"] == (full.total.screened, full.total.to_screen)
@@ -348,8 +348,8 @@ def test_the_roll_calls_screening_cells_are_the_coverage_pages_figures(app, db, 
         "applied"
     }
     with app.test_request_context():
-        cells = coverage.for_rollcall(db, TODAY, ids)
-        full = coverage.build(db, once, TODAY, site_ids=ids)
+        cells = coverage.for_rollcall(db, today(), ids)
+        full = coverage.build(db, once, today(), site_ids=ids)
     (cell,) = [c for c in cells if c["campaign"].id == once.id]
     assert cell["sites"] == {r.site_id: (r.screened, r.to_screen) for r in full.rows}
     assert cell["total"] == (full.total.screened, full.total.to_screen)

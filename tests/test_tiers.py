@@ -153,13 +153,14 @@ def test_configuration_is_owned_upstream(tiers):
 def test_a_screening_campaign_goes_down_and_its_answers_come_up_once(tiers):
     """A campaign made at the city reaches the office; answers made there (and a follow-up
     step made at the district) reach the city once, with their origin, and count there."""
-    from screening_support import added, answer
+    from screening_support import added, answer, today
 
     from fieldapp.screening import followup
 
     city, district, office = tiers
     made = city.cli("screening", "campaign", "add", "--name", "三级排查", "--all-sites").stdout
     campaign_id = made.split("\t")[0]
+    day = today()  # the answers' day, and the coverage's: the test may run across midnight
     district.cli("sync")
     office.cli("sync")
     assert office.query(
@@ -176,10 +177,10 @@ def test_a_screening_campaign_goes_down_and_its_answers_come_up_once(tiers):
         for r in office.query("SELECT id FROM roster WHERE site_id = ? ORDER BY name", (site_id,))
     ]
     at_office = [
-        answer(campaign_id, site_id, people[0]),
-        answer(campaign_id, site_id, people[1], status="home_isolation"),
-        answer(campaign_id, site_id, people[2], whereabouts="city"),
-        added(campaign_id, site_id, "刘新来"),
+        answer(campaign_id, site_id, people[0], day),
+        answer(campaign_id, site_id, people[1], day, status="home_isolation"),
+        answer(campaign_id, site_id, people[2], day, whereabouts="city"),
+        added(campaign_id, site_id, "刘新来", day=day),
     ]
     assert set(save_records(office.folder, at_office)) == {"applied"}
     step = followup.wire(
@@ -200,7 +201,7 @@ def test_a_screening_campaign_goes_down_and_its_answers_come_up_once(tiers):
     origin = dict(city.query("SELECT uuid, origin FROM screenings"))
     assert set(origin.values()) == {instance_id(office)}
     assert city.query("SELECT origin FROM screening_actions")[0][0] == instance_id(district)
-    counted = city.cli("screening", "coverage", "三级排查").stdout
+    counted = city.cli("screening", "coverage", "三级排查", "--date", day.isoformat()).stdout
     assert "已排查 4 人（含名单外新增 1 人）" in counted and "1 人居家隔离" in counted
 
     # Ending it at the top ends it everywhere; its answers stay.
