@@ -220,25 +220,19 @@ async function submit(event) {
   const waiting = await FieldOutbox.add(record); // durable before the volunteer sees "saved"
   if (self.registration.sync) self.registration.sync.register(SYNC_TAG).catch(() => null);
 
-  if (req.headers.get("HX-Request")) {
-    return new Response("", {
-      status: 200,
-      headers: {
-        "Content-Type": "text/html; charset=utf-8",
-        "HX-Reswap": "none",
-        "HX-Trigger": JSON.stringify({ "outbox-saved": { uuid: record.uuid, waiting } }),
-      },
-    });
-  }
+  if (req.headers.get("HX-Request")) return htmxEvent("outbox-saved", { uuid: record.uuid, waiting });
   // Without htmx: back to the (cached) gate page, which says it was saved on the phone.
-  const page = new URL(req.url).pathname.replace(/\/entries\/?$/, "");
-  return Response.redirect(page + "?saved=outbox", 303);
+  return Response.redirect(gatePath(req.url) + "?saved=outbox", 303);
+}
+
+/* The gate page an entry was posted from. */
+function gatePath(postUrl) {
+  return new URL(postUrl).pathname.replace(/\/entries\/?$/, "");
 }
 
 /* The rules of the gate page an entry was posted from, as that page (kept here) carries them. */
 async function rulesOf(postUrl) {
-  const page = new URL(postUrl).pathname.replace(/\/entries\/?$/, "");
-  const kept = await (await caches.open(PAGES)).match(page, { ignoreVary: true });
+  const kept = await (await caches.open(PAGES)).match(gatePath(postUrl), { ignoreVary: true });
   if (!kept) return null;
   // The page's form carries them as JSON in data-rules='…' (Jinja's tojson escapes every ').
   const m = /<form id="entry-form"[^>]*\sdata-rules='([^']*)'/.exec(await kept.text());
@@ -260,25 +254,21 @@ async function breaksRules(postUrl, form) {
   return Object.keys(errors).length ? errors : null;
 }
 
-/* Non-ASCII as \u escapes: a header value must be Latin-1, and htmx JSON-parses it back. */
-function asciiJson(value) {
-  return JSON.stringify(value).replace(/[\u007f-\uffff]/g,
+/* An answer for htmx that swaps nothing and fires an event on the page. The event's JSON has
+ * non-ASCII as \u escapes: a header value must be Latin-1, and htmx JSON-parses it back. */
+function htmxEvent(name, detail) {
+  const trigger = JSON.stringify({ [name]: detail }).replace(/[\u007f-\uffff]/g,
     (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
+  return new Response("", {
+    status: 200,
+    headers: { "Content-Type": "text/html; charset=utf-8", "HX-Reswap": "none", "HX-Trigger": trigger },
+  });
 }
 
 function invalid(req, errors) {
-  if (req.headers.get("HX-Request")) {
-    return new Response("", {
-      status: 200,
-      headers: {
-        "Content-Type": "text/html; charset=utf-8",
-        "HX-Reswap": "none",
-        "HX-Trigger": asciiJson({ "outbox-invalid": { errors } }),
-      },
-    });
-  }
+  if (req.headers.get("HX-Request")) return htmxEvent("outbox-invalid", { errors });
   const items = Object.values(errors).map((m) => "<li>" + m.replace(/[<&]/g, "") + "</li>").join("");
-  const back = new URL(req.url).pathname.replace(/\/entries\/?$/, "");
+  const back = gatePath(req.url);
   return new Response(
     "<!doctype html><meta charset=utf-8><meta name=viewport content='width=device-width'>" +
     "<ul>" + items + "</ul><p><a href='" + back + "'>&larr;</a></p>",

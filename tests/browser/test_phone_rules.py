@@ -46,15 +46,17 @@ def gate(server, context, page):
     return page
 
 
-@pytest.mark.parametrize("mode", ["offline", "online", "instance"])
+@pytest.mark.parametrize("mode", ["offline", "online", "instance", "worker"])
 def test_every_row_of_the_validation_table_is_refused_alike(server, context, gate, mode):
     page = gate
     ready(page)
-    if mode == "offline":
+    if mode in ("offline", "worker"):
         context.set_offline(True)
     for changes, field, message in VALIDATION_TABLE:
         page.wait_for_selector("#entry-form:not([aria-busy])")
-        if mode == "instance":  # no rules on the page: the instance's own answer shows
+        # No rules on the page (its script could not check): the instance's own answer shows,
+        # or offline, the service worker's, from the rules of the page it kept.
+        if mode in ("instance", "worker"):
             page.evaluate(
                 "() => document.getElementById('entry-form').removeAttribute('data-rules')"
             )
