@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import click
+import waitress
 from flask import current_app
 from flask.cli import with_appcontext
 from flask_babel import force_locale
@@ -133,8 +134,6 @@ def serve_command(host: str, port: int, threads: int, workers: int) -> None:
         click.echo(_("fieldapp serving on %(url)s (%(n)d processes)", url=url, n=workers), err=True)
         _gunicorn(app, f"{host}:{port}", workers, threads, lambda _worker: jobs.start(app, stop))
         return
-    import waitress  # the one-process server
-
     jobs.start(app, stop)
     try:
         click.echo(_("fieldapp serving on %(url)s", url=url), err=True)

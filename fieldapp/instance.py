@@ -7,13 +7,12 @@ import sqlite3
 import uuid
 from pathlib import Path
 
+from cryptography.fernet import Fernet
 from flask import Flask
 
 
 def ensure_keys(app: Flask) -> None:
     """Write instance/config.py with a secret key and an ID-encryption key if it has none."""
-    from cryptography.fernet import Fernet  # heavy; only `fieldapp init` makes keys
-
     path = Path(app.instance_path) / "config.py"
     path.parent.mkdir(parents=True, exist_ok=True)
     text = path.read_text(encoding="utf-8") if path.exists() else ""

@@ -27,6 +27,11 @@ from typing import Any
 
 from flask_babel import LazyString, force_locale
 from flask_babel import gettext as _
+from reportlab import rl_config
+from reportlab.lib.pagesizes import A4
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen import canvas
 
 FONT_NAME = "WenQuanYiMicroHei"
 PACKAGE = "fonts-wqy-microhei"
@@ -59,8 +64,6 @@ def pdf_font() -> str:
 
     reportlab embeds only the glyphs a document uses, in subsets of 256. Raises FontMissing
     when the file is not installed."""
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
 
     path = font_file()
     if path is None:
@@ -76,9 +79,6 @@ def a4_canvas(language: str, title: LazyString) -> Iterator[tuple[Any, str]]:
     """An A4 reportlab canvas set in the font, with `language` in force while it is drawn: yields
     (canvas, font name); after the block, canvas.getpdfdata() is the PDF. title: a lazy string,
     read in `language`. Raises FontMissing, in the caller's language, before any of that."""
-    from reportlab import rl_config
-    from reportlab.lib.pagesizes import A4
-    from reportlab.pdfgen import canvas
 
     font = pdf_font()  # before force_locale: a FontMissing speaks the user's language
     # Binary streams, not ASCII85: the same PDF, a fifth smaller, and much quicker to write

@@ -11,6 +11,8 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import xlsxwriter
+
 
 def safe_cell(value: Any) -> Any:
     """Text that a spreadsheet would run as a formula (=, +, -, @) is quoted with a '."""
@@ -42,8 +44,6 @@ def xlsx_bytes(
     tall wrapped row across the table), the header in bold, the lines, those after the first
     `plain` (the totals) in bold. widths: (first column, last column, width) to set; the
     header and the first two columns stay in view when scrolling."""
-    import xlsxwriter  # loaded when a workbook is asked for, not at every start
-
     buf = io.BytesIO()
     book = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_formulas": False})
     sheet = book.add_worksheet(sheet_name)

@@ -10,6 +10,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 from flask_babel import force_locale
 from flask_babel import gettext as _
+from tqdm import tqdm
 
 from fieldapp import audit, days, rules
 from fieldapp.commands import opened
@@ -98,8 +99,6 @@ def user_list() -> None:
 @with_appcontext
 def export_command(fmt, output, site_code, date_from, date_to, fever, travel, full) -> None:
     """Export the log (all sites) to CSV or XLSX, with a progress bar."""
-    from tqdm import tqdm  # a terminal's progress bar: only this command needs it
-
     tz = days.zone(current_app.config["TIMEZONE"])
     with opened() as conn:
         args = {"date_from": date_from or "", "date_to": date_to or ""}

@@ -19,6 +19,9 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.units import mm
+from reportlab.pdfbase.pdfmetrics import stringWidth
 
 from fieldapp import audit, days, rules
 from fieldapp.db import transaction
@@ -181,8 +184,6 @@ def render(
     language: str = "zh_Hans",
 ) -> bytes:
     """An A4 PDF of pass cards, ten a page, with cut lines. Raises FontMissing (worded)."""
-    from reportlab.lib.pagesizes import A4
-    from reportlab.lib.units import mm
 
     width, height = A4
     card_w, card_h = CARD_W_MM * mm, CARD_H_MM * mm
@@ -211,7 +212,6 @@ def render(
 
 def _fit(pdf, font: str, text: str, size: float, width: float) -> float:
     """The largest size up to `size` at which text fits width."""
-    from reportlab.pdfbase.pdfmetrics import stringWidth
 
     while size > 6 and stringWidth(text, font, size) > width:
         size -= 0.5
@@ -219,7 +219,6 @@ def _fit(pdf, font: str, text: str, size: float, width: float) -> float:
 
 
 def _card(pdf, font: str, site, person, issued: date, x: float, y: float, w: float, h: float):
-    from reportlab.lib.units import mm
 
     pad = 4 * mm
     pdf.saveState()

@@ -11,6 +11,8 @@ import hashlib
 import hmac
 from typing import Any
 
+from cryptography.fernet import Fernet
+
 from fieldapp import rules
 
 
@@ -18,9 +20,6 @@ class IdVault:
     """Full ID numbers at rest: encrypted, with a keyed hash for look-ups and a masked form."""
 
     def __init__(self, key: str | None) -> None:
-        # Loaded with the first ID number: most entries carry none, and it is slow to import.
-        from cryptography.fernet import Fernet
-
         if not key:
             raise RuntimeError("ID_KEY is not set: run `fieldapp init`")
         self._fernet = Fernet(key.encode())

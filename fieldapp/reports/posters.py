@@ -12,6 +12,9 @@ from datetime import date
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.units import mm
+from reportlab.pdfbase.pdfmetrics import stringWidth
 
 from fieldapp.gate.qr import draw_pdf, matrix
 from fieldapp.gate.sites import gate_url
@@ -35,7 +38,6 @@ def sites_for(
 
 def _wrap(text: str, font: str, size: float, width: float) -> list[str]:
     """Break text into lines that fit width; CJK text breaks between any two characters."""
-    from reportlab.pdfbase.pdfmetrics import stringWidth
 
     lines, line = [], ""
     for ch in text:
@@ -55,8 +57,6 @@ def render(
     """One A4 page per site: name, large QR code, instructions, printed date. Returns the PDF.
 
     Raises FontMissing (its message in the caller's language) when the font is not installed."""
-    from reportlab.lib.pagesizes import A4
-    from reportlab.lib.units import mm
 
     width, height = A4
     margin = 18 * mm

@@ -11,6 +11,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from flask_babel import gettext as _
+from tqdm import tqdm
 
 import sync
 from fieldapp import db
@@ -191,8 +192,6 @@ def sync_command(watch: bool, show_status: bool) -> None:
 
 def _one_round(app: Flask) -> dict[str, Any]:
     """A round with a progress bar on a terminal."""
-    from tqdm import tqdm  # a terminal's progress bar: only this command needs it
-
     bar: list[Any] = []
 
     def start(total: int) -> None:
