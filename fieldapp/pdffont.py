@@ -64,7 +64,6 @@ def pdf_font() -> str:
 
     reportlab embeds only the glyphs a document uses, in subsets of 256. Raises FontMissing
     when the file is not installed."""
-
     path = font_file()
     if path is None:
         raise FontMissing(str(FONT_FILES[0]))
@@ -79,7 +78,6 @@ def a4_canvas(language: str, title: LazyString) -> Iterator[tuple[Any, str]]:
     """An A4 reportlab canvas set in the font, with `language` in force while it is drawn: yields
     (canvas, font name); after the block, canvas.getpdfdata() is the PDF. title: a lazy string,
     read in `language`. Raises FontMissing, in the caller's language, before any of that."""
-
     font = pdf_font()  # before force_locale: a FontMissing speaks the user's language
     # Binary streams, not ASCII85: the same PDF, a fifth smaller, and much quicker to write
     # where reportlab's C accelerator is not installed.

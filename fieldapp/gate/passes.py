@@ -184,7 +184,6 @@ def render(
     language: str = "zh_Hans",
 ) -> bytes:
     """An A4 PDF of pass cards, ten a page, with cut lines. Raises FontMissing (worded)."""
-
     width, height = A4
     card_w, card_h = CARD_W_MM * mm, CARD_H_MM * mm
     left = (width - COLUMNS * card_w) / 2
@@ -212,14 +211,12 @@ def render(
 
 def _fit(pdf, font: str, text: str, size: float, width: float) -> float:
     """The largest size up to `size` at which text fits width."""
-
     while size > 6 and stringWidth(text, font, size) > width:
         size -= 0.5
     return size
 
 
 def _card(pdf, font: str, site, person, issued: date, x: float, y: float, w: float, h: float):
-
     pad = 4 * mm
     pdf.saveState()
     # The cut line, light enough not to distract once cut.

@@ -38,7 +38,6 @@ def sites_for(
 
 def _wrap(text: str, font: str, size: float, width: float) -> list[str]:
     """Break text into lines that fit width; CJK text breaks between any two characters."""
-
     lines, line = [], ""
     for ch in text:
         if stringWidth(line + ch, font, size) > width and line:
@@ -57,7 +56,6 @@ def render(
     """One A4 page per site: name, large QR code, instructions, printed date. Returns the PDF.
 
     Raises FontMissing (its message in the caller's language) when the font is not installed."""
-
     width, height = A4
     margin = 18 * mm
     with a4_canvas(language, _l("Site posters")) as (pdf, font):
