@@ -46,20 +46,18 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from cryptography.fernet import Fernet  # noqa: E402
-from support import is_postgres, postgres  # noqa: E402
+from support import TZ, daily_reports, is_postgres, postgres  # noqa: E402
 
-from fieldapp import create_app, days, records  # noqa: E402
+from fieldapp import create_app, days  # noqa: E402
 from fieldapp.console import accounts, cases  # noqa: E402
 from fieldapp.db import connect, dialect, migrate, transaction  # noqa: E402
 from fieldapp.gate import counts  # noqa: E402
 from fieldapp.instance import ensure_identity  # noqa: E402
-from fieldapp.reports import daily as reports  # noqa: E402
 from sync.store import iso  # noqa: E402
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂"
 DAYS = 21
-TZ = "Asia/Shanghai"
 
 
 def config(target: str, key: str) -> dict:
@@ -109,7 +107,8 @@ def generate(target: str, rows: int, n_sites: int, key: str) -> dict:
         _fill_sqlite(conn, rows, site_ids, origin)
     made = time.perf_counter() - t0
     t1 = time.perf_counter()
-    n_reports = _reports(conn, site_ids, create_app(config(target, key)))
+    yesterday = days.today(TZ) - timedelta(days=1)
+    n_reports = daily_reports(conn, site_ids, yesterday, create_app(config(target, key)))
     conn.execute("ANALYZE")
     conn.close()
     return {"seconds": made, "reports": n_reports, "report_seconds": time.perf_counter() - t1}
@@ -252,26 +251,6 @@ def _fill_postgres(url: str, rows: int, site_ids: list[str], origin: str) -> Non
             pg.execute(definition)
         print(f"  indexes built, {time.perf_counter() - t:.0f} s", flush=True)
         pg.execute("VACUUM (ANALYZE) entries")
-
-
-def _reports(conn, site_ids: list[str], app) -> int:
-    """Yesterday's daily reports from 90 % of the sites (85 % on time, 5 % late), through
-    fieldapp.records.save with the counts of their entries, as the roll-call reads them."""
-    day = days.today(TZ) - timedelta(days=1)
-    wire = []
-    with app.test_request_context():
-        for i, sid in enumerate(site_ids):
-            roll = i % 20
-            if roll >= 18:
-                continue  # missing
-            at = days.cutoff_instant(day, "18:00", TZ)
-            if roll == 17:
-                at = days.cutoff_instant(day + timedelta(days=1), "09:00", TZ)
-            wire.append(reports.new_record(reports.draft(conn, sid, day, TZ), recorded_at=at))
-        for k in range(0, len(wire), 500):
-            results = records.save(conn, wire[k : k + 500], source="bench")
-            assert all(r.status == "applied" for r in results), results[:3]
-    return len(wire)
 
 
 class Statements:

@@ -23,39 +23,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cryptography.fernet import Fernet  # noqa: E402
+from support import DISTRICTS, TZ, best, daily_reports  # noqa: E402
 
-from fieldapp import create_app, days, records  # noqa: E402
+from fieldapp import create_app, days  # noqa: E402
 from fieldapp.db import connect, migrate, transaction  # noqa: E402
 from fieldapp.instance import ensure_identity  # noqa: E402
 from fieldapp.reports import daily as reports  # noqa: E402
 from fieldapp.reports import rollcall
 from sync.store import iso  # noqa: E402
 
-TZ = "Asia/Shanghai"
-DISTRICTS = [
-    "金坛区",
-    "溧阳市",
-    "武进区",
-    "新北区",
-    "天宁区",
-    "钟楼区",
-    "经开区",
-    "溧水区",
-    "高淳区",
-    "江宁区",
-]
 TYPES = ["resident", "resident", "resident", "worker", "visitor", "delivery", "other"]
 CODES = ["green"] * 97 + ["yellow", "yellow", "red"]
-
-
-def best(fn, runs: int = 5) -> tuple[float, object]:
-    """Best wall time of a few runs, in ms, and the last result."""
-    times, out = [], None
-    for _ in range(runs):
-        t = time.perf_counter()
-        out = fn()
-        times.append((time.perf_counter() - t) * 1000)
-    return min(times), out
 
 
 def build(db_path: Path, n_sites: int, n_entries: int, app) -> None:
@@ -119,23 +97,8 @@ def build(db_path: Path, n_sites: int, n_entries: int, app) -> None:
 
     # Reports: 85 % on time, 5 % late (next morning), 10 % missing; zero ones among them.
     t = time.perf_counter()
-    wire = []
-    with app.test_request_context():
-        for i, sid in enumerate(site_ids):
-            roll = i % 20
-            if roll >= 18:
-                continue  # missing
-            at = days.cutoff_instant(day, "18:00", TZ)
-            if roll == 17:
-                at = days.cutoff_instant(day + timedelta(days=1), "09:00", TZ)
-            data = reports.draft(conn, sid, day, TZ)
-            wire.append(reports.new_record(data, recorded_at=at))
-        for k in range(0, len(wire), 500):
-            results = records.save(conn, wire[k : k + 500], source="bench")
-            assert all(r.status == "applied" for r in results), results[:3]
-    print(
-        f"submitted {len(wire):,} reports (counts from entries) in {time.perf_counter() - t:.1f} s"
-    )
+    n = daily_reports(conn, site_ids, day, app)
+    print(f"submitted {n:,} reports (counts from entries) in {time.perf_counter() - t:.1f} s")
     conn.execute("ANALYZE")
     conn.close()
 

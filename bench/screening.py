@@ -29,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cryptography.fernet import Fernet  # noqa: E402
+from support import DISTRICTS, TZ, best  # noqa: E402
 
 import sync  # noqa: E402
 from fieldapp import create_app, days, records  # noqa: E402
@@ -37,19 +38,6 @@ from fieldapp.instance import ensure_identity  # noqa: E402
 from fieldapp.screening import answers, campaigns, coverage, followup, tallies  # noqa: E402
 from sync.store import iso  # noqa: E402
 
-TZ = "Asia/Shanghai"
-DISTRICTS = [
-    "金坛区",
-    "溧阳市",
-    "武进区",
-    "新北区",
-    "天宁区",
-    "钟楼区",
-    "经开区",
-    "溧水区",
-    "高淳区",
-    "江宁区",
-]
 # Shares modelled on the seed reports' summary (576 screened: 295 never left the district, 82
 # elsewhere in the city, 199 left the city...), most people here and well.
 WHEREABOUTS = [
@@ -73,16 +61,6 @@ BATCH = 1000
 
 def pick(rng: random.Random, shares: list[tuple[str, float]]) -> str:
     return rng.choices([k for k, _ in shares], weights=[w for _, w in shares])[0]
-
-
-def best(fn, runs: int = 5) -> tuple[float, object]:
-    """Best wall time of a few runs, in ms, and the last result."""
-    times, out = [], None
-    for _ in range(runs):
-        t = time.perf_counter()
-        out = fn()
-        times.append((time.perf_counter() - t) * 1000)
-    return min(times), out
 
 
 def wire(rng: random.Random, campaign_id: str, site_id: str, person_id: str, day, at) -> dict:
