@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from console_support import wire_entry
+
 import sync
 from fieldapp import days
 from fieldapp.db import connect
@@ -27,27 +29,15 @@ def stamp(minutes_ago: float = 5) -> str:
 
 
 def entry(site_id: str, i: int = 0, **data: Any) -> dict[str, Any]:
-    """A valid entry wire record at site_id (override data fields with keywords)."""
-    body = {
-        "site_id": site_id,
+    """A valid entry wire record at site_id, a few minutes old, its person varied by i
+    (override data fields with keywords)."""
+    varied = {
         "direction": "in" if i % 2 == 0 else "out",
-        "person_type": "resident",
         "name": NAMES[i % len(NAMES)],
         "phone": f"138{i % 100_000_000:08d}",
-        "id_number": "",
-        "temperature": 36.5,
-        "fever_action": "",
-        "health_code": "green",
-        "travel": False,
-        "travel_where": "",
-        "plate": "",
         "destination": f"{i % 9 + 1}-{i % 4 + 1}-{i % 30 + 101}",
-        "note": "",
-        "volunteer": "",
-        "self_registered": False,
     }
-    body.update(data)
-    return {"uuid": str(uuid.uuid4()), "kind": "entry", "recorded_at": stamp(), "data": body}
+    return wire_entry(site_id, recorded_at=stamp(), **{**varied, **data})
 
 
 def add_site(database: str | Path, name: str = "幸福里小区") -> str:

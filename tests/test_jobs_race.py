@@ -4,14 +4,12 @@ runs the background jobs, and each job's round runs in one of them at a time, ne
 from __future__ import annotations
 
 import dataclasses
-import http.server
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
 
 import pytest
+from proxy import Proxy
 from servers import free_port, make_server
 from sync_helpers import add_instance, entry, save_records, start, stop, uuids
 from wait import wait_until
@@ -21,51 +19,23 @@ from fieldapp import days
 pytestmark = pytest.mark.slow  # real processes and a PostgreSQL cluster
 
 
-class PushLog(http.server.ThreadingHTTPServer):
+class PushLog(Proxy):
     """A proxy in front of the upstream that notes when each push began and ended and how many
     records it carried, and holds each push a little so that two at once would overlap."""
 
     def __init__(self, target: str) -> None:
-        self.target = target
+        super().__init__(target)
         self.pushes: list[tuple[float, float, int]] = []
-        proxy = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
+    def before(self, path: str) -> None:
+        if path.startswith("/sync/v1/push"):
+            time.sleep(0.3)
 
-            def _forward(self):
-                began = time.monotonic()
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                push = self.path.startswith("/sync/v1/push")
-                if push:
-                    time.sleep(0.3)
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                req = urllib.request.Request(
-                    proxy.target + self.path, data=body, method=self.command, headers=headers
-                )
-                try:
-                    resp = urllib.request.urlopen(req, timeout=60)
-                    status, data = resp.status, resp.read()
-                except urllib.error.HTTPError as exc:
-                    status, data = exc.code, exc.read()
-                if push:
-                    carried = len(json.loads(body).get("records", []))
-                    proxy.pushes.append((began, time.monotonic(), carried))
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = _forward
-
-        super().__init__(("127.0.0.1", 0), Handler)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+    def answer(self, path: str, body: bytes | None, began: float) -> bool:
+        if path.startswith("/sync/v1/push"):
+            carried = len(json.loads(body).get("records", []))
+            self.pushes.append((began, time.monotonic(), carried))
+        return True
 
 
 def test_two_processes_of_a_central_run_each_job_round_once(tmp_path, make_pg_database):

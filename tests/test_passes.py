@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 import zxingcpp
-from console_support import csrf, login, make_user
+from console_support import csrf, login, make_user, wire_entry
 from gate_helpers import enrol, make_site, submit
 from PIL import Image
 from pypdf import PdfReader
@@ -294,24 +294,7 @@ def test_an_entry_without_links_hashes_as_before_they_existed(app, db, site):
     """A record stored before the links existed and sent again now is a duplicate."""
     from fieldapp.gate import entries
 
-    wire = {
-        "site_id": site["id"],
-        "direction": "in",
-        "person_type": "resident",
-        "name": "张建国",
-        "phone": "13812345678",
-        "id_number": "",
-        "temperature": 36.5,
-        "fever_action": "",
-        "health_code": "green",
-        "travel": False,
-        "travel_where": "",
-        "plate": "",
-        "destination": "3-2-501",
-        "note": "",
-        "volunteer": "",
-        "self_registered": False,
-    }
+    wire = wire_entry(site["id"])["data"]  # what the form sent before the links existed
     with app.test_request_context():
         clean = entries.validate(db, dict(wire))
         linked = entries.validate(db, {**wire, "roster_id": "0b0e6a52-3f5d-4d6c-9a59-2f1d6f4e0d11"})

@@ -8,15 +8,13 @@ records the bottom holds, none twice.
 
 from __future__ import annotations
 
-import http.server
 import os
 import shutil
 import subprocess
 import threading
-import urllib.error
-import urllib.request
 
 import pytest
+from proxy import Proxy
 from servers import FIELDAPP, ROOT, Server, free_port, make_server
 from sync_helpers import entry, kill, link, restore, save_records, snapshot, start, stop, uuids
 from wait import wait_until
@@ -114,47 +112,18 @@ def test_upstream_killed_mid_batch_then_sync_again(top, bottom):
     assert_exactly(top, made)
 
 
-class DropFirstPushAnswer(http.server.ThreadingHTTPServer):
+class DropFirstPushAnswer(Proxy):
     """A proxy that forwards everything but loses the answer to the first push."""
 
     def __init__(self, target: str) -> None:
-        self.target = target
+        super().__init__(target)
         self.dropped = 0
-        proxy = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _forward(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                req = urllib.request.Request(
-                    proxy.target + self.path, data=body, method=self.command, headers=headers
-                )
-                try:
-                    resp = urllib.request.urlopen(req, timeout=60)
-                    status, data = resp.status, resp.read()
-                except urllib.error.HTTPError as exc:
-                    status, data = exc.code, exc.read()
-                if self.path.startswith("/sync/v1/push") and proxy.dropped == 0:
-                    proxy.dropped += 1
-                    self.close_connection = True  # committed upstream; the answer is lost
-                    return
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = _forward
-
-        super().__init__(("127.0.0.1", 0), Handler)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+    def answer(self, path: str, body: bytes | None, began: float) -> bool:
+        if path.startswith("/sync/v1/push") and self.dropped == 0:
+            self.dropped += 1  # committed upstream; the answer is lost
+            return False
+        return True
 
 
 def test_answer_lost_after_commit_is_resent_and_counted_once(top, bottom):
