@@ -14,6 +14,24 @@ from fieldapp.gate import sites
 PASSWORD = "correct horse battery"
 
 
+def add_user_cli(server, name, role, *scope, password=PASSWORD):
+    """`fieldapp user add` on a running instance as an operator types it, the password on stdin."""
+    server.cli(
+        "user", "add", name, "--role", role, *scope, "--password-stdin", input=password + "\n"
+    )
+
+
+def sign_in(page, url, name, password=PASSWORD):
+    """Sign in to the console of the instance at url in a browser page: the console sends a
+    stranger to its sign-in page, and the account to the dashboard."""
+    page.goto(f"{url}/console/")
+    assert "/console/login" in page.url
+    page.fill("#name", name)
+    page.fill("#password", password)
+    page.click("form.login button[type=submit]")
+    page.wait_for_url(f"{url}/console/")
+
+
 def make_site(app, name="阳光花园小区", district="金坛区", kind="residential"):
     """A site through sites.add_site (the gate's own function)."""
     conn = connect(app.config["DATABASE"])

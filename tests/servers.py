@@ -50,12 +50,15 @@ class Server:
         """Where its data is: its PostgreSQL URL, or its SQLite file."""
         return self.env.get("FIELDAPP_DATABASE_URL") or str(self.database)
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        """Run `fieldapp ARGS` against this instance's folder."""
+    def cli(
+        self, *args: str, check: bool = True, input: str | None = None
+    ) -> subprocess.CompletedProcess:
+        """Run `fieldapp ARGS` against this instance's folder (input: its standard input)."""
         return subprocess.run(
             FIELDAPP + list(args),
             env=self.env,
             cwd=ROOT,
+            input=input,
             capture_output=True,
             text=True,
             check=check,

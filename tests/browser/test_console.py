@@ -3,11 +3,10 @@ gate is followed up to a close by a coordinator; a viewer sees masked data only.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from console_support import add_user_cli, sign_in
 from servers import enrol_cookie
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,45 +21,11 @@ def console_server(server):
         server.proc.stderr.close()
 
 
-def add_user(server, name, role, *scope):
-    """`fieldapp user add` as an operator would run it, the password on stdin."""
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "fieldapp.cli",
-            "user",
-            "add",
-            name,
-            "--role",
-            role,
-            *scope,
-            "--password-stdin",
-        ],
-        input=PASSWORD + "\n",
-        env=server.env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-
-
-def sign_in(page, server, name):
-    page.goto(f"{server.url}/console/")
-    assert "/console/login" in page.url
-    page.fill("#name", name)
-    page.fill("#password", PASSWORD)
-    page.click("form.login button[type=submit]")
-    page.wait_for_url(f"{server.url}/console/")
-
-
 def test_coordinator_follows_a_gate_fever_to_a_close(console_server, browser, context, page):
     server = console_server
     site = server.query("SELECT id, code, district FROM sites WHERE kind = 'residential'")[0]
-    add_user(server, "wang", "coordinator", "--districts", site["district"])
-    add_user(server, "guest", "viewer")
+    add_user_cli(server, "wang", "coordinator", "--districts", site["district"], password=PASSWORD)
+    add_user_cli(server, "guest", "viewer", password=PASSWORD)
 
     # At the gate: a visitor with 38.5 °C, sent to the clinic.
     enrol_cookie(server, context, site["id"])
@@ -78,7 +43,7 @@ def test_coordinator_follows_a_gate_fever_to_a_close(console_server, browser, co
     office = browser.new_context(viewport={"width": 360, "height": 800}, locale="zh-CN")
     console = office.new_page()
     console.clock.install()  # lets the test move the dashboard's 30-second poll along
-    sign_in(console, server, "wang")
+    sign_in(console, server.url, "wang", PASSWORD)
     assert console.locator("#open-cases").inner_text() == "1"
     assert console.evaluate("document.documentElement.scrollWidth") <= 360
 
@@ -139,7 +104,7 @@ def test_coordinator_follows_a_gate_fever_to_a_close(console_server, browser, co
     # A viewer: the same log, masked, and nothing to unmask or act on.
     viewing = browser.new_context(viewport={"width": 360, "height": 800}, locale="zh-CN")
     viewer = viewing.new_page()
-    sign_in(viewer, server, "guest")
+    sign_in(viewer, server.url, "guest", PASSWORD)
     viewer.goto(f"{server.url}/console/log")
     viewer.click("form.filters summary")  # the filters open: two date fields side by side
     assert viewer.evaluate("document.documentElement.scrollWidth") <= 360

@@ -6,16 +6,15 @@ says so; the city has every answer once."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
+from console_support import add_user_cli, sign_in
 from phone_support import ready, until, wait_waiting, waiting
-from servers import FIELDAPP, ROOT, make_server
+from servers import make_server
 from sync_helpers import link, start, stop
 from wait import wait_until
 
-PASSWORD = "correct horse battery"
 NO_SIDEWAYS_SCROLL = "() => document.documentElement.scrollWidth <= window.innerWidth"
 SHOTS = Path("/tmp")
 pytestmark = pytest.mark.slow  # two instances as processes
@@ -32,20 +31,6 @@ def chain(tmp_path):
     yield city, district
     stop(district)
     stop(city)
-
-
-def add_coordinator(server, name: str) -> None:
-    subprocess.run(
-        [*FIELDAPP, "user", "add", name, "--role", "coordinator", "--districts", "金坛区"]
-        + ["--password-stdin"],
-        env=server.env,
-        cwd=ROOT,
-        input=PASSWORD + "\n",
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
 
 
 class Taps:
@@ -72,7 +57,7 @@ def test_a_campaign_from_the_top_is_screened_offline_and_counted_up_the_chain(ch
     district.cli("sync")  # sites, rosters and the campaign come down (the background does too)
     assert district.query("SELECT name FROM screening_campaigns")[0][0] == "复工人员排查"
     code = district.query("SELECT code FROM sites WHERE name = '阳光花园小区'")[0][0]
-    add_coordinator(district, "jintan")
+    add_user_cli(district, "jintan", "coordinator", "--districts", "金坛区")
 
     context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
     try:
@@ -183,10 +168,7 @@ def test_a_campaign_from_the_top_is_screened_offline_and_counted_up_the_chain(ch
     office = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
     try:
         desk = office.new_page()
-        desk.goto(f"{district.url}/console/login")
-        desk.fill("[name=name]", "jintan")
-        desk.fill("[name=password]", PASSWORD)
-        desk.click("form button[type=submit]")
+        sign_in(desk, district.url, "jintan")
         desk.goto(f"{district.url}/console/screening")
         desk.click("table.campaigns a:has-text('复工人员排查')")
         summary = desk.locator("[data-summary]").inner_text()

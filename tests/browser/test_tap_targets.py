@@ -4,13 +4,9 @@ site and fever links, a phone's row)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
+from console_support import add_user_cli, sign_in
 from phone_support import save, until
-from servers import ROOT, enrol_browser
-
-PASSWORD = "门岗 password 2020"
+from servers import enrol_browser
 
 # Links, buttons, disclosures and the chips of radio and check boxes that are on the page.
 SMALL = """() => [...document.querySelectorAll(
@@ -21,20 +17,6 @@ SMALL = """() => [...document.querySelectorAll(
     return [el.tagName, el.textContent.trim().slice(0, 40), Math.round(r.width), Math.round(r.height)];
   })
   .filter(([, , width, height]) => width < 44 || height < 44)"""
-
-
-def add_admin(server) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "fieldapp.cli", "user", "add", "admin", "--role", "admin"]
-        + ["--password-stdin"],
-        input=PASSWORD + "\n",
-        env=server.env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
 
 
 def test_links_and_buttons_are_44_px_on_a_360_px_phone(server, page):
@@ -60,12 +42,8 @@ def test_links_and_buttons_are_44_px_on_a_360_px_phone(server, page):
         page.wait_for_selector("[data-status-attention]:not([hidden])")
         assert page.evaluate(SMALL) == [], path
 
-    add_admin(server)
-    page.goto(f"{server.url}/console/login")
-    page.fill("#name", "admin")
-    page.fill("#password", PASSWORD)
-    page.click("form.login button[type=submit]")
-    page.wait_for_url(f"{server.url}/console/")
+    add_user_cli(server, "admin", "admin")
+    sign_in(page, server.url, "admin")
     page.wait_for_selector("table.sites a.fever")  # the site and fever links are there
     page.wait_for_selector("td:has-text('测试手机')")  # and the phone's row
     assert page.evaluate(SMALL) == []

@@ -3,13 +3,11 @@ shows the site as zero-reported."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
+from console_support import add_user_cli, sign_in
 from phone_support import wait_waiting
-from servers import FIELDAPP, ROOT
 
-PASSWORD = "correct horse battery"
 CONTROLLED = "() => !!navigator.serviceWorker.controller"
 NO_SIDEWAYS_SCROLL = "() => document.documentElement.scrollWidth <= window.innerWidth"
 SHOTS = Path("/tmp")
@@ -22,32 +20,9 @@ def add_site(server, name: str) -> str:
     return server.query("SELECT code FROM sites WHERE name = ?", (name,))[0][0] if out else ""
 
 
-def add_coordinator(server, name: str) -> None:
-    subprocess.run(
-        FIELDAPP
-        + [
-            "user",
-            "add",
-            name,
-            "--role",
-            "coordinator",
-            "--districts",
-            "金坛区",
-            "--password-stdin",
-        ],
-        env=server.env,
-        cwd=ROOT,
-        input=PASSWORD + "\n",
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-
-
 def test_zero_report_offline_then_roll_call(server, browser, context, page):
     code = add_site(server, "零报告小区")
-    add_coordinator(server, "jintan")
+    add_user_cli(server, "jintan", "coordinator", "--districts", "金坛区")
     # The volunteer's phone is enrolled at that gate (a one-time link from the coordinator).
     link = server.cli("device", "enrol", "--site", code, "--name", "东门手机").stdout.strip()
     page.goto(link)
@@ -86,10 +61,7 @@ def test_zero_report_offline_then_roll_call(server, browser, context, page):
     office = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
     try:
         desk = office.new_page()
-        desk.goto(f"{server.url}/console/login")
-        desk.fill("[name=name]", "jintan")
-        desk.fill("[name=password]", PASSWORD)
-        desk.click("form button[type=submit]")
+        sign_in(desk, server.url, "jintan")
         desk.goto(f"{server.url}/console/rollcall")
         desk.set_viewport_size({"width": 360, "height": 740})
         row = desk.locator("tr", has_text="零报告小区")
