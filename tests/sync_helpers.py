@@ -8,7 +8,6 @@ import runpy
 import subprocess
 import urllib.error
 import urllib.request
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from console_support import wire_entry
 
 import sync
-from fieldapp import days
+from fieldapp import days, records
 from fieldapp.db import connect
 
 NAMES = ("张伟", "王芳", "李娜", "刘洋", "陈静", "杨磊", "赵敏", "黄强")
@@ -213,23 +212,20 @@ def other_kinds(server, site_id: str, entry_uuid: str) -> list[dict]:
             data = reports.draft(conn, site_id, days.today(tz), tz, reporter="值班员")
         finally:
             conn.close()
-    correction = {
-        "uuid": str(uuid.uuid4()),
-        "kind": "correction",
-        "recorded_at": entry(site_id)["recorded_at"],
-        "data": {
+    correction = records.new(
+        "correction",
+        {
             "entry_uuid": entry_uuid,
             "changes": {"destination": "5-1-502"},
             "void": False,
             "reason": "房号登记错了",
             "author": "值班员",
         },
-    }
-    registration = {
-        "uuid": str(uuid.uuid4()),
-        "kind": "registration",
-        "recorded_at": entry(site_id)["recorded_at"],
-        "data": {
+        recorded_at=entry(site_id)["recorded_at"],
+    )
+    registration = records.new(
+        "registration",
+        {
             "site_id": site_id,
             "direction": "in",
             "name": "访客王",
@@ -240,7 +236,8 @@ def other_kinds(server, site_id: str, entry_uuid: str) -> list[dict]:
             "destination": "",
             "temperature": None,
         },
-    }
+        recorded_at=entry(site_id)["recorded_at"],
+    )
     # The gate staff's entries that name what their form was filled from: the visitor's
     # registration (their pass scanned) and a roster person (their card scanned).
     person = server.query("SELECT id FROM roster WHERE site_id = ? LIMIT 1", (site_id,))[0][0]

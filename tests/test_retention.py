@@ -12,7 +12,7 @@ import pytest
 from instances_support import make_instance, sync_up
 from reports_support import entry, save
 
-from fieldapp import days, settings
+from fieldapp import days, records, settings
 from fieldapp.gate import sites
 from fieldapp.privacy import retention
 from fieldapp.reports import daily as reports
@@ -26,17 +26,16 @@ def ago(days: float) -> str:
 
 
 def correction(entry_uuid: str, at: str) -> dict:
-    return {
-        "uuid": str(uuid.uuid4()),
-        "kind": "correction",
-        "recorded_at": at,
-        "data": {
+    return records.new(
+        "correction",
+        {
             "entry_uuid": entry_uuid,
             "changes": {"name": "张三丰"},
             "reason": "写错名字",
             "author": "coord",
         },
-    }
+        recorded_at=at,
+    )
 
 
 @pytest.fixture

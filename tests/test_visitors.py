@@ -6,7 +6,6 @@ self-service site the visitor takes their own temperature and a fever shows on t
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -48,11 +47,9 @@ def register(client, site, **changes):
 
 
 def registration_record(site_id, at, name="钱访客"):
-    return {
-        "uuid": str(uuid.uuid4()),
-        "kind": "registration",
-        "recorded_at": at,
-        "data": {
+    return records.new(
+        "registration",
+        {
             "site_id": site_id,
             "direction": "in",
             "name": name,
@@ -60,7 +57,8 @@ def registration_record(site_id, at, name="钱访客"):
             "travel": False,
             "temperature": None,
         },
-    }
+        recorded_at=at,
+    )
 
 
 def test_the_visitor_gets_a_pass_not_a_green_screen(app, client, db, site):
