@@ -31,18 +31,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "browser"))
 
 import servers as fixtures  # noqa: E402 -- the tests' real instances and enrolment
+from phone_support import IN_VIEW  # noqa: E402
 
 VOLUNTEER = "李四"
 # Residents of the demo's residential compound, and what the volunteer types to find each.
 RESIDENTS = [("张建国", "张建", "36.6"), ("李秀英", "李秀", "36.4"), ("王磊", "王磊", "36.8")]
-
-IN_VIEW = """(el) => {
-  const r = el.getBoundingClientRect();
-  return r.height > 0 && r.top >= 0 && r.left >= 0
-    && r.bottom <= window.innerHeight && r.right <= window.innerWidth;
-}"""
 
 CLEAN = """() => {
   const f = document.getElementById("entry-form");
@@ -110,14 +106,7 @@ def roster_search(page, person: tuple[str, str, str], offline: Callable[[], None
     count.tap(page, page.locator("#roster-q"), "search")
     count.type(page, typed, "2 characters")
     count.tap(page, page.locator("a.person", has_text=name), "match")
-    if page.locator("#entry-form [name=direction]:checked").count() == 0:
-        count.tap(page, page.locator("#entry-form label:has([name=direction][value=in])"), "进")
-    if not _focused(page, "temperature"):
-        count.tap(page, page.locator("#entry-form [name=temperature]"), "temperature")
-    count.type(page, temperature, "temperature")
-    _fill_volunteer(page, count)
-    offline()  # the network may go between choosing and saving
-    count.tap(page, page.locator("#entry-form button.save"), "save")
+    _temperature_and_save(page, count, temperature, offline)
     return count
 
 
@@ -142,7 +131,7 @@ def _temperature_and_save(page, count: Count, temperature: str, offline) -> None
         count.tap(page, page.locator("#entry-form [name=temperature]"), "temperature")
     count.type(page, temperature, "temperature")
     _fill_volunteer(page, count)
-    offline()
+    offline()  # the network may go between choosing and saving
     count.tap(page, page.locator("#entry-form button.save"), "save")
 
 

@@ -3,7 +3,18 @@ outbox read; and what the instance holds."""
 
 from __future__ import annotations
 
+import pytest
 from wait import wait_until
+
+# The two phone screens the gate must work on without scrolling to what the volunteer taps.
+SCREENS = [pytest.param((360, 640), id="360x640"), pytest.param((390, 844), id="390x844")]
+
+# Whether an element is wholly on the screen.
+IN_VIEW = """(el) => {
+  const r = el.getBoundingClientRect();
+  return r.height > 0 && r.top >= 0 && r.left >= 0
+    && r.bottom <= window.innerHeight && r.right <= window.innerWidth;
+}"""
 
 
 def until(page, script: str, arg=None, seconds: float = 60) -> None:
@@ -107,3 +118,33 @@ def queue(page, count: int, prefix: str = "离线") -> None:
         }""",
         [count, prefix],
     )
+
+
+def tap_in_view(page, selector: str) -> None:
+    """A tap on something already on the screen: no scrolling is needed to reach it."""
+    target = page.locator(selector).first
+    target.wait_for(state="visible")
+    assert target.evaluate(IN_VIEW), f"{selector} is not on the screen"
+    target.tap()
+
+
+def first_of_the_shift(page) -> None:
+    """The volunteer's first entry (a visitor typed in, 王五): the direction tapped and their own
+    name typed, once."""
+    page.locator("#direction label", has_text="进").tap()
+    page.locator("#person_type label", has_text="访客").tap()
+    page.locator("#name").fill("王五")
+    if page.locator("#phone").count():
+        page.locator("#phone").fill("13912345678")
+    page.locator("#temperature").fill("36.5")
+    page.locator("#volunteer").fill("李四")
+    page.locator("button.save").tap()
+    page.locator("#gate-saved", has_text="王五").wait_for()
+
+
+def confirmation_in_view(page, name: str) -> str:
+    """The confirmation of the entry of `name`, which must be on the screen; its text."""
+    saved = page.locator(f"#gate-saved:has-text('{name}')")
+    saved.wait_for()
+    assert saved.evaluate(IN_VIEW), "the confirmation is off the screen"
+    return saved.inner_text()

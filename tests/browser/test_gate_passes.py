@@ -16,16 +16,15 @@ import io
 import subprocess
 
 import pytest
-from phone_support import ready, until
+from phone_support import (
+    SCREENS,
+    confirmation_in_view,
+    first_of_the_shift,
+    ready,
+    tap_in_view,
+    until,
+)
 from servers import CHROMIUM, enrol_cookie
-
-SCREENS = [pytest.param((360, 640), id="360x640"), pytest.param((390, 844), id="390x844")]
-
-IN_VIEW = """(el) => {
-  const r = el.getBoundingClientRect();
-  return r.height > 0 && r.top >= 0 && r.left >= 0
-    && r.bottom <= window.innerHeight && r.right <= window.innerWidth;
-}"""
 
 # The scanner's fallback decoder, kept by the service worker for offline use (gate.js warms it),
 # or not needed (the browser decodes QR codes itself).
@@ -111,31 +110,9 @@ def gate_phone(server, context, site):
     page.goto(f"{server.url}/s/{site['code']}")
     page.wait_for_selector("#entry-form")
     until(page, "async () => !!self.FieldRoster && (await FieldRoster.loaded, FieldRoster.ready())")
-    page.locator("#direction label", has_text="进").tap()
-    page.locator("#person_type label", has_text="访客").tap()
-    page.locator("#name").fill("王五")
-    if page.locator("#phone").count():
-        page.locator("#phone").fill("13912345678")
-    page.locator("#temperature").fill("36.5")
-    page.locator("#volunteer").fill("李四")
-    page.locator("button.save").tap()
+    first_of_the_shift(page)
     confirmation_in_view(page, "王五")
     return page
-
-
-def tap_in_view(page, selector: str) -> None:
-    """A tap on something already on the screen: no scrolling is needed to reach it."""
-    target = page.locator(selector).first
-    target.wait_for(state="visible")
-    assert target.evaluate(IN_VIEW), f"{selector} is not on the screen"
-    target.tap()
-
-
-def confirmation_in_view(page, name: str) -> str:
-    saved = page.locator(f"#gate-saved:has-text('{name}')")
-    saved.wait_for(timeout=15000)
-    assert saved.evaluate(IN_VIEW), "the confirmation is off the screen"
-    return saved.inner_text()
 
 
 @pytest.mark.parametrize("screen", SCREENS)

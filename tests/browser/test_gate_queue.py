@@ -6,17 +6,17 @@ volunteer, and a status line that says what the outbox holds."""
 from __future__ import annotations
 
 import pytest
-from phone_support import ready, until, wait_waiting
+from phone_support import (
+    SCREENS,
+    confirmation_in_view,
+    first_of_the_shift,
+    ready,
+    tap_in_view,
+    until,
+    wait_waiting,
+)
 from servers import enrol_cookie
 from wait import wait_until
-
-SCREENS = [pytest.param((360, 640), id="360x640"), pytest.param((390, 844), id="390x844")]
-
-IN_VIEW = """(el) => {
-  const r = el.getBoundingClientRect();
-  return r.height > 0 && r.top >= 0 && r.left >= 0
-    && r.bottom <= window.innerHeight && r.right <= window.innerWidth;
-}"""
 
 CLEAN = """() => {
   const f = document.getElementById("entry-form");
@@ -69,32 +69,6 @@ def phone(server, browser, request):
     page.wait_for_selector("#entry-form")
     yield page
     context.close()
-
-
-def tap_in_view(page, selector: str) -> None:
-    """A tap on something already on the screen: no scrolling is needed to reach it."""
-    target = page.locator(selector)
-    assert target.evaluate(IN_VIEW), f"{selector} is not on the screen"
-    target.tap()
-
-
-def first_of_the_shift(page) -> None:
-    """The volunteer's first entry: the direction tapped and their own name typed, once."""
-    page.locator("#direction label", has_text="进").tap()
-    page.locator("#person_type label", has_text="访客").tap()
-    page.locator("#name").fill("王五")
-    page.locator("#phone").fill("13912345678")
-    page.locator("#temperature").fill("36.5")
-    page.locator("#volunteer").fill("李四")
-    page.locator("button.save").tap()
-    page.locator("#gate-saved", has_text="王五").wait_for()
-
-
-def confirmation_in_view(page, name: str) -> str:
-    saved = page.locator(f"#gate-saved:has-text('{name}')")
-    saved.wait_for()
-    assert saved.evaluate(IN_VIEW), "the confirmation is off the screen"
-    return saved.inner_text()
 
 
 @pytest.mark.parametrize("phone", SCREENS, indirect=True)
