@@ -46,14 +46,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from cryptography.fernet import Fernet  # noqa: E402
-from support import TZ, daily_reports, is_postgres, postgres  # noqa: E402
+from support import TZ, add_sites, daily_reports, is_postgres, postgres  # noqa: E402
 
 from fieldapp import create_app, days  # noqa: E402
 from fieldapp.console import accounts, cases  # noqa: E402
 from fieldapp.db import connect, dialect, migrate, transaction  # noqa: E402
 from fieldapp.gate import counts  # noqa: E402
 from fieldapp.instance import ensure_identity  # noqa: E402
-from sync.store import iso  # noqa: E402
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂"
@@ -76,28 +75,14 @@ def span(rows: int) -> tuple[datetime, timedelta]:
     return start, (end - start) / rows
 
 
-def add_sites(conn, n_sites: int) -> list[str]:
-    """n_sites sites in 10 districts; their ids."""
-    now = iso(datetime.now(UTC))
-    site_ids = [str(uuid.uuid4()) for _ in range(n_sites)]
-    with transaction(conn):
-        conn.executemany(
-            "INSERT INTO sites (id, name, kind, district, code, version, created_at)"
-            " VALUES (?, ?, 'residential', ?, ?, 1, ?)",
-            [
-                (sid, f"小区{i:04d}", f"区{i % 10}", uuid.uuid4().hex[:16], now)
-                for i, sid in enumerate(site_ids)
-            ],
-        )
-    return site_ids
-
-
 def generate(target: str, rows: int, n_sites: int, key: str) -> dict:
     """Fill a fresh database with sites, `rows` entries and yesterday's reports."""
     conn = connect(target)
     migrate(conn)
     origin = ensure_identity(conn)
-    site_ids = add_sites(conn, n_sites)
+    site_ids = [str(uuid.uuid4()) for _ in range(n_sites)]
+    with transaction(conn):
+        add_sites(conn, site_ids)
     t0 = time.perf_counter()
     if dialect(conn) == "postgresql":
         conn.close()

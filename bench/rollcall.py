@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cryptography.fernet import Fernet  # noqa: E402
-from support import DISTRICTS, TZ, best, daily_reports  # noqa: E402
+from support import TZ, add_sites, best, daily_reports  # noqa: E402
 
 from fieldapp import create_app, days  # noqa: E402
 from fieldapp.db import connect, migrate, transaction  # noqa: E402
@@ -47,14 +47,7 @@ def build(db_path: Path, n_sites: int, n_entries: int, app) -> None:
     site_ids = [str(uuid.uuid4()) for _ in range(n_sites)]
     now = iso(datetime.now(UTC))
     with transaction(conn):
-        conn.executemany(
-            "INSERT INTO sites (id, name, kind, district, code, version, created_at)"
-            " VALUES (?, ?, 'residential', ?, ?, 1, ?)",
-            [
-                (sid, f"第{i + 1}小区", DISTRICTS[i % len(DISTRICTS)], uuid.uuid4().hex[:16], now)
-                for i, sid in enumerate(site_ids)
-            ],
-        )
+        add_sites(conn, site_ids)
     # 10 % of the sites see nobody (zero reports); the rest share the entries.
     busy = site_ids[: int(n_sites * 0.9)]
     t = time.perf_counter()

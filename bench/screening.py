@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cryptography.fernet import Fernet  # noqa: E402
-from support import DISTRICTS, TZ, best  # noqa: E402
+from support import TZ, add_sites, best  # noqa: E402
 
 import sync  # noqa: E402
 from fieldapp import create_app, days, records  # noqa: E402
@@ -94,18 +94,10 @@ def build(target: str, n_sites: int, n_people: int, app) -> None:
     conn = connect(target)
     migrate(conn)
     ensure_identity(conn)
-    now = iso(datetime.now(UTC))
     site_ids = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(n_sites)]
     t = time.perf_counter()
     with transaction(conn):
-        conn.executemany(
-            "INSERT INTO sites (id, name, kind, district, code, version, created_at)"
-            " VALUES (?, ?, 'residential', ?, ?, 1, ?)",
-            [
-                (sid, f"第{i + 1}小区", DISTRICTS[i % len(DISTRICTS)], uuid.uuid4().hex[:16], now)
-                for i, sid in enumerate(site_ids)
-            ],
-        )
+        add_sites(conn, site_ids)
         people = {sid: [str(uuid.uuid4()) for _ in range(n_people)] for sid in site_ids}
         conn.executemany(
             "INSERT INTO roster (id, site_id, name, phone, unit, person_type, active, version)"

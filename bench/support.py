@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from fieldapp import days, records  # noqa: E402
 from fieldapp.reports import daily as reports  # noqa: E402
+from sync.store import iso  # noqa: E402
 
 TZ = "Asia/Shanghai"
 DISTRICTS = [
@@ -140,6 +141,20 @@ def percentile(values: list[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
+
+
+def add_sites(conn, site_ids: list[str]) -> None:
+    """Residential sites with these ids, spread over the city's districts (in the caller's
+    transaction)."""
+    now = iso(datetime.now(UTC))
+    conn.executemany(
+        "INSERT INTO sites (id, name, kind, district, code, version, created_at)"
+        " VALUES (?, ?, 'residential', ?, ?, 1, ?)",
+        [
+            (sid, f"第{i + 1}小区", DISTRICTS[i % len(DISTRICTS)], uuid.uuid4().hex[:16], now)
+            for i, sid in enumerate(site_ids)
+        ],
+    )
 
 
 def best(fn, runs: int = 5) -> tuple[float, object]:
