@@ -234,9 +234,15 @@ def test_new_service_worker_version_keeps_the_waiting_records(server, context, e
     # that DevTools drives, as here, keeps its workers running and lets the old one go only at
     # its first idle moment after the new one came. A request from the page in that moment
     # starts it again, and it then runs on for the five minutes Chromium waits at most (300 s,
-    # measured with two test runs at once). So while the new one waits, this test stops the
-    # workers every 2 s, as a phone's browser would once they are idle.
+    # measured with two test runs at once). So while the new one waits, this test stops the old
+    # one every 2 s, as a phone's browser would once it is idle (never the new one: stopped
+    # while it activates, it would not clear the old version's shell).
     cdp = context.new_cdp_session(page)
+    versions: dict[str, dict] = {}
+    cdp.on(
+        "ServiceWorker.workerVersionUpdated",
+        lambda event: versions.update({v["versionId"]: v for v in event["versions"]}),
+    )
     cdp.send("ServiceWorker.enable")
     stopped = [time.monotonic()]
 
@@ -253,7 +259,9 @@ def test_new_service_worker_version_keeps_the_waiting_records(server, context, e
             old,
         )
         if state == "waiting" and time.monotonic() - stopped[0] > 2:
-            cdp.send("ServiceWorker.stopAllWorkers")
+            for v in list(versions.values()):
+                if v["status"] == "activated" and v["runningStatus"] != "stopped":
+                    cdp.send("ServiceWorker.stopWorker", {"versionId": v["versionId"]})
             stopped[0] = time.monotonic()
         return state == "done"
 
