@@ -13,10 +13,14 @@ from typing import Any
 
 import xlsxwriter
 
+# What a cell starting with one of these holds, a spreadsheet runs as a formula (or a tab or line
+# break hides one): such text is quoted with a ' (CSV injection).
+FORMULA_START = frozenset("=+-@\t\r")
+
 
 def safe_cell(value: Any) -> Any:
-    """Text that a spreadsheet would run as a formula (=, +, -, @) is quoted with a '."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+    """Text that a spreadsheet would run as a formula is quoted with a '."""
+    if isinstance(value, str) and value[:1] in FORMULA_START:
         return "'" + value
     return value
 

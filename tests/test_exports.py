@@ -241,3 +241,23 @@ def test_rows_are_read_in_parts_never_all_at_once(world, db):
     assert [tuple(r) for r in next(reader)] == whole[:1]
     reader.close()  # a reader that stops early (a download cut short) ends it too
     assert not db.in_transaction
+
+
+@pytest.mark.parametrize(
+    "text", ["=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1", "张三", "1-2", ""]
+)
+def test_the_log_export_and_the_console_tables_quote_the_same_cells(text):
+    """One rule for a cell a spreadsheet would run as a formula: the console tables' (Python)
+    and the log export's (SQL, so the export streams) quote the same texts."""
+    import sqlite3
+
+    from fieldapp.console import exports
+    from fieldapp.tables import safe_cell
+
+    expected = "'" + text if text[:1] in "=+-@\t\r" and text else text
+    assert safe_cell(text) == expected
+    conn = sqlite3.connect(":memory:")
+    (in_sql,) = conn.execute(
+        f"SELECT {exports._quoted('v')} FROM (SELECT ? AS v)", (text,)
+    ).fetchone()
+    assert in_sql == expected

@@ -24,6 +24,7 @@ from fieldapp.console import corrections, logbook
 from fieldapp.console.accounts import audit_action
 from fieldapp.pages import table_download
 from fieldapp.privacy.ids import IdVault
+from fieldapp.tables import FORMULA_START, safe_cell
 
 BOM = "\ufeff"
 
@@ -84,9 +85,7 @@ def row_maker(
          id_cipher, temperature, fever_action, health_code, travel, where, plate, dest, note,
          vol) = e  # fmt: skip
         # Free text could start a formula in a spreadsheet (CSV injection): quote it.
-        name, where, dest, note, vol = [
-            "'" + text if text[:1] in RISKY else text for text in (name, where, dest, note, vol)
-        ]
+        name, where, dest, note, vol = map(safe_cell, (name, where, dest, note, vol))
         return [
             local(recorded_at),
             sites.get(site_id, ""),
@@ -112,13 +111,13 @@ def row_maker(
     return make
 
 
-RISKY = frozenset("=+-@\t\r")
+_FORMULA_START_SQL = ", ".join(f"'{c}'" for c in sorted(FORMULA_START))
 
 
 def _quoted(column: str) -> str:
-    """SQL quoting a free-text column that would start a formula (as make() does)."""
+    """SQL quoting a free-text column that would start a formula (as tables.safe_cell does)."""
     return (
-        f"CASE WHEN substr({column}, 1, 1) IN ('=', '+', '-', '@', '\t', '\r')"
+        f"CASE WHEN substr({column}, 1, 1) IN ({_FORMULA_START_SQL})"
         f" THEN '''' || {column} ELSE {column} END"
     )
 
