@@ -14,10 +14,23 @@ from typing import Any
 
 from flask import Flask, current_app
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 import sync
 from fieldapp import instance, rules, settings
 from fieldapp.rules import SPACES
+
+# Who recorded a console record (a correction, a fever case's step, a screening follow-up's
+# step), and a step's note: checked by the gate's own text rule.
+AUTHOR = rules.Field(
+    "author",
+    "text",
+    _l("Recorded by"),
+    required=True,
+    max_len=40,
+    messages={"required": _l("Say who recorded it.")},
+)
+NOTE = rules.Field("note", "text", _l("Note"), max_len=200)
 
 # An area's record kinds, made for an app's settings (the entry kind needs ID_KEY).
 KindsOf = Callable[[Mapping[str, Any]], list[sync.RecordKind]]

@@ -8,6 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from console_support import csrf, login, make_site, make_user, save, wire_entry
 
+from fieldapp import records
+from fieldapp.console import cases
+
 
 @pytest.fixture
 def world(app):
@@ -227,3 +230,24 @@ def test_long_list_says_it_is_cut(app, world, monkeypatch):
     html = world["client"].get("/console/cases").get_data(as_text=True)
     assert html.count('<li class="case') == 1 and "仅显示最早的 1 条" in html
     assert "王磊" in html  # the oldest
+
+
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        ({"author": ""}, "记录人：请填写记录人。"),
+        ({"author": "x" * 41}, "记录人：最多 40 个字。"),
+        ({"note": 5}, "备注：请在此填写文字。"),
+        ({"note": "x" * 201}, "备注：最多 200 个字。"),
+        ({"action": "close"}, "结案前请选择处理结果。"),
+        ({"action": "check", "temperature": "hot"}, "体温（°C）：体温请填数字"),
+    ],
+)
+def test_a_case_step_from_anywhere_is_refused_with_a_worded_reason(app, world, db, change, reason):
+    record = cases.wire(world["fever"], "district-coord", "acknowledge", note="")
+    record["data"].update(change)
+    with app.test_request_context():
+        (result,) = records.save(db, [record], source="downstream")
+    assert result.status == "rejected"
+    assert result.reason.startswith(reason)
+    assert db.execute("SELECT count(*) FROM case_actions").fetchone()[0] == 0

@@ -141,11 +141,13 @@ def test_correction_records_from_a_downstream_merge_by_uuid(app, world, db):
         other = dict(record, data={**record["data"], "reason": "不同内容"})
         clash = records.save(db, [other], source="downstream")
         bad = corrections.wire(world["uuid"], "x", "r", {"id_masked": "x"})
-        refused = records.save(db, [bad], source="downstream")
+        nobody = corrections.wire(world["uuid"], " ", "改名", {"name": "张建华"})
+        refused = records.save(db, [bad, nobody], source="downstream")
     assert [first[0].status, again[0].status, clash[0].status] == [
         "applied",
         "duplicate",
         "conflict",
     ]
-    assert refused[0].status == "rejected"
+    assert [r.status for r in refused] == ["rejected", "rejected"]
+    assert refused[1].reason == "记录人：请填写记录人。"
     assert db.execute("SELECT count(*) FROM corrections").fetchone()[0] == 1

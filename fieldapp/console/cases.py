@@ -47,27 +47,36 @@ TEMPERATURE = rules.BY_NAME["temperature"]
 def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Check a case action from any source and return its normalised wire form."""
     entry_uuid = canonical_uuid(data.get("entry_uuid"), "entry_uuid")
+    step = check_step(
+        data, ACTIONS, OUTCOMES, WITH_TEMPERATURE, _l("Choose the outcome to close the case.")
+    )
+    return {"entry_uuid": entry_uuid, **step}
+
+
+def check_step(
+    data: Mapping[str, Any],
+    actions: Mapping[str, Any],
+    outcomes: Mapping[str, Any],
+    with_temperature: tuple[str, ...],
+    close_message: Any,
+) -> dict[str, Any]:
+    """The fields of a follow-up step, a fever case's or a screening follow-up's (which follows a
+    person like a case): what was done (one of actions), the reading where the action takes one,
+    the outcome (one of outcomes) when it closes, a note and who recorded it."""
     action = data.get("action")
-    if not isinstance(action, str) or action not in ACTIONS:
+    if not isinstance(action, str) or action not in actions:
         raise sync.Invalid(_("Choose what was done."))
     temperature = None
-    if action in WITH_TEMPERATURE:
+    if action in with_temperature:
         # The gate's own reading rule (one decimal, "37,5" read as 37.5, NaN refused).
         temperature = records.checked(data, [TEMPERATURE])["temperature"]
     outcome = data.get("outcome") or ""
-    if action == "close":
-        if not isinstance(outcome, str) or outcome not in OUTCOMES:
-            raise sync.Invalid(_("Choose the outcome to close the case."))
-    else:
+    if action != "close":
         outcome = ""
-    return {
-        "entry_uuid": entry_uuid,
-        "action": action,
-        "temperature": temperature,
-        "outcome": outcome,
-        "note": corrections.text(data.get("note"), _("Note"), 200),
-        "author": corrections.text(data.get("author"), "author", 40, required=True),
-    }
+    elif not isinstance(outcome, str) or outcome not in outcomes:
+        raise sync.Invalid(str(close_message))
+    texts = records.checked(data, (records.NOTE, records.AUTHOR))
+    return {"action": action, "temperature": temperature, "outcome": outcome, **texts}
 
 
 def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:

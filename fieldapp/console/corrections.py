@@ -34,26 +34,7 @@ FIELDS = {
     "note": _l("Note"),
 }
 COLUMNS = ("entry_uuid", "changes", "void", "reason", "author")
-
-
-def text(value: Any, label: Any, limit: int, *, required: bool = False) -> str:
-    """A text field of a console record, trimmed and at most limit long; else sync.Invalid."""
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise sync.Invalid(_("%(field)s: %(message)s", field=label, message=_("Enter text here.")))
-    value = value.strip(rules.SPACES)
-    if len(value) > limit:
-        raise sync.Invalid(
-            _(
-                "%(field)s: %(message)s",
-                field=label,
-                message=_("At most %(n)d characters.", n=limit),
-            )
-        )
-    if required and not value:
-        raise sync.Invalid(_("%(field)s is required", field=label))
-    return value
+REASON = rules.Field("reason", "text", _l("Reason"), max_len=200)
 
 
 def clean_change(name: str, value: Any) -> Any:
@@ -84,16 +65,15 @@ def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
         raise sync.Invalid(_("void must be true or false"))
     if not clean and not void:
         raise sync.Invalid(_("Nothing was changed."))
-    reason = text(data.get("reason"), str(_l("Reason")), 200)
-    if not reason:
+    texts = records.checked(data, (REASON, records.AUTHOR))
+    if not texts["reason"]:
         raise sync.Invalid(_("Say why the entry is corrected or voided."))
-    author = text(data.get("author"), "author", 40, required=True)
     return {
         "entry_uuid": entry_uuid,
         "changes": clean,
         "void": void,
-        "reason": reason,
-        "author": author,
+        "reason": texts["reason"],
+        "author": texts["author"],
     }
 
 

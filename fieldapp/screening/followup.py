@@ -15,11 +15,11 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 import sync
 from fieldapp import days, db, records, rules
+from fieldapp.console import cases
 from fieldapp.screening import answers as screening_answers
 from fieldapp.screening import questions, tallies
 
@@ -50,11 +50,6 @@ COLUMNS = (
 )
 # The condition of the partial index screenings_isolating, written out as it is there.
 ISOLATING_SQL = "status IN ('home_isolation', 'medical_observation')"
-TEMPERATURE = rules.BY_NAME["temperature"]
-TEXTS = (
-    rules.Field("note", "text", _l("Note"), max_len=200),
-    rules.Field("author", "text", _l("Recorded by"), required=True, max_len=40),
-)
 SHOWN = 500  # follow-ups listed at most, the oldest first
 # listing() reads with two joins once the people to follow are at more sites than this.
 WHOLE_AT = 50
@@ -63,29 +58,10 @@ WHOLE_AT = 50
 def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Check a follow-up step from any source and return its normalised wire form."""
     campaign_id, _asked, site_id, person_id = screening_answers.about(conn, data)
-    action = data.get("action")
-    if not isinstance(action, str) or action not in ACTIONS:
-        raise sync.Invalid(_("Choose what was done."))
-    temperature = None
-    if action == "check":
-        # The gate's own reading rule (one decimal, "37,5" read as 37.5, NaN refused).
-        temperature = records.checked(data, [TEMPERATURE])["temperature"]
-    outcome = data.get("outcome") or ""
-    if action == "close":
-        if not isinstance(outcome, str) or outcome not in OUTCOMES:
-            raise sync.Invalid(_("Choose the outcome to close the follow-up."))
-    else:
-        outcome = ""
-    texts = records.checked(data, TEXTS)
-    return {
-        "campaign_id": campaign_id,
-        "site_id": site_id,
-        "person_id": person_id,
-        "action": action,
-        "temperature": temperature,
-        "outcome": outcome,
-        **texts,
-    }
+    step = cases.check_step(
+        data, ACTIONS, OUTCOMES, ("check",), _l("Choose the outcome to close the follow-up.")
+    )
+    return {"campaign_id": campaign_id, "site_id": site_id, "person_id": person_id, **step}
 
 
 def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
