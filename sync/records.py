@@ -10,17 +10,22 @@ from typing import Any
 Data = dict[str, Any]
 
 
-class Invalid(ValueError):
-    """A record's content is not acceptable; the message is the reason given to the sender.
+class Refusal(ValueError):
+    """What a sender sent is not accepted; the message is the reason given to it.
 
     The protocol's own refusals carry a code (and params) so that the app can word them in
-    the user's language; a kind's validate() may raise it with a message already worded.
+    the user's language.
     """
 
     def __init__(self, message: str, code: str = "", **params: Any) -> None:
         super().__init__(message)
         self.code = code
         self.params = params
+
+
+class Invalid(Refusal):
+    """A record's content is not acceptable (that record is refused, not its batch); a kind's
+    validate() may raise it with a message already worded."""
 
 
 @dataclass(frozen=True)

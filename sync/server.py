@@ -10,20 +10,13 @@ from typing import Any, Protocol
 
 from . import peers, wire
 from .peers import Peer
+from .records import Refusal
 from .store import APPLIED, Result, iso, utcnow
 
 
-class BatchError(ValueError):
-    """A push body that is not acceptable as a whole; nothing of it is stored.
-
-    code names the problem for the HTTP layer (which words it in the user's language and picks
-    the status); params fill in the message.
-    """
-
-    def __init__(self, code: str, message: str, **params: Any) -> None:
-        super().__init__(message)
-        self.code = code
-        self.params = params
+class BatchError(Refusal):
+    """A push body that is not acceptable as a whole; nothing of it is stored. Its code also
+    picks the HTTP status."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +36,7 @@ def _seq(value: Any, name: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= wire.MAX_INT:
-        raise BatchError("bad_seq", f"{name} must be a whole number ≥ 0", field=name)
+        raise BatchError(f"{name} must be a whole number ≥ 0", "bad_seq", field=name)
     return value
 
 
@@ -52,25 +45,25 @@ def _label(value: Any, name: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > 64 or wire.problem(value) is not None:
-        raise BatchError("bad_seq", f"{name} must be a string", field=name)
+        raise BatchError(f"{name} must be a string", "bad_seq", field=name)
     return value
 
 
 def parse_push(body: Any, peer: Peer, *, max_records: int) -> Push:
     """Check the shape of a push body sent by peer; raise BatchError, change nothing."""
     if not isinstance(body, Mapping):
-        raise BatchError("not_object", "the body must be a JSON object")
+        raise BatchError("the body must be a JSON object", "not_object")
     source = body.get("source")
     if not isinstance(source, str) or not source:
-        raise BatchError("bad_source", "source must be the sender's id")
+        raise BatchError("source must be the sender's id", "bad_source")
     if source != peer.id:
-        raise BatchError("wrong_source", "source is not the peer the token belongs to")
+        raise BatchError("source is not the peer the token belongs to", "wrong_source")
     records = body.get("records")
     if not isinstance(records, list):
-        raise BatchError("bad_records", "records must be a list")
+        raise BatchError("records must be a list", "bad_records")
     if len(records) > max_records:
         raise BatchError(
-            "too_many", f"at most {max_records} records per batch", n=len(records), max=max_records
+            f"at most {max_records} records per batch", "too_many", n=len(records), max=max_records
         )
     if peer.kind != "instance":
         # Phones: no cursor, dedupe by UUID only (their numbering restarts when storage is wiped).
@@ -82,7 +75,7 @@ def parse_push(body: Any, peer: Peer, *, max_records: int) -> Push:
         seq = raw.get("seq")
         if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq <= wire.MAX_INT:
             raise BatchError(
-                "bad_seq", "every record from an instance carries its seq", field="seq"
+                "every record from an instance carries its seq", "bad_seq", field="seq"
             )
         if top is None or seq > top:
             top, top_uuid = seq, raw.get("uuid")
@@ -95,11 +88,11 @@ def parse_push(body: Any, peer: Peer, *, max_records: int) -> Push:
     if upto is None:
         upto, upto_uuid = top, top_uuid
     elif top is not None and top > upto:
-        raise BatchError("bad_seq", "upto is lower than a record's seq", field="upto")
+        raise BatchError("upto is lower than a record's seq", "bad_seq", field="upto")
     upto_uuid = _label(upto_uuid, "upto_uuid")
     upto_chain = _label(body.get("upto_chain"), "upto_chain")
     if since is not None and upto is not None and since > upto:
-        raise BatchError("bad_seq", "since is higher than upto", field="since")
+        raise BatchError("since is higher than upto", "bad_seq", field="since")
     return Push(source, records, since, upto, upto_uuid, upto_chain, body.get("reset") is True)
 
 
