@@ -102,15 +102,12 @@ def people(
     conn: sqlite3.Connection, site_id: str, person_ids: Iterable[str] | None = None
 ) -> list[sqlite3.Row]:
     """The site's active people with a pass, by name: what a sheet of cards prints."""
-    rows = conn.execute(
-        "SELECT id, name, unit, person_type, pass_token, pass_issued_at FROM roster"
-        " WHERE site_id = ? AND active = 1 AND pass_token != '' ORDER BY name, id",
-        (site_id,),
-    ).fetchall()
-    if person_ids is not None:
-        wanted = set(person_ids)
-        rows = [r for r in rows if r["id"] in wanted]
-    return rows
+    wanted = None if person_ids is None else set(person_ids)
+    return [
+        r
+        for r in roster_of(conn, site_id)
+        if r["pass_token"] and (wanted is None or r["id"] in wanted)
+    ]
 
 
 def roster_of(conn: sqlite3.Connection, site_id: str) -> list[sqlite3.Row]:
