@@ -86,17 +86,19 @@ def _too_big(limit: int):
     )
 
 
-def _unauthorised():
-    return _error(401, "unauthorised", _("The token is missing, wrong or revoked."))
+def _peer(conn: sqlite3.Connection) -> peers.Peer:
+    """The peer behind this request; without one, the request ends here with a 401."""
+    peer = authenticate_request(conn)
+    if peer is None:
+        abort(_error(401, "unauthorised", _("The token is missing, wrong or revoked.")))
+    return peer
 
 
 @bp.get("/cursor")
 def cursor():
     """Where this instance is for the asking downstream: the highest seq committed from it."""
     conn = get_db()
-    peer = authenticate_request(conn)
-    if peer is None:
-        return _unauthorised()
+    peer = _peer(conn)
     if peer.kind != "instance":
         return {"source": peer.id, "cursor": None, "uuid": None}
     return sync.server.cursor_answer(conn, peer)
@@ -108,9 +110,7 @@ def push():
     if request.mimetype != "application/json":
         return _error(415, "not_json", _("Send the batch as Content-Type: application/json."))
     conn = get_db()
-    peer = authenticate_request(conn)
-    if peer is None:
-        return _unauthorised()
+    peer = _peer(conn)
     limit = int(current_app.config["SYNC_MAX_BATCH_BYTES"])
     if request.content_length is not None and request.content_length > limit:
         return _too_big(limit)
@@ -150,9 +150,7 @@ def _fail_for_tests(body) -> None:
 def pull():
     """Configuration (sites, roster, settings) changed since version `since`."""
     conn = get_db()
-    peer = authenticate_request(conn)
-    if peer is None:
-        return _unauthorised()
+    peer = _peer(conn)
     if peer.kind != "instance":
         return _error(403, "not_instance", _("Only instances pull configuration."))
     raw = request.args.get("since", "0")
