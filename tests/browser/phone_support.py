@@ -148,3 +148,30 @@ def confirmation_in_view(page, name: str) -> str:
     saved.wait_for()
     assert saved.evaluate(IN_VIEW), "the confirmation is off the screen"
     return saved.inner_text()
+
+
+def queue_refused(page) -> None:
+    """Put in the outbox an entry the instance refuses (45 °C), as an older version of the app
+    that did not check the rules queued it."""
+    page.evaluate(
+        """async () => {
+          const data = new FormData(document.getElementById("entry-form"));
+          data.delete("uuid");
+          for (const [k, v] of Object.entries({name: "坏体温", direction: "in",
+               person_type: "resident", phone: "13812345678", temperature: "45"})) data.set(k, v);
+          await FieldOutbox.add(FieldOutbox.fromForm(data, "entry", []));
+        }"""
+    )
+
+
+def register_visitor(page, name: str) -> None:
+    """The visitor's own phone, on the site's registration page: the form filled (no
+    temperature), consent given, sent; wait for the pass and its QR code."""
+    page.fill("#name", name)
+    if page.locator("#phone").count():
+        page.fill("#phone", "13700001111")
+    page.check("#self-register [name=direction][value=in]")
+    page.check("#self-register [name=health_code][value=green]")
+    page.check("#self-register [name=consent]")
+    page.click("#self-register button[type=submit]")
+    page.wait_for_selector("[data-pass-qr] svg")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from console_support import add_user_cli, sign_in
 from servers import enrol_cookie
 
@@ -13,16 +12,19 @@ ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "门岗 password 2020"
 
 
-@pytest.fixture
-def console_server(server):
-    yield server
-    server.stop()
-    if server.proc is not None and server.proc.stderr is not None:
-        server.proc.stderr.close()
+def register_fever_visitor(page, name: str, phone: str, temperature: str) -> None:
+    """At the gate: a visitor coming in with a fever, sent to the clinic, registered."""
+    page.locator("#person_type label", has_text="访客").click()
+    page.fill("#name", name)
+    page.fill("#phone", phone)
+    page.locator("#direction label", has_text="进").click()
+    page.fill("#temperature", temperature)
+    page.locator("#fever_action label", has_text="送发热门诊").click()
+    page.click("button.save")
+    page.locator(".flash", has_text=f"已登记：{name}").wait_for()
 
 
-def test_coordinator_follows_a_gate_fever_to_a_close(console_server, browser, context, page):
-    server = console_server
+def test_coordinator_follows_a_gate_fever_to_a_close(server, browser, context, page):
     site = server.query("SELECT id, code, district FROM sites WHERE kind = 'residential'")[0]
     add_user_cli(server, "wang", "coordinator", "--districts", site["district"], password=PASSWORD)
     add_user_cli(server, "guest", "viewer", password=PASSWORD)
@@ -30,14 +32,7 @@ def test_coordinator_follows_a_gate_fever_to_a_close(console_server, browser, co
     # At the gate: a visitor with 38.5 °C, sent to the clinic.
     enrol_cookie(server, context, site["id"])
     page.goto(f"{server.url}/s/{site['code']}")
-    page.locator("#person_type label", has_text="访客").click()
-    page.fill("#name", "王五")
-    page.fill("#phone", "13912345678")
-    page.locator("#direction label", has_text="进").click()
-    page.fill("#temperature", "38.5")
-    page.locator("#fever_action label", has_text="送发热门诊").click()
-    page.click("button.save")
-    page.locator(".flash", has_text="已登记：王五").wait_for()
+    register_fever_visitor(page, "王五", "13912345678", "38.5")
 
     # In the office: the coordinator signs in and sees it on today's dashboard.
     office = browser.new_context(viewport={"width": 360, "height": 800}, locale="zh-CN")
@@ -49,14 +44,7 @@ def test_coordinator_follows_a_gate_fever_to_a_close(console_server, browser, co
 
     # A second fever at the gate appears on the open dashboard by polling, without a reload.
     console.evaluate("window.notReloaded = true")
-    page.locator("#person_type label", has_text="访客").click()
-    page.fill("#name", "赵六")
-    page.fill("#phone", "13712345678")
-    page.locator("#direction label", has_text="进").click()
-    page.fill("#temperature", "37.6")
-    page.locator("#fever_action label", has_text="送发热门诊").click()
-    page.click("button.save")
-    page.locator(".flash", has_text="已登记：赵六").wait_for()
+    register_fever_visitor(page, "赵六", "13712345678", "37.6")
     console.clock.fast_forward(31_000)
     console.locator("#open-cases", has_text="2").wait_for()
     assert console.evaluate("window.notReloaded") is True

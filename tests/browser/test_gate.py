@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 from servers import enrol_cookie
 
 
-@pytest.fixture
-def gate_server(server):
-    """The shared server fixture, with its stderr pipe closed after it stops (ResourceWarning)."""
-    yield server
-    server.stop()
-    if server.proc is not None and server.proc.stderr is not None:
-        server.proc.stderr.close()
-
-
-def test_register_a_resident_from_the_roster_and_a_visitor_with_a_fever(gate_server, context, page):
-    server = gate_server
+def test_register_a_resident_from_the_roster_and_a_visitor_with_a_fever(server, context, page):
     site = server.query("SELECT id, code FROM sites WHERE kind = 'residential'")[0]
     enrol_cookie(server, context, site["id"])
     page.goto(f"{server.url}/s/{site['code']}")
@@ -77,10 +66,7 @@ def test_register_a_resident_from_the_roster_and_a_visitor_with_a_fever(gate_ser
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
 
 
-def test_the_search_asks_the_instance_while_the_roster_is_not_on_the_phone(
-    gate_server, context, page
-):
-    server = gate_server
+def test_the_search_asks_the_instance_while_the_roster_is_not_on_the_phone(server, context, page):
     site = server.query("SELECT id, code FROM sites WHERE kind = 'residential'")[0]
     enrol_cookie(server, context, site["id"])
     context.route("**/roster.json*", lambda route: route.abort())  # it never arrives
@@ -92,8 +78,7 @@ def test_the_search_asks_the_instance_while_the_roster_is_not_on_the_phone(
     assert page.evaluate("FieldRoster.ready()") is False  # the instance answered
 
 
-def test_the_gate_form_works_without_javascript(gate_server, browser):
-    server = gate_server
+def test_the_gate_form_works_without_javascript(server, browser):
     site = server.query("SELECT id, code FROM sites WHERE kind = 'construction'")[0]
     context = browser.new_context(
         viewport={"width": 390, "height": 844}, locale="zh-CN", java_script_enabled=False

@@ -55,6 +55,20 @@ STATUS = """async () => {
 }"""
 
 
+def clean_form(direction: str) -> dict:
+    """What CLEAN reads of a fresh form: empty but for the direction and the volunteer kept."""
+    return {
+        "temperature": "",
+        "name": "",
+        "errors": [],
+        "fever_note": False,
+        "fever_action": False,
+        "fever_chosen": False,
+        "direction": direction,
+        "volunteer": "李四",
+    }
+
+
 @pytest.fixture
 def phone(server, browser, request):
     """An enrolled gate phone with a touch screen of the size asked, on the compound's gate."""
@@ -86,16 +100,7 @@ def test_a_known_resident_in_three_taps_and_the_temperature(server, phone):
         tap_in_view(page, "#entry-form button.save")
         said = confirmation_in_view(page, name)
         assert said == f"已登记：{name}，进，{temperature} °C。"
-        assert page.evaluate(CLEAN) == {
-            "temperature": "",
-            "name": "",
-            "errors": [],
-            "fever_note": False,
-            "fever_action": False,
-            "fever_chosen": False,
-            "direction": "in",
-            "volunteer": "李四",
-        }
+        assert page.evaluate(CLEAN) == clean_form("in")
     rows = server.query(
         "SELECT name, direction, temperature, volunteer, destination, person_type FROM entries"
         " WHERE name != '王五' ORDER BY name"
@@ -128,16 +133,7 @@ def test_offline_saves_show_whom_and_leave_a_clean_form(server, phone):
     assert said.startswith("已登记：赵六，出，38.2 °C。发热：送发热门诊。")
     assert "已保存在本机" in said
     page.wait_for_selector("#entry-form:not([aria-busy])")
-    assert page.evaluate(CLEAN) == {
-        "temperature": "",
-        "name": "",
-        "errors": [],
-        "fever_note": False,
-        "fever_action": False,
-        "fever_chosen": False,
-        "direction": "out",
-        "volunteer": "李四",
-    }
+    assert page.evaluate(CLEAN) == clean_form("out")
 
     # A known resident on the same fresh form, still offline: the roster is not reachable, so
     # the volunteer types the person; direction and volunteer stay as they were.

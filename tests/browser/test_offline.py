@@ -9,12 +9,14 @@ from phone_support import (
     names,
     no_duplicates,
     queue,
+    queue_refused,
     ready,
     save,
     until,
     wait_waiting,
     waiting,
 )
+from servers import enrol_browser
 from wait import wait_until
 
 
@@ -69,6 +71,14 @@ SAVE_MANY = """async ([count, prefix]) => {
 }"""
 
 
+def save_many_offline(context, page, count: int, prefix: str) -> None:
+    """With the service worker ready, the phone goes offline and the volunteer saves `count`
+    entries (prefix0000, prefix0001, ...) with the form: they wait in the outbox."""
+    ready(page)
+    context.set_offline(True)
+    page.evaluate(SAVE_MANY, [count, prefix])
+
+
 def gate_url(server) -> str:
     code = server.query("SELECT code FROM sites WHERE active = 1 ORDER BY name LIMIT 1")[0][0]
     return f"{server.url}/s/{code}"
@@ -78,9 +88,7 @@ def test_fifty_offline_then_page_closed_then_new_page_sends_all_once(
     server, context, enrolled_page
 ):
     page = enrolled_page
-    ready(page)
-    context.set_offline(True)
-    page.evaluate(SAVE_MANY, [50, "五十"])
+    save_many_offline(context, page, 50, "五十")
     assert waiting(page) == 50
     page.close()
     context.set_offline(False)
@@ -97,9 +105,7 @@ def test_instance_failing_with_500_then_recovering_gets_everything_once(
     server, context, enrolled_page
 ):
     page = enrolled_page
-    ready(page)
-    context.set_offline(True)
-    page.evaluate(SAVE_MANY, [3, "五百"])
+    save_many_offline(context, page, 3, "五百")
     failures = []
 
     def fail_twice(route):
@@ -119,9 +125,7 @@ def test_instance_failing_with_500_then_recovering_gets_everything_once(
 
 def test_answer_lost_after_commit_is_resent_and_counted_once(server, context, enrolled_page):
     page = enrolled_page
-    ready(page)
-    context.set_offline(True)
-    page.evaluate(SAVE_MANY, [4, "丢失"])
+    save_many_offline(context, page, 4, "丢失")
     dropped = []
 
     def commit_then_drop(route):
@@ -152,15 +156,7 @@ def test_invalid_record_needs_attention_and_the_others_are_delivered(
     save(page, "好二")
     # A record the phone now refuses to keep (45 °C), queued by an older version of the app
     # that did not check the rules: the instance refuses it and the others still go.
-    page.evaluate(
-        """() => {
-          const data = new FormData(document.getElementById("entry-form"));
-          data.delete("uuid");
-          for (const [k, v] of Object.entries({name: "坏体温", direction: "in",
-               person_type: "resident", phone: "13812345678", temperature: "45"})) data.set(k, v);
-          return FieldOutbox.add(FieldOutbox.fromForm(data, "entry", []));
-        }"""
-    )
+    queue_refused(page)
     wait_waiting(page, 3)
     context.set_offline(False)
     wait_waiting(page, 0)
@@ -322,12 +318,7 @@ def test_outbox_of_an_older_version_is_migrated_not_dropped(server, context, pag
         })""",
         server.query("SELECT id FROM sites WHERE active = 1 ORDER BY name LIMIT 1")[0][0],
     )
-    code = server.query("SELECT code FROM sites WHERE active = 1 ORDER BY name LIMIT 1")[0][0]
-    link = server.cli("device", "enrol", "--site", code, "--name", "旧手机").stdout.strip()
-    page.goto(link)
-    page.click("form button[type=submit]")
-    page.click("#open-gate")
-    page.wait_for_selector("#entry-form")
+    enrol_browser(server, page, "旧手机")
     wait_waiting(page, 0)
     assert attention(page) == []
     assert names(server) == ["旧一", "旧二"]
@@ -349,9 +340,7 @@ def test_revoked_phone_keeps_its_queue_asks_to_enrol_and_sends_after_re_enrolmen
     server, context, enrolled_page
 ):
     page = enrolled_page
-    ready(page)
-    context.set_offline(True)
-    page.evaluate(SAVE_MANY, [2, "吊销"])
+    save_many_offline(context, page, 2, "吊销")
     server.cli("device", "revoke", "测试手机")
     context.set_offline(False)
     save(page, "吊销后")  # the instance answers 401: kept on the phone too
@@ -361,12 +350,7 @@ def test_revoked_phone_keeps_its_queue_asks_to_enrol_and_sends_after_re_enrolmen
     assert waiting(page) == 3 and names(server) == []
     page.goto(gate_url(server))  # the kept volunteer page, not the visitor's form
     page.wait_for_selector("[data-status-enrol]:not([hidden])")
-    code = gate_url(server).rsplit("/", 1)[1]
-    link = server.cli("device", "enrol", "--site", code, "--name", "新手机").stdout.strip()
-    page.goto(link)
-    page.click("form button[type=submit]")
-    page.click("#open-gate")
-    page.wait_for_selector("#entry-form")
+    enrol_browser(server, page, "新手机")
     wait_waiting(page, 0)
     assert names(server) == ["吊销0000", "吊销0001", "吊销后"]
     new_id = server.query("SELECT id FROM peers WHERE name = '新手机'")[0][0]
@@ -378,9 +362,7 @@ def test_export_imported_at_the_office_then_the_phone_sends_the_same_once(
     server, context, enrolled_page, tmp_path
 ):
     page = enrolled_page
-    ready(page)
-    context.set_offline(True)
-    page.evaluate(SAVE_MANY, [2, "导出"])
+    save_many_offline(context, page, 2, "导出")
     page.goto(server.url + "/outbox")  # offline: from the app shell
     page.wait_for_selector("[data-outbox-waiting] li:has-text('导出0001')")
     with page.expect_download() as download:

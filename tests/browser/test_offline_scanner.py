@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from servers import enrol_browser
 
 CHROMIUM = "/usr/bin/chromium"  # as the shared `browser` fixture, which has no fake camera
 
@@ -48,12 +49,7 @@ def test_scanning_another_sites_poster_opens_its_gate(server, camera_browser):
     context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
     try:
         page = context.new_page()
-        first = server.query("SELECT code FROM sites WHERE active = 1 ORDER BY name LIMIT 1")[0][0]
-        link = server.cli("device", "enrol", "--site", first, "--name", "扫码手机").stdout.strip()
-        page.goto(link)
-        page.click("form button[type=submit]")
-        page.click("#open-gate")
-        page.wait_for_selector("#entry-form")
+        enrol_browser(server, page, "扫码手机")
         page.click("#outbox-status a[href='/scan']")
         page.click("[data-scan-start]")
         page.wait_for_url(f"**/s/{other}", timeout=20000)

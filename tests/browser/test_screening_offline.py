@@ -46,6 +46,15 @@ class Taps:
     def choose(self, name: str, value: str) -> None:
         self(f'#screen-form label:has(input[name={name}][value="{value}"])')
 
+    def here_and_well(self, whereabouts: str, vaccine_doses: str) -> None:
+        """Screen someone here and well (no contact, no NAT): five choices, then save."""
+        self.choose("whereabouts", whereabouts)
+        self.choose("contact", "no")
+        self.choose("status", "here")
+        self.choose("nat_result", "none")
+        self.choose("vaccine_doses", vaccine_doses)
+        self("#screen-form > button.save")
+
 
 def open_person(page, name: str) -> None:
     page.locator("#people li[data-person] a", has_text=name).first.click()
@@ -78,12 +87,7 @@ def test_a_campaign_from_the_top_is_screened_offline_and_counted_up_the_chain(ch
         # A new answer, every question asked: five choices and save.
         open_person(page, "张建国")
         tap.count = 0
-        tap.choose("whereabouts", "district")
-        tap.choose("contact", "no")
-        tap.choose("status", "here")
-        tap.choose("nat_result", "none")
-        tap.choose("vaccine_doses", "3")
-        tap("#screen-form > button.save")
+        tap.here_and_well("district", vaccine_doses="3")
         assert tap.count == 6
         page.wait_for_selector("[data-screening-flash]:has-text('已保存：张建国。本机 1 条待发送')")
 
@@ -102,12 +106,7 @@ def test_a_campaign_from_the_top_is_screened_offline_and_counted_up_the_chain(ch
         page.wait_for_selector("[data-screening-flash]:has-text('已保存：李秀英')")
 
         open_person(page, "王磊")
-        tap.choose("whereabouts", "city")
-        tap.choose("contact", "no")
-        tap.choose("status", "here")
-        tap.choose("nat_result", "none")
-        tap.choose("vaccine_doses", "3")
-        tap("#screen-form > button.save")
+        tap.here_and_well("city", vaccine_doses="3")
         page.wait_for_selector("[data-screening-flash]:has-text('已保存：王磊')")
 
         # The phone refuses what the instance would, beside the field, and queues nothing.
@@ -123,12 +122,7 @@ def test_a_campaign_from_the_top_is_screened_offline_and_counted_up_the_chain(ch
         page.fill("#s-name", "刘新来")
         page.fill("#s-phone", "13900001111")
         page.fill("#s-unit", "临时住户")
-        tap.choose("whereabouts", "district")
-        tap.choose("contact", "no")
-        tap.choose("status", "here")
-        tap.choose("nat_result", "none")
-        tap.choose("vaccine_doses", "1")
-        tap("#screen-form > button.save")
+        tap.here_and_well("district", vaccine_doses="1")
         page.wait_for_selector("[data-screening-flash]:has-text('已保存：刘新来。本机 4 条待发送')")
         assert "共 5 人，已排查 4 人，未排查 1 人，需跟进 1 人" in page.inner_text("[data-count]")
 

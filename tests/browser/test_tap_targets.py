@@ -5,7 +5,7 @@ site and fever links, a phone's row)."""
 from __future__ import annotations
 
 from console_support import add_user_cli, sign_in
-from phone_support import save, until
+from phone_support import queue_refused, register_visitor, save, until
 from servers import enrol_browser
 
 # Links, buttons, disclosures and the chips of radio and check boxes that are on the page.
@@ -26,15 +26,7 @@ def test_links_and_buttons_are_44_px_on_a_360_px_phone(server, page):
     save(page, "王五", "38.2")  # a fever: the dashboard links to it
     page.wait_for_selector("#gate-saved:has-text('王五')")
     # An entry the office refuses (45 °C, from an older app), so "1 entry needs attention" shows.
-    page.evaluate(
-        """async () => {
-          const data = new FormData(document.getElementById("entry-form"));
-          data.delete("uuid");
-          for (const [k, v] of Object.entries({name: "坏体温", direction: "in",
-               person_type: "resident", phone: "13812345678", temperature: "45"})) data.set(k, v);
-          await FieldOutbox.add(FieldOutbox.fromForm(data, "entry", []));
-        }"""
-    )
+    queue_refused(page)
     page.click("[data-send-now]")
     until(page, "async () => (await FieldOutbox.summary()).attention === 1")
     for path in (gate, server.url + "/outbox"):
@@ -63,14 +55,7 @@ def test_the_visitor_pass_has_44_px_targets_on_a_360_px_phone(server, browser):
         page = context.new_page()
         page.goto(f"{server.url}/s/{code}/register")
         assert page.evaluate(SMALL) == []
-        page.fill("#name", "赵小明")
-        if page.locator("#phone").count():
-            page.fill("#phone", "13700001111")
-        page.check("[name=direction][value=in]")
-        page.check("[name=health_code][value=green]")
-        page.check("[name=consent]")
-        page.click("#self-register button[type=submit]")
-        page.wait_for_selector("[data-pass-qr] svg")
+        register_visitor(page, "赵小明")
         assert page.evaluate(SMALL) == []
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
     finally:
