@@ -5,12 +5,17 @@ from __future__ import annotations
 from console_support import PASSWORD, csrf, login, make_site, make_user
 
 
-def test_admin_creates_a_coordinator_who_can_then_sign_in(app, db):
-    site = make_site(app)
+def admin_on_accounts_page(app):
+    """The admin root signed in on the accounts page: the client and the page's CSRF token."""
     make_user(app, "root", "admin")
     admin = app.test_client()
     login(admin, "root")
-    token = csrf(admin, "/console/users")
+    return admin, csrf(admin, "/console/users")
+
+
+def test_admin_creates_a_coordinator_who_can_then_sign_in(app, db):
+    site = make_site(app)
+    admin, token = admin_on_accounts_page(app)
     r = admin.post(
         "/console/users",
         data={
@@ -34,10 +39,7 @@ def test_admin_creates_a_coordinator_who_can_then_sign_in(app, db):
 
 
 def test_bad_account_form_saves_nothing(app, db):
-    make_user(app, "root", "admin")
-    admin = app.test_client()
-    login(admin, "root")
-    token = csrf(admin, "/console/users")
+    admin, token = admin_on_accounts_page(app)
     r = admin.post(
         "/console/users",
         data={"csrf_token": token, "name": "li", "role": "coordinator", "password": PASSWORD},
@@ -59,13 +61,10 @@ def test_bad_account_form_saves_nothing(app, db):
 
 
 def test_admin_disables_an_account_but_not_their_own(app, db):
-    make_user(app, "root", "admin")
+    admin, token = admin_on_accounts_page(app)
     make_user(app, "guest", "viewer")
     guest = app.test_client()
     login(guest, "guest")
-    admin = app.test_client()
-    login(admin, "root")
-    token = csrf(admin, "/console/users")
     admin.post("/console/users/guest/disable", data={"csrf_token": token})
     assert guest.get("/console/").status_code == 302
     admin.post("/console/users/root/disable", data={"csrf_token": token})

@@ -7,14 +7,12 @@ from __future__ import annotations
 import io
 import json
 import re
-import subprocess
 
 import pytest
-import zxingcpp
 from console_support import csrf, login, make_user, wire_entry
 from gate_helpers import enrol, make_site, submit
-from PIL import Image
 from pypdf import PdfReader
+from reports_support import pdf_fonts, pdf_text, qr_codes_by_page
 
 import sync
 from fieldapp.gate import passes, roster
@@ -44,38 +42,7 @@ def tokens(db, site_id=None):
 
 def card_codes(pdf: bytes, tmp_path) -> list[str]:
     """Print the PDF as a phone's camera would see it (150 dpi, grey) and decode every QR."""
-    folder = tmp_path / "cards"
-    folder.mkdir(exist_ok=True)
-    (folder / "p.pdf").write_bytes(pdf)
-    subprocess.run(
-        ["pdftoppm", "-r", "150", "-gray", "-png", str(folder / "p.pdf"), str(folder / "page")],
-        check=True,
-    )
-    found = []
-    for png in sorted(folder.glob("page-*.png")):
-        found += [code.text for code in zxingcpp.read_barcodes(Image.open(png))]
-    return found
-
-
-def pdf_text(pdf: bytes, tmp_path) -> str:
-    path = tmp_path / "t.pdf"
-    path.write_bytes(pdf)
-    return subprocess.run(
-        ["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, check=True
-    ).stdout.decode()
-
-
-def pdf_fonts(pdf: bytes, tmp_path) -> list[tuple[str, str, str]]:
-    """(name, emb, sub) of each font pdffonts (poppler) lists."""
-    path = tmp_path / "f.pdf"
-    path.write_bytes(pdf)
-    out = subprocess.run(["pdffonts", str(path)], capture_output=True, check=True, text=True)
-    fonts = []
-    for line in out.stdout.splitlines()[2:]:
-        name, rest = line.split(None, 1)
-        *_kind, emb, sub, _uni, _obj, _gen = rest.split()
-        fonts.append((name, emb, sub))
-    return fonts
+    return [code for page in qr_codes_by_page(pdf, tmp_path, dpi=150) for code in page]
 
 
 def test_every_newcomer_gets_a_pass_token_of_its_own(db, site):
@@ -166,9 +133,9 @@ def test_pass_pdf_one_card_per_person_font_embedded_no_phone(app, db, site, tmp_
     assert "阳光花园小区" in text and "出入证" in text
     fonts = pdf_fonts(pdf, tmp_path)
     assert fonts, "pdffonts lists no font"
-    for name, emb, sub in fonts:  # every font the card uses travels with the PDF
-        assert name.split("+", 1)[-1].startswith("WenQuanYiMicroHei"), name
-        assert (emb, sub) == ("yes", "yes"), name
+    for font in fonts:  # every font the card uses travels with the PDF
+        assert font["name"].split("+", 1)[-1].startswith("WenQuanYiMicroHei"), font["name"]
+        assert (font["emb"], font["sub"]) == ("yes", "yes"), font["name"]
 
 
 def test_many_people_fill_pages_of_ten(app, db, site, tmp_path):

@@ -12,9 +12,9 @@ import subprocess
 from datetime import date
 
 import pytest
-import zxingcpp
 from PIL import Image, ImageChops
 from pypdf import PdfReader
+from reports_support import pdf_fonts, pdf_text, qr_codes_by_page
 
 from fieldapp import pdffont
 from fieldapp.gate import sites
@@ -34,45 +34,19 @@ def made(app, db):
         ]
 
 
-def pdf_text(pdf: bytes, tmp_path) -> list[str]:
+def page_texts(pdf: bytes, tmp_path) -> list[str]:
     """Each page's text as pdftotext (poppler) reads it."""
-    path = tmp_path / "p.pdf"
-    path.write_bytes(pdf)
-    out = subprocess.run(
-        ["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, check=True
-    ).stdout.decode()
-    return out.split("\f")[:-1]
+    return pdf_text(pdf, tmp_path).split("\f")[:-1]
 
 
 def qr_codes(pdf: bytes, tmp_path) -> list[str]:
-    """Print each page (poppler's pdftoppm, 50 dpi, as a phone camera would see it) and
-    decode the one QR code on it."""
-    folder = tmp_path / "pages"
-    folder.mkdir(exist_ok=True)
-    (folder / "p.pdf").write_bytes(pdf)
-    subprocess.run(
-        ["pdftoppm", "-r", "50", "-gray", "-png", str(folder / "p.pdf"), str(folder / "page")],
-        check=True,
-    )
+    """Print each page (50 dpi, as a phone camera would see it) and decode the one QR code on
+    it."""
     found = []
-    for png in sorted(folder.glob("page-*.png")):
-        (code,) = zxingcpp.read_barcodes(Image.open(png))
-        found.append(code.text)
+    for codes in qr_codes_by_page(pdf, tmp_path, dpi=50):
+        (code,) = codes
+        found.append(code)
     return found
-
-
-def pdf_fonts(pdf: bytes, tmp_path) -> list[dict[str, str]]:
-    """The fonts poppler's pdffonts lists: name, emb, sub."""
-    path = tmp_path / "fonts.pdf"
-    path.write_bytes(pdf)
-    out = subprocess.run(["pdffonts", str(path)], capture_output=True, check=True, text=True)
-    fonts = []
-    for line in out.stdout.splitlines()[2:]:  # a header and a rule first
-        # name, type (may hold spaces), encoding, emb, sub, uni, object, generation
-        name, rest = line.split(None, 1)
-        *_kind, emb, sub, _uni, _obj, _gen = rest.split()
-        fonts.append({"name": name, "emb": emb, "sub": sub})
-    return fonts
 
 
 @pytest.fixture
@@ -120,7 +94,7 @@ def test_cli_posters_one_page_per_site_with_name_and_qr(runner, app, made, tmp_p
     assert len(reader.pages) == 3
     box = reader.pages[0].mediabox
     assert (round(float(box.width)), round(float(box.height))) == (595, 842)  # A4 in points
-    texts = pdf_text(pdf, tmp_path)
+    texts = page_texts(pdf, tmp_path)
     by_name = {}
     for text, url in zip(texts, qr_codes(pdf, tmp_path), strict=True):
         name = next(n for n, _d in NAMES if n in text.replace(" ", ""))
@@ -191,7 +165,7 @@ def test_traditional_characters_print_with_the_same_embedded_font(app, made, tmp
             [made[0]], base_url="http://gate.test", printed=date(2020, 2, 15)
         )
     assert {f["emb"] for f in pdf_fonts(pdf, tmp_path)} == {"yes"}
-    (text,) = pdf_text(pdf, tmp_path)
+    (text,) = page_texts(pdf, tmp_path)
     assert "掃碼" in text and "2020-02-15" in text
     bare = first_page(pdf, tmp_path, bare_viewer)
     assert ImageChops.difference(bare, first_page(pdf, tmp_path)).getbbox() is None

@@ -21,51 +21,49 @@ from sync_helpers import add_site, entry, stamp
 from fieldapp.screening import campaigns
 from sync import peers
 
+
+def record(kind: str, data: dict) -> dict:
+    """A record of that kind as it crosses the wire: an id of its own, a few minutes old."""
+    return {"uuid": str(uuid.uuid4()), "kind": kind, "recorded_at": stamp(), "data": data}
+
+
 # The screening campaign the world below makes (its id set, so the samples can name it).
 CAMPAIGN = "00000000-0000-4000-8000-000000000019"
 # A valid record of every kind; a kind added later must add its own here (checked below).
 SAMPLES = {
     "entry": lambda site: entry(site, 1),
-    "correction": lambda site: {
-        "uuid": str(uuid.uuid4()),
-        "kind": "correction",
-        "recorded_at": stamp(),
-        "data": {
+    "correction": lambda site: record(
+        "correction",
+        {
             "entry_uuid": str(uuid.uuid4()),
             "changes": {"name": "张建华", "temperature": "37.5"},
             "void": False,
             "reason": "名字写错",
             "author": "wang",
         },
-    },
-    "case_action": lambda site: {
-        "uuid": str(uuid.uuid4()),
-        "kind": "case_action",
-        "recorded_at": stamp(),
-        "data": {
+    ),
+    "case_action": lambda site: record(
+        "case_action",
+        {
             "entry_uuid": str(uuid.uuid4()),
             "action": "remeasure",
             "temperature": "37.1",
             "note": "",
             "author": "wang",
         },
-    },
-    "daily_report": lambda site: {
-        "uuid": str(uuid.uuid4()),
-        "kind": "daily_report",
-        "recorded_at": stamp(),
-        "data": {
+    ),
+    "daily_report": lambda site: record(
+        "daily_report",
+        {
             "site_id": site,
             "day": datetime.now(UTC).date().isoformat(),
             "zero": True,
             "reporter": "李",
         },
-    },
-    "registration": lambda site: {
-        "uuid": str(uuid.uuid4()),
-        "kind": "registration",
-        "recorded_at": stamp(),
-        "data": {
+    ),
+    "registration": lambda site: record(
+        "registration",
+        {
             "site_id": site,
             "direction": "in",
             "name": "钱访客",
@@ -76,12 +74,10 @@ SAMPLES = {
             "destination": "3-2-501",
             "temperature": None,
         },
-    },
-    "screening": lambda site: {
-        "uuid": str(uuid.uuid4()),
-        "kind": "screening",
-        "recorded_at": stamp(),
-        "data": {
+    ),
+    "screening": lambda site: record(
+        "screening",
+        {
             "campaign_id": CAMPAIGN,
             "site_id": site,
             "person_id": str(uuid.uuid4()),
@@ -101,12 +97,10 @@ SAMPLES = {
             "screener": "值班员",
             "note": "",
         },
-    },
-    "screening_action": lambda site: {
-        "uuid": str(uuid.uuid4()),
-        "kind": "screening_action",
-        "recorded_at": stamp(),
-        "data": {
+    ),
+    "screening_action": lambda site: record(
+        "screening_action",
+        {
             "campaign_id": CAMPAIGN,
             "site_id": site,
             "person_id": str(uuid.uuid4()),
@@ -116,7 +110,7 @@ SAMPLES = {
             "note": "",
             "author": "wang",
         },
-    },
+    ),
 }
 DEEP = "\x00deep:"  # a placeholder the body text replaces with that many nested lists
 UNCHECKED = "这条记录无法检查，已留待核查。"

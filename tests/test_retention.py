@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from instances_support import make_instance, sync_up
-from reports_support import entry, save
+from reports_support import entry, purge_past_a_week, save
 
 from fieldapp import days, records, settings
 from fieldapp.gate import sites
@@ -92,15 +92,7 @@ def test_purge_removes_exactly_what_is_past_the_horizon(app, db, site, monkeypat
         (ago(10),),
     )
 
-    with app.app_context():
-        result = retention.purge(
-            db,
-            days=7,
-            report_days=365,
-            tz_name="Asia/Shanghai",
-            now=NOW,
-            registry=app.extensions["fieldapp.records"],
-        )
+    result = purge_past_a_week(app, db, now=NOW)
     assert (result.entries, result.dependents, result.reports, result.rejects) == (2, 1, 1, 1)
     left = {r[0] for r in db.execute("SELECT uuid FROM entries")}
     assert left == {edge_in["uuid"], fresh["uuid"]}
@@ -180,14 +172,7 @@ def test_purged_personal_data_is_gone_from_the_file_and_its_wal(app, db, site):
     marker = "欧阳独一无二"
     assert save(app, db, [entry(site["id"], ago(12), name=marker)]) == ["applied"]
     assert db.execute("PRAGMA secure_delete").fetchone()[0] == 1
-    with app.app_context():
-        retention.purge(
-            db,
-            days=7,
-            report_days=365,
-            tz_name="Asia/Shanghai",
-            registry=app.extensions["fieldapp.records"],
-        )
+    purge_past_a_week(app, db)
     assert marker.encode() not in file_and_wal(app.config["DATABASE"])
 
 
@@ -215,14 +200,7 @@ def test_purge_waits_for_a_checkpoint_running_elsewhere_to_empty_the_wal(app, db
     )
     try:
         assert holder.stdout.readline().strip() == "held"
-        with app.app_context():
-            retention.purge(
-                db,
-                days=7,
-                report_days=365,
-                tz_name="Asia/Shanghai",
-                registry=app.extensions["fieldapp.records"],
-            )
+        purge_past_a_week(app, db)
     finally:
         holder.wait(10)
         holder.stdout.close()

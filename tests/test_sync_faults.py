@@ -90,16 +90,22 @@ def assert_exactly(top, expected: set[str]) -> None:
     assert sorted(changes) == sorted(got), "the change log counts a record twice"
 
 
-def test_upstream_killed_mid_batch_then_sync_again(top, bottom):
-    made = make(bottom, 3000)
-    proc = subprocess.Popen(
+def sync_started(office) -> subprocess.Popen:
+    """`fieldapp sync` of the office, started in a process of its own; its output piped, as
+    text, for communicate()."""
+    return subprocess.Popen(
         FIELDAPP + ["sync"],
-        env=bottom.env,
+        env=office.env,
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def test_upstream_killed_mid_batch_then_sync_again(top, bottom):
+    made = make(bottom, 3000)
+    proc = sync_started(bottom)
     wait_until(lambda: top.query("SELECT 1 FROM entries LIMIT 1"), what="a first batch stored")
     kill(top)  # while the next batches are on their way
     _out, err = proc.communicate(timeout=60)
@@ -178,17 +184,7 @@ def test_downstream_restored_from_older_copy_duplicates_nothing(top, bottom, tmp
 
 def test_two_pushers_of_one_source_at_once(top, bottom):
     made = make(bottom, 2000)
-    procs = [
-        subprocess.Popen(
-            FIELDAPP + ["sync"],
-            env=bottom.env,
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
+    procs = [sync_started(bottom) for _ in range(2)]
     for proc in procs:
         _out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err

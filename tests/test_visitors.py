@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from console_support import csrf, login, make_user, wire_entry
 from gate_helpers import enrol, make_site
+from reports_support import purge_past_a_week
 
 from fieldapp import records
 from fieldapp.gate import passes, selfreg
-from fieldapp.privacy import retention
 from sync.store import iso
 
 VISITOR = {
@@ -138,6 +138,21 @@ def test_self_service_takes_the_visitors_temperature_and_shows_a_fever(
     assert 'name="temperature"' not in client.get(f"/s/{site['code']}").get_data(as_text=True)
 
 
+def checked_at_the_gate(app, db, site, name: str, registration: str) -> None:
+    """The visitor's entry saved by the gate phone that scanned their pass: it names the
+    registration."""
+    with app.test_request_context():
+        records.save(
+            db,
+            [
+                wire_entry(
+                    site["id"], name=name, person_type="visitor", registration_uuid=registration
+                )
+            ],
+            source="test",
+        )
+
+
 def test_the_gate_phone_reads_the_registration_it_scanned(app, client, db, site):
     visitor = app.test_client()
     registration = register(visitor, site)
@@ -152,16 +167,7 @@ def test_the_gate_phone_reads_the_registration_it_scanned(app, client, db, site)
     assert body["checked"] == [] and body["temperature"] is None
 
     # Saved at the gate with the link: the next scan says it was checked already.
-    with app.test_request_context():
-        records.save(
-            db,
-            [
-                wire_entry(
-                    site["id"], name="赵小明", person_type="visitor", registration_uuid=registration
-                )
-            ],
-            source="test",
-        )
+    checked_at_the_gate(app, db, site, "赵小明", registration)
     assert len(client.get(url).get_json()["checked"]) == 1
 
     other = make_site(db, "城东工地", "construction")
@@ -183,16 +189,7 @@ def test_the_log_shows_who_was_never_checked_at_the_gate(app, client, db, site):
     visitor = app.test_client()
     checked = register(visitor, site, name="孙已查")
     unchecked = register(visitor, site, name="周未查")
-    with app.test_request_context():
-        records.save(
-            db,
-            [
-                wire_entry(
-                    site["id"], name="孙已查", person_type="visitor", registration_uuid=checked
-                )
-            ],
-            source="test",
-        )
+    checked_at_the_gate(app, db, site, "孙已查", checked)
     make_user(app, "admin", "admin")
     make_user(app, "guest", "viewer")
     login(client, "admin")
@@ -217,15 +214,7 @@ def test_registrations_expire_with_the_entries(app, db, site):
     fresh = registration_record(site["id"], iso(now - timedelta(days=1)))
     with app.test_request_context():
         assert [r.status for r in records.save(db, [old, fresh], source="t")] == ["applied"] * 2
-    with app.app_context():
-        retention.purge(
-            db,
-            days=7,
-            report_days=365,
-            tz_name="Asia/Shanghai",
-            now=now,
-            registry=app.extensions["fieldapp.records"],
-        )
+    purge_past_a_week(app, db, now=now)
     assert [r[0] for r in db.execute("SELECT uuid FROM registrations")] == [fresh["uuid"]]
     assert old["uuid"] not in {r[0] for r in db.execute("SELECT uuid FROM changes")}
     db.execute("INSERT INTO settings (name, value) VALUES ('retention_days', '7')")
