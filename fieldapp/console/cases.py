@@ -240,8 +240,8 @@ def listing(
 
 
 # ---- each case's state, kept (what open_count reads) ------------------------------------
-# The dashboard's open cases were counted from every fever of the 21 days with its actions
-# (165 ms at 10 million entries on PostgreSQL). Instead a row per case (table fever_cases)
+# The dashboard's open cases were counted from every fever of the retention with its actions,
+# a time that grows with the entries kept. Instead a row per case (table fever_cases)
 # is made again whenever a record it comes from is stored: a fever entry (or any entry a
 # correction already names), a correction, a case action. The purge deletes it with its
 # entry. `fieldapp init` makes the rows of a database that has none yet (ensure).
@@ -304,8 +304,8 @@ def refresh(
 def after_entries(conn: db.Connection, rows: list[dict[str, Any]]) -> None:
     """The entry kind's share: the batch's fevers, and entries a correction stored before
     them names (it may have made one a fever): those are looked for only when a correction
-    is waiting for its entry, which is seldom (a look-up of 500 uuids costs a push on
-    PostgreSQL 2 ms)."""
+    is waiting for its entry, which is seldom (a look-up of a batch's uuids would cost every
+    push)."""
     fevers = [r["uuid"] for r in rows if rules.is_fever(float(r["temperature"]))]
     fixed: list[str] = []
     if conn.execute("SELECT 1 FROM fever_cases_waiting LIMIT 1").fetchone() is not None:

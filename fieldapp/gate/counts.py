@@ -1,13 +1,13 @@
 """Counts of the entries per site and local day (and per local hour), kept as they are stored.
 
 The dashboard shows the day's ins, outs, fevers and travel flags per site and the entries per
-hour. Counting them from the entries reads the whole day each time the page refreshes (476,190
-entries a day at 10 million kept: about 300 ms on PostgreSQL, and linear in the day). So the
+hour. Counting them from the entries reads the whole day each time the page refreshes, a time
+linear in the day's entries (bench/NOTES.md: the console at 10,000,000 entries). So the
 entry kind's after_write moves these counts in the batch's write transaction (a batch is
 summed in Python first: a few rows upserted per batch), the purge takes its entries out of them
-in the transaction that deletes them, and the dashboard reads a row per site (5,000 rows,
-not 476,190 entries; with 24 columns of the entries per hour, so that the hour chart of any
-scope is a sum over the same rows).
+in the transaction that deletes them, and the dashboard reads a row per site, not the day's
+entries (with 24 columns of the entries per hour, so that the hour chart of any scope is a sum
+over the same rows).
 
 What a row counts is what the dashboard counted from the entries (count_day, which the tests
 hold the kept counts against): the entries as recorded, not as corrected; a fever is
