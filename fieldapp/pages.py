@@ -15,8 +15,14 @@ def is_htmx() -> bool:
 
 def page_or_fragment(page: str, fragment: str, status: int = 200, **context: Any) -> Response:
     """The page, or only its fragment for an HTMX request; Vary: HX-Request either way, so a
-    cache never hands one to the other."""
-    template = fragment if is_htmx() else page
+    cache never hands one to the other.
+
+    A refused form (a 4xx status) is the page with that status, but its fragment goes to HTMX
+    as a 200: htmx swaps in only a 2xx answer, and the user would see nothing happen."""
+    htmx = is_htmx()
+    template = fragment if htmx else page
+    if htmx and 400 <= status < 500:
+        status = 200
     response = Response(render_template(template, **context), status=status)
     response.vary.add("HX-Request")
     return response

@@ -99,7 +99,7 @@ def csrf_expired(error: CSRFError):
             form.form_errors.append(
                 _("This page had expired, so nothing was saved. Check the details and save again.")
             )
-            return _render(site, form, status=200 if is_htmx() else 400)
+            return _render(site, form, status=400)
     return render_template("errors/csrf.html"), 400
 
 
@@ -187,7 +187,7 @@ def create(code: str):
     form = EntryForm()
     form.keep_only(site_fields.shown(site))
     if not form.validate():
-        return _render(site, form, status=200 if is_htmx() else 400)
+        return _render(site, form, status=400)
     try:
         record_id = str(uuid.UUID(form.uuid.data or ""))
     except ValueError:
@@ -217,7 +217,7 @@ def create(code: str):
         status = DUPLICATE if result.status == CONFLICT else result.status
         if status not in (APPLIED, DUPLICATE):
             form.form_errors.append(_("Not saved: %(reason)s", reason=result.reason))
-            return _render(site, form, status=200 if is_htmx() else 400)
+            return _render(site, form, status=400)
     temperature = rules.parse_temperature(data["temperature"])
     saved = {
         "name": data["name"].strip(),

@@ -1,0 +1,36 @@
+"""A form the instance refuses shows why, where the user is looking: htmx swaps in only a 2xx
+answer (its default responseHandling), so a refused form's fragment must come back as one."""
+
+from __future__ import annotations
+
+from servers import enrol_cookie
+
+
+def test_a_visitor_who_does_not_agree_is_told_so_and_nothing_is_saved(server, page):
+    site = server.query("SELECT code FROM sites WHERE kind = 'residential'")[0]
+    page.goto(f"{server.url}/s/{site['code']}/register")
+    page.fill("#name", "赵小明")
+    if page.locator("#phone").count():
+        page.fill("#phone", "13700001111")
+    page.check("#self-register [name=direction][value=in]")
+    page.check("#self-register [name=health_code][value=green]")
+    page.click("#self-register button[type=submit]")  # the consent box not ticked
+    page.locator("#self-register .error", has_text="请阅读说明并勾选同意。").wait_for()
+    assert page.input_value("#name") == "赵小明"  # what they typed is still there
+    assert server.query("SELECT uuid FROM registrations") == []
+    page.check("#self-register [name=consent]")
+    page.click("#self-register button[type=submit]")
+    page.wait_for_selector("[data-pass-qr] svg")
+    assert len(server.query("SELECT uuid FROM registrations")) == 1
+
+
+def test_a_daily_report_the_instance_refuses_says_why_on_the_phone(server, context, page):
+    site = server.query("SELECT id, code FROM sites WHERE active = 1 ORDER BY name LIMIT 1")[0]
+    enrol_cookie(server, context, site["id"])
+    page.goto(f"{server.url}/s/{site['code']}/report")
+    page.wait_for_selector("button.report-submit")
+    # A day no gate may report for (a form no page would send): the instance refuses it.
+    page.evaluate("document.querySelector('#gate-report [name=day]').value = '2099-01-01'")
+    page.click("button.report-submit")
+    page.locator("#gate-report .flash-error", has_text="报告未保存").wait_for()
+    assert server.query("SELECT count(*) FROM daily_reports")[0][0] == 0
