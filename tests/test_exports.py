@@ -123,6 +123,25 @@ def test_export_shows_corrected_values(app, world, db):
     assert row["已作废"] == "重复登记"
 
 
+@pytest.mark.parametrize(("user", "full"), [("root", ""), ("root", "1"), ("viewer", "")])
+def test_a_site_name_and_a_void_reason_never_run_as_formulas(app, world, db, user, full):
+    """Every text cell is quoted, whichever way the rows are made (SQL for a coordinator's
+    masked export, Python for a full one or a viewer's)."""
+    site = make_site(app, "=cmd|' /C calc'!A0", "金坛区")
+    (voided, other) = save(
+        app, wire_entry(site["id"], name="李四"), wire_entry(site["id"], name="王五")
+    )
+    client = app.test_client()
+    login(client, "root")
+    token = csrf(client, "/console/login")
+    client.post(f"/console/entry/{voided}/void", data={"csrf_token": token, "reason": "-1+1"})
+    login(client, user)
+    rows = parse_csv(export(client, format="csv", full=full))
+    by_uuid = {r[-1]: dict(zip(rows[0], r, strict=True)) for r in rows[1:]}
+    assert by_uuid[voided]["已作废"] == "'-1+1"
+    assert by_uuid[voided]["场所"] == by_uuid[other]["场所"] == "'=cmd|' /C calc'!A0"
+
+
 def test_xlsx_matches_the_database(app, world, db):
     client = app.test_client()
     login(client, "root")

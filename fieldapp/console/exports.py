@@ -77,18 +77,19 @@ def row_maker(
     def make(e) -> list:
         if type(e) is dict:  # corrected: corrections.current() made it
             corrected = yes if e["corrected"] else no
-            void = e["void_reason"] if e["void"] else no
+            void = safe_cell(e["void_reason"]) if e["void"] else no
             e = tuple(e[c] for c in columns)
         else:
             corrected = void = no
         (_id, uuid, recorded_at, site_id, direction, person_type, name, phone, id_masked,
          id_cipher, temperature, fever_action, health_code, travel, where, plate, dest, note,
          vol) = e  # fmt: skip
-        # Free text could start a formula in a spreadsheet (CSV injection): quote it.
+        # Free text could start a formula in a spreadsheet (CSV injection): quote it (the site's
+        # name and a void's reason too).
         name, where, dest, note, vol = map(safe_cell, (name, where, dest, note, vol))
         return [
             local(recorded_at),
-            sites.get(site_id, ""),
+            safe_cell(sites.get(site_id, "")),
             d_labels.get(direction, direction),
             p_labels.get(person_type, person_type),
             mask_name(name) if viewer else name,
@@ -160,7 +161,7 @@ def _fast_sql(f, site_ids, tz) -> tuple[str, list]:
     code, p4 = _label("e.health_code", rules.HEALTH_CODES)
     where, wparams = logbook._where(f, site_ids, tz)
     sql = (
-        "SELECT e.recorded_at, s.name,"  # noqa: S608 -- SQL and ? only
+        f"SELECT e.recorded_at, {_quoted('s.name')},"  # noqa: S608 -- SQL and ? only
         f" {direction}, {person}, {_quoted('e.name')},"
         " CASE WHEN length(e.phone) = 11"
         "  THEN substr(e.phone, 1, 3) || '****' || substr(e.phone, 8) ELSE e.phone END,"
