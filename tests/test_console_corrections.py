@@ -123,6 +123,10 @@ def test_correcting_a_fever_away_closes_nothing_but_removes_the_case(app, world)
         **correct_form(name="李秀英", temperature="36.3"),
     )
     assert "李秀英" not in client.get("/console/cases").get_data(as_text=True)
+    # Its page leads to no case any more: the case's own page is gone.
+    case_link = f'href="/console/cases/{fever}"'
+    assert case_link not in client.get(f"/console/entry/{fever}").get_data(as_text=True)
+    assert client.get(f"/console/cases/{fever}").status_code == 404
     # And the other way round: a corrected-up temperature opens a case.
     post(
         client,
@@ -131,6 +135,9 @@ def test_correcting_a_fever_away_closes_nothing_but_removes_the_case(app, world)
         **correct_form(temperature="37.8"),
     )
     assert "张建国" in client.get("/console/cases").get_data(as_text=True)
+    page = client.get(f"/console/entry/{world['uuid']}").get_data(as_text=True)
+    assert f'href="/console/cases/{world["uuid"]}"' in page
+    assert client.get(f"/console/cases/{world['uuid']}").status_code == 200
 
 
 def test_correction_records_from_a_downstream_merge_by_uuid(app, world, db):

@@ -53,6 +53,11 @@ def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
     return {"entry_uuid": entry_uuid, **step}
 
 
+def is_case(entry: Mapping[str, Any]) -> bool:
+    """Whether an entry, as corrected (corrections.current), is a fever case: a fever, not void."""
+    return not entry["void"] and rules.is_fever(float(entry["temperature"]))
+
+
 def check_step(
     data: Mapping[str, Any],
     actions: Mapping[str, Any],
@@ -222,7 +227,7 @@ def listing(
     out = []
     for row in rows:
         entry = corrections.current(row, fixes.get(row["uuid"], []))
-        if entry["void"] or not rules.is_fever(float(entry["temperature"])):
+        if not is_case(entry):
             continue
         case = state(entry, acts.get(row["uuid"], []), now)
         keep = {
@@ -286,7 +291,7 @@ def refresh(
         now = sync.utcnow()
         for e in entries:
             value = corrections.current(e, fixes.get(e["uuid"], []))
-            if value["void"] or not rules.is_fever(float(value["temperature"])):
+            if not is_case(value):
                 continue
             case = state(e, acts.get(e["uuid"], []), now)  # closed and acknowledged: its rule
             closed, ack = case["closed"], bool(case["acknowledged_at"])
@@ -432,7 +437,7 @@ def count_open(conn: sqlite3.Connection, site_ids: list[str] | None, now: dateti
                 "SELECT uuid, recorded_at, temperature FROM entries WHERE uuid = ?", (row["uuid"],)
             ).fetchone()
             value = corrections.current(entry, fixes.get(row["uuid"], []))
-            if value["void"] or not rules.is_fever(float(value["temperature"])):
+            if not is_case(value):
                 continue
         if row["last"] == "close":
             continue

@@ -149,7 +149,7 @@ def log():
 def _case_in_scope(entry_uuid: str) -> dict:
     """The entry of a fever case, or 404 like _entry_in_scope (also when not fever, or void)."""
     value = _entry_in_scope(entry_uuid)
-    if not rules.is_fever(float(value["temperature"])) or value["void"]:
+    if not cases.is_case(value):
         abort(404)
     return value
 
@@ -177,8 +177,7 @@ def entry(entry_uuid: str):
         original=original,
         history=history,
         unmasked=unmasked,
-        fever=rules.is_fever(float(value["temperature"]))
-        or rules.is_fever(float(value["original"]["temperature"])),
+        case=cases.is_case(value),
         errors=session.pop("form_errors", []),
     )
 
