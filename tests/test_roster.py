@@ -119,14 +119,28 @@ def test_import_into_an_unknown_site(runner, tmp_path):
 
 def test_search_by_name_phone_or_unit(db, site):
     roster.import_rows(db, site["id"], roster.parse_csv(GOOD.encode()))
-    names = lambda q: [r["name"] for r in roster.search(db, site["id"], q)]  # noqa: E731
+    names = lambda q: [r["name"] for r in roster.search(db, site, q)]  # noqa: E731
     assert names("张建") == ["张建国"]
     assert names("1395") == ["李秀英"]
     assert names("3-") == sorted(["张建国", "李秀英"])
     assert names("张") == []  # one character is not enough
     assert names("%%") == [] and names("__") == []  # wildcards mean themselves
     other = make_site(db, "别的小区")
-    assert roster.search(db, other["id"], "张建") == []
+    assert roster.search(db, other, "张建") == []
+
+
+def test_where_the_gate_asks_no_phone_the_search_neither_finds_nor_shows_one(client, db, site):
+    """As on the phone's own copy of the roster (passes.for_phone): minimum collection."""
+    roster.import_rows(db, site["id"], roster.parse_csv(GOOD.encode()))
+    db.execute("UPDATE sites SET optional_fields = 'destination' WHERE id = ?", (site["id"],))
+    site = db.execute("SELECT * FROM sites WHERE id = ?", (site["id"],)).fetchone()
+    assert roster.search(db, site, "1395") == []
+    (found,) = roster.search(db, site, "李秀")
+    assert found["name"] == "李秀英" and found["phone"] == ""
+    gate = enrol(client, db, site)
+    html = gate.get(f"/s/{site['code']}/roster?q=3-1", headers={**EN, **HX}).get_data(as_text=True)
+    assert 'data-name="李秀英"' in html and 'data-phone=""' in html
+    assert "1395" not in html and "****" not in html
 
 
 def test_search_as_you_type_and_tapping_a_match(client, db, site):

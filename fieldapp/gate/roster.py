@@ -10,13 +10,16 @@ import csv
 import io
 import sqlite3
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from flask_babel import gettext as _
 
 from fieldapp import rules
 from fieldapp.db import transaction
 from fieldapp.gate import passes
+from fieldapp.privacy import fields as site_fields
 from sync import config as sync_config
 from sync.store import iso, utcnow
 
@@ -210,21 +213,27 @@ def import_csv(conn: sqlite3.Connection, site: sqlite3.Row, raw: bytes) -> Impor
     return import_rows(conn, site["id"], parse_csv(raw, default_person_type(site)))
 
 
-def search(conn: sqlite3.Connection, site_id: str, query: str, limit: int = 8) -> list[sqlite3.Row]:
-    """Active roster people whose name, phone or unit contains query (2 characters or more)."""
+def search(
+    conn: sqlite3.Connection, site: Mapping[str, Any], query: str, limit: int = 8
+) -> list[sqlite3.Row]:
+    """The site's active roster people whose name, unit or phone contains query (2 characters
+    or more). The phone number only where the site's form asks for it, as on the phone's copy
+    of the roster (passes.for_phone): elsewhere it is neither searched nor shown."""
     query = query.strip()
     if len(query) < 2:
         return []
     # Escape LIKE's wildcards so a typed % or _ means itself.
     pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    return conn.execute(
-        "SELECT id, name, phone, unit, person_type FROM roster"
-        " WHERE site_id = ? AND active = 1"
-        " AND (lower(name) LIKE lower(?) ESCAPE '\\' OR phone LIKE ? ESCAPE '\\'"
-        " OR lower(unit) LIKE lower(?) ESCAPE '\\')"
-        " ORDER BY name LIMIT ?",
-        (site_id, pattern, pattern, pattern, limit),
-    ).fetchall()
+    matched = ["lower(name) LIKE lower(?) ESCAPE '\\'", "lower(unit) LIKE lower(?) ESCAPE '\\'"]
+    phone = "''"
+    if "phone" in site_fields.shown(site):
+        matched.append("phone LIKE ? ESCAPE '\\'")
+        phone = "phone"
+    sql = (
+        f"SELECT id, name, {phone} AS phone, unit, person_type FROM roster"  # noqa: S608 -- SQL only
+        f" WHERE site_id = ? AND active = 1 AND ({' OR '.join(matched)}) ORDER BY name LIMIT ?"
+    )
+    return conn.execute(sql, (site["id"], *[pattern] * len(matched), limit)).fetchall()
 
 
 def get_person(conn: sqlite3.Connection, site_id: str, person_id: str) -> sqlite3.Row | None:

@@ -138,7 +138,7 @@ def page(code: str):
                 "roster_id": person["id"],
             }
     query = request.args.get("q", "").strip()[:50]
-    matches = roster.search(conn, site["id"], query)
+    matches = roster.search(conn, site, query)
     return _render(site, _new_form(site, **prefill), query=query, matches=matches)
 
 
@@ -167,7 +167,7 @@ def roster_search(code: str):
     query = request.args.get("q", "").strip()[:50]
     if not is_htmx():
         return redirect(url_for("gate.page", code=code, q=query))
-    matches = roster.search(get_db(), site["id"], query)
+    matches = roster.search(get_db(), site, query)
     response = make_response(
         render_template("gate/_roster.html", site=site, matches=matches, query=query)
     )
