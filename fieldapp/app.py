@@ -72,6 +72,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     i18n.init_app(app)
     app.jinja_env.globals["FEVER_AT"] = rules.FEVER_AT  # every template's fever threshold
+    app.jinja_env.globals["MAX_LEN"] = rules.MAX_LEN  # and the inputs' maxlength
     security.init_app(app)
     assets.init_app(app)  # compressed answers; static files hashed, precompressed, cached
     records.init_app(

@@ -228,6 +228,10 @@ def _entry_fields() -> tuple[Field, ...]:
 
 FIELDS: tuple[Field, ...] = _entry_fields()
 BY_NAME = {f.name: f for f in FIELDS}
+# How many characters an input lets be typed (its maxlength): each text field's limit, and the
+# longest reading TEMPERATURE matches ("37.25"). Phone numbers and plates may carry spaces,
+# dashes and dots the rules strip, so their inputs must not cut them shorter than the rule.
+MAX_LEN = {f.name: f.max_len for f in FIELDS if f.max_len} | {"temperature": 5}
 
 
 def message(f: Field, problem: str, **params: Any) -> str:

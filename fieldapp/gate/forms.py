@@ -16,6 +16,7 @@ from wtforms import HiddenField, RadioField, StringField, TelField
 from wtforms.fields.choices import SelectChoice
 
 from fieldapp import rules
+from fieldapp.rules import MAX_LEN
 
 
 def _choices(labels: Mapping[str, Any]) -> list[SelectChoice]:
@@ -43,17 +44,23 @@ class EntryForm(FlaskForm):
         _l("Direction"), choices=_choices(rules.DIRECTIONS), validate_choice=False
     )
     person_type = RadioField(_l("Who"), choices=_choices(rules.PERSON_TYPES), validate_choice=False)
-    name = StringField(_l("Name"), render_kw={"autocomplete": "off", "maxlength": 50})
+    name = StringField(_l("Name"), render_kw={"autocomplete": "off", "maxlength": MAX_LEN["name"]})
     phone = TelField(
         _l("Mobile phone"),
-        render_kw={"autocomplete": "off", "inputmode": "numeric", "maxlength": 16},
+        render_kw={"autocomplete": "off", "inputmode": "numeric", "maxlength": MAX_LEN["phone"]},
     )
     id_number = StringField(
-        _l("ID number (optional)"), render_kw={"autocomplete": "off", "maxlength": 18}
+        _l("ID number (optional)"),
+        # A resident ID is 18 characters (rules.RESIDENT_ID), and its rule strips no spaces.
+        render_kw={"autocomplete": "off", "maxlength": 18},
     )
     temperature = StringField(
         _l("Temperature (°C)"),
-        render_kw={"inputmode": "decimal", "autocomplete": "off", "maxlength": 5},
+        render_kw={
+            "inputmode": "decimal",
+            "autocomplete": "off",
+            "maxlength": MAX_LEN["temperature"],
+        },
     )
     fever_action = RadioField(
         _l("Fever: what was done?"),
@@ -72,13 +79,16 @@ class EntryForm(FlaskForm):
         default="false",
         validate_choice=False,
     )
-    travel_where = StringField(_l("Where?"), render_kw={"maxlength": 100})
+    travel_where = StringField(_l("Where?"), render_kw={"maxlength": MAX_LEN["travel_where"]})
     plate = StringField(
-        _l("Vehicle plate (optional)"), render_kw={"autocomplete": "off", "maxlength": 10}
+        _l("Vehicle plate (optional)"),
+        render_kw={"autocomplete": "off", "maxlength": MAX_LEN["plate"]},
     )
-    destination = StringField(_l("Building / unit"), render_kw={"maxlength": 50})
-    note = StringField(_l("Note"), render_kw={"maxlength": 200})
-    volunteer = StringField(_l("On duty"), render_kw={"maxlength": 50})
+    destination = StringField(
+        _l("Building / unit"), render_kw={"maxlength": MAX_LEN["destination"]}
+    )
+    note = StringField(_l("Note"), render_kw={"maxlength": MAX_LEN["note"]})
+    volunteer = StringField(_l("On duty"), render_kw={"maxlength": MAX_LEN["volunteer"]})
 
     def keep_only(self, shown: Iterable[str]) -> None:
         """Drop the optional fields a site does not ask for."""

@@ -105,3 +105,21 @@ def test_the_gate_form_works_without_javascript(server, browser):
         assert [tuple(r) for r in row] == [("worker", "remeasured", 37.6)]
     finally:
         context.close()
+
+
+def test_a_phone_number_and_a_plate_typed_with_spaces_are_not_cut_short(server, context, page):
+    """The inputs let through as many characters as the rules take (rules.MAX_LEN): the spaces,
+    dashes and dots a volunteer types in a number or a plate are stripped, not cut off."""
+    site = server.query("SELECT id, code FROM sites WHERE kind = 'residential'")[0]
+    enrol_cookie(server, context, site["id"])
+    page.goto(f"{server.url}/s/{site['code']}")
+    page.locator("#person_type label", has_text="访客").click()
+    page.fill("#name", "钱七")
+    page.locator("#phone").press_sequentially("+86 138-0013-8000")  # keys, as maxlength sees them
+    page.locator("#plate").press_sequentially("苏 A · D12345")
+    page.locator("#direction label", has_text="进").click()
+    page.fill("#temperature", "36.5")
+    page.click("button.save")
+    page.locator(".flash", has_text="已登记：钱七").wait_for()
+    (row,) = server.query("SELECT phone, plate FROM entries WHERE name = '钱七'")
+    assert tuple(row) == ("13800138000", "苏AD12345")
