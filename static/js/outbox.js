@@ -102,7 +102,8 @@
     });
   }
 
-  /* The one way a record's time of recording is stamped: now, in UTC, as ISO 8601. */
+  /* The one way a record's time of recording is stamped: now, in UTC, as ISO 8601 (the gate
+   * form writes the same in gate.js, which saves before this file is loaded). */
   function recordedAt(ms) {
     return new Date(ms === undefined ? Date.now() : ms).toISOString();
   }
