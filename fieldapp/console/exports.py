@@ -21,7 +21,7 @@ from flask_babel import gettext as _
 
 from fieldapp import days, db, rules
 from fieldapp.console import corrections, logbook
-from fieldapp.console.accounts import audit_action
+from fieldapp.console.accounts import WRITE_ROLES, audit_action
 from fieldapp.pages import table_download
 from fieldapp.privacy.ids import IdVault
 from fieldapp.tables import FORMULA_START, safe_cell
@@ -67,7 +67,7 @@ def row_maker(
     h_labels = {k: str(v) for k, v in rules.HEALTH_CODES.items()}
     f_labels = {k: str(v) for k, v in rules.FEVER_ACTIONS.items()}
     yes, no = _("yes"), ""
-    full = full and role in ("admin", "coordinator") and vault is not None
+    full = full and role in WRITE_ROLES and vault is not None
     viewer = role == "viewer"
     mask_phone, mask_name = rules.mask_phone, logbook.mask_name
     local = local_times(tz)
@@ -193,7 +193,7 @@ def rows(
     voided entries show their current value.
     """
     make = row_maker(tz, role, full, vault, logbook.site_names(conn))
-    if role == "viewer" or (full and role in ("admin", "coordinator")):
+    if role == "viewer" or (full and role in WRITE_ROLES):
         for part in logbook.iterate(conn, f, site_ids, tz, chunk):
             yield [make(e) for e in part]
         return

@@ -41,8 +41,8 @@ from fieldapp.pages import MIMETYPES, page_or_fragment
 from fieldapp.privacy.ids import IdVault
 
 bp = Blueprint("console", __name__, url_prefix="/console")
-ALL = ("admin", "coordinator", "viewer")
-WRITE = ("admin", "coordinator")
+ALL = tuple(accounts.ROLES)
+WRITE = accounts.WRITE_ROLES
 UNMASK_SECONDS = 300  # how long a deliberate unmask keeps showing the full data
 SOURCE = "console"  # names the console as the source of the records it saves
 CASES_SHOWN = 500  # the oldest first; more are reached by narrowing the filters

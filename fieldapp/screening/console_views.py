@@ -31,8 +31,8 @@ from fieldapp.screening import answers, campaigns, coverage, followup
 
 bp = Blueprint("screening_console", __name__)
 
-ALL = ("admin", "coordinator", "viewer")
-WRITE = ("admin", "coordinator")
+ALL = tuple(accounts.ROLES)
+WRITE = accounts.WRITE_ROLES
 SOURCE = "console"
 
 

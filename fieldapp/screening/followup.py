@@ -37,7 +37,7 @@ OUTCOMES = {
 }
 # Checked twice a day: a follow-up whose last check (or opening) is older than this is overdue.
 CHECK_EVERY = timedelta(hours=12)
-CHECKS_PER_DAY = 2
+CHECKS_PER_DAY = cases.CHECKS_PER_DAY  # as a fever case in home isolation
 COLUMNS = (
     "campaign_id",
     "site_id",
