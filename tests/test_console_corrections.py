@@ -81,6 +81,10 @@ def test_correction_is_validated_and_nothing_saved_when_wrong(world, db):
     assert "请说明更正或作废的原因" in client.get(f"/console/entry/{uuid}").get_data(as_text=True)
     post(client, f"/console/entry/{uuid}/correct", reason="无", **correct_form())
     assert "没有任何修改" in client.get(f"/console/entry/{uuid}").get_data(as_text=True)
+    # The same values typed another way the gate's rules read alike are no change either.
+    same = correct_form(temperature="36,6", phone="138 1234 5678", name=" 张建国 ")
+    post(client, f"/console/entry/{uuid}/correct", reason="无", **same)
+    assert "没有任何修改" in client.get(f"/console/entry/{uuid}").get_data(as_text=True)
     assert db.execute("SELECT count(*) FROM corrections").fetchone()[0] == 0
     assert db.execute("SELECT count(*) FROM audit_log WHERE action = 'correct'").fetchone()[0] == 0
 

@@ -49,6 +49,29 @@ def clean_change(name: str, value: Any) -> Any:
     return clean[name]
 
 
+def changes_from(form: Mapping[str, str], value: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of a correction form that differ from the entry's current value, each read
+    by the gate's own rule ("36,5" is 36.5, "138 0013 8000" is 13800138000: no change). A value
+    the rule refuses is kept as typed, for validate() to refuse with its reason."""
+    changes: dict[str, Any] = {}
+    for name in FIELDS:
+        if name == "travel":  # a checkbox: not ticked, not sent
+            typed: Any = form.get("travel") in ("1", "on", "true")
+        elif name in form:
+            typed = form[name]
+        else:
+            continue
+        try:
+            new = clean_change(name, typed)
+        except sync.Invalid:
+            changes[name] = typed
+            continue
+        old = value.get(name)
+        if new != (bool(old) if name == "travel" else "" if old is None else old):
+            changes[name] = new
+    return changes
+
+
 def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
     """Check a correction from any source and return its normalised wire form."""
     # The entry may not be here yet (records of one batch are checked before any is stored),

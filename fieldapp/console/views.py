@@ -208,35 +208,13 @@ def _save(record: dict, action: str, entry_uuid: str, detail: str, done: str) ->
     flash(done)
 
 
-def _form_changes(value: dict) -> dict:
-    """The fields of the correction form that differ from the entry's current value."""
-    changes = {}
-    for name in corrections.FIELDS:
-        if name == "travel":
-            new, old = request.form.get("travel") in ("1", "on", "true"), bool(value.get("travel"))
-        elif name not in request.form:
-            continue
-        else:
-            new, old = request.form.get(name, "").strip(), value.get(name)
-        if name == "temperature":
-            try:
-                if float(new) == float(old):
-                    continue
-            except ValueError:
-                pass
-        elif new == (old if old is not None else ""):
-            continue
-        changes[name] = new
-    return changes
-
-
 @bp.route("/entry/<entry_uuid>/correct", methods=["POST"])
 @require_role(*WRITE)
 def correct(entry_uuid: str):
     """Record a correction of an entry (the original stays)."""
     user = current_user()
     value = _entry_in_scope(entry_uuid)
-    changes = _form_changes(value)
+    changes = corrections.changes_from(request.form, value)
     record = corrections.wire(entry_uuid, user.name, request.form.get("reason", ""), changes)
     done = _("The correction is saved. The original entry is kept.")
     _save(record, "correct", entry_uuid, ", ".join(sorted(changes)), done)
