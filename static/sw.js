@@ -122,8 +122,9 @@ async function cachePage(path) {
 
 /* A gate page: the copy this phone kept, at once, refreshed in the background for next time
  * (at a gate the network is slow far more often than absent; the page's last entries follow by
- * htmx). The first visit, with nothing kept, waits for the network; a page kept in the language
- * before the volunteer chose another, for a few seconds. */
+ * htmx). The first visit, with nothing kept, waits for the network, and without one goes to the
+ * scanner, which says so; a page kept in the language before the volunteer chose another waits
+ * for a few seconds. */
 async function gatePage(event, url) {
   const cache = await caches.open(PAGES);
   const kept = await cache.match(url.pathname, { ignoreVary: true });
@@ -141,7 +142,10 @@ async function gatePage(event, url) {
     }
     return res;
   });
-  if (!kept) return network;
+  if (!kept) {
+    const missing = new URLSearchParams({ missing: url.pathname.split("/")[2] });
+    return network.catch(() => Response.redirect("/scan?" + missing, 302));
+  }
   event.waitUntil(network.catch(() => null));
   FieldOutbox.setMeta("last_gate", url.pathname).catch(() => null);
   if (!kept.headers.has(STALE)) return kept;

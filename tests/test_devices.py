@@ -188,7 +188,14 @@ def test_gate_entries_only_from_an_enrolled_phone(client, runner, site, db):
 
 
 @pytest.mark.parametrize(
-    "typed", ["{code}", " {code} ", "http://gate.test/s/{code}", "/s/{code}?x=1"]
+    "typed",
+    [
+        "{code}",
+        " {code} ",
+        "http://gate.test/s/{code}",
+        "/s/{code}?x=1",
+        "https://c.test/s/{code}#x",
+    ],
 )
 def test_typed_or_scanned_site_code_opens_the_gate(client, site, typed):
     response = client.get("/go", query_string={"code": typed.format(code=site["code"])})

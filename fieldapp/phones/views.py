@@ -196,8 +196,8 @@ def scan():
 def go():
     """Open the gate page of a typed or scanned site code (or a gate URL)."""
     code = (request.args.get("code") or "").strip()
-    if "/s/" in code:  # a whole scanned URL: its path ends in /s/<code>
-        code = code.rsplit("/s/", 1)[1].split("/")[0].split("?")[0]
+    if "/s/" in code:  # a gate page's address: the code follows its last /s/ (as scanner.js)
+        code = re.split(r"[/?#]", code.rsplit("/s/", 1)[1])[0]
     site = sites.active_by_code(get_db(), code) if code else None
     if site is None:
         flash(_("There is no site with that code."), "error")

@@ -112,23 +112,37 @@
 
   global.FieldScanner = { attach };
 
-  // The /scan page: a site's poster opens that site's gate.
+  /* A site's code in a scanned or typed text, read as /go reads it without JavaScript: what
+   * follows the last "/s/" of a gate page's address (a poster of this instance, or of the one
+   * above: sites come down with their codes), or, typed, the text itself; "" if there is none. */
+  function gateCode(text, typed) {
+    const t = text.trim();
+    if (!t.includes("/s/")) return typed ? t : "";
+    return t.slice(t.lastIndexOf("/s/") + 3).split(/[/?#]/)[0];
+  }
+
+  // The /scan page: a site's poster, or its typed code, opens that site's gate page itself,
+  // which the service worker answers from the copy the phone kept when there is no network.
   const page = document.getElementById("scanner");
   if (!page) return;
-  let scanner;
-  scanner = attach(page, (text) => {
-    let url;
-    try {
-      url = new URL(text, location.origin);
-    } catch (_) {
-      return false;
-    }
-    const m = url.pathname.match(/\/s\/([^/]+)\/?$/);
-    if (url.origin !== location.origin || !m) {
+  const open = (code) => location.assign("/s/" + encodeURIComponent(code));
+  const scanner = attach(page, (text) => {
+    const code = gateCode(text, false);
+    if (!code) {
       scanner.fail(page.dataset.tNotSite);
       return false;
     }
-    location.assign("/go?code=" + encodeURIComponent(decodeURIComponent(m[1])));
+    open(code);
     return true;
   });
+  const typed = document.querySelector("form[data-gate-code]");
+  typed.addEventListener("submit", (event) => {
+    const code = gateCode(typed.elements.code.value, true);
+    if (!code) return; // /go says what is wrong
+    event.preventDefault();
+    open(code);
+  });
+  // Sent back here by the service worker: that gate's page is not on this phone, no network.
+  const missing = new URLSearchParams(location.search).get("missing");
+  if (missing) scanner.fail(page.dataset.tNotKept.replace("{code}", missing));
 })(self);

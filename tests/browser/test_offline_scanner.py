@@ -1,10 +1,12 @@
-"""The in-app scanner: a fake camera shows another site's poster; the app opens that gate."""
+"""The in-app scanner: a fake camera shows another site's poster; the app opens that gate, with
+a network or without one (the gate page the phone kept), as typing the code does."""
 
 from __future__ import annotations
 
 import io
 
 import pytest
+from phone_support import ready
 from servers import enrol_browser
 
 CHROMIUM = "/usr/bin/chromium"  # as the shared `browser` fixture, which has no fake camera
@@ -58,6 +60,72 @@ def test_scanning_another_sites_poster_opens_its_gate(server, camera_browser):
         assert page.inner_text("h1") == name
     finally:
         context.close()
+
+
+def sites_by_name(server) -> list[tuple[str, str]]:
+    """(code, name) of the open sites, by name: the phone is enrolled at the first."""
+    return server.query("SELECT code, name FROM sites WHERE active = 1 ORDER BY name")
+
+
+def keep_gate_then_go_offline(page, context, server, code: str) -> None:
+    """Open a gate once with a network (the phone keeps its page), then the scanner; then the
+    network goes."""
+    page.goto(f"{server.url}/s/{code}")
+    page.wait_for_selector("#entry-form")
+    ready(page)
+    page.goto(server.url + "/scan")
+    page.wait_for_selector("[data-scan-start]")
+    context.set_offline(True)
+
+
+def test_offline_scanning_a_kept_gates_poster_opens_it(server, camera_browser):
+    browser, other = camera_browser
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    try:
+        page = context.new_page()
+        enrol_browser(server, page, "扫码手机")
+        keep_gate_then_go_offline(page, context, server, other)
+        page.click("[data-scan-start]")
+        page.wait_for_url(f"**/s/{other}", timeout=20000)
+        page.wait_for_selector("#entry-form")  # the kept page, the network is off
+        name = server.query("SELECT name FROM sites WHERE code = ?", (other,))[0][0]
+        assert page.inner_text("h1") == name
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("typed", ["{code}", " {code} ", "https://central.example/s/{code}"])
+def test_offline_typing_a_kept_gates_code_or_poster_address_opens_it(
+    server, context, enrolled_page, typed
+):
+    page = enrolled_page
+    code, name = sites_by_name(server)[-1]
+    keep_gate_then_go_offline(page, context, server, code)
+    page.fill("#code", typed.format(code=code))
+    page.click("form[action='/go'] button")
+    page.wait_for_url(f"**/s/{code}")
+    page.wait_for_selector("#entry-form")
+    assert page.inner_text("h1") == name
+
+
+def test_offline_a_gate_the_phone_never_opened_says_so(server, context, enrolled_page):
+    page = enrolled_page
+    ready(page)  # the phone's own gate is kept, the other site's never opened
+    never = sites_by_name(server)[-1][0]
+    page.goto(server.url + "/scan")
+    page.wait_for_selector("[data-scan-start]")
+    context.set_offline(True)
+    page.fill("#code", never)
+    page.click("form[action='/go'] button")
+    page.wait_for_url("**/scan?missing=*")
+    shown = page.locator("[data-scan-error]")
+    shown.wait_for()
+    assert never in shown.inner_text()
+    assert "网络" in shown.inner_text()  # it opens once there is a network
+    # A poster's address opened offline (by the phone's camera app) lands there as well.
+    page.goto(f"{server.url}/s/{never}")
+    page.wait_for_url("**/scan?missing=*")
+    assert never in page.locator("[data-scan-error]").inner_text()
 
 
 def test_typing_the_site_code_is_the_fallback(server, enrolled_page):

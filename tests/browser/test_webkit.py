@@ -226,3 +226,33 @@ def test_webkit_phone_keeps_an_entry_offline_and_delivers_it_once(server, webkit
     )
     rows = server.query("SELECT name, temperature, phone, device FROM entries")
     assert [tuple(r) for r in rows] == [("离线一", 36.6, "13812345678", device)]
+
+
+def test_webkit_a_typed_site_code_opens_a_kept_gate_offline(server, webkit):
+    driver = webkit
+    _device, code = enrol(driver, server)
+    other, name = server.query(
+        "SELECT code, name FROM sites WHERE active = 1 ORDER BY name DESC LIMIT 1"
+    )[0]
+    driver.get(f"{server.url}/s/{other}")  # opened once with a network: the phone keeps it
+    wait(driver, lambda d: d.find_elements(By.ID, "entry-form"), "the other site's gate form")
+    wait(driver, lambda d: run(d, READY), "service worker in control, gate page kept")
+    driver.get(server.url + "/scan")
+    wait(driver, lambda d: d.find_elements(By.ID, "code"), "the scanner page")
+
+    server.stop()  # the phone loses the network
+    driver.find_element(By.ID, "code").send_keys(other)
+    driver.find_element(By.CSS_SELECTOR, "form[action='/go'] button").click()
+    wait(
+        driver,
+        lambda d: d.current_url.endswith(f"/s/{other}") and d.find_elements(By.ID, "entry-form"),
+        "the kept gate page",
+    )
+    assert text(driver, "h1") == name
+    assert run(driver, NETWORK_DOWN)
+
+    # The phone's own site was never opened on it: its poster's address says so, offline.
+    driver.get(f"{server.url}/s/{code}")
+    wait(driver, lambda d: code in text(d, "[data-scan-error]"), "not on this phone yet")
+    assert "/scan?missing=" in driver.current_url
+    assert "网络" in text(driver, "[data-scan-error]")
