@@ -265,3 +265,23 @@ def test_unknown_and_old_codes_answer_404_pages(client, db, site):
     assert "物业 0519-82800000" in html  # who to ask
     assert client.post(f"/s/{old}/entries", data={}).status_code in (400, 404)
     assert client.get(f"/s/{old}/qr.png").status_code == 404
+
+
+def test_an_entry_typed_before_the_code_changed_or_the_site_closed_is_saved(gate, site, db):
+    """The page was open when the coordinator rotated the poster's code, then closed the site:
+    the person in front of the volunteer passed all the same. The entry names its site, as an
+    entry sent later from the phone's outbox does, and is stored, not lost to a 404 page."""
+    page = gate.get(f"/s/{site['code']}").get_data(as_text=True)
+    new = sites.rotate_code(db, site["id"])
+    response, uid = submit(gate, site, html=page, headers={**EN, **HX}, name="王改码")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "Saved: 王改码, In, 36.5 °C." in html
+    assert f'action="/s/{new}/entries"' in html  # the next entry goes to the current code
+    sites.set_active(db, site["id"], False)
+    response, uid2 = submit(gate, site, html=html, headers=EN, name="李关门")
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/s/{new}"  # which says the site is closed
+    rows = db.execute("SELECT uuid, name, site_id FROM entries ORDER BY name").fetchall()
+    assert [tuple(r) for r in rows] == [(uid2, "李关门", site["id"]), (uid, "王改码", site["id"])]
+    assert count(db, "SELECT count(*) FROM changes") == 2

@@ -236,6 +236,26 @@ def test_gate_report_needs_a_current_code_and_a_recent_day(client, app, db, site
     assert r.status_code == 303 and r.headers["Location"].endswith(f"/s/{site['code']}")
 
 
+def test_a_report_opened_before_the_code_changed_is_saved(client, app, db, site):
+    """The report page was open when the poster's code was changed: the tap still stores it
+    (the page's site), as the phone's outbox would have, and the answer leads to the new code."""
+    enrol(client, db, site)
+    app.config["WTF_CSRF_ENABLED"] = False
+    with app.app_context():
+        new = sites.rotate_code(db, site["id"])
+    form = {
+        "uuid": str(uuid.uuid4()),
+        "day": days.today(TZ).isoformat(),
+        "zero": "true",
+        **{k: "0" for k in reports.COUNT_KEYS},
+    }
+    r = client.post(f"/s/{site['code']}/report", data=form)
+    assert r.status_code == 303 and r.headers["Location"].startswith(f"/s/{new}/report")
+    row = db.execute("SELECT uuid, site_id, zero FROM daily_reports").fetchone()
+    assert tuple(row) == (form["uuid"], site["id"], 1)
+    assert client.post("/s/nosuchcode/report", data=form).status_code == 404
+
+
 def test_cli_report_daily_prints_the_roll_call(runner, app, db, site):
     with app.test_request_context():
         reports.submit(

@@ -13,6 +13,7 @@ import pytest
 from console_support import csrf, login, make_user
 from screening_support import added, answer, make_campaign, make_sites, save, today
 
+from fieldapp.gate import sites
 from fieldapp.phones import devices
 from fieldapp.screening import coverage
 from sync import peers
@@ -130,6 +131,29 @@ def test_the_form_without_script_saves_through_the_instance(client, app, db, wor
     assert r.status_code == 422
     assert "目前状态：请选择此人目前的状态。" in r.text and 'value="电话联系"' in r.text
     assert db.execute("SELECT count(*) FROM screenings").fetchone()[0] == 1
+
+
+def test_an_answer_posted_after_the_code_changed_is_saved(client, app, db, world):
+    """The form was open when the poster's code changed: its answer is stored all the same."""
+    app.config["WTF_CSRF_ENABLED"] = False
+    site, campaign = world["jintan"], world["campaign"]
+    enrol(client, db, site)
+    with app.app_context():
+        new = sites.rotate_code(db, site["id"])
+    form = {
+        "person_id": site["people"][0],
+        "added": "false",
+        "whereabouts": "district",
+        "contact": "no",
+        "status": "here",
+        "nat_result": "none",
+        "vaccine_doses": "3",
+    }
+    r = client.post(f"/s/{site['code']}/screening/{campaign.id}", data=form)
+    assert r.status_code == 303
+    assert r.headers["Location"].endswith(f"/s/{new}/screening/{campaign.id}")
+    assert db.execute("SELECT count(*) FROM screenings").fetchone()[0] == 1
+    assert client.get(f"/s/{site['code']}/screening/{campaign.id}").status_code == 404
 
 
 def test_the_gate_page_links_to_the_screening_only_while_a_campaign_runs(client, app, db, world):

@@ -125,6 +125,13 @@ def by_code(conn: sqlite3.Connection, code: str) -> tuple[str, sqlite3.Row | Non
     return "unknown", None
 
 
+def posted_to(conn: sqlite3.Connection, code: str) -> sqlite3.Row | None:
+    """The site of a code a record was posted to, current or old, open or closed; or None. Its
+    page may have been opened before the code changed or the site closed: the person passed
+    all the same, and the record is saved, as it would be from the phone's outbox."""
+    return by_code(conn, code)[1]
+
+
 def active_by_code(conn: sqlite3.Connection, code: str) -> sqlite3.Row | None:
     """The open site whose current code this is (a gate, enrolment or report page), or None."""
     status, site = by_code(conn, code)

@@ -177,8 +177,9 @@ def roster_search(code: str):
 
 @bp.post("/s/<code>/entries")
 def create(code: str):
-    """Save one entry through records.save(); a repeat of the same record id saves nothing new."""
-    site = _site_or_404(code)
+    """Save one entry through records.save(); a repeat of the same record id saves nothing new.
+    Saved whatever became of the code or the site since the page was opened (sites.posted_to)."""
+    site = sites.posted_to(get_db(), code) or _site_or_404(code)
     if not _volunteer():
         # 401 tells the phone's service worker to keep the entry in its outbox until
         # the phone is enrolled again (a revoked phone stops here).
@@ -234,7 +235,7 @@ def create(code: str):
         response.headers["X-Outbox-Stored"] = record_id
         return response
     flash(_confirmation(saved), "error" if rules.is_fever(saved["temperature"]) else "message")
-    return redirect(url_for("gate.page", code=code), 303)
+    return redirect(url_for("gate.page", code=site["code"]), 303)
 
 
 def _counted_for(phone: peers.Peer, when: str):

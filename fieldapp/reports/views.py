@@ -46,9 +46,12 @@ def _tz() -> str:
     return current_app.config["TIMEZONE"]
 
 
-def _site(code: str):
+def _site(code: str, *, saving: bool = False):
     """The open site of a report page's code; an old poster's code goes to the gate page, which
-    says it is out of date and who to ask; any other code is not found."""
+    says it is out of date and who to ask; any other code is not found. A report being saved is
+    saved whatever became of the code or the site since (sites.posted_to)."""
+    if saving and (site := sites.posted_to(get_db(), code)) is not None:
+        return site
     status, site = sites.by_code(get_db(), code)
     if status == "old":
         abort(redirect(f"/s/{code}", 303))
@@ -98,7 +101,7 @@ def _gate_context(site, day: date, today: date, error: str = "", form: dict | No
 @bp.route("/s/<code>/report", methods=["GET", "POST"])
 def gate_report(code: str):
     """Review the day's counts at a gate, add remarks and submit (a zero report in one tap)."""
-    site = _site(code)
+    site = _site(code, saving=request.method == "POST")
     device, allowed = devices.writer_at(get_db(), site["id"])
     if not allowed:
         page = render_template("reports/not_allowed.html", site=site)
@@ -117,7 +120,7 @@ def gate_report(code: str):
     if reports.already_stored(conn, uuid):
         # A second tap on the same form (or a retry after a lost answer): it is in.
         flash(_("This report was already submitted."))
-        return redirect(url_for("reports.gate_report", code=code, day=day.isoformat()), 303)
+        return redirect(url_for("reports.gate_report", code=site["code"], day=day.isoformat()), 303)
     result = reports.submit(
         conn,
         data,
@@ -133,7 +136,7 @@ def gate_report(code: str):
             context = _gate_context(site, day, today)
             return page_or_fragment("reports/gate.html", "reports/_gate.html", done=done, **context)
         flash(done)
-        return redirect(url_for("reports.gate_report", code=code, day=day.isoformat()), 303)
+        return redirect(url_for("reports.gate_report", code=site["code"], day=day.isoformat()), 303)
     context = _gate_context(site, day, today, error=result.reason or result.status, form=form)
     return page_or_fragment("reports/gate.html", "reports/_gate.html", status=422, **context)
 

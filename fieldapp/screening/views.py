@@ -57,8 +57,10 @@ def screening_today(site) -> bool:
 # ---- the site phone ---------------------------------------------------------------------------
 
 
-def _site(code: str):
-    site = sites.active_by_code(get_db(), code)
+def _site(code: str, *, saving: bool = False):
+    """The open site of a page's code, else not found; an answer being saved is saved whatever
+    became of the code or the site since (sites.posted_to)."""
+    site = (sites.posted_to if saving else sites.active_by_code)(get_db(), code)
     if site is None:
         abort(404)
     return site
@@ -127,7 +129,7 @@ def phone_page(code: str, campaign_id: str):
     """The site's people with their state today, and the form for one of them. With its script
     the page works offline: answers go to the phone's outbox. Without it, ?person= or ?add=1
     shows the form and a POST saves the answer (then back to the list)."""
-    site = _site(code)
+    site = _site(code, saving=request.method == "POST")
     device, allowed = devices.writer_at(get_db(), site["id"])
     if not allowed:
         return _not_allowed(site)
