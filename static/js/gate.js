@@ -314,6 +314,21 @@
     fresh.dispatchEvent(new CustomEvent("gate-swapped", { bubbles: true }));
   }
 
+  // An answer that is an error page (no fragment, nothing saved): the form stays as it was
+  // typed, and says so above it.
+  function notSaved(f, status) {
+    var box = f.querySelector("[data-not-saved]");
+    if (!box) {
+      box = document.createElement("div");
+      box.className = "errors";
+      box.setAttribute("role", "alert");
+      box.setAttribute("data-not-saved", "");
+      f.insertBefore(box, f.firstChild);
+    }
+    box.textContent = f.dataset.tNotSaved.replace("{status}", status);
+    box.scrollIntoView({ block: "nearest" });
+  }
+
   // The save: to the instance, or the service worker's outbox when the network fails it.
   // ("HX-Request": the fragment, not the whole page, as for htmx.) A second tap while one is
   // on its way is dropped. With no answer at all (no worker yet, and no network), the form
@@ -345,11 +360,11 @@
         "X-Outbox-Booleans": boxes.filter(function (n, i) { return boxes.indexOf(n) === i; }).join(","),
       },
     }).then(function (res) {
-      if (!res.ok) throw new Error("HTTP " + res.status);
       return res.text().then(function (html) {
         sending = false;
         busy(f, false);
-        answered(f, res, html);
+        if (res.ok) answered(f, res, html);
+        else notSaved(f, res.status);
       });
     }).catch(function () {
       sending = false;

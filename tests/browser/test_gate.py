@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from phone_support import names, ready, save
 from servers import enrol_cookie
 
 
@@ -123,3 +124,37 @@ def test_a_phone_number_and_a_plate_typed_with_spaces_are_not_cut_short(server, 
     page.locator(".flash", has_text="已登记：钱七").wait_for()
     (row,) = server.query("SELECT phone, plate FROM entries WHERE name = '钱七'")
     assert tuple(row) == ("13800138000", "苏AD12345")
+
+
+def test_an_entry_typed_while_the_poster_code_changed_is_saved(server, enrolled_page):
+    """The coordinator rotates the poster's code while the volunteer types: the save still
+    stores the entry (it names its site), and the next one goes to the new code."""
+    page = enrolled_page
+    ready(page)
+    code = page.url.rsplit("/s/", 1)[1]
+    server.cli("site", "rotate-code", code)
+    save(page, "王改码")
+    page.locator("#gate-saved", has_text="王改码").wait_for()
+    save(page, "李新码")
+    page.locator("#gate-saved", has_text="李新码").wait_for()
+    assert sorted(names(server)) == ["李新码", "王改码"]
+    assert page.evaluate("async () => (await FieldOutbox.summary()).waiting") == 0
+
+
+def test_an_error_answer_keeps_what_was_typed_and_says_so(server, enrolled_page):
+    """An answer that is an error page (here a gate address no site has) saves nothing: the form
+    keeps the typed entry and says so, rather than leaving for the error page."""
+    page = enrolled_page
+    ready(page)
+    gate = page.url
+    page.evaluate(
+        "() => { document.getElementById('entry-form').action = '/s/no-such-code/entries'; }"
+    )
+    save(page, "赵未存")
+    shown = page.locator("#entry-form [data-not-saved]")
+    shown.wait_for()
+    assert "未保存" in shown.inner_text() and "404" in shown.inner_text()
+    assert page.url == gate
+    assert page.input_value("#entry-form [name=name]") == "赵未存"
+    assert names(server) == []
+    assert page.evaluate("async () => (await FieldOutbox.summary()).waiting") == 0
