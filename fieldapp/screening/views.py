@@ -48,10 +48,15 @@ def _today() -> date:
     return days.today(_tz())
 
 
-@bp.app_template_global("screening_today")
-def screening_today(site) -> bool:
-    """Whether a campaign screens this site's people today (the gate page links to it)."""
-    return bool(campaigns.for_site(get_db(), site, _today()))
+@bp.app_template_global("screening_link")
+def screening_link(site) -> str | None:
+    """Where the gate page's "Screening" button leads: the page of the one campaign screening
+    this site's people today (the phone keeps it, so the button works offline), a choice when
+    several do, or nowhere."""
+    running = campaigns.for_site(get_db(), site, _today())
+    if len(running) == 1:
+        return url_for("screening.phone_page", code=site["code"], campaign_id=running[0].id)
+    return url_for("screening.phone_campaigns", code=site["code"]) if running else None
 
 
 # ---- the site phone ---------------------------------------------------------------------------

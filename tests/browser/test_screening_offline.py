@@ -76,7 +76,7 @@ def test_a_campaign_from_the_top_is_screened_offline_and_counted_up_the_chain(ch
         page.click("form button[type=submit]")
         page.click("#open-gate")
         page.wait_for_selector("#entry-form")
-        page.click("a[href$='/screening']")  # the gate page links to today's campaign
+        page.click(".gate-screening-link a")  # the gate page links to today's campaign
         page.wait_for_selector("#people li[data-person]")
         ready(page)  # the service worker keeps this page for offline use
         assert page.evaluate(NO_SIDEWAYS_SCROLL)
@@ -143,6 +143,14 @@ def test_a_campaign_from_the_top_is_screened_offline_and_counted_up_the_chain(ch
             page, "() => document.querySelector('[data-count]').textContent.includes('已排查 4 人')"
         )
         assert district.query("SELECT count(*) FROM screenings")[0][0] == 0
+
+        # To the gate register and back to the screening, still offline: both pages open from
+        # the phone (the gate page's button leads to the campaign's own page, which it keeps).
+        page.click(f"a[href='/s/{code}']")
+        page.wait_for_selector("#entry-form")
+        page.click(".gate-screening-link a")
+        page.wait_for_selector("#people li[data-person]")
+        assert "已排查 4 人" in page.inner_text("[data-count]")
 
         context.set_offline(False)
         wait_waiting(page, 0, 60)
