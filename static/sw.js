@@ -128,11 +128,22 @@ async function cachePage(path) {
 async function gatePage(event, url) {
   const cache = await caches.open(PAGES);
   const kept = await cache.match(url.pathname, { ignoreVary: true });
+  if (url.search && !url.searchParams.has("saved")) {
+    // A roster search (or a person picked) that the phone's own roster could not answer: the
+    // instance's answer, not the kept page; and never kept, or the next visit would open on
+    // this search. Without a network, the kept page.
+    try {
+      return await fetch(event.request);
+    } catch (err) {
+      if (kept) return kept;
+      throw err;
+    }
+  }
   const network = fetch(event.request).then(async (res) => {
     // Only the volunteer's page is kept: a 5xx, or the visitor's form where this phone had the
     // volunteer's page (enrolment revoked), never replaces it; the kept page's status line says
     // what to do and still shows the queue.
-    if (res.ok && res.headers.get("X-Fieldapp-Page") === "gate") {
+    if (res.ok && !url.search && res.headers.get("X-Fieldapp-Page") === "gate") {
       await cache.put(url.pathname, res.clone());
       await FieldOutbox.setMeta("last_gate", url.pathname).catch(() => null);
     } else if (res.status === 404 && kept) {

@@ -106,3 +106,22 @@ def test_the_first_visit_with_nothing_kept_waits_for_the_network(server, context
     page.goto(f"{server.url}/s/{code}")
     page.wait_for_selector("#entry-form")
     ready(page)  # the network's page, kept for next time
+
+
+def test_a_search_the_phone_cannot_answer_asks_the_instance_and_is_not_kept(
+    server, enrolled_page
+):
+    """A search sent to the instance (the phone has no roster of this site, or no script ran):
+    the answer is the instance's results, not the kept page; and the kept page stays the plain
+    one, so the next visit does not open on that search and the person it found."""
+    page = enrolled_page
+    code = server.query("SELECT code FROM sites WHERE kind = 'residential'")[0][0]
+    path = f"/s/{code}"
+    page.goto(server.url + path)
+    ready(page)
+    page.goto(f"{server.url}{path}?q=张建")
+    page.locator("a.person", has_text="张建国").wait_for()
+    assert page.input_value("#roster-q") == "张建"
+    assert page.evaluate(KEPT_HAS, [path, "entry-form"])
+    assert not page.evaluate(KEPT_HAS, [path, 'value="张建"'])
+
