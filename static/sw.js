@@ -88,10 +88,10 @@ self.addEventListener("fetch", (event) => {
   }
   if (req.method !== "GET") return;
   if (url.pathname === "/ping" || url.pathname.startsWith("/sync/") || url.pathname.startsWith("/pwa/")) return;
-  if (req.mode === "navigate" && url.pathname === "/start") {
+  if (req.mode === "navigate" && (url.pathname === "/start" || url.pathname === "/")) {
     event.respondWith(startPage(req));
   } else if (req.mode === "navigate" && url.pathname.startsWith("/lang/")) {
-    event.respondWith(chooseLanguage(req));
+    event.respondWith(chooseLanguage(req, url));
   } else if (req.mode === "navigate" && GATE_PAGE.test(url.pathname)) {
     event.respondWith(gatePage(event, url));
   } else if (req.mode === "navigate" && SCREENING_PAGE.test(url.pathname)) {
@@ -169,9 +169,16 @@ async function gatePage(event, url) {
 }
 
 /* Another language chosen: the pages kept are in the one before, so each asks the network
- * first next time (and is kept anew); offline, or while it is slow, they still answer. */
-async function chooseLanguage(req) {
-  const res = await fetch(req);
+ * first next time (and is kept anew); offline, or while it is slow, they still answer. With no
+ * network the choice cannot be made: back to the page it was made on. */
+async function chooseLanguage(req, url) {
+  let res;
+  try {
+    res = await fetch(req);
+  } catch (_) {
+    const next = url.searchParams.get("next") || "";
+    return Response.redirect(/^\/(?!\/)/.test(next) ? next : "/start", 302);
+  }
   const cache = await caches.open(PAGES);
   for (const key of await cache.keys()) {
     const kept = await cache.match(key, { ignoreVary: true });
@@ -182,7 +189,7 @@ async function chooseLanguage(req) {
   return res;
 }
 
-/* The installed app's start: the server says which gate; offline, the last gate page used. */
+/* The installed app's start (and the home page): the server's; offline, the last gate page used. */
 async function startPage(req) {
   try {
     return await timeout(fetch(req), PAGE_TIMEOUT_MS);

@@ -125,3 +125,20 @@ def test_a_search_the_phone_cannot_answer_asks_the_instance_and_is_not_kept(
     assert page.evaluate(KEPT_HAS, [path, "entry-form"])
     assert not page.evaluate(KEPT_HAS, [path, 'value="张建"'])
 
+
+def test_offline_the_title_and_language_links_lead_back_to_the_kept_gate(
+    server, context, enrolled_page
+):
+    """Links every page has, tapped with no network: the title (the instance's home page) and
+    another language. Neither can be had offline; both come back to the gate page the phone
+    kept, not to the browser's 'no internet' page."""
+    page = enrolled_page
+    ready(page)
+    gate = page.url
+    context.set_offline(True)
+    page.click("a.brand")
+    page.wait_for_url(gate)
+    page.wait_for_selector("#entry-form")
+    page.click("nav.langs a[lang='zh-Hant']")
+    page.wait_for_url(gate)
+    page.wait_for_selector("#entry-form")
