@@ -325,7 +325,7 @@
       box.setAttribute("data-not-saved", "");
       f.insertBefore(box, f.firstChild);
     }
-    box.textContent = f.dataset.tNotSaved.replace("{status}", status);
+    box.textContent = document.body.dataset.tNotSaved.replace("{status}", status);
     box.scrollIntoView({ block: "nearest" });
   }
 

@@ -108,9 +108,7 @@ def test_the_first_visit_with_nothing_kept_waits_for_the_network(server, context
     ready(page)  # the network's page, kept for next time
 
 
-def test_a_search_the_phone_cannot_answer_asks_the_instance_and_is_not_kept(
-    server, enrolled_page
-):
+def test_a_search_the_phone_cannot_answer_asks_the_instance_and_is_not_kept(server, enrolled_page):
     """A search sent to the instance (the phone has no roster of this site, or no script ran):
     the answer is the instance's results, not the kept page; and the kept page stays the plain
     one, so the next visit does not open on that search and the person it found."""

@@ -34,3 +34,31 @@ def test_a_daily_report_the_instance_refuses_says_why_on_the_phone(server, conte
     page.click("button.report-submit")
     page.locator("#gate-report .flash-error", has_text="报告未保存").wait_for()
     assert server.query("SELECT count(*) FROM daily_reports")[0][0] == 0
+
+
+def test_a_visitor_with_no_network_is_told_nothing_was_sent_and_keeps_the_form(
+    server, context, page
+):
+    """The visitor's own phone has no service worker: a tap on Register with no network made
+    htmx fail without a word. Now the page says so above the form, which keeps what was typed,
+    and the next tap with a network registers."""
+    site = server.query("SELECT code FROM sites WHERE kind = 'residential'")[0]
+    page.goto(f"{server.url}/s/{site['code']}/register")
+    page.fill("#name", "钱无网")
+    if page.locator("#phone").count():
+        page.fill("#phone", "13700001111")
+    page.check("#self-register [name=direction][value=in]")
+    page.check("#self-register [name=health_code][value=green]")
+    page.check("#self-register [name=consent]")
+    context.set_offline(True)
+    page.click("#self-register button[type=submit]")
+    shown = page.locator("[data-not-sent]")
+    shown.wait_for()
+    assert "网络" in shown.inner_text()
+    assert page.input_value("#name") == "钱无网"
+    assert server.query("SELECT uuid FROM registrations") == []
+    context.set_offline(False)
+    page.click("#self-register button[type=submit]")
+    page.wait_for_selector("[data-pass-qr] svg")
+    assert page.locator("[data-not-sent]").count() == 0
+    assert len(server.query("SELECT uuid FROM registrations")) == 1
