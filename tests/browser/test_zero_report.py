@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from console_support import add_user_cli, sign_in
-from phone_support import wait_waiting
+from phone_support import names, ready, save, wait_waiting
+from servers import enrol_cookie
 
 CONTROLLED = "() => !!navigator.serviceWorker.controller"
 NO_SIDEWAYS_SCROLL = "() => document.documentElement.scrollWidth <= window.innerWidth"
@@ -76,3 +77,34 @@ def test_zero_report_offline_then_roll_call(server, browser, context, page):
         desk.screenshot(path=str(SHOTS / "rollcall_360.png"), full_page=True)
     finally:
         office.close()
+
+
+def test_no_zero_report_while_this_gates_entries_wait_on_the_phone(server, context, page):
+    """Entries kept on the phone are not yet in the instance's counts: the report page says so
+    and keeps its zero report from going, which would tell the roll-call nobody came. Once they
+    are sent, the page asks for the counts again: no longer zero."""
+    code = add_site(server, "待发小区")
+    enrol_cookie(
+        server, context, server.query("SELECT id FROM sites WHERE code = ?", (code,))[0][0]
+    )
+    page.goto(f"{server.url}/s/{code}")
+    ready(page)
+    context.set_offline(True)
+    save(page, "离线待发")
+    wait_waiting(page, 1)
+    # The network is back but the phone's sends fail (one bar of signal).
+    context.route("**/sync/v1/push", lambda route: route.abort())
+    context.set_offline(False)
+    page.goto(f"{server.url}/s/{code}/report")
+    note = page.locator("[data-report-waiting]")
+    note.wait_for()
+    assert "1" in note.inner_text() and "立即发送" in note.inner_text()
+    assert page.locator("button.report-submit").is_disabled()  # it says 提交零报告
+    assert server.query("SELECT count(*) FROM daily_reports")[0][0] == 0
+
+    context.unroute("**/sync/v1/push")
+    page.click("[data-send-now]")
+    page.locator("#gate-report .report-counts").wait_for()  # the counts, one person in
+    assert page.locator("[data-report-waiting]").is_hidden()
+    assert page.locator("button.report-submit").is_enabled()
+    assert names(server) == ["离线待发"]
