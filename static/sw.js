@@ -33,17 +33,25 @@ const plainName = (path) => path.replace(HASHED, "$1");
 // hashed names (or plain ones), which this version answers with its file of that name.
 const CURRENT = new Map([...SHELL_URLS, ...LAZY_URLS].map((u) => [plainName(u), u]));
 
+/* The shell's files this phone does not have yet. One missing file must not leave the phone
+ * without the rest: at install on one bar of signal some may fail, so every page asks again
+ * (pwa.js) until all are here. A hashed file never changes, so the copy the page just
+ * downloaded (HTTP cache) will do. */
+async function fillShell(installing) {
+  // An older version still running for some page: a newer one's activation deleted its shell.
+  if (!installing && !(await caches.has(SHELL))) return;
+  const cache = await caches.open(SHELL);
+  await Promise.all(SHELL_URLS.map(async (url) => {
+    if (await cache.match(url)) return;
+    try {
+      const res = await fetch(url, { cache: HASHED.test(url) ? "default" : "no-cache", credentials: "same-origin" });
+      if (res.ok) await cache.put(url, res);
+    } catch (_) { /* the next page asks again */ }
+  }));
+}
+
 self.addEventListener("install", (event) => {
-  event.waitUntil((async () => {
-    const cache = await caches.open(SHELL);
-    // One missing file must not leave the phone without the rest of the shell.
-    // A hashed file never changes, so the copy the page just downloaded (HTTP cache) will do.
-    await Promise.all(SHELL_URLS.map((url) =>
-      fetch(url, { cache: HASHED.test(url) ? "default" : "no-cache", credentials: "same-origin" })
-        .then((res) => (res.ok ? cache.put(url, res) : null))
-        .catch(() => null)));
-    await self.skipWaiting();
-  })());
+  event.waitUntil(fillShell(true).then(() => self.skipWaiting()));
 });
 
 self.addEventListener("activate", (event) => {
@@ -61,6 +69,8 @@ self.addEventListener("message", (event) => {
   if (msg.type === "claim") {
     // A page that was still loading when the worker activated was missed by claim() there.
     event.waitUntil(self.clients.claim());
+  } else if (msg.type === "fill-shell") {
+    event.waitUntil(fillShell(false));
   } else if (msg.type === "cache-page" && typeof msg.url === "string") {
     event.waitUntil(cachePage(msg.url));
   } else if (msg.type === "send") {

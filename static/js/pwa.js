@@ -16,6 +16,8 @@
       .then((reg) => {
         if (!reg.active) return;
         if (!navigator.serviceWorker.controller) reg.active.postMessage({ type: "claim" });
+        // What the worker could not fetch when it was installed, on one bar of signal.
+        reg.active.postMessage({ type: "fill-shell" });
         // A gate page must be kept for offline use: the page that installed the worker was not
         // seen by it, and on one bar the worker's copy can fail. Ask until it is kept.
         if (GATE_PAGE.test(location.pathname)) keep(reg, 12);

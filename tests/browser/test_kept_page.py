@@ -140,3 +140,28 @@ def test_offline_the_title_and_language_links_lead_back_to_the_kept_gate(
     page.click("nav.langs a[lang='zh-Hant']")
     page.wait_for_url(gate)
     page.wait_for_selector("#entry-form")
+
+
+SHELL_HAS = "async (path) => !!(await caches.match(path))"
+DROP_FROM_SHELL = """async (path) => {
+  for (const name of await caches.keys()) {
+    if (name.startsWith("fieldapp-shell-")) await (await caches.open(name)).delete(path);
+  }
+}"""
+
+
+def test_a_page_of_the_app_the_install_missed_is_fetched_by_a_later_visit(
+    server, context, enrolled_page
+):
+    """On one bar of signal the worker's install could not fetch some of the app's own pages
+    (here the scanner): the next page opened with a network fetches what is missing, so the
+    scanner opens offline."""
+    page = enrolled_page
+    ready(page)
+    page.evaluate(DROP_FROM_SHELL, "/scan")  # what a fetch that failed at install leaves
+    assert not page.evaluate(SHELL_HAS, "/scan")
+    page.reload()
+    until(page, SHELL_HAS, "/scan", seconds=20)
+    context.set_offline(True)
+    page.goto(server.url + "/scan")
+    page.wait_for_selector("[data-scan-start]")
