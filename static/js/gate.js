@@ -331,8 +331,9 @@
 
   // The save: to the instance, or the service worker's outbox when the network fails it.
   // ("HX-Request": the fragment, not the whole page, as for htmx.) A second tap while one is
-  // on its way is dropped. With no answer at all (no worker yet, and no network), the form
-  // goes as a plain post, as it does without scripts.
+  // on its way is dropped. With no answer at all, the worker keeps the entry on the phone;
+  // with no worker in control, the page does; without outbox.js either, the form goes as a
+  // plain post, as it does without scripts.
   var sending = false;
   document.addEventListener("submit", function (event) {
     var f = event.target;
@@ -346,8 +347,9 @@
       f.elements.recorded_at.value = new Date().toISOString();
     }
     var boxes = Array.prototype.map.call(f.querySelectorAll("input[type=checkbox][name]"),
-      function (i) { return i.name; });
-    var body = new URLSearchParams(new FormData(f));
+      function (i) { return i.name; }).filter(function (n, i, all) { return all.indexOf(n) === i; });
+    var data = new FormData(f);
+    var body = new URLSearchParams(data);
     sending = true;
     busy(f, true);
     fetch(f.action, {
@@ -357,7 +359,7 @@
       headers: {
         "HX-Request": "true",
         "X-Outbox-Kind": f.dataset.outboxKind,
-        "X-Outbox-Booleans": boxes.filter(function (n, i) { return boxes.indexOf(n) === i; }).join(","),
+        "X-Outbox-Booleans": boxes.join(","),
       },
     }).then(function (res) {
       return res.text().then(function (html) {
@@ -368,6 +370,20 @@
       });
     }).catch(function () {
       sending = false;
+      var worker = navigator.serviceWorker && navigator.serviceWorker.controller;
+      if (!worker && self.FieldOutbox) {
+        // No answer, and no worker to keep the entry (not yet in control, or the browser
+        // dropped it): the page keeps it in the outbox itself, as the worker would have.
+        var record = FieldOutbox.fromForm(data, f.dataset.outboxKind, boxes);
+        FieldOutbox.add(record).then(function (waiting) {
+          f.dispatchEvent(new CustomEvent("outbox-saved",
+            { bubbles: true, detail: { uuid: record.uuid, waiting: waiting } }));
+        }, function () {
+          busy(f, false);
+          HTMLFormElement.prototype.submit.call(f);
+        });
+        return;
+      }
       busy(f, false);
       HTMLFormElement.prototype.submit.call(f);
     });

@@ -8,6 +8,7 @@ from phone_support import (
     attention,
     names,
     no_duplicates,
+    outbox_loaded,
     queue,
     queue_refused,
     ready,
@@ -16,7 +17,7 @@ from phone_support import (
     wait_waiting,
     waiting,
 )
-from servers import enrol_browser
+from servers import enrol_browser, enrol_cookie
 from wait import wait_until
 
 
@@ -428,3 +429,30 @@ def test_installed_app_start_url_opens_the_gate_offline(server, context, enrolle
     page.goto(server.url + manifest["start_url"])
     page.wait_for_selector("#entry-form")
     assert page.url == gate_url(server)
+
+
+def test_with_no_service_worker_the_page_keeps_an_offline_entry_itself(server, browser):
+    """The worker is not in control (its registration failed, or the browser dropped it) and
+    the network is gone: the page keeps the entry in the outbox itself, says so as the worker
+    would, and sends it when the network is back. It went as a plain post into the browser's
+    'no internet' page, and the entry was gone."""
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, locale="zh-CN", service_workers="block"
+    )
+    try:
+        page = context.new_page()
+        site = server.query("SELECT id, code FROM sites WHERE kind = 'residential'")[0]
+        enrol_cookie(server, context, site["id"])
+        page.goto(f"{server.url}/s/{site['code']}")
+        outbox_loaded(page)
+        context.set_offline(True)
+        save(page, "无助手")
+        page.locator("#gate-saved", has_text="无助手").wait_for()
+        assert page.locator("[data-outbox-note]").is_visible()  # kept on this phone
+        assert page.input_value("#entry-form [name=name]") == ""  # a fresh form
+        assert waiting(page) == 1
+        context.set_offline(False)
+        wait_waiting(page, 0, 60)  # the status line sends it
+        assert names(server) == ["无助手"]
+    finally:
+        context.close()
