@@ -54,10 +54,14 @@ def cli_locale() -> str:
 
 
 def local_path(target: str | None, fallback: str) -> str:
-    """target if it is a path on this site, else fallback: a redirect never leads elsewhere."""
+    r"""target if it is a path on this site, else fallback: a redirect never leads elsewhere
+    (a browser reads a backslash as a slash and drops tabs and line breaks: "/\evil.example"
+    and "/\t/evil.example" are other sites to it)."""
     target = target or ""
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return fallback
+    if "\\" in target or any(ord(c) < 32 or ord(c) == 127 for c in target):
         return fallback
     return target
 

@@ -80,6 +80,9 @@ def test_language_from_accept_language_and_remembered_choice(client):
     assert r.status_code == 302 and r.headers["Location"] == "/"
     assert "Gate register" in client.get("/").text
     assert client.get("/lang/en?next=//evil.example").headers["Location"] == "/"
+    # What a browser reads as another site: a backslash for a slash, a tab dropped.
+    for other in ("/\\evil.example", "/%5Cevil.example", "/%09/evil.example", "/\\/evil.example"):
+        assert client.get(f"/lang/en?next={other}").headers["Location"] == "/", other
 
 
 def test_ping_is_not_cached(client):

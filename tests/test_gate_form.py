@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from gate_helpers import EN, HX, VALIDATION_TABLE, count, enrol, make_site, submit
+from gate_helpers import EN, HX, VALIDATION_TABLE, count, enrol, good_entry, make_site, submit
 
 from fieldapp.gate import sites
 from sync.store import iso, utcnow
@@ -285,3 +285,11 @@ def test_an_entry_typed_before_the_code_changed_or_the_site_closed_is_saved(gate
     rows = db.execute("SELECT uuid, name, site_id FROM entries ORDER BY name").fetchall()
     assert [tuple(r) for r in rows] == [(uid2, "李关门", site["id"]), (uid, "王改码", site["id"])]
     assert count(db, "SELECT count(*) FROM changes") == 2
+    # The session was lost meanwhile: the form comes back as typed, and the page's list of
+    # the last entries gives it a fresh token, as at a current code.
+    stale = {**good_entry(name="赵过期"), "site_id": site["id"], "csrf_token": "stale"}
+    fragment = gate.post(f"/s/{site['code']}/entries", data=stale, headers={**EN, **HX})
+    assert fragment.status_code == 200 and "This page had expired" in fragment.text
+    assert 'value="赵过期"' in fragment.text
+    last = gate.get(f"/s/{site['code']}/last", headers=HX)
+    assert last.status_code == 200 and 'id="csrf_token"' in last.text and "李关门" in last.text

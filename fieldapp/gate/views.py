@@ -92,7 +92,7 @@ def csrf_expired(error: CSRFError):
     """A form whose token is stale (phone slept, cookies cleared): say so, save nothing, lose nothing."""
     code = (request.view_args or {}).get("code")
     if request.endpoint == "gate.create" and code:
-        site = sites.active_by_code(get_db(), code)
+        site = sites.posted_to(get_db(), code)
         if site is not None:
             form = EntryForm()  # what was typed, with a fresh token when rendered
             form.keep_only(site_fields.shown(site))
@@ -145,8 +145,9 @@ def page(code: str):
 @bp.get("/s/<code>/last")
 def last_entries(code: str):
     """The last entries here (HTMX), loaded by the gate page: a page the phone kept shows the
-    current list, and its form gets a fresh CSRF token (the kept one may be of a lost session)."""
-    site = _site_or_404(code)
+    current list, and its form gets a fresh CSRF token (the kept one may be of a lost session):
+    also while the page is open after its code changed or the site closed (sites.posted_to)."""
+    site = sites.posted_to(get_db(), code) or _site_or_404(code)
     if not is_htmx():
         return redirect(url_for("gate.page", code=code))
     if not _volunteer():
