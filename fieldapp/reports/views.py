@@ -95,6 +95,7 @@ def _gate_context(site, day: date, today: date, error: str = "", form: dict | No
         "count_rows": reports.count_rows(data),
         "wire_counts": reports.COUNT_KEYS,
         "form_rules": rules.for_phone(reports.FIELDS),
+        "tz": _tz(),  # the day of an entry waiting on the phone (static/js/report.js)
     }
 
 

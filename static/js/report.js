@@ -1,28 +1,50 @@
-/* The daily report page. Its counts are what the instance holds, so this gate's entries still
- * waiting on this phone are not in them: the page says so, and a zero report (which would tell
- * the roll-call nobody came) cannot be sent until they are. Once they are sent, the page asks
- * the instance for its counts again. */
+/* The daily report page. Its counts are what the instance holds, so this gate's entries of the
+ * report's day still waiting on this phone are not in them: the page says so, and a zero report
+ * (which would tell the roll-call nobody came) cannot be sent until they are. Once they are
+ * sent, the page asks the instance for its counts again, keeping what the volunteer typed. */
 (function () {
   "use strict";
   const O = self.FieldOutbox;
   if (!O) return;
   let before = 0;
+  let typed = null; // the name and remarks typed, across the counts' reload
+
+  function dayOf(iso, tz) {
+    const parts = new Intl.DateTimeFormat("en-CA", {
+      timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit",
+    }).formatToParts(new Date(iso));
+    const part = (type) => parts.find((p) => p.type === type).value;
+    return part("year") + "-" + part("month") + "-" + part("day");
+  }
 
   async function check() {
     const form = document.querySelector("#gate-report form");
     const note = document.querySelector("[data-report-waiting]");
     if (!form || !note) return;
+    if (typed) {
+      for (const [name, value] of Object.entries(typed)) form.elements[name].value = value;
+      typed = null;
+    }
     const site = form.elements.site_id.value;
+    const day = form.elements.day.value;
     let n;
+    let summary;
     try {
-      n = (await O.all("outbox")).filter((r) => r.kind === "entry" && r.data.site_id === site).length;
+      const [s, waiting] = await Promise.all([O.summary(), O.all("outbox")]);
+      summary = s;
+      n = waiting.filter((r) => r.kind === "entry" && r.data.site_id === site
+        && dayOf(r.recorded_at, note.dataset.tz) === day).length;
     } catch (_) {
       return; // no IndexedDB: nothing can be waiting here
     }
-    note.textContent = note.dataset.template.replace("{n}", n);
+    note.textContent = note.dataset.template.replace("{n}", () => String(n));
     note.hidden = n === 0;
-    form.querySelector("button.report-submit").disabled = n > 0 && form.elements.zero.value === "true";
+    // Unless they cannot be sent from this phone until it is enrolled again: then the note is
+    // all the page can do.
+    form.querySelector("button.report-submit").disabled =
+      n > 0 && !summary.needsEnrol && form.elements.zero.value === "true";
     if (before > 0 && n === 0 && self.htmx) {
+      typed = { reporter: form.elements.reporter.value, remarks: form.elements.remarks.value };
       htmx.ajax("GET", location.pathname + location.search, { target: "#gate-report", swap: "outerHTML" });
     }
     before = n;

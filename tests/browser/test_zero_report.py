@@ -84,9 +84,8 @@ def test_no_zero_report_while_this_gates_entries_wait_on_the_phone(server, conte
     and keeps its zero report from going, which would tell the roll-call nobody came. Once they
     are sent, the page asks for the counts again: no longer zero."""
     code = add_site(server, "待发小区")
-    enrol_cookie(
-        server, context, server.query("SELECT id FROM sites WHERE code = ?", (code,))[0][0]
-    )
+    site_id = server.query("SELECT id FROM sites WHERE code = ?", (code,))[0][0]
+    enrol_cookie(server, context, site_id)
     page.goto(f"{server.url}/s/{code}")
     ready(page)
     context.set_offline(True)
@@ -95,16 +94,28 @@ def test_no_zero_report_while_this_gates_entries_wait_on_the_phone(server, conte
     # The network is back but the phone's sends fail (one bar of signal).
     context.route("**/sync/v1/push", lambda route: route.abort())
     context.set_offline(False)
+    # And one of two days ago, which is not in today's report either way.
+    page.evaluate(
+        """async (site) => {
+          const at = new Date(Date.now() - 2 * 86400000).toISOString();
+          await FieldOutbox.add(FieldOutbox.fromFields({site_id: site, name: "前天的",
+            direction: "in", person_type: "resident", temperature: "36.5", health_code: "green",
+            recorded_at: at}, "entry", ["travel"]));
+        }""",
+        site_id,
+    )
     page.goto(f"{server.url}/s/{code}/report")
     note = page.locator("[data-report-waiting]")
     note.wait_for()
-    assert "1" in note.inner_text() and "立即发送" in note.inner_text()
+    assert "有 1 条" in note.inner_text() and "立即发送" in note.inner_text()
     assert page.locator("button.report-submit").is_disabled()  # it says 提交零报告
     assert server.query("SELECT count(*) FROM daily_reports")[0][0] == 0
 
+    page.fill("#reporter", "王值班")  # typed while the entry waits: kept when the counts come
     context.unroute("**/sync/v1/push")
     page.click("[data-send-now]")
     page.locator("#gate-report .report-counts").wait_for()  # the counts, one person in
     assert page.locator("[data-report-waiting]").is_hidden()
     assert page.locator("button.report-submit").is_enabled()
-    assert names(server) == ["离线待发"]
+    assert page.input_value("#reporter") == "王值班"
+    assert sorted(names(server)) == ["前天的", "离线待发"]
