@@ -45,7 +45,8 @@ async function fillShell(installing) {
     if (await cache.match(url)) return;
     try {
       const res = await fetch(url, { cache: HASHED.test(url) ? "default" : "no-cache", credentials: "same-origin" });
-      if (res.ok) await cache.put(url, res);
+      // Not a redirected answer (a captive portal's page): it would be kept for good.
+      if (res.ok && !res.redirected) await cache.put(url, res);
     } catch (_) { /* the next page asks again */ }
   }));
 }
@@ -141,9 +142,9 @@ async function gatePage(event, url) {
   if (url.search && !url.searchParams.has("saved")) {
     // A roster search (or a person picked) that the phone's own roster could not answer: the
     // instance's answer, not the kept page; and never kept, or the next visit would open on
-    // this search. Without a network, the kept page.
+    // this search. Without a network, or on one too slow, the kept page.
     try {
-      return await fetch(event.request);
+      return await (kept ? timeout(fetch(event.request), PAGE_TIMEOUT_MS) : fetch(event.request));
     } catch (err) {
       if (kept) return kept;
       throw err;
@@ -186,8 +187,14 @@ async function chooseLanguage(req, url) {
   try {
     res = await fetch(req);
   } catch (_) {
-    const next = url.searchParams.get("next") || "";
-    return Response.redirect(/^\/(?!\/)/.test(next) ? next : "/start", 302);
+    // The page it was chosen on, if next= is one of this instance's (as the server's
+    // i18n.local_path allows: a browser reads "/\\host" as another site).
+    let back = "/start";
+    try {
+      const next = new URL(url.searchParams.get("next") || back, self.location.origin);
+      if (next.origin === self.location.origin) back = next.pathname + next.search;
+    } catch (_) { /* not an address at all */ }
+    return Response.redirect(back, 302);
   }
   const cache = await caches.open(PAGES);
   for (const key of await cache.keys()) {

@@ -291,18 +291,19 @@
 
   // The answer to a save: the service worker's events (HX-Trigger: outbox-saved, or
   // outbox-invalid), and unless it says there is nothing to swap (HX-Reswap), the fresh #gate.
+  // False if it is neither (a page that is not the instance's: a captive portal's).
   function answered(f, res, html) {
     var events = {};
     try { events = JSON.parse(res.headers.get("HX-Trigger") || "{}"); } catch (e) { /* none */ }
     Object.keys(events).forEach(function (name) {
       f.dispatchEvent(new CustomEvent(name, { bubbles: true, detail: events[name] }));
     });
-    if (res.headers.get("HX-Reswap") === "none") return;
+    if (res.headers.get("HX-Reswap") === "none") return true;
     var t = document.createElement("template");
     t.innerHTML = html;
     var fresh = t.content.getElementById("gate");
     var old = document.getElementById("gate");
-    if (!fresh || !old) return;
+    if (!fresh || !old) return false;
     old.replaceWith(fresh);
     if (res.headers.get("X-Outbox-Stored")) {
       // The instance itself stored it: for this phone that is a send, as a push is.
@@ -312,6 +313,7 @@
     setUp();
     showOutcome();
     fresh.dispatchEvent(new CustomEvent("gate-swapped", { bubbles: true }));
+    return true;
   }
 
   // An answer that is an error page (no fragment, nothing saved): the form stays as it was
@@ -325,7 +327,9 @@
       box.setAttribute("data-not-saved", "");
       f.insertBefore(box, f.firstChild);
     }
-    box.textContent = document.body.dataset.tNotSaved.replace("{status}", status);
+    // (A page kept before this text was added has none: the status alone, rather than nothing.)
+    box.textContent = (document.body.dataset.tNotSaved || "HTTP {status}")
+      .replace("{status}", function () { return status; });
     box.scrollIntoView({ block: "nearest" });
   }
 
@@ -350,6 +354,7 @@
       function (i) { return i.name; }).filter(function (n, i, all) { return all.indexOf(n) === i; });
     var data = new FormData(f);
     var body = new URLSearchParams(data);
+    var worker = navigator.serviceWorker && navigator.serviceWorker.controller;
     sending = true;
     busy(f, true);
     fetch(f.action, {
@@ -364,29 +369,32 @@
     }).then(function (res) {
       return res.text().then(function (html) {
         sending = false;
+        // No worker answered for the instance (not in control yet, or the browser dropped
+        // it): the page keeps the entry on the phone itself where the worker would have.
+        if (!worker && (res.status === 401 || res.status >= 500) && self.FieldOutbox) {
+          return keepHere(res.status === 401);
+        }
         busy(f, false);
-        if (res.ok) answered(f, res, html);
-        else notSaved(f, res.status);
+        if (!res.ok || !answered(f, res, html)) notSaved(f, res.status);
       });
     }).catch(function () {
       sending = false;
-      var worker = navigator.serviceWorker && navigator.serviceWorker.controller;
-      if (!worker && self.FieldOutbox) {
-        // No answer, and no worker to keep the entry (not yet in control, or the browser
-        // dropped it): the page keeps it in the outbox itself, as the worker would have.
-        var record = FieldOutbox.fromForm(data, f.dataset.outboxKind, boxes);
-        FieldOutbox.add(record).then(function (waiting) {
-          f.dispatchEvent(new CustomEvent("outbox-saved",
-            { bubbles: true, detail: { uuid: record.uuid, waiting: waiting } }));
-        }, function () {
-          busy(f, false);
-          HTMLFormElement.prototype.submit.call(f);
-        });
-        return;
-      }
+      if (!worker && self.FieldOutbox) return keepHere(false);
       busy(f, false);
       HTMLFormElement.prototype.submit.call(f);
     });
+
+    function keepHere(needsEnrol) {
+      var record = FieldOutbox.fromForm(data, f.dataset.outboxKind, boxes);
+      return FieldOutbox.add(record).then(function (waiting) {
+        if (needsEnrol) FieldOutbox.setMeta("needs_enrol", true);
+        f.dispatchEvent(new CustomEvent("outbox-saved",
+          { bubbles: true, detail: { uuid: record.uuid, waiting: waiting } }));
+      }, function () {
+        busy(f, false);
+        HTMLFormElement.prototype.submit.call(f);
+      });
+    }
   });
 
   // The service worker kept the entry on this phone: a fresh form (not a swap), then say

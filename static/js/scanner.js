@@ -136,13 +136,14 @@
     return true;
   });
   const typed = document.querySelector("form[data-gate-code]");
-  typed.addEventListener("submit", (event) => {
+  if (typed) typed.addEventListener("submit", (event) => {
     const code = gateCode(typed.elements.code.value, true);
     if (!code) return; // /go says what is wrong
     event.preventDefault();
     open(code);
   });
   // Sent back here by the service worker: that gate's page is not on this phone, no network.
-  const missing = new URLSearchParams(location.search).get("missing");
-  if (missing) scanner.fail(page.dataset.tNotKept.replace("{code}", missing));
+  // (Only a code's characters: the address is anyone's to make.)
+  const missing = new URLSearchParams(location.search).get("missing") || "";
+  if (/^[\w-]{1,64}$/.test(missing)) scanner.fail(page.dataset.tNotKept.replace("{code}", () => missing));
 })(self);

@@ -1,6 +1,7 @@
 /* A form htmx could not send (no network, the connection broke) or that the instance answered
  * with an error page: htmx shows nothing and leaves the form as it was. Say so above the form
- * (the words are the page's body's data-t-* attributes), until the next request. */
+ * (the words are the page's body's data-t-* attributes), until the next request. A GET is
+ * left alone: nothing typed is at stake, and a page that polls asks again by itself. */
 (function () {
   "use strict";
 
@@ -10,8 +11,12 @@
 
   function say(event, text) {
     clear();
+    // A page's own polling (the console's dashboard) has nothing typed to speak of: it asks
+    // again by itself.
+    const verb = (event.detail.requestConfig || {}).verb || "get";
     const elt = event.detail.elt;
-    const where = elt.closest("form") || elt;
+    const where = elt && (elt.closest("form") || elt);
+    if (verb === "get" || !where || !where.parentNode) return;
     const p = document.createElement("p");
     p.className = "flash flash-error";
     p.setAttribute("role", "alert");
@@ -24,5 +29,5 @@
   document.addEventListener("htmx:beforeRequest", clear);
   document.addEventListener("htmx:sendError", (event) => say(event, document.body.dataset.tNotSent));
   document.addEventListener("htmx:responseError", (event) =>
-    say(event, document.body.dataset.tNotSaved.replace("{status}", event.detail.xhr.status)));
+    say(event, document.body.dataset.tNotSaved.replace("{status}", () => event.detail.xhr.status)));
 })();

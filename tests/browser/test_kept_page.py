@@ -140,6 +140,9 @@ def test_offline_the_title_and_language_links_lead_back_to_the_kept_gate(
     page.click("nav.langs a[lang='zh-Hant']")
     page.wait_for_url(gate)
     page.wait_for_selector("#entry-form")
+    # A next= a browser reads as another site ("/\\host") goes to the app's start instead.
+    page.goto(f"{server.url}/lang/en?next=/%5Cevil.example/x")
+    page.wait_for_url(gate)
 
 
 SHELL_HAS = "async (path) => !!(await caches.match(path))"

@@ -456,3 +456,40 @@ def test_with_no_service_worker_the_page_keeps_an_offline_entry_itself(server, b
         assert names(server) == ["无助手"]
     finally:
         context.close()
+
+
+def test_with_no_service_worker_a_revoked_phone_keeps_its_entry_and_a_strange_page_saves_nothing(
+    server, browser
+):
+    """No worker in control. The instance answers 401 (the phone's enrolment was revoked): the
+    page keeps the entry on the phone, as the worker does, until it is enrolled again. A page
+    that is not the instance's answer (a captive portal's login, status 200): nothing is said
+    to be saved, and what was typed stays."""
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, locale="zh-CN", service_workers="block"
+    )
+    try:
+        page = context.new_page()
+        site = server.query("SELECT id, code FROM sites WHERE kind = 'residential'")[0]
+        enrol_cookie(server, context, site["id"], name="将撤销")
+        page.goto(f"{server.url}/s/{site['code']}")
+        outbox_loaded(page)
+
+        page.route(
+            "**/entries",
+            lambda route: route.fulfill(status=200, body="<html><p>请先登录 WiFi</p></html>"),
+        )
+        save(page, "门户页")
+        page.locator("#entry-form [data-not-saved]").wait_for()
+        assert page.input_value("#entry-form [name=name]") == "门户页"
+        assert waiting(page) == 0
+        page.unroute("**/entries")
+
+        server.cli("device", "revoke", "将撤销")
+        page.click("#entry-form button.save")
+        page.locator("#gate-saved", has_text="门户页").wait_for()
+        assert waiting(page) == 1
+        assert page.evaluate("async () => await FieldOutbox.getMeta('needs_enrol')") is True
+        assert names(server) == []
+    finally:
+        context.close()

@@ -126,6 +126,10 @@ def test_offline_a_gate_the_phone_never_opened_says_so(server, context, enrolled
     page.goto(f"{server.url}/s/{never}")
     page.wait_for_url("**/scan?missing=*")
     assert never in page.locator("[data-scan-error]").inner_text()
+    # The address is anyone's to make: only a code is shown.
+    page.goto(f"{server.url}/scan?missing=%E6%89%AB%E7%A0%81%E4%B8%AD%E5%A5%96")
+    page.wait_for_selector("[data-scan-start]")
+    assert page.locator("[data-scan-error]").is_hidden()
 
 
 def test_typing_the_site_code_is_the_fallback(server, enrolled_page):
