@@ -106,21 +106,23 @@ def test_a_re_check_starts_from_the_last_answer(client, app, db, world):
     assert p["last"]["status"] == "home_isolation" and p["current"] is None  # not yet today
 
 
+# A roster person's answer as the form without script posts it: here, well, vaccinated.
+HERE_AND_WELL = {
+    "added": "false",
+    "whereabouts": "district",
+    "contact": "no",
+    "status": "here",
+    "nat_result": "none",
+    "vaccine_doses": "3",
+}
+
+
 def test_the_form_without_script_saves_through_the_instance(client, app, db, world):
     app.config["WTF_CSRF_ENABLED"] = False
     site, campaign = world["jintan"], world["campaign"]
     device = enrol(client, db, site)
     url = f"/s/{site['code']}/screening/{campaign.id}"
-    form = {
-        "person_id": site["people"][0],
-        "person_name": "张建国",
-        "added": "false",
-        "whereabouts": "district",
-        "contact": "no",
-        "status": "here",
-        "nat_result": "none",
-        "vaccine_doses": "3",
-    }
+    form = {"person_id": site["people"][0], "person_name": "张建国", **HERE_AND_WELL}
     r = client.post(url, data=form)
     assert r.status_code == 303 and r.headers["Location"].endswith(url)
     assert "已保存：张建国。" in client.get(url).text
@@ -140,15 +142,7 @@ def test_an_answer_posted_after_the_code_changed_is_saved(client, app, db, world
     enrol(client, db, site)
     with app.app_context():
         new = sites.rotate_code(db, site["id"])
-    form = {
-        "person_id": site["people"][0],
-        "added": "false",
-        "whereabouts": "district",
-        "contact": "no",
-        "status": "here",
-        "nat_result": "none",
-        "vaccine_doses": "3",
-    }
+    form = {"person_id": site["people"][0], **HERE_AND_WELL}
     r = client.post(f"/s/{site['code']}/screening/{campaign.id}", data=form)
     assert r.status_code == 303
     assert r.headers["Location"].endswith(f"/s/{new}/screening/{campaign.id}")

@@ -164,14 +164,20 @@ def queue_refused(page) -> None:
     )
 
 
-def register_visitor(page, name: str) -> None:
+def fill_visitor(page, name: str, consent: bool = True) -> None:
     """The visitor's own phone, on the site's registration page: the form filled (no
-    temperature), consent given, sent; wait for the pass and its QR code."""
+    temperature), consent given unless said otherwise."""
     page.fill("#name", name)
     if page.locator("#phone").count():
         page.fill("#phone", "13700001111")
     page.check("#self-register [name=direction][value=in]")
     page.check("#self-register [name=health_code][value=green]")
-    page.check("#self-register [name=consent]")
+    if consent:
+        page.check("#self-register [name=consent]")
+
+
+def register_visitor(page, name: str) -> None:
+    """The visitor's form filled and sent; wait for the pass and its QR code."""
+    fill_visitor(page, name)
     page.click("#self-register button[type=submit]")
     page.wait_for_selector("[data-pass-qr] svg")

@@ -3,17 +3,14 @@ answer (its default responseHandling), so a refused form's fragment must come ba
 
 from __future__ import annotations
 
+from phone_support import fill_visitor
 from servers import enrol_cookie
 
 
 def test_a_visitor_who_does_not_agree_is_told_so_and_nothing_is_saved(server, page):
     site = server.query("SELECT code FROM sites WHERE kind = 'residential'")[0]
     page.goto(f"{server.url}/s/{site['code']}/register")
-    page.fill("#name", "赵小明")
-    if page.locator("#phone").count():
-        page.fill("#phone", "13700001111")
-    page.check("#self-register [name=direction][value=in]")
-    page.check("#self-register [name=health_code][value=green]")
+    fill_visitor(page, "赵小明", consent=False)
     page.click("#self-register button[type=submit]")  # the consent box not ticked
     page.locator("#self-register .error", has_text="请阅读说明并勾选同意。").wait_for()
     assert page.input_value("#name") == "赵小明"  # what they typed is still there
@@ -44,12 +41,7 @@ def test_a_visitor_with_no_network_is_told_nothing_was_sent_and_keeps_the_form(
     and the next tap with a network registers."""
     site = server.query("SELECT code FROM sites WHERE kind = 'residential'")[0]
     page.goto(f"{server.url}/s/{site['code']}/register")
-    page.fill("#name", "钱无网")
-    if page.locator("#phone").count():
-        page.fill("#phone", "13700001111")
-    page.check("#self-register [name=direction][value=in]")
-    page.check("#self-register [name=health_code][value=green]")
-    page.check("#self-register [name=consent]")
+    fill_visitor(page, "钱无网")
     context.set_offline(True)
     page.click("#self-register button[type=submit]")
     shown = page.locator("[data-not-sent]")
