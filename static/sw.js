@@ -119,14 +119,17 @@ function timeout(promise, ms) {
   });
 }
 
+/* Keep a gate page, or a campaign's screening page, that a page asks for (pwa.js): one this
+ * worker did not answer itself, or that the page only links to. */
 async function cachePage(path) {
   const url = new URL(path, self.location.origin);
-  if (!GATE_PAGE.test(url.pathname)) return;
+  const page = GATE_PAGE.test(url.pathname) ? "gate" : SCREENING_PAGE.test(url.pathname) ? "screening" : "";
+  if (!page || url.origin !== self.location.origin) return;
   try {
     const res = await fetch(url.pathname, { credentials: "same-origin", cache: "no-cache" });
-    if (res.ok && res.headers.get("X-Fieldapp-Page") === "gate") {
+    if (res.ok && !res.redirected && res.headers.get("X-Fieldapp-Page") === page) {
       await (await caches.open(PAGES)).put(url.pathname, res);
-      await FieldOutbox.setMeta("last_gate", url.pathname);
+      if (page === "gate") await FieldOutbox.setMeta("last_gate", url.pathname);
     }
   } catch (_) { /* offline: it is cached next time */ }
 }

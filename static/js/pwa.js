@@ -19,17 +19,22 @@
         // What the worker could not fetch when it was installed, on one bar of signal.
         reg.active.postMessage({ type: "fill-shell" });
         // A gate page must be kept for offline use: the page that installed the worker was not
-        // seen by it, and on one bar the worker's copy can fail. Ask until it is kept.
-        if (GATE_PAGE.test(location.pathname)) keep(reg, 12);
+        // seen by it, and on one bar the worker's copy can fail. Ask until it is kept. So must
+        // today's campaign page it links to, which this phone may never have opened.
+        if (GATE_PAGE.test(location.pathname)) {
+          keep(reg, location.pathname, 12);
+          const screening = document.querySelector(".gate-screening-link a");
+          if (screening) keep(reg, screening.getAttribute("href"), 3);
+        }
       })
       .catch(() => null);
   }
 
-  function keep(reg, tries) {
-    caches.match(location.pathname, { ignoreVary: true }).then((kept) => {
+  function keep(reg, path, tries) {
+    caches.match(path, { ignoreVary: true }).then((kept) => {
       if (kept || tries <= 0 || !reg.active) return;
-      reg.active.postMessage({ type: "cache-page", url: location.pathname });
-      setTimeout(() => keep(reg, tries - 1), 5000);
+      reg.active.postMessage({ type: "cache-page", url: path });
+      setTimeout(() => keep(reg, path, tries - 1), 5000);
     }).catch(() => null);
   }
 

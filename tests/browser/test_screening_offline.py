@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from console_support import add_user_cli, sign_in
 from phone_support import ready, until, wait_waiting, waiting
-from servers import make_server
+from servers import enrol_browser, make_server
 from sync_helpers import link, start, stop
 from wait import wait_until
 
@@ -189,3 +189,19 @@ def test_a_campaign_from_the_top_is_screened_offline_and_counted_up_the_chain(ch
         assert "居家隔离" in follow.inner_text()
     finally:
         office.close()
+
+
+def test_the_screening_button_works_offline_on_a_phone_that_never_opened_it(
+    server, context, page
+):
+    """The gate page, opened with a network while a campaign runs, has the phone keep the
+    campaign's page too: the button then opens it offline although it was never opened."""
+    server.cli("screening", "campaign", "add", "--name", "复工人员排查", "--district", "金坛区")
+    enrol_browser(server, page)
+    ready(page)
+    link = page.locator(".gate-screening-link a").get_attribute("href")
+    until(page, "async (path) => !!(await caches.match(path, {ignoreVary: true}))", link)
+    context.set_offline(True)
+    page.click(".gate-screening-link a")
+    page.wait_for_selector("#people li[data-person]")
+    assert "未排查" in page.inner_text("[data-count]")
