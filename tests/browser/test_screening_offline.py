@@ -191,9 +191,7 @@ def test_a_campaign_from_the_top_is_screened_offline_and_counted_up_the_chain(ch
         office.close()
 
 
-def test_the_screening_button_works_offline_on_a_phone_that_never_opened_it(
-    server, context, page
-):
+def test_the_screening_button_works_offline_on_a_phone_that_never_opened_it(server, context, page):
     """The gate page, opened with a network while a campaign runs, has the phone keep the
     campaign's page too: the button then opens it offline although it was never opened."""
     server.cli("screening", "campaign", "add", "--name", "复工人员排查", "--district", "金坛区")
