@@ -9,12 +9,17 @@
   let before = 0;
   let typed = null; // the name and remarks typed, across the counts' reload
 
-  function dayOf(iso, tz) {
-    const parts = new Intl.DateTimeFormat("en-CA", {
+  // The local day (YYYY-MM-DD) of a stored timestamp in the instance's zone: one formatter for
+  // all the waiting entries.
+  function dayIn(tz) {
+    const format = new Intl.DateTimeFormat("en-CA", {
       timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit",
-    }).formatToParts(new Date(iso));
-    const part = (type) => parts.find((p) => p.type === type).value;
-    return part("year") + "-" + part("month") + "-" + part("day");
+    });
+    return (iso) => {
+      const parts = format.formatToParts(new Date(iso));
+      const part = (type) => parts.find((p) => p.type === type).value;
+      return part("year") + "-" + part("month") + "-" + part("day");
+    };
   }
 
   async function check() {
@@ -27,22 +32,22 @@
     }
     const site = form.elements.site_id.value;
     const day = form.elements.day.value;
-    let n;
-    let summary;
+    let waiting;
+    let needsEnrol;
     try {
-      const [s, waiting] = await Promise.all([O.summary(), O.all("outbox")]);
-      summary = s;
-      n = waiting.filter((r) => r.kind === "entry" && r.data.site_id === site
-        && dayOf(r.recorded_at, note.dataset.tz) === day).length;
+      [waiting, needsEnrol] = await Promise.all([O.all("outbox"), O.getMeta("needs_enrol")]);
     } catch (_) {
       return; // no IndexedDB: nothing can be waiting here
     }
+    const dayOf = dayIn(note.dataset.tz);
+    const n = waiting.filter((r) => r.kind === "entry" && r.data.site_id === site
+      && dayOf(r.recorded_at) === day).length;
     note.textContent = note.dataset.template.replace("{n}", () => String(n));
     note.hidden = n === 0;
     // Unless they cannot be sent from this phone until it is enrolled again: then the note is
     // all the page can do.
     form.querySelector("button.report-submit").disabled =
-      n > 0 && !summary.needsEnrol && form.elements.zero.value === "true";
+      n > 0 && !needsEnrol && form.elements.zero.value === "true";
     if (before > 0 && n === 0 && self.htmx) {
       typed = { reporter: form.elements.reporter.value, remarks: form.elements.remarks.value };
       htmx.ajax("GET", location.pathname + location.search, { target: "#gate-report", swap: "outerHTML" });
