@@ -380,8 +380,7 @@
     }).catch(function () {
       sending = false;
       if (!worker && self.FieldOutbox) return keepHere(false);
-      busy(f, false);
-      HTMLFormElement.prototype.submit.call(f);
+      plainPost();
     });
 
     function keepHere(needsEnrol) {
@@ -390,10 +389,12 @@
         if (needsEnrol) FieldOutbox.setMeta("needs_enrol", true);
         f.dispatchEvent(new CustomEvent("outbox-saved",
           { bubbles: true, detail: { uuid: record.uuid, waiting: waiting } }));
-      }, function () {
-        busy(f, false);
-        HTMLFormElement.prototype.submit.call(f);
-      });
+      }, plainPost);
+    }
+
+    function plainPost() {
+      busy(f, false);
+      HTMLFormElement.prototype.submit.call(f);
     }
   });
 
