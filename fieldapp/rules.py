@@ -23,6 +23,8 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from sync.store import UUID_PATTERN
+
 DIRECTIONS = {"in": _l("In"), "out": _l("Out")}
 PERSON_TYPES = {
     "resident": _l("Resident"),
@@ -66,8 +68,8 @@ PLATE = (
 RESIDENT_ID = r"[0-9]{17}[0-9X]"
 # A date as forms and records carry it: 2020-02-15 (this century; the calendar checks the rest).
 DATE = r"20[0-9]{2}-[0-9]{2}-[0-9]{2}"
-# A record's id as crypto.randomUUID() and Python write it (after lower-casing).
-UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+# A record's id in its stored form (after lower-casing), as the sync store checks it.
+UUID = UUID_PATTERN
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK = "10X98765432"
 # What is trimmed from typed text, and what a phone number or plate may carry between its

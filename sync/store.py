@@ -65,7 +65,10 @@ def horizon_for(retention_days: int, now: datetime | None = None) -> str:
 # The stored forms of a timestamp and a uuid. What a sender sends is nearly always in them
 # already: it is then only checked, not rebuilt (a tenth of a push's Python per record).
 _STORED_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")
-_STORED_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# A record's id as crypto.randomUUID() and Python's uuid write it; the app's forms check a
+# roster person's id against the same pattern (fieldapp.rules).
+UUID_PATTERN = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_STORED_UUID = re.compile(UUID_PATTERN)
 
 
 def normal_time(value: Any) -> str:
