@@ -109,6 +109,8 @@ self.addEventListener("fetch", (event) => {
     event.respondWith(screeningPage(event, url));
   } else if (CURRENT.has(plainName(url.pathname)) && !req.headers.get("HX-Request")) {
     event.respondWith(shellFirst(req, url));
+  } else if (req.mode === "navigate") {
+    event.respondWith(pageOrOutbox(req, url));
   }
 });
 
@@ -216,6 +218,17 @@ async function startPage(req) {
   } catch (_) {
     const last = await FieldOutbox.getMeta("last_gate").catch(() => null);
     return Response.redirect(last || "/outbox", 302);
+  }
+}
+
+/* Any other page (the daily report, a campaign list, the console): the network's. Without one,
+ * the outbox page, which the shell keeps, says this page needs the network and shows what waits
+ * on the phone, rather than the browser's error page. */
+async function pageOrOutbox(req, url) {
+  try {
+    return await fetch(req);
+  } catch (err) {
+    return Response.redirect("/outbox?" + new URLSearchParams({ offline: url.pathname + url.search }), 302);
   }
 }
 

@@ -197,6 +197,15 @@
   const send = $("[data-send-now]", box);
   if (send) send.addEventListener("click", () => sendSoon(true, true));
 
+  /* The outbox page, opened by the service worker in place of a page that needs the network:
+   * it says so, with a link back to that page (one of this instance's paths only). */
+  const offline = new URLSearchParams(location.search).get("offline") || "";
+  const offlineNote = $("[data-offline-page]");
+  if (offlineNote && /^\/(?![\/\\])[^\\\s]*$/.test(offline)) {
+    $("[data-offline-again]", offlineNote).href = offline;
+    offlineNote.hidden = false;
+  }
+
   /* The outbox page: what waits and what needs attention. */
   async function renderOutboxPage() {
     const view = document.getElementById("outbox-view");

@@ -145,6 +145,36 @@ def test_offline_the_title_and_language_links_lead_back_to_the_kept_gate(
     page.wait_for_url(gate)
 
 
+def test_offline_a_page_that_needs_the_network_opens_the_outbox_which_says_so(
+    server, context, enrolled_page
+):
+    """The daily report (its counts are the instance's) and the console cannot be had offline:
+    the outbox opens instead, says that page needs the network, shows what waits, and leads
+    back to the page once there is one; not the browser's 'no internet' page."""
+    page = enrolled_page
+    ready(page)
+    code = page.url.rstrip("/").rsplit("/", 1)[1]
+    context.set_offline(True)
+    report = f"/s/{code}/report?day=2026-01-01"
+    page.goto(server.url + report)
+    page.wait_for_url("**/outbox?offline=*")
+    note = page.locator("[data-offline-page]")
+    note.wait_for(state="visible")
+    assert "刚才的页面需要网络" in note.inner_text()
+    assert page.get_attribute("[data-offline-again]", "href") == report
+    page.wait_for_selector("[data-outbox-waiting] li")
+    # Another site's address in offline= is no link of this instance's: no note, no link.
+    page.goto(f"{server.url}/outbox?offline=//evil.example/x")
+    page.wait_for_selector("[data-outbox-waiting] li")
+    assert note.is_hidden()
+    page.goto(f"{server.url}/console/")
+    page.wait_for_url("**/outbox?offline=%2Fconsole%2F")
+    note.wait_for(state="visible")
+    context.set_offline(False)
+    page.click("[data-offline-again]")
+    page.wait_for_url("**/console/**")
+
+
 SHELL_HAS = "async (path) => !!(await caches.match(path))"
 DROP_FROM_SHELL = """async (path) => {
   for (const name of await caches.keys()) {
