@@ -3,7 +3,9 @@ or, for an HTMX request, only the fragment it swaps in (templates/<area>/_name.h
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
+from urllib.parse import quote
 
 from flask import Response, render_template, request
 
@@ -46,8 +48,12 @@ def download(body: bytes | str, filename: str, mimetype: str, *, inline: bool = 
     """A file the console hands over (an export, a PDF of passes): saved under filename, or
     shown by the browser (inline); personal data, so never kept by a cache."""
     response = Response(body, mimetype=mimetype)
-    response.headers.set(
-        "Content-Disposition", "inline" if inline else "attachment", filename=filename
-    )
+    names = {"filename": filename}
+    if not filename.isascii():
+        # A header is Latin-1 (a server refuses anything else: a district's name in the file's
+        # name was a 500). Browsers take filename* (RFC 6266); others the ASCII fallback.
+        plain = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
+        names = {"filename": plain, "filename*": "UTF-8''" + quote(filename, safe="!#$&+^`|~")}
+    response.headers.set("Content-Disposition", "inline" if inline else "attachment", **names)
     response.headers["Cache-Control"] = "no-store"
     return response

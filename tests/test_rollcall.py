@@ -8,6 +8,7 @@ import io
 import json
 from datetime import UTC, date, datetime, time, timedelta
 from html.parser import HTMLParser
+from urllib.parse import quote
 
 import pytest
 from instances_support import make_instance, sync_up
@@ -235,6 +236,12 @@ def test_console_exports_are_scoped_and_audited(world, console):
     text = r.data.decode("utf-8-sig")
     assert "南门小区" in text and "河西小区" not in text
     assert r.headers["Cache-Control"] == "no-store"
+    # A district in the file's name: the header stays Latin-1, as a server must send it (waitress
+    # answered 500), and the browser saves it under its own name.
+    by_district = client.get(f"/console/rollcall.csv?day={day.isoformat()}&district=金坛区")
+    header = by_district.headers["Content-Disposition"]
+    header.encode("latin-1")
+    assert f"filename*=UTF-8''{quote(f'rollcall-{day.isoformat()}-金坛区.csv')}" in header
     # Behind the README's proxy the audit names the coordinator's address, not the proxy's.
     central.config["TRUSTED_PROXIES"] = 1
     x = client.get(
@@ -249,9 +256,10 @@ def test_console_exports_are_scoped_and_audited(world, console):
     conn.close()
     assert [tuple(a)[:2] for a in audited] == [
         ("jintan", "rollcall.csv"),
+        ("jintan", "rollcall.csv"),
         ("jintan", "rollcall.xlsx"),
     ]
-    assert audited[1]["ip"] == "203.0.113.7"
+    assert audited[2]["ip"] == "203.0.113.7"
 
 
 def test_cli_report_daily_csv_matches_the_console(world):
