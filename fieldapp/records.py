@@ -108,7 +108,7 @@ def site_of(conn: sqlite3.Connection, data: Mapping[str, Any]) -> str:
     if not isinstance(site_id, str) or not site_id or len(site_id) > 40:
         raise sync.Invalid(_("The record names no site."))
     if conn.execute("SELECT 1 FROM sites WHERE id = ?", (site_id,)).fetchone() is None:
-        raise sync.Invalid(_("The record names a site this instance does not know."))
+        raise sync.NotYet(_("The record names a site this instance does not know."))
     return site_id
 
 
@@ -178,7 +178,8 @@ def describe(exc: sync.Invalid) -> str:
         ),
         "bad_time": lambda: _("The record's time of recording is not a valid time."),
         "future": lambda: _(
-            "The record was made in the future: check the date and time of the phone."
+            "The record was made in the future: check the date and time of the phone or computer"
+            " that made it. It is kept there and sent again."
         ),
         "device": lambda: _("The record names another phone than the one that sent it."),
         "origin": lambda: _("The record names its instance in a way that is not valid."),

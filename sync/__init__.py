@@ -6,7 +6,7 @@ See docs/sync-protocol.md.
 
 from . import wire
 from .client import HttpTransport, PushReport, SyncError, Transport, push_pending
-from .records import Invalid, Record, RecordKind, Registry
+from .records import Invalid, NotYet, Record, RecordKind, Registry
 from .server import BatchError, Push, parse_push, receive
 from .store import Result, apply_batch, content_hash, horizon_for, utcnow
 
@@ -21,6 +21,7 @@ __all__ = [
     "push_pending",
     "receive",
     "Invalid",
+    "NotYet",
     "Record",
     "RecordKind",
     "Registry",

@@ -12,7 +12,7 @@ import sqlite3
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -204,6 +204,7 @@ class PushReport:
     cursor: int  # the upstream's cursor at the end
     sent: int = 0
     applied: int = 0
+    refused: int = 0  # rejected or conflicting: kept upstream for review, not sent again
     reset: bool = False
 
 
@@ -277,9 +278,21 @@ def push_pending(
             raise SyncError("the upstream answered a different number of results")
         if isinstance(after, bool) or not isinstance(after, int):
             raise SyncError("the upstream's push answer has no cursor")
+        held = [(rec, r) for rec, r in zip(batch.records, results, strict=True) if _held(r)]
+        if held:
+            # The upstream cannot store these yet and kept its cursor: they are set aside here
+            # (tried again every round), then the cursor is moved past them.
+            for rec, r in held:
+                _hold(conn, rec, str(r.get("reason") or "held"))
+            past = Batch([], batch.upto, batch.upto_uuid, batch.upto_chain)
+            answer = transport.push(encode(_body(source, cursor, past, reset)))
+            after = answer.get("cursor")
+            if isinstance(after, bool) or not isinstance(after, int):
+                raise SyncError("the upstream's push answer has no cursor")
         reset = False
         report.sent += len(batch.records)
         report.applied += sum(1 for r in results if r.get("status") == "applied")
+        report.refused += sum(1 for r in results if r.get("status") in ("rejected", "conflict"))
         if on_batch is not None:
             on_batch(len(batch.records))
         # Progress is judged by the upstream's answer: after a restore there it goes back.
@@ -316,6 +329,11 @@ def _hold(conn: sqlite3.Connection, record: dict[str, Any], reason: str) -> None
     )
 
 
+def _held(result: Any) -> bool:
+    """Whether the upstream answered a record `held`: it cannot store it yet."""
+    return isinstance(result, Mapping) and result.get("status") == "held"
+
+
 def held(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     """The records held back from the upstream, oldest first."""
     sql = "SELECT seq, kind, uuid, reason, held_at, tries FROM sync_held ORDER BY seq"
@@ -346,6 +364,9 @@ def retry_held(
             continue
         results = answer.get("results")
         if isinstance(results, list) and len(results) == 1:
+            if _held(results[0]):  # not yet: kept for the next round
+                _hold(conn, wire, str(results[0].get("reason") or "held"))
+                continue
             conn.execute("DELETE FROM sync_held WHERE seq = ?", (row["seq"],))
             delivered += 1
     return delivered, len(rows) - delivered

@@ -28,6 +28,13 @@ class Invalid(Refusal):
     validate() may raise it with a message already worded."""
 
 
+class NotYet(Invalid):
+    """A record this instance cannot store yet, through no fault of its own: it names a site, a
+    campaign or a person whose configuration has not reached this instance (or that a restore
+    from an older backup took away), or it was recorded ahead of this instance's clock. It is
+    answered `held`: nothing is kept here, and the sender keeps it and sends it again later."""
+
+
 @dataclass(frozen=True)
 class Record:
     """One record on the wire: an envelope around its kind's data."""

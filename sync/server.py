@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from . import peers, wire
 from .peers import Peer
 from .records import Refusal
-from .store import APPLIED, Result, iso, utcnow
+from .store import APPLIED, HELD, Result, iso, utcnow
 
 
 class BatchError(Refusal):
@@ -151,8 +151,12 @@ def receive(
 
     def inside(c: sqlite3.Connection, results: list[Result]) -> None:
         peers.pushed(c, peer.id, sum(1 for r in results if r.status == APPLIED), now_iso)
+        # A batch with a record held back leaves the cursor where it was until the sender has
+        # kept that record aside (it then moves the cursor with an empty push): a sender that
+        # dies in between sends the batch again, and nothing is lost.
         if peer.kind == "instance":
-            _advance(c, push, now_iso)
+            if all(r.status != HELD for r in results):
+                _advance(c, push, now_iso)
             after.append(cursor(c, peer.id)[0])  # read in the transaction: ours, not a rival's
 
     results = save(

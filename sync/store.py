@@ -16,16 +16,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from . import wire
-from .records import Data, Invalid, RecordKind, Registry
+from .records import Data, Invalid, NotYet, RecordKind, Registry
 
 log = logging.getLogger(__name__)
 
-APPLIED, DUPLICATE, CONFLICT, REJECTED, EXPIRED = (
+APPLIED, DUPLICATE, CONFLICT, REJECTED, EXPIRED, HELD = (
     "applied",
     "duplicate",
     "conflict",
     "rejected",
     "expired",
+    "held",  # not stored yet (NotYet): the sender keeps it and sends it again
 )
 # A device clock this far ahead of ours is wrong, not early.
 MAX_CLOCK_AHEAD = timedelta(days=1)
@@ -193,7 +194,7 @@ def apply_batch(
                 raise Invalid("unknown record kind", "unknown_kind", kind=_shown(kind_name))
             recorded_at = normal_time(raw.get("recorded_at"))
             if recorded_at > latest_allowed:
-                raise Invalid("recorded_at is in the future: check the device's clock", "future")
+                raise NotYet("recorded_at is in the future: check the device's clock", "future")
             rec_device = raw.get("device")
             if device is not None:
                 if rec_device not in (None, device):
@@ -230,6 +231,9 @@ def apply_batch(
         except Invalid as exc:
             reason = wire.printable(word(exc))
             shown = _shown(given_uuid)
+            if isinstance(exc, NotYet):  # the sender keeps it: nothing to review here
+                results[i] = Result(shown, HELD, reason)
+                continue
             results[i] = Result(shown, REJECTED, reason)
             rejects.append((shown, _shown(kind_name), source, REJECTED, reason, body(raw), now_iso))
 

@@ -477,7 +477,13 @@ def test_watch_outlives_a_database_error_here_and_a_single_round_says_what_it_wa
         rounds.append(1)
         if len(rounds) == 1:
             raise sqlite3.OperationalError("database is locked")
-        return {"pushed": 0, "applied": 0, "held": 0, "pulled": {"sites": 0, "roster": 0}}
+        return {
+            "pushed": 0,
+            "applied": 0,
+            "refused": 0,
+            "held": 0,
+            "pulled": {"sites": 0, "roster": 0},
+        }
 
     class Stop(Exception):
         pass

@@ -74,7 +74,7 @@ def import_bytes(
 def describe(summary: tuple[Counter, list[tuple[str, str]]]) -> str:
     """One line saying what an import did."""
     counts, _refused = summary
-    return _(
+    line = _(
         "Imported: %(applied)d new, %(duplicate)d already here, %(expired)d past retention,"
         " %(refused)d refused (kept for review).",
         applied=counts["applied"],
@@ -82,3 +82,10 @@ def describe(summary: tuple[Counter, list[tuple[str, str]]]) -> str:
         expired=counts["expired"],
         refused=counts["rejected"] + counts["conflict"],
     )
+    if counts["held"]:
+        line += " " + _(
+            "%(n)d not stored yet (this instance does not know their site yet, or they were"
+            " recorded ahead of its clock): keep the file and import it again later.",
+            n=counts["held"],
+        )
+    return line

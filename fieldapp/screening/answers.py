@@ -49,7 +49,7 @@ def about(conn: sqlite3.Connection, data: Mapping[str, Any]) -> tuple[str, str, 
         "SELECT questions FROM screening_campaigns WHERE id = ?", (campaign_id,)
     ).fetchone()
     if row is None:
-        raise sync.Invalid(_("The answer names a screening campaign this instance does not know."))
+        raise sync.NotYet(_("The answer names a screening campaign this instance does not know."))
     site_id = records.site_of(conn, data)
     try:
         person_id = canonical_uuid(data.get("person_id"), "person_id")
@@ -73,7 +73,7 @@ def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
             "SELECT 1 FROM roster WHERE id = ? AND site_id = ?", (person_id, site_id)
         ).fetchone()
         if known is None:
-            raise sync.Invalid(_("The answer is about someone not on this site's roster."))
+            raise sync.NotYet(_("The answer is about someone not on this site's roster."))
     out: dict[str, Any] = dict.fromkeys(questions.WIRE_KEYS, "")
     out.update(clean)  # questions the campaign does not ask stay empty
     out.update(campaign_id=campaign_id, site_id=site_id, person_id=person_id)

@@ -176,6 +176,15 @@ def sync_command(watch: bool, show_status: bool) -> None:
                     roster=done["pulled"]["roster"],
                 )
             )
+            if done["refused"]:
+                click.echo(
+                    _(
+                        "%(n)d records were refused by the upstream: it keeps them for review"
+                        " (sync_rejects there), they are not sent again.",
+                        n=done["refused"],
+                    ),
+                    err=True,
+                )
             if done["held"]:
                 click.echo(
                     _(

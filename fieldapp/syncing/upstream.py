@@ -120,6 +120,7 @@ def sync_round(
         return {
             "pushed": report.sent + delivered,
             "applied": report.applied,
+            "refused": report.refused,
             "cursor": report.cursor,
             "reset": report.reset,
             "pulled": pulled,

@@ -235,7 +235,9 @@
         if (ACKED.has(res.status)) {
           s.outbox.delete(rec.uuid);
           acked += 1;
-        } else if (REFUSED.has(res.status)) {
+        } else if (REFUSED.has(res.status) || res.status === "held") {
+          // held: the instance cannot store it yet (its site has not reached it, or this
+          // phone's clock is ahead); kept here and sent again now and then, as below.
           s.attention.put(Object.assign({}, rec, {
             status: res.status, reason: res.reason || res.status, refused_at: Date.now(),
           }));

@@ -1,0 +1,105 @@
+"""Records the upstream cannot store yet (a site clock ahead of the upstream's, configuration the
+upstream lost in a restore) are answered `held`: the sender keeps them and sends them again, so
+none is lost; the upstream's cursor does not pass them until the sender has kept them aside."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from instances_support import ClientTransport, make_instance, sync_up
+from reports_support import entry, save
+
+import sync
+import sync.server
+import sync.store
+from fieldapp.db import connect, transaction
+from fieldapp.gate import sites
+from sync import client as sync_client
+from sync.store import iso, utcnow
+
+
+@pytest.fixture
+def pair(tmp_path):
+    """A central with one site and a site office that pulled it: (central, office, token, site)."""
+    central = make_instance(tmp_path, "city")
+    conn = connect(central.config["DATABASE"])
+    with central.app_context():
+        site = sites.add_site(conn, "阳光花园小区", "residential", district="金坛区")["id"]
+        with transaction(conn):
+            _peer, token = sync.peers.create(conn, "instance", "office")
+    conn.close()
+    office = make_instance(tmp_path, "office")
+    sync_up(office, central, token)
+    return central, office, token, site
+
+
+def rows(app, sql: str) -> list:
+    conn = connect(app.config["DATABASE"])
+    try:
+        return [tuple(r) for r in conn.execute(sql).fetchall()]
+    finally:
+        conn.close()
+
+
+def test_a_site_clock_ahead_holds_its_entries_below_until_their_time_comes(pair, monkeypatch):
+    central, office, token, site = pair
+    now = utcnow()
+    ahead = [entry(site, iso(now + timedelta(days=2)), name=f"快钟{i}") for i in range(3)]
+    fine = [entry(site, iso(now - timedelta(minutes=i)), name=f"正常{i}") for i in range(4)]
+    conn = connect(office.config["DATABASE"])
+    with monkeypatch.context() as office_clock:  # the office's clock is two days fast
+        office_clock.setattr(sync.store, "utcnow", lambda: now + timedelta(days=2))
+        assert save(office, conn, fine[:2] + ahead + fine[2:]) == ["applied"] * 7
+    conn.close()
+
+    report = sync_up(office, central, token)
+    assert report.applied == 4 and report.refused == 0
+    assert {r[0] for r in rows(central, "SELECT name FROM entries")} == {
+        f"正常{i}" for i in range(4)
+    }
+    assert rows(central, "SELECT count(*) FROM sync_rejects") == [(0,)]  # nothing refused there
+    held = rows(office, "SELECT uuid, reason FROM sync_held ORDER BY seq")
+    assert [h[0] for h in held] == [r["uuid"] for r in ahead]
+    assert all("日期和时间" in h[1] for h in held)  # says what to check
+    # The central's cursor is past them: nothing waits, the next round sends nothing again.
+    assert sync_up(office, central, token).sent == 0
+
+    # Two days on (or the office's clock set right and the time come): delivered, once.
+    later = now + timedelta(days=2, minutes=10)
+    monkeypatch.setattr(sync.server, "utcnow", lambda: later)  # the central's clock
+    conn = connect(office.config["DATABASE"])
+    try:
+        with office.app_context():
+            transport = ClientTransport(central.test_client(), token)
+            source = transport.cursor()["source"]
+            registry = office.extensions["fieldapp.records"]
+            assert sync_client.retry_held(conn, registry, transport, source) == (3, 0)
+    finally:
+        conn.close()
+    names = [r[0] for r in rows(central, "SELECT name FROM entries")]
+    assert sorted(names) == sorted([f"正常{i}" for i in range(4)] + [f"快钟{i}" for i in range(3)])
+    assert rows(office, "SELECT count(*) FROM sync_held") == [(0,)]
+
+
+def test_a_batch_with_a_held_record_leaves_the_cursor_until_the_sender_kept_it(pair):
+    """A sender that dies between the answer and keeping the record aside sends the batch again:
+    the central's cursor moves only with the sender's empty push that follows."""
+    central, office, token, site = pair
+    now = utcnow()
+    records = [
+        dict(entry(site, iso(now), name="正常"), seq=1),
+        dict(entry(site, iso(now + timedelta(days=2)), name="快钟"), seq=2),
+    ]
+    transport = ClientTransport(central.test_client(), token)
+    source = transport.cursor()["source"]
+    body = {"source": source, "since": 0, "upto": 2, "records": records}
+    answer = transport.push(sync_client.encode(body))
+    assert [r["status"] for r in answer["results"]] == ["applied", "held"]
+    assert answer["cursor"] == 0 and transport.cursor()["cursor"] == 0
+    # Sent again (the sender died before keeping it): a repeat and the same answer, no more.
+    again = transport.push(sync_client.encode(body))
+    assert [r["status"] for r in again["results"]] == ["duplicate", "held"]
+    assert rows(central, "SELECT count(*) FROM entries") == [(1,)]
+    moved = transport.push(sync_client.encode({**body, "records": []}))
+    assert moved["cursor"] == 2
