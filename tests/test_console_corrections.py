@@ -238,3 +238,48 @@ def test_a_refused_void_keeps_its_panel_open(world, db):
     assert _panel(html, "标记作废").startswith('<details class="panel" open>')
     assert _panel(html, "更正此登记").startswith('<details class="panel">')
     assert db.execute("SELECT count(*) FROM corrections").fetchone()[0] == 0
+
+
+def _history(html):
+    match = re.search(r'<ol class="history">.*?</ol>', html, re.S)
+    assert match, html
+    return re.sub(r"\s+", " ", match.group(0))
+
+
+def test_history_names_values_as_the_log_does(app, world):
+    client, uuid = world["client"], world["uuid"]
+    changed = correct_form(
+        direction="out", person_type="worker", health_code="yellow", travel="1", travel_where="武汉"
+    )
+    post(client, f"/console/entry/{uuid}/correct", reason="选错了", **changed)
+    post(
+        client,
+        f"/console/entry/{uuid}/correct",
+        reason="没去过",
+        **correct_form(
+            direction="out", person_type="worker", health_code="yellow", temperature="37.0"
+        ),
+    )
+    history = _history(client.get(f"/console/entry/{uuid}").get_data(as_text=True))
+    for shown in (
+        "进出: 进",
+        "人员类别: 居民",
+        "健康码: 绿码",
+        "体温: 36.6 °C",
+        "进出 → 出",
+        "人员类别 → 工人",
+        "健康码 → 黄码",
+        "到过风险地区 → 是",
+        "地点 → 武汉",
+        "到过风险地区 → 否",
+        "地点 → —",
+        "体温 → 37.0 °C",
+    ):
+        assert shown in history, shown
+    for code in ("in", "out", "resident", "worker", "green", "yellow", "True", "False"):
+        assert not re.search(rf"[:→] {code}\b", history), code
+    # In the user's language.
+    hant = _history(client.get(f"/console/entry/{uuid}?lang=zh_Hant").get_data(as_text=True))
+    assert "人員類別 → 工人" in hant and "到過風險地區 → 是" in hant
+    english = _history(client.get(f"/console/entry/{uuid}?lang=en").get_data(as_text=True))
+    assert "Direction: In" in english and "Direction → Out" in english

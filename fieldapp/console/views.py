@@ -60,6 +60,7 @@ def _console_globals():
         "CASE_ACTIONS": cases.ACTIONS,
         "OUTCOMES": cases.OUTCOMES,
         "CORRECTABLE": corrections.FIELDS,
+        "correction_text": corrections.value_text,
         # Other areas' console pages, linked from the console's menu when they exist.
         "has_view": lambda endpoint: endpoint in current_app.view_functions,
     }
