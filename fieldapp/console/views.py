@@ -5,7 +5,6 @@ Views are thin: they check the role and scope, call the domain modules and rende
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -91,11 +90,6 @@ def _localtime_filter(ts: str) -> str:
     return days.local_text(ts, _tz()) if ts else ""
 
 
-@bp.app_template_filter("fromjson")
-def _fromjson_filter(text: str) -> dict:
-    return json.loads(text)
-
-
 @bp.app_template_filter("age")
 def _age_filter(hours: int) -> str:
     if hours < 48:
@@ -177,7 +171,7 @@ def _entry_page(value: dict, error: str = "", correcting=None, voiding=None):
     if unmasked:
         shown["id_full"] = IdVault(current_app.config["ID_KEY"]).open(value["id_cipher"])
     original = logbook.present(value["original"], user.role, unmasked)
-    history = corrections.for_entries(get_db(), [entry_uuid]).get(entry_uuid, [])
+    history = logbook.history(get_db(), entry_uuid, user.role, unmasked)
     page = render_template(
         "console/entry.html",
         e=shown,
