@@ -76,8 +76,8 @@ def test_case_life_cycle(world, db):
     )
     assert 'value="reopen"' not in html
     # Closing needs an outcome; without one nothing is stored.
-    act(client, uuid, action="close")
-    assert "结案前请选择处理结果" in client.get(f"/console/cases/{uuid}").get_data(as_text=True)
+    r = act(client, uuid, action="close")
+    assert r.status_code == 422 and "结案前请选择处理结果" in r.get_data(as_text=True)
     act(client, uuid, action="close", outcome="normal")
     html = client.get(f"/console/cases/{uuid}").get_data(as_text=True)
     assert "已结案" in html and "体温恢复正常" in html
@@ -113,11 +113,48 @@ def test_case_life_cycle(world, db):
 
 def test_bad_action_input_is_refused(world, db):
     client, uuid = world["client"], world["fever"]
-    act(client, uuid, action="remeasure", temperature="hot")
-    assert "temperature" in client.get(f"/console/cases/{uuid}").get_data(as_text=True)
-    act(client, uuid, action="dance")
-    assert "请选择采取了什么措施" in client.get(f"/console/cases/{uuid}").get_data(as_text=True)
+    r = act(client, uuid, action="remeasure", temperature="hot")
+    assert r.status_code == 422 and "体温请填数字" in r.get_data(as_text=True)
+    r = act(client, uuid, action="dance")
+    assert r.status_code == 422 and "请选择采取了什么措施" in r.get_data(as_text=True)
     assert db.execute("SELECT count(*) FROM case_actions").fetchone()[0] == 0
+
+
+def _form(html, marker):
+    """The form on the page that holds marker."""
+    for form in re.findall(r"<form.*?</form>", html, re.S):
+        if marker in form:
+            return form
+    raise AssertionError(html)
+
+
+def test_a_refused_step_shows_the_page_again_with_what_was_typed(world, db):
+    client, uuid = world["client"], world["fever"]
+    r = act(client, uuid, action="remeasure", temperature="99", note="十分钟后复测，仍发热")
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    assert "体温（°C）：" in html and "尚无记录。" in html  # why, on the case's page
+    step = _form(html, "保存措施")
+    assert 'value="remeasure" required checked' in step
+    assert 'name="temperature" value="99"' in step
+    assert 'name="note" value="十分钟后复测，仍发热"' in step
+    assert "十分钟后复测" not in _form(html, 'value="close"')
+    # A refused close: its own form keeps the note, and the step form stays empty.
+    r = act(client, uuid, action="close", outcome="", note="已联系家属")
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    assert "结案前请选择处理结果" in html
+    assert 'name="note" value="已联系家属"' in _form(html, 'value="close"')
+    step = _form(html, "保存措施")
+    assert "已联系家属" not in step and " checked" not in step
+    assert db.execute("SELECT count(*) FROM case_actions").fetchone()[0] == 0
+    assert (
+        db.execute("SELECT count(*) FROM audit_log WHERE action = 'case_action'").fetchone()[0] == 0
+    )
+    # The page opened again afterwards: no error, empty forms.
+    again = client.get(f"/console/cases/{uuid}").get_data(as_text=True)
+    assert "结案前请选择处理结果" not in again and 'value="99"' not in again
+    assert "已联系家属" not in again
 
 
 def test_re_measure_reads_temperatures_as_the_gate_does(world, db):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from console_support import csrf, login, make_site, make_user, save, wire_entry
@@ -74,17 +75,18 @@ def test_correction_keeps_original_and_shows_current_and_history(world, db):
 
 def test_correction_is_validated_and_nothing_saved_when_wrong(world, db):
     client, uuid = world["client"], world["uuid"]
-    post(client, f"/console/entry/{uuid}/correct", reason="x", **correct_form(temperature="45"))
-    html = client.get(f"/console/entry/{uuid}").get_data(as_text=True)
-    assert "temperature" in html or "体温" in html
-    post(client, f"/console/entry/{uuid}/correct", reason="", **correct_form(name="王磊"))
-    assert "请说明更正或作废的原因" in client.get(f"/console/entry/{uuid}").get_data(as_text=True)
-    post(client, f"/console/entry/{uuid}/correct", reason="无", **correct_form())
-    assert "没有任何修改" in client.get(f"/console/entry/{uuid}").get_data(as_text=True)
+
+    def refused(reason, form):
+        r = post(client, f"/console/entry/{uuid}/correct", reason=reason, **form)
+        assert r.status_code == 422
+        return r.get_data(as_text=True)
+
+    assert "体温：" in refused("x", correct_form(temperature="45"))
+    assert "请说明更正或作废的原因" in refused("", correct_form(name="王磊"))
+    assert "没有任何修改" in refused("无", correct_form())
     # The same values typed another way the gate's rules read alike are no change either.
     same = correct_form(temperature="36,6", phone="138 1234 5678", name=" 张建国 ")
-    post(client, f"/console/entry/{uuid}/correct", reason="无", **same)
-    assert "没有任何修改" in client.get(f"/console/entry/{uuid}").get_data(as_text=True)
+    assert "没有任何修改" in refused("无", same)
     assert db.execute("SELECT count(*) FROM corrections").fetchone()[0] == 0
     assert db.execute("SELECT count(*) FROM audit_log WHERE action = 'correct'").fetchone()[0] == 0
 
@@ -105,7 +107,7 @@ def test_two_corrections_apply_in_order(world):
 def test_void_with_reason(world, db):
     client, uuid = world["client"], world["uuid"]
     r = post(client, f"/console/entry/{uuid}/void", reason="")
-    assert r.status_code == 302
+    assert r.status_code == 422
     assert db.execute("SELECT count(*) FROM corrections").fetchone()[0] == 0
     post(client, f"/console/entry/{uuid}/void", reason="重复登记")
     assert db.execute("SELECT count(*) FROM entries WHERE uuid = ?", (uuid,)).fetchone()[0] == 1
@@ -162,3 +164,141 @@ def test_correction_records_from_a_downstream_merge_by_uuid(app, world, db):
     assert [r.status for r in refused] == ["rejected", "rejected"]
     assert refused[1].reason == "记录人：请填写记录人。"
     assert db.execute("SELECT count(*) FROM corrections").fetchone()[0] == 1
+
+
+def _panel(html, summary):
+    """The <details> panel whose summary is that text, with its form."""
+    match = re.search(rf"<details[^>]*>\s*<summary>{summary}</summary>.*?</details>", html, re.S)
+    assert match, html
+    return match.group(0)
+
+
+def test_a_refused_correction_shows_the_page_again_with_what_was_typed(world, db):
+    client, uuid = world["client"], world["uuid"]
+    typed = correct_form(
+        name="张建华",
+        temperature="abc",
+        person_type="worker",
+        health_code="yellow",
+        travel="1",
+        travel_where="武汉",
+        note="门岗复核",
+    )
+    r = post(client, f"/console/entry/{uuid}/correct", reason="登记时写错字", **typed)
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    assert "体温：体温请填数字，例如 36.5。" in html
+    assert "<h1>张建国" in html  # the entry as stored: nothing was saved
+    panel = _panel(html, "更正此登记")
+    assert panel.startswith('<details class="panel" open>')
+    for shown in (
+        'name="name" value="张建华"',
+        'name="temperature" value="abc"',
+        '<option value="worker" selected>',
+        '<option value="yellow" selected>',
+        'name="travel" value="1" checked',
+        'name="travel_where" value="武汉"',
+        'name="note" value="门岗复核"',
+        'name="reason" value="登记时写错字"',
+    ):
+        assert shown in panel, shown
+    assert '<details class="panel" open>' not in _panel(html, "标记作废")
+    assert db.execute("SELECT count(*) FROM corrections").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM audit_log WHERE action = 'correct'").fetchone()[0] == 0
+    # The page opened again afterwards shows the entry as stored, the panel closed.
+    again = client.get(f"/console/entry/{uuid}").get_data(as_text=True)
+    panel = _panel(again, "更正此登记")
+    assert panel.startswith('<details class="panel">') and 'value="张建国"' in panel
+    assert "体温请填数字" not in again and 'name="travel" value="1" checked' not in again
+    # Sent again with the temperature put right, it is saved as typed.
+    r = post(
+        client,
+        f"/console/entry/{uuid}/correct",
+        reason="登记时写错字",
+        **dict(typed, temperature="36.6"),
+    )
+    assert r.status_code == 302
+    row = db.execute("SELECT changes FROM corrections WHERE entry_uuid = ?", (uuid,)).fetchone()
+    assert json.loads(row["changes"]) == {
+        "name": "张建华",
+        "person_type": "worker",
+        "health_code": "yellow",
+        "travel": True,
+        "travel_where": "武汉",
+        "note": "门岗复核",
+    }
+
+
+def test_a_refused_void_keeps_its_panel_open(world, db):
+    client, uuid = world["client"], world["uuid"]
+    r = post(client, f"/console/entry/{uuid}/void", reason="   ")
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    assert "请说明更正或作废的原因" in html
+    assert _panel(html, "标记作废").startswith('<details class="panel" open>')
+    assert _panel(html, "更正此登记").startswith('<details class="panel">')
+    assert db.execute("SELECT count(*) FROM corrections").fetchone()[0] == 0
+
+
+def _history(html):
+    match = re.search(r'<ol class="history">.*?</ol>', html, re.S)
+    assert match, html
+    return re.sub(r"\s+", " ", match.group(0))
+
+
+def test_history_names_values_as_the_log_does(app, world):
+    client, uuid = world["client"], world["uuid"]
+    changed = correct_form(
+        direction="out", person_type="worker", health_code="yellow", travel="1", travel_where="武汉"
+    )
+    post(client, f"/console/entry/{uuid}/correct", reason="选错了", **changed)
+    post(
+        client,
+        f"/console/entry/{uuid}/correct",
+        reason="没去过",
+        **correct_form(
+            direction="out", person_type="worker", health_code="yellow", temperature="37.0"
+        ),
+    )
+    history = _history(client.get(f"/console/entry/{uuid}").get_data(as_text=True))
+    for shown in (
+        "进出: 进",
+        "人员类别: 居民",
+        "健康码: 绿码",
+        "体温: 36.6 °C",
+        "进出 → 出",
+        "人员类别 → 工人",
+        "健康码 → 黄码",
+        "到过风险地区 → 是",
+        "地点 → 武汉",
+        "到过风险地区 → 否",
+        "地点 → —",
+        "体温 → 37.0 °C",
+    ):
+        assert shown in history, shown
+    for code in ("in", "out", "resident", "worker", "green", "yellow", "True", "False"):
+        assert not re.search(rf"[:→] {code}\b", history), code
+    # In the user's language.
+    hant = _history(client.get(f"/console/entry/{uuid}?lang=zh_Hant").get_data(as_text=True))
+    assert "人員類別 → 工人" in hant and "到過風險地區 → 是" in hant
+    english = _history(client.get(f"/console/entry/{uuid}?lang=en").get_data(as_text=True))
+    assert "Direction: In" in english and "Direction → Out" in english
+
+
+def test_history_masks_phone_and_name_as_the_page_does(app, world):
+    client, uuid = world["client"], world["uuid"]
+    changed = correct_form(name="张建华", phone="13900001111")
+    post(client, f"/console/entry/{uuid}/correct", reason="号码写错", **changed)
+    make_user(app, "gv", "viewer", sites=[world["site"]["code"]])
+    viewer = app.test_client()
+    login(viewer, "gv")
+    for who, name in ((client, "张建华"), (viewer, "张**")):
+        html = who.get(f"/console/entry/{uuid}").get_data(as_text=True)
+        history = _history(html)
+        assert "手机号 → 139****1111" in history and f"姓名 → {name}" in history
+        assert "13900001111" not in html
+    assert "张建华" not in viewer.get(f"/console/entry/{uuid}").get_data(as_text=True)
+    # Shown in full only after a deliberate (audited) unmask, as the entry's own phone is.
+    post(client, f"/console/entry/{uuid}/unmask")
+    history = _history(client.get(f"/console/entry/{uuid}").get_data(as_text=True))
+    assert "手机号 → 13900001111" in history and "手机号: 13812345678" in history

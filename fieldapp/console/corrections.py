@@ -33,6 +33,12 @@ FIELDS = {
     "destination": _l("Unit / destination"),
     "note": _l("Note"),
 }
+# The fields whose values are codes, with the labels shown for them (as the log shows them).
+CHOICES = {
+    "direction": rules.DIRECTIONS,
+    "person_type": rules.PERSON_TYPES,
+    "health_code": rules.HEALTH_CODES,
+}
 COLUMNS = ("entry_uuid", "changes", "void", "reason", "author")
 REASON = rules.Field("reason", "text", _l("Reason"), max_len=200)
 
@@ -47,6 +53,18 @@ def clean_change(name: str, value: Any) -> Any:
     if errors:
         raise sync.Invalid(_("%(field)s: %(message)s", field=FIELDS[name], message=errors[name]))
     return clean[name]
+
+
+def value_text(name: str, value: Any) -> str:
+    """A correctable field's value as the console shows it, in the user's language: a code by
+    its label, the travel answer as yes or no, a reading in °C, nothing as a dash."""
+    if name in CHOICES:
+        return str(CHOICES[name].get(value, value))
+    if name == "travel":
+        return _("Yes") if value else _("No")
+    if name == "temperature" and isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value:.1f} °C"
+    return "—" if value is None or value == "" else str(value)
 
 
 def changes_from(form: Mapping[str, str], value: Mapping[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
@@ -271,4 +272,17 @@ def present(entry: dict, role: str, unmasked: bool = False) -> dict:
         shown["phone"] = rules.mask_phone(entry.get("phone") or "")
     if role == "viewer":
         shown["name"] = mask_name(entry.get("name") or "")
+    return shown
+
+
+def history(conn: sqlite3.Connection, entry_uuid: str, role: str, unmasked: bool = False) -> list:
+    """The entry's corrections in the order they were recorded, each one's changes (in the
+    order of corrections.FIELDS) shown as present() shows the entry: a corrected phone masked,
+    and for viewers a corrected name too."""
+    shown = []
+    for c in corrections.for_entries(conn, [entry_uuid]).get(entry_uuid, []):
+        changes = json.loads(c["changes"])
+        masked = present(changes, role, unmasked)
+        ordered = {k: masked[k] for k in corrections.FIELDS if k in changes}
+        shown.append({**dict(c), "changes": ordered})
     return shown

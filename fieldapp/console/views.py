@@ -5,7 +5,6 @@ Views are thin: they check the role and scope, call the domain modules and rende
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -60,6 +59,7 @@ def _console_globals():
         "CASE_ACTIONS": cases.ACTIONS,
         "OUTCOMES": cases.OUTCOMES,
         "CORRECTABLE": corrections.FIELDS,
+        "correction_text": corrections.value_text,
         # Other areas' console pages, linked from the console's menu when they exist.
         "has_view": lambda endpoint: endpoint in current_app.view_functions,
     }
@@ -88,11 +88,6 @@ def _entry_in_scope(entry_uuid: str) -> dict:
 @bp.app_template_filter("localtime")
 def _localtime_filter(ts: str) -> str:
     return days.local_text(ts, _tz()) if ts else ""
-
-
-@bp.app_template_filter("fromjson")
-def _fromjson_filter(text: str) -> dict:
-    return json.loads(text)
 
 
 @bp.app_template_filter("age")
@@ -163,23 +158,32 @@ def _unmasked(entry_uuid: str) -> bool:
 @require_role(*ALL)
 def entry(entry_uuid: str):
     """One entry: current value, original, history of corrections, and what may be done."""
+    return _entry_page(_entry_in_scope(entry_uuid))
+
+
+def _entry_page(value: dict, error: str = "", correcting=None, voiding=None):
+    """The entry's page; after a refused correction or void (422), with why, and that form
+    open with what was typed in it (correcting or voiding: the posted form)."""
     user = current_user()
-    value = _entry_in_scope(entry_uuid)
+    entry_uuid = value["uuid"]
     unmasked = user.can_write and _unmasked(entry_uuid)
     shown = logbook.present(value, user.role, unmasked)
     if unmasked:
         shown["id_full"] = IdVault(current_app.config["ID_KEY"]).open(value["id_cipher"])
     original = logbook.present(value["original"], user.role, unmasked)
-    history = corrections.for_entries(get_db(), [entry_uuid]).get(entry_uuid, [])
-    return render_template(
+    history = logbook.history(get_db(), entry_uuid, user.role, unmasked)
+    page = render_template(
         "console/entry.html",
         e=shown,
         original=original,
         history=history,
         unmasked=unmasked,
         case=cases.is_case(value),
-        errors=session.pop("form_errors", []),
+        errors=[error] if error else [],
+        correcting=correcting,
+        voiding=voiding,
     )
+    return page, 422 if error else 200
 
 
 @bp.route("/entry/<entry_uuid>/unmask", methods=["POST"])
@@ -194,18 +198,19 @@ def unmask(entry_uuid: str):
     return redirect(url_for("console.entry", entry_uuid=entry_uuid))
 
 
-def _save(record: dict, action: str, entry_uuid: str, detail: str, done: str) -> None:
+def _save(record: dict, action: str, entry_uuid: str, detail: str, done: str) -> str:
     """Save a console-made record through records.save and audit it, in one transaction;
-    then flash done, or keep why not for the page to show (session's form_errors)."""
+    then flash done and return "", or return why not (nothing saved: the caller shows its
+    form again, as typed)."""
     user = current_user()
     conn = get_db()
     with transaction(conn):
         result = records.save(conn, [record], source=SOURCE)[0]
         if result.status != "applied":
-            session["form_errors"] = [result.reason or result.status]
-            return
+            return result.reason or result.status
         audit.write(conn, user.name, action, entry_uuid, detail, client_ip())
     flash(done)
+    return ""
 
 
 @bp.route("/entry/<entry_uuid>/correct", methods=["POST"])
@@ -217,7 +222,9 @@ def correct(entry_uuid: str):
     changes = corrections.changes_from(request.form, value)
     record = corrections.wire(entry_uuid, user.name, request.form.get("reason", ""), changes)
     done = _("The correction is saved. The original entry is kept.")
-    _save(record, "correct", entry_uuid, ", ".join(sorted(changes)), done)
+    error = _save(record, "correct", entry_uuid, ", ".join(sorted(changes)), done)
+    if error:
+        return _entry_page(value, error, correcting=request.form)
     return redirect(url_for("console.entry", entry_uuid=entry_uuid))
 
 
@@ -226,10 +233,12 @@ def correct(entry_uuid: str):
 def void(entry_uuid: str):
     """Mark an entry void (a mistake), with a reason."""
     user = current_user()
-    _entry_in_scope(entry_uuid)
+    value = _entry_in_scope(entry_uuid)
     reason = request.form.get("reason", "")
     record = corrections.wire(entry_uuid, user.name, reason, void=True)
-    _save(record, "void", entry_uuid, reason[:200], _("The entry is marked void."))
+    error = _save(record, "void", entry_uuid, reason[:200], _("The entry is marked void."))
+    if error:
+        return _entry_page(value, error, voiding=request.form)
     return redirect(url_for("console.entry", entry_uuid=entry_uuid))
 
 
@@ -271,22 +280,29 @@ def cases_page():
 @require_role(*ALL)
 def case(entry_uuid: str):
     """One fever case: the entry, its follow-up so far, and the next steps."""
+    return _case_page(_case_in_scope(entry_uuid))
+
+
+def _case_page(value: dict, error: str = "", typed=None):
+    """The case's page; after a refused step (422), with why, and the form it was posted from
+    holding what was typed (typed: the posted form)."""
     user = current_user()
-    value = _case_in_scope(entry_uuid)
-    actions = cases.actions_for(get_db(), entry_uuid)
+    actions = cases.actions_for(get_db(), value["uuid"])
     now = sync.utcnow()
     state = cases.state(value, actions, now)
     if state["isolated"] and not state["closed"]:
         start, end = days.bounds(now.astimezone(_tz()).date(), _tz())
         state["checks_today"] = cases.checks_on(actions, start, end)
         state["checks_per_day"] = cases.CHECKS_PER_DAY
-    return render_template(
+    page = render_template(
         "console/case.html",
         e=logbook.present(value, user.role),
         c=state,
         actions=actions,
-        errors=session.pop("form_errors", []),
+        errors=[error] if error else [],
+        typed=typed or {},
     )
+    return page, 422 if error else 200
 
 
 @bp.route("/cases/<entry_uuid>/action", methods=["POST"])
@@ -294,7 +310,7 @@ def case(entry_uuid: str):
 def case_action(entry_uuid: str):
     """Record one follow-up step of a fever case."""
     user = current_user()
-    _case_in_scope(entry_uuid)
+    value = _case_in_scope(entry_uuid)
     action = request.form.get("action", "")
     data = {
         "temperature": request.form.get("temperature") or None,
@@ -303,7 +319,9 @@ def case_action(entry_uuid: str):
     }
     record = cases.wire(entry_uuid, user.name, action, **data)
     done = _("Saved: %(action)s.", action=cases.ACTIONS.get(action, action))
-    _save(record, "case_action", entry_uuid, action, done)
+    error = _save(record, "case_action", entry_uuid, action, done)
+    if error:
+        return _case_page(value, error, typed=request.form)
     return redirect(url_for("console.case", entry_uuid=entry_uuid))
 
 
