@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
@@ -272,3 +273,14 @@ def present(entry: dict, role: str, unmasked: bool = False) -> dict:
     if role == "viewer":
         shown["name"] = mask_name(entry.get("name") or "")
     return shown
+
+
+def present_history(history: list[Mapping[str, Any]], role: str, unmasked: bool = False) -> list:
+    """An entry's corrections as a user of that role sees them: a name or phone a correction
+    changed is masked as the entry's own (present()); `changes` comes as a dict."""
+    out = []
+    for c in history:
+        changes = json.loads(c["changes"])
+        shown = present(changes, role, unmasked)
+        out.append({**dict(c), "changes": {k: shown[k] for k in changes}})
+    return out

@@ -5,7 +5,6 @@ Views are thin: they check the role and scope, call the domain modules and rende
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -90,11 +89,6 @@ def _localtime_filter(ts: str) -> str:
     return days.local_text(ts, _tz()) if ts else ""
 
 
-@bp.app_template_filter("fromjson")
-def _fromjson_filter(text: str) -> dict:
-    return json.loads(text)
-
-
 @bp.app_template_filter("age")
 def _age_filter(hours: int) -> str:
     if hours < 48:
@@ -171,6 +165,7 @@ def entry(entry_uuid: str):
         shown["id_full"] = IdVault(current_app.config["ID_KEY"]).open(value["id_cipher"])
     original = logbook.present(value["original"], user.role, unmasked)
     history = corrections.for_entries(get_db(), [entry_uuid]).get(entry_uuid, [])
+    history = logbook.present_history(history, user.role, unmasked)
     return render_template(
         "console/entry.html",
         e=shown,
