@@ -258,6 +258,17 @@ def test_case_date_and_site_filters(app, world):
     assert "李秀英" in wide and "王磊" in wide
     bad = client.get("/console/cases?date_from=yesterday&site=elsewhere").get_data(as_text=True)
     assert "日期格式应为 2020-02-15" in bad and "您无权查看该场所" in bad
+    # A site refused lists none of the scope's cases, which would read as that site's.
+    assert "李秀英" not in bad and "王磊" not in bad and "没有符合条件的发热人员" in bad
+    other = make_site(app, "丙小区", "溧阳市")
+    save(app, wire_entry(other["id"], name="周德才", temperature=38.9, fever_action="clinic"))
+    elsewhere = client.get(f"/console/cases?site={other['id']}").get_data(as_text=True)
+    assert "您无权查看该场所" in elsewhere
+    assert not [n for n in ("李秀英", "王磊", "周德才") if n in elsewhere]
+    later = f"date_from={today + timedelta(days=1)}&date_to={today - timedelta(days=1)}"
+    backwards = client.get(f"/console/cases?{later}").get_data(as_text=True)
+    assert "开始日期晚于结束日期，因此没有符合条件的记录。" in backwards
+    assert "李秀英" not in backwards
 
 
 def test_long_list_says_it_is_cut(app, world, monkeypatch):

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from console_support import csrf, login, make_site, make_user, save, wire_entry
 
+from fieldapp import records
+
 
 def ts(days_ago=0, minutes=0):
     t = datetime.now(UTC) - timedelta(days=days_ago, minutes=minutes)
@@ -116,6 +118,50 @@ def test_bad_filters_say_what_is_wrong(app, world):
     assert "日期 9999-12-31 超出范围" in html
     assert len(names(html)) == 5
     assert client.get("/console/cases?date_to=9999-12-31").status_code == 200
+
+
+def test_a_site_filter_outside_the_scope_lists_nothing_and_exports_nothing(app, world, db):
+    other = make_site(app, "丙小区", "溧阳市")
+    save(app, wire_entry(other["id"], name="周德才"))
+    visitor = {"site_id": world["a"]["id"], "direction": "in", "name": "钱访客"}
+    visitor.update(health_code="green", travel=False, temperature=None)
+    save(app, records.new("registration", visitor))  # never checked at the gate
+    client = app.test_client()
+    login(client, "coord")
+    assert "钱访客" in page(client)
+    for site in (other["id"], "no-such-site"):
+        html = page(client, f"?site={site}")
+        assert "您无权查看该场所" in html and "没有符合条件的登记" in html
+        assert names(html) == [] and "钱访客" not in html and "周德才" not in html
+        assert "（不在您的场所范围内）</option>" in html  # not "All sites"
+        token = csrf(client, "/console/login")
+        r = client.post(
+            "/console/export", data={"csrf_token": token, "format": "csv", "site": site}
+        )
+        assert r.status_code == 302 and f"site={site}" in r.headers["Location"]
+        assert "您无权查看该场所" in client.get(r.headers["Location"]).get_data(as_text=True)
+    assert db.execute("SELECT count(*) FROM audit_log WHERE action = 'export'").fetchone()[0] == 0
+
+
+def test_a_first_day_after_the_last_says_so(app, world, db):
+    client = app.test_client()
+    login(client, "coord")
+    today = datetime.now(UTC).date()
+    query = f"?date_from={today + timedelta(days=1)}&date_to={today - timedelta(days=1)}"
+    html = page(client, query)
+    assert "开始日期晚于结束日期，因此没有符合条件的记录。" in html and names(html) == []
+    token = csrf(client, "/console/login")
+    form = {"csrf_token": token, "format": "csv", "date_from": str(today + timedelta(days=1))}
+    r = client.post("/console/export", data={**form, "date_to": str(today)})
+    assert r.status_code == 302  # refused with the message, no empty file
+    said = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "开始日期晚于结束日期" in said
+    assert db.execute("SELECT count(*) FROM audit_log WHERE action = 'export'").fetchone()[0] == 0
+    # The same day at both ends is one day, not a contradiction.
+    html = page(client, f"?date_from={today}&date_to={today}")
+    assert "开始日期晚于" not in html
+    traditional = page(client, query + "&lang=zh_Hant")
+    assert "開始日期晚於結束日期，因此沒有符合條件的記錄。" in traditional
 
 
 def test_htmx_gets_only_the_fragment(app, world):

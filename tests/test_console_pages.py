@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 from console_support import csrf, login, make_site, make_user, save, wire_entry
 
+from fieldapp.console import corrections
+from fieldapp.gate import roster
+
 ROLES = ("anonymous", "viewer", "coordinator", "admin")
 
 
@@ -110,3 +113,47 @@ def test_refusal_says_so_in_the_users_language(app, world):
     assert "无权操作" in r.get_data(as_text=True)
     r = client.get("/console/audit?lang=zh_Hant")
     assert "無權操作" in r.get_data(as_text=True)
+
+
+def test_a_viewer_sees_people_masked_on_every_page_that_names_them(app, world, db):
+    site = world["site"]
+    with app.app_context():
+        person = {"name": "陈晓梅", "phone": "13700001111", "unit": "7-2-301"}
+        roster.import_rows(db, site["id"], [{**person, "person_type": "resident"}])
+    # A correction of a name and a phone: its history on the entry page names both.
+    changes = {"name": "张建华", "phone": "13900002222"}
+    save(app, corrections.wire(world["normal"], "coordinator", "typo", changes))
+    whole = ("陈晓梅", "张建华", "张建国", "李秀英", "13700001111", "13900002222", "13812345678")
+    viewer = app.test_client()
+    login(viewer, "viewer")
+    token = csrf(viewer, "/console/login")
+    gate = f"/console/sites/{site['id']}/gate"
+    seen = {
+        path: viewer.get(path).get_data(as_text=True)
+        for path in (
+            gate,
+            "/console/log",
+            f"/console/entry/{world['normal']}",
+            "/console/cases",
+            f"/console/cases/{world['fever']}",
+        )
+    }
+    export = viewer.post("/console/export", data={"csrf_token": token, "format": "csv"})
+    seen["export"] = export.get_data(as_text=True)
+    for where, text in seen.items():
+        assert not [w for w in whole if w in text], where
+    assert "陈**" in seen[gate] and "7-2-301" in seen[gate]
+    entry = seen[f"/console/entry/{world['normal']}"]
+    assert "姓名 → 张**" in entry and "139****2222" in entry
+    assert "李**" in seen["/console/cases"] and "张**" in seen["export"]
+
+    # Coordinators see whole names as before; a phone stays masked until unmasked (audited).
+    coordinator = app.test_client()
+    login(coordinator, "coordinator")
+    assert "陈晓梅" in coordinator.get(gate).get_data(as_text=True)
+    entry = coordinator.get(f"/console/entry/{world['normal']}").get_data(as_text=True)
+    assert "姓名 → 张建华" in entry and "139****2222" in entry and "13900002222" not in entry
+    token = csrf(coordinator, f"/console/entry/{world['normal']}")
+    coordinator.post(f"/console/entry/{world['normal']}/unmask", data={"csrf_token": token})
+    entry = coordinator.get(f"/console/entry/{world['normal']}").get_data(as_text=True)
+    assert "手机号 → 13900002222" in entry

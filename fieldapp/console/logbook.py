@@ -56,14 +56,18 @@ class Filters:
 def parse_filters(
     args: Mapping[str, str], site_ids: list[str] | None, role: str = "admin"
 ) -> tuple[Filters, list]:
-    """Filters from query arguments, and the errors (in the user's language) of those refused."""
+    """Filters from query arguments, and the errors (in the user's language) of those refused.
+
+    A site outside the scope (or unknown) and a first day after the last are kept as asked,
+    with their error: they match nothing, so no list or export reads as that site's or those
+    days' when it is the whole scope (every query ANDs the scope with the site). A filter that
+    is not well formed (a date, a choice) is dropped, with its error."""
     f, errors = Filters(search_personal=role != "viewer"), []
     site = (args.get("site") or "").strip()
     if site:
         if site_ids is not None and site not in site_ids:
             errors.append(_("You have no access to that site."))
-        else:
-            f.site = site
+        f.site = site
     for key in ("date_from", "date_to"):
         value = (args.get(key) or "").strip()
         if value:
@@ -72,6 +76,8 @@ def parse_filters(
                 setattr(f, key, value)
             except ValueError as exc:
                 errors.append(str(exc))
+    if f.date_from and f.date_to and days.parse_day(f.date_from) > days.parse_day(f.date_to):
+        errors.append(_("The start date is after the end date, so nothing matches."))
     for key, choices in (
         ("direction", rules.DIRECTIONS),
         ("person_type", rules.PERSON_TYPES),

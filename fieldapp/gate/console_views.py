@@ -1,6 +1,7 @@
 """The console's page of a site's gate: self-service or not, the roster, and its passes (print,
 reissue). Coordinators and admins of the site's scope; the changes are configuration, made on
-the instance that owns it (the central), and written to the audit log."""
+the instance that owns it (the central), and written to the audit log. A viewer sees the roster
+masked as in the log."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, requ
 from flask_babel import gettext as _
 
 from fieldapp import days, rules
+from fieldapp.console import logbook
 from fieldapp.console.accounts import client_ip, current_user, in_scope, require_role
 from fieldapp.db import get_db
 from fieldapp.gate import passes, sites
@@ -39,16 +41,19 @@ def site_gate(site_id: str):
     site = _site(site_id)
     conn = get_db()
     tz = current_app.config["TIMEZONE"]
-    people = [
-        {
-            "id": p["id"],
-            "name": p["name"],
-            "unit": p["unit"],
-            "type": rules.PERSON_TYPES.get(p["person_type"], p["person_type"]),
-            "issued": days.local_text(p["pass_issued_at"], tz) if p["pass_token"] else "",
-        }
-        for p in passes.roster_of(conn, site["id"])
-    ]
+    role = current_user().role
+    people = []
+    for row in passes.roster_of(conn, site["id"]):
+        p = logbook.present(dict(row), role)  # name (and phone) as the user's role may see them
+        people.append(
+            {
+                "id": p["id"],
+                "name": p["name"],
+                "unit": p["unit"],
+                "type": rules.PERSON_TYPES.get(p["person_type"], p["person_type"]),
+                "issued": days.local_text(p["pass_issued_at"], tz) if p["pass_token"] else "",
+            }
+        )
     return page_or_fragment(
         "gate/console_site.html",
         "gate/_console_site.html",
