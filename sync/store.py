@@ -90,6 +90,10 @@ def parse_time(value: Any) -> datetime:
         raise Invalid("recorded_at must be an ISO 8601 timestamp", "bad_time") from None
     if dt.tzinfo is None:
         raise Invalid("recorded_at must carry a time zone (e.g. Z)", "bad_time")
+    try:
+        dt.astimezone(UTC)  # 0001-01-01T00:00+14:00 has no UTC time: refused, not a crash
+    except OverflowError:
+        raise Invalid("recorded_at must be an ISO 8601 timestamp", "bad_time") from None
     return dt
 
 

@@ -102,3 +102,13 @@ def test_a_nul_character_refuses_its_record_on_either_engine(conn):
     reviewed = conn.execute("SELECT uuid, status, body FROM sync_rejects").fetchall()
     assert [(r[0], r[1]) for r in reviewed] == [(batch[1]["uuid"], "rejected")]
     assert "\\u0000" in reviewed[0][2]  # kept for review as it came
+
+
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+def test_a_time_with_no_utc_form_refuses_its_record_not_the_batch(conn, when):
+    """Year 1 at +14:00 is before UTC's year 1: it was a 500 that lost the whole batch."""
+    batch = [note("before"), dict(note("odd"), recorded_at=when), note("after")]
+    results = apply_batch(conn, REGISTRY, batch, origin="here", source="down")
+    assert [r.status for r in results] == ["applied", "rejected", "applied"]
+    assert "ISO 8601" in results[1].reason
+    assert stored(conn) == {batch[0]["uuid"]: "before", batch[2]["uuid"]: "after"}
