@@ -95,6 +95,8 @@ def test_a_refused_record_is_reported_and_the_rest_imported(runner, db, site, tm
         (json.dumps({"format": "other"}).encode(), "不是从门岗手机导出"),
         (json.dumps({"format": "fieldapp-outbox", "version": 9, "records": []}).encode(), "版本"),
         (json.dumps({"format": "fieldapp-outbox", "version": 1, "records": {}}).encode(), "列表"),
+        (b"\xff\xfe not UTF-8", "不是 JSON"),
+        (b'{"format": "fieldapp-outbox", "n": ' + b"9" * 5000 + b"}", "不是 JSON"),
     ],
 )
 def test_a_bad_file_is_refused_with_a_clear_message(runner, db, tmp_path, content, message):
@@ -104,6 +106,22 @@ def test_a_bad_file_is_refused_with_a_clear_message(runner, db, tmp_path, conten
     assert result.exit_code != 0
     assert message in result.output
     assert db.execute("SELECT COUNT(*) FROM entries").fetchone()[0] == 0
+
+
+def test_a_record_nested_too_deep_is_refused_alone(runner, db, site, tmp_path):
+    """json.loads gives up near a thousand levels (a traceback, a 500 on the web): the file is
+    read as a push is, and only the record holding it is refused."""
+    deep = record(site, "深")
+    deep["data"]["note"] = "NESTED"
+    text = json.dumps(
+        {"format": "fieldapp-outbox", "version": 1, "records": [record(site, "好"), deep]}
+    ).replace('"NESTED"', "[" * 2000 + "]" * 2000)
+    path = tmp_path / "outbox.json"
+    path.write_text(text, encoding="utf-8")
+    result = runner.invoke(args=["import-outbox", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "被拒收 1 条" in result.output
+    assert names(db) == ["好"]
 
 
 def test_nothing_is_half_written_when_the_import_fails(app, db, site, monkeypatch):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections import Counter
 from typing import Any
 
 from flask_babel import gettext as _
 
+import sync
 from fieldapp import db, records
 
 FORMAT = "fieldapp-outbox"
@@ -23,8 +23,10 @@ class OutboxFileError(ValueError):
 def parse(raw: bytes) -> list[dict[str, Any]]:
     """The wire records of an exported outbox file; OutboxFileError if it is not one."""
     try:
-        doc = json.loads(raw.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        # As a push is read: a file nested too deep or with a number of thousands of digits is
+        # refused record by record, not a crash (a 500 on the web, a traceback in the CLI).
+        doc = sync.wire.decode(raw.decode("utf-8-sig"))
+    except ValueError:  # bad UTF-8 and bad JSON too
         raise OutboxFileError(
             _("The file is not JSON. Choose the file the phone exported.")
         ) from None
