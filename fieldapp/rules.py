@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from typing import Any
 
@@ -106,9 +107,16 @@ def parse_temperature(value: Any) -> float | None:
         return (int(m.group(1)) * 10 + int(digits[0]) + (digits[1] >= "5")) / 10
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
+    if isinstance(value, int):  # a JSON integer, however long: no float overflows
+        value = float(value) if abs(value) < 1000 else (1000.0 if value > 0 else -1000.0)
     if not math.isfinite(value):
         return None
-    return round(float(value), 1)
+    if abs(value) >= 1000:  # no reading (refused as out of range): nothing to round
+        return value
+    # A number the same way, on its decimal digits: 37.25 is a fever whether it came as text or
+    # as a number (round() would make it 37.2: halves to even, and on the binary value).
+    tenths = Decimal(repr(float(value))).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    return float(tenths)
 
 
 def temperature_in_range(value: float) -> bool:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fieldapp import rules
 from fieldapp.gate import entries
@@ -95,3 +97,16 @@ def test_form_strings_and_json_normalise_to_the_same_record(app, conn_with_site)
             entries.validate(conn, {**form, "temperature": ""})
     args = ("entry", "0b6f2d4e-6f0a-4c71-9d38-5f0c8a3b7e21", "2026-11-23T08:30:00.000Z", None)
     assert content_hash(*args, a) == content_hash(*args, b)
+
+
+@given(whole=st.integers(min_value=30, max_value=45), hundredths=st.integers(0, 99))
+def test_a_reading_sent_as_a_number_rounds_as_the_same_reading_typed(whole, hundredths):
+    """37.25 is a fever typed or sent as a JSON number: round() made the number 37.2."""
+    text = f"{whole}.{hundredths:02d}"
+    assert rules.parse_temperature(float(text)) == rules.parse_temperature(text)
+
+
+def test_a_number_no_reading_could_be_is_out_of_range_not_a_crash():
+    for value in (10**400, -(10**400), 1e300):
+        assert not rules.temperature_in_range(rules.parse_temperature(value))
+    assert rules.parse_temperature(float("nan")) is None
