@@ -178,6 +178,8 @@ def apply_batch(
     # Per kind: the kind, and (index in the batch, uuid, content hash, row) per valid record.
     pending: dict[str, tuple[RecordKind, list[tuple[int, str, str, tuple[Any, ...]]]]] = {}
     rejects: list[tuple[str, str, str, str, str, str, str]] = []
+    # Per valid record: (recorded_at, device, checked data), for a conflict's second look.
+    checked: dict[int, tuple[str, str | None, Data]] = {}
     word = describe or str
     reads = _Reads(conn)
 
@@ -231,6 +233,7 @@ def apply_batch(
                 log.exception("record %s of kind %s could not be checked", rid, kind.name)
                 raise Invalid("this record could not be checked", "unchecked") from None
             row = (rid, digest, rec_origin, rec_device, recorded_at, now_iso) + values
+            checked[i] = (recorded_at, rec_device, clean)
             pending.setdefault(kind.name, (kind, []))[1].append((i, rid, digest, row))
         except Invalid as exc:
             reason = wire.printable(word(exc))
@@ -243,9 +246,17 @@ def apply_batch(
 
     conflict = word(Invalid("same uuid, different content: the first one is kept", "conflict"))
 
-    def conflicting(i: int, rid: str, kind_name: str) -> Result:
-        """Record i's uuid is stored with other content: kept for review, the first one stays."""
-        rejects.append((rid, kind_name, source, CONFLICT, conflict, body(records[i]), now_iso))
+    def conflicting(i: int, rid: str, kind: RecordKind) -> Result:
+        """Record i's uuid is stored with other content: kept for review, the first one stays.
+        Unless only the device differs: a phone enrolled again (a new device id) sends what its
+        old enrolment sent, or its exported file names it anew. That is a repeat."""
+        recorded_at, rec_device, clean = checked[i]
+        sql = f"SELECT device, hash FROM {kind.table} WHERE uuid = ?"  # noqa: S608 -- from code
+        stored = conn.execute(sql, (rid,)).fetchone()
+        if stored is not None and stored[0] != rec_device:
+            if content_hash(kind.name, rid, recorded_at, stored[0], clean) == stored[1]:
+                return Result(rid, DUPLICATE)
+        rejects.append((rid, kind.name, source, CONFLICT, conflict, body(records[i]), now_iso))
         return Result(rid, CONFLICT, conflict)
 
     with _write(conn):
@@ -268,7 +279,7 @@ def _write_kind(
     kind: RecordKind,
     items: list[tuple[int, str, str, tuple[Any, ...]]],
     results: list[Result | None],
-    conflicting: Callable[[int, str, str], Result],
+    conflicting: Callable[[int, str, RecordKind], Result],
 ) -> None:
     """Store one kind's valid records of a batch and log the new ones, in batch order.
 
@@ -310,7 +321,7 @@ def _write_kind(
         elif before.get(rid, first[rid]) == digest:
             results[i] = Result(rid, DUPLICATE)
         else:
-            results[i] = conflicting(i, rid, kind.name)
+            results[i] = conflicting(i, rid, kind)
     if links:
         conn.executemany("INSERT INTO changes (kind, uuid, chain) VALUES (?, ?, ?)", links)
 

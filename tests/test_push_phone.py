@@ -86,6 +86,25 @@ def test_same_uuid_other_content_is_a_conflict_and_the_first_is_kept(client, db,
     assert count(db, "SELECT COUNT(*) FROM sync_rejects WHERE status = 'conflict'") == 1
 
 
+def test_a_phone_enrolled_again_resends_what_it_sent_before_as_repeats(client, db, site, phone):
+    """Revoked and enrolled again, a phone has a new device id, and its queue (the answer to its
+    last push lost) goes again under it: repeats, not conflicts its volunteer would register
+    again. A record whose content changed is still a conflict."""
+    sent = [record(site, "甲"), record(site, "乙")]
+    assert push(client, phone.id, sent).status_code == 200
+    peers.revoke(db, "device", phone.id)
+    again, token = peers.create(db, "device", "东门 1 号机", site["id"])
+    client.set_cookie(devices.COOKIE, token)
+    changed = {**sent[1], "data": {**sent[1]["data"], "name": "丙"}}
+    results = push(client, again.id, [sent[0], changed]).get_json()["results"]
+    assert [r["status"] for r in results] == ["duplicate", "conflict"]
+    assert [tuple(r) for r in db.execute("SELECT name, device FROM entries ORDER BY name")] == [
+        ("乙", phone.id),
+        ("甲", phone.id),
+    ]
+    assert count(db, "SELECT COUNT(*) FROM sync_rejects WHERE status = 'conflict'") == 1
+
+
 def test_an_invalid_record_is_rejected_with_a_reason_and_the_others_applied(
     client, db, site, phone
 ):
