@@ -141,6 +141,43 @@ def test_rollcall_states_across_two_instances_after_sync(world):
     conn.close()
 
 
+def test_a_zero_report_is_in_doubt_where_the_day_has_entries(world):
+    """Office A reports zero for s2; office B (another gate of the site) registered two people
+    that day, one with a fever. The city's roll-call still says zero report, and says what
+    contradicts it, on the page and in the exports; a zero report nothing contradicts says
+    nothing more."""
+    central, downs, tokens, s = world
+    a, b = downs["office-a"], downs["office-b"]
+    day = days.today(TZ) - timedelta(days=1)
+    report_at(a, s["s2"]["id"], day, local(day, 17))
+    store(
+        b,
+        [
+            entry(s["s2"]["id"], local(day, 18)),
+            entry(s["s2"]["id"], local(day, 19), temperature=38.2, fever_action="clinic"),
+        ],
+    )
+    report_at(b, s["s3"]["id"], day, local(day, 17))  # a true zero: nobody at s3
+    for name, down in downs.items():
+        sync_up(down, central, tokens[name])
+    conn = connect(central.config["DATABASE"])
+    try:
+        rc = rollcall.build(conn, day, tz_name=TZ, cutoff=CUTOFF, district="金坛区")
+    finally:
+        conn.close()
+    doubted = next(r for r in rc.rows if r.site_id == s["s2"]["id"])
+    true_zero = next(r for r in rc.rows if r.site_id == s["s3"]["id"])
+    assert (doubted.state, doubted.registered) == ("zero", (2, 1))
+    assert (true_zero.state, true_zero.registered) == ("zero", (0, 0))
+    with central.test_request_context(headers={"Accept-Language": "zh-CN"}):
+        lines = str(rollcall.html_lines(rc, [])["金坛区"])
+        table = rollcall.table(rc)
+    doubt = "但当天已有 2 条登记（其中发热 1 人）"
+    assert lines.count(doubt) == 1
+    assert [line[3] for line in table if line[1] == "幸福里小区"] == [f"是, {doubt}"]
+    assert [line[3] for line in table if line[1] == "城东工地"] == ["是"]
+
+
 def test_a_correction_on_another_instance_supersedes_and_is_not_late_again(world):
     central, downs, tokens, s = world
     a = downs["office-a"]

@@ -1,5 +1,7 @@
 """Roll-call (点名): for a day and a scope, which sites reported, zero-reported, were late, or are
-missing, with totals by district and for the scope. Reads daily reports, never entries."""
+missing, with totals by district and for the scope. Reads daily reports, never entries; a zero
+report is checked against the day's kept entry counts (a gate that registered people did not
+have a day with nobody)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
 from fieldapp import days, db, tables
+from fieldapp.gate import counts
 from fieldapp.reports import daily as reports
 
 REPORTED, ZERO, LATE, MISSING = "reported", "zero", "late", "missing"
@@ -66,6 +69,8 @@ class Row:
     reporter: str = ""
     remarks: str = ""
     values: tuple[int, ...] = ()  # the figures in FIGURES' order; () when the site has none
+    # A zero report's doubt: the entries this instance holds of that day at the site, and fevers.
+    registered: tuple[int, int] = (0, 0)
 
     @property
     def figures(self) -> dict[str, int]:
@@ -198,9 +203,33 @@ def build(
             )
         rows.append(row)
         by_district.setdefault(site_district, []).append(row)
+    _doubt_zero_reports(conn, day, tz_name, [r for r in rows if r.zero])
     districts = [Totals.of(name, group) for name, group in by_district.items()]
     total = Totals.over(district or "", districts)
     return RollCall(day, district or "", cutoff, rows, districts, total)
+
+
+def _doubt_zero_reports(conn: sqlite3.Connection, day: date, tz_name: str, zero: list[Row]) -> None:
+    """Mark each zero report whose site has entries of that day here (registered after the
+    report, or on a phone or instance the report was not made on): the roll-call says so, for
+    a zero report in force would leave them, fevers too, out of the day's figures."""
+    if not zero:
+        return
+    per_site, _hours = counts.figures(conn, day, tz_name, [r.site_id for r in zero])
+    for r in zero:
+        found = per_site.get(r.site_id)
+        if found and found["in"] + found["out"]:
+            r.registered = (found["in"] + found["out"], found["fevers"])
+
+
+def doubt(r: Row) -> str:
+    """Why a zero report is in doubt, in the reader's language; "" when it is not."""
+    n, fevers = r.registered
+    if not n:
+        return ""
+    return _(
+        "but %(n)d entries of this day are registered (%(fevers)d with fever)", n=n, fevers=fevers
+    )
 
 
 def state_labels() -> dict[str, str]:
@@ -224,6 +253,8 @@ def html_lines(rc: RollCall, screening: list[dict[str, Any]]) -> dict[str, Marku
         lines = []
         for r in t.rows:
             state = late_zero if r.state == LATE and r.zero else span[r.state]
+            if r.registered[0]:
+                state += f' <strong class="zero-doubt">{escape(doubt(r))}</strong>'
             figures = "<td>" + "</td><td>".join(map(str, r.values)) + "</td>" if r.values else blank
             screened = "".join(
                 f'<td class="screening-cell">{_fraction(sc["sites"].get(r.site_id))}</td>'
@@ -263,7 +294,7 @@ def table(rc: RollCall) -> list[list[str | int]]:
     out: list[list[str | int]] = []
     labels, yes = state_labels(), _("yes")
     for r in rc.rows:
-        zero = yes if r.zero else ""
+        zero = (f"{yes}, {doubt(r)}" if r.registered[0] else yes) if r.zero else ""
         out.append(
             [
                 r.district,
