@@ -171,6 +171,42 @@ def test_invalid_record_needs_attention_and_the_others_are_delivered(
     assert reason in page.inner_text("[data-outbox-attention]")
 
 
+def test_an_entry_made_with_the_phone_clock_days_ahead_is_held_on_the_phone_not_lost(
+    server, context, enrolled_page
+):
+    """The instance cannot take an entry from two days ahead of its clock: it answers `held`,
+    and the phone keeps it (attention, as held: sent again by itself), where it was refused and
+    dropped from the queue for good."""
+    page = enrolled_page
+    ready(page)
+    context.set_offline(True)
+    save(page, "好一")
+    page.evaluate(
+        """async () => {
+          const data = new FormData(document.getElementById("entry-form"));
+          data.delete("uuid");
+          for (const [k, v] of Object.entries({name: "快钟", direction: "in",
+               person_type: "resident", phone: "13812345678", temperature: "36.6"})) data.set(k, v);
+          const rec = FieldOutbox.fromForm(data, "entry", []);
+          rec.recorded_at = new Date(Date.now() + 2 * 86400000).toISOString();
+          await FieldOutbox.add(rec);
+        }"""
+    )
+    wait_waiting(page, 2)
+    context.set_offline(False)
+    wait_waiting(page, 0)
+    assert names(server) == ["好一"]
+    assert server.query("SELECT COUNT(*) FROM sync_rejects")[0][0] == 0
+    held = page.evaluate(
+        "async () => (await FieldOutbox.all('attention')).map(r => [r.data.name, r.status])"
+    )
+    assert held == [["快钟", "held"]]
+    page.goto(server.url + "/outbox")
+    item = page.locator("[data-outbox-attention] li[data-held]:has-text('快钟')")
+    item.wait_for()
+    assert "日期和时间" in item.inner_text()
+
+
 SLOW_ANSWERS = """() => {
   // One bar of signal: every answer reaches the page 0.4 s later than it came.
   const fetchNow = window.fetch;
