@@ -8,7 +8,9 @@ from flask.cli import FlaskGroup
 
 from fieldapp import settings
 from fieldapp.app import create_app
+from fieldapp.db import postgres
 from fieldapp.i18n import cli_locale
+from fieldapp.settings import _
 
 
 def _create_app() -> Flask:
@@ -19,7 +21,20 @@ def _create_app() -> Flask:
         raise click.ClickException(exc.translated(cli_locale())) from None
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False)
+class _Group(FlaskGroup):
+    def invoke(self, ctx: click.Context) -> object:
+        """A PostgreSQL server that cannot be reached (DATABASE_URL) is said in one line."""
+        try:
+            return super().invoke(ctx)
+        except postgres.OperationalError as exc:
+            reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]  # libpq's why
+            problem = settings.SettingError(
+                _("Cannot reach the database of DATABASE_URL: %(error)s"), error=reason
+            )
+            raise click.ClickException(problem.translated(cli_locale())) from None
+
+
+@click.group(cls=_Group, create_app=_create_app, add_version_option=False)
 def main() -> None:
     """fieldapp: gate registration that works offline and syncs up the chain."""
 

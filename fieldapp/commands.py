@@ -3,12 +3,17 @@ database opened in the user's language, and a refusal shown as a message, not a 
 
 from __future__ import annotations
 
+import errno
 import functools
+import os
+import secrets
 import sqlite3
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import click
 import waitress
@@ -49,6 +54,87 @@ def localised(f: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def why_not_written(exc: OSError | sqlite3.Error) -> str:
+    """Why a file could not be written, in the user's words (the system's own text for a cause
+    without words of ours)."""
+    code = exc.errno if isinstance(exc, OSError) else getattr(exc, "sqlite_errorcode", None)
+    if isinstance(exc, sqlite3.Error):
+        code = {sqlite3.SQLITE_FULL: errno.ENOSPC, sqlite3.SQLITE_READONLY: errno.EROFS}.get(code)
+    reasons = {
+        errno.ENOENT: _("the folder does not exist"),
+        errno.ENOTDIR: _("a part of the path is a file, not a folder"),
+        errno.EISDIR: _("it is a folder"),
+        errno.EACCES: _("permission denied"),
+        errno.EPERM: _("permission denied"),
+        errno.ENOSPC: _("the disk is full"),
+        errno.EDQUOT: _("the disk is full"),
+        errno.EFBIG: _("the file is too large for the disk"),
+        errno.EROFS: _("the disk is read-only"),
+    }
+    if code in reasons:
+        return reasons[code]
+    return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+
+
+def cannot_write(path: str | Path, exc: OSError | sqlite3.Error) -> click.ClickException:
+    """The error that ends a command whose file could not be written: its path, and why."""
+    with force_locale(cli_locale()):
+        return click.ClickException(
+            _("Cannot write %(path)s: %(reason)s", path=str(path), reason=why_not_written(exc))
+        )
+
+
+@contextmanager
+def output_file(path: str | Path) -> Iterator[IO[bytes]]:
+    """A command's output file (a PDF, a table, a QR code, an export), written whole or not at
+    all: the block writes into a temporary file beside path, which takes path's place only
+    once complete and on disk; on any failure it is removed, and whatever was at path stays as
+    it was. An OSError (a missing folder, a folder in the way, no permission, a full disk) ends
+    the command with a message naming the file and the reason, in the user's language.
+
+    Something recorded about the file (an audit row, an enrolment) goes after the block, or
+    inside it in a transaction the block's failure rolls back. A path that is not a regular
+    file (/dev/stdout, a pipe) is written to directly: it cannot be replaced."""
+    target = Path(path)
+    real = Path(os.path.realpath(target))  # through a link, as open() writes
+    temp: Path | None = None
+    try:
+        if real.is_dir():
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
+        if real.exists() and not real.is_file():
+            with open(real, "wb") as f:
+                yield f
+            return
+        temp = real.with_name(f".{real.name}.{secrets.token_hex(4)}.part")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
+        with os.fdopen(fd, "wb") as f:
+            if real.exists():  # a file written again keeps who may read it
+                os.chmod(f.fileno(), stat.S_IMODE(real.stat().st_mode))
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, real)
+        temp = None
+        _sync_folder(real.parent)
+    except OSError as exc:
+        raise cannot_write(target, exc) from None
+    finally:
+        if temp is not None:
+            temp.unlink(missing_ok=True)
+
+
+def _sync_folder(folder: Path) -> None:
+    """The rename on disk too; a folder that cannot be synced (some file systems) is left."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
 def table_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """--format text|csv|xlsx and --out FILE, for a command that ends in write_table."""
     f = click.option(
@@ -75,7 +161,7 @@ def write_table(table: Any, formats: Any, fmt: str, out: str | None) -> None:
     if not out:
         click.echo(body.decode("utf-8-sig"), nl=False)
         return
-    with open(out, "wb") as f:
+    with output_file(out) as f:
         f.write(body)
     click.echo(out)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel.support import Translations
 from flask_babel import gettext
@@ -121,10 +122,20 @@ def from_environment(environ: os._Environ[str] | dict[str, str] = os.environ) ->
     return found
 
 
+# Whole-number settings that break sync outside a range: 0 records a batch sends nothing, ever;
+# a body limit below a record's size refuses every push (and above the 16 MB any request may
+# be, it is never reached).
+RANGES = {"SYNC_BATCH_SIZE": (1, 10_000), "SYNC_MAX_BATCH_BYTES": (1024, 16 * 1024 * 1024)}
+
+
 def check(config: Mapping[str, Any]) -> None:
-    """Refuse settings that would fail later and quietly: BASE_URL goes into every QR poster."""
+    """Refuse settings that would fail later and quietly: BASE_URL goes into every QR poster;
+    TIMEZONE makes every day; the sync batch limits decide whether records ever leave."""
     base = config.get("BASE_URL")
-    parts = urlsplit(base) if isinstance(base, str) else None
+    try:
+        parts = urlsplit(base) if isinstance(base, str) else None
+    except ValueError:  # http://[::1
+        parts = None
     if (
         parts is None
         or parts.scheme not in ("http", "https")
@@ -138,6 +149,28 @@ def check(config: Mapping[str, Any]) -> None:
             ),
             value=base,
         )
+    zone = config.get("TIMEZONE")
+    try:
+        if not isinstance(zone, ZoneInfo):
+            ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
+        raise SettingError(
+            _("TIMEZONE must be a time zone name like Asia/Shanghai, not %(value)r"), value=zone
+        ) from None
+    for name, (low, high) in RANGES.items():
+        value = config.get(name)
+        try:
+            number = None if isinstance(value, bool) else int(str(value).strip())
+        except ValueError:
+            number = None
+        if number is None or not low <= number <= high:
+            raise SettingError(
+                _("%(name)s must be a whole number from %(min)d to %(max)d, not %(value)r"),
+                name=name,
+                min=low,
+                max=high,
+                value=value,
+            )
 
 
 RETENTION_RANGE = (7, 60)  # days entries are kept, at least and at most

@@ -134,3 +134,42 @@ def test_db_copy_refuses_what_is_not_an_empty_postgresql_database(runner, engine
         assert "本实例已在使用 PostgreSQL" in result.output
     else:
         assert "--to 必须是 PostgreSQL 地址" in result.output
+
+
+@pytest.mark.sqlite_only
+def test_a_full_disk_during_a_backup_is_said_and_leaves_no_partial_copy(
+    app, site, runner, tmp_path, monkeypatch
+):
+    def full(conn, path):  # SQLite's own answer when the copy fills the disk
+        exc = sqlite3.OperationalError("database or disk is full")
+        exc.sqlite_errorcode = sqlite3.SQLITE_FULL
+        raise exc
+
+    monkeypatch.setattr(backups, "_check", full)
+    out = tmp_path / "backups"
+    result = runner.invoke(args=["backup", "--out", str(out)], env=ZH)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert f"无法写入 {out}：磁盘已满" in result.output
+    assert backup_files(out) == []  # no .part left, nothing that looks like a backup
+
+
+@pytest.mark.sqlite_only
+def test_a_backup_folder_that_cannot_be_made_is_said(app, site, runner, tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    out = tmp_path / "a-file" / "backups"
+    result = runner.invoke(args=["backup", "--out", str(out)], env=ZH)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert f"无法写入 {out}：路径中有一部分是文件，而不是文件夹" in result.output
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("name", ["before#fix.sqlite3", "what?.sqlite3", "50%25 done.sqlite3"])
+def test_a_backup_is_restored_whatever_its_name(app, db, site, runner, tmp_path, name):
+    assert save(app, db, [fresh(site["id"], "备份前")]) == ["applied"]
+    made = backups.backup(app.config["DATABASE"], tmp_path / "b", keep_days=21)
+    assert save(app, db, [fresh(site["id"], "备份后")]) == ["applied"]
+    copy = made.path.rename(tmp_path / "b" / name)
+    result = runner.invoke(args=["restore", str(copy)], env=ZH)
+    assert result.exit_code == 0, result.output
+    assert names(app.config["DATABASE"]) == {"备份前"}
+    assert backup_files(tmp_path / "b") == [name]  # no stray file named after part of it

@@ -53,3 +53,39 @@ def test_a_lan_address_with_its_port_is_a_good_base_url(tmp_path):
     run = fieldapp(tmp_path, env, "site", "add", "--name", "阳光花园小区", "--district", "金坛区")
     assert run.returncode == 0, run.stderr
     assert "http://192.168.1.5:8000/s/" in run.stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"FIELDAPP_TIMEZONE": "Mars/Phobos"},
+            "TIMEZONE 必须是时区名称，例如 Asia/Shanghai，不能是 'Mars/Phobos'",
+        ),
+        (
+            # 0 records a batch: a push sends nothing and reports success, so nothing ever leaves
+            {"FIELDAPP_SYNC_BATCH_SIZE": "0"},
+            "SYNC_BATCH_SIZE 必须是 1 到 10000 之间的整数，不能是 0",
+        ),
+        (
+            # a body limit no push fits under: every push refused
+            {"FIELDAPP_SYNC_MAX_BATCH_BYTES": "-1"},
+            "SYNC_MAX_BATCH_BYTES 必须是 1024 到 16777216 之间的整数，不能是 -1",
+        ),
+    ],
+    ids=["timezone", "batch size", "batch bytes"],
+)
+def test_a_time_zone_or_sync_limit_that_cannot_work_is_refused_at_start(tmp_path, env, message):
+    run = fieldapp(tmp_path, {**env, "LANG": "zh_CN.UTF-8"}, "site", "list")
+    assert run.returncode == 1
+    assert message in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_a_database_url_that_cannot_be_reached_is_said_in_one_line(tmp_path):
+    env = {"FIELDAPP_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/x", "LANG": "zh_CN.UTF-8"}
+    run = fieldapp(tmp_path, env, "site", "list")
+    assert run.returncode == 1
+    assert run.stderr.startswith("Error: 无法连接 DATABASE_URL 指定的数据库：")
+    assert "127.0.0.1" in run.stderr and len(run.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in run.stderr

@@ -332,6 +332,11 @@ def test_instance_commands(runner, db):
 def test_upstream_set_checks_and_stores_outside_the_database(app, runner, tmp_path):
     bad = runner.invoke(args=["upstream", "set", "ftp://x", "tok"], env={"LANG": "en_US.UTF-8"})
     assert bad.exit_code != 0 and "http://" in bad.output
+    for url in ("http://[::1", "http://city.example:port"):  # urlsplit or .port raise
+        bad = runner.invoke(args=["upstream", "set", url, "A" * 43], env={"LANG": "zh_CN.UTF-8"})
+        assert bad.exit_code == 2 and isinstance(bad.exception, SystemExit), bad.output
+        assert "上级网址必须以 http:// 或 https:// 开头，并包含主机名" in bad.output
+    assert not (tmp_path / "config.py").exists()
     ok = runner.invoke(args=["upstream", "set", "https://city.example/", "A" * 43])
     assert ok.exit_code == 0, ok.output
     text = (tmp_path / "config.py").read_text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import os
 import sys
 
 import click
@@ -13,7 +14,7 @@ from flask_babel import gettext as _
 from tqdm import tqdm
 
 from fieldapp import audit, days, rules
-from fieldapp.commands import opened
+from fieldapp.commands import opened, output_file
 from fieldapp.console import accounts, exports, logbook
 from fieldapp.db import transaction
 from fieldapp.gate import sites
@@ -113,17 +114,23 @@ def export_command(fmt, output, site_code, date_from, date_to, fever, travel, fu
             raise click.ClickException(" ".join(errors))
         vault = IdVault(current_app.config.get("ID_KEY")) if full else None
         total = logbook.count(conn, filters, None, tz)
-        with transaction(conn):
-            detail = f"{fmt} full={int(full)} rows={total} {filters.as_args()}"
-            audit.write(conn, f"cli:{getpass.getuser()}", "export", output, detail)
         with tqdm(total=total, unit="rows", disable=None) as bar:
             chunks = exports.rows(conn, filters, None, tz, "admin", full, vault)
-            if fmt == "csv":
-                with open(output, "w", encoding="utf-8", newline="") as out:
+            with output_file(output) as out:
+                if fmt == "csv":
                     for piece in exports.csv_chunks(chunks, bar.update):
-                        out.write(piece)
-            else:
-                exports.write_xlsx(chunks, output, bar.update)
+                        out.write(piece.encode("utf-8"))
+                else:
+                    exports.write_xlsx(chunks, out, bar.update)
+        # Logged once the file is in place: a failed export leaves neither file nor row. Should
+        # the row fail, the file goes too: no full export without its line in the audit log.
+        try:
+            with transaction(conn):
+                detail = f"{fmt} full={int(full)} rows={total} {filters.as_args()}"
+                audit.write(conn, f"cli:{getpass.getuser()}", "export", output, detail)
+        except BaseException:
+            os.unlink(output)
+            raise
         click.echo(_("%(n)d entries written to %(path)s", n=total, path=output), err=True)
 
 

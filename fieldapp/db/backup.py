@@ -95,7 +95,8 @@ def restore(copy: Path, database: str | Path) -> None:
     """Put a backup back in place of the (stopped) instance's database, whole or not at all."""
     if not copy.is_file():
         raise ValueError(_("No backup at %(path)s", path=copy))
-    source = sqlite3.connect(f"file:{copy}?mode=ro", uri=True)
+    # Read-only through a URI: its path percent-encoded, or a # or ? in a name cuts it short.
+    source = sqlite3.connect(f"{copy.resolve().as_uri()}?mode=ro", uri=True)
     try:
         _check(source, copy)
         if (

@@ -4,6 +4,7 @@ daily backup `fieldapp serve` makes when BACKUP_DIR is set."""
 from __future__ import annotations
 
 import logging
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from flask.cli import with_appcontext
 from flask_babel import gettext as _
 
 from fieldapp import db, records
-from fieldapp.commands import localised, opened
+from fieldapp.commands import cannot_write, localised, opened
 from fieldapp.console import cases
 from fieldapp.days import today as local_today
 from fieldapp.db import backup as backups
@@ -61,10 +62,13 @@ def backup_command(out: Path | None) -> None:
     if out is None:
         raise click.UsageError(_("Say where the backup goes: --out FOLDER, or set BACKUP_DIR"))
     app = current_app._get_current_object()
+    keep_days = _keep_days(app)
     try:
-        made = backups.backup(app.config["DATABASE"], out, keep_days=_keep_days(app))
-    except (ValueError, OSError) as exc:
+        made = backups.backup(app.config["DATABASE"], out, keep_days=keep_days)
+    except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    except (OSError, sqlite3.Error) as exc:  # the folder, or the disk full while copying
+        raise cannot_write(out, exc) from None
     click.echo(_("Backup written: %(path)s (%(size)d bytes)", path=made.path, size=made.size))
     for path in made.pruned:
         click.echo(_("Deleted a backup older than the retention horizon: %(path)s", path=path))

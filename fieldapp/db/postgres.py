@@ -34,6 +34,7 @@ from psycopg.rows import tuple_row
 
 IntegrityError = psycopg.IntegrityError
 Error = psycopg.Error
+OperationalError = psycopg.OperationalError  # the server cannot be reached, or went away
 
 
 class Row(tuple):

@@ -11,7 +11,7 @@ from flask.cli import with_appcontext
 from flask_babel import gettext as _
 
 from fieldapp import days, rules
-from fieldapp.commands import opened
+from fieldapp.commands import opened, output_file
 from fieldapp.db import transaction
 from fieldapp.gate import demo, passes, qr, roster, sites
 from fieldapp.phones import devices
@@ -185,7 +185,8 @@ def site_qr(code: str, out: Path) -> None:
     with opened() as conn:
         site = sites.find(conn, code)
     url = _url(site["code"])
-    qr.write(url, out)
+    with output_file(out) as f:
+        f.write(qr.image(url, out))
     click.echo(f"{out}\t{url}")
 
 
@@ -273,7 +274,8 @@ def roster_passes(site: str, out: Path, persons: tuple[str, ...], lang: str) -> 
             tz_name=current_app.config["TIMEZONE"],
             language=lang,
         )
-        out.write_bytes(pdf)
+        with output_file(out) as f:
+            f.write(pdf)
         passes.printed(conn, found["id"], len(people), actor=f"cli:{getpass.getuser()}")
         click.echo(
             _(

@@ -36,9 +36,10 @@ def png(url: str, box_size: int = 10) -> bytes:
     return buf.getvalue()
 
 
-def write(text: str, path: Path) -> None:
-    """Write the QR code of text to a file: SVG for a name ending in .svg, PNG for any other."""
-    path.write_bytes(svg(text) if path.suffix.lower() == ".svg" else png(text))
+def image(text: str, path: Path) -> bytes:
+    """The QR code of text for a file at path: SVG for a name ending in .svg, PNG for any other
+    (written with commands.output_file)."""
+    return svg(text) if path.suffix.lower() == ".svg" else png(text)
 
 
 def matrix(text: str) -> list[list[bool]]:

@@ -6,10 +6,13 @@ from pathlib import Path
 
 import click
 from flask.cli import with_appcontext
+from flask_babel import force_locale
 from flask_babel import gettext as _
 
-from fieldapp.commands import opened
+from fieldapp.commands import opened, output_file
+from fieldapp.db import transaction
 from fieldapp.gate import qr
+from fieldapp.i18n import cli_locale
 from fieldapp.phones import devices, outbox_import
 
 
@@ -26,13 +29,16 @@ def device_group() -> None:
 @with_appcontext
 def enrol_command(site_code: str, name: str, hours: int, qr_path: Path | None) -> None:
     """Print a one-time enrolment link for a phone (and write it as a QR code with --qr)."""
-    with opened() as conn:
+    with opened() as conn, transaction(conn):  # no enrolment unless its QR file is written
         token, expires = devices.create_enrolment(conn, site_code, name, hours)
         link = devices.enrol_url(token)
-        click.echo(link)
+        if qr_path is not None:
+            with output_file(qr_path) as f:
+                f.write(qr.image(link, qr_path))
+    click.echo(link)
+    with force_locale(cli_locale()):
         click.echo(_("Open it on the phone once, before %(when)s (UTC).", when=expires), err=True)
         if qr_path is not None:
-            qr.write(link, qr_path)
             click.echo(_("QR code written to %(path)s", path=str(qr_path)), err=True)
 
 

@@ -8,7 +8,7 @@ from flask.cli import with_appcontext
 from flask_babel import gettext as _
 
 from fieldapp import days
-from fieldapp.commands import opened, table_options, write_table
+from fieldapp.commands import opened, output_file, table_options, write_table
 from fieldapp.reports import posters, rollcall
 
 
@@ -67,7 +67,7 @@ def posters_command(out: str, district: str | None, lang: str) -> None:
             printed=days.today(config["TIMEZONE"]),
             language=lang,
         )
-    with open(out, "wb") as f:
+    with output_file(out) as f:
         f.write(pdf)
     click.echo(f"{out}\t{len(sites)}")
 

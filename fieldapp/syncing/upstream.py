@@ -47,7 +47,11 @@ def is_downstream(app_or_config: Flask | Mapping[str, Any]) -> bool:
 
 def check_upstream(url: str, token: str) -> str | None:
     """What is wrong with an upstream URL and token, in the user's language, or None."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- a port that is not a number raises here, not at the first sync
+    except ValueError:  # http://[::1 (an address left open), http://host:port
+        return _("The upstream URL must start with http:// or https:// and name a host.")
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return _("The upstream URL must start with http:// or https:// and name a host.")
     if parts.query or parts.fragment:
