@@ -176,24 +176,19 @@ def sync_command(watch: bool, show_status: bool) -> None:
                     roster=done["pulled"]["roster"],
                 )
             )
-            if done["refused"]:
-                click.echo(
-                    _(
-                        "%(n)d records were refused by the upstream: it keeps them for review"
-                        " (sync_rejects there), they are not sent again.",
-                        n=done["refused"],
-                    ),
-                    err=True,
-                )
-            if done["held"]:
-                click.echo(
-                    _(
-                        "%(n)d records are held back: the upstream could not store them. They"
-                        " are tried again every round; fieldapp sync --status lists them.",
-                        n=done["held"],
-                    ),
-                    err=True,
-                )
+            refused = _(
+                "%(n)d records were refused by the upstream: it keeps them for review"
+                " (sync_rejects there), they are not sent again.",
+                n=done["refused"],
+            )
+            held = _(
+                "%(n)d records are held back: the upstream could not store them. They"
+                " are tried again every round; fieldapp sync --status lists them.",
+                n=done["held"],
+            )
+            for n, line in ((done["refused"], refused), (done["held"], held)):
+                if n:
+                    click.echo(line, err=True)
         if not watch:
             return
         time.sleep(wait)
