@@ -443,7 +443,7 @@ def users():
                 actor=current_user().name,
             )
         except accounts.AccountError as exc:
-            form.form_errors.append(str(exc))
+            form.form_errors.append(exc.on_form)
             status = 400
         else:
             flash(_("The account %(name)s is created.", name=form.name.data.strip()))
@@ -453,7 +453,7 @@ def users():
     return render_template("console/users.html", form=form, users=_user_rows()), status
 
 
-@bp.route("/users/<name>/disable", methods=["POST"])
+@bp.route("/users/<path:name>/disable", methods=["POST"])
 @require_role("admin")
 def disable_user(name: str):
     """Disable an account (not one's own: an instance must keep an administrator)."""
