@@ -15,7 +15,6 @@ from flask import (
     abort,
     current_app,
     flash,
-    make_response,
     redirect,
     render_template,
     request,
@@ -63,14 +62,6 @@ def _console_globals():
         # Other areas' console pages, linked from the console's menu when they exist.
         "has_view": lambda endpoint: endpoint in current_app.view_functions,
     }
-
-
-@bp.errorhandler(403)
-def _forbidden(_error):
-    """A page in the user's language saying this account may not do that."""
-    response = make_response(render_template("console/forbidden.html"), 403)
-    response.vary.add("HX-Request")
-    return response
 
 
 def _tz():
