@@ -8,7 +8,19 @@ from typing import Any
 
 from flask import Flask
 
-from fieldapp import assets, commands, db, home, i18n, jobs, records, rules, security, settings
+from fieldapp import (
+    assets,
+    commands,
+    db,
+    errors,
+    home,
+    i18n,
+    jobs,
+    records,
+    rules,
+    security,
+    settings,
+)
 from fieldapp.console import cases, signin
 from fieldapp.console import cli as console_cli
 from fieldapp.console import views as console_views
@@ -71,6 +83,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     i18n.init_app(app)
+    errors.init_app(app)  # error pages in the user's language, every area's
     app.jinja_env.globals["FEVER_AT"] = rules.FEVER_AT  # every template's fever threshold
     app.jinja_env.globals["MAX_LEN"] = rules.MAX_LEN  # and the inputs' maxlength
     security.init_app(app)

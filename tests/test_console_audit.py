@@ -23,6 +23,8 @@ def test_admin_reads_the_audit_log_with_a_filter(app):
     for label in ("登录失败", "登录", "查看了个人信息", "导出", "创建账号"):
         assert label in html, label
     assert uuid in html and "127.0.0.1" in html
+    # The actor's column is the account's name (the gate's "Who" is the person type).
+    assert "<th>时间</th><th>用户名</th><th>操作</th>" in html and "人员类型" not in html
     only = admin.get("/console/audit?action=unmask").get_data(as_text=True)
     assert 'class="audit-unmask"' in only and 'class="audit-export"' not in only
     assert admin.get("/console/audit?action=nonsense").status_code == 200

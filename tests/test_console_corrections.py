@@ -91,6 +91,28 @@ def test_correction_is_validated_and_nothing_saved_when_wrong(world, db):
     assert db.execute("SELECT count(*) FROM audit_log WHERE action = 'correct'").fetchone()[0] == 0
 
 
+def test_a_correction_cannot_empty_a_required_choice(app, world, db):
+    """A tampered form (or a correction from another instance) that empties the direction, the
+    person type or the health code is refused, as the gate refuses them empty."""
+    client, uuid = world["client"], world["uuid"]
+    tampered = correct_form(direction="", person_type="", health_code="", temperature="36.5")
+    r = post(client, f"/console/entry/{uuid}/correct", reason="tamper", **tampered)
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    assert "请选择进或出。" in html
+    for field in ("direction", "person_type", "health_code"):
+        record = corrections.wire(uuid, "district-coord", "改", {field: ""})
+        with app.test_request_context():
+            (result,) = records.save(db, [record], source="downstream")
+        assert result.status == "rejected", field
+    assert db.execute("SELECT count(*) FROM corrections").fetchone()[0] == 0
+    # A field that applies only after a yes (where the person travelled) may still be emptied.
+    r = post(client, f"/console/entry/{uuid}/correct", reason="改", **correct_form(name="张建华"))
+    assert r.status_code == 302
+    log = client.get("/console/log").get_data(as_text=True)
+    assert "张建华" in log
+
+
 def test_two_corrections_apply_in_order(world):
     client, uuid = world["client"], world["uuid"]
     post(client, f"/console/entry/{uuid}/correct", reason="1", **correct_form(name="张建华"))

@@ -120,6 +120,15 @@ def test_bad_filters_say_what_is_wrong(app, world):
     assert client.get("/console/cases?date_to=9999-12-31").status_code == 200
 
 
+@pytest.mark.parametrize("rid", ["99999999999999999999999", "9223372036854775808", "%C2%B2"])
+def test_a_tampered_cursor_lists_from_the_top(app, world, rid):
+    """An id beyond SQL's integers, or a digit that is not ASCII ("²"), was a 500."""
+    client = app.test_client()
+    login(client, "coord")
+    html = page(client, f"?after=2026-12-07T00:00:00.000Z~{rid}")
+    assert names(html) == ["孙海波", "赵志强", "李秀英", "张建国", "王磊"]
+
+
 def test_a_site_filter_outside_the_scope_lists_nothing_and_exports_nothing(app, world, db):
     other = make_site(app, "丙小区", "溧阳市")
     save(app, wire_entry(other["id"], name="周德才"))

@@ -45,7 +45,22 @@ def test_bad_account_form_saves_nothing(app, db):
         data={"csrf_token": token, "name": "li", "role": "coordinator", "password": PASSWORD},
     )
     assert r.status_code == 400
-    assert "协调员需要指定" in r.get_data(as_text=True)
+    html = r.get_data(as_text=True)
+    # Worded for the form it came from, not the command's flags (the CLI keeps those).
+    assert "协调员须指定场所或辖区：请勾选场所或填写辖区。" in html and "--sites" not in html
+    r = admin.post(
+        "/console/users",
+        data={
+            "csrf_token": token,
+            "name": "li",
+            "role": "admin",
+            "districts": "金坛区",
+            "password": PASSWORD,
+        },
+    )
+    assert r.status_code == 400
+    html = r.get_data(as_text=True)
+    assert "管理员可查看所有场所，请勿勾选场所或填写辖区。" in html and "--districts" not in html
     r = admin.post(
         "/console/users",
         data={
@@ -70,3 +85,39 @@ def test_admin_disables_an_account_but_not_their_own(app, db):
     admin.post("/console/users/root/disable", data={"csrf_token": token})
     assert "不能停用自己的账号" in admin.get("/console/users").get_data(as_text=True)
     assert db.execute("SELECT name FROM users WHERE active = 1").fetchall()[0][0] == "root"
+
+
+def test_a_user_name_that_would_break_its_pages_or_the_command_is_refused(app, db):
+    """A name with "/" was created, and its disable button then answered 404."""
+    admin, token = admin_on_accounts_page(app)
+    for name in ("a/b", "a\\b", "-x", "a?b", "a%2Fb"):
+        r = admin.post(
+            "/console/users",
+            data={"csrf_token": token, "name": name, "role": "viewer", "password": PASSWORD},
+        )
+        assert r.status_code == 400, name
+        assert "用户名为 1 到 40 个字母、数字、汉字或 . _ - @，不能以 - 开头。" in r.get_data(
+            as_text=True
+        )
+    assert [row[0] for row in db.execute("SELECT name FROM users")] == ["root"]
+    for name in ("王小明", "li.na_2-x@jt"):  # letters of any script, and a few marks, are fine
+        r = admin.post(
+            "/console/users",
+            data={"csrf_token": token, "name": name, "role": "viewer", "password": PASSWORD},
+        )
+        assert r.status_code == 302, name
+
+
+def test_an_account_named_with_a_slash_before_the_rule_can_be_disabled(app, db):
+    admin, token = admin_on_accounts_page(app)
+    with db:  # made before names were checked
+        db.execute(
+            "INSERT INTO users (name, role, password_hash, created_at, password_at)"
+            " VALUES ('a/b', 'viewer', 'x', '2020-01-01', '2020-01-01')"
+        )
+    html = admin.get("/console/users").get_data(as_text=True)
+    assert 'action="/console/users/a/b/disable"' in html
+    r = admin.post("/console/users/a/b/disable", data={"csrf_token": token})
+    assert r.status_code == 302
+    assert "账号 a/b 已停用" in admin.get("/console/users").get_data(as_text=True)
+    assert db.execute("SELECT active FROM users WHERE name = 'a/b'").fetchone()[0] == 0

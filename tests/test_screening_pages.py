@@ -281,11 +281,19 @@ def test_home_isolation_is_followed_up_until_closed(app, db, world, screened):
         "SELECT action, temperature, author, site_id FROM screening_actions"
     ).fetchone()
     assert tuple(row) == ("check", 37.6, "jintan", site["id"])
-    refused = coordinator.post(
-        url + "/action", data={"csrf_token": token, "action": "check", "temperature": "51"}
-    )
-    assert refused.status_code == 303
-    assert "51 °C" in coordinator.get(url).text  # the reason, shown once on the page
+    # A refused step shows the page again with why, and the form as it was typed.
+    typed = {"csrf_token": token, "action": "check", "temperature": "51", "note": "门口复测"}
+    refused = coordinator.post(url + "/action", data=typed)
+    assert refused.status_code == 422 and "51 °C" in refused.text
+    assert 'name="temperature" value="51"' in refused.text
+    assert 'name="note" value="门口复测"' in refused.text
+    assert db.execute("SELECT count(*) FROM screening_actions").fetchone()[0] == 1
+    typed = {"csrf_token": token, "action": "close", "outcome": "", "note": "转走"}
+    refused = coordinator.post(url + "/action", data=typed)
+    assert refused.status_code == 422 and 'name="note" value="转走"' in refused.text
+    assert 'name="temperature" value=""' in refused.text  # the check's form is not the one
+    again = coordinator.get(url).text  # opened again: no reason, empty forms
+    assert "51 °C" not in again and 'value="51"' not in again and "转走" not in again
     assert db.execute("SELECT count(*) FROM screening_actions").fetchone()[0] == 1
     r = coordinator.post(
         url + "/action", data={"csrf_token": token, "action": "close", "outcome": "completed"}

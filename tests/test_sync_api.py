@@ -270,6 +270,9 @@ def test_pull_gives_config_since_a_version_and_a_downstream_applies_it(
             " VALUES ('r1', ?, '王五', '', '1-101', ?)",
             (site_id, next_version(db)),
         )
+    for since in ("-1", "x", "%C2%B2", "1" * 19):  # "²" passes str.isdigit: was a 500
+        r = client.get(f"/sync/v1/pull?since={since}", headers=auth)
+        assert r.status_code == 400 and r.json["error"] == "bad_since", since
     first = client.get("/sync/v1/pull?since=0", headers=auth).json
     assert [s["name"] for s in first["sites"]] == ["工地一号"]
     assert [p["name"] for p in first["roster"]] == ["王五"]

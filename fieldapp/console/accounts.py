@@ -46,7 +46,30 @@ _DUMMY_HASH = _hasher.hash("not a password of anyone")
 
 
 class AccountError(ValueError):
-    """A user name, role, scope or password is not acceptable; the message says why."""
+    """A user name, role, scope or password is not acceptable; the message says why (worded
+    for `fieldapp user`), and on_form as the console's account form words it, where they differ
+    (the command's --sites and --districts are the form's sites and districts)."""
+
+    def __init__(self, message: str, on_form: str = "") -> None:
+        super().__init__(message)
+        self.on_form = on_form or message
+
+
+# What a user name may hold besides letters and digits (of any script): nothing that breaks
+# the path of its console pages ("/") or reads as an option of `fieldapp user` (a "-" first).
+NAME_MARKS = "._-@"
+
+
+def _check_name(name: str) -> None:
+    if (
+        not name
+        or len(name) > 40
+        or name.startswith("-")
+        or not all(c.isalnum() or c in NAME_MARKS for c in name)
+    ):
+        raise AccountError(
+            _("A user name is 1 to 40 letters, digits or . _ - @, and does not start with -.")
+        )
 
 
 class TooManyFailures(Exception):
@@ -125,17 +148,22 @@ def create_user(
 ) -> User:
     """Add an account; sites are given by their code, districts by name. One transaction."""
     name = (name or "").strip()
-    if not name or len(name) > 40 or any(c.isspace() for c in name):
-        raise AccountError(_("A user name is 1 to 40 characters without spaces."))
+    _check_name(name)
     if role not in ROLES:
         raise AccountError(_("The role must be one of %(roles)s.", roles=", ".join(ROLES)))
     _check_password(password)
     sites = [s.strip() for s in sites or [] if s.strip()]
     districts = [d.strip() for d in districts or [] if d.strip()]
     if role == "coordinator" and not sites and not districts:
-        raise AccountError(_("A coordinator needs --sites or --districts."))
+        raise AccountError(
+            _("A coordinator needs --sites or --districts."),
+            _("A coordinator needs sites or districts: choose a site or enter a district."),
+        )
     if role == "admin" and (sites or districts):
-        raise AccountError(_("An administrator sees every site; give no --sites or --districts."))
+        raise AccountError(
+            _("An administrator sees every site; give no --sites or --districts."),
+            _("An administrator sees every site: choose no sites and enter no districts."),
+        )
     site_ids = [site_lookup.find(conn, code)["id"] for code in sites]
     for district in districts:
         if conn.execute("SELECT 1 FROM sites WHERE district = ?", (district,)).fetchone() is None:

@@ -47,8 +47,12 @@ def clean_change(name: str, value: Any) -> Any:
     """A corrected field's value, normalised by the gate's own rule, or raise sync.Invalid."""
     if name not in FIELDS:
         raise sync.Invalid(_("%(field)s cannot be corrected", field=name[:40]))
-    # A correction names one field alone: "where" is checked as text, whatever the travel answer.
-    rule = replace(rules.BY_NAME[name], only_if="", required=name in ("name",))
+    # A correction names one field alone, so a field that applies only under a condition
+    # ("where", after a yes to travel) is checked as text whatever that answer, and not required;
+    # every other field keeps its own rule: a direction, person type or health code cannot be
+    # emptied, from the console or from a correction another instance sends.
+    gate_rule = rules.BY_NAME[name]
+    rule = replace(gate_rule, only_if="", required=gate_rule.required and not gate_rule.only_if)
     clean, errors = rules.check({name: value}, [rule])
     if errors:
         raise sync.Invalid(_("%(field)s: %(message)s", field=FIELDS[name], message=errors[name]))

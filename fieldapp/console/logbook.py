@@ -143,11 +143,15 @@ def encode_cursor(row: Mapping[str, Any]) -> str:
 
 
 def decode_cursor(value: str | None) -> tuple[str, int] | None:
-    """The position from a cursor argument, or None when absent or malformed."""
+    """The position from a cursor argument, or None when absent or malformed (a tampered one
+    lists from the top): the id is ASCII digits (str.isdigit takes "²") that fit SQL's 64-bit
+    integer."""
     if not value or "~" not in value or len(value) > 60:
         return None
     ts, _sep, rid = value.rpartition("~")
-    return (ts, int(rid)) if rid.isdigit() else None
+    if not (rid.isascii() and rid.isdigit()) or int(rid) >= 2**63:
+        return None
+    return ts, int(rid)
 
 
 def page(

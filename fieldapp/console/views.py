@@ -15,7 +15,6 @@ from flask import (
     abort,
     current_app,
     flash,
-    make_response,
     redirect,
     render_template,
     request,
@@ -63,14 +62,6 @@ def _console_globals():
         # Other areas' console pages, linked from the console's menu when they exist.
         "has_view": lambda endpoint: endpoint in current_app.view_functions,
     }
-
-
-@bp.errorhandler(403)
-def _forbidden(_error):
-    """A page in the user's language saying this account may not do that."""
-    response = make_response(render_template("console/forbidden.html"), 403)
-    response.vary.add("HX-Request")
-    return response
 
 
 def _tz():
@@ -443,7 +434,7 @@ def users():
                 actor=current_user().name,
             )
         except accounts.AccountError as exc:
-            form.form_errors.append(str(exc))
+            form.form_errors.append(exc.on_form)
             status = 400
         else:
             flash(_("The account %(name)s is created.", name=form.name.data.strip()))
@@ -453,7 +444,7 @@ def users():
     return render_template("console/users.html", form=form, users=_user_rows()), status
 
 
-@bp.route("/users/<name>/disable", methods=["POST"])
+@bp.route("/users/<path:name>/disable", methods=["POST"])
 @require_role("admin")
 def disable_user(name: str):
     """Disable an account (not one's own: an instance must keep an administrator)."""

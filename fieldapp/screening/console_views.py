@@ -15,7 +15,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from flask_babel import gettext as _
@@ -247,16 +246,22 @@ def _followup_or_404(campaign_id: str, person_id: str) -> dict:
 @require_role(*ALL)
 def followup_page(campaign_id: str, person_id: str):
     """One person's follow-up: their answers, the checks and steps, and the next step."""
-    user = current_user()
-    follow = _followup_or_404(campaign_id, person_id)
-    follow.update(logbook.present(follow, user.role))  # name and phone as the role may see
-    campaign = campaigns.get(get_db(), campaign_id)
-    return render_template(
+    return _followup_page(_followup_or_404(campaign_id, person_id))
+
+
+def _followup_page(follow: dict, error: str = "", typed=None):
+    """The follow-up's page; after a refused step (422), with why, and the form it was posted
+    from holding what was typed (typed: the posted form), as a fever case's page does."""
+    follow.update(logbook.present(follow, current_user().role))  # name, phone as the role may
+    campaign = campaigns.get(get_db(), follow["campaign_id"])
+    page = render_template(
         "screening/followup.html",
         f=follow,
         campaign=campaign,
-        errors=session.pop("form_errors", []),
+        errors=[error] if error else [],
+        typed=typed or {},
     )
+    return page, 422 if error else 200
 
 
 @bp.route("/console/screening/followups/<campaign_id>/<person_id>/action", methods=["POST"])
@@ -281,10 +286,9 @@ def followup_action(campaign_id: str, person_id: str):
             audit.write(
                 conn, user.name, "screening_action", person_id, action, accounts.client_ip()
             )
-    if result.status != "applied":
-        session["form_errors"] = [result.reason or result.status]
-    else:
-        flash(_("Saved: %(action)s.", action=followup.ACTIONS[action]))
+    if result.status != "applied":  # nothing saved: the page again, the form as typed
+        return _followup_page(follow, result.reason or result.status, typed=request.form)
+    flash(_("Saved: %(action)s.", action=followup.ACTIONS[action]))
     return redirect(
         url_for("screening_console.followup_page", campaign_id=campaign_id, person_id=person_id),
         303,

@@ -154,6 +154,6 @@ def pull():
     if peer.kind != "instance":
         return _error(403, "not_instance", _("Only instances pull configuration."))
     raw = request.args.get("since", "0")
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:  # isdigit alone takes "²"
         return _error(400, "bad_since", _("“since” must be a whole number ≥ 0."))
     return jsonify(configuration.export_config(conn, int(raw)))
