@@ -113,10 +113,12 @@ def parse_temperature(value: Any) -> float | None:
         return None
     if abs(value) >= 1000:  # no reading (refused as out of range): nothing to round
         return value
+    tenths = round(value * 10)
+    if abs(value * 10 - tenths) < 1e-6:  # already in tenths (36.5), as instances send them
+        return tenths / 10
     # A number the same way, on its decimal digits: 37.25 is a fever whether it came as text or
     # as a number (round() would make it 37.2: halves to even, and on the binary value).
-    tenths = Decimal(repr(float(value))).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
-    return float(tenths)
+    return float(Decimal(repr(float(value))).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
 def temperature_in_range(value: float) -> bool:

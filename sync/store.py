@@ -178,8 +178,6 @@ def apply_batch(
     # Per kind: the kind, and (index in the batch, uuid, content hash, row) per valid record.
     pending: dict[str, tuple[RecordKind, list[tuple[int, str, str, tuple[Any, ...]]]]] = {}
     rejects: list[tuple[str, str, str, str, str, str, str]] = []
-    # Per valid record: (recorded_at, device, checked data), for a conflict's second look.
-    checked: dict[int, tuple[str, str | None, Data]] = {}
     word = describe or str
     reads = _Reads(conn)
 
@@ -233,7 +231,6 @@ def apply_batch(
                 log.exception("record %s of kind %s could not be checked", rid, kind.name)
                 raise Invalid("this record could not be checked", "unchecked") from None
             row = (rid, digest, rec_origin, rec_device, recorded_at, now_iso) + values
-            checked[i] = (recorded_at, rec_device, clean)
             pending.setdefault(kind.name, (kind, []))[1].append((i, rid, digest, row))
         except Invalid as exc:
             reason = wire.printable(word(exc))
@@ -250,11 +247,15 @@ def apply_batch(
         """Record i's uuid is stored with other content: kept for review, the first one stays.
         Unless only the device differs: a phone enrolled again (a new device id) sends what its
         old enrolment sent, or its exported file names it anew. That is a repeat."""
-        recorded_at, rec_device, clean = checked[i]
+        raw = records[i]
+        rec_device = device if device is not None else raw.get("device")
         sql = f"SELECT device, hash FROM {kind.table} WHERE uuid = ?"  # noqa: S608 -- from code
         stored = conn.execute(sql, (rid,)).fetchone()
         if stored is not None and stored[0] != rec_device:
-            if content_hash(kind.name, rid, recorded_at, stored[0], clean) == stored[1]:
+            # Checked again (it passed once): conflicts are rare, a batch's checks are not.
+            clean = kind.validate(reads, dict(raw["data"]))
+            at = normal_time(raw["recorded_at"])
+            if content_hash(kind.name, rid, at, stored[0], clean) == stored[1]:
                 return Result(rid, DUPLICATE)
         rejects.append((rid, kind.name, source, CONFLICT, conflict, body(records[i]), now_iso))
         return Result(rid, CONFLICT, conflict)
