@@ -31,10 +31,11 @@ class Proxy(http.server.ThreadingHTTPServer):
                     proxy.target + self.path, data=body, method=self.command, headers=headers
                 )
                 try:
-                    resp = urllib.request.urlopen(req, timeout=60)
-                    status, data = resp.status, resp.read()
+                    with urllib.request.urlopen(req, timeout=60) as resp:
+                        status, data = resp.status, resp.read()
                 except urllib.error.HTTPError as exc:
-                    status, data = exc.code, exc.read()
+                    with exc:  # its connection closed now, not by the garbage collector
+                        status, data = exc.code, exc.read()
                 if not proxy.answer(self.path, body, began):
                     self.close_connection = True  # done upstream; the answer is lost
                     return

@@ -152,6 +152,7 @@ def test_answer_lost_after_commit_is_resent_and_counted_once(top, bottom):
         assert again.returncode == 0, again.stderr
     finally:
         proxy.shutdown()
+        proxy.server_close()  # its listening socket, else closed by whichever test collects it
     assert_exactly(top, made)
     peer = top.query("SELECT records_in FROM peers WHERE name = 'site-office'")[0]
     assert peer["records_in"] == 450
