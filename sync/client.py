@@ -80,10 +80,11 @@ class HttpTransport:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 -- URL set by the operator
                 raw = resp.read()
         except urllib.error.HTTPError as exc:
-            try:
-                detail = json.loads(exc.read() or b"{}")
-            except ValueError:
-                detail = {}
+            with exc:  # its connection closed now: `sync --watch` runs for months
+                try:
+                    detail = json.loads(exc.read() or b"{}")
+                except ValueError:
+                    detail = {}
             message = detail.get("message") if isinstance(detail, dict) else None
             failed = exc.code >= 500 or exc.code == 400
             raise SyncError(
@@ -273,11 +274,9 @@ def push_pending(
             answer = transport.push(encode(_body(source, cursor, batch, reset)))
             size = batch_size
         results = answer.get("results")
-        after = answer.get("cursor")
         if not isinstance(results, list) or len(results) != len(batch.records):
             raise SyncError("the upstream answered a different number of results")
-        if isinstance(after, bool) or not isinstance(after, int):
-            raise SyncError("the upstream's push answer has no cursor")
+        after = _cursor_of(answer)
         held = [(rec, r) for rec, r in zip(batch.records, results, strict=True) if _held(r)]
         if held:
             # The upstream cannot store these yet and kept its cursor: they are set aside here
@@ -285,10 +284,7 @@ def push_pending(
             for rec, r in held:
                 _hold(conn, rec, str(r.get("reason") or "held"))
             past = Batch([], batch.upto, batch.upto_uuid, batch.upto_chain)
-            answer = transport.push(encode(_body(source, cursor, past, reset)))
-            after = answer.get("cursor")
-            if isinstance(after, bool) or not isinstance(after, int):
-                raise SyncError("the upstream's push answer has no cursor")
+            after = _cursor_of(transport.push(encode(_body(source, cursor, past, reset))))
         reset = False
         report.sent += len(batch.records)
         report.applied += sum(1 for r in results if r.get("status") == "applied")
@@ -303,6 +299,14 @@ def push_pending(
         report.cursor = cursor
         remember(conn, cursor=cursor)
     return report
+
+
+def _cursor_of(answer: dict[str, Any]) -> int:
+    """The upstream's cursor after a push, from its answer; SyncError if it gives none."""
+    after = answer.get("cursor")
+    if isinstance(after, bool) or not isinstance(after, int):
+        raise SyncError("the upstream's push answer has no cursor")
+    return after
 
 
 def _body(source: str, cursor: int, batch: Batch, reset: bool) -> dict[str, Any]:
