@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfoNotFoundError
 
 from babel.support import Translations
 from flask_babel import gettext
+
+from fieldapp import days
 
 # The checkout: templates/ and static/ sit at its top, beside this package (DESIGN.md).
 ROOT = Path(__file__).resolve().parent.parent
@@ -151,8 +153,7 @@ def check(config: Mapping[str, Any]) -> None:
         )
     zone = config.get("TIMEZONE")
     try:
-        if not isinstance(zone, ZoneInfo):
-            ZoneInfo(zone)
+        days.zone(zone)  # read as every day is made
     except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
         raise SettingError(
             _("TIMEZONE must be a time zone name like Asia/Shanghai, not %(value)r"), value=zone
