@@ -345,35 +345,59 @@ def held(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 
 
 def retry_held(
-    conn: sqlite3.Connection, registry: Registry, transport: Transport, source: str
+    conn: sqlite3.Connection,
+    registry: Registry,
+    transport: Transport,
+    source: str,
+    *,
+    batch_size: int = 500,
+    max_bytes: int = 1_048_576,
 ) -> tuple[int, int]:
-    """Try each held record again, one per push; (delivered, still held).
+    """Try the held records again, in batches as push_pending sends them; (delivered, still
+    held).
 
     The upstream's cursor is past them already, so these pushes leave it where it is; a record
     it answers for (stored, a repeat, or refused and kept for review there) leaves the table.
+    A batch the upstream fails on is halved until the record it cannot take stands alone,
+    which stays held; the others go on.
     """
-    delivered = 0
-    rows = held(conn)
-    for row in rows:
+    waiting: list[dict[str, Any]] = []
+    for row in held(conn):
         wire = _wire_of(conn, registry, row)
         if wire is None:  # purged here since: nothing left to send
             conn.execute("DELETE FROM sync_held WHERE seq = ?", (row["seq"],))
+        else:
+            waiting.append(wire)
+    delivered = 0
+    # A stack, the oldest batch on top; a batch split goes back as its two halves.
+    batches = [waiting[i : i + batch_size] for i in range(0, len(waiting), batch_size)][::-1]
+    while batches:
+        batch = batches.pop()
+        half = (len(batch) + 1) // 2
+        data = encode({"source": source, "records": batch})
+        if len(data) > max_bytes and len(batch) > 1:
+            batches += [batch[half:], batch[:half]]
             continue
         try:
-            answer = transport.push(encode({"source": source, "records": [wire]}))
+            answer = transport.push(data)
         except SyncError as exc:
-            if not exc.answered:
+            if not (exc.answered or exc.status == 413):
                 raise
-            _hold(conn, wire, str(exc))
+            if len(batch) > 1:  # something in it is what the upstream cannot take, or too much
+                batches += [batch[half:], batch[:half]]
+            else:
+                _hold(conn, batch[0], str(exc))
             continue
         results = answer.get("results")
-        if isinstance(results, list) and len(results) == 1:
-            if _held(results[0]):  # not yet: kept for the next round
-                _hold(conn, wire, str(results[0].get("reason") or "held"))
-                continue
-            conn.execute("DELETE FROM sync_held WHERE seq = ?", (row["seq"],))
-            delivered += 1
-    return delivered, len(rows) - delivered
+        if not isinstance(results, list) or len(results) != len(batch):
+            raise SyncError("the upstream answered a different number of results")
+        for wire, result in zip(batch, results, strict=True):
+            if _held(result):  # not yet: kept for the next round
+                _hold(conn, wire, str(result.get("reason") or "held"))
+            else:
+                conn.execute("DELETE FROM sync_held WHERE seq = ?", (wire["seq"],))
+                delivered += 1
+    return delivered, len(waiting) - delivered
 
 
 def _wire_of(

@@ -115,7 +115,14 @@ def sync_round(
             )
             sync_client.remember(conn, source=report.source)
             registry = app.extensions["fieldapp.records"]
-            delivered, still_held = sync_client.retry_held(conn, registry, transport, report.source)
+            delivered, still_held = sync_client.retry_held(
+                conn,
+                registry,
+                transport,
+                report.source,
+                batch_size=int(app.config["SYNC_BATCH_SIZE"]),
+                max_bytes=int(app.config["SYNC_MAX_BATCH_BYTES"]),
+            )
             pulled = configuration.apply_config(conn, transport.pull(int(state["config_version"])))
         except sync.SyncError as exc:
             sync_client.mark_attempt(conn, str(exc))
