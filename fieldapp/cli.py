@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 from flask import Flask
 from flask.cli import FlaskGroup
@@ -9,7 +11,7 @@ from flask.cli import FlaskGroup
 from fieldapp import settings
 from fieldapp.app import create_app
 from fieldapp.db import postgres
-from fieldapp.i18n import cli_locale
+from fieldapp.i18n import cli_locale, localise_click
 from fieldapp.settings import _
 
 
@@ -22,6 +24,11 @@ def _create_app() -> Flask:
 
 
 class _Group(FlaskGroup):
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Before Click reads the arguments: its own messages in the user's language."""
+        localise_click()
+        return super().main(*args, **kwargs)
+
     def invoke(self, ctx: click.Context) -> object:
         """A PostgreSQL server that cannot be reached (DATABASE_URL) is said in one line."""
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gettext
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -51,6 +52,13 @@ def cli_locale() -> str:
         if value and value not in ("C", "POSIX", "C.UTF-8"):
             return _from_tag(value.split(".")[0]) or DEFAULT
     return DEFAULT
+
+
+def localise_click() -> None:
+    """Click's own messages (a missing option, a value it cannot read, "Usage:") in the
+    command-line user's language too: Click asks Python's gettext, which reads LANGUAGE."""
+    os.environ["LANGUAGE"] = cli_locale()
+    gettext.bindtextdomain("messages", str(TRANSLATIONS / "click"))
 
 
 def local_path(target: str | None, fallback: str) -> str:

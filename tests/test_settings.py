@@ -86,6 +86,6 @@ def test_a_database_url_that_cannot_be_reached_is_said_in_one_line(tmp_path):
     env = {"FIELDAPP_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/x", "LANG": "zh_CN.UTF-8"}
     run = fieldapp(tmp_path, env, "site", "list")
     assert run.returncode == 1
-    assert run.stderr.startswith("Error: 无法连接 DATABASE_URL 指定的数据库：")
+    assert run.stderr.startswith("错误：无法连接 DATABASE_URL 指定的数据库：")
     assert "127.0.0.1" in run.stderr and len(run.stderr.strip().splitlines()) == 1
     assert "Traceback" not in run.stderr
