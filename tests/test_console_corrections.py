@@ -324,3 +324,21 @@ def test_history_masks_phone_and_name_as_the_page_does(app, world):
     post(client, f"/console/entry/{uuid}/unmask")
     history = _history(client.get(f"/console/entry/{uuid}").get_data(as_text=True))
     assert "手机号 → 13900001111" in history and "手机号: 13812345678" in history
+
+
+def test_a_correction_to_travel_needs_where_as_the_gate_does(world, db):
+    """Ticking "been to a risk area" without saying where is refused, as at the gate; where
+    given, or already on the entry, it is saved."""
+    client, uuid = world["client"], world["uuid"]
+    r = post(client, f"/console/entry/{uuid}/correct", reason="漏登", **correct_form(travel="1"))
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    assert "地点：请填写去过的地方。" in html
+    assert 'name="travel" value="1" checked' in _panel(html, "更正此登记")
+    assert db.execute("SELECT count(*) FROM corrections").fetchone()[0] == 0
+    form = correct_form(travel="1", travel_where="武汉")
+    assert post(client, f"/console/entry/{uuid}/correct", reason="漏登", **form).status_code == 302
+    # Where is on the entry now: a later correction of another field keeps travel as it is.
+    form = correct_form(travel="1", travel_where="武汉", name="张建华")
+    assert post(client, f"/console/entry/{uuid}/correct", reason="错字", **form).status_code == 302
+    assert db.execute("SELECT count(*) FROM corrections").fetchone()[0] == 2

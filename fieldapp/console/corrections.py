@@ -59,6 +59,18 @@ def clean_change(name: str, value: Any) -> Any:
     return clean[name]
 
 
+def problem_after(value: Mapping[str, Any], changes: Mapping[str, Any]) -> str:
+    """What the gate's rules say of the entry as the changes would leave it ("" if nothing):
+    a yes to travel needs where, which no field checked alone can know. (A correction from
+    another instance may still give where later: only the console's form is held to it.)"""
+    after = {**value, **changes}
+    rule = rules.BY_NAME["travel_where"]
+    _clean, errors = rules.check(after, [rules.BY_NAME["travel"], rule])
+    if rule.name in errors:
+        return _("%(field)s: %(message)s", field=FIELDS[rule.name], message=errors[rule.name])
+    return ""
+
+
 def value_text(name: str, value: Any) -> str:
     """A correctable field's value as the console shows it, in the user's language: a code by
     its label, the travel answer as yes or no, a reading in °C, nothing as a dash."""

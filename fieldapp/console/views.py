@@ -213,7 +213,9 @@ def correct(entry_uuid: str):
     changes = corrections.changes_from(request.form, value)
     record = corrections.wire(entry_uuid, user.name, request.form.get("reason", ""), changes)
     done = _("The correction is saved. The original entry is kept.")
-    error = _save(record, "correct", entry_uuid, ", ".join(sorted(changes)), done)
+    error = corrections.problem_after(value, changes) or _save(
+        record, "correct", entry_uuid, ", ".join(sorted(changes)), done
+    )
     if error:
         return _entry_page(value, error, correcting=request.form)
     return redirect(url_for("console.entry", entry_uuid=entry_uuid))
