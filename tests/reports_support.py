@@ -12,6 +12,7 @@ import zxingcpp
 from PIL import Image
 
 from fieldapp import days, records
+from fieldapp.db import transaction
 from fieldapp.privacy import retention
 
 TZ = "Asia/Shanghai"
@@ -36,6 +37,15 @@ def entry(site_id: str, at: str, **data) -> dict:
     }
     base.update(data)
     return {"uuid": str(uuid.uuid4()), "kind": "entry", "recorded_at": at, "data": base}
+
+
+def added_on(db, day: date, site_ids: list[str] | None = None) -> None:
+    """Date sites' creation back to the start of a local day, as if they had been added then
+    (every site if None): a past day's roll-call lists only the sites that existed on it."""
+    start = days.bounds(day, TZ)[0]
+    where = f" WHERE id IN ({','.join('?' * len(site_ids))})" if site_ids is not None else ""
+    with transaction(db):
+        db.execute(f"UPDATE sites SET created_at = ?{where}", (start, *(site_ids or ())))  # noqa: S608
 
 
 def save(app, db, recs, source="test") -> list[str]:

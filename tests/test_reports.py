@@ -272,7 +272,7 @@ def test_cli_report_daily_prints_the_roll_call(runner, app, db, site):
     )
     assert bad.exit_code != 0 and "2020-02-15" in bad.output
     none = runner.invoke(args=["report", "daily", "--district", "无此区"], env={"LANG": "en_US"})
-    assert none.exit_code != 0 and "No active site" in none.output
+    assert none.exit_code != 0 and "No site of district 无此区 was open" in none.output
 
 
 def test_an_offline_phone_outbox_push_of_the_report_form_is_stored(client, app, db, site):

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import pytest
 from instances_support import make_instance, sync_up
-from reports_support import TZ, entry, local
+from reports_support import TZ, added_on, entry, local
 
 import sync
 from fieldapp import days, records
@@ -65,6 +65,7 @@ def world(tmp_path):
             ("s6", "停用小区", "金坛区"),
         ]:
             made[key] = dict(sites.add_site(conn, name, "residential", district=district))
+        added_on(conn, days.today(TZ) - timedelta(days=30))  # the days the tests look at had them
         with transaction(conn):
             conn.execute("UPDATE sites SET active = 0 WHERE id = ?", (made["s6"]["id"],))
         tokens = {}
@@ -402,6 +403,7 @@ def test_console_table_shows_each_site_line_and_totals(app, db):
             ("fixed", "河西小区", "溧阳市"),
         ]
     }
+    added_on(db, day)
     with app.test_request_context():
         records.save(
             db,
@@ -500,3 +502,208 @@ def test_console_table_shows_each_site_line_and_totals(app, db):
         ],
         "合计": ["5 个场所中已报告 4 个", "5", "1", "1", "1", "0", "0", "0", "1", ""],
     }
+
+
+# ---- a past day's roll-call lists the sites of that day, whatever changed since ---------------
+
+
+def _outputs(central, client, day, folder):
+    """Every output of a day's roll-call of 金坛区 as its reader sees it: the console's lines
+    (the screening column too) and totals, its CSV and XLSX downloads, and the command line's
+    table in CSV and XLSX."""
+    import openpyxl
+
+    query = f"day={day.isoformat()}&district=金坛区"
+    page = client.get(f"/console/rollcall?{query}")
+    assert page.status_code == 200
+    table = _Table()
+    table.feed(page.text)
+    lines = [cells for _attrs, cells in table.rows[1:]]
+    csv_body = client.get(f"/console/rollcall.csv?{query}").data.decode("utf-8-sig")
+    xlsx = client.get(f"/console/rollcall.xlsx?{query}").data
+    sheet = [[c.value for c in row] for row in openpyxl.load_workbook(io.BytesIO(xlsx)).active]
+    runner = central.test_cli_runner()
+    args = ["report", "daily", "--date", day.isoformat(), "--district", "金坛区", "--format"]
+    cli = runner.invoke(args=[*args, "csv"], env={"LANG": "zh_CN.UTF-8"})
+    assert cli.exit_code == 0, cli.output
+    out = folder / "rc.xlsx"
+    made = runner.invoke(args=[*args, "xlsx", "--out", str(out)], env={"LANG": "zh_CN.UTF-8"})
+    assert made.exit_code == 0, made.output
+    cli_xlsx = [[c.value for c in row] for row in openpyxl.load_workbook(out).active]
+    return {
+        "page": lines,
+        "csv": list(csv.reader(io.StringIO(csv_body))),
+        "xlsx": sheet,
+        "cli": list(csv.reader(io.StringIO(cli.output))),
+        "cli_xlsx": cli_xlsx,
+    }
+
+
+def _listed(central, day) -> dict[str, str]:
+    """A day's roll-call of every site at the city: each listed site's name and state."""
+    conn = connect(central.config["DATABASE"])
+    try:
+        rc = rollcall.build(conn, day, tz_name=TZ, cutoff=CUTOFF)
+    finally:
+        conn.close()
+    return {r.name: r.state for r in rc.rows}
+
+
+def test_a_site_closed_today_keeps_its_report_and_fevers_on_yesterdays_roll_call(
+    world, console, tmp_path
+):
+    """The audit's finding 3: 阳光花园小区 reported yesterday (two in, a fever) and is closed this
+    morning; 南门小区, missing yesterday, too. Yesterday's roll-call, as the console, its
+    downloads and the command line give it, is what it was before: the report, its fever and
+    the district's totals are kept, 南门小区 is still missing, and the screening column still has
+    the closed site's cell. They leave the roll-calls of the days after today."""
+    from fieldapp.gate import roster
+    from fieldapp.screening import campaigns
+
+    central, client, s = console
+    day = days.today(TZ) - timedelta(days=1)
+    store(
+        central,
+        [
+            entry(s["s1"]["id"], local(day, 8)),
+            entry(s["s1"]["id"], local(day, 9), temperature=38.1, fever_action="clinic"),
+        ],
+    )
+    report_at(central, s["s1"]["id"], day, local(day, 18))
+    report_at(central, s["s2"]["id"], day, local(day, 21))  # late
+    conn = connect(central.config["DATABASE"])
+    with central.app_context():
+        person = {
+            "name": "张建国",
+            "phone": "13812340000",
+            "unit": "1-1-101",
+            "person_type": "resident",
+        }
+        roster.import_rows(conn, s["s1"]["id"], [person])
+        campaigns.add(conn, {}, "复工人员排查", start=day - timedelta(days=3), all_sites=True)
+    conn.close()
+    before = _outputs(central, client, day, tmp_path)
+
+    runner = central.test_cli_runner()
+    for key in ("s1", "s4"):
+        closed = runner.invoke(args=["site", "deactivate", s[key]["code"]])
+        assert closed.exit_code == 0, closed.output
+    after = _outputs(central, client, day, tmp_path)
+
+    assert after == before
+    rows = {row[1]: row for row in after["csv"][1:5]}
+    assert set(rows) == {"阳光花园小区", "幸福里小区", "城东工地", "南门小区"}
+    # District, site, state, zero, submitted, in, out, visitors, fevers, ...
+    assert rows["阳光花园小区"][2:9] == ["已报", "", "18:00", "2", "0", "0", "1"]
+    assert rows["南门小区"][2] == "未报" and rows["幸福里小区"][2] == "迟报"
+    total = after["csv"][-1]
+    assert "4 个场所中已报告 2 个" in total[1] and total[5] == "2" and total[8] == "1"
+    assert "已报 1，零报告 0，迟报 1，未报 2" in total[2]
+    assert after["xlsx"][-1][:2] == [total[0], total[1]] and after["cli"] == after["csv"]
+    assert after["cli_xlsx"] == after["xlsx"]
+    # The console's line of the closed site: its screening cell (0 of its 1 person) is there.
+    line = next(cells for cells in after["page"] if cells and cells[0] == "阳光花园小区")
+    assert line[1:5] == ["已报", "18:00", "0/1", "2"]
+    # Today's roll-call keeps them (they were open today); tomorrow's has left them out.
+    today = days.today(TZ)
+    assert {"阳光花园小区", "南门小区"} <= set(_listed(central, today))
+    assert not {"阳光花园小区", "南门小区"} & set(_listed(central, today + timedelta(days=1)))
+
+
+def test_a_site_added_today_is_not_on_yesterdays_roll_call(world, console, tmp_path):
+    """Sites added today are not missing on the days before they existed: yesterday's
+    roll-call, its totals and the command line's are as before; today's lists them."""
+    central, client, s = console
+    day = days.today(TZ) - timedelta(days=1)
+    report_at(central, s["s1"]["id"], day, local(day, 18))
+    before = _outputs(central, client, day, tmp_path)
+    runner = central.test_cli_runner()
+    for name in ('新建"东门"/A,区', "新建工地"):
+        added = runner.invoke(args=["site", "add", "--name", name, "--district", "金坛区"])
+        assert added.exit_code == 0, added.output
+    assert _outputs(central, client, day, tmp_path) == before
+    assert "4 个场所中已报告 1 个" in before["csv"][-1][1]
+    assert not {'新建"东门"/A,区', "新建工地"} & set(_listed(central, day))
+    today = _listed(central, days.today(TZ))
+    assert today['新建"东门"/A,区'] == "missing" and today["新建工地"] == "missing"
+    # A district whose sites were all added today had none open yesterday: the command says so.
+    for name in ("新区一号", "新区二号"):
+        runner.invoke(args=["site", "add", "--name", name, "--district", "新区"])
+    none = runner.invoke(
+        args=["report", "daily", "--date", day.isoformat(), "--district", "新区"],
+        env={"LANG": "en_US.UTF-8"},
+    )
+    assert none.exit_code != 0 and f"No site of district 新区 was open on {day}" in none.output
+    shown = runner.invoke(args=["report", "daily", "--district", "新区", "--format", "csv"])
+    assert shown.exit_code == 0 and shown.output.count("新区") >= 3
+
+
+def test_a_site_closed_yesterday_and_open_again_today(world, monkeypatch):
+    """Closed yesterday at noon: yesterday's roll-call keeps it (it was open that morning),
+    today's leaves it out, unless it reports today anyway (a report always counts). Opened
+    again today, it is on today's roll-call again and yesterday's is unchanged."""
+    central, _downs, _tokens, s = world
+    today = days.today(TZ)
+    yesterday, before = today - timedelta(days=1), today - timedelta(days=2)
+    site = s["s4"]
+    noon = datetime.combine(yesterday, time(12), tzinfo=days.zone(TZ)).astimezone(UTC)
+    report_at(central, site["id"], yesterday, local(yesterday, 11))
+    conn = connect(central.config["DATABASE"])
+    try:
+        monkeypatch.setattr(sites, "utcnow", lambda: noon)
+        assert sites.set_active(conn, site["id"], False)
+        monkeypatch.undo()
+        closed_at = conn.execute("SELECT closed_at FROM sites WHERE id = ?", (site["id"],))
+        assert closed_at.fetchone()[0] == iso(noon)
+    finally:
+        conn.close()
+    assert _listed(central, before)["南门小区"] == "missing"
+    assert _listed(central, yesterday)["南门小区"] == "zero"
+    assert "南门小区" not in _listed(central, today)
+    # A report for today from the closed site (a phone's outbox, say) is shown all the same.
+    report_at(central, site["id"], today, local(today, 0, 30))
+    assert _listed(central, today)["南门小区"] == "zero"
+    assert "南门小区" not in _listed(central, today + timedelta(days=1))
+
+    opened = central.test_cli_runner().invoke(args=["site", "activate", site["code"]])
+    assert opened.exit_code == 0, opened.output
+    for day, state in ((yesterday, "zero"), (today + timedelta(days=1), "missing")):
+        assert _listed(central, day)["南门小区"] == state
+    assert _listed(central, today)["南门小区"] == "zero"
+
+
+def test_the_closing_date_travels_down_to_a_site_instance(world):
+    """The city closes 阳光花园小区 today, after office A sent its report of yesterday: with its
+    next pull office A has the same closing time, and its own roll-call of yesterday still
+    counts the report and its fever; opened again at the city, it is open at the office too."""
+    central, downs, tokens, s = world
+    a = downs["office-a"]
+    day = days.today(TZ) - timedelta(days=1)
+    store(a, [entry(s["s1"]["id"], local(day, 9), temperature=38.1, fever_action="clinic")])
+    report_at(a, s["s1"]["id"], day, local(day, 18))
+    sync_up(a, central, tokens["office-a"])
+    runner = central.test_cli_runner()
+    assert runner.invoke(args=["site", "deactivate", s["s1"]["code"]]).exit_code == 0
+    sync_up(a, central, tokens["office-a"])
+
+    def closing(app) -> tuple:
+        conn = connect(app.config["DATABASE"])
+        try:
+            row = conn.execute(
+                "SELECT active, closed_at FROM sites WHERE id = ?", (s["s1"]["id"],)
+            ).fetchone()
+            rc = rollcall.build(conn, day, tz_name=TZ, cutoff=CUTOFF, district="金坛区")
+        finally:
+            conn.close()
+        return tuple(row), rc
+
+    (active, closed_at), rc = closing(a)
+    assert (active, closed_at) == closing(central)[0] and active == 0
+    assert days.local(closed_at, TZ).date() == days.today(TZ)
+    line = next(r for r in rc.rows if r.site_id == s["s1"]["id"])
+    assert (line.state, line.figures["fevers"]) == ("reported", 1)
+    assert rc.districts[0].figures["fevers"] == 1 and rc.total.sites == 4
+
+    assert runner.invoke(args=["site", "activate", s["s1"]["code"]]).exit_code == 0
+    sync_up(a, central, tokens["office-a"])
+    assert closing(a)[0] == (1, None)

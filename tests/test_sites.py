@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 import zxingcpp
@@ -12,7 +12,7 @@ from gate_helpers import EN, count, enrol, make_site, submit
 from PIL import Image, ImageDraw
 from sync_helpers import entry
 
-from fieldapp import create_app, records
+from fieldapp import create_app, days, records
 from fieldapp.gate import sites
 from fieldapp.reports import rollcall
 from fieldapp.syncing import configuration
@@ -118,17 +118,18 @@ def test_rotate_code_keeps_the_old_code_as_out_of_date(runner, db, client, monke
     assert again.exit_code != 0 and "old code" in again.output
 
 
-def test_a_closed_site_leaves_the_roll_call_keeps_its_records_and_can_reopen(
+def test_a_closed_site_leaves_the_roll_call_from_the_next_day_keeps_its_records_and_can_reopen(
     app, runner, db, client, monkeypatch
 ):
     monkeypatch.setenv("FIELDAPP_LANG", "en")
     site, other = make_site(db), make_site(db, "建业工地", "construction")
     code = site["code"]
     version = sync_config.current_version(db)
-    today = date.today()
+    today = days.today("Asia/Shanghai")
+    tomorrow = today + timedelta(days=1)
 
-    def in_roll_call() -> list[str]:
-        rc = rollcall.build(db, today, tz_name="Asia/Shanghai", cutoff="20:00")
+    def in_roll_call(day: date = today) -> list[str]:
+        rc = rollcall.build(db, day, tz_name="Asia/Shanghai", cutoff="20:00")
         return [row.site_id for row in rc.rows]
 
     assert set(in_roll_call()) == {site["id"], other["id"]}
@@ -141,7 +142,9 @@ def test_a_closed_site_leaves_the_roll_call_keeps_its_records_and_can_reopen(
         "SELECT active, version, code FROM sites WHERE id = ?", (site["id"],)
     ).fetchone()
     assert (row["active"], row["version"], row["code"]) == (0, version + 1, code)
-    assert in_roll_call() == [other["id"]]
+    # It was open today: today's roll-call keeps it; tomorrow's does not.
+    assert set(in_roll_call()) == {site["id"], other["id"]}
+    assert in_roll_call(tomorrow) == [other["id"]]
     page = client.get(f"/s/{code}", headers=EN)
     assert page.status_code == 404 and "This site is closed" in page.get_data(as_text=True)
     listed = runner.invoke(args=["site", "list"]).output
@@ -150,7 +153,11 @@ def test_a_closed_site_leaves_the_roll_call_keeps_its_records_and_can_reopen(
     # A downstream gets the change with its next pull.
     with app.app_context():
         pulled = configuration.export_config(db, version)
-    assert [(s["id"], s["active"]) for s in pulled["sites"]] == [(site["id"], 0)]
+    closed_at = db.execute("SELECT closed_at FROM sites WHERE id = ?", (site["id"],)).fetchone()[0]
+    assert days.local(closed_at, "Asia/Shanghai").date() == today
+    assert [(s["id"], s["active"], s["closed_at"]) for s in pulled["sites"]] == [
+        (site["id"], 0, closed_at)
+    ]
 
     # What a phone registered before it heard of the closing still arrives: nothing is lost.
     with app.app_context():
@@ -164,8 +171,10 @@ def test_a_closed_site_leaves_the_roll_call_keeps_its_records_and_can_reopen(
 
     reopened = runner.invoke(args=["site", "activate", code])
     assert reopened.exit_code == 0 and "active again" in reopened.output
-    assert db.execute("SELECT active FROM sites WHERE id = ?", (site["id"],)).fetchone()[0] == 1
-    assert set(in_roll_call()) == {site["id"], other["id"]}
+    assert tuple(
+        db.execute("SELECT active, closed_at FROM sites WHERE id = ?", (site["id"],)).fetchone()
+    ) == (1, None)
+    assert set(in_roll_call(tomorrow)) == {site["id"], other["id"]}
     assert client.get(f"/s/{code}", headers=EN).status_code == 200
 
 

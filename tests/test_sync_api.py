@@ -307,6 +307,40 @@ def test_pull_gives_config_since_a_version_and_a_downstream_applies_it(
     assert client.get("/sync/v1/pull?since=999", headers=auth).json["full"] is True
 
 
+def test_a_sites_closing_date_is_pulled_and_an_upstream_without_one_is_still_taken(
+    app, client, db, downstream, tmp_path
+):
+    """A closed site's closed_at comes down with its row (the roll-call of a day reads it);
+    an upstream from before closing dates sends none: its answers are taken all the same, a
+    site it opens again is open here with no closing date, one it closes has none (when is
+    not known, as for sites closed before closing dates were kept)."""
+    from fieldapp.db import connect, migrate
+    from fieldapp.gate import sites
+
+    _peer, token = downstream
+    auth = {"Authorization": f"Bearer {token}"}
+    site_id = add_site(app.config["DATABASE"], "工地一号")
+    assert sites.set_active(db, site_id, False)
+    closed_at = db.execute("SELECT closed_at FROM sites").fetchone()[0]
+    answer = client.get("/sync/v1/pull?since=0", headers=auth).json
+    assert [(s["active"], s["closed_at"]) for s in answer["sites"]] == [(0, closed_at)]
+
+    below = connect(tmp_path / "below.sqlite3")
+    migrate(below)
+
+    def pulled(payload) -> tuple:
+        with app.app_context():
+            configuration.apply_config(below, payload)
+        return tuple(below.execute("SELECT active, closed_at FROM sites").fetchone())
+
+    assert pulled(answer) == (0, closed_at)
+    old = {k: v for k, v in answer["sites"][0].items() if k != "closed_at"}
+    version = answer["version"]
+    assert pulled({"version": version + 1, "sites": [{**old, "active": 1}]}) == (1, None)
+    assert pulled({"version": version + 2, "sites": [{**old, "active": 0}]}) == (0, None)
+    below.close()
+
+
 def test_a_malformed_pull_answer_changes_nothing(app, db):
     with app.app_context(), pytest.raises(sync.SyncError):
         configuration.apply_config(db, {"version": 3, "sites": [{"name": "no id"}]})

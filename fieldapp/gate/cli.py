@@ -98,7 +98,7 @@ def _set_active(code: str, active: bool) -> None:
             message = _("%(name)s is already active.", name=name)
         elif changed:
             message = _(
-                "%(name)s is closed: its gate page says so, no phone can enrol there and it has left the roll call. Its records are kept.",
+                "%(name)s is closed: its gate page says so, no phone can enrol there and it leaves the roll call from tomorrow (today's and earlier days' keep it). Its records are kept.",
                 name=name,
             )
         else:
@@ -110,7 +110,7 @@ def _set_active(code: str, active: bool) -> None:
 @click.argument("code")
 @with_appcontext
 def site_deactivate(code: str) -> None:
-    """Close a site that no longer keeps a gate (it leaves the roll call; records are kept)."""
+    """Close a site that no longer keeps a gate (it leaves the roll call from tomorrow; records are kept)."""
     _set_active(code, False)
 
 

@@ -10,12 +10,13 @@ import secrets
 import sqlite3
 import uuid
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from fieldapp import audit, db, rules
+from fieldapp import audit, days, db, rules
 from fieldapp.db import transaction
 from fieldapp.privacy import fields as site_fields
 from sync import config as sync_config
@@ -203,8 +204,10 @@ def rotate_code(conn: sqlite3.Connection, site_id: str) -> str:
 def set_active(conn: sqlite3.Connection, site_id: str, active: bool) -> bool:
     """Close a site (active False) or open it again; False if it already was so.
 
-    A closed site keeps its records and codes; its gate page says it is closed, no phone
-    enrols there and it leaves the roll call. The change flows down with the next version.
+    A closed site keeps its records and codes; its gate page says it is closed and no phone
+    enrols there. When it closed is kept (closed_at, cleared on opening again): it leaves the
+    roll-call from the next day on (open_on), the day it closed and earlier days keep it. The
+    change flows down with the next version.
     """
     with transaction(conn):
         site = get_site(conn, site_id)
@@ -214,9 +217,22 @@ def set_active(conn: sqlite3.Connection, site_id: str, active: bool) -> bool:
             return False
         version = sync_config.next_version(conn)
         conn.execute(
-            "UPDATE sites SET active = ?, version = ? WHERE id = ?", (int(active), version, site_id)
+            "UPDATE sites SET active = ?, closed_at = ?, version = ? WHERE id = ?",
+            (int(active), None if active else iso(utcnow()), version, site_id),
         )
     return True
+
+
+def open_on(day: date, tz: str, alias: str = "s") -> tuple[str, tuple[str, str]]:
+    """SQL for the sites (as `alias`) open at some time on a local day, with its parameters:
+    created before the day ended, and open now or closed after the day began. A day's
+    roll-call lists these, so it stays as it was when a site is added or closed later. A
+    closed site without closed_at (closed before it was kept) counts as closed on every day."""
+    start, end = days.bounds(day, tz)
+    return (
+        f"({alias}.created_at < ? AND ({alias}.active = 1 OR {alias}.closed_at >= ?))",
+        (end, start),
+    )
 
 
 def set_optional_fields(

@@ -39,7 +39,13 @@ def report_daily(day: str | None, district: str | None, fmt: str, out: str | Non
             district=district,
         )
         if district and not rc.rows:
-            raise click.ClickException(_("No active site in district %(d)s.", d=district))
+            raise click.ClickException(
+                _(
+                    "No site of district %(d)s was open on %(day)s.",
+                    d=district,
+                    day=when.isoformat(),
+                )
+            )
     write_table(rc, rollcall, fmt, out)
 
 

@@ -17,6 +17,7 @@ from markupsafe import Markup, escape
 
 from fieldapp import days, db, tables
 from fieldapp.gate import counts
+from fieldapp.gate import sites as sites_domain
 from fieldapp.reports import daily as reports
 
 REPORTED, ZERO, LATE, MISSING = "reported", "zero", "late", "missing"
@@ -150,15 +151,21 @@ def build(
     district: str | None = None,
     site_ids: Iterable[str] | None = None,
 ) -> RollCall:
-    """The roll-call of a day for a district (or every site), optionally limited to site_ids."""
+    """The roll-call of a day for a district (or every site), optionally limited to site_ids.
+
+    It lists the sites open on that day (sites.open_on: created by its end, not closed before
+    it), and any other site with a report of that day, whose report always counts: a day's
+    roll-call stays as it was sent when sites are added or closed afterwards."""
     late_after = days.cutoff_instant(day, cutoff, tz_name)
     # A district narrows the sites, and the reports through their sites.
     in_district, params = (" AND s.district = ?", (district,)) if district else ("", ())
+    opened, opened_params = sites_domain.open_on(day, tz_name)
     sites = db.tuples(
         conn,
-        f"SELECT s.id, s.name, s.district FROM sites s WHERE s.active = 1{in_district}"  # noqa: S608 -- fixed clauses
-        " ORDER BY s.district, s.name, s.id",
-        params,
+        f"SELECT s.id, s.name, s.district FROM sites s WHERE ({opened} OR EXISTS ("  # noqa: S608 -- fixed clauses
+        " SELECT 1 FROM daily_reports d WHERE d.day = ? AND d.site_id = s.id))"
+        f"{in_district} ORDER BY s.district, s.name, s.id",
+        (*opened_params, day.isoformat(), *params),
     )
     allowed = set(site_ids) if site_ids is not None else None
     # One pass over the day's reports (index daily_reports_day_site); tiny next to the entries.

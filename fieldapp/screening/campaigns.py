@@ -127,10 +127,13 @@ def site_rows(
     *,
     district: str | None = None,
     site_ids: Iterable[str] | None = None,
+    open_only: bool = True,
 ) -> list[sqlite3.Row]:
     """The open sites a campaign screens, by district and name; narrowed to a district and to
-    the site ids a console user may see (None: every site)."""
-    sql = "SELECT id, name, district FROM sites WHERE active = 1"
+    the site ids a console user may see (None: every site). open_only=False: closed ones too,
+    for site_ids chosen already (a past day's roll-call lists a site closed since)."""
+    which = "active = 1" if open_only else "1 = 1"
+    sql = f"SELECT id, name, district FROM sites WHERE {which}"  # noqa: S608 -- fixed clauses
     params: list[Any] = []
     if district is not None:
         sql += " AND district = ?"

@@ -339,7 +339,8 @@ def for_rollcall(
     for campaign in campaigns.listing(conn):
         if not campaign.runs_on(day):
             continue
-        sites = campaigns.site_rows(conn, campaign, site_ids=ids)
+        # The roll-call's own sites (those of its day, closed since or not) the campaign covers.
+        sites = campaigns.site_rows(conn, campaign, site_ids=ids, open_only=False)
         if not sites:
             continue
         roster = roster_sizes(conn, None) if roster is None else roster

@@ -65,6 +65,15 @@ def _upsert(conn: sqlite3.Connection, table: str, row: Mapping[str, Any], versio
     )
 
 
+def _closing(site: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A site's row as stored here: an upstream from before closing dates (no closed_at) that
+    opens a site again clears ours, so an open site is never taken as closed on a day; one it
+    closes keeps ours (none: when it closed is not known, as for sites closed before)."""
+    if "closed_at" in site or not site.get("active"):
+        return site
+    return {**site, "closed_at": None}
+
+
 def apply_config(conn: sqlite3.Connection, payload: Any) -> dict[str, int]:
     """Apply a pull answer in one transaction; remember its version. Counts of rows changed."""
     if not isinstance(payload, Mapping) or not isinstance(payload.get("version"), int):
@@ -85,7 +94,7 @@ def apply_config(conn: sqlite3.Connection, payload: Any) -> dict[str, int]:
                 old = conn.execute(
                     "SELECT code FROM sites WHERE id = ?", (site.get("id"),)
                 ).fetchone()
-                _upsert(conn, "sites", site, version)
+                _upsert(conn, "sites", _closing(site), version)
                 # The code it had here, if the upstream changed it, and the upstream's old codes.
                 retired = [(old[0], now)] if old is not None and old[0] != site.get("code") else []
                 retired += [
