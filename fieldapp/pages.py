@@ -30,9 +30,10 @@ def page_or_fragment(page: str, fragment: str, status: int = 200, **context: Any
     return response
 
 
-# What an export is sent as, by its format.
+# What an export is sent as, by its format. Werkzeug adds "; charset=utf-8" to a text/ type
+# itself (a charset here came out twice).
 MIMETYPES = {
-    "csv": "text/csv; charset=utf-8",
+    "csv": "text/csv",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 

@@ -4,8 +4,11 @@ phone's camera see them."""
 
 from __future__ import annotations
 
+import html
+import re
 import subprocess
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import zxingcpp
@@ -91,17 +94,77 @@ def pdf_fonts(pdf: bytes, tmp_path) -> list[dict[str, str]]:
     return fonts
 
 
-def qr_codes_by_page(pdf: bytes, tmp_path, dpi: int) -> list[list[str]]:
-    """Print each page as a phone's camera would see it (poppler's pdftoppm, grey, at dpi) and
-    decode the QR codes on it: a list of them a page."""
+def _printed(pdf: bytes, tmp_path, dpi: int) -> list[Image.Image]:
+    """Each page as poppler's pdftoppm prints it, grey, at dpi."""
     folder = tmp_path / "printed"
     folder.mkdir(exist_ok=True)
+    for old in folder.glob("page-*.png"):
+        old.unlink()
     (folder / "p.pdf").write_bytes(pdf)
     subprocess.run(
         ["pdftoppm", "-r", str(dpi), "-gray", "-png", str(folder / "p.pdf"), str(folder / "page")],
         check=True,
     )
+    return [Image.open(png) for png in sorted(folder.glob("page-*.png"))]
+
+
+def qr_codes_by_page(pdf: bytes, tmp_path, dpi: int) -> list[list[str]]:
+    """Print each page as a phone's camera would see it (poppler's pdftoppm, grey, at dpi) and
+    decode the QR codes on it: a list of them a page."""
     return [
-        [code.text for code in zxingcpp.read_barcodes(Image.open(png))]
-        for png in sorted(folder.glob("page-*.png"))
+        [code.text for code in zxingcpp.read_barcodes(page)]
+        for page in _printed(pdf, tmp_path, dpi)
+    ]
+
+
+def qr_boxes_by_page(pdf: bytes, tmp_path) -> list[list[tuple[str, Box]]]:
+    """Each page's QR codes, printed at 72 dpi (a pixel a point): (text, the symbol's box in
+    points from the page's top left, quiet zone not included)."""
+    found = []
+    for page in _printed(pdf, tmp_path, 72):
+        codes = []
+        for code in zxingcpp.read_barcodes(page):
+            p = code.position
+            corners = (p.top_left, p.top_right, p.bottom_left, p.bottom_right)
+            xs, ys = [c.x for c in corners], [c.y for c in corners]
+            codes.append((code.text, Box(min(xs), min(ys), max(xs), max(ys))))
+        found.append(codes)
+    return found
+
+
+@dataclass(frozen=True)
+class Box:
+    """A rectangle in points from the page's top left."""
+
+    x0: float
+    top: float
+    x1: float
+    bottom: float
+
+    def overlaps(self, other: Box, slack: float = 0.1) -> bool:
+        return (
+            self.x0 + slack < other.x1
+            and other.x0 + slack < self.x1
+            and self.top + slack < other.bottom
+            and other.top + slack < self.bottom
+        )
+
+
+def pdf_words(pdf: bytes, tmp_path) -> list[list[tuple[str, Box]]]:
+    """Each page's words as poppler's pdftotext -bbox reads them, with the box their glyphs
+    take (ascent to descent, first to last advance), in points from the page's top left."""
+    path = tmp_path / "words.pdf"
+    path.write_bytes(pdf)
+    out = subprocess.run(
+        ["pdftotext", "-bbox", "-enc", "UTF-8", str(path), "-"], capture_output=True, check=True
+    ).stdout.decode()
+    word = re.compile(
+        r'<word xMin="([\d.-]+)" yMin="([\d.-]+)" xMax="([\d.-]+)" yMax="([\d.-]+)">(.*?)</word>'
+    )
+    return [
+        [
+            (html.unescape(m[5]), Box(float(m[1]), float(m[2]), float(m[3]), float(m[4])))
+            for m in word.finditer(page)
+        ]
+        for page in out.split("<page ")[1:]
     ]

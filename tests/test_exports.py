@@ -62,7 +62,7 @@ def test_csv_matches_the_database_and_is_scoped(app, world, db):
     login(client, "coord")
     r = export(client, format="csv")
     assert r.status_code == 200
-    assert r.headers["Content-Type"].startswith("text/csv")
+    assert r.headers["Content-Type"] == "text/csv; charset=utf-8"  # the charset once
     assert "attachment" in r.headers["Content-Disposition"]
     rows = parse_csv(r)
     header, body = rows[0], rows[1:]
@@ -140,31 +140,45 @@ def test_a_site_name_and_a_void_reason_never_run_as_formulas(app, world, db, use
     by_uuid = {r[-1]: dict(zip(rows[0], r, strict=True)) for r in rows[1:]}
     assert by_uuid[voided]["已作废"] == "'-1+1"
     assert by_uuid[voided]["场所"] == by_uuid[other]["场所"] == "'=cmd|' /C calc'!A0"
+    # The workbook holds the text as entered, in string cells: never a formula, no '.
+    header, *body = xlsx_cells(export(client, format="xlsx", full=full))
+    cells = {row[-1].value: dict(zip([h.value for h in header], row, strict=True)) for row in body}
+    assert cells[voided]["已作废"].value == "-1+1"
+    for uuid in (voided, other):
+        assert cells[uuid]["场所"].value == "=cmd|' /C calc'!A0"
+        assert cells[uuid]["场所"].data_type == "s"
 
 
-def test_xlsx_matches_the_database(app, world, db):
+def xlsx_cells(response) -> list[list]:
+    """The first sheet's cells, row by row (openpyxl: .value, .data_type, .number_format)."""
+    assert response.status_code == 200
+    book = openpyxl.load_workbook(io.BytesIO(response.get_data()))
+    return [list(row) for row in book.worksheets[0].iter_rows()]
+
+
+@pytest.mark.parametrize("full", ["", "1"])  # the rows made in SQL, and in Python
+def test_xlsx_matches_the_database(app, world, db, full):
     client = app.test_client()
     login(client, "root")
-    r = export(client, format="xlsx")
-    assert r.status_code == 200
-    book = openpyxl.load_workbook(io.BytesIO(r.get_data()), read_only=True)
-    sheet = book.worksheets[0]
-    values = [list(row) for row in sheet.iter_rows(values_only=True)]
-    book.close()
-    header, body = values[0], values[1:]
+    cells = xlsx_cells(export(client, format="xlsx", full=full))
+    header, body = [c.value for c in cells[0]], cells[1:]
     assert header[0] == "时间"
     expected = db_entries(db)
-    assert {row[-1] for row in body} == set(expected)
+    assert {row[-1].value for row in body} == set(expected)
+    tz = days.zone("Asia/Shanghai")
     for row in body:
         record = dict(zip(header, row, strict=True))
-        db_row = expected[row[-1]]
-        assert (
-            record["姓名"] == db_row["name"].replace("=", "'=", 1)
-            if db_row["name"].startswith("=")
-            else db_row["name"]
-        )
-        assert record["体温"] == db_row["temperature"]
-        assert (record["身份证号"] or "") == db_row["id_masked"]
+        db_row = expected[row[-1].value]
+        # The text as entered ("=HYPERLINK(1)" too), in a string cell: never a formula.
+        assert record["姓名"].value == db_row["name"] and record["姓名"].data_type == "s"
+        assert record["体温"].value == db_row["temperature"]
+        if not full:
+            assert (record["身份证号"].value or "") == db_row["id_masked"]
+        # The time: a date-time cell (Excel sorts and filters it) in the gates' local time.
+        when = record["时间"]
+        assert when.is_date and when.number_format == "yyyy-mm-dd hh:mm:ss"
+        local = days.local(db_row["recorded_at"], tz).replace(tzinfo=None, microsecond=0)
+        assert when.value == local
 
 
 def test_cli_export_with_progress_bar(app, runner, world, db, tmp_path):
@@ -185,6 +199,15 @@ def test_cli_export_with_progress_bar(app, runner, world, db, tmp_path):
     values = list(book.worksheets[0].iter_rows(values_only=True))
     book.close()  # read-only workbooks keep the file open until closed
     assert [r[-1] for r in values[1:]] == [world["ids"][2]]
+    assert isinstance(values[1][0], datetime)
+    # The command's CSV quotes a name that would start a formula; its XLSX holds it as entered.
+    result = runner.invoke(args=["export", "--format", "xlsx", "-o", str(xlsx)])
+    assert result.exit_code == 0, result.output
+    book = openpyxl.load_workbook(xlsx, read_only=True)
+    names = {r[-1]: r[4] for r in book.worksheets[0].iter_rows(min_row=2, values_only=True)}
+    book.close()
+    assert names[world["ids"][1]] == "=HYPERLINK(1)"
+    assert [r[4] for r in rows[1:] if r[-1] == world["ids"][1]] == ["'=HYPERLINK(1)"]
 
 
 def test_cli_export_refuses_bad_arguments(runner, world, tmp_path):
@@ -240,6 +263,16 @@ def test_sql_formatted_rows_equal_the_python_ones(app, world, db):
     by_uuid = {r[-1]: r for r in fast}
     assert by_uuid[world["ids"][0]][4] == "张建华" and by_uuid[world["ids"][0]][16] == "是"
     assert any(r[0] == f"{day + timedelta(days=1)} 00:30:05" and r[4] == "'-1+2" for r in fast)
+    # For a workbook (guard=False) both give the text as entered.
+    with app.test_request_context():
+        fast = [
+            tuple(r) for p in exports.rows(db, filters, None, tz, "admin", guard=False) for r in p
+        ]
+        make = exports.row_maker(tz, "admin", False, None, logbook.site_names(db), guard=False)
+        slow = [tuple(make(e)) for part in logbook.iterate(db, filters, None, tz) for e in part]
+    assert fast == slow
+    raw = next(r for r in fast if r[0] == f"{day + timedelta(days=1)} 00:30:05")
+    assert (raw[4], raw[11], raw[13], raw[14], raw[15]) == ("-1+2", "", "=A1", "@note", "+志愿者")
 
 
 def test_rows_are_read_in_parts_never_all_at_once(world, db):

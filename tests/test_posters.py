@@ -12,12 +12,15 @@ import subprocess
 from datetime import date
 
 import pytest
+from flask_babel import force_locale
 from PIL import Image, ImageChops
 from pypdf import PdfReader
-from reports_support import pdf_fonts, pdf_text, qr_codes_by_page
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.units import mm
+from reports_support import Box, pdf_fonts, pdf_text, pdf_words, qr_boxes_by_page, qr_codes_by_page
 
 from fieldapp import pdffont
-from fieldapp.gate import sites
+from fieldapp.gate import qr, sites
 from fieldapp.reports import posters
 
 NAMES = [("阳光花园小区", "金坛区"), ("城东工地", "金坛区"), ("河西小区", "溧阳市")]
@@ -274,3 +277,84 @@ def test_console_sites_page_lists_fields_and_prints_one_poster(app, db, made, tm
     assert len(reader.pages) == 1
     assert qr_codes(one.data, tmp_path) == [f"http://gate.test/s/{made[1]['code']}"]
     assert client.get(f"/console/posters.pdf?site={made[2]['id']}").status_code == 404  # not theirs
+
+
+def at_most(text: str, limit: int) -> str:
+    """text repeated up to exactly limit characters."""
+    return (text * limit)[:limit]
+
+
+# Every text a site may have at its longest: a Chinese one with no space to break at, and a
+# Latin one that breaks at spaces only.
+CHINESE = dict(
+    name=at_most("江苏省常州市金坛区第一建筑工程有限公司第三项目部东门", sites.NAME_LIMIT),
+    address=at_most("金坛区东门大街一百二十三号院内", sites.TEXT_LIMIT),
+)
+LATIN = dict(
+    name=at_most("Jintan First Construction Company, Third Project, East Gate ", sites.NAME_LIMIT),
+    address=at_most("No. 123 Dongmen Street, Jintan District, Changzhou ", sites.TEXT_LIMIT),
+)
+DISTRICT_AND_CONTACT = dict(
+    district=at_most("常州市金坛区", sites.NAME_LIMIT),
+    contact=at_most("项目部安全员值班电话 0519-82800000 ", sites.TEXT_LIMIT),
+)
+
+
+def squash(text: str) -> str:
+    return "".join(text.split())
+
+
+@pytest.mark.parametrize("language", ["zh_Hans", "zh_Hant", "en"])
+def test_the_longest_texts_stay_on_the_page_and_above_the_footer(app, db, tmp_path, language):
+    """Every line of a poster lies within the margins, no two cross, none crosses the QR code
+    (its white border included); the page reads top to bottom as it should, the footer (who to
+    ask) last. Name and address at their longest keep the QR code at its 115 mm; with the
+    district and the contact at their longest too, it may shrink, never under 85 mm."""
+    with app.app_context():
+        usual = dict(district="金坛区", contact="物业 0519-82800000")
+        made = [
+            dict(sites.add_site(db, kind="construction", **texts, **rest))
+            for rest in (usual, DISTRICT_AND_CONTACT)
+            for texts in (CHINESE, LATIN)
+        ]
+        pdf = posters.render(
+            made, base_url="http://gate.test", printed=date(2020, 2, 15), language=language
+        )
+        with force_locale(language):
+            said = [
+                posters.texts(s, sites.gate_url("http://gate.test", s["code"]), date(2020, 2, 15))
+                for s in made
+            ]
+    width, height = A4
+    margin = 18 * mm
+    inside = Box(margin, margin, width - margin, height - margin)
+    pages, codes = pdf_words(pdf, tmp_path), qr_boxes_by_page(pdf, tmp_path)
+    assert len(pages) == len(codes) == 4
+    for n, (site, words, found, text) in enumerate(zip(made, pages, codes, said, strict=True)):
+        url = sites.gate_url("http://gate.test", site["code"])
+        ((decoded, symbol),) = found
+        assert decoded == url
+        # The square drawn: the symbol and its white border of 4 modules each side.
+        modules = len(qr.matrix(url))
+        side = (symbol.x1 - symbol.x0) * modules / (modules - 8)
+        border = side * 4 / modules
+        square = Box(
+            symbol.x0 - border, symbol.top - border, symbol.x1 + border, symbol.bottom + border
+        )
+        if n < 2:  # name and address at their longest
+            assert side == pytest.approx(115 * mm, abs=2)
+        else:
+            assert side >= 85 * mm - 2
+        for i, (word, box) in enumerate(words):
+            assert inside.x0 - 0.5 <= box.x0 and box.x1 <= inside.x1 + 0.5, (word, box)
+            assert inside.top - 0.5 <= box.top and box.bottom <= inside.bottom + 0.5, (word, box)
+            assert not box.overlaps(square), (word, box, square)
+            for other, other_box in words[i + 1 :]:
+                assert not box.overlaps(other_box), (word, box, other, other_box)
+        # Read top to bottom, left to right: everything is there, in order, the footer last.
+        in_order = sorted(words, key=lambda wb: (round(wb[1].top, 1), wb[1].x0))
+        read = "".join(w for w, _box in in_order)
+        blocks = "".join(title + body for title, body in text.blocks)
+        expected = text.heading + text.name + text.place + url + blocks + text.newer + text.footer
+        assert squash(read) == squash(expected)
+        assert site["contact"] and squash(read).endswith(squash(site["contact"]))

@@ -221,6 +221,8 @@ def test_exports_csv_with_bom_and_xlsx(world):
     values = [[c.value for c in row] for row in sheet.iter_rows()]
     assert values[1][:3] == ["区", "场所", "状态"]
     assert any(v[1] == "幸福里小区" and v[2] == "零报告" for v in values[2:])
+    # In the workbook the text is a string cell, as entered: no ' (never run as a formula).
+    assert any(v[1] == "幸福里小区" and v[-1] == "=HYPERLINK(1)" for v in values[2:])
     assert values[-1][0] == "合计"
 
 
@@ -270,6 +272,7 @@ def test_console_exports_are_scoped_and_audited(world, console):
     day = days.today(TZ)
     r = client.get(f"/console/rollcall.csv?day={day.isoformat()}")
     assert r.status_code == 200 and r.data.startswith(b"\xef\xbb\xbf")
+    assert r.headers["Content-Type"] == "text/csv; charset=utf-8"  # the charset once
     assert "attachment" in r.headers["Content-Disposition"]
     text = r.data.decode("utf-8-sig")
     assert "南门小区" in text and "河西小区" not in text

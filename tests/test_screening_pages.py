@@ -224,6 +224,7 @@ def test_exports_are_audited(app, db, world, screened):
     cid = world["campaign"].id
     r = coordinator.get(f"/console/screening/{cid}/coverage.csv")
     assert r.status_code == 200 and r.data.startswith("\ufeff".encode())
+    assert r.headers["Content-Type"] == "text/csv; charset=utf-8"  # the charset once
     assert "已排查 4 人" in r.data.decode("utf-8-sig").splitlines()[0]
     r = coordinator.get(f"/console/screening/{cid}/coverage.xlsx")
     sheet = openpyxl.load_workbook(io.BytesIO(r.data)).active
@@ -246,6 +247,7 @@ def test_a_sites_people_are_masked_by_role_and_looking_is_audited(app, db, world
     r = coordinator.get(f"/console/screening/{cid}/sites/{site['id']}")
     assert "张建国" in r.text and "名单外" in r.text
     r = coordinator.get(f"/console/screening/{cid}/sites/{site['id']}/added.csv")
+    assert r.headers["Content-Type"] == "text/csv; charset=utf-8"  # the charset once
     lines = r.data.decode("utf-8-sig").splitlines()
     assert lines == ["name,phone,unit,person_type", "刘新来,13900001111,临时工棚,worker"]
     looked = db.execute(

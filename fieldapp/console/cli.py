@@ -115,7 +115,9 @@ def export_command(fmt, output, site_code, date_from, date_to, fever, travel, fu
         vault = IdVault(current_app.config.get("ID_KEY")) if full else None
         total = logbook.count(conn, filters, None, tz)
         with tqdm(total=total, unit="rows", disable=None) as bar:
-            chunks = exports.rows(conn, filters, None, tz, "admin", full, vault)
+            # A CSV file quotes text that would start a formula; an XLSX cell holds it as is.
+            guard = fmt == "csv"
+            chunks = exports.rows(conn, filters, None, tz, "admin", full, vault, guard=guard)
             with output_file(output) as out:
                 if fmt == "csv":
                     for piece in exports.csv_chunks(chunks, bar.update):

@@ -55,12 +55,19 @@ def headers() -> list[str]:
 
 
 def row_maker(
-    tz: ZoneInfo, role: str, full: bool, vault: IdVault | None, sites: dict[str, str]
+    tz: ZoneInfo,
+    role: str,
+    full: bool,
+    vault: IdVault | None,
+    sites: dict[str, str],
+    *,
+    guard: bool = True,
 ) -> Callable:
     """A function turning an entry (current value) into an export row for that role.
 
     full (admins and coordinators only, audited) gives full phone and ID numbers; sites maps
-    site ids to names (logbook.site_names).
+    site ids to names (logbook.site_names); guard: free text that would start a formula is
+    quoted with a ' (for a CSV file; an XLSX cell holds the text as entered).
     """
     d_labels = {k: str(v) for k, v in rules.DIRECTIONS.items()}
     p_labels = {k: str(v) for k, v in rules.PERSON_TYPES.items()}
@@ -71,25 +78,26 @@ def row_maker(
     viewer = role == "viewer"
     mask_phone, mask_name = rules.mask_phone, logbook.mask_name
     local = local_times(tz)
+    cell = safe_cell if guard else _as_is
 
     columns = logbook.ITER_COLUMNS
 
     def make(e) -> list:
         if type(e) is dict:  # corrected: corrections.current() made it
             corrected = yes if e["corrected"] else no
-            void = safe_cell(e["void_reason"]) if e["void"] else no
+            void = cell(e["void_reason"]) if e["void"] else no
             e = tuple(e[c] for c in columns)
         else:
             corrected = void = no
         (_id, uuid, recorded_at, site_id, direction, person_type, name, phone, id_masked,
          id_cipher, temperature, fever_action, health_code, travel, where, plate, dest, note,
          vol) = e  # fmt: skip
-        # Free text could start a formula in a spreadsheet (CSV injection): quote it (the site's
-        # name and a void's reason too).
-        name, where, dest, note, vol = map(safe_cell, (name, where, dest, note, vol))
+        # Free text could start a formula in a spreadsheet opening a CSV file (CSV injection):
+        # quote it (the site's name and a void's reason too).
+        name, where, dest, note, vol = map(cell, (name, where, dest, note, vol))
         return [
             local(recorded_at),
-            safe_cell(sites.get(site_id, "")),
+            cell(sites.get(site_id, "")),
             d_labels.get(direction, direction),
             p_labels.get(person_type, person_type),
             mask_name(name) if viewer else name,
@@ -110,6 +118,10 @@ def row_maker(
         ]
 
     return make
+
+
+def _as_is(value: Any) -> Any:
+    return value
 
 
 _FORMULA_START_SQL = ", ".join(f"'{c}'" for c in sorted(FORMULA_START))
@@ -149,25 +161,27 @@ def local_times(tz: ZoneInfo) -> Callable[[str], str]:
     return local
 
 
-def _fast_sql(f, site_ids, tz) -> tuple[str, list]:
+def _fast_sql(f, site_ids, tz, guard: bool = True) -> tuple[str, list]:
     """The export rows for admins and coordinators, masked and labelled by the database.
 
-    Same columns and values as row_maker(..., full=False) gives, but for the local time, which
-    rows() converts: the database does per row what would otherwise be a Python call.
+    Same columns and values as row_maker(..., full=False, guard=guard) gives, but for the local
+    time, which rows() converts: the database does per row what would otherwise be a Python
+    call.
     """
+    quoted = _quoted if guard else _as_is
     direction, p1 = _label("e.direction", rules.DIRECTIONS)
     person, p2 = _label("e.person_type", rules.PERSON_TYPES)
     fever, p3 = _label("e.fever_action", rules.FEVER_ACTIONS)
     code, p4 = _label("e.health_code", rules.HEALTH_CODES)
     where, wparams = logbook._where(f, site_ids, tz)
     sql = (
-        f"SELECT e.recorded_at, {_quoted('s.name')},"  # noqa: S608 -- SQL and ? only
-        f" {direction}, {person}, {_quoted('e.name')},"
+        f"SELECT e.recorded_at, {quoted('s.name')},"  # noqa: S608 -- SQL and ? only
+        f" {direction}, {person}, {quoted('e.name')},"
         " CASE WHEN length(e.phone) = 11"
         "  THEN substr(e.phone, 1, 3) || '****' || substr(e.phone, 8) ELSE e.phone END,"
         f" e.id_masked, e.temperature, {fever}, {code},"
-        f" CASE WHEN e.travel = 1 THEN ? ELSE '' END, {_quoted('e.travel_where')}, e.plate,"
-        f" {_quoted('e.destination')}, {_quoted('e.note')}, {_quoted('e.volunteer')},"
+        f" CASE WHEN e.travel = 1 THEN ? ELSE '' END, {quoted('e.travel_where')}, e.plate,"
+        f" {quoted('e.destination')}, {quoted('e.note')}, {quoted('e.volunteer')},"
         " '', '', e.uuid"
         " FROM entries e JOIN sites s ON s.id = e.site_id"
         f" WHERE {where} ORDER BY e.recorded_at DESC, e.id DESC"
@@ -185,19 +199,23 @@ def rows(
     full: bool = False,
     vault: IdVault | None = None,
     chunk: int = 5000,
+    *,
+    guard: bool = True,
 ) -> Iterator[list]:
     """The export's rows (in headers() order) in chunks: memory stays flat at any size.
 
     Personal data follows the role: viewers get masked names and phones; full phone and ID
     numbers only for admins and coordinators who ask (the caller audits that). Corrected and
-    voided entries show their current value.
+    voided entries show their current value. guard: free text that would start a formula is
+    quoted with a ', as a CSV file needs (csv_chunks); write_xlsx takes rows without it, since
+    an XLSX cell holds the text as entered and is never run as a formula.
     """
-    make = row_maker(tz, role, full, vault, logbook.site_names(conn))
+    make = row_maker(tz, role, full, vault, logbook.site_names(conn), guard=guard)
     if role == "viewer" or (full and role in WRITE_ROLES):
         for part in logbook.iterate(conn, f, site_ids, tz, chunk):
             yield [make(e) for e in part]
         return
-    sql, params = _fast_sql(f, site_ids, tz)
+    sql, params = _fast_sql(f, site_ids, tz, guard)
     check = corrections.any_exist(conn)
     local = local_times(tz)
     for part in db.stream(conn, sql, params, chunk):
@@ -234,19 +252,27 @@ def csv_chunks(
 def write_xlsx(
     chunks: Iterable[list], target, progress: Callable[[int], None] | None = None
 ) -> int:
-    """Write the XLSX workbook to target (a path or file); return the number of rows."""
+    """Write the XLSX workbook to target (a path or file); return the number of rows.
+
+    chunks: rows(..., guard=False): every text is written as a string cell, as entered
+    (strings_to_formulas off: never a formula, no ' needed); the time is a date-time cell in
+    local time, so a spreadsheet sorts and filters by it."""
     book = xlsxwriter.Workbook(
         target, {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False}
     )
     sheet = book.add_worksheet(_("Entries"))
     bold = book.add_format({"bold": True})
+    when = book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
+    sheet.set_column(0, 0, 20)  # the whole time: a narrower column shows ####
     sheet.write_row(0, 0, headers(), bold)
     sheet.freeze_panes(1, 0)
     n = 0
+    parse = datetime.fromisoformat
     for part in chunks:
         for row in part:
             n += 1
-            sheet.write_row(n, 0, row)
+            sheet.write_datetime(n, 0, parse(row[0]), when)
+            sheet.write_row(n, 1, row[1:])
         if progress:
             progress(len(part))
     book.close()

@@ -25,7 +25,7 @@ from fieldapp.console import accounts, exports, logbook
 from fieldapp.console.accounts import current_user, require_role, scope_site_ids
 from fieldapp.db import get_db, transaction
 from fieldapp.gate import sites
-from fieldapp.pages import download, page_or_fragment
+from fieldapp.pages import MIMETYPES, download, page_or_fragment
 from fieldapp.screening import answers, campaigns, coverage, followup
 
 bp = Blueprint("screening_console", __name__)
@@ -208,7 +208,7 @@ def added_csv(campaign_id: str, site_id: str):
     body = tables.csv_bytes([fields, *([p[f] for f in fields] for p in people)])
     detail = f"{campaign.name} {site['name']} {len(people)}"
     accounts.audit_action("export", "screening.added.csv", detail)
-    return download(body, f"added-{site['code']}.csv", "text/csv; charset=utf-8")
+    return download(body, f"added-{site['code']}.csv", MIMETYPES["csv"])
 
 
 # ---- console: follow-ups ----------------------------------------------------------------------
