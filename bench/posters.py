@@ -83,7 +83,6 @@ def main() -> None:
                 t = time.perf_counter()
                 many = make(sites)
                 times.append(time.perf_counter() - t)
-        app.extensions["fieldapp.writer"].close()
     print(f"1 site:      {len(one):>9,} bytes")
     print(
         f"{args.sites} sites: {len(many):>9,} bytes ({len(many) / args.sites / 1024:.1f} KiB a page)"
