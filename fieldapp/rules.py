@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -58,8 +59,12 @@ TEMP_MIN, TEMP_MAX, FEVER_AT = 34.0, 43.0, 37.3
 # entries_fever (fieldapp/schema/0004_console.sql) says the same, and SQLite uses a partial
 # index only for a query whose condition matches it as written (a new threshold: a new index).
 FEVER_SQL = f"temperature >= {FEVER_AT}"
-# A typed reading: whole degrees and up to two decimals, with a point or a comma ("37,5").
-TEMPERATURE = r"([0-9]{1,2})(?:[.,]([0-9]{0,2}))?"
+# A typed reading: whole degrees and up to two decimals, with a point, a comma ("37,5") or the
+# ideographic full stop a Chinese keyboard types for a point ("37。5"); read after typed() and
+# without its unit (reading()).
+TEMPERATURE = r"([0-9]{1,2})(?:[.,。]([0-9]{0,2}))?"
+# What may follow a reading, after typed() ("℃" is "°C" then): the unit, dropped.
+TEMPERATURE_UNITS = ("°C", "°", "度", "C")
 MOBILE = r"1[3-9][0-9]{9}"
 # Province abbreviation, a letter, then 5 (ordinary) or 6 (new-energy) letters/digits.
 PLATE = (
@@ -95,11 +100,38 @@ def is_fever(temperature: float) -> bool:
     return temperature >= FEVER_AT
 
 
+def typed(value: str) -> str:
+    """Text as a keyboard in full-width mode or a paste from a chat may bring it, read as the
+    rules read digits, points and letters: NFKC ("１３８" is "138", "．" is ".", "℃" is "°C"),
+    spaces around it trimmed."""
+    return unicodedata.normalize("NFKC", value).strip(SPACES)
+
+
+def reading(value: str) -> str:
+    """A typed reading's text without the unit typed after it: "36.5℃", "３６．５ 度" → "36.5"."""
+    value = typed(value)
+    for unit in TEMPERATURE_UNITS:
+        if value.endswith(unit):
+            return value[: -len(unit)].strip(SPACES)
+    return value
+
+
+def missing_point(value: str) -> str:
+    """The reading a volunteer meant who left the point out ("365": "36.5"), if it is one a
+    person can have; else ""."""
+    value = reading(value)
+    if len(value) != 3 or not value.isascii() or not value.isdigit():
+        return ""
+    meant = f"{value[:2]}.{value[2]}"
+    return meant if temperature_in_range(float(meant)) else ""
+
+
 def parse_temperature(value: Any) -> float | None:
-    """A reading in °C from a form's text ("36.5", "36,5") or a JSON number; None if it is
-    not one. The only temperature parser: the form, sync, the console and the phone use it."""
+    """A reading in °C from a form's text ("36.5", "36,5", "３６．５", "36.5℃") or a JSON
+    number; None if it is not one. The only temperature parser: the form, sync, the console and
+    the phone use it."""
     if isinstance(value, str):
-        m = _TEMPERATURE_RE.fullmatch(value.strip(SPACES))
+        m = _TEMPERATURE_RE.fullmatch(reading(value))
         if m is None:
             return None
         # To tenths, half up, on the typed digits: the phone does the same in JavaScript.
@@ -127,8 +159,8 @@ def temperature_in_range(value: float) -> bool:
 
 
 def normalise_phone(value: str) -> str:
-    """Digits only, without a +86 / 86 prefix."""
-    digits = _PHONE_JUNK_RE.sub("", value or "")
+    """Digits only (full-width ones as ASCII), without a +86 / 86 prefix."""
+    digits = _PHONE_JUNK_RE.sub("", typed(value or ""))
     if digits.startswith("+86"):
         digits = digits[3:]
     elif digits.startswith("86") and len(digits) == 13:
@@ -241,9 +273,9 @@ def _entry_fields() -> tuple[Field, ...]:
 FIELDS: tuple[Field, ...] = _entry_fields()
 BY_NAME = {f.name: f for f in FIELDS}
 # How many characters an input lets be typed (its maxlength): each text field's limit, and the
-# longest reading TEMPERATURE matches ("37.25"). Phone numbers and plates may carry spaces,
+# longest reading TEMPERATURE matches with a unit after it ("37.25 °C"). Phone numbers and plates may carry spaces,
 # dashes and dots the rules strip, so their inputs must not cut them shorter than the rule.
-MAX_LEN = {f.name: f.max_len for f in FIELDS if f.max_len} | {"temperature": 5}
+MAX_LEN = {f.name: f.max_len for f in FIELDS if f.max_len} | {"temperature": len("37.25 °C")}
 
 
 def message(f: Field, problem: str, **params: Any) -> str:
@@ -259,6 +291,10 @@ def message(f: Field, problem: str, **params: Any) -> str:
         )
     if problem == "long":
         return _("At most %(n)d characters.", n=f.max_len)
+    if problem == "point":
+        return _(
+            "Enter the temperature with its decimal point: is it %(t)s?", t=params.get("t", "")
+        )
     worded = f.messages.get(problem)
     if worded is None and problem == "required":
         worded = f.messages.get("choice")
@@ -308,6 +344,8 @@ def _text(f: Field, value: Any) -> tuple[str | None, str]:
     value = value.strip(SPACES)
     if f.max_len and len(value) > f.max_len:
         return None, "long"
+    if f.pattern:  # a number, a plate, an id: full-width digits and letters as ASCII
+        value = typed(value)
     if f.normalise == "phone":
         value = normalise_phone(value)
     elif f.normalise == "plate":
@@ -397,10 +435,13 @@ def check(
                 errors[f.name] = message(f, "required")
                 continue
             value = parse_temperature(raw)
-            if value is None:
+            meant = missing_point(raw) if value is None and isinstance(raw, str) else ""
+            if meant:
+                errors[f.name] = message(f, "point", t=meant)
+            elif value is None:
                 errors[f.name] = message(f, "number")
             elif not temperature_in_range(value):
-                shown = raw.strip(SPACES) if isinstance(raw, str) else f"{value:.1f}"
+                shown = reading(raw) if isinstance(raw, str) else f"{value:.1f}"
                 errors[f.name] = message(f, "range", t=shown)
             else:
                 clean[f.name] = value
@@ -462,7 +503,7 @@ def for_phone(fields: Iterable[Field]) -> dict[str, Any]:
         problems = {
             "choice": ("choice",),
             "yesno": ("yesno",),
-            "temperature": ("required", "number", "range"),
+            "temperature": ("required", "number", "range", "point"),
             "text": ("required", "long", "pattern", "checksum"),
             "date": ("required", "date", "after"),
         }[f.kind]
@@ -470,7 +511,12 @@ def for_phone(fields: Iterable[Field]) -> dict[str, Any]:
         out.append(rule)
     return {
         "fields": out,
-        "temperature": {"pattern": TEMPERATURE, "min": TEMP_MIN, "max": TEMP_MAX},
+        "temperature": {
+            "pattern": TEMPERATURE,
+            "units": list(TEMPERATURE_UNITS),
+            "min": TEMP_MIN,
+            "max": TEMP_MAX,
+        },
         "fever_at": FEVER_AT,
         "spaces": SPACES,
         "phone_junk": PHONE_JUNK,

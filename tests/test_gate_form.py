@@ -120,6 +120,20 @@ def test_the_same_record_id_twice_saves_one_row(gate, site, db):
     assert "Already saved: 张建国" in page
 
 
+def test_a_reading_and_a_number_typed_full_width_or_with_a_unit_are_saved(gate, site, db):
+    """A keyboard in full-width mode, or a paste from a chat: the digits are read as digits and
+    the unit after a reading is dropped; the form lets the whole of it be typed."""
+    page = gate.get(f"/s/{site['code']}").get_data(as_text=True)
+    maxlength = re.search(r'<input[^>]*name="temperature"[^>]*>', page).group(0)
+    assert 'maxlength="8"' in maxlength  # "37.25 °C"
+    done, _uid = submit(
+        gate, site, html=page, temperature="３６．５℃", phone="１３８１２３４５６７８"
+    )
+    assert done.status_code == 303
+    row = db.execute("SELECT temperature, phone FROM entries").fetchone()
+    assert tuple(row) == (36.5, "13812345678")
+
+
 def test_device_time_is_kept_and_a_bad_one_replaced(gate, site, db):
     device_time = iso(utcnow() - timedelta(minutes=10))  # filled in, then sent a little later
     _, uid = submit(gate, site, recorded_at=device_time)

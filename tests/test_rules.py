@@ -45,6 +45,72 @@ def test_mobile(raw, ok):
 
 
 @pytest.mark.parametrize(
+    ("typed", "reading"),
+    [
+        ("３６.５", 36.5),
+        ("３６．５", 36.5),  # a keyboard in full-width mode, or a paste from a chat
+        ("36。5", 36.5),  # a Chinese keyboard's point
+        ("36.5℃", 36.5),
+        ("36.5°C", 36.5),
+        ("36.5 ℃", 36.5),
+        ("36.5度", 36.5),
+        ("36.5°", 36.5),
+        ("３７，２５ 度", 37.3),
+        ("\u3000３８．１℃\u3000", 38.1),
+    ],
+)
+def test_a_reading_typed_full_width_or_with_its_unit_is_read(typed, reading):
+    assert rules.parse_temperature(typed) == reading
+    clean, errors = rules.check({"temperature": typed}, [rules.BY_NAME["temperature"]])
+    assert errors == {} and clean["temperature"] == reading
+    # The input lets it be typed whole.
+    assert len(typed.strip(rules.SPACES)) <= rules.MAX_LEN["temperature"]
+
+
+@pytest.mark.parametrize("typed", ["36.5°F", "36.5℃℃", "℃", "36度5", "三十六度五", "36.5.1"])
+def test_what_is_not_a_reading_in_celsius_stays_refused(typed):
+    assert rules.parse_temperature(typed) is None
+
+
+@pytest.mark.parametrize(
+    ("typed", "shown"),
+    [
+        ("365", "请带小数点填写：是不是 36.5？"),
+        ("３７２℃", "请带小数点填写：是不是 37.2？"),
+        ("985", "体温请填数字，例如 36.5。"),  # 98.5 is no reading: no guess
+        ("3655", "体温请填数字，例如 36.5。"),
+        ("45℃", "45 °C 不可能"),  # the reading, without the unit it was typed with
+    ],
+)
+def test_a_reading_without_its_point_gets_a_guess(app, typed, shown):
+    with app.test_request_context(headers={"Accept-Language": "zh-CN"}):
+        _clean, errors = rules.check({"temperature": typed}, [rules.BY_NAME["temperature"]])
+    assert shown in errors["temperature"]
+
+
+@pytest.mark.parametrize(
+    ("typed", "phone"),
+    [
+        ("１３８１２３４５６７８", "13812345678"),
+        ("＋８６ １３８－１２３４－５６７８", "13812345678"),
+        ("138\u30001234\u30005678", "13812345678"),
+    ],
+)
+def test_a_mobile_number_typed_full_width_is_read(typed, phone):
+    clean, errors = rules.check({"phone": typed}, [rules.BY_NAME["phone"]])
+    assert errors == {} and clean["phone"] == phone
+
+
+def test_an_id_number_and_a_plate_typed_full_width_are_read():
+    fields = [rules.BY_NAME["id_number"], rules.BY_NAME["plate"]]
+    clean, errors = rules.check(
+        {"id_number": "１１０１０５１９４９１２３１００２ｘ", "plate": "苏Ｄ１２３４５"}, fields
+    )
+    assert errors == {}
+    assert (clean["id_number"], clean["plate"]) == ("11010519491231002X", "苏D12345")
+
+
+@pytest.mark.parametrize(
     ("raw", "ok"),
     [
         ("苏D12345", True),

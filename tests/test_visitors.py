@@ -35,10 +35,18 @@ def site(app, db):
         return dict(make_site(db))
 
 
+def shown_form(client, site) -> dict[str, str]:
+    """The hidden fields of the visitor's form as a page shows it: its CSRF token and its
+    registration's uuid."""
+    html = client.get(f"/s/{site['code']}/register").get_data(as_text=True)
+    found = dict(re.findall(r'name="(csrf_token|uuid)" type="hidden" value="([^"]*)"', html))
+    assert set(found) == {"csrf_token", "uuid"}, html
+    return found
+
+
 def register(client, site, **changes):
     """The visitor's form posted; the registration's uuid (from the pass's address)."""
-    token = csrf(client, f"/s/{site['code']}/register")
-    data = {**VISITOR, **changes, "csrf_token": token}
+    data = {**VISITOR, **changes, **shown_form(client, site)}
     done = client.post(f"/s/{site['code']}/register", data=data)
     assert done.status_code == 303, done.get_data(as_text=True)
     match = re.search(r"/pass/([0-9a-f-]{36})$", done.headers["Location"])
@@ -232,3 +240,92 @@ def test_a_registration_is_checked_like_any_record(app, db, site):
     assert [r.status for r in results] == ["rejected", "rejected"]
     assert "health code colour" in results[0].reason
     assert "51 °C is impossible" in results[1].reason
+
+
+def test_the_same_form_sent_again_after_its_answer_was_lost_is_one_visit(
+    app, client, db, site, runner
+):
+    """The bar dropped after the instance stored the registration: the visitor read "not sent"
+    and tapped Register again. That is the same registration: one registration, one entry,
+    and the answer is the pass the first tap would have shown."""
+    assert runner.invoke(args=["site", "self-service", site["code"], "--on"]).exit_code == 0
+    form = {**VISITOR, "temperature": "36.6", **shown_form(client, site)}
+    before = client.get_cookie("session").value  # what the phone holds: the answer never came
+    first = client.post(f"/s/{site['code']}/register", data=form)
+    assert first.status_code == 303
+    client.set_cookie("session", before)
+    again = client.post(f"/s/{site['code']}/register", data=form)
+    assert again.status_code == 303 and again.headers["Location"] == first.headers["Location"]
+    assert again.headers["Location"].endswith(f"/pass/{form['uuid']}")
+    client.set_cookie("session", before)
+    fragment = client.post(f"/s/{site['code']}/register", data=form, headers={"HX-Request": "true"})
+    html = fragment.get_data(as_text=True)
+    assert fragment.status_code == 200 and "data-pass-qr" in html and "赵*明" in html
+    assert "36.6 °C" in html and "flash-error" not in html
+    assert [tuple(r) for r in db.execute("SELECT uuid, name FROM registrations")] == [
+        (form["uuid"], "赵小明")
+    ]
+    entries = db.execute("SELECT registration_uuid FROM entries").fetchall()
+    assert [r[0] for r in entries] == [form["uuid"]]  # counted once
+    assert db.execute("SELECT count(*) FROM changes").fetchone()[0] == 2
+    assert db.execute("SELECT count(*) FROM sync_rejects").fetchone()[0] == 0
+    # The phone that sent it opens its pass again.
+    assert client.get(f"/s/{site['code']}/pass/{form['uuid']}").status_code == 200
+    # "Register another person": a new form, a new registration.
+    assert shown_form(client, site)["uuid"] != form["uuid"]
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        "nonsense",
+        "",
+        "6F1C0B5E-1D2A-4C3B-9E8F-7A6B5C4D3E2F",  # no form of ours writes capitals
+        "00000000-0000-0000-0000-000000000000",  # not a random id
+        "6f1c0b5e-1d2a-1c3b-9e8f-7a6b5c4d3e2f",  # a time-based one
+        "6f1c0b5e1d2a4c3b9e8f7a6b5c4d3e2f",
+    ],
+)
+def test_a_form_with_an_id_no_page_gives_is_refused_and_saves_nothing(app, client, db, site, sent):
+    form = {**VISITOR, **shown_form(client, site), "uuid": sent}
+    refused = client.post(f"/s/{site['code']}/register", data=form)
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    assert "这张表格在传送中损坏，本次未保存" in html
+    assert db.execute("SELECT count(*) FROM registrations").fetchone()[0] == 0
+    # What was typed stays, with an id a page gives: the next tap registers.
+    renewed = re.search(r'name="uuid" type="hidden" value="([^"]*)"', html).group(1)
+    assert selfreg.is_form_id(renewed) and 'value="赵小明"' in html
+    done = client.post(f"/s/{site['code']}/register", data={**form, "uuid": renewed})
+    assert done.status_code == 303
+    assert [r[0] for r in db.execute("SELECT uuid FROM registrations")] == [renewed]
+
+
+def test_anothers_registration_id_is_a_conflict_not_a_way_to_their_pass(app, client, db, site):
+    """A pass's QR code says its registration's uuid. Sent in a form with other details, it
+    neither changes that registration nor shows it: it is refused, and nothing is kept."""
+    theirs = register(app.test_client(), site)  # 赵小明's, on his own phone
+    form = {**VISITOR, "name": "钱多多", "health_code": "green", **shown_form(client, site)}
+    refused = client.post(f"/s/{site['code']}/register", data={**form, "uuid": theirs})
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    assert "这张表格之前已用其他内容登记过" in html
+    assert "赵小明" not in html and "赵*明" not in html and "data-pass" not in html
+    stored = db.execute("SELECT uuid, name, health_code FROM registrations").fetchall()
+    assert [tuple(r) for r in stored] == [(theirs, "赵小明", "yellow")]
+    assert db.execute("SELECT count(*) FROM sync_rejects").fetchone()[0] == 0
+    assert client.get(f"/s/{site['code']}/pass/{theirs}").status_code == 404
+    # The same at another site, with the very same details: still someone else's.
+    other = make_site(db, "城东工地", "construction")
+    elsewhere = client.post(
+        f"/s/{other['code']}/register",
+        data={**VISITOR, **shown_form(client, other), "uuid": theirs},
+    )
+    assert elsewhere.status_code == 422 and "data-pass" not in elsewhere.get_data(as_text=True)
+    # The form now carries a new id: tapping again registers these details as a new visit.
+    renewed = re.search(r'name="uuid" type="hidden" value="([^"]*)"', html).group(1)
+    assert renewed not in (theirs, form["uuid"]) and selfreg.is_form_id(renewed)
+    done = client.post(f"/s/{site['code']}/register", data={**form, "uuid": renewed})
+    assert done.status_code == 303
+    names = [r[0] for r in db.execute("SELECT name FROM registrations ORDER BY id")]
+    assert names == ["赵小明", "钱多多"]

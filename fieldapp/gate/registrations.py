@@ -44,6 +44,18 @@ def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
     return {"site_id": site_id, **clean, "temperature": temperature}
 
 
+def same(conn: sqlite3.Connection, row: Mapping[str, Any], data: Mapping[str, Any]) -> bool:
+    """Whether a stored registration (its row) holds what data says, once checked as any
+    registration is: the same details sent again, not other ones under its uuid."""
+    try:
+        clean = validate(conn, dict(data))
+    except sync.Invalid:
+        return False
+    stored = {c: row[c] for c in COLUMNS}
+    stored["travel"] = bool(stored["travel"])
+    return stored == clean
+
+
 def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
     """The registration kind."""
     return [records.kind("registration", "registrations", validate, COLUMNS, ("travel",))]

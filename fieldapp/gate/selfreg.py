@@ -8,8 +8,10 @@ entry at once.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
+import uuid as uuidlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,21 +19,41 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from markupsafe import Markup
-from wtforms import BooleanField, RadioField, StringField
+from wtforms import BooleanField, HiddenField, RadioField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired
 
 import sync
 from fieldapp import days, records, rules
 from fieldapp.db import transaction
-from fieldapp.gate import passes, qr
+from fieldapp.gate import passes, qr, registrations
 from fieldapp.privacy import fields as site_fields
-from sync.store import iso
+from sync.store import UUID_PATTERN, iso
+
+_FORM_ID = re.compile(UUID_PATTERN)
+
+
+def new_id() -> str:
+    """A registration's id, made when its form is shown."""
+    return str(uuidlib.uuid4())
+
+
+def is_form_id(value: object) -> bool:
+    """Whether value is an id this page gives a form (new_id): a random (version 4) UUID in
+    its stored form. Anything else was not sent by a form of ours."""
+    return (
+        isinstance(value, str)
+        and _FORM_ID.fullmatch(value) is not None
+        and uuidlib.UUID(value).version == 4
+    )
 
 
 class SelfRegisterForm(FlaskForm):
     """What a visitor tells the gate about themself; judged by the rules of every entry."""
 
+    # The registration's id, made when the form is shown: the same form sent again (its
+    # answer lost when the signal dropped) is the same registration, not a second visit.
+    uuid = HiddenField()
     name = StringField(_l("Your name"))
     phone = StringField(_l("Mobile number"))
     direction = RadioField(
@@ -66,6 +88,15 @@ class SelfRegisterForm(FlaskForm):
         )
         for name, text in errors.items():
             self[name].errors.append(text)
+        if not is_form_id(self.uuid.data):
+            self.form_errors.append(
+                _(
+                    "This form arrived damaged, so nothing was saved. Check your details and"
+                    " tap “Register” again."
+                )
+            )
+            self.uuid.data = new_id()  # the next tap sends a form as this page makes it
+            valid = False
         return valid and not errors
 
 
@@ -74,6 +105,8 @@ def for_site(site: sqlite3.Row) -> SelfRegisterForm:
     collection), and without a temperature unless the site is self-service (the gate staff
     take it)."""
     form = SelfRegisterForm()
+    if not form.uuid.raw_data:  # a new form (or one shown before forms carried their id)
+        form.uuid.data = new_id()
     shown = site_fields.shown(site)
     for name in ("phone", "destination"):
         if name not in shown:
@@ -90,7 +123,12 @@ def _value(form: SelfRegisterForm, name: str) -> str:
 
 def save(conn: sqlite3.Connection, site: sqlite3.Row, form: SelfRegisterForm) -> tuple[str, str]:
     """Store the visitor's registration (and at a self-service site its entry) through
-    records.save; (the registration's uuid, "") or ("", the reason)."""
+    records.save; (the registration's uuid, "") or ("", the reason).
+
+    The registration's uuid is the form's: the same form sent again is the registration stored
+    the first time (its answer was lost), and nothing is stored twice. A form whose uuid names
+    a registration of other details is refused, and gets a new uuid for the next tap: nobody
+    reaches someone else's registration by sending its uuid."""
     self_service = "temperature" in form
     temperature = rules.parse_temperature(form.temperature.data) if self_service else None
     now = iso(sync.utcnow())
@@ -105,7 +143,7 @@ def save(conn: sqlite3.Connection, site: sqlite3.Row, form: SelfRegisterForm) ->
         "destination": _value(form, "destination"),
     }
     registration = records.new(
-        "registration", {**data, "temperature": temperature}, recorded_at=now
+        "registration", {**data, "temperature": temperature}, uuid=form.uuid.data, recorded_at=now
     )
     batch = [registration]
     if self_service:
@@ -125,14 +163,40 @@ def save(conn: sqlite3.Connection, site: sqlite3.Row, form: SelfRegisterForm) ->
         }
         batch.append(records.new("entry", entry, recorded_at=now))
     try:
-        with transaction(conn):  # the registration and its entry, or neither
+        # The registration and its entry, or neither; under the write lock, so two sends of
+        # one form take turns and the second finds the first's registration.
+        with transaction(conn):
+            if _sent_before(conn, registration):
+                return registration["uuid"], ""
             results = records.save(conn, batch, source="self-registration")
             refused = next((r for r in results if r.status != "applied"), None)
             if refused is not None:
                 raise _Refused(refused.reason or refused.status)
     except _Refused as exc:
         return "", str(exc)
+    except _Conflict:
+        form.uuid.data = new_id()
+        return "", _(
+            "This form was sent before with other details, and that registration stands; what"
+            " you sent now was not saved. To register these details as a new visit, tap"
+            " “Register” again."
+        )
     return registration["uuid"], ""
+
+
+def _sent_before(conn: sqlite3.Connection, registration: Mapping[str, Any]) -> bool:
+    """Whether this registration is stored already (the same form sent again: True); _Conflict
+    if its uuid is stored with other details (another form, or someone else's pass)."""
+    stored = registrations.get(conn, registration["uuid"])
+    if stored is None:
+        return False
+    if registrations.same(conn, stored, registration["data"]):
+        return True
+    raise _Conflict
+
+
+class _Conflict(Exception):
+    """The form's uuid is that of a registration of other details."""
 
 
 class _Refused(Exception):

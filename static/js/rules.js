@@ -36,10 +36,34 @@
     return null;
   }
 
+  /* Full-width digits, points and letters as ASCII (NFKC), spaces trimmed (rules.typed). */
+  function typed(value, rules) {
+    return strip(value.normalize("NFKC"), rules.spaces);
+  }
+
+  /* A typed reading without the unit typed after it (rules.reading): "36.5℃" → "36.5". */
+  function reading(value, rules) {
+    value = typed(value, rules);
+    // Rules of a page kept before readings could carry their unit have none.
+    for (const unit of rules.temperature.units || []) {
+      if (value.endsWith(unit)) return strip(value.slice(0, value.length - unit.length), rules.spaces);
+    }
+    return value;
+  }
+
+  /* The reading meant when the point was left out ("365": "36.5"), or "" (rules.missing_point). */
+  function missingPoint(value, rules) {
+    value = reading(value, rules);
+    if (!/^[0-9]{3}$/.test(value)) return "";
+    const meant = value.slice(0, 2) + "." + value[2];
+    const t = Number(meant);
+    return t >= rules.temperature.min && t <= rules.temperature.max ? meant : "";
+  }
+
   /* A typed reading to tenths, half up on the typed digits (rules.parse_temperature). */
   function parseTemperature(value, rules) {
     if (typeof value !== "string") return null;
-    const m = whole(rules.temperature.pattern).exec(strip(value, rules.spaces));
+    const m = whole(rules.temperature.pattern).exec(reading(value, rules));
     if (!m) return null;
     const digits = (m[2] || "") + "00";
     return (parseInt(m[1], 10) * 10 + Number(digits[0]) + (digits[1] >= "5" ? 1 : 0)) / 10;
@@ -69,6 +93,7 @@
     if (typeof value !== "string") return [null, "text"];
     value = strip(value, rules.spaces);
     if (f.max_len && [...value].length > f.max_len) return [null, "long"];
+    if (f.pattern) value = typed(value, rules); // a number, a plate, an id: as ASCII
     value = normalise(f.normalise, value, rules);
     if (!value) return [value, f.required ? "required" : ""];
     if (f.pattern && !whole(f.pattern).test(value)) return [null, "pattern"];
@@ -135,9 +160,12 @@
           continue;
         }
         const value = parseTemperature(raw, rules);
-        if (value === null) errors[f.name] = f.messages.number;
+        // (A page kept before this hint has no words for it: it says "a number".)
+        const meant = value === null && typeof raw === "string" && f.messages.point ? missingPoint(raw, rules) : "";
+        if (meant) errors[f.name] = fill(f.messages.point, { t: meant });
+        else if (value === null) errors[f.name] = f.messages.number;
         else if (value < rules.temperature.min || value > rules.temperature.max) {
-          errors[f.name] = fill(f.messages.range, { t: strip(raw, rules.spaces) });
+          errors[f.name] = fill(f.messages.range, { t: reading(raw, rules) });
         } else clean[f.name] = value;
       } else if (f.kind === "date") {
         const [value, problem] = dateOf(f, raw, clean, rules);

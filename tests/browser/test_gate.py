@@ -126,6 +126,30 @@ def test_a_phone_number_and_a_plate_typed_with_spaces_are_not_cut_short(server, 
     assert tuple(row) == ("13800138000", "苏AD12345")
 
 
+def test_a_reading_typed_with_its_unit_and_a_wide_number_are_read(server, context, page):
+    """A keyboard in full-width mode, a unit typed after the reading: the phone reads them as
+    the instance does; a reading without its point gets a guess, not "enter a number"."""
+    site = server.query("SELECT id, code FROM sites WHERE kind = 'residential'")[0]
+    enrol_cookie(server, context, site["id"])
+    page.goto(f"{server.url}/s/{site['code']}")
+    page.locator("#person_type label", has_text="访客").click()
+    page.fill("#name", "孙全角")
+    page.locator("#phone").press_sequentially("１３８１２３４５６７８")
+    page.locator("#direction label", has_text="进").click()
+    page.locator("#temperature").press_sequentially("365")
+    page.click("button.save")
+    page.locator("#temperature-error", has_text="是不是 36.5？").wait_for()
+    page.fill("#temperature", "")
+    page.locator("#temperature").press_sequentially("37.25 ℃")  # keys, as maxlength sees them
+    assert page.input_value("#temperature") == "37.25 ℃"
+    page.fill("#temperature", "")
+    page.locator("#temperature").press_sequentially("３６．５℃")
+    page.click("button.save")
+    page.locator(".flash", has_text="已登记：孙全角").wait_for()
+    (row,) = server.query("SELECT phone, temperature FROM entries WHERE name = '孙全角'")
+    assert tuple(row) == ("13812345678", 36.5)
+
+
 def test_an_entry_typed_while_the_poster_code_changed_is_saved(server, enrolled_page):
     """The coordinator rotates the poster's code while the volunteer types: the save still
     stores the entry (it names its site), and the next one goes to the new code."""

@@ -73,8 +73,13 @@ def test_every_row_of_the_validation_table_is_refused_alike(server, context, gat
 
 
 texts = st.text(
-    alphabet=st.sampled_from(list("0123456789.,+-X x\u3000\u00a0\t苏D京AZ张") + ["８"]), max_size=22
+    alphabet=st.sampled_from(
+        list("0123456789.,+-X x\u3000\u00a0\t苏D京AZ张") + list("８３．，。＋－Ｘｘ℃°C度F")
+    ),
+    max_size=22,
 )
+# What a keyboard in full-width mode types: the same digits and signs, wide.
+WIDE = str.maketrans("0123456789.,+-X", "０１２３４５６７８９．，＋－Ｘ")
 junk = st.sampled_from(["", " ", "-", "\u3000", "\u00a0", "\t", "·", "."])
 phones = st.builds(
     lambda prefix, digits, gap, at: prefix + digits[:at] + gap + digits[at:],
@@ -91,7 +96,16 @@ temperatures = st.from_regex(
     st.sampled_from([".", ","]),
     st.from_regex(r"[0-9]{0,2}", fullmatch=True),
 )
+# Typed wide, or with the unit after it ("36.5℃"), or with the point left out ("365").
+temperatures |= st.builds(
+    lambda reading, wide, unit: (reading.translate(WIDE) if wide else reading) + unit,
+    st.from_regex(r"[0-9]{1,4}([.,。][0-9]{0,2})?", fullmatch=True),
+    st.booleans(),
+    st.sampled_from(["", "℃", "°C", " ℃", "度", "°", "C", "°F", "c", "℃℃", "度度"]),
+)
+phones |= st.builds(lambda phone: phone.translate(WIDE), phones)
 ids = st.from_regex(r"[ ]?[0-9]{17}[0-9Xx][ ]?", fullmatch=True)
+ids |= st.builds(lambda number: number.translate(WIDE), ids)
 plates = st.builds(
     lambda head, letter, rest, gap: head + letter + gap + rest,
     st.sampled_from(["苏", "京", "沪", "A", "使"]),

@@ -54,3 +54,36 @@ def test_a_visitor_with_no_network_is_told_nothing_was_sent_and_keeps_the_form(
     page.wait_for_selector("[data-pass-qr] svg")
     assert page.locator("[data-not-sent]").count() == 0
     assert len(server.query("SELECT uuid FROM registrations")) == 1
+
+
+def test_a_visitor_whose_answer_was_lost_taps_again_and_is_counted_once(server, page):
+    """At a self-service site the instance stored the visitor's registration and its entry, but
+    the bar dropped before the answer came: the page said "not sent". Tapped again, as it says,
+    the same form is the same registration: the visitor gets their pass, counted once."""
+    site = server.query("SELECT code FROM sites WHERE kind = 'construction'")[0]
+    server.cli("site", "self-service", site["code"], "--on")
+    page.goto(f"{server.url}/s/{site['code']}/register")
+    lost = []
+
+    def drop_the_answer(route):
+        if route.request.method == "POST" and not lost:
+            lost.append(route.fetch())  # the instance gets it and stores it...
+            route.abort("connectionreset")  # ...but the answer never reaches the phone
+        else:
+            route.continue_()
+
+    page.route("**/register", drop_the_answer)
+    fill_visitor(page, "孙断网")
+    page.fill("#temperature", "36.6")
+    page.click("#self-register button[type=submit]")
+    page.locator("[data-not-sent]").wait_for()
+    assert lost and lost[0].status == 200  # it was stored: the pass was on its way
+    stored = server.query("SELECT uuid FROM registrations")
+    assert len(stored) == 1
+    page.click("#self-register button[type=submit]")  # "try again"
+    page.wait_for_selector("[data-pass-qr] svg")
+    assert page.locator("[data-not-sent], #self-register .flash-error").count() == 0
+    assert page.locator("[data-pass-name]").inner_text() == "孙*网"
+    assert server.query("SELECT uuid FROM registrations") == stored
+    entries = server.query("SELECT registration_uuid FROM entries WHERE name = '孙断网'")
+    assert [e[0] for e in entries] == [stored[0][0]]
