@@ -89,6 +89,14 @@ def assert_held(db, tz_name, scopes, now):
             assert kept_day == current_day(db, day, tz_name, scope), (day, scope)
     for scope in scopes:
         assert cases.open_count(db, scope, now) == cases.count_open(db, scope, now), scope
+    # A kept case for every entry that is a fever now and not void, and no other (the log's
+    # and the exports' "fever only" reads them).
+    rows = db.execute("SELECT * FROM entries").fetchall()
+    fixes = corrections.for_entries(db, [r["uuid"] for r in rows])
+    fevers = {
+        r["uuid"] for r in rows if cases.is_case(corrections.current(r, fixes.get(r["uuid"], [])))
+    }
+    assert fevers == {r[0] for r in db.execute("SELECT uuid FROM fever_cases")}
     # No row left for a day, site and hour that has no entry.
     assert db.execute("SELECT count(*) FROM entry_counts WHERE ins + outs = 0").fetchone()[0] == 0
 
