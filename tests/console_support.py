@@ -131,7 +131,14 @@ def corrected_day(site_id, at):
     dup = wire_entry(
         site_id, name="作废发烧", temperature=38.5, fever_action="clinic", recorded_at=at(9)
     )
-    went = wire_entry(site_id, name="作废出门", direction="out", recorded_at=at(10))
+    went = wire_entry(
+        site_id,
+        name="作废出门",
+        direction="out",
+        travel=True,
+        travel_where="武汉",
+        recorded_at=at(10),
+    )
     up = wire_entry(site_id, name="改成发烧", temperature=36.5, recorded_at=at(11))
     down = wire_entry(
         site_id, name="改成不烧", temperature=37.5, fever_action="clinic", recorded_at=at(12)

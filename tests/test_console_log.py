@@ -284,6 +284,14 @@ def test_fever_and_travel_filters_follow_the_corrections(app, monkeypatch):
         return (first + timedelta(hours=hour)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
     expected = save_corrected_day(app, site["id"], at)
+    # Answers stored as yes around the one a correction turned to yes: pages of two merge them.
+    save(
+        app,
+        *(
+            wire_entry(site["id"], name=name, travel=True, travel_where="武汉", recorded_at=at(h))
+            for name, h in (("早出行", 7), ("午出行", 14.5), ("晚出行", 18))
+        ),
+    )
     make_user(app, "coord", "coordinator", districts=["金坛区"])
     client = app.test_client()
     login(client, "coord")
@@ -301,9 +309,17 @@ def test_fever_and_travel_filters_follow_the_corrections(app, monkeypatch):
     assert listed(f"fever=1&date_from={day}&date_to={day}") == expected["fever_names"]
     assert listed(f"fever=1&date_from={day + timedelta(days=1)}") == []
     assert listed("fever=1&person_type=visitor") == ["真发烧"]
-    assert listed("travel=1") == expected["travel_names"]
-    assert listed(f"travel=1&date_to={day}") == expected["travel_names"]
-    assert listed("") == expected["names"]
+    travel = ["晚出行", "午出行", *expected["travel_names"], "早出行"]
+    assert listed("travel=1") == travel
+    assert listed(f"travel=1&date_to={day}") == travel
+    assert listed("travel=1&fever=1") == []
+    assert listed("") == [
+        "晚出行",
+        *expected["names"][:2],
+        "午出行",
+        *expected["names"][2:],
+        "早出行",
+    ]
     conn = connect(app.config["DATABASE"])
     try:
         fever_cases = cases.listing(conn, [site["id"]], datetime.now(UTC), "all")

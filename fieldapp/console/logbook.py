@@ -100,14 +100,27 @@ def parse_filters(
 
 @dataclass
 class Source:
-    """What a filtered list of entries reads: FROM (the entries as `e`), WHERE and its
-    parameters, and the time column it is ordered by newest first (then e.id), which the
-    keyset follows."""
+    """What a filtered list of entries reads: FROM (the entries as `e`), the time column it is
+    ordered by newest first (then e.id), which the keyset follows, and parts: WHERE clauses
+    with their parameters, each walked in that order through an index of its own, whose
+    union (disjoint) is the selection (one part but for "travel only" with an answer a
+    correction turned to yes)."""
 
     tables: str
-    where: str
-    params: list[Any]
-    at: str = "e.recorded_at"
+    at: str
+    parts: list[tuple[str, list[Any]]]
+
+    @property
+    def where(self) -> str:
+        """The selection as one WHERE clause (for what reads it whole: exports, counts)."""
+        if len(self.parts) == 1:
+            return self.parts[0][0]
+        return " OR ".join(f"({w})" for w, _params in self.parts)
+
+    @property
+    def params(self) -> list[Any]:
+        """The parameters of where."""
+        return [p for _w, params in self.parts for p in params]
 
 
 def source(conn: db.Connection, f: Filters, site_ids: list[str] | None, tz: ZoneInfo) -> Source:
@@ -127,8 +140,6 @@ def source(conn: db.Connection, f: Filters, site_ids: list[str] | None, tz: Zone
         if getattr(f, key):
             clauses.append(f"e.{key} = ?")
             params.append(getattr(f, key))
-    if f.travel:
-        clauses.append(_travel(conn, f, site_ids, tz))
     if f.q:
         like = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         if f.search_personal:
@@ -142,7 +153,12 @@ def source(conn: db.Connection, f: Filters, site_ids: list[str] | None, tz: Zone
                 "(e.plate LIKE upper(?) ESCAPE '\\' OR lower(e.destination) LIKE lower(?) ESCAPE '\\')"
             )
             params += [like] * 2
-    return Source(tables, " AND ".join(clauses or ["1 = 1"]), params, at)
+    alternatives = _travel(conn, f, site_ids, tz) if f.travel else [""]
+    parts = [
+        (" AND ".join([*clauses, alt] if alt else clauses) or "1 = 1", list(params))
+        for alt in alternatives
+    ]
+    return Source(tables, at, parts)
 
 
 def _base(
@@ -165,15 +181,19 @@ def _base(
     return clauses, params
 
 
-def _travel(conn: db.Connection, f: Filters, site_ids: list[str] | None, tz: ZoneInfo) -> str:
-    """The filter "travel only" as a clause: the stored answer yes (through the partial index
-    entries_travel, its condition written out exactly), but for the corrected entries of the
-    scope and dates whose current value says otherwise (a correction of the answer, a void):
-    their ids are read here and written into the clause (whole numbers from the database)."""
+def _travel(conn: db.Connection, f: Filters, site_ids: list[str] | None, tz: ZoneInfo) -> list[str]:
+    """The filter "travel only" as disjoint clauses: the stored answer yes (through the
+    partial index entries_travel, its condition written out exactly) but for the corrected
+    entries of the scope and dates whose current value says otherwise (a correction of the
+    answer, a void); and, if any, the corrected entries whose answer is yes now and was not.
+    Their ids are read here and written into the clauses (whole numbers from the database)."""
     base, params = _base(f, site_ids, tz, "e.recorded_at")
+    # Only the corrections that may change it: voids, and those naming the answer (the key
+    # "travel" in the changes' JSON text; a value that holds it too is merely read).
+    changing = "SELECT entry_uuid FROM corrections WHERE void = 1 OR changes LIKE '%\"travel\"%'"
     rows = conn.execute(
         "SELECT e.id, e.uuid, e.travel FROM entries e"  # noqa: S608 -- built from code
-        f" WHERE {' AND '.join([*base, 'e.uuid IN (SELECT entry_uuid FROM corrections)'])}",
+        f" WHERE {' AND '.join([*base, f'e.uuid IN ({changing})'])}",
         params,
     ).fetchall()
     fixes = corrections.for_entries(conn, [r["uuid"] for r in rows])
@@ -185,12 +205,12 @@ def _travel(conn: db.Connection, f: Filters, site_ids: list[str] | None, tz: Zon
             now_yes.append(int(r["id"]))
         elif r["travel"] and not yes:
             now_no.append(int(r["id"]))
-    clause = "e.travel = 1"
+    stored = "e.travel = 1"
     if now_no:
-        clause += f" AND e.id NOT IN ({', '.join(map(str, sorted(now_no)))})"
-    if now_yes:
-        clause = f"({clause} OR e.id IN ({', '.join(map(str, sorted(now_yes)))}))"
-    return clause
+        stored += f" AND e.id NOT IN ({', '.join(map(str, sorted(now_no)))})"
+    if not now_yes:
+        return [stored]
+    return [stored, f"e.id IN ({', '.join(map(str, sorted(now_yes)))})"]
 
 
 def encode_cursor(row: Mapping[str, Any]) -> str:
@@ -223,16 +243,21 @@ def page(
     Keyset pagination on (recorded_at, id): page 100 costs what page 1 costs.
     """
     src = source(conn, f, site_ids, tz)
-    where, params, at = src.where, src.params, src.at
-    if after is not None:
-        # The first term is a plain range the index can seek to; the second breaks ties.
-        where += f" AND {at} <= ? AND ({at} < ? OR e.id < ?)"
-        params += [after[0], after[0], after[1]]
-    rows = conn.execute(
-        f"SELECT {COLUMNS} FROM {src.tables} JOIN sites s ON s.id = e.site_id"  # noqa: S608 -- built from code
-        f" WHERE {where} ORDER BY {at} DESC, e.id DESC LIMIT ?",
-        params + [size + 1],
-    ).fetchall()
+    at = src.at
+    rows = []
+    for where, params in src.parts:  # each through its own index, then merged
+        if after is not None:
+            # The first term is a plain range the index can seek to; the second breaks ties.
+            where += f" AND {at} <= ? AND ({at} < ? OR e.id < ?)"
+            params = [*params, after[0], after[0], after[1]]
+        rows += conn.execute(
+            f"SELECT {COLUMNS} FROM {src.tables} JOIN sites s ON s.id = e.site_id"  # noqa: S608 -- built from code
+            f" WHERE {where} ORDER BY {at} DESC, e.id DESC LIMIT ?",
+            [*params, size + 1],
+        ).fetchall()
+    if len(src.parts) > 1:
+        rows.sort(key=lambda r: (r["recorded_at"], r["id"]), reverse=True)
+        rows = rows[: size + 1]
     more = len(rows) > size
     rows = rows[:size]
     fixes = corrections.for_entries(conn, [r["uuid"] for r in rows])
