@@ -9,6 +9,7 @@ import pytest
 from console_support import csrf, login, make_site, make_user, save, wire_entry
 
 from fieldapp import records
+from fieldapp.db import connect
 
 
 def ts(days_ago=0, minutes=0):
@@ -262,3 +263,66 @@ def test_viewer_search_does_not_reach_names_or_phones(app, world):
     coord = app.test_client()
     login(coord, "coord")
     assert names(page(coord, "?q=13812345678")) == ["张建国"]
+
+
+def test_fever_and_travel_filters_follow_the_corrections(app, monkeypatch):
+    """The filters "fever only" and "travel only" list the entries whose current value is one
+    (a voided entry never): the fever cases, page after page, and the travel answers as
+    corrected."""
+    from console_support import save_corrected_day
+
+    from fieldapp import days
+    from fieldapp.console import cases, logbook
+
+    monkeypatch.setattr(logbook, "PAGE_SIZE", 2)  # the fevers over two pages
+    site = make_site(app, "改正小区", "金坛区")
+    day = days.today("Asia/Shanghai") - timedelta(days=2)
+    start, end = days.bounds(day, "Asia/Shanghai")
+    first = datetime.fromisoformat(start.replace("Z", "+00:00"))
+
+    def at(hour):
+        return (first + timedelta(hours=hour)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+    expected = save_corrected_day(app, site["id"], at)
+    # Answers stored as yes around the one a correction turned to yes: pages of two merge them.
+    save(
+        app,
+        *(
+            wire_entry(site["id"], name=name, travel=True, travel_where="武汉", recorded_at=at(h))
+            for name, h in (("早出行", 7), ("午出行", 14.5), ("晚出行", 18))
+        ),
+    )
+    make_user(app, "coord", "coordinator", districts=["金坛区"])
+    client = app.test_client()
+    login(client, "coord")
+
+    def listed(query):
+        seen, path = [], f"/console/log?site={site['id']}&{query}"
+        while path:
+            html = page(client, path.removeprefix("/console/log"))
+            seen += names(html)
+            m = re.search(r'rel="next" href="([^"]+)"', html)
+            path = m.group(1).replace("&amp;", "&") if m else None
+        return seen
+
+    assert listed("fever=1") == expected["fever_names"]
+    assert listed(f"fever=1&date_from={day}&date_to={day}") == expected["fever_names"]
+    assert listed(f"fever=1&date_from={day + timedelta(days=1)}") == []
+    assert listed("fever=1&person_type=visitor") == ["真发烧"]
+    travel = ["晚出行", "午出行", *expected["travel_names"], "早出行"]
+    assert listed("travel=1") == travel
+    assert listed(f"travel=1&date_to={day}") == travel
+    assert listed("travel=1&fever=1") == []
+    assert listed("") == [
+        "晚出行",
+        *expected["names"][:2],
+        "午出行",
+        *expected["names"][2:],
+        "早出行",
+    ]
+    conn = connect(app.config["DATABASE"])
+    try:
+        fever_cases = cases.listing(conn, [site["id"]], datetime.now(UTC), "all")
+    finally:
+        conn.close()
+    assert sorted(c["entry"]["name"] for c in fever_cases) == sorted(expected["fever_names"])

@@ -10,7 +10,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from console_support import make_site, save, wire_entry
+from console_support import make_site, save, save_corrected_day, wire_entry
 from cryptography.fernet import Fernet
 from gate_helpers import HX, enrol, submit
 
@@ -57,18 +57,46 @@ def local_days(db, tz_name):
     return [a + timedelta(days=i) for i in range(-1, (b - a).days + 2)]
 
 
+def current_day(db, day, tz_name, scope):
+    """A day's figures from each entry's current value (corrections.current, voids left out),
+    one entry at a time: what count_day and the kept counts must both say."""
+    start, end = days.bounds(day, tz_name)
+    rows = db.execute(
+        "SELECT * FROM entries WHERE recorded_at >= ? AND recorded_at < ?", (start, end)
+    ).fetchall()
+    fixes = corrections.for_entries(db, [r["uuid"] for r in rows])
+    per_site, hours = {}, [0] * 24
+    for r in rows:
+        value = corrections.current(r, fixes.get(r["uuid"], []))
+        if value["void"] or (scope is not None and r["site_id"] not in scope):
+            continue
+        s = per_site.setdefault(r["site_id"], counts.blank())
+        s[value["direction"]] += 1
+        s["fevers"] += value["temperature"] >= 37.3
+        s["travels"] += bool(value["travel"])
+        hours[counts.key(r["recorded_at"], days.zone(tz_name))[1]] += 1
+    return per_site, hours
+
+
 def assert_held(db, tz_name, scopes, now):
     """The kept figures are the ones counted from the records, for every day and scope."""
     assert counts.ready(db, tz_name)
     assert cases.made(db)
     for day in local_days(db, tz_name):
         for scope in scopes:
-            assert counts.read_day(db, day, scope) == counts.count_day(db, day, tz_name, scope), (
-                day,
-                scope,
-            )
+            kept_day = counts.read_day(db, day, scope)
+            assert kept_day == counts.count_day(db, day, tz_name, scope), (day, scope)
+            assert kept_day == current_day(db, day, tz_name, scope), (day, scope)
     for scope in scopes:
         assert cases.open_count(db, scope, now) == cases.count_open(db, scope, now), scope
+    # A kept case for every entry that is a fever now and not void, and no other (the log's
+    # and the exports' "fever only" reads them).
+    rows = db.execute("SELECT * FROM entries").fetchall()
+    fixes = corrections.for_entries(db, [r["uuid"] for r in rows])
+    fevers = {
+        r["uuid"] for r in rows if cases.is_case(corrections.current(r, fixes.get(r["uuid"], [])))
+    }
+    assert fevers == {r[0] for r in db.execute("SELECT uuid FROM fever_cases")}
     # No row left for a day, site and hour that has no entry.
     assert db.execute("SELECT count(*) FROM entry_counts WHERE ins + outs = 0").fetchone()[0] == 0
 
@@ -108,6 +136,85 @@ def test_figures_follow_pushes_and_local_saves(app, db, client, sites):
     counts.rebuild(db, TZ)
     db.execute("DELETE FROM settings WHERE name = ?", (cases.MADE_SETTING,))
     cases.ensure(db)
+    assert kept(db) == before
+
+
+def some_corrections(rnd, recs, now, n):
+    """n corrections of random entries of recs: voids, readings up and down, directions and
+    travel answers changed, some entries corrected twice, recorded in the last hour."""
+    out = []
+    for _ in range(n):
+        target = rnd.choice(recs)
+        kind = rnd.randrange(5)
+        if kind == 0:
+            args = {"void": True}
+        elif kind == 1:
+            args = {"changes": {"temperature": rnd.choice((36.4, 37.3, 38.9))}}
+        elif kind == 2:
+            args = {"changes": {"direction": rnd.choice(("in", "out"))}}
+        elif kind == 3:
+            travel = rnd.random() < 0.5
+            args = {"changes": {"travel": travel, "travel_where": "武汉" if travel else ""}}
+        else:
+            args = {"changes": {"temperature": 38.0, "direction": "out"}}
+        fix = corrections.wire(target["uuid"], "王医生", "更正", **args)
+        fix["recorded_at"] = stamp(now - timedelta(seconds=rnd.randrange(1, 3600)))
+        out.append(fix)
+    return out
+
+
+def test_figures_follow_corrections_and_voids_in_any_order(app, db, sites):
+    """Corrections stored before their entries and after, in and out of recorded order, in
+    batches of their own and with the entries: the kept counts are those of the entries'
+    current values, and a rebuild gives the same."""
+    now = datetime.now(UTC)
+    ids = [s["id"] for s in sites]
+    rnd = random.Random(42)
+    recs = some_entries(rnd, ids, now, 150)
+    fixes = some_corrections(rnd, recs, now, 80)
+    first = {r["uuid"] for r in recs[:40]}
+    ahead = [f for f in fixes if f["data"]["entry_uuid"] in first]
+    rest = [f for f in fixes if f not in ahead]
+    save(app, *ahead)  # corrections of entries not stored yet
+    save(app, *rest[:10], *recs[:60])  # a batch stores its corrections before its entries
+    save(app, *recs[60:])
+    save(app, *rest[10:])
+    assert db.execute("SELECT count(*) FROM fever_cases_waiting").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM corrections").fetchone()[0] == 80
+    assert_held(db, TZ, [None, ids[:2], [ids[2]]], now)
+    before = kept(db)
+    counts.rebuild(db, TZ)
+    db.execute("DELETE FROM settings WHERE name = ?", (cases.MADE_SETTING,))
+    cases.ensure(db)
+    assert kept(db) == before
+
+
+def test_a_day_of_corrections_reads_on_the_dashboard_as_the_fever_cases_do(app, db, sites):
+    """Voided entries, fevers corrected in and out, travel answers corrected and a correction
+    that came before its entry: the dashboard's figures are the current values', its fevers
+    the day's fever cases."""
+    site = sites[0]["id"]
+    tz = days.zone(TZ)
+    day = days.today(TZ) - timedelta(days=2)
+    start = days.bounds(day, TZ)[0]
+
+    def at(hour):
+        return stamp(datetime.fromisoformat(start.replace("Z", "+00:00")) + timedelta(hours=hour))
+
+    expected = save_corrected_day(app, site, at)
+    evening = datetime.fromisoformat(at(20).replace("Z", "+00:00"))
+    with app.test_request_context():
+        figures = dashboard.today(db, [site], tz, evening)
+    line = next(s for s in figures["sites"] if s["id"] == site)
+    assert (line["in"], line["out"], line["fevers"], line["travels"]) == (7, 0, 3, 1)
+    assert line["inside"] == 7
+    assert figures["hours"] == [expected["hours"].get(h, 0) for h in range(24)]
+    fever_cases = cases.listing(db, [site], evening, "all", since=start, until=at(24))
+    assert sorted(c["entry"]["name"] for c in fever_cases) == sorted(expected["fever_names"])
+    assert len(fever_cases) == line["fevers"]
+    assert_held(db, TZ, [None, [site]], evening)
+    before = kept(db)
+    counts.rebuild(db, TZ)
     assert kept(db) == before
 
 
@@ -178,6 +285,8 @@ def test_a_purge_takes_its_entries_out_of_the_figures(app, db, sites):
     rnd = random.Random(5)
     recs = some_entries(rnd, ids, now, 200, hours_back=24 * 12)
     save(app, *recs)
+    # Corrected and voided entries on every day, the horizon's too: what went is what counted.
+    save(app, *some_corrections(rnd, recs, now, 120))
     fevers = [r["uuid"] for r in recs if r["data"]["temperature"] > 38]
     save(app, *(cases.wire(f, "王医生", "acknowledge") for f in fevers[:5]))
     # A correction whose entry never comes: waited for until the purge takes it.
@@ -293,3 +402,24 @@ def test_a_restored_backup_has_figures_that_match_its_records(app, db, sites, ru
     assert runner.invoke(args=["restore", str(made.path)]).exit_code == 0
     assert_held(db, TZ, [None, ids[:1]], now)
     assert db.execute("SELECT sum(ins + outs) FROM entry_counts").fetchone()[0] == 60
+
+
+def test_an_upgrade_counts_the_corrections_made_before_it(app, db, sites, runner):
+    """Counts kept by an older version (as recorded) are made again by `fieldapp init`."""
+    site = sites[0]["id"]
+    day = days.today(TZ) - timedelta(days=2)
+    start = days.bounds(day, TZ)[0]
+
+    def at(hour):
+        return stamp(datetime.fromisoformat(start.replace("Z", "+00:00")) + timedelta(hours=hour))
+
+    save_corrected_day(app, site, at)
+    right = kept(db)
+    # As the older version left them: the entries' recorded values, this migration not applied.
+    db.execute("DELETE FROM migrations WHERE name LIKE '%0011_current_values.sql'")
+    db.execute("UPDATE entry_counts SET fevers = fevers + 2, outs = outs + 1")
+    assert kept(db) != right
+    result = runner.invoke(args=["init"])
+    assert result.exit_code == 0, result.output
+    assert "0011_current_values.sql" in result.output
+    assert kept(db) == right

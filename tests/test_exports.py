@@ -313,3 +313,48 @@ def test_the_log_export_and_the_console_tables_quote_the_same_cells(text):
         f"SELECT {exports._quoted('v')} FROM (SELECT ? AS v)", (text,)
     ).fetchone()
     assert in_sql == expected
+
+
+def test_fever_and_travel_exports_follow_the_corrections(app, runner, db, tmp_path):
+    """The fever-only and travel-only exports, web (each path: SQL-formatted, viewer, full)
+    and `fieldapp export --fever/--travel`, hold the entries whose current value is one: the
+    fever cases, not a voided duplicate nor a reading corrected below 37.3 °C."""
+    from console_support import save_corrected_day
+
+    from fieldapp.console import cases
+
+    site = make_site(app, "改正小区", "金坛区")
+    day = days.today("Asia/Shanghai") - timedelta(days=2)
+    start, end = days.bounds(day, "Asia/Shanghai")
+    first = datetime.fromisoformat(start.replace("Z", "+00:00"))
+
+    def at(hour):
+        return (first + timedelta(hours=hour)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+    expected = save_corrected_day(app, site["id"], at)
+    make_user(app, "root", "admin")
+    make_user(app, "viewer", "viewer")
+    fever_cases = cases.listing(db, None, datetime.now(UTC), "all", since=start, until=end)
+    assert sorted(c["entry"]["name"] for c in fever_cases) == sorted(expected["fever_names"])
+    uuids = {c["entry"]["name"]: c["entry"]["uuid"] for c in fever_cases}
+
+    def web(user, **form):
+        client = app.test_client()
+        login(client, user)
+        return parse_csv(export(client, format="csv", site=site["id"], **form))
+
+    for user, full in (("root", ""), ("root", "1"), ("viewer", "")):
+        rows = web(user, fever="1", full=full)
+        assert [r[-1] for r in rows[1:]] == [uuids[n] for n in expected["fever_names"]], user
+        rows = web(user, travel="1", full=full)
+        assert [r[rows[0].index("到过风险地区")] for r in rows[1:]] == ["是"], user
+        assert len(rows) == 1 + len(expected["travel_names"])
+    for flag, names in (
+        ("--fever", expected["fever_names"]),
+        ("--travel", expected["travel_names"]),
+    ):
+        out = tmp_path / f"{flag[2:]}.csv"
+        result = runner.invoke(args=["export", "-o", str(out), flag, "--site", site["code"]])
+        assert result.exit_code == 0, result.output
+        rows = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
+        assert [r[rows[0].index("姓名")] for r in rows[1:]] == names, flag

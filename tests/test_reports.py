@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from console_support import save_corrected_day
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reports_support import DAY, TZ, entry, local
 
 from fieldapp import days, records
+from fieldapp.console import cases
 from fieldapp.gate import sites
 from fieldapp.reports import daily as reports
 from sync import peers
@@ -378,3 +382,45 @@ def test_counts_always_add_up_to_the_days_entries(app, db, site, people):
     assert counts["travel"] == sum(p[5] for p in today)
     assert counts["vehicles"] == sum(p[6] for p in today)
     assert reports.is_zero(counts) == (not today)
+
+
+def test_the_report_counts_the_entries_as_corrected(runner, client, app, db, site):
+    """A voided duplicate, fevers corrected in and out, travel answers corrected and a
+    correction that came before its entry: the draft, the gate page and `report daily` count
+    each entry's current value, and the fevers are the day's fever cases."""
+    expected = save_corrected_day(app, site["id"], lambda hour: local(DAY, hour))
+    with app.test_request_context():
+        data = reports.draft(db, site["id"], DAY, TZ)
+    assert {k: data[k] for k in reports.COUNT_KEYS if data[k]} == {
+        "in_resident": 6,
+        "in_visitor": 1,
+        "fevers": 3,
+        # What was done at the gate: the two fevers raised by corrections have none.
+        "fever_refused": 1,
+        "travel": 1,
+    }
+    start, end = days.bounds(DAY, TZ)
+    now = datetime.now(UTC)
+    fever_cases = cases.listing(db, [site["id"]], now, "all", since=start, until=end)
+    assert sorted(c["entry"]["name"] for c in fever_cases) == sorted(expected["fever_names"])
+    assert data["fevers"] == len(fever_cases)
+    enrol(client, db, site)
+    page = client.get(f"/s/{site['code']}/report?day={DAY.isoformat()}")
+    for key, value in (("in_resident", 6), ("out_resident", 0), ("fevers", 3), ("travel", 1)):
+        assert f'name="{key}" value="{value}"' in page.text, key
+    with app.test_request_context():
+        assert reports.submit(db, data, recorded_at=local(DAY, 19)).status == "applied"
+    r = runner.invoke(
+        args=["report", "daily", "--date", DAY.isoformat(), "--format", "csv"],
+        env={"LANG": "zh_CN.UTF-8"},
+    )
+    assert r.exit_code == 0, r.output
+    rows = list(csv.reader(io.StringIO(r.output)))
+    line = dict(zip(rows[0], next(row for row in rows if row[1] == "阳光花园小区"), strict=True))
+    assert {k: line[k] for k in ("进", "出", "访客", "发热", "行程")} == {
+        "进": "7",
+        "出": "0",
+        "访客": "1",
+        "发热": "3",
+        "行程": "1",
+    }

@@ -11,11 +11,13 @@ from html.parser import HTMLParser
 from urllib.parse import quote
 
 import pytest
+from console_support import corrected_day
 from instances_support import make_instance, sync_up
 from reports_support import TZ, added_on, entry, local
 
 import sync
 from fieldapp import days, records
+from fieldapp.console import cases, corrections
 from fieldapp.db import connect, transaction
 from fieldapp.gate import sites
 from fieldapp.reports import daily as reports
@@ -710,3 +712,56 @@ def test_the_closing_date_travels_down_to_a_site_instance(world):
     assert runner.invoke(args=["site", "activate", s["s1"]["code"]]).exit_code == 0
     sync_up(a, central, tokens["office-a"])
     assert closing(a)[0] == (1, None)
+
+
+def test_the_roll_call_and_its_doubts_count_the_entries_as_corrected(world):
+    """The coordinator corrects at the city what the gates' instances push later (a
+    correction may come before its entry): the report made there, the roll-call's figures and
+    its doubts about zero reports count each entry's current value."""
+    central, downs, tokens, s = world
+    a, b = downs["office-a"], downs["office-b"]
+    day = days.today(TZ) - timedelta(days=1)
+    (early, entries, then), expected = corrected_day(s["s1"]["id"], lambda hour: local(day, hour))
+    store(central, early)  # before its entry, which office A pushes next
+    store(a, entries)
+    # Zero reports at office A; office B registered at those sites that day: at s2 a
+    # duplicate the city voids, at s4 one reading the city corrects up to a fever.
+    report_at(a, s["s2"]["id"], day, local(day, 17))
+    report_at(a, s["s4"]["id"], day, local(day, 17))
+    dup = entry(s["s2"]["id"], local(day, 18))
+    hot = entry(s["s4"]["id"], local(day, 18), temperature=36.5)
+    store(b, [dup, hot])
+    store(
+        central,
+        [
+            corrections.wire(dup["uuid"], "王协调", "重复登记", void=True),
+            corrections.wire(hot["uuid"], "王协调", "重测", changes={"temperature": 38.3}),
+        ],
+    )
+    for name, down in downs.items():
+        sync_up(down, central, tokens[name])
+    store(central, then)
+    report_at(central, s["s1"]["id"], day, local(day, 19))
+    conn = connect(central.config["DATABASE"])
+    try:
+        rc = rollcall.build(conn, day, tz_name=TZ, cutoff=CUTOFF, district="金坛区")
+        start, end = days.bounds(day, TZ)
+        now = datetime.now(UTC)
+        fever_cases = cases.listing(conn, None, now, "all", since=start, until=end)
+    finally:
+        conn.close()
+    row = {r.site_id: r for r in rc.rows}
+    figures = row[s["s1"]["id"]].figures
+    assert {k: figures[k] for k in ("in", "out", "visitors", "fevers", "travel")} == {
+        "in": 7,
+        "out": 0,
+        "visitors": 1,
+        "fevers": 3,
+        "travel": 1,
+    }
+    at_s1 = [c["entry"]["name"] for c in fever_cases if c["entry"]["site_id"] == s["s1"]["id"]]
+    assert sorted(at_s1) == sorted(expected["fever_names"])
+    assert row[s["s2"]["id"]].registered == (0, 0)  # its one entry voided: a true zero
+    assert row[s["s4"]["id"]].registered == (1, 1)  # one entry, a fever now
+    assert [c["entry"]["site_id"] for c in fever_cases].count(s["s4"]["id"]) == 1
+    assert rc.total.figures["fevers"] == 3

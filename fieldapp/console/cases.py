@@ -16,6 +16,7 @@ from flask_babel import lazy_gettext as _l
 import sync
 from fieldapp import db, records, rules
 from fieldapp.console import corrections
+from fieldapp.gate import counts
 from sync.store import canonical_uuid, iso
 
 ACTIONS = {
@@ -86,10 +87,17 @@ def check_step(
 
 def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
     """The case_action kind, and the correction kind (corrections.kind) with what it does here:
-    a correction may open, change or end a fever case, whose kept state is then made again."""
+    a correction may open, change or end a fever case, whose kept state is then made again,
+    and it moves the dashboard's counts of its entry (gate/counts.py)."""
+    moved = counts.after_corrections(config["TIMEZONE"])
+
+    def corrected(conn: db.Connection, rows: list[dict[str, Any]]) -> None:
+        moved(conn, rows)
+        after_corrections(conn, rows)
+
     return [
         records.kind("case_action", "case_actions", validate, COLUMNS, after_write=after_actions),
-        replace(corrections.kind(), after_write=after_corrections),
+        replace(corrections.kind(), after_write=corrected),
     ]
 
 
@@ -306,28 +314,40 @@ def refresh(
             )
 
 
-def after_entries(conn: db.Connection, rows: list[dict[str, Any]]) -> None:
-    """The entry kind's share: the batch's fevers, and entries a correction stored before
-    them names (it may have made one a fever): those are looked for only when a correction
-    is waiting for its entry, which is seldom (a look-up of a batch's uuids would cost every
-    push)."""
-    fevers = [r["uuid"] for r in rows if rules.is_fever(float(r["temperature"]))]
+def take_waiting(conn: db.Connection, rows: list[dict[str, Any]]) -> list[str]:
+    """The uuids of the entries just stored (rows) that a correction stored before them names,
+    no longer waited for: their case, and their count on the dashboard (gate/counts.py), come
+    from their current value. Looked for only when a correction is waiting for its entry,
+    which is seldom: one indexed query per batch otherwise (a look-up of a batch's uuids
+    would cost every push)."""
     fixed: list[str] = []
-    if conn.execute("SELECT 1 FROM fever_cases_waiting LIMIT 1").fetchone() is not None:
-        named = [r["uuid"] for r in rows]
-        for chunk in db.chunks(named, CHUNK):
-            fixed += [
-                r[0]
-                for r in conn.execute(
-                    f"SELECT uuid FROM fever_cases_waiting WHERE {db.in_list('uuid', chunk)}",  # noqa: S608 -- marks
-                    chunk,
-                )
-            ]
-        if fixed:
-            conn.execute(
-                f"DELETE FROM fever_cases_waiting WHERE {db.in_list('uuid', fixed)}",  # noqa: S608 -- marks
-                fixed,
+    if conn.execute("SELECT 1 FROM fever_cases_waiting LIMIT 1").fetchone() is None:
+        return fixed
+    named = [r["uuid"] for r in rows]
+    for chunk in db.chunks(named, CHUNK):
+        fixed += [
+            r[0]
+            for r in conn.execute(
+                f"SELECT uuid FROM fever_cases_waiting WHERE {db.in_list('uuid', chunk)}",  # noqa: S608 -- marks
+                chunk,
             )
+        ]
+    for chunk in db.chunks(fixed, CHUNK):
+        conn.execute(
+            f"DELETE FROM fever_cases_waiting WHERE {db.in_list('uuid', chunk)}",  # noqa: S608 -- marks
+            chunk,
+        )
+    return fixed
+
+
+def after_entries(
+    conn: db.Connection, rows: list[dict[str, Any]], waited: list[str] | None = None
+) -> None:
+    """The entry kind's share: the batch's fevers, and the entries a correction stored before
+    them names (waited: take_waiting's, looked up here when not given): it may have made one
+    a fever."""
+    fevers = [r["uuid"] for r in rows if rules.is_fever(float(r["temperature"]))]
+    fixed = take_waiting(conn, rows) if waited is None else list(waited)
     if fevers or fixed:
         by_uuid = {r["uuid"]: r for r in rows}
         refresh(conn, fevers + fixed, given=by_uuid)

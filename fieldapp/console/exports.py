@@ -161,7 +161,7 @@ def local_times(tz: ZoneInfo) -> Callable[[str], str]:
     return local
 
 
-def _fast_sql(f, site_ids, tz, guard: bool = True) -> tuple[str, list]:
+def _fast_sql(conn, f, site_ids, tz, guard: bool = True) -> tuple[str, list]:
     """The export rows for admins and coordinators, masked and labelled by the database.
 
     Same columns and values as row_maker(..., full=False, guard=guard) gives, but for the local
@@ -173,7 +173,7 @@ def _fast_sql(f, site_ids, tz, guard: bool = True) -> tuple[str, list]:
     person, p2 = _label("e.person_type", rules.PERSON_TYPES)
     fever, p3 = _label("e.fever_action", rules.FEVER_ACTIONS)
     code, p4 = _label("e.health_code", rules.HEALTH_CODES)
-    where, wparams = logbook._where(f, site_ids, tz)
+    src = logbook.source(conn, f, site_ids, tz)
     sql = (
         f"SELECT e.recorded_at, {quoted('s.name')},"  # noqa: S608 -- SQL and ? only
         f" {direction}, {person}, {quoted('e.name')},"
@@ -183,10 +183,10 @@ def _fast_sql(f, site_ids, tz, guard: bool = True) -> tuple[str, list]:
         f" CASE WHEN e.travel = 1 THEN ? ELSE '' END, {quoted('e.travel_where')}, e.plate,"
         f" {quoted('e.destination')}, {quoted('e.note')}, {quoted('e.volunteer')},"
         " '', '', e.uuid"
-        " FROM entries e JOIN sites s ON s.id = e.site_id"
-        f" WHERE {where} ORDER BY e.recorded_at DESC, e.id DESC"
+        f" FROM {src.tables} JOIN sites s ON s.id = e.site_id"
+        f" WHERE {src.where} ORDER BY {src.at} DESC, e.id DESC"
     )
-    params = [*p1, *p2, *p3, *p4, _("yes"), *wparams]
+    params = [*p1, *p2, *p3, *p4, _("yes"), *src.params]
     return sql, params
 
 
@@ -215,7 +215,7 @@ def rows(
         for part in logbook.iterate(conn, f, site_ids, tz, chunk):
             yield [make(e) for e in part]
         return
-    sql, params = _fast_sql(f, site_ids, tz, guard)
+    sql, params = _fast_sql(conn, f, site_ids, tz, guard)
     check = corrections.any_exist(conn)
     local = local_times(tz)
     for part in db.stream(conn, sql, params, chunk):

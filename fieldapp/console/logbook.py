@@ -98,29 +98,48 @@ def parse_filters(
     return f, errors
 
 
-def _where(f: Filters, site_ids: list[str] | None, tz: ZoneInfo) -> tuple[str, list[Any]]:
-    clauses, params = ["1 = 1"], []
-    if site_ids is not None:
-        clauses.append(db.in_list("e.site_id", site_ids))
-        params += site_ids
-    if f.site:
-        clauses.append("e.site_id = ?")
-        params.append(f.site)
-    if f.date_from:
-        clauses.append("e.recorded_at >= ?")
-        params.append(days.bounds(date.fromisoformat(f.date_from), tz)[0])
-    if f.date_to:
-        clauses.append("e.recorded_at < ?")
-        params.append(days.bounds(date.fromisoformat(f.date_to), tz)[1])
+@dataclass
+class Source:
+    """What a filtered list of entries reads: FROM (the entries as `e`), the time column it is
+    ordered by newest first (then e.id), which the keyset follows, and parts: WHERE clauses
+    with their parameters, each walked in that order through an index of its own, whose
+    union (disjoint) is the selection (one part but for "travel only" with an answer a
+    correction turned to yes)."""
+
+    tables: str
+    at: str
+    parts: list[tuple[str, list[Any]]]
+
+    @property
+    def where(self) -> str:
+        """The selection as one WHERE clause (for what reads it whole: exports, counts)."""
+        if len(self.parts) == 1:
+            return self.parts[0][0]
+        return " OR ".join(f"({w})" for w, _params in self.parts)
+
+    @property
+    def params(self) -> list[Any]:
+        """The parameters of where."""
+        return [p for _w, params in self.parts for p in params]
+
+
+def source(conn: db.Connection, f: Filters, site_ids: list[str] | None, tz: ZoneInfo) -> Source:
+    """The entries the filters select. "Fever only" and "travel only" follow each entry's
+    current value (corrections applied; a voided entry is neither), as the cases and the
+    figures do: the fevers are the fever cases (console/cases.py keeps a row for each entry
+    that is a fever now and not void), read newest first through their own index; the travel
+    answers are the stored ones, but for the entries whose corrections changed them (few)."""
+    fever = f.fever
+    # The fevers are walked in the order of fever_cases_time (recorded_at): the entry's own
+    # time, written as the cases' so that the range and the order use that index.
+    at = "fc.recorded_at" if fever else "e.recorded_at"
+    tables = "fever_cases fc CROSS JOIN entries e" if fever else "entries e"
+    base, params = _base(f, site_ids, tz, at)
+    clauses = ["e.uuid = fc.uuid", *base] if fever else list(base)
     for key in ("direction", "person_type", "health_code"):
         if getattr(f, key):
             clauses.append(f"e.{key} = ?")
             params.append(getattr(f, key))
-    if f.fever:
-        # Written exactly as the partial index entries_fever, so the planner can use it.
-        clauses.append("e." + rules.FEVER_SQL)
-    if f.travel:
-        clauses.append("e.travel = 1")
     if f.q:
         like = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         if f.search_personal:
@@ -134,7 +153,64 @@ def _where(f: Filters, site_ids: list[str] | None, tz: ZoneInfo) -> tuple[str, l
                 "(e.plate LIKE upper(?) ESCAPE '\\' OR lower(e.destination) LIKE lower(?) ESCAPE '\\')"
             )
             params += [like] * 2
-    return " AND ".join(clauses), params
+    alternatives = _travel(conn, f, site_ids, tz) if f.travel else [""]
+    parts = [
+        (" AND ".join([*clauses, alt] if alt else clauses) or "1 = 1", list(params))
+        for alt in alternatives
+    ]
+    return Source(tables, at, parts)
+
+
+def _base(
+    f: Filters, site_ids: list[str] | None, tz: ZoneInfo, at: str
+) -> tuple[list[str], list[Any]]:
+    """The scope, site and dates as clauses on the entries e (their time: at) and parameters."""
+    clauses, params = [], []
+    if site_ids is not None:
+        clauses.append(db.in_list("e.site_id", site_ids))
+        params += site_ids
+    if f.site:
+        clauses.append("e.site_id = ?")
+        params.append(f.site)
+    if f.date_from:
+        clauses.append(f"{at} >= ?")
+        params.append(days.bounds(date.fromisoformat(f.date_from), tz)[0])
+    if f.date_to:
+        clauses.append(f"{at} < ?")
+        params.append(days.bounds(date.fromisoformat(f.date_to), tz)[1])
+    return clauses, params
+
+
+def _travel(conn: db.Connection, f: Filters, site_ids: list[str] | None, tz: ZoneInfo) -> list[str]:
+    """The filter "travel only" as disjoint clauses: the stored answer yes (through the
+    partial index entries_travel, its condition written out exactly) but for the corrected
+    entries of the scope and dates whose current value says otherwise (a correction of the
+    answer, a void); and, if any, the corrected entries whose answer is yes now and was not.
+    Their ids are read here and written into the clauses (whole numbers from the database)."""
+    base, params = _base(f, site_ids, tz, "e.recorded_at")
+    # Only the corrections that may change it: voids, and those naming the answer (the key
+    # "travel" in the changes' JSON text; a value that holds it too is merely read).
+    changing = "SELECT entry_uuid FROM corrections WHERE void = 1 OR changes LIKE '%\"travel\"%'"
+    rows = conn.execute(
+        "SELECT e.id, e.uuid, e.travel FROM entries e"  # noqa: S608 -- built from code
+        f" WHERE {' AND '.join([*base, f'e.uuid IN ({changing})'])}",
+        params,
+    ).fetchall()
+    fixes = corrections.for_entries(conn, [r["uuid"] for r in rows])
+    now_yes, now_no = [], []
+    for r in rows:
+        value = corrections.current(r, fixes.get(r["uuid"], []))
+        yes = bool(value["travel"]) and not value["void"]
+        if yes and not r["travel"]:
+            now_yes.append(int(r["id"]))
+        elif r["travel"] and not yes:
+            now_no.append(int(r["id"]))
+    stored = "e.travel = 1"
+    if now_no:
+        stored += f" AND e.id NOT IN ({', '.join(map(str, sorted(now_no)))})"
+    if not now_yes:
+        return [stored]
+    return [stored, f"e.id IN ({', '.join(map(str, sorted(now_yes)))})"]
 
 
 def encode_cursor(row: Mapping[str, Any]) -> str:
@@ -166,16 +242,22 @@ def page(
 
     Keyset pagination on (recorded_at, id): page 100 costs what page 1 costs.
     """
-    where, params = _where(f, site_ids, tz)
-    if after is not None:
-        # The first term is a plain range the index can seek to; the second breaks ties.
-        where += " AND e.recorded_at <= ? AND (e.recorded_at < ? OR e.id < ?)"
-        params += [after[0], after[0], after[1]]
-    rows = conn.execute(
-        f"SELECT {COLUMNS} FROM entries e JOIN sites s ON s.id = e.site_id"  # noqa: S608 -- built from code
-        f" WHERE {where} ORDER BY e.recorded_at DESC, e.id DESC LIMIT ?",
-        params + [size + 1],
-    ).fetchall()
+    src = source(conn, f, site_ids, tz)
+    at = src.at
+    rows = []
+    for where, params in src.parts:  # each through its own index, then merged
+        if after is not None:
+            # The first term is a plain range the index can seek to; the second breaks ties.
+            where += f" AND {at} <= ? AND ({at} < ? OR e.id < ?)"
+            params = [*params, after[0], after[0], after[1]]
+        rows += conn.execute(
+            f"SELECT {COLUMNS} FROM {src.tables} JOIN sites s ON s.id = e.site_id"  # noqa: S608 -- built from code
+            f" WHERE {where} ORDER BY {at} DESC, e.id DESC LIMIT ?",
+            [*params, size + 1],
+        ).fetchall()
+    if len(src.parts) > 1:
+        rows.sort(key=lambda r: (r["recorded_at"], r["id"]), reverse=True)
+        rows = rows[: size + 1]
     more = len(rows) > size
     rows = rows[:size]
     fixes = corrections.for_entries(conn, [r["uuid"] for r in rows])
@@ -204,14 +286,14 @@ def iterate(
     corrected one as the dict of corrections.current() (with `void`, `void_reason`,
     `corrected`). Site names are not joined: look them up with site_names().
     """
-    where, params = _where(f, site_ids, tz)
+    src = source(conn, f, site_ids, tz)
     cols = ", ".join("e." + c for c in ITER_COLUMNS)
     sql = (
-        f"SELECT {cols} FROM entries e"  # noqa: S608 -- built from code
-        f" WHERE {where} ORDER BY e.recorded_at DESC, e.id DESC"
+        f"SELECT {cols} FROM {src.tables}"  # noqa: S608 -- built from code
+        f" WHERE {src.where} ORDER BY {src.at} DESC, e.id DESC"
     )
     check = corrections.any_exist(conn)
-    for rows in db.stream(conn, sql, params, chunk):
+    for rows in db.stream(conn, sql, src.params, chunk):
         if check:
             fixes = corrections.for_entries(conn, [r[1] for r in rows])
             if fixes:
@@ -242,10 +324,10 @@ def site_names(conn: sqlite3.Connection) -> dict[str, str]:
 
 def count(conn: sqlite3.Connection, f: Filters, site_ids: list[str] | None, tz: ZoneInfo) -> int:
     """How many entries match (for the export's progress bar)."""
-    where, params = _where(f, site_ids, tz)
+    src = source(conn, f, site_ids, tz)
     return conn.execute(
-        f"SELECT count(*) FROM entries e WHERE {where}",  # noqa: S608 -- built from code
-        params,
+        f"SELECT count(*) FROM {src.tables} WHERE {src.where}",  # noqa: S608 -- built from code
+        src.params,
     ).fetchone()[0]
 
 

@@ -1,4 +1,5 @@
-"""Counts of the entries per site and local day (and per local hour), kept as they are stored.
+"""Counts of the entries per site and local day (and per local hour), kept as they are stored
+and corrected.
 
 The dashboard shows the day's ins, outs, fevers and travel flags per site and the entries per
 hour. Counting them from the entries reads the whole day each time the page refreshes, a time
@@ -9,28 +10,35 @@ in the transaction that deletes them, and the dashboard reads a row per site, no
 entries (with 24 columns of the entries per hour, so that the hour chart of any scope is a sum
 over the same rows).
 
-What a row counts is what the dashboard counted from the entries (count_day, which the tests
-hold the kept counts against): the entries as recorded, not as corrected; a fever is
-temperature ≥ rules.FEVER_AT. The day is the local day of recorded_at in the instance's
-TIMEZONE; the hour is the local hour at the start of the entry's UTC hour (a zone whose offset
-is not whole hours counts an hour's entries at the local hour that hour starts in, as the
-dashboard always has).
+What a row counts is what count_day counts from the entries and their corrections (the tests
+hold the kept counts against it): each entry's current value (console/corrections.py
+current(): the original with its corrections applied in recorded order), a voided entry not
+at all; a fever is temperature ≥ rules.FEVER_AT. So a correction's after_write moves the
+counts of the entries it names, by the tally of their value after it less the tally of their
+value before it; an entry stored after a correction of it (sync order is not guaranteed: the
+correction's entry is then noted as waited for, console/cases.py) is counted at its current
+value; the purge takes away what was counted. The day is the local day of recorded_at in the
+instance's TIMEZONE; the hour is the local hour at the start of the entry's UTC hour (a zone
+whose offset is not whole hours counts an hour's entries at the local hour that hour starts
+in, as the dashboard always has).
 
 The counts are derived: never synced, copied with the rest by `fieldapp db copy` and the
-backups, and made again from the entries (rebuild) by `fieldapp init` when the zone they were
-made in (the setting entry_counts_zone) is not the configured one: an older database, or a
-TIMEZONE changed. Until then the dashboard counts from the entries (ready()).
+backups, and made again from the entries and corrections (rebuild) by `fieldapp init` when the
+zone they were made in (the setting entry_counts_zone) is not the configured one: an older
+database (schema/0011 removes the setting: they counted entries as recorded), or a TIMEZONE
+changed. Until then the dashboard counts from the entries (ready()).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from fieldapp import days, db, rules
+from fieldapp.console import corrections
 from sync.store import iso
 
 # The settings row that says in which zone the kept counts were made.
@@ -98,35 +106,127 @@ def add(conn: db.Connection, counts: Mapping[tuple[str, str], list[int]], sign: 
     if not counts:
         return
     conn.executemany(_ADD, [(*k, *(sign * n for n in c)) for k, c in sorted(counts.items())])
-    if sign < 0:
+    if sign < 0 or any(n < 0 for c in counts.values() for n in c):
         for day in sorted({k[0] for k in counts}):
             conn.execute("DELETE FROM entry_counts WHERE day = ? AND ins = 0 AND outs = 0", (day,))
 
 
-def after_write(tz_name: str) -> Callable[[db.Connection, list[dict[str, Any]]], None]:
-    """The entry kind's after_write: count the entries a batch just stored."""
+def difference(
+    after: Mapping[tuple[str, str], list[int]], before: Mapping[tuple[str, str], list[int]]
+) -> dict[tuple[str, str], list[int]]:
+    """after − before, per (day, site), the keys whose counts do not change left out."""
+    out = {}
+    for k in sorted(set(after) | set(before)):
+        zero = [0] * len(COLUMNS)
+        d = [a - b for a, b in zip(after.get(k, zero), before.get(k, zero), strict=True)]
+        if any(d):
+            out[k] = d
+    return out
+
+
+def current_values(
+    rows: Iterable[Mapping[str, Any]],
+    fixes: Mapping[str, list[Any]],
+    leave_out: frozenset[str] = frozenset(),
+) -> list[Mapping[str, Any]]:
+    """The rows (entries with uuid and the READ columns) at their current value, their
+    corrections (fixes: corrections.for_entries) applied but those whose uuid is in leave_out;
+    the entries that are void then left out: what tally() counts."""
+    out: list[Mapping[str, Any]] = []
+    for r in rows:
+        found = fixes.get(r["uuid"])
+        if not found:
+            out.append(r)
+            continue
+        value = corrections.current(r, [c for c in found if c["uuid"] not in leave_out])
+        if not value["void"]:
+            out.append(value)
+    return out
+
+
+def after_write(
+    tz_name: str,
+) -> Callable[[db.Connection, list[dict[str, Any]], Collection[str]], None]:
+    """The entry kind's after_write: count the entries a batch just stored. waited: those of
+    them a correction stored before them names (console/cases.py take_waiting, seldom any):
+    counted at their current value."""
     tz = days.zone(tz_name)
 
-    def counted(conn: db.Connection, rows: list[dict[str, Any]]) -> None:
+    def counted(
+        conn: db.Connection, rows: list[dict[str, Any]], waited: Collection[str] = ()
+    ) -> None:
+        if waited:
+            rows = current_values(rows, corrections.for_entries(conn, sorted(waited)))
         add(conn, tally(rows, tz))
 
     return counted
 
 
-READ = "recorded_at, site_id, direction, temperature, travel"
+def after_corrections(tz_name: str) -> Callable[[db.Connection, list[dict[str, Any]]], None]:
+    """The correction kind's share (with the cases', console/cases.py): the counts of the
+    stored entries that the corrections just stored name move by the tally of their value
+    with these corrections less the tally without them (an entry not stored yet is counted
+    at its current value when it comes)."""
+    tz = days.zone(tz_name)
+
+    def moved(conn: db.Connection, rows: list[dict[str, Any]]) -> None:
+        new = frozenset(r["uuid"] for r in rows)
+        named = sorted({r["entry_uuid"] for r in rows})
+        for chunk in db.chunks(named):
+            entries = conn.execute(
+                f"SELECT uuid, {READ} FROM entries WHERE {db.in_list('uuid', chunk)}",  # noqa: S608 -- names from code
+                chunk,
+            ).fetchall()
+            if not entries:
+                continue
+            fixes = corrections.for_entries(conn, [e["uuid"] for e in entries])
+            before = tally(current_values(entries, fixes, leave_out=new), tz)
+            after = tally(current_values(entries, fixes), tz)
+            add(conn, difference(after, before))
+
+    return moved
+
+
+READ = "recorded_at, site_id, direction, temperature, travel"  # what tally() reads
+
+
+def _corrected_of_day(
+    conn: db.Connection, start: str, end: str, scope: str = "", params: Iterable[Any] = ()
+) -> list[Any]:
+    """The entries recorded in [start, end) (and scope: SQL on site_id) that corrections
+    name (uuid and READ): few, so read through the corrections' index."""
+    return conn.execute(
+        f"SELECT uuid, {READ} FROM entries"  # noqa: S608 -- names from code
+        " WHERE uuid IN (SELECT entry_uuid FROM corrections)"
+        f" AND recorded_at >= ? AND recorded_at < ?{scope}",
+        (start, end, *params),
+    ).fetchall()
+
+
+def _correction_of(conn: db.Connection, rows: list[Any], tz: ZoneInfo) -> dict:
+    """What corrections change in the counts of these entries (as recorded): the tally of
+    their current values less the tally of the values they were recorded with."""
+    if not rows:
+        return {}
+    fixes = corrections.for_entries(conn, [r["uuid"] for r in rows])
+    return difference(tally(current_values(rows, fixes), tz), tally(rows, tz))
 
 
 def forget(
     conn: db.Connection, rows: Iterable[Mapping[str, Any]], tz_name: str, horizon: str
 ) -> None:
-    """Take entries about to be deleted (a batch of the purge: their READ columns) out of
+    """Take entries about to be deleted (a batch of the purge: uuid and READ) out of
     the counts of the horizon's own day, the one the purge leaves partly; call it in the
     transaction that deletes them. The days wholly before it go whole (forget_days) rather
     than an entry at a time: a batch of 2,000 entries of a day spans most sites, so an upsert
     of as many rows, for days no page shows (past the retention)."""
     tz = days.zone(tz_name)
     start = days.bounds(days.local(horizon, tz).date(), tz)[0]
-    add(conn, tally((r for r in rows if r["recorded_at"] >= start), tz), sign=-1)
+    counted = [r for r in rows if r["recorded_at"] >= start]
+    # As they were counted: at their current value (their corrections go in this transaction
+    # too, after this).
+    fixes = corrections.for_entries(conn, [r["uuid"] for r in counted]) if counted else {}
+    add(conn, tally(current_values(counted, fixes), tz), sign=-1)
 
 
 def forget_days(conn: db.Connection, tz_name: str, horizon: str) -> None:
@@ -144,7 +244,8 @@ def ready(conn: db.Connection, tz_name: str) -> bool:
 
 def _rebuild_day(conn: db.Connection, day: date, tz: ZoneInfo) -> None:
     """Count a local day again from its entries, in SQL: each local hour's column counts the
-    entries of the UTC hours that start in it (found here, by the same rule as key())."""
+    entries of the UTC hours that start in it (found here, by the same rule as key()); then
+    the corrected entries (few) move them as their corrections do."""
     start, end = days.bounds(day, tz)
     at = datetime.fromisoformat(start.replace("Z", "+00:00")).replace(minute=0, second=0)
     utc_hours: list[list[str]] = [[] for _ in range(24)]
@@ -168,6 +269,8 @@ def _rebuild_day(conn: db.Connection, day: date, tz: ZoneInfo) -> None:
         " GROUP BY site_id",
         (day.isoformat(), *(u for hour in utc_hours for u in hour), start, end),
     )
+    # Those counts are of the entries as recorded: the corrected ones move them.
+    add(conn, _correction_of(conn, _corrected_of_day(conn, start, end), tz))
 
 
 def rebuild(conn: db.Connection, tz_name: str) -> int:
@@ -240,8 +343,9 @@ def read_day(
 def count_day(
     conn: db.Connection, day: date, tz_name: str, site_ids: list[str] | None
 ) -> tuple[dict[str, dict[str, int]], list[int]]:
-    """The same figures as read_day, counted from the entries of the day (before the counts
-    are ready, and what the tests hold the kept counts against)."""
+    """The same figures as read_day, counted from the entries of the day and their
+    corrections (before the counts are ready, and what the tests hold the kept counts
+    against)."""
     tz = days.zone(tz_name)
     start, end = days.bounds(day, tz)
     scope, params = "", [start, end]
@@ -265,6 +369,16 @@ def count_day(
     sql = "SELECT substr(recorded_at, 1, 13) AS hour, count(*) AS n"
     for row in conn.execute(sql + where + scope + " GROUP BY 1", params):
         hours[_hour_of(row["hour"], tz)] += row["n"]
+    # Counted as recorded so far: the corrected entries (few) move the counts.
+    fixed = _corrected_of_day(conn, start, end, scope, params[2:])
+    for (_day, site_id), d in _correction_of(conn, fixed, tz).items():
+        s = per_site.setdefault(site_id, blank())
+        for name, n in zip(("in", "out", "fevers", "travels"), d, strict=False):
+            s[name] += n
+        for h in range(24):
+            hours[h] += d[4 + h]
+        if not s["in"] + s["out"]:  # every entry of the site voided: no row, as kept
+            del per_site[site_id]
     return per_site, hours
 
 

@@ -72,12 +72,14 @@ def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
         return data
 
     # The dashboard's counts move with every batch stored (gate/counts.py), and a fever's
-    # case gets its kept state (console/cases.py).
+    # case gets its kept state (console/cases.py); both take an entry a correction stored
+    # before it names at its current value.
     counted = counts.after_write(config["TIMEZONE"])
 
     def after_write(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
-        counted(conn, rows)
-        cases.after_entries(conn, rows)
+        waited = cases.take_waiting(conn, rows)
+        counted(conn, rows, waited)
+        cases.after_entries(conn, rows, waited)
 
     return [
         sync.RecordKind(

@@ -20,6 +20,7 @@ from flask_babel import lazy_gettext as _l
 
 import sync
 from fieldapp import days, records, rules
+from fieldapp.console import corrections
 from sync.store import canonical_uuid
 
 PERSON_TYPES = tuple(rules.PERSON_TYPES)
@@ -64,7 +65,12 @@ COUNT_LABELS = {
 def compute_counts(
     conn: sqlite3.Connection, site_id: str, day: date, tz_name: str
 ) -> dict[str, int]:
-    """The day's counts at a site, straight from its entries (one indexed query)."""
+    """The day's counts at a site from its entries' current values (corrections applied, a
+    voided entry left out): one indexed query over the entries as recorded, then the
+    corrected ones (few) counted again as they are now.
+
+    A fever raised by a correction is in `fevers` but in no `fever_<action>`: what was done
+    is recorded at the gate, for a reading that was a fever there (not correctable)."""
     start, end = days.bounds(day, tz_name)
     parts = []
     params: list[Any] = []
@@ -91,7 +97,44 @@ def compute_counts(
         " WHERE site_id = ? AND recorded_at >= ? AND recorded_at < ?"
     )
     row = conn.execute(sql, (*params, site_id, start, end)).fetchone()
-    return {key: int(value or 0) for key, value in zip(COUNT_KEYS, row, strict=True)}
+    out = {key: int(value or 0) for key, value in zip(COUNT_KEYS, row, strict=True)}
+    fixed = conn.execute(
+        f"SELECT uuid, {', '.join(_READ)} FROM entries"  # noqa: S608 -- names from code
+        " WHERE site_id = ? AND recorded_at >= ? AND recorded_at < ?"
+        " AND uuid IN (SELECT entry_uuid FROM corrections)",
+        (site_id, start, end),
+    ).fetchall()
+    if fixed:
+        fixes = corrections.for_entries(conn, [r["uuid"] for r in fixed])
+        for r in fixed:
+            for key in counted_in(r):
+                out[key] -= 1
+            now = corrections.current(r, fixes.get(r["uuid"], []))
+            if not now["void"]:
+                for key in counted_in(now):
+                    out[key] += 1
+    return out
+
+
+# The columns counted_in reads.
+_READ = ("direction", "person_type", "temperature", "fever_action", "travel")
+_READ += ("health_code", "plate")
+
+
+def counted_in(entry: Mapping[str, Any]) -> list[str]:
+    """The counts (COUNT_KEYS) one entry adds one to: what compute_counts' query counts."""
+    keys = [f"{entry['direction']}_{entry['person_type']}"]
+    if rules.is_fever(float(entry["temperature"])):
+        keys += ["fevers", f"fever_{entry['fever_action']}"]
+    if entry["travel"]:
+        keys.append("travel")
+    keys.append(f"code_{entry['health_code']}")
+    if entry["plate"]:
+        keys.append("vehicles")
+    return [k for k in keys if k in _COUNTED]
+
+
+_COUNTED = frozenset(COUNT_KEYS)
 
 
 def is_zero(counts: Mapping[str, int]) -> bool:
