@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
+import sync
 from fieldapp import (
     assets,
     commands,
@@ -86,6 +88,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     errors.init_app(app)  # error pages in the user's language, every area's
     app.jinja_env.globals["FEVER_AT"] = rules.FEVER_AT  # every template's fever threshold
     app.jinja_env.globals["MAX_LEN"] = rules.MAX_LEN  # and the inputs' maxlength
+    # How far off a phone's clock may be before its status line says so (as pushes judge it).
+    app.jinja_env.globals["CLOCK_TOLERANCE_MS"] = sync.store.CLOCK_TOLERANCE // timedelta(
+        milliseconds=1
+    )
     security.init_app(app)
     assets.init_app(app)  # compressed answers; static files hashed, precompressed, cached
     records.init_app(

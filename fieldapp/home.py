@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 
+import sync
+
 bp = Blueprint("home", __name__)
 
 
@@ -15,5 +17,7 @@ def index():
 
 @bp.route("/ping")
 def ping():
-    """A tiny answer that is never cached: a phone reaching it is online."""
-    return {"ok": True}, 200, {"Cache-Control": "no-store"}
+    """A tiny answer that is never cached: a phone reaching it is online, and learns from `now`
+    (this instance's clock) whether its own clock is wrong."""
+    now = sync.store.iso(sync.utcnow())
+    return {"ok": True, "now": now}, 200, {"Cache-Control": "no-store"}

@@ -12,7 +12,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from babel.units import format_unit
 from flask import Flask, current_app
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -181,6 +183,7 @@ def describe(exc: sync.Invalid) -> str:
             "The record was made in the future: check the date and time of the phone or computer"
             " that made it. It is kept there and sent again."
         ),
+        "clock": lambda: _clock_wrong(int(exc.params.get("offset_ms") or 0)),
         "device": lambda: _("The record names another phone than the one that sent it."),
         "origin": lambda: _("The record names its instance in a way that is not valid."),
         "conflict": lambda: _(
@@ -191,6 +194,36 @@ def describe(exc: sync.Invalid) -> str:
     }
     word = words.get(exc.code)
     return word() if word is not None else str(exc)
+
+
+def clock_gap(offset_ms: int) -> str:
+    """How far a clock is off, in the unit a person sets a phone's clock by: days from two days,
+    hours from two hours, else minutes ("40 天", "3 小时")."""
+    minutes = abs(offset_ms) / 60000
+    if round(minutes / (24 * 60)) >= 2:
+        amount, unit = round(minutes / (24 * 60)), "duration-day"
+    elif round(minutes / 60) >= 2:
+        amount, unit = round(minutes / 60), "duration-hour"
+    else:
+        amount, unit = round(minutes), "duration-minute"
+    return format_unit(amount, unit, length="long", locale=str(get_locale() or "zh_Hans"))
+
+
+def _clock_wrong(offset_ms: int) -> str:
+    """Why a phone's record is held: its clock (offset_ms behind ours; negative: ahead)."""
+    if offset_ms >= 0:
+        return _(
+            "The phone's date and time are wrong (%(gap)s slow): the record is timed again by"
+            " this instance's clock and sent again by itself. Turn on “set time automatically”"
+            " in the phone's settings.",
+            gap=clock_gap(offset_ms),
+        )
+    return _(
+        "The phone's date and time are wrong (%(gap)s fast): the record is timed again by this"
+        " instance's clock and sent again by itself. Turn on “set time automatically” in the"
+        " phone's settings.",
+        gap=clock_gap(offset_ms),
+    )
 
 
 def init_app(

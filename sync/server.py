@@ -10,8 +10,8 @@ from typing import Any, Protocol
 
 from . import peers, wire
 from .peers import Peer
-from .records import Refusal
-from .store import APPLIED, HELD, Result, iso, utcnow
+from .records import Invalid, Refusal
+from .store import APPLIED, HELD, Result, iso, parse_time, utcnow
 
 
 class BatchError(Refusal):
@@ -30,6 +30,7 @@ class Push:
     upto_uuid: str | None = None
     upto_chain: str | None = None  # the sender's change-log chain at upto
     reset: bool = False  # the sender's log disagrees with our cursor: take upto even if lower
+    sent_at: datetime | None = None  # phones: their clock as they sent (None: an older phone)
 
 
 def _seq(value: Any, name: str) -> int | None:
@@ -47,6 +48,16 @@ def _label(value: Any, name: str) -> str | None:
     if not isinstance(value, str) or len(value) > 64 or wire.problem(value) is not None:
         raise BatchError(f"{name} must be a string", "bad_seq", field=name)
     return value
+
+
+def _sent_at(value: Any) -> datetime | None:
+    """A phone's clock as it sent its push: an ISO 8601 time with a zone, or none given."""
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except Invalid:
+        raise BatchError("sent_at must be an ISO 8601 time", "bad_sent_at") from None
 
 
 def parse_push(body: Any, peer: Peer, *, max_records: int) -> Push:
@@ -67,7 +78,7 @@ def parse_push(body: Any, peer: Peer, *, max_records: int) -> Push:
         )
     if peer.kind != "instance":
         # Phones: no cursor, dedupe by UUID only (their numbering restarts when storage is wiped).
-        return Push(source, records)
+        return Push(source, records, sent_at=_sent_at(body.get("sent_at")))
     top, top_uuid = None, None
     for raw in records:
         if not isinstance(raw, Mapping):
@@ -134,6 +145,7 @@ class Save(Protocol):
         keep_origin: bool,
         received_at: datetime,
         inside: Callable[[sqlite3.Connection, list[Result]], None],
+        sent_at: datetime | None = None,
     ) -> list[Result]: ...
 
 
@@ -143,7 +155,8 @@ def receive(
     """Store a checked push in one transaction with its cursor and the peer's counters.
 
     save is the one write path (fieldapp.records.save, or apply_batch bound in tests). Returns
-    the results and, for an instance, the cursor after the batch (None for a phone).
+    the results and, for an instance, the cursor after the batch (None for a phone). A phone's
+    clock as it sent (push.sent_at) goes to save, which holds what a wrong clock stamped.
     """
     now = received_at or utcnow()
     now_iso = iso(now)
@@ -159,6 +172,7 @@ def receive(
                 _advance(c, push, now_iso)
             after.append(cursor(c, peer.id)[0])  # read in the transaction: ours, not a rival's
 
+    clock = {"sent_at": push.sent_at} if push.sent_at is not None else {}
     results = save(
         push.records,
         source=peer.id,
@@ -166,6 +180,7 @@ def receive(
         keep_origin=peer.kind == "instance",  # a phone's records take this instance's id
         received_at=now,
         inside=inside,
+        **clock,
     )
     return results, (after[0] if after else None)
 

@@ -30,6 +30,9 @@ APPLIED, DUPLICATE, CONFLICT, REJECTED, EXPIRED, HELD = (
 )
 # A device clock this far ahead of ours is wrong, not early.
 MAX_CLOCK_AHEAD = timedelta(days=1)
+# A phone whose clock, as it sends, is further than this from ours has a wrong clock: what it
+# recorded by that clock is answered held with the offset, for the phone to time it again.
+CLOCK_TOLERANCE = timedelta(minutes=10)
 COMMON_COLUMNS = ("uuid", "hash", "origin", "device", "recorded_at", "received_at")
 
 
@@ -39,12 +42,17 @@ class Result(NamedTuple):
     uuid: str
     status: str
     reason: str = ""
+    # Held because the phone's clock is wrong: ours minus the phone's, in milliseconds; the
+    # phone adds it to the record's recorded_at and sends the record again.
+    clock_offset_ms: int | None = None
 
-    def as_dict(self) -> dict[str, str]:
+    def as_dict(self) -> dict[str, str | int]:
         """The JSON shape of a result."""
-        out = {"uuid": self.uuid, "status": self.status}
+        out: dict[str, str | int] = {"uuid": self.uuid, "status": self.status}
         if self.reason:
             out["reason"] = self.reason
+        if self.clock_offset_ms is not None:
+            out["clock_offset_ms"] = self.clock_offset_ms
         return out
 
 
@@ -56,6 +64,11 @@ def utcnow() -> datetime:
 def iso(dt: datetime) -> str:
     """A UTC timestamp as stored everywhere: 2026-11-23T08:30:00.000Z (sorts as text)."""
     return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def clock_offset_ms(now: datetime, sent_at: datetime) -> int:
+    """How far a sender's clock is behind ours (negative: ahead), in whole milliseconds."""
+    return (now - sent_at) // timedelta(milliseconds=1)
 
 
 def horizon_for(retention_days: int, now: datetime | None = None) -> str:
@@ -151,6 +164,7 @@ def apply_batch(
     keep_origin: bool = False,
     horizon: str | None = None,
     received_at: datetime | None = None,
+    sent_at: datetime | None = None,
     inside: Callable[[sqlite3.Connection, list[Result]], None] | None = None,
     describe: Callable[[Invalid], str] | None = None,
     review: Callable[[Any], Any] | None = None,
@@ -166,6 +180,12 @@ def apply_batch(
     validation runs before the write lock is taken, so concurrent batches overlap. describe
     words a refusal for the sender and the reviewer (the app's language); else its message.
     review gives a refused record as it is kept for review (the app masks ID numbers).
+    sent_at is a phone's clock as it sent the batch (None: not known). When it is further
+    than CLOCK_TOLERANCE from ours, a record stamped by that clock (recorded_at no later than
+    sent_at, and not timed again already: "restamped") cannot be placed in time: it is held
+    with the offset (Result.clock_offset_ms), nothing of it stored, whatever its age. Such a
+    phone's record whose only difference from the one stored under its uuid is its time of
+    recording is a duplicate (the instance's gate form or an earlier correction timed it).
     A caller with a transaction open on conn gets the write in it.
 
     Whatever a record holds, it gets a result of its own: a value no database could store,
@@ -174,6 +194,11 @@ def apply_batch(
     now = received_at or utcnow()
     now_iso = iso(now)
     latest_allowed = iso(now + MAX_CLOCK_AHEAD)
+    offset_ms = None if sent_at is None else clock_offset_ms(now, sent_at)
+    # Records stamped by a wrong clock: recorded no later than that clock said at sending.
+    wrong_clock = None
+    if sent_at is not None and abs(now - sent_at) > CLOCK_TOLERANCE:
+        wrong_clock = iso(sent_at + CLOCK_TOLERANCE)
     results: list[Result | None] = [None] * len(records)
     # Per kind: the kind, and (index in the batch, uuid, content hash, row) per valid record.
     pending: dict[str, tuple[RecordKind, list[tuple[int, str, str, tuple[Any, ...]]]]] = {}
@@ -197,6 +222,12 @@ def apply_batch(
             if kind is None:
                 raise Invalid("unknown record kind", "unknown_kind", kind=_shown(kind_name))
             recorded_at = normal_time(raw.get("recorded_at"))
+            if (
+                wrong_clock is not None
+                and recorded_at <= wrong_clock
+                and raw.get("restamped") is not True
+            ):
+                raise NotYet("the phone's clock is wrong", "clock", offset_ms=offset_ms)
             if recorded_at > latest_allowed:
                 raise NotYet("recorded_at is in the future: check the device's clock", "future")
             rec_device = raw.get("device")
@@ -236,7 +267,8 @@ def apply_batch(
             reason = wire.printable(word(exc))
             shown = _shown(given_uuid)
             if isinstance(exc, NotYet):  # the sender keeps it: nothing to review here
-                results[i] = Result(shown, HELD, reason)
+                offset = offset_ms if exc.code == "clock" else None
+                results[i] = Result(shown, HELD, reason, offset)
                 continue
             results[i] = Result(shown, REJECTED, reason)
             rejects.append((shown, _shown(kind_name), source, REJECTED, reason, body(raw), now_iso))
@@ -246,17 +278,19 @@ def apply_batch(
     def conflicting(i: int, rid: str, kind: RecordKind) -> Result:
         """Record i's uuid is stored with other content: kept for review, the first one stays.
         Unless only the device differs: a phone enrolled again (a new device id) sends what its
-        old enrolment sent, or its exported file names it anew. That is a repeat."""
+        old enrolment sent, or its exported file names it anew. That is a repeat. So is a
+        record from a phone that sends its clock (sent_at) that differs only in its time of
+        recording: stored with the time the instance gave it, sent again as the phone timed it."""
         raw = records[i]
         rec_device = device if device is not None else raw.get("device")
-        sql = f"SELECT device, hash FROM {kind.table} WHERE uuid = ?"  # noqa: S608 -- from code
+        sql = f"SELECT device, hash, recorded_at FROM {kind.table} WHERE uuid = ?"  # noqa: S608
         stored = conn.execute(sql, (rid,)).fetchone()
-        if stored is not None and stored[0] != rec_device:
+        if stored is not None and (stored[0] != rec_device or sent_at is not None):
             # Checked again (it passed once): conflicts are rare, a batch's checks are not. As
             # at the first check, whatever a kind's validate() raises costs this record only.
             try:
                 clean = kind.validate(reads, dict(raw["data"]))
-                at = normal_time(raw["recorded_at"])
+                at = stored[2] if sent_at is not None else normal_time(raw["recorded_at"])
                 same = content_hash(kind.name, rid, at, stored[0], clean) == stored[1]
             except Exception:
                 same = False

@@ -1,6 +1,7 @@
 """The skeleton: migrations, settings, languages, security headers."""
 
 import sqlite3
+from datetime import UTC, datetime, timedelta
 
 from fieldapp.db import connect, migrate
 
@@ -87,5 +88,8 @@ def test_language_from_accept_language_and_remembered_choice(client):
 
 def test_ping_is_not_cached(client):
     r = client.get("/ping")
-    assert r.json == {"ok": True}
+    assert r.json["ok"] is True
     assert r.headers["Cache-Control"] == "no-store"
+    # The instance's clock, which a phone compares with its own (a wrong date is said).
+    now = datetime.fromisoformat(r.json["now"])
+    assert abs(now - datetime.now(UTC)) < timedelta(minutes=1)

@@ -40,8 +40,13 @@ def receive_push(conn: sqlite3.Connection, peer: peers.Peer, body: Any) -> dict[
     """Check and store one push from peer; the JSON answer. Raises sync.BatchError."""
     push = server.parse_push(body, peer, max_records=int(current_app.config["SYNC_BATCH_SIZE"]))
     save = functools.partial(records.save, conn)
-    results, cursor = server.receive(peer, push, save)
-    return {"results": [r.as_dict() for r in results], "cursor": cursor}
+    now = server.utcnow()  # the time of receipt, the one the clock offset is measured by
+    results, cursor = server.receive(peer, push, save, received_at=now)
+    answer: dict[str, Any] = {"results": [r.as_dict() for r in results], "cursor": cursor}
+    if push.sent_at is not None:
+        # How far the phone's clock is behind ours: its status line says so when it is wrong.
+        answer["clock_offset_ms"] = sync.store.clock_offset_ms(now, push.sent_at)
+    return answer
 
 
 def batch_error_message(exc: sync.BatchError) -> str:
@@ -56,6 +61,7 @@ def batch_error_message(exc: sync.BatchError) -> str:
             n=exc.params.get("n", 0),
             max=exc.params.get("max", 0),
         ),
+        "bad_sent_at": lambda: _("“sent_at” must be a time in ISO 8601 with its zone."),
         "bad_seq": lambda: _(
             "“%(field)s” must be a whole number from the sender's change log.",
             field=exc.params.get("field", "seq"),

@@ -9,6 +9,10 @@
  * it, and a plain answer to an empty one) is found by halving the batch and set aside in
  * "attention" as held: it stays on this phone, is tried again now and then and can be
  * exported, and every other record still goes.
+ *
+ * Each push carries this phone's clock (sent_at). When it is wrong, the instance holds what was
+ * recorded by it and says by how much (clock_offset_ms): the records are timed again here by
+ * that much (their uuids kept: they were never stored) and sent again at once.
  */
 (function (global) {
   "use strict";
@@ -171,16 +175,18 @@
     return run(["meta"], "readwrite", (s) => { s.meta.put(v, key); });
   }
 
-  /* {waiting, oldest (ms), attention, lastSent, needsEnrol, next} for the status line. */
+  /* {waiting, oldest (ms), attention, lastSent, needsEnrol, next, clockOffset} for the status
+   * line; clockOffset: the instance's clock minus this phone's (ms) when last heard, or null. */
   async function summary() {
     return run(["outbox", "attention", "meta"], "readonly", async (s) => {
-      const [waiting, attention, first, lastSent, needsEnrol, state] = await Promise.all([
+      const [waiting, attention, first, lastSent, needsEnrol, state, clock] = await Promise.all([
         req(s.outbox.count()),
         req(s.attention.count()),
         req(s.outbox.index("queued_at").openCursor()),
         req(s.meta.get("last_sent")),
         req(s.meta.get("needs_enrol")),
         req(s.meta.get("send_state")),
+        req(s.meta.get("clock")),
       ]);
       return {
         waiting,
@@ -189,6 +195,7 @@
         lastSent: lastSent || null,
         needsEnrol: !!needsEnrol,
         next: (state && state.next) || 0,
+        clockOffset: clock && typeof clock.offset_ms === "number" ? clock.offset_ms : null,
       };
     });
   }
@@ -198,7 +205,24 @@
   }
 
   function wire(r) {
-    return { uuid: r.uuid, kind: r.kind, recorded_at: r.recorded_at, data: r.data };
+    const out = { uuid: r.uuid, kind: r.kind, recorded_at: r.recorded_at, data: r.data };
+    if (r.restamped) out.restamped = true; // timed again by the instance's offset: as it is
+    return out;
+  }
+
+  /* What the instance said of this phone's clock: its own minus ours, in ms. */
+  function noteClock(offsetMs) {
+    if (typeof offsetMs !== "number" || !isFinite(offsetMs)) return Promise.resolve();
+    return setMeta("clock", { offset_ms: offsetMs, at: Date.now() });
+  }
+
+  /* A record held because this phone's clock was wrong, timed by the instance's clock: the
+   * same record (uuid, data), recorded_at moved by the offset the instance gave. Null if it
+   * cannot be (timed again once already, or a time that is not one). */
+  function restamp(rec, offsetMs) {
+    const at = Date.parse(rec.recorded_at) + offsetMs;
+    if (rec.restamped || !isFinite(at) || Math.abs(at) > 8.64e15) return null;
+    return Object.assign({}, rec, { recorded_at: new Date(at).toISOString(), restamped: true });
   }
 
   async function fetchWithTimeout(url, init, ms) {
@@ -226,15 +250,22 @@
   async function settle(batch, results) {
     let acked = 0;
     let refused = 0;
-    if (!Array.isArray(results) || results.length !== batch.length) return { acked, refused };
+    let restamped = 0;
+    if (!Array.isArray(results) || results.length !== batch.length) return { acked, refused, restamped };
     await run(["outbox", "attention"], "readwrite", (s) => {
       for (let i = 0; i < batch.length; i += 1) {
         const rec = batch[i];
         const res = results[i] || {};
         if (res.uuid && res.uuid !== rec.uuid) continue;
+        const again = res.status === "held" && typeof res.clock_offset_ms === "number"
+          ? restamp(rec, res.clock_offset_ms) : null;
         if (ACKED.has(res.status)) {
           s.outbox.delete(rec.uuid);
           acked += 1;
+        } else if (again) {
+          // Recorded by this phone's wrong clock: timed again, it waits to go at once.
+          s.outbox.put(again);
+          restamped += 1;
         } else if (REFUSED.has(res.status) || res.status === "held") {
           // held: the instance cannot store it yet (its site has not reached it, or this
           // phone's clock is ahead); kept here and sent again now and then, as below.
@@ -246,7 +277,7 @@
         }
       }
     });
-    return { acked, refused };
+    return { acked, refused, restamped };
   }
 
   /* Set a record aside that the instance cannot store: kept here, out of the queue's way. */
@@ -279,7 +310,8 @@
   /* One POST of records; what became of it: ok (with the answer), enrol, too_big, network
    * (nothing came back) or failed (the instance answered, but not with results). */
   async function post(source, records) {
-    const body = JSON.stringify({ source, records: records.map(wire) });
+    // sent_at: this phone's clock now, which the instance compares with its own.
+    const body = JSON.stringify({ source, sent_at: new Date().toISOString(), records: records.map(wire) });
     let res;
     try {
       res = await fetchWithTimeout(PUSH_URL, {
@@ -366,10 +398,14 @@
         // again; their uuids make a repeat harmless.
         return finish(await backoff(got.kind === "network" ? "network" : "http 413"), counts);
       }
+      await noteClock(got.payload.clock_offset_ms);
       const done = await settle(batch, got.payload.results);
       counts.sent += done.acked;
       counts.refused += done.refused;
-      if (done.acked + done.refused === 0) return finish(await backoff("no results"), counts);
+      // Timed again, they are still in the queue: the next batch sends them.
+      if (done.acked + done.refused + done.restamped === 0) {
+        return finish(await backoff("no results"), counts);
+      }
     }
     await setMeta("send_state", { failures: 0, next: 0 });
     await setMeta("needs_enrol", false);
@@ -416,6 +452,6 @@
 
   global.FieldOutbox = {
     DB_NAME, CHANNEL, open, add, all, summary, send, fromForm, fromFields, refreshDevice,
-    getMeta, setMeta, exportData, dismiss, fetchWithTimeout, retryHeld, recordedAt,
+    getMeta, setMeta, exportData, dismiss, fetchWithTimeout, retryHeld, recordedAt, noteClock,
   };
 })(self);

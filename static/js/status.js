@@ -70,6 +70,7 @@
       if (!s.waiting) note.hidden = true;
     });
     $("[data-status-enrol]", box).hidden = !s.needsEnrol;
+    renderClock(s.clockOffset);
     const attention = $("[data-status-attention]", box);
     attention.hidden = !s.attention;
     if (s.attention) {
@@ -82,14 +83,51 @@
 
   async function ping() {
     try {
+      const asked = Date.now();
       const res = await O.fetchWithTimeout(box.dataset.pingUrl, { cache: "no-store" }, 5000);
       online = res.ok;
+      if (res.ok) await noteClock(res, asked);
     } catch (_) {
       online = false;
     }
     lastPing = Date.now();
     render();
     return online;
+  }
+
+  /* The instance's clock as the ping answered (`now`, else its Date header) against ours, taken
+   * halfway through the request: how far this phone's clock is off. */
+  async function noteClock(res, asked) {
+    const back = Date.now();
+    let theirs = NaN;
+    try {
+      theirs = Date.parse((await res.json()).now);
+    } catch (_) { /* not JSON: the header below */ }
+    if (!isFinite(theirs)) theirs = Date.parse(res.headers.get("Date") || "") + 500;
+    if (isFinite(theirs)) await O.noteClock(Math.round(theirs - (asked + back) / 2)).catch(() => null);
+  }
+
+  /* "3 days", "5 hours", "25 minutes": how far the clock is off, in the unit it is set by. */
+  function gap(ms) {
+    const minutes = Math.abs(ms) / 60000;
+    const [amount, unit] = Math.round(minutes / 1440) >= 2 ? [Math.round(minutes / 1440), "day"]
+      : Math.round(minutes / 60) >= 2 ? [Math.round(minutes / 60), "hour"]
+      : [Math.round(minutes), "minute"];
+    try {
+      return new Intl.NumberFormat(lang, { style: "unit", unit, unitDisplay: "long" }).format(amount);
+    } catch (_) {
+      return amount + " " + unit; // a browser without unit formatting
+    }
+  }
+
+  /* The phone's clock is wrong: say so, and how to put it right, until it is. */
+  function renderClock(offset) {
+    const line = $("[data-status-clock]", box);
+    if (!line) return; // a page kept before this line existed
+    const tolerance = Number(box.dataset.clockToleranceMs || 600000);
+    const wrong = offset !== null && Math.abs(offset) > tolerance;
+    line.hidden = !wrong;
+    if (wrong) line.textContent = t(offset > 0 ? "ClockSlow" : "ClockFast", { gap: gap(offset) });
   }
 
   /* Send what waits if the instance answers; force skips the backoff wait. */

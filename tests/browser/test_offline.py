@@ -207,6 +207,62 @@ def test_an_entry_made_with_the_phone_clock_days_ahead_is_held_on_the_phone_not_
     assert "日期和时间" in item.inner_text()
 
 
+# The phone's clock in its service worker too (Playwright's clock moves the pages' only): on a
+# phone both read the same clock, and either may send the outbox.
+WORKER_CLOCK = """(offset) => {
+  const Real = Date;
+  class PhoneDate extends Real {
+    constructor(...args) { if (args.length) super(...args); else super(Real.now() + offset); }
+    static now() { return Real.now() + offset; }
+  }
+  self.Date = PhoneDate;
+  return new Date().toISOString();
+}"""
+
+
+def test_a_phone_forty_days_slow_stores_its_offline_fever_at_the_right_time(server, context):
+    """A cheap phone whose date was reset (flat battery, no network time): 40 days slow. The
+    entries it keeps offline carry its wrong date, past the 21-day retention horizon: the
+    instance holds them with the offset, the phone times them again and they are stored once,
+    at the time they were made, the fever included, instead of acknowledged as "expired" and
+    dropped without a word. The status line tells the volunteer to set the clock right."""
+    from datetime import UTC, datetime, timedelta
+
+    behind = timedelta(days=40)
+    context.clock.install(time=datetime.now(UTC) - behind)
+    page = context.new_page()
+    enrol_browser(server, page)
+    ready(page)
+    [worker] = context.service_workers
+    worker.evaluate(WORKER_CLOCK, -behind // timedelta(milliseconds=1))
+    warning = page.locator("[data-status-clock]")
+    warning.wait_for()
+    assert "手机日期时间不准（慢了 40天）" in warning.inner_text()
+    assert "自动设置日期和时间" in warning.inner_text()
+
+    context.set_offline(True)
+    save(page, "慢钟发热", "38.1")
+    page.wait_for_selector("[data-outbox-flash]:has-text('已保存在本机，1 条待发送')")
+    save(page, "慢钟二")
+    page.wait_for_selector("[data-outbox-flash]:has-text('2 条待发送')")
+    kept = page.evaluate("async () => (await FieldOutbox.all('outbox')).map(r => r.recorded_at)")
+    assert all(at < (datetime.now(UTC) - timedelta(days=21)).isoformat() for at in kept)
+    assert names(server) == []
+    context.set_offline(False)
+    wait_waiting(page, 0)
+    assert attention(page) == []
+    assert names(server) == ["慢钟二", "慢钟发热"]
+    no_duplicates(server)
+    assert server.query("SELECT COUNT(*) FROM sync_rejects")[0][0] == 0
+    now = datetime.now(UTC)
+    for name, at in server.query("SELECT name, recorded_at FROM entries"):
+        assert abs(datetime.fromisoformat(at) - now) < timedelta(minutes=10), (name, at)
+    fever = server.query("SELECT temperature, fever_action FROM entries WHERE name = '慢钟发热'")
+    assert tuple(fever[0]) == (38.1, "clinic")
+    page.wait_for_selector("[data-status-waiting]:has-text('没有待发送的记录')")
+    assert warning.is_visible()  # until the phone's clock is set right
+
+
 SLOW_ANSWERS = """() => {
   // One bar of signal: every answer reaches the page 0.4 s later than it came.
   const fetchNow = window.fetch;
