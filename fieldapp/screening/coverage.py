@@ -104,6 +104,16 @@ def roster_sizes(conn: sqlite3.Connection, site_ids: list[str] | None, until: st
     return out
 
 
+PAIRS = 400  # (site, name or person) pairs looked up at a time: 800 values, under any limit
+
+
+def _pairs(first: str, second: str, n: int) -> str:
+    """SQL for `(first = ? AND second = ?) OR …` n times: each pair an index look-up (SQLite's
+    multi-index OR, PostgreSQL's bitmap OR), where a join on a list of values would make
+    SQLite read the whole table first."""
+    return " OR ".join([f"({first} = ? AND {second} = ?)"] * n)
+
+
 @dataclass
 class Joined:
     """A campaign's people added on site up to a day, against the roster of that day."""
@@ -113,34 +123,45 @@ class Joined:
     site_of: dict[str, str] = field(default_factory=dict)  # of the ids in same, both sides
 
 
-def joined(conn: sqlite3.Connection, campaign_id: str, day: date, until: str) -> Joined:
+def joined(
+    conn: sqlite3.Connection,
+    campaign_id: str,
+    day: date,
+    until: str,
+    site_ids: list[str] | None = None,
+) -> Joined:
     """Who of the people added on site up to the day (partial index screenings_added: such
-    people are few) is on the site's roster made before `until` (the end of the day). Someone
-    added on site who stays joins the roster by `fieldapp roster import` (README), which makes
-    a new roster row for them: the same person as the import knows one, by name and phone
-    (roster.person_key), named as in their latest answer as added."""
-    named: dict[tuple[str, str], tuple[tuple[str, str], tuple[str, str]]] = {}
-    for site_id, person_id, name, phone, recorded_at, uuid in db.tuples(
-        conn,
+    people are few), at every site or those, is on the site's roster made before `until` (the
+    end of the day). Someone added on site who stays joins the roster by `fieldapp roster
+    import` (README), which makes a new roster row for them: the same person as the import
+    knows one, by name and phone (roster.person_key), named as in their latest answer as added."""
+    # In the order of screenings_added: SQLite reads that index, not the whole day's answers,
+    # even when no statistics say how few such people there are.
+    sql = (
         "SELECT site_id, person_id, name, phone, recorded_at, uuid FROM screenings"
-        # In the order of screenings_added: SQLite reads that index, not the whole day's
-        # answers, even when no statistics say how few such people there are.
-        " WHERE added = 1 AND campaign_id = ? AND day <= ? ORDER BY site_id, person_id",
-        (campaign_id, day.isoformat()),
-    ):
+        " WHERE added = 1 AND campaign_id = ? AND day <= ? AND {sites}"
+        " ORDER BY site_id, person_id"
+    )
+    found_rows: list[tuple] = []
+    for chunk in [None] if site_ids is None else db.chunks(site_ids, 500):
+        found_rows += db.tuples(
+            conn,
+            sql.format(sites="1 = 1" if chunk is None else db.in_list("site_id", chunk)),
+            (campaign_id, day.isoformat(), *(chunk or ())),
+        )
+    named: dict[tuple[str, str], tuple[tuple[str, str], tuple[str, str]]] = {}
+    for site_id, person_id, name, phone, recorded_at, uuid in found_rows:
         held = named.get((site_id, person_id))
         if held is None or (recorded_at, uuid) > held[0]:
             named[(site_id, person_id)] = ((recorded_at, uuid), roster.person_key(name, phone))
     wanted = sorted({(site_id, key[0]) for (site_id, _p), (_w, key) in named.items()})
     found: dict[tuple[str, str, str], str] = {}
-    for chunk in db.chunks(wanted, 400):
-        values = ", ".join(["(?, ?)"] * len(chunk))
+    for chunk in db.chunks(wanted, PAIRS):
         for person_id, site_id, name, phone in db.tuples(
             conn,
-            f"WITH wanted (site_id, name) AS (VALUES {values})"  # noqa: S608 -- only marks
-            " SELECT r.id, r.site_id, r.name, r.phone FROM wanted JOIN roster r"
-            " ON r.site_id = wanted.site_id AND r.name = wanted.name"
-            " WHERE r.active = 1 AND r.created_at < ?",
+            "SELECT id, site_id, name, phone FROM roster"  # noqa: S608 -- only marks
+            f" WHERE ({_pairs('site_id', 'name', len(chunk))})"
+            " AND active = 1 AND created_at < ?",
             (*(v for pair in chunk for v in pair), until),
         ):
             key = (site_id, *roster.person_key(name, phone))
@@ -162,15 +183,13 @@ def merged(
     """Per site, what counting a daily campaign's day with each person added on site and the
     roster row made for them as one person changes in the counts kept with the answers (those
     count each person id once): nothing, unless both ids have an answer that day."""
-    ids = sorted(people.site_of)
+    pairs = sorted((site_id, person_id) for person_id, site_id in people.site_of.items())
     rows: list[Any] = []
-    for chunk in db.chunks(ids, tallies.CHUNK // 2):
-        sites = sorted({people.site_of[i] for i in chunk})
+    for chunk in db.chunks(pairs, PAIRS):
         rows += conn.execute(
             f"SELECT {tallies.READ} FROM screenings"  # noqa: S608 -- columns from code
-            f" WHERE campaign_id = ? AND day = ? AND {db.in_list('site_id', sites)}"
-            f" AND {db.in_list('person_id', chunk)}",
-            (campaign_id, day.isoformat(), *sites, *chunk),
+            f" WHERE campaign_id = ? AND day = ? AND ({_pairs('site_id', 'person_id', len(chunk))})",
+            (campaign_id, day.isoformat(), *(v for pair in chunk for v in pair)),
         ).fetchall()
     apart, together = tallies.count(rows), tallies.count(rows, people.same)
     out: dict[str, Counter] = {}
@@ -220,7 +239,7 @@ def build(
     ids = [s["id"] for s in sites]
     until = days.bounds(day, tz)[1]
     roster_on = roster_sizes(conn, None if everywhere else ids, until)
-    people = joined(conn, campaign.id, day, until)
+    people = joined(conn, campaign.id, day, until, None if everywhere else ids)
     counts = screened_counts(conn, campaign, day, None if everywhere else ids, people)
     rows: list[Line] = []
     districts: dict[str, Line] = {}
