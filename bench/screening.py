@@ -8,6 +8,8 @@ site, and the day's answers (98 % of the people, 2 % of them answered twice) sto
 fieldapp.records.save in batches of 1,000, as pushes store them, so the counts kept with the
 answers (fieldapp/screening/tallies.py) are made by the real path; the ingest rate is printed,
 and beside it the rate of the same path with the counts switched off, in the same process.
+Then 1,000 people added on site (two on every tenth site), 500 of whom join the roster by
+roster.import_rows and are screened again under their roster id: each counted once.
 Then times coverage.build for the whole city and for one district (best of 5), the summary,
 CSV and XLSX, the roll-call's screening column, a site phone's page data, the follow-ups, and
 as a baseline the same coverage counted from the answers themselves.
@@ -34,6 +36,7 @@ from support import TZ, add_sites, best  # noqa: E402
 import sync  # noqa: E402
 from fieldapp import create_app, days, records  # noqa: E402
 from fieldapp.db import connect, migrate, transaction  # noqa: E402
+from fieldapp.gate import roster  # noqa: E402
 from fieldapp.instance import ensure_identity  # noqa: E402
 from fieldapp.screening import answers, campaigns, coverage, followup, tallies  # noqa: E402
 from sync.store import iso  # noqa: E402
@@ -146,6 +149,33 @@ def build(target: str, n_sites: int, n_people: int, app) -> None:
     print(
         f"stored {len(recs):,} answers through records.save in {took:.1f} s ({len(recs) / took:,.0f}/s)"
     )
+    # People added on site: two on every tenth site, one of whom has since joined the roster
+    # (`fieldapp roster import`: a new roster row, the same name and phone) and was screened
+    # again under the roster id. Coverage counts each of them once (coverage.joined, merged).
+    newcomers, joined = [], []
+    for n, sid in enumerate(site_ids[::10]):
+        for k in range(2):
+            rec = wire(rng, campaign.id, sid, str(uuid.uuid4()), day, start + timedelta(hours=8))
+            person = {"name": f"新来的{k}", "phone": f"139{n:04d}{k:04d}", "unit": "临时工棚"}
+            rec["data"].update(added=True, person_type="worker", **person)
+            newcomers.append(rec)
+            if k == 0:
+                joined.append((sid, {**person, "person_type": "worker"}))
+    with app.test_request_context():
+        records.save(conn, newcomers, source="bench")
+        for sid, person in joined:
+            roster.import_rows(conn, sid, [person])
+        again = [
+            wire(rng, campaign.id, sid, pid, day, start + timedelta(hours=16))
+            for sid, pid in conn.execute(
+                "SELECT site_id, id FROM roster WHERE name = '新来的0'"
+            ).fetchall()
+        ]
+        records.save(conn, again, source="bench")
+    print(
+        f"{len(newcomers):,} people added on site, {len(joined):,} of them since on the roster"
+        " and screened again under that id"
+    )
     if not target.startswith("postgres"):
         conn.execute("ANALYZE")
     conn.close()
@@ -231,19 +261,22 @@ def main() -> None:
     day = days.today(TZ)
     with app.test_request_context():
         campaign = campaigns.listing(conn)[0]
-        city_ms, cov = best(lambda: coverage.build(conn, campaign, day))
-        district_ms, cd = best(lambda: coverage.build(conn, campaign, day, district="金坛区"))
+        city_ms, cov = best(lambda: coverage.build(conn, campaign, day, tz=TZ))
+        district_ms, cd = best(
+            lambda: coverage.build(conn, campaign, day, tz=TZ, district="金坛区")
+        )
         summary_ms, text = best(lambda: coverage.summary(cov))
         csv_ms, _ = best(lambda: coverage.to_csv(cov), runs=3)
         xlsx_ms, _ = best(lambda: coverage.to_xlsx(cov), runs=3)
         ids = [r.site_id for r in cov.rows]
-        rollcall_ms, _ = best(lambda: coverage.for_rollcall(conn, day, ids), runs=3)
+        rollcall_ms, _ = best(lambda: coverage.for_rollcall(conn, day, ids, TZ), runs=3)
         site = conn.execute("SELECT * FROM sites LIMIT 1").fetchone()
         phone_ms, _ = best(lambda: answers.people(conn, campaign, site["id"], day))
         follow_ms, follows = best(lambda: followup.listing(conn, None, datetime.now(UTC)), runs=3)
         # Baseline: the same day counted from the answers themselves, each person once.
+        same = coverage.joined(conn, campaign.id, day, days.bounds(day, TZ)[1]).same
         direct_city_ms, direct = best(
-            lambda: tallies.count(tallies.answers_in(conn, campaign.id, day, day)), runs=3
+            lambda: tallies.count(tallies.answers_in(conn, campaign.id, day, day), same), runs=3
         )
         district_ids = [r.site_id for r in cd.rows]
         marks = ",".join("?" * len(district_ids))
@@ -263,7 +296,10 @@ def main() -> None:
     t = cov.total
     engine = "PostgreSQL" if target.startswith("postgres") else "SQLite"
     print(f"{engine}: sites {t.sites:,}, roster {t.roster:,}, answers of the day {n_answers:,}")
-    print(f"screened {t.screened:,}, not yet {t.not_yet:,}, follow-ups open {len(follows):,}")
+    print(
+        f"to screen {t.to_screen:,} ({t.added:,} added on site), screened {t.screened:,},"
+        f" not yet {t.not_yet:,}, follow-ups open {len(follows):,}"
+    )
     print(f"coverage, whole city ({t.sites:,} sites):      {city_ms:8.1f} ms  (target <= 500 ms)")
     print(
         f"coverage, one district ({cd.total.sites:,} sites):     {district_ms:8.1f} ms  (target <= 50 ms)"

@@ -6,6 +6,7 @@ import uuid
 from datetime import date, datetime, timedelta
 
 from fieldapp import days, records
+from fieldapp.db import transaction
 from fieldapp.gate import roster, sites
 from fieldapp.screening import campaigns
 from sync.store import iso, utcnow
@@ -65,6 +66,13 @@ def make_sites(db) -> list[dict]:
             for i, n in enumerate(people)
         ]
         roster.import_rows(db, site["id"], rows)
+        # On the roster since before any campaign of the tests (a week ago, most of them): a
+        # past day's coverage counts the roster of that day.
+        with transaction(db):
+            db.execute(
+                "UPDATE roster SET created_at = ? WHERE site_id = ?",
+                (iso(utcnow() - timedelta(days=30)), site["id"]),
+            )
         site["people"] = [
             r["id"]
             for r in db.execute(

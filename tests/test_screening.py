@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from screening_support import (
     EN,
+    TZ,
     added,
     answer,
     local,
@@ -24,6 +25,7 @@ from screening_support import (
 )
 
 from fieldapp.db import connect, migrate
+from fieldapp.gate import roster
 from fieldapp.privacy import retention
 from fieldapp.screening import campaigns, coverage, followup, questions, tallies
 from fieldapp.syncing import configuration
@@ -236,7 +238,7 @@ def test_someone_not_on_the_roster_is_added_by_the_answer_itself(app, db, world,
     assert tuple(row) == (1, "刘新来", "13900001111", "worker")
     # Not a roster row: the roster is configuration, owned upstream.
     assert db.execute("SELECT count(*) FROM roster WHERE name = '刘新来'").fetchone()[0] == 0
-    cov = coverage.build(db, campaign, today())
+    cov = coverage.build(db, campaign, today(), tz=TZ)
     line = next(r for r in cov.rows if r.site_id == site["id"])
     assert (line.roster, line.added, line.to_screen, line.screened, line.not_yet) == (3, 1, 4, 1, 3)
 
@@ -283,7 +285,7 @@ def test_coverage_counts_each_person_once_by_their_latest_answer(app, db, world,
         answer(campaign.id, world["liyang"]["id"], world["liyang"]["people"][0]),
     ]
     assert {r.status for r in save(app, db, recs)} == {"applied"}
-    cov = coverage.build(db, campaign, today())
+    cov = coverage.build(db, campaign, today(), tz=TZ)
     assert [r.name for r in cov.rows] == ["人民医院扩建工地", "阳光花园小区"]
     by_site = {r.site_id: r for r in cov.rows}
     sa, sb = by_site[a["id"]], by_site[b["id"]]
@@ -296,10 +298,10 @@ def test_coverage_counts_each_person_once_by_their_latest_answer(app, db, world,
     assert (t.sites, t.to_screen, t.screened, t.not_yet, t.counts["added"]) == (2, 8, 5, 3, 1)
     assert [(d.name, d.screened) for d in cov.districts] == [("金坛区", 5)]
     # Yesterday, only 陈晓梅 was screened.
-    assert coverage.build(db, campaign, yesterday).total.screened == 1
+    assert coverage.build(db, campaign, yesterday, tz=TZ).total.screened == 1
     # A district's coverage, and a scope of one site.
-    assert coverage.build(db, campaign, today(), district="溧阳市").rows == []
-    one = coverage.build(db, campaign, today(), site_ids=[b["id"]])
+    assert coverage.build(db, campaign, today(), tz=TZ, district="溧阳市").rows == []
+    one = coverage.build(db, campaign, today(), tz=TZ, site_ids=[b["id"]])
     assert [r.site_id for r in one.rows] == [b["id"]] and one.total.screened == 2
 
     with app.test_request_context(headers=EN):
@@ -329,11 +331,112 @@ def test_a_one_off_campaign_counts_everyone_once_since_its_start(app, db, world)
         answer(campaign.id, a["id"], a["people"][1], day=today() - timedelta(days=2)),
     ]
     assert {r.status for r in save(app, db, recs)} == {"applied"}
-    cov = coverage.build(db, campaign, today())
+    cov = coverage.build(db, campaign, today(), tz=TZ)
     line = next(r for r in cov.rows if r.site_id == a["id"])
     assert (line.screened, line.not_yet, line.counts["status:left"]) == (2, 2, 1)
-    before = coverage.build(db, campaign, today() - timedelta(days=2))
+    before = coverage.build(db, campaign, today() - timedelta(days=2), tz=TZ)
     assert next(r for r in before.rows if r.site_id == a["id"]).screened == 2
+
+
+def line_of(cov, site_id):
+    """(roster, added, to screen, screened, not yet) of a site's line."""
+    line = next(r for r in cov.rows if r.site_id == site_id)
+    return (line.roster, line.added, line.to_screen, line.screened, line.not_yet)
+
+
+@pytest.mark.parametrize("daily", [True, False], ids=["daily", "one-off"])
+def test_someone_added_on_site_who_joins_the_roster_is_one_person(
+    app, db, world, monkeypatch, daily
+):
+    """The README's path: 刘新来 is added on the phone, screened, then joins the roster by
+    `fieldapp roster import` (a new roster row, the same name and phone). From then on they
+    are one person to screen, and their answers under either id count once; the days before
+    the import keep the figures they had."""
+    campaign = make_campaign(app, db, daily=daily)
+    site = world["jintan"]  # a roster of 4
+    d3, d2, d1 = (today() - timedelta(days=n) for n in (3, 2, 1))
+    first = added(
+        campaign.id, site["id"], "刘新来", phone="139 0000 1111", day=d3, status="home_isolation"
+    )
+    newcomer = first["data"]["person_id"]
+    assert {r.status for r in save(app, db, [first])} == {"applied"}
+    before = coverage.build(db, campaign, d3, tz=TZ)
+    assert line_of(before, site["id"]) == (4, 1, 5, 1, 4)
+
+    # Imported into the roster (the console's added.csv), as if at 10:00 on d2.
+    monkeypatch.setattr(
+        "fieldapp.gate.roster.utcnow", lambda: datetime.fromisoformat(local(d2, 10))
+    )
+    with app.app_context():
+        made = roster.import_rows(
+            db,
+            site["id"],
+            [
+                {
+                    "name": "刘新来",
+                    "phone": "13900001111",
+                    "unit": "临时工棚",
+                    "person_type": "worker",
+                }
+            ],
+        )
+    assert made.added == 1
+    joined = db.execute(
+        "SELECT id FROM roster WHERE site_id = ? AND name = '刘新来'", (site["id"],)
+    ).fetchone()[0]
+    # The day before the import is as it was, to the last count.
+    again = coverage.build(db, campaign, d3, tz=TZ)
+    assert line_of(again, site["id"]) == line_of(before, site["id"])
+    assert again.total.counts == before.total.counts
+    # From the import on, one person to screen: on the roster (a one-off campaign has their
+    # answer as added already).
+    joined_day = (5, 0, 5, 0, 5) if daily else (5, 0, 5, 1, 4)
+    assert line_of(coverage.build(db, campaign, d2, tz=TZ), site["id"]) == joined_day
+
+    recs = [
+        # d2: the phone has not got the new roster yet: screened under the added id, then,
+        # after the sync, again under the roster id (the answer in force).
+        answer(
+            campaign.id,
+            site["id"],
+            newcomer,
+            day=d2,
+            at=local(d2, 9),
+            added=True,
+            name="刘新来",
+            phone="13900001111",
+            unit="临时工棚",
+            person_type="worker",
+            status="home_isolation",
+        ),
+        answer(campaign.id, site["id"], joined, day=d2, at=local(d2, 15)),
+        answer(campaign.id, site["id"], joined, day=d1, at=local(d1, 9)),
+        answer(campaign.id, site["id"], site["people"][0], day=d1, at=local(d1, 9)),
+    ]
+    assert {r.status for r in save(app, db, recs)} == {"applied"}
+    ids = [r[0] for r in db.execute("SELECT id FROM sites")]
+    want = {
+        d3: (4, 1, 5, 1, 4),
+        d2: (5, 0, 5, 1, 4),
+        d1: (5, 0, 5, 2, 3),
+        today(): (5, 0, 5, 0, 5) if daily else (5, 0, 5, 2, 3),
+    }
+    for day, figures in want.items():
+        cov = coverage.build(db, campaign, day, tz=TZ)
+        assert line_of(cov, site["id"]) == figures, day
+        assert_adds_up(cov)
+        assert_summary_says(app, cov)
+        # The roll-call's cell says the same.
+        with app.test_request_context():
+            (cell,) = coverage.for_rollcall(db, day, ids, TZ)
+        assert cell["sites"][site["id"]] == (figures[3], figures[2]), day
+        assert cell["total"] == (cov.total.screened, cov.total.to_screen), day
+    # d2: 刘新来 once, by the answer in force (here, under the roster id), not isolating.
+    counts = next(
+        r for r in coverage.build(db, campaign, d2, tz=TZ).rows if r.site_id == site["id"]
+    ).counts
+    assert (counts["people"], counts["status:here"], counts["status:home_isolation"]) == (1, 1, 0)
+    assert counts["added"] == 0
 
 
 def test_exports_carry_the_summary_and_every_line(app, db, world, campaign):
@@ -342,7 +445,7 @@ def test_exports_carry_the_summary_and_every_line(app, db, world, campaign):
     site = world["jintan"]
     assert save(app, db, [answer(campaign.id, site["id"], site["people"][0], status="left")])
     with app.test_request_context():
-        cov = coverage.build(db, campaign, today())
+        cov = coverage.build(db, campaign, today(), tz=TZ)
         raw = coverage.to_csv(cov)
         book = openpyxl.load_workbook(io.BytesIO(coverage.to_xlsx(cov)))
         text = coverage.format_text(cov)
@@ -516,7 +619,7 @@ def test_coverage_always_equals_the_counts_made_from_the_records(
         assert {r.status for r in save(app, db, recs[start : start + size])} == {"applied"}
     for day_off in (-2, -1, 0):
         day = today() + timedelta(days=day_off)
-        cov = coverage.build(db, campaign, day)
+        cov = coverage.build(db, campaign, day, tz=TZ)
         want = direct(recs, sites, campaign, day)
         got = {
             r.site_id: {
@@ -537,7 +640,7 @@ def test_coverage_always_equals_the_counts_made_from_the_records(
         assert_summary_says(app, cov)
         # A district's own coverage is its part of the city's.
         for group in cov.districts:
-            alone = coverage.build(db, campaign, day, district=group.name)
+            alone = coverage.build(db, campaign, day, tz=TZ, district=group.name)
             assert [(r.site_id, r.to_screen, r.counts) for r in alone.rows] == [
                 (r.site_id, r.to_screen, r.counts) for r in group.rows
             ]

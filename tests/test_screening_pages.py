@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 from console_support import csrf, login, make_user
-from screening_support import added, answer, make_campaign, make_sites, save, today
+from screening_support import TZ, added, answer, make_campaign, make_sites, save, today
 
 from fieldapp.gate import sites
 from fieldapp.phones import devices
@@ -265,6 +265,78 @@ def test_a_sites_people_are_masked_by_role_and_looking_is_audited(app, db, world
     assert other.get(f"/console/screening/{cid}/sites/{site['id']}").status_code == 404
 
 
+def test_someone_added_on_site_then_imported_into_the_roster_is_counted_once(
+    app, db, world, runner, tmp_path
+):
+    """The audit's case, by the README's path: 刘新来 is added on site and screened; the
+    coordinator downloads the site's added people and the central imports them with
+    `fieldapp roster import`. The coverage page, its summary, the CLI, the roll-call's cell
+    and the site's list still count 刘新来 once, today and on the day before."""
+    site, campaign = world["jintan"], world["campaign"]
+    cid, yesterday = campaign.id, today() - timedelta(days=1)
+    newcomer = added(cid, site["id"], "刘新来", day=yesterday)
+    person = newcomer["data"]["person_id"]
+    recs = [
+        newcomer,
+        answer(cid, site["id"], site["people"][0], day=yesterday),
+        *(answer(cid, site["id"], p) for p in site["people"]),
+        answer(
+            cid,
+            site["id"],
+            person,
+            added=True,
+            name="刘新来",
+            phone="13900001111",
+            unit="临时工棚",
+            person_type="worker",
+        ),
+    ]
+    assert {r.status for r in save(app, db, recs)} == {"applied"}
+    coordinator = signed_in(app, "jintan", "coordinator", districts=["金坛区"])
+    said = {
+        today(): "应排查 8 人，已排查 5 人（含名单外新增 1 人），未排查 3 人",
+        yesterday: "应排查 8 人，已排查 2 人（含名单外新增 1 人），未排查 6 人",
+    }
+    cells = {today(): "5/5", yesterday: "2/5"}
+
+    def shown(day):
+        page = coordinator.get(f"/console/screening/{cid}?day={day.isoformat()}").text
+        summary = re.search(r'<p class="screening-summary" data-summary>(.*?)</p>', page, re.S)
+        rc = coordinator.get(f"/console/rollcall?day={day.isoformat()}").text
+        row = re.search(f'data-site="{site["id"]}">(.*?)</tr>', rc, re.S).group(1)
+        return summary.group(1), re.findall(r"\b\d+/\d+\b", row)
+
+    for day in said:
+        summary, cell = shown(day)
+        assert said[day] in summary and cells[day] in cell, day
+    people = coordinator.get(f"/console/screening/{cid}/sites/{site['id']}").text
+    assert people.count("刘新来") == 1
+    listed = coordinator.get(f"/console/screening/{cid}/sites/{site['id']}/added.csv")
+    (tmp_path / "join.csv").write_bytes(listed.data)
+
+    result = runner.invoke(args=["roster", "import", site["code"], str(tmp_path / "join.csv")])
+    assert result.exit_code == 0, result.output
+    joined = db.execute(
+        "SELECT id FROM roster WHERE site_id = ? AND name = '刘新来'", (site["id"],)
+    ).fetchone()[0]
+    for day in said:  # today's figures as they were, and the day before's too
+        summary, cell = shown(day)
+        assert said[day] in summary and cells[day] in cell, day
+    printed = runner.invoke(args=["screening", "coverage", cid])
+    assert said[today()] in printed.output
+    # The site's list has them once, on the roster, screened; nobody is left to import.
+    people = coordinator.get(f"/console/screening/{cid}/sites/{site['id']}").text
+    assert people.count("刘新来") == 1
+    listed = coordinator.get(f"/console/screening/{cid}/sites/{site['id']}/added.csv")
+    assert listed.data.decode("utf-8-sig").splitlines() == ["name,phone,unit,person_type"]
+
+    # The phone, with the new roster, screens them again under their roster id: still once.
+    again = answer(cid, site["id"], joined, at=iso(utcnow()))
+    assert {r.status for r in save(app, db, [again])} == {"applied"}
+    summary, cell = shown(today())
+    assert "应排查 8 人，已排查 5 人，未排查 3 人" in summary and "5/5" in cell
+
+
 def test_home_isolation_is_followed_up_until_closed(app, db, world, screened):
     site, campaign = world["jintan"], world["campaign"]
     person = site["people"][1]
@@ -362,8 +434,8 @@ def test_the_roll_calls_screening_cells_are_the_coverage_pages_figures(app, db, 
     breakdown: both say the same for every site, district and the whole scope."""
     ids = [r[0] for r in db.execute("SELECT id FROM sites")]
     with app.test_request_context():
-        (cell,) = coverage.for_rollcall(db, today(), ids)
-        full = coverage.build(db, world["campaign"], today(), site_ids=ids)
+        (cell,) = coverage.for_rollcall(db, today(), ids, TZ)
+        full = coverage.build(db, world["campaign"], today(), tz=TZ, site_ids=ids)
     assert cell["sites"] == {r.site_id: (r.screened, r.to_screen) for r in full.rows}
     assert cell["districts"] == {d.name: (d.screened, d.to_screen) for d in full.districts}
     assert cell["total"] == (full.total.screened, full.total.to_screen)
@@ -376,8 +448,8 @@ def test_the_roll_calls_screening_cells_are_the_coverage_pages_figures(app, db, 
         "applied"
     }
     with app.test_request_context():
-        cells = coverage.for_rollcall(db, today(), ids)
-        full = coverage.build(db, once, today(), site_ids=ids)
+        cells = coverage.for_rollcall(db, today(), ids, TZ)
+        full = coverage.build(db, once, today(), tz=TZ, site_ids=ids)
     (cell,) = [c for c in cells if c["campaign"].id == once.id]
     assert cell["sites"] == {r.site_id: (r.screened, r.to_screen) for r in full.rows}
     assert cell["total"] == (full.total.screened, full.total.to_screen)

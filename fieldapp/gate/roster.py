@@ -158,6 +158,13 @@ def parse_csv(raw: bytes, default_type: str = "resident") -> list[dict[str, str]
     return rows
 
 
+def person_key(name: str, phone: str) -> tuple[str, str]:
+    """Who someone is on a site's roster: their name and mobile number, as an import finds
+    them (import_rows). Screening finds by it the roster row made for someone added on site
+    (fieldapp/screening/coverage.py, joined)."""
+    return name.strip(rules.SPACES), rules.normalise_phone(phone.strip(rules.SPACES))
+
+
 def import_rows(conn: sqlite3.Connection, site_id: str, rows: list[dict[str, str]]) -> ImportResult:
     """Add or update roster rows (a person is their name and phone) in one transaction."""
     result = ImportResult(rows=rows)
@@ -186,7 +193,8 @@ def import_rows(conn: sqlite3.Connection, site_id: str, rows: list[dict[str, str
                 # the roster flows down to.
                 conn.execute(
                     "INSERT INTO roster (id, site_id, name, phone, unit, person_type, active,"
-                    " version, pass_token, pass_issued_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+                    " version, pass_token, pass_issued_at, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
                     (
                         str(uuid.uuid4()),
                         site_id,
@@ -197,6 +205,7 @@ def import_rows(conn: sqlite3.Connection, site_id: str, rows: list[dict[str, str
                         version,
                         passes.new_token(),
                         now,
+                        now,  # from when screening coverage counts them (coverage.py)
                     ),
                 )
                 result.added += 1

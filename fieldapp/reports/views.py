@@ -178,7 +178,9 @@ def console_rollcall():
         "states": rollcall.STATES,
         "printing": request.args.get("print") == "1",
         # Each screening campaign running that day: its coverage beside the daily report.
-        "screening": screening_coverage.for_rollcall(conn, rc.day, [r.site_id for r in rc.rows])
+        "screening": screening_coverage.for_rollcall(
+            conn, rc.day, [r.site_id for r in rc.rows], _tz()
+        )
         if rc
         else [],
     }

@@ -20,6 +20,7 @@ from flask_babel import gettext as _
 import sync
 from fieldapp import records, rules
 from fieldapp.db import transaction
+from fieldapp.gate import roster as rosters
 from fieldapp.screening import campaigns, questions, tallies
 from sync.store import canonical_uuid
 
@@ -122,6 +123,16 @@ def people(
         (campaign.id, site_id, last.isoformat()),
     ):
         answers[a["person_id"]].append(a)
+    # Someone added on site who has joined the roster since (`fieldapp roster import`) is that
+    # roster person, their answers as added theirs too: the same person as the import knows
+    # one (roster.person_key), as the coverage counts them (coverage.joined).
+    on_roster = {rosters.person_key(p["name"], p["phone"]): p["id"] for p in roster}
+    listed = set(on_roster.values())
+    for person_id in [p for p in answers if p not in listed]:
+        named = tallies.latest(a for a in answers[person_id] if a["added"])
+        joined = named and on_roster.get(rosters.person_key(named["name"], named["phone"]))
+        if joined:
+            answers[joined] += answers.pop(person_id)
     out = [_person(dict(p), False, answers.pop(p["id"], []), first, last) for p in roster]
     added = []
     for person_id, found in answers.items():  # the rest: people not on the roster

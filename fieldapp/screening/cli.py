@@ -117,7 +117,7 @@ def coverage_command(
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--date") from None
         found = campaigns.find(conn, campaign)
-        cov = coverage.build(conn, found, when, district=district)
+        cov = coverage.build(conn, found, when, tz=config["TIMEZONE"], district=district)
     write_table(cov, coverage, fmt, out)
 
 

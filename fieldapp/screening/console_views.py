@@ -123,7 +123,7 @@ def _coverage_for_request(campaign: campaigns.Campaign):
         return None, str(exc)
     district = (request.args.get("district") or "").strip() or None
     ids = scope_site_ids(current_user())
-    return coverage.build(get_db(), campaign, day, district=district, site_ids=ids), ""
+    return coverage.build(get_db(), campaign, day, tz=_tz(), district=district, site_ids=ids), ""
 
 
 @bp.route("/console/screening/<campaign_id>")

@@ -4,6 +4,11 @@ answers; the summary paragraph made from those numbers; CSV, XLSX and a terminal
 
 A daily campaign's day is read from the counts kept with the answers (tallies.py: a row per
 site); a one-off campaign counts every answer from its start to the day (each person once).
+
+A day counts the roster of that day (roster rows made before its end), so later imports leave
+it as it was. Someone added on site who has joined the roster since (`fieldapp roster import`
+makes a new row of the same name and phone) is that roster person (joined): one person to
+screen, their answers under either id counted once (merged).
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from typing import Any
 
 from flask_babel import gettext as _
 
-from fieldapp import db, tables
+from fieldapp import days, db, tables
+from fieldapp.gate import roster
 from fieldapp.screening import campaigns, questions, tallies
 
 
@@ -29,8 +35,8 @@ class Line:
     district: str = ""
     site_id: str = ""
     sites: int = 0
-    roster: int = 0
-    added: int = 0  # people added on site so far (not on the roster)
+    roster: int = 0  # on the roster that day
+    added: int = 0  # people added on site so far, not on the roster that day
     counts: Counter = field(default_factory=Counter)
     rows: list[Line] = field(default_factory=list)  # a district's sites
 
@@ -79,33 +85,138 @@ class Coverage:
         ]
 
 
-def roster_sizes(conn: sqlite3.Connection, site_ids: list[str] | None) -> Counter:
-    """Active roster people per site (every site, or those)."""
-    sql = "SELECT site_id, count(*) FROM roster WHERE active = 1"
+def roster_sizes(conn: sqlite3.Connection, site_ids: list[str] | None, until: str) -> Counter:
+    """Roster people per site (every site, or those) made before `until` (a stored UTC time,
+    the end of a day): a past day counts the roster it had, not people who joined later."""
+    sql = "SELECT site_id, count(*) FROM roster WHERE active = 1 AND created_at < ?"
     if site_ids is None:
-        return Counter(dict(conn.execute(sql + " GROUP BY site_id").fetchall()))
+        return Counter(dict(conn.execute(sql + " GROUP BY site_id", (until,)).fetchall()))
     out: Counter = Counter()
     for chunk in db.chunks(site_ids, 500):
         out.update(
             dict(
                 conn.execute(
                     f"{sql} AND {db.in_list('site_id', chunk)} GROUP BY site_id",  # noqa: S608 -- only marks
-                    chunk,
+                    (until, *chunk),
                 ).fetchall()
             )
         )
     return out
 
 
-def added_sizes(conn: sqlite3.Connection, campaign_id: str, day: date) -> Counter:
-    """People added on site per site, from the campaign's start up to the day (partial index
-    screenings_added: such people are few)."""
-    rows = conn.execute(
-        "SELECT site_id, count(DISTINCT person_id) FROM screenings"
-        " WHERE added = 1 AND campaign_id = ? AND day <= ? GROUP BY site_id",
-        (campaign_id, day.isoformat()),
-    ).fetchall()
-    return Counter(dict(rows))
+PAIRS = 400  # (site, name or person) pairs looked up at a time: 800 values, under any limit
+
+
+def _pairs(first: str, second: str, n: int) -> str:
+    """SQL for `(first = ? AND second = ?) OR …` n times: each pair an index look-up (SQLite's
+    multi-index OR, PostgreSQL's bitmap OR), where a join on a list of values would make
+    SQLite read the whole table first."""
+    return " OR ".join([f"({first} = ? AND {second} = ?)"] * n)
+
+
+@dataclass
+class Joined:
+    """A campaign's people added on site up to a day, against the roster of that day."""
+
+    same: dict[str, str]  # an added person's id: the roster row made for them by then
+    added: Counter  # per site, added people not on the roster of that day
+    site_of: dict[str, str] = field(default_factory=dict)  # of the ids in same, both sides
+
+
+def joined(
+    conn: sqlite3.Connection,
+    campaign_id: str,
+    day: date,
+    until: str,
+    site_ids: list[str] | None = None,
+) -> Joined:
+    """Who of the people added on site up to the day (partial index screenings_added: such
+    people are few), at every site or those, is on the site's roster made before `until` (the
+    end of the day). Someone added on site who stays joins the roster by `fieldapp roster
+    import` (README), which makes a new roster row for them: the same person as the import
+    knows one, by name and phone (roster.person_key), named as in their latest answer as added."""
+    # In the order of screenings_added: SQLite reads that index, not the whole day's answers,
+    # even when no statistics say how few such people there are.
+    sql = (
+        "SELECT site_id, person_id, name, phone, recorded_at, uuid FROM screenings"
+        " WHERE added = 1 AND campaign_id = ? AND day <= ? AND {sites}"
+        " ORDER BY site_id, person_id"
+    )
+    found_rows: list[tuple] = []
+    for chunk in [None] if site_ids is None else db.chunks(site_ids, 500):
+        found_rows += db.tuples(
+            conn,
+            sql.format(sites="1 = 1" if chunk is None else db.in_list("site_id", chunk)),
+            (campaign_id, day.isoformat(), *(chunk or ())),
+        )
+    named: dict[tuple[str, str], tuple[tuple[str, str], tuple[str, str]]] = {}
+    for site_id, person_id, name, phone, recorded_at, uuid in found_rows:
+        held = named.get((site_id, person_id))
+        if held is None or (recorded_at, uuid) > held[0]:
+            named[(site_id, person_id)] = ((recorded_at, uuid), roster.person_key(name, phone))
+    wanted = sorted({(site_id, key[0]) for (site_id, _p), (_w, key) in named.items()})
+    found: dict[tuple[str, str, str], str] = {}
+    for chunk in db.chunks(wanted, PAIRS):
+        for person_id, site_id, name, phone in db.tuples(
+            conn,
+            "SELECT id, site_id, name, phone FROM roster"  # noqa: S608 -- only marks
+            f" WHERE ({_pairs('site_id', 'name', len(chunk))})"
+            " AND active = 1 AND created_at < ?",
+            (*(v for pair in chunk for v in pair), until),
+        ):
+            key = (site_id, *roster.person_key(name, phone))
+            found[key] = min(found.get(key, person_id), person_id)
+    out = Joined({}, Counter())
+    for (site_id, person_id), (_w, key) in named.items():
+        row = found.get((site_id, *key))
+        if row is None:
+            out.added[site_id] += 1
+        else:
+            out.same[person_id] = row
+            out.site_of[person_id] = out.site_of[row] = site_id
+    return out
+
+
+def merged(
+    conn: sqlite3.Connection, campaign_id: str, day: date, people: Joined
+) -> dict[str, Counter]:
+    """Per site, what counting a daily campaign's day with each person added on site and the
+    roster row made for them as one person changes in the counts kept with the answers (those
+    count each person id once): nothing, unless both ids have an answer that day."""
+    pairs = sorted((site_id, person_id) for person_id, site_id in people.site_of.items())
+    rows: list[Any] = []
+    for chunk in db.chunks(pairs, PAIRS):
+        rows += conn.execute(
+            f"SELECT {tallies.READ} FROM screenings"  # noqa: S608 -- columns from code
+            f" WHERE campaign_id = ? AND day = ? AND ({_pairs('site_id', 'person_id', len(chunk))})",
+            (campaign_id, day.isoformat(), *(v for pair in chunk for v in pair)),
+        ).fetchall()
+    apart, together = tallies.count(rows), tallies.count(rows, people.same)
+    out: dict[str, Counter] = {}
+    for site_id in apart.keys() | together.keys():
+        delta = Counter(together.get(site_id, Counter()))
+        delta.subtract(apart.get(site_id, Counter()))
+        out[site_id] = delta
+    return out
+
+
+def screened_counts(
+    conn: sqlite3.Connection,
+    campaign: campaigns.Campaign,
+    day: date,
+    site_ids: list[str] | None,
+    people: Joined,
+) -> dict[str, Counter]:
+    """Counts of the answers in force on the day per site (each person once, someone added on
+    site and their roster row as one): a daily campaign's from the counts kept with the
+    answers, a one-off's from every answer since its start."""
+    if not campaign.daily:
+        first, last = campaign.window(day)
+        return tallies.count(tallies.answers_in(conn, campaign.id, first, last), people.same)
+    counts = tallies.read(conn, campaign.id, day, site_ids)
+    for site_id, delta in merged(conn, campaign.id, day, people).items():
+        counts.setdefault(site_id, Counter()).update(delta)
+    return counts
 
 
 def build(
@@ -113,11 +224,12 @@ def build(
     campaign: campaigns.Campaign,
     day: date,
     *,
+    tz: str,
     district: str | None = None,
     site_ids: Iterable[str] | None = None,
 ) -> Coverage:
-    """Coverage of a campaign on a day, for a district (or every site it covers), narrowed to
-    the site ids a console user may see (None: all)."""
+    """Coverage of a campaign on a day (in the gates' time zone tz), for a district (or every
+    site it covers), narrowed to the site ids a console user may see (None: all)."""
     covered = campaigns.site_rows(conn, campaign, district=district)
     allowed = set(site_ids) if site_ids is not None else None
     sites = [s for s in covered if allowed is None or s["id"] in allowed]
@@ -125,13 +237,10 @@ def build(
     # for them site by site.
     everywhere = district is None and len(sites) == len(covered)
     ids = [s["id"] for s in sites]
-    roster = roster_sizes(conn, None if everywhere else ids)
-    added = added_sizes(conn, campaign.id, day)
-    if campaign.daily:
-        counts = tallies.read(conn, campaign.id, day, None if everywhere else ids)
-    else:
-        first, last = campaign.window(day)
-        counts = tallies.count(tallies.answers_in(conn, campaign.id, first, last))
+    until = days.bounds(day, tz)[1]
+    roster_on = roster_sizes(conn, None if everywhere else ids, until)
+    people = joined(conn, campaign.id, day, until, None if everywhere else ids)
+    counts = screened_counts(conn, campaign, day, None if everywhere else ids, people)
     rows: list[Line] = []
     districts: dict[str, Line] = {}
     total = Line(district or "")
@@ -141,8 +250,8 @@ def build(
             s["district"],
             s["id"],
             sites=1,
-            roster=roster.get(s["id"], 0),
-            added=added.get(s["id"], 0),
+            roster=roster_on.get(s["id"], 0),
+            added=people.added.get(s["id"], 0),
             counts=counts.get(s["id"], Counter()),
         )
         rows.append(line)
@@ -328,14 +437,15 @@ def format_text(cov: Coverage) -> str:
 
 
 def for_rollcall(
-    conn: sqlite3.Connection, day: date, site_ids: Iterable[str]
+    conn: sqlite3.Connection, day: date, site_ids: Iterable[str], tz: str
 ) -> list[dict[str, Any]]:
     """For the roll-call of a day: each campaign running that day, with every listed site's
     (screened, to screen); sites it does not cover are absent. The same figures as build()'s
     lines, without the breakdown of answers each of a city's 5,000 lines would carry."""
     ids = list(site_ids)
     out = []
-    roster: Counter | None = None
+    until = days.bounds(day, tz)[1]
+    roster_on: Counter | None = None
     for campaign in campaigns.listing(conn):
         if not campaign.runs_on(day):
             continue
@@ -343,19 +453,20 @@ def for_rollcall(
         sites = campaigns.site_rows(conn, campaign, site_ids=ids, open_only=False)
         if not sites:
             continue
-        roster = roster_sizes(conn, None) if roster is None else roster
-        added = added_sizes(conn, campaign.id, day)
+        roster_on = roster_sizes(conn, None, until) if roster_on is None else roster_on
+        people = joined(conn, campaign.id, day, until)
         if campaign.daily:
-            screened = tallies.people(conn, campaign.id, day)
+            screened = Counter(tallies.people(conn, campaign.id, day))
+            for site_id, delta in merged(conn, campaign.id, day, people).items():
+                screened[site_id] += delta["people"]
         else:
-            first, last = campaign.window(day)
-            counted = tallies.count(tallies.answers_in(conn, campaign.id, first, last))
-            screened = {site_id: c["people"] for site_id, c in counted.items()}
+            counted = screened_counts(conn, campaign, day, None, people)
+            screened = Counter({site_id: c["people"] for site_id, c in counted.items()})
         cells: dict[str, tuple[int, int]] = {}
         districts: dict[str, tuple[int, int]] = {}
         for s in sites:
             site_id = s["id"]
-            cell = (screened.get(site_id, 0), roster[site_id] + added[site_id])
+            cell = (screened[site_id], roster_on[site_id] + people.added[site_id])
             cells[site_id] = cell
             held = districts.get(s["district"], (0, 0))
             districts[s["district"]] = (held[0] + cell[0], held[1] + cell[1])

@@ -53,12 +53,17 @@ def latest(answers: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     return max(answers, key=lambda a: (a["recorded_at"], a["uuid"]), default=None)
 
 
-def count(answers: Iterable[Mapping[str, Any]]) -> dict[str, Counter]:
+def count(
+    answers: Iterable[Mapping[str, Any]], same: Mapping[str, str] | None = None
+) -> dict[str, Counter]:
     """Counts per site of answers already narrowed to a window: each person once, by the
-    answer in force (rebuild, one-off campaigns, and what the tests check the tallies by)."""
+    answer in force (rebuild, one-off campaigns, and what the tests check the tallies by).
+    same: person ids that are another's (someone added on site: the roster row made for them,
+    coverage.joined), counted as that one."""
+    same = same or {}
     by_person: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
     for a in answers:
-        by_person[(a["site_id"], a["person_id"])].append(a)
+        by_person[(a["site_id"], same.get(a["person_id"], a["person_id"]))].append(a)
     out: dict[str, Counter] = defaultdict(Counter)
     for (site_id, _person), found in by_person.items():
         a = latest(found)
