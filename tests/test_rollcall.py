@@ -586,6 +586,9 @@ def test_a_site_closed_today_keeps_its_report_and_fevers_on_yesterdays_roll_call
         }
         roster.import_rows(conn, s["s1"]["id"], [person])
         campaigns.add(conn, {}, "复工人员排查", start=day - timedelta(days=3), all_sites=True)
+    with transaction(conn):  # on the roster since before yesterday: one to screen yesterday
+        since = days.bounds(day - timedelta(days=3), TZ)[0]
+        conn.execute("UPDATE roster SET created_at = ? WHERE site_id = ?", (since, s["s1"]["id"]))
     conn.close()
     before = _outputs(central, client, day, tmp_path)
 

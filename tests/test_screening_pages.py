@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 from console_support import csrf, login, make_user
+from reports_support import added_on
 from screening_support import TZ, added, answer, make_campaign, make_sites, save, today
 
 from fieldapp.gate import sites
@@ -274,6 +275,7 @@ def test_someone_added_on_site_then_imported_into_the_roster_is_counted_once(
     and the site's list still count 刘新来 once, today and on the day before."""
     site, campaign = world["jintan"], world["campaign"]
     cid, yesterday = campaign.id, today() - timedelta(days=1)
+    added_on(db, yesterday - timedelta(days=1))  # the sites were open yesterday: on its roll-call
     newcomer = added(cid, site["id"], "刘新来", day=yesterday)
     person = newcomer["data"]["person_id"]
     recs = [
