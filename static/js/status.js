@@ -12,6 +12,8 @@
 
   const PING_EVERY_MS = 30000;
   const TICK_MS = 3000;
+  // Rounds of sending failed in a row before the status line says that it keeps failing.
+  const FAILING_AFTER = 3;
   const lang = document.documentElement.lang || "zh-Hans";
   const rtf = new Intl.RelativeTimeFormat(lang, { numeric: "auto" });
   const $ = (sel, root) => (root || document).querySelector(sel);
@@ -70,6 +72,12 @@
       if (!s.waiting) note.hidden = true;
     });
     $("[data-status-enrol]", box).hidden = !s.needsEnrol;
+    // Entries waiting while sending keeps failing, or goes in smaller batches: not all is well.
+    const trouble = $("[data-status-trouble]", box);
+    const failing = s.failures >= FAILING_AFTER;
+    trouble.textContent = failing ? t("Failing", { n: s.failures }) : s.smaller ? t("Slow") : "";
+    trouble.classList.toggle("flash-error", failing);
+    trouble.hidden = !s.waiting || s.needsEnrol || !trouble.textContent;
     const attention = $("[data-status-attention]", box);
     attention.hidden = !s.attention;
     if (s.attention) {
