@@ -388,7 +388,7 @@
       return FieldOutbox.add(record).then(function (waiting) {
         if (needsEnrol) FieldOutbox.setMeta("needs_enrol", true);
         f.dispatchEvent(new CustomEvent("outbox-saved",
-          { bubbles: true, detail: { uuid: record.uuid, waiting: waiting } }));
+          { bubbles: true, detail: { uuid: record.uuid, waiting: waiting, enrol: needsEnrol } }));
       }, plainPost);
     }
 
@@ -426,7 +426,12 @@
     box.querySelector("[data-gate-saved-text]").textContent = template.replace(
       /\{(\w+)\}/g, function (_, k) { return k in said ? said[k] : ""; });
     box.classList.toggle("flash-error", !!said.action);
-    box.querySelector("[data-outbox-note]").hidden = false;
+    // It waits on the phone: for the network, or on a revoked phone for a new enrolment link.
+    var note = box.querySelector("[data-outbox-note]");
+    note.dataset.tLater = note.dataset.tLater || note.textContent;
+    var enrol = event.detail && event.detail.enrol && note.dataset.tEnrol;
+    note.textContent = enrol || note.dataset.tLater;
+    note.hidden = false;
     box.hidden = false;
     showSaved(box);
   });

@@ -108,13 +108,16 @@
       const s = await O.summary().catch(() => null);
       if (!s || (!s.waiting && !loud)) return;
       if (!force && s.next > Date.now()) return;
+      // A revoked phone waits for a new enrolment link, not for the network or for time.
+      let failed = s.needsEnrol ? t("Enrol") : t("Failed");
       if (!(await ping())) {
-        if (loud) flash(t("Failed"), true);
+        if (loud) flash(failed, true);
         return;
       }
       if (loud) flash(t("Sending"));
       const r = await O.send({ force });
-      if (loud || r.sent) flash(r.ok || r.sent ? t("Sent", { n: r.sent }) : t("Failed"), !r.ok && !r.sent);
+      if (r.reason === "enrol") failed = t("Enrol");
+      if (loud || r.sent) flash(r.ok || r.sent ? t("Sent", { n: r.sent }) : failed, !r.ok && !r.sent);
     } catch (_) {
       if (loud) flash(t("Failed"), true);
     } finally {
