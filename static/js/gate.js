@@ -271,8 +271,34 @@
       return;
     }
     var saved = document.getElementById("gate-saved");
+    if (saved && !saved.hidden) justSaved(form());
     showSaved(saved && !saved.hidden ? saved : document.getElementById("gate"));
   }
+
+  // A double tap on "save" (150–400 ms apart): when the first tap's answer comes before the
+  // second, the second lands on the fresh, empty form. Sent, it would turn every field red and
+  // scroll the confirmation away, and the volunteer, taking the save for failed, would type
+  // the person again (counted twice). So the fresh form, while it is still as the save left it
+  // (nothing typed, no roster person picked), takes no submit for SAVED_GUARD_MS: the tap is
+  // ignored and the confirmation stays in view. (On the window, capture phase: before
+  // rules.js, on the document, shows any error.)
+  var SAVED_GUARD_MS = 1500;
+  var lastSave = { at: 0, form: null };
+  function stateOf(f) {
+    var data = new FormData(f);
+    data.delete("csrf_token"); // renewed by fieldapp:kept below, not by the volunteer
+    return new URLSearchParams(data).toString();
+  }
+  function justSaved(f) { lastSave = { at: Date.now(), form: f ? stateOf(f) : null }; }
+  window.addEventListener("submit", function (event) {
+    var f = event.target;
+    if (f.id !== "entry-form" || Date.now() - lastSave.at > SAVED_GUARD_MS) return;
+    if (stateOf(f) !== lastSave.form) return;
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    var saved = document.getElementById("gate-saved");
+    if (saved && !saved.hidden) showSaved(saved);
+  }, true);
 
   // A page the worker kept carries the record id it had when kept: never reuse it.
   function freshIds(f) {
@@ -433,6 +459,7 @@
     note.textContent = enrol || note.dataset.tLater;
     note.hidden = false;
     box.hidden = false;
+    justSaved(f);
     showSaved(box);
   });
 
