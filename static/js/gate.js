@@ -308,11 +308,38 @@
   if (form()) freshIds(form());
 
   // While a save is on its way (a few seconds at most with one bar) the form takes no typing:
-  // its answer brings a fresh form, which would silently drop what was typed meanwhile.
+  // its answer brings a fresh form, which would silently drop what was typed meanwhile. The
+  // save button, and the box at the top in place of the previous person's confirmation, say
+  // "Saving…" (a page kept before that text was added only clears the box).
   function busy(f, on) {
     f.inert = on;
     if (on) f.setAttribute("aria-busy", "true");
     else f.removeAttribute("aria-busy");
+    var saving = f.dataset.tSaving;
+    var box = document.getElementById("gate-saved");
+    var button = f.querySelector("button.save");
+    if (on) {
+      if (box) {
+        box.querySelector("[data-gate-saved-text]").textContent = saving || "";
+        box.querySelector("[data-outbox-note]").hidden = true;
+        box.classList.remove("flash-error");
+        box.hidden = !saving;
+        box.setAttribute("data-saving", "");
+      }
+      if (button && saving) {
+        button.dataset.label = button.textContent;
+        button.textContent = saving;
+      }
+      return;
+    }
+    if (box && box.hasAttribute("data-saving")) {
+      box.hidden = true;
+      box.removeAttribute("data-saving");
+    }
+    if (button && button.dataset.label) {
+      button.textContent = button.dataset.label;
+      delete button.dataset.label;
+    }
   }
 
   // The answer to a save: the service worker's events (HX-Trigger: outbox-saved, or

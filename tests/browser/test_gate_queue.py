@@ -1,8 +1,8 @@
 """The gate at shift change, on the cheap phones' screens (360×640) and a common one (390×844):
 a known resident through in three taps and the temperature, the confirmation on the screen
 after every save, online or kept offline, a clean next form that keeps the direction and the
-volunteer, a double tap that saves once, and a status line that says what the outbox
-holds."""
+volunteer, a double tap that saves once, "saving" while a save is on its way, and a status
+line that says what the outbox holds."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import time
 
 import pytest
 from phone_support import (
+    IN_VIEW,
     SCREENS,
+    Throttle,
     confirmation_in_view,
     first_of_the_shift,
     ready,
@@ -264,3 +266,31 @@ def test_a_double_tap_on_save_saves_once_and_the_confirmation_stays(server, phon
         ("双击离线", 1),
         ("双击离线后", 1),
     ]
+
+
+# The save button and the box at the top while a save is on its way.
+SAVING = """() => ({
+  button: document.querySelector("#entry-form button.save").textContent.trim(),
+  box: document.getElementById("gate-saved").hidden
+    ? "" : document.querySelector("#gate-saved [data-gate-saved-text]").textContent,
+  busy: document.getElementById("entry-form").getAttribute("aria-busy"),
+})"""
+
+
+@pytest.mark.parametrize("phone", [SCREENS[0]], indirect=True)
+def test_a_save_on_its_way_says_saving_not_the_previous_person(server, phone):
+    page = phone
+    ready(page)
+    throttle = Throttle(page.context, page)
+    page.reload()  # the service worker starts again, attached to the throttle
+    page.wait_for_selector("#entry-form")
+    ready(page)
+    first_of_the_shift(page)  # 王五, saved: "已登记：王五…"
+    throttle.set(latency_ms=1500)  # one bar: the answer takes a few seconds
+    type_visitor(page, "慢网")
+    page.locator("button.save").tap()
+    assert page.evaluate(SAVING) == {"button": "正在保存…", "box": "正在保存…", "busy": "true"}
+    said = confirmation_in_view(page, "慢网")
+    assert "王五" not in said and "正在保存" not in said
+    assert page.locator("#entry-form button.save").inner_text().strip() == "保存登记"
+    assert page.locator("#gate-saved").evaluate(IN_VIEW)
