@@ -275,7 +275,9 @@ async function submit(event) {
   const waiting = await FieldOutbox.add(record); // durable before the volunteer sees "saved"
   if (self.registration.sync) self.registration.sync.register(SYNC_TAG).catch(() => null);
 
-  if (req.headers.get("HX-Request")) return htmxEvent("outbox-saved", { uuid: record.uuid, waiting });
+  // enrol: it waits for a new enrolment link, not for the network (the page says which).
+  const enrol = !!(await FieldOutbox.getMeta("needs_enrol").catch(() => false));
+  if (req.headers.get("HX-Request")) return htmxEvent("outbox-saved", { uuid: record.uuid, waiting, enrol });
   // Without htmx: back to the (cached) gate page, which says it was saved on the phone.
   return Response.redirect(gatePath(req.url) + "?saved=outbox", 303);
 }

@@ -271,8 +271,34 @@
       return;
     }
     var saved = document.getElementById("gate-saved");
+    if (saved && !saved.hidden) justSaved(form());
     showSaved(saved && !saved.hidden ? saved : document.getElementById("gate"));
   }
+
+  // A double tap on "save" (150–400 ms apart): when the first tap's answer comes before the
+  // second, the second lands on the fresh, empty form. Sent, it would turn every field red and
+  // scroll the confirmation away, and the volunteer, taking the save for failed, would type
+  // the person again (counted twice). So the fresh form, while it is still as the save left it
+  // (nothing typed, no roster person picked), takes no submit for SAVED_GUARD_MS: the tap is
+  // ignored and the confirmation stays in view. (On the window, capture phase: before
+  // rules.js, on the document, shows any error.)
+  var SAVED_GUARD_MS = 1500;
+  var lastSave = { at: 0, form: null };
+  function stateOf(f) {
+    var data = new FormData(f);
+    data.delete("csrf_token"); // renewed by fieldapp:kept below, not by the volunteer
+    return new URLSearchParams(data).toString();
+  }
+  function justSaved(f) { lastSave = { at: Date.now(), form: f ? stateOf(f) : null }; }
+  window.addEventListener("submit", function (event) {
+    var f = event.target;
+    if (f.id !== "entry-form" || Date.now() - lastSave.at > SAVED_GUARD_MS) return;
+    if (stateOf(f) !== lastSave.form) return;
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    var saved = document.getElementById("gate-saved");
+    if (saved && !saved.hidden) showSaved(saved);
+  }, true);
 
   // A page the worker kept carries the record id it had when kept: never reuse it.
   function freshIds(f) {
@@ -282,11 +308,38 @@
   if (form()) freshIds(form());
 
   // While a save is on its way (a few seconds at most with one bar) the form takes no typing:
-  // its answer brings a fresh form, which would silently drop what was typed meanwhile.
+  // its answer brings a fresh form, which would silently drop what was typed meanwhile. The
+  // save button, and the box at the top in place of the previous person's confirmation, say
+  // "Saving…" (a page kept before that text was added only clears the box).
   function busy(f, on) {
     f.inert = on;
     if (on) f.setAttribute("aria-busy", "true");
     else f.removeAttribute("aria-busy");
+    var saving = f.dataset.tSaving;
+    var box = document.getElementById("gate-saved");
+    var button = f.querySelector("button.save");
+    if (on) {
+      if (box) {
+        box.querySelector("[data-gate-saved-text]").textContent = saving || "";
+        box.querySelector("[data-outbox-note]").hidden = true;
+        box.classList.remove("flash-error");
+        box.hidden = !saving;
+        box.setAttribute("data-saving", "");
+      }
+      if (button && saving) {
+        button.dataset.label = button.textContent;
+        button.textContent = saving;
+      }
+      return;
+    }
+    if (box && box.hasAttribute("data-saving")) {
+      box.hidden = true;
+      box.removeAttribute("data-saving");
+    }
+    if (button && button.dataset.label) {
+      button.textContent = button.dataset.label;
+      delete button.dataset.label;
+    }
   }
 
   // The answer to a save: the service worker's events (HX-Trigger: outbox-saved, or
@@ -388,7 +441,7 @@
       return FieldOutbox.add(record).then(function (waiting) {
         if (needsEnrol) FieldOutbox.setMeta("needs_enrol", true);
         f.dispatchEvent(new CustomEvent("outbox-saved",
-          { bubbles: true, detail: { uuid: record.uuid, waiting: waiting } }));
+          { bubbles: true, detail: { uuid: record.uuid, waiting: waiting, enrol: needsEnrol } }));
       }, plainPost);
     }
 
@@ -426,8 +479,14 @@
     box.querySelector("[data-gate-saved-text]").textContent = template.replace(
       /\{(\w+)\}/g, function (_, k) { return k in said ? said[k] : ""; });
     box.classList.toggle("flash-error", !!said.action);
-    box.querySelector("[data-outbox-note]").hidden = false;
+    // It waits on the phone: for the network, or on a revoked phone for a new enrolment link.
+    var note = box.querySelector("[data-outbox-note]");
+    note.dataset.tLater = note.dataset.tLater || note.textContent;
+    var enrol = event.detail && event.detail.enrol && note.dataset.tEnrol;
+    note.textContent = enrol || note.dataset.tLater;
+    note.hidden = false;
     box.hidden = false;
+    justSaved(f);
     showSaved(box);
   });
 

@@ -22,6 +22,7 @@
   const DB_VERSION = 2;
   const PUSH_URL = "/sync/v1/push";
   const DEVICE_URL = "/pwa/device";
+  // How many records one push carries: BATCH at most, fewer on a slow uplink (see sendNow).
   const BATCH = 250;
   const MAX_BATCH_BYTES = 900000;
   const PUSH_TIMEOUT_MS = 20000;
@@ -175,19 +176,23 @@
     return run(["meta"], "readwrite", (s) => { s.meta.put(v, key); });
   }
 
-  /* {waiting, oldest (ms), attention, lastSent, needsEnrol, next, clockOffset} for the status
-   * line; clockOffset: the instance's clock minus this phone's (ms) when last heard, or null. */
+  /* {waiting, oldest (ms), attention, lastSent, needsEnrol, next, failures (rounds failed in
+   * a row), smaller (pushes go in smaller batches: the uplink is slow), clockOffset} for the
+   * status line; clockOffset: the instance's clock minus this phone's (ms) when last heard, or
+   * null. */
   async function summary() {
     return run(["outbox", "attention", "meta"], "readonly", async (s) => {
-      const [waiting, attention, first, lastSent, needsEnrol, state, clock] = await Promise.all([
-        req(s.outbox.count()),
-        req(s.attention.count()),
-        req(s.outbox.index("queued_at").openCursor()),
-        req(s.meta.get("last_sent")),
-        req(s.meta.get("needs_enrol")),
-        req(s.meta.get("send_state")),
-        req(s.meta.get("clock")),
-      ]);
+      const [waiting, attention, first, lastSent, needsEnrol, state, batch, clock] =
+        await Promise.all([
+          req(s.outbox.count()),
+          req(s.attention.count()),
+          req(s.outbox.index("queued_at").openCursor()),
+          req(s.meta.get("last_sent")),
+          req(s.meta.get("needs_enrol")),
+          req(s.meta.get("send_state")),
+          req(s.meta.get("batch")),
+          req(s.meta.get("clock")),
+        ]);
       return {
         waiting,
         attention,
@@ -195,6 +200,8 @@
         lastSent: lastSent || null,
         needsEnrol: !!needsEnrol,
         next: (state && state.next) || 0,
+        failures: (state && state.failures) || 0,
+        smaller: !!batch && batch < BATCH,
         clockOffset: clock && typeof clock.offset_ms === "number" ? clock.offset_ms : null,
       };
     });
@@ -308,7 +315,8 @@
   }
 
   /* One POST of records; what became of it: ok (with the answer), enrol, too_big, network
-   * (nothing came back) or failed (the instance answered, but not with results). */
+   * (nothing came back), timeout (nothing came back within PUSH_TIMEOUT_MS) or failed (the
+   * instance answered, but not with results). */
   async function post(source, records) {
     // sent_at: this phone's clock now, which the instance compares with its own.
     const body = JSON.stringify({ source, sent_at: new Date().toISOString(), records: records.map(wire) });
@@ -321,8 +329,8 @@
         credentials: "same-origin",
         cache: "no-store",
       }, PUSH_TIMEOUT_MS);
-    } catch (_) {
-      return { kind: "network" };
+    } catch (err) {
+      return { kind: err && err.name === "AbortError" ? "timeout" : "network" };
     }
     if (res.status === 401) return { kind: "enrol" };
     if (res.status === 413) return { kind: "too_big" };
@@ -348,7 +356,10 @@
     const state = (await getMeta("send_state")) || {};
     if (!force && state.next && state.next > Date.now()) return { ok: false, reason: "later", next: state.next };
     const counts = { sent: 0, refused: 0, held: 0 };
-    let limit = BATCH;
+    // How many records this phone's uplink took in time lately (see the timeout below), and
+    // how many this push may carry (fewer while a record the instance cannot take is sought).
+    let fits = Math.min(BATCH, (await getMeta("batch")) || BATCH);
+    let limit = fits;
     let source;
     try {
       source = await deviceId();
@@ -368,6 +379,7 @@
         continue;
       }
       broadcast({ type: "sending" });
+      const started = Date.now();
       const got = await post(source, batch);
       if (got.kind === "enrol") {
         await setMeta("needs_enrol", true);
@@ -390,13 +402,24 @@
         if (probe.kind !== "ok") return finish(await backoff(got.why), counts);
         await hold(batch[0], got.why);
         counts.held += 1;
-        limit = BATCH;
+        limit = fits;
+        continue;
+      }
+      // A slow uplink: on one bar (4 kB/s) a full batch (~100 kB) cannot go up within
+      // PUSH_TIMEOUT_MS, and trying it again would fail for ever. So a push that times out is
+      // tried again at once with half as many records, down to one, and that size is kept for
+      // the next rounds; a full push that went in under half the time limit lets the next one
+      // be twice as big, up to BATCH (a good link sends full batches). A push that timed out
+      // may have been stored all the same: the records' uuids make the repeat harmless.
+      if (got.kind === "timeout" && batch.length > 1) {
+        fits = limit = Math.ceil(batch.length / 2);
+        await setMeta("batch", fits);
         continue;
       }
       if (got.kind !== "ok") {
         // Nothing came back (offline, timed out, cut short): the records stay and are sent
         // again; their uuids make a repeat harmless.
-        return finish(await backoff(got.kind === "network" ? "network" : "http 413"), counts);
+        return finish(await backoff(got.kind === "too_big" ? "http 413" : got.kind), counts);
       }
       await noteClock(got.payload.clock_offset_ms);
       const done = await settle(batch, got.payload.results);
@@ -406,10 +429,17 @@
       if (done.acked + done.refused + done.restamped === 0) {
         return finish(await backoff("no results"), counts);
       }
+      // Records went: that is a send, and sending is not failing (a slow backlog drains over
+      // many pushes, and the status line says how it goes meanwhile).
+      await setMeta("send_state", { failures: 0, next: 0 });
+      await setMeta("last_sent", Date.now());
+      if (batch.length === fits && fits < BATCH && Date.now() - started < PUSH_TIMEOUT_MS / 2) {
+        fits = limit = Math.min(BATCH, fits * 2);
+        await setMeta("batch", fits);
+      }
     }
     await setMeta("send_state", { failures: 0, next: 0 });
     await setMeta("needs_enrol", false);
-    if (counts.sent + counts.refused > 0) await setMeta("last_sent", Date.now());
     return finish({ ok: true }, counts);
   }
 

@@ -12,6 +12,8 @@
 
   const PING_EVERY_MS = 30000;
   const TICK_MS = 3000;
+  // Rounds of sending failed in a row before the status line says that it keeps failing.
+  const FAILING_AFTER = 3;
   const lang = document.documentElement.lang || "zh-Hans";
   const rtf = new Intl.RelativeTimeFormat(lang, { numeric: "auto" });
   const $ = (sel, root) => (root || document).querySelector(sel);
@@ -71,6 +73,12 @@
     });
     $("[data-status-enrol]", box).hidden = !s.needsEnrol;
     renderClock(s.clockOffset);
+    // Entries waiting while sending keeps failing, or goes in smaller batches: not all is well.
+    const trouble = $("[data-status-trouble]", box);
+    const failing = s.failures >= FAILING_AFTER;
+    trouble.textContent = failing ? t("Failing", { n: s.failures }) : s.smaller ? t("Slow") : "";
+    trouble.classList.toggle("flash-error", failing);
+    trouble.hidden = !s.waiting || s.needsEnrol || !trouble.textContent;
     const attention = $("[data-status-attention]", box);
     attention.hidden = !s.attention;
     if (s.attention) {
@@ -138,13 +146,16 @@
       const s = await O.summary().catch(() => null);
       if (!s || (!s.waiting && !loud)) return;
       if (!force && s.next > Date.now()) return;
+      // A revoked phone waits for a new enrolment link, not for the network or for time.
+      let failed = s.needsEnrol ? t("Enrol") : t("Failed");
       if (!(await ping())) {
-        if (loud) flash(t("Failed"), true);
+        if (loud) flash(failed, true);
         return;
       }
       if (loud) flash(t("Sending"));
       const r = await O.send({ force });
-      if (loud || r.sent) flash(r.ok || r.sent ? t("Sent", { n: r.sent }) : t("Failed"), !r.ok && !r.sent);
+      if (r.reason === "enrol") failed = t("Enrol");
+      if (loud || r.sent) flash(r.ok || r.sent ? t("Sent", { n: r.sent }) : failed, !r.ok && !r.sent);
     } catch (_) {
       if (loud) flash(t("Failed"), true);
     } finally {

@@ -3,6 +3,8 @@ outbox read; and what the instance holds."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from wait import wait_until
 
@@ -181,3 +183,48 @@ def register_visitor(page, name: str) -> None:
     fill_visitor(page, name)
     page.click("#self-register button[type=submit]")
     page.wait_for_selector("[data-pass-qr] svg")
+
+
+class Throttle:
+    """The network of a page AND of its service worker (its own CDP target: Playwright's
+    set_offline reaches only the page) slowed or cut through CDP, as bench/page_weight.py does.
+    Make it before the page (re)loads, so that the worker is attached when it starts."""
+
+    def __init__(self, context, page):
+        self.cdp = context.new_cdp_session(page)
+        self.workers: list[str] = []
+        self.conditions: dict | None = None
+        self._id = 0
+        self.cdp.on("Target.attachedToTarget", self._attached)
+        self.cdp.send("Network.enable")
+        self.cdp.send(
+            "Target.setAutoAttach",
+            {"autoAttach": True, "waitForDebuggerOnStart": False, "flatten": False},
+        )
+
+    def _to(self, session: str, method: str, params: dict | None = None) -> None:
+        self._id += 1
+        message = json.dumps({"id": self._id, "method": method, "params": params or {}})
+        self.cdp.send("Target.sendMessageToTarget", {"sessionId": session, "message": message})
+
+    def _attached(self, event: dict) -> None:
+        if event["targetInfo"]["type"] != "service_worker":
+            return
+        session = event["sessionId"]
+        self.workers.append(session)
+        self._to(session, "Network.enable")
+        if self.conditions:
+            self._to(session, "Network.emulateNetworkConditions", self.conditions)
+        self._to(session, "Runtime.runIfWaitingForDebugger")
+
+    def set(self, latency_ms: int = 0, down: int = -1, up: int = -1, offline: bool = False):
+        """Bytes per second down and up (-1: as fast as it goes), a latency, or no network."""
+        self.conditions = {
+            "offline": offline,
+            "latency": latency_ms,
+            "downloadThroughput": down,
+            "uploadThroughput": up,
+        }
+        self.cdp.send("Network.emulateNetworkConditions", self.conditions)
+        for session in self.workers:
+            self._to(session, "Network.emulateNetworkConditions", self.conditions)

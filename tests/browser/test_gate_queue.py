@@ -1,13 +1,18 @@
 """The gate at shift change, on the cheap phones' screens (360×640) and a common one (390×844):
 a known resident through in three taps and the temperature, the confirmation on the screen
 after every save, online or kept offline, a clean next form that keeps the direction and the
-volunteer, and a status line that says what the outbox holds."""
+volunteer, a double tap that saves once, "saving" while a save is on its way, and a status
+line that says what the outbox holds."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from phone_support import (
+    IN_VIEW,
     SCREENS,
+    Throttle,
     confirmation_in_view,
     first_of_the_shift,
     ready,
@@ -217,3 +222,75 @@ def test_the_status_line_says_what_the_outbox_holds(server, phone):
     assert "待发送" not in s["flash"] and s["notes"] == 0
     assert s["shown_last"].startswith(s["last_sent_prefix"])
     assert server.query("SELECT count(*) FROM entries")[0][0] == 4
+
+
+def type_visitor(page, name: str) -> None:
+    page.locator("#person_type label", has_text="访客").tap()
+    page.locator("#name").fill(name)
+    page.locator("#phone").fill("13912345678")
+    page.locator("#temperature").fill("36.5")
+
+
+@pytest.mark.parametrize("phone", [SCREENS[0]], indirect=True)
+@pytest.mark.parametrize("gap", [0.15, 0.4], ids=["150ms", "400ms"])
+def test_a_double_tap_on_save_saves_once_and_the_confirmation_stays(server, phone, gap):
+    page = phone
+    ready(page)
+    first_of_the_shift(page)
+    for offline, name in ((False, "双击在线"), (True, "双击离线")):
+        page.context.set_offline(offline)
+        type_visitor(page, name)
+        button = page.locator("#entry-form button.save").bounding_box()
+        x, y = button["x"] + button["width"] / 2, button["y"] + button["height"] / 2
+        # Two taps `gap` apart, the first one's answer here before the second: the second lands
+        # on the fresh, empty form.
+        tapped = time.monotonic()
+        page.touchscreen.tap(x, y)
+        page.locator("#gate-saved", has_text=name).wait_for()
+        time.sleep(max(0.0, gap - (time.monotonic() - tapped)))
+        page.touchscreen.tap(x, y)
+        # Ignored: no field in red, the confirmation still on the screen, the form clean.
+        said = confirmation_in_view(page, name)
+        assert said.startswith(f"已登记：{name}，进，36.5 °C。")
+        assert page.evaluate(CLEAN) == clean_form("in")
+        # The next person, typed at once, is saved as usual.
+        type_visitor(page, name + "后")
+        page.locator("button.save").tap()
+        confirmation_in_view(page, name + "后")
+    page.context.set_offline(False)
+    wait_waiting(page, 0)
+    rows = server.query("SELECT name, COUNT(*) FROM entries WHERE name LIKE '双击%' GROUP BY name")
+    assert sorted(tuple(r) for r in rows) == [
+        ("双击在线", 1),
+        ("双击在线后", 1),
+        ("双击离线", 1),
+        ("双击离线后", 1),
+    ]
+
+
+# The save button and the box at the top while a save is on its way.
+SAVING = """() => ({
+  button: document.querySelector("#entry-form button.save").textContent.trim(),
+  box: document.getElementById("gate-saved").hidden
+    ? "" : document.querySelector("#gate-saved [data-gate-saved-text]").textContent,
+  busy: document.getElementById("entry-form").getAttribute("aria-busy"),
+})"""
+
+
+@pytest.mark.parametrize("phone", [SCREENS[0]], indirect=True)
+def test_a_save_on_its_way_says_saving_not_the_previous_person(server, phone):
+    page = phone
+    ready(page)
+    throttle = Throttle(page.context, page)
+    page.reload()  # the service worker starts again, attached to the throttle
+    page.wait_for_selector("#entry-form")
+    ready(page)
+    first_of_the_shift(page)  # 王五, saved: "已登记：王五…"
+    throttle.set(latency_ms=1500)  # one bar: the answer takes a few seconds
+    type_visitor(page, "慢网")
+    page.locator("button.save").tap()
+    assert page.evaluate(SAVING) == {"button": "正在保存…", "box": "正在保存…", "busy": "true"}
+    said = confirmation_in_view(page, "慢网")
+    assert "王五" not in said and "正在保存" not in said
+    assert page.locator("#entry-form button.save").inner_text().strip() == "保存登记"
+    assert page.locator("#gate-saved").evaluate(IN_VIEW)

@@ -438,8 +438,16 @@ def test_revoked_phone_keeps_its_queue_asks_to_enrol_and_sends_after_re_enrolmen
     context.set_offline(False)
     save(page, "吊销后")  # the instance answers 401: kept on the phone too
     page.wait_for_selector("[data-outbox-flash]:has-text('3 条待发送')")
+    # It waits for a new enrolment link, not for the network (which is here) or for time.
+    note = page.locator("#gate-saved [data-outbox-note]")
+    assert note.inner_text() == "已保存在本机；这部手机用负责人发来的新登记链接重新登记后才会发送。"
     page.click("[data-send-now]")
     page.wait_for_selector("[data-status-enrol]:not([hidden])")
+    flash = page.locator("[data-outbox-flash]", has_text="未发送")
+    assert (
+        flash.inner_text()
+        == "未发送：这部手机需要新的登记链接。记录保留在本机，重新登记后才会发送。"
+    )
     assert waiting(page) == 3 and names(server) == []
     page.goto(gate_url(server))  # the kept volunteer page, not the visitor's form
     page.wait_for_selector("[data-status-enrol]:not([hidden])")
