@@ -6,7 +6,7 @@ import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from fieldapp import records
+from fieldapp import days, records
 from fieldapp.console import accounts, corrections
 from fieldapp.db import connect
 from fieldapp.gate import sites
@@ -183,6 +183,16 @@ def corrected_day(site_id, at):
         + ["作废发烧", "平常"],
     }
     return [[early], entries, then], expected
+
+
+def hours_of(day, tz: str = "Asia/Shanghai"):
+    """at(hour): the UTC time of recording so many hours after a local day began."""
+    first = datetime.fromisoformat(days.bounds(day, tz)[0].replace("Z", "+00:00"))
+
+    def at(hour):
+        return (first + timedelta(hours=hour)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+    return at
 
 
 def save_corrected_day(app, site_id, at):

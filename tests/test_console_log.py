@@ -269,7 +269,7 @@ def test_fever_and_travel_filters_follow_the_corrections(app, monkeypatch):
     """The filters "fever only" and "travel only" list the entries whose current value is one
     (a voided entry never): the fever cases, page after page, and the travel answers as
     corrected."""
-    from console_support import save_corrected_day
+    from console_support import hours_of, save_corrected_day
 
     from fieldapp import days
     from fieldapp.console import cases, logbook
@@ -277,12 +277,7 @@ def test_fever_and_travel_filters_follow_the_corrections(app, monkeypatch):
     monkeypatch.setattr(logbook, "PAGE_SIZE", 2)  # the fevers over two pages
     site = make_site(app, "改正小区", "金坛区")
     day = days.today("Asia/Shanghai") - timedelta(days=2)
-    start, end = days.bounds(day, "Asia/Shanghai")
-    first = datetime.fromisoformat(start.replace("Z", "+00:00"))
-
-    def at(hour):
-        return (first + timedelta(hours=hour)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
+    at = hours_of(day)
     expected = save_corrected_day(app, site["id"], at)
     # Answers stored as yes around the one a correction turned to yes: pages of two merge them.
     save(

@@ -319,18 +319,14 @@ def test_fever_and_travel_exports_follow_the_corrections(app, runner, db, tmp_pa
     """The fever-only and travel-only exports, web (each path: SQL-formatted, viewer, full)
     and `fieldapp export --fever/--travel`, hold the entries whose current value is one: the
     fever cases, not a voided duplicate nor a reading corrected below 37.3 °C."""
-    from console_support import save_corrected_day
+    from console_support import hours_of, save_corrected_day
 
     from fieldapp.console import cases
 
     site = make_site(app, "改正小区", "金坛区")
     day = days.today("Asia/Shanghai") - timedelta(days=2)
     start, end = days.bounds(day, "Asia/Shanghai")
-    first = datetime.fromisoformat(start.replace("Z", "+00:00"))
-
-    def at(hour):
-        return (first + timedelta(hours=hour)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
+    at = hours_of(day)
     expected = save_corrected_day(app, site["id"], at)
     make_user(app, "root", "admin")
     make_user(app, "viewer", "viewer")
