@@ -188,6 +188,18 @@ def for_entries(conn: sqlite3.Connection, uuids: Iterable[str]) -> dict[str, lis
     return found
 
 
+def corrected_entries(
+    conn: sqlite3.Connection, columns: str, where: str, params: Iterable[Any] = ()
+) -> list[Any]:
+    """The entries (uuid and columns) matching where that corrections name: few, so read
+    through the corrections' index (the figures recount them at their current value)."""
+    return conn.execute(
+        f"SELECT uuid, {columns} FROM entries"  # noqa: S608 -- names and clauses from code
+        f" WHERE uuid IN (SELECT entry_uuid FROM corrections) AND {where}",
+        tuple(params),
+    ).fetchall()
+
+
 def any_exist(conn: sqlite3.Connection) -> bool:
     """Whether any correction is stored (lets exports skip the look-ups when none is)."""
     return conn.execute("SELECT 1 FROM corrections LIMIT 1").fetchone() is not None

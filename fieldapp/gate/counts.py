@@ -194,13 +194,9 @@ def _corrected_of_day(
     conn: db.Connection, start: str, end: str, scope: str = "", params: Iterable[Any] = ()
 ) -> list[Any]:
     """The entries recorded in [start, end) (and scope: SQL on site_id) that corrections
-    name (uuid and READ): few, so read through the corrections' index."""
-    return conn.execute(
-        f"SELECT uuid, {READ} FROM entries"  # noqa: S608 -- names from code
-        " WHERE uuid IN (SELECT entry_uuid FROM corrections)"
-        f" AND recorded_at >= ? AND recorded_at < ?{scope}",
-        (start, end, *params),
-    ).fetchall()
+    name (uuid and READ)."""
+    where = f"recorded_at >= ? AND recorded_at < ?{scope}"
+    return corrections.corrected_entries(conn, READ, where, (start, end, *params))
 
 
 def _correction_of(conn: db.Connection, rows: list[Any], tz: ZoneInfo) -> dict:

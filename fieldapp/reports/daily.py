@@ -98,12 +98,12 @@ def compute_counts(
     )
     row = conn.execute(sql, (*params, site_id, start, end)).fetchone()
     out = {key: int(value or 0) for key, value in zip(COUNT_KEYS, row, strict=True)}
-    fixed = conn.execute(
-        f"SELECT uuid, {', '.join(_READ)} FROM entries"  # noqa: S608 -- names from code
-        " WHERE site_id = ? AND recorded_at >= ? AND recorded_at < ?"
-        " AND uuid IN (SELECT entry_uuid FROM corrections)",
+    fixed = corrections.corrected_entries(
+        conn,
+        ", ".join(_READ),
+        "site_id = ? AND recorded_at >= ? AND recorded_at < ?",
         (site_id, start, end),
-    ).fetchall()
+    )
     if fixed:
         fixes = corrections.for_entries(conn, [r["uuid"] for r in fixed])
         for r in fixed:
