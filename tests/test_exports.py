@@ -12,6 +12,7 @@ from console_support import csrf, login, make_site, make_user, save, wire_entry
 
 from fieldapp import days
 from fieldapp import db as fdb
+from fieldapp.console import exports
 
 ID = "11010519491231002X"
 
@@ -354,3 +355,36 @@ def test_fever_and_travel_exports_follow_the_corrections(app, runner, db, tmp_pa
         assert result.exit_code == 0, result.output
         rows = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
         assert [r[rows[0].index("姓名")] for r in rows[1:]] == names, flag
+
+
+def test_the_hour_the_clocks_show_twice_keeps_its_two_readings_apart(app, tmp_path):
+    """New York, 1 November 2026: at 06:00 UTC the clocks go back from 02:00 EDT to 01:00
+    EST, so 01:30 happens twice. The CSV's and the XLSX's time say which 01:30 it was; every
+    other time reads as before, without an offset."""
+    tz = days.zone("America/New_York")
+    local = exports.local_times(tz)
+    stored = ["2026-11-01T05:30:15.000Z", "2026-11-01T06:30:15.000Z", "2026-11-01T07:30:15.000Z"]
+    assert [local(ts) for ts in stored] == [
+        "2026-11-01 01:30:15-04:00",
+        "2026-11-01 01:30:15-05:00",
+        "2026-11-01 02:30:15",
+    ]
+    assert local("2026-07-01T12:00:00.000Z") == "2026-07-01 08:00:00"
+    path = tmp_path / "entries.xlsx"
+    rows = [[local(ts), "阳光花园小区"] for ts in stored]
+    with app.test_request_context():
+        assert exports.write_xlsx([rows], str(path)) == 3
+    sheet = openpyxl.load_workbook(path).worksheets[0]
+    cells = [row[0] for row in sheet.iter_rows(min_row=2)]
+    # Date-time cells still (they sort and filter), the offset in the cell's format.
+    assert [c.value for c in cells] == [
+        datetime(2026, 11, 1, 1, 30, 15),
+        datetime(2026, 11, 1, 1, 30, 15),
+        datetime(2026, 11, 1, 2, 30, 15),
+    ]
+    assert all(c.is_date for c in cells)
+    assert [c.number_format for c in cells] == [
+        'yyyy-mm-dd hh:mm:ss "-04:00"',
+        'yyyy-mm-dd hh:mm:ss "-05:00"',
+        "yyyy-mm-dd hh:mm:ss",
+    ]

@@ -146,8 +146,10 @@ def _label(column: str, choices: dict) -> tuple[str, list[str]]:
 
 def local_times(tz: ZoneInfo) -> Callable[[str], str]:
     """A stored UTC time as the gates' local 'YYYY-MM-DD HH:MM:SS', each minute converted once
-    (through the zone's rules, so an export across a DST change is right either side of it)."""
-    minutes: dict[str, str] = {}
+    (through the zone's rules, so an export across a DST change is right either side of it).
+    A time the clocks show twice (the hour repeated when DST ends) carries its UTC offset,
+    'YYYY-MM-DD HH:MM:SS-04:00', so that its two readings stay apart."""
+    minutes: dict[str, tuple[str, str]] = {}
 
     def local(ts: str) -> str:
         key = ts[:16]
@@ -155,8 +157,13 @@ def local_times(tz: ZoneInfo) -> Callable[[str], str]:
         if found is None:
             if len(minutes) > 100_000:
                 minutes.clear()
-            found = minutes[key] = days.local(key + ":00.000Z", tz).strftime("%Y-%m-%d %H:%M")
-        return found + ts[16:19]
+            at = days.local(key + ":00.000Z", tz)
+            twice = at.replace(fold=1 - at.fold).utcoffset() != at.utcoffset()
+            found = minutes[key] = (
+                at.strftime("%Y-%m-%d %H:%M"),
+                at.isoformat()[19:] if twice else "",
+            )
+        return found[0] + ts[16:19] + found[1]
 
     return local
 
@@ -256,7 +263,8 @@ def write_xlsx(
 
     chunks: rows(..., guard=False): every text is written as a string cell, as entered
     (strings_to_formulas off: never a formula, no ' needed); the time is a date-time cell in
-    local time, so a spreadsheet sorts and filters by it."""
+    local time, so a spreadsheet sorts and filters by it (a time the clocks show twice shows
+    its UTC offset beside it)."""
     book = xlsxwriter.Workbook(
         target, {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False}
     )
@@ -267,11 +275,18 @@ def write_xlsx(
     sheet.write_row(0, 0, headers(), bold)
     sheet.freeze_panes(1, 0)
     n = 0
+    offsets: dict[str, Any] = {}  # a time the clocks show twice: shown with its UTC offset
     parse = datetime.fromisoformat
     for part in chunks:
         for row in part:
             n += 1
-            sheet.write_datetime(n, 0, parse(row[0]), when)
+            at, offset = row[0][:19], row[0][19:]
+            shown = when
+            if offset:
+                shown = offsets.get(offset) or offsets.setdefault(
+                    offset, book.add_format({"num_format": f'yyyy-mm-dd hh:mm:ss "{offset}"'})
+                )
+            sheet.write_datetime(n, 0, parse(at), shown)
             sheet.write_row(n, 1, row[1:])
         if progress:
             progress(len(part))
