@@ -342,3 +342,27 @@ def test_a_correction_to_travel_needs_where_as_the_gate_does(world, db):
     form = correct_form(travel="1", travel_where="武汉", name="张建华")
     assert post(client, f"/console/entry/{uuid}/correct", reason="错字", **form).status_code == 302
     assert db.execute("SELECT count(*) FROM corrections").fetchone()[0] == 2
+
+
+def test_what_was_done_for_a_fever_can_be_corrected(app, world, db):
+    """A volunteer tapped the wrong fever action: the coordinator corrects it as any other
+    field; the log, the entry's page and the export show the corrected one; a code no form
+    offers is refused with why, and nothing is saved."""
+    client = world["client"]
+    (uuid,) = save(app, wire_entry(world["site"]["id"], temperature=38.2, fever_action="clinic"))
+    path = f"/console/entry/{uuid}/correct"
+    form = correct_form(temperature="38.2", fever_action="teleported")
+    r = post(client, path, reason="点错了", **form)
+    assert r.status_code == 422 and "发热处置" in r.get_data(as_text=True)
+    assert db.execute("SELECT count(*) FROM corrections").fetchone()[0] == 0
+    form = correct_form(temperature="38.2", fever_action="refused")
+    assert post(client, path, reason="点错了", **form).status_code == 302
+    row = db.execute("SELECT changes FROM corrections WHERE entry_uuid = ?", (uuid,)).fetchone()
+    assert json.loads(row["changes"]) == {"fever_action": "refused"}
+    stored = db.execute("SELECT fever_action FROM entries WHERE uuid = ?", (uuid,)).fetchone()
+    assert stored[0] == "clinic"  # the original stays
+    page = client.get(f"/console/entry/{uuid}").get_data(as_text=True)
+    assert "<dd>劝返，不予进入</dd>" in page and "发热处置 → 劝返，不予进入" in page
+    csv_text = post(client, "/console/export", format="csv").get_data(as_text=True)
+    line = next(x for x in csv_text.splitlines() if uuid in x)
+    assert "劝返，不予进入" in line and "送发热门诊" not in line

@@ -26,6 +26,7 @@ FIELDS = {
     "name": _l("Name"),
     "phone": _l("Phone"),
     "temperature": _l("Temperature"),
+    "fever_action": _l("Fever action"),
     "health_code": _l("Health code"),
     "travel": _l("Travel to a risk area"),
     "travel_where": _l("Where"),
@@ -37,6 +38,7 @@ FIELDS = {
 CHOICES = {
     "direction": rules.DIRECTIONS,
     "person_type": rules.PERSON_TYPES,
+    "fever_action": rules.FEVER_ACTIONS,
     "health_code": rules.HEALTH_CODES,
 }
 COLUMNS = ("entry_uuid", "changes", "void", "reason", "author")
