@@ -321,3 +321,42 @@ def test_fever_and_travel_filters_follow_the_corrections(app, monkeypatch):
     finally:
         conn.close()
     assert sorted(c["entry"]["name"] for c in fever_cases) == sorted(expected["fever_names"])
+
+
+def test_every_filter_and_the_search_follow_the_corrections(app):
+    """A health code, a direction, a person type or a name a coordinator corrected is found
+    by its current value, in the log and the export; the value it was recorded
+    with no longer finds it."""
+    from fieldapp.console import corrections
+
+    def wire_correction(entry_uuid, **changes):
+        return corrections.wire(entry_uuid, "王协调", "登记时点错", changes)
+
+    site = make_site(app, "改正小区", "金坛区")
+    greened, reddened, red, turned = save(
+        app,
+        wire_entry(site["id"], name="转绿", health_code="red", recorded_at=ts(minutes=40)),
+        wire_entry(site["id"], name="李四", health_code="green", recorded_at=ts(minutes=30)),
+        wire_entry(site["id"], name="本是红码", health_code="red", recorded_at=ts(minutes=20)),
+        wire_entry(site["id"], name="其实出门", direction="in", recorded_at=ts(minutes=10)),
+    )
+    save(
+        app,
+        wire_correction(greened, health_code="green"),
+        wire_correction(reddened, health_code="red", name="李思", person_type="visitor"),
+        wire_correction(turned, direction="out"),
+    )
+    make_user(app, "coord", "coordinator", districts=["金坛区"])
+    client = app.test_client()
+    login(client, "coord")
+    assert names(page(client, "?health_code=red")) == ["本是红码", "李思"]
+    assert names(page(client, "?health_code=green")) == ["其实出门", "转绿"]
+    assert names(page(client, "?direction=out")) == ["其实出门"]
+    assert names(page(client, "?direction=in&person_type=visitor")) == ["李思"]
+    assert names(page(client, "?q=李思")) == ["李思"]
+    assert names(page(client, "?q=李四")) == []
+    token = csrf(client, "/console/login")
+    body = client.post(
+        "/console/export", data={"csrf_token": token, "format": "csv", "health_code": "red"}
+    ).get_data(as_text=True)
+    assert reddened in body and red in body and greened not in body

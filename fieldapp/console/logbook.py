@@ -124,40 +124,30 @@ class Source:
 
 
 def source(conn: db.Connection, f: Filters, site_ids: list[str] | None, tz: ZoneInfo) -> Source:
-    """The entries the filters select. "Fever only" and "travel only" follow each entry's
-    current value (corrections applied; a voided entry is neither), as the cases and the
-    figures do: the fevers are the fever cases (console/cases.py keeps a row for each entry
-    that is a fever now and not void), read newest first through their own index; the travel
-    answers are the stored ones, but for the entries whose corrections changed them (few)."""
+    """The entries the filters select, by each entry's current value (corrections applied;
+    a voided entry has not travelled and is not a fever), as the cases and the figures count
+    them. The fevers are the fever cases (console/cases.py keeps a row for each entry that is
+    a fever now and not void), read newest first through their own index. The other filters
+    match the stored values, but for the corrected entries of the scope and dates (few): those
+    are matched here, at their current value, and named by id."""
     fever = f.fever
     # The fevers are walked in the order of fever_cases_time (recorded_at): the entry's own
     # time, written as the cases' so that the range and the order use that index.
     at = "fc.recorded_at" if fever else "e.recorded_at"
     tables = "fever_cases fc CROSS JOIN entries e" if fever else "entries e"
     base, params = _base(f, site_ids, tz, at)
-    clauses = ["e.uuid = fc.uuid", *base] if fever else list(base)
-    for key in ("direction", "person_type", "health_code"):
-        if getattr(f, key):
-            clauses.append(f"e.{key} = ?")
-            params.append(getattr(f, key))
-    if f.q:
-        like = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        if f.search_personal:
-            clauses.append(
-                "(lower(e.name) LIKE lower(?) ESCAPE '\\' OR e.phone LIKE ? ESCAPE '\\'"
-                " OR e.plate LIKE upper(?) ESCAPE '\\' OR lower(e.destination) LIKE lower(?) ESCAPE '\\')"
-            )
-            params += [like] * 4
-        else:
-            clauses.append(
-                "(e.plate LIKE upper(?) ESCAPE '\\' OR lower(e.destination) LIKE lower(?) ESCAPE '\\')"
-            )
-            params += [like] * 2
-    alternatives = _travel(conn, f, site_ids, tz) if f.travel else [""]
-    parts = [
-        (" AND ".join([*clauses, alt] if alt else clauses) or "1 = 1", list(params))
-        for alt in alternatives
-    ]
+    if fever:
+        base.insert(0, "e.uuid = fc.uuid")
+    stored, stored_params = _stored_match(f)
+    if not stored:
+        return Source(tables, at, [(" AND ".join(base) or "1 = 1", params)])
+    corrected, matching = _corrected(conn, f, site_ids, tz)
+    first = [*base, *stored]
+    if corrected:
+        first.append(f"e.id NOT IN ({', '.join(map(str, corrected))})")
+    parts = [(" AND ".join(first), [*params, *stored_params])]
+    if matching:
+        parts.append((" AND ".join([*base, f"e.id IN ({', '.join(map(str, matching))})"]), params))
     return Source(tables, at, parts)
 
 
@@ -181,36 +171,71 @@ def _base(
     return clauses, params
 
 
-def _travel(conn: db.Connection, f: Filters, site_ids: list[str] | None, tz: ZoneInfo) -> list[str]:
-    """The filter "travel only" as disjoint clauses: the stored answer yes (through the
-    partial index entries_travel, its condition written out exactly) but for the corrected
-    entries of the scope and dates whose current value says otherwise (a correction of the
-    answer, a void); and, if any, the corrected entries whose answer is yes now and was not.
-    Their ids are read here and written into the clauses (whole numbers from the database)."""
+def _stored_match(f: Filters) -> tuple[list[str], list[Any]]:
+    """The filters but scope, dates and fever as clauses on the stored values of entries e."""
+    clauses, params = [], []
+    for key in ("direction", "person_type", "health_code"):
+        if getattr(f, key):
+            clauses.append(f"e.{key} = ?")
+            params.append(getattr(f, key))
+    if f.travel:
+        clauses.append("e.travel = 1")  # as written in the partial index entries_travel
+    if f.q:
+        like = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        if f.search_personal:
+            clauses.append(
+                "(lower(e.name) LIKE lower(?) ESCAPE '\\' OR e.phone LIKE ? ESCAPE '\\'"
+                " OR e.plate LIKE upper(?) ESCAPE '\\' OR lower(e.destination) LIKE lower(?) ESCAPE '\\')"
+            )
+            params += [like] * 4
+        else:
+            clauses.append(
+                "(e.plate LIKE upper(?) ESCAPE '\\' OR lower(e.destination) LIKE lower(?) ESCAPE '\\')"
+            )
+            params += [like] * 2
+    return clauses, params
+
+
+def _matches(f: Filters, value: Mapping[str, Any]) -> bool:
+    """Whether an entry's current value passes the filters _stored_match() writes in SQL."""
+    for key in ("direction", "person_type", "health_code"):
+        if getattr(f, key) and value[key] != getattr(f, key):
+            return False
+    if f.travel and not (value["travel"] and not value["void"]):
+        return False
+    if f.q:
+        q = f.q.lower()
+        found = q.upper() in value["plate"] or q in value["destination"].lower()
+        if f.search_personal:
+            found = found or q in value["name"].lower() or f.q in value["phone"]
+        if not found:
+            return False
+    return True
+
+
+def _corrected(
+    conn: db.Connection, f: Filters, site_ids: list[str] | None, tz: ZoneInfo
+) -> tuple[list[int], list[int]]:
+    """The ids of the corrected entries of the scope and dates, and of those of them whose
+    current value passes the filters (whole numbers from the database, written into the
+    clauses)."""
     base, params = _base(f, site_ids, tz, "e.recorded_at")
-    # Only the corrections that may change it: voids, and those naming the answer (the key
-    # "travel" in the changes' JSON text; a value that holds it too is merely read).
-    changing = "SELECT entry_uuid FROM corrections WHERE void = 1 OR changes LIKE '%\"travel\"%'"
+    # Walked from the corrections (few; none at most instances), not from the entries of the
+    # scope (a city's month), each looked up by its uuid.
     rows = conn.execute(
-        "SELECT e.id, e.uuid, e.travel FROM entries e"  # noqa: S608 -- built from code
-        f" WHERE {' AND '.join([*base, f'e.uuid IN ({changing})'])}",
+        "SELECT e.id, e.uuid, e.direction, e.person_type, e.health_code, e.travel, e.name,"  # noqa: S608 -- built from code
+        " e.phone, e.plate, e.destination"
+        " FROM (SELECT DISTINCT entry_uuid FROM corrections) c CROSS JOIN entries e"
+        f" WHERE {' AND '.join(['e.uuid = c.entry_uuid', *base])}",
         params,
     ).fetchall()
-    fixes = corrections.for_entries(conn, [r["uuid"] for r in rows])
-    now_yes, now_no = [], []
+    fixes = corrections.for_entries(conn, [r["uuid"] for r in rows]) if rows else {}
+    corrected, matching = [], []
     for r in rows:
-        value = corrections.current(r, fixes.get(r["uuid"], []))
-        yes = bool(value["travel"]) and not value["void"]
-        if yes and not r["travel"]:
-            now_yes.append(int(r["id"]))
-        elif r["travel"] and not yes:
-            now_no.append(int(r["id"]))
-    stored = "e.travel = 1"
-    if now_no:
-        stored += f" AND e.id NOT IN ({', '.join(map(str, sorted(now_no)))})"
-    if not now_yes:
-        return [stored]
-    return [stored, f"e.id IN ({', '.join(map(str, sorted(now_yes)))})"]
+        corrected.append(int(r["id"]))
+        if _matches(f, corrections.current(r, fixes.get(r["uuid"], []))):
+            matching.append(int(r["id"]))
+    return sorted(corrected), sorted(matching)
 
 
 def encode_cursor(row: Mapping[str, Any]) -> str:
