@@ -768,3 +768,33 @@ def test_the_roll_call_and_its_doubts_count_the_entries_as_corrected(world):
     assert row[s["s4"]["id"]].registered == (1, 1)  # one entry, a fever now
     assert [c["entry"]["site_id"] for c in fever_cases].count(s["s4"]["id"]) == 1
     assert rc.total.figures["fevers"] == 3
+
+
+def test_a_site_closed_for_days_and_open_again_keeps_those_days_closed(world, monkeypatch):
+    """南门小区 closed four days ago at noon (the Spring Festival) and opened again yesterday
+    at nine: the days wholly between stay as they were (not on their roll-call), the day it
+    closed and the day it opened list it; at the city and, after a pull, at office A."""
+    central, downs, tokens, s = world
+    today = days.today(TZ)
+    site = s["s4"]
+    closed = datetime.combine(today - timedelta(days=4), time(12), tzinfo=days.zone(TZ))
+    opened = datetime.combine(today - timedelta(days=1), time(9), tzinfo=days.zone(TZ))
+    conn = connect(central.config["DATABASE"])
+    try:
+        for at, active in ((closed, False), (opened, True)):
+            monkeypatch.setattr(sites, "utcnow", lambda at=at: at.astimezone(UTC))
+            assert sites.set_active(conn, site["id"], active)
+        monkeypatch.undo()
+        assert sites.closures(conn, site["id"]) == [
+            {"closed_at": iso(closed), "opened_at": iso(opened)}
+        ]
+        row = conn.execute("SELECT active, closed_at FROM sites WHERE id = ?", (site["id"],))
+        assert tuple(row.fetchone()) == (1, None)
+    finally:
+        conn.close()
+    a = downs["office-a"]
+    sync_up(a, central, tokens["office-a"])
+    for app in (central, a):
+        for ago, listed in ((5, True), (4, True), (3, False), (2, False), (1, True), (0, True)):
+            day = today - timedelta(days=ago)
+            assert ("南门小区" in _listed(app, day)) is listed, (app.config["DATABASE"], ago)

@@ -205,9 +205,10 @@ def set_active(conn: sqlite3.Connection, site_id: str, active: bool) -> bool:
     """Close a site (active False) or open it again; False if it already was so.
 
     A closed site keeps its records and codes; its gate page says it is closed and no phone
-    enrols there. When it closed is kept (closed_at, cleared on opening again): it leaves the
-    roll-call from the next day on (open_on), the day it closed and earlier days keep it. The
-    change flows down with the next version.
+    enrols there. When it closed is kept (closed_at, cleared on opening again), and when it
+    closed and opened again (site_closures): it leaves the roll-call from the next day on, and
+    is back on it from the day it opens again (open_on); the days before keep what they were.
+    The change flows down with the next version.
     """
     with transaction(conn):
         site = get_site(conn, site_id)
@@ -216,22 +217,50 @@ def set_active(conn: sqlite3.Connection, site_id: str, active: bool) -> bool:
         if bool(site["active"]) == active:
             return False
         version = sync_config.next_version(conn)
+        now = iso(utcnow())
         conn.execute(
             "UPDATE sites SET active = ?, closed_at = ?, version = ? WHERE id = ?",
-            (int(active), None if active else iso(utcnow()), version, site_id),
+            (int(active), None if active else now, version, site_id),
         )
+        if active:
+            conn.execute(
+                "UPDATE site_closures SET opened_at = ? WHERE site_id = ? AND opened_at IS NULL",
+                (now, site_id),
+            )
+        else:
+            conn.execute(
+                "INSERT INTO site_closures (site_id, closed_at) VALUES (?, ?)"
+                " ON CONFLICT DO NOTHING",
+                (site_id, now),
+            )
     return True
 
 
-def open_on(day: date, tz: str, alias: str = "s") -> tuple[str, tuple[str, str]]:
+def closures(conn: sqlite3.Connection, site_id: str) -> list[dict[str, str | None]]:
+    """When a site closed and opened again (None: closed still), oldest first."""
+    return [
+        {"closed_at": r[0], "opened_at": r[1]}
+        for r in conn.execute(
+            "SELECT closed_at, opened_at FROM site_closures WHERE site_id = ? ORDER BY closed_at",
+            (site_id,),
+        )
+    ]
+
+
+def open_on(day: date, tz: str, alias: str = "s") -> tuple[str, tuple[str, ...]]:
     """SQL for the sites (as `alias`) open at some time on a local day, with its parameters:
-    created before the day ended, and open now or closed after the day began. A day's
-    roll-call lists these, so it stays as it was when a site is added or closed later. A
-    closed site without closed_at (closed before it was kept) counts as closed on every day."""
+    created before the day ended, open now or closed after the day began, and not within a
+    closure that spans the whole day (closed before it began, opened again after it ended, or
+    not yet). A day's roll-call lists these, so it stays as it was when a site is added,
+    closed or opened again later. A closed site without closed_at (closed before it was kept)
+    counts as closed on every day."""
     start, end = days.bounds(day, tz)
     return (
-        f"({alias}.created_at < ? AND ({alias}.active = 1 OR {alias}.closed_at >= ?))",
-        (end, start),
+        f"({alias}.created_at < ? AND ({alias}.active = 1 OR {alias}.closed_at >= ?)"  # noqa: S608 -- an alias from code
+        " AND NOT EXISTS (SELECT 1 FROM site_closures c"
+        f" WHERE c.site_id = {alias}.id AND c.closed_at < ?"
+        " AND (c.opened_at IS NULL OR c.opened_at >= ?)))",
+        (end, start, start, end),
     )
 
 

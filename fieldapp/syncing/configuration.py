@@ -9,6 +9,7 @@ from typing import Any
 
 import sync
 from fieldapp import db, records
+from fieldapp.gate import sites
 from fieldapp.settings import check_retention_days
 from sync import client as sync_client
 from sync import config as sync_config
@@ -43,6 +44,7 @@ def export_config(conn: sqlite3.Connection, since: int) -> dict[str, Any]:
                 "SELECT code, retired_at FROM site_old_codes WHERE site_id = ?", (site["id"],)
             )
         ]
+        site["closures"] = sites.closures(conn, site["id"])
     out["settings"] = {"retention_days": records.retention_days(conn)}
     return out
 
@@ -72,6 +74,37 @@ def _closing(site: Mapping[str, Any]) -> Mapping[str, Any]:
     if "closed_at" in site or not site.get("active"):
         return site
     return {**site, "closed_at": None}
+
+
+def _closures(conn: sqlite3.Connection, site: Mapping[str, Any], now: str) -> None:
+    """A site's closures as the upstream keeps them (when it closed and opened again): the
+    ones given replace ours; a malformed one is left out. An upstream from before closures
+    (none given) that opens the site again ends the closure we have open."""
+    given = site.get("closures")
+    if not isinstance(given, list):
+        if site.get("active"):
+            conn.execute(
+                "UPDATE site_closures SET opened_at = ? WHERE site_id = ? AND opened_at IS NULL",
+                (now, site["id"]),
+            )
+        return
+    rows = []
+    for c in given:
+        if not isinstance(c, Mapping):
+            continue
+        try:
+            closed = sync.store.normal_time(c.get("closed_at"))
+            opened = c.get("opened_at")
+            opened = None if opened is None else sync.store.normal_time(opened)
+        except sync.Invalid:
+            continue
+        rows.append((site["id"], closed, opened))
+    conn.execute("DELETE FROM site_closures WHERE site_id = ?", (site["id"],))
+    conn.executemany(
+        "INSERT INTO site_closures (site_id, closed_at, opened_at) VALUES (?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
+        rows,
+    )
 
 
 def apply_config(conn: sqlite3.Connection, payload: Any) -> dict[str, int]:
@@ -107,6 +140,7 @@ def apply_config(conn: sqlite3.Connection, payload: Any) -> dict[str, int]:
                     " VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                     [(code, site["id"], when) for code, when in retired],
                 )
+                _closures(conn, site, now)
             for table in ("roster", "screening_campaigns"):
                 for row in rows[table]:
                     _upsert(conn, table, row, version)
