@@ -386,6 +386,16 @@
     box.scrollIntoView({ block: "nearest" });
   }
 
+  // The token of the form in a refusal that renewed it (X-Fieldapp-Token: the browser lost
+  // the session the page's token was made for), or "".
+  function renewedToken(res, html) {
+    if (res.headers.get("X-Fieldapp-Token") !== "renewed") return "";
+    var t = document.createElement("template");
+    t.innerHTML = html;
+    var input = t.content.getElementById("csrf_token");
+    return input ? input.value : "";
+  }
+
   // The save: to the instance, or the service worker's outbox when the network fails it.
   // ("HX-Request": the fragment, not the whole page, as for htmx.) A second tap while one is
   // on its way is dropped. With no answer at all, the worker keeps the entry on the phone;
@@ -408,29 +418,44 @@
     var data = new FormData(f);
     var body = new URLSearchParams(data);
     var worker = navigator.serviceWorker && navigator.serviceWorker.controller;
+    var renewed = false;
     sending = true;
     busy(f, true);
-    fetch(f.action, {
-      method: "POST",
-      body: body,
-      credentials: "same-origin",
-      headers: {
-        "HX-Request": "true",
-        "X-Outbox-Kind": f.dataset.outboxKind,
-        "X-Outbox-Booleans": boxes.join(","),
-      },
-    }).then(function (res) {
-      return res.text().then(function (html) {
-        sending = false;
-        // No worker answered for the instance (not in control yet, or the browser dropped
-        // it): the page keeps the entry on the phone itself where the worker would have.
-        if (!worker && (res.status === 401 || res.status >= 500) && self.FieldOutbox) {
-          return keepHere(res.status === 401);
-        }
-        busy(f, false);
-        if (!res.ok || !answered(f, res, html)) notSaved(f, res.status);
+
+    function attempt() {
+      return fetch(f.action, {
+        method: "POST",
+        body: body,
+        credentials: "same-origin",
+        headers: {
+          "HX-Request": "true",
+          "X-Outbox-Kind": f.dataset.outboxKind,
+          "X-Outbox-Booleans": boxes.join(","),
+        },
+      }).then(function (res) {
+        return res.text().then(function (html) {
+          // Refused only for its token, which the answer renews: the same record again, once
+          // (its uuid makes it one entry whatever happened to the first).
+          var token = !renewed && renewedToken(res, html);
+          if (token) {
+            renewed = true;
+            body.set("csrf_token", token);
+            if (f.elements.csrf_token) f.elements.csrf_token.value = token;
+            return attempt();
+          }
+          sending = false;
+          // No worker answered for the instance (not in control yet, or the browser dropped
+          // it): the page keeps the entry on the phone itself where the worker would have.
+          if (!worker && (res.status === 401 || res.status >= 500) && self.FieldOutbox) {
+            return keepHere(res.status === 401);
+          }
+          busy(f, false);
+          if (!res.ok || !answered(f, res, html)) notSaved(f, res.status);
+        });
       });
-    }).catch(function () {
+    }
+
+    attempt().catch(function () {
       sending = false;
       if (!worker && self.FieldOutbox) return keepHere(false);
       plainPost();
