@@ -16,7 +16,8 @@ const SHELL_URLS = "__SHELL__";
 const LAZY_URLS = "__LAZY__";
 // Gate pages this phone has opened: kept across versions, refreshed whenever online.
 const PAGES = "fieldapp-pages";
-const SUBMIT_TIMEOUT_MS = 5000;
+// A save waits this long for the instance before its record goes to the outbox.
+const SUBMIT_TIMEOUT_MS = FieldOutbox.SUBMIT_TIMEOUT_MS;
 const PAGE_TIMEOUT_MS = 4000;
 const GATE_PAGE = /^\/s\/[^/]+\/?$/;
 // Marks a kept page made before the volunteer chose another language.

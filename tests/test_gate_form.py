@@ -200,6 +200,15 @@ def test_a_post_with_a_stale_csrf_token_is_refused_and_keeps_the_form(gate, site
     fragment = gate.post(f"/s/{site['code']}/entries", data=data, headers={**EN, **HX})
     assert fragment.status_code == 200 and "<html" not in fragment.get_data(as_text=True)
     assert count(db) == 0
+    # The answer says its token is renewed: the phone sends the same record again with it
+    # (static/js/gate.js), and it is stored.
+    assert fragment.headers["X-Fieldapp-Token"] == "renewed"
+    token = re.search(r'id="csrf_token"[^>]*value="([^"]+)"', fragment.text)[1]
+    again = gate.post(
+        f"/s/{site['code']}/entries", data={**data, "csrf_token": token}, headers={**EN, **HX}
+    )
+    assert "Saved: 张建国" in again.text and "X-Fieldapp-Token" not in again.headers
+    assert count(db) == 1
     elsewhere = gate.post("/s/no-such-code/entries", data=data, headers=EN)
     assert elsewhere.status_code == 400
     assert "The page you sent from had expired" in elsewhere.get_data(as_text=True)

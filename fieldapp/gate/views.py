@@ -99,7 +99,12 @@ def csrf_expired(error: CSRFError):
             form.form_errors.append(
                 _("This page had expired, so nothing was saved. Check the details and save again.")
             )
-            return _render(site, form, status=400)
+            response = _render(site, form, status=400)
+            # The form's token was of a session the browser has lost (restarted while the
+            # service worker kept the page): this answer carries a new one (and its session),
+            # and gate.js sends the same record again with it rather than show this.
+            response.headers["X-Fieldapp-Token"] = "renewed"
+            return response
     return render_template("errors/csrf.html"), 400
 
 

@@ -369,9 +369,9 @@
     return true;
   }
 
-  // An answer that is an error page (no fragment, nothing saved): the form stays as it was
-  // typed, and says so above it.
-  function notSaved(f, status) {
+  // Nothing was saved (an error page answered, or no answer came and the phone cannot keep
+  // the entry): the form stays as it was typed, and says why above it.
+  function notSaved(f, text) {
     var box = f.querySelector("[data-not-saved]");
     if (!box) {
       box = document.createElement("div");
@@ -380,17 +380,37 @@
       box.setAttribute("data-not-saved", "");
       f.insertBefore(box, f.firstChild);
     }
-    // (A page kept before this text was added has none: the status alone, rather than nothing.)
-    box.textContent = (document.body.dataset.tNotSaved || "HTTP {status}")
-      .replace("{status}", function () { return status; });
+    box.textContent = text;
     box.scrollIntoView({ block: "nearest" });
+  }
+
+  // (A page kept before these texts were added has none: the status alone, or the body's.)
+  function errorText(status) {
+    return (document.body.dataset.tNotSaved || "HTTP {status}")
+      .replace("{status}", function () { return status; });
+  }
+
+  function notKeptText(f) {
+    return f.dataset.tNotKept || document.body.dataset.tNotSent || "";
+  }
+
+  // The token of the form in a refusal that renewed it (X-Fieldapp-Token: the browser lost
+  // the session the page's token was made for), or "".
+  function renewedToken(res, html) {
+    if (res.headers.get("X-Fieldapp-Token") !== "renewed") return "";
+    var t = document.createElement("template");
+    t.innerHTML = html;
+    var input = t.content.getElementById("csrf_token");
+    return input ? input.value : "";
   }
 
   // The save: to the instance, or the service worker's outbox when the network fails it.
   // ("HX-Request": the fragment, not the whole page, as for htmx.) A second tap while one is
-  // on its way is dropped. With no answer at all, the worker keeps the entry on the phone;
-  // with no worker in control, the page does; without outbox.js either, the form goes as a
-  // plain post, as it does without scripts.
+  // on its way is dropped. The worker, in control, gives the save its time limit and keeps the
+  // entry on the phone when no answer comes within it; with no worker in control the page does
+  // the same, by outbox.js (its fetchWithTimeout and the worker's SUBMIT_TIMEOUT_MS). Where the
+  // phone cannot keep it (private mode), the form says that it was not saved and stays as
+  // typed: never a wait without end, never the browser's "no internet" page.
   var sending = false;
   document.addEventListener("submit", function (event) {
     var f = event.target;
@@ -408,46 +428,71 @@
     var data = new FormData(f);
     var body = new URLSearchParams(data);
     var worker = navigator.serviceWorker && navigator.serviceWorker.controller;
+    var renewed = false;
     sending = true;
     busy(f, true);
-    fetch(f.action, {
-      method: "POST",
-      body: body,
-      credentials: "same-origin",
-      headers: {
-        "HX-Request": "true",
-        "X-Outbox-Kind": f.dataset.outboxKind,
-        "X-Outbox-Booleans": boxes.join(","),
-      },
-    }).then(function (res) {
-      return res.text().then(function (html) {
-        sending = false;
-        // No worker answered for the instance (not in control yet, or the browser dropped
-        // it): the page keeps the entry on the phone itself where the worker would have.
-        if (!worker && (res.status === 401 || res.status >= 500) && self.FieldOutbox) {
-          return keepHere(res.status === 401);
-        }
-        busy(f, false);
-        if (!res.ok || !answered(f, res, html)) notSaved(f, res.status);
+
+    function post() {
+      var init = {
+        method: "POST",
+        body: body,
+        credentials: "same-origin",
+        headers: {
+          "HX-Request": "true",
+          "X-Outbox-Kind": f.dataset.outboxKind,
+          "X-Outbox-Booleans": boxes.join(","),
+        },
+      };
+      if (worker) return fetch(f.action, init);
+      return loadLater().then(function (outbox) {
+        if (!outbox) throw new Error("outbox.js not loaded"); // no network to fetch it either
+        return outbox.fetchWithTimeout(f.action, init, outbox.SUBMIT_TIMEOUT_MS);
       });
-    }).catch(function () {
+    }
+
+    function attempt() {
+      return post().then(function (res) {
+        return res.text().then(function (html) {
+          // Refused only for its token, which the answer renews: the same record again, once
+          // (its uuid makes it one entry whatever happened to the first).
+          var token = !renewed && renewedToken(res, html);
+          if (token) {
+            renewed = true;
+            body.set("csrf_token", token);
+            if (f.elements.csrf_token) f.elements.csrf_token.value = token;
+            return attempt();
+          }
+          sending = false;
+          // No worker answered for the instance (not in control yet, or the browser dropped
+          // it): the page keeps the entry on the phone itself where the worker would have.
+          if (!worker && (res.status === 401 || res.status >= 500) && self.FieldOutbox) {
+            return keepHere(res.status === 401, errorText(res.status));
+          }
+          busy(f, false);
+          if (!res.ok || !answered(f, res, html)) notSaved(f, errorText(res.status));
+        });
+      });
+    }
+
+    attempt().catch(function () {
+      // No answer: no network, or none within the time limit (no worker in control).
       sending = false;
-      if (!worker && self.FieldOutbox) return keepHere(false);
-      plainPost();
+      if (!worker && self.FieldOutbox) return keepHere(false, notKeptText(f));
+      busy(f, false);
+      notSaved(f, notKeptText(f));
     });
 
-    function keepHere(needsEnrol) {
+    function keepHere(needsEnrol, otherwise) {
       var record = FieldOutbox.fromForm(data, f.dataset.outboxKind, boxes);
       return FieldOutbox.add(record).then(function (waiting) {
         if (needsEnrol) FieldOutbox.setMeta("needs_enrol", true);
         f.dispatchEvent(new CustomEvent("outbox-saved",
           { bubbles: true, detail: { uuid: record.uuid, waiting: waiting, enrol: needsEnrol } }));
-      }, plainPost);
-    }
-
-    function plainPost() {
-      busy(f, false);
-      HTMLFormElement.prototype.submit.call(f);
+      }, function () {
+        // No outbox on this phone (private mode): nothing saved, what was typed stays.
+        busy(f, false);
+        notSaved(f, otherwise);
+      });
     }
   });
 
@@ -561,14 +606,28 @@
   });
 
   // The rest of the phone's scripts, in order, once the form is usable: when the phone is
-  // next idle (after the frame that shows the form), so they do not hold that frame back.
+  // next idle (after the frame that shows the form), so they do not hold that frame back; or
+  // at once when a save needs outbox.js before then. Resolves with FieldOutbox, or null when
+  // it could not be loaded (no network: a later call asks again for what failed).
+  var scripts = {};
   function loadLater() {
-    later.split(" ").filter(Boolean).forEach(function (src) {
-      var s = document.createElement("script");
-      s.src = src;
-      s.async = false;
-      document.head.appendChild(s);
-    });
+    return Promise.all(later.split(" ").filter(Boolean).map(function (src) {
+      if (!scripts[src]) {
+        scripts[src] = new Promise(function (resolve) {
+          var s = document.createElement("script");
+          s.src = src;
+          s.async = false;
+          s.onload = function () { resolve(true); };
+          s.onerror = function () {
+            delete scripts[src];
+            s.remove();
+            resolve(false);
+          };
+          document.head.appendChild(s);
+        });
+      }
+      return scripts[src];
+    })).then(function () { return self.FieldOutbox || null; });
   }
 
   document.addEventListener("DOMContentLoaded", function () {

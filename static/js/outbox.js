@@ -26,6 +26,10 @@
   const BATCH = 250;
   const MAX_BATCH_BYTES = 900000;
   const PUSH_TIMEOUT_MS = 20000;
+  // How long a save from a form waits for the instance's answer before the phone keeps the
+  // record here instead: the service worker's limit, and the page's when no worker is in
+  // control (static/js/gate.js).
+  const SUBMIT_TIMEOUT_MS = 5000;
   const MIN_DELAY_MS = 1000;
   const MAX_DELAY_MS = 5 * 60 * 1000;
   const HELD_RETRY_MS = 10 * 60 * 1000;
@@ -481,7 +485,8 @@
   }
 
   global.FieldOutbox = {
-    DB_NAME, CHANNEL, open, add, all, summary, send, fromForm, fromFields, refreshDevice,
-    getMeta, setMeta, exportData, dismiss, fetchWithTimeout, retryHeld, recordedAt, noteClock,
+    DB_NAME, CHANNEL, SUBMIT_TIMEOUT_MS, open, add, all, summary, send, fromForm, fromFields,
+    refreshDevice, getMeta, setMeta, exportData, dismiss, fetchWithTimeout, retryHeld, recordedAt,
+    noteClock,
   };
 })(self);

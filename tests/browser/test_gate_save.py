@@ -1,0 +1,167 @@
+"""A tap on "保存登记" never loses the person, never asks for them to be typed again, and never
+waits without end: after the browser was restarted (the page's CSRF token is of a session the
+browser no longer has), and on a phone with no service worker whose network does not answer."""
+
+from __future__ import annotations
+
+import pytest
+from phone_support import fill, names, outbox_loaded, ready, wait_waiting, waiting
+from servers import CHROMIUM, enrol_browser, enrol_cookie
+
+
+def typed_entry(server, name: str) -> list[tuple]:
+    """The rows the instance holds for `name`: what the volunteer typed (phone_support.fill)."""
+    rows = server.query(
+        "SELECT direction, person_type, phone, temperature FROM entries WHERE name = ?", (name,)
+    )
+    return [tuple(r) for r in rows]
+
+
+@pytest.mark.parametrize("restart", ["offline", "token-late"])
+def test_the_first_save_after_a_browser_restart_is_stored_once(server, browser, tmp_path, restart):
+    """The phone's browser was closed and opened again: its session cookie (which the gate
+    form's CSRF token belongs to) is gone, and the service worker answers with the gate page it
+    kept, token and all. Opened offline (the token could not be renewed), or online while the
+    renewal is still on its way: the first save was refused as 页面已过期. Now it is saved once,
+    with what was typed, and the confirmation says so."""
+    profile = tmp_path / "profile"
+
+    def launch():
+        return browser.browser_type.launch_persistent_context(
+            str(profile),
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-background-networking"],
+            viewport={"width": 390, "height": 844},
+            locale="zh-CN",
+        )
+
+    phone = launch()
+    try:
+        page = phone.pages[0] if phone.pages else phone.new_page()
+        enrol_browser(server, page)
+        ready(page)
+        gate = page.url
+    finally:
+        phone.close()
+
+    phone = launch()  # the browser restarted: no session cookie, the device cookie kept
+    try:
+        assert "session" not in [c["name"] for c in phone.cookies()]
+        page = phone.pages[0] if phone.pages else phone.new_page()
+        renewals = []
+        if restart == "offline":
+            page.on("requestfailed", lambda r: "/last" in r.url and renewals.append(r.url))
+            phone.set_offline(True)
+        else:  # one bar of signal: the renewal of the kept page's token does not come back yet
+            phone.route("**/last", lambda route: renewals.append(route))
+        page.goto(gate)
+        page.wait_for_selector("#entry-form")
+        page.wait_for_function("() => !!navigator.serviceWorker.controller")
+        outbox_loaded(page)
+        for _ in range(300):  # the kept page asked for a new token, and did not get it
+            if renewals:
+                break
+            page.wait_for_timeout(100)
+        assert renewals
+        phone.set_offline(False)
+
+        fill(page, "重启后")
+        page.click("#entry-form button.save")
+        page.locator("#gate-saved", has_text="已登记：重启后").wait_for()
+        assert page.locator("#entry-form .errors, #entry-form .error").count() == 0
+        assert page.input_value("#entry-form [name=name]") == ""  # the next person's form
+        assert typed_entry(server, "重启后") == [("in", "resident", "13812345678", 36.5)]
+        assert waiting(page) == 0  # stored by the instance itself, not left on the phone
+
+        # The next save goes with the renewed token at once.
+        phone.unroute("**/last")
+        fill(page, "重启后二")
+        page.click("#entry-form button.save")
+        page.locator("#gate-saved", has_text="已登记：重启后二").wait_for()
+        assert names(server) == ["重启后", "重启后二"]
+    finally:
+        phone.close()
+
+
+@pytest.fixture
+def no_worker(server, browser):
+    """A volunteer's browser with no service worker (a first visit, a browser that has none):
+    an enrolled phone on the gate page, outbox.js loaded."""
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, locale="zh-CN", service_workers="block"
+    )
+    page = context.new_page()
+    site = server.query("SELECT id, code FROM sites WHERE kind = 'residential'")[0]
+    enrol_cookie(server, context, site["id"])
+    page.goto(f"{server.url}/s/{site['code']}")
+    outbox_loaded(page)
+    yield context, page
+    context.close()
+
+
+def limit_of(page) -> float:
+    """A bound for what must come within the save's time limit (ms): thrice the limit, not a
+    measure of it."""
+    return 3 * page.evaluate("() => FieldOutbox.SUBMIT_TIMEOUT_MS")
+
+
+def test_with_no_worker_a_save_the_network_never_answers_is_kept_on_the_phone(server, no_worker):
+    """One bar of signal and no service worker: the instance's answer never comes. The save
+    waited for ever on "正在保存…". Now, past the worker's time limit, the page keeps the entry
+    in the outbox and says so as the worker would; it is sent once the network answers."""
+    context, page = no_worker
+    held = []
+    # Sent, never answered: the save, and the outbox's pushes (which would deliver the entry
+    # at once, and the note that it waits would go).
+    page.route("**/entries", lambda route: held.append(route))
+    page.route("**/sync/v1/push", lambda route: None)
+    bound = limit_of(page)
+    fill(page, "一格信号")
+    page.click("#entry-form button.save")
+    saved = page.locator("#gate-saved", has_text="一格信号")
+    saved.wait_for(timeout=bound)
+    assert held  # it did go out
+    assert page.locator("#gate-saved [data-outbox-note]").is_visible()
+    assert "已保存在本机" in saved.inner_text()
+    assert page.input_value("#entry-form [name=name]") == ""
+    assert waiting(page) == 1
+    assert names(server) == []
+
+    page.unroute("**/entries")
+    page.unroute("**/sync/v1/push")
+    wait_waiting(page, 0, 90)  # the status line sends it
+    assert typed_entry(server, "一格信号") == [("in", "resident", "13812345678", 36.5)]
+
+
+@pytest.mark.parametrize("network", ["offline", "no-answer"])
+def test_with_no_worker_and_no_outbox_a_save_that_fails_says_so_and_keeps_the_form(
+    server, no_worker, network
+):
+    """No worker, and a browser that cannot keep the entry on the phone (private mode: its
+    IndexedDB refuses). With no network the form went as a plain post into the browser's own
+    "no internet" page, the person lost; with one that never answers it waited for ever. Now,
+    within the time limit, the form says it was not saved and keeps what was typed; tapped
+    again with a network, the entry is stored once."""
+    context, page = no_worker
+    gate = page.url
+    bound = limit_of(page)
+    page.evaluate("() => { FieldOutbox.add = () => Promise.reject(new Error('private mode')); }")
+    if network == "offline":
+        context.set_offline(True)
+    else:
+        page.route("**/entries", lambda route: None)  # sent, never answered
+    fill(page, "无痕模式")
+    page.click("#entry-form button.save")
+    said = page.locator("#entry-form [data-not-saved]")
+    said.wait_for(timeout=bound)
+    assert "未保存" in said.inner_text() and "填写的内容还在" in said.inner_text()
+    assert page.url == gate
+    assert page.get_attribute("#entry-form", "aria-busy") is None  # no longer "正在保存…"
+    assert page.input_value("#entry-form [name=name]") == "无痕模式"
+    assert names(server) == []
+
+    context.set_offline(False)
+    page.unroute("**/entries")
+    page.click("#entry-form button.save")
+    page.locator("#gate-saved", has_text="已登记：无痕模式").wait_for()
+    assert typed_entry(server, "无痕模式") == [("in", "resident", "13812345678", 36.5)]
