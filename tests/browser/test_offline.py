@@ -420,9 +420,9 @@ def test_outbox_of_an_older_version_is_migrated_not_dropped(server, context, pag
 def test_five_hundred_waiting_are_delivered_in_batches(server, context, enrolled_page):
     page = enrolled_page
     ready(page)
-    queue(page, 500, "批")
-    pushes = []
+    pushes = []  # watched from before the queue fills: the outbox may start sending at once
     context.on("request", lambda r: pushes.append(r) if r.url.endswith("/sync/v1/push") else None)
+    queue(page, 500, "批")
     page.click("[data-send-now]")
     wait_waiting(page, 0, seconds=60)
     assert server.query("SELECT COUNT(DISTINCT uuid), COUNT(*) FROM entries")[0][:] == (500, 500)
