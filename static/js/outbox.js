@@ -13,6 +13,9 @@
  * Each push carries this phone's clock (sent_at). When it is wrong, the instance holds what was
  * recorded by it and says by how much (clock_offset_ms): the records are timed again here by
  * that much (their uuids kept: they were never stored) and sent again at once.
+ *
+ * A record the instance answers `expired` (older than its retention horizon) is not dropped:
+ * it waits in "attention" until the volunteer exports or removes it.
  */
 (function (global) {
   "use strict";
@@ -29,7 +32,7 @@
   const MIN_DELAY_MS = 1000;
   const MAX_DELAY_MS = 5 * 60 * 1000;
   const HELD_RETRY_MS = 10 * 60 * 1000;
-  const ACKED = new Set(["applied", "duplicate", "expired"]);
+  const ACKED = new Set(["applied", "duplicate"]);
   const REFUSED = new Set(["rejected", "conflict"]);
   const CHANNEL = "fieldapp-outbox";
   // Form fields that are not part of the record's data.
@@ -269,6 +272,14 @@
         if (ACKED.has(res.status)) {
           s.outbox.delete(rec.uuid);
           acked += 1;
+        } else if (res.status === "expired") {
+          // Older than the instance keeps records: not stored there. Never dropped unseen (a
+          // wrong date may have made it look old): it waits here to be exported or removed.
+          s.attention.put(Object.assign({}, rec, {
+            status: "expired", reason: res.reason || "", refused_at: Date.now(),
+          }));
+          s.outbox.delete(rec.uuid);
+          refused += 1;
         } else if (again) {
           // Recorded by this phone's wrong clock: timed again, it waits to go at once.
           s.outbox.put(again);
@@ -457,10 +468,10 @@
     return sendNow(force);
   }
 
-  /* The records this phone still holds for the office, the waiting and the held ones, as an
-   * export file's content (import it with `fieldapp import-outbox`). */
+  /* The records this phone still holds for the office, the waiting, the held and the expired
+   * ones, as an export file's content (import it with `fieldapp import-outbox`). */
   async function exportData() {
-    const held = (await all("attention")).filter((r) => r.status === "held");
+    const held = (await all("attention")).filter((r) => r.status === "held" || r.status === "expired");
     const records = (await all("outbox")).concat(held).map(wire);
     return {
       format: "fieldapp-outbox",

@@ -302,15 +302,19 @@
         });
         li.append(document.createElement("br"), reason, " ", again);
       } else if (refused) {
+        // Expired: older than the office keeps entries, so not stored there (its date may be
+        // wrong: the phone's clock). Only here now: exported, or removed on purpose.
+        const expired = r.status === "expired";
+        if (expired) li.dataset.expired = "";
         const reason = document.createElement("strong");
         reason.className = "reason";
-        reason.textContent = r.reason;
+        reason.textContent = expired ? view.dataset.tExpired : r.reason;
         const drop = document.createElement("button");
         drop.type = "button";
         drop.className = "secondary";
         drop.textContent = view.dataset.tDismiss;
         drop.addEventListener("click", async () => {
-          if (!confirm(view.dataset.tConfirmDismiss)) return;
+          if (!confirm(expired ? view.dataset.tConfirmDropExpired : view.dataset.tConfirmDismiss)) return;
           await O.dismiss(r.uuid);
           render();
         });
