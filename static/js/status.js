@@ -22,6 +22,10 @@
   let lastPing = 0;
   // The flash says "saved on this phone, n waiting" while it is so; render() keeps it true.
   let flashSaysWaiting = false;
+  // The clock window the instance judges by, for outbox.js in the service worker too (it has no
+  // page to read it from).
+  const tolerance = Number(box.dataset.clockToleranceMs);
+  if (tolerance > 0) O.setMeta("clock_tolerance_ms", tolerance).catch(() => null);
 
   function t(key, vars) {
     const text = box.dataset["t" + key] || "";
@@ -132,8 +136,7 @@
   function renderClock(offset) {
     const line = $("[data-status-clock]", box);
     if (!line) return; // a page kept before this line existed
-    const tolerance = Number(box.dataset.clockToleranceMs || 600000);
-    const wrong = offset !== null && Math.abs(offset) > tolerance;
+    const wrong = offset !== null && Math.abs(offset) > (tolerance || O.CLOCK_TOLERANCE_MS);
     line.hidden = !wrong;
     if (wrong) line.textContent = t(offset > 0 ? "ClockSlow" : "ClockFast", { gap: gap(offset) });
   }
