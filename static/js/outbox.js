@@ -13,6 +13,15 @@
  * Each push carries this phone's clock (sent_at). When it is wrong, the instance holds what was
  * recorded by it and says by how much (clock_offset_ms): the records are timed again here by
  * that much (their uuids kept: they were never stored) and sent again at once.
+ *
+ * A clock that was wrong while recording and is right again when sending (a date reset by a
+ * flat battery, network time back with the signal) is found by what the phone knows for sure:
+ * each record remembers the instance's time at the phone's last contact before it was kept, so
+ * it cannot have been made earlier than that, nor later than the instance's time now. A record
+ * stamped outside those bounds is timed again inside them before it is sent (retimeWrongClock).
+ *
+ * A record the instance answers `expired` (older than its retention horizon) is not dropped:
+ * it waits in "attention" until the volunteer exports or removes it.
  */
 (function (global) {
   "use strict";
@@ -33,9 +42,13 @@
   const MIN_DELAY_MS = 1000;
   const MAX_DELAY_MS = 5 * 60 * 1000;
   const HELD_RETRY_MS = 10 * 60 * 1000;
-  const ACKED = new Set(["applied", "duplicate", "expired"]);
+  const ACKED = new Set(["applied", "duplicate"]);
   const REFUSED = new Set(["rejected", "conflict"]);
   const CHANNEL = "fieldapp-outbox";
+  // How far the phone's clock may be off before it counts as wrong (sync.store.CLOCK_TOLERANCE,
+  // which the status line gives as data-clock-tolerance-ms and status.js keeps in "meta"; this
+  // is only for a phone that has not opened a page since).
+  const CLOCK_TOLERANCE_MS = 10 * 60 * 1000;
   // Form fields that are not part of the record's data.
   const ENVELOPE = new Set(["uuid", "recorded_at", "csrf_token"]);
 
@@ -157,10 +170,18 @@
     } catch (_) { /* no BroadcastChannel: pages poll anyway */ }
   }
 
-  /* Store a record durably; resolves with how many wait, after the commit. */
+  /* Store a record durably; resolves with how many wait, after the commit. It remembers the
+   * phone's last contact with the instance (the instance's time then, and how far this phone's
+   * clock was off then): it was made after that, whatever this phone's clock said. */
   async function add(record) {
-    const waiting = await run(["outbox"], "readwrite", async (s) => {
-      s.outbox.put(record);
+    const waiting = await run(["outbox", "meta"], "readwrite", async (s) => {
+      const clock = await req(s.meta.get("clock"));
+      const kept = Object.assign({}, record);
+      if (contactAt(clock) !== null && kept.contact_at === undefined) {
+        kept.contact_at = contactAt(clock);
+        kept.contact_offset = clock.offset_ms;
+      }
+      s.outbox.put(kept);
       return req(s.outbox.count());
     });
     broadcast({ type: "queued", uuid: record.uuid, waiting });
@@ -221,10 +242,70 @@
     return out;
   }
 
-  /* What the instance said of this phone's clock: its own minus ours, in ms. */
+  /* What the instance said of this phone's clock: its own minus ours, in ms; and its time then
+   * (server_at, ms): this phone's last contact with it. */
   function noteClock(offsetMs) {
     if (typeof offsetMs !== "number" || !isFinite(offsetMs)) return Promise.resolve();
-    return setMeta("clock", { offset_ms: offsetMs, at: Date.now() });
+    const at = Date.now();
+    return setMeta("clock", { offset_ms: offsetMs, at, server_at: at + offsetMs });
+  }
+
+  /* The instance's time at the last contact noted in clock (ms), or null. */
+  function contactAt(clock) {
+    if (!clock || typeof clock.offset_ms !== "number") return null;
+    const at = typeof clock.server_at === "number" ? clock.server_at : clock.at + clock.offset_ms;
+    return isFinite(at) ? at : null;
+  }
+
+  /* Time again the waiting records this phone's clock stamped wrongly while it recorded. What
+   * the phone knows for sure: a record was made after its last contact before it was kept
+   * (contact_at, the instance's time) and no later than the instance's time now (Date.now() +
+   * offsetNow, measured this round). A record inside those bounds by the offset measured now is
+   * left as it is (its clock was right, or was already as wrong as it is now: the instance holds
+   * it and gives that offset). One outside them is timed, in this order:
+   * - by the offset the clock had at that contact, if that puts it inside (the clock was that
+   *   far off already and has been set right since), or by none (stamped before it went wrong);
+   * - else as late as the bounds allow: the records of one contact keep the gaps between them
+   *   (the clock ran at its pace, from a wrong start), the latest at now, none before the contact.
+   * Marked restamped, it is stored at that time, never held or expired for its clock. Resolves
+   * with how many were timed again. */
+  async function retimeWrongClock(offsetNow) {
+    return run(["outbox", "meta"], "readwrite", async (s) => {
+      const tolerance = Number(await req(s.meta.get("clock_tolerance_ms"))) || CLOCK_TOLERANCE_MS;
+      const now = Date.now() + offsetNow;
+      const groups = new Map();
+      let count = 0;
+      for (const rec of await req(s.outbox.getAll())) {
+        const at = Date.parse(rec.recorded_at);
+        if (rec.restamped || !isFinite(at)) continue;
+        const since = typeof rec.contact_at === "number" ? rec.contact_at : -Infinity;
+        const inside = (t) => t >= since - tolerance && t <= now + tolerance;
+        if (inside(at + offsetNow)) continue;
+        count += 1;
+        const by = [rec.contact_offset, 0].find((o) => typeof o === "number" && inside(at + o));
+        if (by !== undefined) {
+          s.outbox.put(retimed(rec, at + by));
+          continue;
+        }
+        // The records of one contact stamped behind it (the clock went back), or those ahead.
+        const key = since + (at + offsetNow > now ? " ahead" : " behind");
+        if (!groups.has(key)) groups.set(key, []);
+        groups.get(key).push([rec, at, since]);
+      }
+      for (const group of groups.values()) {
+        const shift = now - group.reduce((latest, [, at]) => Math.max(latest, at), -Infinity);
+        for (const [rec, at, since] of group) {
+          s.outbox.put(retimed(rec, Math.min(now, Math.max(since, at + shift))));
+        }
+      }
+      return count;
+    });
+  }
+
+  function retimed(rec, ms) {
+    return Object.assign({}, rec, {
+      recorded_at: new Date(ms).toISOString(), restamped: true, stamped_at: rec.recorded_at,
+    });
   }
 
   /* A record held because this phone's clock was wrong, timed by the instance's clock: the
@@ -248,12 +329,24 @@
 
   /* This phone's device id, asked of the instance each round (it changes if re-enrolled). */
   async function deviceId() {
+    return (await contact()).id;
+  }
+
+  /* Ask the instance for this phone's device id: {id (null: not enrolled), offset: how far
+   * this phone's clock is behind the instance's, by the answer's Date header, or null}. The
+   * header is in whole seconds and was written before the answer came back, so the offset is
+   * taken low (by a second and the request's time at most): the instance's time it gives is
+   * never later than the real one, and a record timed "as late as it can be" is not too late. */
+  async function contact() {
     const res = await fetchWithTimeout(DEVICE_URL, { credentials: "same-origin", cache: "no-store" }, 8000);
-    if (res.status === 401) return null;
+    const theirs = Date.parse(res.headers.get("Date") || "");
+    const offset = isFinite(theirs) ? theirs - Date.now() : null;
+    if (offset !== null) await noteClock(offset);
+    if (res.status === 401) return { id: null, offset };
     if (!res.ok) throw new Error("device " + res.status);
     const id = (await res.json()).id;
     await setMeta("device", id);
-    return id;
+    return { id, offset };
   }
 
   /* Apply the instance's answer: acknowledged uuids leave, refused ones go to attention. The
@@ -273,6 +366,14 @@
         if (ACKED.has(res.status)) {
           s.outbox.delete(rec.uuid);
           acked += 1;
+        } else if (res.status === "expired") {
+          // Older than the instance keeps records: not stored there. Never dropped unseen (a
+          // wrong date may have made it look old): it waits here to be exported or removed.
+          s.attention.put(Object.assign({}, rec, {
+            status: "expired", reason: res.reason || "", refused_at: Date.now(),
+          }));
+          s.outbox.delete(rec.uuid);
+          refused += 1;
         } else if (again) {
           // Recorded by this phone's wrong clock: timed again, it waits to go at once.
           s.outbox.put(again);
@@ -365,8 +466,9 @@
     let fits = Math.min(BATCH, (await getMeta("batch")) || BATCH);
     let limit = fits;
     let source;
+    let offset;
     try {
-      source = await deviceId();
+      ({ id: source, offset } = await contact());
     } catch (_) {
       return backoff("network");
     }
@@ -375,6 +477,8 @@
       return { ok: false, reason: "enrol" };
     }
     await retryHeld(false);
+    // Only by the instance's time as of now: without it a clock wrong now would look right.
+    if (offset !== null) await retimeWrongClock(offset);
     for (;;) {
       const batch = await oldestBatch(limit);
       if (!batch.length) break;
@@ -461,10 +565,10 @@
     return sendNow(force);
   }
 
-  /* The records this phone still holds for the office, the waiting and the held ones, as an
-   * export file's content (import it with `fieldapp import-outbox`). */
+  /* The records this phone still holds for the office, the waiting, the held and the expired
+   * ones, as an export file's content (import it with `fieldapp import-outbox`). */
   async function exportData() {
-    const held = (await all("attention")).filter((r) => r.status === "held");
+    const held = (await all("attention")).filter((r) => r.status === "held" || r.status === "expired");
     const records = (await all("outbox")).concat(held).map(wire);
     return {
       format: "fieldapp-outbox",
@@ -487,6 +591,6 @@
   global.FieldOutbox = {
     DB_NAME, CHANNEL, SUBMIT_TIMEOUT_MS, open, add, all, summary, send, fromForm, fromFields,
     refreshDevice, getMeta, setMeta, exportData, dismiss, fetchWithTimeout, retryHeld, recordedAt,
-    noteClock,
+    noteClock, CLOCK_TOLERANCE_MS, retimeWrongClock,
   };
 })(self);

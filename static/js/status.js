@@ -22,6 +22,10 @@
   let lastPing = 0;
   // The flash says "saved on this phone, n waiting" while it is so; render() keeps it true.
   let flashSaysWaiting = false;
+  // The clock window the instance judges by, for outbox.js in the service worker too (it has no
+  // page to read it from).
+  const tolerance = Number(box.dataset.clockToleranceMs);
+  if (tolerance > 0) O.setMeta("clock_tolerance_ms", tolerance).catch(() => null);
 
   function t(key, vars) {
     const text = box.dataset["t" + key] || "";
@@ -132,8 +136,7 @@
   function renderClock(offset) {
     const line = $("[data-status-clock]", box);
     if (!line) return; // a page kept before this line existed
-    const tolerance = Number(box.dataset.clockToleranceMs || 600000);
-    const wrong = offset !== null && Math.abs(offset) > tolerance;
+    const wrong = offset !== null && Math.abs(offset) > (tolerance || O.CLOCK_TOLERANCE_MS);
     line.hidden = !wrong;
     if (wrong) line.textContent = t(offset > 0 ? "ClockSlow" : "ClockFast", { gap: gap(offset) });
   }
@@ -302,15 +305,19 @@
         });
         li.append(document.createElement("br"), reason, " ", again);
       } else if (refused) {
+        // Expired: older than the office keeps entries, so not stored there (its date may be
+        // wrong: the phone's clock). Only here now: exported, or removed on purpose.
+        const expired = r.status === "expired";
+        if (expired) li.dataset.expired = "";
         const reason = document.createElement("strong");
         reason.className = "reason";
-        reason.textContent = r.reason;
+        reason.textContent = expired ? view.dataset.tExpired : r.reason;
         const drop = document.createElement("button");
         drop.type = "button";
         drop.className = "secondary";
         drop.textContent = view.dataset.tDismiss;
         drop.addEventListener("click", async () => {
-          if (!confirm(view.dataset.tConfirmDismiss)) return;
+          if (!confirm(expired ? view.dataset.tConfirmDropExpired : view.dataset.tConfirmDismiss)) return;
           await O.dismiss(r.uuid);
           render();
         });

@@ -94,13 +94,17 @@ def test_no_zero_report_while_this_gates_entries_wait_on_the_phone(server, conte
     # The network is back but the phone's sends fail (one bar of signal).
     context.route("**/sync/v1/push", lambda route: route.abort())
     context.set_offline(False)
-    # And one of two days ago, which is not in today's report either way.
+    # And one of two days ago, which is not in today's report either way (kept then, after a
+    # contact with the instance the day before: else its time would be evidence of a wrong
+    # clock, and the phone would time it again as of now).
     page.evaluate(
         """async (site) => {
           const at = new Date(Date.now() - 2 * 86400000).toISOString();
-          await FieldOutbox.add(FieldOutbox.fromFields({site_id: site, name: "前天的",
+          const rec = FieldOutbox.fromFields({site_id: site, name: "前天的",
             direction: "in", person_type: "resident", temperature: "36.5", health_code: "green",
-            recorded_at: at}, "entry", ["travel"]));
+            recorded_at: at}, "entry", ["travel"]);
+          rec.contact_at = Date.now() - 3 * 86400000;
+          await FieldOutbox.add(rec);
         }""",
         site_id,
     )

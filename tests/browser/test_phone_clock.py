@@ -1,0 +1,254 @@
+"""A phone whose clock was wrong while it recorded and is right again when it sends (its date
+reset by a flat battery, offline; network time back with the signal): nothing it kept is lost
+without a word, and what the evidence shows was stamped wrongly is stored once, in its bounds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from phone_support import (
+    attention,
+    names,
+    no_duplicates,
+    outbox_loaded,
+    ready,
+    save,
+    until,
+    wait_waiting,
+)
+from servers import enrol_browser
+
+DAY = timedelta(days=1)
+
+
+def stored(server, name: str) -> tuple:
+    (row,) = server.query(
+        "SELECT recorded_at, temperature, fever_action FROM entries WHERE name = ?", (name,)
+    )
+    return (datetime.fromisoformat(row[0]), row[1], row[2])
+
+
+HOUR_AGO = """async () => {
+  const c = await FieldOutbox.getMeta("clock");
+  const at = c.at + c.offset_ms - 3600000;
+  await FieldOutbox.setMeta("clock", {offset_ms: c.offset_ms, at: at - c.offset_ms, server_at: at});
+  return at;
+}"""
+
+
+def test_recorded_forty_days_slow_and_sent_with_the_clock_right_the_fever_is_stored_once(
+    server, context
+):
+    """The phone met the instance (its clock right), then recorded offline 40 days slow, past
+    the 21-day horizon, then sent with its clock right again: the instance, judging by the
+    records' times, would answer `expired`. The phone knows better: they were kept after that
+    contact, so it times them again between the contact and the moment of sending (the latest,
+    keeping the gap between them) and they are stored once, the fever a case to follow up."""
+    context.clock.install(time=datetime.now(UTC))
+    page = context.new_page()
+    enrol_browser(server, page)
+    ready(page)
+    outbox_loaded(page)
+    until(page, "async () => !!(await FieldOutbox.getMeta('clock'))")
+    context.set_offline(True)
+    # The last contact, the instance's time as this phone heard it, an hour ago (the test
+    # cannot wait an hour): the records after it have room to keep the gap between them.
+    contact = page.evaluate(HOUR_AGO) / 1000
+    contact = datetime.fromtimestamp(contact, UTC)
+    context.clock.set_system_time(datetime.now(UTC) - 40 * DAY)  # the battery ran flat
+    save(page, "慢钟一")
+    page.wait_for_selector("[data-outbox-flash]:has-text('已保存在本机，1 条待发送')")
+    save(page, "慢钟发热", "38.1")
+    page.wait_for_selector("[data-outbox-flash]:has-text('2 条待发送')")
+    kept = dict(
+        page.evaluate(
+            "async () => (await FieldOutbox.all('outbox')).map(r => [r.data.name, r.recorded_at])"
+        )
+    )
+    kept = {name: datetime.fromisoformat(at) for name, at in kept.items()}
+    assert all(at < contact - 21 * DAY for at in kept.values())
+
+    context.clock.set_system_time(datetime.now(UTC))  # network time came back with the signal
+    context.set_offline(False)
+    wait_waiting(page, 0)
+    sent = datetime.now(UTC)
+    assert attention(page) == []
+    assert names(server) == ["慢钟一", "慢钟发热"]
+    no_duplicates(server)
+    assert server.query("SELECT COUNT(*) FROM sync_rejects")[0][0] == 0
+    first, fever = stored(server, "慢钟一"), stored(server, "慢钟发热")
+    for at, *_ in (first, fever):  # after the contact, no later than the sending
+        assert contact <= at <= sent, (contact, at, sent)
+    # The phone's clock ran at its pace from a wrong start: the gap between them is kept.
+    assert fever[0] - first[0] == kept["慢钟发热"] - kept["慢钟一"]
+    assert fever[1:] == (38.1, "clinic")
+    # A case for the coordinators, opened at the time it is stored at.
+    (case,) = server.query(
+        "SELECT c.recorded_at, c.closed FROM fever_cases c JOIN entries e USING (uuid)"
+        " WHERE e.name = '慢钟发热'"
+    )
+    assert (datetime.fromisoformat(case[0]), case[1]) == (fever[0], 0)
+
+
+# An entry kept by the version of the app before this one: it remembers no contact, so nothing
+# on the phone shows that its date is wrong.
+KEEP_OLD = """async () => {
+  const data = new FormData(document.getElementById("entry-form"));
+  data.delete("uuid");
+  for (const [k, v] of Object.entries({name: "旧发热", direction: "in", person_type: "resident",
+       phone: "13812345678", temperature: "38.1", fever_action: "clinic"})) data.set(k, v);
+  const rec = FieldOutbox.fromForm(data, "entry", []);
+  rec.recorded_at = new Date(Date.now() - 30 * 86400000).toISOString();
+  const db = await FieldOutbox.open();
+  await new Promise((done, fail) => {
+    const tx = db.transaction("outbox", "readwrite");
+    tx.objectStore("outbox").put(rec);
+    tx.oncomplete = done;
+    tx.onerror = () => fail(tx.error);
+  });
+}"""
+
+
+def test_an_entry_answered_expired_waits_on_the_phone_to_be_exported_or_removed(
+    server, context, enrolled_page
+):
+    """The instance answers `expired` for an entry dated before its horizon and does not store
+    it. The phone used to take that as delivered and delete it (a fever gone without a word);
+    now it needs attention: it says why, goes into the export, and is removed only when the
+    volunteer says so."""
+    page = enrolled_page
+    ready(page)
+    outbox_loaded(page)
+    context.set_offline(True)
+    page.evaluate(KEEP_OLD)
+    wait_waiting(page, 1)
+    context.set_offline(False)
+    wait_waiting(page, 0)
+    assert names(server) == []  # past the horizon: not stored, as retention promises
+    assert server.query("SELECT COUNT(*) FROM sync_rejects")[0][0] == 0
+    statuses = page.evaluate(
+        "async () => (await FieldOutbox.all('attention')).map(r => [r.data.name, r.status])"
+    )
+    assert statuses == [["旧发热", "expired"]]
+    page.wait_for_selector("[data-status-attention]:has-text('1 条记录需要处理')")
+
+    page.goto(server.url + "/outbox")
+    item = page.locator("[data-outbox-attention] li[data-expired]:has-text('旧发热')")
+    item.wait_for()
+    assert "办公室没有保存这条记录" in item.inner_text()
+    assert "38.1 °C" in item.inner_text()
+    exported = page.evaluate(
+        "async () => (await FieldOutbox.exportData()).records.map(r => [r.data.name, r.data.temperature])"
+    )
+    assert exported == [["旧发热", "38.1"]]
+
+    asked = []
+    page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+    item.locator("button").click()
+    assert asked and "永久" in asked[0]
+    assert attention(page) != []  # not confirmed: kept
+    page.once("dialog", lambda d: d.accept())
+    item.locator("button").click()
+    item.wait_for(state="detached")
+    assert attention(page) == []
+
+
+RETIME = """async ([offsetNow, recs]) => {
+  // Records as the phone keeps them, times in ms from the phone's clock now.
+  const phone = Date.now();
+  const db = await FieldOutbox.open();
+  await new Promise((done, fail) => {
+    const tx = db.transaction("outbox", "readwrite");
+    const store = tx.objectStore("outbox");
+    store.clear();
+    for (const r of recs) {
+      const rec = {uuid: r.uuid, kind: "entry", data: {}, queued_at: phone,
+                   recorded_at: new Date(phone + r.at).toISOString()};
+      if (r.contact !== null) {
+        rec.contact_at = phone + r.contact;
+        rec.contact_offset = r.contact_offset;
+      }
+      store.put(rec);
+    }
+    tx.oncomplete = done;
+    tx.onerror = () => fail(tx.error);
+  });
+  const count = await FieldOutbox.retimeWrongClock(offsetNow);
+  const out = {};
+  for (const r of await FieldOutbox.all("outbox")) {
+    out[r.uuid] = [Date.parse(r.recorded_at) - phone, !!r.restamped, r.stamped_at || null];
+  }
+  return [count, out];
+}"""
+
+H = 3_600_000
+D = 24 * H
+
+
+def retime(page, offset_now: int, recs: list[dict]) -> tuple[int, dict]:
+    """The outbox made of recs, timed again as a round does with the clock's offset measured
+    now; what each record's time became (ms from the phone's clock), whether restamped."""
+    for i, rec in enumerate(recs):
+        rec["uuid"] = f"00000000-0000-4000-8000-{i:012d}"
+    count, out = page.evaluate(RETIME, [offset_now, recs])
+    return count, {rec["name"]: out[rec["uuid"]][:2] for rec in recs}
+
+
+def test_the_evidence_a_phone_has_of_its_clock_times_its_records_within_its_bounds(
+    context, enrolled_page
+):
+    """The rule, record by record (times in hours from the phone's clock as it sends): a record
+    kept after a contact five hours ago cannot be older than that, nor later than now."""
+    page = enrolled_page
+    ready(page)
+    outbox_loaded(page)
+    context.set_offline(True)  # no round of its own meanwhile
+    count, got = retime(
+        page,
+        0,  # the clock is right as it sends
+        [
+            # Right all along: as it is, not marked.
+            {"name": "right", "at": -1 * H, "contact": -5 * H, "contact_offset": 0},
+            # Stamped 40 days slow after a contact by a right clock: as late as can be, the
+            # gap of ten minutes between them kept.
+            {"name": "slow1", "at": -40 * D, "contact": -5 * H, "contact_offset": 0},
+            {"name": "slow2", "at": -40 * D + 600_000, "contact": -5 * H, "contact_offset": 0},
+            # The clock was two days slow at the contact already and was set right since: by
+            # the offset of that contact, to the hour it was made.
+            {"name": "fixed", "at": -2 * D - 3 * H, "contact": -5 * H, "contact_offset": 2 * D},
+            # Two days ahead while it recorded, right again: no later than now.
+            {"name": "ahead", "at": 2 * D, "contact": -5 * H, "contact_offset": 0},
+            # No contact remembered (kept by an older version): nothing shows it is wrong.
+            {"name": "unknown", "at": -40 * D, "contact": None},
+        ],
+    )
+    assert count == 4
+    assert got["right"] == [-1 * H, False]
+    assert got["unknown"] == [-40 * D, False]  # answered expired: it waits for the volunteer
+    assert got["fixed"] == [-3 * H, True]
+    (slow1, mark1), (slow2, mark2), (ahead, mark3) = got["slow1"], got["slow2"], got["ahead"]
+    assert mark1 and mark2 and mark3
+    assert slow2 - slow1 == 600_000
+    for at in (slow2, ahead):  # the moment of sending, as the round measured it
+        assert 0 <= at < 60_000, at
+
+    # The clock is 40 days slow as it sends (the instance's clock is 40 days ahead of it).
+    count, got = retime(
+        page,
+        40 * D,
+        [
+            # Stamped by this same slow clock: as it is, the instance holds it and gives the
+            # offset (timed exactly so, as before).
+            {"name": "still", "at": -30 * 60_000, "contact": 40 * D - H, "contact_offset": 40 * D},
+            # Stamped by a right clock before it went back: as it was stamped, marked so that
+            # the instance does not time it by today's offset.
+            {
+                "name": "before",
+                "at": 40 * D - 2 * H,
+                "contact": 40 * D - 3 * H,
+                "contact_offset": 0,
+            },
+        ],
+    )
+    assert count == 1
+    assert got == {"still": [-30 * 60_000, False], "before": [40 * D - 2 * H, True]}
