@@ -73,6 +73,7 @@ def _render(site, form: EntryForm, *, status: int = 200, saved=None, query: str 
         "query": query,
         "matches": matches,
         "last": entries.last_at_site(get_db(), site["id"]),
+        "as_of": iso(utcnow()),  # when the list was made: a kept page says how old it is
         # The rules the phone applies before it says "saved" (static/js/rules.js).
         "form_rules": rules.for_phone(form.field_rules()),
         # Which copy of the roster the phone should keep (static/js/roster.js).
@@ -167,7 +168,9 @@ def last_entries(code: str):
         return redirect(url_for("gate.page", code=code))
     if not _volunteer():
         return "", 401
-    last = render_template("gate/_last.html", last=entries.last_at_site(get_db(), site["id"]))
+    last = render_template(
+        "gate/_last.html", last=entries.last_at_site(get_db(), site["id"]), as_of=iso(utcnow())
+    )
     # Swapped in by its id, out of band: the entry form's token, renewed.
     token = f'<input id="csrf_token" name="csrf_token" type="hidden" value="{escape(generate_csrf())}" hx-swap-oob="true">'
     response = make_response(last + token)

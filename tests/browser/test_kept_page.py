@@ -1,6 +1,6 @@
 """A gate page the phone has kept answers a repeat visit at once, whatever the network does,
-and is refreshed behind it (static/sw.js gatePage); its last entries follow (static/js/last.js).
-It follows its site to a new code."""
+and is refreshed behind it (static/sw.js gatePage); its last entries follow (static/js/last.js),
+and offline say how old they are. It follows its site to a new code."""
 
 from __future__ import annotations
 
@@ -8,12 +8,16 @@ import json
 import re
 import sqlite3
 import urllib.request
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
-from phone_support import no_duplicates, ready, save, until, wait_waiting
+from phone_support import names, no_duplicates, ready, save, until, wait_waiting
 from sync_helpers import entry
 
 from fieldapp.phones import devices
 from sync import peers
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")  # the instance's TIMEZONE (its default)
 
 KEPT = """async (path) => {
   const kept = await (await caches.open("fieldapp-pages")).match(path);
@@ -270,6 +274,49 @@ def test_a_phone_offline_when_the_code_changes_sends_what_it_kept_and_moves_once
     rows = server.query("SELECT name, site_id FROM entries ORDER BY name")
     assert [tuple(r) for r in rows] == [("换码之前", site_id), ("换码之时", site_id)]
     no_duplicates(server)
+
+
+def test_offline_the_kept_list_says_how_old_it_is_and_shows_what_waits_on_the_phone(
+    server, context, enrolled_page
+):
+    """The gate page opened offline is the copy the phone kept: its last entries are as they
+    were then. The list says so, with the time it was made, and the entries waiting on this
+    phone come first, marked as not sent; once they are sent, the list is the instance's."""
+    page = enrolled_page
+    ready(page)
+    site_id = server.query("SELECT id FROM sites WHERE active = 1 ORDER BY name")[0][0]
+    another_phone_registers(server, site_id, "别处登记")
+
+    context.set_offline(True)
+    page.reload()
+    note = page.locator(".last-entries [data-last-offline]")
+    note.wait_for(state="visible")
+    as_of = page.get_attribute(".last-entries", "data-as-of")  # when the kept page was made
+    made = datetime.fromisoformat(as_of.replace("Z", "+00:00")).astimezone(SHANGHAI)
+    # As the list writes its times: the time alone today, the date too on another day.
+    when = (
+        f"{made:%H:%M}" if made.date() == datetime.now(SHANGHAI).date() else f"{made:%m-%d %H:%M}"
+    )
+    assert note.inner_text() == f"离线：截至 {when}"
+    assert "别处登记" not in page.inner_text(".last-entries")
+    save(page, "还在手机上")
+    page.wait_for_selector("[data-outbox-flash]:has-text('1 条待发送')")
+    first = page.locator(".last-entries li.entry").first
+    first.wait_for()
+    assert "未发送" in first.inner_text() and "还在手机上" in first.inner_text()
+    assert page.locator(".last-entries [data-last-none]").is_hidden()  # not "nobody yet"
+    assert names(server) == ["别处登记"]
+
+    context.set_offline(False)
+    wait_waiting(page, 0)
+    page.wait_for_selector(".last-entries li.entry:not(.entry-unsent):has-text('还在手机上')")
+    last = page.inner_text(".last-entries")
+    assert "未发送" not in last and "别处登记" in last
+    assert note.is_hidden()
+    assert server.query("SELECT count(*), site_id FROM entries WHERE name = '还在手机上'")[0] == (
+        1,
+        site_id,
+    )
 
 
 AS_KEPT_BEFORE_LAST_JS = """async (path) => {
