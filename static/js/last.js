@@ -86,6 +86,14 @@
     return li;
   }
 
+  // Queued elsewhere (the service worker, another page): drawn once a burst is over, not
+  // read whole for each of its entries (an outbox of hundreds filled at once).
+  let timer = 0;
+  function later() {
+    clearTimeout(timer);
+    timer = setTimeout(unsent, 300);
+  }
+
   /* The entries of this site that wait on this phone, newest first, above the list. */
   async function unsent() {
     const list = section();
@@ -195,7 +203,7 @@
         const msg = event.data || {};
         // Sent: those entries are in the instance's list now.
         if (msg.type === "sent" && msg.result && msg.result.sent > 0) refresh();
-        else if (msg.type === "queued") unsent();
+        else if (msg.type === "queued") later();
       };
     } catch (_) { /* no BroadcastChannel: the list follows the next opening */ }
   }
