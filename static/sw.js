@@ -22,6 +22,9 @@ const PAGE_TIMEOUT_MS = 4000;
 const GATE_PAGE = /^\/s\/[^/]+\/?$/;
 // Marks a kept page made before the volunteer chose another language.
 const STALE = "X-Fieldapp-Stale";
+// Marks a gate page kept under a site's old code: the site's page under its new code, kept
+// under both (the old address is in the browser's tab and history), with where it moved.
+const MOVED = "X-Fieldapp-Moved";
 const GATE_POST = /^\/s\/[^/]+\/entries\/?$/;
 // A site's screening list and form: kept like the gate page (its answers go to the outbox).
 const SCREENING_PAGE = /^\/s\/[^/]+\/screening\/[^/]+\/?$/;
@@ -75,6 +78,9 @@ self.addEventListener("message", (event) => {
     event.waitUntil(fillShell(false));
   } else if (msg.type === "cache-page" && typeof msg.url === "string") {
     event.waitUntil(cachePage(msg.url));
+  } else if (msg.type === "follow" && typeof msg.from === "string" && GATE_PAGE.test(msg.from)) {
+    // A gate page learnt that its site's code changed (last.js): keep where it leads.
+    event.waitUntil(caches.open(PAGES).then((cache) => keepMoved(cache, msg.from)).catch(() => null));
   } else if (msg.type === "send") {
     event.waitUntil(FieldOutbox.send({ force: !!msg.force }).catch(() => null));
   }
@@ -145,6 +151,11 @@ async function cachePage(path) {
 async function gatePage(event, url) {
   const cache = await caches.open(PAGES);
   const kept = await cache.match(url.pathname, { ignoreVary: true });
+  const moved = kept && kept.headers.get(MOVED);
+  if (moved && (await cache.match(moved, { ignoreVary: true }))) {
+    // The site's code changed since this address was kept: its page under the new code.
+    return Response.redirect(moved + url.search, 302);
+  }
   if (url.search && !url.searchParams.has("saved")) {
     // A roster search (or a person picked) that the phone's own roster could not answer: the
     // instance's answer, not the kept page; and never kept, or the next visit would open on
@@ -163,9 +174,12 @@ async function gatePage(event, url) {
     if (res.ok && !url.search && res.headers.get("X-Fieldapp-Page") === "gate") {
       await cache.put(url.pathname, res.clone());
       await FieldOutbox.setMeta("last_gate", url.pathname).catch(() => null);
+    } else if (res.type === "opaqueredirect" && kept) {
+      // This phone's site has a new code (the instance sends its phones there): keep that page.
+      await keepMoved(cache, url.pathname).catch(() => null);
     } else if (res.status === 404 && kept) {
-      // No such gate any more (its code was rotated, the site closed): the next visit shows
-      // the instance's page saying so, not a form for a site that is gone.
+      // No such gate any more for this phone (the site closed, or an old code of another
+      // site's): the next visit shows the instance's page saying so, not a form for it.
       await cache.delete(url.pathname);
     }
     return res;
@@ -179,10 +193,28 @@ async function gatePage(event, url) {
   if (!kept.headers.has(STALE)) return kept;
   try {
     const res = await timeout(network, PAGE_TIMEOUT_MS);
-    return res.ok && res.headers.get("X-Fieldapp-Page") === "gate" ? res : kept;
+    const gate = res.ok && res.headers.get("X-Fieldapp-Page") === "gate";
+    return gate || res.type === "opaqueredirect" ? res : kept;
   } catch (_) {
     return kept;
   }
+}
+
+/* The page a gate address now leads to (its site's new code), kept under that address and,
+ * marked as moved there, under this one: offline the old address, the browser's tab or
+ * history, still opens the form, and records saved there name the site, not the code. */
+async function keepMoved(cache, path) {
+  const res = await fetch(path, { credentials: "same-origin", cache: "no-cache" });
+  const to = new URL(res.url);
+  if (!res.ok || !res.redirected || to.origin !== self.location.origin || to.pathname === path
+      || !GATE_PAGE.test(to.pathname) || res.headers.get("X-Fieldapp-Page") !== "gate") return;
+  // Made anew: a response that was redirected is refused as the answer to a navigation.
+  const body = await res.arrayBuffer();
+  const marked = new Headers(res.headers);
+  marked.set(MOVED, to.pathname);
+  await cache.put(to.pathname, new Response(body, { status: res.status, headers: res.headers }));
+  await cache.put(path, new Response(body, { status: res.status, headers: marked }));
+  await FieldOutbox.setMeta("last_gate", to.pathname);
 }
 
 /* Another language chosen: the pages kept are in the one before, so each asks the network

@@ -290,6 +290,31 @@ def test_unknown_and_old_codes_answer_404_pages(client, db, site):
     assert client.get(f"/s/{old}/qr.png").status_code == 404
 
 
+def test_a_phone_enrolled_at_the_site_follows_its_new_code(gate, client, app, db, site):
+    """After the code changes, the site's own phones are sent from the old code's page to the
+    new one (their kept page, and its list of last entries, say where it went); a phone of
+    another site, and a visitor, still get the "out of date" page, and a closed site moves
+    nobody."""
+    old = site["code"]
+    new = sites.rotate_code(db, site["id"])
+    response = gate.get(f"/s/{old}?saved=outbox")
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/s/{new}?saved=outbox"
+    assert "no-cache" in response.headers["Cache-Control"]
+    last = gate.get(f"/s/{old}/last", headers=HX)
+    assert last.status_code == 200 and last.headers["X-Fieldapp-Gate"] == f"/s/{new}"
+    assert "X-Fieldapp-Gate" not in gate.get(f"/s/{new}/last", headers=HX).headers
+    visitor = app.test_client()
+    assert visitor.get(f"/s/{old}", headers=EN).status_code == 404
+    other = enrol(app.test_client(), db, make_site(db, name="别的工地", kind="construction"))
+    response = other.get(f"/s/{old}", headers=EN)
+    assert response.status_code == 404 and "This poster is out of date" in response.text
+    assert "X-Fieldapp-Gate" not in other.get(f"/s/{old}/last", headers=HX).headers
+    sites.set_active(db, site["id"], False)
+    assert gate.get(f"/s/{old}", headers=EN).status_code == 404
+    assert "X-Fieldapp-Gate" not in gate.get(f"/s/{old}/last", headers=HX).headers
+
+
 def test_an_entry_typed_before_the_code_changed_or_the_site_closed_is_saved(gate, site, db):
     """The page was open when the coordinator rotated the poster's code, then closed the site:
     the person in front of the volunteer passed all the same. The entry names its site, as an

@@ -51,7 +51,7 @@ def test_the_gate_page_carries_its_styles_allowed_by_their_hash(phone, site):
     # What gate.js loads once the form is usable: hashed names, as the page's own scripts.
     later = re.search(r'data-later="([^"]+)"', page.text)[1].split()
     assert [assets.HASHED.sub(r"\1", u) for u in later] == [
-        f"/static/js/{name}.js" for name in ("outbox", "roster", "status", "pwa")
+        f"/static/js/{name}.js" for name in ("outbox", "last", "roster", "status", "pwa")
     ]
 
 

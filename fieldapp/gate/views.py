@@ -73,6 +73,7 @@ def _render(site, form: EntryForm, *, status: int = 200, saved=None, query: str 
         "query": query,
         "matches": matches,
         "last": entries.last_at_site(get_db(), site["id"]),
+        "as_of": iso(utcnow()),  # when the list was made: a kept page says how old it is
         # The rules the phone applies before it says "saved" (static/js/rules.js).
         "form_rules": rules.for_phone(form.field_rules()),
         # Which copy of the roster the phone should keep (static/js/roster.js).
@@ -122,10 +123,25 @@ def _volunteer() -> bool:
     return devices.peer_from_cookie(get_db()) is not None or accounts.current_user() is not None
 
 
+def _moved(code: str) -> str | None:
+    """The gate page of the site's new code, when `code` is an old one of the site this phone
+    is enrolled at: the phone follows its site (a visitor's still says the poster is old)."""
+    phone = devices.peer_from_cookie(get_db())
+    new = sites.followed(get_db(), code, phone.site_id) if phone is not None else None
+    return url_for("gate.page", code=new) if new else None
+
+
 @bp.get("/s/<code>")
 def page(code: str):
     """The gate page: roster search, the entry form, the last entries here. Opened on a phone
-    that is not enrolled (a visitor who scanned the poster), the self-registration form."""
+    that is not enrolled (a visitor who scanned the poster), the self-registration form; on a
+    phone enrolled here by an old code of the site, a redirect to the new code's page."""
+    moved = _moved(code)
+    if moved:
+        query = request.query_string.decode()
+        response = redirect(f"{moved}?{query}" if query else moved)
+        response.headers["Cache-Control"] = "private, no-cache"
+        return response
     site = _site_or_404(code)
     conn = get_db()
     if not _volunteer():
@@ -157,11 +173,17 @@ def last_entries(code: str):
         return redirect(url_for("gate.page", code=code))
     if not _volunteer():
         return "", 401
-    last = render_template("gate/_last.html", last=entries.last_at_site(get_db(), site["id"]))
+    last = render_template(
+        "gate/_last.html", last=entries.last_at_site(get_db(), site["id"]), as_of=iso(utcnow())
+    )
     # Swapped in by its id, out of band: the entry form's token, renewed.
     token = f'<input id="csrf_token" name="csrf_token" type="hidden" value="{escape(generate_csrf())}" hx-swap-oob="true">'
     response = make_response(last + token)
     response.headers["Cache-Control"] = "private, no-store"
+    moved = _moved(code)
+    if moved:
+        # The page was kept before the site's code changed: last.js opens the new one.
+        response.headers["X-Fieldapp-Gate"] = moved
     response.vary.add("HX-Request")
     return response
 

@@ -6,8 +6,9 @@
 // It sends the form itself (no htmx on the gate page): the answer's fresh #gate replaces the
 // old one, or the service worker's "kept on this phone" (HX-Trigger: outbox-saved) leaves it
 // and cleans the form. Only rules.js and this file come with the page; the status line,
-// the outbox's sending, the worker's registration and the roster (data-later) are loaded once
-// the form is usable, so the page's first wave of requests is what the form needs.
+// the outbox's sending, the last entries as they are now (last.js), the worker's registration
+// and the roster (data-later) are loaded once the form is usable, so the page's first wave of
+// requests is what the form needs.
 (function () {
   "use strict";
 
@@ -286,10 +287,23 @@
   var lastSave = { at: 0, form: null };
   function stateOf(f) {
     var data = new FormData(f);
-    data.delete("csrf_token"); // renewed by fieldapp:kept below, not by the volunteer
+    data.delete("csrf_token"); // renewed with the last entries (last.js), not by the volunteer
     return new URLSearchParams(data).toString();
   }
   function justSaved(f) { lastSave = { at: Date.now(), form: f ? stateOf(f) : null }; }
+
+  // The form as it was when it was last fresh (the page opened, or a save answered): a page
+  // may be left for another (last.js: the site's new code) only while nothing is typed in it.
+  var freshState = null;
+  function markFresh() {
+    var f = form();
+    freshState = f ? stateOf(f) : null;
+  }
+  FieldGate.untouched = function () {
+    var f = form();
+    var search = document.getElementById("roster-q");
+    return !!f && !sending && !f.inert && stateOf(f) === freshState && !(search && search.value);
+  };
   window.addEventListener("submit", function (event) {
     var f = event.target;
     if (f.id !== "entry-form" || Date.now() - lastSave.at > SAVED_GUARD_MS) return;
@@ -364,6 +378,7 @@
       document.dispatchEvent(new CustomEvent("outbox-stored"));
     }
     setUp();
+    markFresh();
     showOutcome();
     fresh.dispatchEvent(new CustomEvent("gate-swapped", { bubbles: true }));
     return true;
@@ -518,6 +533,7 @@
     clearErrors(f);
     fold(f, null);
     setUp();
+    markFresh();
     var box = document.getElementById("gate-saved");
     if (!box || !said) return;
     var template = said.action ? box.dataset.tSavedFever : box.dataset.tSaved;
@@ -585,33 +601,20 @@
   }
   document.addEventListener("DOMContentLoaded", warmDecoder);
 
-  // A page the service worker answered may be the copy it kept: its last entries as they are
-  // now, and a fresh CSRF token for its form (the kept one may be of a lost session).
-  document.body.addEventListener("fieldapp:kept", function () {
-    var source = document.querySelector("[data-last-url]");
-    if (!source) return;
-    fetch(source.dataset.lastUrl, { credentials: "same-origin", headers: { "HX-Request": "true" } })
-      .then(function (res) { return res.ok ? res.text() : ""; })
-      .then(function (html) {
-        var t = document.createElement("template");
-        t.innerHTML = html;
-        var fresh = t.content.querySelector(".last-entries");
-        var old = document.querySelector("#gate .last-entries");
-        if (fresh && old) old.replaceWith(fresh);
-        var token = t.content.getElementById("csrf_token");
-        var mine = document.getElementById("csrf_token");
-        if (token && mine) mine.value = token.value;
-      })
-      .catch(function () { /* offline: the kept list stays */ });
-  });
-
   // The rest of the phone's scripts, in order, once the form is usable: when the phone is
   // next idle (after the frame that shows the form), so they do not hold that frame back; or
   // at once when a save needs outbox.js before then. Resolves with FieldOutbox, or null when
   // it could not be loaded (no network: a later call asks again for what failed).
   var scripts = {};
   function loadLater() {
-    return Promise.all(later.split(" ").filter(Boolean).map(function (src) {
+    var names = later.split(" ").filter(Boolean);
+    // A page kept before last.js came does not name it: after outbox.js, by its plain name
+    // (the service worker answers that with its current file), or its list would stay as kept.
+    var last = /\/js\/last(\.[0-9a-f]{12})?\.js$/;
+    if (names.length && !names.some(function (src) { return last.test(src); })) {
+      names.splice(1, 0, "/static/js/last.js");
+    }
+    return Promise.all(names.map(function (src) {
       if (!scripts[src]) {
         scripts[src] = new Promise(function (resolve) {
           var s = document.createElement("script");
@@ -632,6 +635,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     setUp();
+    markFresh();
     FieldGate.ready = true;
     if ("requestIdleCallback" in self) requestIdleCallback(loadLater, { timeout: 1000 });
     else setTimeout(loadLater, 200);

@@ -1,5 +1,6 @@
 """A gate page the phone has kept answers a repeat visit at once, whatever the network does,
-and is refreshed behind it (static/sw.js gatePage); its last entries follow by htmx."""
+and is refreshed behind it (static/sw.js gatePage); its last entries follow (static/js/last.js),
+and offline say how old they are. It follows its site to a new code."""
 
 from __future__ import annotations
 
@@ -7,12 +8,16 @@ import json
 import re
 import sqlite3
 import urllib.request
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
-from phone_support import ready, until
+from phone_support import names, no_duplicates, ready, save, until, wait_waiting
 from sync_helpers import entry
 
 from fieldapp.phones import devices
 from sync import peers
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")  # the instance's TIMEZONE (its default)
 
 KEPT = """async (path) => {
   const kept = await (await caches.open("fieldapp-pages")).match(path);
@@ -198,3 +203,140 @@ def test_a_page_of_the_app_the_install_missed_is_fetched_by_a_later_visit(
     context.set_offline(True)
     page.goto(server.url + "/scan")
     page.wait_for_selector("[data-scan-start]")
+
+
+def rotate(server, code: str) -> str:
+    """The coordinator gives the site a new code (`fieldapp site rotate-code`); the new code."""
+    return server.cli("site", "rotate-code", code).stdout.split("\t")[0]
+
+
+def test_a_phone_keeps_its_gate_page_across_a_change_of_the_sites_code(
+    server, context, enrolled_page
+):
+    """The site's code changes while this phone is enrolled there. Opened again online, its gate
+    page moves to the new code's and is kept; offline, both the old address (the browser's tab,
+    its history) and the app's start open the form; an entry saved there is sent once, to the
+    site."""
+    page = enrolled_page
+    ready(page)
+    site_id, old = server.query("SELECT id, code FROM sites WHERE active = 1 ORDER BY name")[0]
+    new = rotate(server, old)
+
+    page.reload()  # the volunteer opens the gate again, from the old code's page
+    page.wait_for_url(f"**/s/{new}")
+    page.wait_for_selector("#entry-form")
+    ready(page)
+    until(page, KEPT_HAS, [f"/s/{old}", 'id="entry-form"'])  # the old address still leads here
+
+    context.set_offline(True)
+    for path in (f"/s/{old}", "/start"):
+        page.goto(server.url + path)
+        page.wait_for_url(f"**/s/{new}")
+        page.wait_for_selector("#entry-form")
+    save(page, "换码以后")
+    page.wait_for_selector("[data-outbox-flash]:has-text('1 条待发送')")
+
+    context.set_offline(False)
+    wait_waiting(page, 0)
+    rows = server.query("SELECT site_id FROM entries WHERE name = '换码以后'")
+    assert [r[0] for r in rows] == [site_id]
+    no_duplicates(server)
+    # A visitor's phone that scans the old poster is still told it is out of date.
+    visitor = context.browser.new_context(locale="zh-CN")
+    poster = visitor.new_page()
+    poster.goto(f"{server.url}/s/{old}")
+    assert poster.inner_text("h1") == "此二维码已过期"
+    visitor.close()
+
+
+def test_a_phone_offline_when_the_code_changes_sends_what_it_kept_and_moves_once_online(
+    server, context, enrolled_page
+):
+    """The code changes while the phone is offline: its kept page still takes entries, to the
+    site; back online the page moves to the new code's, and nothing waiting is lost or sent
+    twice."""
+    page = enrolled_page
+    ready(page)
+    site_id, old = server.query("SELECT id, code FROM sites WHERE active = 1 ORDER BY name")[0]
+    context.set_offline(True)
+    save(page, "换码之前")
+    page.wait_for_selector("[data-outbox-flash]:has-text('1 条待发送')")
+    new = rotate(server, old)
+    page.reload()  # offline: the page kept under the old code
+    page.wait_for_selector("#entry-form")
+    save(page, "换码之时")
+    page.wait_for_selector("[data-outbox-flash]:has-text('2 条待发送')")
+
+    context.set_offline(False)
+    page.wait_for_url(f"**/s/{new}")
+    page.wait_for_selector("#entry-form")
+    wait_waiting(page, 0)
+    rows = server.query("SELECT name, site_id FROM entries ORDER BY name")
+    assert [tuple(r) for r in rows] == [("换码之前", site_id), ("换码之时", site_id)]
+    no_duplicates(server)
+
+
+def test_offline_the_kept_list_says_how_old_it_is_and_shows_what_waits_on_the_phone(
+    server, context, enrolled_page
+):
+    """The gate page opened offline is the copy the phone kept: its last entries are as they
+    were then. The list says so, with the time it was made, and the entries waiting on this
+    phone come first, marked as not sent; once they are sent, the list is the instance's."""
+    page = enrolled_page
+    ready(page)
+    site_id = server.query("SELECT id FROM sites WHERE active = 1 ORDER BY name")[0][0]
+    another_phone_registers(server, site_id, "别处登记")
+
+    context.set_offline(True)
+    page.reload()
+    note = page.locator(".last-entries [data-last-offline]")
+    note.wait_for(state="visible")
+    as_of = page.get_attribute(".last-entries", "data-as-of")  # when the kept page was made
+    made = datetime.fromisoformat(as_of.replace("Z", "+00:00")).astimezone(SHANGHAI)
+    # As the list writes its times: the time alone today, the date too on another day.
+    when = (
+        f"{made:%H:%M}" if made.date() == datetime.now(SHANGHAI).date() else f"{made:%m-%d %H:%M}"
+    )
+    assert note.inner_text() == f"离线：截至 {when}"
+    assert "别处登记" not in page.inner_text(".last-entries")
+    save(page, "还在手机上")
+    page.wait_for_selector("[data-outbox-flash]:has-text('1 条待发送')")
+    first = page.locator(".last-entries li.entry").first
+    first.wait_for()
+    assert "未发送" in first.inner_text() and "还在手机上" in first.inner_text()
+    assert page.locator(".last-entries [data-last-none]").is_hidden()  # not "nobody yet"
+    assert names(server) == ["别处登记"]
+
+    context.set_offline(False)
+    wait_waiting(page, 0)
+    page.wait_for_selector(".last-entries li.entry:not(.entry-unsent):has-text('还在手机上')")
+    last = page.inner_text(".last-entries")
+    assert "未发送" not in last and "别处登记" in last
+    assert note.is_hidden()
+    assert server.query("SELECT count(*), site_id FROM entries WHERE name = '还在手机上'")[0] == (
+        1,
+        site_id,
+    )
+
+
+AS_KEPT_BEFORE_LAST_JS = """async (path) => {
+  const cache = await caches.open("fieldapp-pages");
+  const kept = await cache.match(path);
+  const html = (await kept.text()).replace(/ [^ "]*\\/js\\/last\\.[0-9a-f]{12}\\.js/, "");
+  await cache.put(path, new Response(html, { headers: kept.headers }));
+  return html.includes("js/last.");
+}"""
+
+
+def test_a_page_kept_before_its_list_had_a_script_of_its_own_still_shows_it_as_it_is_now(
+    server, enrolled_page
+):
+    """A gate page kept by the version before names no last.js among its later scripts: its
+    last entries still follow as they are now."""
+    page = enrolled_page
+    ready(page)
+    site_id, code = server.query("SELECT id, code FROM sites WHERE active = 1 ORDER BY name")[0]
+    assert page.evaluate(AS_KEPT_BEFORE_LAST_JS, f"/s/{code}") is False
+    another_phone_registers(server, site_id, "后来的人")
+    page.reload()
+    page.wait_for_selector(".last-entries:has-text('后来的人')")
