@@ -126,15 +126,6 @@ def by_code(conn: sqlite3.Connection, code: str) -> tuple[str, sqlite3.Row | Non
     return "unknown", None
 
 
-def followed(conn: sqlite3.Connection, code: str, site_id: str | None) -> str | None:
-    """The current code of an open site when `code` is an old one of it and site_id is that
-    site (a phone enrolled there follows its site to the new code); else None."""
-    status, site = by_code(conn, code)
-    if status == "old" and site is not None and site["active"] and site["id"] == site_id:
-        return site["code"]
-    return None
-
-
 def posted_to(conn: sqlite3.Connection, code: str) -> sqlite3.Row | None:
     """The site of a code a record was posted to, current or old, open or closed; or None. Its
     page may have been opened before the code changed or the site closed: the person passed

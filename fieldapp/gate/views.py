@@ -47,11 +47,20 @@ def _labels() -> dict:
     }
 
 
-def _site_or_404(code: str):
-    """The active site of a poster's code, or a 404 page saying what is wrong with the poster."""
+def _site_or_404(code: str, follow: bool = False):
+    """The active site of a poster's code, or a 404 page saying what is wrong with the poster.
+    follow: a phone enrolled at the site that `code` is an old code of is sent to its new
+    code's page instead (query kept): the phone follows its site, a visitor's says the poster
+    is out of date."""
     status, site = sites.by_code(get_db(), code)
     if status == "current" and site["active"]:
         return site
+    if follow and status == "old" and site["active"] and _enrolled_at(site["id"]):
+        query = request.query_string.decode()
+        moved = url_for("gate.page", code=site["code"])
+        response = redirect(f"{moved}?{query}" if query else moved)
+        response.headers["Cache-Control"] = "private, no-cache"
+        abort(response)
     reason = "unknown" if site is None else ("inactive" if status == "current" else "old")
     page = render_template("errors/poster.html", reason=reason, site=site)
     abort(make_response(page, 404))
@@ -123,12 +132,10 @@ def _volunteer() -> bool:
     return devices.peer_from_cookie(get_db()) is not None or accounts.current_user() is not None
 
 
-def _moved(code: str) -> str | None:
-    """The gate page of the site's new code, when `code` is an old one of the site this phone
-    is enrolled at: the phone follows its site (a visitor's still says the poster is old)."""
+def _enrolled_at(site_id: str) -> bool:
+    """Whether this browser is a phone enrolled at that site."""
     phone = devices.peer_from_cookie(get_db())
-    new = sites.followed(get_db(), code, phone.site_id) if phone is not None else None
-    return url_for("gate.page", code=new) if new else None
+    return phone is not None and phone.site_id == site_id
 
 
 @bp.get("/s/<code>")
@@ -136,13 +143,7 @@ def page(code: str):
     """The gate page: roster search, the entry form, the last entries here. Opened on a phone
     that is not enrolled (a visitor who scanned the poster), the self-registration form; on a
     phone enrolled here by an old code of the site, a redirect to the new code's page."""
-    moved = _moved(code)
-    if moved:
-        query = request.query_string.decode()
-        response = redirect(f"{moved}?{query}" if query else moved)
-        response.headers["Cache-Control"] = "private, no-cache"
-        return response
-    site = _site_or_404(code)
+    site = _site_or_404(code, follow=True)
     conn = get_db()
     if not _volunteer():
         return _register_response(site, selfreg.for_site(site))
@@ -180,10 +181,9 @@ def last_entries(code: str):
     token = f'<input id="csrf_token" name="csrf_token" type="hidden" value="{escape(generate_csrf())}" hx-swap-oob="true">'
     response = make_response(last + token)
     response.headers["Cache-Control"] = "private, no-store"
-    moved = _moved(code)
-    if moved:
+    if site["code"] != code and site["active"] and _enrolled_at(site["id"]):
         # The page was kept before the site's code changed: last.js opens the new one.
-        response.headers["X-Fieldapp-Gate"] = moved
+        response.headers["X-Fieldapp-Gate"] = url_for("gate.page", code=site["code"])
     response.vary.add("HX-Request")
     return response
 
