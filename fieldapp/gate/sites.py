@@ -223,10 +223,7 @@ def set_active(conn: sqlite3.Connection, site_id: str, active: bool) -> bool:
             (int(active), None if active else now, version, site_id),
         )
         if active:
-            conn.execute(
-                "UPDATE site_closures SET opened_at = ? WHERE site_id = ? AND opened_at IS NULL",
-                (now, site_id),
-            )
+            end_closure(conn, site_id, now)
         else:
             conn.execute(
                 "INSERT INTO site_closures (site_id, closed_at) VALUES (?, ?)"
@@ -234,6 +231,26 @@ def set_active(conn: sqlite3.Connection, site_id: str, active: bool) -> bool:
                 (site_id, now),
             )
     return True
+
+
+def end_closure(conn: sqlite3.Connection, site_id: str, at: str) -> None:
+    """The site's closure still open ends: it was opened again at `at`."""
+    conn.execute(
+        "UPDATE site_closures SET opened_at = ? WHERE site_id = ? AND opened_at IS NULL",
+        (at, site_id),
+    )
+
+
+def replace_closures(
+    conn: sqlite3.Connection, site_id: str, rows: list[tuple[str, str | None]]
+) -> None:
+    """The site's closures (closed_at, opened_at) as its upstream keeps them."""
+    conn.execute("DELETE FROM site_closures WHERE site_id = ?", (site_id,))
+    conn.executemany(
+        "INSERT INTO site_closures (site_id, closed_at, opened_at) VALUES (?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
+        [(site_id, *row) for row in rows],
+    )
 
 
 def closures(conn: sqlite3.Connection, site_id: str) -> list[dict[str, str | None]]:

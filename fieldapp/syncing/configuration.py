@@ -83,12 +83,9 @@ def _closures(conn: sqlite3.Connection, site: Mapping[str, Any], now: str) -> No
     given = site.get("closures")
     if not isinstance(given, list):
         if site.get("active"):
-            conn.execute(
-                "UPDATE site_closures SET opened_at = ? WHERE site_id = ? AND opened_at IS NULL",
-                (now, site["id"]),
-            )
+            sites.end_closure(conn, site["id"], now)
         return
-    rows = []
+    rows: list[tuple[str, str | None]] = []
     for c in given:
         if not isinstance(c, Mapping):
             continue
@@ -98,13 +95,8 @@ def _closures(conn: sqlite3.Connection, site: Mapping[str, Any], now: str) -> No
             opened = None if opened is None else sync.store.normal_time(opened)
         except sync.Invalid:
             continue
-        rows.append((site["id"], closed, opened))
-    conn.execute("DELETE FROM site_closures WHERE site_id = ?", (site["id"],))
-    conn.executemany(
-        "INSERT INTO site_closures (site_id, closed_at, opened_at) VALUES (?, ?, ?)"
-        " ON CONFLICT DO NOTHING",
-        rows,
-    )
+        rows.append((closed, opened))
+    sites.replace_closures(conn, site["id"], rows)
 
 
 def apply_config(conn: sqlite3.Connection, payload: Any) -> dict[str, int]:
