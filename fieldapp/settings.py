@@ -193,3 +193,9 @@ def check_retention_days(value: Any) -> int:
             )
         )
     return days
+
+
+def is_downstream(config: Mapping[str, Any]) -> bool:
+    """Whether this instance has an upstream. Its configuration (sites, rosters, campaigns) is
+    then owned there and flows down: it is not edited here, and no demo is seeded."""
+    return bool(config.get("UPSTREAM_URL"))

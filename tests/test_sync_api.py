@@ -9,6 +9,7 @@ import pytest
 from sync_helpers import add_site, entry
 
 import sync
+from fieldapp.settings import is_downstream
 from fieldapp.syncing import configuration
 from fieldapp.syncing import status as sync_status
 from fieldapp.syncing import upstream as syncing
@@ -378,7 +379,7 @@ def test_upstream_set_checks_and_stores_outside_the_database(app, runner, tmp_pa
     assert ok.exit_code == 0, ok.output
     text = (tmp_path / "config.py").read_text()
     assert "UPSTREAM_URL = 'https://city.example'" in text and "A" * 43 in text
-    assert syncing.is_downstream(app)
+    assert is_downstream(app.config)
     again = runner.invoke(args=["upstream", "set", "https://district.example", "B" * 43])
     assert again.exit_code == 0
     assert (tmp_path / "config.py").read_text().count("UPSTREAM_URL") == 1

@@ -15,6 +15,7 @@ from fieldapp.commands import opened, output_file
 from fieldapp.db import transaction
 from fieldapp.gate import demo, passes, qr, roster, sites
 from fieldapp.phones import devices
+from fieldapp.settings import is_downstream
 
 
 def _url(code: str) -> str:
@@ -262,7 +263,7 @@ def roster_passes(site: str, out: Path, persons: tuple[str, ...], lang: str) -> 
     with opened() as conn:
         found = sites.find(conn, site)
         ids = passes.find_people(conn, found["id"], persons) if persons else None
-        if not current_app.config.get("UPSTREAM_URL"):
+        if not is_downstream(current_app.config):
             passes.issue_missing(conn, found["id"])  # people from before passes existed
         people = passes.people(conn, found["id"], ids)
         wanted = len(ids) if ids is not None else len(passes.roster_of(conn, found["id"]))
@@ -327,7 +328,7 @@ def demo_command() -> None:
     and a one-time link per site to enrol a phone (without one a gate URL shows the
     visitor's form)."""
     with opened() as conn:
-        if current_app.config.get("UPSTREAM_URL"):
+        if is_downstream(current_app.config):
             click.echo(
                 _("This instance has an upstream: its sites come from there; no demo seeded.")
             )

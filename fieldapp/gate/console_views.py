@@ -15,6 +15,7 @@ from fieldapp.db import get_db
 from fieldapp.gate import passes, sites
 from fieldapp.pages import download, page_or_fragment
 from fieldapp.pdffont import FontMissing
+from fieldapp.settings import is_downstream
 
 bp = Blueprint("gate_console", __name__)
 
@@ -60,7 +61,7 @@ def site_gate(site_id: str):
         site=site,
         people=people,
         can_write=current_user().can_write,
-        downstream=bool(current_app.config.get("UPSTREAM_URL")),
+        downstream=is_downstream(current_app.config),
     )
 
 
@@ -131,7 +132,7 @@ def passes_pdf(site_id: str):
     ids = [person] if person else None
     if ids and not passes.people(conn, site_id, ids):
         abort(404)
-    if not current_app.config.get("UPSTREAM_URL"):
+    if not is_downstream(current_app.config):
         passes.issue_missing(conn, site_id)
     people = passes.people(conn, site_id, ids)
     tz = current_app.config["TIMEZONE"]

@@ -19,6 +19,7 @@ from flask_babel import lazy_gettext as _l
 from fieldapp import audit, days, db, rules
 from fieldapp.db import transaction
 from fieldapp.privacy import fields as site_fields
+from fieldapp.settings import is_downstream
 from sync import config as sync_config
 from sync.store import iso, utcnow
 
@@ -45,7 +46,7 @@ def gate_url(base_url: str, code: str) -> str:
 
 def refuse_if_downstream(config: Mapping[str, Any]) -> None:
     """Configuration is owned upstream: an instance with an upstream does not edit it."""
-    if config.get("UPSTREAM_URL"):
+    if is_downstream(config):
         raise SiteError(
             _(
                 "This instance has an upstream (%(url)s): sites and rosters are managed there "

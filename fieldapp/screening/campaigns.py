@@ -21,6 +21,7 @@ from fieldapp import audit, days
 from fieldapp.db import transaction
 from fieldapp.gate import sites as site_lookup
 from fieldapp.screening import questions
+from fieldapp.settings import is_downstream
 from sync import config as sync_config
 from sync.store import iso, utcnow
 
@@ -148,7 +149,7 @@ def site_rows(
 
 def refuse_if_downstream(config: Mapping[str, Any]) -> None:
     """Campaigns are configuration: an instance with an upstream receives them, never makes them."""
-    if config.get("UPSTREAM_URL"):
+    if is_downstream(config):
         raise CampaignError(
             _(
                 "This instance has an upstream (%(url)s): screening campaigns are made there"

@@ -27,6 +27,7 @@ from fieldapp.db import get_db, transaction
 from fieldapp.gate import sites
 from fieldapp.pages import MIMETYPES, download, page_or_fragment
 from fieldapp.screening import answers, campaigns, coverage, followup
+from fieldapp.settings import is_downstream
 
 bp = Blueprint("screening_console", __name__)
 
@@ -71,7 +72,7 @@ def console_campaigns():
     """The campaigns in the user's scope; on the central, admins make new ones here."""
     conn = get_db()
     user = current_user()
-    central = not current_app.config.get("UPSTREAM_URL")
+    central = not is_downstream(current_app.config)
     error = ""
     if request.method == "POST":
         if not (central and user.is_admin):

@@ -16,6 +16,7 @@ from tqdm import tqdm
 import sync
 from fieldapp import db
 from fieldapp.commands import localised, opened
+from fieldapp.settings import is_downstream
 from fieldapp.syncing import status, upstream
 from sync import peers
 
@@ -144,7 +145,7 @@ def sync_command(watch: bool, show_status: bool) -> None:
         with opened() as conn:
             _print_status(conn)
         return
-    if not upstream.is_downstream(app):
+    if not is_downstream(app.config):
         raise click.ClickException(_("No upstream is set. Run: fieldapp upstream set URL TOKEN"))
     failures = 0
     while True:

@@ -20,6 +20,7 @@ from flask_babel import gettext as _
 
 import sync
 from fieldapp import db
+from fieldapp.settings import is_downstream
 from fieldapp.syncing import configuration
 from sync import client as sync_client
 
@@ -34,15 +35,6 @@ MAX_BACKOFF = 300.0  # never wait longer than this after failures
 def upstream(config: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """(URL, token) of this instance's upstream, from settings (env wins over instance config)."""
     return config.get("UPSTREAM_URL") or None, config.get("UPSTREAM_TOKEN") or None
-
-
-def is_downstream(app_or_config: Flask | Mapping[str, Any]) -> bool:
-    """True when this instance has an upstream: its configuration is then owned upstream.
-
-    Sites and roster commands call this and refuse to edit configuration locally.
-    """
-    config = app_or_config.config if isinstance(app_or_config, Flask) else app_or_config
-    return upstream(config)[0] is not None
 
 
 def check_upstream(url: str, token: str) -> str | None:
@@ -146,7 +138,7 @@ def sync_round(
 
 def background_job(app: Flask) -> None:
     """One round if an upstream is set and the backoff allows it."""
-    if not is_downstream(app):
+    if not is_downstream(app.config):
         return
     state = app.extensions.setdefault("fieldapp.sync.backoff", {"failures": 0, "next": 0.0})
     if time.monotonic() < state["next"]:
