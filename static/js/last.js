@@ -121,9 +121,9 @@
         const fresh = t.content.querySelector(".last-entries");
         const old = section();
         if (fresh && old) old.replaceWith(fresh);
-        const token = t.content.getElementById("csrf_token");
+        const token = self.FieldGate ? FieldGate.tokenOf(t.content) : "";
         const mine = document.getElementById("csrf_token");
-        if (token && mine) mine.value = token.value;
+        if (token && mine) mine.value = token;
         await unsent();
         follow(res.headers.get("X-Fieldapp-Gate"));
       })
