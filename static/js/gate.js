@@ -236,7 +236,7 @@
 
   // ready: the form's handlers are attached (bench/page_weight.py's "usable").
   // sentAt: when the instance itself last stored a save (status.js reads it if it came later).
-  self.FieldGate = { pick: pick, pickVisitor: pickVisitor, ready: false, sentAt: 0 };
+  self.FieldGate = { pick: pick, pickVisitor: pickVisitor, tokenOf: tokenOf, ready: false, sentAt: 0 };
 
   // Errors of an earlier attempt, the server's or the phone's: a fresh form shows none.
   function clearErrors(f) {
@@ -409,14 +409,23 @@
     return f.dataset.tNotKept || document.body.dataset.tNotSent || "";
   }
 
+  // The form's CSRF token in an answer of the instance (its HTML, or a template's content it
+  // was parsed into), or "": a save's refusal (below) and the last entries (last.js) renew it.
+  function tokenOf(html) {
+    var root = html;
+    if (typeof html === "string") {
+      var t = document.createElement("template");
+      t.innerHTML = html;
+      root = t.content;
+    }
+    var input = root.getElementById("csrf_token");
+    return input ? input.value : "";
+  }
+
   // The token of the form in a refusal that renewed it (X-Fieldapp-Token: the browser lost
   // the session the page's token was made for), or "".
   function renewedToken(res, html) {
-    if (res.headers.get("X-Fieldapp-Token") !== "renewed") return "";
-    var t = document.createElement("template");
-    t.innerHTML = html;
-    var input = t.content.getElementById("csrf_token");
-    return input ? input.value : "";
+    return res.headers.get("X-Fieldapp-Token") === "renewed" ? tokenOf(html) : "";
   }
 
   // The save: to the instance, or the service worker's outbox when the network fails it.

@@ -21,25 +21,8 @@
   const entryForm = () => document.getElementById("entry-form");
 
   /* A UTC timestamp at the gates (the instance's TIMEZONE), as the list's own times are
-   * written (views.gate_time): 08:30 today, 11-22 08:30 on another day. */
-  function clock(iso, tz) {
-    const when = new Date(iso);
-    if (!isFinite(when)) return "";
-    let fmt;
-    try {
-      fmt = new Intl.DateTimeFormat("en-CA", { timeZone: tz || undefined, year: "numeric",
-        month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
-    } catch (_) {
-      fmt = new Intl.DateTimeFormat("en-CA", { year: "numeric", month: "2-digit", day: "2-digit",
-        hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
-    }
-    const parts = (d) => Object.fromEntries(fmt.formatToParts(d).map((p) => [p.type, p.value]));
-    const p = parts(when);
-    const now = parts(new Date());
-    const time = p.hour + ":" + p.minute;
-    return p.year === now.year && p.month === now.month && p.day === now.day
-      ? time : p.month + "-" + p.day + " " + time;
-  }
+   * written (FieldDays, outbox.js; no time if that file could not be loaded). */
+  const clock = (iso, tz) => (self.FieldDays ? FieldDays.clock(iso, tz) : "");
 
   /* Say (or stop saying) that the list is as it was when it was made. */
   function stale(on) {
@@ -138,9 +121,9 @@
         const fresh = t.content.querySelector(".last-entries");
         const old = section();
         if (fresh && old) old.replaceWith(fresh);
-        const token = t.content.getElementById("csrf_token");
+        const token = self.FieldGate ? FieldGate.tokenOf(t.content) : "";
         const mine = document.getElementById("csrf_token");
-        if (token && mine) mine.value = token.value;
+        if (token && mine) mine.value = token;
         await unsent();
         follow(res.headers.get("X-Fieldapp-Gate"));
       })

@@ -130,6 +130,50 @@
     return new Date(ms === undefined ? Date.now() : ms).toISOString();
   }
 
+  /* Days and clock times at the gates: a moment in the instance's time zone (its TIMEZONE,
+   * which the pages carry as data-tz), as the instance writes them (fieldapp/days.py). Here,
+   * in the file every page that shows a day loads (a page the service worker kept from an
+   * older version too). A zone this browser does not know, or none, is the phone's own: a day
+   * shown, never an error. One formatter per zone, however many records are asked about. */
+  const formats = new Map();
+  function partsAt(when, tz) {
+    let format = formats.get(tz);
+    if (!format) {
+      const options = { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit",
+        minute: "2-digit", hourCycle: "h23" };
+      try {
+        format = new Intl.DateTimeFormat("en-CA", Object.assign({ timeZone: tz || undefined }, options));
+      } catch (_) {
+        format = new Intl.DateTimeFormat("en-CA", options);
+      }
+      formats.set(tz, format);
+    }
+    return Object.fromEntries(format.formatToParts(when).map((p) => [p.type, p.value]));
+  }
+
+  /* The day (YYYY-MM-DD) of a timestamp at the gates; "" if it is not one. */
+  function day(iso, tz) {
+    const when = new Date(iso);
+    if (!isFinite(when)) return "";
+    const p = partsAt(when, tz);
+    return p.year + "-" + p.month + "-" + p.day;
+  }
+
+  /* Today at the gates (YYYY-MM-DD). */
+  function today(tz) {
+    return day(Date.now(), tz);
+  }
+
+  /* A timestamp at the gates as the gate's list writes its times (views.gate_time): 08:30
+   * today, 11-22 08:30 on another day; "" if it is not one. */
+  function clock(iso, tz) {
+    const when = new Date(iso);
+    if (!isFinite(when)) return "";
+    const p = partsAt(when, tz);
+    const time = p.hour + ":" + p.minute;
+    return day(when, tz) === today(tz) ? time : p.month + "-" + p.day + " " + time;
+  }
+
   function value(v) {
     if (v === "true") return true;
     if (v === "false") return false;
@@ -593,4 +637,5 @@
     refreshDevice, getMeta, setMeta, exportData, dismiss, fetchWithTimeout, retryHeld, recordedAt,
     noteClock, CLOCK_TOLERANCE_MS, retimeWrongClock,
   };
+  global.FieldDays = { day, today, clock };
 })(self);

@@ -9,19 +9,6 @@
   let before = 0;
   let typed = null; // the name and remarks typed, across the counts' reload
 
-  // The local day (YYYY-MM-DD) of a stored timestamp in the instance's zone: one formatter for
-  // all the waiting entries.
-  function dayIn(tz) {
-    const format = new Intl.DateTimeFormat("en-CA", {
-      timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit",
-    });
-    return (iso) => {
-      const parts = format.formatToParts(new Date(iso));
-      const part = (type) => parts.find((p) => p.type === type).value;
-      return part("year") + "-" + part("month") + "-" + part("day");
-    };
-  }
-
   async function check() {
     const form = document.querySelector("#gate-report form");
     const note = document.querySelector("[data-report-waiting]");
@@ -39,9 +26,8 @@
     } catch (_) {
       return; // no IndexedDB: nothing can be waiting here
     }
-    const dayOf = dayIn(note.dataset.tz);
     const n = waiting.filter((r) => r.kind === "entry" && r.data.site_id === site
-      && dayOf(r.recorded_at) === day).length;
+      && FieldDays.day(r.recorded_at, note.dataset.tz) === day).length;
     note.textContent = note.dataset.template.replace("{n}", () => String(n));
     note.hidden = n === 0;
     // Unless they cannot be sent from this phone until it is enrolled again: then the note is

@@ -34,14 +34,8 @@
     return text.replace(/\{(\w+)\}/g, (_, k) => (vars && k in vars ? vars[k] : ""));
   }
 
-  /* Today at the gates (the instance's TIMEZONE), as YYYY-MM-DD. */
-  function today() {
-    const parts = new Intl.DateTimeFormat("en-US", {
-      timeZone: data.tz, year: "numeric", month: "2-digit", day: "2-digit",
-    }).formatToParts(new Date());
-    const part = (type) => parts.find((p) => p.type === type).value;
-    return part("year") + "-" + part("month") + "-" + part("day");
-  }
+  /* Today at the gates (the instance's TIMEZONE), as YYYY-MM-DD (outbox.js). */
+  const today = () => FieldDays.today(data.tz);
 
   function daysBefore(day, n) {
     const [y, m, d] = day.split("-").map(Number);

@@ -3,7 +3,9 @@ shows the site as zero-reported."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from console_support import add_user_cli, sign_in
 from phone_support import names, ready, save, wait_waiting
@@ -123,3 +125,76 @@ def test_no_zero_report_while_this_gates_entries_wait_on_the_phone(server, conte
     assert page.locator("button.report-submit").is_enabled()
     assert page.input_value("#reporter") == "王值班"
     assert sorted(names(server)) == ["前天的", "离线待发"]
+
+
+def far_zone() -> str:
+    """A phone's zone whose date is not the gates' (the instance's TIMEZONE, Asia/Shanghai) now
+    nor in half an hour: twelve hours behind UTC, or fourteen ahead (Shanghai's 18:00-20:00
+    is another day in both)."""
+    gates = ZoneInfo("Asia/Shanghai")
+    now = datetime.now(UTC)
+    for name in ("Etc/GMT+12", "Pacific/Kiritimati"):
+        if all(
+            t.astimezone(ZoneInfo(name)).date() != t.astimezone(gates).date()
+            for t in (now, now + timedelta(minutes=30))
+        ):
+            return name
+    raise AssertionError("no zone far enough from the gates")
+
+
+# The phone's own date, by its own zone.
+PHONE_DAY = """() => {
+  const d = new Date();
+  return d.getFullYear() + "-" + String(d.getMonth() + 1).padStart(2, "0") + "-"
+    + String(d.getDate()).padStart(2, "0");
+}"""
+
+# The one rule of a day at the gates (FieldDays, outbox.js), with a zone that changes its
+# clocks (New York, 10 March 2024: 02:00 EST to 03:00 EDT) and one this browser does not know.
+DAYS = """(phoneDay) => [
+  FieldDays.day("2024-03-10T04:30:00Z", "America/New_York"),
+  FieldDays.day("2024-03-10T07:30:00Z", "America/New_York"),
+  FieldDays.clock("2024-03-10T07:30:00Z", "America/New_York"),
+  FieldDays.day("2024-03-10T07:30:00Z", "No/Such_Zone") === FieldDays.day("2024-03-10T07:30:00Z"),
+  FieldDays.today("No/Such_Zone") === phoneDay,
+]"""
+
+
+def test_the_waiting_entries_are_of_the_gates_day_on_a_phone_in_another_zone(server, browser):
+    """A phone whose own zone is on another date than the gates: an entry it keeps now is of
+    the gates' today, so today's report says it waits (not the phone's date's report)."""
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, locale="zh-CN", timezone_id=far_zone()
+    )
+    try:
+        page = context.new_page()
+        code = add_site(server, "远方时区小区")
+        site_id = server.query("SELECT id FROM sites WHERE code = ?", (code,))[0][0]
+        enrol_cookie(server, context, site_id)
+        page.goto(f"{server.url}/s/{code}")
+        ready(page)
+        context.set_offline(True)
+        save(page, "时区之外")
+        wait_waiting(page, 1)
+        context.route("**/sync/v1/push", lambda route: route.abort())
+        context.set_offline(False)
+
+        page.goto(f"{server.url}/s/{code}/report")
+        note = page.locator("[data-report-waiting]")
+        note.wait_for()
+        day = page.input_value("#gate-report form [name=day]")
+        assert day == datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+        phone_day = page.evaluate(PHONE_DAY)
+        assert phone_day != day  # the phone's own date is another
+        assert "有 1 条" in note.inner_text()
+        assert page.locator("button.report-submit").is_disabled()
+        assert page.evaluate(DAYS, phone_day) == [
+            "2024-03-09",
+            "2024-03-10",
+            "03-10 03:30",
+            True,
+            True,
+        ]
+        assert names(server) == []
+    finally:
+        context.close()
