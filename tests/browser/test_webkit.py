@@ -5,7 +5,8 @@ WebDriver with Selenium, in a virtual X server of its own (Xvfb). With no option
 starts WebKitGTK's MiniBrowser in automation mode, with an ephemeral profile: every test starts
 as a phone that never saw this instance. WebDriver has no offline switch, so the network goes
 away as a phone loses it: the instance stops answering (its process is stopped), and comes back
-on the same address.
+on the same address. A browser restarted (Safari drops session cookies often) is its session
+cookie deleted: the device cookie, persistent on a phone, stays.
 """
 
 from __future__ import annotations
@@ -256,3 +257,118 @@ def test_webkit_a_typed_site_code_opens_a_kept_gate_offline(server, webkit):
     wait(driver, lambda d: code in text(d, "[data-scan-error]"), "not on this phone yet")
     assert "/scan?missing=" in driver.current_url
     assert "网络" in text(driver, "[data-scan-error]")
+
+
+def entry_form_ready(driver) -> None:
+    """The gate form is on the page and outbox.js (which gate.js loads once the form is usable)
+    with it."""
+    wait(driver, lambda d: d.find_elements(By.ID, "entry-form"), "the gate form")
+    wait(driver, lambda d: d.execute_script("return !!self.FieldOutbox"), "outbox.js loaded")
+
+
+def saved_text(driver) -> str:
+    """What the box above the form says (the confirmation of the last save)."""
+    return driver.execute_script(
+        "const box = document.getElementById('gate-saved');"
+        "return box && !box.hidden ? box.textContent.replace(/\\s+/g, ' ').trim() : '';"
+    )
+
+
+# Every save's answer as the page got it (status, X-Fieldapp-Token, the record's uuid), from
+# gate.js's own fetch: the refusal a lost session brings is seen, not inferred.
+RECORD_SAVES = """
+  const first = !window.saves;
+  window.saves = [];
+  if (!first) return;  // this page's fetch records already
+  const real = window.fetch;
+  window.fetch = function (url, init) {
+    const answer = real.apply(this, arguments);
+    if (!init || init.method !== "POST") return answer;
+    const uuid = new URLSearchParams(String(init.body)).get("uuid");
+    return answer.then((res) => {
+      window.saves.push([res.status, res.headers.get("X-Fieldapp-Token"), uuid]);
+      return res;
+    });
+  };
+"""
+FORM_UUID = "return document.querySelector('#entry-form [name=uuid]').value;"
+
+
+def lose_the_session(driver) -> None:
+    """What Safari does to a phone's session cookie (the browser restarted, the tab was closed):
+    the session, which the page's CSRF token belongs to, is gone; the device cookie, which is
+    persistent, stays."""
+    driver.delete_cookie("session")
+    cookies = [c["name"] for c in driver.get_cookies()]
+    assert "session" not in cookies and devices.COOKIE in cookies, cookies
+
+
+def save_with_a_lost_session(driver, server, name: str, device: str) -> None:
+    """Save `name` from a page whose token is of a session the browser no longer has: it is
+    refused once for its token, with a renewed one, and sent again as the same record."""
+    run(driver, RECORD_SAVES)
+    uuid = driver.execute_script(FORM_UUID)  # the record's id, which the tap sends
+    fill_and_save(driver, name, "36.6")
+    wait(driver, lambda d: f"已登记：{name}" in saved_text(d), f"the confirmation for {name}")
+    # (A refused form comes to the page as a 200 fragment: pages.page_or_fragment.)
+    saves = driver.execute_script("return window.saves")
+    assert saves == [[200, "renewed", uuid], [200, None, uuid]], saves
+    assert not driver.find_elements(By.CSS_SELECTOR, "#entry-form .errors, #entry-form .error")
+    assert driver.find_element(By.NAME, "name").get_attribute("value") == ""  # the next person
+    assert run(driver, SUMMARY)["waiting"] == 0  # stored by the instance, not kept on the phone
+    rows = server.query(
+        "SELECT uuid, temperature, phone, device FROM entries WHERE name = ?", (name,)
+    )
+    assert [tuple(r) for r in rows] == [(uuid, 36.6, "13812345678", device)]
+
+
+def test_webkit_the_first_save_after_the_session_was_lost_is_stored_once(server, webkit):
+    """Safari drops a phone's session cookie (the browser restarted, iOS ended the tab) while
+    the gate page, open or kept by the service worker, carries a CSRF token of that session.
+    The first save is refused for its token alone, with a renewed one, and gate.js sends the
+    same record again: the volunteer sees it saved, the instance holds it once."""
+    driver = webkit
+    device, code = enrol(driver, server)
+    driver.get(f"{server.url}/s/{code}")
+    entry_form_ready(driver)
+    wait(driver, lambda d: run(d, READY), "service worker in control, gate page kept")
+    driver.refresh()  # the kept page, whose list (last.js) renews its token as it loads:
+    entry_form_ready(driver)  # that is over before the session goes
+    wait(
+        driver,
+        lambda d: d.execute_script(
+            "return performance.getEntriesByType('resource')"
+            ".some((e) => /\\/last$/.test(e.name) && e.responseEnd > 0);"
+        ),
+        "the last entries asked for",
+    )
+    run(driver, "await new Promise((done) => setTimeout(done, 300));")
+
+    # The page left open.
+    lose_the_session(driver)
+    save_with_a_lost_session(driver, server, "开着的页面", device)
+
+    # The page kept by the service worker, opened with no network (its token could not be
+    # renewed), then saved once the network is back.
+    lose_the_session(driver)
+    server.stop()
+    driver.refresh()
+    entry_form_ready(driver)
+    assert run(driver, NETWORK_DOWN)  # the kept page, as it was kept
+    wait(
+        driver,
+        lambda d: d.find_element(By.CSS_SELECTOR, "[data-last-offline]").is_displayed(),
+        "its list could not be renewed (nor its token)",
+    )
+    server.start()
+    assert "session" not in [c["name"] for c in driver.get_cookies()]
+    save_with_a_lost_session(driver, server, "留着的页面", device)
+
+    # The next save goes with the renewed token at once.
+    run(driver, RECORD_SAVES)
+    fill_and_save(driver, "之后", "36.6")
+    wait(driver, lambda d: "已登记：之后" in saved_text(d), "the confirmation")
+    saves = driver.execute_script("return window.saves")
+    assert [s[:2] for s in saves] == [[200, None]], saves
+    rows = server.query("SELECT name, COUNT(*) FROM entries GROUP BY uuid ORDER BY name")
+    assert sorted(tuple(r) for r in rows) == [("之后", 1), ("开着的页面", 1), ("留着的页面", 1)]
