@@ -17,6 +17,8 @@ import shutil
 import sqlite3
 import subprocess
 import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from selenium import webdriver
@@ -372,3 +374,88 @@ def test_webkit_the_first_save_after_the_session_was_lost_is_stored_once(server,
     assert [s[:2] for s in saves] == [[200, None]], saves
     rows = server.query("SELECT name, COUNT(*) FROM entries GROUP BY uuid ORDER BY name")
     assert sorted(tuple(r) for r in rows) == [("之后", 1), ("开着的页面", 1), ("留着的页面", 1)]
+
+
+KEPT_HAS = """
+  const kept = await (await caches.open("fieldapp-pages")).match(args[0]);
+  return !!kept && (await kept.text()).includes(args[1]);
+"""
+SHANGHAI = ZoneInfo("Asia/Shanghai")  # the instance's TIMEZONE (its default)
+
+
+def list_items(driver) -> list[tuple[bool, str]]:
+    """The gate's last entries as shown, top first: (marked not sent, its text)."""
+    rows = driver.execute_script(
+        "return [...document.querySelectorAll('#gate .last-entries li.entry')].map((li) =>"
+        " [li.classList.contains('entry-unsent'), li.textContent.replace(/\\s+/g, ' ').trim()]);"
+    )
+    return [tuple(row) for row in rows]
+
+
+def offline_note(driver) -> str:
+    """The list's note that it is as it was (last.js), or "" while it is hidden."""
+    return driver.execute_script(
+        "const note = document.querySelector('#gate .last-entries [data-last-offline]');"
+        "return note && !note.hidden ? note.textContent : '';"
+    )
+
+
+def test_webkit_offline_the_gate_lists_its_last_entries_as_of_then_and_what_waits_on_top(
+    server, webkit
+):
+    """The instance goes away after entries were registered: the gate page opened again is the
+    copy the phone kept, its list as it was then. It says so (离线：截至 HH:MM), and the entry
+    still waiting on the phone comes first, marked 未发送. Back online it is sent, and listed
+    once, as the instance lists it."""
+    driver = webkit
+    device, code = enrol(driver, server)
+    site_id = server.query("SELECT id FROM sites WHERE code = ?", (code,))[0][0]
+    path = f"/s/{code}"
+    driver.get(server.url + path)
+    entry_form_ready(driver)
+    wait(driver, lambda d: run(d, READY), "service worker in control, gate page kept")
+    fill_and_save(driver, "在线登记", "36.6")
+    wait(driver, lambda d: "已登记：在线登记" in saved_text(d), "the confirmation")
+    driver.refresh()  # the kept page answers; the worker keeps the network's, with the entry
+    wait(driver, lambda d: run(d, KEPT_HAS, path, "在线登记"), "the page kept with its list")
+
+    server.stop()  # the phone loses the network
+    fill_and_save(driver, "还在手机上", "36.8")
+    wait(
+        driver,
+        lambda d: "已登记：还在手机上" in saved_text(d) and "已保存在本机" in saved_text(d),
+        "saved on this phone",
+    )
+    driver.refresh()  # the volunteer opens the gate again: the kept page
+    entry_form_ready(driver)
+    assert run(driver, NETWORK_DOWN)
+    wait(driver, lambda d: offline_note(d), "the list says it is as it was")
+    as_of = driver.find_element(By.CSS_SELECTOR, "#gate .last-entries").get_attribute("data-as-of")
+    made = datetime.fromisoformat(as_of.replace("Z", "+00:00")).astimezone(SHANGHAI)
+    # As the list writes its times: the time alone today, the date too on another day.
+    when = (
+        f"{made:%H:%M}" if made.date() == datetime.now(SHANGHAI).date() else f"{made:%m-%d %H:%M}"
+    )
+    assert offline_note(driver) == f"离线：截至 {when}"
+    shown = wait(driver, lambda d: len(list_items(d)) == 2 and list_items(d), "both listed")
+    (unsent, first), (sent, second) = shown
+    assert unsent and "未发送" in first and "还在手机上" in first, shown
+    assert not sent and "在线登记" in second and "未发送" not in second, shown
+    assert run(driver, SUMMARY)["waiting"] == 1
+    assert [r[0] for r in server.query("SELECT name FROM entries")] == ["在线登记"]
+
+    server.start()  # the network is back: the page sends by itself, and its list follows
+    wait(driver, lambda d: run(d, SUMMARY)["waiting"] == 0, "the outbox sent", timeout=60)
+    wait(
+        driver,
+        lambda d: [u for u, _ in list_items(d)] == [False, False] and not offline_note(d),
+        "the instance's list",
+    )
+    shown = list_items(driver)
+    assert ["还在手机上" in words for _, words in shown] == [True, False], shown
+    assert "未发送" not in " ".join(words for _, words in shown)
+    rows = server.query("SELECT name, site_id, device FROM entries ORDER BY recorded_at")
+    assert [tuple(r) for r in rows] == [
+        ("在线登记", site_id, device),
+        ("还在手机上", site_id, device),
+    ]
