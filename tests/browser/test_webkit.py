@@ -17,7 +17,7 @@ import shutil
 import sqlite3
 import subprocess
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -459,3 +459,90 @@ def test_webkit_offline_the_gate_lists_its_last_entries_as_of_then_and_what_wait
         ("在线登记", site_id, device),
         ("还在手机上", site_id, device),
     ]
+
+
+DAY_MS = 86_400_000
+# The page's clock moved by args[0] ms, as a flat battery moves a phone's date (0: right again).
+# WebDriver cannot move the browser's clock: the page's Date is replaced by one that runs that
+# far off. The service worker's clock is not moved; it stamps nothing the test looks at (the
+# page stamps a record's time as the tap sends it, gate.js, and sends it, status.js).
+SHIFT_CLOCK = """
+  const Real = window.RealDate || Date;
+  window.RealDate = Real;
+  const shift = args[0];
+  window.Date = !shift ? Real : class extends Real {
+    constructor(...a) { if (a.length) super(...a); else super(Real.now() + shift); }
+    static now() { return Real.now() + shift; }
+  };
+  return new Date().toISOString();
+"""
+# The last contact with the instance, as this phone heard its time, an hour ago (the test cannot
+# wait an hour): the records after it have room to keep the gap between them. In ms.
+HOUR_AGO = """
+  const c = await FieldOutbox.getMeta("clock");
+  const at = c.at + c.offset_ms - 3600000;
+  await FieldOutbox.setMeta("clock", {offset_ms: c.offset_ms, at: at - c.offset_ms, server_at: at});
+  return at;
+"""
+KEPT_RECORDS = """
+  return (await FieldOutbox.all("outbox")).map((r) => [r.data.name, r.recorded_at, r.contact_at]);
+"""
+
+
+def when(value: str | float) -> datetime:
+    """An ISO 8601 time or ms since the epoch, as an aware datetime."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return datetime.fromtimestamp(value / 1000, UTC)
+
+
+def test_webkit_kept_forty_days_slow_and_sent_with_the_clock_right_it_is_stored_once(
+    server, webkit
+):
+    """The phone met the instance, lost the network, and its date went 40 days back (past the
+    21-day horizon) while it recorded; its clock is right again when it sends. Each record kept
+    remembers that contact (contact_at), so the phone times it again between the contact and
+    the moment of sending: stored once, nothing refused, the gap between them kept."""
+    driver = webkit
+    device, code = enrol(driver, server)
+    driver.get(f"{server.url}/s/{code}")
+    entry_form_ready(driver)
+    wait(driver, lambda d: run(d, READY), "service worker in control, gate page kept")
+    wait(driver, lambda d: run(d, 'return !!(await FieldOutbox.getMeta("clock"));'), "a contact")
+
+    server.stop()  # the phone loses the network
+    contact = when(run(driver, HOUR_AGO))
+    slow = when(run(driver, SHIFT_CLOCK, -40 * DAY_MS))  # the battery ran flat
+    assert slow < contact - timedelta(days=21)
+    for n, name in enumerate(("慢钟一", "慢钟二"), 1):
+        fill_and_save(driver, name, "36.6")
+        wait(
+            driver,
+            lambda d, name=name: (
+                f"已登记：{name}" in saved_text(d) and "已保存在本机" in saved_text(d)
+            ),
+            f"{name} saved on this phone",
+        )
+        assert run(driver, SUMMARY)["waiting"] == n
+    kept = {name: (when(at), contact_at) for name, at, contact_at in run(driver, KEPT_RECORDS)}
+    assert set(kept) == {"慢钟一", "慢钟二"}
+    for at, contact_at in kept.values():
+        assert isinstance(contact_at, int | float), kept  # it remembers the contact before it
+        assert when(contact_at) == contact
+        assert at < contact - timedelta(days=21)  # stamped by the slow clock
+    assert server.query("SELECT COUNT(*) FROM entries")[0][0] == 0
+
+    run(driver, SHIFT_CLOCK, 0)  # network time came back with the signal
+    server.start()
+    wait(driver, lambda d: run(d, SUMMARY)["waiting"] == 0, "the outbox sent", timeout=60)
+    sent = datetime.now(UTC)
+    summary = run(driver, SUMMARY)
+    assert (summary["waiting"], summary["attention"]) == (0, 0)
+    rows = server.query("SELECT name, recorded_at, device FROM entries ORDER BY name")
+    assert [(r[0], r[2]) for r in rows] == [("慢钟一", device), ("慢钟二", device)]
+    assert server.query("SELECT COUNT(*) FROM sync_rejects")[0][0] == 0
+    stored = {r[0]: datetime.fromisoformat(r[1]) for r in rows}
+    for at in stored.values():  # after the contact, no later than the sending
+        assert contact <= at <= sent, (contact, at, sent)
+    # The phone's clock ran at its pace from a wrong start: the gap between them is kept.
+    assert stored["慢钟二"] - stored["慢钟一"] == kept["慢钟二"][0] - kept["慢钟一"][0]
