@@ -5,7 +5,8 @@ WebDriver with Selenium, in a virtual X server of its own (Xvfb). With no option
 starts WebKitGTK's MiniBrowser in automation mode, with an ephemeral profile: every test starts
 as a phone that never saw this instance. WebDriver has no offline switch, so the network goes
 away as a phone loses it: the instance stops answering (its process is stopped), and comes back
-on the same address.
+on the same address. A browser restarted (Safari drops session cookies often) is its session
+cookie deleted: the device cookie, persistent on a phone, stays.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import shutil
 import sqlite3
 import subprocess
 import time
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from selenium import webdriver
@@ -256,3 +259,290 @@ def test_webkit_a_typed_site_code_opens_a_kept_gate_offline(server, webkit):
     wait(driver, lambda d: code in text(d, "[data-scan-error]"), "not on this phone yet")
     assert "/scan?missing=" in driver.current_url
     assert "网络" in text(driver, "[data-scan-error]")
+
+
+def entry_form_ready(driver) -> None:
+    """The gate form is on the page and outbox.js (which gate.js loads once the form is usable)
+    with it."""
+    wait(driver, lambda d: d.find_elements(By.ID, "entry-form"), "the gate form")
+    wait(driver, lambda d: d.execute_script("return !!self.FieldOutbox"), "outbox.js loaded")
+
+
+def saved_text(driver) -> str:
+    """What the box above the form says (the confirmation of the last save)."""
+    return driver.execute_script(
+        "const box = document.getElementById('gate-saved');"
+        "return box && !box.hidden ? box.textContent.replace(/\\s+/g, ' ').trim() : '';"
+    )
+
+
+# Every save's answer as the page got it (status, X-Fieldapp-Token, the record's uuid), from
+# gate.js's own fetch: the refusal a lost session brings is seen, not inferred.
+RECORD_SAVES = """
+  const first = !window.saves;
+  window.saves = [];
+  if (!first) return;  // this page's fetch records already
+  const real = window.fetch;
+  window.fetch = function (url, init) {
+    const answer = real.apply(this, arguments);
+    if (!init || init.method !== "POST") return answer;
+    const uuid = new URLSearchParams(String(init.body)).get("uuid");
+    return answer.then((res) => {
+      window.saves.push([res.status, res.headers.get("X-Fieldapp-Token"), uuid]);
+      return res;
+    });
+  };
+"""
+FORM_UUID = "return document.querySelector('#entry-form [name=uuid]').value;"
+
+
+def lose_the_session(driver) -> None:
+    """What Safari does to a phone's session cookie (the browser restarted, the tab was closed):
+    the session, which the page's CSRF token belongs to, is gone; the device cookie, which is
+    persistent, stays."""
+    driver.delete_cookie("session")
+    cookies = [c["name"] for c in driver.get_cookies()]
+    assert "session" not in cookies and devices.COOKIE in cookies, cookies
+
+
+def save_with_a_lost_session(driver, server, name: str, device: str) -> None:
+    """Save `name` from a page whose token is of a session the browser no longer has: it is
+    refused once for its token, with a renewed one, and sent again as the same record."""
+    run(driver, RECORD_SAVES)
+    uuid = driver.execute_script(FORM_UUID)  # the record's id, which the tap sends
+    fill_and_save(driver, name, "36.6")
+    wait(driver, lambda d: f"已登记：{name}" in saved_text(d), f"the confirmation for {name}")
+    # (A refused form comes to the page as a 200 fragment: pages.page_or_fragment.)
+    saves = driver.execute_script("return window.saves")
+    assert saves == [[200, "renewed", uuid], [200, None, uuid]], saves
+    assert not driver.find_elements(By.CSS_SELECTOR, "#entry-form .errors, #entry-form .error")
+    assert driver.find_element(By.NAME, "name").get_attribute("value") == ""  # the next person
+    assert run(driver, SUMMARY)["waiting"] == 0  # stored by the instance, not kept on the phone
+    rows = server.query(
+        "SELECT uuid, temperature, phone, device FROM entries WHERE name = ?", (name,)
+    )
+    assert [tuple(r) for r in rows] == [(uuid, 36.6, "13812345678", device)]
+
+
+def test_webkit_the_first_save_after_the_session_was_lost_is_stored_once(server, webkit):
+    """Safari drops a phone's session cookie (the browser restarted, iOS ended the tab) while
+    the gate page, open or kept by the service worker, carries a CSRF token of that session.
+    The first save is refused for its token alone, with a renewed one, and gate.js sends the
+    same record again: the volunteer sees it saved, the instance holds it once."""
+    driver = webkit
+    device, code = enrol(driver, server)
+    driver.get(f"{server.url}/s/{code}")
+    entry_form_ready(driver)
+    wait(driver, lambda d: run(d, READY), "service worker in control, gate page kept")
+    driver.refresh()  # the kept page, whose list (last.js) renews its token as it loads:
+    entry_form_ready(driver)  # that is over before the session goes
+    wait(
+        driver,
+        lambda d: d.execute_script(
+            "return performance.getEntriesByType('resource')"
+            ".some((e) => /\\/last$/.test(e.name) && e.responseEnd > 0);"
+        ),
+        "the last entries asked for",
+    )
+    run(driver, "await new Promise((done) => setTimeout(done, 300));")
+
+    # The page left open.
+    lose_the_session(driver)
+    save_with_a_lost_session(driver, server, "开着的页面", device)
+
+    # The page kept by the service worker, opened with no network (its token could not be
+    # renewed), then saved once the network is back.
+    lose_the_session(driver)
+    server.stop()
+    driver.refresh()
+    entry_form_ready(driver)
+    assert run(driver, NETWORK_DOWN)  # the kept page, as it was kept
+    wait(
+        driver,
+        lambda d: d.find_element(By.CSS_SELECTOR, "[data-last-offline]").is_displayed(),
+        "its list could not be renewed (nor its token)",
+    )
+    server.start()
+    assert "session" not in [c["name"] for c in driver.get_cookies()]
+    save_with_a_lost_session(driver, server, "留着的页面", device)
+
+    # The next save goes with the renewed token at once.
+    run(driver, RECORD_SAVES)
+    fill_and_save(driver, "之后", "36.6")
+    wait(driver, lambda d: "已登记：之后" in saved_text(d), "the confirmation")
+    saves = driver.execute_script("return window.saves")
+    assert [s[:2] for s in saves] == [[200, None]], saves
+    rows = server.query("SELECT name, COUNT(*) FROM entries GROUP BY uuid ORDER BY name")
+    assert sorted(tuple(r) for r in rows) == [("之后", 1), ("开着的页面", 1), ("留着的页面", 1)]
+
+
+KEPT_HAS = """
+  const kept = await (await caches.open("fieldapp-pages")).match(args[0]);
+  return !!kept && (await kept.text()).includes(args[1]);
+"""
+SHANGHAI = ZoneInfo("Asia/Shanghai")  # the instance's TIMEZONE (its default)
+
+
+def list_items(driver) -> list[tuple[bool, str]]:
+    """The gate's last entries as shown, top first: (marked not sent, its text)."""
+    rows = driver.execute_script(
+        "return [...document.querySelectorAll('#gate .last-entries li.entry')].map((li) =>"
+        " [li.classList.contains('entry-unsent'), li.textContent.replace(/\\s+/g, ' ').trim()]);"
+    )
+    return [tuple(row) for row in rows]
+
+
+def offline_note(driver) -> str:
+    """The list's note that it is as it was (last.js), or "" while it is hidden."""
+    return driver.execute_script(
+        "const note = document.querySelector('#gate .last-entries [data-last-offline]');"
+        "return note && !note.hidden ? note.textContent : '';"
+    )
+
+
+def test_webkit_offline_the_gate_lists_its_last_entries_as_of_then_and_what_waits_on_top(
+    server, webkit
+):
+    """The instance goes away after entries were registered: the gate page opened again is the
+    copy the phone kept, its list as it was then. It says so (离线：截至 HH:MM), and the entry
+    still waiting on the phone comes first, marked 未发送. Back online it is sent, and listed
+    once, as the instance lists it."""
+    driver = webkit
+    device, code = enrol(driver, server)
+    site_id = server.query("SELECT id FROM sites WHERE code = ?", (code,))[0][0]
+    path = f"/s/{code}"
+    driver.get(server.url + path)
+    entry_form_ready(driver)
+    wait(driver, lambda d: run(d, READY), "service worker in control, gate page kept")
+    fill_and_save(driver, "在线登记", "36.6")
+    wait(driver, lambda d: "已登记：在线登记" in saved_text(d), "the confirmation")
+    driver.refresh()  # the kept page answers; the worker keeps the network's, with the entry
+    wait(driver, lambda d: run(d, KEPT_HAS, path, "在线登记"), "the page kept with its list")
+
+    server.stop()  # the phone loses the network
+    fill_and_save(driver, "还在手机上", "36.8")
+    wait(
+        driver,
+        lambda d: "已登记：还在手机上" in saved_text(d) and "已保存在本机" in saved_text(d),
+        "saved on this phone",
+    )
+    driver.refresh()  # the volunteer opens the gate again: the kept page
+    entry_form_ready(driver)
+    assert run(driver, NETWORK_DOWN)
+    wait(driver, lambda d: offline_note(d), "the list says it is as it was")
+    as_of = driver.find_element(By.CSS_SELECTOR, "#gate .last-entries").get_attribute("data-as-of")
+    made = datetime.fromisoformat(as_of.replace("Z", "+00:00")).astimezone(SHANGHAI)
+    # As the list writes its times: the time alone today, the date too on another day.
+    when = (
+        f"{made:%H:%M}" if made.date() == datetime.now(SHANGHAI).date() else f"{made:%m-%d %H:%M}"
+    )
+    assert offline_note(driver) == f"离线：截至 {when}"
+    shown = wait(driver, lambda d: len(list_items(d)) == 2 and list_items(d), "both listed")
+    (unsent, first), (sent, second) = shown
+    assert unsent and "未发送" in first and "还在手机上" in first, shown
+    assert not sent and "在线登记" in second and "未发送" not in second, shown
+    assert run(driver, SUMMARY)["waiting"] == 1
+    assert [r[0] for r in server.query("SELECT name FROM entries")] == ["在线登记"]
+
+    server.start()  # the network is back: the page sends by itself, and its list follows
+    wait(driver, lambda d: run(d, SUMMARY)["waiting"] == 0, "the outbox sent", timeout=60)
+    wait(
+        driver,
+        lambda d: [u for u, _ in list_items(d)] == [False, False] and not offline_note(d),
+        "the instance's list",
+    )
+    shown = list_items(driver)
+    assert ["还在手机上" in words for _, words in shown] == [True, False], shown
+    assert "未发送" not in " ".join(words for _, words in shown)
+    rows = server.query("SELECT name, site_id, device FROM entries ORDER BY recorded_at")
+    assert [tuple(r) for r in rows] == [
+        ("在线登记", site_id, device),
+        ("还在手机上", site_id, device),
+    ]
+
+
+DAY_MS = 86_400_000
+# The page's clock moved by args[0] ms, as a flat battery moves a phone's date (0: right again).
+# WebDriver cannot move the browser's clock: the page's Date is replaced by one that runs that
+# far off. The service worker's clock is not moved; it stamps nothing the test looks at (the
+# page stamps a record's time as the tap sends it, gate.js, and sends it, status.js).
+SHIFT_CLOCK = """
+  const Real = window.RealDate || Date;
+  window.RealDate = Real;
+  const shift = args[0];
+  window.Date = !shift ? Real : class extends Real {
+    constructor(...a) { if (a.length) super(...a); else super(Real.now() + shift); }
+    static now() { return Real.now() + shift; }
+  };
+  return new Date().toISOString();
+"""
+# The last contact with the instance, as this phone heard its time, an hour ago (the test cannot
+# wait an hour): the records after it have room to keep the gap between them. In ms.
+HOUR_AGO = """
+  const c = await FieldOutbox.getMeta("clock");
+  const at = c.at + c.offset_ms - 3600000;
+  await FieldOutbox.setMeta("clock", {offset_ms: c.offset_ms, at: at - c.offset_ms, server_at: at});
+  return at;
+"""
+KEPT_RECORDS = """
+  return (await FieldOutbox.all("outbox")).map((r) => [r.data.name, r.recorded_at, r.contact_at]);
+"""
+
+
+def when(value: str | float) -> datetime:
+    """An ISO 8601 time or ms since the epoch, as an aware datetime."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return datetime.fromtimestamp(value / 1000, UTC)
+
+
+def test_webkit_kept_forty_days_slow_and_sent_with_the_clock_right_it_is_stored_once(
+    server, webkit
+):
+    """The phone met the instance, lost the network, and its date went 40 days back (past the
+    21-day horizon) while it recorded; its clock is right again when it sends. Each record kept
+    remembers that contact (contact_at), so the phone times it again between the contact and
+    the moment of sending: stored once, nothing refused, the gap between them kept."""
+    driver = webkit
+    device, code = enrol(driver, server)
+    driver.get(f"{server.url}/s/{code}")
+    entry_form_ready(driver)
+    wait(driver, lambda d: run(d, READY), "service worker in control, gate page kept")
+    wait(driver, lambda d: run(d, 'return !!(await FieldOutbox.getMeta("clock"));'), "a contact")
+
+    server.stop()  # the phone loses the network
+    contact = when(run(driver, HOUR_AGO))
+    slow = when(run(driver, SHIFT_CLOCK, -40 * DAY_MS))  # the battery ran flat
+    assert slow < contact - timedelta(days=21)
+    for n, name in enumerate(("慢钟一", "慢钟二"), 1):
+        fill_and_save(driver, name, "36.6")
+        wait(
+            driver,
+            lambda d, name=name: (
+                f"已登记：{name}" in saved_text(d) and "已保存在本机" in saved_text(d)
+            ),
+            f"{name} saved on this phone",
+        )
+        assert run(driver, SUMMARY)["waiting"] == n
+    kept = {name: (when(at), contact_at) for name, at, contact_at in run(driver, KEPT_RECORDS)}
+    assert set(kept) == {"慢钟一", "慢钟二"}
+    for at, contact_at in kept.values():
+        assert isinstance(contact_at, int | float), kept  # it remembers the contact before it
+        assert when(contact_at) == contact
+        assert at < contact - timedelta(days=21)  # stamped by the slow clock
+    assert server.query("SELECT COUNT(*) FROM entries")[0][0] == 0
+
+    run(driver, SHIFT_CLOCK, 0)  # network time came back with the signal
+    server.start()
+    wait(driver, lambda d: run(d, SUMMARY)["waiting"] == 0, "the outbox sent", timeout=60)
+    sent = datetime.now(UTC)
+    summary = run(driver, SUMMARY)
+    assert (summary["waiting"], summary["attention"]) == (0, 0)
+    rows = server.query("SELECT name, recorded_at, device FROM entries ORDER BY name")
+    assert [(r[0], r[2]) for r in rows] == [("慢钟一", device), ("慢钟二", device)]
+    assert server.query("SELECT COUNT(*) FROM sync_rejects")[0][0] == 0
+    stored = {r[0]: datetime.fromisoformat(r[1]) for r in rows}
+    for at in stored.values():  # after the contact, no later than the sending
+        assert contact <= at <= sent, (contact, at, sent)
+    # The phone's clock ran at its pace from a wrong start: the gap between them is kept.
+    assert stored["慢钟二"] - stored["慢钟一"] == kept["慢钟二"][0] - kept["慢钟一"][0]
