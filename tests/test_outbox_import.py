@@ -6,15 +6,19 @@ import io
 import json
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from phone_clock_cases import CASES, EPOCH, phone_records, times
 
 from fieldapp.gate import sites
 from fieldapp.phones import devices, outbox_import
 from sync import peers
+from sync.store import iso
 
 NOW = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+MS = timedelta(milliseconds=1)
+EN = {"FIELDAPP_LANG": "en"}
 
 
 @pytest.fixture
@@ -165,3 +169,173 @@ def test_upload_page_needs_an_enrolled_phone_and_imports(client, db, site):
         content_type="multipart/form-data",
     )
     assert bad.status_code == 400 and "不是从门岗手机导出" in bad.text
+
+
+# ---- a phone whose clock was wrong while it recorded ----------------------------------------
+# The file carries what the phone knew of its clock (static/js/outbox.js exportData): each
+# record's last contact before it was kept (contact_at, the instance's time, and how far the
+# clock was off then), the phone's clock as it exported, and its last contact (clock). The
+# import times the records as the phone would before sending them.
+
+DAY = timedelta(days=1)
+HOUR = timedelta(hours=1)
+
+
+def ms(at: datetime) -> int:
+    return (at - EPOCH) // timedelta(milliseconds=1)
+
+
+def phone_file(records, *, exported_at, offset, contact, device=None) -> dict:
+    """An export made when the phone's clock read exported_at, its last contact at `contact`
+    (the instance's time) when its clock was `offset` behind the instance's."""
+    clock = {"offset_ms": offset // MS, "at": ms(contact - offset), "server_at": ms(contact)}
+    return {**export(records, device), "exported_at": iso(exported_at), "clock": clock}
+
+
+def kept_after(rec, contact, offset=timedelta(0)):
+    """The record as the phone kept it after that contact (its clock `offset` behind then)."""
+    return {**rec, "contact_at": ms(contact), "contact_offset": offset // MS}
+
+
+def stamped(rec, at: datetime):
+    return {**rec, "recorded_at": iso(at)}
+
+
+def entries(db):
+    rows = db.execute("SELECT name, recorded_at, temperature FROM entries ORDER BY recorded_at")
+    return [(r[0], datetime.fromisoformat(r[1]), r[2]) for r in rows]
+
+
+def imported(runner, path, doc):
+    path.write_text(json.dumps(doc), "utf-8")
+    result = runner.invoke(args=["import-outbox", str(path)])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.mark.parametrize(("what", "offset_now", "recs", "expected", "count"), CASES)
+def test_the_import_times_records_by_the_phones_rule(what, offset_now, recs, expected, count):
+    """The phone's rule (outbox.js retimeWrongClock), case by case, in its Python mirror; the
+    browser test runs both on the same records (tests/browser/test_phone_clock.py)."""
+    phone = ms(datetime(2026, 11, 23, 8, 30, tzinfo=UTC))
+    kept = phone_records(phone, recs)
+    timed, n = outbox_import.retime_wrong_clock(kept, offset_now, phone + offset_now)
+    got = times(phone, recs, timed)
+    if expected is not None:
+        assert got == expected, what
+    if count is not None:
+        assert n == count, what
+    assert [r["uuid"] for r in timed] == [r["uuid"] for r in kept]  # none lost, none added
+
+
+def test_recorded_forty_days_slow_and_exported_with_the_clock_right_is_stored_once(
+    runner, db, site, tmp_path
+):
+    """The phone met the instance (its clock right), recorded offline 40 days slow (past the
+    21-day horizon), then its clock was right again when the volunteer exported: as the phone
+    would before sending, the records are timed after that contact and no later than the
+    export, the gap between them kept; stored once, the fever a case to follow up."""
+    now = datetime.now(UTC)
+    contact = now - HOUR
+    slow = now - 40 * DAY
+    normal = stamped(kept_after(record(site, "慢钟一"), contact), slow - 10 * timedelta(minutes=1))
+    fever = stamped(
+        kept_after(record(site, "慢钟发热", temperature="38.1", fever_action="clinic"), contact),
+        slow,
+    )
+    doc = phone_file([normal, fever], exported_at=now, offset=timedelta(0), contact=contact)
+    out = imported(runner, tmp_path / "outbox.json", doc)
+    assert "新增 2 条" in out and "超过保存期限 0 条" in out
+    (name1, first, _t), (name2, second, temperature) = entries(db)
+    assert (name1, name2, temperature) == ("慢钟一", "慢钟发热", 38.1)
+    assert contact <= first < second <= datetime.now(UTC)
+    assert second - first == timedelta(minutes=10)  # the clock ran at its pace, from a wrong start
+    (case,) = db.execute(
+        "SELECT c.recorded_at, c.closed FROM fever_cases c JOIN entries e USING (uuid)"
+        " WHERE e.name = '慢钟发热'"
+    ).fetchall()
+    assert (datetime.fromisoformat(case[0]), case[1]) == (second, 0)
+
+    again = imported(runner, tmp_path / "outbox.json", doc)
+    assert "新增 0 条，已存在 2 条" in again
+    assert len(entries(db)) == 2
+    assert db.execute("SELECT COUNT(*) FROM fever_cases").fetchone()[0] == 1
+    assert db.execute("SELECT COUNT(*) FROM sync_rejects").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize(
+    "clock_at_export",
+    [pytest.param(2 * DAY, id="still two days slow"), pytest.param(timedelta(0), id="set right")],
+)
+def test_recorded_two_days_slow_is_filed_under_its_own_day(
+    runner, db, site, tmp_path, clock_at_export
+):
+    """The clock was two days slow at the contact and as it recorded; exported with it still
+    slow, or set right since: the entry is stored at the hour it was made, not two days
+    before."""
+    now = datetime.now(UTC)
+    made = now - 3 * HOUR
+    contact = now - 5 * HOUR
+    rec = stamped(kept_after(record(site, "慢两天"), contact, 2 * DAY), made - 2 * DAY)
+    doc = phone_file([rec], exported_at=now - clock_at_export, offset=2 * DAY, contact=contact)
+    out = imported(runner, tmp_path / "outbox.json", doc)
+    assert "新增 1 条" in out
+    assert entries(db) == [("慢两天", datetime.fromisoformat(iso(made)), 36.5)]
+    assert "新增 0 条，已存在 1 条" in imported(runner, tmp_path / "outbox.json", doc)
+
+
+def test_a_file_exported_while_the_clock_was_still_wrong_says_what_it_did_not_import(
+    runner, db, site, tmp_path
+):
+    """Exported while the clock was still 40 days slow, after a contact with it right: the
+    file cannot tell how far off it was, so what it stamped cannot be placed. The command says
+    so (and what to do), names each record, and stores nothing of them; a record the phone had
+    timed already is stored."""
+    now = datetime.now(UTC)
+    contact = now - HOUR
+    fever = stamped(
+        kept_after(record(site, "错钟发热", temperature="38.1", fever_action="clinic"), contact),
+        now - 40 * DAY,
+    )
+    timed = {**stamped(kept_after(record(site, "已计时"), contact), now - 30 * 60 * MS)}
+    timed["restamped"] = True
+    doc = phone_file(
+        [fever, timed], exported_at=now - 40 * DAY, offset=timedelta(0), contact=contact
+    )
+    out = imported(runner, tmp_path / "outbox.json", doc)
+    assert "新增 1 条" in out
+    assert "1 条未导入：导出文件时手机日期时间不准，无法确定它们的登记时间。" in out
+    assert "请把手机的日期和时间调准后重新导出" in out
+    assert f"{fever['uuid']}\t未导入：导出文件时手机日期时间不准" in out
+    assert [name for name, *_ in entries(db)] == ["已计时"]
+    assert db.execute("SELECT COUNT(*) FROM fever_cases").fetchone()[0] == 0
+    assert db.execute("SELECT COUNT(*) FROM sync_rejects").fetchone()[0] == 0
+    english = runner.invoke(args=["import-outbox", str(tmp_path / "outbox.json")], env=EN)
+    assert "1 not imported: the phone's clock was wrong when the file was exported" in (
+        english.output
+    )
+    assert [name for name, *_ in entries(db)] == ["已计时"]
+
+
+def test_pushed_by_the_phone_and_imported_from_its_file_is_stored_once(
+    client, runner, db, site, tmp_path
+):
+    """The phone timed its slow records itself and sent them; the file it exported before is
+    imported too, its records timed at the export: the same records, not conflicts."""
+    peer, token = peers.create(db, "device", "东门", site["id"])
+    client.set_cookie(devices.COOKIE, token)
+    now = datetime.now(UTC)
+    contact = now - HOUR
+    rec = stamped(kept_after(record(site, "两路"), contact), now - 40 * DAY)
+    sent = {**rec, "recorded_at": iso(now - 20 * 60 * MS), "restamped": True}
+    body = {"source": peer.id, "sent_at": iso(now), "records": [sent]}
+    assert client.post("/sync/v1/push", json=body).get_json()["results"][0]["status"] == "applied"
+    doc = phone_file(
+        [rec], exported_at=now - 10 * 60 * MS, offset=timedelta(0), contact=contact, device=peer.id
+    )
+    out = imported(runner, tmp_path / "outbox.json", doc)
+    assert "新增 0 条，已存在 1 条" in out and "被拒收 0 条" in out
+    assert [(n, at) for n, at, _t in entries(db)] == [
+        ("两路", datetime.fromisoformat(iso(now - 20 * 60 * MS)))
+    ]
+    assert db.execute("SELECT COUNT(*) FROM sync_rejects").fetchone()[0] == 0

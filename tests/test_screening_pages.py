@@ -148,7 +148,35 @@ def test_an_answer_posted_after_the_code_changed_is_saved(client, app, db, world
     assert r.status_code == 303
     assert r.headers["Location"].endswith(f"/s/{new}/screening/{campaign.id}")
     assert db.execute("SELECT count(*) FROM screenings").fetchone()[0] == 1
-    assert client.get(f"/s/{site['code']}/screening/{campaign.id}").status_code == 404
+
+
+def test_a_screening_page_under_an_old_code_opens_under_the_new_one_for_the_sites_phone(
+    client, app, db, world
+):
+    """The gate page, and the screening page, the phone kept before the code changed link to
+    the old code's screening: the site's phone is sent to the new code's page, with today's
+    answers; another site's phone and a browser that is no phone get the 404 they got."""
+    site, campaign = world["jintan"], world["campaign"]
+    enrol(client, db, site)
+    save(app, db, [answer(campaign.id, site["id"], site["people"][0])])
+    old = site["code"]
+    with app.app_context():
+        new = sites.rotate_code(db, site["id"])
+    for path in (f"/screening/{campaign.id}?person={site['people'][0]}", "/screening"):
+        r = client.get(f"/s/{old}{path}")
+        assert r.status_code == 302 and r.headers["Location"] == f"/s/{new}{path}"
+    r = client.get(f"/s/{old}/screening/{campaign.id}", follow_redirects=True)
+    assert r.status_code == 200 and r.headers["X-Fieldapp-Page"] == "screening"
+    data = page_data(r.text)
+    assert data["site"]["id"] == site["id"]
+    assert [p["id"] for p in data["people"] if p["current"]] == [site["people"][0]]
+    other = app.test_client()
+    enrol(other, db, world["liyang"])
+    for browser in (other, app.test_client()):
+        assert browser.get(f"/s/{old}/screening/{campaign.id}").status_code == 404
+        assert browser.get(f"/s/{old}/screening").status_code == 404
+    sites.set_active(db, site["id"], False)
+    assert client.get(f"/s/{old}/screening/{campaign.id}").status_code == 404
 
 
 def test_the_gate_page_links_to_the_screening_only_while_a_campaign_runs(client, app, db, world):

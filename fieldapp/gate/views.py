@@ -25,7 +25,7 @@ from markupsafe import escape
 from fieldapp import days, records, rules
 from fieldapp.console import accounts
 from fieldapp.db import get_db
-from fieldapp.gate import entries, passes, qr, registrations, roster, selfreg, sites
+from fieldapp.gate import codes, entries, passes, qr, registrations, roster, selfreg, sites
 from fieldapp.gate.forms import EntryForm
 from fieldapp.pages import is_htmx, page_or_fragment
 from fieldapp.phones import devices
@@ -49,18 +49,12 @@ def _labels() -> dict:
 
 def _site_or_404(code: str, follow: bool = False):
     """The active site of a poster's code, or a 404 page saying what is wrong with the poster.
-    follow: a phone enrolled at the site that `code` is an old code of is sent to its new
-    code's page instead (query kept): the phone follows its site, a visitor's says the poster
-    is out of date."""
-    status, site = sites.by_code(get_db(), code)
+    follow: a phone enrolled at the site that `code` is an old code of is sent to this address
+    under its new code instead (codes.resolve): the phone follows its site, a visitor's says
+    the poster is out of date."""
+    status, site = codes.resolve(code, follow)
     if status == "current" and site["active"]:
         return site
-    if follow and status == "old" and site["active"] and _enrolled_at(site["id"]):
-        query = request.query_string.decode()
-        moved = url_for("gate.page", code=site["code"])
-        response = redirect(f"{moved}?{query}" if query else moved)
-        response.headers["Cache-Control"] = "private, no-cache"
-        abort(response)
     reason = "unknown" if site is None else ("inactive" if status == "current" else "old")
     page = render_template("errors/poster.html", reason=reason, site=site)
     abort(make_response(page, 404))
@@ -132,12 +126,6 @@ def _volunteer() -> bool:
     return devices.peer_from_cookie(get_db()) is not None or accounts.current_user() is not None
 
 
-def _enrolled_at(site_id: str) -> bool:
-    """Whether this browser is a phone enrolled at that site."""
-    phone = devices.peer_from_cookie(get_db())
-    return phone is not None and phone.site_id == site_id
-
-
 @bp.get("/s/<code>")
 def page(code: str):
     """The gate page: roster search, the entry form, the last entries here. Opened on a phone
@@ -181,7 +169,7 @@ def last_entries(code: str):
     token = f'<input id="csrf_token" name="csrf_token" type="hidden" value="{escape(generate_csrf())}" hx-swap-oob="true">'
     response = make_response(last + token)
     response.headers["Cache-Control"] = "private, no-store"
-    if site["code"] != code and site["active"] and _enrolled_at(site["id"]):
+    if site["code"] != code and site["active"] and codes.enrolled_at(site["id"]):
         # The page was kept before the site's code changed: last.js opens the new one.
         response.headers["X-Fieldapp-Gate"] = url_for("gate.page", code=site["code"])
     response.vary.add("HX-Request")
@@ -190,8 +178,9 @@ def last_entries(code: str):
 
 @bp.get("/s/<code>/roster")
 def roster_search(code: str):
-    """Roster matches as you type (HTMX); without JS, the gate page with the matches."""
-    site = _site_or_404(code)
+    """Roster matches as you type (HTMX); without JS, the gate page with the matches. Asked
+    by a page kept under an old code of the site, its phone is sent to the current one."""
+    site = _site_or_404(code, follow=True)
     query = request.args.get("q", "").strip()[:50]
     if not is_htmx():
         return redirect(url_for("gate.page", code=code, q=query))
@@ -409,8 +398,10 @@ def _gate_keeper_of(site) -> bool:
 @bp.get("/s/<code>/roster.json")
 def roster_json(code: str):
     """The roster this site's gate phones keep, for passes and search offline (roster.js).
-    ?have=<version> answers 204 when the phone's copy is current."""
-    site = _site_or_404(code)
+    ?have=<version> answers 204 when the phone's copy is current. Asked by a gate page kept
+    under an old code of the site, its phone is redirected to the current code's roster (the
+    fetch follows it, and the phone keeps the roster as ever)."""
+    site = _site_or_404(code, follow=True)
     if not _gate_keeper_of(site):
         return _json_error(_("Only this site's enrolled phones get its roster."), 403)
     conn = get_db()
@@ -421,8 +412,9 @@ def roster_json(code: str):
 
 @bp.get("/s/<code>/registrations/<registration_uuid>")
 def registration(code: str, registration_uuid: str):
-    """A visitor's registration, for the gate phone that scanned their pass (JSON)."""
-    site = _site_or_404(code)
+    """A visitor's registration, for the gate phone that scanned their pass (JSON); asked by a
+    page kept under an old code of the site, its phone is redirected to the current code's."""
+    site = _site_or_404(code, follow=True)
     if not _volunteer():
         return _json_error(_("This phone is not enrolled."), 401)
     conn = get_db()

@@ -1,27 +1,48 @@
-"""Importing a phone's exported outbox file: the same idempotent path as a push (records.save)."""
+"""Importing a phone's exported outbox file: the same idempotent path as a push (records.save),
+its records first timed as the phone would time them before sending (a clock that was wrong
+while it recorded: see "A phone's wrong clock" below)."""
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections import Counter
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
 from flask_babel import gettext as _
 
 import sync
 from fieldapp import db, records
+from sync.store import CLOCK_TOLERANCE, iso, parse_time, utcnow
 
 FORMAT = "fieldapp-outbox"
 MAX_RECORDS = 100_000
 BATCH = 500
+MS = timedelta(milliseconds=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# How far a clock may be off before it counts as wrong, in ms (outbox.js CLOCK_TOLERANCE_MS).
+TOLERANCE_MS = CLOCK_TOLERANCE // MS
+UNPLACED = "unplaced"  # the count of records whose time of recording cannot be told
 
 
 class OutboxFileError(ValueError):
     """A file that is not a usable outbox export; the message says why."""
 
 
-def parse(raw: bytes) -> list[dict[str, Any]]:
-    """The wire records of an exported outbox file; OutboxFileError if it is not one."""
+class Export(NamedTuple):
+    """An exported outbox file as read: its wire records (with what the phone knew of its clock
+    when it kept each: contact_at, contact_offset), the phone's clock as it exported
+    (exported_at) and its last contact with an instance (clock: offset_ms, at, server_at, as
+    outbox.js keeps it in "meta"). Files from before the clock was exported carry neither."""
+
+    records: list[Any]
+    exported_at: Any = None
+    clock: Any = None
+
+
+def parse(raw: bytes) -> Export:
+    """An exported outbox file's records and clock; OutboxFileError if it is not one."""
     try:
         # As a push is read: a file nested too deep or with a number of thousands of digits is
         # refused record by record, not a crash (a 500 on the web, a traceback in the CLI).
@@ -48,18 +69,180 @@ def parse(raw: bytes) -> list[dict[str, Any]]:
             # The phone's pushes carry its device id; an import must hash the same to dedupe.
             item = {**item, "device": device}
         out.append(item)
-    return out
+    return Export(out, doc.get("exported_at"), doc.get("clock"))
+
+
+# ---- A phone's wrong clock ---------------------------------------------------------------------
+# What the phone does before it sends (static/js/outbox.js retimeWrongClock, then the instance's
+# hold of what a wrong clock stamped, sync.store.apply_batch, and the phone's restamp by the
+# offset it is given), done here once for the records of a file: the import is their sending.
+# The rule is outbox.js's, line for line; tests/browser/test_phone_clock.py runs both on the
+# same records. Times are in milliseconds since 1970, as the phone keeps them.
+
+
+def _number(value: Any) -> bool:
+    """typeof value === "number" for what JSON carries."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _ms(value: Any) -> int | None:
+    """Date.parse() of a time the phone stamped, or None (not a time)."""
+    try:
+        return (parse_time(value) - EPOCH) // MS
+    except (sync.Invalid, OverflowError):
+        return None
+
+
+def _iso(ms: float) -> str | None:
+    """new Date(ms).toISOString(), or None for a time no date can hold."""
+    try:
+        return iso(EPOCH + math.trunc(ms) * MS)
+    except OverflowError:
+        return None
+
+
+def _retimed(rec: dict[str, Any], ms: float) -> dict[str, Any]:
+    """outbox.js retimed(): the record at that time, marked restamped, its stamp kept (as it is,
+    should the time be none a date can hold)."""
+    at = _iso(ms)
+    if at is None:
+        return rec
+    return {**rec, "recorded_at": at, "restamped": True, "stamped_at": rec["recorded_at"]}
+
+
+def retime_wrong_clock(
+    items: list[Any], offset_now: float, now: float, tolerance: float = TOLERANCE_MS
+) -> tuple[list[Any], int]:
+    """outbox.js retimeWrongClock(offsetNow), mirrored: the records (in a new list) with those
+    the phone's clock stamped outside what it knows for sure timed again within it, and how
+    many were. offset_now is the instance's clock minus the phone's at the sending, now the
+    instance's time then (the phone's Date.now() + offsetNow). A record was made after its
+    phone's last contact before it was kept (contact_at, the instance's time) and no later than
+    now. One inside those bounds by offset_now is left as it is. One outside is timed by the
+    offset of that contact (contact_offset) if that puts it inside, else by none; else as late
+    as the bounds allow, the records of one contact (stamped behind it, or ahead) keeping the
+    gaps between them, the latest at now, none before the contact."""
+    out = list(items)
+    groups: dict[tuple[float, bool], list[tuple[int, int, float]]] = {}
+    count = 0
+    for i, rec in enumerate(out):
+        if not isinstance(rec, dict) or rec.get("restamped"):
+            continue
+        at = _ms(rec.get("recorded_at"))
+        if at is None:
+            continue
+        since = rec["contact_at"] if _number(rec.get("contact_at")) else -math.inf
+
+        def inside(t: float, since: float = since) -> bool:
+            return since - tolerance <= t <= now + tolerance
+
+        if inside(at + offset_now):
+            continue
+        count += 1
+        offsets = (rec.get("contact_offset"), 0)
+        by = next((o for o in offsets if _number(o) and inside(at + o)), None)
+        if by is not None:
+            out[i] = _retimed(rec, at + by)
+            continue
+        # The records of one contact stamped behind it (the clock went back), or those ahead.
+        groups.setdefault((since, at + offset_now > now), []).append((i, at, since))
+    for group in groups.values():
+        shift = now - max(at for _i, at, _since in group)
+        for i, at, since in group:
+            out[i] = _retimed(out[i], min(now, max(since, at + shift)))
+    return out, count
+
+
+def export_moment(export: Export, now: float, tolerance: float = TOLERANCE_MS):
+    """(offset, instance time) of the phone's clock as it exported, the sending's offsetNow and
+    now; None when the file cannot tell. The export was made after the phone's last contact
+    (clock.server_at) and before this import (now): its clock then is taken to be off by what
+    it was at that contact, if that puts the export within those bounds, else by nothing (it
+    was set right since), as retimeWrongClock tries a record's contact_offset, then none."""
+    exported, clock = _ms(export.exported_at), export.clock
+    if exported is None or not isinstance(clock, dict) or not _number(clock.get("offset_ms")):
+        return None
+    offset = clock["offset_ms"]
+    if _number(clock.get("server_at")):  # outbox.js contactAt()
+        since = clock["server_at"]
+    elif _number(clock.get("at")):
+        since = clock["at"] + offset
+    else:
+        since = -math.inf
+    for by in (offset, 0):
+        if since - tolerance <= exported + by <= now + tolerance:
+            return by, exported + by
+    return None
+
+
+def place(export: Export, now: datetime) -> tuple[list[Any], list[tuple[str, str]]]:
+    """The file's records timed as the phone would time them before sending them now, and
+    [(uuid, reason)] of those whose time cannot be told (not to be stored).
+
+    Known how far the phone's clock was off as it exported (export_moment): retimeWrongClock
+    by that offset, as of the export; then what it left stamped by a clock off by more than the
+    tolerance is moved by that offset, as the instance's hold and the phone's restamp do
+    (apply_batch: recorded no later than the clock said at the sending, plus the tolerance). Not
+    known (its clock went back or ahead since its last contact): a record timed already
+    (restamped) is as it is; any other cannot be placed. A file with no evidence of a clock at
+    all (from before the clock was exported) is imported as stamped, as it always was."""
+    now_ms = (now - EPOCH) // MS
+    moment = export_moment(export, now_ms)
+    items = export.records
+    if moment is None:
+        evidence = isinstance(export.clock, dict) or any(
+            isinstance(r, dict) and _number(r.get("contact_at")) for r in items
+        )
+        if not evidence:
+            return list(items), []
+        reason = _(
+            "Not imported: the phone's clock was wrong when the file was exported, so when this"
+            " was recorded cannot be told."
+        )
+        keep, unplaced = [], []
+        for rec in items:
+            timed = not isinstance(rec, dict) or rec.get("restamped")
+            if not timed and _ms(rec.get("recorded_at")) is not None:
+                unplaced.append((str(rec.get("uuid")), reason))
+            else:
+                keep.append(rec)  # timed already, or refused as it is
+        return keep, unplaced
+    offset, at_export = moment
+    timed, _count = retime_wrong_clock(items, offset, at_export)
+    if abs(offset) <= TOLERANCE_MS:
+        return timed, []
+    sent_at = at_export - offset  # the phone's clock as it exported
+    out = []
+    for rec in timed:
+        at = _ms(rec.get("recorded_at")) if isinstance(rec, dict) else None
+        if at is not None and not rec.get("restamped") and at <= sent_at + TOLERANCE_MS:
+            moved = _iso(at + offset)  # outbox.js restamp()
+            rec = {**rec, "recorded_at": moved, "restamped": True} if moved else rec
+        out.append(rec)
+    return out, []
+
+
+# ---- the import -----------------------------------------------------------------------------
 
 
 def import_records(
-    conn: sqlite3.Connection, items: list[Any], *, source: str
+    conn: sqlite3.Connection,
+    items: list[Any],
+    *,
+    source: str,
+    unplaced: list[tuple[str, str]] | None = None,
+    received_at: datetime | None = None,
 ) -> tuple[Counter, list[tuple[str, str]]]:
-    """Save records in one transaction; return (count per status, [(uuid, reason)] refused)."""
+    """Save records in one transaction; return (count per status, [(uuid, reason)] refused or
+    not placed). Timed here (place), they are sent as by a clock that is right (sent_at): one
+    the phone pushed itself, timed otherwise, is the same record (a duplicate), not a conflict."""
     counts: Counter = Counter()
-    refused: list[tuple[str, str]] = []
+    refused: list[tuple[str, str]] = list(unplaced or [])
+    counts[UNPLACED] = len(refused)
+    now = received_at or utcnow()
     with db.transaction(conn):
         for batch in db.chunks(items, BATCH):
-            for result in records.save(conn, batch, source=source):
+            for result in records.save(conn, batch, source=source, received_at=now, sent_at=now):
                 counts[result.status] += 1
                 if result.reason:
                     refused.append((result.uuid, result.reason))
@@ -69,8 +252,10 @@ def import_records(
 def import_bytes(
     conn: sqlite3.Connection, raw: bytes, *, source: str
 ) -> tuple[Counter, list[tuple[str, str]]]:
-    """Parse an exported outbox file and import its records."""
-    return import_records(conn, parse(raw), source=source)
+    """Parse an exported outbox file, time its records as the phone would, import them."""
+    now = utcnow()
+    items, unplaced = place(parse(raw), now)
+    return import_records(conn, items, source=source, unplaced=unplaced, received_at=now)
 
 
 def describe(summary: tuple[Counter, list[tuple[str, str]]]) -> str:
@@ -89,5 +274,12 @@ def describe(summary: tuple[Counter, list[tuple[str, str]]]) -> str:
             "%(n)d not stored yet (this instance does not know their site yet, or they were"
             " recorded ahead of its clock): keep the file and import it again later.",
             n=counts["held"],
+        )
+    if counts[UNPLACED]:
+        line += " " + _(
+            "%(n)d not imported: the phone's clock was wrong when the file was exported, so when"
+            " they were recorded cannot be told. Set the phone's date and time right and export"
+            " again, or let the phone send them over the network.",
+            n=counts[UNPLACED],
         )
     return line

@@ -25,7 +25,7 @@ from fieldapp.console.accounts import (
     scope_site_ids,
 )
 from fieldapp.db import get_db
-from fieldapp.gate import sites
+from fieldapp.gate import codes, sites
 from fieldapp.pages import download, is_htmx, page_or_fragment
 from fieldapp.pdffont import FontMissing
 from fieldapp.phones import devices
@@ -47,12 +47,14 @@ def _tz() -> str:
 
 
 def _site(code: str, *, saving: bool = False):
-    """The open site of a report page's code; an old poster's code goes to the gate page, which
-    says it is out of date and who to ask; any other code is not found. A report being saved is
-    saved whatever became of the code or the site since (sites.posted_to)."""
+    """The open site of a report page's code. An old code of the site this phone is enrolled at
+    (its gate page was kept before the code changed) leads to the report under the current
+    code; anyone else's old code goes to the gate page, which says it is out of date and who to
+    ask; any other code is not found. A report being saved is saved whatever became of the code
+    or the site since (sites.posted_to)."""
     if saving and (site := sites.posted_to(get_db(), code)) is not None:
         return site
-    status, site = sites.by_code(get_db(), code)
+    status, site = codes.resolve(code, follow=True)
     if status == "old":
         abort(redirect(f"/s/{code}", 303))
     if status != "current" or not site["active"]:

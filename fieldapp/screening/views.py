@@ -23,7 +23,7 @@ from flask_babel import gettext as _
 import sync
 from fieldapp import days, records
 from fieldapp.db import get_db
-from fieldapp.gate import roster, sites
+from fieldapp.gate import codes, roster, sites
 from fieldapp.phones import devices
 from fieldapp.screening import answers, campaigns, followup, questions
 
@@ -64,8 +64,14 @@ def screening_link(site) -> str | None:
 
 def _site(code: str, *, saving: bool = False):
     """The open site of a page's code, else not found; an answer being saved is saved whatever
-    became of the code or the site since (sites.posted_to)."""
-    site = (sites.posted_to if saving else sites.active_by_code)(get_db(), code)
+    became of the code or the site since (sites.posted_to). A page opened under an old code of
+    the site this phone is enrolled at (a link or a copy kept before the code changed) is sent
+    to the current code's (codes.resolve)."""
+    if saving:
+        site = sites.posted_to(get_db(), code)
+    else:
+        status, site = codes.resolve(code, follow=True)
+        site = site if status == "current" and site["active"] else None
     if site is None:
         abort(404)
     return site

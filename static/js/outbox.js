@@ -21,7 +21,10 @@
  * stamped outside those bounds is timed again inside them before it is sent (retimeWrongClock).
  *
  * A record the instance answers `expired` (older than its retention horizon) is not dropped:
- * it waits in "attention" until the volunteer exports or removes it.
+ * it waits in "attention" until the volunteer exports or removes it. The export carries each
+ * record's contact and this phone's clock, and the import (fieldapp/phones/outbox_import.py)
+ * times the records by the same rule, mirrored in Python: a change to retimeWrongClock is made
+ * there too (tests/browser/test_phone_clock.py runs both on the same records).
  */
 (function (global) {
   "use strict";
@@ -607,16 +610,29 @@
     return sendNow(force);
   }
 
+  /* A record as exported: as it is sent, with what this phone knew of its clock when it kept
+   * the record (contact_at, contact_offset), so that the import times it as retimeWrongClock
+   * would before sending (fieldapp/phones/outbox_import.py). */
+  function exported(r) {
+    const out = wire(r);
+    if (typeof r.contact_at === "number") out.contact_at = r.contact_at;
+    if (typeof r.contact_offset === "number") out.contact_offset = r.contact_offset;
+    return out;
+  }
+
   /* The records this phone still holds for the office, the waiting, the held and the expired
-   * ones, as an export file's content (import it with `fieldapp import-outbox`). */
+   * ones, as an export file's content (import it with `fieldapp import-outbox`). With this
+   * phone's clock as it exports (exported_at) and its last contact with the instance (clock:
+   * offset_ms, at, server_at, as kept in "meta"): the import's evidence of how far it was off. */
   async function exportData() {
     const held = (await all("attention")).filter((r) => r.status === "held" || r.status === "expired");
-    const records = (await all("outbox")).concat(held).map(wire);
+    const records = (await all("outbox")).concat(held).map(exported);
     return {
       format: "fieldapp-outbox",
       version: 1,
       device: (await getMeta("device")) || null,
       exported_at: new Date().toISOString(),
+      clock: (await getMeta("clock")) || null,
       records,
     };
   }

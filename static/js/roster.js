@@ -6,7 +6,10 @@
  * site only) and keeps it in IndexedDB ("fieldapp-roster", apart from the outbox). It holds
  * what the form needs and no more: id, name, unit, person type, pass token, and the phone
  * number only where the site's form asks for it. A phone that is no longer enrolled is told
- * so by the instance (401/403) and forgets the roster.
+ * so by the instance (401/403) and forgets the roster. A page kept under an old code of the
+ * site asks there: the instance redirects this site's phone to the current code's roster.json
+ * (fetch follows it; the copy is kept by site id, as ever); a 404 (the site closed, or another
+ * site's phone) leaves the copy kept here as it is.
  *
  * With the roster here, the search is answered on the phone, as the instance would answer it
  * (name, phone or unit containing 2 characters or more, by name, 8 at most), in the same

@@ -5,7 +5,9 @@ without a word, and what the evidence shows was stamped wrongly is stored once, 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 
+from phone_clock_cases import CASES, phone_records, times
 from phone_support import (
     attention,
     names,
@@ -17,6 +19,8 @@ from phone_support import (
     wait_waiting,
 )
 from servers import enrol_browser
+
+from fieldapp.phones import outbox_import
 
 DAY = timedelta(days=1)
 
@@ -252,3 +256,101 @@ def test_the_evidence_a_phone_has_of_its_clock_times_its_records_within_its_boun
     )
     assert count == 1
     assert got == {"still": [-30 * 60_000, False], "before": [40 * D - 2 * H, True]}
+
+
+# The outbox made of records as the phone keeps them, timed again as a round does with the
+# clock's offset measured now, the phone's clock held at `phone` meanwhile: what they became.
+RETIME_AT = """async ([phone, offsetNow, recs]) => {
+  const db = await FieldOutbox.open();
+  await new Promise((done, fail) => {
+    const tx = db.transaction("outbox", "readwrite");
+    const store = tx.objectStore("outbox");
+    store.clear();
+    for (const r of recs) store.put(r);
+    tx.oncomplete = done;
+    tx.onerror = () => fail(tx.error);
+  });
+  const real = Date.now;
+  Date.now = () => phone;
+  try {
+    const count = await FieldOutbox.retimeWrongClock(offsetNow);
+    return [count, await FieldOutbox.all("outbox")];
+  } finally {
+    Date.now = real;
+  }
+}"""
+
+
+def test_the_import_times_a_file_as_the_phones_own_code_does(context, enrolled_page):
+    """fieldapp/phones/outbox_import.py mirrors outbox.js retimeWrongClock: the same records
+    (tests/phone_clock_cases.py), by the phone's code and by the import's, become the same."""
+    page = enrolled_page
+    ready(page)
+    outbox_loaded(page)
+    context.set_offline(True)  # no round of its own meanwhile
+    phone = int(datetime(2026, 11, 23, 8, 30, tzinfo=UTC).timestamp() * 1000)
+    for what, offset_now, recs, expected, count in CASES:
+        kept = phone_records(phone, recs)
+        js_count, by_phone = page.evaluate(RETIME_AT, [phone, offset_now, kept])
+        by_import, py_count = outbox_import.retime_wrong_clock(kept, offset_now, phone + offset_now)
+        key = itemgetter("uuid")
+        assert sorted(by_import, key=key) == sorted(by_phone, key=key), what
+        assert py_count == js_count, what
+        if expected is not None:
+            assert times(phone, recs, by_phone) == expected, what
+        if count is not None:
+            assert js_count == count, what
+
+
+def test_exported_after_recording_forty_days_slow_the_office_imports_it_at_the_right_time(
+    server, context, tmp_path
+):
+    """The phone met the instance, recorded offline 40 days slow, its clock came right again
+    (network time) with still no way to the instance, and the volunteer exported the outbox for
+    the office. The import times the records as the phone would have: stored once, after the
+    contact and no later than the export, the fever a case; the phone's own sending later is
+    the same records."""
+    context.clock.install(time=datetime.now(UTC))
+    page = context.new_page()
+    enrol_browser(server, page)
+    ready(page)
+    outbox_loaded(page)
+    until(page, "async () => !!(await FieldOutbox.getMeta('clock'))")
+    context.set_offline(True)
+    contact = datetime.fromtimestamp(page.evaluate(HOUR_AGO) / 1000, UTC)
+    context.clock.set_system_time(datetime.now(UTC) - 40 * DAY)  # the battery ran flat
+    save(page, "导出慢钟")
+    page.wait_for_selector("[data-outbox-flash]:has-text('1 条待发送')")
+    save(page, "导出发热", "38.1")
+    page.wait_for_selector("[data-outbox-flash]:has-text('2 条待发送')")
+    context.clock.set_system_time(datetime.now(UTC))  # network time came back; no instance
+    page.goto(server.url + "/outbox")  # offline: from the app shell
+    page.wait_for_selector("[data-outbox-waiting] li:has-text('导出发热')")
+    with page.expect_download() as download:
+        page.click("[data-export]")
+    path = tmp_path / "outbox.json"
+    download.value.save_as(path)
+    exported = datetime.now(UTC)
+
+    result = server.cli("import-outbox", str(path))
+    assert "新增 2 条" in result.stdout and "超过保存期限 0 条" in result.stdout
+    assert names(server) == ["导出发热", "导出慢钟"]
+    first, fever = stored(server, "导出慢钟"), stored(server, "导出发热")
+    for at, *_ in (first, fever):
+        assert contact <= at <= exported, (contact, at, exported)
+    assert fever[1:] == (38.1, "clinic")
+    (case,) = server.query(
+        "SELECT c.recorded_at FROM fever_cases c JOIN entries e USING (uuid)"
+        " WHERE e.name = '导出发热'"
+    )
+    assert datetime.fromisoformat(case[0]) == fever[0]
+    assert "新增 0 条，已存在 2 条" in server.cli("import-outbox", str(path)).stdout
+
+    context.set_offline(False)  # the phone reaches the instance at last and sends them too
+    page.click("[data-send-now]")
+    wait_waiting(page, 0)
+    assert attention(page) == []
+    assert names(server) == ["导出发热", "导出慢钟"]
+    no_duplicates(server)
+    assert server.query("SELECT COUNT(*) FROM sync_rejects")[0][0] == 0
+    assert server.query("SELECT COUNT(*) FROM fever_cases")[0][0] == 1

@@ -1,0 +1,123 @@
+"""How a phone times again what its wrong clock stamped (static/js/outbox.js retimeWrongClock),
+case by case, for the phone's own code (tests/browser/test_phone_clock.py) and the import's
+mirror of it (fieldapp/phones/outbox_import.py) alike.
+
+Times are in ms from the phone's clock as it sends; "contact" is the instance's time at the
+phone's last contact before the record was kept (None: kept by a version that noted none).
+Each case: (what it shows, offset_now, records, {name: [time, restamped]} expected or None,
+how many are timed again or None)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+H = 3_600_000
+D = 24 * H
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+CASES = [
+    (
+        "the clock is right as it sends",
+        0,
+        [
+            # Right all along: as it is, not marked.
+            {"name": "right", "at": -1 * H, "contact": -5 * H, "contact_offset": 0},
+            # Stamped 40 days slow after a contact by a right clock: as late as can be, the
+            # gap of ten minutes between them kept.
+            {"name": "slow1", "at": -40 * D, "contact": -5 * H, "contact_offset": 0},
+            {"name": "slow2", "at": -40 * D + 600_000, "contact": -5 * H, "contact_offset": 0},
+            # The clock was two days slow at the contact already and was set right since: by
+            # the offset of that contact, to the hour it was made.
+            {"name": "fixed", "at": -2 * D - 3 * H, "contact": -5 * H, "contact_offset": 2 * D},
+            # Two days ahead while it recorded, right again: no later than now.
+            {"name": "ahead", "at": 2 * D, "contact": -5 * H, "contact_offset": 0},
+            # No contact remembered (kept by an older version): nothing shows it is wrong.
+            {"name": "unknown", "at": -40 * D, "contact": None},
+        ],
+        {
+            "right": [-1 * H, False],
+            "slow1": [-600_000, True],
+            "slow2": [0, True],
+            "fixed": [-3 * H, True],
+            "ahead": [0, True],
+            "unknown": [-40 * D, False],
+        },
+        4,
+    ),
+    (
+        "the clock is 40 days slow as it sends",
+        40 * D,
+        [
+            # Stamped by this same slow clock: as it is (the instance holds it and gives the
+            # offset, by which the phone times it).
+            {"name": "still", "at": -30 * 60_000, "contact": 40 * D - H, "contact_offset": 40 * D},
+            # Stamped by a right clock before it went back: as it was stamped, marked so that
+            # the instance does not time it by today's offset.
+            {
+                "name": "before",
+                "at": 40 * D - 2 * H,
+                "contact": 40 * D - 3 * H,
+                "contact_offset": 0,
+            },
+        ],
+        {"still": [-30 * 60_000, False], "before": [40 * D - 2 * H, True]},
+        1,
+    ),
+    (
+        "two contacts, a clock ahead, a record timed already, one that is no time",
+        -2 * D,
+        [
+            {"name": "a1", "at": 10 * D, "contact": -3 * D, "contact_offset": 0},
+            {"name": "a2", "at": 10 * D + H, "contact": -3 * D, "contact_offset": 0},
+            {"name": "b1", "at": -30 * D, "contact": -4 * D - H, "contact_offset": -2 * D},
+            {"name": "b2", "at": -29 * D, "contact": -4 * D - H, "contact_offset": -2 * D},
+            {"name": "c", "at": -5 * D, "contact": -4 * D - H, "contact_offset": -2 * D},
+            {"name": "ok", "at": H, "contact": -4 * D, "contact_offset": -2 * D},
+            {"name": "done", "at": -50 * D, "contact": -4 * D, "restamped": True},
+            {"name": "bad", "at": "not a time", "contact": -4 * D, "contact_offset": 0},
+        ],
+        None,
+        None,
+    ),
+]
+
+
+def iso_ms(ms: int) -> str:
+    """new Date(ms).toISOString()."""
+    return (EPOCH + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+def phone_records(phone: int, recs: list[dict]) -> list[dict]:
+    """The case's records as the phone keeps them, its clock at `phone` (ms) as it sends."""
+    out = []
+    for i, r in enumerate(recs):
+        at = r["at"]
+        rec = {
+            "uuid": f"00000000-0000-4000-8000-{i:012d}",
+            "kind": "entry",
+            "data": {},
+            "queued_at": phone,
+            "recorded_at": iso_ms(phone + at) if isinstance(at, int) else at,
+        }
+        if r.get("contact") is not None:
+            rec["contact_at"] = phone + r["contact"]
+            rec["contact_offset"] = r.get("contact_offset")
+        if r.get("restamped"):
+            rec["restamped"] = True
+        out.append(rec)
+    return out
+
+
+def times(phone: int, recs: list[dict], timed: list[dict]) -> dict[str, list]:
+    """What each record became: [time (ms from the phone's clock, or as it is), restamped]."""
+    by_uuid = {r["uuid"]: r for r in timed}
+    out = {}
+    for i, r in enumerate(recs):
+        got = by_uuid[f"00000000-0000-4000-8000-{i:012d}"]
+        try:
+            at = datetime.fromisoformat(got["recorded_at"])
+            shown = (at - EPOCH) // timedelta(milliseconds=1) - phone
+        except ValueError:
+            shown = got["recorded_at"]
+        out[r["name"]] = [shown, bool(got.get("restamped"))]
+    return out
