@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from fieldapp.gate import sites
+from fieldapp.gate import roster, sites
 from sync import peers
 
 EN = {"Accept-Language": "en"}
@@ -52,6 +52,14 @@ HX = {"HX-Request": "true"}
 def make_site(db, name="阳光花园小区", kind="residential", **kwargs):
     """A site row made through the domain function."""
     return sites.add_site(db, name, kind, district="金坛区", contact="物业 0519-82800000", **kwargs)
+
+
+def site_with_roster(app, db, people):
+    """A site (as a dict) with these people on its roster."""
+    with app.app_context():
+        made = make_site(db)
+        roster.import_rows(db, made["id"], people)
+    return dict(made)
 
 
 def enrol(client, db, site=None):

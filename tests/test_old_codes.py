@@ -12,10 +12,10 @@ from datetime import timedelta
 from urllib.parse import unquote
 
 import pytest
-from gate_helpers import EN, HX, enrol, make_site
+from gate_helpers import EN, HX, enrol, make_site, site_with_roster
 
 from fieldapp import days, records
-from fieldapp.gate import roster, sites
+from fieldapp.gate import sites
 from fieldapp.reports import daily as reports
 
 TZ = "Asia/Shanghai"
@@ -27,10 +27,7 @@ PEOPLE = [
 
 @pytest.fixture
 def site(app, db):
-    with app.app_context():
-        made = make_site(db)
-        roster.import_rows(db, made["id"], PEOPLE)
-    return dict(made)
+    return site_with_roster(app, db, PEOPLE)
 
 
 @pytest.fixture

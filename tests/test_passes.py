@@ -10,7 +10,7 @@ import re
 
 import pytest
 from console_support import csrf, login, make_user, wire_entry
-from gate_helpers import enrol, make_site, submit
+from gate_helpers import enrol, make_site, site_with_roster, submit
 from pypdf import PdfReader
 from reports_support import pdf_fonts, pdf_text, qr_codes_by_page
 
@@ -27,10 +27,7 @@ PEOPLE = [
 
 @pytest.fixture
 def site(app, db):
-    with app.app_context():
-        made = make_site(db)
-        roster.import_rows(db, made["id"], PEOPLE)
-    return dict(made)
+    return site_with_roster(app, db, PEOPLE)
 
 
 def tokens(db, site_id=None):

@@ -40,6 +40,23 @@ HOUR_AGO = """async () => {
 }"""
 
 
+def met_then_forty_days_slow(server, context):
+    """An enrolled phone that met the instance (its clock right), then went offline and its
+    date 40 days back (the battery ran flat): its page, and the last contact, the instance's
+    time as this phone heard it, an hour ago (the test cannot wait an hour: the records after
+    it have room to keep the gap between them)."""
+    context.clock.install(time=datetime.now(UTC))
+    page = context.new_page()
+    enrol_browser(server, page)
+    ready(page)
+    outbox_loaded(page)
+    until(page, "async () => !!(await FieldOutbox.getMeta('clock'))")
+    context.set_offline(True)
+    contact = datetime.fromtimestamp(page.evaluate(HOUR_AGO) / 1000, UTC)
+    context.clock.set_system_time(datetime.now(UTC) - 40 * DAY)
+    return page, contact
+
+
 def test_recorded_forty_days_slow_and_sent_with_the_clock_right_the_fever_is_stored_once(
     server, context
 ):
@@ -48,18 +65,7 @@ def test_recorded_forty_days_slow_and_sent_with_the_clock_right_the_fever_is_sto
     records' times, would answer `expired`. The phone knows better: they were kept after that
     contact, so it times them again between the contact and the moment of sending (the latest,
     keeping the gap between them) and they are stored once, the fever a case to follow up."""
-    context.clock.install(time=datetime.now(UTC))
-    page = context.new_page()
-    enrol_browser(server, page)
-    ready(page)
-    outbox_loaded(page)
-    until(page, "async () => !!(await FieldOutbox.getMeta('clock'))")
-    context.set_offline(True)
-    # The last contact, the instance's time as this phone heard it, an hour ago (the test
-    # cannot wait an hour): the records after it have room to keep the gap between them.
-    contact = page.evaluate(HOUR_AGO) / 1000
-    contact = datetime.fromtimestamp(contact, UTC)
-    context.clock.set_system_time(datetime.now(UTC) - 40 * DAY)  # the battery ran flat
+    page, contact = met_then_forty_days_slow(server, context)
     save(page, "慢钟一")
     page.wait_for_selector("[data-outbox-flash]:has-text('已保存在本机，1 条待发送')")
     save(page, "慢钟发热", "38.1")
@@ -157,107 +163,6 @@ def test_an_entry_answered_expired_waits_on_the_phone_to_be_exported_or_removed(
     assert attention(page) == []
 
 
-RETIME = """async ([offsetNow, recs]) => {
-  // Records as the phone keeps them, times in ms from the phone's clock now.
-  const phone = Date.now();
-  const db = await FieldOutbox.open();
-  await new Promise((done, fail) => {
-    const tx = db.transaction("outbox", "readwrite");
-    const store = tx.objectStore("outbox");
-    store.clear();
-    for (const r of recs) {
-      const rec = {uuid: r.uuid, kind: "entry", data: {}, queued_at: phone,
-                   recorded_at: new Date(phone + r.at).toISOString()};
-      if (r.contact !== null) {
-        rec.contact_at = phone + r.contact;
-        rec.contact_offset = r.contact_offset;
-      }
-      store.put(rec);
-    }
-    tx.oncomplete = done;
-    tx.onerror = () => fail(tx.error);
-  });
-  const count = await FieldOutbox.retimeWrongClock(offsetNow);
-  const out = {};
-  for (const r of await FieldOutbox.all("outbox")) {
-    out[r.uuid] = [Date.parse(r.recorded_at) - phone, !!r.restamped, r.stamped_at || null];
-  }
-  return [count, out];
-}"""
-
-H = 3_600_000
-D = 24 * H
-
-
-def retime(page, offset_now: int, recs: list[dict]) -> tuple[int, dict]:
-    """The outbox made of recs, timed again as a round does with the clock's offset measured
-    now; what each record's time became (ms from the phone's clock), whether restamped."""
-    for i, rec in enumerate(recs):
-        rec["uuid"] = f"00000000-0000-4000-8000-{i:012d}"
-    count, out = page.evaluate(RETIME, [offset_now, recs])
-    return count, {rec["name"]: out[rec["uuid"]][:2] for rec in recs}
-
-
-def test_the_evidence_a_phone_has_of_its_clock_times_its_records_within_its_bounds(
-    context, enrolled_page
-):
-    """The rule, record by record (times in hours from the phone's clock as it sends): a record
-    kept after a contact five hours ago cannot be older than that, nor later than now."""
-    page = enrolled_page
-    ready(page)
-    outbox_loaded(page)
-    context.set_offline(True)  # no round of its own meanwhile
-    count, got = retime(
-        page,
-        0,  # the clock is right as it sends
-        [
-            # Right all along: as it is, not marked.
-            {"name": "right", "at": -1 * H, "contact": -5 * H, "contact_offset": 0},
-            # Stamped 40 days slow after a contact by a right clock: as late as can be, the
-            # gap of ten minutes between them kept.
-            {"name": "slow1", "at": -40 * D, "contact": -5 * H, "contact_offset": 0},
-            {"name": "slow2", "at": -40 * D + 600_000, "contact": -5 * H, "contact_offset": 0},
-            # The clock was two days slow at the contact already and was set right since: by
-            # the offset of that contact, to the hour it was made.
-            {"name": "fixed", "at": -2 * D - 3 * H, "contact": -5 * H, "contact_offset": 2 * D},
-            # Two days ahead while it recorded, right again: no later than now.
-            {"name": "ahead", "at": 2 * D, "contact": -5 * H, "contact_offset": 0},
-            # No contact remembered (kept by an older version): nothing shows it is wrong.
-            {"name": "unknown", "at": -40 * D, "contact": None},
-        ],
-    )
-    assert count == 4
-    assert got["right"] == [-1 * H, False]
-    assert got["unknown"] == [-40 * D, False]  # answered expired: it waits for the volunteer
-    assert got["fixed"] == [-3 * H, True]
-    (slow1, mark1), (slow2, mark2), (ahead, mark3) = got["slow1"], got["slow2"], got["ahead"]
-    assert mark1 and mark2 and mark3
-    assert slow2 - slow1 == 600_000
-    for at in (slow2, ahead):  # the moment of sending, as the round measured it
-        assert 0 <= at < 60_000, at
-
-    # The clock is 40 days slow as it sends (the instance's clock is 40 days ahead of it).
-    count, got = retime(
-        page,
-        40 * D,
-        [
-            # Stamped by this same slow clock: as it is, the instance holds it and gives the
-            # offset (timed exactly so, as before).
-            {"name": "still", "at": -30 * 60_000, "contact": 40 * D - H, "contact_offset": 40 * D},
-            # Stamped by a right clock before it went back: as it was stamped, marked so that
-            # the instance does not time it by today's offset.
-            {
-                "name": "before",
-                "at": 40 * D - 2 * H,
-                "contact": 40 * D - 3 * H,
-                "contact_offset": 0,
-            },
-        ],
-    )
-    assert count == 1
-    assert got == {"still": [-30 * 60_000, False], "before": [40 * D - 2 * H, True]}
-
-
 # The outbox made of records as the phone keeps them, timed again as a round does with the
 # clock's offset measured now, the phone's clock held at `phone` meanwhile: what they became.
 RETIME_AT = """async ([phone, offsetNow, recs]) => {
@@ -310,15 +215,7 @@ def test_exported_after_recording_forty_days_slow_the_office_imports_it_at_the_r
     the office. The import times the records as the phone would have: stored once, after the
     contact and no later than the export, the fever a case; the phone's own sending later is
     the same records."""
-    context.clock.install(time=datetime.now(UTC))
-    page = context.new_page()
-    enrol_browser(server, page)
-    ready(page)
-    outbox_loaded(page)
-    until(page, "async () => !!(await FieldOutbox.getMeta('clock'))")
-    context.set_offline(True)
-    contact = datetime.fromtimestamp(page.evaluate(HOUR_AGO) / 1000, UTC)
-    context.clock.set_system_time(datetime.now(UTC) - 40 * DAY)  # the battery ran flat
+    page, contact = met_then_forty_days_slow(server, context)
     save(page, "导出慢钟")
     page.wait_for_selector("[data-outbox-flash]:has-text('1 条待发送')")
     save(page, "导出发热", "38.1")
