@@ -465,7 +465,7 @@ DAY_MS = 86_400_000
 # The page's clock moved by args[0] ms, as a flat battery moves a phone's date (0: right again).
 # WebDriver cannot move the browser's clock: the page's Date is replaced by one that runs that
 # far off. The service worker's clock is not moved; it stamps nothing the test looks at (the
-# page stamps a record's time as the tap sends it, FieldRules.recordedAt, and sends it, status.js).
+# page stamps a record's time as the tap sends it, gate.js, and sends it, status.js).
 SHIFT_CLOCK = """
   const Real = window.RealDate || Date;
   window.RealDate = Real;
