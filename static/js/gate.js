@@ -442,8 +442,10 @@
     event.preventDefault();
     if (sending) return;
     if (f.elements.recorded_at && !f.elements.recorded_at.value) {
-      // When the person passed, fixed at the first tap so that a retry keeps the same content.
-      f.elements.recorded_at.value = FieldRules.recordedAt();
+      // When the person passed, fixed at the first tap so that a retry keeps the same content:
+      // FieldOutbox.recordedAt()'s form, written here because this page saves before it has
+      // loaded outbox.js (data-later).
+      f.elements.recorded_at.value = new Date().toISOString();
     }
     var boxes = Array.prototype.map.call(f.querySelectorAll("input[type=checkbox][name]"),
       function (i) { return i.name; }).filter(function (n, i, all) { return all.indexOf(n) === i; });

@@ -127,9 +127,11 @@
     });
   }
 
-  /* A record's time of recording, stamped as rules.js stamps it (loaded before this file on
-   * every page; after it in the service worker, which stamps nothing before it runs). */
-  const recordedAt = (ms) => global.FieldRules.recordedAt(ms);
+  /* The one way a record's time of recording is stamped: now, in UTC, as ISO 8601 (the gate
+   * form writes the same in gate.js, which saves before this file is loaded). */
+  function recordedAt(ms) {
+    return new Date(ms === undefined ? Date.now() : ms).toISOString();
+  }
 
   /* Days and clock times at the gates: a moment in the instance's time zone (its TIMEZONE,
    * which the pages carry as data-tz), as the instance writes them (fieldapp/days.py). Here,
@@ -349,7 +351,7 @@
 
   function retimed(rec, ms) {
     return Object.assign({}, rec, {
-      recorded_at: recordedAt(ms), restamped: true, stamped_at: rec.recorded_at,
+      recorded_at: new Date(ms).toISOString(), restamped: true, stamped_at: rec.recorded_at,
     });
   }
 
@@ -359,7 +361,7 @@
   function restamp(rec, offsetMs) {
     const at = Date.parse(rec.recorded_at) + offsetMs;
     if (rec.restamped || !isFinite(at) || Math.abs(at) > 8.64e15) return null;
-    return Object.assign({}, rec, { recorded_at: recordedAt(at), restamped: true });
+    return Object.assign({}, rec, { recorded_at: new Date(at).toISOString(), restamped: true });
   }
 
   async function fetchWithTimeout(url, init, ms) {
@@ -648,7 +650,7 @@
 
   global.FieldOutbox = {
     DB_NAME, CHANNEL, SUBMIT_TIMEOUT_MS, open, add, all, summary, send, fromForm, fromFields,
-    refreshDevice, getMeta, setMeta, exportData, dismiss, fetchWithTimeout, retryHeld,
+    refreshDevice, getMeta, setMeta, exportData, dismiss, fetchWithTimeout, retryHeld, recordedAt,
     noteClock, CLOCK_TOLERANCE_MS, retimeWrongClock,
   };
   global.FieldDays = { day, today, clock };

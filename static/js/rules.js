@@ -239,14 +239,7 @@
     }
   }
 
-  /* The one stamp of a record's time of recording (ms: the moment; now if not given): UTC, to
-   * the millisecond, ISO 8601, the form every tier stores (sync/store.py's normal_time). The
-   * gate form, the other forms' outbox records and a record timed again all take it from here. */
-  function recordedAt(ms) {
-    return new Date(ms === undefined ? Date.now() : ms).toISOString();
-  }
-
-  global.FieldRules = { check, rulesOf, dataOf, show, parseTemperature, recordedAt };
+  global.FieldRules = { check, rulesOf, dataOf, show, parseTemperature };
 
   if (typeof document === "undefined") return; // the service worker: check() is all it needs
 

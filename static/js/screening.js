@@ -237,7 +237,7 @@
     const record = {
       uuid: raw.uuid || self.crypto.randomUUID(),
       kind: "screening",
-      recorded_at: FieldRules.recordedAt(),
+      recorded_at: O.recordedAt(),
       data: Object.assign({}, clean, {
         campaign_id: data.campaign.id, site_id: data.site.id, person_id: p.id,
       }),

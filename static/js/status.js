@@ -196,7 +196,7 @@
     const form = e.target;
     if (!form.matches || !form.matches("form[data-outbox-kind]")) return;
     const at = form.querySelector("input[name=recorded_at]");
-    if (at && !at.value) at.value = FieldRules.recordedAt();
+    if (at && !at.value) at.value = O.recordedAt();
   }, true);
 
   // While a save is on its way (a few seconds at most with one bar of signal) the form takes no
