@@ -304,17 +304,64 @@ def test_a_file_exported_while_the_clock_was_still_wrong_says_what_it_did_not_im
     )
     out = imported(runner, tmp_path / "outbox.json", doc)
     assert "新增 1 条" in out
-    assert "1 条未导入：导出文件时手机日期时间不准，无法确定它们的登记时间。" in out
-    assert "请把手机的日期和时间调准后重新导出" in out
-    assert f"{fever['uuid']}\t未导入：导出文件时手机日期时间不准" in out
+    assert "1 条未导入：无法从文件判断导出时手机的日期时间是否准确" in out
+    assert "这些记录仍在手机上，手机联网连上本站后会自动发送" in out
+    assert f"{fever['uuid']}\t未导入：无法从文件判断导出时手机的日期时间是否准确" in out
     assert [name for name, *_ in entries(db)] == ["已计时"]
     assert db.execute("SELECT COUNT(*) FROM fever_cases").fetchone()[0] == 0
     assert db.execute("SELECT COUNT(*) FROM sync_rejects").fetchone()[0] == 0
     english = runner.invoke(args=["import-outbox", str(tmp_path / "outbox.json")], env=EN)
-    assert "1 not imported: the phone's clock was wrong when the file was exported" in (
+    assert "1 not imported: the file cannot tell whether the phone's clock was right" in (
         english.output
     )
     assert [name for name, *_ in entries(db)] == ["已计时"]
+
+
+def test_a_slow_clocks_file_imported_days_later_is_not_filed_days_off(runner, db, site, tmp_path):
+    """The phone was two days slow at its last contact, five days ago; the volunteer set its
+    clock right (as the status line asks) and recorded, then exported two days later. Slow or
+    set right at the export, both fit between the contact and the import: the file cannot
+    tell which, and a guess would file the entry two days off. It is not imported (it stays on
+    the phone, which sends it itself) and the command says why."""
+    now = datetime.now(UTC)
+    contact = now - 5 * DAY
+    rec = stamped(kept_after(record(site, "两可"), contact, 2 * DAY), contact + 2 * DAY)
+    doc = phone_file([rec], exported_at=contact + 3 * DAY, offset=2 * DAY, contact=contact)
+    out = imported(runner, tmp_path / "outbox.json", doc)
+    assert "新增 0 条" in out and "1 条未导入" in out
+    assert entries(db) == []
+
+
+@pytest.mark.parametrize(
+    ("crafted", "stored"),
+    [
+        # No evidence left of a wrong clock: stored as stamped.
+        pytest.param({"contact_at": 10**400}, True, id="contact_at"),
+        # A clock whose offset is no number: the file cannot tell, not imported.
+        pytest.param({"clock": {"offset_ms": 10**400}}, False, id="clock offset"),
+        # No contact known: the export's own time is taken as right.
+        pytest.param({"clock": {"offset_ms": 0, "server_at": -(10**400)}}, True, id="contact"),
+    ],
+)
+def test_a_number_no_phone_would_write_is_no_number_not_a_crash(
+    runner, db, site, tmp_path, crafted, stored
+):
+    """A file holding an integer of 400 digits where a time is (json reads it; no float holds
+    it): the import answers as for a file without that evidence, and nothing crashes."""
+    now = datetime.now(UTC)
+    rec = record(site, "大数")
+    if "contact_at" in crafted:
+        rec = {**rec, **crafted}
+        doc = {**export([rec]), "exported_at": iso(now)}
+    else:
+        doc = {**export([rec]), "exported_at": iso(now), **crafted}
+    path = tmp_path / "outbox.json"
+    path.write_text(json.dumps(doc), "utf-8")
+    result = runner.invoke(args=["import-outbox", str(path)])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 0, result.output
+    assert [name for name, *_ in entries(db)] == (["大数"] if stored else [])
+    assert ("1 条未导入" in result.output) is not stored
 
 
 def test_pushed_by_the_phone_and_imported_from_its_file_is_stored_once(

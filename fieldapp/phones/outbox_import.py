@@ -80,9 +80,19 @@ def parse(raw: bytes) -> Export:
 # same records. Times are in milliseconds since 1970, as the phone keeps them.
 
 
+# The furthest a JavaScript Date reaches from 1970, in ms: no phone keeps a time beyond it.
+MAX_TIME_MS = 8.64e15
+
+
 def _number(value: Any) -> bool:
-    """typeof value === "number" for what JSON carries."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """typeof value === "number" for what a phone's JSON carries: finite, and no further from
+    1970 than a Date can be (a crafted 10**400 is no number here, not a crash)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value) and abs(value) <= MAX_TIME_MS
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 def _ms(value: Any) -> int | None:
@@ -156,9 +166,11 @@ def retime_wrong_clock(
 def export_moment(export: Export, now: float, tolerance: float = TOLERANCE_MS):
     """(offset, instance time) of the phone's clock as it exported, the sending's offsetNow and
     now; None when the file cannot tell. The export was made after the phone's last contact
-    (clock.server_at) and before this import (now): its clock then is taken to be off by what
-    it was at that contact, if that puts the export within those bounds, else by nothing (it
-    was set right since), as retimeWrongClock tries a record's contact_offset, then none."""
+    (clock.server_at) and before this import (now): its clock then was off by what it was at
+    that contact, or by nothing (it was set right since). Whichever of the two puts the export
+    within those bounds is taken; if neither does (the clock went wrong since), or both do and
+    they differ (an import days after a slow clock's contact: set right or not, both fit), the
+    file cannot tell, and a guess would file its records days off."""
     exported, clock = _ms(export.exported_at), export.clock
     if exported is None or not isinstance(clock, dict) or not _number(clock.get("offset_ms")):
         return None
@@ -169,10 +181,10 @@ def export_moment(export: Export, now: float, tolerance: float = TOLERANCE_MS):
         since = clock["at"] + offset
     else:
         since = -math.inf
-    for by in (offset, 0):
-        if since - tolerance <= exported + by <= now + tolerance:
-            return by, exported + by
-    return None
+    fits = [by for by in (offset, 0) if since - tolerance <= exported + by <= now + tolerance]
+    if not fits or abs(fits[0] - fits[-1]) > tolerance:
+        return None
+    return fits[0], exported + fits[0]
 
 
 def place(export: Export, now: datetime) -> tuple[list[Any], list[tuple[str, str]]]:
@@ -183,7 +195,7 @@ def place(export: Export, now: datetime) -> tuple[list[Any], list[tuple[str, str
     by that offset, as of the export; then what it left stamped by a clock off by more than the
     tolerance is moved by that offset, as the instance's hold and the phone's restamp do
     (apply_batch: recorded no later than the clock said at the sending, plus the tolerance). Not
-    known (its clock went back or ahead since its last contact): a record timed already
+    known (export_moment cannot tell): a record timed already
     (restamped) is as it is; any other cannot be placed. A file with no evidence of a clock at
     all (from before the clock was exported) is imported as stamped, as it always was."""
     now_ms = (now - EPOCH) // MS
@@ -196,8 +208,8 @@ def place(export: Export, now: datetime) -> tuple[list[Any], list[tuple[str, str
         if not evidence:
             return list(items), []
         reason = _(
-            "Not imported: the phone's clock was wrong when the file was exported, so when this"
-            " was recorded cannot be told."
+            "Not imported: the file cannot tell whether the phone's clock was right when it was"
+            " exported, so when this was recorded cannot be told."
         )
         keep, unplaced = [], []
         for rec in items:
@@ -277,9 +289,9 @@ def describe(summary: tuple[Counter, list[tuple[str, str]]]) -> str:
         )
     if counts[UNPLACED]:
         line += " " + _(
-            "%(n)d not imported: the phone's clock was wrong when the file was exported, so when"
-            " they were recorded cannot be told. Set the phone's date and time right and export"
-            " again, or let the phone send them over the network.",
+            "%(n)d not imported: the file cannot tell whether the phone's clock was right when it"
+            " was exported, so when they were recorded cannot be told. They stay on the phone:"
+            " it sends them itself once it reaches this instance over the network.",
             n=counts[UNPLACED],
         )
     return line
