@@ -56,7 +56,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     record kinds, pages, commands and background jobs."""
     app = Flask(
         "fieldapp",
-        instance_path=os.environ.get("FIELDAPP_INSTANCE", str(ROOT / "instance")),
+        instance_path=settings.instance_folder(),
         instance_relative_config=True,
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),

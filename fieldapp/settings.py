@@ -95,6 +95,14 @@ SETTINGS: tuple[Setting, ...] = (
     ),
 )
 
+
+def instance_folder(environ: Mapping[str, str] = os.environ) -> str:
+    """This instance's folder: FIELDAPP_INSTANCE (a relative path is taken from the current
+    folder, as a shell user means it; empty is unset), else instance/ in the checkout."""
+    given = environ.get("FIELDAPP_INSTANCE", "")
+    return str(Path(given).expanduser().resolve()) if given else str(ROOT / "instance")
+
+
 _BOOL = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from fieldapp import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,6 +27,45 @@ def fieldapp(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.Comp
         stdin=subprocess.DEVNULL,
         timeout=120,
     )
+
+
+def test_a_relative_instance_folder_is_taken_from_where_the_command_runs(tmp_path):
+    """`FIELDAPP_INSTANCE=site fieldapp init`, as a shell user types it: the folder is made
+    under the current folder, and the next command there finds the same database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDAPP_")}
+    env.update(
+        FIELDAPP_INSTANCE="site",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
+        LANG="zh_CN.UTF-8",
+    )
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "fieldapp.cli", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=120,
+        )
+
+    init = run("init")
+    assert init.returncode == 0, init.stderr
+    assert "Traceback" not in init.stderr
+    database = tmp_path / "site" / "fieldapp.sqlite3"
+    assert f"数据库 {database}：已应用" in init.stdout
+    assert (tmp_path / "site" / "config.py").exists()
+    assert run("site", "add", "--name", "阳光花园小区", "--district", "金坛区").returncode == 0
+    listed = run("site", "list")
+    assert "阳光花园小区" in listed.stdout
+    with sqlite3.connect(database) as conn:
+        assert conn.execute("SELECT name FROM sites").fetchall() == [("阳光花园小区",)]
+
+
+def test_an_empty_instance_folder_is_the_default_one():
+    assert settings.instance_folder({"FIELDAPP_INSTANCE": ""}) == str(ROOT / "instance")
+    assert settings.instance_folder({}) == str(ROOT / "instance")
 
 
 @pytest.mark.parametrize("value", ["gate.example.cn", "ftp://gate.example.cn", "http://"])
