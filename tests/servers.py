@@ -118,7 +118,7 @@ def make_server(
     """A new instance in folder (init, and the demo sites unless demo=False), not started yet;
     on PostgreSQL when database_url names an empty database."""
     folder.mkdir(parents=True, exist_ok=True)
-    if database_url:  # in instance/config.py as the README says, and in the environment
+    if database_url:  # in instance/config.py as docs/postgresql.md says, and in the environment
         settings["DATABASE_URL"] = database_url
         (folder / "config.py").write_text(f"DATABASE_URL = {database_url!r}\n")
     port = free_port()

@@ -71,7 +71,7 @@ def test_a_district_copied_to_postgresql_goes_on_syncing_up_and_down(tmp_path, m
     assert f"entries: {entries}\n" in copied.stdout and "已复制并核对无误" in copied.stdout
     again = district.cli("db", "copy", "--to", url, check=False)
     assert again.returncode != 0 and "目标数据库不是空的" in again.stderr
-    with open(district.folder / "config.py", "a") as f:  # what the README says to do
+    with open(district.folder / "config.py", "a") as f:  # what docs/postgresql.md says to do
         f.write(f"DATABASE_URL = {url!r}\n")
     os.replace(district.database, district.folder / "moved-away.sqlite3")  # no way back to it
     on_pg = dataclasses.replace(district, env={**district.env, "FIELDAPP_DATABASE_URL": url})

@@ -63,7 +63,7 @@ def id_entry(site_id: str, **extra) -> dict:
     }
 
 
-@pytest.mark.sqlite_only  # the bytes of SQLite's files; PostgreSQL's are VACUUM's (README)
+@pytest.mark.sqlite_only  # the bytes of SQLite's files; PostgreSQL's are VACUUM's (docs/postgresql.md)
 def test_full_id_number_is_nowhere_in_the_database_file(app, db, site, client):
     assert rules.valid_resident_id(FULL_ID)
     # Through records.save (what sync and the phones use) ...

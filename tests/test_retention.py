@@ -167,7 +167,7 @@ def file_and_wal(database: str) -> bytes:
     return raw
 
 
-@pytest.mark.sqlite_only  # the bytes of SQLite's files; PostgreSQL's are VACUUM's (README)
+@pytest.mark.sqlite_only  # the bytes of SQLite's files; PostgreSQL's are VACUUM's (docs/postgresql.md)
 def test_purged_personal_data_is_gone_from_the_file_and_its_wal(app, db, site):
     marker = "欧阳独一无二"
     assert save(app, db, [entry(site["id"], ago(12), name=marker)]) == ["applied"]
@@ -187,7 +187,7 @@ time.sleep(float(sys.argv[2]))
 """
 
 
-@pytest.mark.sqlite_only  # the bytes of SQLite's files; PostgreSQL's are VACUUM's (README)
+@pytest.mark.sqlite_only  # the bytes of SQLite's files; PostgreSQL's are VACUUM's (docs/postgresql.md)
 def test_purge_waits_for_a_checkpoint_running_elsewhere_to_empty_the_wal(app, db, site):
     """A checkpoint already running (the writer's background pass, another worker's) makes
     SQLite refuse the purge's at once; the purge tries again instead of leaving the WAL full."""

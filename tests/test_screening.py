@@ -348,7 +348,7 @@ def line_of(cov, site_id):
 def test_someone_added_on_site_who_joins_the_roster_is_one_person(
     app, db, world, monkeypatch, daily
 ):
-    """The README's path: 刘新来 is added on the phone, screened, then joins the roster by
+    """docs/screening.md's path: 刘新来 is added on the phone, screened, then joins the roster by
     `fieldapp roster import` (a new roster row, the same name and phone). From then on they
     are one person to screen, and their answers under either id count once; the days before
     the import keep the figures they had."""

@@ -297,7 +297,7 @@ def test_a_sites_people_are_masked_by_role_and_looking_is_audited(app, db, world
 def test_someone_added_on_site_then_imported_into_the_roster_is_counted_once(
     app, db, world, runner, tmp_path
 ):
-    """The audit's case, by the README's path: 刘新来 is added on site and screened; the
+    """The audit's case, by docs/screening.md's path: 刘新来 is added on site and screened; the
     coordinator downloads the site's added people and the central imports them with
     `fieldapp roster import`. The coverage page, its summary, the CLI, the roll-call's cell
     and the site's list still count 刘新来 once, today and on the day before."""
