@@ -11,11 +11,13 @@ VENDOR := static/vendor
 .PHONY: run test install test-deps vendor catalogs pdffont chromium webkit postgresql lint clean
 
 # The address the printed links and QR codes carry: BASE_URL when given; this server's own when
-# HOST or PORT are given on the command line (0.0.0.0: the machine's first network address);
-# else what instance/config.py or FIELDAPP_BASE_URL says.
-ifeq ($(origin BASE_URL),command line)
+# HOST or PORT are given, on the command line or in the environment (`PORT=8000 make run`
+# printed links to port 5000; 0.0.0.0: the machine's first network address); else what
+# instance/config.py or FIELDAPP_BASE_URL says.
+GIVEN := command line environment
+ifneq ($(filter $(GIVEN),$(origin BASE_URL)),)
 RUN_ENV := FIELDAPP_BASE_URL=$(BASE_URL)
-else ifneq ($(filter command line,$(origin HOST) $(origin PORT)),)
+else ifneq ($(filter $(GIVEN),$(origin HOST) $(origin PORT)),)
 URL_HOST := $(if $(filter 0.0.0.0,$(HOST)),$(or $(firstword $(shell hostname -I 2>/dev/null)),127.0.0.1),$(HOST))
 RUN_ENV := FIELDAPP_BASE_URL=http://$(URL_HOST):$(PORT)
 endif
