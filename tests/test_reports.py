@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -263,6 +264,52 @@ def test_a_report_opened_before_the_code_changed_is_saved(client, app, db, site)
     row = db.execute("SELECT uuid, site_id, zero FROM daily_reports").fetchone()
     assert tuple(row) == (form["uuid"], site["id"], 1)
     assert client.post("/s/nosuchcode/report", data=form).status_code == 404
+
+
+def report_form(page: str) -> dict[str, str]:
+    """The report form's fields as the page drew them (its hidden inputs: counts, supersedes)."""
+    form = re.search(r'<form[^>]*class="report-form".*?</form>', page, re.S).group(0)
+    return dict(
+        re.findall(r'<input type="hidden" (?:id="\w+" )?name="(\w+)" value="([^"]*)"', form)
+    )
+
+
+def test_a_report_page_left_open_does_not_put_old_counts_over_a_later_report(client, app, db, site):
+    """Phone 2 opened the report page in the morning (1 in). Entries came, and phone 1 sent the
+    day's report in the afternoon (2 in). Phone 2's morning form, tapped in the evening, would
+    have become the report in force (the latest is), with the morning's count. It is refused:
+    the page is drawn again with the counts as of now, and what was typed is kept; tapped
+    again, it corrects phone 1's report."""
+    enrol(client, db, site)
+    app.config["WTF_CSRF_ENABLED"] = False
+    url = f"/s/{site['code']}/report"
+    now = datetime.now(UTC)
+    save(app, db, [entry(site["id"], iso(now))])
+    morning = report_form(client.get(url).text)
+    assert (morning["in_resident"], morning["supersedes"]) == ("1", "")
+    save(app, db, [entry(site["id"], iso(now))])
+    afternoon = report_form(client.get(url).text)
+    assert client.post(url, data=afternoon).status_code == 303  # phone 1's report
+    first = reports.current_report(db, site["id"], days.today(TZ))
+    assert first.counts["in_resident"] == 2
+
+    late = client.post(url, data={**morning, "remarks": "晚班补交"})
+    assert late.status_code == 422
+    assert "打开此页后登记数字有变化" in late.text
+    assert reports.current_report(db, site["id"], days.today(TZ)).uuid == first.uuid
+    assert db.execute("SELECT COUNT(*) FROM daily_reports").fetchone()[0] == 1
+    redrawn = report_form(late.text)
+    assert (redrawn["in_resident"], redrawn["supersedes"]) == ("2", first.uuid)
+    assert "晚班补交" in late.text  # the remarks typed are still there
+    assert client.post(url, data={**redrawn, "remarks": "晚班补交"}).status_code == 303
+    now_in_force = reports.current_report(db, site["id"], days.today(TZ))
+    assert (now_in_force.supersedes, now_in_force.remarks) == (first.uuid, "晚班补交")
+
+    # One phone alone, its page open while the gate went on registering: the same.
+    stale = report_form(client.get(url).text)
+    save(app, db, [entry(site["id"], iso(now))])
+    assert client.post(url, data=stale).status_code == 422
+    assert db.execute("SELECT COUNT(*) FROM daily_reports").fetchone()[0] == 2
 
 
 def test_cli_report_daily_prints_the_roll_call(runner, app, db, site):

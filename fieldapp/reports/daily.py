@@ -326,6 +326,22 @@ def draft(
     }
 
 
+def outdated(conn: sqlite3.Connection, posted: Mapping[str, Any], day: date, tz_name: str) -> bool:
+    """Whether a valid report form, drawn as draft() drew it then, is out of date against
+    draft() now: entries came since (other counts), or a report of that day was submitted
+    since (another report in force than the one the form supersedes). Submitted as it is, the
+    counts of the morning would be in force over a later report (the latest is the one in
+    force). An invalid form is not: submit() refuses it with its own reason."""
+    try:
+        validate(conn, dict(posted))
+    except sync.Invalid:
+        return False
+    fresh = draft(conn, posted["site_id"], day, tz_name)
+    if (posted.get("supersedes") or "") != fresh["supersedes"]:
+        return True
+    return any(str(posted.get(key, "")).strip() != str(fresh[key]) for key in COUNT_KEYS)
+
+
 def new_record(
     data: Mapping[str, Any], *, uuid: str | None = None, recorded_at: str | None = None
 ) -> dict[str, Any]:

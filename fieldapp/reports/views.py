@@ -124,6 +124,13 @@ def gate_report(code: str):
         # A second tap on the same form (or a retry after a lost answer): it is in.
         flash(_("This report was already submitted."))
         return redirect(url_for("reports.gate_report", code=site["code"], day=day.isoformat()), 303)
+    if reports.outdated(conn, data, day, _tz()):
+        stale = _(
+            "The counts changed since this page was opened (new entries, or another phone's"
+            " report): below they are as of now. Check them and submit again."
+        )
+        context = _gate_context(site, day, today, error=stale, form=form)
+        return page_or_fragment("reports/gate.html", "reports/_gate.html", status=422, **context)
     result = reports.submit(
         conn,
         data,
