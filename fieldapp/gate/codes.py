@@ -24,6 +24,12 @@ def enrolled_at(site_id: str) -> bool:
     return phone is not None and phone.site_id == site_id
 
 
+def followed(status: str, site: sqlite3.Row | None) -> bool:
+    """Whether this request's phone follows site from the code sites.by_code() found it by: an
+    old code of an open site, and the phone enrolled there."""
+    return status == "old" and site["active"] and enrolled_at(site["id"])
+
+
 def resolve(code: str, follow: bool = False) -> tuple[str, sqlite3.Row | None]:
     """sites.by_code(code) for this request's address. follow: when `code` is an old code of an
     open site and this is a phone enrolled there, the answer is a redirect (aborts) to this
@@ -31,7 +37,7 @@ def resolve(code: str, follow: bool = False) -> tuple[str, sqlite3.Row | None]:
     and a script's fetch (roster.json, a registration) follows it to the current answer. Only
     an old code costs the phone's look-up."""
     status, site = sites.by_code(get_db(), code)
-    if follow and status == "old" and site["active"] and enrolled_at(site["id"]):
+    if follow and followed(status, site):
         args = {**(request.view_args or {}), "code": site["code"]}
         moved = url_for(request.endpoint, **args)
         query = request.query_string.decode()

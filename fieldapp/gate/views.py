@@ -156,8 +156,10 @@ def page(code: str):
 def last_entries(code: str):
     """The last entries here (HTMX), loaded by the gate page: a page the phone kept shows the
     current list, and its form gets a fresh CSRF token (the kept one may be of a lost session):
-    also while the page is open after its code changed or the site closed (sites.posted_to)."""
-    site = sites.posted_to(get_db(), code) or _site_or_404(code)
+    also while the page is open after its code changed or the site closed (as sites.posted_to)."""
+    status, site = sites.by_code(get_db(), code)  # current or old, open or closed
+    if site is None:
+        _site_or_404(code)  # the poster's page saying what is wrong
     if not is_htmx():
         return redirect(url_for("gate.page", code=code))
     if not _volunteer():
@@ -169,7 +171,7 @@ def last_entries(code: str):
     token = f'<input id="csrf_token" name="csrf_token" type="hidden" value="{escape(generate_csrf())}" hx-swap-oob="true">'
     response = make_response(last + token)
     response.headers["Cache-Control"] = "private, no-store"
-    if site["code"] != code and site["active"] and codes.enrolled_at(site["id"]):
+    if codes.followed(status, site):
         # The page was kept before the site's code changed: last.js opens the new one.
         response.headers["X-Fieldapp-Gate"] = url_for("gate.page", code=site["code"])
     response.vary.add("HX-Request")
