@@ -153,13 +153,13 @@
     }
     return Object.fromEntries(format.formatToParts(when).map((p) => [p.type, p.value]));
   }
+  const ymd = (p) => p.year + "-" + p.month + "-" + p.day;
 
   /* The day (YYYY-MM-DD) of a timestamp at the gates; "" if it is not one. */
   function day(iso, tz) {
     const when = new Date(iso);
     if (!isFinite(when)) return "";
-    const p = partsAt(when, tz);
-    return p.year + "-" + p.month + "-" + p.day;
+    return ymd(partsAt(when, tz));
   }
 
   /* Today at the gates (YYYY-MM-DD). */
@@ -174,7 +174,7 @@
     if (!isFinite(when)) return "";
     const p = partsAt(when, tz);
     const time = p.hour + ":" + p.minute;
-    return day(when, tz) === today(tz) ? time : p.month + "-" + p.day + " " + time;
+    return ymd(p) === today(tz) ? time : p.month + "-" + p.day + " " + time;
   }
 
   function value(v) {
