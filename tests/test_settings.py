@@ -15,13 +15,18 @@ from fieldapp import settings
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def fieldapp(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+def fieldapp(
+    tmp_path: Path, env: dict[str, str], *args: str, cwd: Path = ROOT
+) -> subprocess.CompletedProcess:
+    """`fieldapp ARGS` in its own process, run from cwd, its instance folder in tmp_path unless
+    env names one."""
     full = {k: v for k, v in os.environ.items() if not k.startswith("FIELDAPP_")}
-    full.update(FIELDAPP_INSTANCE=str(tmp_path / "instance"), **env)
+    path = os.pathsep.join(filter(None, [str(ROOT), full.get("PYTHONPATH")]))
+    full.update({"FIELDAPP_INSTANCE": str(tmp_path / "instance"), "PYTHONPATH": path, **env})
     return subprocess.run(
         [sys.executable, "-m", "fieldapp.cli", *args],
         env=full,
-        cwd=ROOT,
+        cwd=cwd,
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
@@ -32,23 +37,10 @@ def fieldapp(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.Comp
 def test_a_relative_instance_folder_is_taken_from_where_the_command_runs(tmp_path):
     """`FIELDAPP_INSTANCE=site fieldapp init`, as a shell user types it: the folder is made
     under the current folder, and the next command there finds the same database."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDAPP_")}
-    env.update(
-        FIELDAPP_INSTANCE="site",
-        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
-        LANG="zh_CN.UTF-8",
-    )
+    env = {"FIELDAPP_INSTANCE": "site", "LANG": "zh_CN.UTF-8"}
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "fieldapp.cli", *args],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            timeout=120,
-        )
+        return fieldapp(tmp_path, env, *args, cwd=tmp_path)
 
     init = run("init")
     assert init.returncode == 0, init.stderr
