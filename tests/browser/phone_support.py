@@ -92,6 +92,17 @@ def attention(page) -> list[tuple[str, str]]:
     ]
 
 
+def exported_outbox(server, page, path, listed: str):
+    """The phone's outbox exported into the file at path, from its outbox page (offline: the app
+    shell's), once the entry named `listed` shows there as waiting."""
+    page.goto(server.url + "/outbox")
+    page.wait_for_selector(f"[data-outbox-waiting] li:has-text('{listed}')")
+    with page.expect_download() as download:
+        page.click("[data-export]")
+    download.value.save_as(path)
+    return path
+
+
 def names(server) -> list[str]:
     return [r[0] for r in server.query("SELECT name FROM entries ORDER BY name")]
 

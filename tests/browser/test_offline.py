@@ -6,6 +6,7 @@ import time
 
 from phone_support import (
     attention,
+    exported_outbox,
     names,
     no_duplicates,
     outbox_loaded,
@@ -464,12 +465,7 @@ def test_export_imported_at_the_office_then_the_phone_sends_the_same_once(
 ):
     page = enrolled_page
     save_many_offline(context, page, 2, "导出")
-    page.goto(server.url + "/outbox")  # offline: from the app shell
-    page.wait_for_selector("[data-outbox-waiting] li:has-text('导出0001')")
-    with page.expect_download() as download:
-        page.click("[data-export]")
-    path = tmp_path / "outbox.json"
-    download.value.save_as(path)
+    path = exported_outbox(server, page, tmp_path / "outbox.json", "导出0001")  # offline
     result = server.cli("import-outbox", str(path))
     assert "新增 2 条" in result.stdout
     context.set_offline(False)

@@ -10,6 +10,7 @@ from operator import itemgetter
 from phone_clock_cases import CASES, phone_records, times
 from phone_support import (
     attention,
+    exported_outbox,
     names,
     no_duplicates,
     outbox_loaded,
@@ -221,12 +222,7 @@ def test_exported_after_recording_forty_days_slow_the_office_imports_it_at_the_r
     save(page, "导出发热", "38.1")
     page.wait_for_selector("[data-outbox-flash]:has-text('2 条待发送')")
     context.clock.set_system_time(datetime.now(UTC))  # network time came back; no instance
-    page.goto(server.url + "/outbox")  # offline: from the app shell
-    page.wait_for_selector("[data-outbox-waiting] li:has-text('导出发热')")
-    with page.expect_download() as download:
-        page.click("[data-export]")
-    path = tmp_path / "outbox.json"
-    download.value.save_as(path)
+    path = exported_outbox(server, page, tmp_path / "outbox.json", "导出发热")  # offline
     exported = datetime.now(UTC)
 
     result = server.cli("import-outbox", str(path))
