@@ -81,18 +81,25 @@ def test_zero_report_offline_then_roll_call(server, browser, context, page):
         office.close()
 
 
-def test_no_zero_report_while_this_gates_entries_wait_on_the_phone(server, context, page):
-    """Entries kept on the phone are not yet in the instance's counts: the report page says so
-    and keeps its zero report from going, which would tell the roll-call nobody came. Once they
-    are sent, the page asks for the counts again: no longer zero."""
-    code = add_site(server, "待发小区")
+def one_entry_waiting(server, context, page, site: str, person: str) -> tuple[str, str]:
+    """A new site and its enrolled phone, offline, with one entry (person) kept on it: the
+    site's code and id."""
+    code = add_site(server, site)
     site_id = server.query("SELECT id FROM sites WHERE code = ?", (code,))[0][0]
     enrol_cookie(server, context, site_id)
     page.goto(f"{server.url}/s/{code}")
     ready(page)
     context.set_offline(True)
-    save(page, "离线待发")
+    save(page, person)
     wait_waiting(page, 1)
+    return code, site_id
+
+
+def test_no_zero_report_while_this_gates_entries_wait_on_the_phone(server, context, page):
+    """Entries kept on the phone are not yet in the instance's counts: the report page says so
+    and keeps its zero report from going, which would tell the roll-call nobody came. Once they
+    are sent, the page asks for the counts again: no longer zero."""
+    code, site_id = one_entry_waiting(server, context, page, "待发小区", "离线待发")
     # The network is back but the phone's sends fail (one bar of signal).
     context.route("**/sync/v1/push", lambda route: route.abort())
     context.set_offline(False)
@@ -168,14 +175,7 @@ def test_the_waiting_entries_are_of_the_gates_day_on_a_phone_in_another_zone(ser
     )
     try:
         page = context.new_page()
-        code = add_site(server, "远方时区小区")
-        site_id = server.query("SELECT id FROM sites WHERE code = ?", (code,))[0][0]
-        enrol_cookie(server, context, site_id)
-        page.goto(f"{server.url}/s/{code}")
-        ready(page)
-        context.set_offline(True)
-        save(page, "时区之外")
-        wait_waiting(page, 1)
+        code, _site_id = one_entry_waiting(server, context, page, "远方时区小区", "时区之外")
         context.route("**/sync/v1/push", lambda route: route.abort())
         context.set_offline(False)
 
