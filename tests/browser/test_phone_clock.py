@@ -4,6 +4,7 @@ without a word, and what the evidence shows was stamped wrongly is stored once, 
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 
@@ -224,13 +225,21 @@ def test_exported_after_recording_forty_days_slow_the_office_imports_it_at_the_r
     context.clock.set_system_time(datetime.now(UTC))  # network time came back; no instance
     path = exported_outbox(server, page, tmp_path / "outbox.json", "导出发热")  # offline
     exported = datetime.now(UTC)
+    # The export's moment by the instance's clock as the phone knew it: its own time then, plus
+    # the offset it measured at its last contact (from an answer's Date header, whole seconds):
+    # within a second of the real moment, on either side.
+    doc = json.loads(path.read_text("utf-8"))
+    known = datetime.fromisoformat(doc["exported_at"]) + timedelta(
+        milliseconds=doc["clock"]["offset_ms"]
+    )
+    assert abs(known - exported) < timedelta(seconds=2), (known, exported)
 
     result = server.cli("import-outbox", str(path))
     assert "新增 2 条" in result.stdout and "超过保存期限 0 条" in result.stdout
     assert names(server) == ["导出发热", "导出慢钟"]
     first, fever = stored(server, "导出慢钟"), stored(server, "导出发热")
     for at, *_ in (first, fever):
-        assert contact <= at <= exported, (contact, at, exported)
+        assert contact <= at <= known, (contact, at, known)
     assert fever[1:] == (38.1, "clinic")
     (case,) = server.query(
         "SELECT c.recorded_at FROM fever_cases c JOIN entries e USING (uuid)"
