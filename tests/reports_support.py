@@ -17,6 +17,7 @@ from PIL import Image
 from fieldapp import days, records
 from fieldapp.db import transaction
 from fieldapp.privacy import retention
+from fieldapp.reports import daily
 
 TZ = "Asia/Shanghai"
 # A few days ago: inside the entries' retention whenever the tests run.
@@ -40,6 +41,14 @@ def entry(site_id: str, at: str, **data) -> dict:
     }
     base.update(data)
     return {"uuid": str(uuid.uuid4()), "kind": "entry", "recorded_at": at, "data": base}
+
+
+def report_data(site: str, on: date | str, **data) -> dict:
+    """A daily report's data: every count, 0 unless given (a zero report by default)."""
+    base = dict.fromkeys(daily.COUNT_KEYS, 0)
+    base.update(site_id=site, day=on if isinstance(on, str) else on.isoformat())
+    base.update(data)
+    return base
 
 
 def added_on(db, day: date, site_ids: list[str] | None = None) -> None:

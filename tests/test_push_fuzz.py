@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sync_helpers import add_site, entry, stamp
 
+from fieldapp.reports import daily as reports
 from fieldapp.screening import campaigns
 from sync import peers
 
@@ -55,6 +56,7 @@ SAMPLES = {
     "daily_report": lambda site: record(
         "daily_report",
         {
+            **dict.fromkeys(reports.COUNT_KEYS, 0),
             "site_id": site,
             "day": datetime.now(UTC).date().isoformat(),
             "zero": True,

@@ -12,7 +12,7 @@ import pytest
 from console_support import save_corrected_day
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reports_support import DAY, TZ, entry, local
+from reports_support import DAY, TZ, entry, local, report_data
 
 from fieldapp import days, records
 from fieldapp.console import cases
@@ -119,11 +119,24 @@ def test_supersede_keeps_both_and_the_later_is_current(app, db, site):
         ({"fevers": 1, "fever_clinic": 2}, "more fever outcomes than fevers"),
         ({"supersedes": "not-a-uuid"}, "supersedes"),
         ({"remarks": "x" * 501}, "Remarks: At most 500 characters."),
+        # A count left empty is not a zero: the roll-call would show a day without fevers.
+        ({"in_resident": 5, "fevers": ""}, "The count “Fevers"),
+        ({"in_resident": 5, "fevers": None}, "The count “Fevers"),
+        # Counts no day's entries can give: each counts people who came in or went out.
+        (
+            {"in_resident": 1, "fevers": 2},
+            "“Fevers (≥ 37.3 °C)” is more than the people in and out (1).",
+        ),
+        (
+            {"in_resident": 1, "out_worker": 1, "vehicles": 3},
+            "“Vehicles” is more than the people in and out (2).",
+        ),
+        ({"travel": 1}, "“Travel to risk areas” is more than the people in and out (0)."),
+        ({"in_visitor": 1, "code_red": 1, "code_yellow": 1}, "Red and yellow codes together"),
     ],
 )
 def test_invalid_reports_are_rejected_with_a_reason_and_not_stored(app, db, site, change, reason):
-    data = {"site_id": site["id"], "day": DAY.isoformat()}
-    data.update(change)
+    data = report_data(site["id"], DAY, **change)
     with app.test_request_context(headers={"Accept-Language": "en"}):
         result = reports.submit(db, data)
     # A site this instance has not received yet: the sender keeps the report and sends it again.
@@ -132,11 +145,26 @@ def test_invalid_reports_are_rejected_with_a_reason_and_not_stored(app, db, site
     assert db.execute("SELECT count(*) FROM daily_reports").fetchone()[0] == 0
 
 
+def test_a_report_without_one_of_its_counts_is_refused_not_read_as_zero(app, db, site):
+    """A sender that leaves a count out (an old or broken phone, a hand-made push) does not
+    get a report of nothing: the roll-call would show the site as having had no fevers."""
+    data = report_data(site["id"], DAY, in_resident=3, fevers=1)
+    del data["fevers"]
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        result = reports.submit(db, data)
+        bare = reports.submit(db, {"site_id": site["id"], "day": DAY.isoformat()})
+    assert result.status == bare.status == "rejected"
+    assert "The count “Fevers (≥ 37.3 °C)” must be a whole number" in result.reason
+    assert db.execute("SELECT count(*) FROM daily_reports").fetchone()[0] == 0
+    kept = db.execute("SELECT uuid FROM sync_rejects WHERE kind = 'daily_report'").fetchall()
+    assert sorted(r[0] for r in kept) == sorted([result.uuid, bare.uuid])  # kept for review
+
+
 def test_supersede_must_name_a_report_of_the_same_site_and_day(app, db, site):
     with app.test_request_context(headers={"Accept-Language": "en"}):
-        r1 = reports.submit(db, {"site_id": site["id"], "day": DAY.isoformat()})
-        other_day = (DAY - timedelta(days=1)).isoformat()
-        bad = reports.submit(db, {"site_id": site["id"], "day": other_day, "supersedes": r1.uuid})
+        r1 = reports.submit(db, report_data(site["id"], DAY))
+        other_day = DAY - timedelta(days=1)
+        bad = reports.submit(db, report_data(site["id"], other_day, supersedes=r1.uuid))
     assert bad.status == "rejected" and "same site and day" in bad.reason
 
 
@@ -152,7 +180,7 @@ def test_daily_reports_do_not_expire_with_the_entries(app, db, site):
     old = (datetime.now() - timedelta(days=200)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     with app.test_request_context():
         result = reports.submit(
-            db, {"site_id": site["id"], "day": old[:10]}, recorded_at=old, source="downstream"
+            db, report_data(site["id"], old[:10]), recorded_at=old, source="downstream"
         )
     assert result.status == "applied"
     assert save(app, db, [entry(site["id"], old)])[0].status == "expired"
@@ -314,9 +342,7 @@ def test_a_report_page_left_open_does_not_put_old_counts_over_a_later_report(cli
 
 def test_cli_report_daily_prints_the_roll_call(runner, app, db, site):
     with app.test_request_context():
-        reports.submit(
-            db, {"site_id": site["id"], "day": DAY.isoformat()}, recorded_at=local(DAY, 9)
-        )
+        reports.submit(db, report_data(site["id"], DAY), recorded_at=local(DAY, 9))
     r = runner.invoke(
         args=["report", "daily", "--date", DAY.isoformat()], env={"LANG": "zh_CN.UTF-8"}
     )

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from instances_support import make_instance, sync_up
-from reports_support import entry, purge_past_a_week, save
+from reports_support import entry, purge_past_a_week, report_data, save
 
 from fieldapp import days, records, settings
 from fieldapp.gate import sites
@@ -77,12 +77,12 @@ def test_purge_removes_exactly_what_is_past_the_horizon(app, db, site, monkeypat
     with app.test_request_context():
         old_report = reports.submit(
             db,
-            {"site_id": sid, "day": (NOW - timedelta(days=400)).date().isoformat()},
+            report_data(sid, (NOW - timedelta(days=400)).date()),
             recorded_at=ago(399),
         )
         kept_report = reports.submit(
             db,
-            {"site_id": sid, "day": (NOW - timedelta(days=15)).date().isoformat()},
+            report_data(sid, (NOW - timedelta(days=15)).date()),
             recorded_at=ago(15),
         )
     assert old_report.status == kept_report.status == "applied"

@@ -163,9 +163,9 @@ def _bool(data: Mapping[str, Any], key: str) -> bool:
 
 
 def _count(data: Mapping[str, Any], key: str) -> int:
-    value = data.get(key, 0)
-    if value in (None, ""):
-        value = 0
+    """A count the report must carry: a missing or empty one is refused, never read as 0 (a
+    report without its fevers would stand in the roll-call as a day without fevers)."""
+    value = data.get(key)
     if isinstance(value, str):
         text = value.strip(rules.SPACES)
         if text.isascii() and text.isdigit() and len(text) <= 8:
@@ -210,6 +210,24 @@ def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
     fever_actions = sum(counts[f"fever_{a}"] for a in FEVER_ACTIONS)
     if fever_actions > counts["fevers"]:
         raise sync.Invalid(_("The report counts more fever outcomes than fevers."))
+    # Every count is of the day's entries: none can be more than the people in and out.
+    people = entries_in(counts) + entries_out(counts)
+    for key in ("fevers", "travel", "vehicles"):
+        if counts[key] > people:
+            raise sync.Invalid(
+                _(
+                    "The count “%(field)s” is more than the people in and out (%(n)d).",
+                    field=count_label(key),
+                    n=people,
+                )
+            )
+    if counts["code_red"] + counts["code_yellow"] > people:
+        raise sync.Invalid(
+            _(
+                "Red and yellow codes together are more than the people in and out (%(n)d).",
+                n=people,
+            )
+        )
     zero = _bool(data, "zero")
     if zero and not is_zero(counts):
         raise sync.Invalid(_("A zero report cannot have counts."))
