@@ -121,9 +121,11 @@ def gate_time(value: str) -> str:
     return when.strftime("%H:%M") if when.date() == today else when.strftime("%m-%d %H:%M")
 
 
-def _volunteer() -> bool:
-    """Whether the gate is kept from here: an enrolled phone, or a signed-in coordinator."""
-    return devices.peer_from_cookie(get_db()) is not None or accounts.current_user() is not None
+def _volunteer(site) -> bool:
+    """Whether the site's gate is kept from here: an enrolled phone (its volunteer may help at
+    another gate), or a console user who may write and has the site in scope (a viewer, or a
+    coordinator of another district, gets what a visitor gets)."""
+    return devices.writer_at(get_db(), site["id"])[1]
 
 
 @bp.get("/s/<code>")
@@ -133,11 +135,14 @@ def page(code: str):
     phone enrolled here by an old code of the site, a redirect to the new code's page."""
     site = _site_or_404(code, follow=True)
     conn = get_db()
-    if not _volunteer():
+    if not _volunteer(site):
         return _register_response(site, selfreg.for_site(site))
     prefill = {}
     person_id = request.args.get("person", "")
-    if person_id:
+    # The roster's people (search, a card scanned) only for this site's own gate keepers, as
+    # roster.json: a phone of another site records here without reading who lives here.
+    keeper = _gate_keeper_of(site)
+    if person_id and keeper:
         person = roster.get_person(conn, site["id"], person_id)
         if person is not None:
             prefill = {
@@ -148,7 +153,7 @@ def page(code: str):
                 "roster_id": person["id"],
             }
     query = request.args.get("q", "").strip()[:50]
-    matches = roster.search(conn, site, query)
+    matches = roster.search(conn, site, query) if keeper else []
     return _render(site, _new_form(site, **prefill), query=query, matches=matches)
 
 
@@ -162,7 +167,7 @@ def last_entries(code: str):
         _site_or_404(code)  # the poster's page saying what is wrong
     if not is_htmx():
         return redirect(url_for("gate.page", code=code))
-    if not _volunteer():
+    if not _volunteer(site):
         return "", 401
     last = render_template(
         "gate/_last.html", last=entries.last_at_site(get_db(), site["id"]), as_of=iso(utcnow())
@@ -186,7 +191,9 @@ def roster_search(code: str):
     query = request.args.get("q", "").strip()[:50]
     if not is_htmx():
         return redirect(url_for("gate.page", code=code, q=query))
-    matches = roster.search(get_db(), site, query)
+    if not _volunteer(site):
+        return "", 401
+    matches = roster.search(get_db(), site, query) if _gate_keeper_of(site) else []
     response = make_response(
         render_template("gate/_roster.html", site=site, matches=matches, query=query)
     )
@@ -199,7 +206,7 @@ def create(code: str):
     """Save one entry through records.save(); a repeat of the same record id saves nothing new.
     Saved whatever became of the code or the site since the page was opened (sites.posted_to)."""
     site = sites.posted_to(get_db(), code) or _site_or_404(code)
-    if not _volunteer():
+    if not _volunteer(site):
         # 401 tells the phone's service worker to keep the entry in its outbox until
         # the phone is enrolled again (a revoked phone stops here).
         message = _("This phone is not enrolled. Ask your coordinator for an enrolment link.")
@@ -417,7 +424,7 @@ def registration(code: str, registration_uuid: str):
     """A visitor's registration, for the gate phone that scanned their pass (JSON); asked by a
     page kept under an old code of the site, its phone is redirected to the current code's."""
     site = _site_or_404(code, follow=True)
-    if not _volunteer():
+    if not _volunteer(site):
         return _json_error(_("This phone is not enrolled."), 401)
     conn = get_db()
     try:
