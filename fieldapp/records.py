@@ -185,6 +185,9 @@ def describe(exc: sync.Invalid) -> str:
         ),
         "clock": lambda: _clock_wrong(int(exc.params.get("offset_ms") or 0)),
         "device": lambda: _("The record names another phone than the one that sent it."),
+        "phone_kind": lambda: _(
+            "A phone does not make records of this kind: they come from the console."
+        ),
         "origin": lambda: _("The record names its instance in a way that is not valid."),
         "conflict": lambda: _(
             "Another record with the same id but other content is stored already: the first"

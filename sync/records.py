@@ -70,6 +70,10 @@ class RecordKind:
     expires: bool = True  # False for records kept past the entry horizon (daily reports)
     after_write: Callable[[sqlite3.Connection, list[dict[str, Any]]], None] | None = None
     after_write_reads: tuple[str, ...] = ()
+    # A phone may send it (what its gate, report and screening pages make). The other kinds
+    # (a coordinator's corrections and follow-ups) come from the console, or relayed by an
+    # instance: a phone that sends one has it refused.
+    from_phones: bool = False
 
 
 class Registry:

@@ -168,6 +168,7 @@ def apply_batch(
     inside: Callable[[sqlite3.Connection, list[Result]], None] | None = None,
     describe: Callable[[Invalid], str] | None = None,
     review: Callable[[Any], Any] | None = None,
+    phone: bool | None = None,
 ) -> list[Result]:
     """Store a batch of wire records; return one Result per record, in order.
 
@@ -186,7 +187,9 @@ def apply_batch(
     with the offset (Result.clock_offset_ms), nothing of it stored, whatever its age. Such a
     phone's record whose only difference from the one stored under its uuid is its time of
     recording is a duplicate (the instance's gate form or an earlier correction timed it).
-    A caller with a transaction open on conn gets the write in it.
+    A caller with a transaction open on conn gets the write in it. phone (by default: device
+    is given) says the records come from a phone: of a kind phones do not make
+    (RecordKind.from_phones), they are refused.
 
     Whatever a record holds, it gets a result of its own: a value no database could store,
     or one a kind's validate() trips over, refuses that record and no other.
@@ -199,6 +202,7 @@ def apply_batch(
     wrong_clock = None
     if sent_at is not None and abs(now - sent_at) > CLOCK_TOLERANCE:
         wrong_clock = iso(sent_at + CLOCK_TOLERANCE)
+    from_phone = device is not None if phone is None else phone
     results: list[Result | None] = [None] * len(records)
     # Per kind: the kind, and (index in the batch, uuid, content hash, row) per valid record.
     pending: dict[str, tuple[RecordKind, list[tuple[int, str, str, tuple[Any, ...]]]]] = {}
@@ -221,6 +225,8 @@ def apply_batch(
             kind = registry.get(kind_name) if isinstance(kind_name, str) else None
             if kind is None:
                 raise Invalid("unknown record kind", "unknown_kind", kind=_shown(kind_name))
+            if from_phone and not kind.from_phones:
+                raise Invalid("a phone does not send records of this kind", "phone_kind")
             recorded_at = normal_time(raw.get("recorded_at"))
             if (
                 wrong_clock is not None

@@ -91,6 +91,7 @@ def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
             COLUMNS,
             after_write=after_write,
             after_write_reads=("uuid", *counts.READ.split(", ")),
+            from_phones=True,
         )
     ]
 

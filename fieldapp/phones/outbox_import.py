@@ -254,7 +254,10 @@ def import_records(
     now = received_at or utcnow()
     with db.transaction(conn):
         for batch in db.chunks(items, BATCH):
-            for result in records.save(conn, batch, source=source, received_at=now, sent_at=now):
+            saved = records.save(
+                conn, batch, source=source, received_at=now, sent_at=now, phone=True
+            )
+            for result in saved:
                 counts[result.status] += 1
                 if result.reason:
                     refused.append((result.uuid, result.reason))

@@ -259,7 +259,15 @@ def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
 def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
     """The daily_report kind: kept past the entries' horizon (counts only)."""
     return [
-        records.kind("daily_report", "daily_reports", validate, COLUMNS, ("zero",), expires=False)
+        records.kind(
+            "daily_report",
+            "daily_reports",
+            validate,
+            COLUMNS,
+            ("zero",),
+            expires=False,
+            from_phones=True,
+        )
     ]
 
 

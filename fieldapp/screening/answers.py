@@ -91,6 +91,7 @@ def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
             COLUMNS,
             ("added",),
             after_write=tallies.after_write,
+            from_phones=True,
         )
     ]
 
