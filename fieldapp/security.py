@@ -57,4 +57,8 @@ def init_app(app: Flask) -> None:
     def _headers(response):
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
+        if request.path.startswith("/console/"):
+            # A coordinator's pages show names and phone numbers: no browser keeps them (the
+            # back button after sign-out) and no proxy. An export says so itself as well.
+            response.headers.setdefault("Cache-Control", "private, no-store")
         return response
