@@ -46,6 +46,18 @@ def row_of(html, site):
 
 
 def test_a_sites_links_open_its_log_and_its_fevers(app, world):
+    """The fever count of a site's row is today's, and so is what its link lists."""
+    before = (datetime.now(UTC) - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    save(
+        app,
+        wire_entry(
+            world["a"]["id"],
+            name="前天发烧",
+            temperature=38.9,
+            recorded_at=before,
+            fever_action="clinic",
+        ),
+    )
     client = app.test_client()
     login(client, "coord")
     html = client.get("/console/").get_data(as_text=True)
@@ -58,6 +70,7 @@ def test_a_sites_links_open_its_log_and_its_fevers(app, world):
     assert "赵志强" not in site_log  # another site
     fever_log = client.get(fever_link).get_data(as_text=True)
     assert "陈晓梅" in fever_log and "张建国" not in fever_log
+    assert "前天发烧" not in fever_log and "前天发烧" in site_log
 
 
 def test_dashboard_counts_today_in_scope(app, world):
