@@ -208,6 +208,63 @@ def test_disable_ends_sessions_and_sign_in(app, runner, client, db):
     assert runner.invoke(args=["user", "disable", "nobody"]).exit_code != 0
 
 
+def signed_in(client, path="/console/audit"):
+    """Whether this browser gets the page; otherwise it must be sent to the sign-in form."""
+    r = client.get(path)
+    if r.status_code == 200:
+        return True
+    assert r.status_code == 302 and "/console/login" in r.headers["Location"]
+    page = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert 'id="password"' in page  # the sign-in form
+    return False
+
+
+def test_sign_out_ends_every_copy_of_that_session_and_no_other(app, client, db):
+    make_user(app, "root", "admin")
+    office = app.test_client()  # the same account signed in on another device
+    assert login(client, "root").status_code == 302
+    assert login(office, "root").status_code == 302
+    copy = app.test_client()  # a copy of this browser's cookie (a shared PC, a stolen cookie)
+    copy.set_cookie("session", client.get_cookie("session").value)
+    assert signed_in(copy) and signed_in(office)
+    assert db.execute("SELECT count(*) FROM console_sessions").fetchone()[0] == 2
+
+    r = client.post("/console/logout", data={"csrf_token": csrf(client, "/console/")})
+    assert r.status_code == 302
+    assert not signed_in(client)
+    assert not signed_in(copy)  # the copy is signed out too, on the server
+    assert signed_in(office)  # the other device is not
+    assert db.execute("SELECT count(*) FROM console_sessions").fetchone()[0] == 1
+    last = db.execute("SELECT actor, action FROM audit_log ORDER BY id DESC").fetchone()
+    assert tuple(last) == ("root", "logout")
+
+    assert login(client, "root").status_code == 302  # signing in again works
+    assert signed_in(client) and not signed_in(copy)
+    assert db.execute("SELECT count(*) FROM console_sessions").fetchone()[0] == 2
+
+
+def test_a_session_from_before_sessions_were_kept_signs_in_again(app, client, db):
+    make_user(app, "root", "admin")
+    user_id, password_at = db.execute("SELECT id, password_at FROM users").fetchone()
+    with client.session_transaction() as old:  # a cookie made before migration 0015
+        old["user_id"] = user_id
+        old["password_at"] = password_at
+    assert not signed_in(client)  # asked to sign in, no error
+    assert login(client, "root").status_code == 302
+    assert signed_in(client)
+
+
+def test_sessions_older_than_their_lifetime_end_and_are_purged(app, client, db):
+    make_user(app, "root", "admin")
+    office = app.test_client()
+    login(office, "root")
+    db.execute("UPDATE console_sessions SET started_at = '2000-01-01T00:00:00.000Z'")
+    assert not signed_in(office)
+    login(client, "root")  # a sign-in purges the sessions past the lifetime
+    assert signed_in(client)
+    assert db.execute("SELECT count(*) FROM console_sessions").fetchone()[0] == 1
+
+
 def test_htmx_poll_after_the_session_ended_redirects_the_whole_page(client):
     r = client.get("/console/", headers={"HX-Request": "true"})
     assert r.status_code == 200

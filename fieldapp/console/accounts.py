@@ -8,6 +8,7 @@ Other areas protect their console pages with ``require_role`` and narrow their q
 from __future__ import annotations
 
 import functools
+import secrets
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -280,29 +281,62 @@ def audit_action(action: str, target: str = "", detail: str = "") -> None:
 
 
 def login_user(user: User) -> None:
-    """Start a fresh session for the user (a new session, so a planted one is not reused)."""
+    """Start a fresh session for the user (a new session, so a planted one is not reused).
+
+    The session's id is kept in the signed cookie and in console_sessions: signing out
+    deletes the row, which ends every copy of the cookie. Sessions older than the session
+    lifetime (the cookie's own limit) are purged here, as login failures are in authenticate.
+    """
+    conn = get_db()
+    now = sync.utcnow()
+    session_id = secrets.token_urlsafe(32)
+    with transaction(conn):
+        if "session_id" in session:  # signing in over a session ends it
+            conn.execute("DELETE FROM console_sessions WHERE id = ?", (session["session_id"],))
+        conn.execute(
+            "DELETE FROM console_sessions WHERE started_at < ?",
+            (iso(now - current_app.permanent_session_lifetime),),
+        )
+        conn.execute(
+            "INSERT INTO console_sessions (id, user_id, started_at) VALUES (?, ?, ?)",
+            (session_id, user.id, iso(now)),
+        )
+        row = conn.execute("SELECT password_at FROM users WHERE id = ?", (user.id,)).fetchone()
     session.clear()
-    row = get_db().execute("SELECT password_at FROM users WHERE id = ?", (user.id,)).fetchone()
     session["user_id"] = user.id
+    session["session_id"] = session_id
     session["password_at"] = row["password_at"]
 
 
 def logout_user() -> None:
-    """End the session."""
+    """End the session for good: its row goes, so no copy of the cookie signs in again."""
+    session_id = session.get("session_id")
+    if session_id is not None:
+        conn = get_db()
+        with transaction(conn):
+            conn.execute("DELETE FROM console_sessions WHERE id = ?", (session_id,))
     session.clear()
     g.pop("console_user", None)
 
 
 def current_user() -> User | None:
-    """The signed-in user of this request, or None (a changed password ends old sessions)."""
+    """The signed-in user of this request, or None: the session must still be open (not signed
+    out, not older than the session lifetime) and made with the current password."""
     if "console_user" in g:
         return g.console_user
     user = None
     user_id = session.get("user_id")
-    if user_id is not None:
+    session_id = session.get("session_id")
+    if user_id is not None and session_id is not None:
+        since = iso(sync.utcnow() - current_app.permanent_session_lifetime)
         row = (
             get_db()
-            .execute("SELECT * FROM users WHERE id = ? AND active = 1", (user_id,))
+            .execute(
+                "SELECT users.* FROM console_sessions JOIN users ON users.id = user_id"
+                " WHERE console_sessions.id = ? AND user_id = ? AND started_at >= ?"
+                " AND active = 1",
+                (session_id, user_id, since),
+            )
             .fetchone()
         )
         if row is not None and row["password_at"] == session.get("password_at"):
