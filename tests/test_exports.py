@@ -150,6 +150,78 @@ def test_a_site_name_and_a_void_reason_never_run_as_formulas(app, world, db, use
         assert cells[uuid]["场所"].data_type == "s"
 
 
+def digits_id() -> str:
+    """A valid 18-digit ID number that is digits only (no X): what Excel would round."""
+    from fieldapp import rules
+
+    return next(n for d in "0123456789" if rules.valid_resident_id(n := "32048219800101123" + d))
+
+
+@pytest.mark.parametrize(("user", "full"), [("root", ""), ("root", "1"), ("viewer", "")])
+def test_digits_excel_would_change_open_as_text(app, world, db, user, full):
+    """Excel and WPS open a CSV cell of 12+ digits as a number (18 digits keep 15: the ID
+    number is lost) and drop a leading 0: such cells are led by a tab, so they open as text with
+    every digit. A mobile number (11 digits), the masked ID and other text stay as they are;
+    the database and the workbook hold the text as entered."""
+    full_id = digits_id()
+    (uuid,) = save(
+        app,
+        wire_entry(
+            world["a"]["id"],
+            phone="13912345678",
+            id_number=full_id,
+            destination="0501",
+            note="123456789012",
+            volunteer="12345678901",
+        ),
+    )
+    client = app.test_client()
+    login(client, user)
+    rows = parse_csv(export(client, format="csv", full=full))
+    by_uuid = {r[-1]: r for r in rows[1:]}  # 5 phone, 6 ID, 13 unit, 14 note, 15 on duty
+    row = by_uuid[uuid]
+    if full:
+        assert row[6] == "\t" + full_id and row[6].strip() == full_id
+        assert row[5] == "13912345678"  # 11 digits: Excel shows it whole
+        assert by_uuid[world["ids"][0]][6] == ID  # ends in X: text already
+    else:
+        assert row[6] == "320482********" + full_id[-4:]
+        assert row[5] == "139****5678"
+    assert row[13] == "\t0501" and row[14] == "\t123456789012"
+    assert row[15] == "12345678901"
+    assert by_uuid[world["ids"][0]][13] == "3-2-501"
+    stored = db.execute(
+        "SELECT destination, note, id_masked FROM entries WHERE uuid = ?", (uuid,)
+    ).fetchone()
+    assert (stored["destination"], stored["note"]) == ("0501", "123456789012")
+    assert stored["id_masked"] == "320482********" + full_id[-4:]
+    header, *body = xlsx_cells(export(client, format="xlsx", full=full))
+    cells = {r[-1].value: r for r in body}
+    assert cells[uuid][13].value == "0501" and cells[uuid][14].value == "123456789012"
+    if full:
+        assert cells[uuid][6].value == full_id
+        assert cells[uuid][6].data_type == "s"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["0501", "123456789012", "12345678901", "0", "01", "1234567890123456789", "0x12", "-0123"],
+)
+def test_the_sql_and_python_csv_cells_lead_the_same_digits_with_a_tab(text):
+    import sqlite3
+
+    expected = (
+        "\t" + text if text in ("0501", "123456789012", "01", "1234567890123456789") else text
+    )
+    expected = "'" + text if text == "-0123" else expected
+    assert exports.csv_cell(text) == expected
+    conn = sqlite3.connect(":memory:")
+    (in_sql,) = conn.execute(
+        f"SELECT {exports._quoted('v')} FROM (SELECT ? AS v)", (text,)
+    ).fetchone()
+    assert in_sql == expected
+
+
 def xlsx_cells(response) -> list[list]:
     """The first sheet's cells, row by row (openpyxl: .value, .data_type, .number_format)."""
     assert response.status_code == 200

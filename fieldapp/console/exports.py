@@ -67,7 +67,8 @@ def row_maker(
 
     full (admins and coordinators only, audited) gives full phone and ID numbers; sites maps
     site ids to names (logbook.site_names); guard: free text that would start a formula is
-    quoted with a ' (for a CSV file; an XLSX cell holds the text as entered).
+    quoted with a ', and digits Excel would read as a number and change are led by a tab
+    (csv_cell: for a CSV file; an XLSX cell holds the text as entered).
     """
     d_labels = {k: str(v) for k, v in rules.DIRECTIONS.items()}
     p_labels = {k: str(v) for k, v in rules.PERSON_TYPES.items()}
@@ -78,7 +79,7 @@ def row_maker(
     viewer = role == "viewer"
     mask_phone, mask_name = rules.mask_phone, logbook.mask_name
     local = local_times(tz)
-    cell = safe_cell if guard else _as_is
+    cell = csv_cell if guard else _as_is
 
     columns = logbook.ITER_COLUMNS
 
@@ -101,8 +102,8 @@ def row_maker(
             d_labels.get(direction, direction),
             p_labels.get(person_type, person_type),
             mask_name(name) if viewer else name,
-            phone if full else mask_phone(phone),
-            vault.open(id_cipher) if full else id_masked,  # type: ignore[union-attr]
+            cell(phone) if full else mask_phone(phone),
+            cell(vault.open(id_cipher)) if full else id_masked,  # type: ignore[union-attr]
             temperature,
             f_labels.get(fever_action, fever_action),
             h_labels.get(health_code, health_code),
@@ -124,14 +125,42 @@ def _as_is(value: Any) -> Any:
     return value
 
 
+# A text of digits that Excel and WPS open from a CSV file as a number, and change: from 12
+# digits it shows 1.23457E+11 (and saves the file again so), past 15 it keeps 15 (an 18-digit ID
+# number loses its last 3 for good), and a leading 0 goes. An 11-digit mobile number (it starts
+# with 1) is shown whole and is left as it is.
+DIGITS_AS_TEXT = 12
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell as a spreadsheet should open it: text that would start a formula quoted with
+    a ' (tables.safe_cell), and digits Excel would change (DIGITS_AS_TEXT or more, or a leading
+    0) led by a tab, so that Excel and WPS open them as text with every digit (the usual way
+    for Chinese ID numbers: the tab does not show, and no formula is written)."""
+    if (
+        isinstance(value, str)
+        and value.isascii()
+        and value.isdigit()
+        and (len(value) >= DIGITS_AS_TEXT or (len(value) > 1 and value[0] == "0"))
+    ):
+        return "\t" + value
+    return safe_cell(value)
+
+
 _FORMULA_START_SQL = ", ".join(f"'{c}'" for c in sorted(FORMULA_START))
 
 
 def _quoted(column: str) -> str:
-    """SQL quoting a free-text column that would start a formula (as tables.safe_cell does)."""
+    """SQL for a free-text column's CSV cell, as csv_cell makes it: quoted with a ' if it would
+    start a formula, led by a tab if it is digits Excel would change (ltrim works alike in
+    SQLite and PostgreSQL)."""
     return (
         f"CASE WHEN substr({column}, 1, 1) IN ({_FORMULA_START_SQL})"
-        f" THEN '''' || {column} ELSE {column} END"
+        f" THEN '''' || {column}"
+        f" WHEN ltrim({column}, '0123456789') = ''"
+        f" AND (length({column}) >= {DIGITS_AS_TEXT}"
+        f" OR (length({column}) > 1 AND substr({column}, 1, 1) = '0'))"
+        f" THEN '\t' || {column} ELSE {column} END"
     )
 
 
