@@ -283,6 +283,60 @@ def test_cli_export_with_progress_bar(app, runner, world, db, tmp_path):
     assert [r[4] for r in rows[1:] if r[-1] == world["ids"][1]] == ["'=HYPERLINK(1)"]
 
 
+def sheets(path_or_file) -> list[tuple[str, list[tuple]]]:
+    """Each sheet's name and rows (header first), read back with openpyxl."""
+    book = openpyxl.load_workbook(path_or_file, read_only=True)
+    found = [(s.title, list(s.iter_rows(values_only=True))) for s in book.worksheets]
+    book.close()
+    return found
+
+
+@pytest.mark.parametrize(("given", "per_sheet"), [(8, [3, 3, 2]), (6, [3, 3]), (3, [3])])
+def test_a_workbook_longer_than_a_sheet_goes_on_in_the_next_sheet(
+    app, monkeypatch, given, per_sheet
+):
+    """XlsxWriter drops rows past Excel's last without a word: they go on in another sheet with
+    the same header, named as the export's continuation, and every row is there once, in
+    order. (A sheet of 4 rows, header included, stands for Excel's 1,048,576.)"""
+    monkeypatch.setattr(exports, "SHEET_ROWS", 4)
+    given_rows = [
+        [f"2020-02-15 08:00:{i:02d}", "丙小区", "进", "居民", f"人{i}", *[""] * 13, f"u{i}"]
+        for i in range(given)
+    ]
+    buf = io.BytesIO()
+    with app.test_request_context():
+        n = exports.write_xlsx([given_rows[:5], given_rows[5:]], buf)
+        header = tuple(exports.headers())
+    assert n == given
+    found = sheets(buf)
+    assert [name for name, _ in found] == [
+        "登记记录",
+        "登记记录（续，第2表）",
+        "登记记录（续，第3表）",
+    ][: len(per_sheet)]
+    assert [len(rows) - 1 for _, rows in found] == per_sheet
+    assert all(rows[0] == header for _, rows in found)
+    written = [row for _, rows in found for row in rows[1:]]
+    assert [r[-1] for r in written] == [f"u{i}" for i in range(given)]  # each once, in order
+    assert written[-1][0] == datetime(2020, 2, 15, 8, 0, given - 1)
+
+
+def test_cli_xlsx_export_says_the_rows_the_file_holds(
+    app, runner, world, db, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(exports, "SHEET_ROWS", 3)  # 2 entries a sheet: 3 entries take 2 sheets
+    out = tmp_path / "all.xlsx"
+    result = runner.invoke(args=["export", "--format", "xlsx", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    found = sheets(out)
+    assert [len(rows) - 1 for _, rows in found] == [2, 1]
+    uuids = [row[-1] for _, rows in found for row in rows[1:]]
+    assert sorted(uuids) == sorted(db_entries(db)) and len(uuids) == 3
+    assert f"已将 3 条登记写入 {out}" in result.output  # what the file holds
+    detail = db.execute("SELECT detail FROM audit_log WHERE action = 'export'").fetchone()[0]
+    assert "rows=3" in detail
+
+
 def test_cli_export_refuses_bad_arguments(runner, world, tmp_path):
     out = tmp_path / "x.csv"
     result = runner.invoke(args=["export", "-o", str(out), "--site", "nope"])

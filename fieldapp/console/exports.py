@@ -285,6 +285,18 @@ def csv_chunks(
             progress(len(part))
 
 
+# The rows of an Excel sheet, its header included: XlsxWriter (constant memory) drops any row past
+# it without a word, so a longer export goes on in another sheet (a test lowers it).
+SHEET_ROWS = 1_048_576
+
+
+def sheet_name(k: int) -> str:
+    """The k-th sheet's name (from 1): Entries, then Entries (continued, sheet 2)... (a sheet's
+    name has at most 31 characters)."""
+    name = _("Entries")
+    return name if k == 1 else _("%(sheet)s (continued, sheet %(n)d)", sheet=name, n=k)[:31]
+
+
 def write_xlsx(
     chunks: Iterable[list], target, progress: Callable[[int], None] | None = None
 ) -> int:
@@ -293,30 +305,43 @@ def write_xlsx(
     chunks: rows(..., guard=False): every text is written as a string cell, as entered
     (strings_to_formulas off: never a formula, no ' needed); the time is a date-time cell in
     local time, so a spreadsheet sorts and filters by it (a time the clocks show twice shows
-    its UTC offset beside it)."""
+    its UTC offset beside it). Rows past a sheet's last (SHEET_ROWS) go on in the next sheet,
+    which has the same header and says it continues the first: every row is in the file."""
     book = xlsxwriter.Workbook(
         target, {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False}
     )
-    sheet = book.add_worksheet(_("Entries"))
     bold = book.add_format({"bold": True})
     when = book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
-    sheet.set_column(0, 0, 20)  # the whole time: a narrower column shows ####
-    sheet.write_row(0, 0, headers(), bold)
-    sheet.freeze_panes(1, 0)
-    n = 0
+    header = headers()
+
+    def new_sheet(k: int):
+        sheet = book.add_worksheet(sheet_name(k))
+        sheet.set_column(0, 0, 20)  # the whole time: a narrower column shows ####
+        sheet.write_row(0, 0, header, bold)
+        sheet.freeze_panes(1, 0)
+        return sheet
+
+    sheets = 1
+    sheet = new_sheet(sheets)
+    n = r = 0  # rows written in all, and in this sheet
     offsets: dict[str, Any] = {}  # a time the clocks show twice: shown with its UTC offset
     parse = datetime.fromisoformat
     for part in chunks:
         for row in part:
+            if r == SHEET_ROWS - 1:
+                sheets += 1
+                sheet = new_sheet(sheets)
+                r = 0
             n += 1
+            r += 1
             at, offset = row[0][:19], row[0][19:]
             shown = when
             if offset:
                 shown = offsets.get(offset) or offsets.setdefault(
                     offset, book.add_format({"num_format": f'yyyy-mm-dd hh:mm:ss "{offset}"'})
                 )
-            sheet.write_datetime(n, 0, parse(at), shown)
-            sheet.write_row(n, 1, row[1:])
+            sheet.write_datetime(r, 0, parse(at), shown)
+            sheet.write_row(r, 1, row[1:])
         if progress:
             progress(len(part))
     book.close()
