@@ -150,6 +150,78 @@ def test_a_site_name_and_a_void_reason_never_run_as_formulas(app, world, db, use
         assert cells[uuid]["场所"].data_type == "s"
 
 
+def digits_id() -> str:
+    """A valid 18-digit ID number that is digits only (no X): what Excel would round."""
+    from fieldapp import rules
+
+    return next(n for d in "0123456789" if rules.valid_resident_id(n := "32048219800101123" + d))
+
+
+@pytest.mark.parametrize(("user", "full"), [("root", ""), ("root", "1"), ("viewer", "")])
+def test_digits_excel_would_change_open_as_text(app, world, db, user, full):
+    """Excel and WPS open a CSV cell of 12+ digits as a number (18 digits keep 15: the ID
+    number is lost) and drop a leading 0: such cells are led by a tab, so they open as text with
+    every digit. A mobile number (11 digits), the masked ID and other text stay as they are;
+    the database and the workbook hold the text as entered."""
+    full_id = digits_id()
+    (uuid,) = save(
+        app,
+        wire_entry(
+            world["a"]["id"],
+            phone="13912345678",
+            id_number=full_id,
+            destination="0501",
+            note="123456789012",
+            volunteer="12345678901",
+        ),
+    )
+    client = app.test_client()
+    login(client, user)
+    rows = parse_csv(export(client, format="csv", full=full))
+    by_uuid = {r[-1]: r for r in rows[1:]}  # 5 phone, 6 ID, 13 unit, 14 note, 15 on duty
+    row = by_uuid[uuid]
+    if full:
+        assert row[6] == "\t" + full_id and row[6].strip() == full_id
+        assert row[5] == "13912345678"  # 11 digits: Excel shows it whole
+        assert by_uuid[world["ids"][0]][6] == ID  # ends in X: text already
+    else:
+        assert row[6] == "320482********" + full_id[-4:]
+        assert row[5] == "139****5678"
+    assert row[13] == "\t0501" and row[14] == "\t123456789012"
+    assert row[15] == "12345678901"
+    assert by_uuid[world["ids"][0]][13] == "3-2-501"
+    stored = db.execute(
+        "SELECT destination, note, id_masked FROM entries WHERE uuid = ?", (uuid,)
+    ).fetchone()
+    assert (stored["destination"], stored["note"]) == ("0501", "123456789012")
+    assert stored["id_masked"] == "320482********" + full_id[-4:]
+    header, *body = xlsx_cells(export(client, format="xlsx", full=full))
+    cells = {r[-1].value: r for r in body}
+    assert cells[uuid][13].value == "0501" and cells[uuid][14].value == "123456789012"
+    if full:
+        assert cells[uuid][6].value == full_id
+        assert cells[uuid][6].data_type == "s"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["0501", "123456789012", "12345678901", "0", "01", "1234567890123456789", "0x12", "-0123"],
+)
+def test_the_sql_and_python_csv_cells_lead_the_same_digits_with_a_tab(text):
+    import sqlite3
+
+    expected = (
+        "\t" + text if text in ("0501", "123456789012", "01", "1234567890123456789") else text
+    )
+    expected = "'" + text if text == "-0123" else expected
+    assert exports.csv_cell(text) == expected
+    conn = sqlite3.connect(":memory:")
+    (in_sql,) = conn.execute(
+        f"SELECT {exports._quoted('v')} FROM (SELECT ? AS v)", (text,)
+    ).fetchone()
+    assert in_sql == expected
+
+
 def xlsx_cells(response) -> list[list]:
     """The first sheet's cells, row by row (openpyxl: .value, .data_type, .number_format)."""
     assert response.status_code == 200
@@ -209,6 +281,60 @@ def test_cli_export_with_progress_bar(app, runner, world, db, tmp_path):
     book.close()
     assert names[world["ids"][1]] == "=HYPERLINK(1)"
     assert [r[4] for r in rows[1:] if r[-1] == world["ids"][1]] == ["'=HYPERLINK(1)"]
+
+
+def sheets(path_or_file) -> list[tuple[str, list[tuple]]]:
+    """Each sheet's name and rows (header first), read back with openpyxl."""
+    book = openpyxl.load_workbook(path_or_file, read_only=True)
+    found = [(s.title, list(s.iter_rows(values_only=True))) for s in book.worksheets]
+    book.close()
+    return found
+
+
+@pytest.mark.parametrize(("given", "per_sheet"), [(8, [3, 3, 2]), (6, [3, 3]), (3, [3])])
+def test_a_workbook_longer_than_a_sheet_goes_on_in_the_next_sheet(
+    app, monkeypatch, given, per_sheet
+):
+    """XlsxWriter drops rows past Excel's last without a word: they go on in another sheet with
+    the same header, named as the export's continuation, and every row is there once, in
+    order. (A sheet of 4 rows, header included, stands for Excel's 1,048,576.)"""
+    monkeypatch.setattr(exports, "SHEET_ROWS", 4)
+    given_rows = [
+        [f"2020-02-15 08:00:{i:02d}", "丙小区", "进", "居民", f"人{i}", *[""] * 13, f"u{i}"]
+        for i in range(given)
+    ]
+    buf = io.BytesIO()
+    with app.test_request_context():
+        n = exports.write_xlsx([given_rows[:5], given_rows[5:]], buf)
+        header = tuple(exports.headers())
+    assert n == given
+    found = sheets(buf)
+    assert [name for name, _ in found] == [
+        "登记记录",
+        "登记记录（续，第2表）",
+        "登记记录（续，第3表）",
+    ][: len(per_sheet)]
+    assert [len(rows) - 1 for _, rows in found] == per_sheet
+    assert all(rows[0] == header for _, rows in found)
+    written = [row for _, rows in found for row in rows[1:]]
+    assert [r[-1] for r in written] == [f"u{i}" for i in range(given)]  # each once, in order
+    assert written[-1][0] == datetime(2020, 2, 15, 8, 0, given - 1)
+
+
+def test_cli_xlsx_export_says_the_rows_the_file_holds(
+    app, runner, world, db, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(exports, "SHEET_ROWS", 3)  # 2 entries a sheet: 3 entries take 2 sheets
+    out = tmp_path / "all.xlsx"
+    result = runner.invoke(args=["export", "--format", "xlsx", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    found = sheets(out)
+    assert [len(rows) - 1 for _, rows in found] == [2, 1]
+    uuids = [row[-1] for _, rows in found for row in rows[1:]]
+    assert sorted(uuids) == sorted(db_entries(db)) and len(uuids) == 3
+    assert f"已将 3 条登记写入 {out}" in result.output  # what the file holds
+    detail = db.execute("SELECT detail FROM audit_log WHERE action = 'export'").fetchone()[0]
+    assert "rows=3" in detail
 
 
 def test_cli_export_refuses_bad_arguments(runner, world, tmp_path):

@@ -113,27 +113,33 @@ def export_command(fmt, output, site_code, date_from, date_to, fever, travel, fu
         if errors:
             raise click.ClickException(" ".join(errors))
         vault = IdVault(current_app.config.get("ID_KEY")) if full else None
-        total = logbook.count(conn, filters, None, tz)
-        with tqdm(total=total, unit="rows", disable=None) as bar:
+        written = 0  # what the file holds, as said and logged (the count sizes the bar)
+        with tqdm(total=logbook.count(conn, filters, None, tz), unit="rows", disable=None) as bar:
+
+            def progress(k: int) -> None:
+                nonlocal written
+                written += k
+                bar.update(k)
+
             # A CSV file quotes text that would start a formula; an XLSX cell holds it as is.
             guard = fmt == "csv"
             chunks = exports.rows(conn, filters, None, tz, "admin", full, vault, guard=guard)
             with output_file(output) as out:
                 if fmt == "csv":
-                    for piece in exports.csv_chunks(chunks, bar.update):
+                    for piece in exports.csv_chunks(chunks, progress):
                         out.write(piece.encode("utf-8"))
                 else:
-                    exports.write_xlsx(chunks, out, bar.update)
+                    written = exports.write_xlsx(chunks, out, bar.update)
         # Logged once the file is in place: a failed export leaves neither file nor row. Should
         # the row fail, the file goes too: no full export without its line in the audit log.
         try:
             with transaction(conn):
-                detail = f"{fmt} full={int(full)} rows={total} {filters.as_args()}"
+                detail = f"{fmt} full={int(full)} rows={written} {filters.as_args()}"
                 audit.write(conn, f"cli:{getpass.getuser()}", "export", output, detail)
         except BaseException:
             os.unlink(output)
             raise
-        click.echo(_("%(n)d entries written to %(path)s", n=total, path=output), err=True)
+        click.echo(_("%(n)d entries written to %(path)s", n=written, path=output), err=True)
 
 
 commands = [user_group, export_command]

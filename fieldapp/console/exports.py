@@ -67,7 +67,8 @@ def row_maker(
 
     full (admins and coordinators only, audited) gives full phone and ID numbers; sites maps
     site ids to names (logbook.site_names); guard: free text that would start a formula is
-    quoted with a ' (for a CSV file; an XLSX cell holds the text as entered).
+    quoted with a ', and digits Excel would read as a number and change are led by a tab
+    (csv_cell: for a CSV file; an XLSX cell holds the text as entered).
     """
     d_labels = {k: str(v) for k, v in rules.DIRECTIONS.items()}
     p_labels = {k: str(v) for k, v in rules.PERSON_TYPES.items()}
@@ -78,7 +79,7 @@ def row_maker(
     viewer = role == "viewer"
     mask_phone, mask_name = rules.mask_phone, logbook.mask_name
     local = local_times(tz)
-    cell = safe_cell if guard else _as_is
+    cell = csv_cell if guard else _as_is
 
     columns = logbook.ITER_COLUMNS
 
@@ -101,8 +102,8 @@ def row_maker(
             d_labels.get(direction, direction),
             p_labels.get(person_type, person_type),
             mask_name(name) if viewer else name,
-            phone if full else mask_phone(phone),
-            vault.open(id_cipher) if full else id_masked,  # type: ignore[union-attr]
+            cell(phone) if full else mask_phone(phone),
+            cell(vault.open(id_cipher)) if full else id_masked,  # type: ignore[union-attr]
             temperature,
             f_labels.get(fever_action, fever_action),
             h_labels.get(health_code, health_code),
@@ -124,14 +125,42 @@ def _as_is(value: Any) -> Any:
     return value
 
 
+# A text of digits that Excel and WPS open from a CSV file as a number, and change: from 12
+# digits it shows 1.23457E+11 (and saves the file again so), past 15 it keeps 15 (an 18-digit ID
+# number loses its last 3 for good), and a leading 0 goes. An 11-digit mobile number (it starts
+# with 1) is shown whole and is left as it is.
+DIGITS_AS_TEXT = 12
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell as a spreadsheet should open it: text that would start a formula quoted with
+    a ' (tables.safe_cell), and digits Excel would change (DIGITS_AS_TEXT or more, or a leading
+    0) led by a tab, so that Excel and WPS open them as text with every digit (the usual way
+    for Chinese ID numbers: the tab does not show, and no formula is written)."""
+    if (
+        isinstance(value, str)
+        and value.isascii()
+        and value.isdigit()
+        and (len(value) >= DIGITS_AS_TEXT or (len(value) > 1 and value[0] == "0"))
+    ):
+        return "\t" + value
+    return safe_cell(value)
+
+
 _FORMULA_START_SQL = ", ".join(f"'{c}'" for c in sorted(FORMULA_START))
 
 
 def _quoted(column: str) -> str:
-    """SQL quoting a free-text column that would start a formula (as tables.safe_cell does)."""
+    """SQL for a free-text column's CSV cell, as csv_cell makes it: quoted with a ' if it would
+    start a formula, led by a tab if it is digits Excel would change (ltrim works alike in
+    SQLite and PostgreSQL)."""
     return (
         f"CASE WHEN substr({column}, 1, 1) IN ({_FORMULA_START_SQL})"
-        f" THEN '''' || {column} ELSE {column} END"
+        f" THEN '''' || {column}"
+        f" WHEN ltrim({column}, '0123456789') = ''"
+        f" AND (length({column}) >= {DIGITS_AS_TEXT}"
+        f" OR (length({column}) > 1 AND substr({column}, 1, 1) = '0'))"
+        f" THEN '\t' || {column} ELSE {column} END"
     )
 
 
@@ -256,6 +285,18 @@ def csv_chunks(
             progress(len(part))
 
 
+# The rows of an Excel sheet, its header included: XlsxWriter (constant memory) drops any row past
+# it without a word, so a longer export goes on in another sheet (a test lowers it).
+SHEET_ROWS = 1_048_576
+
+
+def sheet_name(k: int) -> str:
+    """The k-th sheet's name (from 1): Entries, then Entries (continued, sheet 2)... (a sheet's
+    name has at most 31 characters)."""
+    name = _("Entries")
+    return name if k == 1 else _("%(sheet)s (continued, sheet %(n)d)", sheet=name, n=k)[:31]
+
+
 def write_xlsx(
     chunks: Iterable[list], target, progress: Callable[[int], None] | None = None
 ) -> int:
@@ -264,30 +305,43 @@ def write_xlsx(
     chunks: rows(..., guard=False): every text is written as a string cell, as entered
     (strings_to_formulas off: never a formula, no ' needed); the time is a date-time cell in
     local time, so a spreadsheet sorts and filters by it (a time the clocks show twice shows
-    its UTC offset beside it)."""
+    its UTC offset beside it). Rows past a sheet's last (SHEET_ROWS) go on in the next sheet,
+    which has the same header and says it continues the first: every row is in the file."""
     book = xlsxwriter.Workbook(
         target, {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False}
     )
-    sheet = book.add_worksheet(_("Entries"))
     bold = book.add_format({"bold": True})
     when = book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
-    sheet.set_column(0, 0, 20)  # the whole time: a narrower column shows ####
-    sheet.write_row(0, 0, headers(), bold)
-    sheet.freeze_panes(1, 0)
-    n = 0
+    header = headers()
+
+    def new_sheet(k: int):
+        sheet = book.add_worksheet(sheet_name(k))
+        sheet.set_column(0, 0, 20)  # the whole time: a narrower column shows ####
+        sheet.write_row(0, 0, header, bold)
+        sheet.freeze_panes(1, 0)
+        return sheet
+
+    sheets = 1
+    sheet = new_sheet(sheets)
+    n = r = 0  # rows written in all, and in this sheet
     offsets: dict[str, Any] = {}  # a time the clocks show twice: shown with its UTC offset
     parse = datetime.fromisoformat
     for part in chunks:
         for row in part:
+            if r == SHEET_ROWS - 1:
+                sheets += 1
+                sheet = new_sheet(sheets)
+                r = 0
             n += 1
+            r += 1
             at, offset = row[0][:19], row[0][19:]
             shown = when
             if offset:
                 shown = offsets.get(offset) or offsets.setdefault(
                     offset, book.add_format({"num_format": f'yyyy-mm-dd hh:mm:ss "{offset}"'})
                 )
-            sheet.write_datetime(n, 0, parse(at), shown)
-            sheet.write_row(n, 1, row[1:])
+            sheet.write_datetime(r, 0, parse(at), shown)
+            sheet.write_row(r, 1, row[1:])
         if progress:
             progress(len(part))
     book.close()
