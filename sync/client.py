@@ -142,7 +142,8 @@ def outgoing(conn: sqlite3.Connection, registry: Registry, after: int, limit: in
     by_kind: dict[str, list[str]] = {}
     for _seq, kind, uuid, _chain in changes:
         by_kind.setdefault(kind, []).append(uuid)
-    found: dict[str, dict[str, Any]] = {}
+    # By kind and uuid: two kinds may carry the same uuid (a phone's push can), each its record.
+    found: dict[tuple[str, str], dict[str, Any]] = {}
     for name, uuids in by_kind.items():
         kind = registry.get(name)
         if kind is None:
@@ -152,10 +153,10 @@ def outgoing(conn: sqlite3.Connection, registry: Registry, after: int, limit: in
             marks = ",".join("?" * len(chunk))
             sql = f"SELECT * FROM {kind.table} WHERE uuid IN ({marks})"  # noqa: S608 -- table from code
             for row in conn.execute(sql, chunk):
-                found[row["uuid"]] = _wire(kind, row)
+                found[name, row["uuid"]] = _wire(kind, row)
     records = []
-    for seq, _kind, uuid, _chain in changes:
-        wire = found.get(uuid)
+    for seq, name, uuid, _chain in changes:
+        wire = found.get((name, uuid))
         if wire is not None:
             records.append({**wire, "seq": seq})
     return Batch(records, changes[-1][0], changes[-1][2], changes[-1][3])
