@@ -261,7 +261,7 @@ def push_pending(
             if exc.status == 413 and size > 1:
                 size = max(1, min(size, len(batch.records)) // 2)  # the upstream's limit is lower
                 continue
-            if not exc.answered:
+            if not (exc.answered or exc.status == 413):  # 413 here: one record over the limit
                 raise
             if len(batch.records) > 1:
                 # Something in this batch may be what the upstream cannot take: try half of it.

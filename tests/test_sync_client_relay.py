@@ -6,13 +6,15 @@ from __future__ import annotations
 import uuid as uuidlib
 
 import pytest
-from instances_support import make_instance, sync_up
+from instances_support import ClientTransport, make_instance, sync_up
 from reports_support import entry, save
 
 import sync
 from fieldapp import records
 from fieldapp.db import connect, transaction
 from fieldapp.gate import sites
+from fieldapp.syncing import status
+from sync import client as sync_client
 from sync.store import iso, utcnow
 
 
@@ -67,3 +69,82 @@ def test_an_entry_and_a_correction_with_one_uuid_both_go_up(pair):
         ("房号登记错了",)
     ]
     assert rows(office, "SELECT count(*) FROM sync_held") == [(0,)]
+
+
+class Transport(ClientTransport):
+    """The central's endpoints; an error answer is a SyncError, as sync.HttpTransport raises it
+    (answered for a 5xx or a 400, not for a 413)."""
+
+    def push(self, body: bytes):
+        r = self.client.post(
+            "/sync/v1/push", data=body, headers=self.headers, content_type="application/json"
+        )
+        if r.status_code != 200:
+            answered = r.status_code >= 500 or r.status_code == 400
+            message = (r.get_json(silent=True) or {}).get("message") or f"HTTP {r.status_code}"
+            raise sync.SyncError(message, r.status_code, answered=answered)
+        return r.get_json()
+
+
+def push_round(office, central, token) -> sync.PushReport:
+    """push_pending then retry_held, as a round of `fieldapp sync` runs them."""
+    conn = connect(office.config["DATABASE"])
+    try:
+        with office.app_context():
+            registry = office.extensions["fieldapp.records"]
+            transport = Transport(central.test_client(), token)
+            report = sync.push_pending(conn, registry, transport)
+            sync_client.retry_held(conn, registry, transport, report.source)
+            return report
+    finally:
+        conn.close()
+
+
+def office_status(office) -> dict:
+    """The office's upstream status, as `fieldapp sync --status` shows it."""
+    conn = connect(office.config["DATABASE"])
+    try:
+        with office.test_request_context(), transaction(conn):
+            office.config.update(UPSTREAM_URL="http://city.test", UPSTREAM_TOKEN="x")
+            conn.execute("UPDATE sync_upstream SET url = 'http://city.test'")  # as a round does
+            return status.status(conn)["upstream"]
+    finally:
+        conn.close()
+
+
+def test_one_record_over_the_upstreams_byte_limit_is_held_and_the_queue_goes_on(pair):
+    """The upstream's SYNC_MAX_BATCH_BYTES may be lower than one record: that record is set
+    aside (held, shown, tried again each round) and everything recorded after it goes up."""
+    central, office, token, site = pair
+    now = utcnow()
+    small = entry(site, iso(now), name="前")
+    big = entry(site, iso(now), name="大", note="长" * 200)
+    later = [entry(site, iso(now), name=f"后{i}") for i in range(4)]
+    conn = connect(office.config["DATABASE"])
+    assert save(office, conn, [small, big, *later]) == ["applied"] * 6
+    conn.close()
+    # The central's limit: below any body of the big record alone, above one of any other.
+    conn = connect(office.config["DATABASE"])
+    with office.app_context():
+        wires = sync_client.outgoing(conn, office.extensions["fieldapp.records"], 0, 9).records
+    conn.close()
+    # A held record goes again without since and upto: the smallest body it can go in.
+    body = {"source": "s" * 36}
+    size = {w["uuid"]: len(sync_client.encode({**body, "records": [w]})) for w in wires}
+    limit = size[big["uuid"]] - 50
+    assert max(n for u, n in size.items() if u != big["uuid"]) + 200 < limit
+    central.config["SYNC_MAX_BATCH_BYTES"] = limit
+
+    for _round in range(2):  # every round goes through; the big one stays held
+        push_round(office, central, token)
+        names = {r[0] for r in rows(central, "SELECT name FROM entries")}
+        assert names == {"前", "后0", "后1", "后2", "后3"}
+        up = office_status(office)
+        assert [(h["uuid"], h["kind"]) for h in up["held"]] == [(big["uuid"], "entry")]
+        assert str(limit) in up["held"][0]["reason"] and up["waiting"] == 0
+    assert rows(office, "SELECT tries FROM sync_held") == [(3,)]  # held, then tried each round
+
+    central.config["SYNC_MAX_BATCH_BYTES"] = 1_048_576  # the upstream's limit raised: it goes
+    push_round(office, central, token)
+    assert rows(central, "SELECT name FROM entries WHERE uuid = ?", big["uuid"]) == [("大",)]
+    assert office_status(office)["held"] == []
