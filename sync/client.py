@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .records import RecordKind, Registry
-from .store import iso, utcnow
+from .store import _write, iso, log_again, utcnow
 
 USER_AGENT = "fieldapp-sync/1"
 
@@ -358,7 +358,10 @@ def retry_held(
     held).
 
     The upstream's cursor is past them already, so these pushes leave it where it is; a record
-    it answers for (stored, a repeat, or refused and kept for review there) leaves the table.
+    it answers for (stored, a repeat, or refused and kept for review there) leaves the table
+    and is logged again at the end of our change log. The next push sends it once more, a
+    repeat, and moves the cursor past it: an upstream restored later from a copy taken before
+    this delivery has a cursor below that row and is sent it again, as any other record.
     A batch the upstream fails on is halved until the record it cannot take stands alone,
     which stays held; the others go on.
     """
@@ -395,8 +398,10 @@ def retry_held(
         for wire, result in zip(batch, results, strict=True):
             if _held(result):  # not yet: kept for the next round
                 _hold(conn, wire, str(result.get("reason") or "held"))
-            else:
-                conn.execute("DELETE FROM sync_held WHERE seq = ?", (wire["seq"],))
+            else:  # delivered out of order: logged again, to be sent in order too (below)
+                with _write(conn):
+                    conn.execute("DELETE FROM sync_held WHERE seq = ?", (wire["seq"],))
+                    log_again(conn, wire["kind"], wire["uuid"])
                 delivered += 1
     return delivered, len(waiting) - delivered
 

@@ -3,6 +3,7 @@ however large it is, and whatever the upstream loses to a restore later."""
 
 from __future__ import annotations
 
+import sqlite3
 import uuid as uuidlib
 
 import pytest
@@ -13,7 +14,7 @@ import sync
 from fieldapp import records
 from fieldapp.db import connect, transaction
 from fieldapp.gate import sites
-from fieldapp.syncing import status
+from fieldapp.syncing import status, upstream
 from sync import client as sync_client
 from sync.store import iso, utcnow
 
@@ -148,3 +149,81 @@ def test_one_record_over_the_upstreams_byte_limit_is_held_and_the_queue_goes_on(
     push_round(office, central, token)
     assert rows(central, "SELECT name FROM entries WHERE uuid = ?", big["uuid"]) == [("大",)]
     assert office_status(office)["held"] == []
+
+
+def copy_db(src: str, dst: str) -> None:
+    """A consistent copy of a SQLite database onto another (a backup, or its restore)."""
+    with sqlite3.connect(src) as a, sqlite3.connect(dst) as b:
+        a.backup(b)
+    a.close()
+    b.close()
+
+
+def full_round(office, central, token, monkeypatch) -> dict:
+    """One `fieldapp sync` round of the office (upstream.sync_round) against the central."""
+    office.config.update(UPSTREAM_URL="http://city.test", UPSTREAM_TOKEN=token)
+    monkeypatch.setattr(
+        sync, "HttpTransport", lambda _url, tok: Transport(central.test_client(), tok)
+    )
+    return upstream.sync_round(office)
+
+
+@pytest.mark.parametrize("backup_at", ["held", "delivered"])
+def test_a_held_record_delivered_later_survives_the_upstreams_restore(
+    pair, tmp_path, monkeypatch, backup_at
+):
+    """A record held (the cursor moved past it), delivered by a later round, then the central
+    restored from a copy taken while it was held (or after its delivery): the central ends with
+    it, the office shows nothing waiting or held. Either side restored: duplicates at worst."""
+    central, office, token, site = pair
+    now = utcnow()
+    wire = [entry(site, iso(now), name=f"第{i}") for i in range(5)]
+    poison = wire[2]["uuid"]
+    conn = connect(office.config["DATABASE"])
+    assert save(office, conn, wire) == ["applied"] * 5
+    conn.close()
+    central.config["TEST_FAIL_PUSH_UUIDS"] = {poison}  # a batch with it answers 500
+    full_round(office, central, token, monkeypatch)
+    assert [h["uuid"] for h in office_status(office)["held"]] == [poison]
+    backup = str(tmp_path / "city-backup.sqlite3")
+    if backup_at == "held":
+        copy_db(central.config["DATABASE"], backup)  # last night's: the cursor past it already
+
+    central.config["TEST_FAIL_PUSH_UUIDS"] = set()  # fixed: the next round delivers it
+    assert full_round(office, central, token, monkeypatch)["held"] == 0
+    assert rows(central, "SELECT name FROM entries WHERE uuid = ?", poison) == [("第2",)]
+    assert office_status(office)["waiting"] == 0  # sent again in order in the same round
+    if backup_at == "delivered":
+        copy_db(central.config["DATABASE"], backup)
+
+    copy_db(backup, central.config["DATABASE"])  # the central put back to its copy
+    full_round(office, central, token, monkeypatch)
+    names = sorted(r[0] for r in rows(central, "SELECT name FROM entries"))
+    assert names == [f"第{i}" for i in range(5)]  # each once
+    up = office_status(office)
+    assert up["held"] == [] and up["waiting"] == 0
+
+
+def test_a_held_record_survives_the_office_restored_from_a_copy_taken_while_held(
+    pair, tmp_path, monkeypatch
+):
+    central, office, token, site = pair
+    wire = [entry(site, iso(utcnow()), name=f"第{i}") for i in range(3)]
+    conn = connect(office.config["DATABASE"])
+    assert save(office, conn, wire) == ["applied"] * 3
+    conn.close()
+    central.config["TEST_FAIL_PUSH_UUIDS"] = {wire[1]["uuid"]}
+    full_round(office, central, token, monkeypatch)
+    backup = str(tmp_path / "office-backup.sqlite3")
+    copy_db(office.config["DATABASE"], backup)
+    central.config["TEST_FAIL_PUSH_UUIDS"] = set()
+    full_round(office, central, token, monkeypatch)  # delivered, logged again, sent in order
+
+    copy_db(backup, office.config["DATABASE"])  # the office put back: it holds it again
+    assert [h["uuid"] for h in office_status(office)["held"]] == [wire[1]["uuid"]]
+    full_round(office, central, token, monkeypatch)
+    full_round(office, central, token, monkeypatch)
+    names = sorted(r[0] for r in rows(central, "SELECT name FROM entries"))
+    assert names == ["第0", "第1", "第2"]  # once each: what went again were repeats
+    up = office_status(office)
+    assert up["held"] == [] and up["waiting"] == 0
