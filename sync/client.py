@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .records import RecordKind, Registry
-from .store import iso, utcnow
+from .store import _write, iso, log_again, utcnow
 
 USER_AGENT = "fieldapp-sync/1"
 
@@ -142,7 +142,8 @@ def outgoing(conn: sqlite3.Connection, registry: Registry, after: int, limit: in
     by_kind: dict[str, list[str]] = {}
     for _seq, kind, uuid, _chain in changes:
         by_kind.setdefault(kind, []).append(uuid)
-    found: dict[str, dict[str, Any]] = {}
+    # By kind and uuid: two kinds may carry the same uuid (a phone's push can), each its record.
+    found: dict[tuple[str, str], dict[str, Any]] = {}
     for name, uuids in by_kind.items():
         kind = registry.get(name)
         if kind is None:
@@ -152,10 +153,10 @@ def outgoing(conn: sqlite3.Connection, registry: Registry, after: int, limit: in
             marks = ",".join("?" * len(chunk))
             sql = f"SELECT * FROM {kind.table} WHERE uuid IN ({marks})"  # noqa: S608 -- table from code
             for row in conn.execute(sql, chunk):
-                found[row["uuid"]] = _wire(kind, row)
+                found[name, row["uuid"]] = _wire(kind, row)
     records = []
-    for seq, _kind, uuid, _chain in changes:
-        wire = found.get(uuid)
+    for seq, name, uuid, _chain in changes:
+        wire = found.get((name, uuid))
         if wire is not None:
             records.append({**wire, "seq": seq})
     return Batch(records, changes[-1][0], changes[-1][2], changes[-1][3])
@@ -260,7 +261,7 @@ def push_pending(
             if exc.status == 413 and size > 1:
                 size = max(1, min(size, len(batch.records)) // 2)  # the upstream's limit is lower
                 continue
-            if not exc.answered:
+            if not (exc.answered or exc.status == 413):  # 413 here: one record over the limit
                 raise
             if len(batch.records) > 1:
                 # Something in this batch may be what the upstream cannot take: try half of it.
@@ -357,7 +358,10 @@ def retry_held(
     held).
 
     The upstream's cursor is past them already, so these pushes leave it where it is; a record
-    it answers for (stored, a repeat, or refused and kept for review there) leaves the table.
+    it answers for (stored, a repeat, or refused and kept for review there) leaves the table
+    and is logged again at the end of our change log. The next push sends it once more, a
+    repeat, and moves the cursor past it: an upstream restored later from a copy taken before
+    this delivery has a cursor below that row and is sent it again, as any other record.
     A batch the upstream fails on is halved until the record it cannot take stands alone,
     which stays held; the others go on.
     """
@@ -394,8 +398,10 @@ def retry_held(
         for wire, result in zip(batch, results, strict=True):
             if _held(result):  # not yet: kept for the next round
                 _hold(conn, wire, str(result.get("reason") or "held"))
-            else:
-                conn.execute("DELETE FROM sync_held WHERE seq = ?", (wire["seq"],))
+            else:  # delivered out of order: logged again, to be sent in order too (below)
+                with _write(conn):
+                    conn.execute("DELETE FROM sync_held WHERE seq = ?", (wire["seq"],))
+                    log_again(conn, wire["kind"], wire["uuid"])
                 delivered += 1
     return delivered, len(waiting) - delivered
 

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from . import peers, wire
 from .peers import Peer
 from .records import Invalid, Refusal
-from .store import APPLIED, HELD, Result, iso, parse_time, utcnow
+from .store import APPLIED, CLOCK_TOLERANCE, HELD, Result, iso, parse_time, utcnow
 
 
 class BatchError(Refusal):
@@ -51,13 +51,19 @@ def _label(value: Any, name: str) -> str | None:
 
 
 def _sent_at(value: Any) -> datetime | None:
-    """A phone's clock as it sent its push: an ISO 8601 time with a zone, or none given."""
+    """A phone's clock as it sent its push: an ISO 8601 time with a zone, or none given.
+
+    A time within the clock tolerance of the end of time (9999-12-31T23:55Z) is no clock's:
+    refused as the others are, not a crash where the push's records are judged by it.
+    """
     if value is None:
         return None
     try:
-        return parse_time(value)
-    except Invalid:
+        sent_at = parse_time(value)
+        iso(sent_at + CLOCK_TOLERANCE)  # as apply_batch judges by it: OverflowError
+    except (Invalid, OverflowError):
         raise BatchError("sent_at must be an ISO 8601 time", "bad_sent_at") from None
+    return sent_at
 
 
 def parse_push(body: Any, peer: Peer, *, max_records: int) -> Push:

@@ -372,6 +372,16 @@ def _write_kind(
         conn.executemany("INSERT INTO changes (kind, uuid, chain) VALUES (?, ?, ?)", links)
 
 
+def log_again(conn: sqlite3.Connection, kind: str, uuid: str) -> None:
+    """Append a change row for a record stored here already, at the end of the change log: it
+    goes up again in order (a repeat there), and so past the upstream's cursor like the rest."""
+    with _write(conn):
+        chain = chain_next(_last_chain(conn), uuid)
+        conn.execute(
+            "INSERT INTO changes (kind, uuid, chain) VALUES (?, ?, ?)", (kind, uuid, chain)
+        )
+
+
 def chain_next(previous: str, uuid: str) -> str:
     """The change log's hash chain one record further."""
     return hashlib.sha256(f"{previous}:{uuid}".encode()).hexdigest()[:32]

@@ -192,3 +192,11 @@ def test_a_sent_at_that_is_not_a_time_refuses_the_batch(client, db, site, phone)
     r = push(client, phone.id, [entry(site)], sent_at="yesterday")
     assert r.status_code == 400 and r.json["error"] == "bad_sent_at"
     assert stored(db) == []
+
+
+@pytest.mark.parametrize("sent_at", ["9999-12-31T23:55:00Z", "9999-12-31T23:45:00-00:10"])
+def test_a_sent_at_at_the_end_of_time_refuses_the_batch(client, db, site, phone, sent_at):
+    """No clock shows it: the push is refused as a bad sent_at (it was a server error)."""
+    r = push(client, phone.id, [entry(site)], sent_at=sent_at)
+    assert r.status_code == 400 and r.json["error"] == "bad_sent_at"
+    assert stored(db) == []

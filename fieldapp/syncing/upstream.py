@@ -115,6 +115,14 @@ def sync_round(
                 batch_size=int(app.config["SYNC_BATCH_SIZE"]),
                 max_bytes=int(app.config["SYNC_MAX_BATCH_BYTES"]),
             )
+            if delivered:  # logged again by retry_held: sent in order now, not next round
+                report = sync.push_pending(
+                    conn,
+                    registry,
+                    transport,
+                    batch_size=int(app.config["SYNC_BATCH_SIZE"]),
+                    max_bytes=int(app.config["SYNC_MAX_BATCH_BYTES"]),
+                )
             pulled = configuration.apply_config(conn, transport.pull(int(state["config_version"])))
         except sync.SyncError as exc:
             sync_client.mark_attempt(conn, str(exc))
