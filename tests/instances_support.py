@@ -63,3 +63,29 @@ def sync_up(down, central, token):
     finally:
         conn.close()
     return pushed
+
+
+def central_and_office(tmp_path):
+    """A central with one site and a site office that pulled it: (central, office, token, site)."""
+    from fieldapp.db import transaction
+    from fieldapp.gate import sites
+
+    central = make_instance(tmp_path, "city")
+    conn = connect(central.config["DATABASE"])
+    with central.app_context():
+        site = sites.add_site(conn, "阳光花园小区", "residential", district="金坛区")["id"]
+        with transaction(conn):
+            _peer, token = sync.peers.create(conn, "instance", "office")
+    conn.close()
+    office = make_instance(tmp_path, "office")
+    sync_up(office, central, token)
+    return central, office, token, site
+
+
+def rows(app, sql: str, *params) -> list:
+    """A query's rows on an instance's database, as tuples."""
+    conn = connect(app.config["DATABASE"])
+    try:
+        return [tuple(r) for r in conn.execute(sql, params).fetchall()]
+    finally:
+        conn.close()

@@ -7,13 +7,12 @@ import sqlite3
 import uuid as uuidlib
 
 import pytest
-from instances_support import ClientTransport, make_instance, sync_up
+from instances_support import ClientTransport, central_and_office, rows, sync_up
 from reports_support import entry, save
 
 import sync
 from fieldapp import records
 from fieldapp.db import connect, transaction
-from fieldapp.gate import sites
 from fieldapp.syncing import status, upstream
 from sync import client as sync_client
 from sync.store import iso, utcnow
@@ -21,25 +20,7 @@ from sync.store import iso, utcnow
 
 @pytest.fixture
 def pair(tmp_path):
-    """A central with one site and a site office that pulled it: (central, office, token, site)."""
-    central = make_instance(tmp_path, "city")
-    conn = connect(central.config["DATABASE"])
-    with central.app_context():
-        site = sites.add_site(conn, "阳光花园小区", "residential", district="金坛区")["id"]
-        with transaction(conn):
-            _peer, token = sync.peers.create(conn, "instance", "office")
-    conn.close()
-    office = make_instance(tmp_path, "office")
-    sync_up(office, central, token)
-    return central, office, token, site
-
-
-def rows(app, sql: str, *params) -> list:
-    conn = connect(app.config["DATABASE"])
-    try:
-        return [tuple(r) for r in conn.execute(sql, params).fetchall()]
-    finally:
-        conn.close()
+    return central_and_office(tmp_path)
 
 
 def test_an_entry_and_a_correction_with_one_uuid_both_go_up(pair):

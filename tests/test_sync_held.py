@@ -7,39 +7,20 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from instances_support import ClientTransport, make_instance, sync_up
+from instances_support import ClientTransport, central_and_office, rows, sync_up
 from reports_support import entry, save
 
 import sync
 import sync.server
 import sync.store
-from fieldapp.db import connect, transaction
-from fieldapp.gate import sites
+from fieldapp.db import connect
 from sync import client as sync_client
 from sync.store import iso, utcnow
 
 
 @pytest.fixture
 def pair(tmp_path):
-    """A central with one site and a site office that pulled it: (central, office, token, site)."""
-    central = make_instance(tmp_path, "city")
-    conn = connect(central.config["DATABASE"])
-    with central.app_context():
-        site = sites.add_site(conn, "阳光花园小区", "residential", district="金坛区")["id"]
-        with transaction(conn):
-            _peer, token = sync.peers.create(conn, "instance", "office")
-    conn.close()
-    office = make_instance(tmp_path, "office")
-    sync_up(office, central, token)
-    return central, office, token, site
-
-
-def rows(app, sql: str) -> list:
-    conn = connect(app.config["DATABASE"])
-    try:
-        return [tuple(r) for r in conn.execute(sql).fetchall()]
-    finally:
-        conn.close()
+    return central_and_office(tmp_path)
 
 
 def test_a_site_clock_ahead_holds_its_entries_below_until_their_time_comes(pair, monkeypatch):
