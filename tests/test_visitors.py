@@ -14,7 +14,7 @@ from gate_helpers import enrol, make_site
 from reports_support import purge_past_a_week
 
 from fieldapp import records
-from fieldapp.gate import passes, selfreg
+from fieldapp.gate import passes, selfreg, sites
 from sync.store import iso
 
 VISITOR = {
@@ -329,3 +329,43 @@ def test_anothers_registration_id_is_a_conflict_not_a_way_to_their_pass(app, cli
     assert done.status_code == 303
     names = [r[0] for r in db.execute("SELECT name FROM registrations ORDER BY id")]
     assert names == ["赵小明", "钱多多"]
+
+
+def test_a_pass_opens_again_after_the_sites_code_changed(app, client, db, site):
+    """The visitor reloads their pass after the coordinator changed the poster's code: the pass
+    is theirs (this browser's registration), not the poster's."""
+    registration = register(client, site)
+    with app.app_context():
+        sites.rotate_code(db, site["id"])
+    again = client.get(f"/s/{site['code']}/pass/{registration}")
+    assert again.status_code == 200 and "访客凭证" in again.text and "赵*明" in again.text
+
+
+def test_a_form_opened_before_the_code_changed_is_saved_and_an_old_poster_opens_none(
+    app, client, db, site
+):
+    form = {**VISITOR, **shown_form(client, site)}
+    with app.app_context():
+        sites.rotate_code(db, site["id"])
+    done = client.post(f"/s/{site['code']}/register", data=form)
+    assert done.status_code == 303
+    assert client.get(done.headers["Location"]).status_code == 200  # the pass
+    assert [tuple(r) for r in db.execute("SELECT name FROM registrations")] == [("赵小明",)]
+    # The old poster scanned now: no new form.
+    assert client.get(f"/s/{site['code']}/register").status_code == 404
+
+
+def test_an_entry_at_another_site_does_not_check_a_registration(app, client, db, site):
+    registration = register(client, site)
+    with app.app_context():
+        other = dict(make_site(db, "城东工地", "construction"))
+    checked_at_the_gate(app, db, other, VISITOR["name"], registration)
+    assert "在门岗核验" not in client.get(f"/s/{site['code']}/pass/{registration}").text
+    make_user(app, "admin", "admin")
+    console = app.test_client()
+    login(console, "admin")
+    log = console.get("/console/log").text
+    section = re.search(r'<section class="unchecked".*?</section>', log, re.S)
+    assert section and "赵小明" in section.group(0)  # still never checked at its own gate
+    checked_at_the_gate(app, db, site, VISITOR["name"], registration)
+    assert "在门岗核验" in client.get(f"/s/{site['code']}/pass/{registration}").text

@@ -69,10 +69,12 @@ def get(conn: sqlite3.Connection, registration_uuid: str) -> sqlite3.Row | None:
 
 
 def checks(conn: sqlite3.Connection, registration_uuid: str) -> list[sqlite3.Row]:
-    """The gate entries that checked a registration, oldest first."""
+    """The gate entries that checked a registration at its own site, oldest first (an entry
+    elsewhere naming it checked nothing here)."""
     return conn.execute(
-        "SELECT uuid, recorded_at, direction, temperature, self_registered FROM entries"
-        " WHERE registration_uuid = ? ORDER BY recorded_at, id",
+        "SELECT e.uuid, e.recorded_at, e.direction, e.temperature, e.self_registered"
+        " FROM entries e JOIN registrations r ON r.uuid = e.registration_uuid"
+        " AND r.site_id = e.site_id WHERE e.registration_uuid = ? ORDER BY e.recorded_at, e.id",
         (registration_uuid,),
     ).fetchall()
 
@@ -94,7 +96,7 @@ def unchecked(
         # without it PostgreSQL costs a seq scan of every entry (never run, as registrations
         # are few, but costly enough at 10 million to JIT-compile the statement: 300 ms).
         "NOT EXISTS (SELECT 1 FROM entries e WHERE e.registration_uuid = r.uuid"
-        " AND e.registration_uuid != '')",
+        " AND e.registration_uuid != '' AND e.site_id = r.site_id)",
     ]
     params: list[Any] = []
     if site_ids is not None:

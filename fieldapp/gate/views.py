@@ -339,7 +339,12 @@ def _my_pass_today(site):
 def self_register(code: str):
     """A visitor registers themself at a site's gate: own details only, nobody else's."""
     conn = get_db()
+    # A form opened before the code changed saves all the same (as the volunteers' form does);
+    # a poster's old code opens no new form.
     site = sites.active_by_code(conn, code)
+    if request.method == "POST" and site is None:
+        posted = sites.posted_to(conn, code)
+        site = posted if posted is not None and posted["active"] else None
     if site is None:
         abort(404)
     form = selfreg.for_site(site)
@@ -361,8 +366,9 @@ def self_register(code: str):
 
 @bp.route("/s/<code>/pass/<registration_uuid>")
 def visitor_pass(code: str, registration_uuid: str):
-    """The visitor's pass, on the phone that registered (POST-redirect-GET, or opened again)."""
-    site = _site_or_404(code)
+    """The visitor's pass, on the phone that registered (POST-redirect-GET, or opened again),
+    also under the code the site had when they registered."""
+    site = sites.posted_to(get_db(), code) or _site_or_404(code)
     if registration_uuid not in session.get(MY_PASSES, []):
         page = render_template("gate/pass_elsewhere.html", site=site)
         return Response(page, 404)
