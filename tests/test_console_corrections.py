@@ -131,8 +131,12 @@ def test_void_with_reason(world, db):
     r = post(client, f"/console/entry/{uuid}/void", reason="")
     assert r.status_code == 422
     assert db.execute("SELECT count(*) FROM corrections").fetchone()[0] == 0
-    post(client, f"/console/entry/{uuid}/void", reason="重复登记")
+    post(client, f"/console/entry/{uuid}/void", reason="重复登记，与李四 13811112222 同一人")
     assert db.execute("SELECT count(*) FROM entries WHERE uuid = ?", (uuid,)).fetchone()[0] == 1
+    # The audit log says who voided which entry; the reason (free text) stays with the
+    # correction, purged with it: the audit log outlives the entries' retention.
+    audited = db.execute("SELECT target, detail FROM audit_log WHERE action = 'void'").fetchall()
+    assert [tuple(r) for r in audited] == [(uuid, "")]
     html = client.get(f"/console/entry/{uuid}").get_data(as_text=True)
     assert "已作废" in html and "重复登记" in html
     assert "is-void" in client.get("/console/log").get_data(as_text=True)

@@ -94,6 +94,17 @@ def test_full_data_export_is_audited(app, world, db):
     assert row["actor"] == "coord" and "full=1" in row["detail"]
 
 
+def test_a_text_search_is_audited_without_what_was_searched_for(app, world, db):
+    """An export narrowed to a phone number: the audit log, kept past the entries' retention,
+    says a text search narrowed it, not whose number it was."""
+    client = app.test_client()
+    login(client, "coord")
+    rows = parse_csv(export(client, format="csv", q="13812345678"))
+    assert len(rows) > 1
+    detail = db.execute("SELECT detail FROM audit_log WHERE action = 'export'").fetchone()[0]
+    assert "q=…" in detail and "13812345678" not in detail
+
+
 def test_viewer_export_stays_masked_even_when_asking_for_full(app, world, db):
     client = app.test_client()
     login(client, "viewer")

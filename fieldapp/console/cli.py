@@ -134,7 +134,7 @@ def export_command(fmt, output, site_code, date_from, date_to, fever, travel, fu
         # the row fail, the file goes too: no full export without its line in the audit log.
         try:
             with transaction(conn):
-                detail = f"{fmt} full={int(full)} rows={written} {filters.as_args()}"
+                detail = f"{fmt} full={int(full)} rows={written} {filters.audited()}"
                 audit.write(conn, f"cli:{getpass.getuser()}", "export", output, detail)
         except BaseException:
             os.unlink(output)

@@ -52,6 +52,15 @@ class Filters:
                 out[f.name] = "1" if value is True else value
         return out
 
+    def audited(self) -> str:
+        """The filters as the audit log keeps them: a text search only as "q=…", since what
+        was searched for may be a name or a phone number, and the audit log outlives the
+        entries' retention."""
+        args = self.as_args()
+        if "q" in args:
+            args["q"] = "…"
+        return " ".join(f"{k}={v}" for k, v in args.items())
+
 
 def parse_filters(
     args: Mapping[str, str], site_ids: list[str] | None, role: str = "admin"

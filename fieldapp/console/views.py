@@ -229,7 +229,8 @@ def void(entry_uuid: str):
     value = _entry_in_scope(entry_uuid)
     reason = request.form.get("reason", "")
     record = corrections.wire(entry_uuid, user.name, reason, void=True)
-    error = _save(record, "void", entry_uuid, reason[:200], _("The entry is marked void."))
+    # The reason is the correction's, purged with it: free text, not for the audit log.
+    error = _save(record, "void", entry_uuid, "", _("The entry is marked void."))
     if error:
         return _entry_page(value, error, voiding=request.form)
     return redirect(url_for("console.entry", entry_uuid=entry_uuid))
@@ -332,7 +333,7 @@ def export():
     full = user.can_write and request.form.get("full") == "1"
     tz = _tz()
     vault = IdVault(current_app.config["ID_KEY"]) if full else None
-    accounts.audit_action("export", "", f"{fmt} full={int(full)} {filters.as_args()}")
+    accounts.audit_action("export", "", f"{fmt} full={int(full)} {filters.audited()}")
     conn = get_db()
     name = exports.filename(fmt, sync.utcnow(), tz)
     headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
