@@ -106,6 +106,24 @@ def test_restore_puts_the_backup_back_and_refuses_what_is_not_one(app, db, site,
 
 
 @pytest.mark.sqlite_only
+def test_restore_on_a_new_machine_makes_the_instance_folder(app, db, site, runner, tmp_path):
+    """Disaster recovery: the instance folder named by FIELDAPP_INSTANCE is not made yet."""
+    assert save(app, db, [fresh(site["id"], "备份前")]) == ["applied"]
+    made = backups.backup(app.config["DATABASE"], tmp_path / "b", keep_days=21)
+    app.config["DATABASE"] = str(tmp_path / "new-instance" / "fieldapp.sqlite3")
+    result = runner.invoke(args=["restore", str(made.path)], env=ZH)
+    assert result.exit_code == 0 and "已从" in result.output, result.output
+    assert names(app.config["DATABASE"]) == {"备份前"}
+    assert stat.S_IMODE((tmp_path / "new-instance").stat().st_mode) == 0o700
+    # A place no database can be written: a message, not a traceback.
+    (tmp_path / "a-file").write_text("")
+    app.config["DATABASE"] = str(tmp_path / "a-file" / "fieldapp.sqlite3")
+    refused = runner.invoke(args=["restore", str(made.path)], env=ZH)
+    assert refused.exit_code == 1 and "无法在" in refused.output and "写入数据库" in refused.output
+    assert refused.exception is None or isinstance(refused.exception, SystemExit)
+
+
+@pytest.mark.sqlite_only
 def test_serve_backs_up_once_a_local_day_into_backup_dir(app, db, site, tmp_path):
     app.config["BACKUP_DIR"] = str(tmp_path / "nightly")
     first = db_cli.daily_job(app, now=NOW)

@@ -104,11 +104,18 @@ def restore(copy: Path, database: str | Path) -> None:
             is None
         ):
             raise ValueError(_("%(path)s is not a fieldapp database", path=copy))
-        target = sqlite3.connect(database)
         try:
-            source.backup(target)  # replaces every page in one write transaction
-        finally:
-            target.close()
+            # A new machine's instance folder may not be made yet (disaster recovery).
+            Path(database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            target = sqlite3.connect(database)
+            try:
+                source.backup(target)  # replaces every page in one write transaction
+            finally:
+                target.close()
+        except (OSError, sqlite3.Error) as exc:
+            raise ValueError(
+                _("The database cannot be written at %(path)s: %(error)s", path=database, error=exc)
+            ) from None
     finally:
         source.close()
 
