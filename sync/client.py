@@ -54,8 +54,8 @@ class Transport(Protocol):
         """The answer of POST /sync/v1/push for an encoded body; SyncError if none came."""
         ...
 
-    def pull(self, since: int) -> dict[str, Any]:
-        """The answer of GET /sync/v1/pull?since=V."""
+    def pull(self, since: int, since_id: str | None = None) -> dict[str, Any]:
+        """The answer of GET /sync/v1/pull?since=V&since_id=ID."""
         ...
 
 
@@ -113,9 +113,10 @@ class HttpTransport:
         """POST /sync/v1/push with an encoded body."""
         return self._call("POST", "/sync/v1/push", body)
 
-    def pull(self, since: int) -> dict[str, Any]:
-        """GET /sync/v1/pull?since=V."""
-        return self._call("GET", "/sync/v1/pull?" + urllib.parse.urlencode({"since": since}))
+    def pull(self, since: int, since_id: str | None = None) -> dict[str, Any]:
+        """GET /sync/v1/pull?since=V&since_id=ID (the id of our version V, when we have one)."""
+        query = {"since": since} if since_id is None else {"since": since, "since_id": since_id}
+        return self._call("GET", "/sync/v1/pull?" + urllib.parse.urlencode(query))
 
 
 @dataclass
@@ -432,8 +433,8 @@ def _wire(kind: RecordKind, row: Any) -> dict[str, Any]:
     }
 
 
-_STATE = ("url", "source", "cursor", "config_version", "last_attempt_at", "last_success_at")
-_STATE += ("last_error",)
+_STATE = ("url", "source", "cursor", "config_version", "config_version_id", "last_attempt_at")
+_STATE += ("last_success_at", "last_error")
 
 
 def remember(conn: sqlite3.Connection, **values: Any) -> None:

@@ -31,8 +31,11 @@ class ClientTransport:
         )
         return self._answer(r)
 
-    def pull(self, since: int):
-        return self._answer(self.client.get(f"/sync/v1/pull?since={since}", headers=self.headers))
+    def pull(self, since: int, since_id: str | None = None):
+        query = {"since": since} if since_id is None else {"since": since, "since_id": since_id}
+        return self._answer(
+            self.client.get("/sync/v1/pull", query_string=query, headers=self.headers)
+        )
 
 
 def make_instance(tmp_path, name):
@@ -53,13 +56,14 @@ def make_instance(tmp_path, name):
 
 
 def sync_up(down, central, token):
-    """One round as `fieldapp sync` does it: push what waits, pull configuration."""
+    """One round as `fieldapp sync` does it: push what waits, pull the configuration changed
+    since the last pull."""
     conn = connect(down.config["DATABASE"])
     try:
         transport = ClientTransport(central.test_client(), token)
         with down.app_context():
             pushed = sync.push_pending(conn, down.extensions["fieldapp.records"], transport)
-            configuration.apply_config(conn, transport.pull(0))
+            configuration.pull(conn, transport)
     finally:
         conn.close()
     return pushed

@@ -308,6 +308,35 @@ def test_pull_gives_config_since_a_version_and_a_downstream_applies_it(
     assert client.get("/sync/v1/pull?since=999", headers=auth).json["full"] is True
 
 
+def test_a_pull_whose_version_id_is_not_ours_gets_everything_again(
+    app, client, downstream, tmp_path
+):
+    """Our version V under another id: the caller pulled a V we lost in a restore and took again."""
+    from fieldapp.db import connect, migrate
+
+    auth = {"Authorization": f"Bearer {downstream[1]}"}
+    add_site(app.config["DATABASE"], "工地一号")
+    first = client.get("/sync/v1/pull?since=0", headers=auth).json
+    assert first["version"] == 1 and len(first["version_id"]) == 32
+    add_site(app.config["DATABASE"], "工地二号")
+
+    def pull(**query):
+        answer = client.get("/sync/v1/pull", query_string=query, headers=auth).json
+        return answer["full"], sorted(s["name"] for s in answer["sites"])
+
+    assert pull(since=1, since_id=first["version_id"]) == (False, ["工地二号"])
+    assert pull(since=1, since_id="f" * 32) == (True, ["工地一号", "工地二号"])
+    assert pull(since=1) == (False, ["工地二号"])  # a downstream from before ids: by number
+    # The downstream keeps the id with the version, to send it with its next pull.
+    below = connect(tmp_path / "below.sqlite3")
+    migrate(below)
+    with app.app_context():
+        configuration.apply_config(below, first)
+    state = below.execute("SELECT config_version, config_version_id FROM sync_upstream")
+    assert tuple(state.fetchone()) == (1, first["version_id"])
+    below.close()
+
+
 def test_a_sites_closing_date_is_pulled_and_an_upstream_without_one_is_still_taken(
     app, client, db, downstream, tmp_path
 ):

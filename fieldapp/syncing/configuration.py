@@ -18,16 +18,27 @@ from sync import config as sync_config
 CONFIG_TABLES = ("sites", "roster", "screening_campaigns")
 
 
-def export_config(conn: sqlite3.Connection, since: int) -> dict[str, Any]:
-    """Sites, roster rows and settings changed after version `since`, with the current version.
+def export_config(
+    conn: sqlite3.Connection, since: int, since_id: str | None = None
+) -> dict[str, Any]:
+    """Sites, roster rows and settings changed after version `since`, with the current version
+    and its id.
 
-    A downstream ahead of us (we were restored from an older copy) gets everything again.
+    A downstream ahead of us, or whose version `since` is not ours under that number (its id
+    differs: we were restored from an older copy and took the number again), gets everything
+    again. One that sends no id (older) is judged by the number alone.
     """
     version = sync_config.current_version(conn)
-    full = since > version
+    full = since > version or (
+        since > 0 and since_id is not None and since_id != sync_config.version_id(conn, since)
+    )
     if full:
         since = 0
-    out: dict[str, Any] = {"version": version, "full": full}
+    out: dict[str, Any] = {
+        "version": version,
+        "version_id": sync_config.version_id(conn, version),
+        "full": full,
+    }
     for table in CONFIG_TABLES:
         cur = conn.execute(
             f"SELECT * FROM {table} WHERE version > ? ORDER BY version",  # noqa: S608 -- table from code
@@ -143,10 +154,23 @@ def apply_config(conn: sqlite3.Connection, payload: Any) -> dict[str, int]:
                     " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                     (str(days),),
                 )
-            sync_client.remember(conn, config_version=payload["version"])
+            version_id = payload.get("version_id")
+            sync_client.remember(
+                conn,
+                config_version=payload["version"],
+                config_version_id=version_id if isinstance(version_id, str) else None,
+            )
     except (*db.IntegrityError, KeyError, TypeError) as exc:
         raise sync.SyncError(f"the upstream's configuration could not be applied: {exc}") from None
     return counts
+
+
+def pull(conn: sqlite3.Connection, transport: sync_client.Transport) -> dict[str, int]:
+    """Pull what changed since our last pull (its version, and the id the upstream gave it) and
+    apply it. Counts of rows changed."""
+    state = sync_client.upstream_state(conn)
+    since = int(state.get("config_version") or 0)
+    return apply_config(conn, transport.pull(since, state.get("config_version_id")))
 
 
 def _retention_ok(days: int) -> bool:

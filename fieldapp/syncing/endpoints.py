@@ -154,7 +154,8 @@ def _fail_for_tests(body) -> None:
 
 @bp.get("/pull")
 def pull():
-    """Configuration (sites, roster, settings) changed since version `since`."""
+    """Configuration (sites, roster, settings) changed since version `since`: everything if
+    `since_id` (the id the caller got with that version) is not our version's id."""
     conn = get_db()
     peer = _peer(conn)
     if peer.kind != "instance":
@@ -162,4 +163,5 @@ def pull():
     raw = request.args.get("since", "0")
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:  # isdigit alone takes "²"
         return _error(400, "bad_since", _("“since” must be a whole number ≥ 0."))
-    return jsonify(configuration.export_config(conn, int(raw)))
+    since_id = request.args.get("since_id")  # absent from a downstream older than the ids
+    return jsonify(configuration.export_config(conn, int(raw), since_id))

@@ -71,7 +71,7 @@ def _state_for(conn: sqlite3.Connection, url: str) -> dict[str, Any]:
     if state.get("url") != url:
         conn.execute(
             "UPDATE sync_upstream SET url = ?, source = NULL, cursor = 0, config_version = 0,"
-            " last_error = NULL WHERE id = 1",
+            " config_version_id = NULL, last_error = NULL WHERE id = 1",
             (url,),
         )
         state = sync_client.upstream_state(conn)
@@ -94,7 +94,7 @@ def sync_round(
     transport = sync.HttpTransport(url, token)
     conn = db.connect(app.config["DATABASE"])
     try:
-        state = _state_for(conn, url)
+        _state_for(conn, url)  # started afresh if the upstream changed
         try:
             report = sync.push_pending(
                 conn,
@@ -123,7 +123,7 @@ def sync_round(
                     batch_size=int(app.config["SYNC_BATCH_SIZE"]),
                     max_bytes=int(app.config["SYNC_MAX_BATCH_BYTES"]),
                 )
-            pulled = configuration.apply_config(conn, transport.pull(int(state["config_version"])))
+            pulled = configuration.pull(conn, transport)
         except sync.SyncError as exc:
             sync_client.mark_attempt(conn, str(exc))
             raise
