@@ -13,9 +13,13 @@ from servers import make_server
 from sync_helpers import entry, link, other_kinds, save_records, start, stop, uuids
 
 from fieldapp.console import cases
+from fieldapp.db import connect
+from fieldapp.db import copy as copying
+from fieldapp.gate import sites
 from sync.store import iso
 
 pytestmark = pytest.mark.slow  # real processes and a PostgreSQL cluster
+ZH = {"FIELDAPP_LANG": "zh_CN.UTF-8"}  # the operator's language (zh-Hans, the default)
 
 
 def made(server, site_id: str, n: int, **data) -> set[str]:
@@ -115,3 +119,83 @@ def test_a_district_copied_to_postgresql_goes_on_syncing_up_and_down(tmp_path, m
     marks = ",".join("?" * len(after))
     new = on_pg.query(f"SELECT seq FROM changes WHERE uuid IN ({marks})", tuple(after))
     assert len(new) == len(after) and min(r[0] for r in new) > handed_out
+
+
+def on_pg(url: str, sql: str) -> set:
+    conn = connect(url)
+    try:
+        return {r[0] for r in conn.execute(sql)}
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def site(app, db):
+    with app.app_context():
+        return dict(sites.add_site(db, "阳光花园小区", "residential", district="金坛区"))
+
+
+@pytest.mark.sqlite_only
+def test_a_copy_made_while_the_server_stores_a_push_is_one_moment_of_the_source(
+    app, db, site, runner, pg_database, monkeypatch
+):
+    """A push stored between the copy's reading of the change log and of the entries is in
+    the copy whole or not at all: never an entry without its change-log line (which would
+    never go upstream)."""
+    from reports_support import entry as report_entry
+    from reports_support import save
+
+    now = datetime.now(UTC)
+    first = report_entry(site["id"], iso(now - timedelta(days=1)))
+    assert save(app, db, [first]) == ["applied"]
+    late = report_entry(site["id"], iso(now), name="迟到")
+    real = copying._tables
+    pushed = []
+
+    class PushAfterTheChangeLog(list):
+        """The copy's tables, in its order; the server stores a push as soon as the copy has
+        read the change log (the next table's turn), once."""
+
+        def __iter__(self):
+            for table in list.__iter__(self):
+                yield table
+                if table == "changes" and not pushed:
+                    pushed.append(save(app, db, [late]))
+
+    monkeypatch.setattr(copying, "_tables", lambda conn: PushAfterTheChangeLog(real(conn)))
+    result = runner.invoke(args=["db", "copy", "--to", pg_database], env=ZH)
+    assert result.exit_code == 0, result.output
+    assert "已复制并核对无误" in result.output
+    monkeypatch.setattr(copying, "_tables", real)
+    assert pushed == [["applied"]]
+    assert {r[0] for r in db.execute("SELECT uuid FROM entries")} == {first["uuid"], late["uuid"]}
+    entries = on_pg(pg_database, "SELECT uuid FROM entries")
+    logged = on_pg(pg_database, "SELECT uuid FROM changes WHERE kind = 'entry'")
+    assert entries == logged == {first["uuid"]}  # the source as it was when the copy began
+
+
+@pytest.mark.sqlite_only
+def test_a_copy_that_does_not_verify_leaves_the_target_empty_to_run_again(
+    app, db, site, runner, pg_database, monkeypatch
+):
+    from reports_support import entry as report_entry
+    from reports_support import save
+
+    made = report_entry(site["id"], iso(datetime.now(UTC) - timedelta(days=1)))
+    assert save(app, db, [made]) == ["applied"]
+    real = copying.verify
+    monkeypatch.setattr(copying, "verify", lambda source, target: ["changes"])
+    result = runner.invoke(args=["db", "copy", "--to", pg_database], env=ZH)
+    assert result.exit_code != 0
+    assert on_pg(pg_database, "SELECT uuid FROM entries") == set()
+    assert on_pg(pg_database, "SELECT uuid FROM changes") == set()
+    assert (
+        "副本与原库不一致的表：changes。目标数据库未写入任何内容；请重新运行此命令。"
+        in result.output
+    )
+    monkeypatch.setattr(copying, "verify", real)
+    again = runner.invoke(args=["db", "copy", "--to", pg_database], env=ZH)
+    assert again.exit_code == 0, again.output
+    assert "已复制并核对无误" in again.output
+    assert on_pg(pg_database, "SELECT uuid FROM entries") == {made["uuid"]}
+    assert on_pg(pg_database, "SELECT uuid FROM changes WHERE kind = 'entry'") == {made["uuid"]}

@@ -695,3 +695,34 @@ def test_answers_and_follow_up_steps_are_purged_with_the_retention(app, db, worl
     assert Counter(r[0] for r in db.execute("SELECT day FROM screenings")) == {
         today().isoformat(): 1
     }
+
+
+def test_a_purge_cut_short_never_leaves_counts_of_answers_that_are_gone(
+    app, db, world, campaign, monkeypatch
+):
+    """A power cut while the purge counts a day again, after its answers were deleted: the
+    answers and their counts stay or go together, and the next purge takes both."""
+    site = world["jintan"]
+    now = datetime.now(UTC)
+    old_day = (now - timedelta(days=15)).date()
+    old_at = (now - timedelta(days=15)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    old = answer(campaign.id, site["id"], site["people"][0], day=old_day, at=old_at)
+    assert [r.status for r in save(app, db, [old])] == ["applied"]
+    assert coverage.build(db, campaign, old_day, tz=TZ).total.screened == 1
+    app.config["RETENTION_DAYS"] = 7
+
+    def power_cut(*args, **kwargs):
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(tallies, "rebuild", power_cut)
+    with app.app_context(), pytest.raises(RuntimeError):
+        retention.purge_app(app)
+    monkeypatch.undo()
+    # Cut short: the answer and its count are both still there, as before the purge.
+    assert [r[0] for r in db.execute("SELECT uuid FROM screenings")] == [old["uuid"]]
+    assert coverage.build(db, campaign, old_day, tz=TZ).total.screened == 1
+    with app.app_context():
+        assert retention.purge_app(app).others == 1
+    assert db.execute("SELECT count(*) FROM screenings").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM screening_tallies").fetchone()[0] == 0
+    assert coverage.build(db, campaign, old_day, tz=TZ).total.screened == 0

@@ -129,14 +129,9 @@ def copy_command(url: str) -> None:
         try:
             copying.check_target(target)
             db.migrate(target)
-            counts = copying.copy(source, target)
-            differ = copying.verify(source, target)
+            counts = copying.copy(source, target)  # verified, or refused and not committed
         finally:
             target.close()
-    if differ:
-        raise click.ClickException(
-            _("The copy differs from the original in: %(tables)s", tables=", ".join(differ))
-        )
     for table, n in sorted(counts.items()):
         click.echo(f"{table}: {n}")
     click.echo(

@@ -7,6 +7,11 @@ counters continue after the copied rows (the change log's after the highest seq 
 out, purged or not), so the instance goes on syncing with its downstreams and its upstream as
 if nothing had happened. The copy is verified: the same rows in every table, by count and by a
 digest of their content.
+
+The source is read in one read transaction: one snapshot of the whole file (SQLite's WAL), so
+a write made while the copy runs (a push stored by the server) is in it whole or not at all,
+never an entry without its change-log line. The target commits only once the copy verifies: a
+copy that does not leaves the target as it was, empty, and the command can simply run again.
 """
 
 from __future__ import annotations
@@ -29,7 +34,14 @@ class CopyError(ValueError):
 
 
 def copy(source: db.Connection, target: db.Connection) -> dict[str, int]:
-    """Copy every table of source into target (migrated, empty); rows copied per table."""
+    """Copy every table of source into target (migrated, empty) and verify it; rows copied per
+    table. Every table is read from one snapshot of source, and target commits only if the copy
+    verifies (else CopyError, and target holds what it held before)."""
+    with db.transaction(source, "DEFERRED"):  # a read transaction: one snapshot, every table
+        return _copy(source, target)
+
+
+def _copy(source: db.Connection, target: db.Connection) -> dict[str, int]:
     done = {r[0] for r in target.execute("SELECT name FROM migrations")}
     ours = {r[0] for r in source.execute("SELECT name FROM migrations")}
     if ours - done:
@@ -49,6 +61,14 @@ def copy(source: db.Connection, target: db.Connection) -> dict[str, int]:
                 target.executemany(insert, [tuple(r) for r in rows])
                 copied[table] += len(rows)
         _continue_counters(source, target)
+        if differ := verify(source, target):  # raised inside: the target rolls back
+            raise CopyError(
+                _(
+                    "The copy differs from the original in: %(tables)s. Nothing was written to"
+                    " the target; run the command again.",
+                    tables=", ".join(differ),
+                )
+            )
     return copied
 
 

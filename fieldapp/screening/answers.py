@@ -168,29 +168,26 @@ def _person(
 
 
 def purge(conn: sqlite3.Connection, horizon: str) -> int:
-    """Delete answers and follow-up steps recorded before the horizon (a batch of answers per
-    write transaction), then count again the days they were counted in; how many rows went.
-    They are not entries and point at none (no entry_uuid), so create_app hands this to the
-    retention purge (privacy/retention.py, `others`)."""
-    touched = conn.execute(
-        "SELECT DISTINCT campaign_id, day FROM screenings WHERE recorded_at < ?", (horizon,)
-    ).fetchall()
+    """Delete answers and follow-up steps recorded before the horizon; how many rows went. Each
+    batch of answers goes in one write transaction with the counting again of the days they
+    were counted in, so the tallies never count an answer that is gone (a purge cut short
+    leaves whole batches). They are not entries and point at none (no entry_uuid), so
+    create_app hands this to the retention purge (privacy/retention.py, `others`)."""
     deleted = 0
     while True:
         with transaction(conn):
-            n = conn.execute(
+            gone = conn.execute(
                 "DELETE FROM screenings WHERE id IN (SELECT id FROM screenings"
-                " WHERE recorded_at < ? ORDER BY recorded_at LIMIT ?)",
+                " WHERE recorded_at < ? ORDER BY recorded_at LIMIT ?) RETURNING campaign_id, day",
                 (horizon, PURGE_BATCH),
-            ).rowcount
-        deleted += n
-        if n < PURGE_BATCH:
+            ).fetchall()
+            for campaign_id, day in sorted({(r[0], r[1]) for r in gone}):
+                tallies.rebuild(conn, campaign_id, day)
+        deleted += len(gone)
+        if len(gone) < PURGE_BATCH:
             break
     with transaction(conn):
         deleted += conn.execute(
             "DELETE FROM screening_actions WHERE recorded_at < ?", (horizon,)
         ).rowcount
-    for campaign_id, day in touched:
-        with transaction(conn):
-            tallies.rebuild(conn, campaign_id, day)
     return deleted
