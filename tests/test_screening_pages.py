@@ -568,3 +568,25 @@ def test_the_follow_ups_of_every_site_read_at_once_are_the_same(app, db, world, 
         (other["people"][0], named[0], 0),
     }
     assert [p for p, *_rest in by_site[2]] == [other["people"][0]]  # a scope of one site
+
+
+def test_a_close_made_on_an_answer_from_a_phone_whose_clock_ran_ahead_closes_it(app, db, world):
+    """The phone's clock was 3 minutes ahead (sync accepts 10): its isolation answer is stamped
+    later than the coordinator's now. The close, made on that page, still comes after it."""
+    from fieldapp.screening import followup
+
+    site, campaign = world["jintan"], world["campaign"]
+    person = site["people"][1]
+    ahead = iso(utcnow() + timedelta(minutes=3))
+    rec = answer(campaign.id, site["id"], person, at=ahead, status="home_isolation")
+    assert [r.status for r in save(app, db, [rec])] == ["applied"]
+    coordinator = signed_in(app, "jintan", "coordinator", districts=["金坛区"])
+    url = f"/console/screening/followups/{campaign.id}/{person}"
+    token = csrf(coordinator, url)
+    data = {"csrf_token": token, "action": "close", "outcome": "completed"}
+    assert coordinator.post(url + "/action", data=data).status_code == 303
+    closed_at = db.execute("SELECT recorded_at FROM screening_actions").fetchone()[0]
+    assert closed_at > ahead
+    assert followup.listing(db, None, utcnow() + timedelta(days=1), "open") == []
+    assert "李秀英" not in coordinator.get("/console/screening/followups").text
+    assert "李秀英" in coordinator.get("/console/screening/followups?status=closed").text

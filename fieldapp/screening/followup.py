@@ -69,8 +69,15 @@ def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
     return [records.kind("screening_action", "screening_actions", validate, COLUMNS)]
 
 
-def wire(key: Mapping[str, str], author: str, action: str, **data: Any) -> dict[str, Any]:
-    """A new follow-up step (key: campaign_id, site_id, person_id), made here now."""
+def wire(key: Mapping[str, Any], author: str, action: str, **data: Any) -> dict[str, Any]:
+    """A new follow-up step (key: campaign_id, site_id, person_id), made here now, and after
+    every answer and step the follow-up shown held (key's answers and all_steps, as one() gives
+    them): a phone whose clock ran a few minutes ahead stamped its answer later than our now, and
+    a close placed before that answer would close nothing (state() goes by recorded_at)."""
+    now = sync.utcnow()
+    seen = [r["recorded_at"] for r in (*key.get("answers", ()), *key.get("all_steps", ()))]
+    if seen and _at(max(seen)) >= now:
+        now = _at(max(seen)) + timedelta(milliseconds=1)
     return records.new(
         "screening_action",
         {
@@ -81,6 +88,7 @@ def wire(key: Mapping[str, str], author: str, action: str, **data: Any) -> dict[
             "author": author,
             **data,
         },
+        recorded_at=sync.store.iso(now),
     )
 
 
