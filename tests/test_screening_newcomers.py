@@ -3,13 +3,15 @@ joined the roster) is one person, counted, listed and followed up once."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
-from console_support import login, make_user
-from screening_support import TZ, added, make_campaign, make_sites, save, today
+from console_support import csrf, login, make_user
+from screening_support import TZ, added, answer, local, make_campaign, make_sites, save, today
 
-from fieldapp.screening import coverage
+from fieldapp.gate import roster
+from fieldapp.screening import coverage, followup
 from sync.store import iso, utcnow
 
 
@@ -86,3 +88,76 @@ def test_a_newcomer_added_on_two_phones_is_one_person(app, db, world, daily):
         "刘新来,13900001111,临时工棚,worker",
         "刘新来,13900002222,临时工棚,worker",
     ]
+
+
+def test_a_newcomer_who_joins_the_roster_has_one_follow_up(app, db, world):
+    """刘新来 is added in home isolation, checked once, then joins the roster (the docs' path:
+    added.csv imported); the phone lists them under their roster id and the next answer is
+    "no change". One open follow-up, under the roster id, with the answers and steps of both;
+    closing it closes it, wherever it is opened from."""
+    campaign = make_campaign(app, db)
+    site, cid, yesterday = world["jintan"], campaign.id, today() - timedelta(days=1)
+    newcomer = added(cid, site["id"], "刘新来", day=yesterday, status="home_isolation")
+    first = newcomer["data"]["person_id"]
+    key = {"campaign_id": cid, "site_id": site["id"], "person_id": first}
+    check = followup.wire(key, "王主任", "check", temperature=36.8)
+    check["recorded_at"] = local(yesterday, 15)
+    assert [r.status for r in save(app, db, [newcomer, check])] == ["applied", "applied"]
+    with app.app_context():
+        roster.import_rows(
+            db,
+            site["id"],
+            [
+                {
+                    "name": "刘新来",
+                    "phone": "13900001111",
+                    "unit": "临时工棚",
+                    "person_type": "worker",
+                }
+            ],
+        )
+    joined = db.execute("SELECT id FROM roster WHERE name = '刘新来'").fetchone()[0]
+    again = answer(cid, site["id"], joined, status="home_isolation")
+    assert [r.status for r in save(app, db, [again])] == ["applied"]
+    assert (
+        db.execute(
+            "SELECT count(DISTINCT person_id) FROM screenings WHERE status = 'home_isolation'"
+        ).fetchone()[0]
+        == 2
+    )
+
+    def listed(status="open"):
+        return [
+            (f["person_id"], f["name"], f["opened_at"], len(f["checks"]))
+            for f in followup.listing(db, None, utcnow(), status)
+        ]
+
+    one = [(joined, "刘新来", newcomer["recorded_at"], 1)]
+    assert listed() == one
+    followup.WHOLE_AT, before = 0, followup.WHOLE_AT  # read with the joins of many sites
+    try:
+        assert listed() == one
+    finally:
+        followup.WHOLE_AT = before
+
+    coordinator = signed_in(app, "jintan", "coordinator", districts=["金坛区"])
+    page = coordinator.get("/console/screening/followups").text
+    assert page.count("刘新来") == 1 and f"/followups/{cid}/{joined}" in page
+    for pid in (joined, first):  # the old link (the added id) is the same follow-up
+        f = followup.one(db, cid, pid, utcnow(), TZ)
+        assert (f["person_id"], f["name"], f["closed"]) == (joined, "刘新来", False)
+        assert [a["uuid"] for a in f["answers"]] == [newcomer["uuid"], again["uuid"]]
+        assert [s["uuid"] for s in f["all_steps"]] == [check["uuid"]]
+    url = f"/console/screening/followups/{cid}/{first}"
+    assert "36.8" in coordinator.get(url).text
+    r = coordinator.post(
+        url + "/action",
+        data={"csrf_token": csrf(coordinator, url), "action": "close", "outcome": "completed"},
+    )
+    assert r.status_code == 303
+    closing = db.execute("SELECT person_id FROM screening_actions WHERE action = 'close'")
+    assert [row[0] for row in closing] == [joined]
+    assert listed() == []
+    assert [p for p, *_ in listed("closed")] == [joined]
+    page = coordinator.get("/console/screening/followups?status=closed").text
+    assert len(re.findall("刘新来", page)) == 1

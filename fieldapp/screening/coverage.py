@@ -185,6 +185,22 @@ def joined(
     return out
 
 
+# The roster as it is now, whenever its rows were made (a follow-up is about today).
+EVER = "9999-12-31T23:59:59.999Z"
+
+
+def same_people(
+    conn: sqlite3.Connection, campaign_id: str, site_ids: list[str]
+) -> dict[str, list[str]]:
+    """A campaign's people at those sites known under more than one id (added on site, then on
+    the roster now; or added on two phones), as joined() finds them: the id they are known by
+    (the roster's, else the least) -> every id of theirs, that one first. The follow-ups."""
+    out: dict[str, list[str]] = {}
+    for person_id, one in sorted(joined(conn, campaign_id, date.max, EVER, site_ids).same.items()):
+        out.setdefault(one, [one]).append(person_id)
+    return out
+
+
 def merged(
     conn: sqlite3.Connection, campaign_id: str, day: date, people: Joined
 ) -> dict[str, Counter]:
