@@ -127,13 +127,17 @@ def people(
     # Someone added on site who has joined the roster since (`fieldapp roster import`) is that
     # roster person, their answers as added theirs too: the same person as the import knows
     # one (roster.person_key), as the coverage counts them (coverage.joined).
+    # Someone added on two phones (two ids, the same name and phone) is one person too, listed
+    # under the least id, as coverage.joined counts them.
     on_roster = {rosters.person_key(p["name"], p["phone"]): p["id"] for p in roster}
     listed = set(on_roster.values())
-    for person_id in [p for p in answers if p not in listed]:
+    for person_id in sorted(p for p in answers if p not in listed):
         named = tallies.latest(a for a in answers[person_id] if a["added"])
-        joined = named and on_roster.get(rosters.person_key(named["name"], named["phone"]))
-        if joined:
-            answers[joined] += answers.pop(person_id)
+        if named is None:
+            continue
+        same = on_roster.setdefault(rosters.person_key(named["name"], named["phone"]), person_id)
+        if same != person_id:
+            answers[same] += answers.pop(person_id)
     out = [_person(dict(p), False, answers.pop(p["id"], []), first, last) for p in roster]
     added = []
     for person_id, found in answers.items():  # the rest: people not on the roster

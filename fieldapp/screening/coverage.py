@@ -8,7 +8,8 @@ site); a one-off campaign counts every answer from its start to the day (each pe
 A day counts the roster of that day (roster rows made before its end), so later imports leave
 it as it was. Someone added on site who has joined the roster since (`fieldapp roster import`
 makes a new row of the same name and phone) is that roster person (joined): one person to
-screen, their answers under either id counted once (merged).
+screen, their answers under either id counted once (merged). So is someone added on two phones
+(two ids, the same site, name and phone).
 """
 
 from __future__ import annotations
@@ -134,7 +135,9 @@ def joined(
     people are few), at every site or those, is on the site's roster made before `until` (the
     end of the day). Someone added on site who stays joins the roster by `fieldapp roster
     import` (README), which makes a new roster row for them: the same person as the import
-    knows one, by name and phone (roster.person_key), named as in their latest answer as added."""
+    knows one, by name and phone (roster.person_key), named as in their latest answer as added.
+    People added on site with the same name and phone are one person too (same: the others
+    to the least of their ids), whether on the roster or not."""
     # In the order of screenings_added: SQLite reads that index, not the whole day's answers,
     # even when no statistics say how few such people there are.
     sql = (
@@ -167,13 +170,34 @@ def joined(
             key = (site_id, *roster.person_key(name, phone))
             found[key] = min(found.get(key, person_id), person_id)
     out = Joined({}, Counter())
-    for (site_id, person_id), (_w, key) in named.items():
+    # Two phones that each add the same newcomer make two ids: one person, as a roster row is
+    # (the same site, name and phone), counted under the first id (the least).
+    first: dict[tuple[str, str, str], str] = {}
+    for (site_id, person_id), (_w, key) in sorted(named.items()):
         row = found.get((site_id, *key))
         if row is None:
-            out.added[site_id] += 1
-        else:
-            out.same[person_id] = row
-            out.site_of[person_id] = out.site_of[row] = site_id
+            row = first.setdefault((site_id, *key), person_id)
+            if row == person_id:
+                out.added[site_id] += 1
+                continue
+        out.same[person_id] = row
+        out.site_of[person_id] = out.site_of[row] = site_id
+    return out
+
+
+# The roster as it is now, whenever its rows were made (a follow-up is about today).
+EVER = "9999-12-31T23:59:59.999Z"
+
+
+def same_people(
+    conn: sqlite3.Connection, campaign_id: str, site_ids: list[str]
+) -> dict[str, list[str]]:
+    """A campaign's people at those sites known under more than one id (added on site, then on
+    the roster now; or added on two phones), as joined() finds them: the id they are known by
+    (the roster's, else the least) -> every id of theirs, that one first. The follow-ups."""
+    out: dict[str, list[str]] = {}
+    for person_id, one in sorted(joined(conn, campaign_id, date.max, EVER, site_ids).same.items()):
+        out.setdefault(one, [one]).append(person_id)
     return out
 
 

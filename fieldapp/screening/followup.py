@@ -4,7 +4,9 @@ An answer whose status is one of questions.FOLLOWED opens a follow-up of that pe
 campaign (derived: no record opens it). Each step taken, a temperature check (twice a day), a
 note, closing with an outcome or reopening, is an append-only `screening_action` record that
 syncs up like the answers. An isolating answer recorded after a close opens it again: the answer
-is what the site says now.
+is what the site says now. Someone known under two ids (added on site, then on the roster;
+added on two phones) has one follow-up, under the id coverage counts them by
+(coverage.same_people), made of the answers and steps under either.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import sync
 from fieldapp import days, db, records, rules
 from fieldapp.console import cases
 from fieldapp.screening import answers as screening_answers
-from fieldapp.screening import questions, tallies
+from fieldapp.screening import coverage, questions, tallies
 
 ACTIONS = {
     "check": _l("Temperature check"),
@@ -190,16 +192,32 @@ def listing(
     if site_ids is not None:
         allowed = set(site_ids)
         people = [p for p in people if p[1] in allowed]
+    # Someone known under two ids (added on site, then joined the roster; added on two
+    # phones) is one person followed up, by the id coverage counts them under, their answers
+    # and steps under every id of theirs.
+    ids: dict[tuple[str, str], list[str]] = {}
+    for c in sorted({c for c, _s, _p in people}):
+        sites = sorted({s for c2, s, _p in people if c2 == c})
+        for every in coverage.same_people(conn, c, sites).values():
+            for p in every:
+                ids[(c, p)] = every
+    isolating = set(people)
+    people = sorted({(c, s, ids.get((c, p), [p])[0]) for c, s, p in people})
     by_place: dict[tuple[str, str], list[str]] = defaultdict(list)
     for c, s, p in people:
-        by_place[(c, s)].append(p)
+        by_place[(c, s)] += ids.get((c, p), [p])
     answers: dict[tuple[str, str], list] = defaultdict(list)
     actions: dict[tuple[str, str], list] = defaultdict(list)
     if len(by_place) > WHOLE_AT:
         # Many sites (a city, a district of it): two joins over everyone followed beat two
         # look-ups per site, round trips adding up; people out of scope are read and unused.
+        # Those joins miss only an id of someone followed that no answer put into isolation.
         _read_all(conn, campaign_id, answers, actions)
-        by_place = {}
+        by_place = {
+            (c, s): missed
+            for (c, s), persons in by_place.items()
+            if (missed := [p for p in persons if (c, s, p) not in isolating])
+        }
     for (c, s), persons in by_place.items():
         for chunk in db.chunks(persons, 500):
             marks = db.in_list("person_id", chunk)
@@ -222,7 +240,9 @@ def listing(
     }
     out = []
     for c, s, p in people:
-        follow = state(answers[(c, p)], actions[(c, p)], now)
+        every = ids.get((c, p), [p])
+        found = [a for q in every for a in answers[(c, q)]]
+        follow = state(found, [a for q in every for a in actions[(c, q)]], now)
         if follow is None:
             continue
         keep = {
@@ -232,7 +252,7 @@ def listing(
         }.get(status, True)
         if not keep:
             continue
-        person = names.get(p) or _added_person(answers[(c, p)])
+        person = names.get(p) or _added_person(found)
         out.append(
             {
                 **follow,
@@ -286,23 +306,33 @@ def one(
     conn: sqlite3.Connection, campaign_id: str, person_id: str, now: datetime, tz: Any
 ) -> dict[str, Any] | None:
     """One person's follow-up in a campaign, with every answer and step, or None."""
-    # The site through the partial index of isolating answers (no follow-up without one).
-    place = conn.execute(
-        "SELECT site_id FROM screenings"  # noqa: S608 -- constant
-        f" WHERE {ISOLATING_SQL} AND campaign_id = ? AND person_id = ? LIMIT 1",
-        (campaign_id, person_id),
-    ).fetchone()
+    # The site through the partial index of isolating answers (no follow-up without one), or
+    # the roster's, for someone followed up under an id of theirs as added on site.
+    place = (
+        conn.execute(
+            "SELECT site_id FROM screenings"  # noqa: S608 -- constant
+            f" WHERE {ISOLATING_SQL} AND campaign_id = ? AND person_id = ? LIMIT 1",
+            (campaign_id, person_id),
+        ).fetchone()
+        or conn.execute("SELECT site_id FROM roster WHERE id = ?", (person_id,)).fetchone()
+    )
     if place is None:
         return None
+    # Their every id (coverage.same_people), the one they are known by first.
+    every = [person_id]
+    for ids in coverage.same_people(conn, campaign_id, [place["site_id"]]).values():
+        if person_id in ids:
+            every = ids
+    person_id, marks = every[0], db.in_list("person_id", every)
     answers = conn.execute(
-        "SELECT * FROM screenings WHERE campaign_id = ? AND site_id = ? AND person_id = ?"
-        " ORDER BY recorded_at, uuid",
-        (campaign_id, place["site_id"], person_id),
+        "SELECT * FROM screenings WHERE campaign_id = ? AND site_id = ?"  # noqa: S608
+        f" AND {marks} ORDER BY recorded_at, uuid",
+        (campaign_id, place["site_id"], *every),
     ).fetchall()
     steps = conn.execute(
-        "SELECT * FROM screening_actions WHERE campaign_id = ? AND person_id = ?"
+        f"SELECT * FROM screening_actions WHERE campaign_id = ? AND {marks}"  # noqa: S608
         " ORDER BY recorded_at, uuid",
-        (campaign_id, person_id),
+        (campaign_id, *every),
     ).fetchall()
     follow = state(answers, steps, now)
     if follow is None:
