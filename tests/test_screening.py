@@ -17,6 +17,7 @@ from screening_support import (
     TZ,
     added,
     answer,
+    joins_the_roster,
     local,
     make_campaign,
     make_sites,
@@ -25,7 +26,6 @@ from screening_support import (
 )
 
 from fieldapp.db import connect, migrate
-from fieldapp.gate import roster
 from fieldapp.privacy import retention
 from fieldapp.screening import campaigns, coverage, followup, questions, tallies
 from fieldapp.syncing import configuration
@@ -367,19 +367,7 @@ def test_someone_added_on_site_who_joins_the_roster_is_one_person(
     monkeypatch.setattr(
         "fieldapp.gate.roster.utcnow", lambda: datetime.fromisoformat(local(d2, 10))
     )
-    with app.app_context():
-        made = roster.import_rows(
-            db,
-            site["id"],
-            [
-                {
-                    "name": "刘新来",
-                    "phone": "13900001111",
-                    "unit": "临时工棚",
-                    "person_type": "worker",
-                }
-            ],
-        )
+    made = joins_the_roster(app, db, site["id"])
     assert made.added == 1
     joined = db.execute(
         "SELECT id FROM roster WHERE site_id = ? AND name = '刘新来'", (site["id"],)

@@ -7,10 +7,10 @@ import re
 from datetime import timedelta
 
 import pytest
+import screening_support
 from console_support import csrf, login, make_user
-from screening_support import TZ, added, answer, local, make_campaign, make_sites, save, today
+from screening_support import TZ, added, answer, local, save, today
 
-from fieldapp.gate import roster
 from fieldapp.screening import coverage, followup
 from sync.store import iso, utcnow
 
@@ -18,7 +18,7 @@ from sync.store import iso, utcnow
 @pytest.fixture
 def world(app, db):
     with app.app_context():
-        made = make_sites(db)
+        made = screening_support.make_sites(db)
     return {"jintan": made[0], "site": made[1]}
 
 
@@ -49,7 +49,7 @@ def test_a_newcomer_added_on_two_phones_is_one_person(app, db, world, daily):
     """Two gate volunteers, offline, each add 刘新来 with the same mobile number (each phone makes
     its own id): one person to screen, screened once by the latest answer, listed once on the
     site's page and in added.csv. Another 刘新来, with another number, is someone else."""
-    campaign = make_campaign(app, db, daily=daily)
+    campaign = screening_support.make_campaign(app, db, daily=daily)
     site, cid, day = world["jintan"], campaign.id, today()
     east = added(
         cid, site["id"], "刘新来", phone="13900001111", at=iso(utcnow() - timedelta(minutes=30))
@@ -95,7 +95,7 @@ def test_a_newcomer_who_joins_the_roster_has_one_follow_up(app, db, world):
     added.csv imported); the phone lists them under their roster id and the next answer is
     "no change". One open follow-up, under the roster id, with the answers and steps of both;
     closing it closes it, wherever it is opened from."""
-    campaign = make_campaign(app, db)
+    campaign = screening_support.make_campaign(app, db)
     site, cid, yesterday = world["jintan"], campaign.id, today() - timedelta(days=1)
     newcomer = added(cid, site["id"], "刘新来", day=yesterday, status="home_isolation")
     first = newcomer["data"]["person_id"]
@@ -103,19 +103,7 @@ def test_a_newcomer_who_joins_the_roster_has_one_follow_up(app, db, world):
     check = followup.wire(key, "王主任", "check", temperature=36.8)
     check["recorded_at"] = local(yesterday, 15)
     assert [r.status for r in save(app, db, [newcomer, check])] == ["applied", "applied"]
-    with app.app_context():
-        roster.import_rows(
-            db,
-            site["id"],
-            [
-                {
-                    "name": "刘新来",
-                    "phone": "13900001111",
-                    "unit": "临时工棚",
-                    "person_type": "worker",
-                }
-            ],
-        )
+    screening_support.joins_the_roster(app, db, site["id"])
     joined = db.execute("SELECT id FROM roster WHERE name = '刘新来'").fetchone()[0]
     again = answer(cid, site["id"], joined, status="home_isolation")
     assert [r.status for r in save(app, db, [again])] == ["applied"]
