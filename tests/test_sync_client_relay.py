@@ -171,7 +171,12 @@ def test_a_held_record_delivered_later_survives_the_upstreams_restore(
         copy_db(central.config["DATABASE"], backup)  # last night's: the cursor past it already
 
     central.config["TEST_FAIL_PUSH_UUIDS"] = set()  # fixed: the next round delivers it
-    assert full_round(office, central, token, monkeypatch)["held"] == 0
+    delivering = full_round(office, central, token, monkeypatch)
+    assert delivering["held"] == 0
+    # It says one record went up (its repeat in order is not a second one), and where the
+    # central's cursor is now: past the repeat.
+    assert delivering["pushed"] == 1
+    assert delivering["cursor"] == rows(office, "SELECT max(seq) FROM changes")[0][0]
     assert rows(central, "SELECT name FROM entries WHERE uuid = ?", poison) == [("第2",)]
     assert office_status(office)["waiting"] == 0  # sent again in order in the same round
     if backup_at == "delivered":

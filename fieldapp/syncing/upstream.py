@@ -6,6 +6,7 @@ record kinds, settings and languages, and holds the `instance`, `upstream` and `
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import sqlite3
@@ -95,33 +96,31 @@ def sync_round(
     conn = db.connect(app.config["DATABASE"])
     try:
         _state_for(conn, url)  # started afresh if the upstream changed
+        registry = app.extensions["fieldapp.records"]
+        sizes = {
+            "batch_size": int(app.config["SYNC_BATCH_SIZE"]),
+            "max_bytes": int(app.config["SYNC_MAX_BATCH_BYTES"]),
+        }
         try:
             report = sync.push_pending(
-                conn,
-                app.extensions["fieldapp.records"],
-                transport,
-                batch_size=int(app.config["SYNC_BATCH_SIZE"]),
-                max_bytes=int(app.config["SYNC_MAX_BATCH_BYTES"]),
-                on_start=on_start,
-                on_batch=on_batch,
+                conn, registry, transport, **sizes, on_start=on_start, on_batch=on_batch
             )
             sync_client.remember(conn, source=report.source)
-            registry = app.extensions["fieldapp.records"]
             delivered, still_held = sync_client.retry_held(
-                conn,
-                registry,
-                transport,
-                report.source,
-                batch_size=int(app.config["SYNC_BATCH_SIZE"]),
-                max_bytes=int(app.config["SYNC_MAX_BATCH_BYTES"]),
+                conn, registry, transport, report.source, **sizes
             )
+            pushed = report.sent + delivered
             if delivered:  # logged again by retry_held: sent in order now, not next round
-                report = sync.push_pending(
-                    conn,
-                    registry,
-                    transport,
-                    batch_size=int(app.config["SYNC_BATCH_SIZE"]),
-                    max_bytes=int(app.config["SYNC_MAX_BATCH_BYTES"]),
+                again = sync.push_pending(conn, registry, transport, **sizes)
+                # It sends the delivered records once more (repeats there, counted once above)
+                # and whatever was recorded meanwhile.
+                pushed += max(0, again.sent - delivered)
+                report = dataclasses.replace(
+                    report,
+                    cursor=again.cursor,
+                    applied=report.applied + again.applied,
+                    refused=report.refused + again.refused,
+                    reset=report.reset or again.reset,
                 )
             pulled = configuration.pull(conn, transport)
         except sync.SyncError as exc:
@@ -129,7 +128,7 @@ def sync_round(
             raise
         sync_client.mark_attempt(conn, None)
         return {
-            "pushed": report.sent + delivered,
+            "pushed": pushed,
             "applied": report.applied,
             "refused": report.refused,
             "cursor": report.cursor,
