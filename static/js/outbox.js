@@ -351,7 +351,7 @@
 
   function retimed(rec, ms) {
     return Object.assign({}, rec, {
-      recorded_at: new Date(ms).toISOString(), restamped: true, stamped_at: rec.recorded_at,
+      recorded_at: recordedAt(ms), restamped: true, stamped_at: rec.recorded_at,
     });
   }
 
@@ -361,7 +361,7 @@
   function restamp(rec, offsetMs) {
     const at = Date.parse(rec.recorded_at) + offsetMs;
     if (rec.restamped || !isFinite(at) || Math.abs(at) > 8.64e15) return null;
-    return Object.assign({}, rec, { recorded_at: new Date(at).toISOString(), restamped: true });
+    return Object.assign({}, rec, { recorded_at: recordedAt(at), restamped: true });
   }
 
   async function fetchWithTimeout(url, init, ms) {
