@@ -119,24 +119,26 @@ def cursor(conn: sqlite3.Connection, source: str) -> tuple[int, str | None]:
     return (row[0], row[1]) if row else (0, None)
 
 
-def _advance(conn: sqlite3.Connection, push: Push, now: str) -> None:
-    """Move the source's cursor as far as this batch proves it is contiguous; never skip a gap."""
-    if push.upto is None:
-        return
+def _advance(conn: sqlite3.Connection, push: Push, now: str) -> int:
+    """Move the source's cursor as far as this batch proves it is contiguous; never skip a gap.
+    Returns the cursor after."""
     seq, _uuid = cursor(conn, push.source)
+    if push.upto is None:
+        return seq
     since = seq if push.since is None else push.since
     if since > seq:
         # A gap: we hold less than the sender thinks (restored from an older copy). Keep our
         # cursor; the answer tells the sender to resend from it.
-        return
+        return seq
     if push.upto <= seq and not push.reset:
-        return  # a repeat, or a slower second pusher of the same source
+        return seq  # a repeat, or a slower second pusher of the same source
     conn.execute(
         "INSERT INTO sync_cursors (source, seq, uuid, chain, updated_at) VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT (source) DO UPDATE SET seq = excluded.seq, uuid = excluded.uuid,"
         " chain = excluded.chain, updated_at = excluded.updated_at",
         (push.source, push.upto, push.upto_uuid, push.upto_chain, now),
     )
+    return push.upto
 
 
 class Save(Protocol):
@@ -173,10 +175,11 @@ def receive(
         # A batch with a record held back leaves the cursor where it was until the sender has
         # kept that record aside (it then moves the cursor with an empty push): a sender that
         # dies in between sends the batch again, and nothing is lost.
-        if peer.kind == "instance":
+        if peer.kind == "instance":  # the cursor after, in the transaction: ours, not a rival's
             if all(r.status != HELD for r in results):
-                _advance(c, push, now_iso)
-            after.append(cursor(c, peer.id)[0])  # read in the transaction: ours, not a rival's
+                after.append(_advance(c, push, now_iso))
+            else:
+                after.append(cursor(c, peer.id)[0])
 
     clock = {"sent_at": push.sent_at} if push.sent_at is not None else {}
     results = save(

@@ -13,6 +13,7 @@ import uuid as uuidlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from . import wire
@@ -343,7 +344,8 @@ def _write_kind(
     new = [item for item in unique if item[1] not in before]
     columns = COMMON_COLUMNS + kind.columns
     if new:
-        conn.executemany(
+        insert_rows(
+            conn,
             f"INSERT INTO {kind.table} ({','.join(columns)})"  # noqa: S608 -- names from code
             f" VALUES ({','.join('?' * len(columns))})",
             [item[3] for item in new],
@@ -369,7 +371,37 @@ def _write_kind(
         else:
             results[i] = conflicting(i, rid, kind)
     if links:
-        conn.executemany("INSERT INTO changes (kind, uuid, chain) VALUES (?, ?, ?)", links)
+        insert_rows(conn, "INSERT INTO changes (kind, uuid, chain) VALUES (?, ?, ?)", links)
+
+
+# SQLite's limit on a statement's parameters (SQLITE_MAX_VARIABLE_NUMBER, since 3.32).
+SQLITE_MAX_PARAMETERS = 32766
+_ROW_OF_MARKS = re.compile(r"\bVALUES\s*\(\s*\?(?:\s*,\s*\?)*\s*\)", re.IGNORECASE)
+
+
+def insert_rows(conn: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """conn.executemany(sql, rows) for an `INSERT … VALUES (?, …)`, on SQLite as few multi-row
+    INSERTs as its limit on parameters allows. SQLite lets go of the GIL for each statement it
+    runs: a thread holding the write lock then waits for the GIL once per statement rather than
+    once per row, behind threads checking the next batches. (PostgreSQL's executemany sends
+    multi-row INSERTs by itself.)"""
+    if not isinstance(conn, sqlite3.Connection):
+        conn.executemany(sql, rows)
+        return
+    per = SQLITE_MAX_PARAMETERS // len(rows[0]) if rows else 1
+    for start in range(0, len(rows), per):
+        chunk = rows[start : start + per]
+        conn.execute(_multirow(sql, len(chunk)), [value for row in chunk for value in row])
+
+
+@lru_cache(maxsize=64)
+def _multirow(sql: str, rows: int) -> str:
+    """An INSERT of one row of `?` marks as the INSERT of that many rows."""
+    found = _ROW_OF_MARKS.search(sql)
+    if found is None:
+        raise ValueError("insert_rows takes an INSERT … VALUES (?, …)")
+    group = found.group(0)[found.group(0).index("(") :]
+    return sql[: found.end()] + ("," + group) * (rows - 1) + sql[found.end() :]
 
 
 def log_again(conn: sqlite3.Connection, kind: str, uuid: str) -> None:

@@ -112,7 +112,10 @@ def sites(app):
     return [make_site(app, f"小区{i}", "金坛区" if i < 2 else "溧阳市") for i in range(3)]
 
 
-def test_figures_follow_pushes_and_local_saves(app, db, client, sites):
+@pytest.mark.parametrize("per_statement", [None, 60])
+def test_figures_follow_pushes_and_local_saves(app, db, client, sites, monkeypatch, per_statement):
+    if per_statement:  # SQLite's multi-row INSERTs of a batch split into many statements
+        monkeypatch.setattr(sync.store, "SQLITE_MAX_PARAMETERS", per_statement)
     now = datetime.now(UTC)
     ids = [s["id"] for s in sites]
     rnd = random.Random(18)

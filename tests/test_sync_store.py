@@ -9,6 +9,7 @@ import uuid
 import pytest
 from sync_helpers import NOTES, REGISTRY
 
+import sync.store
 from fieldapp.db import connect, dialect, postgres
 from sync.store import apply_batch, chain_next
 
@@ -76,6 +77,25 @@ def test_a_mixed_batch_is_written_once_per_uuid_in_order(conn):
         [(first[1]["uuid"], "conflict"), (fresh[3]["uuid"], "conflict")]
     )
     # The change log: every stored record once, in the order written, its chain unbroken.
+    logged = [r[0] for r in conn.execute("SELECT uuid FROM changes ORDER BY seq")]
+    assert logged == [r["uuid"] for r in first + fresh]
+    assert_chain_unbroken(conn)
+
+
+def test_a_batch_larger_than_one_statement_is_written_whole(conn, monkeypatch):
+    # On SQLite a batch's rows go in as multi-row INSERTs within its limit on parameters: at
+    # 20 parameters, two notes (7 columns) or six change-log rows (3) a statement.
+    monkeypatch.setattr(sync.store, "SQLITE_MAX_PARAMETERS", 20)
+    first = [note(f"first {n}") for n in range(5)]
+    apply_batch(conn, REGISTRY, first, origin="here", source="down")
+    fresh = [note(f"fresh {n}") for n in range(11)]
+    batch = [*fresh[:4], first[2], *fresh[4:], fresh[0]]
+    results = apply_batch(conn, REGISTRY, batch, origin="here", source="down")
+
+    assert [r.status for r in results] == ["applied"] * 4 + ["duplicate"] + ["applied"] * 7 + [
+        "duplicate"
+    ]
+    assert stored(conn) == {r["uuid"]: r["data"]["text"] for r in first + fresh}
     logged = [r[0] for r in conn.execute("SELECT uuid FROM changes ORDER BY seq")]
     assert logged == [r["uuid"] for r in first + fresh]
     assert_chain_unbroken(conn)

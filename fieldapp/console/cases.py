@@ -307,7 +307,8 @@ def refresh(
         if given is None:
             conn.execute(f"DELETE FROM fever_cases WHERE {inside}", chunk)  # noqa: S608 -- marks
         if rows:
-            conn.executemany(
+            sync.store.insert_rows(
+                conn,
                 "INSERT INTO fever_cases (uuid, site_id, recorded_at, closed, acknowledged)"
                 " VALUES (?, ?, ?, ?, ?)",
                 rows,

@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo
 
 from fieldapp import days, db, rules
 from fieldapp.console import corrections
-from sync.store import iso
+from sync.store import insert_rows, iso
 
 # The settings row that says in which zone the kept counts were made.
 ZONE_SETTING = "entry_counts_zone"
@@ -105,7 +105,7 @@ def add(conn: db.Connection, counts: Mapping[tuple[str, str], list[int]], sign: 
     """Add (or, sign -1, take away) counts to the kept ones; a row left at zero goes."""
     if not counts:
         return
-    conn.executemany(_ADD, [(*k, *(sign * n for n in c)) for k, c in sorted(counts.items())])
+    insert_rows(conn, _ADD, [(*k, *(sign * n for n in c)) for k, c in sorted(counts.items())])
     if sign < 0 or any(n < 0 for c in counts.values() for n in c):
         for day in sorted({k[0] for k in counts}):
             conn.execute("DELETE FROM entry_counts WHERE day = ? AND ins = 0 AND outs = 0", (day,))
