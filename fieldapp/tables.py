@@ -25,12 +25,34 @@ def safe_cell(value: Any) -> Any:
     return value
 
 
+# A text of digits that Excel and WPS open from a CSV file as a number, and change: from 12
+# digits it shows 1.23457E+11 (and saves the file again so), past 15 it keeps 15 (an 18-digit ID
+# number loses its last 3 for good), and a leading 0 goes. An 11-digit mobile number (it starts
+# with 1) is shown whole and is left as it is.
+DIGITS_AS_TEXT = 12
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell as a spreadsheet should open it: text that would start a formula quoted with
+    a ' (safe_cell), and digits Excel would change (DIGITS_AS_TEXT or more, or a leading
+    0) led by a tab, so that Excel and WPS open them as text with every digit (the usual way
+    for Chinese ID numbers: the tab does not show, and no formula is written)."""
+    if (
+        isinstance(value, str)
+        and value.isascii()
+        and value.isdigit()
+        and (len(value) >= DIGITS_AS_TEXT or (len(value) > 1 and value[0] == "0"))
+    ):
+        return "\t" + value
+    return safe_cell(value)
+
+
 def csv_bytes(lines: Iterable[Sequence[Any]]) -> bytes:
     """Lines as CSV in UTF-8 with a BOM, so Excel opens the Chinese right: quoted only where
     a cell holds , " or a line break, lines ended by CRLF, None as an empty cell, and every
-    cell through safe_cell."""
+    cell through csv_cell."""
     buf = io.StringIO()
-    csv.writer(buf).writerows([safe_cell(v) for v in line] for line in lines)
+    csv.writer(buf).writerows([csv_cell(v) for v in line] for line in lines)
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 

@@ -10,7 +10,7 @@ import openpyxl
 import pytest
 from console_support import csrf, login, make_site, make_user, save, wire_entry
 
-from fieldapp import days
+from fieldapp import days, tables
 from fieldapp import db as fdb
 from fieldapp.console import exports
 
@@ -225,7 +225,7 @@ def test_the_sql_and_python_csv_cells_lead_the_same_digits_with_a_tab(text):
         "\t" + text if text in ("0501", "123456789012", "01", "1234567890123456789") else text
     )
     expected = "'" + text if text == "-0123" else expected
-    assert exports.csv_cell(text) == expected
+    assert tables.csv_cell(text) == expected
     conn = sqlite3.connect(":memory:")
     (in_sql,) = conn.execute(
         f"SELECT {exports._quoted('v')} FROM (SELECT ? AS v)", (text,)

@@ -11,6 +11,7 @@ import screening_support
 from console_support import csrf, login, make_user
 from screening_support import TZ, added, answer, local, save, today
 
+from fieldapp.gate import roster
 from fieldapp.screening import coverage, followup
 from sync.store import iso, utcnow
 
@@ -88,6 +89,22 @@ def test_a_newcomer_added_on_two_phones_is_one_person(app, db, world, daily):
         "刘新来,13900001111,临时工棚,worker",
         "刘新来,13900002222,临时工棚,worker",
     ]
+
+
+def test_added_csv_keeps_a_unit_s_leading_zero_and_the_roster_import_reads_it(app, db, world):
+    """A unit numbered 0302 opens in Excel as 0302, not 302 (a tab before it, as the console's
+    exports do), and `fieldapp roster import` of the file reads 0302."""
+    campaign = screening_support.make_campaign(app, db, daily=True)
+    site = world["jintan"]
+    answer_ = added(campaign.id, site["id"], "刘新来", unit="0302", at=iso(utcnow()))
+    assert [r.status for r in save(app, db, [answer_])] == ["applied"]
+
+    coordinator = signed_in(app, "jintan", "coordinator", districts=["金坛区"])
+    listed = coordinator.get(f"/console/screening/{campaign.id}/sites/{site['id']}/added.csv")
+    lines = listed.data.decode("utf-8-sig").splitlines()
+    assert lines[1:] == ["刘新来,13900001111,\t0302,worker"]
+    with app.app_context():
+        assert roster.parse_csv(listed.data)[0]["unit"] == "0302"
 
 
 def test_a_newcomer_who_joins_the_roster_has_one_follow_up(app, db, world):

@@ -24,7 +24,7 @@ from fieldapp.console import corrections, logbook
 from fieldapp.console.accounts import WRITE_ROLES, audit_action
 from fieldapp.pages import table_download
 from fieldapp.privacy.ids import IdVault
-from fieldapp.tables import FORMULA_START, safe_cell
+from fieldapp.tables import DIGITS_AS_TEXT, FORMULA_START, csv_cell
 
 BOM = "\ufeff"
 
@@ -123,28 +123,6 @@ def row_maker(
 
 def _as_is(value: Any) -> Any:
     return value
-
-
-# A text of digits that Excel and WPS open from a CSV file as a number, and change: from 12
-# digits it shows 1.23457E+11 (and saves the file again so), past 15 it keeps 15 (an 18-digit ID
-# number loses its last 3 for good), and a leading 0 goes. An 11-digit mobile number (it starts
-# with 1) is shown whole and is left as it is.
-DIGITS_AS_TEXT = 12
-
-
-def csv_cell(value: Any) -> Any:
-    """A CSV cell as a spreadsheet should open it: text that would start a formula quoted with
-    a ' (tables.safe_cell), and digits Excel would change (DIGITS_AS_TEXT or more, or a leading
-    0) led by a tab, so that Excel and WPS open them as text with every digit (the usual way
-    for Chinese ID numbers: the tab does not show, and no formula is written)."""
-    if (
-        isinstance(value, str)
-        and value.isascii()
-        and value.isdigit()
-        and (len(value) >= DIGITS_AS_TEXT or (len(value) > 1 and value[0] == "0"))
-    ):
-        return "\t" + value
-    return safe_cell(value)
 
 
 _FORMULA_START_SQL = ", ".join(f"'{c}'" for c in sorted(FORMULA_START))
