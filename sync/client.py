@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .records import RecordKind, Registry
-from .store import _write, iso, log_again, utcnow
+from .store import iso, log_again, transaction, utcnow
 
 USER_AGENT = "fieldapp-sync/1"
 
@@ -400,7 +400,7 @@ def retry_held(
             if _held(result):  # not yet: kept for the next round
                 _hold(conn, wire, str(result.get("reason") or "held"))
             else:  # delivered out of order: logged again, to be sent in order too (below)
-                with _write(conn):
+                with transaction(conn):
                     conn.execute("DELETE FROM sync_held WHERE seq = ?", (wire["seq"],))
                     log_again(conn, wire["kind"], wire["uuid"])
                 delivered += 1

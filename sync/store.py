@@ -140,7 +140,7 @@ _HASH_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 
 
 @contextmanager
-def _write(conn: sqlite3.Connection) -> Iterator[None]:
+def transaction(conn: sqlite3.Connection) -> Iterator[None]:
     """BEGIN IMMEDIATE ... COMMIT, or join the caller's transaction."""
     if conn.in_transaction:
         yield
@@ -306,7 +306,7 @@ def apply_batch(
         rejects.append((rid, kind.name, source, CONFLICT, conflict, body(records[i]), now_iso))
         return Result(rid, CONFLICT, conflict)
 
-    with _write(conn):
+    with transaction(conn):
         for kind, items in pending.values():
             _write_kind(conn, kind, items, results, conflicting)
         if rejects:
@@ -407,7 +407,7 @@ def _multirow(sql: str, rows: int) -> str:
 def log_again(conn: sqlite3.Connection, kind: str, uuid: str) -> None:
     """Append a change row for a record stored here already, at the end of the change log: it
     goes up again in order (a repeat there), and so past the upstream's cursor like the rest."""
-    with _write(conn):
+    with transaction(conn):
         chain = chain_next(_last_chain(conn), uuid)
         conn.execute(
             "INSERT INTO changes (kind, uuid, chain) VALUES (?, ?, ?)", (kind, uuid, chain)
