@@ -18,6 +18,7 @@ from fieldapp import days, records
 from fieldapp.console import cases
 from fieldapp.gate import sites
 from fieldapp.reports import daily as reports
+from fieldapp.reports import rollcall
 from sync import peers
 from sync.store import iso
 
@@ -105,6 +106,28 @@ def test_supersede_keeps_both_and_the_later_is_current(app, db, site):
     assert now.uuid == r2.uuid and now.entries_out == 1 and now.remarks == "补登一人"
     rows = db.execute("SELECT uuid, out_resident FROM daily_reports ORDER BY id").fetchall()
     assert [tuple(r) for r in rows] == [(r1.uuid, 0), (r2.uuid, 1)]  # the first is not edited
+
+
+def test_a_report_naming_itself_stays_in_force_on_every_page(app, db, site):
+    """No form sends a report that supersedes itself, and sync takes one (its validation does
+    not know its uuid): the report pages and the roll-call both still show the site reported,
+    with that report's counts, and a later report superseding it is in force after it."""
+    sid, rid = site["id"], str(uuid.uuid4())
+    odd = reports.new_record(
+        report_data(sid, DAY, in_resident=3, supersedes=rid), uuid=rid, recorded_at=local(DAY, 18)
+    )
+    assert [r.status for r in save(app, db, [odd])] == ["applied"]
+    with app.test_request_context():
+        assert reports.current_report(db, sid, DAY).uuid == rid
+        row = next(r for r in rollcall.build(db, DAY, tz_name=TZ, cutoff="20:00").rows)
+        assert (row.state, row.values[0]) == (rollcall.REPORTED, 3)
+        later = reports.new_record(
+            report_data(sid, DAY, in_resident=4, supersedes=rid), recorded_at=local(DAY, 19)
+        )
+        save(app, db, [later])
+        assert reports.current_report(db, sid, DAY).uuid == later["uuid"]
+        row = next(r for r in rollcall.build(db, DAY, tz_name=TZ, cutoff="20:00").rows)
+        assert row.values[0] == 4
 
 
 @pytest.mark.parametrize(

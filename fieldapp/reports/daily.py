@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import sqlite3
 import uuid as uuidlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from operator import attrgetter
+from typing import Any, TypeVar
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -22,6 +23,8 @@ import sync
 from fieldapp import days, records, rules
 from fieldapp.console import corrections
 from sync.store import canonical_uuid
+
+R = TypeVar("R")  # a report as a reader holds it (a Report, a row)
 
 PERSON_TYPES = tuple(rules.PERSON_TYPES)
 FEVER_ACTIONS = tuple(rules.FEVER_ACTIONS)
@@ -323,11 +326,29 @@ def reports_for(conn: sqlite3.Connection, site_id: str, day: date) -> list[Repor
     return [_report(r) for r in rows]
 
 
+def in_force(
+    reports: Sequence[R],
+    uuid: Callable[[R], str],
+    supersedes: Callable[[R], str],
+    recorded_at: Callable[[R], str],
+) -> R | None:
+    """The report in force among one site's reports of one day: the latest that no other one
+    supersedes. A report naming itself does not put itself out of force, and if each one is
+    superseded (a circle no form makes) the latest of them all is in force: a site that
+    reported is never shown as not reported. The report pages and the roll-call both ask here."""
+    replaced = {supersedes(r) for r in reports if supersedes(r) and supersedes(r) != uuid(r)}
+    live = [r for r in reports if uuid(r) not in replaced] or list(reports)
+    return max(live, key=recorded_at) if live else None
+
+
 def current(reports: list[Report]) -> Report | None:
-    """The report in force: the latest that no other one supersedes."""
-    replaced = {r.supersedes for r in reports if r.supersedes}
-    live = [r for r in reports if r.uuid not in replaced]
-    return max(live, key=lambda r: r.recorded_at) if live else None
+    """The report in force (in_force) among one site's reports of one day."""
+    return in_force(
+        reports,
+        attrgetter("uuid"),
+        attrgetter("supersedes"),
+        attrgetter("recorded_at"),
+    )
 
 
 def current_report(conn: sqlite3.Connection, site_id: str, day: date) -> Report | None:

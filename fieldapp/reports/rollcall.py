@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from operator import itemgetter
 from typing import Any
 
 from flask_babel import gettext as _
@@ -136,6 +137,7 @@ class RollCall:
 
 # The columns build reads of a report, by position (plain tuples: 5,000 of them for a city).
 _SITE, _UUID, _SUPERSEDES, _AT, _ZERO, _REPORTER, _REMARKS = range(7)
+_IN_FORCE = itemgetter(_UUID), itemgetter(_SUPERSEDES), itemgetter(_AT)
 _REPORT_COLUMNS = (
     "r.site_id, r.uuid, r.supersedes, r.recorded_at, r.zero, r.reporter, r.remarks, "
     + ", ".join(FIGURE_SQL)
@@ -192,9 +194,7 @@ def build(
         else:
             first = now = found[0]
             if len(found) > 1:  # corrected: the latest report not replaced is in force
-                replaced = {r[_SUPERSEDES] for r in found if r[_SUPERSEDES]}
-                live = [r for r in found if r[_UUID] not in replaced] or found
-                now = max(live, key=lambda r: r[_AT])
+                now = reports.in_force(found, *_IN_FORCE)
             zero = bool(now[_ZERO])
             state = LATE if first[_AT] > late_after else ZERO if zero else REPORTED
             row = Row(
