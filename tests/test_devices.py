@@ -106,6 +106,31 @@ def test_revoked_phone_is_a_visitor_again_and_its_pushes_get_401(client, runner,
     assert runner.invoke(args=["device", "revoke", "东门 1 号机"]).exit_code != 0
 
 
+def test_revoking_a_name_two_sites_share_stops_neither_until_the_site_is_named(app, runner, db):
+    # Every site has its 东门 1 号机: revoking the one that was lost must not stop the others.
+    east = sites.add_site(db, "幸福小区", "residential")
+    west = sites.add_site(db, "阳光小区", "residential")
+    lost, other = app.test_client(), app.test_client()
+    enrol(lost, runner, east)
+    enrol(other, runner, west)
+    refused = runner.invoke(args=["device", "revoke", "东门 1 号机"])
+    assert refused.exit_code != 0
+    assert "2 个场所都有名为 东门 1 号机 的手机" in refused.output and "--site" in refused.output
+    assert "幸福小区" in refused.output and "阳光小区" in refused.output
+    assert db.execute("SELECT COUNT(*) FROM peers WHERE revoked_at IS NULL").fetchone()[0] == 2
+    result = runner.invoke(args=["device", "revoke", "东门 1 号机", "--site", east["code"]])
+    assert result.exit_code == 0, result.output
+    assert "1" in result.output
+    assert lost.get("/pwa/device").status_code == 401
+    assert other.get("/pwa/device").status_code == 200  # the other site's phone still syncs
+    live = db.execute("SELECT site_id FROM peers WHERE revoked_at IS NULL").fetchall()
+    assert [r[0] for r in live] == [west["id"]]
+    # By its id (as `device list` shows it), a phone needs no site.
+    phone_id = db.execute("SELECT id FROM peers WHERE site_id = ?", (west["id"],)).fetchone()[0]
+    assert runner.invoke(args=["device", "revoke", phone_id]).exit_code == 0
+    assert other.get("/pwa/device").status_code == 401
+
+
 def test_self_registration_saves_only_the_visitors_own_registration(client, site, db):
     form = {
         "name": "李四",

@@ -57,11 +57,14 @@ def list_command() -> None:
 
 @device_group.command("revoke")
 @click.argument("name_or_id")
+@click.option(
+    "--site", "site_code", help="The site's code: only its phone of that name is revoked."
+)
 @with_appcontext
-def revoke_command(name_or_id: str) -> None:
+def revoke_command(name_or_id: str, site_code: str | None) -> None:
     """Revoke a phone by name or id: its pushes are refused until it is enrolled again."""
     with opened() as conn:
-        count = devices.revoke(conn, name_or_id)
+        count = devices.revoke(conn, name_or_id, site_code)
         if not count:
             raise click.ClickException(_("No active phone is called %(name)s.", name=name_or_id))
         click.echo(_("Revoked %(n)d phone(s).", n=count))

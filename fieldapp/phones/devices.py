@@ -166,7 +166,31 @@ def listing(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     ).fetchall()
 
 
-def revoke(conn: sqlite3.Connection, name_or_id: str) -> int:
-    """Revoke the phones with this name or id; return how many."""
+def revoke(conn: sqlite3.Connection, name_or_id: str, site_code: str | None = None) -> int:
+    """Revoke the live phones with this id, or with this name (at the site of site_code, when
+    given); return how many. Every site may have its 东门 1 号机: a name that phones of several
+    sites share is refused without the site (EnrolError), so that revoking one lost phone does
+    not stop the others' syncing."""
     with transaction(conn):
-        return peers.revoke(conn, "device", name_or_id)
+        site = sites.find(conn, site_code) if site_code else None
+        rows = conn.execute(
+            "SELECT p.id, p.site_id, s.name AS site_name FROM peers p"
+            " LEFT JOIN sites s ON s.id = p.site_id"
+            " WHERE p.kind = 'device' AND p.revoked_at IS NULL AND (p.id = ? OR p.name = ?)",
+            (name_or_id, name_or_id),
+        ).fetchall()
+        if site is not None:
+            rows = [r for r in rows if r["site_id"] == site["id"]]
+        elif len({r["site_id"] for r in rows}) > 1 and all(r["id"] != name_or_id for r in rows):
+            raise EnrolError(
+                _(
+                    "Phones of %(n)d sites are called %(name)s (%(sites)s): name the site with"
+                    " --site CODE, or give the phone's id (fieldapp device list).",
+                    n=len({r["site_id"] for r in rows}),
+                    name=name_or_id,
+                    sites="、".join(sorted({r["site_name"] or "-" for r in rows})),
+                )
+            )
+        for row in rows:
+            peers.revoke(conn, "device", row["id"])
+        return len(rows)
