@@ -131,6 +131,24 @@ def test_revoking_a_name_two_sites_share_stops_neither_until_the_site_is_named(a
     assert other.get("/pwa/device").status_code == 401
 
 
+def test_revoking_a_name_cancels_its_unused_enrolment_link(client, runner, site, db):
+    # A link sent to the wrong chat, or a phone lost before it was enrolled: revoking the
+    # phone's name is what the coordinator does, and the link must then enrol nobody.
+    path = enrol_link(runner, site)
+    token = csrf(client, path)
+    result = runner.invoke(args=["device", "revoke", "东门 1 号机"])
+    assert result.exit_code == 0, result.output
+    assert "作废了 1 个未使用的登记链接" in result.output
+    response = client.post(path, data={"csrf_token": token})
+    assert response.status_code == 410
+    assert "已过期" in response.text
+    assert db.execute("SELECT COUNT(*) FROM peers").fetchone()[0] == 0
+    assert client.get("/pwa/device").status_code == 401
+    # A phone enrolled later by a new link of that name is not touched by the old revoke.
+    assert enrol(client, runner, site).status_code == 303
+    assert client.get("/pwa/device").status_code == 200
+
+
 def test_self_registration_saves_only_the_visitors_own_registration(client, site, db):
     form = {
         "name": "李四",

@@ -64,10 +64,13 @@ def list_command() -> None:
 def revoke_command(name_or_id: str, site_code: str | None) -> None:
     """Revoke a phone by name or id: its pushes are refused until it is enrolled again."""
     with opened() as conn:
-        count = devices.revoke(conn, name_or_id, site_code)
-        if not count:
+        count, links = devices.revoke(conn, name_or_id, site_code)
+        if not count and not links:
             raise click.ClickException(_("No active phone is called %(name)s.", name=name_or_id))
-        click.echo(_("Revoked %(n)d phone(s).", n=count))
+        if count:
+            click.echo(_("Revoked %(n)d phone(s).", n=count))
+        if links:
+            click.echo(_("Cancelled %(n)d unused enrolment link(s).", n=links))
 
 
 @click.command("import-outbox")

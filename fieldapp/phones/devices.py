@@ -166,11 +166,16 @@ def listing(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     ).fetchall()
 
 
-def revoke(conn: sqlite3.Connection, name_or_id: str, site_code: str | None = None) -> int:
+def revoke(
+    conn: sqlite3.Connection, name_or_id: str, site_code: str | None = None
+) -> tuple[int, int]:
     """Revoke the live phones with this id, or with this name (at the site of site_code, when
-    given); return how many. Every site may have its 东门 1 号机: a name that phones of several
-    sites share is refused without the site (EnrolError), so that revoking one lost phone does
-    not stop the others' syncing."""
+    given), and cancel the unused enrolment links of that name (a link sent to the wrong
+    person, a phone lost before it was enrolled): they then say they have expired. Returns
+    (phones revoked, links cancelled). Every site may have its 东门 1 号机: a name that phones
+    or links of several sites share is refused without the site (EnrolError), so that revoking
+    one lost phone does not stop the others' syncing."""
+    now = iso(sync.utcnow())
     with transaction(conn):
         site = sites.find(conn, site_code) if site_code else None
         rows = conn.execute(
@@ -179,18 +184,35 @@ def revoke(conn: sqlite3.Connection, name_or_id: str, site_code: str | None = No
             " WHERE p.kind = 'device' AND p.revoked_at IS NULL AND (p.id = ? OR p.name = ?)",
             (name_or_id, name_or_id),
         ).fetchall()
+        links = conn.execute(
+            "SELECT e.token_hash, e.site_id, s.name AS site_name FROM device_enrolments e"
+            " JOIN sites s ON s.id = e.site_id"
+            " WHERE e.name = ? AND e.used_at IS NULL AND e.expires_at > ?",
+            (name_or_id, now),
+        ).fetchall()
+        if any(r["id"] == name_or_id for r in rows):  # an id names one phone, no link
+            links = []
+        named = rows + links
         if site is not None:
             rows = [r for r in rows if r["site_id"] == site["id"]]
-        elif len({r["site_id"] for r in rows}) > 1 and all(r["id"] != name_or_id for r in rows):
+            links = [r for r in links if r["site_id"] == site["id"]]
+        elif len({r["site_id"] for r in named}) > 1:
             raise EnrolError(
                 _(
                     "Phones of %(n)d sites are called %(name)s (%(sites)s): name the site with"
                     " --site CODE, or give the phone's id (fieldapp device list).",
-                    n=len({r["site_id"] for r in rows}),
+                    n=len({r["site_id"] for r in named}),
                     name=name_or_id,
-                    sites="、".join(sorted({r["site_name"] or "-" for r in rows})),
+                    sites="、".join(sorted({r["site_name"] or "-" for r in named})),
                 )
             )
         for row in rows:
             peers.revoke(conn, "device", row["id"])
-        return len(rows)
+        # A second back: expired at once, whatever the clock's resolution.
+        past = iso(sync.utcnow() - timedelta(seconds=1))
+        for link in links:
+            conn.execute(
+                "UPDATE device_enrolments SET expires_at = ? WHERE token_hash = ?",
+                (past, link["token_hash"]),
+            )
+        return len(rows), len(links)
