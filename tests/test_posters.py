@@ -358,3 +358,33 @@ def test_the_longest_texts_stay_on_the_page_and_above_the_footer(app, db, tmp_pa
         expected = text.heading + text.name + text.place + url + blocks + text.newer + text.footer
         assert squash(read) == squash(expected)
         assert site["contact"] and squash(read).endswith(squash(site["contact"]))
+
+
+@pytest.mark.parametrize("base", ["http://127.0.0.1:5000", "http://localhost:8000", "http://[::1]"])
+def test_posters_for_an_address_only_this_computer_opens_say_so(app, made, tmp_path, base):
+    """The default BASE_URL (or localhost) on a poster is a QR code no phone can open: the
+    console's sites page and the commands that print codes for phones say so, and print."""
+    from console_support import login, make_user
+
+    app.config["BASE_URL"] = base
+    make_user(app, "jt", "coordinator", districts=["金坛区"])
+    client = app.test_client()
+    login(client, "jt")
+    warning = "只有这台电脑能打开"
+    page = client.get("/console/sites")
+    assert page.status_code == 200 and warning in page.text and base in page.text
+    runner = app.test_cli_runner()
+    for args in (
+        ["posters", "--out", str(tmp_path / "p.pdf")],
+        ["site", "qr", made[0]["code"], "--out", str(tmp_path / "q.png")],
+        ["device", "enrol", "--site", made[0]["code"], "--name", "东门"],
+    ):
+        done = runner.invoke(args=args)
+        assert done.exit_code == 0, done.output
+        assert warning in done.output, args
+    assert (tmp_path / "p.pdf").stat().st_size > 0  # printed all the same
+    # An address phones open: no such word.
+    app.config["BASE_URL"] = "http://192.168.1.5:8000"
+    assert warning not in client.get("/console/sites").text
+    done = runner.invoke(args=["posters", "--out", str(tmp_path / "p.pdf")])
+    assert done.exit_code == 0 and warning not in done.output

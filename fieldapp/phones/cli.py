@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from fieldapp.commands import opened, output_file
 from fieldapp.db import transaction
-from fieldapp.gate import qr
+from fieldapp.gate import qr, sites
 from fieldapp.i18n import cli_locale
 from fieldapp.phones import devices, outbox_import
 
@@ -40,6 +41,9 @@ def enrol_command(site_code: str, name: str, hours: int, qr_path: Path | None) -
         click.echo(_("Open it on the phone once, before %(when)s (UTC).", when=expires), err=True)
         if qr_path is not None:
             click.echo(_("QR code written to %(path)s", path=str(qr_path)), err=True)
+        note = sites.unreachable_note(current_app.config["BASE_URL"])
+        if note:
+            click.echo(note, err=True)
 
 
 @device_group.command("list")

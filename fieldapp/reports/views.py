@@ -240,6 +240,7 @@ def console_sites():
     return render_template(
         "reports/sites.html",
         listed=listed,
+        base_note=sites.unreachable_note(current_app.config["BASE_URL"]),
         can_write=user.can_write,
         retention_days=records.retention_days(conn),
     )
