@@ -388,3 +388,15 @@ def test_posters_for_an_address_only_this_computer_opens_say_so(app, made, tmp_p
     assert warning not in client.get("/console/sites").text
     done = runner.invoke(args=["posters", "--out", str(tmp_path / "p.pdf")])
     assert done.exit_code == 0 and warning not in done.output
+
+
+def test_a_character_the_font_lacks_prints_as_a_mark_not_a_gap(app, db, tmp_path):
+    """WenQuanYi Micro Hei has every GBK hanzi, not the rarer ones (𠮷, 䶮) nor emoji: such a
+    character prints as 〓, the typesetter's mark for a missing character, where the page had a
+    blank that read as another name (祥 园小区); the same width, so nothing else moves."""
+    with app.app_context():
+        made = [dict(sites.add_site(db, "𠮷祥䶮园小区", "residential", district="金坛区"))]
+        pdf = posters.render(made, base_url="http://gate.test", printed=date(2020, 2, 15))
+    (text,) = page_texts(pdf, tmp_path)
+    assert "〓祥〓园小区" in squash(text)
+    assert "金坛区" in text and "打印日期" in text
