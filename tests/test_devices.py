@@ -46,10 +46,31 @@ def test_enrol_link_is_one_time_and_sets_a_strict_cookie(client, runner, site, d
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Max-Age=34560000" in cookie
     rows = db.execute("SELECT kind, name, site_id, revoked_at FROM peers").fetchall()
     assert [tuple(r) for r in rows] == [("device", "东门 1 号机", site["id"], None)]
-    again = client.post(path, data={"csrf_token": token})
+    other = client.application.test_client()  # another phone
+    again = other.get(path)
     assert again.status_code == 410
     assert "已被使用" in again.text
     assert db.execute("SELECT COUNT(*) FROM peers").fetchone()[0] == 1
+
+
+def test_the_phone_that_used_a_link_opening_it_again_is_told_it_is_enrolled(
+    client, runner, site, db
+):
+    # The volunteer taps the link in the chat again the next day, or taps the button twice:
+    # the phone is enrolled, and "ask your coordinator for a new link" would be wrong.
+    path = enrol_link(runner, site)
+    token = csrf(client, path)
+    assert client.post(path, data={"csrf_token": token}).status_code == 303
+    for again in (client.get(path), client.post(path, data={"csrf_token": token})):
+        assert again.status_code == 303
+        assert again.headers["Location"] == f"/enrolled/{site['code']}"
+    page = client.get(path, follow_redirects=True)
+    assert "这部手机已登记用于 幸福小区" in page.text and f'href="/s/{site["code"]}"' in page.text
+    assert db.execute("SELECT COUNT(*) FROM peers").fetchone()[0] == 1
+    # Revoked, it is told what anyone else is: the link has been used.
+    assert runner.invoke(args=["device", "revoke", "东门 1 号机"]).exit_code == 0
+    revoked = client.get(path)
+    assert revoked.status_code == 410 and "已被使用" in revoked.text
 
 
 def test_expired_or_unknown_link_is_refused(client, runner, site, db):

@@ -118,6 +118,21 @@ def redeem(conn: sqlite3.Connection, token: str) -> tuple[peers.Peer, str, str]:
     return peer, device_token, row["site_code"]
 
 
+def redeemed_here(conn: sqlite3.Connection, token: str) -> str | None:
+    """The code of the open site a used link enrolled this very phone at (its live device
+    cookie came with the request), or None: opening the link again is no reason to ask the
+    coordinator for a new one."""
+    phone = peer_from_cookie(conn)
+    if phone is None:
+        return None
+    row = conn.execute(
+        "SELECT s.code, s.active FROM device_enrolments e JOIN sites s ON s.id = e.site_id"
+        " WHERE e.token_hash = ? AND e.device_id = ?",
+        (_digest(token or ""), phone.id),
+    ).fetchone()
+    return row["code"] if row is not None and row["active"] else None
+
+
 def peer_from_cookie(conn: sqlite3.Connection) -> peers.Peer | None:
     """The enrolled, unrevoked phone whose device cookie came with this request, or None."""
     # Asked by the visitor/volunteer switch, the view and the push alike: look it up once.

@@ -138,6 +138,9 @@ def enrol(token: str):
             return response
         pending = devices.pending(conn, token)
     except devices.EnrolError as exc:
+        code = devices.redeemed_here(conn, token)
+        if code is not None:  # the link tapped again on the phone it enrolled
+            return redirect(url_for("phones.enrolled", code=code), 303)
         return render_template("phones/enrol.html", error=str(exc)), 410
     return render_template("phones/enrol.html", pending=pending)
 
