@@ -272,6 +272,20 @@ def test_unknown_site_code_says_so(client):
     assert "没有这个编码的场所" in response.text
 
 
+def test_an_old_or_closed_sites_code_typed_says_what_the_poster_says(client, db, site):
+    # Typed without JavaScript (what the scanner does opens /s/<code> itself): an old poster
+    # is out of date, and who to ask; "no such site" was wrong.
+    old = site["code"]
+    sites.rotate_code(db, site["id"])
+    response = client.get("/go", query_string={"code": f"http://gate.test/s/{old}"})
+    assert response.status_code == 303 and response.headers["Location"] == f"/s/{old}"
+    page = client.get(response.headers["Location"])
+    assert page.status_code == 404 and "此二维码已过期" in page.text
+    sites.set_active(db, site["id"], False)
+    closed = client.get("/go", query_string={"code": sites.get_site(db, site["id"])["code"]})
+    assert "此场所已停用" in client.get(closed.headers["Location"]).text
+
+
 def test_the_installed_app_starts_on_the_phones_own_gate(client, runner, site):
     assert client.get("/start").headers["Location"] == "/outbox"
     enrol(client, runner, site)
