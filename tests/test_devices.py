@@ -84,10 +84,17 @@ def test_expired_or_unknown_link_is_refused(client, runner, site, db):
     assert db.execute("SELECT COUNT(*) FROM peers").fetchone()[0] == 0
 
 
-def test_enrol_command_checks_its_arguments(runner, site, tmp_path):
+def test_enrol_command_checks_its_arguments(runner, site, db, tmp_path):
     bad = runner.invoke(args=["device", "enrol", "--site", "nope", "--name", "x"])
     assert bad.exit_code != 0
     assert "nope" in bad.output
+    old = site["code"]
+    new = sites.rotate_code(db, site["id"])
+    moved = runner.invoke(args=["device", "enrol", "--site", old, "--name", "x"])
+    assert moved.exit_code != 0
+    assert f"{old} 是幸福小区的旧场所码，现在的场所码是 {new}" in moved.output
+    assert db.execute("SELECT COUNT(*) FROM device_enrolments").fetchone()[0] == 0
+    site = sites.get_site(db, site["id"])
     qr = tmp_path / "enrol.svg"
     ok = runner.invoke(
         args=["device", "enrol", "--site", site["code"], "--name", "西门", "--qr", str(qr)]

@@ -53,8 +53,17 @@ def create_enrolment(
         raise EnrolError(_("The phone's name must be 1 to 50 characters."))
     if not 1 <= hours <= 24 * 30:
         raise EnrolError(_("An enrolment link is valid for 1 hour to 30 days."))
-    site = sites.active_by_code(conn, site_code)
-    if site is None:
+    status, site = sites.by_code(conn, site_code)
+    if status == "old" and site is not None:  # as `site qr` says it
+        raise EnrolError(
+            _(
+                "%(code)s is an old code of %(name)s; its code is now %(new)s.",
+                code=site_code,
+                name=site["name"],
+                new=site["code"],
+            )
+        )
+    if site is None or not site["active"]:
         raise EnrolError(_("There is no active site with the code %(code)s.", code=site_code))
     token = secrets.token_urlsafe(24)
     now = sync.utcnow()
