@@ -400,3 +400,26 @@ def test_a_character_the_font_lacks_prints_as_a_mark_not_a_gap(app, db, tmp_path
     (text,) = page_texts(pdf, tmp_path)
     assert "〓祥〓园小区" in squash(text)
     assert "金坛区" in text and "打印日期" in text
+
+
+def test_more_sites_than_one_pdf_takes_are_printed_a_district_at_a_time(
+    app, made, tmp_path, monkeypatch
+):
+    """A province's tens of thousands of posters in one request outlast a serving process
+    (7 ms a page): past the limit, the sites page says to print a district at a time, and
+    offers each district's posters."""
+    from console_support import login, make_user
+
+    monkeypatch.setattr(posters, "SHEET_LIMIT", 2)
+    make_user(app, "boss", "admin")
+    client = app.test_client()
+    login(client, "boss")
+    r = client.get("/console/posters.pdf")
+    assert r.status_code == 303 and r.headers["Location"] == "/console/sites"
+    page = client.get("/console/sites")
+    assert "3 个场所" in page.text and "按区" in page.text
+    links = [f"/console/posters.pdf?district={d}" for d in ("%E9%87%91%E5%9D%9B%E5%8C%BA",)]
+    assert all(link in page.text for link in links)
+    one = client.get(links[0])  # 金坛区: two sites, within the limit
+    assert one.status_code == 200 and len(PdfReader(io.BytesIO(one.data)).pages) == 2
+    assert client.get(f"/console/posters.pdf?site={made[2]['id']}").status_code == 200
