@@ -66,7 +66,8 @@ def list_command() -> None:
 )
 @with_appcontext
 def revoke_command(name_or_id: str, site_code: str | None) -> None:
-    """Revoke a phone by name or id: its pushes are refused until it is enrolled again."""
+    """Revoke a phone by name or id: its pushes are refused until it is enrolled again. The
+    unused enrolment links of that name stop working too."""
     with opened() as conn:
         count, links = devices.revoke(conn, name_or_id, site_code)
         if not count and not links:
