@@ -13,7 +13,8 @@ catalogs use (°C, ≥, ·, full-width punctuation), a plain sans face that read
 from a distance, 1.6 MB to download, Apache-2.0 (or GPL-3+ with the font exception), and its
 embedding flag allows it. A PDF that only names a font (reportlab's built-in STSong-Light) leaves
 the glyphs to the viewer: poppler, for one, prints empty boxes. Without the file, FontMissing
-says so in the reader's language rather than making such a PDF.
+says so in the reader's language rather than making such a PDF. A character the font lacks
+(beyond GBK and Big5: 𠮷, 䶮, emoji) is drawn as 〓 on an a4_canvas, not left blank.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ PACKAGE = "fonts-wqy-microhei"
 # Where Debian's package puts it; face 0 of the collection is the proportional one (1 is Mono).
 FONT_FILES = (Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),)
 FACE = 0
+
+# What a character the font lacks (rarer hanzi such as 𠮷 or 䶮, emoji) is drawn as: 〓, the
+# typesetter's mark for a missing character. reportlab would leave a blank that reads as
+# another name (祥 园小区); both are as wide as a hanzi, so nothing else on the page moves.
+MISSING = "〓"
 
 _lock = threading.Lock()
 
@@ -73,6 +79,25 @@ def pdf_font() -> str:
     return FONT_NAME
 
 
+def printable(text: str, font: str) -> str:
+    """text with each character the font has no glyph for (spaces aside) replaced by MISSING."""
+    glyphs = pdfmetrics.getFont(font).face.charToGlyph
+    return "".join(c if ord(c) in glyphs or c.isspace() else MISSING for c in text)
+
+
+class _Canvas(canvas.Canvas):
+    """A canvas whose strings are drawn printable() in the font set."""
+
+    def drawString(self, x, y, text, *args, **kwargs):
+        return super().drawString(x, y, printable(text, self._fontname), *args, **kwargs)
+
+    def drawCentredString(self, x, y, text, *args, **kwargs):
+        return super().drawCentredString(x, y, printable(text, self._fontname), *args, **kwargs)
+
+    def drawRightString(self, x, y, text, *args, **kwargs):
+        return super().drawRightString(x, y, printable(text, self._fontname), *args, **kwargs)
+
+
 @contextmanager
 def a4_canvas(language: str, title: LazyString) -> Iterator[tuple[Any, str]]:
     """An A4 reportlab canvas set in the font, with `language` in force while it is drawn: yields
@@ -83,7 +108,7 @@ def a4_canvas(language: str, title: LazyString) -> Iterator[tuple[Any, str]]:
     # where reportlab's C accelerator is not installed.
     rl_config.useA85 = 0
     # initialFontName: no unused Helvetica named either, so every font in the PDF is embedded.
-    pdf = canvas.Canvas(io.BytesIO(), pagesize=A4, pageCompression=1, initialFontName=font)
+    pdf = _Canvas(io.BytesIO(), pagesize=A4, pageCompression=1, initialFontName=font)
     with force_locale(language):
         pdf.setTitle(str(title))
         pdf.setCreator("fieldapp")

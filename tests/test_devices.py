@@ -46,10 +46,31 @@ def test_enrol_link_is_one_time_and_sets_a_strict_cookie(client, runner, site, d
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Max-Age=34560000" in cookie
     rows = db.execute("SELECT kind, name, site_id, revoked_at FROM peers").fetchall()
     assert [tuple(r) for r in rows] == [("device", "东门 1 号机", site["id"], None)]
-    again = client.post(path, data={"csrf_token": token})
+    other = client.application.test_client()  # another phone
+    again = other.get(path)
     assert again.status_code == 410
     assert "已被使用" in again.text
     assert db.execute("SELECT COUNT(*) FROM peers").fetchone()[0] == 1
+
+
+def test_the_phone_that_used_a_link_opening_it_again_is_told_it_is_enrolled(
+    client, runner, site, db
+):
+    # The volunteer taps the link in the chat again the next day, or taps the button twice:
+    # the phone is enrolled, and "ask your coordinator for a new link" would be wrong.
+    path = enrol_link(runner, site)
+    token = csrf(client, path)
+    assert client.post(path, data={"csrf_token": token}).status_code == 303
+    for again in (client.get(path), client.post(path, data={"csrf_token": token})):
+        assert again.status_code == 303
+        assert again.headers["Location"] == f"/enrolled/{site['code']}"
+    page = client.get(path, follow_redirects=True)
+    assert "这部手机已登记用于 幸福小区" in page.text and f'href="/s/{site["code"]}"' in page.text
+    assert db.execute("SELECT COUNT(*) FROM peers").fetchone()[0] == 1
+    # Revoked, it is told what anyone else is: the link has been used.
+    assert runner.invoke(args=["device", "revoke", "东门 1 号机"]).exit_code == 0
+    revoked = client.get(path)
+    assert revoked.status_code == 410 and "已被使用" in revoked.text
 
 
 def test_expired_or_unknown_link_is_refused(client, runner, site, db):
@@ -63,10 +84,17 @@ def test_expired_or_unknown_link_is_refused(client, runner, site, db):
     assert db.execute("SELECT COUNT(*) FROM peers").fetchone()[0] == 0
 
 
-def test_enrol_command_checks_its_arguments(runner, site, tmp_path):
+def test_enrol_command_checks_its_arguments(runner, site, db, tmp_path):
     bad = runner.invoke(args=["device", "enrol", "--site", "nope", "--name", "x"])
     assert bad.exit_code != 0
     assert "nope" in bad.output
+    old = site["code"]
+    new = sites.rotate_code(db, site["id"])
+    moved = runner.invoke(args=["device", "enrol", "--site", old, "--name", "x"])
+    assert moved.exit_code != 0
+    assert f"{old} 是幸福小区的旧场所码，现在的场所码是 {new}" in moved.output
+    assert db.execute("SELECT COUNT(*) FROM device_enrolments").fetchone()[0] == 0
+    site = sites.get_site(db, site["id"])
     qr = tmp_path / "enrol.svg"
     ok = runner.invoke(
         args=["device", "enrol", "--site", site["code"], "--name", "西门", "--qr", str(qr)]
@@ -104,6 +132,49 @@ def test_revoked_phone_is_a_visitor_again_and_its_pushes_get_401(client, runner,
     )
     assert push.status_code == 401
     assert runner.invoke(args=["device", "revoke", "东门 1 号机"]).exit_code != 0
+
+
+def test_revoking_a_name_two_sites_share_stops_neither_until_the_site_is_named(app, runner, db):
+    # Every site has its 东门 1 号机: revoking the one that was lost must not stop the others.
+    east = sites.add_site(db, "幸福小区", "residential")
+    west = sites.add_site(db, "阳光小区", "residential")
+    lost, other = app.test_client(), app.test_client()
+    enrol(lost, runner, east)
+    enrol(other, runner, west)
+    refused = runner.invoke(args=["device", "revoke", "东门 1 号机"])
+    assert refused.exit_code != 0
+    assert "2 个场所都有名为 东门 1 号机 的手机" in refused.output and "--site" in refused.output
+    assert "幸福小区" in refused.output and "阳光小区" in refused.output
+    assert db.execute("SELECT COUNT(*) FROM peers WHERE revoked_at IS NULL").fetchone()[0] == 2
+    result = runner.invoke(args=["device", "revoke", "东门 1 号机", "--site", east["code"]])
+    assert result.exit_code == 0, result.output
+    assert "1" in result.output
+    assert lost.get("/pwa/device").status_code == 401
+    assert other.get("/pwa/device").status_code == 200  # the other site's phone still syncs
+    live = db.execute("SELECT site_id FROM peers WHERE revoked_at IS NULL").fetchall()
+    assert [r[0] for r in live] == [west["id"]]
+    # By its id (as `device list` shows it), a phone needs no site.
+    phone_id = db.execute("SELECT id FROM peers WHERE site_id = ?", (west["id"],)).fetchone()[0]
+    assert runner.invoke(args=["device", "revoke", phone_id]).exit_code == 0
+    assert other.get("/pwa/device").status_code == 401
+
+
+def test_revoking_a_name_cancels_its_unused_enrolment_link(client, runner, site, db):
+    # A link sent to the wrong chat, or a phone lost before it was enrolled: revoking the
+    # phone's name is what the coordinator does, and the link must then enrol nobody.
+    path = enrol_link(runner, site)
+    token = csrf(client, path)
+    result = runner.invoke(args=["device", "revoke", "东门 1 号机"])
+    assert result.exit_code == 0, result.output
+    assert "作废了 1 个未使用的登记链接" in result.output
+    response = client.post(path, data={"csrf_token": token})
+    assert response.status_code == 410
+    assert "已过期" in response.text
+    assert db.execute("SELECT COUNT(*) FROM peers").fetchone()[0] == 0
+    assert client.get("/pwa/device").status_code == 401
+    # A phone enrolled later by a new link of that name is not touched by the old revoke.
+    assert enrol(client, runner, site).status_code == 303
+    assert client.get("/pwa/device").status_code == 200
 
 
 def test_self_registration_saves_only_the_visitors_own_registration(client, site, db):
@@ -206,6 +277,20 @@ def test_typed_or_scanned_site_code_opens_the_gate(client, site, typed):
 def test_unknown_site_code_says_so(client):
     response = client.get("/go?code=nope", follow_redirects=True)
     assert "没有这个编码的场所" in response.text
+
+
+def test_an_old_or_closed_sites_code_typed_says_what_the_poster_says(client, db, site):
+    # Typed without JavaScript (what the scanner does opens /s/<code> itself): an old poster
+    # is out of date, and who to ask; "no such site" was wrong.
+    old = site["code"]
+    sites.rotate_code(db, site["id"])
+    response = client.get("/go", query_string={"code": f"http://gate.test/s/{old}"})
+    assert response.status_code == 303 and response.headers["Location"] == f"/s/{old}"
+    page = client.get(response.headers["Location"])
+    assert page.status_code == 404 and "此二维码已过期" in page.text
+    sites.set_active(db, site["id"], False)
+    closed = client.get("/go", query_string={"code": sites.get_site(db, site["id"])["code"]})
+    assert "此场所已停用" in client.get(closed.headers["Location"]).text
 
 
 def test_the_installed_app_starts_on_the_phones_own_gate(client, runner, site):

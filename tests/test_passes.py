@@ -135,6 +135,19 @@ def test_pass_pdf_one_card_per_person_font_embedded_no_phone(app, db, site, tmp_
         assert (font["emb"], font["sub"]) == ("yes", "yes"), font["name"]
 
 
+def test_a_name_with_a_character_the_font_lacks_prints_it_as_a_mark(app, db, tmp_path):
+    from datetime import date
+
+    rare = [{"name": "刘䶮", "phone": "13812345670", "unit": "1-1-101", "person_type": "resident"}]
+    site = site_with_roster(app, db, rare)
+    with app.test_request_context():
+        pdf = passes.render(
+            site, passes.people(db, site["id"]), printed=date(2020, 2, 15), tz_name="Asia/Shanghai"
+        )
+    text = pdf_text(pdf, tmp_path)
+    assert "刘〓" in text and "1-1-101" in text  # a gap would read as another name: 刘
+
+
 def test_many_people_fill_pages_of_ten(app, db, site, tmp_path):
     from datetime import date
 

@@ -358,3 +358,68 @@ def test_the_longest_texts_stay_on_the_page_and_above_the_footer(app, db, tmp_pa
         expected = text.heading + text.name + text.place + url + blocks + text.newer + text.footer
         assert squash(read) == squash(expected)
         assert site["contact"] and squash(read).endswith(squash(site["contact"]))
+
+
+@pytest.mark.parametrize("base", ["http://127.0.0.1:5000", "http://localhost:8000", "http://[::1]"])
+def test_posters_for_an_address_only_this_computer_opens_say_so(app, made, tmp_path, base):
+    """The default BASE_URL (or localhost) on a poster is a QR code no phone can open: the
+    console's sites page and the commands that print codes for phones say so, and print."""
+    from console_support import login, make_user
+
+    app.config["BASE_URL"] = base
+    make_user(app, "jt", "coordinator", districts=["金坛区"])
+    client = app.test_client()
+    login(client, "jt")
+    warning = "只有这台电脑能打开"
+    page = client.get("/console/sites")
+    assert page.status_code == 200 and warning in page.text and base in page.text
+    runner = app.test_cli_runner()
+    for args in (
+        ["posters", "--out", str(tmp_path / "p.pdf")],
+        ["site", "qr", made[0]["code"], "--out", str(tmp_path / "q.png")],
+        ["device", "enrol", "--site", made[0]["code"], "--name", "东门"],
+    ):
+        done = runner.invoke(args=args)
+        assert done.exit_code == 0, done.output
+        assert warning in done.output, args
+    assert (tmp_path / "p.pdf").stat().st_size > 0  # printed all the same
+    # An address phones open: no such word.
+    app.config["BASE_URL"] = "http://192.168.1.5:8000"
+    assert warning not in client.get("/console/sites").text
+    done = runner.invoke(args=["posters", "--out", str(tmp_path / "p.pdf")])
+    assert done.exit_code == 0 and warning not in done.output
+
+
+def test_a_character_the_font_lacks_prints_as_a_mark_not_a_gap(app, db, tmp_path):
+    """WenQuanYi Micro Hei has every GBK hanzi, not the rarer ones (𠮷, 䶮) nor emoji: such a
+    character prints as 〓, the typesetter's mark for a missing character, where the page had a
+    blank that read as another name (祥 园小区); the same width, so nothing else moves."""
+    with app.app_context():
+        made = [dict(sites.add_site(db, "𠮷祥䶮园小区", "residential", district="金坛区"))]
+        pdf = posters.render(made, base_url="http://gate.test", printed=date(2020, 2, 15))
+    (text,) = page_texts(pdf, tmp_path)
+    assert "〓祥〓园小区" in squash(text)
+    assert "金坛区" in text and "打印日期" in text
+
+
+def test_more_sites_than_one_pdf_takes_are_printed_a_district_at_a_time(
+    app, made, tmp_path, monkeypatch
+):
+    """A province's tens of thousands of posters in one request outlast a serving process
+    (7 ms a page): past the limit, the sites page says to print a district at a time, and
+    offers each district's posters."""
+    from console_support import login, make_user
+
+    monkeypatch.setattr(posters, "SHEET_LIMIT", 2)
+    make_user(app, "boss", "admin")
+    client = app.test_client()
+    login(client, "boss")
+    r = client.get("/console/posters.pdf")
+    assert r.status_code == 303 and r.headers["Location"] == "/console/sites"
+    page = client.get("/console/sites")
+    assert "3 个场所" in page.text and "按区" in page.text
+    links = [f"/console/posters.pdf?district={d}" for d in ("%E9%87%91%E5%9D%9B%E5%8C%BA",)]
+    assert all(link in page.text for link in links)
+    one = client.get(links[0])  # 金坛区: two sites, within the limit
+    assert one.status_code == 200 and len(PdfReader(io.BytesIO(one.data)).pages) == 2
+    assert client.get(f"/console/posters.pdf?site={made[2]['id']}").status_code == 200

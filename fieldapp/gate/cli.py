@@ -185,10 +185,13 @@ def site_qr(code: str, out: Path) -> None:
         raise click.BadParameter("the file name must end in .svg or .png", param_hint="--out")
     with opened() as conn:
         site = sites.find(conn, code)
+        note = sites.unreachable_note(current_app.config["BASE_URL"])
     url = _url(site["code"])
     with output_file(out) as f:
         f.write(qr.image(url, out))
     click.echo(f"{out}\t{url}")
+    if note:
+        click.echo(note, err=True)
 
 
 @click.group("roster")

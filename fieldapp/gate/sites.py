@@ -6,12 +6,14 @@ change takes sync.config.next_version() in the same transaction and can flow dow
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import sqlite3
 import uuid
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -42,6 +44,26 @@ def new_code() -> str:
 def gate_url(base_url: str, code: str) -> str:
     """The absolute URL a site's poster encodes."""
     return f"{base_url.rstrip('/')}/s/{code}"
+
+
+def unreachable_note(base_url: str) -> str | None:
+    """Why phones cannot open base_url, which posters, QR codes and enrolment links carry, in
+    the current language: its host is this computer's own (127.0.0.1, localhost, ::1,
+    0.0.0.0: BASE_URL's default). None when it may be the address phones open."""
+    host = (urlsplit(base_url).hostname or "").rstrip(".").lower()
+    try:
+        address = ipaddress.ip_address(host)
+        local = address.is_loopback or address.is_unspecified
+    except ValueError:
+        local = host == "localhost" or host.endswith(".localhost")
+    if not local:
+        return None
+    return _(
+        "Posters, QR codes and enrolment links carry %(url)s, an address only this computer"
+        " opens: no phone can. Set BASE_URL to the address phones open, like"
+        " https://gate.example.cn.",
+        url=base_url,
+    )
 
 
 def refuse_if_downstream(config: Mapping[str, Any]) -> None:

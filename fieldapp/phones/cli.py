@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from fieldapp.commands import opened, output_file
 from fieldapp.db import transaction
-from fieldapp.gate import qr
+from fieldapp.gate import qr, sites
 from fieldapp.i18n import cli_locale
 from fieldapp.phones import devices, outbox_import
 
@@ -40,6 +41,9 @@ def enrol_command(site_code: str, name: str, hours: int, qr_path: Path | None) -
         click.echo(_("Open it on the phone once, before %(when)s (UTC).", when=expires), err=True)
         if qr_path is not None:
             click.echo(_("QR code written to %(path)s", path=str(qr_path)), err=True)
+        note = sites.unreachable_note(current_app.config["BASE_URL"])
+        if note:
+            click.echo(note, err=True)
 
 
 @device_group.command("list")
@@ -57,14 +61,21 @@ def list_command() -> None:
 
 @device_group.command("revoke")
 @click.argument("name_or_id")
+@click.option(
+    "--site", "site_code", help="The site's code: only its phone of that name is revoked."
+)
 @with_appcontext
-def revoke_command(name_or_id: str) -> None:
-    """Revoke a phone by name or id: its pushes are refused until it is enrolled again."""
+def revoke_command(name_or_id: str, site_code: str | None) -> None:
+    """Revoke a phone by name or id: its pushes are refused until it is enrolled again. The
+    unused enrolment links of that name stop working too."""
     with opened() as conn:
-        count = devices.revoke(conn, name_or_id)
-        if not count:
+        count, links = devices.revoke(conn, name_or_id, site_code)
+        if not count and not links:
             raise click.ClickException(_("No active phone is called %(name)s.", name=name_or_id))
-        click.echo(_("Revoked %(n)d phone(s).", n=count))
+        if count:
+            click.echo(_("Revoked %(n)d phone(s).", n=count))
+        if links:
+            click.echo(_("Cancelled %(n)d unused enrolment link(s).", n=links))
 
 
 @click.command("import-outbox")

@@ -53,8 +53,17 @@ def create_enrolment(
         raise EnrolError(_("The phone's name must be 1 to 50 characters."))
     if not 1 <= hours <= 24 * 30:
         raise EnrolError(_("An enrolment link is valid for 1 hour to 30 days."))
-    site = sites.active_by_code(conn, site_code)
-    if site is None:
+    status, site = sites.by_code(conn, site_code)
+    if status == "old" and site is not None:  # as `site qr` says it
+        raise EnrolError(
+            _(
+                "%(code)s is an old code of %(name)s; its code is now %(new)s.",
+                code=site_code,
+                name=site["name"],
+                new=site["code"],
+            )
+        )
+    if site is None or not site["active"]:
         raise EnrolError(_("There is no active site with the code %(code)s.", code=site_code))
     token = secrets.token_urlsafe(24)
     now = sync.utcnow()
@@ -118,6 +127,21 @@ def redeem(conn: sqlite3.Connection, token: str) -> tuple[peers.Peer, str, str]:
     return peer, device_token, row["site_code"]
 
 
+def redeemed_here(conn: sqlite3.Connection, token: str) -> str | None:
+    """The code of the open site a used link enrolled this very phone at (its live device
+    cookie came with the request), or None: opening the link again is no reason to ask the
+    coordinator for a new one."""
+    phone = peer_from_cookie(conn)
+    if phone is None:
+        return None
+    row = conn.execute(
+        "SELECT s.code, s.active FROM device_enrolments e JOIN sites s ON s.id = e.site_id"
+        " WHERE e.token_hash = ? AND e.device_id = ?",
+        (_digest(token or ""), phone.id),
+    ).fetchone()
+    return row["code"] if row is not None and row["active"] else None
+
+
 def peer_from_cookie(conn: sqlite3.Connection) -> peers.Peer | None:
     """The enrolled, unrevoked phone whose device cookie came with this request, or None."""
     # Asked by the visitor/volunteer switch, the view and the push alike: look it up once.
@@ -166,7 +190,53 @@ def listing(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     ).fetchall()
 
 
-def revoke(conn: sqlite3.Connection, name_or_id: str) -> int:
-    """Revoke the phones with this name or id; return how many."""
+def revoke(
+    conn: sqlite3.Connection, name_or_id: str, site_code: str | None = None
+) -> tuple[int, int]:
+    """Revoke the live phones with this id, or with this name (at the site of site_code, when
+    given), and cancel the unused enrolment links of that name (a link sent to the wrong
+    person, a phone lost before it was enrolled): they then say they have expired. Returns
+    (phones revoked, links cancelled). Every site may have its 东门 1 号机: a name that phones
+    or links of several sites share is refused without the site (EnrolError), so that revoking
+    one lost phone does not stop the others' syncing."""
+    now = iso(sync.utcnow())
     with transaction(conn):
-        return peers.revoke(conn, "device", name_or_id)
+        site = sites.find(conn, site_code) if site_code else None
+        rows = conn.execute(
+            "SELECT p.id, p.site_id, s.name AS site_name FROM peers p"
+            " LEFT JOIN sites s ON s.id = p.site_id"
+            " WHERE p.kind = 'device' AND p.revoked_at IS NULL AND (p.id = ? OR p.name = ?)",
+            (name_or_id, name_or_id),
+        ).fetchall()
+        links = conn.execute(
+            "SELECT e.token_hash, e.site_id, s.name AS site_name FROM device_enrolments e"
+            " JOIN sites s ON s.id = e.site_id"
+            " WHERE e.name = ? AND e.used_at IS NULL AND e.expires_at > ?",
+            (name_or_id, now),
+        ).fetchall()
+        if any(r["id"] == name_or_id for r in rows):  # an id names one phone, no link
+            links = []
+        named = rows + links
+        if site is not None:
+            rows = [r for r in rows if r["site_id"] == site["id"]]
+            links = [r for r in links if r["site_id"] == site["id"]]
+        elif len({r["site_id"] for r in named}) > 1:
+            raise EnrolError(
+                _(
+                    "Phones of %(n)d sites are called %(name)s (%(sites)s): name the site with"
+                    " --site CODE, or give the phone's id (fieldapp device list).",
+                    n=len({r["site_id"] for r in named}),
+                    name=name_or_id,
+                    sites="、".join(sorted({r["site_name"] or "-" for r in named})),
+                )
+            )
+        for row in rows:
+            peers.revoke(conn, "device", row["id"])
+        # A second back: expired at once, whatever the clock's resolution.
+        past = iso(sync.utcnow() - timedelta(seconds=1))
+        for link in links:
+            conn.execute(
+                "UPDATE device_enrolments SET expires_at = ? WHERE token_hash = ?",
+                (past, link["token_hash"]),
+            )
+        return len(rows), len(links)

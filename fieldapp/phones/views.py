@@ -138,6 +138,9 @@ def enrol(token: str):
             return response
         pending = devices.pending(conn, token)
     except devices.EnrolError as exc:
+        code = devices.redeemed_here(conn, token)
+        if code is not None:  # the link tapped again on the phone it enrolled
+            return redirect(url_for("phones.enrolled", code=code), 303)
         return render_template("phones/enrol.html", error=str(exc)), 410
     return render_template("phones/enrol.html", pending=pending)
 
@@ -198,8 +201,10 @@ def go():
     code = (request.args.get("code") or "").strip()
     if "/s/" in code:  # a gate page's address: the code follows its last /s/ (as scanner.js)
         code = re.split(r"[/?#]", code.rsplit("/s/", 1)[1])[0]
-    site = sites.active_by_code(get_db(), code) if code else None
+    site = sites.by_code(get_db(), code)[1] if code else None
     if site is None:
         flash(_("There is no site with that code."), "error")
         return redirect(url_for("phones.scan"), 303)
-    return redirect("/s/" + site["code"], 303)
+    # An old code or a closed site's: its gate page says so and who to ask (or, for an old
+    # code, sends the site's own phone on to the new one), as when the scanner opens it.
+    return redirect("/s/" + code, 303)

@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 
 from fieldapp import days
 from fieldapp.commands import opened, output_file, table_options, write_table
+from fieldapp.gate.sites import unreachable_note
 from fieldapp.reports import posters, rollcall
 
 
@@ -73,9 +74,12 @@ def posters_command(out: str, district: str | None, lang: str) -> None:
             printed=days.today(config["TIMEZONE"]),
             language=lang,
         )
+        note = unreachable_note(config["BASE_URL"])
     with output_file(out) as f:
         f.write(pdf)
     click.echo(f"{out}\t{len(sites)}")
+    if note:
+        click.echo(note, err=True)
 
 
 commands = [report_group, posters_command]

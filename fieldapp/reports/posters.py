@@ -22,6 +22,11 @@ from fieldapp.gate.qr import draw_pdf, matrix
 from fieldapp.gate.sites import gate_url
 from fieldapp.pdffont import a4_canvas
 
+# The most posters one PDF is made of, without a district chosen: a page takes ~7 ms, so a
+# province's tens of thousands would take minutes, past a reverse proxy's timeout (nginx's is
+# 60 s), and nobody prints them at once; past it the console asks for a district at a time.
+SHEET_LIMIT = 2000
+
 
 def sites_for(
     conn: sqlite3.Connection, district: str | None = None, site_ids: set[str] | None = None

@@ -240,6 +240,8 @@ def console_sites():
     return render_template(
         "reports/sites.html",
         listed=listed,
+        base_note=sites.unreachable_note(current_app.config["BASE_URL"]),
+        districts=[d for d in sites.districts(conn, ids) if d],
         can_write=user.can_write,
         retention_days=records.retention_days(conn),
     )
@@ -259,6 +261,16 @@ def posters_pdf():
     sites = posters.sites_for(conn, district, allowed)
     if one and not sites:
         abort(404)
+    if not (one or district) and len(sites) > posters.SHEET_LIMIT:
+        flash(
+            _(
+                "%(n)d sites are in this scope, more than one PDF of posters can hold: print"
+                " the posters a district at a time.",
+                n=len(sites),
+            ),
+            "error",
+        )
+        return redirect(url_for("reports.console_sites"), 303)
     try:
         pdf = posters.render(
             sites,
