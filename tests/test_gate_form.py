@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from gate_helpers import EN, HX, VALIDATION_TABLE, count, enrol, good_entry, make_site, submit
 
+import sync
+from fieldapp import days
 from fieldapp.gate import sites
 from sync.store import iso, utcnow
 
@@ -153,6 +155,40 @@ def test_device_time_is_kept_and_a_bad_one_replaced(gate, site, db):
         "SELECT recorded_at, received_at FROM entries WHERE uuid = ?", (uid,)
     ).fetchone()
     assert before <= row["recorded_at"] <= row["received_at"]  # the server's own clock
+
+
+def test_a_phone_hours_slow_is_timed_by_the_instance_clock_not_filed_the_day_before(
+    gate, site, db, monkeypatch
+):
+    """Half past midnight, a phone whose clock is three hours slow (21:30 the day before)
+    saves an entry filled in two minutes earlier: it is filed under today at 00:28, as the
+    push of the same phone's outbox would time it, and the last entries say 00:28."""
+    tz = "Asia/Shanghai"
+    midnight = days.bounds(days.today(tz), tz)[0]
+    now = datetime.fromisoformat(midnight.replace("Z", "+00:00")) + timedelta(minutes=30)
+    monkeypatch.setattr(sync, "utcnow", lambda: now)
+    phone = now - timedelta(hours=3)
+    response, uid = submit(
+        gate,
+        site,
+        headers={**HX, "X-Fieldapp-Sent-At": iso(phone)},
+        recorded_at=iso(phone - timedelta(minutes=2)),
+    )
+    assert response.status_code == 200
+    stored = db.execute("SELECT recorded_at FROM entries WHERE uuid = ?", (uid,)).fetchone()[0]
+    assert stored == iso(now - timedelta(minutes=2))
+    assert days.local(stored, tz).date() == days.today(tz)
+    last = response.get_data(as_text=True).split('class="last-entries"')[1]
+    assert '<span class="when">00:28</span>' in last
+    # A clock that is right sends a time filled in ten minutes before: kept as it is.
+    _response, uid = submit(
+        gate,
+        site,
+        headers={"X-Fieldapp-Sent-At": iso(now)},
+        recorded_at=iso(now - timedelta(minutes=10)),
+    )
+    stored = db.execute("SELECT recorded_at FROM entries WHERE uuid = ?", (uid,)).fetchone()[0]
+    assert stored == iso(now - timedelta(minutes=10))
 
 
 def test_htmx_answers_a_fragment_with_a_fresh_form(gate, site, db):

@@ -14,10 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reports_support import DAY, TZ, entry, local, report_data
 
+import sync
 from fieldapp import days, records
 from fieldapp.console import cases
 from fieldapp.gate import sites
 from fieldapp.reports import daily as reports
+from fieldapp.reports import rollcall
 from sync import peers
 from sync.store import iso
 
@@ -338,6 +340,31 @@ def test_a_report_page_left_open_does_not_put_old_counts_over_a_later_report(cli
     save(app, db, [entry(site["id"], iso(now))])
     assert client.post(url, data=stale).status_code == 422
     assert db.execute("SELECT COUNT(*) FROM daily_reports").fetchone()[0] == 2
+
+
+def test_a_report_sent_after_the_cutoff_from_a_slow_phone_is_late(
+    client, app, db, site, monkeypatch
+):
+    """At 20:30 (the cutoff is 20:00) a phone whose clock is two hours slow (18:30) sends the
+    day's zero report: the roll-call says it is late, submitted at 20:30, and so does the
+    gate's page; the phone's clock would have made it on time."""
+    enrol(client, db, site)
+    app.config["WTF_CSRF_ENABLED"] = False
+    today = days.today(TZ)
+    now = datetime.fromisoformat(local(today, 20, 30).replace("Z", "+00:00"))
+    monkeypatch.setattr(sync, "utcnow", lambda: now)
+    url = f"/s/{site['code']}/report"
+    form = report_form(client.get(url).text)
+    phone = iso(now - timedelta(hours=2))
+    sent = client.post(
+        url, data={**form, "recorded_at": phone}, headers={"X-Fieldapp-Sent-At": phone}
+    )
+    assert sent.status_code == 303
+    assert db.execute("SELECT recorded_at FROM daily_reports").fetchone()[0] == iso(now)
+    with app.test_request_context():
+        (row,) = rollcall.build(db, today, tz_name=TZ, cutoff="20:00").rows
+    assert (row.state, row.submitted_at) == (rollcall.LATE, "20:30")
+    assert "零报告已于 20:30 提交" in client.get(url).text
 
 
 def test_cli_report_daily_prints_the_roll_call(runner, app, db, site):

@@ -225,7 +225,9 @@ def create(code: str):
         status = DUPLICATE  # a double tap or a retry of a saved form: nothing new to save
     else:
         # Posted as it is saved: a device time far from ours is a wrong clock.
-        recorded_at = records.recorded_at(form.recorded_at.data)
+        recorded_at = records.recorded_at(
+            form.recorded_at.data, request.headers.get(records.SENT_AT)
+        )
         record = records.new("entry", data, uuid=record_id, recorded_at=recorded_at)
         # Stamped like the phone's pushes, so a form post and a later push of the same record
         # hash the same (a duplicate, not a conflict).

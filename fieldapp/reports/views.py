@@ -137,7 +137,9 @@ def gate_report(code: str):
         source="gate",
         device=device,
         uuid=uuid,
-        recorded_at=records.recorded_at(form.get("recorded_at")),
+        recorded_at=records.recorded_at(
+            form.get("recorded_at"), request.headers.get(records.SENT_AT)
+        ),
     )
     if result.status in ("applied", "duplicate"):
         stored = reports.get(conn, result.uuid)
