@@ -292,6 +292,14 @@ def open_on(day: date, tz: str, alias: str = "s") -> tuple[str, tuple[str, ...]]
     )
 
 
+def was_open_on(conn: sqlite3.Connection, site_id: str, day: date, tz: str) -> bool:
+    """Whether the site was open at some time on a local day (open_on): the roll-call of that
+    day lists it, so its gate may still send that day's report after it closed."""
+    opened, params = open_on(day, tz)
+    sql = f"SELECT 1 FROM sites s WHERE s.id = ? AND {opened}"  # noqa: S608 -- a clause from code
+    return conn.execute(sql, (site_id, *params)).fetchone() is not None
+
+
 def set_optional_fields(
     conn: sqlite3.Connection,
     config: Mapping[str, Any],

@@ -56,7 +56,14 @@ def _site_or_404(code: str, follow: bool = False):
     if status == "current" and site["active"]:
         return site
     reason = "unknown" if site is None else ("inactive" if status == "current" else "old")
-    page = render_template("errors/poster.html", reason=reason, site=site)
+    # Closed today: its gate keepers still send today's report (the day's roll-call lists it).
+    tz = current_app.config["TIMEZONE"]
+    report = (
+        reason == "inactive"
+        and _volunteer(site)
+        and sites.was_open_on(get_db(), site["id"], days.today(tz), tz)
+    )
+    page = render_template("errors/poster.html", reason=reason, site=site, report=report)
     abort(make_response(page, 404))
 
 
