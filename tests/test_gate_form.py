@@ -9,7 +9,8 @@ import pytest
 from gate_helpers import EN, HX, VALIDATION_TABLE, count, enrol, good_entry, make_site, submit
 
 import sync
-from fieldapp import days
+from fieldapp import days, records
+from fieldapp.console import corrections
 from fieldapp.gate import sites
 from sync.store import iso, utcnow
 
@@ -189,6 +190,29 @@ def test_a_phone_hours_slow_is_timed_by_the_instance_clock_not_filed_the_day_bef
     )
     stored = db.execute("SELECT recorded_at FROM entries WHERE uuid = ?", (uid,)).fetchone()[0]
     assert stored == iso(now - timedelta(minutes=10))
+
+
+def test_the_last_entries_show_what_the_console_corrected(gate, site, db, app):
+    """Two wrong taps at the gate: 39.0 typed for 36.9 and 进 for 出 (corrected in the
+    console), and someone registered twice (the second voided). The gate's last entries
+    show the corrected reading, no fever and 出, and the person once."""
+    _r, typo = submit(gate, site, name="赵体温", temperature="39.0", fever_action="clinic")
+    _r, twice = submit(gate, site, name="钱两次")
+    _r, _once = submit(gate, site, name="钱两次")
+    with app.test_request_context():
+        fixes = [
+            corrections.wire(typo, "王主任", "体温输错", {"temperature": 36.9, "direction": "out"}),
+            corrections.wire(twice, "王主任", "重复登记", void=True),
+        ]
+        assert {r.status for r in records.save(db, fixes, source="console")} == {"applied"}
+    page = gate.get(f"/s/{site['code']}", headers=EN).get_data(as_text=True)
+    last = page.split('class="last-entries"')[1]
+    assert last.count("钱两次") == 1
+    line = re.search(r'<li class="([^"]*)" data-uuid="' + typo + r'">(.*?)</li>', last, re.S)
+    assert line.group(1) == "entry"  # not entry-fever
+    assert "36.9 °C" in line.group(2) and "Out" in line.group(2)
+    assert "39.0" not in line.group(2) and "Sent to clinic" not in line.group(2)
+    assert count(db) == 3  # the entries themselves are as recorded
 
 
 def test_htmx_answers_a_fragment_with_a_fresh_form(gate, site, db):
