@@ -116,17 +116,34 @@ def site_of(conn: sqlite3.Connection, data: Mapping[str, Any]) -> str:
 
 # A time of recording a live form brings is trusted this far behind our clock and ahead of it.
 CLOCK_WINDOW = (timedelta(days=1), timedelta(minutes=5))
+# The header in which a page's save says what the phone's clock read as it sent the form.
+SENT_AT = "X-Fieldapp-Sent-At"
 
 
-def recorded_at(value: Any) -> str:
+def recorded_at(value: Any, sent_at: Any = None) -> str:
     """The device's time of recording of a form posted as it is saved, if it is within the
     clock window of ours; else ours (no JavaScript, or a phone whose clock is wrong: ahead it
-    would be refused, a day behind it could fall past the retention horizon)."""
+    would be refused, a day behind it could fall past the retention horizon).
+
+    sent_at: the phone's clock as it sent the form (header SENT_AT). Further from ours than a
+    push allows (sync.store.CLOCK_TOLERANCE), that clock is wrong, and the time it stamped is
+    moved by the difference, as the phone times again what it pushes by that clock: a phone
+    two hours slow neither files an entry made after midnight under the day before nor
+    reports on time after the cutoff."""
     now = sync.utcnow()
     try:
         when = sync.store.parse_time(value)
     except sync.Invalid:
         return sync.store.iso(now)
+    try:
+        clock = sync.store.parse_time(sent_at) if sent_at else None
+    except sync.Invalid:
+        clock = None
+    if clock is not None and abs(now - clock) > sync.store.CLOCK_TOLERANCE:
+        try:
+            when += now - clock
+        except OverflowError:  # a clock at the end of time: ours, as for any time out of reach
+            return sync.store.iso(now)
     behind, ahead = CLOCK_WINDOW
     return sync.store.iso(when if now - behind <= when <= now + ahead else now)
 

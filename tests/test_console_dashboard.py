@@ -181,3 +181,29 @@ def test_a_city_of_sites_and_phones_is_shown_in_part_with_where_to_see_all(app, 
     assert len(re.findall(r"<li>场所[2367]", silent)) == 3 and "另有 1 个：见每日点名" in silent
     peers = html[html.index("显示 6 个中的 3 个") - 3000 : html.index("显示 6 个中的 3 个")]
     assert "刚同步的手机" not in peers and peers.count("超过 2 小时未同步") == 3
+
+
+def test_a_site_closed_today_keeps_its_entries_and_fevers_on_todays_dashboard(app, db, world):
+    """阳光花园小区 closes at noon after a morning of entries, a fever among them: today's
+    figures still count them, as today's roll-call still lists the site and the log its fever;
+    a site closed before today is not listed."""
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["site", "deactivate", world["a"]["code"]]).exit_code == 0
+    gone = make_site(app, "去年的小区", "金坛区")
+    with transaction(db):
+        db.execute(
+            "UPDATE sites SET active = 0, closed_at = ? WHERE id = ?",
+            ("2020-01-01T00:00:00.000Z", gone["id"]),
+        )
+        db.execute(
+            "INSERT INTO site_closures (site_id, closed_at) VALUES (?, ?)",
+            (gone["id"], "2020-01-01T00:00:00.000Z"),
+        )
+    client = app.test_client()
+    login(client, "coord")
+    html = client.get("/console/").get_data(as_text=True)
+    assert row_of(html, "阳光花园小区") == [3, 1, 2, 1, 0]
+    tiles = html[: html.index("</ul>")]
+    assert "<strong>4</strong>" in tiles  # in: 3 here and 1 at the building site
+    assert re.search(r"<strong>1</strong> 今日发热", tiles)  # the closed site's fever
+    assert "去年的小区" not in html

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from gate_helpers import EN, HX, VALIDATION_TABLE, count, enrol, good_entry, make_site, submit
 
+import sync
+from fieldapp import days, records
+from fieldapp.console import corrections
 from fieldapp.gate import sites
 from sync.store import iso, utcnow
 
@@ -153,6 +156,63 @@ def test_device_time_is_kept_and_a_bad_one_replaced(gate, site, db):
         "SELECT recorded_at, received_at FROM entries WHERE uuid = ?", (uid,)
     ).fetchone()
     assert before <= row["recorded_at"] <= row["received_at"]  # the server's own clock
+
+
+def test_a_phone_hours_slow_is_timed_by_the_instance_clock_not_filed_the_day_before(
+    gate, site, db, monkeypatch
+):
+    """Half past midnight, a phone whose clock is three hours slow (21:30 the day before)
+    saves an entry filled in two minutes earlier: it is filed under today at 00:28, as the
+    push of the same phone's outbox would time it, and the last entries say 00:28."""
+    tz = "Asia/Shanghai"
+    midnight = days.bounds(days.today(tz), tz)[0]
+    now = datetime.fromisoformat(midnight.replace("Z", "+00:00")) + timedelta(minutes=30)
+    monkeypatch.setattr(sync, "utcnow", lambda: now)
+    phone = now - timedelta(hours=3)
+    response, uid = submit(
+        gate,
+        site,
+        headers={**HX, "X-Fieldapp-Sent-At": iso(phone)},
+        recorded_at=iso(phone - timedelta(minutes=2)),
+    )
+    assert response.status_code == 200
+    stored = db.execute("SELECT recorded_at FROM entries WHERE uuid = ?", (uid,)).fetchone()[0]
+    assert stored == iso(now - timedelta(minutes=2))
+    assert days.local(stored, tz).date() == days.today(tz)
+    last = response.get_data(as_text=True).split('class="last-entries"')[1]
+    assert '<span class="when">00:28</span>' in last
+    # A clock that is right sends a time filled in ten minutes before: kept as it is.
+    _response, uid = submit(
+        gate,
+        site,
+        headers={"X-Fieldapp-Sent-At": iso(now)},
+        recorded_at=iso(now - timedelta(minutes=10)),
+    )
+    stored = db.execute("SELECT recorded_at FROM entries WHERE uuid = ?", (uid,)).fetchone()[0]
+    assert stored == iso(now - timedelta(minutes=10))
+
+
+def test_the_last_entries_show_what_the_console_corrected(gate, site, db, app):
+    """Two wrong taps at the gate: 39.0 typed for 36.9 and 进 for 出 (corrected in the
+    console), and someone registered twice (the second voided). The gate's last entries
+    show the corrected reading, no fever and 出, and the person once."""
+    _r, typo = submit(gate, site, name="赵体温", temperature="39.0", fever_action="clinic")
+    _r, twice = submit(gate, site, name="钱两次")
+    _r, _once = submit(gate, site, name="钱两次")
+    with app.test_request_context():
+        fixes = [
+            corrections.wire(typo, "王主任", "体温输错", {"temperature": 36.9, "direction": "out"}),
+            corrections.wire(twice, "王主任", "重复登记", void=True),
+        ]
+        assert {r.status for r in records.save(db, fixes, source="console")} == {"applied"}
+    page = gate.get(f"/s/{site['code']}", headers=EN).get_data(as_text=True)
+    last = page.split('class="last-entries"')[1]
+    assert last.count("钱两次") == 1
+    line = re.search(r'<li class="([^"]*)" data-uuid="' + typo + r'">(.*?)</li>', last, re.S)
+    assert line.group(1) == "entry"  # not entry-fever
+    assert "36.9 °C" in line.group(2) and "Out" in line.group(2)
+    assert "39.0" not in line.group(2) and "Sent to clinic" not in line.group(2)
+    assert count(db) == 3  # the entries themselves are as recorded
 
 
 def test_htmx_answers_a_fragment_with_a_fresh_form(gate, site, db):

@@ -145,4 +145,7 @@ def test_a_closed_site_moves_nobody(app, db, site, moved, phone):
     assert phone.get(f"/s/{old}/roster.json", headers=EN).status_code == 404
     assert phone.get(f"/s/{old}/roster?q=张建", headers={**EN, **HX}).status_code == 404
     assert phone.get(f"/s/{old}/report").status_code == 303
-    assert phone.get(f"/s/{new}/report").status_code == 404
+    # Its report page is there for the days it was open (today, on the roll-call), no other.
+    assert phone.get(f"/s/{new}/report").status_code == 200
+    yesterday = (days.today(app.config["TIMEZONE"]) - timedelta(days=1)).isoformat()
+    assert phone.get(f"/s/{new}/report?day={yesterday}").status_code == 404

@@ -14,8 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reports_support import DAY, TZ, entry, local, report_data
 
+import sync
 from fieldapp import days, records
 from fieldapp.console import cases
+from fieldapp.db import transaction
 from fieldapp.gate import sites
 from fieldapp.reports import daily as reports
 from fieldapp.reports import rollcall
@@ -297,6 +299,45 @@ def test_gate_report_needs_a_current_code_and_a_recent_day(client, app, db, site
     assert r.status_code == 303 and r.headers["Location"].endswith(f"/s/{site['code']}")
 
 
+def test_a_site_closed_today_still_reports_the_day(client, app, db, site):
+    """阳光花园小区 registered one person this morning and was closed at noon: today's roll-call
+    still lists it, so its phone can still send today's report (from the closed gate's page,
+    a link leads there); the roll-call then says reported, not missing. A site closed the day
+    before reports that day, not today."""
+    enrol(client, db, site)
+    app.config["WTF_CSRF_ENABLED"] = False
+    today = days.today(TZ)
+    with transaction(db):
+        db.execute("UPDATE sites SET created_at = ? WHERE id = ?", (local(DAY, 0), site["id"]))
+    save(app, db, [entry(site["id"], iso(datetime.now(UTC)))])
+    with app.app_context():
+        sites.set_active(db, site["id"], False)
+    gate = client.get(f"/s/{site['code']}")
+    assert gate.status_code == 404 and "此场所已停用" in gate.text
+    url = f"/s/{site['code']}/report"
+    assert f'href="{url}"' in gate.text  # the day's report, from the closed gate's page
+    page = client.get(url)
+    assert page.status_code == 200
+    form = report_form(page.text)
+    assert form["in_resident"] == "1"
+    assert client.post(url, data=form).status_code == 303
+    with app.test_request_context():
+        (row,) = rollcall.build(db, today, tz_name=TZ, cutoff="23:59").rows
+    assert row.state == rollcall.REPORTED and row.figures["in"] == 1
+
+    # Closed yesterday: yesterday's report, not today's.
+    closed = local(today - timedelta(days=1), 12)
+    with transaction(db):
+        db.execute("UPDATE sites SET closed_at = ? WHERE id = ?", (closed, site["id"]))
+        db.execute("UPDATE site_closures SET closed_at = ? WHERE site_id = ?", (closed, site["id"]))
+    yesterday = (today - timedelta(days=1)).isoformat()
+    assert client.get(url).status_code == 404
+    assert client.get(f"{url}?day={yesterday}").status_code == 200
+    assert f'href="{url}"' not in client.get(f"/s/{site['code']}").text
+    # A visitor who scans the closed poster gets no link.
+    assert "/report" not in app.test_client().get(f"/s/{site['code']}").text
+
+
 def test_a_report_opened_before_the_code_changed_is_saved(client, app, db, site):
     """The report page was open when the poster's code was changed: the tap still stores it
     (the page's site), as the phone's outbox would have, and the answer leads to the new code."""
@@ -361,6 +402,31 @@ def test_a_report_page_left_open_does_not_put_old_counts_over_a_later_report(cli
     save(app, db, [entry(site["id"], iso(now))])
     assert client.post(url, data=stale).status_code == 422
     assert db.execute("SELECT COUNT(*) FROM daily_reports").fetchone()[0] == 2
+
+
+def test_a_report_sent_after_the_cutoff_from_a_slow_phone_is_late(
+    client, app, db, site, monkeypatch
+):
+    """At 20:30 (the cutoff is 20:00) a phone whose clock is two hours slow (18:30) sends the
+    day's zero report: the roll-call says it is late, submitted at 20:30, and so does the
+    gate's page; the phone's clock would have made it on time."""
+    enrol(client, db, site)
+    app.config["WTF_CSRF_ENABLED"] = False
+    today = days.today(TZ)
+    now = datetime.fromisoformat(local(today, 20, 30).replace("Z", "+00:00"))
+    monkeypatch.setattr(sync, "utcnow", lambda: now)
+    url = f"/s/{site['code']}/report"
+    form = report_form(client.get(url).text)
+    phone = iso(now - timedelta(hours=2))
+    sent = client.post(
+        url, data={**form, "recorded_at": phone}, headers={"X-Fieldapp-Sent-At": phone}
+    )
+    assert sent.status_code == 303
+    assert db.execute("SELECT recorded_at FROM daily_reports").fetchone()[0] == iso(now)
+    with app.test_request_context():
+        (row,) = rollcall.build(db, today, tz_name=TZ, cutoff="20:00").rows
+    assert (row.state, row.submitted_at) == (rollcall.LATE, "20:30")
+    assert "零报告已于 20:30 提交" in client.get(url).text
 
 
 def test_cli_report_daily_prints_the_roll_call(runner, app, db, site):

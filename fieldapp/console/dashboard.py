@@ -33,7 +33,9 @@ def today(
     # entries (counted from them only while `fieldapp init` has not made the counts yet).
     per_site, hours = counts.figures(conn, day, tz.key, site_ids)
     sites = []
-    for row in site_listing(conn, site_ids, active_only=True):
+    # The open sites and those closed today (today's roll-call lists them): one closed at
+    # noon keeps its morning's entries and fevers in today's figures.
+    for row in site_listing(conn, site_ids, active_only=True, open_day=(day, tz.key)):
         s = per_site.get(row["id"]) or counts.blank()
         sites.append(
             {

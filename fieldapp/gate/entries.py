@@ -8,7 +8,7 @@ from typing import Any
 
 import sync
 from fieldapp import records, rules
-from fieldapp.console import cases
+from fieldapp.console import cases, corrections
 from fieldapp.gate import counts
 from fieldapp.privacy.ids import IdVault
 
@@ -103,11 +103,17 @@ def exists(conn: sqlite3.Connection, record_uuid: str) -> bool:
     )
 
 
-def last_at_site(conn: sqlite3.Connection, site_id: str, limit: int = 10) -> list[sqlite3.Row]:
-    """The latest entries at a site, newest first (ID numbers only in their masked form)."""
-    return conn.execute(
+def last_at_site(
+    conn: sqlite3.Connection, site_id: str, limit: int = 10
+) -> list[Mapping[str, Any]]:
+    """The latest entries at a site, newest first (ID numbers only in their masked form), as
+    they are now: a wrong tap the console corrected shows corrected, one it voided not at all
+    (the gate would otherwise show a fever that was a typo, or someone who never passed)."""
+    rows = conn.execute(
         "SELECT uuid, recorded_at, received_at, direction, person_type, name, phone, id_masked,"
         " temperature, fever_action, health_code, travel, travel_where, plate, destination"
         " FROM entries WHERE site_id = ? ORDER BY recorded_at DESC, id DESC LIMIT ?",
         (site_id, limit),
     ).fetchall()
+    fixes = corrections.for_entries(conn, [r["uuid"] for r in rows]) if rows else {}
+    return counts.current_values(rows, fixes) if fixes else rows

@@ -181,16 +181,26 @@ def find(conn: sqlite3.Connection, ref: str) -> sqlite3.Row:
 
 
 def listing(
-    conn: sqlite3.Connection, site_ids: list[str] | None = None, *, active_only: bool = False
+    conn: sqlite3.Connection,
+    site_ids: list[str] | None = None,
+    *,
+    active_only: bool = False,
+    open_day: tuple[date, str] | None = None,
 ) -> list[sqlite3.Row]:
     """Sites, active ones first, by district and name: those of site_ids (None: all), only the
-    active ones if asked."""
-    where, params = ["1 = 1"], []
-    if active_only:
+    active ones if asked, and with them those open at some time on a local day (open_day: the
+    day and the time zone; open_on): a site closed that day, as the day's roll-call lists it."""
+    where: list[str] = ["1 = 1"]
+    params: list[Any] = []
+    if active_only and open_day is not None:
+        opened, opened_params = open_on(*open_day, alias="sites")
+        where.append(f"(active = 1 OR {opened})")
+        params += opened_params
+    elif active_only:
         where.append("active = 1")
     if site_ids is not None:
         where.append(db.in_list("id", site_ids))
-        params = list(site_ids)
+        params += site_ids
     sql = "SELECT * FROM sites WHERE " + " AND ".join(where)  # noqa: S608 -- clauses from code
     return conn.execute(
         sql + " ORDER BY active DESC, district, name, created_at", params
@@ -302,6 +312,14 @@ def open_on(day: date, tz: str, alias: str = "s") -> tuple[str, tuple[str, ...]]
         " AND (c.opened_at IS NULL OR c.opened_at >= ?)))",
         (end, start, start, end),
     )
+
+
+def was_open_on(conn: sqlite3.Connection, site_id: str, day: date, tz: str) -> bool:
+    """Whether the site was open at some time on a local day (open_on): the roll-call of that
+    day lists it, so its gate may still send that day's report after it closed."""
+    opened, params = open_on(day, tz)
+    sql = f"SELECT 1 FROM sites s WHERE s.id = ? AND {opened}"  # noqa: S608 -- a clause from code
+    return conn.execute(sql, (site_id, *params)).fetchone() is not None
 
 
 def set_optional_fields(

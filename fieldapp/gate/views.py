@@ -56,7 +56,14 @@ def _site_or_404(code: str, follow: bool = False):
     if status == "current" and site["active"]:
         return site
     reason = "unknown" if site is None else ("inactive" if status == "current" else "old")
-    page = render_template("errors/poster.html", reason=reason, site=site)
+    # Closed today: its gate keepers still send today's report (the day's roll-call lists it).
+    tz = current_app.config["TIMEZONE"]
+    report = (
+        reason == "inactive"
+        and _volunteer(site)
+        and sites.was_open_on(get_db(), site["id"], days.today(tz), tz)
+    )
+    page = render_template("errors/poster.html", reason=reason, site=site, report=report)
     abort(make_response(page, 404))
 
 
@@ -225,7 +232,9 @@ def create(code: str):
         status = DUPLICATE  # a double tap or a retry of a saved form: nothing new to save
     else:
         # Posted as it is saved: a device time far from ours is a wrong clock.
-        recorded_at = records.recorded_at(form.recorded_at.data)
+        recorded_at = records.recorded_at(
+            form.recorded_at.data, request.headers.get(records.SENT_AT)
+        )
         record = records.new("entry", data, uuid=record_id, recorded_at=recorded_at)
         # Stamped like the phone's pushes, so a form post and a later push of the same record
         # hash the same (a duplicate, not a conflict).

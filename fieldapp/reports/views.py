@@ -47,17 +47,18 @@ def _tz() -> str:
 
 
 def _site(code: str, *, saving: bool = False):
-    """The open site of a report page's code. An old code of the site this phone is enrolled at
-    (its gate page was kept before the code changed) leads to the report under the current
-    code; anyone else's old code goes to the gate page, which says it is out of date and who to
-    ask; any other code is not found. A report being saved is saved whatever became of the code
-    or the site since (sites.posted_to)."""
+    """The site of a report page's code, open or closed (gate_report: a closed one only for
+    the days it was open). An old code of the site this phone is enrolled at (its gate page
+    was kept before the code changed) leads to the report under the current code; anyone
+    else's old code goes to the gate page, which says it is out of date and who to ask; any
+    other code is not found. A report being saved is saved whatever became of the code or the
+    site since (sites.posted_to)."""
     if saving and (site := sites.posted_to(get_db(), code)) is not None:
         return site
     status, site = codes.resolve(code, follow=True)
     if status == "old":
         abort(redirect(f"/s/{code}", 303))
-    if status != "current" or not site["active"]:
+    if status != "current":
         abort(404)
     return site
 
@@ -112,6 +113,9 @@ def gate_report(code: str):
     today = days.today(_tz())
     day = _report_day(today)
     if request.method == "GET":
+        # A site closed today is on today's roll-call: it reports the days it was open.
+        if not site["active"] and not sites.was_open_on(get_db(), site["id"], day, _tz()):
+            abort(404)
         return page_or_fragment(
             "reports/gate.html", "reports/_gate.html", **_gate_context(site, day, today)
         )
@@ -137,7 +141,9 @@ def gate_report(code: str):
         source="gate",
         device=device,
         uuid=uuid,
-        recorded_at=records.recorded_at(form.get("recorded_at")),
+        recorded_at=records.recorded_at(
+            form.get("recorded_at"), request.headers.get(records.SENT_AT)
+        ),
     )
     if result.status in ("applied", "duplicate"):
         stored = reports.get(conn, result.uuid)

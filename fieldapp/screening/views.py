@@ -171,9 +171,8 @@ def _save_posted(site, campaign, today: date, device: str | None):
         record_id = sync.store.canonical_uuid(record_id)
     except sync.Invalid:
         record_id = None
-    record = records.new(
-        "screening", data, uuid=record_id, recorded_at=records.recorded_at(form.get("recorded_at"))
-    )
+    at = records.recorded_at(form.get("recorded_at"), request.headers.get(records.SENT_AT))
+    record = records.new("screening", data, uuid=record_id, recorded_at=at)
     result = records.save(conn, [record], source="gate", device=device)[0]
     if result.status in ("applied", "duplicate"):
         name = form.get("name") or form.get("person_name") or ""

@@ -465,6 +465,9 @@
           "HX-Request": "true",
           "X-Outbox-Kind": f.dataset.outboxKind,
           "X-Outbox-Booleans": boxes.join(","),
+          // This phone's clock as it sends: when it is wrong, the instance times the entry
+          // by its own (fieldapp/records.py recorded_at), as it does a push's.
+          "X-Fieldapp-Sent-At": new Date().toISOString(),
         },
       };
       if (worker) return fetch(f.action, init);

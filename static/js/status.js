@@ -185,6 +185,8 @@
     const form = e.detail.elt && e.detail.elt.closest && e.detail.elt.closest("form[data-outbox-kind]");
     if (!form) return;
     e.detail.headers["X-Outbox-Kind"] = form.dataset.outboxKind;
+    // This phone's clock as it sends (see gate.js): a wrong one is corrected by the instance.
+    e.detail.headers["X-Fieldapp-Sent-At"] = O.recordedAt();
     const boxes = [...form.querySelectorAll("input[type=checkbox][name]")].map((i) => i.name);
     e.detail.headers["X-Outbox-Booleans"] = [...new Set(boxes)].join(",");
   });

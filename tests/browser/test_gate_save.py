@@ -191,3 +191,33 @@ def test_a_gate_page_whose_rules_did_not_load_still_saves(server, browser):
         assert errors == []
     finally:
         context.close()
+
+
+def test_a_phone_hours_slow_saving_online_is_timed_by_the_instance(server, browser):
+    """A phone whose clock is three hours slow (set by hand, no network time) saves online
+    through the gate form: the entry is stored at the instance's time, as a push from that
+    phone would be, not three hours back (the day before, after midnight), and the last
+    entries show it at the time it was made."""
+    from datetime import UTC, datetime, timedelta
+
+    from fieldapp import days
+
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    try:
+        context.clock.install(time=datetime.now(UTC) - timedelta(hours=3))
+        page = context.new_page()
+        enrol_browser(server, page)
+        ready(page)
+        before = datetime.now(UTC) - timedelta(seconds=1)
+        fill(page, "慢三小时")
+        page.click("#entry-form button.save")
+        page.locator("#gate-saved", has_text="已登记：慢三小时").wait_for()
+        after = datetime.now(UTC) + timedelta(seconds=1)
+        ((at,),) = server.query("SELECT recorded_at FROM entries WHERE name = ?", ("慢三小时",))
+        stored = datetime.fromisoformat(at.replace("Z", "+00:00"))
+        assert before <= stored <= after
+        shown = page.locator(".last-entries li", has_text="慢三小时").locator(".when")
+        local = days.local(at, "Asia/Shanghai")
+        assert shown.text_content() in (local.strftime("%H:%M"), local.strftime("%m-%d %H:%M"))
+    finally:
+        context.close()

@@ -198,3 +198,29 @@ def test_the_waiting_entries_are_of_the_gates_day_on_a_phone_in_another_zone(ser
         assert names(server) == []
     finally:
         context.close()
+
+
+def test_a_report_from_a_phone_hours_slow_is_timed_by_the_instance(server, browser):
+    """A phone whose clock is three hours slow sends the day's zero report online: it is
+    stored at the instance's time (after the cutoff it is late, whatever the phone's clock
+    said), and the page says when it was submitted by that time."""
+    code = add_site(server, "慢钟小区")
+    site_id = server.query("SELECT id FROM sites WHERE code = ?", (code,))[0][0]
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    try:
+        context.clock.install(time=datetime.now(UTC) - timedelta(hours=3))
+        enrol_cookie(server, context, site_id)
+        page = context.new_page()
+        page.goto(f"{server.url}/s/{code}/report")
+        page.wait_for_selector("text=本门岗没有任何登记")
+        before = datetime.now(UTC) - timedelta(seconds=1)
+        page.click("button.report-submit")
+        page.wait_for_selector("text=零报告已提交")
+        after = datetime.now(UTC) + timedelta(seconds=1)
+        ((at,),) = server.query("SELECT recorded_at FROM daily_reports")
+        stored = datetime.fromisoformat(at.replace("Z", "+00:00"))
+        assert before <= stored <= after
+        shown = stored.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%H:%M")
+        assert page.locator(f"text=于 {shown} 提交").count() == 1
+    finally:
+        context.close()
