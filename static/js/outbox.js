@@ -248,26 +248,30 @@
     return run(["meta"], "readwrite", (s) => { s.meta.put(v, key); });
   }
 
-  /* {waiting, oldest (ms), attention, lastSent, needsEnrol, next, failures (rounds failed in
-   * a row), smaller (pushes go in smaller batches: the uplink is slow), clockOffset} for the
-   * status line; clockOffset: the instance's clock minus this phone's (ms) when last heard, or
-   * null. */
+  /* {waiting, oldest (ms), attention, heldDue, lastSent, needsEnrol, next, failures (rounds
+   * failed in a row), smaller (pushes go in smaller batches: the uplink is slow), clockOffset}
+   * for the status line; heldDue: held records are set aside and their time to go again has
+   * come (see retryHeld), whether anything else waits or not; clockOffset: the instance's clock
+   * minus this phone's (ms) when last heard, or null. */
   async function summary() {
     return run(["outbox", "attention", "meta"], "readonly", async (s) => {
-      const [waiting, attention, first, lastSent, needsEnrol, state, batch, clock] =
+      const [waiting, kept, first, lastSent, needsEnrol, state, batch, clock, heldRetry] =
         await Promise.all([
           req(s.outbox.count()),
-          req(s.attention.count()),
+          req(s.attention.getAll()),
           req(s.outbox.index("queued_at").openCursor()),
           req(s.meta.get("last_sent")),
           req(s.meta.get("needs_enrol")),
           req(s.meta.get("send_state")),
           req(s.meta.get("batch")),
           req(s.meta.get("clock")),
+          req(s.meta.get("held_retry")),
         ]);
+      const held = kept.filter((r) => r.status === "held").length;
       return {
         waiting,
-        attention,
+        attention: kept.length,
+        heldDue: held > 0 && Date.now() - (heldRetry || 0) >= HELD_RETRY_MS,
         oldest: first ? first.value.queued_at : null,
         lastSent: lastSent || null,
         needsEnrol: !!needsEnrol,
