@@ -61,3 +61,15 @@ def test_a_held_entry_is_sent_again_by_itself_when_nothing_else_waits(server, co
     wait_waiting(page, 0)
     assert names(server) == ["暂存一"]
     page.wait_for_selector("[data-status-attention][hidden]", state="attached")
+
+
+def test_no_zero_report_while_an_entry_of_today_is_held_on_the_phone(server, context, page):
+    """A held entry is not in the instance's counts either: the report page counts it among
+    those on the phone, and the zero report (nobody came) cannot go."""
+    code, _site_id = one_entry_held(server, context, page, "暂存零报", "暂存二")
+    page.goto(f"{server.url}/s/{code}/report")
+    note = page.locator("[data-report-waiting]")
+    note.wait_for()
+    assert "有 1 条" in note.inner_text()
+    assert page.locator("button.report-submit").is_disabled()  # it says 提交零报告
+    assert server.query("SELECT count(*) FROM daily_reports")[0][0] == 0
