@@ -177,20 +177,16 @@
     return ymd(p) === today(tz) ? time : p.month + "-" + p.day + " " + time;
   }
 
-  function value(v) {
-    if (v === "true") return true;
-    if (v === "false") return false;
-    return v;
-  }
-
-  /* A wire record from form fields; checkbox fields become true/false. */
+  /* A wire record from form fields; checkbox fields become true/false. Every other field is
+   * kept as the text it is: a yes/no radio's "true" is read by the instance's rules as it reads
+   * a form's, and a note or a name typed as "true" stays text (a boolean there is refused). */
   function fromFields(fields, kind, booleans, uuid, queuedAt) {
     const bools = new Set(booleans || []);
     const data = {};
     for (const name of bools) data[name] = false;
     for (const [k, v] of Object.entries(fields)) {
       if (ENVELOPE.has(k)) continue;
-      data[k] = bools.has(k) ? !["", "false", "off", "0"].includes(v) : value(v);
+      data[k] = bools.has(k) ? !["", "false", "off", "0"].includes(v) : v;
     }
     const at = queuedAt || Date.now();
     return {
