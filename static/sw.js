@@ -37,26 +37,41 @@ const plainName = (path) => path.replace(HASHED, "$1");
 // hashed names (or plain ones), which this version answers with its file of that name.
 const CURRENT = new Map([...SHELL_URLS, ...LAZY_URLS].map((u) => [plainName(u), u]));
 
-/* The shell's files this phone does not have yet. One missing file must not leave the phone
- * without the rest: at install on one bar of signal some may fail, so every page asks again
- * (pwa.js) until all are here. A hashed file never changes, so the copy the page just
- * downloaded (HTTP cache) will do. */
+/* The shell's files this phone does not have yet; resolves with how many are still missing.
+ * One missing file must not leave the phone without the rest: at install on one bar of signal
+ * some may fail, so every page asks again (pwa.js) until all are here. A hashed file never
+ * changes, so the copy the page just downloaded (HTTP cache) will do. */
 async function fillShell(installing) {
   // An older version still running for some page: a newer one's activation deleted its shell.
-  if (!installing && !(await caches.has(SHELL))) return;
+  if (!installing && !(await caches.has(SHELL))) return 0;
   const cache = await caches.open(SHELL);
+  let missing = 0;
   await Promise.all(SHELL_URLS.map(async (url) => {
     if (await cache.match(url)) return;
     try {
       const res = await fetch(url, { cache: HASHED.test(url) ? "default" : "no-cache", credentials: "same-origin" });
       // Not a redirected answer (a captive portal's page): it would be kept for good.
-      if (res.ok && !res.redirected) await cache.put(url, res);
+      if (res.ok && !res.redirected) {
+        await cache.put(url, res);
+        return;
+      }
     } catch (_) { /* the next page asks again */ }
+    missing += 1;
   }));
+  return missing;
 }
 
 self.addEventListener("install", (event) => {
-  event.waitUntil(fillShell(true).then(() => self.skipWaiting()));
+  event.waitUntil((async () => {
+    const missing = await fillShell(true);
+    // An update: activated, it deletes the older version's shell, which this phone opens
+    // offline. With part of this one's missing (one bar of signal), the phone would be left
+    // with neither: the install fails instead, the older version goes on, and the browser
+    // tries this one again at a later visit (what came is kept for that try).
+    const older = (await caches.keys()).some((n) => n.startsWith("fieldapp-shell-") && n !== SHELL);
+    if (missing && older) throw new Error(missing + " files of the app shell did not come");
+    await self.skipWaiting();
+  })());
 });
 
 self.addEventListener("activate", (event) => {

@@ -177,20 +177,16 @@
     return ymd(p) === today(tz) ? time : p.month + "-" + p.day + " " + time;
   }
 
-  function value(v) {
-    if (v === "true") return true;
-    if (v === "false") return false;
-    return v;
-  }
-
-  /* A wire record from form fields; checkbox fields become true/false. */
+  /* A wire record from form fields; checkbox fields become true/false. Every other field is
+   * kept as the text it is: a yes/no radio's "true" is read by the instance's rules as it reads
+   * a form's, and a note or a name typed as "true" stays text (a boolean there is refused). */
   function fromFields(fields, kind, booleans, uuid, queuedAt) {
     const bools = new Set(booleans || []);
     const data = {};
     for (const name of bools) data[name] = false;
     for (const [k, v] of Object.entries(fields)) {
       if (ENVELOPE.has(k)) continue;
-      data[k] = bools.has(k) ? !["", "false", "off", "0"].includes(v) : value(v);
+      data[k] = bools.has(k) ? !["", "false", "off", "0"].includes(v) : v;
     }
     const at = queuedAt || Date.now();
     return {
@@ -248,26 +244,30 @@
     return run(["meta"], "readwrite", (s) => { s.meta.put(v, key); });
   }
 
-  /* {waiting, oldest (ms), attention, lastSent, needsEnrol, next, failures (rounds failed in
-   * a row), smaller (pushes go in smaller batches: the uplink is slow), clockOffset} for the
-   * status line; clockOffset: the instance's clock minus this phone's (ms) when last heard, or
-   * null. */
+  /* {waiting, oldest (ms), attention, heldDue, lastSent, needsEnrol, next, failures (rounds
+   * failed in a row), smaller (pushes go in smaller batches: the uplink is slow), clockOffset}
+   * for the status line; heldDue: held records are set aside and their time to go again has
+   * come (see retryHeld), whether anything else waits or not; clockOffset: the instance's clock
+   * minus this phone's (ms) when last heard, or null. */
   async function summary() {
     return run(["outbox", "attention", "meta"], "readonly", async (s) => {
-      const [waiting, attention, first, lastSent, needsEnrol, state, batch, clock] =
+      const [waiting, kept, first, lastSent, needsEnrol, state, batch, clock, heldRetry] =
         await Promise.all([
           req(s.outbox.count()),
-          req(s.attention.count()),
+          req(s.attention.getAll()),
           req(s.outbox.index("queued_at").openCursor()),
           req(s.meta.get("last_sent")),
           req(s.meta.get("needs_enrol")),
           req(s.meta.get("send_state")),
           req(s.meta.get("batch")),
           req(s.meta.get("clock")),
+          req(s.meta.get("held_retry")),
         ]);
+      const held = kept.filter((r) => r.status === "held").length;
       return {
         waiting,
-        attention,
+        attention: kept.length,
+        heldDue: held > 0 && Date.now() - (heldRetry || 0) >= HELD_RETRY_MS,
         oldest: first ? first.value.queued_at : null,
         lastSent: lastSent || null,
         needsEnrol: !!needsEnrol,

@@ -65,6 +65,7 @@
     net.textContent = online === null ? t("Checking") : online ? t("Online") : t("Offline");
     net.className = "status-net " + (online ? "is-online" : online === false ? "is-offline" : "");
     box.dataset.waiting = String(s.waiting);
+    box.dataset.heldDue = String(!!s.heldDue);
     let waiting = s.waiting ? t("Waiting", { n: s.waiting }) : t("NoneWaiting");
     if (s.waiting && s.oldest) waiting += " · " + t("Oldest", { age: ago(s.oldest) });
     $("[data-status-waiting]", box).textContent = waiting;
@@ -141,13 +142,14 @@
     if (wrong) line.textContent = t(offset > 0 ? "ClockSlow" : "ClockFast", { gap: gap(offset) });
   }
 
-  /* Send what waits if the instance answers; force skips the backoff wait. */
+  /* Send what waits if the instance answers (held records too, when their time to go again
+   * has come: nothing else may be waiting); force skips the backoff wait. */
   async function sendSoon(force, loud) {
     if (sending) return;
     sending = true;
     try {
       const s = await O.summary().catch(() => null);
-      if (!s || (!s.waiting && !loud)) return;
+      if (!s || (!s.waiting && !s.heldDue && !loud)) return;
       if (!force && s.next > Date.now()) return;
       // A revoked phone waits for a new enrolment link, not for the network or for time.
       let failed = s.needsEnrol ? t("Enrol") : t("Failed");
@@ -357,7 +359,7 @@
   setInterval(() => {
     if (document.visibilityState !== "visible") return;
     if (Date.now() - lastPing > PING_EVERY_MS) ping();
-    if (Number(box.dataset.waiting || 0) > 0) sendSoon(false);
+    if (Number(box.dataset.waiting || 0) > 0 || box.dataset.heldDue === "true") sendSoon(false);
     else render();
   }, TICK_MS);
 

@@ -1,0 +1,75 @@
+"""An entry the instance cannot store yet (answered "held") stays on the phone, in "needs
+attention", and is sent again by itself: it is still an entry of its day that waits."""
+
+from __future__ import annotations
+
+import json
+
+from phone_support import names, outbox_loaded, ready, save, until, wait_waiting
+from servers import enrol_cookie
+from test_zero_report import add_site
+
+
+def held_once(context) -> list[str]:
+    """The instance answers the phone's next push "held" for each record in it (as it does for
+    a record naming what it has not received yet); the pushes after it go through."""
+    seen: list[str] = []
+
+    def answer(route):
+        if seen:
+            route.continue_()
+            return
+        records = json.loads(route.request.post_data)["records"]
+        seen.extend(r["uuid"] for r in records)
+        results = [{"uuid": r["uuid"], "status": "held", "reason": "not yet"} for r in records]
+        route.fulfill(
+            status=200,
+            content_type="application/json",
+            body=json.dumps({"results": results, "cursor": None}),
+        )
+
+    context.route("**/sync/v1/push", answer)
+    return seen
+
+
+def one_entry_held(server, context, page, site: str, person: str) -> tuple[str, str]:
+    """A new site and its enrolled phone with one entry (person) saved offline, which the
+    instance answered "held" once the phone was online: the site's code and id."""
+    code = add_site(server, site)
+    site_id = server.query("SELECT id FROM sites WHERE code = ?", (code,))[0][0]
+    enrol_cookie(server, context, site_id)
+    page.goto(f"{server.url}/s/{code}")
+    ready(page)
+    context.set_offline(True)
+    save(page, person)
+    wait_waiting(page, 1)
+    seen = held_once(context)
+    context.set_offline(False)
+    until(page, "async () => (await FieldOutbox.summary()).attention === 1", seconds=30)
+    assert len(seen) == 1 and names(server) == []
+    return code, site_id
+
+
+def test_a_held_entry_is_sent_again_by_itself_when_nothing_else_waits(server, context, page):
+    one_entry_held(server, context, page, "暂存小区", "暂存一")
+    page.wait_for_selector("[data-status-attention]:not([hidden])")
+    # Later (the phone's time for sending held entries again has come), nothing else saved
+    # meanwhile and nobody taps anything: the entry goes by itself.
+    outbox_loaded(page)
+    page.evaluate("async () => FieldOutbox.setMeta('held_retry', 0)")
+    until(page, "async () => (await FieldOutbox.summary()).attention === 0", seconds=60)
+    wait_waiting(page, 0)
+    assert names(server) == ["暂存一"]
+    page.wait_for_selector("[data-status-attention][hidden]", state="attached")
+
+
+def test_no_zero_report_while_an_entry_of_today_is_held_on_the_phone(server, context, page):
+    """A held entry is not in the instance's counts either: the report page counts it among
+    those on the phone, and the zero report (nobody came) cannot go."""
+    code, _site_id = one_entry_held(server, context, page, "暂存零报", "暂存二")
+    page.goto(f"{server.url}/s/{code}/report")
+    note = page.locator("[data-report-waiting]")
+    note.wait_for()
+    assert "有 1 条" in note.inner_text()
+    assert page.locator("button.report-submit").is_disabled()  # it says 提交零报告
+    assert server.query("SELECT count(*) FROM daily_reports")[0][0] == 0
