@@ -374,7 +374,8 @@ def _write_kind(
         insert_rows(conn, "INSERT INTO changes (kind, uuid, chain) VALUES (?, ?, ?)", links)
 
 
-# SQLite's limit on a statement's parameters (SQLITE_MAX_VARIABLE_NUMBER, since 3.32).
+# The most parameters a statement of insert_rows binds on SQLite: its default limit since 3.32
+# (SQLITE_MAX_VARIABLE_NUMBER), or the build's own if lower.
 SQLITE_MAX_PARAMETERS = 32766
 _ROW_OF_MARKS = re.compile(r"\bVALUES\s*\(\s*\?(?:\s*,\s*\?)*\s*\)", re.IGNORECASE)
 
@@ -388,7 +389,8 @@ def insert_rows(conn: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]
     if not isinstance(conn, sqlite3.Connection):
         conn.executemany(sql, rows)
         return
-    per = SQLITE_MAX_PARAMETERS // len(rows[0]) if rows else 1
+    limit = min(SQLITE_MAX_PARAMETERS, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+    per = max(1, limit // len(rows[0])) if rows else 1
     for start in range(0, len(rows), per):
         chunk = rows[start : start + per]
         conn.execute(_multirow(sql, len(chunk)), [value for row in chunk for value in row])

@@ -4,6 +4,7 @@ conflicting); a batch whose write fails stores nothing."""
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 
 import pytest
@@ -98,6 +99,18 @@ def test_a_batch_larger_than_one_statement_is_written_whole(conn, monkeypatch):
     assert stored(conn) == {r["uuid"]: r["data"]["text"] for r in first + fresh}
     logged = [r[0] for r in conn.execute("SELECT uuid FROM changes ORDER BY seq")]
     assert logged == [r["uuid"] for r in first + fresh]
+    assert_chain_unbroken(conn)
+
+
+def test_a_sqlite_built_with_fewer_parameters_still_takes_a_whole_batch(conn):
+    if dialect(conn) != "sqlite":
+        pytest.skip("SQLite's own limit")
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 20)  # as an old build's 999, smaller
+    batch = [note(f"n {n}") for n in range(9)]
+    assert {r.status for r in apply_batch(conn, REGISTRY, batch, origin="here", source="d")} == {
+        "applied"
+    }
+    assert stored(conn) == {r["uuid"]: r["data"]["text"] for r in batch}
     assert_chain_unbroken(conn)
 
 
