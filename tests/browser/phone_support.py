@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from servers import enrol_cookie
 from wait import wait_until
 
 # The two phone screens the gate must work on without scrolling to what the volunteer taps.
@@ -239,3 +240,38 @@ class Throttle:
         self.cdp.send("Network.emulateNetworkConditions", self.conditions)
         for session in self.workers:
             self._to(session, "Network.emulateNetworkConditions", self.conditions)
+
+
+def add_site(server, name: str) -> str:
+    """A new site of 金坛区 added by the CLI: its code ("" if the CLI said nothing)."""
+    out = server.cli(
+        "site", "add", "--name", name, "--district", "金坛区", "--contact", "王主任"
+    ).stdout
+    return server.query("SELECT code FROM sites WHERE name = ?", (name,))[0][0] if out else ""
+
+
+def one_entry_waiting(server, context, page, site: str, person: str) -> tuple[str, str]:
+    """A new site and its enrolled phone, offline, with one entry (person) kept on it: the
+    site's code and id."""
+    code = add_site(server, site)
+    site_id = server.query("SELECT id FROM sites WHERE code = ?", (code,))[0][0]
+    enrol_cookie(server, context, site_id)
+    page.goto(f"{server.url}/s/{code}")
+    ready(page)
+    context.set_offline(True)
+    save(page, person)
+    wait_waiting(page, 1)
+    return code, site_id
+
+
+def worker_versions(context, page) -> tuple:
+    """A DevTools session on the page and its service worker versions by id, kept up to date
+    from the session's events (for a test to stop a version as an idle phone's browser would)."""
+    cdp = context.new_cdp_session(page)
+    versions: dict[str, dict] = {}
+    cdp.on(
+        "ServiceWorker.workerVersionUpdated",
+        lambda event: versions.update({v["versionId"]: v for v in event["versions"]}),
+    )
+    cdp.send("ServiceWorker.enable")
+    return cdp, versions

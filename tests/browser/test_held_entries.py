@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 
-from phone_support import names, outbox_loaded, ready, save, until, wait_waiting
-from servers import enrol_cookie
-from test_zero_report import add_site
+from phone_support import names, one_entry_waiting, outbox_loaded, until, wait_waiting
 
 
 def held_once(context) -> list[str]:
@@ -35,14 +33,7 @@ def held_once(context) -> list[str]:
 def one_entry_held(server, context, page, site: str, person: str) -> tuple[str, str]:
     """A new site and its enrolled phone with one entry (person) saved offline, which the
     instance answered "held" once the phone was online: the site's code and id."""
-    code = add_site(server, site)
-    site_id = server.query("SELECT id FROM sites WHERE code = ?", (code,))[0][0]
-    enrol_cookie(server, context, site_id)
-    page.goto(f"{server.url}/s/{code}")
-    ready(page)
-    context.set_offline(True)
-    save(page, person)
-    wait_waiting(page, 1)
+    code, site_id = one_entry_waiting(server, context, page, site, person)
     seen = held_once(context)
     context.set_offline(False)
     until(page, "async () => (await FieldOutbox.summary()).attention === 1", seconds=30)

@@ -17,6 +17,7 @@ from phone_support import (
     until,
     wait_waiting,
     waiting,
+    worker_versions,
 )
 from servers import enrol_browser, enrol_cookie
 from wait import wait_until
@@ -327,13 +328,7 @@ def test_new_service_worker_version_keeps_the_waiting_records(server, context, e
     # measured with two test runs at once). So while the new one waits, this test stops the old
     # one every 2 s, as a phone's browser would once it is idle (never the new one: stopped
     # while it activates, it would not clear the old version's shell).
-    cdp = context.new_cdp_session(page)
-    versions: dict[str, dict] = {}
-    cdp.on(
-        "ServiceWorker.workerVersionUpdated",
-        lambda event: versions.update({v["versionId"]: v for v in event["versions"]}),
-    )
-    cdp.send("ServiceWorker.enable")
+    cdp, versions = worker_versions(context, page)
     stopped = [time.monotonic()]
 
     def taken_over() -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from phone_support import names, ready, wait_waiting
+from phone_support import names, ready, wait_waiting, worker_versions
 from test_offline import SAVE_MANY, WORKER_STATE
 from wait import wait_until
 
@@ -27,13 +27,7 @@ def test_an_update_whose_shell_could_not_all_be_fetched_leaves_the_shell_working
     server.stop()
     server.env["FIELDAPP_APP_VERSION"] = "next"
     server.start()
-    cdp = context.new_cdp_session(page)
-    versions: dict[str, dict] = {}
-    cdp.on(
-        "ServiceWorker.workerVersionUpdated",
-        lambda event: versions.update({v["versionId"]: v for v in event["versions"]}),
-    )
-    cdp.send("ServiceWorker.enable")
+    cdp, versions = worker_versions(context, page)
     wait_until(lambda: page.evaluate("true") and versions, 30, "the worker version reported")
     first = {v for v, d in versions.items() if d["status"] == "activated"}
     stopped = [time.monotonic()]

@@ -8,19 +8,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from console_support import add_user_cli, sign_in
-from phone_support import names, ready, save, wait_waiting
+from phone_support import add_site, names, one_entry_waiting, wait_waiting
 from servers import enrol_cookie
 
 CONTROLLED = "() => !!navigator.serviceWorker.controller"
 NO_SIDEWAYS_SCROLL = "() => document.documentElement.scrollWidth <= window.innerWidth"
 SHOTS = Path("/tmp")
-
-
-def add_site(server, name: str) -> str:
-    out = server.cli(
-        "site", "add", "--name", name, "--district", "金坛区", "--contact", "王主任"
-    ).stdout
-    return server.query("SELECT code FROM sites WHERE name = ?", (name,))[0][0] if out else ""
 
 
 def test_zero_report_offline_then_roll_call(server, browser, context, page):
@@ -79,20 +72,6 @@ def test_zero_report_offline_then_roll_call(server, browser, context, page):
         desk.screenshot(path=str(SHOTS / "rollcall_360.png"), full_page=True)
     finally:
         office.close()
-
-
-def one_entry_waiting(server, context, page, site: str, person: str) -> tuple[str, str]:
-    """A new site and its enrolled phone, offline, with one entry (person) kept on it: the
-    site's code and id."""
-    code = add_site(server, site)
-    site_id = server.query("SELECT id FROM sites WHERE code = ?", (code,))[0][0]
-    enrol_cookie(server, context, site_id)
-    page.goto(f"{server.url}/s/{code}")
-    ready(page)
-    context.set_offline(True)
-    save(page, person)
-    wait_waiting(page, 1)
-    return code, site_id
 
 
 def test_no_zero_report_while_this_gates_entries_wait_on_the_phone(server, context, page):
