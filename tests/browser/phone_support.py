@@ -275,3 +275,30 @@ def worker_versions(context, page) -> tuple:
     )
     cdp.send("ServiceWorker.enable")
     return cdp, versions
+
+
+# Saves count entries named prefix0000, prefix0001… through the gate form, one after the other.
+SAVE_MANY = """async ([count, prefix]) => {
+  const form = document.getElementById("entry-form");
+  for (let i = 0; i < count; i++) {
+    const saved = new Promise((resolve) =>
+      document.addEventListener("outbox-saved", resolve, { once: true }));
+    form.querySelector("[name=direction][value=in]").checked = true;
+    form.querySelector("[name=person_type][value=resident]").checked = true;
+    form.querySelector("[name=name]").value = prefix + String(i).padStart(4, "0");
+    form.querySelector("[name=phone]").value = "13812345678";
+    form.querySelector("[name=temperature]").value = "36.4";
+    form.querySelector("button.save").click();
+    await saved;
+  }
+}"""
+
+# The page's service worker registration, caches and the served sw.js's VERSION, for a message.
+WORKER_STATE = """async () => {
+  const reg = await navigator.serviceWorker.getRegistration();
+  const url = (w) => w && (w.scriptURL.split('?')[0] + ' ' + w.state);
+  const sw = await fetch('/sw.js', {cache: 'no-store'}).then(async (r) => r.status + ' ' +
+    ((await r.text()).match(/const VERSION = "([^"]*)"/) || [])[1]).catch(e => String(e));
+  return {caches: await caches.keys(), installing: url(reg.installing), waiting: url(reg.waiting),
+          active: url(reg.active), controller: !!navigator.serviceWorker.controller, sw};
+}"""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 
 from phone_support import (
+    SAVE_MANY,
+    WORKER_STATE,
     attention,
     exported_outbox,
     names,
@@ -56,22 +58,6 @@ def test_offline_entry_survives_reload_and_is_delivered_once(server, context, en
     no_duplicates(server)
     fever = server.query("SELECT temperature, fever_action FROM entries WHERE name = '离线一'")[0]
     assert tuple(fever) == (38.2, "clinic")
-
-
-SAVE_MANY = """async ([count, prefix]) => {
-  const form = document.getElementById("entry-form");
-  for (let i = 0; i < count; i++) {
-    const saved = new Promise((resolve) =>
-      document.addEventListener("outbox-saved", resolve, { once: true }));
-    form.querySelector("[name=direction][value=in]").checked = true;
-    form.querySelector("[name=person_type][value=resident]").checked = true;
-    form.querySelector("[name=name]").value = prefix + String(i).padStart(4, "0");
-    form.querySelector("[name=phone]").value = "13812345678";
-    form.querySelector("[name=temperature]").value = "36.4";
-    form.querySelector("button.save").click();
-    await saved;
-  }
-}"""
 
 
 def save_many_offline(context, page, count: int, prefix: str) -> None:
@@ -297,14 +283,6 @@ def test_typing_during_a_slow_save_is_kept_for_the_next_record(server, context, 
 
 
 # What the page sees of its workers and caches (said when a new version does not take over).
-WORKER_STATE = """async () => {
-  const reg = await navigator.serviceWorker.getRegistration();
-  const url = (w) => w && (w.scriptURL.split('?')[0] + ' ' + w.state);
-  const sw = await fetch('/sw.js', {cache: 'no-store'}).then(async (r) => r.status + ' ' +
-    ((await r.text()).match(/const VERSION = "([^"]*)"/) || [])[1]).catch(e => String(e));
-  return {caches: await caches.keys(), installing: url(reg.installing), waiting: url(reg.waiting),
-          active: url(reg.active), controller: !!navigator.serviceWorker.controller, sw};
-}"""
 
 
 def test_new_service_worker_version_keeps_the_waiting_records(server, context, enrolled_page):

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import time
 
-from phone_support import names, ready, wait_waiting, worker_versions
-from test_offline import SAVE_MANY, WORKER_STATE
+from phone_support import SAVE_MANY, WORKER_STATE, names, ready, wait_waiting, worker_versions
 from wait import wait_until
 
 
