@@ -106,8 +106,10 @@ def run(driver, body: str, *args):
     return result
 
 
-def wait(driver, check, what: str, timeout: float = 20):
-    """Wait until check(driver) is true; fail saying what did not happen."""
+def wait(driver, check, what: str, timeout: float = 45):
+    """Wait until check(driver) is true; fail saying what did not happen. The bound is wide: a
+    full run on two busy cores once took WebKit over 20 s to save offline (it returns at once
+    when the check holds)."""
     return WebDriverWait(driver, timeout, poll_frequency=0.05).until(
         lambda d: check(d), f"{what}: not within {timeout} s"
     )
