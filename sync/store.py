@@ -377,7 +377,9 @@ def _write_kind(
 # The most parameters a statement of insert_rows binds on SQLite: its default limit since 3.32
 # (SQLITE_MAX_VARIABLE_NUMBER), or the build's own if lower.
 SQLITE_MAX_PARAMETERS = 32766
-_ROW_OF_MARKS = re.compile(r"\bVALUES\s*\(\s*\?(?:\s*,\s*\?)*\s*\)", re.IGNORECASE)
+# The row of `?` marks of a plain `INSERT … VALUES (?, …)`: what a multi-row INSERT repeats (the
+# PostgreSQL adapter's executemany reads it too).
+ROW_OF_MARKS = re.compile(r"\bVALUES\s*\(\s*\?(?:\s*,\s*\?)*\s*\)", re.IGNORECASE)
 
 
 def insert_rows(conn: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -399,7 +401,7 @@ def insert_rows(conn: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]
 @lru_cache(maxsize=64)
 def _multirow(sql: str, rows: int) -> str:
     """An INSERT of one row of `?` marks as the INSERT of that many rows."""
-    found = _ROW_OF_MARKS.search(sql)
+    found = ROW_OF_MARKS.search(sql)
     if found is None:
         raise ValueError("insert_rows takes an INSERT … VALUES (?, …)")
     group = found.group(0)[found.group(0).index("(") :]

@@ -32,6 +32,8 @@ import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
 
+from sync.store import ROW_OF_MARKS
+
 IntegrityError = psycopg.IntegrityError
 Error = psycopg.Error
 OperationalError = psycopg.OperationalError  # the server cannot be reached, or went away
@@ -83,9 +85,7 @@ def translate(sql: str) -> str:
     return re.sub(r"^\s*BEGIN (DEFERRED|EXCLUSIVE)\b", "BEGIN", sql)
 
 
-# executemany's statements: the row of a plain INSERT … VALUES, and how many parameters
-# PostgreSQL binds in one statement.
-_ROW_OF_MARKS = re.compile(r"\bVALUES\s*\(\s*\?(?:\s*,\s*\?)*\s*\)", re.IGNORECASE)
+# How many parameters PostgreSQL binds in one statement (executemany's multi-row INSERTs).
 MAX_PARAMETERS = 65535
 # An INSERT that only adds its rows (no ON CONFLICT, no RETURNING): the same as COPY's.
 _PLAIN_INSERT = re.compile(
@@ -98,7 +98,7 @@ _PLAIN_INSERT = re.compile(
 @lru_cache(maxsize=64)
 def _multirow(sql: str, rows: int) -> str:
     """An INSERT of one row of `?` marks, as the INSERT of that many rows ($n parameters)."""
-    found = _ROW_OF_MARKS.search(sql)
+    found = ROW_OF_MARKS.search(sql)
     assert found is not None
     width = found.group(0).count("?")
     values = ",".join(
@@ -204,7 +204,7 @@ class Connection:
                 for row in rows:
                     copy.write_row(row)
             return Cursor(cur, rowcount=len(rows))
-        found = _ROW_OF_MARKS.search(sql)
+        found = ROW_OF_MARKS.search(sql)
         if found is None or "?" in sql[: found.start()] + sql[found.end() :]:
             cur = psycopg.Cursor(self._raw)
             cur.executemany(translate(sql), rows)
