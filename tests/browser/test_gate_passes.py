@@ -25,6 +25,7 @@ from phone_support import (
     tap_in_view,
     until,
 )
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from servers import CHROMIUM, enrol_cookie
 
 # The scanner's fallback decoder, kept by the service worker for offline use (gate.js warms it),
@@ -98,6 +99,18 @@ def camera(browser, request):
         chromium.close()
 
 
+def scanned_into_form(page, name: str) -> None:
+    """Wait until the camera's scan has filled the form with name's card (jsQR reads a frame
+    every 200 ms: slow on a busy machine); if it never does, fail with what the scanner said
+    (a lookup that timed out, a code it refused, a camera it could not open)."""
+    try:
+        page.locator("[data-known-name]", has_text=name).wait_for(timeout=45000)
+    except PlaywrightTimeout:
+        said = page.locator("#pass-scanner").inner_text()
+        scanning = page.evaluate("!!document.querySelector('#pass-scanner.is-scanning')")
+        pytest.fail(f"{name} did not fill the form; camera on: {scanning}; it says: {said!r}")
+
+
 def residential(server):
     return server.query("SELECT id, code, name FROM sites WHERE kind = 'residential'")[0]
 
@@ -129,7 +142,7 @@ def test_a_resident_through_by_scanning_their_card(server, camera, tmp_path, scr
     until(page, JSQR_KEPT)
     context.set_offline(True)
     tap_in_view(page, "[data-scan-start]")
-    page.locator("[data-known-name]", has_text="张建国").wait_for(timeout=20000)
+    scanned_into_form(page, "张建国")
     assert page.evaluate("document.activeElement.name") == "temperature"
     assert page.locator("#entry-form [name=name]").input_value() == "张建国"
     page.keyboard.type("36.6")
@@ -231,7 +244,7 @@ def test_a_visitor_pass_scanned_with_a_fever(server, browser, camera, screen):
     # The gate phone's camera reads the visitor's screen; the volunteer types 38.4.
     page = gate_phone(server, camera(screen_qr, screen), site)
     tap_in_view(page, "[data-scan-start]")
-    page.locator("[data-known-name]", has_text="赵小明").wait_for(timeout=20000)
+    scanned_into_form(page, "赵小明")
     assert (
         page.locator("#entry-form [name=registration_uuid]").input_value() == (registration["uuid"])
     )
