@@ -9,6 +9,7 @@ import math
 import operator
 import re
 import sqlite3
+import threading
 import uuid as uuidlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -20,6 +21,12 @@ from . import wire
 from .records import Data, Invalid, NotYet, RecordKind, Registry
 
 log = logging.getLogger(__name__)
+
+# Checking a batch's records is Python from end to end, and Python runs one thread at a time
+# (the GIL): in one process, one batch is checked at a time, while another is written. Eight
+# pushes checked at once would only take turns, and the switching costs CPU (a tenth of the
+# push's: bench/NOTES.md, fourteenth stop).
+_CHECKING = threading.Lock()
 
 APPLIED, DUPLICATE, CONFLICT, REJECTED, EXPIRED, HELD = (
     "applied",
@@ -135,8 +142,11 @@ def content_hash(kind: str, uuid: str, recorded_at: str, device: str | None, dat
 
 
 # The JSON of the content hash: json.dumps(sort_keys=True, separators=(",", ":"),
-# ensure_ascii=False), its encoder made once rather than at every record.
-_HASH_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+# ensure_ascii=False), its encoder made once rather than at every record. A record read from
+# JSON holds no cycle to look for (check_circular changes nothing else).
+_HASH_JSON = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, check_circular=False
+)
 
 
 @contextmanager
@@ -179,8 +189,8 @@ def apply_batch(
     stamped on every record. Records recorded before horizon are acknowledged as expired and
     not stored. All of it happens in one transaction: a failure stores nothing. inside, if
     given, runs in that same transaction after the records are written (cursor, counters);
-    validation runs before the write lock is taken, so concurrent batches overlap. describe
-    words a refusal for the sender and the reviewer (the app's language); else its message.
+    validation runs before the write lock is taken (one batch at a time in a process), so a
+    batch is checked while another is written. describe words a refusal for the sender and the reviewer (the app's language); else its message.
     review gives a refused record as it is kept for review (the app masks ID numbers).
     sent_at is a phone's clock as it sent the batch (None: not known). When it is further
     than CLOCK_TOLERANCE from ours, a record stamped by that clock (recorded_at no later than
@@ -215,70 +225,75 @@ def apply_batch(
         """A refused record as it is kept for review: made only for the refused ones."""
         return wire.dump_for_review(review(raw) if review else raw)
 
-    for i, raw in enumerate(records):
-        is_map = isinstance(raw, Mapping)
-        given_uuid = raw.get("uuid") if is_map else None
-        kind_name = raw.get("kind") if is_map else None
-        try:
-            if not is_map:
-                raise Invalid("a record must be a JSON object", "not_object")
-            rid = canonical_uuid(given_uuid)
-            kind = registry.get(kind_name) if isinstance(kind_name, str) else None
-            if kind is None:
-                raise Invalid("unknown record kind", "unknown_kind", kind=_shown(kind_name))
-            if from_phone and not kind.from_phones:
-                raise Invalid("a phone does not send records of this kind", "phone_kind")
-            recorded_at = normal_time(raw.get("recorded_at"))
-            if (
-                wrong_clock is not None
-                and recorded_at <= wrong_clock
-                and raw.get("restamped") is not True
-            ):
-                raise NotYet("the phone's clock is wrong", "clock", offset_ms=offset_ms)
-            if recorded_at > latest_allowed:
-                raise NotYet("recorded_at is in the future: check the device's clock", "future")
-            rec_device = raw.get("device")
-            if device is not None:
-                if rec_device not in (None, device):
-                    raise Invalid("record names another device than the one sending it", "device")
-                rec_device = device
-            elif rec_device is not None and not _is_id(rec_device):
-                raise Invalid("device must be an id of at most 64 characters", "device")
-            rec_origin = origin
-            if keep_origin and raw.get("origin") not in (None, ""):
-                rec_origin = raw["origin"]
-                if not _is_id(rec_origin):
-                    raise Invalid("origin must be an id of at most 64 characters", "origin")
-            data = raw.get("data")
-            if not isinstance(data, Mapping):
-                raise Invalid("data must be a JSON object", "not_object")
-            if kind.expires and horizon is not None and recorded_at < horizon:
-                results[i] = Result(rid, EXPIRED)
-                continue
+    with _CHECKING:
+        for i, raw in enumerate(records):
+            is_map = isinstance(raw, Mapping)
+            given_uuid = raw.get("uuid") if is_map else None
+            kind_name = raw.get("kind") if is_map else None
             try:
-                clean = kind.validate(reads, dict(data))
-                digest = content_hash(kind.name, rid, recorded_at, rec_device, clean)
-                stored = kind.to_row(clean)
-                values = tuple(map(stored.__getitem__, kind.columns))
-                _storable(values)
-            except Invalid:
-                raise
-            except UnicodeEncodeError:  # a lone surrogate the kind kept: no database stores it
-                raise Invalid(_WIRE_PROBLEMS["text"], "text") from None
-            except Exception:  # a kind's bug must cost one record, never the batch
-                log.exception("record %s of kind %s could not be checked", rid, kind.name)
-                raise Invalid("this record could not be checked", "unchecked") from None
-            row = (rid, digest, rec_origin, rec_device, recorded_at, now_iso) + values
-            pending.setdefault(kind.name, (kind, []))[1].append((i, rid, digest, row))
-        except Invalid as exc:
-            reason = wire.printable(word(exc))
-            shown = _shown(given_uuid)
-            if isinstance(exc, NotYet):  # the sender keeps it: nothing to review here
-                offset = offset_ms if exc.code == "clock" else None
-                results[i] = Result(shown, HELD, reason, offset)
-                continue
-            results[i] = Result(shown, REJECTED, reason)
-            rejects.append((shown, _shown(kind_name), source, REJECTED, reason, body(raw), now_iso))
+                if not is_map:
+                    raise Invalid("a record must be a JSON object", "not_object")
+                rid = canonical_uuid(given_uuid)
+                kind = registry.get(kind_name) if isinstance(kind_name, str) else None
+                if kind is None:
+                    raise Invalid("unknown record kind", "unknown_kind", kind=_shown(kind_name))
+                if from_phone and not kind.from_phones:
+                    raise Invalid("a phone does not send records of this kind", "phone_kind")
+                recorded_at = normal_time(raw.get("recorded_at"))
+                if (
+                    wrong_clock is not None
+                    and recorded_at <= wrong_clock
+                    and raw.get("restamped") is not True
+                ):
+                    raise NotYet("the phone's clock is wrong", "clock", offset_ms=offset_ms)
+                if recorded_at > latest_allowed:
+                    raise NotYet("recorded_at is in the future: check the device's clock", "future")
+                rec_device = raw.get("device")
+                if device is not None:
+                    if rec_device not in (None, device):
+                        raise Invalid(
+                            "record names another device than the one sending it", "device"
+                        )
+                    rec_device = device
+                elif rec_device is not None and not _is_id(rec_device):
+                    raise Invalid("device must be an id of at most 64 characters", "device")
+                rec_origin = origin
+                if keep_origin and raw.get("origin") not in (None, ""):
+                    rec_origin = raw["origin"]
+                    if not _is_id(rec_origin):
+                        raise Invalid("origin must be an id of at most 64 characters", "origin")
+                data = raw.get("data")
+                if not isinstance(data, Mapping):
+                    raise Invalid("data must be a JSON object", "not_object")
+                if kind.expires and horizon is not None and recorded_at < horizon:
+                    results[i] = Result(rid, EXPIRED)
+                    continue
+                try:
+                    clean = kind.validate(reads, dict(data))
+                    digest = content_hash(kind.name, rid, recorded_at, rec_device, clean)
+                    stored = kind.to_row(clean)
+                    values = tuple(map(stored.__getitem__, kind.columns))
+                    _storable(values)
+                except Invalid:
+                    raise
+                except UnicodeEncodeError:  # a lone surrogate the kind kept: no database stores it
+                    raise Invalid(_WIRE_PROBLEMS["text"], "text") from None
+                except Exception:  # a kind's bug must cost one record, never the batch
+                    log.exception("record %s of kind %s could not be checked", rid, kind.name)
+                    raise Invalid("this record could not be checked", "unchecked") from None
+                row = (rid, digest, rec_origin, rec_device, recorded_at, now_iso) + values
+                pending.setdefault(kind.name, (kind, []))[1].append((i, rid, digest, row))
+            except Invalid as exc:
+                reason = wire.printable(word(exc))
+                shown = _shown(given_uuid)
+                if isinstance(exc, NotYet):  # the sender keeps it: nothing to review here
+                    offset = offset_ms if exc.code == "clock" else None
+                    results[i] = Result(shown, HELD, reason, offset)
+                    continue
+                results[i] = Result(shown, REJECTED, reason)
+                rejects.append(
+                    (shown, _shown(kind_name), source, REJECTED, reason, body(raw), now_iso)
+                )
 
     conflict = word(Invalid("same uuid, different content: the first one is kept", "conflict"))
 

@@ -1,14 +1,16 @@
-"""sync.wire: the decoder's loop reads JSON as json.loads does, and keeps deep bodies readable."""
+"""sync.wire: the decoder's loop reads JSON as json.loads does, and keeps deep bodies readable;
+the content hash is the JSON text its definition names (docs/sync-protocol.md)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync import wire
+from sync import content_hash, wire
 
 values = st.recursive(
     st.none()
@@ -85,3 +87,30 @@ def test_a_refused_record_is_always_shown_somehow():
     for _ in range(5000):
         deep = [deep]
     assert wire.dump_for_review(deep)
+
+
+RID, AT = "0067743e-7de1-436b-90fe-e4f12b1c2d3d", "2026-12-07T10:00:00.123Z"
+
+
+@settings(max_examples=300)
+@given(st.dictionaries(st.text(), values, max_size=6), st.none() | st.text(max_size=64))
+def test_the_content_hash_is_the_json_its_definition_names(data, device):
+    text = json.dumps(
+        ["entry", RID, AT, device, data],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    digest = hashlib.sha256(text.encode()).hexdigest()[:32]
+    assert content_hash("entry", RID, AT, device, data) == digest
+
+
+def test_the_content_hash_of_a_record_is_the_one_every_version_made():
+    data = {
+        "name": "王伟",
+        "temperature": 36.5,
+        "travel": False,
+        "note": 'a"b\\c\u2028',
+        "n": 1e-05,
+    }
+    assert content_hash("entry", RID, AT, None, data) == "f42bed39f5c8de749e8664bf2cf9a39c"
