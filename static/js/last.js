@@ -5,7 +5,9 @@
  * "Not sent", so that the volunteer finds the people just registered.
  *
  * The list is asked for again when the page may be a kept copy (fieldapp:kept, pwa.js), when
- * the network comes back and when this phone has sent entries. Its answer renews the form's
+ * the network comes back, when this phone has sent entries, and, for the entries another
+ * phone at the same gate saves, when the page comes back on the screen and every two minutes
+ * while it is there. Its answer renews the form's
  * CSRF token (the kept one may be of a lost session) and, when the site's code changed since
  * the page was kept (X-Fieldapp-Gate), opens the new code's page unless something is typed.
  * Loaded by gate.js after outbox.js; the words are the list's data-t-* attributes.
@@ -168,6 +170,13 @@
     }
   }
 
+  const onScreen = () => document.visibilityState === "visible" && navigator.onLine !== false;
+  document.addEventListener("visibilitychange", () => {
+    if (onScreen()) refresh();
+  });
+  setInterval(() => {
+    if (onScreen()) refresh();
+  }, 2 * 60 * 1000);
   document.body.addEventListener("fieldapp:kept", refresh);
   window.addEventListener("online", refresh);
   window.addEventListener("offline", () => stale(true));

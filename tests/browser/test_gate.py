@@ -182,3 +182,30 @@ def test_an_error_answer_keeps_what_was_typed_and_says_so(server, enrolled_page)
     assert page.input_value("#entry-form [name=name]") == "赵未存"
     assert names(server) == []
     assert page.evaluate("async () => (await FieldOutbox.summary()).waiting") == 0
+
+
+def test_two_phones_at_one_gate_see_each_others_entries(server, browser):
+    """Two volunteers at one gate at shift change: the other phone's entry shows in this
+    phone's last entries when the volunteer comes back to the page (and every two minutes
+    while it is on the screen), not only after this phone's own next save."""
+    site = server.query("SELECT id, code FROM sites WHERE kind = 'residential'")[0]
+    phones = []
+    try:
+        for _ in range(2):
+            context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+            enrol_cookie(server, context, site["id"])
+            page = context.new_page()
+            page.goto(f"{server.url}/s/{site['code']}")
+            phones.append((context, page))
+        first, second = phones[0][1], phones[1][1]
+        first.locator("#direction label", has_text="进").click()
+        first.locator("#person_type label", has_text="访客").click()
+        save(first, "钱一号")
+        first.locator(".flash", has_text="已登记：钱一号").wait_for()
+        assert second.locator(".last-entries li", has_text="钱一号").count() == 0
+        # The second volunteer looks at another app, then back at the gate page.
+        second.evaluate("() => document.dispatchEvent(new Event('visibilitychange'))")
+        second.locator(".last-entries li", has_text="钱一号").wait_for()
+    finally:
+        for context, _page in phones:
+            context.close()
