@@ -57,6 +57,9 @@ def init_app(app: Flask) -> None:
     def _headers(response):
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
+        # Every answer of the instance says so: the service worker tells it from a captive
+        # portal's page that answers a save in its place (static/sw.js, submit).
+        response.headers["X-Fieldapp"] = "1"
         if request.path.startswith("/console/"):
             # A coordinator's pages show names and phone numbers: no browser keeps them (the
             # back button after sign-out) and no proxy. An export says so itself as well.

@@ -307,9 +307,11 @@ async function submit(event) {
     if (res.status === 401) {
       // Enrolment revoked: keep the entry; the status line asks for a new enrolment link.
       await FieldOutbox.setMeta("needs_enrol", true);
-    } else if (res.status < 500) {
+    } else if (res.status < 500 && res.headers.get("X-Fieldapp")) {
       return res;
     }
+    // Else no answer of the instance's (a captive portal's login page at a station's or a
+    // hotel's Wi-Fi, answering in its place): the save did not reach it.
   } catch (_) { /* offline, timed out, or the connection broke: keep it on the phone */ }
 
   const kind = req.headers.get("X-Outbox-Kind") || "entry";

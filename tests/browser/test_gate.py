@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from phone_support import names, ready, save
+from phone_support import names, ready, save, wait_waiting
 from servers import enrol_cookie
 
 
@@ -182,6 +182,36 @@ def test_an_error_answer_keeps_what_was_typed_and_says_so(server, enrolled_page)
     assert page.input_value("#entry-form [name=name]") == "赵未存"
     assert names(server) == []
     assert page.evaluate("async () => (await FieldOutbox.summary()).waiting") == 0
+
+
+PORTAL = "<!doctype html><html><body><h1>免费 WiFi：请先登录</h1><form><input name=phone></form></body></html>"
+
+
+def test_a_captive_portals_page_answering_a_save_keeps_the_entry_on_the_phone(
+    server, enrolled_page
+):
+    """A station's or a hotel's Wi-Fi that answers every address with its login page (200):
+    the save never reached the instance, so the phone keeps the entry to send later, and
+    says so, rather than "not saved"."""
+    page = enrolled_page
+    ready(page)
+
+    def portal(route):
+        if route.request.method == "POST":
+            route.fulfill(status=200, content_type="text/html; charset=utf-8", body=PORTAL)
+        else:
+            route.continue_()
+
+    page.context.route("**/entries", portal)
+    save(page, "孙门户")
+    page.locator("#gate-saved", has_text="孙门户").wait_for()
+    assert "已保存在本机" in page.locator("#gate-saved").inner_text()
+    wait_waiting(page, 1)
+    assert names(server) == []
+    page.context.unroute("**/entries")
+    page.evaluate("async () => { await FieldOutbox.send(); }")
+    wait_waiting(page, 0)
+    assert names(server) == ["孙门户"]
 
 
 def test_two_phones_at_one_gate_see_each_others_entries(server, browser):
