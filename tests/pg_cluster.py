@@ -331,14 +331,16 @@ class PgCluster:
         default WAL_LOG does here (fsync is off, so its checkpoints cost little), and an empty
         one as fast; strategy=None leaves the choice to the server. locale (from template0):
         another than the cluster's C, as a central's database made by a plain `createdb` on a
-        host whose locale is C.UTF-8 or en_US.UTF-8 has."""
+        host whose locale is C.UTF-8 or en_US.UTF-8 has; FIELDAPP_TEST_PG_LOCALE=C.UTF-8 gives
+        every database of a run that locale (a copy of another database keeps its own)."""
         name = name or f"{prefix}_{uuid.uuid4().hex[:12]}"
         query = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
             sql.Identifier(name), sql.Identifier(template)
         )
         if strategy:
             query += sql.SQL(" STRATEGY {}").format(sql.Identifier(strategy.lower()))
-        if locale:
+        locale = locale or os.environ.get("FIELDAPP_TEST_PG_LOCALE")
+        if locale and template == "template0":
             query += sql.SQL(" LOCALE {}").format(sql.Literal(locale))
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             conn.execute(query)
