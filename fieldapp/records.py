@@ -107,7 +107,8 @@ def site_of(conn: sqlite3.Connection, data: Mapping[str, Any]) -> str:
     site_id = data.get("site_id")
     if isinstance(site_id, str):
         site_id = site_id.strip(SPACES)
-    if not isinstance(site_id, str) or not site_id or len(site_id) > 40:
+    # A NUL is in no site's id (PostgreSQL's text cannot even hold one to look it up).
+    if not isinstance(site_id, str) or not site_id or len(site_id) > 40 or "\x00" in site_id:
         raise sync.Invalid(_("The record names no site."))
     if conn.execute("SELECT 1 FROM sites WHERE id = ?", (site_id,)).fetchone() is None:
         raise sync.NotYet(_("The record names a site this instance does not know."))

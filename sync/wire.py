@@ -17,6 +17,7 @@ MAX_DEPTH = 16
 # SQLite's and PostgreSQL's bigint.
 MAX_INT = 2**63 - 1
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_UNPRINTABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class TooDeep:
@@ -129,7 +130,9 @@ def _decode_capped(text: str, cap: int) -> Any:
 
 def problem(value: Any) -> str | None:
     """Why a decoded record cannot be stored as it is, or None: 'deep', 'text' (a lone
-    surrogate), 'number' (beyond 64 bits, NaN or infinite). Walks without recursion."""
+    surrogate), 'nul' (U+0000, which PostgreSQL's text cannot hold: an id that holds one is no
+    id on either engine, or a SQLite tier would pass on what a PostgreSQL one cannot store),
+    'number' (beyond 64 bits, NaN or infinite). Walks without recursion."""
     todo: list[tuple[Any, int]] = [(value, 0)]
     while todo:
         item, depth = todo.pop()
@@ -137,12 +140,16 @@ def problem(value: Any) -> str | None:
         if kind is str:
             if _SURROGATE.search(item):
                 return "text"
+            if "\x00" in item:
+                return "nul"
         elif kind is dict:
             if depth >= MAX_DEPTH:
                 return "deep"
             for key, sub in item.items():
                 if type(key) is not str or _SURROGATE.search(key):
                     return "text"
+                if "\x00" in key:
+                    return "nul"
                 todo.append((sub, depth + 1))
         elif kind is list:
             if depth >= MAX_DEPTH:
@@ -160,9 +167,9 @@ def problem(value: Any) -> str | None:
 
 
 def printable(text: str) -> str:
-    """Text as it can be stored and shown: a lone surrogate becomes U+FFFD (a refusal's reason
-    may quote what the record held)."""
-    return _SURROGATE.sub("\ufffd", text)
+    """Text as it can be stored and shown: a lone surrogate or a NUL becomes U+FFFD (a refusal's
+    reason may quote what the record held; PostgreSQL's text holds no NUL)."""
+    return _UNPRINTABLE.sub("\ufffd", text)
 
 
 def dump_for_review(value: Any, limit: int = 100_000) -> str:

@@ -137,16 +137,16 @@ def pg_url(pg_cluster) -> str:
 
 @pytest.fixture
 def make_pg_database(pg_cluster):
-    """A function make(prefix="t", template="template0") -> URL of a new
-    database with a unique name, for a test that needs several (a central and a middle tier on
+    """A function make(prefix="t", template="template0", locale=None) -> URL of a new
+    database with a unique name (locale: another than the cluster's C, from template0), for a test that needs several (a central and a middle tier on
     databases of their own). Every one is dropped after the test, connections and all.
 
     To migrate once and clone per test, fill a database, close every connection to it, then
     pass its name as template."""
     made: list[str] = []
 
-    def make(prefix: str = "t", template: str = "template0") -> str:
-        url = pg_cluster.create_database(prefix=prefix, template=template)
+    def make(prefix: str = "t", template: str = "template0", locale: str | None = None) -> str:
+        url = pg_cluster.create_database(prefix=prefix, template=template, locale=locale)
         made.append(url)
         return url
 

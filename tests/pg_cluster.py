@@ -323,18 +323,25 @@ class PgCluster:
         prefix: str = "t",
         template: str = "template0",
         strategy: str | None = "FILE_COPY",
+        locale: str | None = None,
     ) -> str:
         """Create a database (a unique name unless given) as a copy of template (template0:
         empty) and return its URL. No one may be connected to the template meanwhile.
         FILE_COPY copies a template that holds tables about twice as fast as PostgreSQL's
         default WAL_LOG does here (fsync is off, so its checkpoints cost little), and an empty
-        one as fast; strategy=None leaves the choice to the server."""
+        one as fast; strategy=None leaves the choice to the server. locale (from template0):
+        another than the cluster's C, as a central's database made by a plain `createdb` on a
+        host whose locale is C.UTF-8 or en_US.UTF-8 has; FIELDAPP_TEST_PG_LOCALE=C.UTF-8 gives
+        every database of a run that locale (a copy of another database keeps its own)."""
         name = name or f"{prefix}_{uuid.uuid4().hex[:12]}"
         query = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
             sql.Identifier(name), sql.Identifier(template)
         )
         if strategy:
             query += sql.SQL(" STRATEGY {}").format(sql.Identifier(strategy.lower()))
+        locale = locale or os.environ.get("FIELDAPP_TEST_PG_LOCALE")
+        if locale and template == "template0":
+            query += sql.SQL(" LOCALE {}").format(sql.Literal(locale))
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             conn.execute(query)
         return self.url_for(name)

@@ -272,3 +272,48 @@ def test_a_phone_cannot_choose_the_origin_of_its_records(client, db, world):
     here = db.execute("SELECT value FROM settings WHERE name = 'instance_id'").fetchone()[0]
     origin = db.execute("SELECT origin FROM entries WHERE uuid = ?", (record["uuid"],)).fetchone()
     assert origin[0] == here
+
+
+@pytest.mark.parametrize(
+    ("kind", "where", "name"),
+    [
+        ("entry", "envelope", "uuid"),  # the record at the top seq: the cursor names it
+        ("correction", "envelope", "kind"),
+        ("entry", "envelope", "device"),
+        ("entry", "envelope", "origin"),
+        ("entry", "data", "site_id"),
+        ("screening", "data", "campaign_id"),
+        ("daily_report", "data", "day"),  # its refusal's reason quotes the value
+    ],
+)
+def test_a_nul_in_an_id_or_a_quoted_value_costs_its_record_alone(
+    app, client, db, world, kind, where, name
+):
+    """PostgreSQL's text holds no U+0000. A record with one where it is stored or looked up as
+    it came (its id, kind, device, origin, site, campaign; a reason quoting it) is refused
+    alone, on both engines alike: not the whole batch with a 500 on PostgreSQL (the sender
+    retrying it for ever), nor stored on SQLite to be passed up to a central that cannot."""
+    site, senders = world
+    peer, token = senders["instance"]
+    good, bad = SAMPLES["entry"](site), SAMPLES[kind](site)
+    (bad if where == "envelope" else bad["data"])[name] = "a\x00b"
+    response = client.post(
+        "/sync/v1/push",
+        data=body_text({"source": peer.id, "records": [dict(good, seq=1), dict(bad, seq=2)]}),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {token}", "Accept-Language": "zh-CN"},
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    results = response.json["results"]
+    assert [r["status"] for r in results] == ["applied", "rejected"]
+    assert results[1]["reason"] != UNCHECKED
+    assert "\x00" not in results[1]["reason"]
+    assert (
+        db.execute("SELECT count(*) FROM entries WHERE uuid = ?", (good["uuid"],)).fetchone()[0]
+        == 1
+    )
+    table = app.extensions["fieldapp.records"].get(SAMPLES[kind](site)["kind"]).table
+    assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == (kind == "entry")  # noqa: S608
+    kept = db.execute("SELECT uuid, kind, reason, body FROM sync_rejects").fetchall()
+    assert len(kept) == 1 and not any("\x00" in str(v) for v in kept[0])
+    assert db.execute("SELECT count(*) FROM sync_cursors").fetchone()[0] == 1

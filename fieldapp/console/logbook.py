@@ -190,18 +190,18 @@ def _stored_match(f: Filters) -> tuple[list[str], list[Any]]:
     if f.travel:
         clauses.append("e.travel = 1")  # as written in the partial index entries_travel
     if f.q:
-        like = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        lower, upper = db.contains(f.q, "lower"), db.contains(f.q, "upper")
         if f.search_personal:
             clauses.append(
-                "(lower(e.name) LIKE lower(?) ESCAPE '\\' OR e.phone LIKE ? ESCAPE '\\'"
-                " OR e.plate LIKE upper(?) ESCAPE '\\' OR lower(e.destination) LIKE lower(?) ESCAPE '\\')"
+                "(lower(e.name) LIKE ? ESCAPE '\\' OR e.phone LIKE ? ESCAPE '\\'"
+                " OR e.plate LIKE ? ESCAPE '\\' OR lower(e.destination) LIKE ? ESCAPE '\\')"
             )
-            params += [like] * 4
+            params += [lower, db.contains(f.q), upper, lower]
         else:
             clauses.append(
-                "(e.plate LIKE upper(?) ESCAPE '\\' OR lower(e.destination) LIKE lower(?) ESCAPE '\\')"
+                "(e.plate LIKE ? ESCAPE '\\' OR lower(e.destination) LIKE ? ESCAPE '\\')"
             )
-            params += [like] * 2
+            params += [upper, lower]
     return clauses, params
 
 

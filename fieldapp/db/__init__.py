@@ -11,6 +11,7 @@ translated first (postgres.translate_ddl).
 from __future__ import annotations
 
 import sqlite3
+import string
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -100,6 +101,25 @@ def in_list(column: str, values: list[Any]) -> str:
     """SQL for `column IN (?, ...)` over values (bound after it); false for none, since
     PostgreSQL has no `IN ()` (a scope with no site in it, for example)."""
     return f"{column} IN ({','.join('?' * len(values))})" if values else "1 = 0"
+
+
+# A LIKE pattern's case is folded here, as SQLite's lower() and upper() fold it (ASCII letters
+# alone), not by `lower(?)` in SQL: on PostgreSQL a parameter folds by the database's locale (a
+# C.UTF-8 or en_US.UTF-8 database lowers É), a column by its own COLLATE "C" (ASCII).
+_TO_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+_TO_UPPER = str.maketrans(string.ascii_lowercase, string.ascii_uppercase)
+
+
+def contains(text: str, case: str = "") -> str:
+    """A pattern for `LIKE ? ESCAPE '\\'` that matches text anywhere in a value (its % and _
+    mean themselves); case "lower" or "upper" folds its ASCII letters, to match `lower(column)`
+    or an upper-case column the same way on both engines."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    if case == "lower":
+        escaped = escaped.translate(_TO_LOWER)
+    elif case == "upper":
+        escaped = escaped.translate(_TO_UPPER)
+    return f"%{escaped}%"
 
 
 def chunks(values: Sequence[Any], size: int = 900) -> Iterator[Sequence[Any]]:

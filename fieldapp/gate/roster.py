@@ -16,7 +16,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 
-from fieldapp import rules
+from fieldapp import db, rules
 from fieldapp.db import transaction
 from fieldapp.gate import passes
 from fieldapp.privacy import fields as site_fields
@@ -231,18 +231,21 @@ def search(
     query = query.strip()
     if len(query) < 2:
         return []
-    # Escape LIKE's wildcards so a typed % or _ means itself.
-    pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    matched = ["lower(name) LIKE lower(?) ESCAPE '\\'", "lower(unit) LIKE lower(?) ESCAPE '\\'"]
+    lower = db.contains(query, "lower")  # a typed % or _ means itself
+    matched, patterns = (
+        ["lower(name) LIKE ? ESCAPE '\\'", "lower(unit) LIKE ? ESCAPE '\\'"],
+        [lower, lower],
+    )
     phone = "''"
     if "phone" in site_fields.shown(site):
         matched.append("phone LIKE ? ESCAPE '\\'")
+        patterns.append(db.contains(query))
         phone = "phone"
     sql = (
         f"SELECT id, name, {phone} AS phone, unit, person_type FROM roster"  # noqa: S608 -- SQL only
         f" WHERE site_id = ? AND active = 1 AND ({' OR '.join(matched)}) ORDER BY name LIMIT ?"
     )
-    return conn.execute(sql, (site["id"], *[pattern] * len(matched), limit)).fetchall()
+    return conn.execute(sql, (site["id"], *patterns, limit)).fetchall()
 
 
 def get_person(conn: sqlite3.Connection, site_id: str, person_id: str) -> sqlite3.Row | None:

@@ -44,7 +44,12 @@ def about(conn: sqlite3.Connection, data: Mapping[str, Any]) -> tuple[str, str, 
     campaign_id = data.get("campaign_id")
     if isinstance(campaign_id, str):
         campaign_id = campaign_id.strip(rules.SPACES)
-    if not isinstance(campaign_id, str) or not campaign_id or len(campaign_id) > 40:
+    if (
+        not isinstance(campaign_id, str)
+        or not campaign_id
+        or len(campaign_id) > 40
+        or "\x00" in campaign_id  # in no campaign's id (PostgreSQL's text cannot hold one)
+    ):
         raise sync.Invalid(_("The answer names no screening campaign."))
     row = conn.execute(
         "SELECT questions FROM screening_campaigns WHERE id = ?", (campaign_id,)
