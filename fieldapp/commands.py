@@ -84,6 +84,26 @@ def cannot_write(path: str | Path, exc: OSError | sqlite3.Error) -> click.ClickE
         )
 
 
+def read_input(path: str | Path) -> bytes:
+    """The whole of a file a command reads (a roster CSV, an outbox export). An OSError (no
+    permission, a disk or USB stick that fails, a file gone since the command started) ends
+    the command with a message naming the file and the reason, in the user's language."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        with force_locale(cli_locale()):
+            reasons = {
+                errno.ENOENT: _("the file does not exist"),
+                errno.EIO: _("the disk could not be read"),
+                errno.EACCES: _("no permission to read it"),
+                errno.EPERM: _("no permission to read it"),
+            }
+            reason = reasons.get(exc.errno) or why_not_written(exc)
+            raise click.ClickException(
+                _("Cannot read %(path)s: %(reason)s", path=str(path), reason=reason)
+            ) from None
+
+
 @contextmanager
 def output_file(path: str | Path) -> Iterator[IO[bytes]]:
     """A command's output file (a PDF, a table, a QR code, an export), written whole or not at

@@ -11,7 +11,7 @@ from flask.cli import with_appcontext
 from flask_babel import gettext as _
 
 from fieldapp import days, rules
-from fieldapp.commands import opened, output_file
+from fieldapp.commands import opened, output_file, read_input
 from fieldapp.db import transaction
 from fieldapp.gate import demo, passes, qr, roster, sites
 from fieldapp.phones import devices
@@ -209,7 +209,7 @@ def roster_import(site: str, file: Path) -> None:
         sites.refuse_if_downstream(current_app.config)
         found = sites.find(conn, site)
         try:
-            result = roster.import_csv(conn, found, file.read_bytes())
+            result = roster.import_csv(conn, found, read_input(file))
         except roster.RosterError as exc:
             for problem in [_("Nothing imported; fix these lines and run again:"), *exc.problems]:
                 click.echo(problem, err=True)

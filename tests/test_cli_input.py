@@ -1,0 +1,64 @@
+"""What a command is given from outside (an argument, a file it reads) is checked: bad input is
+said in the user's language with a non-zero exit, never a traceback, and what is saved stays as
+it was."""
+
+from __future__ import annotations
+
+import errno
+import os
+import pathlib
+
+import pytest
+
+from fieldapp.gate import sites
+
+ZH = {"FIELDAPP_LANG": "zh_CN.UTF-8"}  # the operator's language (zh-Hans, the default)
+ROSTER = "name,phone,unit\n张建国,13812345678,3-2-501\n".encode()
+OUTBOX = b'{"format": "fieldapp-outbox", "version": 1, "records": []}'
+
+
+@pytest.fixture
+def site(app, db):
+    with app.app_context():
+        return dict(sites.add_site(db, "阳光花园小区", "residential", district="金坛区"))
+
+
+def refused(result, message: str) -> None:
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), result.exception  # a message, no traceback
+    assert message in result.output, result.output
+
+
+def stored(db) -> dict[str, int]:
+    return {
+        table: db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+        for table in ("roster", "entries", "changes", "sync_rejects")
+    }
+
+
+def unreadable(monkeypatch, code: int) -> None:
+    """Reading any file fails as a file without permission, or a failing USB stick, does."""
+
+    def read_bytes(self):
+        raise OSError(code, os.strerror(code), str(self))
+
+    monkeypatch.setattr(pathlib.Path, "read_bytes", read_bytes)
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"), [(errno.EACCES, "没有读取权限"), (errno.EIO, "磁盘读取出错")]
+)
+@pytest.mark.parametrize("command", ["roster import", "import-outbox"])
+def test_a_file_that_cannot_be_read_is_said(
+    runner, db, site, tmp_path, monkeypatch, command, code, reason
+):
+    path = tmp_path / "名册.csv"
+    path.write_bytes(ROSTER if command == "roster import" else OUTBOX)
+    args = ["roster", "import", site["code"], str(path)]
+    if command == "import-outbox":
+        args = ["import-outbox", str(path)]
+    before = stored(db)
+    unreadable(monkeypatch, code)
+    result = runner.invoke(args=args, env=ZH)
+    refused(result, f"无法读取 {path}：{reason}")
+    assert stored(db) == before
