@@ -62,3 +62,34 @@ def test_a_file_that_cannot_be_read_is_said(
     result = runner.invoke(args=args, env=ZH)
     refused(result, f"无法读取 {path}：{reason}")
     assert stored(db) == before
+
+
+def test_upstream_set_on_a_full_disk_keeps_the_keys_file_as_it_was(
+    app, runner, tmp_path, monkeypatch
+):
+    config = tmp_path / "config.py"
+    keys = "SECRET_KEY = 'kept'\nID_KEY = 'kept too'\n"
+    config.write_text(keys, encoding="utf-8")
+
+    def fsync(fd: int) -> None:  # the disk fills up as the file is written
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    result = runner.invoke(args=["upstream", "set", "https://central.test", "tok_en"], env=ZH)
+    refused(result, f"无法写入 {config}：磁盘已满")
+    assert config.read_text(encoding="utf-8") == keys
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".config")] == []
+    assert not app.config.get("UPSTREAM_URL")
+
+
+def test_upstream_set_writes_the_keys_file_for_its_owner_only(app, runner, tmp_path):
+    config = tmp_path / "config.py"
+    config.write_text("SECRET_KEY = 'kept'\nUPSTREAM_URL = 'http://old.test'\n", encoding="utf-8")
+    config.chmod(0o644)
+    result = runner.invoke(args=["upstream", "set", "https://central.test/", "tok_en"], env=ZH)
+    assert result.exit_code == 0, result.output
+    assert config.read_text(encoding="utf-8") == (
+        "SECRET_KEY = 'kept'\nUPSTREAM_URL = 'https://central.test'\nUPSTREAM_TOKEN = 'tok_en'\n"
+    )
+    assert config.stat().st_mode & 0o777 == 0o600
+    assert app.config["UPSTREAM_URL"] == "https://central.test"

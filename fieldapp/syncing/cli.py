@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -15,7 +16,7 @@ from tqdm import tqdm
 
 import sync
 from fieldapp import db
-from fieldapp.commands import localised, opened
+from fieldapp.commands import cannot_write, localised, opened
 from fieldapp.settings import is_downstream
 from fieldapp.syncing import status, upstream
 from sync import peers
@@ -99,7 +100,11 @@ def upstream_set(url: str, token: str) -> None:
     problem = upstream.check_upstream(url, token)
     if problem:
         raise click.UsageError(problem)
-    upstream.set_upstream(current_app._get_current_object(), url, token)
+    app = current_app._get_current_object()
+    try:
+        upstream.set_upstream(app, url, token)
+    except OSError as exc:  # config.py stays as it was
+        raise cannot_write(Path(app.instance_path) / "config.py", exc) from None
     click.echo(_("Upstream set to %(url)s. Run fieldapp sync to push and pull now.", url=url))
 
 
