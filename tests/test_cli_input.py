@@ -93,3 +93,55 @@ def test_upstream_set_writes_the_keys_file_for_its_owner_only(app, runner, tmp_p
     )
     assert config.stat().st_mode & 0o777 == 0o600
     assert app.config["UPSTREAM_URL"] == "https://central.test"
+
+
+def count(db, table: str) -> int:
+    return db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+
+# A tab or a line break in a name breaks every tab-separated listing (site list, device list)
+# and every table and poster it is printed on: refused, nothing made.
+MULTILINE = {
+    "site add": (
+        lambda code: ["site", "add", "--name", "东\t门"],
+        "场所名称须为一行，不能含制表符或控制字符。",
+        "sites",
+    ),
+    "site add --district": (
+        lambda code: ["site", "add", "--name", "东门", "--district", "金坛\n区"],
+        "须为一行，不能含制表符或控制字符。",
+        "sites",
+    ),
+    "device enrol": (
+        lambda code: ["device", "enrol", "--site", code, "--name", "东门\n1号机"],
+        "手机名称须为一行，不能含制表符或控制字符。",
+        "device_enrolments",
+    ),
+    "instance add": (
+        lambda code: ["instance", "add", "金坛\t区"],
+        "名称须为一行，不能含制表符或控制字符。",
+        "peers",
+    ),
+    "screening campaign add": (
+        lambda code: ["screening", "campaign", "add", "--name", "复工\n排查", "--all-sites"],
+        "排查任务名称须为一行，不能含制表符或控制字符。",
+        "screening_campaigns",
+    ),
+}
+
+
+@pytest.mark.parametrize("command", MULTILINE)
+def test_a_name_on_more_than_one_line_is_refused(runner, db, site, command):
+    args, message, table = MULTILINE[command]
+    before = count(db, table)
+    result = runner.invoke(args=args(site["code"]), env=ZH)
+    assert result.exit_code in (1, 2), result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert message in result.output, result.output
+    assert count(db, table) == before
+
+
+def test_a_name_with_spaces_around_it_is_still_taken(runner, db):
+    result = runner.invoke(args=["site", "add", "--name", " 南门\n"], env=ZH)
+    assert result.exit_code == 0, result.output
+    assert db.execute("SELECT name FROM sites").fetchall()[-1][0] == "南门"

@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from tqdm import tqdm
 
 import sync
-from fieldapp import db
+from fieldapp import db, rules
 from fieldapp.commands import cannot_write, localised, opened
 from fieldapp.settings import is_downstream
 from fieldapp.syncing import status, upstream
@@ -36,6 +36,8 @@ def instance_add(name: str) -> None:
     name = name.strip()
     if not name or len(name) > 80:
         raise click.UsageError(_("The name must be 1 to 80 characters."))
+    if not rules.one_line(name):
+        raise click.UsageError(_("The name must be one line, without tabs or control characters."))
     with opened() as conn:
         live = [r for r in peers.listing(conn, "instance") if r["revoked_at"] is None]
         if any(r["name"] == name for r in live):
