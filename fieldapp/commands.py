@@ -54,6 +54,15 @@ def localised(f: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def check_qr_file(path: Path, option: str) -> None:
+    """A QR code's file is named .svg or .png (qr.image writes what its name says): any other
+    name is refused before anything is made, in the user's language."""
+    if path.suffix.lower() not in (".svg", ".png"):
+        with force_locale(cli_locale()):
+            message = _("the file name must end in .svg or .png")
+        raise click.BadParameter(message, param_hint=option)
+
+
 def why_not_written(exc: OSError | sqlite3.Error) -> str:
     """Why a file could not be written, in the user's words (the system's own text for a cause
     without words of ours)."""

@@ -145,3 +145,26 @@ def test_a_name_with_spaces_around_it_is_still_taken(runner, db):
     result = runner.invoke(args=["site", "add", "--name", " 南门\n"], env=ZH)
     assert result.exit_code == 0, result.output
     assert db.execute("SELECT name FROM sites").fetchall()[-1][0] == "南门"
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (lambda code, out: ["site", "qr", code, "--out", out], "--out"),
+        (
+            lambda code, out: ["device", "enrol", "--site", code, "--name", "东门", "--qr", out],
+            "--qr",
+        ),
+    ],
+)
+def test_a_qr_file_not_named_svg_or_png_is_refused_in_the_users_language(
+    runner, db, site, tmp_path, args, option
+):
+    out = tmp_path / "二维码.txt"
+    result = runner.invoke(args=args(site["code"], str(out)), env=ZH)
+    assert result.exit_code == 2, result.output
+    # (Click's own "Invalid value for" is localised by `fieldapp`'s group, not in this runner.)
+    assert f"{option}: 文件名须以 .svg 或 .png 结尾" in result.output, result.output
+    assert "/enrol/" not in result.output
+    assert not out.exists()
+    assert count(db, "device_enrolments") == 0
