@@ -28,12 +28,54 @@ from fieldapp.gate import counts
 from fieldapp.i18n import cli_locale
 
 
+def connect_ready(target: str | Path, migrating: bool = False) -> sqlite3.Connection:
+    """A connection to the instance's database, which `fieldapp init` made and brought up to
+    date; else the command ends with a message in the user's language that says to run it (a
+    folder that is not an instance yet, a mistyped FIELDAPP_INSTANCE, a new version's tables
+    not made yet), and no empty database file is left behind. migrating: for init and restore,
+    which make or update it."""
+    where = db.shown(target)
+    with force_locale(cli_locale()):
+        missing = not db.is_postgres(target) and not Path(target).exists()
+        if missing and not migrating:
+            raise click.ClickException(
+                _(
+                    "There is no database at %(where)s: run `fieldapp init` first, or check"
+                    " FIELDAPP_INSTANCE (the instance folder).",
+                    where=where,
+                )
+            )
+        try:
+            conn = db.connect(target)
+            lacking = [] if migrating else db.pending(conn)
+        except sqlite3.Error as exc:
+            raise click.ClickException(
+                _("Cannot open the database %(where)s: %(reason)s", where=where, reason=exc)
+            ) from None
+        if lacking:
+            conn.close()
+            raise click.ClickException(
+                _(
+                    "The database %(where)s is not up to date with this version of fieldapp:"
+                    " run `fieldapp init` (it keeps what is stored).",
+                    where=where,
+                )
+            )
+    return conn
+
+
+def ensure_ready() -> None:
+    """End the command with connect_ready's message unless the instance's database is ready."""
+    connect_ready(current_app.config["DATABASE"]).close()
+
+
 @contextmanager
-def opened() -> Iterator[sqlite3.Connection]:
+def opened(migrating: bool = False) -> Iterator[sqlite3.Connection]:
     """The instance's database for a command, in the command-line user's language. A domain
     refusal raised inside (a ValueError, worded for the user) ends the command with its
-    message; the connection is closed either way."""
-    conn = db.connect(current_app.config["DATABASE"])
+    message; the connection is closed either way. One not made by `fieldapp init`, or not
+    up to date, is said (connect_ready)."""
+    conn = connect_ready(current_app.config["DATABASE"], migrating)
     try:
         with force_locale(cli_locale()):
             yield conn
@@ -201,7 +243,7 @@ def write_table(table: Any, formats: Any, fmt: str, out: str | None) -> None:
 def init_command() -> None:
     """Create or migrate the database and the instance keys; safe to run twice."""
     instance.ensure_keys(current_app)
-    with opened() as conn:
+    with opened(migrating=True) as conn:
         applied = db.migrate(conn)
         instance.ensure_identity(conn)
         # The dashboard's counts: made from the entries if this database has none yet, or
@@ -235,6 +277,7 @@ def init_command() -> None:
 def serve_command(host: str, port: int, threads: int, workers: int) -> None:
     """Serve the app and run its background jobs: one waitress process, or on PostgreSQL
     several gunicorn processes (--workers) that may run on several hosts."""
+    ensure_ready()
     app = current_app._get_current_object()
     stop = threading.Event()
     url = f"http://{host}:{port}/"

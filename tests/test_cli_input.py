@@ -168,3 +168,66 @@ def test_a_qr_file_not_named_svg_or_png_is_refused_in_the_users_language(
     assert "/enrol/" not in result.output
     assert not out.exists()
     assert count(db, "device_enrolments") == 0
+
+
+# A command run on a folder `fieldapp init` never made (a mistyped FIELDAPP_INSTANCE, before
+# init) or on a database a new version's migrations have not reached: said, and no empty
+# database file is left behind for the next command to trip over.
+NOT_READY = {
+    "site list": ["site", "list"],
+    "roster import": ["roster", "import", "ABC", "{csv}"],
+    "user list": ["user", "list"],
+    "purge": ["purge"],
+    "backup": ["backup", "--out", "{folder}"],
+}
+
+
+@pytest.fixture
+def nowhere(tmp_path):
+    """An app whose database file does not exist yet."""
+    from cryptography.fernet import Fernet
+
+    from fieldapp.app import create_app
+
+    folder = tmp_path / "实例"
+    folder.mkdir()
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE": str(folder / "fieldapp.sqlite3"),
+            "SECRET_KEY": "test",
+            "ID_KEY": Fernet.generate_key().decode(),
+            "BASE_URL": "http://gate.test",
+        }
+    )
+    app.instance_path = str(folder)
+    return app
+
+
+def fill(args: list[str], tmp_path) -> list[str]:
+    csv = tmp_path / "名册.csv"
+    csv.write_bytes(ROSTER)
+    return [a.format(csv=csv, folder=tmp_path / "备份") for a in args]
+
+
+@pytest.mark.parametrize("command", NOT_READY)
+def test_a_command_before_init_says_to_run_it(nowhere, tmp_path, command):
+    database = nowhere.config["DATABASE"]
+    result = nowhere.test_cli_runner().invoke(args=fill(NOT_READY[command], tmp_path), env=ZH)
+    refused(result, f"{database} 处没有数据库：请先运行 `fieldapp init`")
+    assert not os.path.exists(database)
+
+
+@pytest.mark.parametrize("command", NOT_READY)
+def test_a_command_on_a_database_not_migrated_says_to_run_init(nowhere, tmp_path, command):
+    from fieldapp import db as fdb
+
+    database = nowhere.config["DATABASE"]
+    conn = fdb.connect(database)
+    conn.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    conn.close()
+    result = nowhere.test_cli_runner().invoke(args=fill(NOT_READY[command], tmp_path), env=ZH)
+    refused(result, f"数据库 {database} 与当前版本的 fieldapp 不一致：请运行 `fieldapp init`")
+    runner = nowhere.test_cli_runner()
+    assert runner.invoke(args=["init"], env=ZH).exit_code == 0
+    assert runner.invoke(args=["site", "list"], env=ZH).exit_code == 0

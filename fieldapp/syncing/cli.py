@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 import sync
 from fieldapp import db, rules
-from fieldapp.commands import cannot_write, localised, opened
+from fieldapp.commands import cannot_write, ensure_ready, localised, opened
 from fieldapp.settings import is_downstream
 from fieldapp.syncing import status, upstream
 from sync import peers
@@ -154,6 +154,7 @@ def sync_command(watch: bool, show_status: bool) -> None:
         return
     if not is_downstream(app.config):
         raise click.ClickException(_("No upstream is set. Run: fieldapp upstream set URL TOKEN"))
+    ensure_ready()
     failures = 0
     while True:
         try:
