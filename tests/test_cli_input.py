@@ -231,3 +231,20 @@ def test_a_command_on_a_database_not_migrated_says_to_run_init(nowhere, tmp_path
     runner = nowhere.test_cli_runner()
     assert runner.invoke(args=["init"], env=ZH).exit_code == 0
     assert runner.invoke(args=["site", "list"], env=ZH).exit_code == 0
+
+
+def test_a_missing_or_misplaced_path_is_said_wholly_in_the_users_language(tmp_path):
+    from servers import make_server
+
+    server = make_server(tmp_path / "实例", demo=False)
+    server.env["FIELDAPP_LANG"] = "zh_CN.UTF-8"
+    missing = tmp_path / "名册.csv"
+    result = server.cli("roster", "import", "ABC", str(missing), check=False)
+    assert result.returncode == 2, result.stderr
+    assert f"文件 '{missing}' 不存在。" in result.stderr, result.stderr
+    result = server.cli("backup", "--out", str(server.database), check=False)
+    assert result.returncode == 2, result.stderr
+    assert f"文件夹 '{server.database}' 是文件，不是文件夹。" in result.stderr, result.stderr
+    server.env["FIELDAPP_LANG"] = "zh_TW.UTF-8"
+    result = server.cli("export", "-o", str(tmp_path), check=False)
+    assert f"文件 '{tmp_path}' 是文件夾，不是文件。" in result.stderr, result.stderr
