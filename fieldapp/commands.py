@@ -168,6 +168,15 @@ def output_file(path: str | Path) -> Iterator[IO[bytes]]:
     file (/dev/stdout, a pipe) is written to directly: it cannot be replaced."""
     target = Path(path)
     real = Path(os.path.realpath(target))  # through a link, as open() writes
+    if real in _own_files():
+        with force_locale(cli_locale()):
+            raise click.ClickException(
+                _(
+                    "%(path)s is this instance's own file (its database or its keys): write to"
+                    " another file.",
+                    path=str(target),
+                )
+            )
     temp: Path | None = None
     try:
         if real.is_dir():
@@ -192,6 +201,16 @@ def output_file(path: str | Path) -> Iterator[IO[bytes]]:
     finally:
         if temp is not None:
             temp.unlink(missing_ok=True)
+
+
+def _own_files() -> set[Path]:
+    """The files an output file must never replace: the instance's SQLite database (and its
+    journal files) and instance/config.py, which holds its keys."""
+    own = [Path(current_app.instance_path) / "config.py"]
+    database = current_app.config.get("DATABASE")
+    if database and not db.is_postgres(database):
+        own += [Path(f"{database}{end}") for end in ("", "-wal", "-shm", "-journal")]
+    return {Path(os.path.realpath(p)) for p in own}
 
 
 def _sync_folder(folder: Path) -> None:

@@ -248,3 +248,33 @@ def test_a_missing_or_misplaced_path_is_said_wholly_in_the_users_language(tmp_pa
     server.env["FIELDAPP_LANG"] = "zh_TW.UTF-8"
     result = server.cli("export", "-o", str(tmp_path), check=False)
     assert f"文件 '{tmp_path}' 是文件夾，不是文件。" in result.stderr, result.stderr
+
+
+# An output file named as the instance's own database or keys file replaced it: every record
+# gone (export -o fieldapp.sqlite3), or the keys that decrypt the ID numbers (posters --out
+# config.py). Refused, the file left as it was.
+OUTPUTS = {
+    "export": lambda code, out: ["export", "-o", out],
+    "report daily": lambda code, out: ["report", "daily", "--format", "csv", "--out", out],
+    "posters": lambda code, out: ["posters", "--out", out],
+    "roster passes": lambda code, out: ["roster", "passes", code, "--out", out],
+}
+
+
+@pytest.mark.parametrize("own", ["database", "config.py"])
+@pytest.mark.parametrize("command", OUTPUTS)
+def test_an_output_file_never_replaces_the_instances_own_files(
+    app, runner, db, site, tmp_path, command, own
+):
+    from fieldapp import db as fdb
+
+    if own == "database" and fdb.is_postgres(app.config["DATABASE"]):
+        pytest.skip("a PostgreSQL database is no file")
+    config = tmp_path / "config.py"
+    config.write_text("SECRET_KEY = 'kept'\n", encoding="utf-8")
+    path = app.config["DATABASE"] if own == "database" else str(config)
+    before = pathlib.Path(path).read_bytes()
+    result = runner.invoke(args=OUTPUTS[command](site["code"], path), env=ZH)
+    refused(result, f"{path} 是本实例自己的文件（数据库或密钥）：请写入其他文件。")
+    assert pathlib.Path(path).read_bytes() == before
+    assert count(db, "sites") == 1
