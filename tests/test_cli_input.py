@@ -278,3 +278,10 @@ def test_an_output_file_never_replaces_the_instances_own_files(
     refused(result, f"{path} 是本实例自己的文件（数据库或密钥）：请写入其他文件。")
     assert pathlib.Path(path).read_bytes() == before
     assert count(db, "sites") == 1
+
+
+def test_a_password_on_standard_input_that_is_not_utf8_is_said(runner, db):
+    args = ["user", "add", "老王", "--role", "admin", "--password-stdin"]
+    result = runner.invoke(args=args, input="密码密码12345678\n".encode("gbk"), env=ZH)
+    refused(result, "从标准输入读到的密码不是 UTF-8 文本。")
+    assert count(db, "users") == 0
