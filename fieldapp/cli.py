@@ -11,7 +11,7 @@ from flask.cli import FlaskGroup
 from fieldapp import settings
 from fieldapp.app import create_app
 from fieldapp.db import postgres
-from fieldapp.i18n import cli_locale, localise_click
+from fieldapp.i18n import cli_locale, localise_click, localise_paths
 from fieldapp.settings import _
 
 
@@ -28,6 +28,12 @@ class _Group(FlaskGroup):
         """Before Click reads the arguments: its own messages in the user's language."""
         localise_click()
         return super().main(*args, **kwargs)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        """A command, with the word for a path Click refuses in the user's language."""
+        command = super().get_command(ctx, name)
+        localise_paths(command)
+        return command
 
     def invoke(self, ctx: click.Context) -> object:
         """A PostgreSQL server that cannot be reached (DATABASE_URL) is said in one line."""

@@ -28,12 +28,54 @@ from fieldapp.gate import counts
 from fieldapp.i18n import cli_locale
 
 
+def connect_ready(target: str | Path, migrating: bool = False) -> sqlite3.Connection:
+    """A connection to the instance's database, which `fieldapp init` made and brought up to
+    date; else the command ends with a message in the user's language that says to run it (a
+    folder that is not an instance yet, a mistyped FIELDAPP_INSTANCE, a new version's tables
+    not made yet), and no empty database file is left behind. migrating: for init and restore,
+    which make or update it."""
+    where = db.shown(target)
+    with force_locale(cli_locale()):
+        missing = not db.is_postgres(target) and not Path(target).exists()
+        if missing and not migrating:
+            raise click.ClickException(
+                _(
+                    "There is no database at %(where)s: run `fieldapp init` first, or check"
+                    " FIELDAPP_INSTANCE (the instance folder).",
+                    where=where,
+                )
+            )
+        try:
+            conn = db.connect(target)
+            lacking = [] if migrating else db.pending(conn)
+        except sqlite3.Error as exc:
+            raise click.ClickException(
+                _("Cannot open the database %(where)s: %(reason)s", where=where, reason=exc)
+            ) from None
+        if lacking:
+            conn.close()
+            raise click.ClickException(
+                _(
+                    "The database %(where)s is not up to date with this version of fieldapp:"
+                    " run `fieldapp init` (it keeps what is stored).",
+                    where=where,
+                )
+            )
+    return conn
+
+
+def ensure_ready() -> None:
+    """End the command with connect_ready's message unless the instance's database is ready."""
+    connect_ready(current_app.config["DATABASE"]).close()
+
+
 @contextmanager
-def opened() -> Iterator[sqlite3.Connection]:
+def opened(migrating: bool = False) -> Iterator[sqlite3.Connection]:
     """The instance's database for a command, in the command-line user's language. A domain
     refusal raised inside (a ValueError, worded for the user) ends the command with its
-    message; the connection is closed either way."""
-    conn = db.connect(current_app.config["DATABASE"])
+    message; the connection is closed either way. One not made by `fieldapp init`, or not
+    up to date, is said (connect_ready)."""
+    conn = connect_ready(current_app.config["DATABASE"], migrating)
     try:
         with force_locale(cli_locale()):
             yield conn
@@ -52,6 +94,15 @@ def localised(f: Callable[..., Any]) -> Callable[..., Any]:
             return f(*args, **kwargs)
 
     return wrapper
+
+
+def check_qr_file(path: Path, option: str) -> None:
+    """A QR code's file is named .svg or .png (qr.image writes what its name says): any other
+    name is refused before anything is made, in the user's language."""
+    if path.suffix.lower() not in (".svg", ".png"):
+        with force_locale(cli_locale()):
+            message = _("the file name must end in .svg or .png")
+        raise click.BadParameter(message, param_hint=option)
 
 
 def why_not_written(exc: OSError | sqlite3.Error) -> str:
@@ -84,6 +135,26 @@ def cannot_write(path: str | Path, exc: OSError | sqlite3.Error) -> click.ClickE
         )
 
 
+def read_input(path: str | Path) -> bytes:
+    """The whole of a file a command reads (a roster CSV, an outbox export). An OSError (no
+    permission, a disk or USB stick that fails, a file gone since the command started) ends
+    the command with a message naming the file and the reason, in the user's language."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        with force_locale(cli_locale()):
+            reasons = {
+                errno.ENOENT: _("the file does not exist"),
+                errno.EIO: _("the disk could not be read"),
+                errno.EACCES: _("no permission to read it"),
+                errno.EPERM: _("no permission to read it"),
+            }
+            reason = reasons.get(exc.errno) or why_not_written(exc)
+            raise click.ClickException(
+                _("Cannot read %(path)s: %(reason)s", path=str(path), reason=reason)
+            ) from None
+
+
 @contextmanager
 def output_file(path: str | Path) -> Iterator[IO[bytes]]:
     """A command's output file (a PDF, a table, a QR code, an export), written whole or not at
@@ -97,6 +168,15 @@ def output_file(path: str | Path) -> Iterator[IO[bytes]]:
     file (/dev/stdout, a pipe) is written to directly: it cannot be replaced."""
     target = Path(path)
     real = Path(os.path.realpath(target))  # through a link, as open() writes
+    if real in _own_files():
+        with force_locale(cli_locale()):
+            raise click.ClickException(
+                _(
+                    "%(path)s is this instance's own file (its database or its keys): write to"
+                    " another file.",
+                    path=str(target),
+                )
+            )
     temp: Path | None = None
     try:
         if real.is_dir():
@@ -121,6 +201,16 @@ def output_file(path: str | Path) -> Iterator[IO[bytes]]:
     finally:
         if temp is not None:
             temp.unlink(missing_ok=True)
+
+
+def _own_files() -> set[Path]:
+    """The files an output file must never replace: the instance's SQLite database (and its
+    journal files) and instance/config.py, which holds its keys."""
+    own = [Path(current_app.instance_path) / "config.py"]
+    database = current_app.config.get("DATABASE")
+    if database and not db.is_postgres(database):
+        own += [Path(f"{database}{end}") for end in ("", "-wal", "-shm", "-journal")]
+    return {Path(os.path.realpath(p)) for p in own}
 
 
 def _sync_folder(folder: Path) -> None:
@@ -172,7 +262,7 @@ def write_table(table: Any, formats: Any, fmt: str, out: str | None) -> None:
 def init_command() -> None:
     """Create or migrate the database and the instance keys; safe to run twice."""
     instance.ensure_keys(current_app)
-    with opened() as conn:
+    with opened(migrating=True) as conn:
         applied = db.migrate(conn)
         instance.ensure_identity(conn)
         # The dashboard's counts: made from the entries if this database has none yet, or
@@ -206,6 +296,7 @@ def init_command() -> None:
 def serve_command(host: str, port: int, threads: int, workers: int) -> None:
     """Serve the app and run its background jobs: one waitress process, or on PostgreSQL
     several gunicorn processes (--workers) that may run on several hosts."""
+    ensure_ready()
     app = current_app._get_current_object()
     stop = threading.Event()
     url = f"http://{host}:{port}/"

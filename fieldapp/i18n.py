@@ -5,6 +5,7 @@ from __future__ import annotations
 import gettext
 import os
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, has_request_context, redirect, request
@@ -59,6 +60,25 @@ def localise_click() -> None:
     command-line user's language too: Click asks Python's gettext, which reads LANGUAGE."""
     os.environ["LANGUAGE"] = cli_locale()
     gettext.bindtextdomain("messages", str(TRANSLATIONS / "click"))
+
+
+def localise_paths(command: Any) -> None:
+    """The word Click puts before a path it refuses ("File 'x.csv' does not exist.") in the
+    user's language: Click translates it once, as a command is defined, before localise_click
+    has chosen a language; this says it again, now, for command and its subcommands."""
+    import click
+
+    for param in getattr(command, "params", ()):
+        kind = param.type
+        if isinstance(kind, click.Path):
+            if kind.file_okay and not kind.dir_okay:
+                kind.name = gettext.gettext("file")
+            elif kind.dir_okay and not kind.file_okay:
+                kind.name = gettext.gettext("directory")
+            else:
+                kind.name = gettext.gettext("path")
+    for sub in getattr(command, "commands", {}).values():
+        localise_paths(sub)
 
 
 def local_path(target: str | None, fallback: str) -> str:

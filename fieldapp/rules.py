@@ -81,6 +81,14 @@ ID_CHECK = "10X98765432"
 # What is trimmed from typed text, and what a phone number or plate may carry between its
 # characters: the same explicit sets in Python and JavaScript (their \s differ).
 SPACES = " \t\r\n\u00a0\u3000"
+
+
+def one_line(text: str) -> bool:
+    """Whether text holds no control character (a tab, a line break): a name shown in a list,
+    a tab-separated listing, a poster or a table column."""
+    return not any(unicodedata.category(c) == "Cc" for c in text)
+
+
 PHONE_JUNK = r"[ \t\u00a0\u3000-]"
 PLATE_JUNK = r"[ \t\u00a0\u3000·.-]"
 YES = ("true", "yes", "on", "1", "y")

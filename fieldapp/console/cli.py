@@ -24,7 +24,14 @@ from fieldapp.privacy.ids import IdVault
 
 def _read_password(password_stdin: bool) -> str:
     if password_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
+        try:
+            password = sys.stdin.readline().rstrip("\r\n")
+            password.encode("utf-8")  # bytes that are not UTF-8 may arrive as lone surrogates
+        except UnicodeError:
+            with force_locale(cli_locale()):
+                message = _("The password read from standard input is not UTF-8 text.")
+            raise click.ClickException(message) from None
+        return password
     with force_locale(cli_locale()):
         label, again = _("Password"), _("Repeat for confirmation")
     return click.prompt(label, hide_input=True, confirmation_prompt=again)

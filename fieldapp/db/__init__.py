@@ -221,6 +221,15 @@ def migrate(conn: Connection) -> list[str]:
     return applied
 
 
+def pending(conn: Connection) -> list[str]:
+    """The migrations this database lacks (all of them for one `fieldapp init` never made)."""
+    names = [name for name, _sql in _migrations()]
+    if "migrations" not in tables(conn):
+        return names
+    done = {row[0] for row in conn.execute("SELECT name FROM migrations")}
+    return [name for name in names if name not in done]
+
+
 def _split_sql(sql: str) -> list[str]:
     """Split a migration into complete statements (triggers keep their inner semicolons)."""
     statements, buf = [], ""

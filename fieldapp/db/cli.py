@@ -14,7 +14,7 @@ from flask.cli import with_appcontext
 from flask_babel import gettext as _
 
 from fieldapp import db, records
-from fieldapp.commands import cannot_write, localised, opened
+from fieldapp.commands import cannot_write, ensure_ready, localised, opened
 from fieldapp.console import cases
 from fieldapp.days import today as local_today
 from fieldapp.db import backup as backups
@@ -61,6 +61,7 @@ def backup_command(out: Path | None) -> None:
     )
     if out is None:
         raise click.UsageError(_("Say where the backup goes: --out FOLDER, or set BACKUP_DIR"))
+    ensure_ready()
     app = current_app._get_current_object()
     keep_days = _keep_days(app)
     try:
@@ -92,7 +93,7 @@ def restore_command(copy: Path) -> None:
         backups.restore(copy, current_app.config["DATABASE"])
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    with opened() as conn:
+    with opened(migrating=True) as conn:
         applied = db.migrate(conn)  # a backup from before an upgrade
         counts.ensure(conn, current_app.config["TIMEZONE"])  # made before them, or elsewhere
         cases.ensure(conn)

@@ -11,7 +11,7 @@ from flask.cli import with_appcontext
 from flask_babel import gettext as _
 
 from fieldapp import days, rules
-from fieldapp.commands import opened, output_file
+from fieldapp.commands import check_qr_file, opened, output_file, read_input
 from fieldapp.db import transaction
 from fieldapp.gate import demo, passes, qr, roster, sites
 from fieldapp.phones import devices
@@ -181,8 +181,7 @@ def site_self_service(code: str, on: bool) -> None:
 @with_appcontext
 def site_qr(code: str, out: Path) -> None:
     """Write the site's QR code (its gate URL) as SVG or PNG."""
-    if out.suffix.lower() not in (".svg", ".png"):
-        raise click.BadParameter("the file name must end in .svg or .png", param_hint="--out")
+    check_qr_file(out, "--out")
     with opened() as conn:
         site = sites.find(conn, code)
         note = sites.unreachable_note(current_app.config["BASE_URL"])
@@ -209,7 +208,7 @@ def roster_import(site: str, file: Path) -> None:
         sites.refuse_if_downstream(current_app.config)
         found = sites.find(conn, site)
         try:
-            result = roster.import_csv(conn, found, file.read_bytes())
+            result = roster.import_csv(conn, found, read_input(file))
         except roster.RosterError as exc:
             for problem in [_("Nothing imported; fix these lines and run again:"), *exc.problems]:
                 click.echo(problem, err=True)

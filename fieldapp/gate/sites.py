@@ -84,6 +84,10 @@ def _clean_text(value: str | None, label: Any, limit: int, required: bool = Fals
         raise SiteError(_("%(field)s is required.", field=label))
     if len(value) > limit:
         raise SiteError(_("%(field)s is longer than %(n)d characters.", field=label, n=limit))
+    if not rules.one_line(value):
+        raise SiteError(
+            _("%(field)s must be one line, without tabs or control characters.", field=label)
+        )
     return value
 
 

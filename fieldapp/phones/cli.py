@@ -10,7 +10,7 @@ from flask.cli import with_appcontext
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
-from fieldapp.commands import opened, output_file
+from fieldapp.commands import check_qr_file, opened, output_file, read_input
 from fieldapp.db import transaction
 from fieldapp.gate import qr, sites
 from fieldapp.i18n import cli_locale
@@ -30,6 +30,8 @@ def device_group() -> None:
 @with_appcontext
 def enrol_command(site_code: str, name: str, hours: int, qr_path: Path | None) -> None:
     """Print a one-time enrolment link for a phone (and write it as a QR code with --qr)."""
+    if qr_path is not None:
+        check_qr_file(qr_path, "--qr")
     with opened() as conn, transaction(conn):  # no enrolment unless its QR file is written
         token, expires = devices.create_enrolment(conn, site_code, name, hours)
         link = devices.enrol_url(token)
@@ -84,7 +86,7 @@ def revoke_command(name_or_id: str, site_code: str | None) -> None:
 def import_outbox_command(file: Path) -> None:
     """Import an outbox file exported from a phone (safe to run twice)."""
     with opened() as conn:
-        summary = outbox_import.import_bytes(conn, file.read_bytes(), source=f"import:{file.name}")
+        summary = outbox_import.import_bytes(conn, read_input(file), source=f"import:{file.name}")
         click.echo(outbox_import.describe(summary))
     for uuid, reason in summary[1]:
         click.echo(f"{uuid}\t{reason}", err=True)

@@ -13,6 +13,7 @@ from flask import current_app, g, request
 from flask_babel import gettext as _
 
 import sync
+from fieldapp import rules
 from fieldapp.console.accounts import current_user, in_scope
 from fieldapp.db import transaction
 from fieldapp.gate import sites
@@ -51,6 +52,10 @@ def create_enrolment(
     name = (name or "").strip()
     if not name or len(name) > 50:
         raise EnrolError(_("The phone's name must be 1 to 50 characters."))
+    if not rules.one_line(name):
+        raise EnrolError(
+            _("The phone's name must be one line, without tabs or control characters.")
+        )
     if not 1 <= hours <= 24 * 30:
         raise EnrolError(_("An enrolment link is valid for 1 hour to 30 days."))
     status, site = sites.by_code(conn, site_code)

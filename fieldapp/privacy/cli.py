@@ -7,7 +7,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 from flask_babel import gettext as _
 
-from fieldapp.commands import localised
+from fieldapp.commands import ensure_ready, localised
 from fieldapp.privacy import retention
 
 
@@ -16,6 +16,7 @@ from fieldapp.privacy import retention
 @localised
 def purge_command() -> None:
     """Delete entries (and what points at them) past RETENTION_DAYS, reports past theirs."""
+    ensure_ready()
     try:
         result = retention.purge_app(current_app._get_current_object(), trigger="cli")
     except ValueError as exc:

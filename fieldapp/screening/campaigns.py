@@ -17,7 +17,7 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from fieldapp import audit, days
+from fieldapp import audit, days, rules
 from fieldapp.db import transaction
 from fieldapp.gate import sites as site_lookup
 from fieldapp.screening import questions
@@ -186,6 +186,10 @@ def add(
     name = (name or "").strip()
     if not name or len(name) > NAME_LIMIT:
         raise CampaignError(_("A campaign's name is 1 to %(n)d characters.", n=NAME_LIMIT))
+    if not rules.one_line(name):
+        raise CampaignError(
+            _("A campaign's name must be one line, without tabs or control characters.")
+        )
     start_day = _day(start, _l("Start"))
     end_day = _day(end, _l("End")) if end else None
     if end_day is not None and end_day < start_day:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -14,8 +15,8 @@ from flask_babel import gettext as _
 from tqdm import tqdm
 
 import sync
-from fieldapp import db
-from fieldapp.commands import localised, opened
+from fieldapp import db, rules
+from fieldapp.commands import cannot_write, ensure_ready, localised, opened
 from fieldapp.settings import is_downstream
 from fieldapp.syncing import status, upstream
 from sync import peers
@@ -35,6 +36,8 @@ def instance_add(name: str) -> None:
     name = name.strip()
     if not name or len(name) > 80:
         raise click.UsageError(_("The name must be 1 to 80 characters."))
+    if not rules.one_line(name):
+        raise click.UsageError(_("The name must be one line, without tabs or control characters."))
     with opened() as conn:
         live = [r for r in peers.listing(conn, "instance") if r["revoked_at"] is None]
         if any(r["name"] == name for r in live):
@@ -99,7 +102,11 @@ def upstream_set(url: str, token: str) -> None:
     problem = upstream.check_upstream(url, token)
     if problem:
         raise click.UsageError(problem)
-    upstream.set_upstream(current_app._get_current_object(), url, token)
+    app = current_app._get_current_object()
+    try:
+        upstream.set_upstream(app, url, token)
+    except OSError as exc:  # config.py stays as it was
+        raise cannot_write(Path(app.instance_path) / "config.py", exc) from None
     click.echo(_("Upstream set to %(url)s. Run fieldapp sync to push and pull now.", url=url))
 
 
@@ -147,6 +154,7 @@ def sync_command(watch: bool, show_status: bool) -> None:
         return
     if not is_downstream(app.config):
         raise click.ClickException(_("No upstream is set. Run: fieldapp upstream set URL TOKEN"))
+    ensure_ready()
     failures = 0
     while True:
         try:

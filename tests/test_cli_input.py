@@ -1,0 +1,287 @@
+"""What a command is given from outside (an argument, a file it reads) is checked: bad input is
+said in the user's language with a non-zero exit, never a traceback, and what is saved stays as
+it was."""
+
+from __future__ import annotations
+
+import errno
+import os
+import pathlib
+
+import pytest
+
+from fieldapp.gate import sites
+
+ZH = {"FIELDAPP_LANG": "zh_CN.UTF-8"}  # the operator's language (zh-Hans, the default)
+ROSTER = "name,phone,unit\n张建国,13812345678,3-2-501\n".encode()
+OUTBOX = b'{"format": "fieldapp-outbox", "version": 1, "records": []}'
+
+
+@pytest.fixture
+def site(app, db):
+    with app.app_context():
+        return dict(sites.add_site(db, "阳光花园小区", "residential", district="金坛区"))
+
+
+def refused(result, message: str) -> None:
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), result.exception  # a message, no traceback
+    assert message in result.output, result.output
+
+
+def stored(db) -> dict[str, int]:
+    return {
+        table: db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+        for table in ("roster", "entries", "changes", "sync_rejects")
+    }
+
+
+def unreadable(monkeypatch, code: int) -> None:
+    """Reading any file fails as a file without permission, or a failing USB stick, does."""
+
+    def read_bytes(self):
+        raise OSError(code, os.strerror(code), str(self))
+
+    monkeypatch.setattr(pathlib.Path, "read_bytes", read_bytes)
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"), [(errno.EACCES, "没有读取权限"), (errno.EIO, "磁盘读取出错")]
+)
+@pytest.mark.parametrize("command", ["roster import", "import-outbox"])
+def test_a_file_that_cannot_be_read_is_said(
+    runner, db, site, tmp_path, monkeypatch, command, code, reason
+):
+    path = tmp_path / "名册.csv"
+    path.write_bytes(ROSTER if command == "roster import" else OUTBOX)
+    args = ["roster", "import", site["code"], str(path)]
+    if command == "import-outbox":
+        args = ["import-outbox", str(path)]
+    before = stored(db)
+    unreadable(monkeypatch, code)
+    result = runner.invoke(args=args, env=ZH)
+    refused(result, f"无法读取 {path}：{reason}")
+    assert stored(db) == before
+
+
+def test_upstream_set_on_a_full_disk_keeps_the_keys_file_as_it_was(
+    app, runner, tmp_path, monkeypatch
+):
+    config = tmp_path / "config.py"
+    keys = "SECRET_KEY = 'kept'\nID_KEY = 'kept too'\n"
+    config.write_text(keys, encoding="utf-8")
+
+    def fsync(fd: int) -> None:  # the disk fills up as the file is written
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    result = runner.invoke(args=["upstream", "set", "https://central.test", "tok_en"], env=ZH)
+    refused(result, f"无法写入 {config}：磁盘已满")
+    assert config.read_text(encoding="utf-8") == keys
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".config")] == []
+    assert not app.config.get("UPSTREAM_URL")
+
+
+def test_upstream_set_writes_the_keys_file_for_its_owner_only(app, runner, tmp_path):
+    config = tmp_path / "config.py"
+    config.write_text("SECRET_KEY = 'kept'\nUPSTREAM_URL = 'http://old.test'\n", encoding="utf-8")
+    config.chmod(0o644)
+    result = runner.invoke(args=["upstream", "set", "https://central.test/", "tok_en"], env=ZH)
+    assert result.exit_code == 0, result.output
+    assert config.read_text(encoding="utf-8") == (
+        "SECRET_KEY = 'kept'\nUPSTREAM_URL = 'https://central.test'\nUPSTREAM_TOKEN = 'tok_en'\n"
+    )
+    assert config.stat().st_mode & 0o777 == 0o600
+    assert app.config["UPSTREAM_URL"] == "https://central.test"
+
+
+def count(db, table: str) -> int:
+    return db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+
+# A tab or a line break in a name breaks every tab-separated listing (site list, device list)
+# and every table and poster it is printed on: refused, nothing made.
+MULTILINE = {
+    "site add": (
+        lambda code: ["site", "add", "--name", "东\t门"],
+        "场所名称须为一行，不能含制表符或控制字符。",
+        "sites",
+    ),
+    "site add --district": (
+        lambda code: ["site", "add", "--name", "东门", "--district", "金坛\n区"],
+        "须为一行，不能含制表符或控制字符。",
+        "sites",
+    ),
+    "device enrol": (
+        lambda code: ["device", "enrol", "--site", code, "--name", "东门\n1号机"],
+        "手机名称须为一行，不能含制表符或控制字符。",
+        "device_enrolments",
+    ),
+    "instance add": (
+        lambda code: ["instance", "add", "金坛\t区"],
+        "名称须为一行，不能含制表符或控制字符。",
+        "peers",
+    ),
+    "screening campaign add": (
+        lambda code: ["screening", "campaign", "add", "--name", "复工\n排查", "--all-sites"],
+        "排查任务名称须为一行，不能含制表符或控制字符。",
+        "screening_campaigns",
+    ),
+}
+
+
+@pytest.mark.parametrize("command", MULTILINE)
+def test_a_name_on_more_than_one_line_is_refused(runner, db, site, command):
+    args, message, table = MULTILINE[command]
+    before = count(db, table)
+    result = runner.invoke(args=args(site["code"]), env=ZH)
+    assert result.exit_code in (1, 2), result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert message in result.output, result.output
+    assert count(db, table) == before
+
+
+def test_a_name_with_spaces_around_it_is_still_taken(runner, db):
+    result = runner.invoke(args=["site", "add", "--name", " 南门\n"], env=ZH)
+    assert result.exit_code == 0, result.output
+    assert db.execute("SELECT name FROM sites").fetchall()[-1][0] == "南门"
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (lambda code, out: ["site", "qr", code, "--out", out], "--out"),
+        (
+            lambda code, out: ["device", "enrol", "--site", code, "--name", "东门", "--qr", out],
+            "--qr",
+        ),
+    ],
+)
+def test_a_qr_file_not_named_svg_or_png_is_refused_in_the_users_language(
+    runner, db, site, tmp_path, args, option
+):
+    out = tmp_path / "二维码.txt"
+    result = runner.invoke(args=args(site["code"], str(out)), env=ZH)
+    assert result.exit_code == 2, result.output
+    # (Click's own "Invalid value for" is localised by `fieldapp`'s group, not in this runner.)
+    assert f"{option}: 文件名须以 .svg 或 .png 结尾" in result.output, result.output
+    assert "/enrol/" not in result.output
+    assert not out.exists()
+    assert count(db, "device_enrolments") == 0
+
+
+# A command run on a folder `fieldapp init` never made (a mistyped FIELDAPP_INSTANCE, before
+# init) or on a database a new version's migrations have not reached: said, and no empty
+# database file is left behind for the next command to trip over.
+NOT_READY = {
+    "site list": ["site", "list"],
+    "roster import": ["roster", "import", "ABC", "{csv}"],
+    "user list": ["user", "list"],
+    "purge": ["purge"],
+    "backup": ["backup", "--out", "{folder}"],
+}
+
+
+@pytest.fixture
+def nowhere(tmp_path):
+    """An app whose database file does not exist yet."""
+    from cryptography.fernet import Fernet
+
+    from fieldapp.app import create_app
+
+    folder = tmp_path / "实例"
+    folder.mkdir()
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE": str(folder / "fieldapp.sqlite3"),
+            "SECRET_KEY": "test",
+            "ID_KEY": Fernet.generate_key().decode(),
+            "BASE_URL": "http://gate.test",
+        }
+    )
+    app.instance_path = str(folder)
+    return app
+
+
+def fill(args: list[str], tmp_path) -> list[str]:
+    csv = tmp_path / "名册.csv"
+    csv.write_bytes(ROSTER)
+    return [a.format(csv=csv, folder=tmp_path / "备份") for a in args]
+
+
+@pytest.mark.parametrize("command", NOT_READY)
+def test_a_command_before_init_says_to_run_it(nowhere, tmp_path, command):
+    database = nowhere.config["DATABASE"]
+    result = nowhere.test_cli_runner().invoke(args=fill(NOT_READY[command], tmp_path), env=ZH)
+    refused(result, f"{database} 处没有数据库：请先运行 `fieldapp init`")
+    assert not os.path.exists(database)
+
+
+@pytest.mark.parametrize("command", NOT_READY)
+def test_a_command_on_a_database_not_migrated_says_to_run_init(nowhere, tmp_path, command):
+    from fieldapp import db as fdb
+
+    database = nowhere.config["DATABASE"]
+    conn = fdb.connect(database)
+    conn.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    conn.close()
+    result = nowhere.test_cli_runner().invoke(args=fill(NOT_READY[command], tmp_path), env=ZH)
+    refused(result, f"数据库 {database} 与当前版本的 fieldapp 不一致：请运行 `fieldapp init`")
+    runner = nowhere.test_cli_runner()
+    assert runner.invoke(args=["init"], env=ZH).exit_code == 0
+    assert runner.invoke(args=["site", "list"], env=ZH).exit_code == 0
+
+
+def test_a_missing_or_misplaced_path_is_said_wholly_in_the_users_language(tmp_path):
+    from servers import make_server
+
+    server = make_server(tmp_path / "实例", demo=False)
+    server.env["FIELDAPP_LANG"] = "zh_CN.UTF-8"
+    missing = tmp_path / "名册.csv"
+    result = server.cli("roster", "import", "ABC", str(missing), check=False)
+    assert result.returncode == 2, result.stderr
+    assert f"文件 '{missing}' 不存在。" in result.stderr, result.stderr
+    result = server.cli("backup", "--out", str(server.database), check=False)
+    assert result.returncode == 2, result.stderr
+    assert f"文件夹 '{server.database}' 是文件，不是文件夹。" in result.stderr, result.stderr
+    server.env["FIELDAPP_LANG"] = "zh_TW.UTF-8"
+    result = server.cli("export", "-o", str(tmp_path), check=False)
+    assert f"文件 '{tmp_path}' 是文件夾，不是文件。" in result.stderr, result.stderr
+
+
+# An output file named as the instance's own database or keys file replaced it: every record
+# gone (export -o fieldapp.sqlite3), or the keys that decrypt the ID numbers (posters --out
+# config.py). Refused, the file left as it was.
+OUTPUTS = {
+    "export": lambda code, out: ["export", "-o", out],
+    "report daily": lambda code, out: ["report", "daily", "--format", "csv", "--out", out],
+    "posters": lambda code, out: ["posters", "--out", out],
+    "roster passes": lambda code, out: ["roster", "passes", code, "--out", out],
+}
+
+
+@pytest.mark.parametrize("own", ["database", "config.py"])
+@pytest.mark.parametrize("command", OUTPUTS)
+def test_an_output_file_never_replaces_the_instances_own_files(
+    app, runner, db, site, tmp_path, command, own
+):
+    from fieldapp import db as fdb
+
+    if own == "database" and fdb.is_postgres(app.config["DATABASE"]):
+        pytest.skip("a PostgreSQL database is no file")
+    config = tmp_path / "config.py"
+    config.write_text("SECRET_KEY = 'kept'\n", encoding="utf-8")
+    path = app.config["DATABASE"] if own == "database" else str(config)
+    before = pathlib.Path(path).read_bytes()
+    result = runner.invoke(args=OUTPUTS[command](site["code"], path), env=ZH)
+    refused(result, f"{path} 是本实例自己的文件（数据库或密钥）：请写入其他文件。")
+    assert pathlib.Path(path).read_bytes() == before
+    assert count(db, "sites") == 1
+
+
+def test_a_password_on_standard_input_that_is_not_utf8_is_said(runner, db):
+    args = ["user", "add", "老王", "--role", "admin", "--password-stdin"]
+    result = runner.invoke(args=args, input="密码密码12345678\n".encode("gbk"), env=ZH)
+    refused(result, "从标准输入读到的密码不是 UTF-8 文本。")
+    assert count(db, "users") == 0
