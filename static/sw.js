@@ -307,7 +307,9 @@ async function submit(event) {
     if (res.status === 401) {
       // Enrolment revoked: keep the entry; the status line asks for a new enrolment link.
       await FieldOutbox.setMeta("needs_enrol", true);
-    } else if (res.status < 500 && res.headers.get("X-Fieldapp")) {
+    } else if (res.type === "opaqueredirect" || (res.status < 500 && res.headers.get("X-Fieldapp"))) {
+      // The instance's answer; or a form sent without the page's script, whose redirect
+      // (the instance's "saved", 303) the worker cannot read: the browser follows it.
       return res;
     }
     // Else no answer of the instance's (a captive portal's login page at a station's or a

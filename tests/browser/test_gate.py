@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from phone_support import names, ready, save, wait_waiting
-from servers import enrol_cookie
+from phone_support import fill, names, ready, save, wait_waiting
+from servers import enrol_browser, enrol_cookie
 
 
 def test_register_a_resident_from_the_roster_and_a_visitor_with_a_fever(server, context, page):
@@ -187,31 +187,52 @@ def test_an_error_answer_keeps_what_was_typed_and_says_so(server, enrolled_page)
 PORTAL = "<!doctype html><html><body><h1>免费 WiFi：请先登录</h1><form><input name=phone></form></body></html>"
 
 
-def test_a_captive_portals_page_answering_a_save_keeps_the_entry_on_the_phone(
-    server, enrolled_page
-):
+def test_a_captive_portals_page_answering_a_save_keeps_the_entry_on_the_phone(server, browser):
     """A station's or a hotel's Wi-Fi that answers every address with its login page (200):
     the save never reached the instance, so the phone keeps the entry to send later, and
     says so, rather than "not saved"."""
-    page = enrolled_page
-    ready(page)
+    portal = {"on": False}
 
-    def portal(route):
-        if route.request.method == "POST":
+    def answer(route):
+        request = route.request
+        if portal["on"] and request.method == "POST":  # the save, and the outbox's push
             route.fulfill(status=200, content_type="text/html; charset=utf-8", body=PORTAL)
         else:
             route.continue_()
 
-    page.context.route("**/entries", portal)
-    save(page, "孙门户")
-    page.locator("#gate-saved", has_text="孙门户").wait_for()
-    assert "已保存在本机" in page.locator("#gate-saved").inner_text()
-    wait_waiting(page, 1)
-    assert names(server) == []
-    page.context.unroute("**/entries")
-    page.evaluate("async () => { await FieldOutbox.send(); }")
+    # Routed before the page and its service worker exist: the worker's requests too.
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    context.route("**/*", answer)
+    try:
+        page = context.new_page()
+        enrol_browser(server, page)
+        ready(page)
+        portal["on"] = True
+        save(page, "孙门户")
+        page.locator("#gate-saved", has_text="孙门户").wait_for()
+        assert "已保存在本机" in page.locator("#gate-saved").inner_text()
+        wait_waiting(page, 1)
+        assert names(server) == []
+        portal["on"] = False
+        page.evaluate("async () => { await FieldOutbox.send(); }")
+        wait_waiting(page, 0)
+        assert names(server) == ["孙门户"]
+    finally:
+        context.close()
+
+
+def test_a_save_sent_without_the_pages_script_is_the_instances_once(server, enrolled_page):
+    """The form sent by the browser itself (the page's script failed), the service worker in
+    control: the instance's redirect after its save is followed, not taken for a captive
+    portal's page, and the phone keeps no copy to send again."""
+    page = enrolled_page
+    ready(page)
+    fill(page, "周无脚本")
+    with page.expect_navigation():
+        page.evaluate("() => document.getElementById('entry-form').submit()")
+    assert "saved=outbox" not in page.url
+    assert names(server) == ["周无脚本"]
     wait_waiting(page, 0)
-    assert names(server) == ["孙门户"]
 
 
 def test_two_phones_at_one_gate_see_each_others_entries(server, browser):
