@@ -190,8 +190,9 @@ def apply_batch(
     not stored. All of it happens in one transaction: a failure stores nothing. inside, if
     given, runs in that same transaction after the records are written (cursor, counters);
     validation runs before the write lock is taken (one batch at a time in a process), so a
-    batch is checked while another is written. describe words a refusal for the sender and the reviewer (the app's language); else its message.
-    review gives a refused record as it is kept for review (the app masks ID numbers).
+    batch is checked while another is written. describe words a refusal for the sender and
+    the reviewer (the app's language); else its message. review gives a refused record as it
+    is kept for review (the app masks ID numbers).
     sent_at is a phone's clock as it sent the batch (None: not known). When it is further
     than CLOCK_TOLERANCE from ours, a record stamped by that clock (recorded_at no later than
     sent_at, and not timed again already: "restamped") cannot be placed in time: it is held
