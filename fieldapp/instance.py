@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import sqlite3
 import uuid
@@ -22,10 +23,24 @@ def ensure_keys(app: Flask) -> None:
     if "ID_KEY" not in text:
         added.append(f"ID_KEY = {Fernet.generate_key().decode()!r}\n")
     if added:
-        with path.open("a", encoding="utf-8") as f:
-            f.writelines(added)
-        path.chmod(0o600)
+        write_config(path, text + "".join(added))
         app.config.from_pyfile(str(path))
+
+
+def write_config(path: Path, text: str) -> None:
+    """Write instance/config.py, which holds the instance's keys: whole, beside itself, then in
+    the old one's place, readable by its owner only. A write that fails (a full disk) leaves
+    the old file as it was; OSError."""
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(text.encode("utf-8"))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
 
 
 def ensure_identity(conn: sqlite3.Connection) -> str:

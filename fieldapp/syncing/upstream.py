@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import re
-import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
@@ -22,7 +20,7 @@ from flask import Flask
 from flask_babel import gettext as _
 
 import sync
-from fieldapp import db
+from fieldapp import db, instance
 from fieldapp.settings import is_downstream
 from fieldapp.syncing import configuration
 from sync import client as sync_client
@@ -59,23 +57,14 @@ def check_upstream(url: str, token: str) -> str | None:
 def set_upstream(app: Flask, url: str, token: str) -> None:
     """Write UPSTREAM_URL and UPSTREAM_TOKEN into instance/config.py (kept out of the database).
 
-    The file holds the instance's keys too: it is written whole beside itself and then takes
-    the old one's place, so a write that fails (a full disk) leaves it as it was; OSError."""
+    The file holds the instance's keys too: a write that fails (a full disk) leaves it as it
+    was (instance.write_config); OSError."""
     path = Path(app.instance_path) / "config.py"
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True) if path.exists() else []
     kept = [ln for ln in lines if not re.match(r"\s*UPSTREAM_(URL|TOKEN)\s*=", ln)]
     kept += [f"UPSTREAM_URL = {url.rstrip('/')!r}\n", f"UPSTREAM_TOKEN = {token!r}\n"]
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # keys: owner only
-        with os.fdopen(fd, "wb") as f:
-            f.write("".join(kept).encode("utf-8"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
+    instance.write_config(path, "".join(kept))
     app.config.update(UPSTREAM_URL=url.rstrip("/"), UPSTREAM_TOKEN=token)
 
 
