@@ -126,9 +126,15 @@ def inline_styles_hash() -> str:
     return f"'sha256-{base64.b64encode(digest).decode()}'"
 
 
+# Every answer of the instance carries this header, its static files too: the service worker
+# tells them from a captive portal's page answering in their place (static/sw.js, fromUs).
+INSTANCE_MARK = ("X-Fieldapp", "1")
+
+
 def _headers(headers, path: str, url: str) -> None:
     headers["Cache-Control"] = IMMUTABLE if HASHED.search(url) else "no-cache"
     headers["X-Content-Type-Options"] = "nosniff"
+    headers[INSTANCE_MARK[0]] = INSTANCE_MARK[1]
 
 
 def init_app(app: Flask) -> None:

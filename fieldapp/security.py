@@ -6,7 +6,7 @@ from flask import Flask, Response, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFProtect
 
-from fieldapp.assets import inline_styles_hash
+from fieldapp.assets import INSTANCE_MARK, inline_styles_hash
 
 csrf = CSRFProtect()
 
@@ -57,9 +57,7 @@ def init_app(app: Flask) -> None:
     def _headers(response):
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
-        # Every answer of the instance says so: the service worker tells it from a captive
-        # portal's page that answers a save in its place (static/sw.js, submit).
-        response.headers["X-Fieldapp"] = "1"
+        response.headers[INSTANCE_MARK[0]] = INSTANCE_MARK[1]  # (assets.py)
         if request.path.startswith("/console/"):
             # A coordinator's pages show names and phone numbers: no browser keeps them (the
             # back button after sign-out) and no proxy. An export says so itself as well.

@@ -37,6 +37,10 @@ const plainName = (path) => path.replace(HASHED, "$1");
 // hashed names (or plain ones), which this version answers with its file of that name.
 const CURRENT = new Map([...SHELL_URLS, ...LAZY_URLS].map((u) => [plainName(u), u]));
 
+/* Whether an answer is the instance's (fieldapp/assets.py, INSTANCE_MARK), not a captive
+ * portal's page answering in its place at a station's or a hotel's Wi-Fi. */
+const fromUs = (res) => res.headers.get("X-Fieldapp") === "1";
+
 /* The shell's files this phone does not have yet; resolves with how many are still missing.
  * One missing file must not leave the phone without the rest: at install on one bar of signal
  * some may fail, so every page asks again (pwa.js) until all are here. A hashed file never
@@ -50,8 +54,9 @@ async function fillShell(installing) {
     if (await cache.match(url)) return;
     try {
       const res = await fetch(url, { cache: HASHED.test(url) ? "default" : "no-cache", credentials: "same-origin" });
-      // Not a redirected answer (a captive portal's page): it would be kept for good.
-      if (res.ok && !res.redirected) {
+      // Not a captive portal's page (redirected, or answering in the file's place): it would
+      // be kept for good.
+      if (res.ok && !res.redirected && fromUs(res)) {
         await cache.put(url, res);
         return;
       }
@@ -288,8 +293,10 @@ async function shellFirst(req, url) {
   if (kept) return kept;
   const res = await fetch(current === url.pathname ? req : current);
   // Only into a shell that is still there: a newer version's activation deletes this one's,
-  // and caches.open would make it again (an old shell left beside the new one for good).
-  if (res.ok && (await caches.has(SHELL))) (await caches.open(SHELL)).put(current, res.clone());
+  // and caches.open would make it again (an old shell left beside the new one for good). Not
+  // a captive portal's page either, as fillShell.
+  const ours = res.ok && !res.redirected && fromUs(res);
+  if (ours && (await caches.has(SHELL))) (await caches.open(SHELL)).put(current, res.clone());
   return res;
 }
 
@@ -307,7 +314,7 @@ async function submit(event) {
     if (res.status === 401) {
       // Enrolment revoked: keep the entry; the status line asks for a new enrolment link.
       await FieldOutbox.setMeta("needs_enrol", true);
-    } else if (res.type === "opaqueredirect" || (res.status < 500 && res.headers.get("X-Fieldapp"))) {
+    } else if (res.type === "opaqueredirect" || (res.status < 500 && fromUs(res))) {
       // The instance's answer; or a form sent without the page's script, whose redirect
       // (the instance's "saved", 303) the worker cannot read: the browser follows it.
       return res;

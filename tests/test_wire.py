@@ -156,6 +156,18 @@ def test_static_files_have_hashed_names_cached_for_a_year(phone, site):
         plain.close()
 
 
+def test_every_answer_of_the_instance_is_marked_as_its_own(phone, site):
+    """The service worker keeps a file or takes a save as done only from an answer with this
+    mark: a captive portal's page answering in its place has none (static/sw.js, fromUs)."""
+    shell = json.loads(re.search(r"const SHELL_URLS = (\[.*?\]);", phone.get("/sw.js").text)[1])
+    static = next(u for u in shell if u.startswith("/static/"))
+    answers = [phone.get(static), phone.get(f"/s/{site['code']}"), phone.get("/no/such/page")]
+    assert [r.headers.get("X-Fieldapp") for r in answers] == ["1", "1", "1"]
+    assert [r.status_code for r in answers] == [200, 200, 404]
+    for r in answers:
+        r.close()
+
+
 def test_the_service_worker_and_the_gate_page_are_never_kept_stale(phone, site):
     assert phone.get("/sw.js").headers["Cache-Control"] == "no-cache"
     page = phone.get(f"/s/{site['code']}")
