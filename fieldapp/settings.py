@@ -132,15 +132,25 @@ def from_environment(environ: os._Environ[str] | dict[str, str] = os.environ) ->
     return found
 
 
-# Whole-number settings that break sync outside a range: 0 records a batch sends nothing, ever;
-# a body limit below a record's size refuses every push (and above the 16 MB any request may
-# be, it is never reached).
-RANGES = {"SYNC_BATCH_SIZE": (1, 10_000), "SYNC_MAX_BATCH_BYTES": (1024, 16 * 1024 * 1024)}
+RETENTION_RANGE = (7, 60)  # days entries are kept, at least and at most
+REPORT_RETENTION_RANGE = (30, 3660)  # days daily reports are kept, at least and at most
+
+# Whole-number settings that break the instance outside a range: 0 records a batch sends
+# nothing, ever; a body limit below a record's size refuses every push (and above the 16 MB any
+# request may be, it is never reached); a retention outside its range makes every save and
+# every purge fail (records.retention_days, privacy.retention) while the instance runs on.
+RANGES = {
+    "SYNC_BATCH_SIZE": (1, 10_000),
+    "SYNC_MAX_BATCH_BYTES": (1024, 16 * 1024 * 1024),
+    "RETENTION_DAYS": RETENTION_RANGE,
+    "REPORT_RETENTION_DAYS": REPORT_RETENTION_RANGE,
+}
 
 
 def check(config: Mapping[str, Any]) -> None:
     """Refuse settings that would fail later and quietly: BASE_URL goes into every QR poster;
-    TIMEZONE makes every day; the sync batch limits decide whether records ever leave."""
+    TIMEZONE makes every day; the sync batch limits decide whether records ever leave; the
+    retentions and REPORT_CUTOFF are read by every save, purge and roll-call."""
     base = config.get("BASE_URL")
     try:
         parts = urlsplit(base) if isinstance(base, str) else None
@@ -180,9 +190,13 @@ def check(config: Mapping[str, Any]) -> None:
                 max=high,
                 value=value,
             )
-
-
-RETENTION_RANGE = (7, 60)  # days entries are kept, at least and at most
+    cutoff = config.get("REPORT_CUTOFF")
+    try:
+        days.parse_cutoff(cutoff)  # read as every report's lateness is
+    except ValueError:
+        raise SettingError(
+            _("REPORT_CUTOFF must be a time of day like 20:00, not %(value)s"), value=cutoff
+        ) from None
 
 
 def check_retention_days(value: Any) -> int:

@@ -106,10 +106,24 @@ def test_a_lan_address_with_its_port_is_a_good_base_url(tmp_path):
             {"FIELDAPP_SYNC_MAX_BATCH_BYTES": "-1"},
             "SYNC_MAX_BATCH_BYTES 必须是 1024 到 16777216 之间的整数，不能是 -1",
         ),
+        (
+            # every save and every purge would fail while the instance ran on
+            {"FIELDAPP_RETENTION_DAYS": "3"},
+            "RETENTION_DAYS 必须是 7 到 60 之间的整数，不能是 3",
+        ),
+        (
+            {"FIELDAPP_REPORT_RETENTION_DAYS": "5"},
+            "REPORT_RETENTION_DAYS 必须是 30 到 3660 之间的整数，不能是 5",
+        ),
+        (
+            # the roll-call and every report's lateness read it
+            {"FIELDAPP_REPORT_CUTOFF": "25:00"},
+            "REPORT_CUTOFF 必须是 20:00 这样的时间，当前为 25:00",
+        ),
     ],
-    ids=["timezone", "batch size", "batch bytes"],
+    ids=["timezone", "batch size", "batch bytes", "retention", "report retention", "cutoff"],
 )
-def test_a_time_zone_or_sync_limit_that_cannot_work_is_refused_at_start(tmp_path, env, message):
+def test_a_setting_that_cannot_work_is_refused_at_start(tmp_path, env, message):
     run = fieldapp(tmp_path, {**env, "LANG": "zh_CN.UTF-8"}, "site", "list")
     assert run.returncode == 1
     assert message in run.stderr

@@ -30,23 +30,24 @@ from sync.store import iso
 
 log = logging.getLogger(__name__)
 
-MIN_REPORT_DAYS = 30
 BACKGROUND_EVERY_SECONDS = 3600  # checks hourly, purges once per local day
 BATCH = 2000  # entries (and what points at them) deleted per write transaction
 SWEEP = 20000  # change log lines looked at per write transaction
 
 
 def check_report_days(value: Any) -> int:
-    """REPORT_RETENTION_DAYS as a whole number of at least 30 days."""
+    """REPORT_RETENTION_DAYS as a whole number of days in settings.REPORT_RETENTION_RANGE."""
+    low, high = settings.REPORT_RETENTION_RANGE
     try:
         days = int(str(value).strip())
     except ValueError:
         days = None
-    if days is None or days < MIN_REPORT_DAYS or days > 3660:
+    if days is None or not low <= days <= high:
         raise ValueError(
             _(
-                "Daily reports must be kept from %(min)d to 3660 days, not %(value)s",
-                min=MIN_REPORT_DAYS,
+                "Daily reports must be kept from %(min)d to %(max)d days, not %(value)s",
+                min=low,
+                max=high,
                 value=value,
             )
         )
