@@ -92,6 +92,20 @@ def test_a_refused_record_is_reported_and_the_rest_imported(runner, db, site, tm
     assert db.execute("SELECT COUNT(*) FROM sync_rejects").fetchone()[0] == 1
 
 
+def test_a_file_with_records_not_storable_yet_exits_non_zero_for_scripts(
+    runner, db, site, tmp_path
+):
+    """A record naming a site this instance does not know yet is held: the command says to
+    keep the file, and its exit status says so too (`import-outbox f && rm f` keeps it)."""
+    path = tmp_path / "outbox.json"
+    unknown = record(site, "远", site_id="nowhere")
+    path.write_text(json.dumps(export([record(site, "近"), unknown])), "utf-8")
+    result = runner.invoke(args=["import-outbox", str(path)])
+    assert result.exit_code == 1, result.output
+    assert "新增 1 条" in result.output and "1 条暂未保存" in result.output
+    assert names(db) == ["近"]
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

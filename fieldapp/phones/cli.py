@@ -84,12 +84,15 @@ def revoke_command(name_or_id: str, site_code: str | None) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @with_appcontext
 def import_outbox_command(file: Path) -> None:
-    """Import an outbox file exported from a phone (safe to run twice)."""
+    """Import an outbox file exported from a phone (safe to run twice). Exits with 1 when
+    some of its records are not stored yet: keep the file and import it again later."""
     with opened() as conn:
         summary = outbox_import.import_bytes(conn, read_input(file), source=f"import:{file.name}")
         click.echo(outbox_import.describe(summary))
     for uuid, reason in summary[1]:
         click.echo(f"{uuid}\t{reason}", err=True)
+    if summary[0]["held"]:  # `import-outbox f && rm f` must keep a file still needed
+        raise SystemExit(1)
 
 
 commands = [device_group, import_outbox_command]
