@@ -482,3 +482,21 @@ def test_a_post_without_the_travel_field_leaves_the_travel_answer(app, db):
     ]
     html = client.get(f"/console/entry/{uuid}").get_data(as_text=True)
     assert "<dd>武汉</dd>" in html
+
+
+def test_what_was_done_for_a_fever_is_for_a_fever_only(world, db):
+    """The gate asks what was done only for a fever: a correction that gives it to a reading
+    below 37.3 °C is refused with why, and nothing is saved; with the reading corrected to a
+    fever in the same correction it is taken."""
+    client, uuid = world["client"], world["uuid"]
+    path = f"/console/entry/{uuid}/correct"
+    r = post(client, path, reason="补处置", **correct_form(fever_action="clinic"))
+    assert r.status_code == 422
+    assert "发热处置：仅用于发热（37.3 °C 及以上）；此次体温为 36.6 °C。" in r.get_data(
+        as_text=True
+    )
+    assert db.execute("SELECT count(*) FROM corrections").fetchone()[0] == 0
+    form = correct_form(temperature="38.0", fever_action="clinic")
+    assert post(client, path, reason="体温看错", **form).status_code == 302
+    row = db.execute("SELECT changes FROM corrections").fetchone()
+    assert json.loads(row[0]) == {"temperature": 38.0, "fever_action": "clinic"}

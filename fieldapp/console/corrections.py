@@ -63,9 +63,22 @@ def clean_change(name: str, value: Any) -> Any:
 
 def problem_after(value: Mapping[str, Any], changes: Mapping[str, Any]) -> str:
     """What the gate's rules say of the entry as the changes would leave it ("" if nothing):
-    a yes to travel needs where, which no field checked alone can know. (A correction from
-    another instance may still give where later: only the console's form is held to it.)"""
+    a yes to travel needs where, and what was done for a fever is for a fever only, which no
+    field checked alone can know. (A correction from another instance may still give where or
+    the reading later: only the console's form is held to them.)"""
     after = {**value, **changes}
+    temperature = after.get("temperature")
+    if (
+        changes.get("fever_action")
+        and isinstance(temperature, int | float)
+        and not rules.is_fever(temperature)
+    ):
+        return _(
+            "%(field)s: only for a fever (%(t)s °C or more); this reading is %(reading).1f °C.",
+            field=FIELDS["fever_action"],
+            t=rules.FEVER_AT,
+            reading=temperature,
+        )
     rule = rules.BY_NAME["travel_where"]
     _clean, errors = rules.check(after, [rules.BY_NAME["travel"], rule])
     if rule.name in errors:
