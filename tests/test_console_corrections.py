@@ -7,6 +7,7 @@ import re
 
 import pytest
 from console_support import csrf, login, make_site, make_user, save, wire_entry
+from werkzeug.datastructures import MultiDict
 
 from fieldapp import records
 from fieldapp.console import corrections
@@ -28,7 +29,10 @@ def post(client, path, **form):
 
 
 def correct_form(**changes):
+    """The correction form as the page sends it: the travel checkbox not ticked sends only the
+    hidden 0 that follows it (ticked, its 1 comes first)."""
     form = {
+        "travel": "0",
         "name": "张建国",
         "temperature": "36.6",
         "direction": "in",
@@ -370,3 +374,129 @@ def test_what_was_done_for_a_fever_can_be_corrected(app, world, db):
     csv_text = post(client, "/console/export", format="csv").get_data(as_text=True)
     line = next(x for x in csv_text.splitlines() if uuid in x)
     assert "劝返，不予进入" in line and "送发热门诊" not in line
+
+
+def drawn_form(html, action):
+    """The fields of the entry page's form posting to action, as a browser sends them
+    unchanged: inputs (a checkbox only when ticked) and each select's chosen option."""
+    body = re.search(rf'<form method="post" action="[^"]*/{action}">(.*?)</form>', html, re.S)
+    form = []
+    for tag in re.findall(r"<input[^>]*>", body.group(1)):
+        name, value = re.search(r'name="([^"]+)"', tag), re.search(r'value="([^"]*)"', tag)
+        if 'type="checkbox"' in tag and "checked" not in tag:
+            continue
+        form.append((name.group(1), value.group(1) if value else ""))
+    for name, options in re.findall(
+        r'<select[^>]*name="([^"]+)">(.*?)</select>', body.group(1), re.S
+    ):
+        chosen = re.search(r'<option value="([^"]*)" selected', options)
+        form.append((name, chosen.group(1) if chosen else ""))
+    return form
+
+
+def edited(form, **changes):
+    """The drawn form with some fields typed over (a MultiDict's pairs, as a browser posts)."""
+    return MultiDict([(k, changes.get(k, v)) for k, v in form])
+
+
+def test_two_coordinators_correcting_at_once_keep_each_others_changes(app, world, db):
+    """Two coordinators open the entry; one corrects the name, then the other, on the page
+    drawn before, the temperature: the name the second form still holds is not a correction
+    back to the old name."""
+    uuid, first = world["uuid"], world["client"]
+    site = world["site"]
+    make_user(app, "coord2", "coordinator", sites=[site["code"]])
+    second = app.test_client()
+    login(second, "coord2")
+    page = f"/console/entry/{uuid}"
+    a = drawn_form(first.get(page).get_data(as_text=True), "correct")
+    b = drawn_form(second.get(page).get_data(as_text=True), "correct")
+    r = first.post(page + "/correct", data=edited(a, name="张建华", reason="名字写错"))
+    assert r.status_code == 302
+    r = second.post(page + "/correct", data=edited(b, temperature="38.0", reason="体温看错"))
+    assert r.status_code == 302
+    stored = [
+        json.loads(row[0]) for row in db.execute("SELECT changes FROM corrections ORDER BY id")
+    ]
+    assert stored == [{"name": "张建华"}, {"temperature": 38.0}]
+    html = second.get(page).get_data(as_text=True)
+    assert "<h1>张建华" in html and "38.0 °C" in html
+
+
+def test_a_form_sent_twice_saves_one_correction_and_one_void(world, db):
+    """A double tap (or a retry after a lost answer) of the same form is one record, and the
+    second answer says it was saved, not that nothing changed."""
+    client, uuid = world["client"], world["uuid"]
+    page = f"/console/entry/{uuid}"
+    form = edited(
+        drawn_form(client.get(page).get_data(as_text=True), "correct"), name="张建华", reason="写错"
+    )
+    assert client.post(page + "/correct", data=form).status_code == 302
+    r = client.post(page + "/correct", data=form, follow_redirects=True)
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and "已经保存过了" in html and "没有任何修改" not in html
+    assert db.execute("SELECT count(*) FROM corrections").fetchone()[0] == 1
+    assert db.execute("SELECT count(*) FROM audit_log WHERE action = 'correct'").fetchone()[0] == 1
+    form = edited(drawn_form(client.get(page).get_data(as_text=True), "void"), reason="重复登记")
+    assert client.post(page + "/void", data=form).status_code == 302
+    html = client.post(page + "/void", data=form, follow_redirects=True).get_data(as_text=True)
+    assert "已经保存过了" in html and html.count("<strong>已作废</strong>") == 1
+    assert db.execute("SELECT count(*) FROM corrections WHERE void = 1").fetchone()[0] == 1
+    assert db.execute("SELECT count(*) FROM audit_log WHERE action = 'void'").fetchone()[0] == 1
+
+
+def test_a_voided_entry_is_neither_voided_again_nor_corrected(app, world, db):
+    """Another coordinator voided the entry while this one's page was open: a void from it
+    adds nothing, a correction from it is refused with why (its form is no longer offered)."""
+    uuid, first = world["uuid"], world["client"]
+    make_user(app, "coord2", "coordinator", sites=[world["site"]["code"]])
+    second = app.test_client()
+    login(second, "coord2")
+    page = f"/console/entry/{uuid}"
+    late_void = drawn_form(second.get(page).get_data(as_text=True), "void")
+    late_fix = drawn_form(second.get(page).get_data(as_text=True), "correct")
+    void = drawn_form(first.get(page).get_data(as_text=True), "void")
+    assert first.post(page + "/void", data=edited(void, reason="测试数据")).status_code == 302
+    r = second.post(
+        page + "/void", data=edited(late_void, reason="也是测试"), follow_redirects=True
+    )
+    assert "该登记已经作废" in r.get_data(as_text=True)
+    r = second.post(page + "/correct", data=edited(late_fix, name="王磊", reason="改名"))
+    assert r.status_code == 422 and "该登记已作废，不能再更正" in r.get_data(as_text=True)
+    rows = db.execute("SELECT void, reason FROM corrections").fetchall()
+    assert [tuple(row) for row in rows] == [(1, "测试数据")]
+
+
+def test_a_post_without_the_travel_field_leaves_the_travel_answer(app, db):
+    """A correction posted without the travel field (not from the page, whose checkbox is
+    followed by a hidden 0) changes what it names, not the travel answer."""
+    site = make_site(app, "乙小区")
+    (uuid,) = save(app, wire_entry(site["id"], travel=True, travel_where="武汉"))
+    make_user(app, "coord", "coordinator", sites=[site["code"]])
+    client = app.test_client()
+    login(client, "coord")
+    r = post(client, f"/console/entry/{uuid}/correct", name="张建华", reason="名字写错")
+    assert r.status_code == 302
+    assert [json.loads(row[0]) for row in db.execute("SELECT changes FROM corrections")] == [
+        {"name": "张建华"}
+    ]
+    html = client.get(f"/console/entry/{uuid}").get_data(as_text=True)
+    assert "<dd>武汉</dd>" in html
+
+
+def test_what_was_done_for_a_fever_is_for_a_fever_only(world, db):
+    """The gate asks what was done only for a fever: a correction that gives it to a reading
+    below 37.3 °C is refused with why, and nothing is saved; with the reading corrected to a
+    fever in the same correction it is taken."""
+    client, uuid = world["client"], world["uuid"]
+    path = f"/console/entry/{uuid}/correct"
+    r = post(client, path, reason="补处置", **correct_form(fever_action="clinic"))
+    assert r.status_code == 422
+    assert "发热处置：仅用于发热（37.3 °C 及以上）；此次体温为 36.6 °C。" in r.get_data(
+        as_text=True
+    )
+    assert db.execute("SELECT count(*) FROM corrections").fetchone()[0] == 0
+    form = correct_form(temperature="38.0", fever_action="clinic")
+    assert post(client, path, reason="体温看错", **form).status_code == 302
+    row = db.execute("SELECT changes FROM corrections").fetchone()
+    assert json.loads(row[0]) == {"temperature": 38.0, "fever_action": "clinic"}

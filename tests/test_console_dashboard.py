@@ -207,3 +207,35 @@ def test_a_site_closed_today_keeps_its_entries_and_fevers_on_todays_dashboard(ap
     assert "<strong>4</strong>" in tiles  # in: 3 here and 1 at the building site
     assert re.search(r"<strong>1</strong> 今日发热", tiles)  # the closed site's fever
     assert "去年的小区" not in html
+
+
+def test_entries_of_today_at_a_site_closed_before_today_are_counted(app, db, world):
+    """A phone kept entries offline at a site that was closed before today and pushes them:
+    the log lists today's fever there and so does the fever cases' count, so the dashboard's
+    tiles, its site table and its hour chart count them too."""
+    gone = make_site(app, "已关闭小区", "金坛区")
+    with transaction(db):
+        db.execute(
+            "UPDATE sites SET active = 0, closed_at = ? WHERE id = ?",
+            ("2020-01-01T00:00:00.000Z", gone["id"]),
+        )
+        db.execute(
+            "INSERT INTO site_closures (site_id, closed_at) VALUES (?, ?)",
+            (gone["id"], "2020-01-01T00:00:00.000Z"),
+        )
+    save(app, wire_entry(gone["id"], name="晚到发烧", temperature=38.6, fever_action="clinic"))
+    client = app.test_client()
+    login(client, "coord")
+    html = client.get("/console/").get_data(as_text=True)
+    assert row_of(html, "已关闭小区") == [1, 0, 1, 1, 0]
+    tiles = html[: html.index("</ul>")]
+    assert re.search(r"<strong>2</strong> 今日发热", tiles)  # 阳光花园小区's and this one
+    assert "<strong>5</strong> 进" in tiles  # 3 + 1 + this one
+    hours = [int(n) for n in re.findall(r"<title>\d+:00 · (\d+)</title>", html)]
+    assert sum(hours) == 6  # every entry of today in the district: the tiles' in and out
+    fevers = client.get(
+        re.search(r'href="([^"]+)"><strong>2</strong> 今日发热', tiles)
+        .group(1)
+        .replace("&amp;", "&")
+    ).get_data(as_text=True)
+    assert "晚到发烧" in fevers and "陈晓梅" in fevers

@@ -63,9 +63,22 @@ def clean_change(name: str, value: Any) -> Any:
 
 def problem_after(value: Mapping[str, Any], changes: Mapping[str, Any]) -> str:
     """What the gate's rules say of the entry as the changes would leave it ("" if nothing):
-    a yes to travel needs where, which no field checked alone can know. (A correction from
-    another instance may still give where later: only the console's form is held to it.)"""
+    a yes to travel needs where, and what was done for a fever is for a fever only, which no
+    field checked alone can know. (A correction from another instance may still give where or
+    the reading later: only the console's form is held to them.)"""
     after = {**value, **changes}
+    temperature = after.get("temperature")
+    if (
+        changes.get("fever_action")
+        and isinstance(temperature, int | float)
+        and not rules.is_fever(temperature)
+    ):
+        return _(
+            "%(field)s: only for a fever (%(t)s °C or more); this reading is %(reading).1f °C.",
+            field=FIELDS["fever_action"],
+            t=rules.FEVER_AT,
+            reading=temperature,
+        )
     rule = rules.BY_NAME["travel_where"]
     _clean, errors = rules.check(after, [rules.BY_NAME["travel"], rule])
     if rule.name in errors:
@@ -85,27 +98,66 @@ def value_text(name: str, value: Any) -> str:
     return "—" if value is None or value == "" else str(value)
 
 
-def changes_from(form: Mapping[str, str], value: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields of a correction form that differ from the entry's current value, each read
-    by the gate's own rule ("36,5" is 36.5, "138 0013 8000" is 13800138000: no change). A value
-    the rule refuses is kept as typed, for validate() to refuse with its reason."""
+def changes_from(
+    form: Mapping[str, str], value: Mapping[str, Any], now: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The fields of a correction form that differ from the value its page was drawn with
+    (value; as_drawn()), each read by the gate's own rule ("36,5" is 36.5, "138 0013 8000" is
+    13800138000: no change), and from the entry's current value (now, if another correction
+    came since): a field the form left as it was never undoes another coordinator's
+    correction. A value the rule refuses is kept as typed, for validate() to refuse with its
+    reason."""
     changes: dict[str, Any] = {}
     for name in FIELDS:
-        if name == "travel":  # a checkbox: not ticked, not sent
-            typed: Any = form.get("travel") in ("1", "on", "true")
-        elif name in form:
-            typed = form[name]
-        else:
+        if name not in form:  # the travel checkbox is followed by a hidden 0: sent either way
             continue
+        typed: Any = form[name]
+        if name == "travel":
+            typed = typed in ("1", "on", "true")
         try:
             new = clean_change(name, typed)
         except sync.Invalid:
             changes[name] = typed
             continue
-        old = value.get(name)
-        if new != (bool(old) if name == "travel" else "" if old is None else old):
+        if all(new != _stored(name, v.get(name)) for v in (value, now or value)):
             changes[name] = new
     return changes
+
+
+def _stored(name: str, value: Any) -> Any:
+    """A field's value as clean_change() gives it (the travel answer a bool, nothing as "")."""
+    return bool(value) if name == "travel" else "" if value is None else value
+
+
+# How many corrections a form may name as seen (an entry has a few; a tampered form more).
+SEEN_MAX = 100
+
+
+def as_drawn(
+    conn: sqlite3.Connection, value: Mapping[str, Any], seen: str | None
+) -> Mapping[str, Any]:
+    """The entry's value as the correction form was drawn with it: its original (value's
+    "original", logbook.entry()) with the corrections the form names as seen (their uuids,
+    comma-separated); the current value when the form names none (a form without the field)."""
+    if seen is None:
+        return value
+    named = set(seen.split(",")[:SEEN_MAX])
+    found = for_entries(conn, [value["uuid"]]).get(value["uuid"], [])
+    return current(value["original"], [c for c in found if c["uuid"] in named])
+
+
+def stored(conn: sqlite3.Connection, uuid: Any, entry_uuid: str) -> bool:
+    """Whether a correction with this uuid, of this entry, is stored (a form sent twice)."""
+    try:
+        uuid = canonical_uuid(uuid)
+    except sync.Invalid:
+        return False
+    return (
+        conn.execute(
+            "SELECT 1 FROM corrections WHERE uuid = ? AND entry_uuid = ?", (uuid, entry_uuid)
+        ).fetchone()
+        is not None
+    )
 
 
 def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
@@ -162,8 +214,20 @@ def kind() -> sync.RecordKind:
     return sync.RecordKind("correction", "corrections", validate, _to_row, _from_row, COLUMNS)
 
 
-def wire(entry_uuid: str, author: str, reason: str, changes=None, void: bool = False) -> dict:
-    """A new correction record, made here now, ready for records.save."""
+def wire(
+    entry_uuid: str,
+    author: str,
+    reason: str,
+    changes=None,
+    void: bool = False,
+    uuid: str | None = None,
+) -> dict:
+    """A new correction record, made here now, ready for records.save (uuid: the form's, so
+    that a form sent twice is one record; a new one if it is not a UUID)."""
+    try:
+        uuid = canonical_uuid(uuid) if uuid else None
+    except sync.Invalid:
+        uuid = None
     return records.new(
         "correction",
         {
@@ -173,6 +237,7 @@ def wire(entry_uuid: str, author: str, reason: str, changes=None, void: bool = F
             "reason": reason,
             "author": author,
         },
+        uuid=uuid,
     )
 
 

@@ -34,8 +34,14 @@ def today(
     per_site, hours = counts.figures(conn, day, tz.key, site_ids)
     sites = []
     # The open sites and those closed today (today's roll-call lists them): one closed at
-    # noon keeps its morning's entries and fevers in today's figures.
-    for row in site_listing(conn, site_ids, active_only=True, open_day=(day, tz.key)):
+    # noon keeps its morning's entries and fevers in today's figures. So does a site closed
+    # before today whose phone pushes entries of today (kept offline): the log and the fever
+    # cases list them, so the figures count them too.
+    listed = site_listing(conn, site_ids, active_only=True, open_day=(day, tz.key))
+    unlisted = sorted(set(per_site) - {row["id"] for row in listed})
+    if unlisted:
+        listed = [*listed, *site_listing(conn, unlisted)]
+    for row in listed:
         s = per_site.get(row["id"]) or counts.blank()
         sites.append(
             {

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import time
+import uuid as uuidlib
 from datetime import date
 
 from flask import (
@@ -168,6 +169,10 @@ def _entry_page(value: dict, error: str = "", correcting=None, voiding=None):
         e=shown,
         original=original,
         history=history,
+        # The forms' own record ids (a form sent twice is one record), and the corrections
+        # the correction form is drawn with (what it leaves as it is, it does not change).
+        form_uuid=str(uuidlib.uuid4()),
+        seen=",".join(c["uuid"] for c in history),
         unmasked=unmasked,
         case=cases.is_case(value),
         errors=[error] if error else [],
@@ -187,6 +192,15 @@ def unmask(entry_uuid: str):
     shown[entry_uuid] = time.time() + UNMASK_SECONDS
     session["unmasked"] = dict(list(shown.items())[-20:])
     return redirect(url_for("console.entry", entry_uuid=entry_uuid))
+
+
+def _repeated(entry_uuid: str) -> bool:
+    """Whether the posted form's record is stored already (a second tap, a retry after a lost
+    answer): then say so, and nothing more is saved."""
+    if not corrections.stored(get_db(), request.form.get("uuid"), entry_uuid):
+        return False
+    flash(_("This was saved already."))
+    return True
 
 
 def _save(record: dict, action: str, entry_uuid: str, detail: str, done: str) -> str:
@@ -210,8 +224,17 @@ def correct(entry_uuid: str):
     """Record a correction of an entry (the original stays)."""
     user = current_user()
     value = _entry_in_scope(entry_uuid)
-    changes = corrections.changes_from(request.form, value)
-    record = corrections.wire(entry_uuid, user.name, request.form.get("reason", ""), changes)
+    if _repeated(entry_uuid):
+        return redirect(url_for("console.entry", entry_uuid=entry_uuid))
+    if value["void"]:  # voided since the page was drawn: the page no longer offers the form
+        error = _("This entry is void: it is not corrected any more.")
+        return _entry_page(value, error)
+    drawn = corrections.as_drawn(get_db(), value, request.form.get("seen"))
+    changes = corrections.changes_from(request.form, drawn, value)
+    form = request.form
+    record = corrections.wire(
+        entry_uuid, user.name, form.get("reason", ""), changes, uuid=form.get("uuid")
+    )
     done = _("The correction is saved. The original entry is kept.")
     error = corrections.problem_after(value, changes) or _save(
         record, "correct", entry_uuid, ", ".join(sorted(changes)), done
@@ -227,8 +250,15 @@ def void(entry_uuid: str):
     """Mark an entry void (a mistake), with a reason."""
     user = current_user()
     value = _entry_in_scope(entry_uuid)
+    if _repeated(entry_uuid):
+        return redirect(url_for("console.entry", entry_uuid=entry_uuid))
+    if value["void"]:  # by another coordinator since the page was drawn: nothing to add
+        flash(_("This entry is void already."))
+        return redirect(url_for("console.entry", entry_uuid=entry_uuid))
     reason = request.form.get("reason", "")
-    record = corrections.wire(entry_uuid, user.name, reason, void=True)
+    record = corrections.wire(
+        entry_uuid, user.name, reason, void=True, uuid=request.form.get("uuid")
+    )
     # The reason is the correction's, purged with it: free text, not for the audit log.
     error = _save(record, "void", entry_uuid, "", _("The entry is marked void."))
     if error:
