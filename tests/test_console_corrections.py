@@ -445,6 +445,21 @@ def test_a_form_sent_twice_saves_one_correction_and_one_void(world, db):
     assert db.execute("SELECT count(*) FROM audit_log WHERE action = 'void'").fetchone()[0] == 1
 
 
+def test_a_correction_then_a_void_from_one_drawn_page_are_two_records(world, db):
+    """The page's two forms are two records: voiding from the page a correction was sent
+    from (the back button) is not taken for the correction sent again."""
+    client, uuid = world["client"], world["uuid"]
+    page = f"/console/entry/{uuid}"
+    html = client.get(page).get_data(as_text=True)
+    fix = edited(drawn_form(html, "correct"), name="张建华", reason="写错")
+    assert client.post(page + "/correct", data=fix).status_code == 302
+    void = edited(drawn_form(html, "void"), reason="重复登记")
+    html = client.post(page + "/void", data=void, follow_redirects=True).get_data(as_text=True)
+    assert "已经保存过了" not in html and "<strong>已作废</strong>" in html
+    assert db.execute("SELECT count(*) FROM corrections WHERE void = 1").fetchone()[0] == 1
+    assert db.execute("SELECT count(*) FROM corrections").fetchone()[0] == 2
+
+
 def test_a_voided_entry_is_neither_voided_again_nor_corrected(app, world, db):
     """Another coordinator voided the entry while this one's page was open: a void from it
     adds nothing, a correction from it is refused with why (its form is no longer offered)."""

@@ -169,9 +169,11 @@ def _entry_page(value: dict, error: str = "", correcting=None, voiding=None):
         e=shown,
         original=original,
         history=history,
-        # The forms' own record ids (a form sent twice is one record), and the corrections
-        # the correction form is drawn with (what it leaves as it is, it does not change).
-        form_uuid=str(uuidlib.uuid4()),
+        # Each form's own record id (a form sent twice is one record; the other form of the
+        # same page is another), and the corrections the correction form is drawn with (what
+        # it leaves as it is, it does not change).
+        correct_uuid=str(uuidlib.uuid4()),
+        void_uuid=str(uuidlib.uuid4()),
         seen=",".join(c["uuid"] for c in history),
         unmasked=unmasked,
         case=cases.is_case(value),
