@@ -96,7 +96,7 @@ def test_sync_says_what_is_wrong_with_the_answer_in_the_operators_language(
         "en_US.UTF-8": (BAD["an object for a name"], "“name” is not a value"),
     }
     for lang, (payload, said) in answers.items():
-        monkeypatch.setattr(sync, "HttpTransport", lambda _url, _token, p=payload: Upstream(p))
+        monkeypatch.setattr(sync, "HttpTransport", lambda _url, _token, p=payload, **_: Upstream(p))
         result = runner.invoke(args=["sync"], env={"LANG": lang})
         assert result.exit_code == 1, result.output
         assert isinstance(result.exception, SystemExit), repr(result.exception)
