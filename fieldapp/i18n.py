@@ -46,6 +46,12 @@ def select_locale() -> str:
     return DEFAULT
 
 
+def html_lang() -> str:
+    """The language of this answer as HTML and the manifest name it (zh-Hans, zh-Hant, en)."""
+    locale = str(get_locale())
+    return {"zh_Hans": "zh-Hans", "zh_Hant": "zh-Hant"}.get(locale, locale)
+
+
 def cli_locale() -> str:
     """The language of a command-line user, from LC_ALL / LC_MESSAGES / LANG."""
     for var in ("FIELDAPP_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
@@ -117,9 +123,7 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def _language():
-        locale = str(get_locale())
-        html_lang = {"zh_Hans": "zh-Hans", "zh_Hant": "zh-Hant"}.get(locale, locale)
-        return {"current_language": locale, "html_lang": html_lang}
+        return {"current_language": str(get_locale()), "html_lang": html_lang()}
 
     @app.after_request
     def _vary_language(response):

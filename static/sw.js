@@ -129,7 +129,7 @@ self.addEventListener("fetch", (event) => {
   if (req.mode === "navigate" && (url.pathname === "/start" || url.pathname === "/")) {
     event.respondWith(startPage(req));
   } else if (req.mode === "navigate" && url.pathname.startsWith("/lang/")) {
-    event.respondWith(chooseLanguage(req, url));
+    event.respondWith(chooseLanguage(event, url));
   } else if (req.mode === "navigate" && GATE_PAGE.test(url.pathname)) {
     event.respondWith(gatePage(event, url));
   } else if (req.mode === "navigate" && SCREENING_PAGE.test(url.pathname)) {
@@ -238,12 +238,14 @@ async function keepMoved(cache, path) {
 }
 
 /* Another language chosen: the pages kept are in the one before, so each asks the network
- * first next time (and is kept anew); offline, or while it is slow, they still answer. With no
- * network the choice cannot be made: back to the page it was made on. */
-async function chooseLanguage(req, url) {
+ * first next time (and is kept anew); offline, or while it is slow, they still answer. The
+ * shell's own pages (the outbox, the scanner) are fetched again in the new language now: the
+ * shell answers them first, always, so they would stay in the language of the install. With
+ * no network the choice cannot be made: back to the page it was made on. */
+async function chooseLanguage(event, url) {
   let res;
   try {
-    res = await fetch(req);
+    res = await fetch(event.request);
   } catch (_) {
     // The page it was chosen on, if next= is one of this instance's (as the server's
     // i18n.local_path allows: a browser reads "/\\host" as another site).
@@ -261,7 +263,24 @@ async function chooseLanguage(req, url) {
     headers.set(STALE, "language");
     await cache.put(key, new Response(await kept.blob(), { status: kept.status, headers }));
   }
+  // The page chosen on may be one of them (next=/outbox): waited for, a few seconds at most.
+  const shellPages = refreshShellPages();
+  event.waitUntil(shellPages);
+  await timeout(shellPages, PAGE_TIMEOUT_MS).catch(() => null);
   return res;
+}
+
+/* The shell's pages (not its static files) anew from the network, in the language the cookie
+ * now says; one that does not come, or is not the instance's answer, stays as it was. */
+async function refreshShellPages() {
+  if (!(await caches.has(SHELL))) return; // a newer version's activation deleted this shell
+  const cache = await caches.open(SHELL);
+  await Promise.all(SHELL_URLS.filter((u) => !u.startsWith("/static/")).map(async (url) => {
+    try {
+      const res = await fetch(url, { cache: "no-cache", credentials: "same-origin" });
+      if (res.ok && !res.redirected && fromUs(res)) await cache.put(url, res);
+    } catch (_) { /* offline again: the copy kept before still answers */ }
+  }));
 }
 
 /* The installed app's start (and the home page): the server's; offline, the last gate page used. */

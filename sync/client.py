@@ -60,12 +60,19 @@ class Transport(Protocol):
 
 
 class HttpTransport:
-    """The /sync/v1 endpoints of an upstream over HTTP(S), with the token as Bearer."""
+    """The /sync/v1 endpoints of an upstream over HTTP(S), with the token as Bearer.
 
-    def __init__(self, url: str, token: str, timeout: float = 60.0) -> None:
+    language: the tag (zh-Hans, en…) of the language the upstream's error messages should be
+    in, those of the operator who reads them here; without one, the upstream's default.
+    """
+
+    def __init__(
+        self, url: str, token: str, timeout: float = 60.0, language: str | None = None
+    ) -> None:
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.language = language
 
     def _call(self, method: str, path: str, body: bytes | None = None) -> dict[str, Any]:
         headers = {
@@ -75,6 +82,8 @@ class HttpTransport:
         }
         if body is not None:
             headers["Content-Type"] = "application/json"
+        if self.language:
+            headers["Accept-Language"] = self.language
         req = urllib.request.Request(self.url + path, data=body, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 -- URL set by the operator

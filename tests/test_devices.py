@@ -225,6 +225,20 @@ def test_service_worker_and_manifest(client):
         response.close()
 
 
+def test_the_manifest_says_the_language_its_names_are_in(client):
+    """The phone shows the installed app's name with the manifest's lang (a Traditional name
+    drawn as Simplified otherwise): the chosen language, not the browser's first wish."""
+    asked = {"Accept-Language": "fr-FR,zh-CN;q=0.5"}
+    manifest = client.get("/manifest.webmanifest", headers=asked).get_json(force=True)
+    assert (manifest["name"], manifest["lang"]) == ("门岗登记", "zh-Hans")
+    client.get("/lang/zh_Hant")
+    manifest = client.get("/manifest.webmanifest", headers=asked).get_json(force=True)
+    assert (manifest["name"], manifest["lang"]) == ("門崗登記", "zh-Hant")
+    client.get("/lang/en")
+    manifest = client.get("/manifest.webmanifest", headers=asked).get_json(force=True)
+    assert (manifest["name"], manifest["lang"]) == ("Gate register", "en")
+
+
 def test_app_version_changes_the_service_worker(app, client):
     first = client.get("/sw.js").text
     app.config["APP_VERSION"] = "2"

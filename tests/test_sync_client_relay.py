@@ -144,7 +144,7 @@ def full_round(office, central, token, monkeypatch) -> dict:
     """One `fieldapp sync` round of the office (upstream.sync_round) against the central."""
     office.config.update(UPSTREAM_URL="http://city.test", UPSTREAM_TOKEN=token)
     monkeypatch.setattr(
-        sync, "HttpTransport", lambda _url, tok: Transport(central.test_client(), tok)
+        sync, "HttpTransport", lambda _url, tok, **_: Transport(central.test_client(), tok)
     )
     return upstream.sync_round(office)
 

@@ -60,3 +60,45 @@ def test_a_broken_answer_is_a_sync_error(reply):
     with pytest.raises(SyncError, match=f"127.0.0.1:{port}"):
         HttpTransport(f"http://127.0.0.1:{port}", "token", timeout=10).push(b'{"records": []}')
     thread.join(timeout=10)
+
+
+@pytest.fixture
+def city(tmp_path):
+    """A central served over HTTP on 127.0.0.1 (werkzeug, in a thread): (its URL, its app)."""
+    from instances_support import make_instance
+    from werkzeug.serving import make_server
+
+    central = make_instance(tmp_path, "city")
+    server = make_server("127.0.0.1", 0, central, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", central
+    server.shutdown()
+    thread.join()
+
+
+@pytest.mark.parametrize(
+    ("lang", "said"),
+    [
+        ("en_US.UTF-8", "The token is missing, wrong or revoked."),
+        ("zh_TW.UTF-8", "權杖"),
+        ("zh_CN.UTF-8", "令牌"),
+    ],
+)
+def test_the_upstreams_refusal_is_in_the_operators_language(app, runner, city, lang, said):
+    """The upstream words its refusals in the language the request asks for; `fieldapp sync`
+    asks for its operator's, not the upstream's default (zh-Hans)."""
+    import sync
+    from fieldapp.db import connect, transaction
+
+    url, central = city
+    conn = connect(central.config["DATABASE"])
+    with transaction(conn):
+        _peer, token = sync.peers.create(conn, "instance", "office")
+        sync.peers.revoke(conn, "instance", "office")
+    conn.close()
+    app.config.update(UPSTREAM_URL=url, UPSTREAM_TOKEN=token)
+    result = runner.invoke(args=["sync"], env={"LANG": lang})
+    assert result.exit_code == 1 and said in result.output, result.output
+    status = runner.invoke(args=["sync", "--status"], env={"LANG": lang})
+    assert said in status.output

@@ -23,6 +23,7 @@ from flask_babel import gettext as _
 
 from fieldapp.db import get_db
 from fieldapp.gate import sites
+from fieldapp.i18n import html_lang
 from fieldapp.phones import devices, outbox_import
 from fieldapp.settings import ROOT
 
@@ -91,7 +92,7 @@ def manifest():
         "name": _("Gate register"),
         "short_name": _("Gate"),
         "description": _("Register everyone at the gate, even with no network."),
-        "lang": request.accept_languages.best or "zh-Hans",
+        "lang": html_lang(),  # the language of the names above, whatever chose it
         "start_url": "/start",
         "scope": "/",
         "display": "standalone",

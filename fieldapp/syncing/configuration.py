@@ -3,12 +3,15 @@ settings a downstream must share (retention), exported to a pull and applied fro
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
+from flask_babel import gettext as _
+
 import sync
-from fieldapp import db, records
+from fieldapp import db, records, rules
 from fieldapp.gate import sites
 from fieldapp.settings import check_retention_days
 from sync import client as sync_client
@@ -16,6 +19,8 @@ from sync import config as sync_config
 
 # Configuration that flows down: these tables are owned by the upstream and versioned there.
 CONFIG_TABLES = ("sites", "roster", "screening_campaigns")
+# The range of an INTEGER column (SQLite's, and BIGINT's on PostgreSQL).
+INT_RANGE = range(-(2**63), 2**63)
 
 
 def export_config(
@@ -63,11 +68,10 @@ def export_config(
 def _upsert(conn: sqlite3.Connection, table: str, row: Mapping[str, Any], version: int) -> None:
     """Insert or replace one configuration row by id, stamped with our own version.
 
-    Only columns this database has are written (names come from its schema, never the wire).
+    Only columns this database has are written (names come from its schema, never the wire);
+    _check has made sure the row has an id and values it can store.
     """
     cols = [c for c in db.columns(conn, table) if c in row and c != "version"]
-    if "id" not in cols:
-        raise sync.SyncError(f"{table}: a row without id")
     cols.append("version")
     values = [row[c] for c in cols[:-1]] + [version]
     updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c != "id")
@@ -76,6 +80,62 @@ def _upsert(conn: sqlite3.Connection, table: str, row: Mapping[str, Any], versio
         f" ON CONFLICT (id) DO UPDATE SET {updates}",
         values,
     )
+
+
+def _check(conn: sqlite3.Connection, rows: Mapping[str, list[Mapping[str, Any]]]) -> None:
+    """Refuse a pull answer whose rows this instance cannot store as they are, before any is
+    written: a row without an id, a value that is a list or an object, a number too large, text
+    with NUL, a site of a kind this version does not know."""
+    for table, given in rows.items():
+        columns = set(db.columns(conn, table))
+        for row in given:
+            if not isinstance(row.get("id"), str) or not row["id"] or not _storable(row["id"]):
+                raise _unusable(_("%(table)s: a row without id", table=table))
+            for column in columns.intersection(row):
+                if not _storable(row[column]):
+                    raise _unusable(
+                        _(
+                            "%(table)s %(id)s: “%(column)s” is not a value",
+                            table=table,
+                            id=row["id"],
+                            column=column,
+                        )
+                    )
+    for site in rows["sites"]:
+        if "kind" in site and site["kind"] not in rules.SITE_KINDS:
+            # A kind added by a newer version upstream: this one could not show or count it.
+            raise _unusable(
+                _(
+                    "site “%(name)s” is of a kind this version does not know (%(kind)s):"
+                    " update fieldapp here",
+                    name=str(site.get("name"))[:80],
+                    kind=str(site["kind"])[:80],
+                )
+            )
+
+
+def _storable(value: Any) -> bool:
+    """Whether a pulled value can be stored in a column as it is: text without NUL (PostgreSQL
+    refuses it), a number in an INTEGER's range, a flag, or nothing; not a list, an object."""
+    if value is None or isinstance(value, bool):
+        return True
+    if isinstance(value, str):
+        return "\x00" not in value
+    if isinstance(value, int):
+        return value in INT_RANGE
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def _unusable(problem: str) -> sync.SyncError:
+    """The error of a pull answer this instance cannot take, saying what in it is wrong."""
+    return sync.SyncError(
+        _("The upstream's configuration could not be applied: %(problem)s", problem=problem)
+    )
+
+
+def _when(value: Any, default: str) -> str:
+    """A pulled time as text it can store (an old code's retirement), else default."""
+    return value if isinstance(value, str) and value and _storable(value) else default
 
 
 def _closing(site: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -112,13 +172,20 @@ def _closures(conn: sqlite3.Connection, site: Mapping[str, Any], now: str) -> No
 
 def apply_config(conn: sqlite3.Connection, payload: Any) -> dict[str, int]:
     """Apply a pull answer in one transaction; remember its version. Counts of rows changed."""
-    if not isinstance(payload, Mapping) or not isinstance(payload.get("version"), int):
-        raise sync.SyncError("the upstream's pull answer is malformed")
+    version = payload.get("version") if isinstance(payload, Mapping) else None
+    if (
+        isinstance(version, bool)
+        or not isinstance(version, int)
+        or version < 0
+        or version not in INT_RANGE
+    ):
+        raise sync.SyncError(_("The upstream's configuration answer is malformed."))
     rows = {t: payload.get(t) or [] for t in CONFIG_TABLES}
     if not all(
         isinstance(v, list) and all(isinstance(r, Mapping) for r in v) for v in rows.values()
     ):
-        raise sync.SyncError("the upstream's pull answer is malformed")
+        raise sync.SyncError(_("The upstream's configuration answer is malformed."))
+    _check(conn, rows)
     settings = payload.get("settings") or {}
     counts = {t: len(v) for t, v in rows.items()}
     try:
@@ -134,9 +201,12 @@ def apply_config(conn: sqlite3.Connection, payload: Any) -> dict[str, int]:
                 # The code it had here, if the upstream changed it, and the upstream's old codes.
                 retired = [(old[0], now)] if old is not None and old[0] != site.get("code") else []
                 retired += [
-                    (oc["code"], str(oc.get("retired_at") or now))
+                    (oc["code"], _when(oc.get("retired_at"), now))
                     for oc in site.get("old_codes") or []
-                    if isinstance(oc, Mapping) and isinstance(oc.get("code"), str)
+                    if isinstance(oc, Mapping)
+                    and isinstance(oc.get("code"), str)
+                    and oc["code"]
+                    and _storable(oc["code"])
                 ]
                 conn.executemany(
                     "INSERT INTO site_old_codes (code, site_id, retired_at)"
@@ -161,7 +231,7 @@ def apply_config(conn: sqlite3.Connection, payload: Any) -> dict[str, int]:
                 config_version_id=version_id if isinstance(version_id, str) else None,
             )
     except (*db.IntegrityError, KeyError, TypeError) as exc:
-        raise sync.SyncError(f"the upstream's configuration could not be applied: {exc}") from None
+        raise _unusable(str(exc)) from None
     return counts
 
 

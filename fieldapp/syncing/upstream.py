@@ -21,6 +21,7 @@ from flask_babel import gettext as _
 
 import sync
 from fieldapp import db, instance
+from fieldapp.i18n import cli_locale
 from fieldapp.settings import is_downstream
 from fieldapp.syncing import configuration
 from sync import client as sync_client
@@ -94,7 +95,8 @@ def sync_round(
     url, token = upstream(app.config)
     if not url or not token:
         raise sync.SyncError("no upstream is set: fieldapp upstream set URL TOKEN")
-    transport = sync.HttpTransport(url, token)
+    # The upstream's own messages (a revoked token…) in the language of whoever reads them here.
+    transport = sync.HttpTransport(url, token, language=cli_locale().replace("_", "-"))
     conn = db.connect(app.config["DATABASE"])
     try:
         _state_for(conn, url)  # started afresh if the upstream changed
