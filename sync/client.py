@@ -6,9 +6,12 @@ real upstream; tests pass one that calls sync.server directly.
 
 from __future__ import annotations
 
+import errno
 import http.client
 import json
+import socket
 import sqlite3
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -27,6 +30,10 @@ class SyncError(RuntimeError):
 
     answered: the upstream did answer, with a server error or something that is not a result
     (a record in the batch may be what it cannot take); not for a link that failed.
+    code: the upstream's own name for its refusal (its message is worded by it). problem: what
+    went wrong on this side, for the app to word in its user's language, with params:
+    "unreachable" (url; why: refused, timeout, name, network, tls, cut or ""; reason), "not_ours" (url:
+    the answer is not an instance's, a network's login page, say) or "protocol" (detail).
     """
 
     def __init__(
@@ -36,11 +43,54 @@ class SyncError(RuntimeError):
         code: str | None = None,
         *,
         answered: bool = False,
+        problem: str = "",
+        params: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.answered = answered
+        self.problem = problem
+        self.params = dict(params or {})
+
+
+# The errors of a machine with no network at all (no signal, the cable out).
+_NO_NETWORK = (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN)
+
+
+def _unreachable(url: str, reason: object) -> SyncError:
+    """The SyncError of a link that failed before an answer came, and why, as far as told."""
+    why = ""
+    if isinstance(reason, TimeoutError):
+        why = "timeout"
+    elif isinstance(reason, ConnectionRefusedError):
+        why = "refused"
+    elif isinstance(reason, socket.gaierror):
+        why = "name"
+    elif isinstance(reason, ssl.SSLError):
+        why = "tls"
+    elif isinstance(reason, ConnectionError | http.client.HTTPException):
+        why = "cut"
+    elif isinstance(reason, OSError) and reason.errno in _NO_NETWORK:
+        why = "network"
+    text = f"{type(reason).__name__} {reason}".strip() if why == "cut" else str(reason)
+    params = {"url": url, "why": why, "reason": text}
+    return SyncError(f"{url}: {text}", problem="unreachable", params=params)
+
+
+def _not_ours(url: str) -> SyncError:
+    """The SyncError of an answer that is not an instance's (not HTTP, not a JSON object)."""
+    return SyncError(
+        f"{url}: the answer is not a fieldapp instance's",
+        answered=True,
+        problem="not_ours",
+        params={"url": url},
+    )
+
+
+def _protocol(detail: str) -> SyncError:
+    """The SyncError of an answer that does not follow the sync protocol."""
+    return SyncError(detail, problem="protocol", params={"detail": detail})
 
 
 class Transport(Protocol):
@@ -103,15 +153,19 @@ class HttpTransport:
                 answered=failed,
             ) from None
         except (OSError, urllib.error.URLError) as exc:
-            raise SyncError(f"{self.url}: {getattr(exc, 'reason', exc)}") from None
+            raise _unreachable(self.url, getattr(exc, "reason", exc)) from None
         except http.client.HTTPException as exc:  # the link dropped mid-answer, or not HTTP
-            raise SyncError(f"{self.url}: {type(exc).__name__} {exc}".strip()) from None
+            if isinstance(exc, http.client.BadStatusLine) and not isinstance(
+                exc, http.client.RemoteDisconnected
+            ):
+                raise _not_ours(self.url) from None
+            raise _unreachable(self.url, exc) from None
         try:
             answer = json.loads(raw)
         except ValueError:
-            raise SyncError(f"{self.url}: the answer is not JSON", answered=True) from None
+            answer = None
         if not isinstance(answer, dict):
-            raise SyncError(f"{self.url}: the answer is not a JSON object", answered=True)
+            raise _not_ours(self.url)
         return answer
 
     def cursor(self) -> dict[str, Any]:
@@ -247,7 +301,7 @@ def push_pending(
     source = info.get("source")
     start = info.get("cursor")
     if not isinstance(source, str) or isinstance(start, bool) or not isinstance(start, int):
-        raise SyncError("the upstream's cursor answer is malformed")
+        raise _protocol("the upstream's cursor answer is malformed")
     reset = False
     if start > 0 and _log_disagrees(conn, start, info.get("uuid"), info.get("chain")):
         start, reset = 0, True
@@ -286,7 +340,7 @@ def push_pending(
             size = batch_size
         results = answer.get("results")
         if not isinstance(results, list) or len(results) != len(batch.records):
-            raise SyncError("the upstream answered a different number of results")
+            raise _protocol("the upstream answered a different number of results")
         after = _cursor_of(answer)
         held = [(rec, r) for rec, r in zip(batch.records, results, strict=True) if _held(r)]
         if held:
@@ -305,7 +359,7 @@ def push_pending(
         # Progress is judged by the upstream's answer: after a restore there it goes back.
         stalled = stalled + 1 if after <= cursor else 0
         if stalled > 3:
-            raise SyncError("the upstream's cursor does not advance")
+            raise _protocol("the upstream's cursor does not advance")
         cursor = after
         report.cursor = cursor
         remember(conn, cursor=cursor)
@@ -316,7 +370,7 @@ def _cursor_of(answer: dict[str, Any]) -> int:
     """The upstream's cursor after a push, from its answer; SyncError if it gives none."""
     after = answer.get("cursor")
     if isinstance(after, bool) or not isinstance(after, int):
-        raise SyncError("the upstream's push answer has no cursor")
+        raise _protocol("the upstream's push answer has no cursor")
     return after
 
 
@@ -404,7 +458,7 @@ def retry_held(
             continue
         results = answer.get("results")
         if not isinstance(results, list) or len(results) != len(batch):
-            raise SyncError("the upstream answered a different number of results")
+            raise _protocol("the upstream answered a different number of results")
         for wire, result in zip(batch, results, strict=True):
             if _held(result):  # not yet: kept for the next round
                 _hold(conn, wire, str(result.get("reason") or "held"))

@@ -102,3 +102,58 @@ def test_the_upstreams_refusal_is_in_the_operators_language(app, runner, city, l
     assert result.exit_code == 1 and said in result.output, result.output
     status = runner.invoke(args=["sync", "--status"], env={"LANG": lang})
     assert said in status.output
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+PORTAL = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 38\r\n\r\n"
+    b"<html><form>Sign in to WiFi</form></html>"[:38]
+)
+
+
+@pytest.mark.parametrize(
+    ("lang", "said"),
+    [
+        ("zh_CN.UTF-8", "：连接被拒绝（对方的 fieldapp 是否在运行？）"),
+        ("zh_TW.UTF-8", "：連線被拒絕（對方的 fieldapp 是否在執行？）"),
+        ("en_US.UTF-8", ": the connection was refused (is fieldapp running there?)"),
+    ],
+)
+def test_an_upstream_not_running_is_said_in_the_operators_language(app, runner, lang, said):
+    """What failed on this side (the link) is worded here, not in Python's English."""
+    url = f"http://127.0.0.1:{free_port()}"
+    app.config.update(UPSTREAM_URL=url, UPSTREAM_TOKEN="token")
+    result = runner.invoke(args=["sync"], env={"LANG": lang})
+    assert result.exit_code == 1
+    assert url + said in result.output, result.output
+    assert "Errno" not in result.output
+    status = runner.invoke(args=["sync", "--status"], env={"LANG": lang})
+    assert url + said in status.output, status.output  # the round's error, as it was said
+
+
+def test_a_sign_in_page_of_the_network_is_no_upstream(app, runner):
+    """A hotel's or a site office's network answers every address with its sign-in page."""
+    port, thread = serve_once(PORTAL)
+    url = f"http://127.0.0.1:{port}"
+    app.config.update(UPSTREAM_URL=url, UPSTREAM_TOKEN="token")
+    result = runner.invoke(args=["sync"], env={"LANG": "zh_CN.UTF-8"})
+    assert result.exit_code == 1
+    assert f"{url} 有应答，但不是 fieldapp 实例的应答" in result.output, result.output
+    thread.join(timeout=10)
+
+
+def test_no_answer_in_time_is_told_apart_from_a_refusal():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)  # accepts, never answers
+    with listener:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        with pytest.raises(SyncError) as caught:
+            HttpTransport(url, "token", timeout=0.5).cursor()
+    assert caught.value.problem == "unreachable"
+    assert caught.value.params["why"] == "timeout" and caught.value.params["url"] == url

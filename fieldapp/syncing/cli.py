@@ -162,7 +162,9 @@ def sync_command(watch: bool, show_status: bool) -> None:
         except (sync.SyncError, *db.Error) as exc:
             # The upstream, or this instance's own database (busy with a long write, or a
             # PostgreSQL server failing over): either way nothing was lost, the next round retries.
-            if not isinstance(exc, sync.SyncError):
+            if isinstance(exc, sync.SyncError):
+                exc = upstream.describe(exc)
+            else:
                 exc = _("this instance's database: %(error)s", error=str(exc).strip())
             if not watch:
                 raise click.ClickException(_("Sync failed: %(error)s", error=str(exc))) from None

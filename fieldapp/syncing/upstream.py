@@ -94,7 +94,7 @@ def sync_round(
     """Push everything the upstream lacks, then pull configuration; raise sync.SyncError."""
     url, token = upstream(app.config)
     if not url or not token:
-        raise sync.SyncError("no upstream is set: fieldapp upstream set URL TOKEN")
+        raise sync.SyncError(_("No upstream is set. Run: fieldapp upstream set URL TOKEN"))
     # The upstream's own messages (a revoked token…) in the language of whoever reads them here.
     transport = sync.HttpTransport(url, token, language=cli_locale().replace("_", "-"))
     conn = db.connect(app.config["DATABASE"])
@@ -128,7 +128,7 @@ def sync_round(
                 )
             pulled = configuration.pull(conn, transport)
         except sync.SyncError as exc:
-            sync_client.mark_attempt(conn, str(exc))
+            sync_client.mark_attempt(conn, describe(exc))
             raise
         sync_client.mark_attempt(conn, None)
         return {
@@ -142,6 +142,36 @@ def sync_round(
         }
     finally:
         conn.close()
+
+
+def describe(exc: sync.SyncError) -> str:
+    """A failed round in the user's language. The upstream words its own refusals (it is asked
+    for this language); what failed here, the link or an answer that is not one, is worded
+    here from what sync/ tells of it (SyncError.problem)."""
+    p = exc.params
+    if exc.problem == "unreachable":
+        why = {
+            "refused": lambda: _("the connection was refused (is fieldapp running there?)"),
+            "timeout": lambda: _("no answer in time (a slow or broken network)"),
+            "name": lambda: _("the address cannot be found (check it, and the network)"),
+            "tls": lambda: _("the secure connection failed (%(reason)s)", reason=p["reason"]),
+            "network": lambda: _("no network here (no signal, or not connected)"),
+            "cut": lambda: _("the connection was cut (a broken network)"),
+        }.get(p["why"], lambda: p["reason"])()
+        return _("cannot reach %(url)s: %(why)s", url=p["url"], why=why)
+    if exc.problem == "not_ours":
+        return _(
+            "%(url)s answered, but not as a fieldapp instance does (check the address; or the"
+            " network wants a sign-in page first)",
+            url=p["url"],
+        )
+    if exc.problem == "protocol":
+        return _(
+            "the upstream's answer does not follow the sync protocol (%(detail)s): do both run"
+            " the same version of fieldapp?",
+            detail=p["detail"],
+        )
+    return str(exc)
 
 
 # --- background: `fieldapp serve` keeps syncing when an upstream is set ------------------
