@@ -24,10 +24,13 @@ def register(app: Flask, name: str, job: Callable[[Flask], None], every_seconds:
 
 
 def run_once(app: Flask, name: str, job: Callable[[Flask], None]) -> bool:
-    """One round of a job if no other process is running one now; whether it ran."""
+    """One round of a job if no other process is running one now; whether it ran. It runs in
+    an app context, as a command does: what it words (a sync error kept for the console) is in
+    the language of the server's user (i18n.select_locale), not left in English."""
     with db.turn(app.config["DATABASE"], f"job:{name}") as mine:
         if mine:
-            job(app)
+            with app.app_context():
+                job(app)
         return mine
 
 

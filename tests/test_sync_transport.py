@@ -157,3 +157,20 @@ def test_no_answer_in_time_is_told_apart_from_a_refusal():
             HttpTransport(url, "token", timeout=0.5).cursor()
     assert caught.value.problem == "unreachable"
     assert caught.value.params["why"] == "timeout" and caught.value.params["url"] == url
+
+
+def test_the_background_rounds_error_is_kept_in_the_servers_language(app, monkeypatch):
+    """`fieldapp serve` syncs in a thread of its own: the error the console shows is worded."""
+    from fieldapp import jobs
+    from fieldapp.db import connect
+    from fieldapp.syncing import upstream
+    from sync import client as sync_client
+
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    url = f"http://127.0.0.1:{free_port()}"
+    app.config.update(UPSTREAM_URL=url, UPSTREAM_TOKEN="token")
+    assert jobs.run_once(app, "sync", upstream.background_job)
+    conn = connect(app.config["DATABASE"])
+    error = sync_client.upstream_state(conn)["last_error"]
+    conn.close()
+    assert error == f"无法连接 {url}：连接被拒绝（对方的 fieldapp 是否在运行？）"
