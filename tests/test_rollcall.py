@@ -264,6 +264,12 @@ def test_console_rollcall_needs_login_and_shows_only_the_scope(world, console):
     assert "print-view" in printed.text and "幸福里小区" in printed.text
     bad = client.get("/console/rollcall?day=2026-02-30")
     assert bad.status_code == 400 and "2020-02-15" in bad.text
+    # A day to come: no site could have reported, so none is listed as missing.
+    later = (days.today(TZ) + timedelta(days=1)).isoformat()
+    ahead = client.get(f"/console/rollcall?day={later}")
+    assert ahead.status_code == 400 and f"{later} 还没有到" in ahead.text
+    assert "个场所中已报告" not in ahead.text  # no table of sites all "missing"
+    assert client.get(f"/console/rollcall.csv?day={later}").status_code == 400
     central.config["REPORT_CUTOFF"] = "8pm"
     wrong = client.get("/console/rollcall")
     assert wrong.status_code == 400 and "REPORT_CUTOFF" in wrong.text and "8pm" in wrong.text

@@ -163,9 +163,17 @@ def gate_report(code: str):
 def _rollcall_for_request():
     today = days.today(_tz())
     try:
+        day = days.parse_day(request.args.get("day") or today)
+        if day > today:  # every site would read "missing": none could have reported yet
+            raise ValueError(
+                _(
+                    "%(day)s has not come yet: the roll-call shows today and the days before.",
+                    day=day.isoformat(),
+                )
+            )
         rc = rollcall.build(
             get_db(),
-            days.parse_day(request.args.get("day") or today),
+            day,
             tz_name=_tz(),
             cutoff=current_app.config["REPORT_CUTOFF"],
             district=(request.args.get("district") or "").strip() or None,
