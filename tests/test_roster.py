@@ -49,6 +49,28 @@ def test_import_a_good_file_with_a_bom(runner, db, site, tmp_path):
     assert {r[0] for r in db.execute("SELECT version FROM roster")} == {version + 1}
 
 
+def test_a_roster_kept_in_chinese_is_read_by_its_chinese_headers(runner, db, site, tmp_path):
+    """The committee's spreadsheet, saved as CSV from Excel: its headers are in Chinese."""
+    text = "姓名,手机号码,房号,人员类型\r\n张建国,138 1234 5678,3-2-501,居民\r\n赵志强,,钢筋班组,工人\r\n"
+    result = runner.invoke(args=["roster", "import", site["code"], write(tmp_path, text)])
+    assert result.exit_code == 0, result.output
+    assert sorted(people(db)) == [
+        ("张建国", "13812345678", "3-2-501", "resident"),
+        ("赵志强", "", "钢筋班组", "worker"),
+    ]
+
+
+def test_a_header_naming_no_roster_column_says_both_ways_to_name_them(
+    runner, db, site, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("FIELDAPP_LANG", "zh_Hans")
+    text = "名称,手机,单元\r\n张建国,13812345678,3-2-501\r\n"
+    result = runner.invoke(args=["roster", "import", site["code"], write(tmp_path, text)])
+    assert result.exit_code != 0
+    assert "（或 姓名,手机,单元[,类型]）；缺少：name" in result.output
+    assert people(db) == []
+
+
 def test_import_without_person_type_uses_the_sites_kind(runner, db, tmp_path):
     site = make_site(db, "金坛区人民医院扩建工地", "construction")
     text = "name,phone,unit\r\n孙海波,15052345678,木工班组\r\n"

@@ -44,6 +44,45 @@ PERSON_TYPE_WORDS = {
 }
 
 
+# A roster kept in Chinese names its columns in Chinese: what each header may say, besides
+# the column's own name (a trailing colon and spaces are not read).
+HEADER_WORDS = {
+    "name": ("姓名", "名字"),
+    "phone": (
+        "手机",
+        "手机号",
+        "手机号码",
+        "电话",
+        "联系电话",
+        "手機",
+        "手機號碼",
+        "電話",
+        "聯絡電話",
+    ),
+    "unit": (
+        "单元",
+        "房号",
+        "门牌",
+        "门牌号",
+        "住址",
+        "地址",
+        "楼栋单元",
+        "單元",
+        "房號",
+        "門牌",
+        "門牌號",
+    ),
+    "person_type": ("类型", "人员类型", "身份", "類型", "人員類型"),
+}
+_HEADER = {word: column for column, words in HEADER_WORDS.items() for word in words}
+
+
+def _column(header: str) -> str:
+    """The roster column a header cell names (its own name, or a Chinese word for it)."""
+    word = rules.typed(header).rstrip(":：").strip(rules.SPACES).lower()
+    return _HEADER.get(word, word)
+
+
 class RosterError(ValueError):
     """A roster file that cannot be imported; problems lists every bad line."""
 
@@ -81,7 +120,7 @@ def parse_csv(raw: bytes, default_type: str = "resident") -> list[dict[str, str]
         raise RosterError([_("The file is empty.")]) from None
     except csv.Error as exc:
         raise RosterError([_("Line %(line)d: %(reason)s", line=1, reason=str(exc))]) from None
-    columns = [h.strip().lower() for h in header]
+    columns = [_column(h) for h in header]
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
         raise RosterError(
