@@ -73,6 +73,20 @@ def test_the_phone_that_used_a_link_opening_it_again_is_told_it_is_enrolled(
     assert revoked.status_code == 410 and "已被使用" in revoked.text
 
 
+def test_a_phone_enrolled_again_is_one_live_phone(client, runner, site, db):
+    """The coordinator sends a new link to a phone that was enrolled (moved to another gate,
+    or renamed): the new enrolment replaces the old one, which the console no longer lists as
+    live (its token left the phone with the new cookie)."""
+    assert enrol(client, runner, site, "东门 1 号机").status_code == 303
+    other = client.application.test_client()  # another phone, enrolled before: untouched
+    assert enrol(other, runner, site, "西门").status_code == 303
+    assert enrol(client, runner, site, "东门 2 号机").status_code == 303
+    rows = db.execute("SELECT name, revoked_at IS NULL FROM peers ORDER BY name").fetchall()
+    assert [tuple(r) for r in rows] == [("东门 1 号机", 0), ("东门 2 号机", 1), ("西门", 1)]
+    assert client.get("/pwa/device").get_json()["name"] == "东门 2 号机"
+    assert other.get("/pwa/device").get_json()["name"] == "西门"
+
+
 def test_expired_or_unknown_link_is_refused(client, runner, site, db):
     path = enrol_link(runner, site)
     token = csrf(client, path)

@@ -111,8 +111,13 @@ def pending(conn: sqlite3.Connection, token: str) -> Enrolment:
     )
 
 
-def redeem(conn: sqlite3.Connection, token: str) -> tuple[peers.Peer, str, str]:
-    """Use an enrolment link once: create the device peer; return (peer, device token, site code)."""
+def redeem(
+    conn: sqlite3.Connection, token: str, replacing: str | None = None
+) -> tuple[peers.Peer, str, str]:
+    """Use an enrolment link once: create the device peer; return (peer, device token, site code).
+    replacing: the device this phone was enrolled as (its cookie came with the link), revoked
+    in the same transaction: its token leaves the phone with the new cookie, and the console's
+    list of phones would otherwise show it live, never pushing again."""
     with transaction(conn):
         row = _usable(conn, token)
         # The WHERE used_at IS NULL makes a second tab redeeming the same link lose cleanly.
@@ -129,6 +134,8 @@ def redeem(conn: sqlite3.Connection, token: str) -> tuple[peers.Peer, str, str]:
             "UPDATE device_enrolments SET device_id = ? WHERE token_hash = ?",
             (peer.id, row["token_hash"]),
         )
+        if replacing is not None:
+            peers.revoke(conn, "device", replacing)
     return peer, device_token, row["site_code"]
 
 

@@ -133,7 +133,10 @@ def enrol(token: str):
     conn = get_db()
     try:
         if request.method == "POST":
-            _peer, device_token, site_code = devices.redeem(conn, token)
+            before = devices.peer_from_cookie(conn)  # enrolled already: this link replaces it
+            _peer, device_token, site_code = devices.redeem(
+                conn, token, replacing=before.id if before else None
+            )
             response = redirect(url_for("phones.enrolled", code=site_code), 303)
             devices.set_cookie(response, device_token)
             return response
