@@ -65,11 +65,17 @@ APT_INSTALL = if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND
 
 # PDFs with Chinese text (posters) embed WenQuanYi Micro Hei from Debian's fonts-wqy-microhei;
 # fieldapp/pdffont.py says why that font. Without apt, `fieldapp posters` says what is missing.
+# Rare hanzi it lacks (place names' 㙟, 𡌶) come from Hanazono Mincho, fonts-hanazono; without
+# it they print as 〓, and nothing else changes.
 PDF_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+PDF_RARE_FONT := /usr/share/fonts/truetype/hanazono/HanaMinB.ttf
 pdffont:
 	@test -f $(PDF_FONT) || { \
 	  if ! command -v apt-get >/dev/null; then echo "PDF posters need $(PDF_FONT) (fonts-wqy-microhei): install it by hand" >&2; \
 	  else $(call APT_INSTALL,fonts-wqy-microhei); fi; }
+	@test -f $(PDF_RARE_FONT) || { \
+	  if ! command -v apt-get >/dev/null; then echo "Rare hanzi on PDF posters print as 〓 without $(PDF_RARE_FONT) (fonts-hanazono): install it by hand" >&2; \
+	  else $(call APT_INSTALL,fonts-hanazono); fi; }
 
 # Browser tests drive Debian's Chromium; playwright cannot download its own here. The poster
 # tests print pages with poppler's pdftoppm/pdftotext.

@@ -5,6 +5,7 @@ phone's camera see them."""
 from __future__ import annotations
 
 import html
+import io
 import re
 import subprocess
 import uuid
@@ -13,6 +14,7 @@ from datetime import date, datetime, timedelta
 
 import zxingcpp
 from PIL import Image
+from pypdf import PdfReader
 
 from fieldapp import days, records
 from fieldapp.db import transaction
@@ -101,6 +103,21 @@ def pdf_fonts(pdf: bytes, tmp_path) -> list[dict[str, str]]:
         *_kind, emb, sub, _uni, _obj, _gen = rest.split()
         fonts.append({"name": name, "emb": emb, "sub": sub})
     return fonts
+
+
+def pdf_text_by_font(pdf: bytes) -> dict[str, str]:
+    """The text a PDF draws in each font, as pypdf reads its pages: font name (a subset's
+    ABCDEF+ tag dropped) -> the characters drawn in it, in order, spaces left out."""
+    drawn: dict[str, str] = {}
+
+    def seen(text, _cm, _tm, font, _size):
+        if font is not None and text.strip():
+            name = str(font["/BaseFont"]).lstrip("/").split("+", 1)[-1]
+            drawn[name] = drawn.get(name, "") + "".join(text.split())
+
+    for page in PdfReader(io.BytesIO(pdf)).pages:
+        page.extract_text(visitor_text=seen)
+    return drawn
 
 
 def _printed(pdf: bytes, tmp_path, dpi: int) -> list[Image.Image]:

@@ -12,7 +12,7 @@ import pytest
 from console_support import csrf, login, make_user, wire_entry
 from gate_helpers import enrol, make_site, site_with_roster, submit
 from pypdf import PdfReader
-from reports_support import pdf_fonts, pdf_text, qr_codes_by_page
+from reports_support import pdf_fonts, pdf_text, pdf_text_by_font, qr_codes_by_page
 
 import sync
 from fieldapp.gate import passes, roster
@@ -135,17 +135,25 @@ def test_pass_pdf_one_card_per_person_font_embedded_no_phone(app, db, site, tmp_
         assert (font["emb"], font["sub"]) == ("yes", "yes"), font["name"]
 
 
-def test_a_name_with_a_character_the_font_lacks_prints_it_as_a_mark(app, db, tmp_path):
+def test_a_name_with_a_rare_character_prints_it_in_the_second_font(app, db, tmp_path):
+    """䶮 (Extension A), which WenQuanYi Micro Hei lacks, prints in Hanazono Mincho; 𰻞
+    (Extension G), which neither font has, as 〓: a gap would read as another name (刘)."""
     from datetime import date
 
-    rare = [{"name": "刘䶮", "phone": "13812345670", "unit": "1-1-101", "person_type": "resident"}]
+    rare = [
+        {"name": "刘䶮", "phone": "13812345670", "unit": "1-1-101", "person_type": "resident"},
+        {"name": "𰻞", "phone": "13812345671", "unit": "1-1-102", "person_type": "resident"},
+    ]
     site = site_with_roster(app, db, rare)
     with app.test_request_context():
         pdf = passes.render(
             site, passes.people(db, site["id"]), printed=date(2020, 2, 15), tz_name="Asia/Shanghai"
         )
     text = pdf_text(pdf, tmp_path)
-    assert "刘〓" in text and "1-1-101" in text  # a gap would read as another name: 刘
+    assert "刘䶮" in text and "〓" in text and "1-1-101" in text and "1-1-102" in text
+    drawn = pdf_text_by_font(pdf)
+    assert drawn["HanaMinA"] == "䶮"
+    assert {(f["emb"], f["sub"]) for f in pdf_fonts(pdf, tmp_path)} == {("yes", "yes")}
 
 
 def test_many_people_fill_pages_of_ten(app, db, site, tmp_path):

@@ -17,7 +17,15 @@ from PIL import Image, ImageChops
 from pypdf import PdfReader
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
-from reports_support import Box, pdf_fonts, pdf_text, pdf_words, qr_boxes_by_page, qr_codes_by_page
+from reports_support import (
+    Box,
+    pdf_fonts,
+    pdf_text,
+    pdf_text_by_font,
+    pdf_words,
+    qr_boxes_by_page,
+    qr_codes_by_page,
+)
 
 from fieldapp import pdffont
 from fieldapp.gate import qr, sites
@@ -390,16 +398,60 @@ def test_posters_for_an_address_only_this_computer_opens_say_so(app, made, tmp_p
     assert done.exit_code == 0 and warning not in done.output
 
 
-def test_a_character_the_font_lacks_prints_as_a_mark_not_a_gap(app, db, tmp_path):
-    """WenQuanYi Micro Hei has every GBK hanzi, not the rarer ones (𠮷, 䶮) nor emoji: such a
-    character prints as 〓, the typesetter's mark for a missing character, where the page had a
-    blank that read as another name (祥 园小区); the same width, so nothing else moves."""
+# Place names' rare hanzi, which WenQuanYi Micro Hei lacks: Extension A (㙟, 䢺), B (𡌶) and E
+# (𬒔), in Hanazono's HanaMinA; Extension D (𫟷), only in HanaMinB.
+RARE_NAME, RARE_DISTRICT = "㙟䢺𡌶𬒔村", "𫟷溪镇"
+
+
+def test_rare_characters_of_a_place_name_print_in_the_second_font(app, db, tmp_path, bare_viewer):
+    """A rare character of a name prints in the second font, Hanazono Mincho (fonts-hanazono,
+    which make install installs), embedded like the first; the rest of the page stays in
+    WenQuanYi Micro Hei, and a poster without such a character embeds only that."""
+    assert all(path.is_file() for _name, path in pdffont.RARE_FONTS), "make install installs it"
     with app.app_context():
-        made = [dict(sites.add_site(db, "𠮷祥䶮园小区", "residential", district="金坛区"))]
-        pdf = posters.render(made, base_url="http://gate.test", printed=date(2020, 2, 15))
+        rare = dict(sites.add_site(db, RARE_NAME, "residential", district=RARE_DISTRICT))
+        plain = dict(sites.add_site(db, "阳光花园小区", "residential", district="金坛区"))
+        pdf = posters.render([rare], base_url="http://gate.test", printed=date(2020, 2, 15))
+        other = posters.render(  # as many rare characters, other ones
+            [dict(rare, name="𠮷䶮𤩽𦰡村")], base_url="http://gate.test", printed=date(2020, 2, 15)
+        )
+        plain_pdf = posters.render([plain], base_url="http://gate.test", printed=date(2020, 2, 15))
     (text,) = page_texts(pdf, tmp_path)
-    assert "〓祥〓园小区" in squash(text)
+    assert RARE_NAME in squash(text) and RARE_DISTRICT in text  # copied and searched as they are
+    fonts = pdf_fonts(pdf, tmp_path)
+    assert all((f["emb"], f["sub"]) == ("yes", "yes") for f in fonts), fonts
+    drawn = pdf_text_by_font(pdf)
+    main = next(name for name in drawn if name.startswith(pdffont.FONT_NAME))
+    assert sorted(drawn) == sorted([main, "HanaMinA", "HanaMinB"])
+    assert drawn["HanaMinA"] == "㙟䢺𡌶𬒔" and drawn["HanaMinB"] == "𫟷"
+    assert "村" in drawn[main] and "溪镇" in drawn[main] and "扫码" in drawn[main]
+    # Glyphs, not boxes: other rare characters print other ink, with no font on the machine.
+    name_band = (0, 0, 10_000, first_page(pdf, tmp_path).height // 6)
+    assert ImageChops.difference(
+        first_page(pdf, tmp_path, bare_viewer).crop(name_band),
+        first_page(other, tmp_path, bare_viewer).crop(name_band),
+    ).getbbox()
+    # The same process, the second font loaded: a plain name embeds the first font only.
+    assert [n.startswith(pdffont.FONT_NAME) for n in pdf_text_by_font(plain_pdf)] == [True]
+
+
+def test_a_character_no_font_has_prints_as_a_mark_not_a_gap(app, db, tmp_path, monkeypatch):
+    """A character neither font has (Extension G's 𰻞) prints as 〓, the typesetter's mark for a
+    missing character, where the page had a blank that read as another name (𰻞 面馆 for
+    𰻞𰻞面馆); the same width, so nothing else moves. Without fonts-hanazono, a rare character
+    the first font lacks prints so too, and the poster is printed all the same."""
+    with app.app_context():
+        made = [dict(sites.add_site(db, "𰻞𰻞面馆", "residential", district="金坛区"))]
+        pdf = posters.render(made, base_url="http://gate.test", printed=date(2020, 2, 15))
+        monkeypatch.setattr(pdffont, "RARE_FONTS", (("Absent", tmp_path / "absent.ttf"),))
+        rare = [dict(made[0], name=RARE_NAME, district=RARE_DISTRICT)]
+        without = posters.render(rare, base_url="http://gate.test", printed=date(2020, 2, 15))
+    (text,) = page_texts(pdf, tmp_path)
+    assert "〓〓面馆" in squash(text)
     assert "金坛区" in text and "打印日期" in text
+    (text,) = page_texts(without, tmp_path)
+    assert "〓〓〓〓村" in squash(text) and "〓溪镇" in text and "打印日期" in text
+    assert [n.startswith(pdffont.FONT_NAME) for n in pdf_text_by_font(without)] == [True]
 
 
 def test_more_sites_than_one_pdf_takes_are_printed_a_district_at_a_time(

@@ -21,12 +21,11 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
-from reportlab.pdfbase.pdfmetrics import stringWidth
 
 from fieldapp import audit, days, rules
 from fieldapp.db import transaction
 from fieldapp.gate.qr import draw_pdf, matrix
-from fieldapp.pdffont import a4_canvas
+from fieldapp.pdffont import a4_canvas, string_width
 from fieldapp.privacy import fields as site_fields
 from sync import config as sync_config
 from sync.store import iso, utcnow
@@ -208,7 +207,7 @@ def render(
 
 def _fit(pdf, font: str, text: str, size: float, width: float) -> float:
     """The largest size up to `size` at which text fits width."""
-    while size > 6 and stringWidth(text, font, size) > width:
+    while size > 6 and string_width(text, font, size) > width:
         size -= 0.5
     return size
 

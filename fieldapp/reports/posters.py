@@ -2,7 +2,9 @@
 
 All text, the URL included, is set in pdffont.pdf_font(), WenQuanYi Micro Hei, embedded as a
 subset: the page prints the same in any viewer (the built-in CID font STSong-Light used before
-left the glyphs to the viewer, and poppler drew empty boxes). That module says why that font.
+left the glyphs to the viewer, and poppler drew empty boxes). That module says why that font,
+and draws a rare character it lacks (a place name's 㙟 or 𡌶) in a second one: every width is
+measured with its string_width().
 """
 
 from __future__ import annotations
@@ -16,11 +18,10 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
-from reportlab.pdfbase.pdfmetrics import stringWidth
 
 from fieldapp.gate.qr import draw_pdf, matrix
 from fieldapp.gate.sites import gate_url
-from fieldapp.pdffont import a4_canvas
+from fieldapp.pdffont import a4_canvas, string_width
 
 # The most posters one PDF is made of, without a district chosen: a page takes ~7 ms, so a
 # province's tens of thousands would take minutes, past a reverse proxy's timeout (nginx's is
@@ -54,7 +55,7 @@ def _wrap(text: str, font: str, size: float, width: float) -> list[str]:
     its last space (a word longer than the line, anywhere)."""
     lines, line = [], ""
     for ch in text:
-        while line and stringWidth(line + ch, font, size) > width:
+        while line and string_width(line + ch, font, size) > width:
             cut = line.rfind(" ")
             if cut > 0 and _in_word(ch) and _in_word(line[-1]):
                 lines.append(line[:cut].rstrip())
