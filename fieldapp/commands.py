@@ -25,7 +25,8 @@ from flask_babel import gettext as _
 from fieldapp import db, instance, jobs
 from fieldapp.console import cases
 from fieldapp.gate import counts
-from fieldapp.i18n import cli_locale
+from fieldapp.i18n import cli_locale, option
+from fieldapp.i18n import lazy_cli_gettext as _l
 
 
 def connect_ready(target: str | Path, migrating: bool = False) -> sqlite3.Connection:
@@ -227,15 +228,16 @@ def _sync_folder(folder: Path) -> None:
 
 def table_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """--format text|csv|xlsx and --out FILE, for a command that ends in write_table."""
-    f = click.option(
-        "--out", type=click.Path(dir_okay=False), default=None, help="Write to this file"
+    f = option(
+        "--out", type=click.Path(dir_okay=False), default=None, help=_l("Write to this file")
     )(f)
-    return click.option(
+    return option(
         "--format",
         "fmt",
         type=click.Choice(["text", "csv", "xlsx"]),
         default="text",
         show_default=True,
+        help=_l("Text or CSV is printed unless --out is given; XLSX needs --out"),
     )(f)
 
 
@@ -256,11 +258,12 @@ def write_table(table: Any, formats: Any, fmt: str, out: str | None) -> None:
     click.echo(out)
 
 
-@click.command("init")
+@click.command(
+    "init", help=_l("Create or migrate the database and the instance keys; safe to run twice.")
+)
 @with_appcontext
 @localised
 def init_command() -> None:
-    """Create or migrate the database and the instance keys; safe to run twice."""
     instance.ensure_keys(current_app)
     with opened(migrating=True) as conn:
         applied = db.migrate(conn)
@@ -280,22 +283,43 @@ def init_command() -> None:
         click.echo(_("Entries counted for the dashboard: %(days)d days", days=counted))
 
 
-@click.command("serve")
+@click.command(
+    "serve",
+    help=_l(
+        "Serve the app and run its background jobs. It runs one waitress process, or on"
+        " PostgreSQL several gunicorn processes (--workers) that may run on several hosts."
+    ),
+)
 @with_appcontext
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64))
-@click.option(
+@option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help=_l("Address to listen on (0.0.0.0: every network of this machine)"),
+)
+@option(
+    "--port",
+    default=5000,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help=_l("Port to listen on"),
+)
+@option(
+    "--threads",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help=_l("Requests served at once, per process"),
+)
+@option(
     "--workers",
     default=1,
     show_default=True,
     type=click.IntRange(1, 64),
-    help="Serving processes (gunicorn): a central on PostgreSQL, one or two per CPU core.",
+    help=_l("Serving processes (gunicorn): a central on PostgreSQL, one or two per CPU core."),
 )
 @localised
 def serve_command(host: str, port: int, threads: int, workers: int) -> None:
-    """Serve the app and run its background jobs: one waitress process, or on PostgreSQL
-    several gunicorn processes (--workers) that may run on several hosts."""
     ensure_ready()
     app = current_app._get_current_object()
     stop = threading.Event()

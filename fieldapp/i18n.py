@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import gettext
 import os
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import click
+from babel import support
 from flask import Blueprint, Flask, has_request_context, redirect, request
 from flask_babel import Babel, get_locale
+from flask_babel.speaklater import LazyString
 
 LANGUAGES = {"zh_Hans": "简体中文", "zh_Hant": "繁體中文", "en": "English"}
 DEFAULT = "zh_Hans"
@@ -72,8 +78,6 @@ def localise_paths(command: Any) -> None:
     """The word Click puts before a path it refuses ("File 'x.csv' does not exist.") in the
     user's language: Click translates it once, as a command is defined, before localise_click
     has chosen a language; this says it again, now, for command and its subcommands."""
-    import click
-
     for param in getattr(command, "params", ()):
         kind = param.type
         if isinstance(kind, click.Path):
@@ -85,6 +89,87 @@ def localise_paths(command: Any) -> None:
                 kind.name = gettext.gettext("path")
     for sub in getattr(command, "commands", {}).values():
         localise_paths(sub)
+
+
+@functools.cache
+def _cli_catalog(locale: str) -> support.Translations:
+    """Every area's catalog for locale, merged as Flask-Babel merges them for a page."""
+    merged = support.Translations()
+    for folder in sorted(p for p in TRANSLATIONS.iterdir() if p.is_dir() and p.name != "click"):
+        found = support.Translations.load(str(folder), [locale])
+        if isinstance(found, support.Translations):
+            merged.merge(found)
+    return merged
+
+
+def cli_gettext(message: str, **params: Any) -> str:
+    """message in the command-line user's language, whether or not an app exists yet (the
+    help of `fieldapp` and its commands is shown before any app is made, or without one)."""
+    text = _cli_catalog(cli_locale()).gettext(message)
+    return text % params if params else text
+
+
+class CliText(LazyString):
+    """A command's or an option's help (the English text is the msgid), translated each time
+    Click shows it: `fieldapp --help`, `fieldapp site add --help`."""
+
+    def __init__(self, message: str, **params: Any) -> None:
+        super().__init__(cli_gettext, message, **params)
+        self.message = message
+
+
+def lazy_cli_gettext(message: str, **params: Any) -> CliText:
+    """Mark a command's or an option's help; import it as _l so the catalogs find it."""
+    return CliText(message, **params)
+
+
+class HelpOption(click.Option):
+    """click.Option with its help kept as given: Click tidies an option's help as the
+    command is defined, which would translate a CliText then, once, not when it is shown."""
+
+    def __init__(self, *args: Any, help: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.help = help
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        """Click's record, with the help as the text it is now (Click measures it as a str)."""
+        record = super().get_help_record(ctx)
+        return None if record is None else (record[0], str(record[1]))
+
+
+def option(*param_decls: str, **attrs: Any) -> Callable[[Any], Any]:
+    """click.option for fieldapp's commands: help=_l("…") is shown in the user's language."""
+    return click.option(*param_decls, cls=HelpOption, **attrs)
+
+
+def summary(text: Any) -> str:
+    """The first sentence of a command's help, for the listing of its group: up to a Chinese
+    full stop, an English one before a capital letter, or a semicolon (what follows is detail),
+    outside brackets. Click's own cut knows only the English full stop, and shortens a Chinese
+    text mid-word with "..."."""
+    words = " ".join(str(text).partition("\n\n")[0].split())
+    depth = 0
+    for i, char in enumerate(words):
+        if char in "(（":
+            depth += 1
+        elif char in ")）":
+            depth = max(depth - 1, 0)
+        elif depth == 0 and char == "。":
+            return words[: i + 1]
+        elif depth == 0 and char in ";；":
+            return words[:i]
+        elif depth == 0 and char == "." and re.match(r"\s+[A-Z]", words[i + 1 :]):
+            return words[: i + 1]
+    return words
+
+
+def localise_summaries(command: Any) -> None:
+    """Give command and its subcommands, whose help is a CliText, a summary in the user's
+    language for their group's listing (the first sentence of the help, translated)."""
+    if command is not None and isinstance(command.help, CliText) and command.short_help is None:
+        command.short_help = LazyString(summary, command.help)
+    for sub in getattr(command, "commands", {}).values():
+        localise_summaries(sub)
 
 
 def local_path(target: str | None, fallback: str) -> str:

@@ -42,5 +42,11 @@ def test_clicks_own_usage_errors_are_in_the_users_language(tmp_path):
 def test_clicks_messages_have_both_chinese_catalogs():
     for lang in ("zh_Hans", "zh_Hant"):
         click_words = gettext.translation("messages", CLICK, languages=[lang])
-        for msgid in ("Usage:", "Missing option", "Error: {message}", "No such command {name!r}."):
+        for msgid in (
+            "Usage:",
+            "Missing option",
+            "Error: {message}",
+            "No such command {name!r}.",
+            "required",
+        ):
             assert click_words.gettext(msgid) != msgid, (lang, msgid)

@@ -18,7 +18,8 @@ from fieldapp.commands import opened, output_file
 from fieldapp.console import accounts, exports, logbook
 from fieldapp.db import transaction
 from fieldapp.gate import sites
-from fieldapp.i18n import cli_locale
+from fieldapp.i18n import cli_locale, option
+from fieldapp.i18n import lazy_cli_gettext as _l
 from fieldapp.privacy.ids import IdVault
 
 
@@ -41,72 +42,81 @@ def _split(value: str | None) -> list[str]:
     return [v for v in (value or "").split(",") if v.strip()]
 
 
-@click.group("user")
+@click.group("user", help=_l("Console accounts."))
 def user_group() -> None:
-    """Console accounts."""
+    pass
 
 
-@user_group.command("add")
+@user_group.command(
+    "add", help=_l("Create a console account; the password is asked for (or read from stdin).")
+)
 @click.argument("name")
-@click.option("--role", required=True, type=click.Choice(list(accounts.ROLES)))
-@click.option("--sites", help="Comma-separated site codes (coordinators, viewers)")
-@click.option("--districts", help="Comma-separated district names (coordinators, viewers)")
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input")
+@option(
+    "--role",
+    required=True,
+    type=click.Choice(list(accounts.ROLES)),
+    help=_l("admin: everything; coordinator: their sites or districts; viewer: reads those only"),
+)
+@option("--sites", help=_l("Comma-separated site codes (coordinators, viewers)"))
+@option("--districts", help=_l("Comma-separated district names (coordinators, viewers)"))
+@option("--password-stdin", is_flag=True, help=_l("Read the password from standard input"))
 @with_appcontext
 def user_add(
     name: str, role: str, sites: str | None, districts: str | None, password_stdin: bool
 ) -> None:
-    """Create a console account; the password is asked for (or read from stdin)."""
     password = _read_password(password_stdin)
     with opened() as conn:
         user = accounts.create_user(conn, name, role, password, _split(sites), _split(districts))
         click.echo(_("The account %(name)s is created.", name=user.name))
 
 
-@user_group.command("passwd")
+@user_group.command("passwd", help=_l("Set a new password for a console account."))
 @click.argument("name")
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input")
+@option("--password-stdin", is_flag=True, help=_l("Read the password from standard input"))
 @with_appcontext
 def user_passwd(name: str, password_stdin: bool) -> None:
-    """Set a new password for a console account."""
     password = _read_password(password_stdin)
     with opened() as conn:
         accounts.set_password(conn, name, password)
         click.echo(_("The password of %(name)s is changed.", name=name))
 
 
-@user_group.command("disable")
+@user_group.command("disable", help=_l("Disable a console account (it stays in the audit log)."))
 @click.argument("name")
 @with_appcontext
 def user_disable(name: str) -> None:
-    """Disable a console account (it stays in the audit log)."""
     with opened() as conn:
         accounts.disable_user(conn, name)
         click.echo(_("The account %(name)s is disabled.", name=name))
 
 
-@user_group.command("list")
+@user_group.command("list", help=_l("List console accounts with their role and scope."))
 @with_appcontext
 def user_list() -> None:
-    """List console accounts with their role and scope."""
     with opened() as conn:
         for user in accounts.active_users(conn):
             scope = ",".join(user.districts + user.sites) or "*"
             click.echo(f"{user.name}\t{user.role}\t{scope}")
 
 
-@click.command("export")
-@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
-@click.option("--site", "site_code", help="Only this site (its code)")
-@click.option("--from", "date_from", help="First local day, YYYY-MM-DD")
-@click.option("--to", "date_to", help="Last local day, YYYY-MM-DD")
-@click.option("--fever", is_flag=True, help=f"Only temperatures ≥ {rules.FEVER_AT} °C")
-@click.option("--travel", is_flag=True, help="Only people with travel to a risk area")
-@click.option("--full", is_flag=True, help="Full phone and ID numbers (written to the audit log)")
+@click.command("export", help=_l("Export the log (all sites) to CSV or XLSX, with a progress bar."))
+@option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "xlsx"]),
+    default="csv",
+    show_default=True,
+    help=_l("File format"),
+)
+@option("-o", "--output", required=True, type=click.Path(dir_okay=False), help=_l("File to write"))
+@option("--site", "site_code", help=_l("Only this site (its code)"))
+@option("--from", "date_from", help=_l("First local day, YYYY-MM-DD"))
+@option("--to", "date_to", help=_l("Last local day, YYYY-MM-DD"))
+@option("--fever", is_flag=True, help=_l("Only temperatures ≥ %(fever)s °C", fever=rules.FEVER_AT))
+@option("--travel", is_flag=True, help=_l("Only people with travel to a risk area"))
+@option("--full", is_flag=True, help=_l("Full phone and ID numbers (written to the audit log)"))
 @with_appcontext
 def export_command(fmt, output, site_code, date_from, date_to, fever, travel, full) -> None:
-    """Export the log (all sites) to CSV or XLSX, with a progress bar."""
     tz = days.zone(current_app.config["TIMEZONE"])
     with opened() as conn:
         args = {"date_from": date_from or "", "date_to": date_to or ""}

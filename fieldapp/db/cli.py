@@ -20,6 +20,8 @@ from fieldapp.days import today as local_today
 from fieldapp.db import backup as backups
 from fieldapp.db import copy as copying
 from fieldapp.gate import counts
+from fieldapp.i18n import lazy_cli_gettext as _l
+from fieldapp.i18n import option
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +47,17 @@ def _keep_days(app: Flask) -> int:
         conn.close()
 
 
-@click.command("backup")
+@click.command(
+    "backup", help=_l("Copy the SQLite database, consistently, while the server may be running.")
+)
 @with_appcontext
-@click.option(
+@option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for the backup (default: BACKUP_DIR).",
+    help=_l("Folder for the backup (default: BACKUP_DIR)."),
 )
 @localised
 def backup_command(out: Path | None) -> None:
-    """Copy the SQLite database, consistently, while the server may be running."""
     _sqlite_only("fieldapp backup")
     out = out or (
         Path(current_app.config["BACKUP_DIR"]) if current_app.config["BACKUP_DIR"] else None
@@ -82,12 +85,14 @@ def backup_command(out: Path | None) -> None:
     )
 
 
-@click.command("restore")
+@click.command(
+    "restore",
+    help=_l("Put a backup back in place of this instance's database (stop the server first)."),
+)
 @with_appcontext
 @click.argument("copy", type=click.Path(dir_okay=False, path_type=Path))
 @localised
 def restore_command(copy: Path) -> None:
-    """Put a backup back in place of this instance's database (stop the server first)."""
     _sqlite_only("fieldapp restore")
     try:
         backups.restore(copy, current_app.config["DATABASE"])
@@ -102,17 +107,19 @@ def restore_command(copy: Path) -> None:
         click.echo(_("Migrations applied: %(names)s", names=", ".join(applied)))
 
 
-@click.group("db")
+@click.group("db", help=_l("Move the database."))
 def db_group() -> None:
-    """Move the database."""
+    pass
 
 
-@db_group.command("copy")
+@db_group.command(
+    "copy",
+    help=_l("Copy this SQLite instance, whole, into an empty PostgreSQL database and verify it."),
+)
 @with_appcontext
-@click.option("--to", "url", required=True, help="postgresql://user@host/db, empty")
+@option("--to", "url", required=True, help=_l("postgresql://user@host/db, empty"))
 @localised
 def copy_command(url: str) -> None:
-    """Copy this SQLite instance, whole, into an empty PostgreSQL database and verify it."""
     _here = current_app.config["DATABASE"]
     if db.is_postgres(_here):
         raise click.UsageError(_("This instance is already on PostgreSQL"))

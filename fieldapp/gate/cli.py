@@ -14,6 +14,8 @@ from fieldapp import days, rules
 from fieldapp.commands import check_qr_file, opened, output_file, read_input
 from fieldapp.db import transaction
 from fieldapp.gate import demo, passes, qr, roster, sites
+from fieldapp.i18n import lazy_cli_gettext as _l
+from fieldapp.i18n import option
 from fieldapp.phones import devices
 from fieldapp.settings import is_downstream
 
@@ -22,28 +24,34 @@ def _url(code: str) -> str:
     return sites.gate_url(current_app.config["BASE_URL"], code)
 
 
-@click.group("site")
-def site_group() -> None:
-    """Sites: add, list, rotate a code, close or reopen, choose fields, write a QR poster."""
-
-
-@site_group.command("add")
-@click.option("--name", required=True, help="Site name, e.g. 阳光花园小区")
-@click.option(
-    "--kind", type=click.Choice(list(rules.SITE_KINDS)), default="residential", show_default=True
+@click.group(
+    "site",
+    help=_l("Sites: add, list, rotate a code, close or reopen, choose fields, write a QR poster."),
 )
-@click.option("--address", default="")
-@click.option("--district", default="", help="District the site reports to, e.g. 金坛区")
-@click.option("--contact", default="", help="Who to ask (shown on an out-of-date poster)")
-@click.option(
+def site_group() -> None:
+    pass
+
+
+@site_group.command("add", help=_l("Create a site and print its code and gate URL."))
+@option("--name", required=True, help=_l("Site name, e.g. 阳光花园小区"))
+@option(
+    "--kind",
+    type=click.Choice(list(rules.SITE_KINDS)),
+    default="residential",
+    show_default=True,
+    help=_l("What the site is: a residential compound, a construction site, or other"),
+)
+@option("--address", default="", help=_l("Street address, shown on the site's poster"))
+@option("--district", default="", help=_l("District the site reports to, e.g. 金坛区"))
+@option("--contact", default="", help=_l("Who to ask (shown on an out-of-date poster)"))
+@option(
     "--fields",
     default=",".join(rules.OPTIONAL_FIELDS),
     show_default=True,
-    help="Optional gate-form fields to show (comma list; empty for none)",
+    help=_l("Optional gate-form fields to show (comma list; empty for none)"),
 )
 @with_appcontext
 def site_add(name: str, kind: str, address: str, district: str, contact: str, fields: str) -> None:
-    """Create a site and print its code and gate URL."""
     with opened() as conn:
         sites.refuse_if_downstream(current_app.config)
         site = sites.add_site(
@@ -58,10 +66,11 @@ def site_add(name: str, kind: str, address: str, district: str, contact: str, fi
     click.echo(f"{site['code']}\t{site['name']}\t{_url(site['code'])}")
 
 
-@site_group.command("list")
+@site_group.command(
+    "list", help=_l("List sites: code, kind, district, name, gate URL (closed ones marked).")
+)
 @with_appcontext
 def site_list() -> None:
-    """List sites: code, kind, district, name, gate URL (closed ones marked)."""
     with opened() as conn:
         closed = "\t" + _("(closed)")
         for site in sites.listing(conn):
@@ -72,11 +81,12 @@ def site_list() -> None:
             )
 
 
-@site_group.command("rotate-code")
+@site_group.command(
+    "rotate-code", help=_l("Give the site a new code (old posters then say they are out of date).")
+)
 @click.argument("code")
 @with_appcontext
 def site_rotate_code(code: str) -> None:
-    """Give the site a new code (old posters then say they are out of date)."""
     with opened() as conn:
         sites.refuse_if_downstream(current_app.config)
         site = sites.find(conn, code)
@@ -107,51 +117,63 @@ def _set_active(code: str, active: bool) -> None:
     click.echo(message)
 
 
-@site_group.command("deactivate")
+@site_group.command(
+    "deactivate",
+    help=_l(
+        "Close a site that no longer keeps a gate (it leaves the roll call from tomorrow; "
+        "records are kept)."
+    ),
+)
 @click.argument("code")
 @with_appcontext
 def site_deactivate(code: str) -> None:
-    """Close a site that no longer keeps a gate (it leaves the roll call from tomorrow; records are kept)."""
     _set_active(code, False)
 
 
-@site_group.command("activate")
+@site_group.command("activate", help=_l("Open a closed site again."))
 @click.argument("code")
 @with_appcontext
 def site_activate(code: str) -> None:
-    """Open a closed site again."""
     _set_active(code, True)
 
 
-@site_group.command("fields")
+@site_group.command(
+    "fields",
+    help=_l("Choose which optional fields a site's gate form asks for (minimum collection)."),
+)
 @click.argument("code")
-@click.option(
+@option(
     "--set",
     "chosen",
     required=True,
-    help="Comma-separated optional fields the gate asks for: id_number,phone,plate,destination"
-    " (an empty string for none)",
+    help=_l(
+        "Comma-separated optional fields the gate asks for: id_number,phone,plate,destination"
+        " (an empty string for none)"
+    ),
 )
 @with_appcontext
 def site_fields_command(code: str, chosen: str) -> None:
-    """Choose which optional fields a site's gate form asks for (minimum collection)."""
     with opened() as conn:
         site = sites.set_optional_fields(conn, current_app.config, code, chosen)
     click.echo(f"{site['code']}\t{site['name']}\t{site['optional_fields'] or '-'}")
 
 
-@site_group.command("self-service")
+@site_group.command(
+    "self-service",
+    help=_l("Whether visitors at a site's gate take their own temperature (self-service)."),
+)
 @click.argument("code")
-@click.option(
+@option(
     "--on/--off",
     "on",
     required=True,
-    help="--on: nobody keeps this gate, visitors take their own temperature; --off: the gate"
-    " staff take it (the default)",
+    help=_l(
+        "--on: nobody keeps this gate, visitors take their own temperature; --off: the gate"
+        " staff take it (the default)"
+    ),
 )
 @with_appcontext
 def site_self_service(code: str, on: bool) -> None:
-    """Whether visitors at a site's gate take their own temperature (self-service)."""
     with opened() as conn:
         site = sites.set_self_service(conn, current_app.config, code, on)
     if on:
@@ -169,18 +191,17 @@ def site_self_service(code: str, on: bool) -> None:
     click.echo(message)
 
 
-@site_group.command("qr")
+@site_group.command("qr", help=_l("Write the site's QR code (its gate URL) as SVG or PNG."))
 @click.argument("code")
-@click.option(
+@option(
     "--out",
     "out",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="File to write: .svg or .png",
+    help=_l("File to write: .svg or .png"),
 )
 @with_appcontext
 def site_qr(code: str, out: Path) -> None:
-    """Write the site's QR code (its gate URL) as SVG or PNG."""
     check_qr_file(out, "--out")
     with opened() as conn:
         site = sites.find(conn, code)
@@ -193,17 +214,21 @@ def site_qr(code: str, out: Path) -> None:
         click.echo(note, err=True)
 
 
-@click.group("roster")
+@click.group("roster", help=_l("Site rosters (known residents and workers)."))
 def roster_group() -> None:
-    """Site rosters (known residents and workers)."""
+    pass
 
 
-@roster_group.command("import")
+@roster_group.command(
+    "import",
+    help=_l(
+        "Import FILE.csv (name,phone,unit[,person_type]) into the roster of SITE (code or id)."
+    ),
+)
 @click.argument("site")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @with_appcontext
 def roster_import(site: str, file: Path) -> None:
-    """Import FILE.csv (name,phone,unit[,person_type]) into the roster of SITE (code or id)."""
     with opened() as conn:
         sites.refuse_if_downstream(current_app.config)
         found = sites.find(conn, site)
@@ -224,11 +249,12 @@ def roster_import(site: str, file: Path) -> None:
         )
 
 
-@roster_group.command("list")
+@roster_group.command(
+    "list", help=_l("List SITE's roster: id, name, unit, person type, date the pass was issued.")
+)
 @click.argument("site")
 @with_appcontext
 def roster_list(site: str) -> None:
-    """List SITE's roster: id, name, unit, person type, date the pass was issued."""
     tz = current_app.config["TIMEZONE"]
     with opened() as conn:
         found = sites.find(conn, site)
@@ -244,24 +270,34 @@ def roster_list(site: str) -> None:
             )
 
 
-@roster_group.command("passes")
+@roster_group.command(
+    "passes",
+    help=_l(
+        "Print SITE's passes (出入证): a card per roster person with a QR code the gate scans."
+    ),
+)
 @click.argument("site")
-@click.option(
+@option(
     "--out",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The PDF to write (A4, ten cards a page)",
+    help=_l("The PDF to write (A4, ten cards a page)"),
 )
-@click.option(
+@option(
     "--person",
     "persons",
     multiple=True,
-    help="Only this person (roster id or exact name); repeat for more. Default: everyone",
+    help=_l("Only this person (roster id or exact name); repeat for more. Default: everyone"),
 )
-@click.option("--lang", type=click.Choice(["zh_Hans", "zh_Hant"]), default="zh_Hans")
+@option(
+    "--lang",
+    type=click.Choice(["zh_Hans", "zh_Hant"]),
+    default="zh_Hans",
+    show_default=True,
+    help=_l("Simplified or traditional characters"),
+)
 @with_appcontext
 def roster_passes(site: str, out: Path, persons: tuple[str, ...], lang: str) -> None:
-    """Print SITE's passes (出入证): a card per roster person with a QR code the gate scans."""
     with opened() as conn:
         found = sites.find(conn, site)
         ids = passes.find_people(conn, found["id"], persons) if persons else None
@@ -299,13 +335,15 @@ def roster_passes(site: str, out: Path, persons: tuple[str, ...], lang: str) -> 
             )
 
 
-@roster_group.command("reissue")
+@roster_group.command(
+    "reissue",
+    help=_l("Give new passes: the old cards stop working at the gate once the roster reaches it."),
+)
 @click.argument("site")
-@click.option("--person", "persons", multiple=True, help="Roster id or exact name; repeat for more")
-@click.option("--all", "everyone", is_flag=True, help="Every person of the roster")
+@option("--person", "persons", multiple=True, help=_l("Roster id or exact name; repeat for more"))
+@option("--all", "everyone", is_flag=True, help=_l("Every person of the roster"))
 @with_appcontext
 def roster_reissue(site: str, persons: tuple[str, ...], everyone: bool) -> None:
-    """Give new passes: the old cards stop working at the gate once the roster reaches it."""
     if bool(persons) == everyone:
         raise click.UsageError(_("Name the people with --person, or give --all."))
     with opened() as conn:
@@ -323,12 +361,16 @@ def roster_reissue(site: str, persons: tuple[str, ...], everyone: bool) -> None:
     )
 
 
-@click.command("demo")
+@click.command(
+    "demo",
+    help=_l(
+        "Seed a demo compound and construction site when there are no sites; print gate URLs "
+        "and a one-time link per site to enrol a phone (without one a gate URL shows the "
+        "visitor's form)."
+    ),
+)
 @with_appcontext
 def demo_command() -> None:
-    """Seed a demo compound and construction site when there are no sites; print gate URLs
-    and a one-time link per site to enrol a phone (without one a gate URL shows the
-    visitor's form)."""
     with opened() as conn:
         if is_downstream(current_app.config):
             click.echo(

@@ -13,23 +13,37 @@ from flask_babel import gettext as _
 from fieldapp.commands import check_qr_file, opened, output_file, read_input
 from fieldapp.db import transaction
 from fieldapp.gate import qr, sites
-from fieldapp.i18n import cli_locale
+from fieldapp.i18n import cli_locale, option
+from fieldapp.i18n import lazy_cli_gettext as _l
 from fieldapp.phones import devices, outbox_import
 
 
-@click.group("device")
+@click.group("device", help=_l("Enrol, list and revoke volunteers' phones."))
 def device_group() -> None:
-    """Enrol, list and revoke volunteers' phones."""
+    pass
 
 
-@device_group.command("enrol")
-@click.option("--site", "site_code", required=True, help="The site's code (as on its poster).")
-@click.option("--name", required=True, help="A name for the phone, e.g. 东门 1 号机.")
-@click.option("--hours", default=devices.ENROL_HOURS, show_default=True, type=int)
-@click.option("--qr", "qr_path", type=click.Path(dir_okay=False, path_type=Path))
+@device_group.command(
+    "enrol",
+    help=_l("Print a one-time enrolment link for a phone (and write it as a QR code with --qr)."),
+)
+@option("--site", "site_code", required=True, help=_l("The site's code (as on its poster)."))
+@option("--name", required=True, help=_l("A name for the phone, e.g. 东门 1 号机."))
+@option(
+    "--hours",
+    default=devices.ENROL_HOURS,
+    show_default=True,
+    type=int,
+    help=_l("Hours the link works (it works once)"),
+)
+@option(
+    "--qr",
+    "qr_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=_l("Also write the link as a QR code to this file: .svg or .png"),
+)
 @with_appcontext
 def enrol_command(site_code: str, name: str, hours: int, qr_path: Path | None) -> None:
-    """Print a one-time enrolment link for a phone (and write it as a QR code with --qr)."""
     if qr_path is not None:
         check_qr_file(qr_path, "--qr")
     with opened() as conn, transaction(conn):  # no enrolment unless its QR file is written
@@ -48,10 +62,9 @@ def enrol_command(site_code: str, name: str, hours: int, qr_path: Path | None) -
             click.echo(note, err=True)
 
 
-@device_group.command("list")
+@device_group.command("list", help=_l("List enrolled phones."))
 @with_appcontext
 def list_command() -> None:
-    """List enrolled phones."""
     with opened() as conn:
         for r in devices.listing(conn):
             state = "revoked" if r["revoked_at"] else "active"
@@ -61,15 +74,17 @@ def list_command() -> None:
             )
 
 
-@device_group.command("revoke")
-@click.argument("name_or_id")
-@click.option(
-    "--site", "site_code", help="The site's code: only its phone of that name is revoked."
+@device_group.command(
+    "revoke",
+    help=_l(
+        "Revoke a phone by name or id: its pushes are refused until it is enrolled again. The"
+        " unused enrolment links of that name stop working too."
+    ),
 )
+@click.argument("name_or_id")
+@option("--site", "site_code", help=_l("The site's code: only its phone of that name is revoked."))
 @with_appcontext
 def revoke_command(name_or_id: str, site_code: str | None) -> None:
-    """Revoke a phone by name or id: its pushes are refused until it is enrolled again. The
-    unused enrolment links of that name stop working too."""
     with opened() as conn:
         count, links = devices.revoke(conn, name_or_id, site_code)
         if not count and not links:
@@ -80,12 +95,16 @@ def revoke_command(name_or_id: str, site_code: str | None) -> None:
             click.echo(_("Cancelled %(n)d unused enrolment link(s).", n=links))
 
 
-@click.command("import-outbox")
+@click.command(
+    "import-outbox",
+    help=_l(
+        "Import an outbox file exported from a phone (safe to run twice). Exits with 1 when "
+        "some of its records are not stored yet: keep the file and import it again later."
+    ),
+)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @with_appcontext
 def import_outbox_command(file: Path) -> None:
-    """Import an outbox file exported from a phone (safe to run twice). Exits with 1 when
-    some of its records are not stored yet: keep the file and import it again later."""
     with opened() as conn:
         summary = outbox_import.import_bytes(conn, read_input(file), source=f"import:{file.name}")
         click.echo(outbox_import.describe(summary))

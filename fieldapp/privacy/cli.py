@@ -8,14 +8,17 @@ from flask.cli import with_appcontext
 from flask_babel import gettext as _
 
 from fieldapp.commands import ensure_ready, localised
+from fieldapp.i18n import lazy_cli_gettext as _l
 from fieldapp.privacy import retention
 
 
-@click.command("purge")
+@click.command(
+    "purge",
+    help=_l("Delete entries (and what points at them) past RETENTION_DAYS, reports past theirs."),
+)
 @with_appcontext
 @localised
 def purge_command() -> None:
-    """Delete entries (and what points at them) past RETENTION_DAYS, reports past theirs."""
     ensure_ready()
     try:
         result = retention.purge_app(current_app._get_current_object(), trigger="cli")

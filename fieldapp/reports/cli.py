@@ -10,21 +10,24 @@ from flask_babel import gettext as _
 from fieldapp import days
 from fieldapp.commands import opened, output_file, table_options, write_table
 from fieldapp.gate.sites import unreachable_note
+from fieldapp.i18n import lazy_cli_gettext as _l
+from fieldapp.i18n import option
 from fieldapp.reports import posters, rollcall
 
 
-@click.group("report")
+@click.group("report", help=_l("Daily reports and the roll-call."))
 def report_group() -> None:
-    """Daily reports and the roll-call."""
+    pass
 
 
-@report_group.command("daily")
-@click.option("--date", "day", default=None, help="Local date YYYY-MM-DD (default: today)")
-@click.option("--district", default=None, help="Only the sites of this district")
+@report_group.command(
+    "daily", help=_l("Print the roll-call of a day: reported, zero, late, missing, with totals.")
+)
+@option("--date", "day", default=None, help=_l("Local date YYYY-MM-DD (default: today)"))
+@option("--district", default=None, help=_l("Only the sites of this district"))
 @table_options
 @with_appcontext
 def report_daily(day: str | None, district: str | None, fmt: str, out: str | None) -> None:
-    """Print the roll-call of a day: reported, zero, late, missing, with totals."""
     config = current_app.config
     with opened() as conn:
         try:
@@ -50,19 +53,20 @@ def report_daily(day: str | None, district: str | None, fmt: str, out: str | Non
     write_table(rc, rollcall, fmt, out)
 
 
-@click.command("posters")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PDF file to write")
-@click.option("--district", default=None, help="Only the sites of this district")
-@click.option(
+@click.command(
+    "posters", help=_l("Write an A4 poster per active site (QR code, instructions) into one PDF.")
+)
+@option("--out", required=True, type=click.Path(dir_okay=False), help=_l("PDF file to write"))
+@option("--district", default=None, help=_l("Only the sites of this district"))
+@option(
     "--lang",
     type=click.Choice(["zh_Hans", "zh_Hant"]),
     default="zh_Hans",
     show_default=True,
-    help="Simplified or traditional characters",
+    help=_l("Simplified or traditional characters"),
 )
 @with_appcontext
 def posters_command(out: str, district: str | None, lang: str) -> None:
-    """Write an A4 poster per active site (QR code, instructions) into one PDF."""
     config = current_app.config
     with opened() as conn:  # a missing font (pdffont.FontMissing) is said, not a traceback
         sites = posters.sites_for(conn, district)

@@ -9,37 +9,42 @@ from flask_babel import gettext as _
 
 from fieldapp import days
 from fieldapp.commands import opened, table_options, write_table
+from fieldapp.i18n import lazy_cli_gettext as _l
+from fieldapp.i18n import option
 from fieldapp.screening import campaigns, coverage, questions
 
 
-@click.group("screening")
+@click.group("screening", help=_l("Screening (排查): campaigns, and their coverage of a day."))
 def screening_group() -> None:
-    """Screening (排查): campaigns, and their coverage of a day."""
+    pass
 
 
-@screening_group.group("campaign")
+@screening_group.group(
+    "campaign",
+    help=_l("Campaigns: made at the central, they flow down to every instance and site phone."),
+)
 def campaign_group() -> None:
-    """Campaigns: made at the central, they flow down to every instance and site phone."""
+    pass
 
 
-@campaign_group.command("add")
-@click.option("--name", required=True, help="e.g. 复工人员排查")
-@click.option("--start", default=None, help="First day, YYYY-MM-DD (default: today)")
-@click.option("--end", default="", help="Last day, YYYY-MM-DD (default: until ended)")
-@click.option(
+@campaign_group.command("add", help=_l("Make a campaign; prints its id."))
+@option("--name", required=True, help=_l("e.g. 复工人员排查"))
+@option("--start", default=None, help=_l("First day, YYYY-MM-DD (default: today)"))
+@option("--end", default="", help=_l("Last day, YYYY-MM-DD (default: until ended)"))
+@option(
     "--once",
     is_flag=True,
-    help="Screen each person once over the campaign (default: everyone every day)",
+    help=_l("Screen each person once over the campaign (default: everyone every day)"),
 )
-@click.option("--all-sites", is_flag=True, help="Every site")
-@click.option("--district", "districts", multiple=True, help="A district it covers (repeatable)")
-@click.option("--site", "sites", multiple=True, help="A site code it covers (repeatable)")
-@click.option(
+@option("--all-sites", is_flag=True, help=_l("Every site"))
+@option("--district", "districts", multiple=True, help=_l("A district it covers (repeatable)"))
+@option("--site", "sites", multiple=True, help=_l("A site code it covers (repeatable)"))
+@option(
     "--questions",
     "asked",
     default=",".join(questions.QUESTIONS),
     show_default=True,
-    help="The questions it asks (comma list)",
+    help=_l("The questions it asks (comma list)"),
 )
 @with_appcontext
 def campaign_add(
@@ -52,7 +57,6 @@ def campaign_add(
     sites: tuple[str, ...],
     asked: str,
 ) -> None:
-    """Make a campaign; prints its id."""
     config = current_app.config
     with opened() as conn:
         made = campaigns.add(
@@ -70,10 +74,11 @@ def campaign_add(
     click.echo(f"{made.id}\t{made.name}")
 
 
-@campaign_group.command("list")
+@campaign_group.command(
+    "list", help=_l("List campaigns: id, name, dates, daily or once, questions, running or ended.")
+)
 @with_appcontext
 def campaign_list() -> None:
-    """List campaigns: id, name, dates, daily or once, questions, running or ended."""
     with opened() as conn:
         for c in campaigns.listing(conn):
             end = c.end_day.isoformat() if c.end_day else "…"
@@ -85,11 +90,10 @@ def campaign_list() -> None:
             )
 
 
-@campaign_group.command("end")
+@campaign_group.command("end", help=_l("End a campaign (by id or name); its answers are kept."))
 @click.argument("campaign")
 @with_appcontext
 def campaign_end(campaign: str) -> None:
-    """End a campaign (by id or name); its answers are kept."""
     with opened() as conn:
         found = campaigns.find(conn, campaign)
         changed = campaigns.end(conn, current_app.config, found)
@@ -100,16 +104,20 @@ def campaign_end(campaign: str) -> None:
     )
 
 
-@screening_group.command("coverage")
+@screening_group.command(
+    "coverage",
+    help=_l(
+        "Print a campaign's coverage of a day (table and summary paragraph), or write CSV/XLSX."
+    ),
+)
 @click.argument("campaign")
-@click.option("--date", "day", default=None, help="Local date YYYY-MM-DD (default: today)")
-@click.option("--district", default=None, help="Only the sites of this district")
+@option("--date", "day", default=None, help=_l("Local date YYYY-MM-DD (default: today)"))
+@option("--district", default=None, help=_l("Only the sites of this district"))
 @table_options
 @with_appcontext
 def coverage_command(
     campaign: str, day: str | None, district: str | None, fmt: str, out: str | None
 ) -> None:
-    """Print a campaign's coverage of a day (table and summary paragraph), or write CSV/XLSX."""
     config = current_app.config
     with opened() as conn:
         try:

@@ -17,22 +17,25 @@ from tqdm import tqdm
 import sync
 from fieldapp import db, rules
 from fieldapp.commands import cannot_write, ensure_ready, localised, opened
+from fieldapp.i18n import lazy_cli_gettext as _l
+from fieldapp.i18n import option
 from fieldapp.settings import is_downstream
 from fieldapp.syncing import status, upstream
 from sync import peers
 
 
-@click.group("instance")
+@click.group("instance", help=_l("Downstream instances allowed to push here."))
 def instance_group() -> None:
-    """Downstream instances allowed to push here."""
+    pass
 
 
-@instance_group.command("add")
+@instance_group.command(
+    "add", help=_l("Allow a downstream instance NAME to push here; print its token once.")
+)
 @click.argument("name")
 @with_appcontext
 @localised
 def instance_add(name: str) -> None:
-    """Allow a downstream instance NAME to push here; print its token once."""
     name = name.strip()
     if not name or len(name) > 80:
         raise click.UsageError(_("The name must be 1 to 80 characters."))
@@ -54,12 +57,13 @@ def _base_url() -> str:
     return str(current_app.config.get("BASE_URL") or "http://127.0.0.1:5000")
 
 
-@instance_group.command("revoke")
+@instance_group.command(
+    "revoke", help=_l("Revoke instance NAME's token: its pushes are refused from now on.")
+)
 @click.argument("name")
 @with_appcontext
 @localised
 def instance_revoke(name: str) -> None:
-    """Revoke instance NAME's token: its pushes are refused from now on."""
     with opened() as conn, db.transaction(conn):
         n = peers.revoke(conn, "instance", name)
     if not n:
@@ -67,11 +71,12 @@ def instance_revoke(name: str) -> None:
     click.echo(_("Instance “%(name)s” revoked.", name=name))
 
 
-@instance_group.command("list")
+@instance_group.command(
+    "list", help=_l("List downstream instances: last push and records received.")
+)
 @with_appcontext
 @localised
 def instance_list() -> None:
-    """List downstream instances: last push and records received."""
     with opened() as conn:
         rows = peers.listing(conn, "instance")
     if not rows:
@@ -87,18 +92,20 @@ def _pushes(peer, sep: str) -> str:
     return when + sep + _("records received: %(n)d", n=peer["records_in"])
 
 
-@click.group("upstream")
+@click.group("upstream", help=_l("The instance this one pushes to."))
 def upstream_group() -> None:
-    """The instance this one pushes to."""
+    pass
 
 
-@upstream_group.command("set")
+@upstream_group.command(
+    "set",
+    help=_l("Push to the instance at URL with the TOKEN it issued (fieldapp instance add there)."),
+)
 @click.argument("url")
 @click.argument("token")
 @with_appcontext
 @localised
 def upstream_set(url: str, token: str) -> None:
-    """Push to the instance at URL with the TOKEN it issued (fieldapp instance add there)."""
     problem = upstream.check_upstream(url, token)
     if problem:
         raise click.UsageError(problem)
@@ -140,13 +147,12 @@ def _print_status(conn: sqlite3.Connection) -> None:
         click.echo(f"{kind} {p['name']}: " + _pushes(p, ", "))
 
 
-@click.command("sync")
-@click.option("--watch", is_flag=True, help="Keep syncing, backing off after failures.")
-@click.option("--status", "show_status", is_flag=True, help="Show where sync stands and exit.")
+@click.command("sync", help=_l("Push every record the upstream lacks, then pull configuration."))
+@option("--watch", is_flag=True, help=_l("Keep syncing, backing off after failures."))
+@option("--status", "show_status", is_flag=True, help=_l("Show where sync stands and exit."))
 @with_appcontext
 @localised
 def sync_command(watch: bool, show_status: bool) -> None:
-    """Push every record the upstream lacks, then pull configuration."""
     app = current_app._get_current_object()
     if show_status:
         with opened() as conn:
