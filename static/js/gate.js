@@ -399,7 +399,9 @@
     var fresh = t.content.getElementById("gate");
     var old = document.getElementById("gate");
     if (!fresh || !old) return false;
+    var search = typedSearch();
     old.replaceWith(fresh);
+    if (search) search.restore();
     if (res.headers.get("X-Outbox-Stored")) {
       // The instance itself stored it: for this phone that is a send, as a push is.
       FieldGate.sentAt = Date.now();
@@ -413,6 +415,31 @@
     pending = null;
     fresh.dispatchEvent(new CustomEvent("gate-swapped", { bubbles: true }));
     return true;
+  }
+
+  // The roster search typed while the save was on its way (it is outside the form, which takes
+  // no typing then): the answer's fresh #gate has an empty one, which would drop the typing, its
+  // matches, and the keyboard. Null when it is as it was at the tap.
+  var searchAtTap = "";
+  function typedSearch() {
+    var input = document.getElementById("roster-q");
+    if (!input || input.value === searchAtTap) return null;
+    var results = document.getElementById("roster-results");
+    var focused = document.activeElement === input;
+    var from = input.selectionStart;
+    var to = input.selectionEnd;
+    return {
+      restore: function () {
+        var fresh = document.getElementById("roster-q");
+        if (!fresh) return;
+        fresh.value = input.value;
+        var list = document.getElementById("roster-results");
+        if (list && results) list.replaceWith(results);
+        if (!focused) return;
+        fresh.focus({ preventScroll: true });
+        try { fresh.setSelectionRange(from, to); } catch (e) { /* no caret to put back */ }
+      },
+    };
   }
 
   // Nothing was saved (an error page answered, or no answer came and the phone cannot keep
@@ -473,6 +500,8 @@
     if (event.defaultPrevented || f.id !== "entry-form") return;
     event.preventDefault();
     if (sending) return;
+    var search = document.getElementById("roster-q");
+    searchAtTap = search ? search.value : "";
     if (f.elements.recorded_at && !f.elements.recorded_at.value) {
       // When the person passed, fixed at the first tap so that a retry keeps the same content:
       // FieldOutbox.recordedAt()'s form, written here because this page saves before it has

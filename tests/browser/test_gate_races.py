@@ -103,3 +103,32 @@ def test_a_person_picked_while_a_save_is_on_its_way_is_the_next_entry(
     wait_waiting(page, 0)  # "kept": the first one, sent from the outbox
     expected = (link, "", 36.6) if how != "visitor" else ("", link, 36.6)
     assert stored(server) == {"先来的": ("", "", 36.5), person: expected}
+
+
+def test_a_search_typed_while_a_save_is_on_its_way_stays(server, context, page):
+    """While the save is on its way the volunteer types the next person's name into the roster
+    search (outside the form, which takes no typing then). The instance's answer replaced it with
+    an empty search: what was typed was gone, the matches too. Now the search and its matches
+    stay, and the match tapped is the next entry, linked."""
+    gate_phone(server, context, page)
+    saves = HeldSaves(context)
+    fill(page, "先来的")
+    page.click(f"{FORM} button.save")
+    saves.wait(page)
+    page.fill("#roster-q", "张建")
+    page.locator("a.person", has_text="张建国").wait_for()
+
+    saves.answer()
+    page.locator("#gate-saved", has_text="先来的").wait_for()
+    assert page.input_value("#roster-q") == "张建"
+    assert page.evaluate("() => document.activeElement.id") == "roster-q"  # typing goes on
+    page.locator("a.person", has_text="张建国").click()
+    form_shows(page, "张建国")
+
+    saves.stop()
+    page.check(f"{FORM} [name=direction][value=in]")
+    page.fill(f"{FORM} [name=temperature]", "36.6")
+    page.click(f"{FORM} button.save")
+    page.locator("#gate-saved", has_text="张建国").wait_for()
+    (person,) = server.query("SELECT id FROM roster WHERE name = '张建国'")[0]
+    assert stored(server) == {"先来的": ("", "", 36.5), "张建国": (person, "", 36.6)}
