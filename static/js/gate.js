@@ -197,8 +197,32 @@
     }
   }
 
+  // A person picked (a match tapped, a pass scanned) while a save is on its way: the form
+  // still shows, and the save sends, the person before; the save's answer brings a fresh form
+  // (or, kept on the phone, resets it), which would silently drop the pick, or keep only the
+  // part of it the reset leaves (a name without its roster link). So the pick waits for that
+  // fresh form and fills it; a save that fails leaves the form as typed and drops the pick
+  // (the volunteer saves that person again, then picks the next one again).
+  var pending = null;
+  function saving() {
+    var f = form();
+    return !!f && f.getAttribute("aria-busy") === "true";
+  }
+  function whenSaved(fill, what) {
+    if (!saving()) return fill(what);
+    pending = { fill: fill, what: what };
+  }
+  // The save's fresh form is in place (an online answer's, or the outbox's): fill in a pick
+  // that waited for it.
+  function pickPending() {
+    var p = pending;
+    pending = null;
+    if (p) p.fill(p.what);
+  }
+
   /* A roster person (a match tapped, or their pass scanned): fill the form and fold it. */
-  function pick(person) {
+  function pick(person) { whenSaved(pickNow, person); }
+  function pickNow(person) {
     var f = form();
     if (!f) return;
     set(f, "name", person.name);
@@ -214,7 +238,8 @@
 
   /* A visitor's pass scanned: what they registered fills the form, the link to it is kept.
      Without their registration (offline) only the link and "visitor": the name is typed. */
-  function pickVisitor(reg) {
+  function pickVisitor(reg) { whenSaved(pickVisitorNow, reg); }
+  function pickVisitorNow(reg) {
     var f = form();
     if (!f) return;
     fold(f, null);
@@ -365,13 +390,18 @@
     Object.keys(events).forEach(function (name) {
       f.dispatchEvent(new CustomEvent(name, { bubbles: true, detail: events[name] }));
     });
-    if (res.headers.get("HX-Reswap") === "none") return true;
+    if (res.headers.get("HX-Reswap") === "none") {
+      pending = null; // kept (outbox-form-fresh filled it in), or refused: the form stays
+      return true;
+    }
     var t = document.createElement("template");
     t.innerHTML = html;
     var fresh = t.content.getElementById("gate");
     var old = document.getElementById("gate");
     if (!fresh || !old) return false;
+    var search = typedSearch();
     old.replaceWith(fresh);
+    if (search) search.restore();
     if (res.headers.get("X-Outbox-Stored")) {
       // The instance itself stored it: for this phone that is a send, as a push is.
       FieldGate.sentAt = Date.now();
@@ -380,13 +410,42 @@
     setUp();
     markFresh();
     showOutcome();
+    var saved = document.getElementById("gate-saved");
+    if (saved && !saved.hidden && !fresh.querySelector(".field-error, .errors")) pickPending();
+    pending = null;
     fresh.dispatchEvent(new CustomEvent("gate-swapped", { bubbles: true }));
     return true;
+  }
+
+  // The roster search typed while the save was on its way (it is outside the form, which takes
+  // no typing then): the answer's fresh #gate has an empty one, which would drop the typing, its
+  // matches, and the keyboard. Null when it is as it was at the tap.
+  var searchAtTap = "";
+  function typedSearch() {
+    var input = document.getElementById("roster-q");
+    if (!input || input.value === searchAtTap) return null;
+    var results = document.getElementById("roster-results");
+    var focused = document.activeElement === input;
+    var from = input.selectionStart;
+    var to = input.selectionEnd;
+    return {
+      restore: function () {
+        var fresh = document.getElementById("roster-q");
+        if (!fresh) return;
+        fresh.value = input.value;
+        var list = document.getElementById("roster-results");
+        if (list && results) list.replaceWith(results);
+        if (!focused) return;
+        fresh.focus({ preventScroll: true });
+        try { fresh.setSelectionRange(from, to); } catch (e) { /* no caret to put back */ }
+      },
+    };
   }
 
   // Nothing was saved (an error page answered, or no answer came and the phone cannot keep
   // the entry): the form stays as it was typed, and says why above it.
   function notSaved(f, text) {
+    pending = null; // the form stays as typed: a pick meanwhile is not put over it
     var box = f.querySelector("[data-not-saved]");
     if (!box) {
       box = document.createElement("div");
@@ -441,6 +500,8 @@
     if (event.defaultPrevented || f.id !== "entry-form") return;
     event.preventDefault();
     if (sending) return;
+    var search = document.getElementById("roster-q");
+    searchAtTap = search ? search.value : "";
     if (f.elements.recorded_at && !f.elements.recorded_at.value) {
       // When the person passed, fixed at the first tap so that a retry keeps the same content:
       // FieldOutbox.recordedAt()'s form, written here because this page saves before it has
@@ -547,7 +608,7 @@
     setUp();
     markFresh();
     var box = document.getElementById("gate-saved");
-    if (!box || !said) return;
+    if (!box || !said) return pickPending();
     var template = said.action ? box.dataset.tSavedFever : box.dataset.tSaved;
     box.querySelector("[data-gate-saved-text]").textContent = template.replace(
       /\{(\w+)\}/g, function (_, k) { return k in said ? said[k] : ""; });
@@ -561,6 +622,7 @@
     box.hidden = false;
     justSaved(f);
     showSaved(box);
+    pickPending();
   });
 
   // The pass scanner (scanner.js, passes.js) is not part of the page's first download: the

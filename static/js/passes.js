@@ -120,6 +120,11 @@
   async function next() {
     savedAt = Date.now();
     say("");
+    // Someone picked while the save was on its way (a card scanned, a match tapped) is in the
+    // fresh form already (gate.js): the camera comes back after their save, for the one after.
+    const f = document.getElementById("entry-form");
+    if (f && ((f.elements.roster_id && f.elements.roster_id.value)
+      || (f.elements.registration_uuid && f.elements.registration_uuid.value))) return;
     if (again && !(await scanner.start(true))) again = false;
   }
   document.addEventListener("gate-swapped", () => {

@@ -302,3 +302,57 @@ WORKER_STATE = """async () => {
   return {caches: await caches.keys(), installing: url(reg.installing), waiting: url(reg.waiting),
           active: url(reg.active), controller: !!navigator.serviceWorker.controller, sw};
 }"""
+
+
+class HeldSaves:
+    """The gate form's saves held on their way to the instance (the page's and its service
+    worker's requests alike), as one bar of signal holds them, until the test lets each go on
+    (answer: the instance stores it and answers) or cuts it (cut: the connection breaks, and
+    the phone keeps the entry in its outbox). Other requests go through."""
+
+    PATTERN = "**/s/*/entries"
+
+    def __init__(self, context):
+        self.context = context
+        self.held: list = []
+        context.route(self.PATTERN, self._hold)
+
+    def _hold(self, route) -> None:
+        if route.request.method == "POST":
+            self.held.append(route)
+        else:
+            route.continue_()
+
+    def wait(self, page, count: int = 1) -> None:
+        """Wait until `count` saves are held (Playwright runs the route handlers only while the
+        test is in one of its calls: a short wait_for_timeout, polled)."""
+        wait_until(
+            lambda: page.wait_for_timeout(20) or len(self.held) >= count,
+            30,
+            f"{count} save(s) held on their way",
+        )
+
+    def answer(self) -> None:
+        self.held.pop(0).continue_()
+
+    def cut(self) -> None:
+        self.held.pop(0).abort("internetdisconnected")
+
+    def stop(self) -> None:
+        """Let the saves that follow through."""
+        self.context.unroute(self.PATTERN, self._hold)
+
+
+# Loads the pass scanner's scripts (scanner.js, passes.js), as the first tap on "scan" does, for
+# a test to call FieldPasses.scanned(text) as the camera would.
+LOAD_SCANNER = """async () => {
+  for (const src of document.getElementById("pass-scanner").dataset.scripts.split(" ")) {
+    await new Promise((ok, fail) => {
+      const s = document.createElement("script");
+      s.src = src;
+      s.onload = ok;
+      s.onerror = fail;
+      document.head.append(s);
+    });
+  }
+}"""

@@ -11,7 +11,7 @@ import urllib.request
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from phone_support import names, no_duplicates, ready, save, until, wait_waiting
+from phone_support import LOAD_SCANNER, names, no_duplicates, ready, save, until, wait_waiting
 from sync_helpers import entry
 
 from fieldapp.phones import devices
@@ -343,18 +343,6 @@ def test_a_page_kept_before_its_list_had_a_script_of_its_own_still_shows_it_as_i
     page.wait_for_selector(".last-entries:has-text('后来的人')")
 
 
-# What the first tap on "scan" loads (gate.js loadScanner), without starting the camera.
-LOAD_SCANNER = """async () => {
-  for (const src of document.getElementById("pass-scanner").dataset.scripts.split(" ")) {
-    await new Promise((ok, fail) => {
-      const s = document.createElement("script");
-      s.src = src;
-      s.onload = ok;
-      s.onerror = fail;
-      document.head.append(s);
-    });
-  }
-}"""
 KEPT_ROSTER = """async (siteId) => {
   const db = await new Promise((ok, fail) => {
     const r = indexedDB.open("fieldapp-roster");

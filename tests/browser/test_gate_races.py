@@ -1,0 +1,134 @@
+"""The gate form while a save is on its way (one bar of signal: seconds): what the volunteer
+does meanwhile (a roster match tapped, a pass scanned, a search typed) is what the form shows
+once the save is answered, and what the next save stores; the save under way stores what the
+form held when "保存登记" was tapped."""
+
+from __future__ import annotations
+
+import pytest
+from phone_support import (
+    LOAD_SCANNER,
+    HeldSaves,
+    fill,
+    outbox_loaded,
+    ready,
+    register_visitor,
+    until,
+    wait_waiting,
+)
+from servers import enrol_cookie
+
+FORM = "#entry-form"
+
+
+def gate_phone(server, context, page) -> dict:
+    """An enrolled phone of the residential site on its gate page: its service worker in
+    control, its outbox and the site's roster on the phone."""
+    site = server.query("SELECT id, code FROM sites WHERE kind = 'residential'")[0]
+    enrol_cookie(server, context, site["id"])
+    page.goto(f"{server.url}/s/{site['code']}")
+    ready(page)
+    outbox_loaded(page)
+    until(page, "async () => !!self.FieldRoster && (await FieldRoster.loaded, FieldRoster.ready())")
+    return site
+
+
+def stored(server) -> dict:
+    """The entries the instance holds, by name: their links and temperature."""
+    rows = server.query("SELECT name, roster_id, registration_uuid, temperature FROM entries")
+    return {r["name"]: (r["roster_id"], r["registration_uuid"], r["temperature"]) for r in rows}
+
+
+def form_shows(page, name: str) -> None:
+    page.wait_for_function(
+        "(name) => document.querySelector('#entry-form [name=name]').value === name", arg=name
+    )
+
+
+@pytest.mark.parametrize("outcome", ["answered", "kept"])
+@pytest.mark.parametrize("how", ["match", "card", "visitor"])
+def test_a_person_picked_while_a_save_is_on_its_way_is_the_next_entry(
+    server, browser, context, page, how, outcome
+):
+    """The volunteer taps 保存登记 for one person and, while the save is on its way, taps the
+    next one's roster match or scans their pass. The save's answer (the instance's fresh form,
+    or the outbox's reset when the connection broke) wiped the pick: the form came back empty or,
+    from the outbox's reset, with a name and no link, and the entry saved next was not linked to
+    the roster person or the visitor's registration. Now the save stores the person it was
+    tapped for, the form then shows the one picked, linked, and the next save stores that."""
+    site = gate_phone(server, context, page)
+    person, link = "张建国", ""
+    if how == "visitor":
+        visitor = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+        try:
+            own = visitor.new_page()
+            own.goto(f"{server.url}/s/{site['code']}/register")
+            register_visitor(own, "赵小明")
+        finally:
+            visitor.close()
+        person = "赵小明"
+        link = server.query("SELECT uuid FROM registrations")[0][0]
+        scan = f"fieldapp:visit:{site['id']}:{link}"
+    else:
+        row = server.query("SELECT id, pass_token FROM roster WHERE name = ?", (person,))[0]
+        link, scan = row["id"], f"fieldapp:pass:{row['pass_token']}"
+    if how != "match":
+        page.evaluate(LOAD_SCANNER)
+
+    saves = HeldSaves(context)
+    fill(page, "先来的")
+    page.click(f"{FORM} button.save")
+    saves.wait(page)
+    assert page.get_attribute(FORM, "aria-busy") == "true"  # 正在保存…
+    if how == "match":
+        page.fill("#roster-q", "张建")
+        page.locator("a.person", has_text=person).click()
+    else:
+        page.evaluate("(text) => FieldPasses.scanned(text)", scan)
+    # Until the save is answered the form is the person it sends.
+    assert page.input_value(f"{FORM} [name=name]") == "先来的"
+
+    saves.answer() if outcome == "answered" else saves.cut()
+    page.locator("#gate-saved", has_text="先来的").wait_for()
+    form_shows(page, person)
+    assert page.locator("[data-known] [data-known-name]").inner_text() == person
+    field = "registration_uuid" if how == "visitor" else "roster_id"
+    assert page.input_value(f"{FORM} [name={field}]") == link
+
+    saves.stop()
+    page.check(f"{FORM} [name=direction][value=in]")
+    page.fill(f"{FORM} [name=temperature]", "36.6")
+    page.click(f"{FORM} button.save")
+    page.locator("#gate-saved", has_text=person).wait_for()
+    wait_waiting(page, 0)  # "kept": the first one, sent from the outbox
+    expected = (link, "", 36.6) if how != "visitor" else ("", link, 36.6)
+    assert stored(server) == {"先来的": ("", "", 36.5), person: expected}
+
+
+def test_a_search_typed_while_a_save_is_on_its_way_stays(server, context, page):
+    """While the save is on its way the volunteer types the next person's name into the roster
+    search (outside the form, which takes no typing then). The instance's answer replaced it with
+    an empty search: what was typed was gone, the matches too. Now the search and its matches
+    stay, and the match tapped is the next entry, linked."""
+    gate_phone(server, context, page)
+    saves = HeldSaves(context)
+    fill(page, "先来的")
+    page.click(f"{FORM} button.save")
+    saves.wait(page)
+    page.fill("#roster-q", "张建")
+    page.locator("a.person", has_text="张建国").wait_for()
+
+    saves.answer()
+    page.locator("#gate-saved", has_text="先来的").wait_for()
+    assert page.input_value("#roster-q") == "张建"
+    assert page.evaluate("() => document.activeElement.id") == "roster-q"  # typing goes on
+    page.locator("a.person", has_text="张建国").click()
+    form_shows(page, "张建国")
+
+    saves.stop()
+    page.check(f"{FORM} [name=direction][value=in]")
+    page.fill(f"{FORM} [name=temperature]", "36.6")
+    page.click(f"{FORM} button.save")
+    page.locator("#gate-saved", has_text="张建国").wait_for()
+    (person,) = server.query("SELECT id FROM roster WHERE name = '张建国'")[0]
+    assert stored(server) == {"先来的": ("", "", 36.5), "张建国": (person, "", 36.6)}
