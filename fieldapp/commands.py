@@ -241,6 +241,16 @@ def table_options(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
+# --lang of a command that prints a PDF (posters, passes): the characters it is printed in.
+pdf_lang_option = option(
+    "--lang",
+    type=click.Choice(["zh_Hans", "zh_Hant"]),
+    default="zh_Hans",
+    show_default=True,
+    help=_l("Simplified or traditional characters"),
+)
+
+
 def write_table(table: Any, formats: Any, fmt: str, out: str | None) -> None:
     """Print a table (the roll-call, a campaign's coverage) as text or CSV, or write it to out.
     formats is its module: format_text, to_csv and to_xlsx. An XLSX file needs out."""

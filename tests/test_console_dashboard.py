@@ -183,6 +183,19 @@ def test_a_city_of_sites_and_phones_is_shown_in_part_with_where_to_see_all(app, 
     assert "刚同步的手机" not in peers and peers.count("超过 2 小时未同步") == 3
 
 
+def closed_long_ago(db, site) -> None:
+    """site closed in 2020, as the console's close does it (its closing kept)."""
+    with transaction(db):
+        db.execute(
+            "UPDATE sites SET active = 0, closed_at = ? WHERE id = ?",
+            ("2020-01-01T00:00:00.000Z", site["id"]),
+        )
+        db.execute(
+            "INSERT INTO site_closures (site_id, closed_at) VALUES (?, ?)",
+            (site["id"], "2020-01-01T00:00:00.000Z"),
+        )
+
+
 def test_a_site_closed_today_keeps_its_entries_and_fevers_on_todays_dashboard(app, db, world):
     """阳光花园小区 closes at noon after a morning of entries, a fever among them: today's
     figures still count them, as today's roll-call still lists the site and the log its fever;
@@ -190,15 +203,7 @@ def test_a_site_closed_today_keeps_its_entries_and_fevers_on_todays_dashboard(ap
     runner = app.test_cli_runner()
     assert runner.invoke(args=["site", "deactivate", world["a"]["code"]]).exit_code == 0
     gone = make_site(app, "去年的小区", "金坛区")
-    with transaction(db):
-        db.execute(
-            "UPDATE sites SET active = 0, closed_at = ? WHERE id = ?",
-            ("2020-01-01T00:00:00.000Z", gone["id"]),
-        )
-        db.execute(
-            "INSERT INTO site_closures (site_id, closed_at) VALUES (?, ?)",
-            (gone["id"], "2020-01-01T00:00:00.000Z"),
-        )
+    closed_long_ago(db, gone)
     client = app.test_client()
     login(client, "coord")
     html = client.get("/console/").get_data(as_text=True)
@@ -214,15 +219,7 @@ def test_entries_of_today_at_a_site_closed_before_today_are_counted(app, db, wor
     the log lists today's fever there and so does the fever cases' count, so the dashboard's
     tiles, its site table and its hour chart count them too."""
     gone = make_site(app, "已关闭小区", "金坛区")
-    with transaction(db):
-        db.execute(
-            "UPDATE sites SET active = 0, closed_at = ? WHERE id = ?",
-            ("2020-01-01T00:00:00.000Z", gone["id"]),
-        )
-        db.execute(
-            "INSERT INTO site_closures (site_id, closed_at) VALUES (?, ?)",
-            (gone["id"], "2020-01-01T00:00:00.000Z"),
-        )
+    closed_long_ago(db, gone)
     save(app, wire_entry(gone["id"], name="晚到发烧", temperature=38.6, fever_action="clinic"))
     client = app.test_client()
     login(client, "coord")

@@ -11,7 +11,7 @@ from flask.cli import with_appcontext
 from flask_babel import gettext as _
 
 from fieldapp import days, rules
-from fieldapp.commands import check_qr_file, opened, output_file, read_input
+from fieldapp.commands import check_qr_file, opened, output_file, pdf_lang_option, read_input
 from fieldapp.db import transaction
 from fieldapp.gate import demo, passes, qr, roster, sites
 from fieldapp.i18n import lazy_cli_gettext as _l
@@ -289,13 +289,7 @@ def roster_list(site: str) -> None:
     multiple=True,
     help=_l("Only this person (roster id or exact name); repeat for more. Default: everyone"),
 )
-@option(
-    "--lang",
-    type=click.Choice(["zh_Hans", "zh_Hant"]),
-    default="zh_Hans",
-    show_default=True,
-    help=_l("Simplified or traditional characters"),
-)
+@pdf_lang_option
 @with_appcontext
 def roster_passes(site: str, out: Path, persons: tuple[str, ...], lang: str) -> None:
     with opened() as conn:

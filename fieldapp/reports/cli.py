@@ -8,7 +8,13 @@ from flask.cli import with_appcontext
 from flask_babel import gettext as _
 
 from fieldapp import days
-from fieldapp.commands import opened, output_file, table_options, write_table
+from fieldapp.commands import (
+    opened,
+    output_file,
+    pdf_lang_option,
+    table_options,
+    write_table,
+)
 from fieldapp.gate.sites import unreachable_note
 from fieldapp.i18n import lazy_cli_gettext as _l
 from fieldapp.i18n import option
@@ -58,13 +64,7 @@ def report_daily(day: str | None, district: str | None, fmt: str, out: str | Non
 )
 @option("--out", required=True, type=click.Path(dir_okay=False), help=_l("PDF file to write"))
 @option("--district", default=None, help=_l("Only the sites of this district"))
-@option(
-    "--lang",
-    type=click.Choice(["zh_Hans", "zh_Hant"]),
-    default="zh_Hans",
-    show_default=True,
-    help=_l("Simplified or traditional characters"),
-)
+@pdf_lang_option
 @with_appcontext
 def posters_command(out: str, district: str | None, lang: str) -> None:
     config = current_app.config
