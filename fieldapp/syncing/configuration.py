@@ -3,7 +3,6 @@ settings a downstream must share (retention), exported to a pull and applied fro
 
 from __future__ import annotations
 
-import math
 import sqlite3
 from collections.abc import Mapping
 from typing import Any
@@ -19,8 +18,6 @@ from sync import config as sync_config
 
 # Configuration that flows down: these tables are owned by the upstream and versioned there.
 CONFIG_TABLES = ("sites", "roster", "screening_campaigns")
-# The range of an INTEGER column (SQLite's, and BIGINT's on PostgreSQL).
-INT_RANGE = range(-(2**63), 2**63)
 
 
 def export_config(
@@ -108,22 +105,19 @@ def _check(conn: sqlite3.Connection, rows: Mapping[str, list[Mapping[str, Any]]]
                 _(
                     "site “%(name)s” is of a kind this version does not know (%(kind)s):"
                     " update fieldapp here",
-                    name=str(site.get("name"))[:80],
-                    kind=str(site["kind"])[:80],
+                    name=sync.wire.printable(str(site.get("name"))[:80]),
+                    kind=sync.wire.printable(str(site["kind"])[:80]),
                 )
             )
 
 
 def _storable(value: Any) -> bool:
-    """Whether a pulled value can be stored in a column as it is: text without NUL (PostgreSQL
-    refuses it), a number in an INTEGER's range, a flag, or nothing; not a list, an object."""
-    if value is None or isinstance(value, bool):
-        return True
-    if isinstance(value, str):
-        return "\x00" not in value
-    if isinstance(value, int):
-        return value in INT_RANGE
-    return isinstance(value, float) and math.isfinite(value)
+    """Whether a pulled value can be stored in a column as it is: text, a number, a flag or
+    nothing, in which sync.wire.problem finds nothing a database cannot hold (a NUL, a lone
+    surrogate, a number beyond 64 bits or not finite); not a list, an object."""
+    return (value is None or isinstance(value, str | int | float)) and (
+        sync.wire.problem(value) is None
+    )
 
 
 def _unusable(problem: str) -> sync.SyncError:
@@ -177,7 +171,7 @@ def apply_config(conn: sqlite3.Connection, payload: Any) -> dict[str, int]:
         isinstance(version, bool)
         or not isinstance(version, int)
         or version < 0
-        or version not in INT_RANGE
+        or not _storable(version)
     ):
         raise sync.SyncError(_("The upstream's configuration answer is malformed."))
     rows = {t: payload.get(t) or [] for t in CONFIG_TABLES}
