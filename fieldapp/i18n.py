@@ -92,7 +92,7 @@ def localise_paths(command: Any) -> None:
 
 
 @functools.cache
-def _cli_catalog(locale: str) -> support.Translations:
+def cli_catalog(locale: str) -> support.Translations:
     """Every area's catalog for locale, merged as Flask-Babel merges them for a page."""
     merged = support.Translations()
     for folder in sorted(p for p in TRANSLATIONS.iterdir() if p.is_dir() and p.name != "click"):
@@ -105,7 +105,7 @@ def _cli_catalog(locale: str) -> support.Translations:
 def cli_gettext(message: str, **params: Any) -> str:
     """message in the command-line user's language, whether or not an app exists yet (the
     help of `fieldapp` and its commands is shown before any app is made, or without one)."""
-    text = _cli_catalog(cli_locale()).gettext(message)
+    text = cli_catalog(cli_locale()).gettext(message)
     return text % params if params else text
 
 

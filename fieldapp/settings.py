@@ -14,14 +14,13 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfoNotFoundError
 
-from babel.support import Translations
 from flask_babel import gettext
 
 from fieldapp import days
+from fieldapp.i18n import cli_catalog
 
 # The checkout: templates/ and static/ sit at its top, beside this package (DESIGN.md).
 ROOT = Path(__file__).resolve().parent.parent
-TRANSLATIONS = Path(__file__).resolve().parent / "translations" / "core"
 
 
 def _(message: str) -> str:
@@ -39,8 +38,7 @@ class SettingError(ValueError):
 
     def translated(self, locale: str) -> str:
         """The message in locale (a command-line user's language, before any app exists)."""
-        catalog = Translations.load(str(TRANSLATIONS), [locale])
-        return catalog.gettext(self.message) % self.params
+        return cli_catalog(locale).gettext(self.message) % self.params
 
 
 @dataclass(frozen=True)
