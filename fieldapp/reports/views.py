@@ -105,7 +105,8 @@ def _gate_context(site, day: date, today: date, error: str = "", form: dict | No
         "days": [today - timedelta(days=n) for n in range(0, 3)],
         "data": data,
         "current": now,
-        "submitted_local": days.local(now.recorded_at, _tz()) if now else None,
+        # Its local time, with the date when it was sent on another day (a late report).
+        "submitted_at": days.clock(day, _tz())(now.recorded_at) if now else "",
         "history": history,
         "error": error,
         "record_uuid": reports.new_uuid(),
