@@ -590,3 +590,33 @@ def test_the_report_counts_the_entries_as_corrected(runner, client, app, db, sit
         "发热": "3",
         "行程": "1",
     }
+
+
+def test_a_report_sent_on_a_later_day_says_that_day_on_the_gate_page(client, app, db, site):
+    """A report of DAY sent the next morning: the gate's page says when, with the date (the
+    roll-call does), not only the time of day, which would read as sent on DAY itself."""
+    enrol(client, db, site)
+    next_day = DAY + timedelta(days=1)
+    with app.test_request_context():
+        reports.submit(db, report_data(site["id"], DAY), recorded_at=local(next_day, 9, 5))
+        reports.submit(db, report_data(site["id"], next_day), recorded_at=local(next_day, 19, 30))
+        (row,) = rollcall.build(db, DAY, tz_name=TZ, cutoff="20:00").rows
+    assert row.submitted_at == f"{next_day.isoformat()} 09:05"
+    page = client.get(f"/s/{site['code']}/report?day={DAY.isoformat()}").text
+    assert f"{DAY.isoformat()} 的零报告已于 {next_day.isoformat()} 09:05 提交" in page
+    page = client.get(f"/s/{site['code']}/report?day={next_day.isoformat()}").text
+    assert f"{next_day.isoformat()} 的零报告已于 19:30 提交" in page
+
+
+def test_cli_report_daily_refuses_a_day_to_come_as_the_console_does(runner, app, db, site):
+    """Tomorrow's roll-call would list every site as missing: the console refuses the day,
+    and so does the command, in the user's language, printing no table."""
+    tomorrow = (days.today(TZ) + timedelta(days=1)).isoformat()
+    r = runner.invoke(args=["report", "daily", "--date", tomorrow], env={"LANG": "zh_CN.UTF-8"})
+    assert r.exit_code == 2, r.output
+    assert f"{tomorrow} 还没有到：点名只显示今天和之前的日子。" in r.output
+    assert "阳光花园小区" not in r.output and "未报" not in r.output
+    r = runner.invoke(args=["report", "daily", "--date", tomorrow], env={"LANG": "zh_TW.UTF-8"})
+    assert f"{tomorrow} 還沒有到：點名只顯示今天和之前的日子。" in r.output
+    today = runner.invoke(args=["report", "daily"], env={"LANG": "zh_CN.UTF-8"})
+    assert today.exit_code == 0 and "阳光花园小区" in today.output and "未报" in today.output

@@ -38,7 +38,15 @@ def report_daily(day: str | None, district: str | None, fmt: str, out: str | Non
     with opened() as conn:
         try:
             days.parse_cutoff(config["REPORT_CUTOFF"])
-            when = days.parse_day(day) if day else days.today(config["TIMEZONE"])
+            today = days.today(config["TIMEZONE"])
+            when = days.parse_day(day) if day else today
+            if when > today:  # every site would read "missing", as the console says too
+                raise ValueError(
+                    _(
+                        "%(day)s has not come yet: the roll-call shows today and the days before.",
+                        day=when.isoformat(),
+                    )
+                )
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--date") from None
         rc = rollcall.build(

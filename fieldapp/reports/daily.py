@@ -12,7 +12,8 @@ import sqlite3
 import uuid as uuidlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
+from functools import partial
 from operator import attrgetter
 from typing import Any, TypeVar
 
@@ -196,18 +197,34 @@ def count_label(key: str) -> str:
     )
 
 
-def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
-    """Check a daily report from any source and return its normalised wire form."""
+def latest_day(tz_name: str) -> date:
+    """The latest day a report may be for: today in the instance's zone (TIMEZONE), as a
+    clock up to sync.store.CLOCK_TOLERANCE ahead of ours reads it (a phone a few minutes fast
+    just before midnight is not a wrong clock, and its report of "today" is the next day's)."""
+    return days.today(tz_name, sync.utcnow() + sync.store.CLOCK_TOLERANCE)
+
+
+def not_yet(day: date, tz_name: str) -> str:
+    """Why a report for a day after latest_day is refused, in the reader's language."""
+    return _(
+        "The report is for %(day)s, a day that has not come yet (today is %(today)s): check"
+        " the date of the phone or computer it was made on.",
+        day=day.isoformat(),
+        today=days.today(tz_name, sync.utcnow()).isoformat(),
+    )
+
+
+def validate(conn: sqlite3.Connection, data: dict[str, Any], tz_name: str) -> dict[str, Any]:
+    """Check a daily report from any source and return its normalised wire form. tz_name: the
+    instance's TIMEZONE, whose today is the last day a report may be for."""
     site_id = records.site_of(conn, data)
     try:
         day = days.parse_day(data.get("day"))
     except ValueError as exc:
         raise sync.Invalid(_("The report's day: %(message)s", message=str(exc))) from None
-    # No time zone is a whole day ahead of UTC: a later day is a wrong clock or a typo.
-    if day > datetime.now(UTC).date() + timedelta(days=1):
-        raise sync.Invalid(
-            _("The report is for a day that has not come yet: check the phone's date.")
-        )
+    # Tomorrow here is a wrong date (a computer's clock, a typo), whatever the UTC date is.
+    if day > latest_day(tz_name):
+        raise sync.Invalid(not_yet(day, tz_name))
     texts = records.checked(data, FIELDS)
     counts = {key: _count(data, key) for key in COUNT_KEYS}
     fever_actions = sum(counts[f"fever_{a}"] for a in FEVER_ACTIONS)
@@ -265,7 +282,7 @@ def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
         records.kind(
             "daily_report",
             "daily_reports",
-            validate,
+            partial(validate, tz_name=config["TIMEZONE"]),
             COLUMNS,
             ("zero",),
             expires=False,
@@ -380,7 +397,7 @@ def outdated(conn: sqlite3.Connection, posted: Mapping[str, Any], day: date, tz_
     counts of the morning would be in force over a later report (the latest is the one in
     force). An invalid form is not: submit() refuses it with its own reason."""
     try:
-        validate(conn, dict(posted))
+        validate(conn, dict(posted), tz_name)
     except sync.Invalid:
         return False
     fresh = draft(conn, posted["site_id"], day, tz_name)

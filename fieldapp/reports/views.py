@@ -63,7 +63,9 @@ def _site(code: str, *, saving: bool = False):
     return site
 
 
-def _report_day(today: date) -> date:
+def _report_day(today: date, last: date) -> date:
+    """The day a report page is for (?day=, today by default), from REPORT_DAYS_BACK ago to
+    last; a 400 otherwise."""
     raw = request.values.get("day")
     if not raw:
         return today
@@ -71,9 +73,21 @@ def _report_day(today: date) -> date:
         day = days.parse_day(raw)
     except ValueError as exc:
         abort(Response(str(exc), 400))
-    if day > today or day < today - timedelta(days=REPORT_DAYS_BACK):
+    if day > last or day < today - timedelta(days=REPORT_DAYS_BACK):
         abort(Response(_("A gate can report for today and the last 7 days only."), 400))
     return day
+
+
+def _day_to_come(last: date) -> date | None:
+    """The day a report is posted for (?day=, or the form's), when it is after last."""
+    for raw in (request.args.get("day"), request.form.get("day")):
+        try:
+            day = days.parse_day(raw) if raw else None
+        except ValueError:
+            continue  # said by _report_day, or by the report's own check
+        if day is not None and day > last:
+            return day
+    return None
 
 
 def _gate_context(site, day: date, today: date, error: str = "", form: dict | None = None):
@@ -91,7 +105,8 @@ def _gate_context(site, day: date, today: date, error: str = "", form: dict | No
         "days": [today - timedelta(days=n) for n in range(0, 3)],
         "data": data,
         "current": now,
-        "submitted_local": days.local(now.recorded_at, _tz()) if now else None,
+        # Its local time, with the date when it was sent on another day (a late report).
+        "submitted_at": days.clock(day, _tz())(now.recorded_at) if now else "",
         "history": history,
         "error": error,
         "record_uuid": reports.new_uuid(),
@@ -111,7 +126,13 @@ def gate_report(code: str):
         page = render_template("reports/not_allowed.html", site=site)
         return Response(page, 403)
     today = days.today(_tz())
-    day = _report_day(today)
+    if request.method == "POST" and (ahead := _day_to_come(reports.latest_day(_tz()))):
+        # A report for a day to come (reports.validate refuses it): said on today's form, what
+        # was typed kept.
+        error = reports.not_yet(ahead, _tz())
+        context = _gate_context(site, today, today, error=error, form=request.form)
+        return page_or_fragment("reports/gate.html", "reports/_gate.html", status=422, **context)
+    day = _report_day(today, today if request.method == "GET" else reports.latest_day(_tz()))
     if request.method == "GET":
         # A site closed today is on today's roll-call: it reports the days it was open.
         if not site["active"] and not sites.was_open_on(get_db(), site["id"], day, _tz()):
