@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 
+import sync
 from sync.store import iso
 
 
@@ -31,6 +32,14 @@ def zone(tz: str | ZoneInfo) -> ZoneInfo:
 def today(tz: str | ZoneInfo, now: datetime | None = None) -> date:
     """Today's date at the gates."""
     return (now or datetime.now(UTC)).astimezone(zone(tz)).date()
+
+
+def latest_day(tz: str | ZoneInfo) -> date:
+    """The latest day a record made for a day (a daily report, a screening answer) may be for:
+    today in the zone, as a clock up to sync.store.CLOCK_TOLERANCE ahead of ours reads it (a
+    phone a few minutes fast just before midnight is not a wrong clock, and its "today" is the
+    next day). A later day is a wrong date: a computer's clock, a typo."""
+    return today(tz, sync.utcnow() + sync.store.CLOCK_TOLERANCE)
 
 
 def bounds(day: date, tz: str | ZoneInfo) -> tuple[str, str]:

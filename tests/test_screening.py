@@ -25,11 +25,14 @@ from screening_support import (
     today,
 )
 
+import sync
+from fieldapp import days
 from fieldapp.db import connect, migrate
 from fieldapp.privacy import retention
 from fieldapp.screening import campaigns, coverage, followup, questions, tallies
 from fieldapp.syncing import configuration
 from sync import config as sync_config
+from sync.store import iso
 
 
 @pytest.fixture
@@ -140,6 +143,33 @@ def test_an_answer_is_stored_once_and_a_repeat_is_harmless(app, db, world, campa
     assert db.execute("SELECT kind FROM changes WHERE uuid = ?", (rec["uuid"],)).fetchone()[0] == (
         "screening"
     )
+
+
+def test_an_answer_for_tomorrow_in_the_instances_zone_is_refused(
+    app, db, world, campaign, monkeypatch
+):
+    """Fifteen minutes before midnight in Shanghai (16:00 UTC, whose date is still today's), an
+    answer for tomorrow is refused, that record only; five minutes before (a phone a few
+    minutes fast), it is taken. The check read the UTC date plus a day, so Shanghai took
+    tomorrow's answers from 08:00 on."""
+    site = world["jintan"]
+    first = today()
+    midnight = datetime.combine(first + timedelta(days=1), datetime.min.time(), days.zone(TZ))
+    tomorrow = first + timedelta(days=1)
+    now = midnight.astimezone(UTC) - timedelta(minutes=15)
+    monkeypatch.setattr(sync, "utcnow", lambda: now)
+    ok = answer(campaign.id, site["id"], site["people"][0], day=first, at=iso(now))
+    ahead = answer(campaign.id, site["id"], site["people"][1], day=tomorrow, at=iso(now))
+    results = save(app, db, [ok, ahead])
+    assert [r.status for r in results] == ["applied", "rejected"]
+    assert "has not come yet" in results[1].reason
+    assert [r[0] for r in db.execute("SELECT day FROM screenings")] == [first.isoformat()]
+    later = midnight.astimezone(UTC) - timedelta(minutes=5)
+    monkeypatch.setattr(sync, "utcnow", lambda: later)
+    fast = answer(campaign.id, site["id"], site["people"][1], day=tomorrow, at=iso(later))
+    assert [r.status for r in save(app, db, [fast])] == ["applied"]
+    days_stored = sorted(r[0] for r in db.execute("SELECT day FROM screenings"))
+    assert days_stored == [first.isoformat(), tomorrow.isoformat()]
 
 
 def _new_person() -> str:

@@ -197,15 +197,8 @@ def count_label(key: str) -> str:
     )
 
 
-def latest_day(tz_name: str) -> date:
-    """The latest day a report may be for: today in the instance's zone (TIMEZONE), as a
-    clock up to sync.store.CLOCK_TOLERANCE ahead of ours reads it (a phone a few minutes fast
-    just before midnight is not a wrong clock, and its report of "today" is the next day's)."""
-    return days.today(tz_name, sync.utcnow() + sync.store.CLOCK_TOLERANCE)
-
-
 def not_yet(day: date, tz_name: str) -> str:
-    """Why a report for a day after latest_day is refused, in the reader's language."""
+    """Why a report for a day after days.latest_day is refused, in the reader's language."""
     return _(
         "The report is for %(day)s, a day that has not come yet (today is %(today)s): check"
         " the date of the phone or computer it was made on.",
@@ -223,7 +216,7 @@ def validate(conn: sqlite3.Connection, data: dict[str, Any], tz_name: str) -> di
     except ValueError as exc:
         raise sync.Invalid(_("The report's day: %(message)s", message=str(exc))) from None
     # Tomorrow here is a wrong date (a computer's clock, a typo), whatever the UTC date is.
-    if day > latest_day(tz_name):
+    if day > days.latest_day(tz_name):
         raise sync.Invalid(not_yet(day, tz_name))
     texts = records.checked(data, FIELDS)
     counts = {key: _count(data, key) for key in COUNT_KEYS}

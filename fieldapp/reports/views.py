@@ -126,13 +126,13 @@ def gate_report(code: str):
         page = render_template("reports/not_allowed.html", site=site)
         return Response(page, 403)
     today = days.today(_tz())
-    if request.method == "POST" and (ahead := _day_to_come(reports.latest_day(_tz()))):
+    if request.method == "POST" and (ahead := _day_to_come(days.latest_day(_tz()))):
         # A report for a day to come (reports.validate refuses it): said on today's form, what
         # was typed kept.
         error = reports.not_yet(ahead, _tz())
         context = _gate_context(site, today, today, error=error, form=request.form)
         return page_or_fragment("reports/gate.html", "reports/_gate.html", status=422, **context)
-    day = _report_day(today, today if request.method == "GET" else reports.latest_day(_tz()))
+    day = _report_day(today, today if request.method == "GET" else days.latest_day(_tz()))
     if request.method == "GET":
         # A site closed today is on today's roll-call: it reports the days it was open.
         if not site["active"] and not sites.was_open_on(get_db(), site["id"], day, _tz()):

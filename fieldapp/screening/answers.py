@@ -12,13 +12,14 @@ from __future__ import annotations
 import sqlite3
 from collections import defaultdict
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
+from functools import partial
 from typing import Any
 
 from flask_babel import gettext as _
 
 import sync
-from fieldapp import records, rules
+from fieldapp import days, records, rules
 from fieldapp.db import transaction
 from fieldapp.gate import roster as rosters
 from fieldapp.screening import campaigns, questions, tallies
@@ -64,13 +65,13 @@ def about(conn: sqlite3.Connection, data: Mapping[str, Any]) -> tuple[str, str, 
     return campaign_id, row[0], site_id, person_id
 
 
-def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
-    """Check an answer from any source and return its normalised wire form."""
+def validate(conn: sqlite3.Connection, data: dict[str, Any], tz_name: str) -> dict[str, Any]:
+    """Check an answer from any source and return its normalised wire form. tz_name: the
+    instance's TIMEZONE, whose today (days.latest_day) is the last day an answer may be for."""
     campaign_id, asked, site_id, person_id = about(conn, data)
     fields = questions.fields_for(questions.parse(asked))
     clean = records.checked(data, fields)
-    # No time zone is a whole day ahead of UTC: a later day is a wrong clock.
-    if date.fromisoformat(clean["day"]) > datetime.now(UTC).date() + timedelta(days=1):
+    if date.fromisoformat(clean["day"]) > days.latest_day(tz_name):
         raise sync.Invalid(
             _("The answer is for a day that has not come yet: check the phone's date.")
         )
@@ -92,7 +93,7 @@ def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
         records.kind(
             "screening",
             "screenings",
-            validate,
+            partial(validate, tz_name=config["TIMEZONE"]),
             COLUMNS,
             ("added",),
             after_write=tallies.after_write,
