@@ -515,3 +515,34 @@ def test_what_was_done_for_a_fever_is_for_a_fever_only(world, db):
     assert post(client, path, reason="体温看错", **form).status_code == 302
     row = db.execute("SELECT changes FROM corrections").fetchone()
     assert json.loads(row[0]) == {"temperature": 38.0, "fever_action": "clinic"}
+
+
+@pytest.mark.parametrize(
+    "reason", ["重复\x07登记", "\x1b[31m重复登记\x1b[0m", "重复登记\u202e记登", "重复\n登记"]
+)
+def test_a_reason_with_a_control_character_is_refused_and_nothing_saved(world, db, reason):
+    """A reason is shown on the entry's page, in its history and in exports: a bell, a
+    terminal's escape, a mark that reverses the text after it or a line break is refused with
+    why, in the coordinator's language, from the void form and from the correction form."""
+    client, uuid = world["client"], world["uuid"]
+    r = post(client, f"/console/entry/{uuid}/void", reason=reason)
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    assert "原因须为一行，不能含制表符或控制字符。" in html
+    assert _panel(html, "标记作废").startswith('<details class="panel" open>')
+    r = client.post(
+        f"/console/entry/{uuid}/void",
+        data={"csrf_token": csrf(client, "/console/login"), "reason": reason},
+        headers={"Accept-Language": "zh-TW"},
+    )
+    assert r.status_code == 422 and "原因須為一行，不能含定位字元或控制字元。" in r.text
+    r = post(client, f"/console/entry/{uuid}/correct", reason=reason, **correct_form(name="张建华"))
+    assert r.status_code == 422 and "原因须为一行，不能含制表符或控制字符。" in r.text
+    assert db.execute("SELECT count(*) FROM corrections").fetchone()[0] == 0
+    assert (
+        db.execute("SELECT count(*) FROM audit_log WHERE action IN ('void', 'correct')").fetchone()[
+            0
+        ]
+        == 0
+    )
+    assert "已作废" not in client.get(f"/console/entry/{uuid}").text
