@@ -287,6 +287,20 @@ def test_console_sites_page_lists_fields_and_prints_one_poster(app, db, made, tm
     assert client.get(f"/console/posters.pdf?site={made[2]['id']}").status_code == 404  # not theirs
 
 
+def test_a_poster_in_traditional_characters_is_asked_for_in_either_spelling(app, made, tmp_path):
+    """?lang=zh-Hant (BCP 47) prints Traditional characters as ?lang=zh_Hant does."""
+    from console_support import login, make_user
+
+    make_user(app, "jt", "coordinator", districts=["金坛区"])
+    client = app.test_client()
+    login(client, "jt")
+    for lang, says in (("zh-Hant", "掃碼"), ("ZH_HANT", "掃碼"), ("zh_Hant", "掃碼"), ("", "扫码")):
+        r = client.get(f"/console/posters.pdf?site={made[0]['id']}&lang={lang}")
+        assert r.status_code == 200 and r.mimetype == "application/pdf", lang
+        (text,) = page_texts(r.data, tmp_path)
+        assert says in text, lang
+
+
 def at_most(text: str, limit: int) -> str:
     """text repeated up to exactly limit characters."""
     return (text * limit)[:limit]
