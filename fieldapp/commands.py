@@ -12,6 +12,7 @@ import stat
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import IO, Any
 
@@ -22,7 +23,7 @@ from flask.cli import with_appcontext
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
-from fieldapp import db, instance, jobs
+from fieldapp import days, db, instance, jobs
 from fieldapp.console import cases
 from fieldapp.gate import counts
 from fieldapp.i18n import cli_locale, option
@@ -104,6 +105,20 @@ def check_qr_file(path: Path, option: str) -> None:
         with force_locale(cli_locale()):
             message = _("the file name must end in .svg or .png")
         raise click.BadParameter(message, param_hint=option)
+
+
+def given_day(value: str | None, option: str, default: date | None = None) -> date | None:
+    """The day a date option names (YYYY-MM-DD, its digits full-width too: days.parse_day), or
+    default when the option is not given at all. One given empty (`--date "$DAY"` with DAY
+    unset) or unreadable is a usage error naming the option, in the operator's language: never
+    today, nor no limit, by accident."""
+    if value is None:
+        return default
+    try:
+        with force_locale(cli_locale()):
+            return days.parse_day(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
 
 
 def why_not_written(exc: OSError | sqlite3.Error) -> str:

@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 
 from fieldapp import days
 from fieldapp.commands import (
+    given_day,
     opened,
     output_file,
     pdf_lang_option,
@@ -38,9 +39,9 @@ def report_daily(day: str | None, district: str | None, fmt: str, out: str | Non
     with opened() as conn:
         try:
             days.parse_cutoff(config["REPORT_CUTOFF"])
-            when = days.parse_day(day) if day else days.today(config["TIMEZONE"])
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--date") from None
+        when = given_day(day, "--date", days.today(config["TIMEZONE"]))
         rc = rollcall.build(
             conn,
             when,
