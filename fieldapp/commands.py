@@ -26,7 +26,7 @@ from flask_babel import gettext as _
 from fieldapp import days, db, instance, jobs
 from fieldapp.console import cases
 from fieldapp.gate import counts
-from fieldapp.i18n import cli_locale, option
+from fieldapp.i18n import cli_locale, language, option
 from fieldapp.i18n import lazy_cli_gettext as _l
 
 
@@ -256,10 +256,18 @@ def table_options(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
+class ScriptChoice(click.Choice):
+    """zh_Hans or zh_Hant, written as the pages write them or as BCP 47 does (zh-Hant), in
+    any case: read as a page's language is (i18n.language)."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        return super().convert(language(value) or value, param, ctx)
+
+
 # --lang of a command that prints a PDF (posters, passes): the characters it is printed in.
 pdf_lang_option = option(
     "--lang",
-    type=click.Choice(["zh_Hans", "zh_Hant"]),
+    type=ScriptChoice(["zh_Hans", "zh_Hant"]),
     default="zh_Hans",
     show_default=True,
     help=_l("Simplified or traditional characters"),

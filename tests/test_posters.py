@@ -118,6 +118,19 @@ def test_cli_posters_one_page_per_site_with_name_and_qr(runner, app, made, tmp_p
     assert "STSong-Light" not in pdf.decode("latin-1")  # no font left to the viewer
 
 
+def test_cli_posters_in_traditional_characters_in_either_spelling(runner, app, made, tmp_path):
+    out = tmp_path / "posters.pdf"
+    for lang, says in (("zh-Hant", "掃碼"), ("ZH_HANT", "掃碼"), ("zh-hans", "扫码")):
+        r = runner.invoke(
+            args=["posters", "--district", "溧阳市", "--out", str(out), "--lang", lang]
+        )
+        assert r.exit_code == 0, r.output
+        (text,) = page_texts(out.read_bytes(), tmp_path)
+        assert says in text, lang
+    r = runner.invoke(args=["posters", "--out", str(out), "--lang", "en"])
+    assert r.exit_code == 2 and "zh_Hans" in r.output and "zh_Hant" in r.output
+
+
 def test_posters_for_a_district_only(runner, app, made, tmp_path):
     out = tmp_path / "jt.pdf"
     r = runner.invoke(args=["posters", "--out", str(out), "--district", "金坛区"])
