@@ -12,6 +12,7 @@ import stat
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import IO, Any
 
@@ -22,10 +23,10 @@ from flask.cli import with_appcontext
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
-from fieldapp import db, instance, jobs
+from fieldapp import days, db, instance, jobs
 from fieldapp.console import cases
 from fieldapp.gate import counts
-from fieldapp.i18n import cli_locale, option
+from fieldapp.i18n import cli_locale, language, option
 from fieldapp.i18n import lazy_cli_gettext as _l
 
 
@@ -104,6 +105,20 @@ def check_qr_file(path: Path, option: str) -> None:
         with force_locale(cli_locale()):
             message = _("the file name must end in .svg or .png")
         raise click.BadParameter(message, param_hint=option)
+
+
+def given_day(value: str | None, option: str, default: date | None = None) -> date | None:
+    """The day a date option names (YYYY-MM-DD, its digits full-width too: days.parse_day), or
+    default when the option is not given at all. One given empty (`--date "$DAY"` with DAY
+    unset) or unreadable is a usage error naming the option, in the operator's language: never
+    today, nor no limit, by accident."""
+    if value is None:
+        return default
+    try:
+        with force_locale(cli_locale()):
+            return days.parse_day(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
 
 
 def why_not_written(exc: OSError | sqlite3.Error) -> str:
@@ -241,10 +256,18 @@ def table_options(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
+class ScriptChoice(click.Choice):
+    """zh_Hans or zh_Hant, written as the pages write them or as BCP 47 does (zh-Hant), in
+    any case: read as a page's language is (i18n.language)."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        return super().convert(language(value) or value, param, ctx)
+
+
 # --lang of a command that prints a PDF (posters, passes): the characters it is printed in.
 pdf_lang_option = option(
     "--lang",
-    type=click.Choice(["zh_Hans", "zh_Hant"]),
+    type=ScriptChoice(["zh_Hans", "zh_Hant"]),
     default="zh_Hans",
     show_default=True,
     help=_l("Simplified or traditional characters"),

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from flask_babel import gettext as _
 
 import sync
+from fieldapp import rules
 from sync.store import iso
 
 
@@ -89,10 +90,14 @@ FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2999, 12, 31)
 
 
 def parse_day(value: Any) -> date:
-    """A YYYY-MM-DD date; ValueError with a clear message otherwise."""
+    """A YYYY-MM-DD date, its digits and dashes typed full-width too ("２０２６－１２－０７", as
+    a Chinese input method gives them), read as rules.typed reads them; ValueError with a
+    clear message otherwise, one that says so for an empty text."""
     if isinstance(value, date):
         return value
-    text = value.strip() if isinstance(value, str) else ""
+    text = rules.typed(value) if isinstance(value, str) else ""
+    if isinstance(value, str) and not text:
+        raise ValueError(_("the date is empty: give one like 2020-02-15"))
     try:
         if len(text) != 10:
             raise ValueError

@@ -25,13 +25,36 @@ TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 bp = Blueprint("i18n", __name__)
 
 
+# Regions whose Chinese is written in Traditional characters when a tag names no script.
+TRADITIONAL_REGIONS = ("tw", "hk", "mo")
+
+
+def language(code: Any) -> str | None:
+    """One of ours from a language's code as a link, a cookie or ?lang= gives it: zh_Hant as
+    the pages write it, zh-Hant as BCP 47 does, in any case (ZH-HANT, en, EN); else None."""
+    if not isinstance(code, str):
+        return None
+    wanted = code.replace("-", "_").lower()
+    return next((ours for ours in LANGUAGES if ours.lower() == wanted), None)
+
+
 def _from_tag(tag: str) -> str | None:
-    """Map a language tag (zh-CN, zh-Hant-TW, en-GB…) to one of ours."""
-    tag = tag.replace("_", "-").lower()
-    if tag.startswith("zh"):
-        traditional = ("hant", "-tw", "-hk", "-mo")
-        return "zh_Hant" if any(t in tag for t in traditional) else "zh_Hans"
-    if tag.startswith("en"):
+    """Map a language tag (zh-CN, zh-Hant-TW, zh-Hans-TW, en-GB…) to one of ours: for Chinese
+    the script subtag decides (Hant, Hans), else the region (TW, HK, MO: Traditional), else
+    Simplified."""
+    subtags = tag.replace("_", "-").lower().split("-")
+    if subtags[0] == "zh":
+        named = []
+        for sub in subtags[1:]:
+            if len(sub) == 1:  # an extension or private use follows: no script nor region
+                break
+            named.append(sub)
+        if "hant" in named:
+            return "zh_Hant"
+        if "hans" in named:
+            return "zh_Hans"
+        return "zh_Hant" if any(sub in TRADITIONAL_REGIONS for sub in named) else "zh_Hans"
+    if subtags[0] == "en":
         return "en"
     return None
 
@@ -43,8 +66,9 @@ def select_locale() -> str:
     if not has_request_context():
         return cli_locale()
     for candidate in (request.args.get("lang"), request.cookies.get(COOKIE)):
-        if candidate in LANGUAGES:
-            return candidate
+        found = language(candidate)
+        if found:
+            return found
     for tag, _quality in request.accept_languages:
         found = _from_tag(tag)
         if found:
@@ -189,8 +213,9 @@ def local_path(target: str | None, fallback: str) -> str:
 def choose(code: str):
     """Remember a language choice and go back to the page it was made on."""
     response = redirect(local_path(request.args.get("next", "/"), "/"))
-    if code in LANGUAGES:
-        response.set_cookie(COOKIE, code, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
+    chosen = language(code)
+    if chosen:
+        response.set_cookie(COOKIE, chosen, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
     return response
 
 

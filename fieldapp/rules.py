@@ -83,10 +83,16 @@ ID_CHECK = "10X98765432"
 SPACES = " \t\r\n\u00a0\u3000"
 
 
+# The invisible marks that reorder the text shown after them (embeddings, overrides and
+# isolates): "\u202e" makes "gpj.exe" read "exe.jpg".
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def one_line(text: str) -> bool:
-    """Whether text holds no control character (a tab, a line break): a name shown in a list,
-    a tab-separated listing, a poster or a table column."""
-    return not any(unicodedata.category(c) == "Cc" for c in text)
+    """Whether text holds no control character (a tab, a line break, an escape, a mark that
+    reverses what follows it): a name shown in a list, a tab-separated listing, a poster, a
+    table column or a reason shown on a page."""
+    return not any(unicodedata.category(c) == "Cc" or c in BIDI_CONTROLS for c in text)
 
 
 PHONE_JUNK = r"[ \t\u00a0\u3000-]"

@@ -285,3 +285,83 @@ def test_a_password_on_standard_input_that_is_not_utf8_is_said(runner, db):
     result = runner.invoke(args=args, input="密码密码12345678\n".encode("gbk"), env=ZH)
     refused(result, "从标准输入读到的密码不是 UTF-8 文本。")
     assert count(db, "users") == 0
+
+
+TODAY_TYPED = "２０２６－１２－０７"  # as a Chinese input method in full-width mode types it
+
+# A date option given empty (`--date "$DAY"` with DAY unset in a script) is not today, nor no
+# limit: it is refused, naming the option, and nothing is made or written.
+EMPTY_DATE = {
+    "report daily --date": ["report", "daily", "--date", ""],
+    "screening coverage --date": ["screening", "coverage", "复工排查", "--date", ""],
+    "screening campaign add --start": ["screening", "campaign", "add", "--name", "排查"]
+    + ["--all-sites", "--start", " "],
+    "screening campaign add --end": ["screening", "campaign", "add", "--name", "排查"]
+    + ["--all-sites", "--end", ""],
+    "export --from": ["export", "-o", "OUT", "--from", ""],
+    "export --to": ["export", "-o", "OUT", "--to", "　"],
+}
+
+
+@pytest.mark.parametrize("command", EMPTY_DATE)
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        (ZH, "日期为空：请按 2020-02-15 的格式填写"),
+        ({"FIELDAPP_LANG": "zh_TW.UTF-8"}, "日期為空：請按 2020-02-15 的格式填寫"),
+        ({"FIELDAPP_LANG": "en_US.UTF-8"}, "the date is empty: give one like 2020-02-15"),
+    ],
+)
+def test_a_date_given_empty_is_refused_in_the_operators_language(
+    runner, db, site, tmp_path, command, env, says
+):
+    with_campaign = runner.invoke(
+        args=["screening", "campaign", "add", "--name", "复工排查", "--all-sites"], env=ZH
+    )
+    assert with_campaign.exit_code == 0, with_campaign.output
+    out = tmp_path / "登记.csv"
+    args = [str(out) if a == "OUT" else a for a in EMPTY_DATE[command]]
+    before = {t: count(db, t) for t in ("screening_campaigns", "audit_log")}
+    result = runner.invoke(args=args, env=env)
+    assert result.exit_code == 2, result.output  # a usage error, as click says one
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert says in result.output, result.output
+    assert command.rpartition(" ")[2] in result.output, result.output  # the option named
+    assert {t: count(db, t) for t in before} == before
+    assert not out.exists()
+
+
+def test_a_date_typed_with_full_width_digits_is_read_as_the_web_forms_read_it(runner, db, site):
+    ascii_day = "2026-12-07"
+    for args in (["report", "daily", "--date"], ["screening", "coverage", "复工排查", "--date"]):
+        if args[0] == "screening":
+            made = ["screening", "campaign", "add", "--name", "复工排查", "--all-sites"]
+            made += ["--start", "２０２６－１２－０１", "--end", "２０２６－１２－３１"]
+            assert runner.invoke(args=made, env=ZH).exit_code == 0
+        typed = runner.invoke(args=[*args, TODAY_TYPED], env=ZH)
+        assert typed.exit_code == 0, typed.output
+        assert typed.output == runner.invoke(args=[*args, ascii_day], env=ZH).output
+        assert ascii_day in typed.output, typed.output
+    stored = db.execute("SELECT start_day, end_day FROM screening_campaigns").fetchall()
+    assert [tuple(r) for r in stored] == [("2026-12-01", "2026-12-31")]
+
+
+def test_an_export_between_days_typed_full_width_names_them_as_typed_in_ascii(
+    runner, db, site, tmp_path
+):
+    out = tmp_path / "登记.csv"
+    args = ["export", "-o", str(out), "--from", "２０２６－１２－０１", "--to", TODAY_TYPED]
+    result = runner.invoke(args=args, env=ZH)
+    assert result.exit_code == 0, result.output
+    assert out.exists()
+    (detail,) = db.execute("SELECT detail FROM audit_log WHERE action = 'export'").fetchone()
+    assert "date_from=2026-12-01" in detail and "date_to=2026-12-07" in detail, detail
+
+
+def test_a_number_typed_with_full_width_digits_is_taken(runner, db, site):
+    result = runner.invoke(
+        args=["device", "enrol", "--site", site["code"], "--name", "东门", "--hours", "２４"],
+        env=ZH,
+    )
+    assert result.exit_code == 0, result.output
+    assert count(db, "device_enrolments") == 1

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 
 import pytest
 from console_support import csrf, login, make_site, make_user, save, wire_entry
 from werkzeug.datastructures import MultiDict
 
 from fieldapp import records
-from fieldapp.console import corrections
+from fieldapp.console import corrections, logbook
+from fieldapp.db import connect, transaction
 
 
 @pytest.fixture
@@ -515,3 +517,103 @@ def test_what_was_done_for_a_fever_is_for_a_fever_only(world, db):
     assert post(client, path, reason="体温看错", **form).status_code == 302
     row = db.execute("SELECT changes FROM corrections").fetchone()
     assert json.loads(row[0]) == {"temperature": 38.0, "fever_action": "clinic"}
+
+
+@pytest.mark.parametrize(
+    "reason", ["重复\x07登记", "\x1b[31m重复登记\x1b[0m", "重复登记\u202e记登", "重复\n登记"]
+)
+def test_a_reason_with_a_control_character_is_refused_and_nothing_saved(world, db, reason):
+    """A reason is shown on the entry's page, in its history and in exports: a bell, a
+    terminal's escape, a mark that reverses the text after it or a line break is refused with
+    why, in the coordinator's language, from the void form and from the correction form."""
+    client, uuid = world["client"], world["uuid"]
+    r = post(client, f"/console/entry/{uuid}/void", reason=reason)
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    assert "原因须为一行，不能含制表符或控制字符。" in html
+    assert _panel(html, "标记作废").startswith('<details class="panel" open>')
+    r = client.post(
+        f"/console/entry/{uuid}/void",
+        data={"csrf_token": csrf(client, "/console/login"), "reason": reason},
+        headers={"Accept-Language": "zh-TW"},
+    )
+    assert r.status_code == 422 and "原因須為一行，不能含定位字元或控制字元。" in r.text
+    r = post(client, f"/console/entry/{uuid}/correct", reason=reason, **correct_form(name="张建华"))
+    assert r.status_code == 422 and "原因须为一行，不能含制表符或控制字符。" in r.text
+    assert db.execute("SELECT count(*) FROM corrections").fetchone()[0] == 0
+    assert (
+        db.execute("SELECT count(*) FROM audit_log WHERE action IN ('void', 'correct')").fetchone()[
+            0
+        ]
+        == 0
+    )
+    assert "已作废" not in client.get(f"/console/entry/{uuid}").text
+
+
+@pytest.fixture
+def void_from_another_connection(app, monkeypatch):
+    """race(uuid): once the console has looked at the entry (is it there, void already?),
+    another connection to the same database file tries at once to void it, as another
+    coordinator's request or a record arriving by sync would; what it got ("applied", or
+    "locked" while the console's write transaction holds the database) is appended to the
+    list race returns."""
+    other = connect(app.config["DATABASE"])
+    other.execute("PRAGMA busy_timeout=0")  # no waiting: locked out now, or not at all
+    looked = logbook.entry
+
+    def race(uuid):
+        raced: list[str] = []
+
+        def look_then_void(conn, entry_uuid):
+            found = looked(conn, entry_uuid)
+            if not raced:
+                record = corrections.wire(uuid, "coord2", "另一位协调员作废", void=True)
+                try:
+                    with transaction(other):
+                        raced.append(records.save(other, [record], source="console")[0].status)
+                except sqlite3.OperationalError as exc:
+                    assert "locked" in str(exc)
+                    raced.append("locked")
+            return found
+
+        monkeypatch.setattr(logbook, "entry", look_then_void)
+        return raced
+
+    yield race
+    other.close()
+
+
+@pytest.mark.sqlite_only  # two connections to one SQLite file
+def test_a_void_cannot_land_between_the_look_and_the_save_of_another(
+    world, db, void_from_another_connection
+):
+    """Two coordinators void the same entry at the same instant: the console looks and saves
+    in one write transaction, so the other void waits for it, then finds the entry void."""
+    client, uuid = world["client"], world["uuid"]
+    page = f"/console/entry/{uuid}"
+    form = edited(drawn_form(client.get(page).get_data(as_text=True), "void"), reason="测试数据")
+    raced = void_from_another_connection(uuid)
+    html = client.post(page + "/void", data=form, follow_redirects=True).get_data(as_text=True)
+    assert "该登记已标记为作废。" in html and "测试数据" in html
+    rows = db.execute("SELECT void, reason, author FROM corrections").fetchall()
+    assert [tuple(row) for row in rows] == [(1, "测试数据", "coord")]
+    assert db.execute("SELECT count(*) FROM audit_log WHERE action = 'void'").fetchone()[0] == 1
+    assert raced == ["locked"]  # the other void came while the console's transaction held
+
+
+@pytest.mark.sqlite_only  # two connections to one SQLite file
+def test_a_correction_cannot_land_on_an_entry_voided_the_same_instant(
+    world, db, void_from_another_connection
+):
+    """A void arrives while the console saves a correction: it waits for the correction, so
+    no correction is ever stored after the entry's void."""
+    client, uuid = world["client"], world["uuid"]
+    page = f"/console/entry/{uuid}"
+    form = edited(drawn_form(client.get(page).get_data(as_text=True), "correct"), reason="改名")
+    form["name"] = "王磊"
+    raced = void_from_another_connection(uuid)
+    html = client.post(page + "/correct", data=form, follow_redirects=True).get_data(as_text=True)
+    assert "更正已保存" in html and "<h1>王磊" in html
+    rows = db.execute("SELECT void, reason FROM corrections ORDER BY recorded_at, id").fetchall()
+    assert [tuple(row) for row in rows] == [(0, "改名")]
+    assert raced == ["locked"]  # the void came while the console's transaction held

@@ -107,6 +107,23 @@ def test_site_and_date_filters(app, world):
     assert found == ["王磊"]
 
 
+def test_days_typed_with_full_width_digits_filter_as_typed_in_ascii(app, world):
+    """A Chinese input method in full-width mode types "２０２６－１２－０７": the log reads it
+    as 2026-12-07, and the fever cases (which count local days from it) too."""
+    client = app.test_client()
+    login(client, "coord")
+    old = (datetime.now(UTC) - timedelta(days=3)).astimezone().date()
+    wide = str.maketrans("0123456789-", "０１２３４５６７８９－")
+    first, last = (
+        str(d).translate(wide) for d in (old - timedelta(days=1), old + timedelta(days=1))
+    )
+    html = page(client, f"?date_from={first}&date_to={last}")
+    assert names(html) == ["王磊"]
+    assert f'value="{old - timedelta(days=1)}"' in html  # the filter shown as it was read
+    cases = client.get(f"/console/cases?status=all&date_from={first}&date_to={last}")
+    assert cases.status_code == 200 and "日期格式" not in cases.text
+
+
 def test_bad_filters_say_what_is_wrong(app, world):
     client = app.test_client()
     login(client, "coord")

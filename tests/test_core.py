@@ -86,6 +86,52 @@ def test_language_from_accept_language_and_remembered_choice(client):
         assert client.get(f"/lang/en?next={other}").headers["Location"] == "/", other
 
 
+def test_a_language_chosen_by_either_spelling_is_remembered(client):
+    """/lang/zh-Hant as BCP 47 writes it, /lang/zh_Hant as the pages' links do, in any case:
+    the pages and the manifest then follow it, whatever the browser asks for."""
+    asked = {"Accept-Language": "en-GB,en"}
+    for code, lang, name in (
+        ("zh-Hant", "zh-Hant", "門崗登記"),
+        ("en", "en", "Gate register"),
+        ("ZH-HANS", "zh-Hans", "门岗登记"),
+        ("zh_hant", "zh-Hant", "門崗登記"),
+        ("EN", "en", "Gate register"),
+        ("zh-Hans", "zh-Hans", "门岗登记"),
+    ):
+        r = client.get(f"/lang/{code}?next=/")
+        assert r.status_code == 302 and r.headers["Location"] == "/", code
+        page = client.get("/", headers=asked).text
+        assert f'<html lang="{lang}">' in page and name in page, code
+        manifest = client.get("/manifest.webmanifest", headers=asked).get_json(force=True)
+        assert (manifest["name"], manifest["lang"]) == (name, lang), code
+    client.get("/lang/fr")  # not one of ours: the choice before stays
+    assert '<html lang="zh-Hans">' in client.get("/", headers=asked).text
+
+
+def test_the_script_subtag_decides_over_the_region(client):
+    """zh-Hans-TW is Simplified Chinese read in Taiwan; without a script a region of Taiwan,
+    Hong Kong or Macao means Traditional, any other region (or none) Simplified."""
+    for tag, lang in (
+        ("zh-Hans-TW", "zh-Hans"),
+        ("zh-Hans-HK", "zh-Hans"),
+        ("zh-Hant-CN", "zh-Hant"),
+        ("zh-Hant", "zh-Hant"),
+        ("zh-TW", "zh-Hant"),
+        ("zh-HK", "zh-Hant"),
+        ("zh-MO", "zh-Hant"),
+        ("zh_tw", "zh-Hant"),
+        ("zh-CN", "zh-Hans"),
+        ("zh-SG", "zh-Hans"),
+        ("zh", "zh-Hans"),
+        ("fr-FR,zh-Hans-TW;q=0.8,zh-TW;q=0.5", "zh-Hans"),
+        ("zha,en;q=0.5", "en"),  # Zhuang is not Chinese
+    ):
+        page = client.get("/", headers={"Accept-Language": tag}).text
+        assert f'<html lang="{lang}">' in page, tag
+        manifest = client.get("/manifest.webmanifest", headers={"Accept-Language": tag})
+        assert manifest.get_json(force=True)["lang"] == lang, tag
+
+
 def test_ping_is_not_cached(client):
     r = client.get("/ping")
     assert r.json["ok"] is True

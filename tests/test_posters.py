@@ -118,6 +118,19 @@ def test_cli_posters_one_page_per_site_with_name_and_qr(runner, app, made, tmp_p
     assert "STSong-Light" not in pdf.decode("latin-1")  # no font left to the viewer
 
 
+def test_cli_posters_in_traditional_characters_in_either_spelling(runner, app, made, tmp_path):
+    out = tmp_path / "posters.pdf"
+    for lang, says in (("zh-Hant", "掃碼"), ("ZH_HANT", "掃碼"), ("zh-hans", "扫码")):
+        r = runner.invoke(
+            args=["posters", "--district", "溧阳市", "--out", str(out), "--lang", lang]
+        )
+        assert r.exit_code == 0, r.output
+        (text,) = page_texts(out.read_bytes(), tmp_path)
+        assert says in text, lang
+    r = runner.invoke(args=["posters", "--out", str(out), "--lang", "en"])
+    assert r.exit_code == 2 and "zh_Hans" in r.output and "zh_Hant" in r.output
+
+
 def test_posters_for_a_district_only(runner, app, made, tmp_path):
     out = tmp_path / "jt.pdf"
     r = runner.invoke(args=["posters", "--out", str(out), "--district", "金坛区"])
@@ -285,6 +298,20 @@ def test_console_sites_page_lists_fields_and_prints_one_poster(app, db, made, tm
     assert len(reader.pages) == 1
     assert qr_codes(one.data, tmp_path) == [f"http://gate.test/s/{made[1]['code']}"]
     assert client.get(f"/console/posters.pdf?site={made[2]['id']}").status_code == 404  # not theirs
+
+
+def test_a_poster_in_traditional_characters_is_asked_for_in_either_spelling(app, made, tmp_path):
+    """?lang=zh-Hant (BCP 47) prints Traditional characters as ?lang=zh_Hant does."""
+    from console_support import login, make_user
+
+    make_user(app, "jt", "coordinator", districts=["金坛区"])
+    client = app.test_client()
+    login(client, "jt")
+    for lang, says in (("zh-Hant", "掃碼"), ("ZH_HANT", "掃碼"), ("zh_Hant", "掃碼"), ("", "扫码")):
+        r = client.get(f"/console/posters.pdf?site={made[0]['id']}&lang={lang}")
+        assert r.status_code == 200 and r.mimetype == "application/pdf", lang
+        (text,) = page_texts(r.data, tmp_path)
+        assert says in text, lang
 
 
 def at_most(text: str, limit: int) -> str:

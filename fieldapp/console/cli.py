@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from tqdm import tqdm
 
 from fieldapp import audit, days, rules
-from fieldapp.commands import opened, output_file
+from fieldapp.commands import given_day, opened, output_file
 from fieldapp.console import accounts, exports, logbook
 from fieldapp.db import transaction
 from fieldapp.gate import sites
@@ -118,8 +118,11 @@ def user_list() -> None:
 @with_appcontext
 def export_command(fmt, output, site_code, date_from, date_to, fever, travel, full) -> None:
     tz = days.zone(current_app.config["TIMEZONE"])
+    args = {}
+    for key, value, hint in (("date_from", date_from, "--from"), ("date_to", date_to, "--to")):
+        day = given_day(value, hint)
+        args[key] = day.isoformat() if day else ""
     with opened() as conn:
-        args = {"date_from": date_from or "", "date_to": date_to or ""}
         if site_code:
             args["site"] = sites.find(conn, site_code)["id"]
         if fever:

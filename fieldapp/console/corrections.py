@@ -179,6 +179,15 @@ def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
     texts = records.checked(data, (REASON, records.AUTHOR))
     if not texts["reason"]:
         raise sync.Invalid(_("Say why the entry is corrected or voided."))
+    # Shown on the entry's page and in its history, written to exports: one line, no escape
+    # that a terminal obeys nor a mark that reverses the text after it (as for a site's name).
+    if not rules.one_line(texts["reason"]):
+        raise sync.Invalid(
+            _(
+                "%(field)s must be one line, without tabs or control characters.",
+                field=REASON.label,
+            )
+        )
     return {
         "entry_uuid": entry_uuid,
         "changes": clean,

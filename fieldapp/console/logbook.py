@@ -80,9 +80,8 @@ def parse_filters(
     for key in ("date_from", "date_to"):
         value = (args.get(key) or "").strip()
         if value:
-            try:
-                days.parse_day(value)
-                setattr(f, key, value)
+            try:  # as read: a day typed with full-width digits is kept as YYYY-MM-DD
+                setattr(f, key, days.parse_day(value).isoformat())
             except ValueError as exc:
                 errors.append(str(exc))
     if f.date_from and f.date_to and days.parse_day(f.date_from) > days.parse_day(f.date_to):

@@ -206,9 +206,9 @@ def _repeated(entry_uuid: str) -> bool:
 
 
 def _save(record: dict, action: str, entry_uuid: str, detail: str, done: str) -> str:
-    """Save a console-made record through records.save and audit it, in one transaction;
-    then flash done and return "", or return why not (nothing saved: the caller shows its
-    form again, as typed)."""
+    """Save a console-made record through records.save and audit it, in one transaction (the
+    caller's, if it holds one); then flash done and return "", or return why not (nothing
+    saved: the caller shows its form again, as typed)."""
     user = current_user()
     conn = get_db()
     with transaction(conn):
@@ -225,22 +225,25 @@ def _save(record: dict, action: str, entry_uuid: str, detail: str, done: str) ->
 def correct(entry_uuid: str):
     """Record a correction of an entry (the original stays)."""
     user = current_user()
-    value = _entry_in_scope(entry_uuid)
-    if _repeated(entry_uuid):
-        return redirect(url_for("console.entry", entry_uuid=entry_uuid))
-    if value["void"]:  # voided since the page was drawn: the page no longer offers the form
-        error = _("This entry is void: it is not corrected any more.")
-        return _entry_page(value, error)
-    drawn = corrections.as_drawn(get_db(), value, request.form.get("seen"))
-    changes = corrections.changes_from(request.form, drawn, value)
-    form = request.form
-    record = corrections.wire(
-        entry_uuid, user.name, form.get("reason", ""), changes, uuid=form.get("uuid")
-    )
-    done = _("The correction is saved. The original entry is kept.")
-    error = corrections.problem_after(value, changes) or _save(
-        record, "correct", entry_uuid, ", ".join(sorted(changes)), done
-    )
+    # The entry as it is, whether it is void, and the save: one write transaction, so that no
+    # void (another coordinator's, or one arriving by sync) lands between the look and the save.
+    with transaction(get_db()):
+        value = _entry_in_scope(entry_uuid)
+        if _repeated(entry_uuid):
+            return redirect(url_for("console.entry", entry_uuid=entry_uuid))
+        if value["void"]:  # voided since the page was drawn: the page no longer offers the form
+            error = _("This entry is void: it is not corrected any more.")
+            return _entry_page(value, error)
+        drawn = corrections.as_drawn(get_db(), value, request.form.get("seen"))
+        changes = corrections.changes_from(request.form, drawn, value)
+        form = request.form
+        record = corrections.wire(
+            entry_uuid, user.name, form.get("reason", ""), changes, uuid=form.get("uuid")
+        )
+        done = _("The correction is saved. The original entry is kept.")
+        error = corrections.problem_after(value, changes) or _save(
+            record, "correct", entry_uuid, ", ".join(sorted(changes)), done
+        )
     if error:
         return _entry_page(value, error, correcting=request.form)
     return redirect(url_for("console.entry", entry_uuid=entry_uuid))
@@ -251,18 +254,21 @@ def correct(entry_uuid: str):
 def void(entry_uuid: str):
     """Mark an entry void (a mistake), with a reason."""
     user = current_user()
-    value = _entry_in_scope(entry_uuid)
-    if _repeated(entry_uuid):
-        return redirect(url_for("console.entry", entry_uuid=entry_uuid))
-    if value["void"]:  # by another coordinator since the page was drawn: nothing to add
-        flash(_("This entry is void already."))
-        return redirect(url_for("console.entry", entry_uuid=entry_uuid))
-    reason = request.form.get("reason", "")
-    record = corrections.wire(
-        entry_uuid, user.name, reason, void=True, uuid=request.form.get("uuid")
-    )
-    # The reason is the correction's, purged with it: free text, not for the audit log.
-    error = _save(record, "void", entry_uuid, "", _("The entry is marked void."))
+    # The look (is it there, void already?) and the save in one write transaction: two voids
+    # at once are one void and a "void already", never two.
+    with transaction(get_db()):
+        value = _entry_in_scope(entry_uuid)
+        if _repeated(entry_uuid):
+            return redirect(url_for("console.entry", entry_uuid=entry_uuid))
+        if value["void"]:  # by another coordinator since the page was drawn: nothing to add
+            flash(_("This entry is void already."))
+            return redirect(url_for("console.entry", entry_uuid=entry_uuid))
+        reason = request.form.get("reason", "")
+        record = corrections.wire(
+            entry_uuid, user.name, reason, void=True, uuid=request.form.get("uuid")
+        )
+        # The reason is the correction's, purged with it: free text, not for the audit log.
+        error = _save(record, "void", entry_uuid, "", _("The entry is marked void."))
     if error:
         return _entry_page(value, error, voiding=request.form)
     return redirect(url_for("console.entry", entry_uuid=entry_uuid))

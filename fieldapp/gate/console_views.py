@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 
-from fieldapp import days, rules
+from fieldapp import days, i18n, rules
 from fieldapp.console import logbook
 from fieldapp.console.accounts import client_ip, current_user, in_scope, require_role
 from fieldapp.db import get_db
@@ -142,7 +142,9 @@ def passes_pdf(site_id: str):
             people,
             printed=days.today(tz),
             tz_name=tz,
-            language="zh_Hant" if request.args.get("lang") == "zh_Hant" else "zh_Hans",
+            language="zh_Hant"
+            if i18n.language(request.args.get("lang")) == "zh_Hant"
+            else "zh_Hans",
         )
     except FontMissing as exc:  # say so, in the user's language, rather than print boxes
         return Response(str(exc), status=503, mimetype="text/plain")

@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 
 from fieldapp import days
 from fieldapp.commands import (
+    given_day,
     opened,
     output_file,
     pdf_lang_option,
@@ -38,17 +39,18 @@ def report_daily(day: str | None, district: str | None, fmt: str, out: str | Non
     with opened() as conn:
         try:
             days.parse_cutoff(config["REPORT_CUTOFF"])
-            today = days.today(config["TIMEZONE"])
-            when = days.parse_day(day) if day else today
-            if when > today:  # every site would read "missing", as the console says too
-                raise ValueError(
-                    _(
-                        "%(day)s has not come yet: the roll-call shows today and the days before.",
-                        day=when.isoformat(),
-                    )
-                )
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--date") from None
+        today = days.today(config["TIMEZONE"])
+        when = given_day(day, "--date", today)
+        if when > today:  # every site would read "missing", as the console says too
+            raise click.BadParameter(
+                _(
+                    "%(day)s has not come yet: the roll-call shows today and the days before.",
+                    day=when.isoformat(),
+                ),
+                param_hint="--date",
+            )
         rc = rollcall.build(
             conn,
             when,

@@ -17,7 +17,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from fieldapp import days, records, rules
+from fieldapp import days, i18n, records, rules
 from fieldapp.console import exports
 from fieldapp.console.accounts import (
     current_user,
@@ -311,7 +311,9 @@ def posters_pdf():
             sites,
             base_url=current_app.config["BASE_URL"],
             printed=days.today(_tz()),
-            language="zh_Hant" if request.args.get("lang") == "zh_Hant" else "zh_Hans",
+            language="zh_Hant"
+            if i18n.language(request.args.get("lang")) == "zh_Hant"
+            else "zh_Hans",
         )
     except FontMissing as exc:  # say so, in the user's language, rather than print boxes
         return Response(str(exc), status=503, mimetype="text/plain")

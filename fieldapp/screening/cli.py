@@ -8,7 +8,7 @@ from flask.cli import with_appcontext
 from flask_babel import gettext as _
 
 from fieldapp import days
-from fieldapp.commands import opened, table_options, write_table
+from fieldapp.commands import given_day, opened, table_options, write_table
 from fieldapp.i18n import lazy_cli_gettext as _l
 from fieldapp.i18n import option
 from fieldapp.screening import campaigns, coverage, questions
@@ -30,7 +30,7 @@ def campaign_group() -> None:
 @campaign_group.command("add", help=_l("Make a campaign; prints its id."))
 @option("--name", required=True, help=_l("e.g. 复工人员排查"))
 @option("--start", default=None, help=_l("First day, YYYY-MM-DD (default: today)"))
-@option("--end", default="", help=_l("Last day, YYYY-MM-DD (default: until ended)"))
+@option("--end", default=None, help=_l("Last day, YYYY-MM-DD (default: until ended)"))
 @option(
     "--once",
     is_flag=True,
@@ -50,7 +50,7 @@ def campaign_group() -> None:
 def campaign_add(
     name: str,
     start: str | None,
-    end: str,
+    end: str | None,
     once: bool,
     all_sites: bool,
     districts: tuple[str, ...],
@@ -58,13 +58,15 @@ def campaign_add(
     asked: str,
 ) -> None:
     config = current_app.config
+    first = given_day(start, "--start", days.today(config["TIMEZONE"]))
+    last = given_day(end, "--end")
     with opened() as conn:
         made = campaigns.add(
             conn,
             config,
             name,
-            start=start or days.today(config["TIMEZONE"]),
-            end=end,
+            start=first,
+            end=last or "",
             daily=not once,
             all_sites=all_sites,
             districts=districts,
@@ -120,10 +122,7 @@ def coverage_command(
 ) -> None:
     config = current_app.config
     with opened() as conn:
-        try:
-            when = days.parse_day(day) if day else days.today(config["TIMEZONE"])
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--date") from None
+        when = given_day(day, "--date", days.today(config["TIMEZONE"]))
         found = campaigns.find(conn, campaign)
         cov = coverage.build(conn, found, when, tz=config["TIMEZONE"], district=district)
     write_table(cov, coverage, fmt, out)
