@@ -165,6 +165,14 @@ def describe(exc: sync.SyncError) -> str:
             " network wants a sign-in page first)",
             url=p["url"],
         )
+    if exc.problem == "too_large":
+        return _(
+            "%(url)s answered with more than %(mb)d MB, more than any answer of a fieldapp"
+            " instance; it was not read (check the address; or the network wants a sign-in"
+            " page first)",
+            url=p["url"],
+            mb=int(p["limit"]) // (1024 * 1024),
+        )
     if exc.problem == "protocol":
         return _(
             "the upstream's answer does not follow the sync protocol (%(detail)s): do both run"
