@@ -535,7 +535,7 @@ def _wire(kind: RecordKind, row: Any) -> dict[str, Any]:
 
 
 _STATE = ("url", "source", "cursor", "config_version", "config_version_id", "last_attempt_at")
-_STATE += ("last_success_at", "last_error")
+_STATE += ("last_success_at", "last_error", "last_problem")
 
 
 def remember(conn: sqlite3.Connection, **values: Any) -> None:
@@ -555,10 +555,45 @@ def upstream_state(conn: sqlite3.Connection) -> dict[str, Any]:
     return dict(row) if row else {}
 
 
-def mark_attempt(conn: sqlite3.Connection, error: str | None) -> None:
-    """Record the end of a round: success (error None) or the error."""
+def mark_attempt(
+    conn: sqlite3.Connection, error: str | None, failure: SyncError | None = None
+) -> None:
+    """Record the end of a round: success (error None) or the error, as worded now and, when
+    failure is given, as its problem, params, status and code (last_problem, JSON): whoever
+    reads the status later has it worded in their own language (problem_of)."""
     now = iso(utcnow())
     if error is None:
-        remember(conn, last_attempt_at=now, last_success_at=now, last_error=None)
-    else:
-        remember(conn, last_attempt_at=now, last_error=error[:500])
+        remember(conn, last_attempt_at=now, last_success_at=now, last_error=None, last_problem=None)
+        return
+    named = None
+    if failure is not None and (failure.problem or failure.code):
+        named = json.dumps(
+            {
+                "problem": failure.problem,
+                # A param quotes what came (a reason, a detail): kept as long as the words are.
+                "params": {k: str(v)[:500] for k, v in failure.params.items()},
+                "status": failure.status,
+                "code": failure.code,
+            },
+            ensure_ascii=False,
+        )
+    remember(conn, last_attempt_at=now, last_error=error[:500], last_problem=named)
+
+
+def problem_of(state: Mapping[str, Any]) -> SyncError | None:
+    """The last round's error as mark_attempt named it (its message the words of then), or None
+    for a row from before last_problem, or one it cannot read."""
+    try:
+        named = json.loads(state.get("last_problem") or "null")
+    except ValueError:
+        return None
+    if not isinstance(named, dict) or not isinstance(named.get("params"), dict):
+        return None
+    status, code = named.get("status"), named.get("code")
+    return SyncError(
+        str(state.get("last_error") or ""),
+        status if isinstance(status, int) and not isinstance(status, bool) else None,
+        code if isinstance(code, str) else None,
+        problem=str(named.get("problem") or ""),
+        params={str(k): str(v) for k, v in named["params"].items()},
+    )

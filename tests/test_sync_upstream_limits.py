@@ -1,5 +1,7 @@
-"""What a site instance takes from its upstream: an answer longer than any an instance gives is
-not read, and what is stored here stays as it was."""
+"""What a site instance takes from its upstream, and how it tells its operator what it did not
+take: an answer longer than any an instance gives is not read; a configuration with text longer
+than the forms here take is refused whole; and the last round's error is worded in the language
+of whoever reads it."""
 
 from __future__ import annotations
 
@@ -8,9 +10,12 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from console_support import login, make_user
 from sync_helpers import add_site, entry
 
-from fieldapp import records
+import sync
+from fieldapp import jobs, records
+from fieldapp.syncing import configuration, upstream
 from sync import client as sync_client
 
 SITE_ID = "5d0c1a53-0d8e-4a49-9e55-3d8f1c9b2a10"
@@ -161,3 +166,172 @@ def test_the_limits_are_above_the_largest_answers_an_instance_gives():
         "created_at": "2026-01-01T00:00:00.000Z",
     }
     assert len(json.dumps(row)) * 500_000 < sync_client.MAX_PULL_BYTES
+
+
+class Upstream:
+    """An upstream that takes every record pushed and whose pull answers the payload given."""
+
+    def __init__(self, payload) -> None:
+        self.payload = payload
+
+    def cursor(self):
+        return {"source": "office", "cursor": 0}
+
+    def push(self, body: bytes):
+        batch = json.loads(body)
+        applied = [{"uuid": r["uuid"], "status": "applied"} for r in batch["records"]]
+        return {"results": applied, "cursor": batch.get("upto") or batch.get("since") or 0}
+
+    def pull(self, since, since_id=None):
+        return self.payload
+
+
+def site(**changed) -> dict:
+    row = {
+        "id": SITE_ID,
+        "name": "上游小区",
+        "kind": "residential",
+        "code": "UpstreamCode1234",
+        "active": 1,
+        "created_at": "2026-01-01T00:00:00.000Z",
+    }
+    return {**row, **changed}
+
+
+def person(**changed) -> dict:
+    row = {"id": "r1", "site_id": SITE_ID, "name": "王五", "phone": "", "unit": "1-101"}
+    return {**row, **changed}
+
+
+def campaign(**changed) -> dict:
+    row = {
+        "id": "c1",
+        "name": "全员筛查",
+        "start_day": "2026-01-01",
+        "questions": "fever",
+        "created_at": "2026-01-01T00:00:00.000Z",
+    }
+    return {**row, **changed}
+
+
+TOO_LONG = {
+    "a site name of 10 MB": (
+        {"sites": [site(name="长" * 10 * MB)]},
+        f"sites {SITE_ID}: “name” is longer than 100 characters",
+    ),
+    "a site address past the form's 200": (
+        {"sites": [site(address="路" * 201)]},
+        f"sites {SITE_ID}: “address” is longer than 200 characters",
+    ),
+    "a roster name past the import's 50": (
+        {"sites": [site()], "roster": [person(name="王" * 51)]},
+        "roster r1: “name” is longer than 50 characters",
+    ),
+    "a roster unit past the import's 50": (
+        {"sites": [site()], "roster": [person(unit="1" * 51)]},
+        "roster r1: “unit” is longer than 50 characters",
+    ),
+    "a campaign name past the form's 100": (
+        {"screening_campaigns": [campaign(name="查" * 101)]},
+        "screening_campaigns c1: “name” is longer than 100 characters",
+    ),
+    "an old code no instance makes": (
+        {"sites": [site(old_codes=[{"code": "C" * 5000, "retired_at": "2026-01-01T00:00:00Z"}])]},
+        f"sites {SITE_ID}: “old_codes” is longer than 200 characters",
+    ),
+    "a site code no instance makes": (
+        {"sites": [site(code="C" * 5000)]},
+        f"sites {SITE_ID}: “code” is longer than 200 characters",
+    ),
+}
+
+
+@pytest.mark.parametrize(("payload", "said"), TOO_LONG.values(), ids=TOO_LONG.keys())
+def test_text_longer_than_the_forms_take_is_refused_whole_naming_where(
+    app, db, runner, monkeypatch, payload, said
+):
+    here = add_site(app.config["DATABASE"], "本地小区")
+    before = stored(db)
+    # Beside the long value, a row that alone would be taken: none of it is written.
+    rows = {"sites": [], "roster": [], "screening_campaigns": [], **payload}
+    rows["sites"] = [site(id="6d0c1a53-0d8e-4a49-9e55-3d8f1c9b2a11", code="Fine1234")] + rows[
+        "sites"
+    ]
+    answer = {"version": 7, "version_id": "v7", **rows}
+    monkeypatch.setattr(sync, "HttpTransport", lambda _url, _token, **_: Upstream(answer))
+    app.config.update(UPSTREAM_URL="http://city.test", UPSTREAM_TOKEN="abc")
+    result = runner.invoke(args=["sync"], env={"LANG": "en_US.UTF-8"})
+    assert result.exit_code == 1, result.output
+    assert said in result.output, result.output
+    assert len(result.output) < 2000  # the value itself is not shown
+    assert stored(db) == before
+    assert [r[0] for r in db.execute("SELECT id FROM sites")] == [here]
+    assert db.execute("SELECT count(*) FROM roster").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM screening_campaigns").fetchone()[0] == 0
+    status = runner.invoke(args=["sync", "--status"], env={"LANG": "zh_CN.UTF-8"})
+    assert "上级发来的配置无法应用" in status.output and "超过" in status.output, status.output
+
+
+def test_text_as_long_as_the_forms_take_is_applied(app, db):
+    payload = {
+        "version": 7,
+        "sites": [site(name="长" * 100, address="路" * 200, district="区" * 100)],
+        "roster": [person(name="王" * 50, unit="1" * 50, phone="13800138000")],
+        "screening_campaigns": [campaign(name="查" * 100, sites=json.dumps([SITE_ID] * 500))],
+    }
+    with app.app_context():
+        configuration.apply_config(db, payload)
+    assert db.execute("SELECT name FROM sites WHERE id = ?", (SITE_ID,)).fetchone()[0] == "长" * 100
+    assert db.execute("SELECT name FROM roster").fetchone()[0] == "王" * 50
+    assert db.execute("SELECT name FROM screening_campaigns").fetchone()[0] == "查" * 100
+
+
+def dashboard(app, lang: str) -> str:
+    """The console's dashboard, with its sync status, as an administrator reads it in lang."""
+    try:
+        make_user(app, "admin", "admin")
+    except ValueError:  # made for an earlier look
+        pass
+    client = app.test_client()
+    login(client, "admin")
+    return client.get(f"/console/?lang={lang}").get_data(as_text=True)
+
+
+def test_a_background_rounds_error_is_worded_in_the_readers_language(app, db, monkeypatch):
+    """`fieldapp serve` runs its rounds in the server's language (zh-Hans here); an English
+    reader of the console reads the error in English, a zh-Hant one in zh-Hant."""
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    answer = {"version": 3, "sites": [site(contact="电" * 201)]}
+    monkeypatch.setattr(sync, "HttpTransport", lambda _url, _token, **_: Upstream(answer))
+    app.config.update(UPSTREAM_URL="http://city.test", UPSTREAM_TOKEN="abc")
+    assert jobs.run_once(app, "sync", upstream.background_job)
+    kept = sync_client.upstream_state(db)["last_error"]
+    assert kept.startswith("上级发来的配置无法应用")  # as said then, in the server's language
+    english = dashboard(app, "en")
+    assert (
+        "The upstream&#39;s configuration could not be applied: sites"
+        f" {SITE_ID}: “contact” is longer than 200 characters"
+    ) in english, english
+    assert "上级" not in english
+    assert "「contact」超過 200 個字元" in dashboard(app, "zh_Hant")
+
+
+def test_a_link_that_failed_in_the_background_is_worded_for_the_reader(app, db, monkeypatch):
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    url = "http://127.0.0.1:9"  # the discard port: nothing listens
+    app.config.update(UPSTREAM_URL=url, UPSTREAM_TOKEN="token")
+    assert jobs.run_once(app, "sync", upstream.background_job)
+    assert sync_client.upstream_state(db)["last_error"].startswith(f"无法连接 {url}")
+    english = dashboard(app, "en")
+    assert f"cannot reach {url}: the connection was refused" in english, english
+
+
+def test_an_error_kept_before_its_name_was_kept_still_shows(app, db, runner):
+    """A row written by an older version holds the words alone: they are shown as they are."""
+    app.config.update(UPSTREAM_URL="http://city.test", UPSTREAM_TOKEN="abc")
+    with app.app_context():
+        upstream._state_for(db, "http://city.test")
+    db.execute("UPDATE sync_upstream SET last_error = '无法连接 http://city.test：旧的说法'")
+    assert "无法连接 http://city.test：旧的说法" in dashboard(app, "en")
+    status = runner.invoke(args=["sync", "--status"], env={"LANG": "en_US.UTF-8"})
+    assert "last error: 无法连接 http://city.test：旧的说法" in status.output, status.output

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import current_app
 
-from fieldapp.syncing.upstream import upstream
+from fieldapp.syncing.upstream import last_error, upstream
 from sync import client as sync_client
 from sync import peers
 
@@ -19,7 +19,7 @@ def status(conn: sqlite3.Connection) -> dict[str, Any]:
                      "records_in", "cursor" (instances; else None), "revoked" (bool)}],
      "upstream": None | {"url", "cursor", "waiting", "config_version", "last_success_at",
                          "last_attempt_at", "last_error"}}
-    Times are UTC ISO 8601 strings or None.
+    Times are UTC ISO 8601 strings or None; last_error is worded in the current language.
     """
     cursors = dict(conn.execute("SELECT source, seq FROM sync_cursors").fetchall())
     downstream = [
@@ -48,6 +48,6 @@ def status(conn: sqlite3.Connection) -> dict[str, Any]:
             "config_version": state.get("config_version") if state.get("url") == url else 0,
             "last_success_at": state.get("last_success_at"),
             "last_attempt_at": state.get("last_attempt_at"),
-            "last_error": state.get("last_error"),
+            "last_error": last_error(state),
         }
     return {"downstream": downstream, "upstream": up}

@@ -128,7 +128,7 @@ def sync_round(
                 )
             pulled = configuration.pull(conn, transport)
         except sync.SyncError as exc:
-            sync_client.mark_attempt(conn, describe(exc))
+            sync_client.mark_attempt(conn, describe(exc), exc)
             raise
         sync_client.mark_attempt(conn, None)
         return {
@@ -179,7 +179,24 @@ def describe(exc: sync.SyncError) -> str:
             " the same version of fieldapp?",
             detail=p["detail"],
         )
+    if exc.problem == "config":
+        return configuration.word(exc.params)
+    if exc.code == "unauthorised":  # the upstream's words for it, in this reader's language
+        return _("The token is missing, wrong or revoked.")
     return str(exc)
+
+
+def last_error(state: Mapping[str, Any]) -> str | None:
+    """The last round's error in the reader's language: worded now from what it was
+    (sync_client.problem_of), else as it was worded then (a row from before, an upstream's own
+    refusal)."""
+    failure = sync_client.problem_of(state)
+    if failure is None:
+        return state.get("last_error")
+    try:
+        return describe(failure)
+    except (KeyError, ValueError, TypeError):  # params of another version: the words of then
+        return state.get("last_error")
 
 
 # --- background: `fieldapp serve` keeps syncing when an upstream is set ------------------
