@@ -535,7 +535,7 @@ def _wire(kind: RecordKind, row: Any) -> dict[str, Any]:
 
 
 _STATE = ("url", "source", "cursor", "config_version", "config_version_id", "last_attempt_at")
-_STATE += ("last_success_at", "last_error", "last_problem")
+_STATE += ("last_success_at", "last_error", "last_problem", "retention_refused")
 
 
 def remember(conn: sqlite3.Connection, **values: Any) -> None:

@@ -1,7 +1,7 @@
 """What a site instance takes from its upstream, and how it tells its operator what it did not
 take: an answer longer than any an instance gives is not read; a configuration with text longer
-than the forms here take is refused whole; and the last round's error is worded in the language
-of whoever reads it."""
+than the forms here take is refused whole; a retention this instance cannot keep is said, with
+the one in force; and the last round's error is worded in the language of whoever reads it."""
 
 from __future__ import annotations
 
@@ -284,6 +284,66 @@ def test_text_as_long_as_the_forms_take_is_applied(app, db):
     assert db.execute("SELECT name FROM sites WHERE id = ?", (SITE_ID,)).fetchone()[0] == "长" * 100
     assert db.execute("SELECT name FROM roster").fetchone()[0] == "王" * 50
     assert db.execute("SELECT name FROM screening_campaigns").fetchone()[0] == "查" * 100
+
+
+def retention_kept(db):
+    return db.execute("SELECT value FROM settings WHERE name = 'retention_days'").fetchone()
+
+
+@pytest.mark.parametrize(
+    ("lang", "said"),
+    [
+        (
+            "en_US.UTF-8",
+            "The upstream's retention (90 days) was not applied: this instance keeps entries"
+            " 7 to 60 days. In force here: 21 days.",
+        ),
+        (
+            "zh_CN.UTF-8",
+            "上级的保存天数（90 天）未被采用：本实例的记录保存天数须在 7 到 60 天之间。本实例现行：21 天。",
+        ),
+        ("zh_TW.UTF-8", "上級的保存天數（90 天）未被採用"),
+    ],
+)
+def test_a_retention_this_instance_cannot_keep_is_said_with_the_one_in_force(
+    app, db, runner, monkeypatch, lang, said
+):
+    answer = {"version": 3, "sites": [site()], "settings": {"retention_days": 90}}
+    monkeypatch.setattr(sync, "HttpTransport", lambda _url, _token, **_: Upstream(answer))
+    app.config.update(UPSTREAM_URL="http://city.test", UPSTREAM_TOKEN="abc")
+    result = runner.invoke(args=["sync"], env={"LANG": lang})
+    assert result.exit_code == 0, result.output
+    assert said in result.output, result.output
+    assert retention_kept(db) is None  # ours stays: RETENTION_DAYS, 21
+    # The sites came all the same.
+    assert db.execute("SELECT name FROM sites WHERE id = ?", (SITE_ID,)).fetchone()[0] == "上游小区"
+    status = runner.invoke(args=["sync", "--status"], env={"LANG": lang})
+    assert said in status.output, status.output
+
+    # The console's sync status says it too, in its reader's language.
+    html = dashboard(app, "en")
+    assert "The upstream&#39;s retention (90 days) was not applied" in html, html
+
+    # Once the upstream's is one this instance can keep, it is taken and nothing is said.
+    answer["settings"] = {"retention_days": 30}
+    answer["version"] = 4
+    result = runner.invoke(args=["sync"], env={"LANG": lang})
+    assert result.exit_code == 0 and "90" not in result.output, result.output
+    assert retention_kept(db)[0] == "30"
+    status = runner.invoke(args=["sync", "--status"], env={"LANG": lang})
+    assert "90" not in status.output
+    assert 'id="retention-notice"' not in dashboard(app, "en")
+
+
+def test_a_retention_that_is_no_number_is_said_too(app, db, runner, monkeypatch):
+    answer = {"version": 3, "sites": [site()], "settings": {"retention_days": "x" * 5000}}
+    monkeypatch.setattr(sync, "HttpTransport", lambda _url, _token, **_: Upstream(answer))
+    app.config.update(UPSTREAM_URL="http://city.test", UPSTREAM_TOKEN="abc")
+    result = runner.invoke(args=["sync"], env={"LANG": "en_US.UTF-8"})
+    assert result.exit_code == 0, result.output
+    assert "was not applied" in result.output and "In force here: 21 days." in result.output
+    assert len(result.output) < 1000
+    assert retention_kept(db) is None
 
 
 def dashboard(app, lang: str) -> str:

@@ -3,6 +3,7 @@ settings a downstream must share (retention), exported to a pull and applied fro
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Mapping
 from typing import Any
@@ -13,7 +14,7 @@ import sync
 from fieldapp import db, records, rules
 from fieldapp.gate import roster, sites
 from fieldapp.screening import campaigns
-from fieldapp.settings import check_retention_days
+from fieldapp.settings import RETENTION_RANGE, check_retention_days
 from sync import client as sync_client
 from sync import config as sync_config
 
@@ -287,13 +288,7 @@ def apply_config(conn: sqlite3.Connection, payload: Any) -> dict[str, int]:
             for table in ("roster", "screening_campaigns"):
                 for row in rows[table]:
                     _upsert(conn, table, row, version)
-            days = settings.get("retention_days") if isinstance(settings, Mapping) else None
-            if isinstance(days, int) and not isinstance(days, bool) and _retention_ok(days):
-                conn.execute(
-                    "INSERT INTO settings (name, value) VALUES ('retention_days', ?)"
-                    " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                    (str(days),),
-                )
+            _retention(conn, settings)
             version_id = payload.get("version_id")
             sync_client.remember(
                 conn,
@@ -313,6 +308,25 @@ def pull(conn: sqlite3.Connection, transport: sync_client.Transport) -> dict[str
     return apply_config(conn, transport.pull(since, state.get("config_version_id")))
 
 
+def _retention(conn: sqlite3.Connection, settings: Any) -> None:
+    """Take the upstream's retention if this instance could have it too; else keep ours and
+    remember what the upstream asked for (retention_refused), for the status and `fieldapp sync`
+    to say (retention_notice). An answer without one changes nothing."""
+    days = settings.get("retention_days") if isinstance(settings, Mapping) else None
+    if days is None:
+        return
+    if isinstance(days, int) and not isinstance(days, bool) and _retention_ok(days):
+        conn.execute(
+            "INSERT INTO settings (name, value) VALUES ('retention_days', ?)"
+            " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (str(days),),
+        )
+        sync_client.remember(conn, retention_refused=None)
+        return
+    shown = days if isinstance(days, str) else json.dumps(days, ensure_ascii=False, default=repr)
+    sync_client.remember(conn, retention_refused=sync.wire.printable(shown)[:40])
+
+
 def _retention_ok(days: int) -> bool:
     """A retention pulled from upstream is taken only if this instance could have it too."""
     try:
@@ -320,3 +334,19 @@ def _retention_ok(days: int) -> bool:
     except ValueError:
         return False
     return True
+
+
+def retention_notice(conn: sqlite3.Connection, config: Mapping[str, Any]) -> str | None:
+    """What the upstream's last pull asked of retention that this instance did not apply, why,
+    and what is in force, in the current language; None when its retention was applied."""
+    asked = sync_client.upstream_state(conn).get("retention_refused")
+    if asked is None:
+        return None
+    return _(
+        "The upstream's retention (%(asked)s days) was not applied: this instance keeps entries"
+        " %(min)d to %(max)d days. In force here: %(days)d days.",
+        asked=asked,
+        min=RETENTION_RANGE[0],
+        max=RETENTION_RANGE[1],
+        days=records.retention_days(conn, config),
+    )

@@ -132,6 +132,7 @@ def sync_round(
             raise
         sync_client.mark_attempt(conn, None)
         return {
+            "retention_notice": configuration.retention_notice(conn, app.config),
             "pushed": pushed,
             "applied": report.applied,
             "refused": report.refused,
