@@ -328,10 +328,10 @@ def test_a_retention_this_instance_cannot_keep_is_said_with_the_one_in_force(
     answer["settings"] = {"retention_days": 30}
     answer["version"] = 4
     result = runner.invoke(args=["sync"], env={"LANG": lang})
-    assert result.exit_code == 0 and "90" not in result.output, result.output
+    assert result.exit_code == 0 and said not in result.output, result.output
     assert retention_kept(db)[0] == "30"
     status = runner.invoke(args=["sync", "--status"], env={"LANG": lang})
-    assert "90" not in status.output
+    assert said not in status.output and "(90 " not in status.output, status.output
     assert 'id="retention-notice"' not in dashboard(app, "en")
 
 
@@ -395,3 +395,20 @@ def test_an_error_kept_before_its_name_was_kept_still_shows(app, db, runner):
     assert "无法连接 http://city.test：旧的说法" in dashboard(app, "en")
     status = runner.invoke(args=["sync", "--status"], env={"LANG": "en_US.UTF-8"})
     assert "last error: 无法连接 http://city.test：旧的说法" in status.output, status.output
+
+
+def test_another_upstream_starts_with_nothing_said_of_the_last_one(app, db, runner, monkeypatch):
+    answer = {"version": 3, "sites": [site()], "settings": {"retention_days": 90}}
+    monkeypatch.setattr(sync, "HttpTransport", lambda _url, _token, **_: Upstream(answer))
+    app.config.update(UPSTREAM_URL="http://city.test", UPSTREAM_TOKEN="abc")
+    assert runner.invoke(args=["sync"], env={"LANG": "en_US.UTF-8"}).exit_code == 0
+    answer.update(version=4, sites=[site(contact="电" * 201)])
+    assert runner.invoke(args=["sync"], env={"LANG": "en_US.UTF-8"}).exit_code == 1
+    said = runner.invoke(args=["sync", "--status"], env={"LANG": "en_US.UTF-8"}).output
+    assert "last error" in said and "retention (90 days)" in said, said
+    app.config.update(UPSTREAM_URL="http://district.test")
+    with app.app_context():
+        upstream._state_for(db, "http://district.test")
+    status = runner.invoke(args=["sync", "--status"], env={"LANG": "en_US.UTF-8"})
+    assert "http://district.test" in status.output
+    assert "last error" not in status.output and "retention" not in status.output, status.output

@@ -75,7 +75,8 @@ def _state_for(conn: sqlite3.Connection, url: str) -> dict[str, Any]:
     if state.get("url") != url:
         conn.execute(
             "UPDATE sync_upstream SET url = ?, source = NULL, cursor = 0, config_version = 0,"
-            " config_version_id = NULL, last_error = NULL WHERE id = 1",
+            " config_version_id = NULL, last_error = NULL, last_problem = NULL,"
+            " retention_refused = NULL WHERE id = 1",
             (url,),
         )
         state = sync_client.upstream_state(conn)
