@@ -24,6 +24,17 @@ from .store import iso, log_again, transaction, utcnow
 
 USER_AGENT = "fieldapp-sync/1"
 
+# The most an upstream's answer may hold, read no further: a broken or hostile upstream (or a
+# network's sign-in page) answering without end must not fill this instance's memory.
+# A cursor answer is small; a push answer holds one result per record of a batch (SYNC_BATCH_SIZE
+# is at most 10,000): its uuid, status and a worded reason, a few hundred characters escaped as
+# \uXXXX at most, under 2 KB: 20 MB for the largest batch, and this is three times that.
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+# A pull is not paged: a full one carries every site and every roster row. A roster row is at
+# most about 900 bytes of JSON (a 50-character name and unit, escaped as \uXXXX), most are near
+# 400: 512 MB holds more than half a million of the longest, over a million typical ones.
+MAX_PULL_BYTES = 512 * 1024 * 1024
+
 
 class SyncError(RuntimeError):
     """The upstream could not be reached or refused the request; the round can be retried.
@@ -33,7 +44,8 @@ class SyncError(RuntimeError):
     code: the upstream's own name for its refusal (its message is worded by it). problem: what
     went wrong on this side, for the app to word in its user's language, with params:
     "unreachable" (url; why: refused, timeout, name, network, tls, cut or ""; reason), "not_ours" (url:
-    the answer is not an instance's, a network's login page, say) or "protocol" (detail).
+    the answer is not an instance's, a network's login page, say), "too_large" (url, limit: bytes,
+    the answer was longer and was not read) or "protocol" (detail).
     """
 
     def __init__(
@@ -88,6 +100,26 @@ def _not_ours(url: str) -> SyncError:
     )
 
 
+def _too_large(url: str, limit: int) -> SyncError:
+    """The SyncError of an answer longer than any an instance gives; not the batch's fault."""
+    return SyncError(
+        f"{url}: the answer is longer than {limit} bytes",
+        problem="too_large",
+        params={"url": url, "limit": str(limit)},
+    )
+
+
+def _read(stream: Any, limit: int, url: str) -> bytes:
+    """At most limit bytes of an answer's body; SyncError (too_large) if it says or has more."""
+    length = stream.headers.get("Content-Length") if stream.headers else None
+    if length and length.strip().isdigit() and int(length) > limit:
+        raise _too_large(url, limit)
+    raw = stream.read(limit + 1)
+    if len(raw) > limit:
+        raise _too_large(url, limit)
+    return raw
+
+
 def _protocol(detail: str) -> SyncError:
     """The SyncError of an answer that does not follow the sync protocol."""
     return SyncError(detail, problem="protocol", params={"detail": detail})
@@ -124,7 +156,12 @@ class HttpTransport:
         self.timeout = timeout
         self.language = language
 
-    def _call(self, method: str, path: str, body: bytes | None = None) -> dict[str, Any]:
+    def _call(
+        self, method: str, path: str, body: bytes | None = None, limit: int | None = None
+    ) -> dict[str, Any]:
+        """The JSON object an endpoint answers; at most limit bytes of it are read (by default
+        MAX_ANSWER_BYTES, read when called: a test may lower it)."""
+        limit = MAX_ANSWER_BYTES if limit is None else limit
         headers = {
             "Authorization": f"Bearer {self.token}",
             "Accept": "application/json",
@@ -137,12 +174,12 @@ class HttpTransport:
         req = urllib.request.Request(self.url + path, data=body, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 -- URL set by the operator
-                raw = resp.read()
+                raw = _read(resp, limit, self.url)
         except urllib.error.HTTPError as exc:
             with exc:  # its connection closed now: `sync --watch` runs for months
                 try:
-                    detail = json.loads(exc.read() or b"{}")
-                except ValueError:
+                    detail = json.loads(_read(exc, MAX_ANSWER_BYTES, self.url) or b"{}")
+                except (ValueError, SyncError):  # not JSON, or too long to be a refusal
                     detail = {}
             message = detail.get("message") if isinstance(detail, dict) else None
             failed = exc.code >= 500 or exc.code == 400
@@ -179,7 +216,8 @@ class HttpTransport:
     def pull(self, since: int, since_id: str | None = None) -> dict[str, Any]:
         """GET /sync/v1/pull?since=V&since_id=ID (the id of our version V, when we have one)."""
         query = {"since": since} if since_id is None else {"since": since, "since_id": since_id}
-        return self._call("GET", "/sync/v1/pull?" + urllib.parse.urlencode(query))
+        path = "/sync/v1/pull?" + urllib.parse.urlencode(query)
+        return self._call("GET", path, limit=MAX_PULL_BYTES)
 
 
 @dataclass
@@ -497,7 +535,7 @@ def _wire(kind: RecordKind, row: Any) -> dict[str, Any]:
 
 
 _STATE = ("url", "source", "cursor", "config_version", "config_version_id", "last_attempt_at")
-_STATE += ("last_success_at", "last_error")
+_STATE += ("last_success_at", "last_error", "last_problem", "retention_refused")
 
 
 def remember(conn: sqlite3.Connection, **values: Any) -> None:
@@ -517,10 +555,45 @@ def upstream_state(conn: sqlite3.Connection) -> dict[str, Any]:
     return dict(row) if row else {}
 
 
-def mark_attempt(conn: sqlite3.Connection, error: str | None) -> None:
-    """Record the end of a round: success (error None) or the error."""
+def mark_attempt(
+    conn: sqlite3.Connection, error: str | None, failure: SyncError | None = None
+) -> None:
+    """Record the end of a round: success (error None) or the error, as worded now and, when
+    failure is given, as its problem, params, status and code (last_problem, JSON): whoever
+    reads the status later has it worded in their own language (problem_of)."""
     now = iso(utcnow())
     if error is None:
-        remember(conn, last_attempt_at=now, last_success_at=now, last_error=None)
-    else:
-        remember(conn, last_attempt_at=now, last_error=error[:500])
+        remember(conn, last_attempt_at=now, last_success_at=now, last_error=None, last_problem=None)
+        return
+    named = None
+    if failure is not None and (failure.problem or failure.code):
+        named = json.dumps(
+            {
+                "problem": failure.problem,
+                # A param quotes what came (a reason, a detail): kept as long as the words are.
+                "params": {k: str(v)[:500] for k, v in failure.params.items()},
+                "status": failure.status,
+                "code": failure.code,
+            },
+            ensure_ascii=False,
+        )
+    remember(conn, last_attempt_at=now, last_error=error[:500], last_problem=named)
+
+
+def problem_of(state: Mapping[str, Any]) -> SyncError | None:
+    """The last round's error as mark_attempt named it (its message the words of then), or None
+    for a row from before last_problem, or one it cannot read."""
+    try:
+        named = json.loads(state.get("last_problem") or "null")
+    except ValueError:
+        return None
+    if not isinstance(named, dict) or not isinstance(named.get("params"), dict):
+        return None
+    status, code = named.get("status"), named.get("code")
+    return SyncError(
+        str(state.get("last_error") or ""),
+        status if isinstance(status, int) and not isinstance(status, bool) else None,
+        code if isinstance(code, str) else None,
+        problem=str(named.get("problem") or ""),
+        params={str(k): str(v) for k, v in named["params"].items()},
+    )

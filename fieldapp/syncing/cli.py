@@ -139,6 +139,8 @@ def _print_status(conn: sqlite3.Connection) -> None:
         click.echo("  " + _("last success: %(when)s", when=up["last_success_at"] or _("never")))
         if up["last_error"]:
             click.echo("  " + _("last error: %(error)s", error=up["last_error"]))
+        if up["retention_notice"]:
+            click.echo("  " + up["retention_notice"])
     shown = [p for p in info["downstream"] if not p["revoked"]]
     if not shown:
         click.echo(_("Downstream: none."))
@@ -206,6 +208,8 @@ def sync_command(watch: bool, show_status: bool) -> None:
             for n, line in ((done["refused"], refused), (done["held"], held)):
                 if n:
                     click.echo(line, err=True)
+            if done.get("retention_notice"):
+                click.echo(done["retention_notice"], err=True)
         if not watch:
             return
         time.sleep(wait)

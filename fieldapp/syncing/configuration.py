@@ -3,6 +3,7 @@ settings a downstream must share (retention), exported to a pull and applied fro
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Mapping
 from typing import Any
@@ -11,13 +12,36 @@ from flask_babel import gettext as _
 
 import sync
 from fieldapp import db, records, rules
-from fieldapp.gate import sites
-from fieldapp.settings import check_retention_days
+from fieldapp.gate import roster, sites
+from fieldapp.screening import campaigns
+from fieldapp.settings import RETENTION_RANGE, check_retention_days
 from sync import client as sync_client
 from sync import config as sync_config
 
 # Configuration that flows down: these tables are owned by the upstream and versioned there.
 CONFIG_TABLES = ("sites", "roster", "screening_campaigns")
+
+# The longest text a pulled column may hold: what the forms and commands that make it here
+# take (a central's bug must not put a 10 MB site name into every instance below it).
+TEXT_LIMITS = {
+    "sites": {
+        "name": sites.NAME_LIMIT,
+        "address": sites.TEXT_LIMIT,
+        "district": sites.NAME_LIMIT,
+        "contact": sites.TEXT_LIMIT,
+    },
+    "roster": {
+        "name": roster.NAME_LIMIT,
+        "unit": roster.UNIT_LIMIT,
+        "phone": rules.MAX_LEN["phone"],
+    },
+    "screening_campaigns": {"name": campaigns.NAME_LIMIT},
+}
+# Any other text of these tables (ids, codes, kinds, times, field lists) is made by the program,
+# never near the longest text a site's form takes. A campaign's lists of districts and sites
+# (JSON) grow with what it covers, and are not held to it.
+OTHER_TEXT_LIMIT = sites.TEXT_LIMIT
+UNLIMITED = {("screening_campaigns", "districts"), ("screening_campaigns", "sites")}
 
 
 def export_config(
@@ -82,32 +106,47 @@ def _upsert(conn: sqlite3.Connection, table: str, row: Mapping[str, Any], versio
 def _check(conn: sqlite3.Connection, rows: Mapping[str, list[Mapping[str, Any]]]) -> None:
     """Refuse a pull answer whose rows this instance cannot store as they are, before any is
     written: a row without an id, a value that is a list or an object, a number too large, text
-    with NUL, a site of a kind this version does not know."""
+    with NUL or longer than the forms here take (TEXT_LIMITS), a site of a kind this version
+    does not know."""
     for table, given in rows.items():
         columns = set(db.columns(conn, table))
+        limits = TEXT_LIMITS.get(table, {})
         for row in given:
             if not isinstance(row.get("id"), str) or not row["id"] or not _storable(row["id"]):
-                raise _unusable(_("%(table)s: a row without id", table=table))
-            for column in columns.intersection(row):
-                if not _storable(row[column]):
-                    raise _unusable(
-                        _(
-                            "%(table)s %(id)s: “%(column)s” is not a value",
-                            table=table,
-                            id=row["id"],
-                            column=column,
-                        )
-                    )
+                raise _unusable("no_id", table=table)
+            if len(row["id"]) > OTHER_TEXT_LIMIT:
+                raise _unusable(
+                    "too_long",
+                    table=table,
+                    id=row["id"][:40] + "…",
+                    column="id",
+                    n=OTHER_TEXT_LIMIT,
+                )
+            for column in sorted(columns.intersection(row)):
+                value = row[column]
+                if not _storable(value):
+                    raise _unusable("not_value", table=table, id=row["id"], column=column)
+                limit = limits.get(column, OTHER_TEXT_LIMIT)
+                if (
+                    isinstance(value, str)
+                    and len(value) > limit
+                    and (table, column) not in UNLIMITED
+                ):
+                    raise _unusable("too_long", table=table, id=row["id"], column=column, n=limit)
     for site in rows["sites"]:
+        old_codes = site.get("old_codes")
+        for old in old_codes if isinstance(old_codes, list) else ():
+            code = old.get("code") if isinstance(old, Mapping) else None
+            if isinstance(code, str) and len(code) > OTHER_TEXT_LIMIT:
+                raise _unusable(
+                    "too_long", table="sites", id=site["id"], column="old_codes", n=OTHER_TEXT_LIMIT
+                )
         if "kind" in site and site["kind"] not in rules.SITE_KINDS:
             # A kind added by a newer version upstream: this one could not show or count it.
             raise _unusable(
-                _(
-                    "site “%(name)s” is of a kind this version does not know (%(kind)s):"
-                    " update fieldapp here",
-                    name=sync.wire.printable(str(site.get("name"))[:80]),
-                    kind=sync.wire.printable(str(site["kind"])[:80]),
-                )
+                "unknown_kind",
+                name=sync.wire.printable(str(site.get("name"))[:80]),
+                kind=sync.wire.printable(str(site["kind"])[:80]),
             )
 
 
@@ -120,11 +159,49 @@ def _storable(value: Any) -> bool:
     )
 
 
-def _unusable(problem: str) -> sync.SyncError:
-    """The error of a pull answer this instance cannot take, saying what in it is wrong."""
-    return sync.SyncError(
-        _("The upstream's configuration could not be applied: %(problem)s", problem=problem)
-    )
+def _unusable(what: str, **params: Any) -> sync.SyncError:
+    """The error of a pull answer this instance cannot take, saying what in it is wrong: worded
+    now, and named (problem "config", params: what and its own) to be worded again for whoever
+    reads the sync status later (word)."""
+    named = {"what": what, **{k: str(v) for k, v in params.items()}}
+    return sync.SyncError(word(named), problem="config", params=named)
+
+
+def word(params: Mapping[str, str]) -> str:
+    """A pull answer refused (_unusable's params), in the current language; KeyError for params
+    it does not know."""
+    p, what = params, params["what"]
+    if what == "malformed":
+        return _("The upstream's configuration answer is malformed.")
+    if what == "no_id":
+        problem = _("%(table)s: a row without id", table=p["table"])
+    elif what == "not_value":
+        problem = _(
+            "%(table)s %(id)s: “%(column)s” is not a value",
+            table=p["table"],
+            id=p["id"],
+            column=p["column"],
+        )
+    elif what == "too_long":
+        problem = _(
+            "%(table)s %(id)s: “%(column)s” is longer than %(n)d characters",
+            table=p["table"],
+            id=p["id"],
+            column=p["column"],
+            n=int(p["n"]),
+        )
+    elif what == "unknown_kind":
+        problem = _(
+            "site “%(name)s” is of a kind this version does not know (%(kind)s):"
+            " update fieldapp here",
+            name=p["name"],
+            kind=p["kind"],
+        )
+    elif what == "database":
+        problem = p["detail"]
+    else:
+        raise KeyError(what)
+    return _("The upstream's configuration could not be applied: %(problem)s", problem=problem)
 
 
 def _when(value: Any, default: str) -> str:
@@ -173,12 +250,12 @@ def apply_config(conn: sqlite3.Connection, payload: Any) -> dict[str, int]:
         or version < 0
         or not _storable(version)
     ):
-        raise sync.SyncError(_("The upstream's configuration answer is malformed."))
+        raise _unusable("malformed")
     rows = {t: payload.get(t) or [] for t in CONFIG_TABLES}
     if not all(
         isinstance(v, list) and all(isinstance(r, Mapping) for r in v) for v in rows.values()
     ):
-        raise sync.SyncError(_("The upstream's configuration answer is malformed."))
+        raise _unusable("malformed")
     _check(conn, rows)
     settings = payload.get("settings") or {}
     counts = {t: len(v) for t, v in rows.items()}
@@ -211,13 +288,7 @@ def apply_config(conn: sqlite3.Connection, payload: Any) -> dict[str, int]:
             for table in ("roster", "screening_campaigns"):
                 for row in rows[table]:
                     _upsert(conn, table, row, version)
-            days = settings.get("retention_days") if isinstance(settings, Mapping) else None
-            if isinstance(days, int) and not isinstance(days, bool) and _retention_ok(days):
-                conn.execute(
-                    "INSERT INTO settings (name, value) VALUES ('retention_days', ?)"
-                    " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                    (str(days),),
-                )
+            _retention(conn, settings)
             version_id = payload.get("version_id")
             sync_client.remember(
                 conn,
@@ -225,7 +296,7 @@ def apply_config(conn: sqlite3.Connection, payload: Any) -> dict[str, int]:
                 config_version_id=version_id if isinstance(version_id, str) else None,
             )
     except (*db.IntegrityError, KeyError, TypeError) as exc:
-        raise _unusable(str(exc)) from None
+        raise _unusable("database", detail=str(exc)) from None
     return counts
 
 
@@ -237,6 +308,25 @@ def pull(conn: sqlite3.Connection, transport: sync_client.Transport) -> dict[str
     return apply_config(conn, transport.pull(since, state.get("config_version_id")))
 
 
+def _retention(conn: sqlite3.Connection, settings: Any) -> None:
+    """Take the upstream's retention if this instance could have it too; else keep ours and
+    remember what the upstream asked for (retention_refused), for the status and `fieldapp sync`
+    to say (retention_notice). An answer without one changes nothing."""
+    days = settings.get("retention_days") if isinstance(settings, Mapping) else None
+    if days is None:
+        return
+    if isinstance(days, int) and not isinstance(days, bool) and _retention_ok(days):
+        conn.execute(
+            "INSERT INTO settings (name, value) VALUES ('retention_days', ?)"
+            " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (str(days),),
+        )
+        sync_client.remember(conn, retention_refused=None)
+        return
+    shown = days if isinstance(days, str) else json.dumps(days, ensure_ascii=False, default=repr)
+    sync_client.remember(conn, retention_refused=sync.wire.printable(shown)[:40])
+
+
 def _retention_ok(days: int) -> bool:
     """A retention pulled from upstream is taken only if this instance could have it too."""
     try:
@@ -244,3 +334,19 @@ def _retention_ok(days: int) -> bool:
     except ValueError:
         return False
     return True
+
+
+def retention_notice(conn: sqlite3.Connection, config: Mapping[str, Any]) -> str | None:
+    """What the upstream's last pull asked of retention that this instance did not apply, why,
+    and what is in force, in the current language; None when its retention was applied."""
+    asked = sync_client.upstream_state(conn).get("retention_refused")
+    if asked is None:
+        return None
+    return _(
+        "The upstream's retention (%(asked)s days) was not applied: this instance keeps entries"
+        " %(min)d to %(max)d days. In force here: %(days)d days.",
+        asked=asked,
+        min=RETENTION_RANGE[0],
+        max=RETENTION_RANGE[1],
+        days=records.retention_days(conn, config),
+    )

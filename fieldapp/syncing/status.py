@@ -7,7 +7,8 @@ from typing import Any
 
 from flask import current_app
 
-from fieldapp.syncing.upstream import upstream
+from fieldapp.syncing import configuration
+from fieldapp.syncing.upstream import last_error, upstream
 from sync import client as sync_client
 from sync import peers
 
@@ -18,8 +19,9 @@ def status(conn: sqlite3.Connection) -> dict[str, Any]:
     {"downstream": [{"id", "kind" ('instance'|'device'), "name", "site_id", "last_push_at",
                      "records_in", "cursor" (instances; else None), "revoked" (bool)}],
      "upstream": None | {"url", "cursor", "waiting", "config_version", "last_success_at",
-                         "last_attempt_at", "last_error"}}
-    Times are UTC ISO 8601 strings or None.
+                         "last_attempt_at", "last_error", "retention_notice"}}
+    Times are UTC ISO 8601 strings or None; last_error and retention_notice are worded in the
+    current language (None when there is none).
     """
     cursors = dict(conn.execute("SELECT source, seq FROM sync_cursors").fetchall())
     downstream = [
@@ -48,6 +50,7 @@ def status(conn: sqlite3.Connection) -> dict[str, Any]:
             "config_version": state.get("config_version") if state.get("url") == url else 0,
             "last_success_at": state.get("last_success_at"),
             "last_attempt_at": state.get("last_attempt_at"),
-            "last_error": state.get("last_error"),
+            "last_error": last_error(state),
+            "retention_notice": configuration.retention_notice(conn, current_app.config),
         }
     return {"downstream": downstream, "upstream": up}

@@ -75,7 +75,8 @@ def _state_for(conn: sqlite3.Connection, url: str) -> dict[str, Any]:
     if state.get("url") != url:
         conn.execute(
             "UPDATE sync_upstream SET url = ?, source = NULL, cursor = 0, config_version = 0,"
-            " config_version_id = NULL, last_error = NULL WHERE id = 1",
+            " config_version_id = NULL, last_error = NULL, last_problem = NULL,"
+            " retention_refused = NULL WHERE id = 1",
             (url,),
         )
         state = sync_client.upstream_state(conn)
@@ -128,10 +129,11 @@ def sync_round(
                 )
             pulled = configuration.pull(conn, transport)
         except sync.SyncError as exc:
-            sync_client.mark_attempt(conn, describe(exc))
+            sync_client.mark_attempt(conn, describe(exc), exc)
             raise
         sync_client.mark_attempt(conn, None)
         return {
+            "retention_notice": configuration.retention_notice(conn, app.config),
             "pushed": pushed,
             "applied": report.applied,
             "refused": report.refused,
@@ -165,13 +167,38 @@ def describe(exc: sync.SyncError) -> str:
             " network wants a sign-in page first)",
             url=p["url"],
         )
+    if exc.problem == "too_large":
+        return _(
+            "%(url)s answered with more than %(mb)d MB, more than any answer of a fieldapp"
+            " instance; it was not read (check the address; or the network wants a sign-in"
+            " page first)",
+            url=p["url"],
+            mb=int(p["limit"]) // (1024 * 1024),
+        )
     if exc.problem == "protocol":
         return _(
             "the upstream's answer does not follow the sync protocol (%(detail)s): do both run"
             " the same version of fieldapp?",
             detail=p["detail"],
         )
+    if exc.problem == "config":
+        return configuration.word(exc.params)
+    if exc.code == "unauthorised":  # the upstream's words for it, in this reader's language
+        return _("The token is missing, wrong or revoked.")
     return str(exc)
+
+
+def last_error(state: Mapping[str, Any]) -> str | None:
+    """The last round's error in the reader's language: worded now from what it was
+    (sync_client.problem_of), else as it was worded then (a row from before, an upstream's own
+    refusal)."""
+    failure = sync_client.problem_of(state)
+    if failure is None:
+        return state.get("last_error")
+    try:
+        return describe(failure)
+    except (KeyError, ValueError, TypeError):  # params of another version: the words of then
+        return state.get("last_error")
 
 
 # --- background: `fieldapp serve` keeps syncing when an upstream is set ------------------
