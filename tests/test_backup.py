@@ -11,7 +11,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from reports_support import entry, save
+from servers import make_server
 
 from fieldapp.db import backup as backups
 from fieldapp.db import cli as db_cli
@@ -20,6 +22,7 @@ from sync.store import iso
 
 NOW = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
 ZH = {"FIELDAPP_LANG": "zh_CN.UTF-8"}  # the operator's language (zh-Hans, the default)
+ID_NUMBER = "320482198506123014"  # made up, its check digit right
 
 
 @pytest.fixture
@@ -191,3 +194,52 @@ def test_a_backup_is_restored_whatever_its_name(app, db, site, runner, tmp_path,
     assert result.exit_code == 0, result.output
     assert names(app.config["DATABASE"]) == {"备份前"}
     assert backup_files(tmp_path / "b") == [name]  # no stray file named after part of it
+
+
+@pytest.mark.sqlite_only
+def test_a_backup_whose_id_numbers_this_key_cannot_open_is_refused(app, db, site, runner, tmp_path):
+    """Another instance's backup, or this one's after `fieldapp init` made a new ID_KEY: put
+    back, its ID numbers could never be shown, exported or synced (the full-ID pages and the
+    push would fail on every one). Refused, and the database is left as it was."""
+    with_id = fresh(site["id"], "有证件")
+    with_id["data"]["id_number"] = ID_NUMBER
+    assert save(app, db, [with_id]) == ["applied"]
+    made = backups.backup(app.config["DATABASE"], tmp_path / "b", keep_days=21)
+    assert save(app, db, [fresh(site["id"], "备份后")]) == ["applied"]
+    kept = app.config["ID_KEY"]
+
+    app.config["ID_KEY"] = Fernet.generate_key().decode()
+    result = runner.invoke(args=["restore", str(made.path)], env=ZH)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "本实例的 ID_KEY 无法读取其中的身份证号" in result.output
+    assert "数据库未作任何改动" in result.output
+    assert names(app.config["DATABASE"]) == {"有证件", "备份后"}
+
+    app.config["ID_KEY"] = kept  # the instance/config.py kept apart, put back
+    result = runner.invoke(args=["restore", str(made.path)], env=ZH)
+    assert result.exit_code == 0, result.output
+    assert names(app.config["DATABASE"]) == {"有证件"}
+
+
+@pytest.mark.sqlite_only
+def test_a_restore_under_a_running_server_is_refused(tmp_path):
+    """`fieldapp serve` holds its database while it runs: a restore would pull the pages from
+    under it, and what it stores meanwhile would be lost. Refused until the server stops."""
+    server = make_server(tmp_path / "office", FIELDAPP_LANG="zh_CN.UTF-8")
+    server.cli("backup", "--out", str(tmp_path / "b"))
+    (made,) = (tmp_path / "b").glob("fieldapp-*.sqlite3")
+    before = {r[0] for r in server.query("SELECT id FROM sites")}
+    server.cli("site", "add", "--name", "备份后小区")
+    now = {r[0] for r in server.query("SELECT id FROM sites")}
+    assert now > before
+    server.start()
+    try:
+        refused = server.cli("restore", str(made), check=False)
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert "服务器正在使用" in refused.stderr and "请先停止" in refused.stderr, refused.stderr
+        assert {r[0] for r in server.query("SELECT id FROM sites")} == now  # untouched
+    finally:
+        server.stop()
+    done = server.cli("restore", str(made), check=False)  # the server stopped
+    assert done.returncode == 0, done.stderr
+    assert {r[0] for r in server.query("SELECT id FROM sites")} == before

@@ -15,11 +15,14 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from flask_babel import gettext as _
+
+from fieldapp.db import sqlite as sqlite_engine
 
 NAME = re.compile(r"^fieldapp-(\d{8}T\d{6}Z)\.sqlite3$")
 STAMP = "%Y%m%dT%H%M%SZ"
@@ -91,8 +94,14 @@ def newest(out: Path) -> datetime | None:
     return max(made, default=None)
 
 
-def restore(copy: Path, database: str | Path) -> None:
-    """Put a backup back in place of the (stopped) instance's database, whole or not at all."""
+def restore(
+    copy: Path,
+    database: str | Path,
+    check: Callable[[sqlite3.Connection], None] | None = None,
+) -> None:
+    """Put a backup back in place of the (stopped) instance's database, whole or not at all.
+    check(the backup's connection) may refuse it with a ValueError before anything is written;
+    so is a restore while `fieldapp serve` runs on the database."""
     if not copy.is_file():
         raise ValueError(_("No backup at %(path)s", path=copy))
     # Read-only through a URI: its path percent-encoded, or a # or ? in a name cuts it short.
@@ -104,14 +113,25 @@ def restore(copy: Path, database: str | Path) -> None:
             is None
         ):
             raise ValueError(_("%(path)s is not a fieldapp database", path=copy))
+        if check is not None:
+            check(source)
         try:
             # A new machine's instance folder may not be made yet (disaster recovery).
             Path(database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            target = sqlite3.connect(database)
-            try:
-                source.backup(target)  # replaces every page in one write transaction
-            finally:
-                target.close()
+            with sqlite_engine.unserved(database) as alone:
+                if not alone:
+                    raise ValueError(
+                        _(
+                            "The server is running on %(path)s: stop `fieldapp serve` first,"
+                            " then restore. Nothing was changed.",
+                            path=database,
+                        )
+                    )
+                target = sqlite3.connect(database)
+                try:
+                    source.backup(target)  # replaces every page in one write transaction
+                finally:
+                    target.close()
         except (OSError, sqlite3.Error) as exc:
             raise ValueError(
                 _("The database cannot be written at %(path)s: %(error)s", path=database, error=exc)

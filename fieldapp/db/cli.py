@@ -22,6 +22,7 @@ from fieldapp.db import copy as copying
 from fieldapp.gate import counts
 from fieldapp.i18n import lazy_cli_gettext as _l
 from fieldapp.i18n import option
+from fieldapp.privacy import ids
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,12 @@ def backup_command(out: Path | None) -> None:
 def restore_command(copy: Path) -> None:
     _sqlite_only("fieldapp restore")
     try:
-        backups.restore(copy, current_app.config["DATABASE"])
+        backups.restore(
+            copy,
+            current_app.config["DATABASE"],
+            # Sealed with another key, its ID numbers could never be shown, exported or synced.
+            check=lambda conn: ids.check_key(conn, current_app.config.get("ID_KEY"), copy),
+        )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     with opened(migrating=True) as conn:
