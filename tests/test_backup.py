@@ -243,3 +243,22 @@ def test_a_restore_under_a_running_server_is_refused(tmp_path):
     done = server.cli("restore", str(made), check=False)  # the server stopped
     assert done.returncode == 0, done.stderr
     assert {r[0] for r in server.query("SELECT id FROM sites")} == before
+
+
+@pytest.mark.sqlite_only
+def test_a_db_copy_under_a_running_server_is_refused(tmp_path):
+    """What the server stores after the copy's snapshot would not be in PostgreSQL: the
+    phones' entries it acknowledged (they delete them then) and the console's work would be
+    lost at the switch. Refused, before the target is even opened, until the server stops."""
+    server = make_server(tmp_path / "central", FIELDAPP_LANG="zh_CN.UTF-8")
+    server.start()
+    try:
+        url = "postgresql://nobody@127.0.0.1:9/none"  # never reached
+        refused = server.cli("db", "copy", "--to", url, check=False)
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert "服务器正在使用" in refused.stderr and "请先停止" in refused.stderr, refused.stderr
+    finally:
+        server.stop()
+    stopped = server.cli("db", "copy", "--to", url, check=False)
+    assert stopped.returncode == 1 and "服务器正在使用" not in stopped.stderr
+    assert "无法打开" in stopped.stderr or "127.0.0.1" in stopped.stderr, stopped.stderr

@@ -19,6 +19,7 @@ from fieldapp.console import cases
 from fieldapp.days import today as local_today
 from fieldapp.db import backup as backups
 from fieldapp.db import copy as copying
+from fieldapp.db import sqlite as sqlite_engine
 from fieldapp.gate import counts
 from fieldapp.i18n import lazy_cli_gettext as _l
 from fieldapp.i18n import option
@@ -133,19 +134,30 @@ def copy_command(url: str) -> None:
         raise click.UsageError(
             _("--to must be a PostgreSQL URL (postgresql://…), not %(url)s", url=url)
         )
-    try:
-        target = db.connect(url)
-    except db.Error as exc:
-        raise click.ClickException(
-            _("Cannot open %(url)s: %(error)s", url=url, error=exc)
-        ) from None
-    with opened() as source:
+    # What a server stores after the copy's snapshot would not be in the copy: refused while
+    # it runs, and a server started meanwhile waits for the copy.
+    with sqlite_engine.unserved(_here) as alone:
+        if not alone:
+            raise click.ClickException(
+                _(
+                    "The server is running on %(path)s: stop `fieldapp serve` first, then copy"
+                    " (what it stores meanwhile would not be in the copy). Nothing was copied.",
+                    path=_here,
+                )
+            )
         try:
-            copying.check_target(target)
-            db.migrate(target)
-            counts = copying.copy(source, target)  # verified, or refused and not committed
-        finally:
-            target.close()
+            target = db.connect(url)
+        except db.Error as exc:
+            raise click.ClickException(
+                _("Cannot open %(url)s: %(error)s", url=url, error=exc)
+            ) from None
+        with opened() as source:
+            try:
+                copying.check_target(target)
+                db.migrate(target)
+                counts = copying.copy(source, target)  # verified, or refused and not committed
+            finally:
+                target.close()
     for table, n in sorted(counts.items()):
         click.echo(f"{table}: {n}")
     click.echo(
