@@ -37,6 +37,15 @@ def purge_command() -> None:
             rejects=result.rejects,
         )
     )
+    if result.lingering:
+        click.echo(
+            _(
+                "The write-ahead log could not be emptied (the database was busy): the purged"
+                " rows may linger in its files until the next checkpoint. Run `fieldapp purge`"
+                " again later."
+            ),
+            err=True,
+        )
 
 
 commands = [purge_command]
