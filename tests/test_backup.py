@@ -262,3 +262,32 @@ def test_a_db_copy_under_a_running_server_is_refused(tmp_path):
     stopped = server.cli("db", "copy", "--to", url, check=False)
     assert stopped.returncode == 1 and "服务器正在使用" not in stopped.stderr
     assert "无法打开" in stopped.stderr or "127.0.0.1" in stopped.stderr, stopped.stderr
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("damage", ["header", "truncated"])
+def test_a_damaged_database_is_restored_over_and_kept_aside(
+    app, db, site, runner, tmp_path, damage
+):
+    """The moment a restore is for: the disk or a power cut damaged the instance's file. The
+    restore goes through, and the damaged file is kept aside (whatever it still holds may be
+    read from it), not written over."""
+    for n in range(200):
+        assert save(app, db, [fresh(site["id"], f"备份前{n}")]) == ["applied"]
+    made = backups.backup(app.config["DATABASE"], tmp_path / "b", keep_days=21)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    live = Path(app.config["DATABASE"])
+    with open(live, "r+b") as f:
+        if damage == "header":
+            f.write(os.urandom(100))
+        else:
+            f.truncate(3 * 4096)
+    hurt = live.read_bytes()
+
+    result = runner.invoke(args=["restore", str(made.path)], env=ZH)
+    assert result.exit_code == 0, result.output
+    assert names(live) == {f"备份前{n}" for n in range(200)}
+    (aside,) = live.parent.glob(live.name + ".damaged-*")
+    assert aside.read_bytes() == hurt
+    assert f"已损坏的数据库已移至 {aside}" in result.output

@@ -98,10 +98,12 @@ def restore(
     copy: Path,
     database: str | Path,
     check: Callable[[sqlite3.Connection], None] | None = None,
-) -> None:
+    now: datetime | None = None,
+) -> Path | None:
     """Put a backup back in place of the (stopped) instance's database, whole or not at all.
     check(the backup's connection) may refuse it with a ValueError before anything is written;
-    so is a restore while `fieldapp serve` runs on the database."""
+    so is a restore while `fieldapp serve` runs on the database. A database too damaged to be
+    written over is moved aside first: its new path, else None."""
     if not copy.is_file():
         raise ValueError(_("No backup at %(path)s", path=copy))
     # Read-only through a URI: its path percent-encoded, or a # or ? in a name cuts it short.
@@ -127,17 +129,46 @@ def restore(
                             path=database,
                         )
                     )
+                aside = _aside_if_damaged(Path(database), now or datetime.now(UTC))
                 target = sqlite3.connect(database)
                 try:
                     source.backup(target)  # replaces every page in one write transaction
                 finally:
                     target.close()
+                return aside
         except (OSError, sqlite3.Error) as exc:
             raise ValueError(
                 _("The database cannot be written at %(path)s: %(error)s", path=database, error=exc)
             ) from None
     finally:
         source.close()
+
+
+def _aside_if_damaged(database: Path, now: datetime) -> Path | None:
+    """Move a database SQLite cannot read whole (a damaged disk, a power cut), with its WAL,
+    to <name>.damaged-<UTC time>: the backup cannot be written over it, and what it still
+    holds may be read from it. Its new path; None if it is sound or not there."""
+    if not database.exists():
+        return None
+    try:
+        conn = sqlite3.connect(database)
+        try:
+            sound = conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        sound = False
+    if sound:
+        return None
+    aside = database.with_name(f"{database.name}.damaged-{now.astimezone(UTC).strftime(STAMP)}")
+    # Its WAL first: left beside the new file, SQLite would replay it into the backup.
+    for suffix in ("-wal", "-journal", "-shm"):
+        extra = database.with_name(database.name + suffix)
+        if extra.exists():
+            os.replace(extra, aside.with_name(aside.name + suffix))
+    os.replace(database, aside)
+    _sync_folder(database.parent)
+    return aside
 
 
 def _check(conn: sqlite3.Connection, path: Path) -> None:

@@ -97,7 +97,7 @@ def backup_command(out: Path | None) -> None:
 def restore_command(copy: Path) -> None:
     _sqlite_only("fieldapp restore")
     try:
-        backups.restore(
+        aside = backups.restore(
             copy,
             current_app.config["DATABASE"],
             # Sealed with another key, its ID numbers could never be shown, exported or synced.
@@ -110,6 +110,14 @@ def restore_command(copy: Path) -> None:
         counts.ensure(conn, current_app.config["TIMEZONE"])  # made before them, or elsewhere
         cases.ensure(conn)
     click.echo(_("Restored %(path)s.", path=copy))
+    if aside is not None:
+        click.echo(
+            _(
+                "The damaged database was moved to %(path)s: what it still holds may be read"
+                " from it. It holds personal data: delete it when done.",
+                path=aside,
+            )
+        )
     if applied:
         click.echo(_("Migrations applied: %(names)s", names=", ".join(applied)))
 
