@@ -291,3 +291,29 @@ def test_a_damaged_database_is_restored_over_and_kept_aside(
     (aside,) = live.parent.glob(live.name + ".damaged-*")
     assert aside.read_bytes() == hurt
     assert f"已损坏的数据库已移至 {aside}" in result.output
+
+
+@pytest.mark.sqlite_only
+def test_another_instances_backup_is_refused_over_this_ones_records(tmp_path):
+    """Two site offices, one set up as a copy of the other's keys: office B's backup put back
+    at office A would throw away A's records (those not yet synced are lost for good) and make
+    A push as B. Refused while A holds records; a new, empty instance may take it (a machine
+    set up again from scratch)."""
+    a = make_server(tmp_path / "a", demo=False, FIELDAPP_LANG="zh_CN.UTF-8")
+    b = make_server(tmp_path / "b", demo=False, FIELDAPP_LANG="zh_CN.UTF-8")
+    (b.folder / "config.py").write_text((a.folder / "config.py").read_text())  # same ID_KEY
+    b.cli("site", "add", "--name", "乙小区")
+    b.cli("backup", "--out", str(tmp_path / "b-backups"))
+    (made,) = (tmp_path / "b-backups").glob("fieldapp-*.sqlite3")
+    a.cli("site", "add", "--name", "甲小区")
+
+    refused = a.cli("restore", str(made), check=False)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "是另一个实例的备份" in refused.stderr and "未作任何改动" in refused.stderr
+    assert [r[0] for r in a.query("SELECT name FROM sites")] == ["甲小区"]
+
+    fresh_machine = make_server(tmp_path / "new", demo=False, FIELDAPP_LANG="zh_CN.UTF-8")
+    (fresh_machine.folder / "config.py").write_text((a.folder / "config.py").read_text())
+    done = fresh_machine.cli("restore", str(made), check=False)
+    assert done.returncode == 0, done.stderr
+    assert [r[0] for r in fresh_machine.query("SELECT name FROM sites")] == ["乙小区"]

@@ -129,6 +129,7 @@ def restore(
                             path=database,
                         )
                     )
+                _refuse_another_instance(source, Path(database), copy)
                 aside = _aside_if_damaged(Path(database), now or datetime.now(UTC))
                 target = sqlite3.connect(database)
                 try:
@@ -142,6 +143,44 @@ def restore(
             ) from None
     finally:
         source.close()
+
+
+def _instance_id(conn: sqlite3.Connection) -> str | None:
+    row = conn.execute("SELECT value FROM settings WHERE name = 'instance_id'").fetchone()
+    return row[0] if row else None
+
+
+def _refuse_another_instance(source: sqlite3.Connection, database: Path, copy: Path) -> None:
+    """Refuse (ValueError) a backup of another instance over a database that holds sites or
+    records of its own: they would be lost, and this instance would sync as the other. A new,
+    empty instance (a machine set up again) may take it; so may a database too damaged to
+    read, which is moved aside."""
+    if not database.exists():
+        return
+    try:
+        conn = sqlite3.connect(database)
+        try:
+            ours = _instance_id(conn)
+            holds = any(
+                conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone()  # noqa: S608 -- fixed names
+                for table in ("sites", "changes")
+            )
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return
+    theirs = _instance_id(source)
+    if holds and ours and theirs and ours != theirs:
+        raise ValueError(
+            _(
+                "%(path)s is a backup of another instance (%(theirs)s), not of this one"
+                " (%(ours)s): restoring it would replace this instance's sites and records"
+                " with the other's. Nothing was changed.",
+                path=copy,
+                theirs=theirs,
+                ours=ours,
+            )
+        )
 
 
 def _aside_if_damaged(database: Path, now: datetime) -> Path | None:
