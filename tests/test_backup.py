@@ -317,3 +317,28 @@ def test_another_instances_backup_is_refused_over_this_ones_records(tmp_path):
     done = fresh_machine.cli("restore", str(made), check=False)
     assert done.returncode == 0, done.stderr
     assert [r[0] for r in fresh_machine.query("SELECT name FROM sites")] == ["乙小区"]
+
+
+@pytest.mark.sqlite_only
+def test_backups_past_the_retention_horizon_are_deleted_when_a_backup_fails_too(
+    app, site, runner, tmp_path, monkeypatch
+):
+    """A disk that is full fails every nightly backup: the backups past the horizon must go
+    all the same (they keep purged personal data, and they are what fills the disk)."""
+
+    def full(conn, path):
+        exc = sqlite3.OperationalError("database or disk is full")
+        exc.sqlite_errorcode = sqlite3.SQLITE_FULL
+        raise exc
+
+    monkeypatch.setattr(backups, "_check", full)
+    out = tmp_path / "backups"
+    out.mkdir()
+    now = datetime.now(UTC)
+    old = out / f"fieldapp-{(now - timedelta(days=70)).strftime(backups.STAMP)}.sqlite3"
+    kept = out / f"fieldapp-{(now - timedelta(days=2)).strftime(backups.STAMP)}.sqlite3"
+    for path in (old, kept):
+        path.write_text("x")
+    result = runner.invoke(args=["backup", "--out", str(out)], env=ZH)
+    assert result.exit_code == 1 and "磁盘已满" in result.output, result.output
+    assert backup_files(out) == [kept.name]

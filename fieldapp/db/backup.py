@@ -12,6 +12,7 @@ On PostgreSQL, backups are the operator's pg_dump / pg_basebackup (README).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sqlite3
@@ -62,6 +63,10 @@ def backup(
         _sync_folder(out)
     except BaseException:
         part.unlink(missing_ok=True)
+        # Past the horizon whether or not today's copy could be made (a full disk fails every
+        # night's): they keep purged personal data, and deleting them may free the room.
+        with contextlib.suppress(OSError):
+            prune(out, keep_days=keep_days, now=now)
         raise
     return Backup(final, final.stat().st_size, prune(out, keep_days=keep_days, now=now))
 
