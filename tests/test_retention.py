@@ -252,6 +252,18 @@ def test_cli_purge_refuses_a_bad_setting_and_deletes_nothing(app, db, site, runn
     assert count(db, "entries") == 0
 
 
+def test_cli_purge_says_the_horizon_in_the_gates_time(app, db, site, runner):
+    """The operator reads the horizon as a time at the gates (Shanghai), not a UTC timestamp
+    eight hours off."""
+    app.config["RETENTION_DAYS"] = 7
+    ok = runner.invoke(args=["purge"], env={"LANG": "zh_CN.UTF-8"})
+    assert ok.exit_code == 0, ok.output
+    (horizon,) = db.execute("SELECT horizon FROM purge_log").fetchone()
+    shown = days.local_text(horizon, app.config["TIMEZONE"])
+    assert f"已删除 {shown} 之前的登记" in ok.output, ok.output
+    assert horizon not in ok.output
+
+
 def test_background_job_purges_once_a_local_day(app, db, site):
     assert ("purge", retention.daily_job, retention.BACKGROUND_EVERY_SECONDS) in app.extensions[
         "fieldapp.background"
