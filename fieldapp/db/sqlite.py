@@ -74,7 +74,10 @@ def serving(path: str | Path) -> IO[bytes] | None:
     serving process's life; the system lets it go however the process ends)."""
     if fcntl is None:
         return None
-    held = _lock_file(path)
+    try:
+        held = _lock_file(path)
+    except OSError:  # a folder it cannot write: the database itself will say so
+        return None
     fcntl.flock(held.fileno(), fcntl.LOCK_SH)
     return held
 
@@ -83,10 +86,14 @@ def serving(path: str | Path) -> IO[bytes] | None:
 def unserved(path: str | Path) -> Iterator[bool]:
     """Hold the serving lock alone for a block (a restore); yields False, holding nothing,
     if a server holds it now."""
-    if fcntl is None:
+    try:
+        held = _lock_file(path) if fcntl is not None else None
+    except OSError:  # a folder it cannot write: what the block writes will say so
+        held = None
+    if held is None:
         yield True
         return
-    with _lock_file(path) as held:
+    with held:
         try:
             fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
