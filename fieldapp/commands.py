@@ -25,6 +25,7 @@ from flask_babel import gettext as _
 
 from fieldapp import days, db, instance, jobs
 from fieldapp.console import cases
+from fieldapp.db import sqlite as sqlite_engine
 from fieldapp.gate import counts
 from fieldapp.i18n import cli_locale, language, option
 from fieldapp.i18n import lazy_cli_gettext as _l
@@ -368,12 +369,17 @@ def serve_command(host: str, port: int, threads: int, workers: int) -> None:
         click.echo(_("fieldapp serving on %(url)s (%(n)d processes)", url=url, n=workers), err=True)
         _gunicorn(app, f"{host}:{port}", workers, threads, lambda _worker: jobs.start(app, stop))
         return
+    # Held while this process lives: `fieldapp restore` refuses to write under it.
+    database = app.config["DATABASE"]
+    held = None if db.is_postgres(database) else sqlite_engine.serving(database)
     jobs.start(app, stop)
     try:
         click.echo(_("fieldapp serving on %(url)s", url=url), err=True)
         waitress.serve(app, host=host, port=port, threads=threads, ident="fieldapp")
     finally:
         stop.set()
+        if held is not None:
+            held.close()
 
 
 def _gunicorn(

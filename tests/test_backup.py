@@ -11,7 +11,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from reports_support import entry, save
+from servers import make_server
 
 from fieldapp.db import backup as backups
 from fieldapp.db import cli as db_cli
@@ -20,6 +22,7 @@ from sync.store import iso
 
 NOW = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
 ZH = {"FIELDAPP_LANG": "zh_CN.UTF-8"}  # the operator's language (zh-Hans, the default)
+ID_NUMBER = "320482198506123014"  # made up, its check digit right
 
 
 @pytest.fixture
@@ -191,3 +194,151 @@ def test_a_backup_is_restored_whatever_its_name(app, db, site, runner, tmp_path,
     assert result.exit_code == 0, result.output
     assert names(app.config["DATABASE"]) == {"备份前"}
     assert backup_files(tmp_path / "b") == [name]  # no stray file named after part of it
+
+
+@pytest.mark.sqlite_only
+def test_a_backup_whose_id_numbers_this_key_cannot_open_is_refused(app, db, site, runner, tmp_path):
+    """Another instance's backup, or this one's after `fieldapp init` made a new ID_KEY: put
+    back, its ID numbers could never be shown, exported or synced (the full-ID pages and the
+    push would fail on every one). Refused, and the database is left as it was."""
+    with_id = fresh(site["id"], "有证件")
+    with_id["data"]["id_number"] = ID_NUMBER
+    assert save(app, db, [with_id]) == ["applied"]
+    made = backups.backup(app.config["DATABASE"], tmp_path / "b", keep_days=21)
+    assert save(app, db, [fresh(site["id"], "备份后")]) == ["applied"]
+    kept = app.config["ID_KEY"]
+
+    app.config["ID_KEY"] = Fernet.generate_key().decode()
+    result = runner.invoke(args=["restore", str(made.path)], env=ZH)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "本实例的 ID_KEY 无法读取其中的身份证号" in result.output
+    assert "数据库未作任何改动" in result.output
+    assert names(app.config["DATABASE"]) == {"有证件", "备份后"}
+
+    app.config["ID_KEY"] = kept  # the instance/config.py kept apart, put back
+    result = runner.invoke(args=["restore", str(made.path)], env=ZH)
+    assert result.exit_code == 0, result.output
+    assert names(app.config["DATABASE"]) == {"有证件"}
+
+
+@pytest.mark.sqlite_only
+def test_a_restore_under_a_running_server_is_refused(tmp_path):
+    """`fieldapp serve` holds its database while it runs: a restore would pull the pages from
+    under it, and what it stores meanwhile would be lost. Refused until the server stops."""
+    server = make_server(tmp_path / "office", FIELDAPP_LANG="zh_CN.UTF-8")
+    server.cli("backup", "--out", str(tmp_path / "b"))
+    (made,) = (tmp_path / "b").glob("fieldapp-*.sqlite3")
+    before = {r[0] for r in server.query("SELECT id FROM sites")}
+    server.cli("site", "add", "--name", "备份后小区")
+    now = {r[0] for r in server.query("SELECT id FROM sites")}
+    assert now > before
+    server.start()
+    try:
+        refused = server.cli("restore", str(made), check=False)
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert "服务器正在使用" in refused.stderr and "请先停止" in refused.stderr, refused.stderr
+        assert {r[0] for r in server.query("SELECT id FROM sites")} == now  # untouched
+    finally:
+        server.stop()
+    done = server.cli("restore", str(made), check=False)  # the server stopped
+    assert done.returncode == 0, done.stderr
+    assert {r[0] for r in server.query("SELECT id FROM sites")} == before
+
+
+@pytest.mark.sqlite_only
+def test_a_db_copy_under_a_running_server_is_refused(tmp_path):
+    """What the server stores after the copy's snapshot would not be in PostgreSQL: the
+    phones' entries it acknowledged (they delete them then) and the console's work would be
+    lost at the switch. Refused, before the target is even opened, until the server stops."""
+    server = make_server(tmp_path / "central", FIELDAPP_LANG="zh_CN.UTF-8")
+    server.start()
+    try:
+        url = "postgresql://nobody@127.0.0.1:9/none"  # never reached
+        refused = server.cli("db", "copy", "--to", url, check=False)
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert "服务器正在使用" in refused.stderr and "请先停止" in refused.stderr, refused.stderr
+    finally:
+        server.stop()
+    stopped = server.cli("db", "copy", "--to", url, check=False)
+    assert stopped.returncode == 1 and "服务器正在使用" not in stopped.stderr
+    assert "无法打开" in stopped.stderr or "127.0.0.1" in stopped.stderr, stopped.stderr
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("damage", ["header", "truncated"])
+def test_a_damaged_database_is_restored_over_and_kept_aside(
+    app, db, site, runner, tmp_path, damage
+):
+    """The moment a restore is for: the disk or a power cut damaged the instance's file. The
+    restore goes through, and the damaged file is kept aside (whatever it still holds may be
+    read from it), not written over."""
+    for n in range(200):
+        assert save(app, db, [fresh(site["id"], f"备份前{n}")]) == ["applied"]
+    made = backups.backup(app.config["DATABASE"], tmp_path / "b", keep_days=21)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    live = Path(app.config["DATABASE"])
+    with open(live, "r+b") as f:
+        if damage == "header":
+            f.write(os.urandom(100))
+        else:
+            f.truncate(3 * 4096)
+    hurt = live.read_bytes()
+
+    result = runner.invoke(args=["restore", str(made.path)], env=ZH)
+    assert result.exit_code == 0, result.output
+    assert names(live) == {f"备份前{n}" for n in range(200)}
+    (aside,) = live.parent.glob(live.name + ".damaged-*")
+    assert aside.read_bytes() == hurt
+    assert f"已损坏的数据库已移至 {aside}" in result.output
+
+
+@pytest.mark.sqlite_only
+def test_another_instances_backup_is_refused_over_this_ones_records(tmp_path):
+    """Two site offices, one set up as a copy of the other's keys: office B's backup put back
+    at office A would throw away A's records (those not yet synced are lost for good) and make
+    A push as B. Refused while A holds records; a new, empty instance may take it (a machine
+    set up again from scratch)."""
+    a = make_server(tmp_path / "a", demo=False, FIELDAPP_LANG="zh_CN.UTF-8")
+    b = make_server(tmp_path / "b", demo=False, FIELDAPP_LANG="zh_CN.UTF-8")
+    (b.folder / "config.py").write_text((a.folder / "config.py").read_text())  # same ID_KEY
+    b.cli("site", "add", "--name", "乙小区")
+    b.cli("backup", "--out", str(tmp_path / "b-backups"))
+    (made,) = (tmp_path / "b-backups").glob("fieldapp-*.sqlite3")
+    a.cli("site", "add", "--name", "甲小区")
+
+    refused = a.cli("restore", str(made), check=False)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "是另一个实例的备份" in refused.stderr and "未作任何改动" in refused.stderr
+    assert [r[0] for r in a.query("SELECT name FROM sites")] == ["甲小区"]
+
+    fresh_machine = make_server(tmp_path / "new", demo=False, FIELDAPP_LANG="zh_CN.UTF-8")
+    (fresh_machine.folder / "config.py").write_text((a.folder / "config.py").read_text())
+    done = fresh_machine.cli("restore", str(made), check=False)
+    assert done.returncode == 0, done.stderr
+    assert [r[0] for r in fresh_machine.query("SELECT name FROM sites")] == ["乙小区"]
+
+
+@pytest.mark.sqlite_only
+def test_backups_past_the_retention_horizon_are_deleted_when_a_backup_fails_too(
+    app, site, runner, tmp_path, monkeypatch
+):
+    """A disk that is full fails every nightly backup: the backups past the horizon must go
+    all the same (they keep purged personal data, and they are what fills the disk)."""
+
+    def full(conn, path):
+        exc = sqlite3.OperationalError("database or disk is full")
+        exc.sqlite_errorcode = sqlite3.SQLITE_FULL
+        raise exc
+
+    monkeypatch.setattr(backups, "_check", full)
+    out = tmp_path / "backups"
+    out.mkdir()
+    now = datetime.now(UTC)
+    old = out / f"fieldapp-{(now - timedelta(days=70)).strftime(backups.STAMP)}.sqlite3"
+    kept = out / f"fieldapp-{(now - timedelta(days=2)).strftime(backups.STAMP)}.sqlite3"
+    for path in (old, kept):
+        path.write_text("x")
+    result = runner.invoke(args=["backup", "--out", str(out)], env=ZH)
+    assert result.exit_code == 1 and "磁盘已满" in result.output, result.output
+    assert backup_files(out) == [kept.name]

@@ -207,6 +207,38 @@ def test_purge_waits_for_a_checkpoint_running_elsewhere_to_empty_the_wal(app, db
     assert marker.encode() not in file_and_wal(app.config["DATABASE"])
 
 
+@pytest.mark.sqlite_only  # the bytes of SQLite's files; PostgreSQL's are VACUUM's (docs/postgresql.md)
+def test_a_purge_whose_wal_cannot_be_emptied_says_so(app, db, site, runner, monkeypatch):
+    """A checkpoint that cannot finish in time (a long export reading, another process's
+    checkpoint) leaves the purged rows' old pages in the files: `fieldapp purge` must not
+    report a clean purge then, and says to run it again."""
+    monkeypatch.setattr(retention, "CHECKPOINT_SECONDS", 0.2)
+    marker = "诸葛还在文件"
+    assert save(app, db, [entry(site["id"], ago(12), name=marker)]) == ["applied"]
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the entry's page in the file itself
+    app.config["RETENTION_DAYS"] = 7
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_CHECKPOINT_LOCK, app.config["DATABASE"] + "-shm", "5"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        result = runner.invoke(args=["purge"], env={"LANG": "zh_CN.UTF-8"})
+        lingering = marker.encode() in file_and_wal(app.config["DATABASE"])
+    finally:
+        holder.kill()
+        holder.wait(10)
+        holder.stdout.close()
+    assert result.exit_code == 0, result.output
+    assert count(db, "entries") == 0 and "登记 1 条" in result.output
+    assert lingering  # what the message is about
+    assert "预写日志未能清空" in result.output and "请稍后再运行 `fieldapp purge`" in result.output
+    again = runner.invoke(args=["purge"], env={"LANG": "zh_CN.UTF-8"})
+    assert again.exit_code == 0 and "预写日志未能清空" not in again.output, again.output
+    assert marker.encode() not in file_and_wal(app.config["DATABASE"])
+
+
 def test_cli_purge_refuses_a_bad_setting_and_deletes_nothing(app, db, site, runner):
     assert save(app, db, [entry(site["id"], ago(10))]) == ["applied"]
     app.config["RETENTION_DAYS"] = 5
@@ -218,6 +250,18 @@ def test_cli_purge_refuses_a_bad_setting_and_deletes_nothing(app, db, site, runn
     assert ok.exit_code == 0, ok.output
     assert "已删除" in ok.output and "登记 1 条" in ok.output
     assert count(db, "entries") == 0
+
+
+def test_cli_purge_says_the_horizon_in_the_gates_time(app, db, site, runner):
+    """The operator reads the horizon as a time at the gates (Shanghai), not a UTC timestamp
+    eight hours off."""
+    app.config["RETENTION_DAYS"] = 7
+    ok = runner.invoke(args=["purge"], env={"LANG": "zh_CN.UTF-8"})
+    assert ok.exit_code == 0, ok.output
+    (horizon,) = db.execute("SELECT horizon FROM purge_log").fetchone()
+    shown = days.local_text(horizon, app.config["TIMEZONE"])
+    assert f"已删除 {shown} 之前的登记" in ok.output, ok.output
+    assert horizon not in ok.output
 
 
 def test_background_job_purges_once_a_local_day(app, db, site):

@@ -12,14 +12,18 @@ On PostgreSQL, backups are the operator's pg_dump / pg_basebackup (README).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from flask_babel import gettext as _
+
+from fieldapp.db import sqlite as sqlite_engine
 
 NAME = re.compile(r"^fieldapp-(\d{8}T\d{6}Z)\.sqlite3$")
 STAMP = "%Y%m%dT%H%M%SZ"
@@ -59,6 +63,10 @@ def backup(
         _sync_folder(out)
     except BaseException:
         part.unlink(missing_ok=True)
+        # Past the horizon whether or not today's copy could be made (a full disk fails every
+        # night's): they keep purged personal data, and deleting them may free the room.
+        with contextlib.suppress(OSError):
+            prune(out, keep_days=keep_days, now=now)
         raise
     return Backup(final, final.stat().st_size, prune(out, keep_days=keep_days, now=now))
 
@@ -91,8 +99,16 @@ def newest(out: Path) -> datetime | None:
     return max(made, default=None)
 
 
-def restore(copy: Path, database: str | Path) -> None:
-    """Put a backup back in place of the (stopped) instance's database, whole or not at all."""
+def restore(
+    copy: Path,
+    database: str | Path,
+    check: Callable[[sqlite3.Connection], None] | None = None,
+    now: datetime | None = None,
+) -> Path | None:
+    """Put a backup back in place of the (stopped) instance's database, whole or not at all.
+    check(the backup's connection) may refuse it with a ValueError before anything is written;
+    so is a restore while `fieldapp serve` runs on the database. A database too damaged to be
+    written over is moved aside first: its new path, else None."""
     if not copy.is_file():
         raise ValueError(_("No backup at %(path)s", path=copy))
     # Read-only through a URI: its path percent-encoded, or a # or ? in a name cuts it short.
@@ -104,20 +120,99 @@ def restore(copy: Path, database: str | Path) -> None:
             is None
         ):
             raise ValueError(_("%(path)s is not a fieldapp database", path=copy))
+        if check is not None:
+            check(source)
         try:
             # A new machine's instance folder may not be made yet (disaster recovery).
             Path(database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            target = sqlite3.connect(database)
-            try:
-                source.backup(target)  # replaces every page in one write transaction
-            finally:
-                target.close()
+            with sqlite_engine.unserved(database) as alone:
+                if not alone:
+                    raise ValueError(
+                        _(
+                            "The server is running on %(path)s: stop `fieldapp serve` first,"
+                            " then restore. Nothing was changed.",
+                            path=database,
+                        )
+                    )
+                _refuse_another_instance(source, Path(database), copy)
+                aside = _aside_if_damaged(Path(database), now or datetime.now(UTC))
+                target = sqlite3.connect(database)
+                try:
+                    source.backup(target)  # replaces every page in one write transaction
+                finally:
+                    target.close()
+                return aside
         except (OSError, sqlite3.Error) as exc:
             raise ValueError(
                 _("The database cannot be written at %(path)s: %(error)s", path=database, error=exc)
             ) from None
     finally:
         source.close()
+
+
+def _instance_id(conn: sqlite3.Connection) -> str | None:
+    row = conn.execute("SELECT value FROM settings WHERE name = 'instance_id'").fetchone()
+    return row[0] if row else None
+
+
+def _refuse_another_instance(source: sqlite3.Connection, database: Path, copy: Path) -> None:
+    """Refuse (ValueError) a backup of another instance over a database that holds sites or
+    records of its own: they would be lost, and this instance would sync as the other. A new,
+    empty instance (a machine set up again) may take it; so may a database too damaged to
+    read, which is moved aside."""
+    if not database.exists():
+        return
+    try:
+        conn = sqlite3.connect(database)
+        try:
+            ours = _instance_id(conn)
+            holds = any(
+                conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone()  # noqa: S608 -- fixed names
+                for table in ("sites", "changes")
+            )
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return
+    theirs = _instance_id(source)
+    if holds and ours and theirs and ours != theirs:
+        raise ValueError(
+            _(
+                "%(path)s is a backup of another instance (%(theirs)s), not of this one"
+                " (%(ours)s): restoring it would replace this instance's sites and records"
+                " with the other's. Nothing was changed.",
+                path=copy,
+                theirs=theirs,
+                ours=ours,
+            )
+        )
+
+
+def _aside_if_damaged(database: Path, now: datetime) -> Path | None:
+    """Move a database SQLite cannot read whole (a damaged disk, a power cut), with its WAL,
+    to <name>.damaged-<UTC time>: the backup cannot be written over it, and what it still
+    holds may be read from it. Its new path; None if it is sound or not there."""
+    if not database.exists():
+        return None
+    try:
+        conn = sqlite3.connect(database)
+        try:
+            sound = conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        sound = False
+    if sound:
+        return None
+    aside = database.with_name(f"{database.name}.damaged-{now.astimezone(UTC).strftime(STAMP)}")
+    # Its WAL first: left beside the new file, SQLite would replay it into the backup.
+    for suffix in ("-wal", "-journal", "-shm"):
+        extra = database.with_name(database.name + suffix)
+        if extra.exists():
+            os.replace(extra, aside.with_name(aside.name + suffix))
+    os.replace(database, aside)
+    _sync_folder(database.parent)
+    return aside
 
 
 def _check(conn: sqlite3.Connection, path: Path) -> None:

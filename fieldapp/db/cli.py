@@ -19,9 +19,11 @@ from fieldapp.console import cases
 from fieldapp.days import today as local_today
 from fieldapp.db import backup as backups
 from fieldapp.db import copy as copying
+from fieldapp.db import sqlite as sqlite_engine
 from fieldapp.gate import counts
 from fieldapp.i18n import lazy_cli_gettext as _l
 from fieldapp.i18n import option
+from fieldapp.privacy import ids
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +97,12 @@ def backup_command(out: Path | None) -> None:
 def restore_command(copy: Path) -> None:
     _sqlite_only("fieldapp restore")
     try:
-        backups.restore(copy, current_app.config["DATABASE"])
+        aside = backups.restore(
+            copy,
+            current_app.config["DATABASE"],
+            # Sealed with another key, its ID numbers could never be shown, exported or synced.
+            check=lambda conn: ids.check_key(conn, current_app.config.get("ID_KEY"), copy),
+        )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     with opened(migrating=True) as conn:
@@ -103,6 +110,14 @@ def restore_command(copy: Path) -> None:
         counts.ensure(conn, current_app.config["TIMEZONE"])  # made before them, or elsewhere
         cases.ensure(conn)
     click.echo(_("Restored %(path)s.", path=copy))
+    if aside is not None:
+        click.echo(
+            _(
+                "The damaged database was moved to %(path)s: what it still holds may be read"
+                " from it. It holds personal data: delete it when done.",
+                path=aside,
+            )
+        )
     if applied:
         click.echo(_("Migrations applied: %(names)s", names=", ".join(applied)))
 
@@ -127,19 +142,30 @@ def copy_command(url: str) -> None:
         raise click.UsageError(
             _("--to must be a PostgreSQL URL (postgresql://…), not %(url)s", url=url)
         )
-    try:
-        target = db.connect(url)
-    except db.Error as exc:
-        raise click.ClickException(
-            _("Cannot open %(url)s: %(error)s", url=url, error=exc)
-        ) from None
-    with opened() as source:
+    # What a server stores after the copy's snapshot would not be in the copy: refused while
+    # it runs, and a server started meanwhile waits for the copy.
+    with sqlite_engine.unserved(_here) as alone:
+        if not alone:
+            raise click.ClickException(
+                _(
+                    "The server is running on %(path)s: stop `fieldapp serve` first, then copy"
+                    " (what it stores meanwhile would not be in the copy). Nothing was copied.",
+                    path=_here,
+                )
+            )
         try:
-            copying.check_target(target)
-            db.migrate(target)
-            counts = copying.copy(source, target)  # verified, or refused and not committed
-        finally:
-            target.close()
+            target = db.connect(url)
+        except db.Error as exc:
+            raise click.ClickException(
+                _("Cannot open %(url)s: %(error)s", url=url, error=exc)
+            ) from None
+        with opened() as source:
+            try:
+                copying.check_target(target)
+                db.migrate(target)
+                counts = copying.copy(source, target)  # verified, or refused and not committed
+            finally:
+                target.close()
     for table, n in sorted(counts.items()):
         click.echo(f"{table}: {n}")
     click.echo(

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks here, the README's "stop the server" stands
+    fcntl = None  # type: ignore[assignment]
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
@@ -54,3 +62,44 @@ def checkpoint(conn: sqlite3.Connection, seconds: float = 30.0) -> bool:
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.01)
+
+
+def _lock_file(path: str | Path) -> IO[bytes]:
+    """The file beside the database that `fieldapp serve` holds while it runs."""
+    return open(f"{path}.serving", "ab")  # noqa: SIM115 -- held open by the caller
+
+
+def serving(path: str | Path) -> IO[bytes] | None:
+    """Hold the database's serving lock for as long as the returned file stays open (the
+    serving process's life; the system lets it go however the process ends)."""
+    if fcntl is None:
+        return None
+    try:
+        held = _lock_file(path)
+    except OSError:  # a folder it cannot write: the database itself will say so
+        return None
+    fcntl.flock(held.fileno(), fcntl.LOCK_SH)
+    return held
+
+
+@contextmanager
+def unserved(path: str | Path) -> Iterator[bool]:
+    """Hold the serving lock alone for a block (a restore); yields False, holding nothing,
+    if a server holds it now."""
+    try:
+        held = _lock_file(path) if fcntl is not None else None
+    except OSError:  # a folder it cannot write: what the block writes will say so
+        held = None
+    if held is None:
+        yield True
+        return
+    with held:
+        try:
+            fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(held.fileno(), fcntl.LOCK_UN)

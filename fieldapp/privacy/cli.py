@@ -7,6 +7,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 from flask_babel import gettext as _
 
+from fieldapp import days
 from fieldapp.commands import ensure_ready, localised
 from fieldapp.i18n import lazy_cli_gettext as _l
 from fieldapp.privacy import retention
@@ -30,13 +31,22 @@ def purge_command() -> None:
             "that pointed at them, %(reports)d daily reports before %(day)s, %(rejects)d "
             "refused sync records.",
             entries=result.entries,
-            horizon=result.horizon,
+            horizon=days.local_text(result.horizon, current_app.config["TIMEZONE"]),
             dependents=result.dependents,
             reports=result.reports,
             day=result.report_horizon,
             rejects=result.rejects,
         )
     )
+    if result.lingering:
+        click.echo(
+            _(
+                "The write-ahead log could not be emptied (the database was busy): the purged"
+                " rows may linger in its files until the next checkpoint. Run `fieldapp purge`"
+                " again later."
+            ),
+            err=True,
+        )
 
 
 commands = [purge_command]

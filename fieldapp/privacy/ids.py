@@ -11,7 +11,8 @@ import hashlib
 import hmac
 from typing import Any
 
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, InvalidToken
+from flask_babel import gettext as _
 
 from fieldapp import rules
 
@@ -39,6 +40,27 @@ class IdVault:
     def open(self, cipher: str) -> str:
         """The full ID number back from its ciphertext."""
         return self._fernet.decrypt(cipher.encode()).decode() if cipher else ""
+
+
+def check_key(conn: Any, key: str | None, path: Any) -> None:
+    """Refuse (ValueError) a database, at path, whose ID numbers this key cannot open: another
+    instance's backup, or this one's restored after `fieldapp init` made a new key."""
+    row = conn.execute(
+        "SELECT id_cipher FROM entries WHERE id_cipher <> '' ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    if row is None:
+        return
+    try:
+        IdVault(key).open(row[0])
+    except (InvalidToken, RuntimeError, ValueError):
+        raise ValueError(
+            _(
+                "%(path)s was sealed with another ID_KEY: this instance's ID_KEY cannot read the"
+                " ID numbers in it. Put back the instance/config.py kept apart from the backups,"
+                " then restore again. Nothing was changed.",
+                path=path,
+            )
+        ) from None
 
 
 def for_review(record: Any) -> Any:

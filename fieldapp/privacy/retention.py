@@ -13,7 +13,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 BACKGROUND_EVERY_SECONDS = 3600  # checks hourly, purges once per local day
 BATCH = 2000  # entries (and what points at them) deleted per write transaction
 SWEEP = 20000  # change log lines looked at per write transaction
+CHECKPOINT_SECONDS = 30.0  # how long the purge waits for readers to let the WAL be emptied
 
 
 def check_report_days(value: Any) -> int:
@@ -65,6 +66,7 @@ class Purge:
     reports: int
     rejects: int
     others: int = 0  # records that are not entries nor point at one (screening answers…)
+    lingering: bool = False  # the WAL could not be emptied: old pages may still be in the files
 
 
 def dependent_tables(conn: db.Connection) -> list[str]:
@@ -186,8 +188,9 @@ def purge(
         "sync_rejects",
         "changes",
     ]
-    if not db.checkpoint(conn, purged):
+    if not db.checkpoint(conn, purged, CHECKPOINT_SECONDS):
         log.warning("purge: the WAL could not be emptied; purged rows may linger in it")
+        result = replace(result, lingering=True)
     return result
 
 
