@@ -526,12 +526,12 @@
     if (sending) return;
     var search = document.getElementById("roster-q");
     searchAtTap = search ? search.value : "";
-    if (f.elements.recorded_at && !f.elements.recorded_at.value) {
-      // When the person passed, fixed at the first tap so that a retry keeps the same content:
-      // FieldOutbox.recordedAt()'s form, written here because this page saves before it has
-      // loaded outbox.js (data-later).
-      f.elements.recorded_at.value = new Date().toISOString();
-    }
+    // When the person passed: this tap, the first one (a retry keeps the same content). It is
+    // stamped by FieldOutbox.recordedAt, the one place that stamps a record's time; this page
+    // may save before it has loaded outbox.js (data-later), so the moment is kept until it is
+    // here (see stamp below).
+    var at = f.elements.recorded_at;
+    var tapped = at && !at.value ? Date.now() : null;
     var boxes = Array.prototype.map.call(f.querySelectorAll("input[type=checkbox][name]"),
       function (i) { return i.name; }).filter(function (n, i, all) { return all.indexOf(n) === i; });
     var data = new FormData(f);
@@ -562,6 +562,21 @@
       });
     }
 
+    // The tap's moment, stamped, into the form and what is sent. Without outbox.js (it could
+    // not be loaded) the entry goes unstamped, and is stamped where it arrives: by the
+    // instance, or the service worker keeping it (outbox.js's fromFields), a moment later.
+    function stamp() {
+      if (tapped === null) return Promise.resolve();
+      return loadLater().then(function (outbox) {
+        if (outbox && !at.value) {
+          at.value = outbox.recordedAt(tapped);
+          data.set("recorded_at", at.value);
+          body.set("recorded_at", at.value);
+        }
+        tapped = null;
+      });
+    }
+
     function attempt() {
       return post().then(function (res) {
         return res.text().then(function (html) {
@@ -586,7 +601,7 @@
       });
     }
 
-    attempt().catch(function () {
+    stamp().then(attempt).catch(function () {
       // No answer: no network, or none within the time limit (no worker in control).
       sending = false;
       if (!worker && self.FieldOutbox) return keepHere(false, notKeptText(f));

@@ -127,8 +127,9 @@
     });
   }
 
-  /* The one way a record's time of recording is stamped: now, in UTC, as ISO 8601 (the gate
-   * form writes the same in gate.js, which saves before this file is loaded). */
+  /* The one way a record's time of recording is stamped: now (or the moment ms, such as the
+   * tap on "save" on a gate page that saved before it had loaded this file: gate.js), in UTC,
+   * as ISO 8601 with milliseconds (2026-11-23T08:30:00.000Z), as the instance stores it. */
   function recordedAt(ms) {
     return new Date(ms === undefined ? Date.now() : ms).toISOString();
   }

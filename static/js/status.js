@@ -197,10 +197,11 @@
 
   // The moment of saving, not of rendering the form, is when the person passed; the first
   // submission fixes it, so a retry of the same record keeps the same content. (rules.js has
-  // stopped a form that breaks a rule before this runs.)
+  // stopped a form that breaks a rule before this runs; the gate form, which may be saved
+  // before this file is loaded, is stamped through gate.js.)
   document.addEventListener("submit", (e) => {
     const form = e.target;
-    if (!form.matches || !form.matches("form[data-outbox-kind]")) return;
+    if (!form.matches || !form.matches(HTMX_FORM)) return;
     const at = form.querySelector("input[name=recorded_at]");
     if (at && !at.value) at.value = O.recordedAt();
   }, true);
