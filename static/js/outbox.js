@@ -245,6 +245,12 @@
       store === "outbox" ? req(s.outbox.index("queued_at").getAll()) : req(s[store].getAll()));
   }
 
+  /* The records counted by unsent(): the queue, oldest first, then the held ones. */
+  async function unsentRecords() {
+    const [queued, kept] = await Promise.all([all("outbox"), all("attention")]);
+    return queued.concat(kept.filter((r) => r.status === "held"));
+  }
+
   async function getMeta(key) {
     return run(["meta"], "readonly", (s) => req(s.meta.get(key)));
   }
@@ -664,9 +670,9 @@
   }
 
   global.FieldOutbox = {
-    DB_NAME, CHANNEL, SUBMIT_TIMEOUT_MS, open, add, all, summary, send, fromForm, fromFields,
-    refreshDevice, getMeta, setMeta, exportData, dismiss, fetchWithTimeout, retryHeld, recordedAt,
-    noteClock, CLOCK_TOLERANCE_MS, retimeWrongClock,
+    DB_NAME, CHANNEL, SUBMIT_TIMEOUT_MS, open, add, all, unsentRecords, summary, send, fromForm,
+    fromFields, refreshDevice, getMeta, setMeta, exportData, dismiss, fetchWithTimeout, retryHeld,
+    recordedAt, noteClock, CLOCK_TOLERANCE_MS, retimeWrongClock,
   };
   global.FieldDays = { day, today, clock };
 })(self);

@@ -75,6 +75,16 @@ def test_no_zero_report_while_an_entry_of_today_is_held_on_the_phone(server, con
     assert server.query("SELECT count(*) FROM daily_reports")[0][0] == 0
 
 
+def test_a_held_entry_is_listed_among_the_gates_entries_not_sent(server, context, page):
+    """The gate page lists this phone's entries still on it first, marked 未发送: a held one was
+    left out (the instance does not list it either), as if it had never been made."""
+    code, _site_id = one_entry_held(server, context, page, "暂存列表", "暂存三")
+    page.goto(f"{server.url}/s/{code}")
+    page.locator(".last-entries li.entry-unsent", has_text="暂存三").wait_for()
+    assert "未发送" in page.locator(".last-entries li.entry", has_text="暂存三").inner_text()
+    assert names(server) == []
+
+
 # An entry of a site this instance does not know yet (its set-up has not come down from the
 # city instance): the instance answers the push "held" for it (records.site_of, NotYet).
 QUEUE_ELSEWHERE = """async () => {
