@@ -176,10 +176,12 @@ async function gatePage(event, url) {
     // The site's code changed since this address was kept: its page under the new code.
     return Response.redirect(moved + url.search, 302);
   }
-  if (url.search && !url.searchParams.has("saved")) {
-    // A roster search (or a person picked) that the phone's own roster could not answer: the
-    // instance's answer, not the kept page; and never kept, or the next visit would open on
-    // this search. Without a network, or on one too slow, the kept page.
+  if (url.search && url.searchParams.get("saved") !== "outbox") {
+    // A roster search (or a person picked) that the phone's own roster could not answer, or
+    // the page after a save sent without the page's script (saved=1, its confirmation in it:
+    // a flash the instance gives once): the instance's answer, not the kept page; and never
+    // kept, or the next visit would open on this search or confirmation. Without a network,
+    // or on one too slow, the kept page. (saved=outbox: kept here, which the kept page says.)
     try {
       return await (kept ? timeout(fetch(event.request), PAGE_TIMEOUT_MS) : fetch(event.request));
     } catch (err) {

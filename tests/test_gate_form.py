@@ -86,7 +86,8 @@ def test_a_fever_is_shown_in_red_and_asks_what_was_done(gate, site, db):
 def test_no_js_saves_redirects_and_shows_the_entry(gate, site, db):
     response, uid = submit(gate, site, headers=EN)
     assert response.status_code == 303
-    assert response.headers["Location"] == f"/s/{site['code']}"
+    # saved=1: a page the phone's service worker asks of the instance, its confirmation in it.
+    assert response.headers["Location"] == f"/s/{site['code']}?saved=1"
     page = gate.get(response.headers["Location"], headers=EN).get_data(as_text=True)
     assert "Saved: 张建国, In, 36.5 °C." in page
     fever, _ = submit(
@@ -389,7 +390,7 @@ def test_an_entry_typed_before_the_code_changed_or_the_site_closed_is_saved(gate
     sites.set_active(db, site["id"], False)
     response, uid2 = submit(gate, site, html=html, headers=EN, name="李关门")
     assert response.status_code == 303
-    assert response.headers["Location"] == f"/s/{new}"  # which says the site is closed
+    assert response.headers["Location"] == f"/s/{new}?saved=1"  # which says the site is closed
     rows = db.execute("SELECT uuid, name, site_id FROM entries ORDER BY name").fetchall()
     assert [tuple(r) for r in rows] == [(uid2, "李关门", site["id"]), (uid, "王改码", site["id"])]
     assert count(db, "SELECT count(*) FROM changes") == 2

@@ -270,7 +270,9 @@ def create(code: str):
         response.headers["X-Outbox-Stored"] = record_id
         return response
     flash(_confirmation(saved), "error" if rules.is_fever(saved["temperature"]) else "message")
-    return redirect(url_for("gate.page", code=site["code"]), 303)
+    # saved=1: a page with a confirmation, which the phone's service worker asks of us rather
+    # than answer with the page it keeps (and never keeps: the flash is for this once).
+    return redirect(url_for("gate.page", code=site["code"], saved=1), 303)
 
 
 def _counted_for(phone: peers.Peer, when: str):

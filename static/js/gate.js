@@ -220,8 +220,24 @@
     if (p) p.fill(p.what);
   }
 
-  /* A roster person (a match tapped, or their pass scanned): fill the form and fold it. */
-  function pick(person) { whenSaved(pickNow, person); }
+  // The volunteer's choices of a person, in the order they were made (a match tapped, a pass
+  // scanned). A pass is looked up before it fills the form (a visitor's registration is asked
+  // of the instance: seconds on one bar), and the volunteer may choose someone else meanwhile:
+  // as with a pick during a save, the later choice wins. So a scan takes a turn when it is
+  // made (choose()), and what its lookup brings fills the form only if no choice came after
+  // it (latest()); else it is dropped.
+  var choices = 0;
+  function choose() { return ++choices; }
+  function latest(turn) { return turn === choices; }
+
+  /* A roster person (a match tapped, or their pass scanned: with the scan's turn): fill the
+     form and fold it. False when a later choice was made since that scan. */
+  function pick(person, turn) {
+    if (turn === undefined) turn = choose();
+    if (!latest(turn)) return false;
+    whenSaved(pickNow, person);
+    return true;
+  }
   function pickNow(person) {
     var f = form();
     if (!f) return;
@@ -238,7 +254,12 @@
 
   /* A visitor's pass scanned: what they registered fills the form, the link to it is kept.
      Without their registration (offline) only the link and "visitor": the name is typed. */
-  function pickVisitor(reg) { whenSaved(pickVisitorNow, reg); }
+  function pickVisitor(reg, turn) {
+    if (turn === undefined) turn = choose();
+    if (!latest(turn)) return false;
+    whenSaved(pickVisitorNow, reg);
+    return true;
+  }
   function pickVisitorNow(reg) {
     var f = form();
     if (!f) return;
@@ -261,7 +282,10 @@
 
   // ready: the form's handlers are attached (bench/page_weight.py's "usable").
   // sentAt: when the instance itself last stored a save (status.js reads it if it came later).
-  self.FieldGate = { pick: pick, pickVisitor: pickVisitor, tokenOf: tokenOf, ready: false, sentAt: 0 };
+  self.FieldGate = {
+    pick: pick, pickVisitor: pickVisitor, choose: choose, latest: latest, tokenOf: tokenOf,
+    ready: false, sentAt: 0,
+  };
 
   // Errors of an earlier attempt, the server's or the phone's: a fresh form shows none.
   function clearErrors(f) {
@@ -502,12 +526,12 @@
     if (sending) return;
     var search = document.getElementById("roster-q");
     searchAtTap = search ? search.value : "";
-    if (f.elements.recorded_at && !f.elements.recorded_at.value) {
-      // When the person passed, fixed at the first tap so that a retry keeps the same content:
-      // FieldOutbox.recordedAt()'s form, written here because this page saves before it has
-      // loaded outbox.js (data-later).
-      f.elements.recorded_at.value = new Date().toISOString();
-    }
+    // When the person passed: this tap, the first one (a retry keeps the same content). It is
+    // stamped by FieldOutbox.recordedAt, the one place that stamps a record's time; this page
+    // may save before it has loaded outbox.js (data-later), so the moment is kept until it is
+    // here (see stamp below).
+    var at = f.elements.recorded_at;
+    var tapped = at && !at.value ? Date.now() : null;
     var boxes = Array.prototype.map.call(f.querySelectorAll("input[type=checkbox][name]"),
       function (i) { return i.name; }).filter(function (n, i, all) { return all.indexOf(n) === i; });
     var data = new FormData(f);
@@ -538,6 +562,21 @@
       });
     }
 
+    // The tap's moment, stamped, into the form and what is sent. Without outbox.js (it could
+    // not be loaded) the entry goes unstamped, and is stamped where it arrives: by the
+    // instance, or the service worker keeping it (outbox.js's fromFields), a moment later.
+    function stamp() {
+      if (tapped === null) return Promise.resolve();
+      return loadLater().then(function (outbox) {
+        if (outbox && !at.value) {
+          at.value = outbox.recordedAt(tapped);
+          data.set("recorded_at", at.value);
+          body.set("recorded_at", at.value);
+        }
+        tapped = null;
+      });
+    }
+
     function attempt() {
       return post().then(function (res) {
         return res.text().then(function (html) {
@@ -562,7 +601,7 @@
       });
     }
 
-    attempt().catch(function () {
+    stamp().then(attempt).catch(function () {
       // No answer: no network, or none within the time limit (no worker in control).
       sending = false;
       if (!worker && self.FieldOutbox) return keepHere(false, notKeptText(f));

@@ -87,7 +87,9 @@
     if (!O || !box || !f || !f.elements.site_id) return;
     let waiting;
     try {
-      waiting = await O.all("outbox");
+      // Held ones too: still here only, sent again by themselves (a page kept by an older
+      // version may come with an outbox.js without unsentRecords).
+      waiting = await (O.unsentRecords ? O.unsentRecords() : O.all("outbox"));
     } catch (_) {
       return; // no IndexedDB: nothing is kept on this phone either
     }

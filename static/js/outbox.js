@@ -127,8 +127,9 @@
     });
   }
 
-  /* The one way a record's time of recording is stamped: now, in UTC, as ISO 8601 (the gate
-   * form writes the same in gate.js, which saves before this file is loaded). */
+  /* The one way a record's time of recording is stamped: now (or the moment ms, such as the
+   * tap on "save" on a gate page that saved before it had loaded this file: gate.js), in UTC,
+   * as ISO 8601 with milliseconds (2026-11-23T08:30:00.000Z), as the instance stores it. */
   function recordedAt(ms) {
     return new Date(ms === undefined ? Date.now() : ms).toISOString();
   }
@@ -213,11 +214,19 @@
     } catch (_) { /* no BroadcastChannel: pages poll anyway */ }
   }
 
-  /* Store a record durably; resolves with how many wait, after the commit. It remembers the
-   * phone's last contact with the instance (the instance's time then, and how far this phone's
-   * clock was off then): it was made after that, whatever this phone's clock said. */
+  /* How many records wait on this phone to be sent: those in the queue and those held (set
+   * aside until the instance can store them; they go again by themselves). Refused and expired
+   * ones are not sent again. What the volunteer is told waits, everywhere. */
+  async function unsent(s) {
+    const [queued, kept] = await Promise.all([req(s.outbox.count()), req(s.attention.getAll())]);
+    return queued + kept.filter((r) => r.status === "held").length;
+  }
+
+  /* Store a record durably; resolves with how many wait (unsent), after the commit. It
+   * remembers the phone's last contact with the instance (the instance's time then, and how far
+   * this phone's clock was off then): it was made after that, whatever this phone's clock said. */
   async function add(record) {
-    const waiting = await run(["outbox", "meta"], "readwrite", async (s) => {
+    const waiting = await run(["outbox", "attention", "meta"], "readwrite", async (s) => {
       const clock = await req(s.meta.get("clock"));
       const kept = Object.assign({}, record);
       if (contactAt(clock) !== null && kept.contact_at === undefined) {
@@ -225,7 +234,7 @@
         kept.contact_offset = clock.offset_ms;
       }
       s.outbox.put(kept);
-      return req(s.outbox.count());
+      return unsent(s);
     });
     broadcast({ type: "queued", uuid: record.uuid, waiting });
     return waiting;
@@ -236,6 +245,12 @@
       store === "outbox" ? req(s.outbox.index("queued_at").getAll()) : req(s[store].getAll()));
   }
 
+  /* The records counted by unsent(): the queue, oldest first, then the held ones. */
+  async function unsentRecords() {
+    const [queued, kept] = await Promise.all([all("outbox"), all("attention")]);
+    return queued.concat(kept.filter((r) => r.status === "held"));
+  }
+
   async function getMeta(key) {
     return run(["meta"], "readonly", (s) => req(s.meta.get(key)));
   }
@@ -244,11 +259,13 @@
     return run(["meta"], "readwrite", (s) => { s.meta.put(v, key); });
   }
 
-  /* {waiting, oldest (ms), attention, heldDue, lastSent, needsEnrol, next, failures (rounds
-   * failed in a row), smaller (pushes go in smaller batches: the uplink is slow), clockOffset}
-   * for the status line; heldDue: held records are set aside and their time to go again has
-   * come (see retryHeld), whether anything else waits or not; clockOffset: the instance's clock
-   * minus this phone's (ms) when last heard, or null. */
+  /* {unsent, waiting, held, oldest (ms), attention, heldDue, lastSent, needsEnrol, next,
+   * failures (rounds failed in a row), smaller (pushes go in smaller batches: the uplink is
+   * slow), clockOffset} for the status line; unsent: what the volunteer is told waits (see
+   * unsent()), the queue (waiting: what a send sends now) and the held records (in attention,
+   * they go again by themselves), oldest the first of them kept; heldDue: the held records'
+   * time to go again has come (see retryHeld), whether anything else waits or not;
+   * clockOffset: the instance's clock minus this phone's (ms) when last heard, or null. */
   async function summary() {
     return run(["outbox", "attention", "meta"], "readonly", async (s) => {
       const [waiting, kept, first, lastSent, needsEnrol, state, batch, clock, heldRetry] =
@@ -263,12 +280,16 @@
           req(s.meta.get("clock")),
           req(s.meta.get("held_retry")),
         ]);
-      const held = kept.filter((r) => r.status === "held").length;
+      const held = kept.filter((r) => r.status === "held");
+      const since = held.map((r) => r.queued_at).concat(first ? [first.value.queued_at] : [])
+        .filter((at) => typeof at === "number");
       return {
+        unsent: waiting + held.length,
         waiting,
+        held: held.length,
         attention: kept.length,
-        heldDue: held > 0 && Date.now() - (heldRetry || 0) >= HELD_RETRY_MS,
-        oldest: first ? first.value.queued_at : null,
+        heldDue: held.length > 0 && Date.now() - (heldRetry || 0) >= HELD_RETRY_MS,
+        oldest: since.length ? Math.min(...since) : null,
         lastSent: lastSent || null,
         needsEnrol: !!needsEnrol,
         next: (state && state.next) || 0,
@@ -649,9 +670,9 @@
   }
 
   global.FieldOutbox = {
-    DB_NAME, CHANNEL, SUBMIT_TIMEOUT_MS, open, add, all, summary, send, fromForm, fromFields,
-    refreshDevice, getMeta, setMeta, exportData, dismiss, fetchWithTimeout, retryHeld, recordedAt,
-    noteClock, CLOCK_TOLERANCE_MS, retimeWrongClock,
+    DB_NAME, CHANNEL, SUBMIT_TIMEOUT_MS, open, add, all, unsentRecords, summary, send, fromForm,
+    fromFields, refreshDevice, getMeta, setMeta, exportData, dismiss, fetchWithTimeout, retryHeld,
+    recordedAt, noteClock, CLOCK_TOLERANCE_MS, retimeWrongClock,
   };
   global.FieldDays = { day, today, clock };
 })(self);

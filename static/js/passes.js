@@ -48,23 +48,26 @@
     return true; // done with the camera until the next person
   });
 
-  async function resident(token) {
+  // Each function below is given the scan's turn (FieldGate.choose): after a wait (the roster,
+  // a lookup), a choice the volunteer made meanwhile wins, and the scan fills and says nothing.
+  async function resident(token, turn) {
     await FieldRoster.loaded;
     let person = FieldRoster.byPass(token);
     if (!person && navigator.onLine !== false) {
       await FieldRoster.refresh(); // a card printed since this phone's copy of the roster
       person = FieldRoster.byPass(token);
     }
+    if (!FieldGate.latest(turn)) return false;
     if (!person) {
       say(FieldRoster.ready() ? t("Revoked") : t("NoRoster"), true);
       return false;
     }
-    FieldGate.pick(person);
+    FieldGate.pick(person, turn);
     say("");
     return true;
   }
 
-  async function visitor(rest) {
+  async function visitor(rest, turn) {
     const [siteId, uuid] = rest.split(":");
     if (!uuid || !UUID.test(uuid)) {
       say(t("Unknown"), true);
@@ -81,18 +84,21 @@
     } catch (_) {
       res = null; // offline, or too slow: keep the link, type the rest
     }
+    let body = {};
+    if (res && res.status < 500) {
+      try { body = await res.json(); } catch (_) { /* an answer that is not ours */ }
+    }
+    if (!FieldGate.latest(turn)) return false; // someone else was chosen while it was asked
     if (!res || res.status >= 500) {
-      FieldGate.pickVisitor({ uuid });
+      FieldGate.pickVisitor({ uuid }, turn);
       say(t("VisitorOffline"), true);
       return true;
     }
-    let body = {};
-    try { body = await res.json(); } catch (_) { /* an answer that is not ours */ }
     if (!res.ok) {
       say(body.error || t("Unknown"), true);
       return false;
     }
-    FieldGate.pickVisitor(body);
+    FieldGate.pickVisitor(body, turn);
     say(body.checked && body.checked.length ? t("Checked", { when: body.checked.join("、") }) : "");
     return true;
   }
@@ -102,8 +108,11 @@
     text = String(text || "").trim();
     again = scanner.running(); // the volunteer works with the camera on: it comes back
     scanner.stop();
-    if (text.startsWith(root.dataset.passPrefix)) return resident(text.slice(root.dataset.passPrefix.length));
-    if (text.startsWith(root.dataset.visitPrefix)) return visitor(text.slice(root.dataset.visitPrefix.length));
+    const turn = FieldGate.choose();
+    const pass = root.dataset.passPrefix;
+    const visit = root.dataset.visitPrefix;
+    if (text.startsWith(pass)) return resident(text.slice(pass.length), turn);
+    if (text.startsWith(visit)) return visitor(text.slice(visit.length), turn);
     say(/\/s\/[^/?#]+\/?$/.test(text) ? t("Poster") : t("Unknown"), true);
     return false;
   }

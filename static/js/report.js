@@ -20,17 +20,14 @@
     const site = form.elements.site_id.value;
     const day = form.elements.day.value;
     let waiting;
-    let kept;
     let needsEnrol;
     try {
-      [waiting, kept, needsEnrol] = await Promise.all(
-        [O.all("outbox"), O.all("attention"), O.getMeta("needs_enrol")]);
+      // Held ones too: set aside on this phone until the instance can store them, they are
+      // not in its counts either (refused and expired ones never will be).
+      [waiting, needsEnrol] = await Promise.all([O.unsentRecords(), O.getMeta("needs_enrol")]);
     } catch (_) {
       return; // no IndexedDB: nothing can be waiting here
     }
-    // Held ones too: set aside on this phone until the instance can store them, they are not
-    // in its counts either (refused and expired ones never will be).
-    waiting = waiting.concat(kept.filter((r) => r.status === "held"));
     const n = waiting.filter((r) => r.kind === "entry" && r.data.site_id === site
       && FieldDays.day(r.recorded_at, note.dataset.tz) === day).length;
     note.textContent = note.dataset.template.replace("{n}", () => String(n));

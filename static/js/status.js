@@ -64,17 +64,19 @@
     const net = $("[data-status-net]", box);
     net.textContent = online === null ? t("Checking") : online ? t("Online") : t("Offline");
     net.className = "status-net " + (online ? "is-online" : online === false ? "is-offline" : "");
-    box.dataset.waiting = String(s.waiting);
+    box.dataset.waiting = String(s.waiting); // the queue: what the timer sends
     box.dataset.heldDue = String(!!s.heldDue);
-    let waiting = s.waiting ? t("Waiting", { n: s.waiting }) : t("NoneWaiting");
-    if (s.waiting && s.oldest) waiting += " · " + t("Oldest", { age: ago(s.oldest) });
+    // What waits on this phone, held entries too (they go again by themselves): nobody may
+    // think all was sent while one is still here only.
+    let waiting = s.unsent ? t("Waiting", { n: s.unsent }) : t("NoneWaiting");
+    if (s.unsent && s.oldest) waiting += " · " + t("Oldest", { age: ago(s.oldest) });
     $("[data-status-waiting]", box).textContent = waiting;
     $("[data-status-last]", box).textContent = s.lastSent
       ? t("LastSent", { when: ago(s.lastSent) }) : t("NeverSent");
     // What said "waiting" says it only while something waits: the count follows the outbox.
-    if (flashSaysWaiting) flashWaiting(s.waiting);
+    if (flashSaysWaiting) flashWaiting(s.unsent);
     document.querySelectorAll("[data-outbox-note]").forEach((note) => {
-      if (!s.waiting) note.hidden = true;
+      if (!s.unsent) note.hidden = true;
     });
     $("[data-status-enrol]", box).hidden = !s.needsEnrol;
     renderClock(s.clockOffset);
@@ -91,7 +93,7 @@
       link.dataset.template = link.dataset.template || link.textContent;
       link.textContent = link.dataset.template.replace("{n}", s.attention);
     }
-    renderOutboxPage();
+    renderOutboxPage(s);
   }
 
   async function ping() {
@@ -195,10 +197,11 @@
 
   // The moment of saving, not of rendering the form, is when the person passed; the first
   // submission fixes it, so a retry of the same record keeps the same content. (rules.js has
-  // stopped a form that breaks a rule before this runs.)
+  // stopped a form that breaks a rule before this runs; the gate form, which may be saved
+  // before this file is loaded, is stamped through gate.js.)
   document.addEventListener("submit", (e) => {
     const form = e.target;
-    if (!form.matches || !form.matches("form[data-outbox-kind]")) return;
+    if (!form.matches || !form.matches(HTMX_FORM)) return;
     const at = form.querySelector("input[name=recorded_at]");
     if (at && !at.value) at.value = O.recordedAt();
   }, true);
@@ -247,7 +250,7 @@
   });
 
   if (new URLSearchParams(location.search).get("saved") === "outbox") {
-    O.summary().then((s) => flashWaiting(s.waiting)).catch(() => null);
+    O.summary().then((s) => flashWaiting(s.unsent)).catch(() => null);
   }
 
   const send = $("[data-send-now]", box);
@@ -263,13 +266,27 @@
   }
 
   /* The outbox page: what waits and what needs attention. */
-  async function renderOutboxPage() {
+  async function renderOutboxPage(s) {
     const view = document.getElementById("outbox-view");
     if (!view) return;
     const [waiting, attention] = await Promise.all([O.all("outbox"), O.all("attention")]);
-    $("[data-outbox-count]", view).textContent = waiting.length;
+    // Held entries wait too (they go again by themselves): counted here, listed below with
+    // why the office could not store them yet.
+    const held = s.held;
+    $("[data-outbox-count]", view).textContent = s.unsent;
     $("[data-attention-count]", view).textContent = attention.length;
-    fill($("[data-outbox-waiting]", view), waiting, view, false);
+    const list = $("[data-outbox-waiting]", view);
+    fill(list, waiting, view, false);
+    if (held && view.dataset.tHeldBelow) {
+      if (!waiting.length) list.replaceChildren();
+      const li = document.createElement("li");
+      li.className = "muted";
+      const link = document.createElement("a");
+      link.href = "#attention";
+      link.textContent = view.dataset.tHeldBelow.replace("{n}", held);
+      li.append(link);
+      list.append(li);
+    }
     fill($("[data-outbox-attention]", view), attention, view, true);
   }
 

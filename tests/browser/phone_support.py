@@ -311,6 +311,7 @@ class HeldSaves:
     the phone keeps the entry in its outbox). Other requests go through."""
 
     PATTERN = "**/s/*/entries"
+    METHOD = "POST"
 
     def __init__(self, context):
         self.context = context
@@ -318,18 +319,18 @@ class HeldSaves:
         context.route(self.PATTERN, self._hold)
 
     def _hold(self, route) -> None:
-        if route.request.method == "POST":
+        if route.request.method == self.METHOD:
             self.held.append(route)
         else:
             route.continue_()
 
     def wait(self, page, count: int = 1) -> None:
-        """Wait until `count` saves are held (Playwright runs the route handlers only while the
-        test is in one of its calls: a short wait_for_timeout, polled)."""
+        """Wait until `count` requests are held (Playwright runs the route handlers only while
+        the test is in one of its calls: a short wait_for_timeout, polled)."""
         wait_until(
             lambda: page.wait_for_timeout(20) or len(self.held) >= count,
             30,
-            f"{count} save(s) held on their way",
+            f"{count} request(s) held on their way",
         )
 
     def answer(self) -> None:
@@ -341,6 +342,14 @@ class HeldSaves:
     def stop(self) -> None:
         """Let the saves that follow through."""
         self.context.unroute(self.PATTERN, self._hold)
+
+
+class HeldLookups(HeldSaves):
+    """The lookups of a visitor's registration (a pass scanned) held on their way, as HeldSaves
+    holds saves: answer() lets the instance answer one."""
+
+    PATTERN = "**/s/*/registrations/*"
+    METHOD = "GET"
 
 
 # Loads the pass scanner's scripts (scanner.js, passes.js), as the first tap on "scan" does, for

@@ -101,7 +101,7 @@ def test_the_gate_form_works_without_javascript(server, browser):
         page.check("#fever_action-2")  # re-measured
         page.click("button.save")
         page.locator(".flash", has_text="已登记：赵志强").wait_for()
-        assert page.url == f"{server.url}/s/{site['code']}"  # POST, redirect, GET
+        assert page.url == f"{server.url}/s/{site['code']}?saved=1"  # POST, redirect, GET
         row = server.query("SELECT person_type, fever_action, temperature FROM entries")
         assert [tuple(r) for r in row] == [("worker", "remeasured", 37.6)]
     finally:
@@ -221,18 +221,27 @@ def test_a_captive_portals_page_answering_a_save_keeps_the_entry_on_the_phone(se
         context.close()
 
 
-def test_a_save_sent_without_the_pages_script_is_the_instances_once(server, enrolled_page):
+def test_a_save_sent_without_the_pages_script_is_the_instances_once(server, context, enrolled_page):
     """The form sent by the browser itself (the page's script failed), the service worker in
     control: the instance's redirect after its save is followed, not taken for a captive
-    portal's page, and the phone keeps no copy to send again."""
+    portal's page, and the phone keeps no copy to send again. The page it leads to says
+    "已登记" as it does with no worker: the worker answered with the page it kept, and kept the
+    instance's page with the confirmation (fetched behind it) for the next offline visit."""
     page = enrolled_page
     ready(page)
     fill(page, "周无脚本")
     with page.expect_navigation():
         page.evaluate("() => document.getElementById('entry-form').submit()")
     assert "saved=outbox" not in page.url
+    page.locator(".flash", has_text="已登记：周无脚本").wait_for()
     assert names(server) == ["周无脚本"]
     wait_waiting(page, 0)
+    # The page kept for offline use is the plain form, with nobody's confirmation in it.
+    context.set_offline(True)
+    page.goto(page.url.split("?")[0])
+    page.wait_for_selector("#entry-form")
+    assert page.evaluate("() => !!navigator.serviceWorker.controller")
+    assert page.locator(".flash", has_text="周无脚本").count() == 0
 
 
 def test_two_phones_at_one_gate_see_each_others_entries(server, browser):

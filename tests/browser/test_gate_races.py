@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from phone_support import (
     LOAD_SCANNER,
+    HeldLookups,
     HeldSaves,
     fill,
     outbox_loaded,
@@ -132,3 +133,56 @@ def test_a_search_typed_while_a_save_is_on_its_way_stays(server, context, page):
     page.locator("#gate-saved", has_text="张建国").wait_for()
     (person,) = server.query("SELECT id FROM roster WHERE name = '张建国'")[0]
     assert stored(server) == {"先来的": ("", "", 36.5), "张建国": (person, "", 36.6)}
+
+
+def visitor_pass(browser, server, site, name: str) -> tuple[str, str]:
+    """A visitor registered on their own phone: the text of their pass's QR code, and the uuid
+    of their registration."""
+    visitor = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    try:
+        own = visitor.new_page()
+        own.goto(f"{server.url}/s/{site['code']}/register")
+        register_visitor(own, name)
+    finally:
+        visitor.close()
+    (link,) = server.query("SELECT uuid FROM registrations WHERE name = ?", (name,))[0]
+    return f"fieldapp:visit:{site['id']}:{link}", link
+
+
+@pytest.mark.parametrize("then", ["match", "card"])
+def test_a_visitors_pass_looked_up_slowly_does_not_replace_a_person_picked_after_it(
+    server, browser, context, page, then
+):
+    """The volunteer scans a visitor's pass; their registration is asked of the instance, and
+    on one bar of signal the answer is slow. Meanwhile the volunteer taps another person's
+    roster match (or scans their card): the form shows that person. The lookup's answer then
+    came and put the visitor over them, and the entry saved next was the visitor's. Now the
+    latest choice stays: the late answer is dropped, and the entry saved is the person picked."""
+    site = gate_phone(server, context, page)
+    scan, _link = visitor_pass(browser, server, site, "赵小明")
+    (person,) = server.query("SELECT id, pass_token FROM roster WHERE name = '张建国'")
+    page.evaluate(LOAD_SCANNER)
+
+    lookups = HeldLookups(context)
+    page.evaluate("(text) => { self.lookup = FieldPasses.scanned(text); }", scan)
+    lookups.wait(page)
+    if then == "match":
+        page.fill("#roster-q", "张建")
+        page.locator("a.person", has_text="张建国").click()
+    else:
+        page.evaluate("(text) => FieldPasses.scanned(text)", f"fieldapp:pass:{person[1]}")
+    form_shows(page, "张建国")
+
+    lookups.answer()  # the visitor's registration comes at last
+    page.evaluate("() => self.lookup")  # and the scan is done with it
+    lookups.stop()
+    assert page.input_value(f"{FORM} [name=name]") == "张建国"
+    assert page.input_value(f"{FORM} [name=roster_id]") == person[0]
+    assert page.input_value(f"{FORM} [name=registration_uuid]") == ""
+    assert page.locator("[data-known] [data-known-name]").inner_text() == "张建国"
+
+    page.check(f"{FORM} [name=direction][value=in]")
+    page.fill(f"{FORM} [name=temperature]", "36.6")
+    page.click(f"{FORM} button.save")
+    page.locator("#gate-saved", has_text="张建国").wait_for()
+    assert stored(server) == {"张建国": (person[0], "", 36.6)}

@@ -4,6 +4,9 @@ browser no longer has), and on a phone with no service worker whose network does
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
+
 import pytest
 from phone_support import fill, names, outbox_loaded, ready, wait_waiting, waiting
 from servers import CHROMIUM, enrol_browser, enrol_cookie
@@ -219,5 +222,87 @@ def test_a_phone_hours_slow_saving_online_is_timed_by_the_instance(server, brows
         shown = page.locator(".last-entries li", has_text="慢三小时").locator(".when")
         local = days.local(at, "Asia/Shanghai")
         assert shown.text_content() in (local.strftime("%H:%M"), local.strftime("%m-%d %H:%M"))
+    finally:
+        context.close()
+
+
+# On every page: the stamps FieldOutbox.recordedAt gives, in self.stamps as it gives them. On
+# the page opened with sessionStorage "tap" set: the form filled and saved as soon as it is
+# there (DOMContentLoaded), before the page has loaded outbox.js; self.tapped: the page's
+# clock just before and just after that tap.
+TAP_FIRST = """(() => {
+  const stamps = (self.stamps = []);
+  let outbox;
+  Object.defineProperty(self, "FieldOutbox", {
+    configurable: true,
+    get: () => outbox,
+    set: (value) => {
+      const stamp = value.recordedAt;
+      value.recordedAt = (ms) => { const s = stamp(ms); stamps.push(s); return s; };
+      outbox = value;
+    },
+  });
+  if (sessionStorage.getItem("tap") !== "1") return;
+  sessionStorage.removeItem("tap");
+  document.addEventListener("DOMContentLoaded", () => {
+    const f = document.getElementById("entry-form");
+    f.querySelector("[name=direction][value=in]").checked = true;
+    f.querySelector("[name=person_type][value=resident]").checked = true;
+    f.elements.name.value = "先点保存";
+    f.elements.phone.value = "13812345678";
+    f.elements.temperature.value = "36.5";
+    self.outboxAtTap = !!outbox;
+    const before = Date.now();
+    f.requestSubmit(f.querySelector("button.save"));
+    self.tapped = [before, Date.now()];
+  });
+})()"""
+
+
+@pytest.mark.parametrize("served_by", ["instance", "worker"])
+def test_a_save_before_outbox_js_is_here_is_stamped_at_the_tap_by_the_one_stamp(
+    server, browser, served_by
+):
+    """When the person passed (recorded_at) is stamped in one place, FieldOutbox.recordedAt.
+    The gate page saves before it has loaded outbox.js (it loads it once the form is usable),
+    and gate.js stamped such a save itself: a second copy of the rule. Now that save too is
+    stamped by recordedAt, with the moment of the tap: the entry the instance stores, from the
+    save itself or (the page served by the service worker, offline) from the phone's outbox,
+    carries that stamp, in its one form (UTC, milliseconds, Z)."""
+    worker = served_by == "worker"
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        locale="zh-CN",
+        service_workers="allow" if worker else "block",
+    )
+    try:
+        site = server.query("SELECT id, code FROM sites WHERE kind = 'residential'")[0]
+        enrol_cookie(server, context, site["id"])
+        context.add_init_script(TAP_FIRST)
+        page = context.new_page()
+        page.goto(f"{server.url}/s/{site['code']}")
+        if worker:
+            ready(page)
+            context.set_offline(True)
+        page.evaluate("() => sessionStorage.setItem('tap', '1')")
+        page.reload()
+        page.locator("#gate-saved", has_text="先点保存").wait_for()
+        assert page.evaluate("() => self.outboxAtTap") is False
+        kept = None
+        if worker:
+            assert page.evaluate("() => !!navigator.serviceWorker.controller")
+            wait_waiting(page, 1)
+            (kept,) = page.evaluate(
+                "async () => (await FieldOutbox.all('outbox')).map(r => r.recorded_at)"
+            )
+            context.set_offline(False)
+            wait_waiting(page, 0)
+        (stored,) = server.query("SELECT recorded_at FROM entries WHERE name = '先点保存'")[0]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stored)
+        assert stored in page.evaluate("() => self.stamps")
+        assert kept in (None, stored)
+        before, after = page.evaluate("() => self.tapped")
+        at = datetime.fromisoformat(stored).timestamp() * 1000
+        assert before <= at <= after
     finally:
         context.close()

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import json
 
-from phone_support import names, one_entry_waiting, outbox_loaded, until, wait_waiting
+from phone_support import (
+    attention,
+    names,
+    one_entry_waiting,
+    outbox_loaded,
+    ready,
+    save,
+    until,
+    wait_waiting,
+)
 
 
 def held_once(context) -> list[str]:
@@ -64,3 +73,58 @@ def test_no_zero_report_while_an_entry_of_today_is_held_on_the_phone(server, con
     assert "有 1 条" in note.inner_text()
     assert page.locator("button.report-submit").is_disabled()  # it says 提交零报告
     assert server.query("SELECT count(*) FROM daily_reports")[0][0] == 0
+
+
+def test_a_held_entry_is_listed_among_the_gates_entries_not_sent(server, context, page):
+    """The gate page lists this phone's entries still on it first, marked 未发送: a held one was
+    left out (the instance does not list it either), as if it had never been made."""
+    code, _site_id = one_entry_held(server, context, page, "暂存列表", "暂存三")
+    page.goto(f"{server.url}/s/{code}")
+    page.locator(".last-entries li.entry-unsent", has_text="暂存三").wait_for()
+    assert "未发送" in page.locator(".last-entries li.entry", has_text="暂存三").inner_text()
+    assert names(server) == []
+
+
+# An entry of a site this instance does not know yet (its set-up has not come down from the
+# city instance): the instance answers the push "held" for it (records.site_of, NotYet).
+QUEUE_ELSEWHERE = """async () => {
+  const data = new FormData(document.getElementById("entry-form"));
+  data.delete("uuid");
+  for (const [k, v] of Object.entries({name: "外地未到", direction: "in", person_type: "resident",
+       phone: "13812345678", temperature: "36.6", site_id: crypto.randomUUID()})) data.set(k, v);
+  await FieldOutbox.add(FieldOutbox.fromForm(data, "entry", []));
+}"""
+
+
+def test_an_entry_the_instance_holds_is_counted_as_waiting_on_the_phone(
+    server, context, enrolled_page
+):
+    """The instance answered "held" for an entry: it stays on the phone, listed under "needs
+    attention", and is sent again by itself. The status line said "没有待发送的记录", the next
+    save offline "1 条待发送" and the outbox page "待发送 (0)": a volunteer could wipe the phone,
+    or go home, thinking everything had gone. Every entry still on the phone is counted now."""
+    page = enrolled_page
+    ready(page)
+    outbox_loaded(page)
+    context.set_offline(True)
+    page.evaluate(QUEUE_ELSEWHERE)
+    wait_waiting(page, 1)
+    context.set_offline(False)  # the page sends by itself once online
+    until(page, "async () => (await FieldOutbox.summary()).attention === 1", seconds=30)
+    assert attention(page) == [("外地未到", "记录所属的场所在本实例中不存在。")]
+    assert names(server) == []
+    line = page.locator("[data-status-waiting]")
+    line.filter(has_text="1 条待发送").wait_for()
+
+    context.set_offline(True)
+    save(page, "离线二")
+    page.locator("[data-outbox-flash]", has_text="已保存在本机，2 条待发送").wait_for()
+    line.filter(has_text="2 条待发送").wait_for()
+
+    page.goto(f"{server.url}/outbox")  # the app shell's, offline
+    view = page.locator("#outbox-view")
+    view.locator("[data-outbox-waiting] li", has_text="离线二").wait_for()
+    assert view.locator("[data-outbox-count]").inner_text() == "2"
+    assert "1 条在下方“需要处理”中" in view.locator("[data-outbox-waiting]").inner_text()
+    assert view.locator("[data-outbox-attention] li[data-held]", has_text="外地未到").count() == 1
+    assert names(server) == []
