@@ -128,6 +128,11 @@ def why_not_written(exc: OSError | sqlite3.Error) -> str:
     code = exc.errno if isinstance(exc, OSError) else getattr(exc, "sqlite_errorcode", None)
     if isinstance(exc, sqlite3.Error):
         code = {sqlite3.SQLITE_FULL: errno.ENOSPC, sqlite3.SQLITE_READONLY: errno.EROFS}.get(code)
+    return write_reason(code) or (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+
+
+def write_reason(code: int | None) -> str | None:
+    """Why a file could not be written, for an errno that has words of ours, else None."""
     reasons = {
         errno.ENOENT: _("the folder does not exist"),
         errno.ENOTDIR: _("a part of the path is a file, not a folder"),
@@ -139,9 +144,7 @@ def why_not_written(exc: OSError | sqlite3.Error) -> str:
         errno.EFBIG: _("the file is too large for the disk"),
         errno.EROFS: _("the disk is read-only"),
     }
-    if code in reasons:
-        return reasons[code]
-    return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+    return reasons.get(code) if code is not None else None
 
 
 def cannot_write(path: str | Path, exc: OSError | sqlite3.Error) -> click.ClickException:
