@@ -128,6 +128,11 @@ def why_not_written(exc: OSError | sqlite3.Error) -> str:
     code = exc.errno if isinstance(exc, OSError) else getattr(exc, "sqlite_errorcode", None)
     if isinstance(exc, sqlite3.Error):
         code = {sqlite3.SQLITE_FULL: errno.ENOSPC, sqlite3.SQLITE_READONLY: errno.EROFS}.get(code)
+    return write_reason(code) or (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+
+
+def write_reason(code: int | None) -> str | None:
+    """Why a file could not be written, for an errno that has words of ours, else None."""
     reasons = {
         errno.ENOENT: _("the folder does not exist"),
         errno.ENOTDIR: _("a part of the path is a file, not a folder"),
@@ -139,9 +144,7 @@ def why_not_written(exc: OSError | sqlite3.Error) -> str:
         errno.EFBIG: _("the file is too large for the disk"),
         errno.EROFS: _("the disk is read-only"),
     }
-    if code in reasons:
-        return reasons[code]
-    return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+    return reasons.get(code) if code is not None else None
 
 
 def cannot_write(path: str | Path, exc: OSError | sqlite3.Error) -> click.ClickException:
@@ -173,7 +176,7 @@ def read_input(path: str | Path) -> bytes:
 
 
 @contextmanager
-def output_file(path: str | Path) -> Iterator[IO[bytes]]:
+def output_file(path: str | Path, *, private: bool = False) -> Iterator[IO[bytes]]:
     """A command's output file (a PDF, a table, a QR code, an export), written whole or not at
     all: the block writes into a temporary file beside path, which takes path's place only
     once complete and on disk; on any failure it is removed, and whatever was at path stays as
@@ -182,7 +185,11 @@ def output_file(path: str | Path) -> Iterator[IO[bytes]]:
 
     Something recorded about the file (an audit row, an enrolment) goes after the block, or
     inside it in a transaction the block's failure rolls back. A path that is not a regular
-    file (/dev/stdout, a pipe) is written to directly: it cannot be replaced."""
+    file (/dev/stdout, a pipe) is written to directly: it cannot be replaced.
+
+    A private file (full ID and phone numbers) is readable by its owner only (0600, as backups
+    are), whatever the umask, and so is a file it is written over; any other keeps the mode of
+    the file it replaces, or the umask's."""
     target = Path(path)
     real = Path(os.path.realpath(target))  # through a link, as open() writes
     if real in _own_files():
@@ -203,9 +210,12 @@ def output_file(path: str | Path) -> Iterator[IO[bytes]]:
                 yield f
             return
         temp = real.with_name(f".{real.name}.{secrets.token_hex(4)}.part")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
+        # Private: never readable by others, not even for the time it takes to write it.
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o666)
         with os.fdopen(fd, "wb") as f:
-            if real.exists():  # a file written again keeps who may read it
+            if private:
+                os.chmod(f.fileno(), 0o600)  # a umask such as 0277 would leave it 0400
+            elif real.exists():  # a file written again keeps who may read it
                 os.chmod(f.fileno(), stat.S_IMODE(real.stat().st_mode))
             yield f
             f.flush()

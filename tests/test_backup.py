@@ -4,6 +4,8 @@ a central put back from their backups and syncing again, are in test_sync_faults
 
 from __future__ import annotations
 
+import errno
+import json
 import os
 import sqlite3
 import stat
@@ -11,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from console_support import login, make_user
 from cryptography.fernet import Fernet
 from reports_support import entry, save
 from servers import make_server
@@ -342,3 +345,119 @@ def test_backups_past_the_retention_horizon_are_deleted_when_a_backup_fails_too(
     result = runner.invoke(args=["backup", "--out", str(out)], env=ZH)
     assert result.exit_code == 1 and "磁盘已满" in result.output, result.output
     assert backup_files(out) == [kept.name]
+
+
+# --- the last backup's outcome, on the console's dashboard ------------------------------
+
+
+def dashboard(app, language: str = "zh-CN") -> str:
+    """The console's dashboard as an administrator reads it, in language."""
+    client = app.test_client()
+    login(client, "root")
+    return client.get("/console/", headers={"Accept-Language": language}).get_data(as_text=True)
+
+
+def backup_notice(html: str) -> str:
+    """The dashboard's backup notice, or '' when it shows none."""
+    start = html.find('id="backup-status"')
+    return "" if start < 0 else html[html.rindex("<p", 0, start) : html.index("</p>", start)]
+
+
+def stored_outcome(db) -> dict:
+    row = db.execute("SELECT made_at, made_file, failed_at, failure FROM backup_status").fetchone()
+    return dict(zip(("made_at", "made_file", "failed_at", "failure"), row, strict=True))
+
+
+@pytest.mark.sqlite_only
+def test_a_failing_daily_backup_is_shown_on_the_dashboard_in_the_readers_language(
+    app, db, site, tmp_path
+):
+    make_user(app, "root", "admin")
+    (tmp_path / "a-file").write_text("not a folder")  # a folder that cannot be made
+    folder = tmp_path / "a-file" / "nightly"
+    app.config["BACKUP_DIR"] = str(folder)
+    notice = backup_notice(dashboard(app))
+    assert "最近备份: 从未" in notice and "失败" not in notice  # none yet: serve makes it soon
+
+    with pytest.raises(NotADirectoryError):  # the job's loop logs it, and tries again
+        db_cli.daily_job(app, now=NOW)
+    outcome = stored_outcome(db)
+    assert outcome["made_at"] is None and outcome["failed_at"] == iso(NOW)
+    failure = json.loads(outcome["failure"])  # the errno, not a sentence in the server's words
+    assert failure["errno"] == errno.ENOTDIR and failure["folder"] == str(folder)
+    notice = backup_notice(dashboard(app))
+    assert 'class="notice alert"' in notice and "最近备份: 从未" in notice
+    # 11:00 in Shanghai (the instance's zone), worded for the reader, in their language.
+    assert (
+        f"2026-12-06 11:00 的备份尝试失败：无法写入 {folder}：路径中有一部分是文件，而不是文件夹"
+        in notice
+    )
+    assert "無法寫入 " + str(folder) + "：路徑中有一部分是文件，而不是文件夾" in backup_notice(
+        dashboard(app, "zh-TW")
+    )
+    assert "a part of the path is a file, not a folder" in backup_notice(dashboard(app, "en"))
+
+    (tmp_path / "a-file").unlink()  # the operator fixes it; the next round makes the backup
+    made = db_cli.daily_job(app, now=NOW + timedelta(hours=1))
+    assert made is not None
+    outcome = stored_outcome(db)
+    assert outcome == {
+        "made_at": iso(NOW + timedelta(hours=1)),
+        "made_file": str(made),
+        "failed_at": None,
+        "failure": None,
+    }
+    notice = backup_notice(dashboard(app))
+    assert "最近备份: 2026-12-06 12:00" in notice and "失败" not in notice and "alert" not in notice
+
+
+@pytest.mark.sqlite_only
+def test_fieldapp_backup_keeps_its_outcome_for_the_dashboard(
+    app, db, site, runner, tmp_path, monkeypatch
+):
+    make_user(app, "root", "admin")
+    assert backup_notice(dashboard(app)) == ""  # no BACKUP_DIR and no backup: nothing to say
+    out = tmp_path / "backups"
+    result = runner.invoke(args=["backup", "--out", str(out)], env=ZH)
+    assert result.exit_code == 0, result.output
+    (name,) = backup_files(out)
+    assert stored_outcome(db)["made_file"] == str(out / name)
+    made_at = stored_outcome(db)["made_at"]
+    assert made_at is not None and "最近备份: 从未" not in backup_notice(dashboard(app))
+
+    def full(conn, path):  # SQLite's own answer when the copy fills the disk
+        exc = sqlite3.OperationalError("database or disk is full")
+        exc.sqlite_errorcode = sqlite3.SQLITE_FULL
+        raise exc
+
+    monkeypatch.setattr(backups, "_check", full)
+    result = runner.invoke(args=["backup", "--out", str(out)], env=ZH)
+    assert result.exit_code == 1 and "磁盘已满" in result.output, result.output
+    outcome = stored_outcome(db)
+    assert outcome["made_at"] == made_at and outcome["failed_at"] is not None
+    assert json.loads(outcome["failure"])["errno"] == errno.ENOSPC
+    notice = backup_notice(dashboard(app))
+    assert f"无法写入 {out}：磁盘已满" in notice and 'class="notice alert"' in notice
+    assert f"無法寫入 {out}：磁盤已滿" in backup_notice(dashboard(app, "zh-TW"))
+
+    def damaged(conn, path):
+        raise backups.Unsound("damaged", path, "row 3 missing from index")
+
+    monkeypatch.setattr(backups, "_check", damaged)
+    result = runner.invoke(args=["backup", "--out", str(out)], env=ZH)
+    assert result.exit_code == 1, result.output
+    failure = json.loads(stored_outcome(db)["failure"])
+    assert failure["problem"] == "damaged" and "errno" not in failure
+    assert "is damaged: row 3 missing from index" in backup_notice(dashboard(app, "en"))
+
+
+def test_postgresql_shows_no_backup_status(app, db, engine, tmp_path):
+    """PostgreSQL is backed up with pg_dump: the dashboard says nothing of backups there."""
+    make_user(app, "root", "admin")
+    app.config["BACKUP_DIR"] = str(tmp_path / "nightly")
+    notice = backup_notice(dashboard(app))
+    if engine == "postgresql":
+        assert notice == "" and db_cli.daily_job(app) is None
+        assert stored_outcome(db) == dict.fromkeys(("made_at", "made_file", "failed_at", "failure"))
+    else:
+        assert "最近备份: 从未" in notice

@@ -129,13 +129,34 @@ def test_a_device_that_is_full_is_said(runner, db, world, command):
     assert recorded(db) == before
 
 
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_a_full_export_is_readable_by_its_owner_only(runner, db, world, tmp_path, fmt):
+    """Full ID and phone numbers: 0600 as backups are, whatever the umask, and a file written
+    over (readable by others before) becomes 0600 too."""
+    new, old = tmp_path / f"new.{fmt}", tmp_path / f"old.{fmt}"
+    old.write_bytes(b"an older export")
+    old.chmod(0o644)
+    mask = os.umask(0o022)  # the common umask: a new file readable by everyone
+    try:
+        for out in (new, old):
+            args = ["export", "--format", fmt, "-o", str(out), "--full"]
+            done = runner.invoke(args=args, env=ZH)
+            assert done.exit_code == 0, done.output
+            assert stat.S_IMODE(out.stat().st_mode) == 0o600, out
+    finally:
+        os.umask(mask)
+    if fmt == "csv":
+        assert PHONE in new.read_text(encoding="utf-8-sig")  # the full numbers are in it
+    assert recorded(db)["export"] == 2
+
+
 def test_written_files_are_complete_and_recorded_after(runner, db, world, tmp_path):
     out = tmp_path / "log.csv"
     out.write_bytes(b"an older export")
     out.chmod(0o640)
-    done = runner.invoke(args=["export", "-o", str(out), "--full"], env=ZH)
+    done = runner.invoke(args=["export", "-o", str(out)], env=ZH)
     assert done.exit_code == 0, done.output
-    assert PHONE in out.read_text(encoding="utf-8-sig")
+    assert PHONE not in out.read_text(encoding="utf-8-sig")  # masked
     assert stat.S_IMODE(out.stat().st_mode) == 0o640  # who may read it stays as it was
     assert recorded(db)["export"] == 1
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []

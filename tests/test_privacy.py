@@ -130,6 +130,17 @@ def test_a_refused_record_does_not_keep_the_full_id_number_in_clear(app, db, sit
     assert FULL_ID.encode() not in raw_database(app)
 
 
+@pytest.mark.parametrize("short", ["E1234567", "G12345678", "3204821985", "12*45"])
+def test_a_refused_record_masks_a_short_id_number_too(app, db, site, short):
+    """A passport number or a partial ID (10 characters or fewer) is kept masked as well."""
+    bad = id_entry(site["id"], temperature=99, id_number=short)  # refused: impossible temperature
+    with app.test_request_context():
+        assert records.save(db, [bad], source="phone")[0].status == "rejected"
+    (body,) = db.execute("SELECT body FROM sync_rejects").fetchone()
+    assert short not in body and "赵六" in body
+    assert f'"id_number": "{"*" * len(short)}"' in body  # rules.mask_id's form for a short one
+
+
 def test_site_field_choices_change_the_gate_form(app, db, site, client, runner):
     from gate_helpers import enrol
 

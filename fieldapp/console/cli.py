@@ -144,7 +144,7 @@ def export_command(fmt, output, site_code, date_from, date_to, fever, travel, fu
             # A CSV file quotes text that would start a formula; an XLSX cell holds it as is.
             guard = fmt == "csv"
             chunks = exports.rows(conn, filters, None, tz, "admin", full, vault, guard=guard)
-            with output_file(output) as out:
+            with output_file(output, private=full) as out:  # full numbers: its owner only
                 if fmt == "csv":
                     for piece in exports.csv_chunks(chunks, progress):
                         out.write(piece.encode("utf-8"))

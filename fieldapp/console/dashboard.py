@@ -1,5 +1,6 @@
 """Today at a glance: entries per site and hour, people inside, fevers, travel flags, silent
-sites, open fever cases and the sync state of instances and phones. Charts are plain SVG.
+sites, open fever cases, the sync state of instances and phones, and the last backup (made when,
+failed why). Charts are plain SVG.
 """
 
 from __future__ import annotations
@@ -9,8 +10,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from flask import current_app
+
 import sync
 from fieldapp.console import cases, logbook
+from fieldapp.db import backup as backups
 from fieldapp.gate import counts
 from fieldapp.gate.sites import listing as site_listing
 from fieldapp.syncing import status as sync_status_of
@@ -74,6 +78,7 @@ def today(
         "hour_chart": bar_chart([str(h) for h in range(24)], hours),
         "site_chart": chart,
         "sync": sync_status(conn, site_ids, now),
+        "backup": backups.status(conn, current_app.config),
     }
 
 

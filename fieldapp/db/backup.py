@@ -7,12 +7,19 @@ whole. The ID-encryption key lives in instance/config.py, not in the database: a
 ID numbers encrypted, and the key is kept apart. Backups older than the retention horizon are
 deleted, so a backup never brings purged personal data back for longer than the horizon.
 
-On PostgreSQL, backups are the operator's pg_dump / pg_basebackup (README).
+The outcome of the last backup (`fieldapp backup`, the daily one of `fieldapp serve`) is kept
+in the database (backup_status), for the console's dashboard: when the last one was made and,
+if the last attempt failed, when and why, stored as a code and its params (an OSError's errno),
+worded for whoever reads it, in their language.
+
+On PostgreSQL, backups are the operator's pg_dump / pg_basebackup (README): no status is shown.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import json
 import os
 import re
 import sqlite3
@@ -20,13 +27,33 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from flask_babel import gettext as _
 
+from fieldapp import db
+from fieldapp.commands import write_reason  # the words of every command's failed write
 from fieldapp.db import sqlite as sqlite_engine
+from sync.store import iso
 
 NAME = re.compile(r"^fieldapp-(\d{8}T\d{6}Z)\.sqlite3$")
 STAMP = "%Y%m%dT%H%M%SZ"
+
+
+class Unsound(ValueError):  # noqa: N818 -- a refusal, as ValueError is
+    """A database (a backup being made, or one to restore) SQLite cannot read, or damaged:
+    problem 'unreadable' or 'damaged', with its params, so it can be worded again later."""
+
+    def __init__(self, problem: str, path: Path, error: object) -> None:
+        self.problem = problem
+        self.params = {"path": str(path), "error": str(error)}
+        super().__init__(_unsound_text(problem, self.params))
+
+
+def _unsound_text(problem: str, params: dict[str, str]) -> str:
+    if problem == "damaged":
+        return _("%(path)s is damaged: %(error)s", **params)
+    return _("%(path)s is not a readable database: %(error)s", **params)
 
 
 @dataclass(frozen=True)
@@ -219,11 +246,9 @@ def _check(conn: sqlite3.Connection, path: Path) -> None:
     try:
         result = conn.execute("PRAGMA quick_check").fetchone()[0]
     except sqlite3.DatabaseError as exc:
-        raise ValueError(
-            _("%(path)s is not a readable database: %(error)s", path=path, error=exc)
-        ) from None
+        raise Unsound("unreadable", path, exc) from None
     if result != "ok":
-        raise ValueError(_("%(path)s is damaged: %(error)s", path=path, error=result))
+        raise Unsound("damaged", path, result)
 
 
 def _sync_folder(folder: Path) -> None:
@@ -232,3 +257,75 @@ def _sync_folder(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# --- the last backup's outcome, for the dashboard ------------------------------------------
+
+# SQLite's own answers that mean what an OSError's errno says (a full disk while copying).
+_SQLITE_ERRNO = {sqlite3.SQLITE_FULL: errno.ENOSPC, sqlite3.SQLITE_READONLY: errno.EROFS}
+
+
+def record_made(conn: db.Connection, made: Backup, now: datetime) -> None:
+    """Keep that a backup was made (its time and file): the last attempt did not fail."""
+    conn.execute(
+        "UPDATE backup_status SET made_at = ?, made_file = ?, failed_at = NULL,"
+        " failure = NULL WHERE id = 1",
+        (iso(now), str(made.path)),
+    )
+
+
+def record_failed(conn: db.Connection, folder: Path, exc: BaseException, now: datetime) -> None:
+    """Keep that a backup into folder failed, and why: an errno (an OSError, or SQLite's
+    answer for a full or read-only disk), or the problem of an Unsound copy, with the system's
+    own text for a cause without words of ours. Never a sentence in the server's language."""
+    failure: dict[str, Any] = {"folder": str(folder), "error": str(exc)[:500]}
+    if isinstance(exc, OSError):
+        failure.update(errno=exc.errno, error=(exc.strerror or str(exc))[:500])
+    elif isinstance(exc, sqlite3.Error):
+        failure["errno"] = _SQLITE_ERRNO.get(getattr(exc, "sqlite_errorcode", None))
+    elif isinstance(exc, Unsound):
+        failure.update(problem=exc.problem, params={k: v[:500] for k, v in exc.params.items()})
+    conn.execute(
+        "UPDATE backup_status SET failed_at = ?, failure = ? WHERE id = 1",
+        (iso(now), json.dumps(failure, ensure_ascii=False)),
+    )
+
+
+def status(conn: db.Connection, config: Any) -> dict[str, Any] | None:
+    """The last backup's outcome for the dashboard: {"made_at", "made_file", "failed_at",
+    "failure"} (UTC ISO 8601 times or None; failure worded in the current language, None
+    unless the last attempt failed). None on PostgreSQL (backed up with its own tools), and
+    where no backup is made (no BACKUP_DIR, and `fieldapp backup` never run)."""
+    if db.is_postgres(config["DATABASE"]):
+        return None
+    row = conn.execute(
+        "SELECT made_at, made_file, failed_at, failure FROM backup_status WHERE id = 1"
+    ).fetchone()
+    if row is None or (not config.get("BACKUP_DIR") and not (row[0] or row[2])):
+        return None
+    return {
+        "made_at": row[0],
+        "made_file": row[1],
+        "failed_at": row[2],
+        "failure": describe_failure(row[3]) if row[2] else None,
+    }
+
+
+def describe_failure(stored: str | None) -> str:
+    """A failure record_failed kept, worded now, in the reader's language."""
+    try:
+        failure = json.loads(stored or "null")
+    except ValueError:
+        failure = None
+    if not isinstance(failure, dict):
+        return _("unknown error")
+    error = str(failure.get("error") or "")
+    params = failure.get("params")
+    if failure.get("problem") and isinstance(params, dict):
+        with contextlib.suppress(KeyError, ValueError, TypeError):
+            return _unsound_text(str(failure["problem"]), {k: str(v) for k, v in params.items()})
+    code = failure.get("errno")
+    reason = write_reason(code if isinstance(code, int) else None) or error or _("unknown error")
+    return _(
+        "Cannot write %(path)s: %(reason)s", path=str(failure.get("folder") or ""), reason=reason
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -49,6 +50,34 @@ def _keep_days(app: Flask) -> int:
         conn.close()
 
 
+def _backup(app: Flask, out: Path, now: datetime | None = None) -> backups.Backup:
+    """A backup into out, its outcome kept for the dashboard (made, or why it failed); what
+    backups.backup raises is raised again."""
+    now = now or datetime.now(UTC)
+    try:
+        made = backups.backup(app.config["DATABASE"], out, keep_days=_keep_days(app), now=now)
+    except Exception as exc:
+        failed = exc  # `exc` is unbound once the except ends; the lambda runs before that
+        _keep_outcome(app, lambda conn: backups.record_failed(conn, out, failed, now))
+        raise
+    _keep_outcome(app, lambda conn: backups.record_made(conn, made, now))
+    return made
+
+
+def _keep_outcome(app: Flask, write: Callable[[db.Connection], None]) -> None:
+    """Store a backup's outcome. A database that cannot take it (its own disk full too, a
+    migration not applied yet) leaves it to the log: the backup's own error is what is said."""
+    try:
+        conn = db.connect(app.config["DATABASE"])
+        try:
+            with db.transaction(conn):
+                write(conn)
+        finally:
+            conn.close()
+    except db.Error:
+        log.warning("backup: its outcome could not be stored", exc_info=True)
+
+
 @click.command(
     "backup", help=_l("Copy the SQLite database, consistently, while the server may be running.")
 )
@@ -68,9 +97,8 @@ def backup_command(out: Path | None) -> None:
         raise click.UsageError(_("Say where the backup goes: --out FOLDER, or set BACKUP_DIR"))
     ensure_ready()
     app = current_app._get_current_object()
-    keep_days = _keep_days(app)
     try:
-        made = backups.backup(app.config["DATABASE"], out, keep_days=keep_days)
+        made = _backup(app, out)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     except (OSError, sqlite3.Error) as exc:  # the folder, or the disk full while copying
@@ -188,9 +216,7 @@ def daily_job(app: Flask, now: datetime | None = None) -> Path | None:
     if last is not None and local_today(tz, last) == local_today(tz, now):
         return None
     with app.app_context():
-        made = backups.backup(
-            app.config["DATABASE"], Path(folder), keep_days=_keep_days(app), now=now
-        )
+        made = _backup(app, Path(folder), now)
     log.info("backup: %s (%d bytes), deleted %d old", made.path, made.size, len(made.pruned))
     return made.path
 
