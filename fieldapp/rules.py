@@ -86,13 +86,23 @@ SPACES = " \t\r\n\u00a0\u3000"
 # The invisible marks that reorder the text shown after them (embeddings, overrides and
 # isolates): "\u202e" makes "gpj.exe" read "exe.jpg".
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# What one line of text may not hold, as one class both languages read alike (escapes, not the
+# characters themselves, so the phone's rules carry no invisible mark): every control character
+# (Unicode's Cc: C0, DEL and C1: a tab, a line break, a bell, a terminal's escape) and the bidi
+# controls above.
+UNPRINTABLE = r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
+# The same for text typed in a textarea (a Field's lines): line breaks as a browser sends them
+# ("\n", "\r\n") are its own; a lone "\r" is not (trimmed text never ends with one).
+UNPRINTABLE_LINES = r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]|\r[^\n]"
+_UNPRINTABLE_RE = re.compile(UNPRINTABLE)
+_UNPRINTABLE_LINES_RE = re.compile(UNPRINTABLE_LINES)
 
 
 def one_line(text: str) -> bool:
     """Whether text holds no control character (a tab, a line break, an escape, a mark that
     reverses what follows it): a name shown in a list, a tab-separated listing, a poster, a
     table column or a reason shown on a page."""
-    return not any(unicodedata.category(c) == "Cc" or c in BIDI_CONTROLS for c in text)
+    return _UNPRINTABLE_RE.search(text) is None
 
 
 PHONE_JUNK = r"[ \t\u00a0\u3000-]"
@@ -219,10 +229,12 @@ class Field:
 
     kind: choice (one of choices), text, temperature, yesno (a boolean) or date (DATE, a real
     day of the calendar, not after the date in the earlier field not_after). A text is trimmed,
-    limited to max_len characters, normalised (phone, plate, upper) and then, unless empty,
-    must match pattern whole and pass checksum. only_if names the condition under which the
-    field applies at all ("fever", "travel", or "name=a|b": an earlier field's value is a or b,
-    a yes/no field's being "true" or "false"); otherwise its value is empty.
+    limited to max_len characters and, without a pattern, to one line (UNPRINTABLE; several if
+    lines, for a textarea: UNPRINTABLE_LINES); then
+    normalised (phone, plate, upper) and, unless empty, must match pattern whole and pass
+    checksum. only_if names the condition under which the field applies at all ("fever",
+    "travel", or "name=a|b": an earlier field's value is a or b, a yes/no field's being "true"
+    or "false"); otherwise its value is empty.
     """
 
     name: str
@@ -237,6 +249,7 @@ class Field:
     only_if: str = ""
     messages: Mapping[str, Any] = field(default_factory=dict)
     not_after: str = ""
+    lines: bool = False
 
 
 def _entry_fields() -> tuple[Field, ...]:
@@ -305,6 +318,10 @@ def message(f: Field, problem: str, **params: Any) -> str:
         )
     if problem == "long":
         return _("At most %(n)d characters.", n=f.max_len)
+    if problem == "control":
+        if f.lines:
+            return _("%(field)s cannot hold tabs or control characters.", field=f.label)
+        return _("%(field)s must be one line, without tabs or control characters.", field=f.label)
     if problem == "point":
         return _(
             "Enter the temperature with its decimal point: is it %(t)s?", t=params.get("t", "")
@@ -358,6 +375,14 @@ def _text(f: Field, value: Any) -> tuple[str | None, str]:
     value = value.strip(SPACES)
     if f.max_len and len(value) > f.max_len:
         return None, "long"
+    # Free text is shown on the console's pages and the gate's list, printed on passes and
+    # written to exports: one line (one_line), no escape a terminal obeys, no mark reordering
+    # what follows. An entry's note too: an input, shown on one line, so a line break is none
+    # of its; only a textarea's text (lines) keeps its line breaks. A field with a pattern
+    # needs no look: what matches it holds none, and a tab between a number's digits is
+    # dropped as a space is.
+    if not f.pattern and (_UNPRINTABLE_LINES_RE if f.lines else _UNPRINTABLE_RE).search(value):
+        return None, "control"
     if f.pattern:  # a number, a plate, an id: full-width digits and letters as ASCII
         value = typed(value)
     if f.normalise == "phone":
@@ -513,12 +538,13 @@ def for_phone(fields: Iterable[Field]) -> dict[str, Any]:
             "checksum": f.checksum,
             "only_if": f.only_if,
             "not_after": f.not_after,
+            "lines": f.lines,
         }
         problems = {
             "choice": ("choice",),
             "yesno": ("yesno",),
             "temperature": ("required", "number", "range", "point"),
-            "text": ("required", "long", "pattern", "checksum"),
+            "text": ("required", "long", "control", "pattern", "checksum"),
             "date": ("required", "date", "after"),
         }[f.kind]
         rule["messages"] = {p: message(f, p, t="{t}") for p in problems}
@@ -533,6 +559,8 @@ def for_phone(fields: Iterable[Field]) -> dict[str, Any]:
         },
         "fever_at": FEVER_AT,
         "spaces": SPACES,
+        "unprintable": UNPRINTABLE,
+        "unprintable_lines": UNPRINTABLE_LINES,
         "phone_junk": PHONE_JUNK,
         "plate_junk": PLATE_JUNK,
         "yes": list(YES),

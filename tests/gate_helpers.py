@@ -45,6 +45,15 @@ VALIDATION_TABLE = [
     ({"plate": "ABC123"}, "plate", "Not a vehicle plate number, e.g. 苏D12345."),
     ({"destination": "x" * 51}, "destination", "At most 50 characters."),
     ({"note": "x" * 201}, "note", "At most 200 characters."),
+    # Free text on one line: no control character (a terminal's escape, a tab, a bell, C1's
+    # NEL), no mark that reorders what follows. (A line break is no row here: a browser's
+    # input drops it from what is typed; tests/test_entry_text.py posts one.)
+    ({"name": "张三\x1b[31m"}, "name", "Name must be one line, without tabs or control"),
+    ({"name": "张\t三"}, "name", "Name must be one line, without tabs or control characters."),
+    ({"destination": "3号楼\u202e105"}, "destination", "Building / unit must be one line"),
+    ({"note": "\u2066迟到\u2069"}, "note", "Note must be one line, without tabs or control"),
+    ({"volunteer": "李四\x07"}, "volunteer", "On duty must be one line, without tabs"),
+    ({"travel": "true", "travel_where": "武\x85汉"}, "travel_where", "Where? must be one line"),
 ]
 HX = {"HX-Request": "true"}
 

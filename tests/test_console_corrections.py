@@ -531,6 +531,7 @@ def test_a_reason_with_a_control_character_is_refused_and_nothing_saved(world, d
     assert r.status_code == 422
     html = r.get_data(as_text=True)
     assert "原因须为一行，不能含制表符或控制字符。" in html
+    assert "原因：原因" not in html  # its name said once
     assert _panel(html, "标记作废").startswith('<details class="panel" open>')
     r = client.post(
         f"/console/entry/{uuid}/void",

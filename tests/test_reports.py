@@ -144,6 +144,11 @@ def test_a_report_naming_itself_stays_in_force_on_every_page(app, db, site):
         ({"fevers": 1, "fever_clinic": 2}, "more fever outcomes than fevers"),
         ({"supersedes": "not-a-uuid"}, "supersedes"),
         ({"remarks": "x" * 501}, "Remarks: At most 500 characters."),
+        # Remarks are a textarea's: its line breaks are kept (below), no other control character.
+        ({"remarks": "门岗\x1b[31m"}, "Remarks: Remarks cannot hold tabs or control characters."),
+        ({"remarks": "一\r二"}, "Remarks: Remarks cannot hold tabs or control characters."),
+        ({"remarks": "一\u202e二"}, "Remarks: Remarks cannot hold tabs or control characters."),
+        ({"reporter": "李\n四"}, "Your name: Your name must be one line"),
         # A count left empty is not a zero: the roll-call would show a day without fevers.
         ({"in_resident": 5, "fevers": ""}, "The count “Fevers"),
         ({"in_resident": 5, "fevers": None}, "The count “Fevers"),
@@ -168,6 +173,15 @@ def test_invalid_reports_are_rejected_with_a_reason_and_not_stored(app, db, site
     assert result.status == ("held" if "does not know" in reason else "rejected")
     assert reason in result.reason
     assert db.execute("SELECT count(*) FROM daily_reports").fetchone()[0] == 0
+
+
+def test_remarks_keep_their_line_breaks(app, db, site):
+    """Remarks are typed in a textarea, which sends its line breaks as "\r\n"."""
+    remarks = "东门：正常\r\n西门：修缮\n南门：关闭"
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        result = reports.submit(db, report_data(site["id"], DAY, remarks=remarks))
+    assert result.status == "applied", result.reason
+    assert db.execute("SELECT remarks FROM daily_reports").fetchone()[0] == remarks
 
 
 def test_a_report_without_one_of_its_counts_is_refused_not_read_as_zero(app, db, site):

@@ -176,18 +176,20 @@ def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
         raise sync.Invalid(_("void must be true or false"))
     if not clean and not void:
         raise sync.Invalid(_("Nothing was changed."))
-    texts = records.checked(data, (REASON, records.AUTHOR))
-    if not texts["reason"]:
-        raise sync.Invalid(_("Say why the entry is corrected or voided."))
     # Shown on the entry's page and in its history, written to exports: one line, no escape
     # that a terminal obeys nor a mark that reverses the text after it (as for a site's name).
-    if not rules.one_line(texts["reason"]):
+    # Said before the text rule would (it says so too, after the field's name: said twice).
+    reason = data.get("reason")
+    if isinstance(reason, str) and not rules.one_line(reason.strip(rules.SPACES)):
         raise sync.Invalid(
             _(
                 "%(field)s must be one line, without tabs or control characters.",
                 field=REASON.label,
             )
         )
+    texts = records.checked(data, (REASON, records.AUTHOR))
+    if not texts["reason"]:
+        raise sync.Invalid(_("Say why the entry is corrected or voided."))
     return {
         "entry_uuid": entry_uuid,
         "changes": clean,

@@ -47,7 +47,7 @@ MAX_COUNT = 1_000_000
 # What a volunteer types on the report; the hidden counts come from the server.
 FIELDS = (
     rules.Field("reporter", "text", _l("Your name"), max_len=50),
-    rules.Field("remarks", "text", _l("Remarks"), max_len=500),
+    rules.Field("remarks", "text", _l("Remarks"), max_len=500, lines=True),  # a textarea
 )
 
 COUNT_LABELS = {

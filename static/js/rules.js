@@ -93,6 +93,13 @@
     if (typeof value !== "string") return [null, "text"];
     value = strip(value, rules.spaces);
     if (f.max_len && [...value].length > f.max_len) return [null, "long"];
+    // Free text: one line (a textarea's: its line breaks), no escape, no mark that reorders
+    // what follows (rules.py _text). A page kept from before this rule carries no class: the
+    // instance still refuses such text.
+    const unprintable = f.lines ? rules.unprintable_lines : rules.unprintable;
+    if (!f.pattern && unprintable && new RegExp(unprintable, "u").test(value)) {
+      return [null, "control"];
+    }
     if (f.pattern) value = typed(value, rules); // a number, a plate, an id: as ASCII
     value = normalise(f.normalise, value, rules);
     if (!value) return [value, f.required ? "required" : ""];

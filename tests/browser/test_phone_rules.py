@@ -9,7 +9,7 @@ import pytest
 from gate_helpers import VALIDATION_TABLE, good_entry
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from phone_support import ready, wait_waiting, waiting
+from phone_support import fill, ready, wait_waiting, waiting
 from servers import enrol_cookie, make_server
 
 # Fill the entry form with these values as a volunteer would leave it; a choice no radio offers
@@ -70,6 +70,63 @@ def test_every_row_of_the_validation_table_is_refused_alike(server, context, gat
         assert page.input_value("#entry-form [name=name]") == values["name"], changes
     assert server.query("SELECT count(*) FROM entries")[0][0] == 0
     assert waiting(page) == 0
+
+
+def test_offline_a_pasted_control_character_is_told_beside_its_field_and_nothing_kept(
+    server, context, page
+):
+    """A name pasted from a chat with a mark that reverses the text after it, a note with a
+    terminal's escape: offline, the phone says why beside each field in the volunteer's
+    language and keeps nothing; with them taken out, it keeps the entry."""
+    site = server.query("SELECT id, code FROM sites ORDER BY name LIMIT 1")[0]
+    enrol_cookie(server, context, site["id"])
+    page.goto(f"{server.url}/s/{site['code']}")
+    page.wait_for_selector("#entry-form")
+    ready(page)
+    context.set_offline(True)
+    fill(page, "张三\u202e二李")
+    page.fill("#entry-form [name=note]", "送货\x1b[2J")
+    page.click("#entry-form button.save")
+    page.wait_for_function(ERROR_OF, arg="name")
+    assert page.evaluate(ERROR_OF, "name") == "姓名须为一行，不能含制表符或控制字符。"
+    assert page.evaluate(ERROR_OF, "note") == "备注须为一行，不能含制表符或控制字符。"
+    assert page.input_value("#entry-form [name=name]") == "张三\u202e二李"
+    assert waiting(page) == 0
+    page.fill("#entry-form [name=name]", "张三")
+    page.fill("#entry-form [name=note]", "送货")
+    page.click("#entry-form button.save")
+    wait_waiting(page, 1)
+    kept = page.evaluate("async () => (await FieldOutbox.all('outbox')).map(r => r.data.name)")
+    assert kept == ["张三"]
+    assert server.query("SELECT count(*) FROM entries")[0][0] == 0
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize(
+    "remarks",
+    [
+        "东门正常\r\n西门关闭",
+        "一\n二",
+        "一\r二",
+        "一\r\r\n二",
+        "一\t二",
+        "\x1b[31m",
+        "一\u202e二",
+        "\r\n一\r\n",
+    ],
+)
+def test_a_textareas_line_breaks_are_kept_alike_on_the_phone(app, gate, remarks):
+    """The daily report's remarks (a textarea): rules.js keeps their line breaks and refuses
+    any other control character as rules.py does."""
+    from fieldapp import rules
+    from fieldapp.reports import daily
+
+    data = {"reporter": "李四", "remarks": remarks}
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        clean, errors = rules.check(data, daily.FIELDS)
+        handed = rules.for_phone(daily.FIELDS)
+    phone = gate.evaluate("([r, data]) => FieldRules.check(r, data)", [handed, data])
+    assert phone == {"clean": clean, "errors": errors}
 
 
 texts = st.text(

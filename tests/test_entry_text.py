@@ -1,0 +1,249 @@
+"""An entry's free text (name, where, unit, note, on duty…) is one line: no control character
+(a tab, a line break, a bell, a terminal's escape) and no mark that reorders the text after it,
+refused beside its field in the volunteer's language from every source that stores an entry:
+the gate form, a phone's push, an instance relaying its records, an imported outbox file. (The
+phone's own refusal, before it saves: VALIDATION_TABLE in tests/browser/test_phone_rules.py.)"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import unicodedata
+
+import pytest
+from gate_helpers import EN, count, enrol, make_site, submit
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from sync_helpers import entry
+
+from fieldapp import rules
+from fieldapp.phones import devices
+from sync import peers
+
+FREE_TEXT = [f for f in rules.FIELDS if f.kind == "text" and not f.pattern]
+# Cc (C0, DEL, C1) and the bidi embeddings, overrides and isolates.
+CONTROLS = "".join(chr(c) for c in range(0x20)) + "".join(chr(c) for c in range(0x7F, 0xA0))
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+ONE_LINE = "Name must be one line, without tabs or control characters."
+ONE_LINE_ZH = "姓名：姓名须为一行，不能含制表符或控制字符。"
+
+
+def test_the_class_is_every_control_character_and_bidi_mark_and_nothing_else():
+    """UNPRINTABLE, the class rules.js is handed too, is what one_line() has always meant."""
+    every = "".join(chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF)
+    found = set(re.findall(rules.UNPRINTABLE, every))
+    meant = {c for c in every if unicodedata.category(c) == "Cc"} | rules.BIDI_CONTROLS
+    assert found == meant == set(CONTROLS + BIDI)
+    assert rules.for_phone(rules.FIELDS)["unprintable"] == rules.UNPRINTABLE
+
+
+def test_a_textareas_class_lets_its_line_breaks_alone_through():
+    """UNPRINTABLE_LINES (a Field's lines: a textarea's text) is UNPRINTABLE but for "\n" and
+    "\r\n", as a browser sends a textarea's line breaks."""
+    refused = {c for c in CONTROLS + BIDI if re.search(rules.UNPRINTABLE_LINES, f"一{c}二")}
+    assert refused == set(CONTROLS + BIDI) - {"\n"}
+    assert re.search(rules.UNPRINTABLE_LINES, "一\r\n二\n三") is None
+    assert re.search(rules.UNPRINTABLE_LINES, "一\r\r\n二") is not None
+    every = "".join(
+        chr(c)
+        for c in range(sys.maxunicode + 1)
+        if not 0xD800 <= c <= 0xDFFF and chr(c) not in CONTROLS + BIDI
+    )
+    assert re.search(rules.UNPRINTABLE_LINES, every) is None
+
+
+# ---- rules.check ------------------------------------------------------------------------------
+
+
+@given(
+    field=st.sampled_from(FREE_TEXT),
+    before=st.text(max_size=20),
+    bad=st.sampled_from(CONTROLS + BIDI),
+    after=st.text(max_size=20),
+)
+def test_free_text_holding_a_control_character_or_bidi_mark_is_never_accepted(
+    field, before, bad, after
+):
+    value = before + bad + after
+    kept = value.strip(rules.SPACES)  # a tab or line break at either end is trimmed, as ever
+    assume(any(unicodedata.category(c) == "Cc" or c in BIDI for c in kept))
+    clean, errors = rules.check({"travel": "true", field.name: value}, rules.FIELDS)
+    assert field.name not in clean
+    if len(kept) <= field.max_len:
+        assert errors[field.name] == ONE_LINE.replace("Name", str(field.label))
+    else:
+        assert errors[field.name] == f"At most {field.max_len} characters."
+
+
+@given(data=st.fixed_dictionaries({f.name: st.text(max_size=60) for f in rules.FIELDS}))
+def test_no_text_rules_check_accepts_holds_a_control_character_or_bidi_mark(data):
+    """Whatever any text field is sent (a phone number and a plate too: what matches their
+    pattern holds none), what check() accepts is one line."""
+    clean, _errors = rules.check({**data, "travel": "true"}, rules.FIELDS)
+    for name, value in clean.items():
+        if isinstance(value, str):
+            assert rules.one_line(value), (name, value)
+
+
+ordinary = st.text(
+    st.characters(
+        blacklist_categories=("Cc", "Cs"), blacklist_characters=BIDI, max_codepoint=0x2FFFF
+    ),
+    min_size=1,
+    max_size=50,
+).filter(lambda s: s.strip(rules.SPACES))
+
+
+@given(field=st.sampled_from(FREE_TEXT), value=ordinary)
+def test_any_other_text_is_kept_as_typed_without_its_spaces_around(field, value):
+    clean, errors = rules.check({"travel": "true", field.name: value}, rules.FIELDS)
+    assert field.name not in errors
+    assert clean[field.name] == value.strip(rules.SPACES)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("name", "欧阳 娜娜"),
+        ("name", "𠮷田　花子"),  # a character beyond the BMP, an ideographic space
+        ("destination", "３号楼　２单元　５０１"),  # full width, as a Chinese keyboard types
+        ("note", "送外卖（美团），门口交接！"),
+        ("note", "\t迟到\r\n"),  # a tab or line break around the text is trimmed
+        ("volunteer", "李四 / Li Si"),
+        ("travel_where", "湖北省武汉市"),
+    ],
+)
+def test_chinese_full_width_and_spaces_stay_accepted(name, value):
+    clean, errors = rules.check({"travel": "true", name: value}, rules.FIELDS)
+    assert name not in errors and clean[name] == value.strip(rules.SPACES)
+
+
+def test_a_phone_number_or_plate_keeps_its_spaces_and_tabs_dropped():
+    """What a number may carry between its digits is dropped, as before: no new refusal."""
+    clean, errors = rules.check(
+        {"phone": "138\t1234 5678", "plate": "苏D\t12345"},
+        [rules.BY_NAME["phone"], rules.BY_NAME["plate"]],
+    )
+    assert errors == {} and (clean["phone"], clean["plate"]) == ("13812345678", "苏D12345")
+    _clean, errors = rules.check({"plate": "苏D\u202e12345"}, [rules.BY_NAME["plate"]])
+    assert errors == {"plate": "Not a vehicle plate number, e.g. 苏D12345."}
+
+
+# ---- the gate form ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def site(db):
+    return make_site(db)
+
+
+@pytest.fixture
+def gate(client, db, site):
+    return enrol(client, db, site)
+
+
+@pytest.mark.parametrize("note", ["迟到\n早退", "迟到\r\n早退", "迟到\r早退"])
+def test_a_line_break_in_the_note_is_refused_and_nothing_saved(gate, site, db, note):
+    """The note is an input and shows on one line (the console's page, the gate's list, a cell
+    of an export): a line break a script or tampered form sends in it is refused."""
+    response, _ = submit(gate, site, headers=EN, note=note)
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert re.search(r'class="error" id="note-error">Note must be one line, without tabs', html)
+    assert count(db) == 0
+
+
+def test_the_form_says_it_in_the_volunteers_language(gate, site, db):
+    response, _ = submit(gate, site, headers={"Accept-Language": "zh-CN"}, name="张三\x1b[2J")
+    assert response.status_code == 400
+    assert "姓名须为一行，不能含制表符或控制字符。" in response.get_data(as_text=True)
+    response, _ = submit(gate, site, headers={"Accept-Language": "zh-TW"}, note="備註\u202e")
+    assert "備註須為一行，不能含定位字元或控制字元。" in response.get_data(as_text=True)
+    assert count(db) == 0
+
+
+def test_a_note_trimmed_of_its_line_break_is_saved(gate, site, db):
+    response, uid = submit(gate, site, headers=EN, note="迟到\r\n", name="\t王五 ")
+    assert response.status_code == 303
+    row = db.execute("SELECT name, note FROM entries WHERE uuid = ?", (uid,)).fetchone()
+    assert tuple(row) == ("王五", "迟到")
+
+
+# ---- a phone's push, an instance's relayed push, an outbox file -------------------------------
+
+
+def test_a_phones_push_refuses_that_record_alone_with_its_reason(client, db, site):
+    peer, token = peers.create(db, "device", "东门 1 号机", site["id"])
+    client.set_cookie(devices.COOKIE, token)
+    batch = [
+        entry(site["id"], 0),
+        entry(site["id"], 1, name="张三\x1b]8;;http://x\x07"),
+        entry(site["id"], 2, note="\u202e"),
+        entry(site["id"], 3),
+    ]
+    answer = client.post("/sync/v1/push", json={"source": peer.id, "records": batch}).get_json()
+    assert [r["status"] for r in answer["results"]] == [
+        "applied",
+        "rejected",
+        "rejected",
+        "applied",
+    ]
+    assert answer["results"][1]["reason"] == ONE_LINE_ZH
+    assert answer["results"][2]["reason"] == "备注：备注须为一行，不能含制表符或控制字符。"
+    stored = {r[0] for r in db.execute("SELECT uuid FROM entries")}
+    assert stored == {batch[0]["uuid"], batch[3]["uuid"]}
+    kept = {r[0] for r in db.execute("SELECT uuid FROM sync_rejects WHERE status = 'rejected'")}
+    assert kept == {batch[1]["uuid"], batch[2]["uuid"]}
+
+
+def test_a_relayed_push_refuses_that_record_alone_with_its_reason(client, db, site):
+    with db:
+        peer, token = peers.create(db, "instance", "district")
+    batch = [
+        dict(entry(site["id"], 0), seq=1),
+        dict(entry(site["id"], 1, volunteer="李四\u2066"), seq=2),
+        dict(entry(site["id"], 2), seq=3),
+    ]
+    r = client.post(
+        "/sync/v1/push",
+        data=json.dumps({"source": peer.id, "records": batch}),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {token}", "Accept-Language": "en"},
+    )
+    assert [x["status"] for x in r.json["results"]] == ["applied", "rejected", "applied"]
+    assert r.json["results"][1]["reason"] == (
+        "On duty: On duty must be one line, without tabs or control characters."
+    )
+    assert r.json["cursor"] == 3  # acknowledged: the relay's queue moves past it
+    assert count(db) == 2
+    assert count(db, "SELECT count(*) FROM entries WHERE uuid = ?", (batch[1]["uuid"],)) == 0
+    kept = db.execute("SELECT uuid, body FROM sync_rejects").fetchone()
+    assert kept["uuid"] == batch[1]["uuid"] and "李四\u2066" in kept["body"]  # kept as sent
+
+
+def test_an_imported_outbox_refuses_that_record_alone_with_its_reason(runner, db, site, tmp_path):
+    records = [entry(site["id"], 0), entry(site["id"], 1, name="张\t三"), entry(site["id"], 2)]
+    path = tmp_path / "outbox.json"
+    doc = {"format": "fieldapp-outbox", "version": 1, "device": None, "records": records}
+    path.write_text(json.dumps(doc), "utf-8")
+    result = runner.invoke(args=["import-outbox", str(path)], env={"FIELDAPP_LANG": "en"})
+    assert result.exit_code == 0, result.output
+    assert "2 new" in result.output and "1 refused" in result.output
+    assert f"{records[1]['uuid']}\t{ONE_LINE.replace('Name', 'Name: Name', 1)}" in result.output
+    assert count(db) == 2
+    assert count(db, "SELECT count(*) FROM entries WHERE uuid = ?", (records[1]["uuid"],)) == 0
+    assert count(db, "SELECT count(*) FROM sync_rejects") == 1
+
+
+def test_a_refused_record_first_in_the_file_leaves_the_rest_imported(runner, db, site, tmp_path):
+    """The one refused comes first: the rest are still imported (one transaction, per record)."""
+    records = [entry(site["id"], 1, destination="\x1b[0m"), entry(site["id"], 2)]
+    path = tmp_path / "outbox.json"
+    path.write_text(
+        json.dumps({"format": "fieldapp-outbox", "version": 1, "device": None, "records": records}),
+        "utf-8",
+    )
+    result = runner.invoke(args=["import-outbox", str(path)], env={"FIELDAPP_LANG": "en"})
+    assert "Building / unit: Building / unit must be one line" in result.output
+    assert [r[0] for r in db.execute("SELECT uuid FROM entries")] == [records[1]["uuid"]]
