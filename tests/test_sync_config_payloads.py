@@ -6,10 +6,8 @@ sites and records already here stay as they were."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from sync_helpers import add_site, entry
+from sync_helpers import Upstream, add_site, entry
 
 import sync
 from fieldapp import records
@@ -47,24 +45,6 @@ BAD = {
     "a version past INTEGER": {"version": 2**70, "sites": [site()]},
     "a version below 0": {"version": -1, "sites": [site()]},
 }
-
-
-class Upstream:
-    """An upstream that takes every record pushed and whose pull answers the payload given."""
-
-    def __init__(self, payload) -> None:
-        self.payload = payload
-
-    def cursor(self):
-        return {"source": "office", "cursor": 0}
-
-    def push(self, body: bytes):
-        batch = json.loads(body)
-        applied = [{"uuid": r["uuid"], "status": "applied"} for r in batch["records"]]
-        return {"results": applied, "cursor": batch.get("upto") or batch.get("since") or 0}
-
-    def pull(self, since, since_id=None):
-        return self.payload
 
 
 def state(db) -> tuple:

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from console_support import login, make_user
-from sync_helpers import add_site, entry
+from sync_helpers import Upstream, add_site, entry
 
 import sync
 from fieldapp import jobs, records
@@ -166,24 +166,6 @@ def test_the_limits_are_above_the_largest_answers_an_instance_gives():
         "created_at": "2026-01-01T00:00:00.000Z",
     }
     assert len(json.dumps(row)) * 500_000 < sync_client.MAX_PULL_BYTES
-
-
-class Upstream:
-    """An upstream that takes every record pushed and whose pull answers the payload given."""
-
-    def __init__(self, payload) -> None:
-        self.payload = payload
-
-    def cursor(self):
-        return {"source": "office", "cursor": 0}
-
-    def push(self, body: bytes):
-        batch = json.loads(body)
-        applied = [{"uuid": r["uuid"], "status": "applied"} for r in batch["records"]]
-        return {"results": applied, "cursor": batch.get("upto") or batch.get("since") or 0}
-
-    def pull(self, since, since_id=None):
-        return self.payload
 
 
 def site(**changed) -> dict:
