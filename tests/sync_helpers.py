@@ -269,3 +269,20 @@ class Upstream:
 
     def pull(self, since, since_id=None):
         return self.payload
+
+
+# The site an upstream sends in the tests of pulls (site()).
+SITE_ID = "5d0c1a53-0d8e-4a49-9e55-3d8f1c9b2a10"
+
+
+def site(**changed) -> dict:
+    """A site row as an upstream sends it."""
+    row = {
+        "id": SITE_ID,
+        "name": "上游小区",
+        "kind": "residential",
+        "code": "UpstreamCode1234",
+        "active": 1,
+        "created_at": "2026-01-01T00:00:00.000Z",
+    }
+    return {**row, **changed}

@@ -7,27 +7,11 @@ sites and records already here stay as they were."""
 from __future__ import annotations
 
 import pytest
-from sync_helpers import Upstream, add_site, entry
+from sync_helpers import SITE_ID, Upstream, add_site, entry, site
 
 import sync
 from fieldapp import records
 from fieldapp.syncing import configuration
-
-SITE_ID = "5d0c1a53-0d8e-4a49-9e55-3d8f1c9b2a10"
-
-
-def site(**changed) -> dict:
-    """A site row as an upstream sends it."""
-    row = {
-        "id": SITE_ID,
-        "name": "上游小区",
-        "kind": "residential",
-        "code": "UpstreamCode1234",
-        "active": 1,
-        "created_at": "2026-01-01T00:00:00.000Z",
-    }
-    return {**row, **changed}
-
 
 BAD = {
     "an object for a name": {"version": 7, "sites": [site(name={"zh": "小区"})]},

@@ -11,14 +11,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from console_support import login, make_user
-from sync_helpers import Upstream, add_site, entry
+from sync_helpers import SITE_ID, Upstream, add_site, entry, site
 
 import sync
 from fieldapp import jobs, records
 from fieldapp.syncing import configuration, upstream
 from sync import client as sync_client
 
-SITE_ID = "5d0c1a53-0d8e-4a49-9e55-3d8f1c9b2a10"
 MB = 1024 * 1024
 
 
@@ -166,18 +165,6 @@ def test_the_limits_are_above_the_largest_answers_an_instance_gives():
         "created_at": "2026-01-01T00:00:00.000Z",
     }
     assert len(json.dumps(row)) * 500_000 < sync_client.MAX_PULL_BYTES
-
-
-def site(**changed) -> dict:
-    row = {
-        "id": SITE_ID,
-        "name": "上游小区",
-        "kind": "residential",
-        "code": "UpstreamCode1234",
-        "active": 1,
-        "created_at": "2026-01-01T00:00:00.000Z",
-    }
-    return {**row, **changed}
 
 
 def person(**changed) -> dict:
