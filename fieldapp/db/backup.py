@@ -31,7 +31,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 
-from fieldapp import db
+from fieldapp import db, instance
 from fieldapp.commands import write_reason  # the words of every command's failed write
 from fieldapp.db import sqlite as sqlite_engine
 from sync.store import iso
@@ -178,8 +178,11 @@ def restore(
 
 
 def _instance_id(conn: sqlite3.Connection) -> str | None:
-    row = conn.execute("SELECT value FROM settings WHERE name = 'instance_id'").fetchone()
-    return row[0] if row else None
+    """instance.instance_id, or None for a database `fieldapp init` has not set up."""
+    try:
+        return instance.instance_id(conn)
+    except RuntimeError:
+        return None
 
 
 def _refuse_another_instance(source: sqlite3.Connection, database: Path, copy: Path) -> None:
@@ -224,13 +227,12 @@ def _aside_if_damaged(database: Path, now: datetime) -> Path | None:
     try:
         conn = sqlite3.connect(database)
         try:
-            sound = conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+            _check(conn, database)
+            return None
         finally:
             conn.close()
-    except sqlite3.DatabaseError:
-        sound = False
-    if sound:
-        return None
+    except (Unsound, sqlite3.DatabaseError):
+        pass  # damaged: moved aside below
     aside = database.with_name(f"{database.name}.damaged-{now.astimezone(UTC).strftime(STAMP)}")
     # Its WAL first: left beside the new file, SQLite would replay it into the backup.
     for suffix in ("-wal", "-journal", "-shm"):
