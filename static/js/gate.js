@@ -230,14 +230,20 @@
   function choose() { return ++choices; }
   function latest(turn) { return turn === choices; }
 
-  /* A roster person (a match tapped, or their pass scanned: with the scan's turn): fill the
-     form and fold it. False when a later choice was made since that scan. */
-  function pick(person, turn) {
-    if (turn === undefined) turn = choose();
-    if (!latest(turn)) return false;
-    whenSaved(pickNow, person);
-    return true;
+  /* A choice that fills the form with fill(what) (after a save under way), in its turn: the
+     scan's, or a new one when none is given (a match tapped). False, filling nothing, when a
+     later choice was made since that scan. */
+  function choice(fill) {
+    return function (what, turn) {
+      if (turn === undefined) turn = choose();
+      if (!latest(turn)) return false;
+      whenSaved(fill, what);
+      return true;
+    };
   }
+
+  /* A roster person (a match tapped, or their pass scanned): fill the form and fold it. */
+  var pick = choice(pickNow);
   function pickNow(person) {
     var f = form();
     if (!f) return;
@@ -254,12 +260,7 @@
 
   /* A visitor's pass scanned: what they registered fills the form, the link to it is kept.
      Without their registration (offline) only the link and "visitor": the name is typed. */
-  function pickVisitor(reg, turn) {
-    if (turn === undefined) turn = choose();
-    if (!latest(turn)) return false;
-    whenSaved(pickVisitorNow, reg);
-    return true;
-  }
+  var pickVisitor = choice(pickVisitorNow);
   function pickVisitorNow(reg) {
     var f = form();
     if (!f) return;
