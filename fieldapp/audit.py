@@ -25,6 +25,8 @@ ACTIONS = {
     "site_change": _l("Site changed"),
     "pass_print": _l("Passes printed"),
     "pass_reissue": _l("Passes reissued"),
+    "roster_deactivate": _l("Taken off a roster"),
+    "roster_activate": _l("Put back on a roster"),
     "purge": _l("Expired data purged"),
     "screening_campaign": _l("Screening campaign made or ended"),
     "screening_view": _l("Screening answers looked at"),

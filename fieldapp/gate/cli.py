@@ -10,7 +10,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 from flask_babel import gettext as _
 
-from fieldapp import days, rules
+from fieldapp import days, records, rules
 from fieldapp.commands import check_qr_file, opened, output_file, pdf_lang_option, read_input
 from fieldapp.db import transaction
 from fieldapp.gate import demo, passes, qr, roster, sites
@@ -351,6 +351,52 @@ def roster_reissue(site: str, persons: tuple[str, ...], everyone: bool) -> None:
             " old cards no longer open the gate.",
             n=n,
             site=found["name"],
+        )
+    )
+
+
+@roster_group.command(
+    "deactivate",
+    help=_l(
+        "Take people off SITE's roster (moved out, left the site): the gates no longer know"
+        " them; they are deleted RETENTION_DAYS later."
+    ),
+)
+@click.argument("site")
+@click.argument("persons", nargs=-1, required=True)
+@with_appcontext
+def roster_deactivate(site: str, persons: tuple[str, ...]) -> None:
+    _set_people_active(site, persons, False)
+
+
+@roster_group.command(
+    "activate",
+    help=_l("Put people taken off SITE's roster back on it (roster id or exact name)."),
+)
+@click.argument("site")
+@click.argument("persons", nargs=-1, required=True)
+@with_appcontext
+def roster_activate(site: str, persons: tuple[str, ...]) -> None:
+    _set_people_active(site, persons, True)
+
+
+def _set_people_active(site: str, persons: tuple[str, ...], active: bool) -> None:
+    with opened() as conn:
+        sites.refuse_if_downstream(current_app.config)
+        found = sites.find(conn, site)
+        ids = passes.find_people(conn, found["id"], persons, active=not active)
+        n = roster.set_active(conn, found["id"], ids, active, actor=f"cli:{getpass.getuser()}")
+        kept = records.retention_days(conn, current_app.config)
+    if active:
+        click.echo(_("%(site)s: %(n)d people back on the roster.", site=found["name"], n=n))
+        return
+    click.echo(
+        _(
+            "%(site)s: %(n)d people taken off the roster; they are deleted %(days)d days"
+            " from now unless put back.",
+            site=found["name"],
+            n=n,
+            days=kept,
         )
     )
 

@@ -118,15 +118,18 @@ def roster_of(conn: sqlite3.Connection, site_id: str) -> list[sqlite3.Row]:
     ).fetchall()
 
 
-def find_people(conn: sqlite3.Connection, site_id: str, refs: Iterable[str]) -> list[str]:
-    """Roster ids of the site's active people named by id or exact name (the CLI's --person).
+def find_people(
+    conn: sqlite3.Connection, site_id: str, refs: Iterable[str], *, active: bool = True
+) -> list[str]:
+    """Roster ids of the site's active people (or, active False, those taken off its roster)
+    named by id or exact name (the CLI's --person).
 
     Raises ValueError (worded) for a name that matches nobody, or several people."""
     ids = []
     for ref in refs:
         rows = conn.execute(
-            "SELECT id, unit FROM roster WHERE site_id = ? AND active = 1 AND (id = ? OR name = ?)",
-            (site_id, ref, ref),
+            "SELECT id, unit FROM roster WHERE site_id = ? AND active = ? AND (id = ? OR name = ?)",
+            (site_id, int(active), ref, ref),
         ).fetchall()
         if not rows:
             raise ValueError(_("Nobody on this site's roster is called %(name)s.", name=ref))

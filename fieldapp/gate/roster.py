@@ -1,7 +1,8 @@
 """A site's roster of known people (residents, workers): CSV import and search as you type.
 
 The roster is configuration like the site itself: each change takes the next configuration
-version in the same transaction, so it can flow down.
+version in the same transaction, so it can flow down. A person taken off the roster (deactivate)
+keeps their row, with when, until the purge deletes it past RETENTION_DAYS (privacy/retention.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 
-from fieldapp import db, rules
+from fieldapp import audit, db, rules
 from fieldapp.db import transaction
 from fieldapp.gate import passes
 from fieldapp.privacy import fields as site_fields
@@ -249,6 +250,71 @@ def import_rows(conn: sqlite3.Connection, site_id: str, rows: list[dict[str, str
                 )
                 result.added += 1
     return result
+
+
+def set_active(
+    conn: sqlite3.Connection,
+    site_id: str,
+    person_ids: list[str],
+    active: bool,
+    *,
+    actor: str = "cli",
+) -> int:
+    """Take these people of the site off its roster (active False) or put them back; how many
+    changed. When they went is kept (deactivated_at, cleared when they come back): the purge
+    deletes them RETENTION_DAYS after. One configuration change, so it flows down (a gate
+    phone's copy of the roster drops them), in the audit log."""
+    with transaction(conn):
+        marks = ",".join("?" * len(person_ids))
+        ids = [
+            r[0]
+            for r in conn.execute(
+                f"SELECT id FROM roster WHERE site_id = ? AND active = ? AND id IN ({marks})"  # noqa: S608 -- marks only
+                " ORDER BY id",
+                (site_id, int(not active), *person_ids),
+            )
+        ]
+        if not ids:
+            return 0
+        version = sync_config.next_version(conn)
+        when = None if active else iso(utcnow())
+        conn.executemany(
+            "UPDATE roster SET active = ?, deactivated_at = ?, version = ? WHERE id = ?",
+            [(int(active), when, version, i) for i in ids],
+        )
+        action = "roster_activate" if active else "roster_deactivate"
+        audit.write(conn, actor, action, target=site_id, detail=",".join(ids))
+    return len(ids)
+
+
+def purge_removed(conn: sqlite3.Connection, horizon: str) -> int:
+    """Delete the people taken off a roster before horizon (UTC), on the instance that owns the
+    roster; how many. Their ids stay in roster_removed under a new configuration version, so a
+    pull deletes them below too (syncing/configuration.py). Call inside a transaction."""
+    ids = conn.execute(
+        "SELECT id, site_id FROM roster WHERE active = 0 AND deactivated_at < ? ORDER BY id",
+        (horizon,),
+    ).fetchall()
+    if not ids:
+        return 0
+    version = sync_config.next_version(conn)
+    now = iso(utcnow())
+    for person_id, site_id in ids:
+        forget(conn, person_id, site_id, now, version)
+    return len(ids)
+
+
+def forget(
+    conn: sqlite3.Connection, person_id: str, site_id: str, removed_at: str, version: int
+) -> None:
+    """Delete one roster person and keep their id (no personal data) under version, for the
+    pulls below; the one way a roster row is deleted, here or by a pull."""
+    conn.execute("DELETE FROM roster WHERE id = ?", (person_id,))
+    conn.execute(
+        "INSERT INTO roster_removed (id, site_id, removed_at, version) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET version = excluded.version",
+        (person_id, site_id, removed_at, version),
+    )
 
 
 def default_person_type(site: sqlite3.Row) -> str:

@@ -15,7 +15,10 @@ from fieldapp.privacy import retention
 
 @click.command(
     "purge",
-    help=_l("Delete entries (and what points at them) past RETENTION_DAYS, reports past theirs."),
+    help=_l(
+        "Delete entries (and what points at them) and people taken off a roster past"
+        " RETENTION_DAYS, reports past theirs."
+    ),
 )
 @with_appcontext
 @localised
@@ -36,6 +39,13 @@ def purge_command() -> None:
             reports=result.reports,
             day=result.report_horizon,
             rejects=result.rejects,
+        )
+    )
+    click.echo(
+        _(
+            "Deleted %(n)d people taken off a roster before %(horizon)s.",
+            n=result.roster,
+            horizon=days.local_text(result.horizon, current_app.config["TIMEZONE"]),
         )
     )
     if result.lingering:

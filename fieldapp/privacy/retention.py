@@ -3,7 +3,9 @@
 Every instance purges on its own (`fieldapp purge`, and once a day while `fieldapp serve` runs),
 so a record is gone on every tier; sync answers `expired` to one older than the horizon that
 arrives later (fieldapp.records.save), so a purge is never undone. Daily reports hold counts
-only and are kept REPORT_RETENTION_DAYS. connect() sets secure_delete, so deleted rows are
+only and are kept REPORT_RETENTION_DAYS. People taken off a roster are deleted RETENTION_DAYS
+after, by the instance that owns the roster; the deletion flows down with the configuration
+(gate/roster.py, purge_removed). connect() sets secure_delete, so deleted rows are
 overwritten in the file; the WAL is checkpointed so its old pages do not keep them either.
 """
 
@@ -25,7 +27,7 @@ from fieldapp import audit, db, records, settings
 from fieldapp.console import cases
 from fieldapp.days import today as local_today
 from fieldapp.db import connect, transaction
-from fieldapp.gate import counts
+from fieldapp.gate import counts, roster
 from sync.store import iso
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,7 @@ class Purge:
     reports: int
     rejects: int
     others: int = 0  # records that are not entries nor point at one (screening answers…)
+    roster: int = 0  # people taken off a roster before the horizon
     lingering: bool = False  # the WAL could not be emptied: old pages may still be in the files
 
 
@@ -94,11 +97,14 @@ def purge(
     now: datetime | None = None,
     trigger: str = "cli",
     others: Sequence[Callable[[db.Connection, str], int]] = (),
+    owns_roster: bool = False,
 ) -> Purge:
     """Delete what is past the horizons and log it; return the counts. Entries go a batch at a
     time; a purge cut short is finished by the next one (it logs only when done). others purge
     the records that are not entries nor point at one (each deletes what was recorded before
-    the horizon and says how many rows went)."""
+    the horizon and says how many rows went). owns_roster: this instance has no upstream, so
+    it deletes the people taken off a roster before the horizon (a downstream deletes them
+    when its pull says so)."""
     days = settings.check_retention_days(days)
     report_days = check_report_days(report_days)
     now = now or datetime.now(UTC)
@@ -155,15 +161,23 @@ def purge(
         rejects = conn.execute(
             "DELETE FROM sync_rejects WHERE received_at < ?", (horizon,)
         ).rowcount
+        removed = roster.purge_removed(conn, horizon) if owns_roster else 0
     _sweep_changes(conn, registry)
     with transaction(conn):
         result = Purge(
-            horizon, report_horizon, entries, dependents, old_reports, rejects, purged_others
+            horizon,
+            report_horizon,
+            entries,
+            dependents,
+            old_reports,
+            rejects,
+            purged_others,
+            removed,
         )
         conn.execute(
             "INSERT INTO purge_log (ran_at, local_day, horizon, report_horizon, entries,"
-            " dependents, reports, rejects, others, trigger)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " dependents, reports, rejects, others, roster, trigger)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 iso(now),
                 local_today(tz_name, now).isoformat(),
@@ -174,6 +188,7 @@ def purge(
                 old_reports,
                 rejects,
                 purged_others,
+                removed,
                 trigger,
             ),
         )
@@ -187,6 +202,7 @@ def purge(
         "daily_reports",
         "sync_rejects",
         "changes",
+        "roster",
     ]
     if not db.checkpoint(conn, purged, CHECKPOINT_SECONDS):
         log.warning("purge: the WAL could not be emptied; purged rows may linger in it")
@@ -234,6 +250,7 @@ def purge_app(app: Flask, *, trigger: str = "cli", now: datetime | None = None) 
             now=now,
             trigger=trigger,
             others=app.extensions.get("fieldapp.purges", ()),
+            owns_roster=not settings.is_downstream(app.config),
         )
     finally:
         conn.close()

@@ -76,8 +76,12 @@ def validate(conn: sqlite3.Connection, data: dict[str, Any], tz_name: str) -> di
             _("The answer is for a day that has not come yet: check the phone's date.")
         )
     if not clean["added"]:
+        # Someone on the roster, or deleted from it by a purge (an answer a phone kept offline
+        # meanwhile is stored, not held for a person who will never come back).
         known = conn.execute(
-            "SELECT 1 FROM roster WHERE id = ? AND site_id = ?", (person_id, site_id)
+            "SELECT 1 FROM roster WHERE id = ? AND site_id = ?"
+            " UNION ALL SELECT 1 FROM roster_removed WHERE id = ? AND site_id = ?",
+            (person_id, site_id, person_id, site_id),
         ).fetchone()
         if known is None:
             raise sync.NotYet(_("The answer is about someone not on this site's roster."))

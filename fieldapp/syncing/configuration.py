@@ -82,6 +82,14 @@ def export_config(
             )
         ]
         site["closures"] = sites.closures(conn, site["id"])
+    # Roster people the purge deleted (gate/roster.py, forget): a deletion has no row to pull.
+    out["roster_removed"] = [
+        {"id": r[0], "site_id": r[1], "removed_at": r[2]}
+        for r in conn.execute(
+            "SELECT id, site_id, removed_at FROM roster_removed WHERE version > ? ORDER BY version",
+            (since,),
+        )
+    ]
     out["settings"] = {"retention_days": records.retention_days(conn)}
     return out
 
@@ -257,8 +265,10 @@ def apply_config(conn: sqlite3.Connection, payload: Any) -> dict[str, int]:
     ):
         raise _unusable("malformed")
     _check(conn, rows)
+    removed = _removed(payload.get("roster_removed"))
     settings = payload.get("settings") or {}
     counts = {t: len(v) for t, v in rows.items()}
+    counts["roster"] += len(removed)  # a person deleted is a roster row changed too
     try:
         with db.transaction(conn):
             # Our own version number, so downstreams of ours pull what we took (chains).
@@ -288,6 +298,13 @@ def apply_config(conn: sqlite3.Connection, payload: Any) -> dict[str, int]:
             for table in ("roster", "screening_campaigns"):
                 for row in rows[table]:
                     _upsert(conn, table, row, version)
+            # A row the upstream sends is its word: it was not deleted there (restored from a
+            # copy that had them), so no id of it is passed on as deleted below us.
+            conn.executemany(
+                "DELETE FROM roster_removed WHERE id = ?", [(r["id"],) for r in rows["roster"]]
+            )
+            for gone in removed:
+                roster.forget(conn, gone["id"], gone["site_id"], gone["removed_at"], version)
             _retention(conn, settings)
             version_id = payload.get("version_id")
             sync_client.remember(
@@ -298,6 +315,30 @@ def apply_config(conn: sqlite3.Connection, payload: Any) -> dict[str, int]:
     except (*db.IntegrityError, KeyError, TypeError) as exc:
         raise _unusable("database", detail=str(exc)) from None
     return counts
+
+
+def _removed(given: Any) -> list[dict[str, str]]:
+    """The roster people a pull answer says were deleted upstream (an answer from before
+    deletions has none); refuses the answer if one of them is not an id, a site and a time."""
+    if given is None:
+        return []
+    if not isinstance(given, list) or not all(isinstance(r, Mapping) for r in given):
+        raise _unusable("malformed")
+    out = []
+    for r in given:
+        values = [r.get(k) for k in ("id", "site_id", "removed_at")]
+        if not all(isinstance(v, str) and v and _storable(v) for v in values):
+            raise _unusable("no_id", table="roster_removed")
+        if any(len(v) > OTHER_TEXT_LIMIT for v in values):
+            raise _unusable(
+                "too_long",
+                table="roster_removed",
+                id=values[0][:40],
+                column="id",
+                n=OTHER_TEXT_LIMIT,
+            )
+        out.append(dict(zip(("id", "site_id", "removed_at"), values, strict=True)))
+    return out
 
 
 def pull(conn: sqlite3.Connection, transport: sync_client.Transport) -> dict[str, int]:
