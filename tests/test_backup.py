@@ -461,3 +461,46 @@ def test_postgresql_shows_no_backup_status(app, db, engine, tmp_path):
         assert stored_outcome(db) == dict.fromkeys(("made_at", "made_file", "failed_at", "failure"))
     else:
         assert "最近备份: 从未" in notice
+
+
+# --- backups made in the same second ------------------------------------------------------
+
+
+@pytest.mark.sqlite_only
+def test_two_backups_in_the_same_second_are_both_kept(app, db, site, runner, tmp_path, monkeypatch):
+    """`fieldapp backup` run by hand while serve's daily one runs, or twice in a second: the
+    second overwrote the first (the name has the time to the second), or deleted the partial
+    copy it was writing. Each has a name of its own, which restore, pruning and the
+    dashboard's last backup all read."""
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return NOW
+
+    monkeypatch.setattr(db_cli, "datetime", Clock)
+    out = tmp_path / "out"
+    out.mkdir()
+    writing = out / f"fieldapp-{NOW.strftime(backups.STAMP)}.sqlite3.part"
+    writing.write_bytes(b"another backup being written")
+    assert save(app, db, [fresh(site["id"], "第一份")]) == ["applied"]
+    first = runner.invoke(args=["backup", "--out", str(out)], env=ZH)
+    assert first.exit_code == 0, first.output
+    assert save(app, db, [fresh(site["id"], "第二份")]) == ["applied"]
+    second = runner.invoke(args=["backup", "--out", str(out)], env=ZH)
+    assert second.exit_code == 0, second.output
+
+    made = sorted(out.glob("fieldapp-*.sqlite3"), key=lambda p: names(p) == {"第一份", "第二份"})
+    assert len(made) == 2 and names(made[0]) == {"第一份"}, backup_files(out)
+    assert writing.read_bytes() == b"another backup being written"  # not taken, not deleted
+    assert f"备份已写入：{made[0]}" in first.output and f"备份已写入：{made[1]}" in second.output
+    assert [backups.made_at(p) for p in made] == [NOW, NOW]
+    assert backups.newest(out) == NOW
+    assert stored_outcome(db)["made_file"] == str(made[1])  # the dashboard's last backup
+
+    restored = runner.invoke(args=["restore", str(made[0])], env=ZH)
+    assert restored.exit_code == 0, restored.output
+    assert names(app.config["DATABASE"]) == {"第一份"}
+    assert backups.prune(out, keep_days=21, now=NOW + timedelta(days=21)) == []
+    writing.unlink()
+    assert sorted(backups.prune(out, keep_days=21, now=NOW + timedelta(days=22))) == made

@@ -36,7 +36,8 @@ from fieldapp.commands import write_reason  # the words of every command's faile
 from fieldapp.db import sqlite as sqlite_engine
 from sync.store import iso
 
-NAME = re.compile(r"^fieldapp-(\d{8}T\d{6}Z)\.sqlite3$")
+# fieldapp-<UTC time>.sqlite3; the second backup made in the same second is -2, and so on.
+NAME = re.compile(r"^fieldapp-(\d{8}T\d{6}Z)(?:-\d+)?\.sqlite3$")
 STAMP = "%Y%m%dT%H%M%SZ"
 
 
@@ -66,14 +67,11 @@ class Backup:
 def backup(
     database: str | Path, out: Path, *, keep_days: int, now: datetime | None = None
 ) -> Backup:
-    """Copy database into out/fieldapp-<UTC time>.sqlite3; delete backups older than keep_days."""
+    """Copy database into out/fieldapp-<UTC time>.sqlite3 (-2, -3... for another backup made
+    in the same second); delete backups older than keep_days."""
     now = now or datetime.now(UTC)
     out.mkdir(parents=True, exist_ok=True)
-    final = out / f"fieldapp-{now.astimezone(UTC).strftime(STAMP)}.sqlite3"
-    part = final.with_name(final.name + ".part")
-    part.unlink(missing_ok=True)
-    fd = os.open(part, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)  # personal data: owner only
-    os.close(fd)
+    final, part = _claim(out, now)
     try:
         source = sqlite3.connect(database)
         target = sqlite3.connect(part)
@@ -96,6 +94,29 @@ def backup(
             prune(out, keep_days=keep_days, now=now)
         raise
     return Backup(final, final.stat().st_size, prune(out, keep_days=keep_days, now=now))
+
+
+def _claim(out: Path, now: datetime) -> tuple[Path, Path]:
+    """A backup name in out no other backup has, and its partial copy, created empty (owner
+    only), which holds the name: another backup made in the same second, in this process or
+    another, takes the next number, and never writes over or deletes this one."""
+    stamp = now.astimezone(UTC).strftime(STAMP)
+    n = 0
+    while True:
+        n += 1
+        final = out / (f"fieldapp-{stamp}.sqlite3" if n == 1 else f"fieldapp-{stamp}-{n}.sqlite3")
+        part = final.with_name(final.name + ".part")
+        if final.exists():
+            continue
+        try:  # personal data: its owner only
+            fd = os.open(part, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
+        except FileExistsError:  # being written by another backup (or left by a crash: pruned)
+            continue
+        os.close(fd)
+        if final.exists():  # put in place by the backup whose partial copy this name was
+            part.unlink()
+            continue
+        return final, part
 
 
 def prune(out: Path, *, keep_days: int, now: datetime | None = None) -> list[Path]:
