@@ -7,8 +7,11 @@ from __future__ import annotations
 import errno
 import json
 import os
+import signal
 import sqlite3
 import stat
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +19,7 @@ import pytest
 from console_support import login, make_user
 from cryptography.fernet import Fernet
 from reports_support import entry, save
-from servers import make_server
+from servers import ROOT, make_server
 
 from fieldapp.db import backup as backups
 from fieldapp.db import cli as db_cli
@@ -461,3 +464,171 @@ def test_postgresql_shows_no_backup_status(app, db, engine, tmp_path):
         assert stored_outcome(db) == dict.fromkeys(("made_at", "made_file", "failed_at", "failure"))
     else:
         assert "最近备份: 从未" in notice
+
+
+# --- what a restore replaces is kept; backups made in the same second ----------------------
+
+
+@pytest.mark.sqlite_only
+def test_a_restore_saves_the_database_it_replaces_as_a_backup(app, db, site, runner, tmp_path):
+    """The operator restores the wrong backup: what was recorded since is not lost. The
+    database it replaced is a backup like any other in BACKUP_DIR (its owner only, its name
+    one `restore` takes back, deleted past the retention horizon), and the output names it."""
+    nightly = tmp_path / "nightly"
+    app.config["BACKUP_DIR"] = str(nightly)
+    nightly.mkdir()
+    now = datetime.now(UTC)
+    old = nightly / f"fieldapp-{(now - timedelta(days=70)).strftime(backups.STAMP)}.sqlite3"
+    old.write_text("x")  # past the horizon: deleted as any backup save deletes it
+    assert save(app, db, [fresh(site["id"], "备份前")]) == ["applied"]
+    made = backups.backup(app.config["DATABASE"], tmp_path / "b", keep_days=21)
+    assert save(app, db, [fresh(site["id"], "备份后")]) == ["applied"]
+
+    result = runner.invoke(args=["restore", str(made.path)], env=ZH)
+    assert result.exit_code == 0, result.output
+    assert names(app.config["DATABASE"]) == {"备份前"}
+    (saved,) = nightly.iterdir()
+    assert backups.made_at(saved) is not None
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+    assert names(saved) == {"备份前", "备份后"}
+    assert f"被替换的数据库已另存为 {saved}" in result.output
+    assert f"已删除超过保存期限的备份：{old}" in result.output
+
+    # The wrong backup, then: the saved one takes everything back (and is itself kept).
+    again = runner.invoke(args=["restore", str(saved)], env=ZH)
+    assert again.exit_code == 0, again.output
+    assert names(app.config["DATABASE"]) == {"备份前", "备份后"}
+    (second,) = set(nightly.iterdir()) - {saved}  # a name of its own, even in the same second
+    assert names(second) == {"备份前"} and names(saved) == {"备份前", "备份后"}
+    assert f"被替换的数据库已另存为 {second}" in again.output
+
+
+@pytest.mark.sqlite_only
+def test_without_backup_dir_the_replaced_database_is_kept_in_the_instance_and_expires(
+    app, db, site, runner, tmp_path
+):
+    assert app.config.get("BACKUP_DIR") is None
+    assert save(app, db, [fresh(site["id"], "备份前")]) == ["applied"]
+    made = backups.backup(app.config["DATABASE"], tmp_path / "b", keep_days=21)
+    assert save(app, db, [fresh(site["id"], "备份后")]) == ["applied"]
+    result = runner.invoke(args=["restore", str(made.path)], env={"FIELDAPP_LANG": "zh_TW.UTF-8"})
+    assert result.exit_code == 0, result.output
+    folder = Path(app.instance_path) / "backups"
+    (saved,) = folder.iterdir()
+    assert names(saved) == {"备份前", "备份后"}
+    assert f"被替換的資料庫已另存為 {saved}" in result.output
+    # No backup is made there, yet serve's hourly backup round deletes it past the horizon.
+    assert db_cli.daily_job(app, now=datetime.now(UTC) + timedelta(days=20)) is None
+    assert saved.exists()
+    assert db_cli.daily_job(app, now=datetime.now(UTC) + timedelta(days=22)) is None
+    assert list(folder.iterdir()) == []
+
+
+@pytest.mark.sqlite_only
+def test_a_restore_whose_replaced_database_cannot_be_saved_is_refused(
+    app, db, site, runner, tmp_path
+):
+    """No copy, no restore: the database stays as it was, and the output says why."""
+    (tmp_path / "a-file").write_text("not a folder")
+    folder = tmp_path / "a-file" / "nightly"
+    app.config["BACKUP_DIR"] = str(folder)
+    assert save(app, db, [fresh(site["id"], "备份前")]) == ["applied"]
+    made = backups.backup(app.config["DATABASE"], tmp_path / "b", keep_days=21)
+    assert save(app, db, [fresh(site["id"], "备份后")]) == ["applied"]
+    result = runner.invoke(args=["restore", str(made.path)], env=ZH)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert (
+        f"恢复前无法先把将被替换的数据库另存到 {folder}：路径中有一部分是文件，而不是文件夹。"
+        "数据库未作任何改动。" in result.output
+    )
+    assert names(app.config["DATABASE"]) == {"备份前", "备份后"}
+
+
+CRASH_AFTER_THE_COPY = """
+import os, signal, sys
+from fieldapp.db import backup as backups
+from fieldapp.cli import main
+
+made = backups.backup
+def then_power_cut(*args, **kwargs):  # the copy made, the database not yet replaced
+    print(made(*args, **kwargs).path, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+backups.backup = then_power_cut
+sys.argv = ["fieldapp", "restore", sys.argv[1]]
+main()
+"""
+
+
+@pytest.mark.sqlite_only
+def test_a_crash_between_the_copy_and_the_restore_leaves_both(tmp_path):
+    """A power cut after the database was saved and before the backup is written over it:
+    the database is there, whole, and so is its copy; running restore again completes."""
+    server = make_server(tmp_path / "office", demo=False, FIELDAPP_LANG="zh_CN.UTF-8")
+    server.cli("site", "add", "--name", "备份前小区")
+    server.cli("backup", "--out", str(tmp_path / "b"))
+    (made,) = (tmp_path / "b").glob("fieldapp-*.sqlite3")
+    server.cli("site", "add", "--name", "备份后小区")
+    both = {"备份前小区", "备份后小区"}
+
+    cut = subprocess.run(
+        [sys.executable, "-c", CRASH_AFTER_THE_COPY, str(made)],
+        env=server.env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert cut.returncode == -signal.SIGKILL, cut.stdout + cut.stderr
+    saved = Path(cut.stdout.split()[0])
+    assert saved.parent == server.folder / "backups"
+    assert {r[0] for r in server.query("SELECT name FROM sites")} == both  # untouched
+    conn = sqlite3.connect(saved)
+    assert {r[0] for r in conn.execute("SELECT name FROM sites")} == both
+    conn.close()
+
+    done = server.cli("restore", str(made), check=False)
+    assert done.returncode == 0, done.stderr
+    assert {r[0] for r in server.query("SELECT name FROM sites")} == {"备份前小区"}
+    back = server.cli("restore", str(saved), check=False)
+    assert back.returncode == 0, back.stderr
+    assert {r[0] for r in server.query("SELECT name FROM sites")} == both
+
+
+@pytest.mark.sqlite_only
+def test_two_backups_in_the_same_second_are_both_kept(app, db, site, runner, tmp_path, monkeypatch):
+    """`fieldapp backup` run by hand while serve's daily one runs, or twice in a second: the
+    second overwrote the first (the name has the time to the second), or deleted the partial
+    copy it was writing. Each has a name of its own, which restore, pruning and the
+    dashboard's last backup all read."""
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return NOW
+
+    monkeypatch.setattr(db_cli, "datetime", Clock)
+    out = tmp_path / "out"
+    out.mkdir()
+    writing = out / f"fieldapp-{NOW.strftime(backups.STAMP)}.sqlite3.part"
+    writing.write_bytes(b"another backup being written")
+    assert save(app, db, [fresh(site["id"], "第一份")]) == ["applied"]
+    first = runner.invoke(args=["backup", "--out", str(out)], env=ZH)
+    assert first.exit_code == 0, first.output
+    assert save(app, db, [fresh(site["id"], "第二份")]) == ["applied"]
+    second = runner.invoke(args=["backup", "--out", str(out)], env=ZH)
+    assert second.exit_code == 0, second.output
+
+    made = sorted(out.glob("fieldapp-*.sqlite3"), key=lambda p: names(p) == {"第一份", "第二份"})
+    assert len(made) == 2 and names(made[0]) == {"第一份"}, backup_files(out)
+    assert writing.read_bytes() == b"another backup being written"  # not taken, not deleted
+    assert f"备份已写入：{made[0]}" in first.output and f"备份已写入：{made[1]}" in second.output
+    assert [backups.made_at(p) for p in made] == [NOW, NOW]
+    assert backups.newest(out) == NOW
+    assert stored_outcome(db)["made_file"] == str(made[1])  # the dashboard's last backup
+
+    restored = runner.invoke(args=["restore", str(made[0])], env=ZH)
+    assert restored.exit_code == 0, restored.output
+    assert names(app.config["DATABASE"]) == {"第一份"}
+    assert backups.prune(out, keep_days=21, now=NOW + timedelta(days=21)) == []
+    writing.unlink()
+    assert sorted(backups.prune(out, keep_days=21, now=NOW + timedelta(days=22))) == made

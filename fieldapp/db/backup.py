@@ -7,6 +7,10 @@ whole. The ID-encryption key lives in instance/config.py, not in the database: a
 ID numbers encrypted, and the key is kept apart. Backups older than the retention horizon are
 deleted, so a backup never brings purged personal data back for longer than the horizon.
 
+A restore first saves the database it replaces as a backup of its own in the instance's
+backups folder (one too damaged to read is moved aside instead), so restoring the wrong backup
+loses nothing; that copy is pruned with the others.
+
 The outcome of the last backup (`fieldapp backup`, the daily one of `fieldapp serve`) is kept
 in the database (backup_status), for the console's dashboard: when the last one was made and,
 if the last attempt failed, when and why, stored as a code and its params (an OSError's errno),
@@ -32,11 +36,12 @@ from typing import Any
 from flask_babel import gettext as _
 
 from fieldapp import db, instance
-from fieldapp.commands import write_reason  # the words of every command's failed write
+from fieldapp.commands import why_not_written, write_reason  # every command's failed write
 from fieldapp.db import sqlite as sqlite_engine
 from sync.store import iso
 
-NAME = re.compile(r"^fieldapp-(\d{8}T\d{6}Z)\.sqlite3$")
+# fieldapp-<UTC time>.sqlite3; the second backup made in the same second is -2, and so on.
+NAME = re.compile(r"^fieldapp-(\d{8}T\d{6}Z)(?:-\d+)?\.sqlite3$")
 STAMP = "%Y%m%dT%H%M%SZ"
 
 
@@ -66,14 +71,11 @@ class Backup:
 def backup(
     database: str | Path, out: Path, *, keep_days: int, now: datetime | None = None
 ) -> Backup:
-    """Copy database into out/fieldapp-<UTC time>.sqlite3; delete backups older than keep_days."""
+    """Copy database into out/fieldapp-<UTC time>.sqlite3 (-2, -3... for another backup made
+    in the same second); delete backups older than keep_days."""
     now = now or datetime.now(UTC)
     out.mkdir(parents=True, exist_ok=True)
-    final = out / f"fieldapp-{now.astimezone(UTC).strftime(STAMP)}.sqlite3"
-    part = final.with_name(final.name + ".part")
-    part.unlink(missing_ok=True)
-    fd = os.open(part, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)  # personal data: owner only
-    os.close(fd)
+    final, part = _claim(out, now)
     try:
         source = sqlite3.connect(database)
         target = sqlite3.connect(part)
@@ -96,6 +98,29 @@ def backup(
             prune(out, keep_days=keep_days, now=now)
         raise
     return Backup(final, final.stat().st_size, prune(out, keep_days=keep_days, now=now))
+
+
+def _claim(out: Path, now: datetime) -> tuple[Path, Path]:
+    """A backup name in out no other backup has, and its partial copy, created empty (owner
+    only), which holds the name: another backup made in the same second, in this process or
+    another, takes the next number, and never writes over or deletes this one."""
+    stamp = now.astimezone(UTC).strftime(STAMP)
+    n = 0
+    while True:
+        n += 1
+        final = out / (f"fieldapp-{stamp}.sqlite3" if n == 1 else f"fieldapp-{stamp}-{n}.sqlite3")
+        part = final.with_name(final.name + ".part")
+        if final.exists():
+            continue
+        try:  # personal data: its owner only
+            fd = os.open(part, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
+        except FileExistsError:  # being written by another backup (or left by a crash: pruned)
+            continue
+        os.close(fd)
+        if final.exists():  # put in place by the backup whose partial copy this name was
+            part.unlink()
+            continue
+        return final, part
 
 
 def prune(out: Path, *, keep_days: int, now: datetime | None = None) -> list[Path]:
@@ -126,26 +151,35 @@ def newest(out: Path) -> datetime | None:
     return max(made, default=None)
 
 
+@dataclass(frozen=True)
+class Restored:
+    saved: Backup | None  # the sound database it replaced, saved as a backup
+    aside: Path | None  # the damaged database it replaced, moved aside
+
+
 def restore(
     copy: Path,
     database: str | Path,
     check: Callable[[sqlite3.Connection], None] | None = None,
     now: datetime | None = None,
-) -> Path | None:
+    *,
+    save_to: Path,
+    keep_days: Callable[[sqlite3.Connection], int],
+) -> Restored:
     """Put a backup back in place of the (stopped) instance's database, whole or not at all.
     check(the backup's connection) may refuse it with a ValueError before anything is written;
-    so is a restore while `fieldapp serve` runs on the database. A database too damaged to be
-    written over is moved aside first: its new path, else None."""
+    so is a restore while `fieldapp serve` runs on the database. The database it replaces is
+    saved first as a backup in save_to (pruned at keep_days(its connection), as any backup
+    made there), so a wrong backup restored loses nothing; one too damaged to be read is moved
+    aside instead. Nothing is written over until that copy or move is complete."""
     if not copy.is_file():
         raise ValueError(_("No backup at %(path)s", path=copy))
+    now = now or datetime.now(UTC)
     # Read-only through a URI: its path percent-encoded, or a # or ? in a name cuts it short.
     source = sqlite3.connect(f"{copy.resolve().as_uri()}?mode=ro", uri=True)
     try:
         _check(source, copy)
-        if (
-            source.execute("SELECT 1 FROM sqlite_master WHERE name = 'migrations'").fetchone()
-            is None
-        ):
+        if not _is_fieldapp(source):
             raise ValueError(_("%(path)s is not a fieldapp database", path=copy))
         if check is not None:
             check(source)
@@ -162,19 +196,59 @@ def restore(
                         )
                     )
                 _refuse_another_instance(source, Path(database), copy)
-                aside = _aside_if_damaged(Path(database), now or datetime.now(UTC))
+                aside = _aside_if_damaged(Path(database), now)
+                saved = None
+                if aside is None:
+                    saved = _save_replaced(Path(database), save_to, keep_days, now)
                 target = sqlite3.connect(database)
                 try:
                     source.backup(target)  # replaces every page in one write transaction
                 finally:
                     target.close()
-                return aside
+                return Restored(saved, aside)
         except (OSError, sqlite3.Error) as exc:
             raise ValueError(
                 _("The database cannot be written at %(path)s: %(error)s", path=database, error=exc)
             ) from None
     finally:
         source.close()
+
+
+def _is_fieldapp(conn: sqlite3.Connection) -> bool:
+    query = "SELECT 1 FROM sqlite_master WHERE name = 'migrations'"
+    return conn.execute(query).fetchone() is not None
+
+
+def _save_replaced(
+    database: Path,
+    folder: Path,
+    keep_days: Callable[[sqlite3.Connection], int],
+    now: datetime,
+) -> Backup | None:
+    """A (sound) database about to be replaced, saved as a backup into folder; None if there
+    is none, or nothing of fieldapp's in it (an empty file). If it cannot be saved, the
+    restore is refused (ValueError): nothing was changed yet."""
+    if not database.exists():
+        return None
+    try:
+        conn = sqlite3.connect(database)
+        try:
+            if not _is_fieldapp(conn):
+                return None
+            days = keep_days(conn)
+        finally:
+            conn.close()
+        return backup(database, folder, keep_days=days, now=now)
+    except (OSError, sqlite3.Error, Unsound) as exc:
+        reason = str(exc) if isinstance(exc, Unsound) else why_not_written(exc)
+        raise ValueError(
+            _(
+                "The database a restore would replace cannot be saved in %(folder)s first:"
+                " %(reason)s. Nothing was changed.",
+                folder=folder,
+                reason=reason,
+            )
+        ) from None
 
 
 def _instance_id(conn: sqlite3.Connection) -> str | None:

@@ -64,6 +64,13 @@ def _backup(app: Flask, out: Path, now: datetime | None = None) -> backups.Backu
     return made
 
 
+def _backup_folder(app: Flask) -> Path:
+    """Where the instance's backups are: BACKUP_DIR, else a folder in the instance's own
+    (for the database a restore replaces when no BACKUP_DIR is set)."""
+    folder = app.config.get("BACKUP_DIR")
+    return Path(folder) if folder else Path(app.instance_path) / "backups"
+
+
 def _keep_outcome(app: Flask, write: Callable[[db.Connection], None]) -> None:
     """Store a backup's outcome. A database that cannot take it (its own disk full too, a
     migration not applied yet) leaves it to the log: the backup's own error is what is said."""
@@ -124,12 +131,17 @@ def backup_command(out: Path | None) -> None:
 @localised
 def restore_command(copy: Path) -> None:
     _sqlite_only("fieldapp restore")
+    config = current_app.config
     try:
-        aside = backups.restore(
+        done = backups.restore(
             copy,
-            current_app.config["DATABASE"],
+            config["DATABASE"],
             # Sealed with another key, its ID numbers could never be shown, exported or synced.
-            check=lambda conn: ids.check_key(conn, current_app.config.get("ID_KEY"), copy),
+            check=lambda conn: ids.check_key(conn, config.get("ID_KEY"), copy),
+            # The database it replaces is a backup like any other: a wrong backup restored
+            # loses nothing, and the copy goes past the horizon with the others.
+            save_to=_backup_folder(current_app._get_current_object()),
+            keep_days=lambda conn: records.retention_days(conn, config),
         )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
@@ -138,12 +150,22 @@ def restore_command(copy: Path) -> None:
         counts.ensure(conn, current_app.config["TIMEZONE"])  # made before them, or elsewhere
         cases.ensure(conn)
     click.echo(_("Restored %(path)s.", path=copy))
-    if aside is not None:
+    if done.saved is not None:
+        click.echo(
+            _(
+                "The database it replaced was saved as %(path)s (`fieldapp restore %(path)s`"
+                " puts it back); it is deleted past the retention horizon, as any backup.",
+                path=done.saved.path,
+            )
+        )
+        for path in done.saved.pruned:
+            click.echo(_("Deleted a backup older than the retention horizon: %(path)s", path=path))
+    if done.aside is not None:
         click.echo(
             _(
                 "The damaged database was moved to %(path)s: what it still holds may be read"
                 " from it. It holds personal data: delete it when done.",
-                path=aside,
+                path=done.aside,
             )
         )
     if applied:
@@ -206,11 +228,19 @@ def copy_command(url: str) -> None:
 
 
 def daily_job(app: Flask, now: datetime | None = None) -> Path | None:
-    """The background job: a backup into BACKUP_DIR once per local day; its path, or None."""
+    """The background job: a backup into BACKUP_DIR once per local day; its path, or None.
+    Without BACKUP_DIR, the backups a restore left in the instance's folder are deleted past
+    the retention horizon all the same."""
     folder = app.config.get("BACKUP_DIR")
-    if not folder or db.is_postgres(app.config["DATABASE"]):
+    if db.is_postgres(app.config["DATABASE"]):
         return None
     now = now or datetime.now(UTC)
+    if not folder:
+        spare = _backup_folder(app)
+        if spare.is_dir():
+            for path in backups.prune(spare, keep_days=_keep_days(app), now=now):
+                log.info("backup: deleted %s, past the retention horizon", path)
+        return None
     tz = app.config["TIMEZONE"]
     last = backups.newest(Path(folder))
     if last is not None and local_today(tz, last) == local_today(tz, now):
