@@ -369,3 +369,32 @@ def test_an_entry_at_another_site_does_not_check_a_registration(app, client, db,
     assert section and "赵小明" in section.group(0)  # still never checked at its own gate
     checked_at_the_gate(app, db, site, VISITOR["name"], registration)
     assert "在门岗核验" in client.get(f"/s/{site['code']}/pass/{registration}").text
+
+
+def test_a_registration_whose_answer_was_lost_is_offered_on_reload_not_made_again(
+    app, client, db, site
+):
+    """The bar dropped after the instance stored the registration: the visitor's phone never
+    got the answer (nor the cookie that remembers the pass) and the visitor reloads the gate
+    page. It says they registered and shows that pass, rather than an empty form that makes a
+    second registration (one of them then "never checked at the gate" in the console)."""
+    form = {**VISITOR, **shown_form(client, site)}
+    before = client.get_cookie("session").value
+    assert client.post(f"/s/{site['code']}/register", data=form).status_code == 303
+    client.set_cookie("session", before)  # the answer never came
+    again = client.get(f"/s/{site['code']}").get_data(as_text=True)
+    assert "您已于" in again and f"/s/{site['code']}/pass/{form['uuid']}" in again
+    shown = client.get(f"/s/{site['code']}/pass/{form['uuid']}")
+    assert shown.status_code == 200 and "赵*明" in shown.get_data(as_text=True)
+    assert [r[0] for r in db.execute("SELECT uuid FROM registrations")] == [form["uuid"]]
+    # Only ids this instance gave this browser: another's pass id sent in a refused form (no
+    # consent: the form comes back with it) is not taken for this browser's.
+    theirs = register(app.test_client(), site, name="钱多多")
+    nosy = app.test_client()
+    refused = nosy.post(
+        f"/s/{site['code']}/register",
+        data={**VISITOR, **shown_form(nosy, site), "uuid": theirs, "consent": ""},
+    )
+    assert refused.status_code == 422
+    assert theirs not in nosy.get(f"/s/{site['code']}").get_data(as_text=True)
+    assert nosy.get(f"/s/{site['code']}/pass/{theirs}").status_code == 404

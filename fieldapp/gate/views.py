@@ -316,6 +316,7 @@ def qr_image(code: str, kind: str):
 
 
 def _register_response(site, form, status=200):
+    _remember_form(form)
     return page_or_fragment(
         "gate/self_register.html",
         "gate/_self_register.html",
@@ -329,21 +330,43 @@ def _register_response(site, form, status=200):
 
 # The passes this browser registered, newest last (the session cookie): only it shows them.
 MY_PASSES = "visitor_passes"
+# The registration ids this instance gave this browser's forms, newest last. A form sent whose
+# answer never came (the signal dropped) is stored, but the cookie above was not updated: the
+# page reloaded then finds its registration by the id it gave, rather than open an empty form
+# that registers the visitor a second time.
+MY_FORMS = "visitor_forms"
 
 
 def _remember_pass(registration_uuid: str) -> None:
     session[MY_PASSES] = [*session.get(MY_PASSES, [])[-4:], registration_uuid]
 
 
+def _remember_form(form) -> None:
+    """Remember the form's registration id if this instance made it now (not one sent in: a
+    refused form keeps what was sent, which may be the id of someone else's pass)."""
+    made = form.uuid.data
+    if request.method == "POST" and made in request.form.getlist("uuid"):
+        return
+    if made and made not in session.get(MY_FORMS, []):
+        session[MY_FORMS] = [*session.get(MY_FORMS, [])[-4:], made]
+
+
+def _mine(registration_uuid: str) -> bool:
+    """Whether this browser registered it (its pass is shown only here)."""
+    return registration_uuid in session.get(MY_PASSES, []) + session.get(MY_FORMS, [])
+
+
 def _my_pass_today(site):
     """This browser's latest registration at the site today, if any (to show its pass again)."""
     tz = current_app.config["TIMEZONE"]
-    for registration_uuid in reversed(session.get(MY_PASSES, [])):
+    found = None
+    for registration_uuid in {*session.get(MY_PASSES, []), *session.get(MY_FORMS, [])}:
         row = registrations.get(get_db(), registration_uuid)
         if row is not None and row["site_id"] == site["id"]:
             if days.local(row["recorded_at"], tz).date() == days.today(tz):
-                return row
-    return None
+                if found is None or row["recorded_at"] > found["recorded_at"]:
+                    found = row
+    return found
 
 
 @bp.route("/s/<code>/register", methods=["GET", "POST"])
@@ -380,7 +403,7 @@ def visitor_pass(code: str, registration_uuid: str):
     """The visitor's pass, on the phone that registered (POST-redirect-GET, or opened again),
     also under the code the site had when they registered."""
     site = sites.posted_to(get_db(), code) or _site_or_404(code)
-    if registration_uuid not in session.get(MY_PASSES, []):
+    if not _mine(registration_uuid):
         page = render_template("gate/pass_elsewhere.html", site=site)
         return Response(page, 404)
     return _pass_response(site, registration_uuid)
