@@ -398,3 +398,30 @@ def test_a_registration_whose_answer_was_lost_is_offered_on_reload_not_made_agai
     assert refused.status_code == 422
     assert theirs not in nosy.get(f"/s/{site['code']}").get_data(as_text=True)
     assert nosy.get(f"/s/{site['code']}/pass/{theirs}").status_code == 404
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_a_visitor_form_whose_page_expired_comes_back_with_what_was_typed(
+    app, client, db, site, htmx
+):
+    """The phone's browser lost its session (restarted, cookies cleared) while the form was
+    open: the form's token is stale. The visitor got a bare "page expired" page (or, with
+    htmx, "the instance answered with an error (400)") and lost what they typed. Now the form
+    comes back with it and a new token, saying nothing was saved; the next tap registers."""
+    form = {**VISITOR, **shown_form(client, site)}
+    client.delete_cookie("session")  # the browser restarted: the session cookie is gone
+    headers = {"HX-Request": "true"} if htmx else {}
+    refused = client.post(f"/s/{site['code']}/register", data=form, headers=headers)
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == (200 if htmx else 400)
+    assert "页面已过期，本次未保存" in html and "允许本网站使用 Cookie" in html
+    assert 'value="赵小明"' in html and 'value="上海市浦东新区"' in html
+    assert ("<html" in html) is not htmx
+    assert db.execute("SELECT count(*) FROM registrations").fetchone()[0] == 0
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]*)"', html).group(1)
+    done = client.post(f"/s/{site['code']}/register", data={**form, "csrf_token": token})
+    assert done.status_code == 303 and done.headers["Location"].endswith(form["uuid"])
+    assert [r[0] for r in db.execute("SELECT uuid FROM registrations")] == [form["uuid"]]
+    # A stale token with the session still there says nothing of cookies.
+    stale = client.post(f"/s/{site['code']}/register", data={**form, "csrf_token": "stale"})
+    assert stale.status_code == 400 and "页面已过期" in stale.text and "Cookie" not in stale.text

@@ -116,6 +116,24 @@ def csrf_expired(error: CSRFError):
             # and gate.js sends the same record again with it rather than show this.
             response.headers["X-Fieldapp-Token"] = "renewed"
             return response
+    if request.endpoint == "gate.self_register" and code:
+        site = _register_site(code)
+        if site is not None:
+            # A visitor's form: what they typed comes back with a new token (and session).
+            form = selfreg.for_site(site)
+            message = _(
+                "This page had expired, so nothing was saved. Check your details and tap"
+                " “Register” again."
+            )
+            if current_app.config["SESSION_COOKIE_NAME"] not in request.cookies:
+                # No cookie came at all: the browser lost it, or keeps none (then every
+                # send fails like this one, and only its settings can change that).
+                message += " " + _(
+                    "If this happens again, allow this site to use cookies in your browser's"
+                    " settings, or open the page in another browser."
+                )
+            form.form_errors.append(message)
+            return _register_response(site, form, 400)
     return render_template("errors/csrf.html"), 400
 
 
@@ -369,16 +387,23 @@ def _my_pass_today(site):
     return found
 
 
-@bp.route("/s/<code>/register", methods=["GET", "POST"])
-def self_register(code: str):
-    """A visitor registers themself at a site's gate: own details only, nobody else's."""
+def _register_site(code: str):
+    """The open site a visitor's form is shown for or sent to, or None. A form opened before
+    the code changed saves all the same (as the volunteers' form does); a poster's old code
+    opens no new form."""
     conn = get_db()
-    # A form opened before the code changed saves all the same (as the volunteers' form does);
-    # a poster's old code opens no new form.
     site = sites.active_by_code(conn, code)
     if request.method == "POST" and site is None:
         posted = sites.posted_to(conn, code)
         site = posted if posted is not None and posted["active"] else None
+    return site
+
+
+@bp.route("/s/<code>/register", methods=["GET", "POST"])
+def self_register(code: str):
+    """A visitor registers themself at a site's gate: own details only, nobody else's."""
+    conn = get_db()
+    site = _register_site(code)
     if site is None:
         abort(404)
     form = selfreg.for_site(site)
