@@ -425,3 +425,33 @@ def test_a_visitor_form_whose_page_expired_comes_back_with_what_was_typed(
     # A stale token with the session still there says nothing of cookies.
     stale = client.post(f"/s/{site['code']}/register", data={**form, "csrf_token": "stale"})
     assert stale.status_code == 400 and "页面已过期" in stale.text and "Cookie" not in stale.text
+
+
+def test_the_logs_unchecked_visitors_follow_its_filters(app, client, db, site):
+    """The coordinator narrows the log (red codes, a name, fevers, residents): the visitors
+    "never checked at the gate" above it were every one of the dates all the same, under a
+    heading that counted them as if they matched."""
+    visitor = app.test_client()
+    register(visitor, site, name="周红码", health_code="red", travel="", travel_where="")
+    register(visitor, site, name="吴绿码", health_code="green", direction="out")
+    make_user(app, "admin", "admin")
+    login(client, "admin")
+
+    def unchecked(**args) -> str:
+        html = client.get("/console/log", query_string=args).get_data(as_text=True)
+        found = re.search(r'<section class="unchecked".*?</section>', html, re.S)
+        return found.group(0) if found else ""
+
+    everyone = unchecked()
+    assert "（2）" in everyone and "周红码" in everyone and "吴绿码" in everyone
+    for args, shown in [
+        ({"health_code": "red"}, "周红码"),
+        ({"q": "绿码"}, "吴绿码"),
+        ({"q": "3-2-501", "travel": "1"}, "吴绿码"),
+        ({"direction": "out"}, "吴绿码"),
+        ({"person_type": "visitor", "direction": "in"}, "周红码"),
+    ]:
+        section = unchecked(**args)
+        assert "（1）" in section and shown in section, (args, section)
+    for args in [{"fever": "1"}, {"person_type": "resident"}, {"health_code": "yellow"}]:
+        assert unchecked(**args) == "", args
