@@ -455,3 +455,19 @@ def test_the_logs_unchecked_visitors_follow_its_filters(app, client, db, site):
         assert "（1）" in section and shown in section, (args, section)
     for args in [{"fever": "1"}, {"person_type": "resident"}, {"health_code": "yellow"}]:
         assert unchecked(**args) == "", args
+
+
+def test_a_phone_that_registered_several_people_offers_each_pass(app, client, db, site):
+    """A parent registers themself, then their child ("Register another person"): the gate
+    page offered only the newest pass, and the parent's own was out of reach. Now each of
+    today's passes of this phone is offered, by its masked name."""
+    parent = register(client, site, name="赵小明")
+    child = register(client, site, name="赵小宝")
+    page = client.get(f"/s/{site['code']}").get_data(as_text=True)
+    for registration, masked in ((parent, "赵*明"), (child, "赵*宝")):
+        link = re.search(
+            rf'<a [^>]*href="/s/{site["code"]}/pass/{registration}"[^>]*>([^<]*)</a>', page
+        )
+        assert link and masked in link.group(1), page
+    assert "赵小明" not in page and "赵小宝" not in page
+    assert page.index(child) < page.index(parent)  # the newest first

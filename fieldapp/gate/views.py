@@ -342,7 +342,7 @@ def _register_response(site, form, status=200):
         site=site,
         form=form,
         retention_days=records.retention_days(get_db()),
-        earlier=_my_pass_today(site),
+        earlier=_my_passes_today(site),
     )
 
 
@@ -374,17 +374,17 @@ def _mine(registration_uuid: str) -> bool:
     return registration_uuid in session.get(MY_PASSES, []) + session.get(MY_FORMS, [])
 
 
-def _my_pass_today(site):
-    """This browser's latest registration at the site today, if any (to show its pass again)."""
+def _my_passes_today(site) -> list[dict]:
+    """This browser's registrations at the site today, newest first, with their names masked
+    (to show their passes again: one phone may register a family, one by one)."""
     tz = current_app.config["TIMEZONE"]
-    found = None
+    found = []
     for registration_uuid in {*session.get(MY_PASSES, []), *session.get(MY_FORMS, [])}:
         row = registrations.get(get_db(), registration_uuid)
         if row is not None and row["site_id"] == site["id"]:
             if days.local(row["recorded_at"], tz).date() == days.today(tz):
-                if found is None or row["recorded_at"] > found["recorded_at"]:
-                    found = row
-    return found
+                found.append({**dict(row), "masked": selfreg.mask_name(row["name"])})
+    return sorted(found, key=lambda r: r["recorded_at"], reverse=True)
 
 
 def _register_site(code: str):
