@@ -369,3 +369,105 @@ def test_an_entry_at_another_site_does_not_check_a_registration(app, client, db,
     assert section and "赵小明" in section.group(0)  # still never checked at its own gate
     checked_at_the_gate(app, db, site, VISITOR["name"], registration)
     assert "在门岗核验" in client.get(f"/s/{site['code']}/pass/{registration}").text
+
+
+def test_a_registration_whose_answer_was_lost_is_offered_on_reload_not_made_again(
+    app, client, db, site
+):
+    """The bar dropped after the instance stored the registration: the visitor's phone never
+    got the answer (nor the cookie that remembers the pass) and the visitor reloads the gate
+    page. It says they registered and shows that pass, rather than an empty form that makes a
+    second registration (one of them then "never checked at the gate" in the console)."""
+    form = {**VISITOR, **shown_form(client, site)}
+    before = client.get_cookie("session").value
+    assert client.post(f"/s/{site['code']}/register", data=form).status_code == 303
+    client.set_cookie("session", before)  # the answer never came
+    again = client.get(f"/s/{site['code']}").get_data(as_text=True)
+    assert "您已于" in again and f"/s/{site['code']}/pass/{form['uuid']}" in again
+    shown = client.get(f"/s/{site['code']}/pass/{form['uuid']}")
+    assert shown.status_code == 200 and "赵*明" in shown.get_data(as_text=True)
+    assert [r[0] for r in db.execute("SELECT uuid FROM registrations")] == [form["uuid"]]
+    # Only ids this instance gave this browser: another's pass id sent in a refused form (no
+    # consent: the form comes back with it) is not taken for this browser's.
+    theirs = register(app.test_client(), site, name="钱多多")
+    nosy = app.test_client()
+    refused = nosy.post(
+        f"/s/{site['code']}/register",
+        data={**VISITOR, **shown_form(nosy, site), "uuid": theirs, "consent": ""},
+    )
+    assert refused.status_code == 422
+    assert theirs not in nosy.get(f"/s/{site['code']}").get_data(as_text=True)
+    assert nosy.get(f"/s/{site['code']}/pass/{theirs}").status_code == 404
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_a_visitor_form_whose_page_expired_comes_back_with_what_was_typed(
+    app, client, db, site, htmx
+):
+    """The phone's browser lost its session (restarted, cookies cleared) while the form was
+    open: the form's token is stale. The visitor got a bare "page expired" page (or, with
+    htmx, "the instance answered with an error (400)") and lost what they typed. Now the form
+    comes back with it and a new token, saying nothing was saved; the next tap registers."""
+    form = {**VISITOR, **shown_form(client, site)}
+    client.delete_cookie("session")  # the browser restarted: the session cookie is gone
+    headers = {"HX-Request": "true"} if htmx else {}
+    refused = client.post(f"/s/{site['code']}/register", data=form, headers=headers)
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == (200 if htmx else 400)
+    assert "页面已过期，本次未保存" in html and "允许本网站使用 Cookie" in html
+    assert 'value="赵小明"' in html and 'value="上海市浦东新区"' in html
+    assert ("<html" in html) is not htmx
+    assert db.execute("SELECT count(*) FROM registrations").fetchone()[0] == 0
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]*)"', html).group(1)
+    done = client.post(f"/s/{site['code']}/register", data={**form, "csrf_token": token})
+    assert done.status_code == 303 and done.headers["Location"].endswith(form["uuid"])
+    assert [r[0] for r in db.execute("SELECT uuid FROM registrations")] == [form["uuid"]]
+    # A stale token with the session still there says nothing of cookies.
+    stale = client.post(f"/s/{site['code']}/register", data={**form, "csrf_token": "stale"})
+    assert stale.status_code == 400 and "页面已过期" in stale.text and "Cookie" not in stale.text
+
+
+def test_the_logs_unchecked_visitors_follow_its_filters(app, client, db, site):
+    """The coordinator narrows the log (red codes, a name, fevers, residents): the visitors
+    "never checked at the gate" above it were every one of the dates all the same, under a
+    heading that counted them as if they matched."""
+    visitor = app.test_client()
+    register(visitor, site, name="周红码", health_code="red", travel="", travel_where="")
+    register(visitor, site, name="吴绿码", health_code="green", direction="out")
+    make_user(app, "admin", "admin")
+    login(client, "admin")
+
+    def unchecked(**args) -> str:
+        html = client.get("/console/log", query_string=args).get_data(as_text=True)
+        found = re.search(r'<section class="unchecked".*?</section>', html, re.S)
+        return found.group(0) if found else ""
+
+    everyone = unchecked()
+    assert "（2）" in everyone and "周红码" in everyone and "吴绿码" in everyone
+    for args, shown in [
+        ({"health_code": "red"}, "周红码"),
+        ({"q": "绿码"}, "吴绿码"),
+        ({"q": "3-2-501", "travel": "1"}, "吴绿码"),
+        ({"direction": "out"}, "吴绿码"),
+        ({"person_type": "visitor", "direction": "in"}, "周红码"),
+    ]:
+        section = unchecked(**args)
+        assert "（1）" in section and shown in section, (args, section)
+    for args in [{"fever": "1"}, {"person_type": "resident"}, {"health_code": "yellow"}]:
+        assert unchecked(**args) == "", args
+
+
+def test_a_phone_that_registered_several_people_offers_each_pass(app, client, db, site):
+    """A parent registers themself, then their child ("Register another person"): the gate
+    page offered only the newest pass, and the parent's own was out of reach. Now each of
+    today's passes of this phone is offered, by its masked name."""
+    parent = register(client, site, name="赵小明")
+    child = register(client, site, name="赵小宝")
+    page = client.get(f"/s/{site['code']}").get_data(as_text=True)
+    for registration, masked in ((parent, "赵*明"), (child, "赵*宝")):
+        link = re.search(
+            rf'<a [^>]*href="/s/{site["code"]}/pass/{registration}"[^>]*>([^<]*)</a>', page
+        )
+        assert link and masked in link.group(1), page
+    assert "赵小明" not in page and "赵小宝" not in page
+    assert page.index(child) < page.index(parent)  # the newest first

@@ -9,6 +9,7 @@ import os
 import re
 import time
 import uuid as uuidlib
+from dataclasses import asdict
 from datetime import date
 
 from flask import (
@@ -117,6 +118,7 @@ def log():
             site=filters.site,
             date_from=filters.date_from,
             date_to=filters.date_to,
+            match=asdict(filters),
         )
         unchecked = [logbook.present(dict(r), user.role) for r in found]
     return page_or_fragment(

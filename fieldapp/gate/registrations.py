@@ -87,10 +87,18 @@ def unchecked(
     site: str = "",
     date_from: str = "",
     date_to: str = "",
+    match: Mapping[str, Any] | None = None,
     limit: int = 50,
 ) -> tuple[list[sqlite3.Row], int]:
     """Registrations no gate entry names, newest first (at most limit), and how many in all:
-    visitors who registered and were never checked at the gate."""
+    visitors who registered and were never checked at the gate.
+
+    match: the log's other filters, so that what it lists under them matches them too
+    (direction, health_code, person_type, travel, fever, q; search_personal: whether q
+    searches names and phones, not for a viewer)."""
+    match = match or {}
+    if match.get("person_type") not in (None, "", "visitor"):
+        return [], 0  # a visitor's own registration is a visitor's
     clauses = [
         # The partial index entries_registration only where its condition is written out:
         # without it PostgreSQL costs a seq scan of every entry (never run, as registrations
@@ -111,6 +119,26 @@ def unchecked(
     if date_to:
         clauses.append("r.recorded_at < ?")
         params.append(days.bounds(date.fromisoformat(date_to), days.zone(tz))[1])
+    for key in ("direction", "health_code"):
+        if match.get(key):
+            clauses.append(f"r.{key} = ?")
+            params.append(match[key])
+    if match.get("travel"):
+        clauses.append("r.travel = 1")
+    if match.get("fever"):
+        clauses.append("r.temperature >= ?")
+        params.append(rules.FEVER_AT)
+    if match.get("q"):
+        lower = db.contains(match["q"], "lower")
+        if match.get("search_personal", True):
+            clauses.append(
+                "(lower(r.name) LIKE ? ESCAPE '\\' OR r.phone LIKE ? ESCAPE '\\'"
+                " OR lower(r.destination) LIKE ? ESCAPE '\\')"
+            )
+            params += [lower, db.contains(match["q"]), lower]
+        else:
+            clauses.append("lower(r.destination) LIKE ? ESCAPE '\\'")
+            params.append(lower)
     where = " AND ".join(clauses)
     total = conn.execute(
         f"SELECT count(*) FROM registrations r WHERE {where}",  # noqa: S608 -- built from code

@@ -116,6 +116,24 @@ def csrf_expired(error: CSRFError):
             # and gate.js sends the same record again with it rather than show this.
             response.headers["X-Fieldapp-Token"] = "renewed"
             return response
+    if request.endpoint == "gate.self_register" and code:
+        site = _register_site(code)
+        if site is not None:
+            # A visitor's form: what they typed comes back with a new token (and session).
+            form = selfreg.for_site(site)
+            message = _(
+                "This page had expired, so nothing was saved. Check your details and tap"
+                " “Register” again."
+            )
+            if current_app.config["SESSION_COOKIE_NAME"] not in request.cookies:
+                # No cookie came at all: the browser lost it, or keeps none (then every
+                # send fails like this one, and only its settings can change that).
+                message += " " + _(
+                    "If this happens again, allow this site to use cookies in your browser's"
+                    " settings, or open the page in another browser."
+                )
+            form.form_errors.append(message)
+            return _register_response(site, form, 400)
     return render_template("errors/csrf.html"), 400
 
 
@@ -316,6 +334,7 @@ def qr_image(code: str, kind: str):
 
 
 def _register_response(site, form, status=200):
+    _remember_form(form)
     return page_or_fragment(
         "gate/self_register.html",
         "gate/_self_register.html",
@@ -323,39 +342,68 @@ def _register_response(site, form, status=200):
         site=site,
         form=form,
         retention_days=records.retention_days(get_db()),
-        earlier=_my_pass_today(site),
+        earlier=_my_passes_today(site),
     )
 
 
 # The passes this browser registered, newest last (the session cookie): only it shows them.
 MY_PASSES = "visitor_passes"
+# The registration ids this instance gave this browser's forms, newest last. A form sent whose
+# answer never came (the signal dropped) is stored, but the cookie above was not updated: the
+# page reloaded then finds its registration by the id it gave, rather than open an empty form
+# that registers the visitor a second time.
+MY_FORMS = "visitor_forms"
 
 
 def _remember_pass(registration_uuid: str) -> None:
     session[MY_PASSES] = [*session.get(MY_PASSES, [])[-4:], registration_uuid]
 
 
-def _my_pass_today(site):
-    """This browser's latest registration at the site today, if any (to show its pass again)."""
+def _remember_form(form) -> None:
+    """Remember the form's registration id if this instance made it now (not one sent in: a
+    refused form keeps what was sent, which may be the id of someone else's pass)."""
+    made = form.uuid.data
+    if request.method == "POST" and made in request.form.getlist("uuid"):
+        return
+    if made and made not in session.get(MY_FORMS, []):
+        session[MY_FORMS] = [*session.get(MY_FORMS, [])[-4:], made]
+
+
+def _mine(registration_uuid: str) -> bool:
+    """Whether this browser registered it (its pass is shown only here)."""
+    return registration_uuid in session.get(MY_PASSES, []) + session.get(MY_FORMS, [])
+
+
+def _my_passes_today(site) -> list[dict]:
+    """This browser's registrations at the site today, newest first, with their names masked
+    (to show their passes again: one phone may register a family, one by one)."""
     tz = current_app.config["TIMEZONE"]
-    for registration_uuid in reversed(session.get(MY_PASSES, [])):
+    found = []
+    for registration_uuid in {*session.get(MY_PASSES, []), *session.get(MY_FORMS, [])}:
         row = registrations.get(get_db(), registration_uuid)
         if row is not None and row["site_id"] == site["id"]:
             if days.local(row["recorded_at"], tz).date() == days.today(tz):
-                return row
-    return None
+                found.append({**dict(row), "masked": selfreg.mask_name(row["name"])})
+    return sorted(found, key=lambda r: r["recorded_at"], reverse=True)
+
+
+def _register_site(code: str):
+    """The open site a visitor's form is shown for or sent to, or None. A form opened before
+    the code changed saves all the same (as the volunteers' form does); a poster's old code
+    opens no new form."""
+    conn = get_db()
+    site = sites.active_by_code(conn, code)
+    if request.method == "POST" and site is None:
+        posted = sites.posted_to(conn, code)
+        site = posted if posted is not None and posted["active"] else None
+    return site
 
 
 @bp.route("/s/<code>/register", methods=["GET", "POST"])
 def self_register(code: str):
     """A visitor registers themself at a site's gate: own details only, nobody else's."""
     conn = get_db()
-    # A form opened before the code changed saves all the same (as the volunteers' form does);
-    # a poster's old code opens no new form.
-    site = sites.active_by_code(conn, code)
-    if request.method == "POST" and site is None:
-        posted = sites.posted_to(conn, code)
-        site = posted if posted is not None and posted["active"] else None
+    site = _register_site(code)
     if site is None:
         abort(404)
     form = selfreg.for_site(site)
@@ -380,7 +428,7 @@ def visitor_pass(code: str, registration_uuid: str):
     """The visitor's pass, on the phone that registered (POST-redirect-GET, or opened again),
     also under the code the site had when they registered."""
     site = sites.posted_to(get_db(), code) or _site_or_404(code)
-    if registration_uuid not in session.get(MY_PASSES, []):
+    if not _mine(registration_uuid):
         page = render_template("gate/pass_elsewhere.html", site=site)
         return Response(page, 404)
     return _pass_response(site, registration_uuid)

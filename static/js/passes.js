@@ -89,7 +89,11 @@
       try { body = await res.json(); } catch (_) { /* an answer that is not ours */ }
     }
     if (!FieldGate.latest(turn)) return false; // someone else was chosen while it was asked
-    if (!res || res.status >= 500) {
+    // A captive portal's page answering in the instance's place (a station's or a hotel's
+    // Wi-Fi: 200, its login page), or anything but this registration, is no answer: taken for
+    // one, it lost the entry's link and the visitor was "never checked at the gate".
+    const ours = res && res.headers.get("X-Fieldapp") === "1";
+    if (!res || res.status >= 500 || !ours || (res.ok && body.uuid !== uuid)) {
       FieldGate.pickVisitor({ uuid }, turn);
       say(t("VisitorOffline"), true);
       return true;

@@ -186,3 +186,42 @@ def test_a_visitors_pass_looked_up_slowly_does_not_replace_a_person_picked_after
     page.click(f"{FORM} button.save")
     page.locator("#gate-saved", has_text="张建国").wait_for()
     assert stored(server) == {"张建国": (person[0], "", 36.6)}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {
+            "content_type": "text/html",
+            "body": "<html><body>欢迎使用免费 Wi-Fi，请登录</body></html>",
+        },
+        {"content_type": "application/json", "body": '{"status": "ok"}'},
+    ],
+    ids=["portal", "stranger"],
+)
+def test_a_lookup_answered_by_someone_else_keeps_the_link_to_the_registration(
+    server, browser, context, page, answer
+):
+    """At a station's or a hotel's Wi-Fi a captive portal answers the lookup of a scanned
+    visitor's pass in the instance's place (200, its login page). The phone took that for the
+    registration: the form lost its link to it and said nothing, and the visitor, checked at the
+    gate, was listed in the console as never checked. Now an answer that is not the visitor's
+    registration is no answer: the link stays, and the volunteer is told to type the name."""
+    site = gate_phone(server, context, page)
+    scan, link = visitor_pass(browser, server, site, "赵小明")
+    page.evaluate(LOAD_SCANNER)
+    context.route("**/s/*/registrations/*", lambda route: route.fulfill(status=200, **answer))
+    assert page.evaluate("(text) => FieldPasses.scanned(text)", scan) is True
+    assert page.input_value(f"{FORM} [name=registration_uuid]") == link
+    assert page.locator("#entry-form [name=person_type][value=visitor]").is_checked()
+    assert "读不到访客的登记内容" in page.inner_text("#pass-scanner [data-scan-note]")
+    context.unroute("**/s/*/registrations/*")
+
+    page.fill(f"{FORM} [name=name]", "赵小明")
+    page.fill(f"{FORM} [name=phone]", "13912345678")
+    page.check(f"{FORM} [name=direction][value=in]")
+    page.check(f"{FORM} [name=health_code][value=green]")
+    page.fill(f"{FORM} [name=temperature]", "36.6")
+    page.click(f"{FORM} button.save")
+    page.locator("#gate-saved", has_text="赵小明").wait_for()
+    assert stored(server) == {"赵小明": ("", link, 36.6)}
