@@ -7,12 +7,12 @@ from __future__ import annotations
 import io
 import json
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from console_support import csrf, login, make_user
 from reports_support import added_on
-from screening_support import TZ, added, answer, make_campaign, make_sites, save, today
+from screening_support import TZ, added, answer, local, make_campaign, make_sites, save, today
 
 from fieldapp.gate import sites
 from fieldapp.phones import devices
@@ -590,3 +590,43 @@ def test_a_close_made_on_an_answer_from_a_phone_whose_clock_ran_ahead_closes_it(
     assert followup.listing(db, None, utcnow() + timedelta(days=1), "open") == []
     assert "李秀英" not in coordinator.get("/console/screening/followups").text
     assert "李秀英" in coordinator.get("/console/screening/followups?status=closed").text
+
+
+def test_a_past_days_coverage_keeps_a_site_closed_since_and_leaves_out_one_closed_that_day(
+    app, db, world, monkeypatch
+):
+    """人民医院扩建工地 screened all three of its people yesterday and closed this morning;
+    阳光花园 was closed from three days ago to yesterday evening (opened again). The coverage
+    page and its export of the day before yesterday, as the roll-call of that day, list the
+    sites open on it: the building site with its three, not 阳光花园 with its four not screened."""
+    jintan, building, cid = world["jintan"], world["site"], world["campaign"].id
+    yesterday, before = today() - timedelta(days=1), today() - timedelta(days=2)
+    recs = [
+        answer(cid, building["id"], p, day=d)
+        for d in (yesterday, before)
+        for p in building["people"]
+    ]
+    assert {r.status for r in save(app, db, recs)} == {"applied"}
+    with app.app_context():
+        for at, site, active in (
+            (local(today() - timedelta(days=3), 12), jintan, False),
+            (local(yesterday, 20), jintan, True),
+            (iso(utcnow() - timedelta(minutes=1)), building, False),
+        ):
+            stamp = datetime.fromisoformat(at.replace("Z", "+00:00"))
+            monkeypatch.setattr(sites, "utcnow", lambda stamp=stamp: stamp)
+            assert sites.set_active(db, site["id"], active)
+        monkeypatch.undo()
+    coordinator = signed_in(app, "jintan", "coordinator", districts=["金坛区"])
+    for day, said, listed in (
+        (yesterday, "应排查 7 人，已排查 3 人，未排查 4 人", {jintan["id"], building["id"]}),
+        (before, "应排查 3 人，已排查 3 人，未排查 0 人", {building["id"]}),
+    ):
+        page = coordinator.get(f"/console/screening/{cid}?day={day.isoformat()}").text
+        summary = re.search(r'<p class="screening-summary" data-summary>(.*?)</p>', page, re.S)
+        assert said in summary.group(1), day
+        assert set(re.findall(r'<tr data-site="([^"]+)"', page)) == listed, day
+        exported = coordinator.get(f"/console/screening/{cid}/coverage.csv?day={day.isoformat()}")
+        assert said in exported.data.decode("utf-8-sig").splitlines()[0]
+        rc = coordinator.get(f"/console/rollcall?day={day.isoformat()}").text
+        assert set(re.findall(r'data-site="([^"]+)"', rc)) >= listed

@@ -129,13 +129,19 @@ def site_rows(
     district: str | None = None,
     site_ids: Iterable[str] | None = None,
     open_only: bool = True,
+    open_on: tuple[date, str] | None = None,
 ) -> list[sqlite3.Row]:
     """The open sites a campaign screens, by district and name; narrowed to a district and to
     the site ids a console user may see (None: every site). open_only=False: closed ones too,
-    for site_ids chosen already (a past day's roll-call lists a site closed since)."""
+    for site_ids chosen already (a past day's roll-call lists a site closed since). open_on
+    (a day, the time zone): the sites open at some time that day, as its roll-call lists them
+    (sites.open_on): a site closed since keeps its figures, one closed all day is not missing."""
     which = "active = 1" if open_only else "1 = 1"
-    sql = f"SELECT id, name, district FROM sites WHERE {which}"  # noqa: S608 -- fixed clauses
     params: list[Any] = []
+    if open_on is not None:
+        which, opened = site_lookup.open_on(*open_on, alias="sites")
+        params += opened
+    sql = f"SELECT id, name, district FROM sites WHERE {which}"  # noqa: S608 -- fixed clauses
     if district is not None:
         sql += " AND district = ?"
         params.append(district)

@@ -254,7 +254,8 @@ def build(
 ) -> Coverage:
     """Coverage of a campaign on a day (in the gates' time zone tz), for a district (or every
     site it covers), narrowed to the site ids a console user may see (None: all)."""
-    covered = campaigns.site_rows(conn, campaign, district=district)
+    # The sites open on the day, as its roll-call lists them: a past day keeps its figures.
+    covered = campaigns.site_rows(conn, campaign, district=district, open_on=(day, tz))
     allowed = set(site_ids) if site_ids is not None else None
     sites = [s for s in covered if allowed is None or s["id"] in allowed]
     # Every site the campaign covers: one pass over the roster and the counts beats asking
