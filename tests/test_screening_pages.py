@@ -630,3 +630,35 @@ def test_a_past_days_coverage_keeps_a_site_closed_since_and_leaves_out_one_close
         assert said in exported.data.decode("utf-8-sig").splitlines()[0]
         rc = coordinator.get(f"/console/rollcall?day={day.isoformat()}").text
         assert set(re.findall(r'data-site="([^"]+)"', rc)) >= listed
+
+
+def test_a_follow_up_step_sent_twice_is_recorded_once(app, db, world, screened):
+    """A double click on "save the check" (or a retry after a lost answer) sends the page's
+    form twice: one check is stored, today's count says one, and the second says so."""
+    site, campaign = world["jintan"], world["campaign"]
+    person = site["people"][1]
+    coordinator = signed_in(app, "jintan", "coordinator", districts=["金坛区"])
+    url = f"/console/screening/followups/{campaign.id}/{person}"
+    page = coordinator.get(url).text
+    for action in ("check", "close"):
+        form = re.search(
+            rf'<form method="post" action="{url}/action"[^>]*>(?:(?!</form>).)*'
+            rf'name="action" value="{action}"(?:(?!</form>).)*</form>',
+            page,
+            re.S,
+        ).group(0)
+        fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
+        assert "uuid" in fields, form
+        typed = {"check": {"temperature": "36.6"}, "close": {"outcome": "completed"}}[action]
+        first = coordinator.post(url + "/action", data={**fields, **typed})
+        assert first.status_code == 303
+        second = coordinator.post(url + "/action", data={**fields, **typed})
+        assert second.status_code == 303
+        page = coordinator.get(url).text
+        assert "已经保存过了" in page
+        if action == "check":
+            assert "已测 1 次，应测 2 次" in page
+    rows = db.execute("SELECT action FROM screening_actions ORDER BY recorded_at").fetchall()
+    assert [r[0] for r in rows] == ["check", "close"]
+    audit = db.execute("SELECT detail FROM audit_log WHERE action = 'screening_action'").fetchall()
+    assert [r[0] for r in audit] == ["check", "close"]

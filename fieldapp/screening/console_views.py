@@ -3,6 +3,7 @@ people and their answers, the follow-ups. The site phone's pages are in views.py
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from typing import Any
 
@@ -261,6 +262,8 @@ def _followup_page(follow: dict, error: str = "", typed=None):
         campaign=campaign,
         errors=[error] if error else [],
         typed=typed or {},
+        # Each form's step has its id from here: sent twice, it is stored once.
+        step_uuids={a: str(uuid.uuid4()) for a in ("check", "close", "reopen")},
     )
     return page, 422 if error else 200
 
@@ -272,16 +275,28 @@ def followup_action(campaign_id: str, person_id: str):
     user = current_user()
     follow = _followup_or_404(campaign_id, person_id)
     action = request.form.get("action", "")
+    try:  # the form's: a second click, or a retry after a lost answer, is the same step
+        step_uuid = sync.store.canonical_uuid(request.form.get("uuid"))
+    except sync.Invalid:
+        step_uuid = None
     record = followup.wire(
         follow,
         user.name,
         action,
+        uuid=step_uuid,
         temperature=request.form.get("temperature") or None,
         outcome=request.form.get("outcome", ""),
         note=request.form.get("note", ""),
     )
+    back = redirect(
+        url_for("screening_console.followup_page", campaign_id=campaign_id, person_id=person_id),
+        303,
+    )
     conn = get_db()
     with transaction(conn):
+        if step_uuid and followup.stored(conn, step_uuid, follow["campaign_id"]):
+            flash(_("This was saved already."))
+            return back
         result = records.save(conn, [record], source=SOURCE)[0]
         if result.status == "applied":
             audit.write(
@@ -290,7 +305,4 @@ def followup_action(campaign_id: str, person_id: str):
     if result.status != "applied":  # nothing saved: the page again, the form as typed
         return _followup_page(follow, result.reason or result.status, typed=request.form)
     flash(_("Saved: %(action)s.", action=followup.ACTIONS[action]))
-    return redirect(
-        url_for("screening_console.followup_page", campaign_id=campaign_id, person_id=person_id),
-        303,
-    )
+    return back
