@@ -214,6 +214,11 @@ NOT_YET = {
         ({"added": True, "name": "新人", "phone": "123"}, "A mobile number has 11 digits"),
         ({"added": True, "name": "新人", "person_type": "alien"}, "Choose who this is."),
         ({"added": "perhaps"}, "Choose yes or no."),
+        # A roster person's id as someone added: counted twice among the people to screen.
+        (
+            {"added": True, "name": "冒名", "phone": "13900002222", "person_type": "worker"},
+            "adds someone not on the roster under the id of someone on it",
+        ),
         ({"note": "x" * 201}, "Note: At most 200 characters."),
     ],
 )

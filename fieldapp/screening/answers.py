@@ -81,6 +81,12 @@ def validate(conn: sqlite3.Connection, data: dict[str, Any], tz_name: str) -> di
         ).fetchone()
         if known is None:
             raise sync.NotYet(_("The answer is about someone not on this site's roster."))
+    # No form adds someone under a roster person's id: they would be counted twice among the
+    # people to screen (the roster, and the added) and once as added on site.
+    elif conn.execute("SELECT 1 FROM roster WHERE id = ?", (person_id,)).fetchone() is not None:
+        raise sync.Invalid(
+            _("The answer adds someone not on the roster under the id of someone on it.")
+        )
     out: dict[str, Any] = dict.fromkeys(questions.WIRE_KEYS, "")
     out.update(clean)  # questions the campaign does not ask stay empty
     out.update(campaign_id=campaign_id, site_id=site_id, person_id=person_id)
