@@ -662,3 +662,31 @@ def test_a_follow_up_step_sent_twice_is_recorded_once(app, db, world, screened):
     assert [r[0] for r in rows] == ["check", "close"]
     audit = db.execute("SELECT detail FROM audit_log WHERE action = 'screening_action'").fetchall()
     assert [r[0] for r in audit] == ["check", "close"]
+
+
+def test_ending_a_campaign_leaves_the_days_it_ran_on_their_roll_call(app, db, world, runner):
+    """The campaign screened 阳光花园 yesterday and today and is ended this afternoon: the
+    roll-calls of yesterday and today keep its cells (and say so as they did); the gate page
+    no longer links to it, and the campaign list says the day it ended."""
+    site, campaign = world["jintan"], world["campaign"]
+    yesterday = today() - timedelta(days=1)
+    recs = [answer(campaign.id, site["id"], p, day=yesterday) for p in site["people"][:2]]
+    recs.append(answer(campaign.id, site["id"], site["people"][0]))
+    assert {r.status for r in save(app, db, recs)} == {"applied"}
+    coordinator = signed_in(app, "jintan", "coordinator", districts=["金坛区"])
+
+    def cell(day):
+        rc = coordinator.get(f"/console/rollcall?day={day.isoformat()}").text
+        row = re.search(f'data-site="{site["id"]}">(.*?)</tr>', rc, re.S).group(1)
+        return "排查：复工人员排查" in rc, re.findall(r"\b\d+/\d+\b", row)
+
+    before = {day: cell(day) for day in (yesterday, today())}
+    assert before == {yesterday: (True, ["2/4"]), today(): (True, ["1/4"])}
+    result = runner.invoke(args=["screening", "campaign", "end", campaign.id])
+    assert result.exit_code == 0, result.output
+    assert {day: cell(day) for day in (yesterday, today())} == before
+    listed = runner.invoke(args=["screening", "campaign", "list"]).output
+    assert f"{campaign.start_day.isoformat()}–{today().isoformat()}" in listed
+    client = app.test_client()
+    enrol(client, db, site)
+    assert "/screening" not in client.get(f"/s/{site['code']}").text
