@@ -690,3 +690,19 @@ def test_ending_a_campaign_leaves_the_days_it_ran_on_their_roll_call(app, db, wo
     client = app.test_client()
     enrol(client, db, site)
     assert "/screening" not in client.get(f"/s/{site['code']}").text
+
+
+def test_a_day_that_is_no_date_is_said_as_text_never_read_as_html(app, db, world, screened):
+    """?day= is shown back in the error: markup typed there is text, not a link on our page."""
+    site, cid = world["jintan"], world["campaign"].id
+    coordinator = signed_in(app, "jintan", "coordinator", districts=["金坛区"])
+    typed = "<a href=//x.cn>点此</a>"
+    for path in (
+        f"/console/screening/{cid}/sites/{site['id']}",
+        f"/console/screening/{cid}/coverage.csv",
+        f"/console/screening/{cid}/coverage.xlsx",
+    ):
+        r = coordinator.get(path, query_string={"day": typed})
+        assert r.status_code == 400, path
+        assert "2020-02-15" in r.text and "<a href=//x.cn>" in r.text, path
+        assert r.mimetype == "text/plain", path

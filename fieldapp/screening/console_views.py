@@ -157,7 +157,7 @@ def _export(campaign_id: str, kind: str):
     campaign = _campaign_or_404(campaign_id)
     cov, error = _coverage_for_request(campaign)
     if cov is None:
-        return Response(error, 400)
+        return Response(error, 400, mimetype="text/plain")  # it quotes what was typed
     return exports.audited_download(cov, coverage, kind, "screening", campaign.name)
 
 
@@ -184,7 +184,7 @@ def console_site(campaign_id: str, site_id: str):
     try:
         day = days.parse_day(request.args.get("day") or _today())
     except ValueError as exc:
-        return Response(str(exc), 400)
+        return Response(str(exc), 400, mimetype="text/plain")  # it quotes what was typed
     people = answers.people(get_db(), campaign, site_id, day)
     for p in people:  # name and phone as the user's role may see them
         p.update(logbook.present(p, user.role))
