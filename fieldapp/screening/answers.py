@@ -122,8 +122,9 @@ def people(
 ) -> list[dict[str, Any]]:
     """A site's people for a campaign on a day, roster first by name, then people added on
     phones: each with `last` (the latest answer up to that day, what a re-check starts from),
-    `current` (the answer in force for the day's coverage, or None) and `state` (not_yet,
-    done, or follow: the answer puts them in isolation or observation)."""
+    `current` (the answer in force for the day's coverage, or None), `state` (not_yet,
+    done, or follow: the answer puts them in isolation or observation) and `aliases` (the
+    other ids their answers came under: added on site, or on another phone)."""
     first, last = campaign.window(day)
     roster = conn.execute(
         "SELECT id, name, phone, unit, person_type FROM roster"
@@ -143,6 +144,7 @@ def people(
     # under the least id, as coverage.joined counts them.
     on_roster = {rosters.person_key(p["name"], p["phone"]): p["id"] for p in roster}
     listed = set(on_roster.values())
+    aliases: dict[str, list[str]] = defaultdict(list)  # their other ids (a phone may know one)
     for person_id in sorted(p for p in answers if p not in listed):
         named = tallies.latest(a for a in answers[person_id] if a["added"])
         if named is None:
@@ -150,14 +152,18 @@ def people(
         same = on_roster.setdefault(rosters.person_key(named["name"], named["phone"]), person_id)
         if same != person_id:
             answers[same] += answers.pop(person_id)
-    out = [_person(dict(p), False, answers.pop(p["id"], []), first, last) for p in roster]
+            aliases[same].append(person_id)
+    out = [
+        _person(dict(p, aliases=aliases[p["id"]]), False, answers.pop(p["id"], []), first, last)
+        for p in roster
+    ]
     added = []
     for person_id, found in answers.items():  # the rest: people not on the roster
         named = tallies.latest(a for a in found if a["added"])
         if named is None:
             continue  # someone who has left the roster: not asked for any more
         person = {k: named[k] for k in ("name", "phone", "unit", "person_type")}
-        person["id"] = person_id
+        person.update(id=person_id, aliases=aliases[person_id])
         added.append(_person(person, True, found, first, last))
     added.sort(key=lambda p: (p["name"], p["id"]))
     return out + added
