@@ -706,3 +706,29 @@ def test_a_day_that_is_no_date_is_said_as_text_never_read_as_html(app, db, world
         assert r.status_code == 400, path
         assert "2020-02-15" in r.text and "<a href=//x.cn>" in r.text, path
         assert r.mimetype == "text/plain", path
+
+
+def test_a_past_days_site_page_lists_the_roster_of_that_day(app, db, world, runner, tmp_path):
+    """周新人 joins 阳光花园's roster today: yesterday's page of the site's people lists the
+    four its coverage counted that day, not a fifth 'not yet' who was not there to screen."""
+    site, cid = world["jintan"], world["campaign"].id
+    yesterday = today() - timedelta(days=1)
+    assert {
+        r.status for r in save(app, db, [answer(cid, site["id"], site["people"][0], day=yesterday)])
+    } == {"applied"}
+    (tmp_path / "new.csv").write_text(
+        "name,phone,unit,person_type\n周新人,13900003333,9-9-909,resident\n"
+    )
+    result = runner.invoke(args=["roster", "import", site["code"], str(tmp_path / "new.csv")])
+    assert result.exit_code == 0, result.output
+    coordinator = signed_in(app, "jintan", "coordinator", districts=["金坛区"])
+    shown = {
+        day: coordinator.get(
+            f"/console/screening/{cid}/sites/{site['id']}?day={day.isoformat()}"
+        ).text
+        for day in (yesterday, today())
+    }
+    assert "周新人" not in shown[yesterday] and "周新人" in shown[today()]
+    assert len(re.findall(r'<tr class="state-[^"]+" data-person=', shown[yesterday])) == 4
+    cov = coordinator.get(f"/console/screening/{cid}?day={yesterday.isoformat()}").text
+    assert "应排查 7 人，已排查 1 人，未排查 6 人" in cov

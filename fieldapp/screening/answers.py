@@ -118,18 +118,25 @@ def _answer(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def people(
-    conn: sqlite3.Connection, campaign: campaigns.Campaign, site_id: str, day: date
+    conn: sqlite3.Connection,
+    campaign: campaigns.Campaign,
+    site_id: str,
+    day: date,
+    until: str | None = None,
 ) -> list[dict[str, Any]]:
     """A site's people for a campaign on a day, roster first by name, then people added on
     phones: each with `last` (the latest answer up to that day, what a re-check starts from),
     `current` (the answer in force for the day's coverage, or None), `state` (not_yet,
     done, or follow: the answer puts them in isolation or observation) and `aliases` (the
-    other ids their answers came under: added on site, or on another phone)."""
+    other ids their answers came under: added on site, or on another phone). until (the end
+    of a past day, a stored UTC time): the roster of that day, as its coverage counts it
+    (coverage.roster_sizes, coverage.joined); None: as it is now."""
     first, last = campaign.window(day)
+    made = "" if until is None else " AND created_at < ?"
     roster = conn.execute(
-        "SELECT id, name, phone, unit, person_type FROM roster"
-        " WHERE site_id = ? AND active = 1 ORDER BY name, id",
-        (site_id,),
+        "SELECT id, name, phone, unit, person_type FROM roster"  # noqa: S608 -- fixed clauses
+        f" WHERE site_id = ? AND active = 1{made} ORDER BY name, id",
+        (site_id,) if until is None else (site_id, until),
     ).fetchall()
     answers: dict[str, list[sqlite3.Row]] = defaultdict(list)
     for a in conn.execute(

@@ -185,7 +185,8 @@ def console_site(campaign_id: str, site_id: str):
         day = days.parse_day(request.args.get("day") or _today())
     except ValueError as exc:
         return Response(str(exc), 400, mimetype="text/plain")  # it quotes what was typed
-    people = answers.people(get_db(), campaign, site_id, day)
+    # The roster of that day, as the coverage of the day counts it.
+    people = answers.people(get_db(), campaign, site_id, day, until=days.bounds(day, _tz())[1])
     for p in people:  # name and phone as the user's role may see them
         p.update(logbook.present(p, user.role))
     accounts.audit_action("screening_view", site_id, f"{campaign.name} {day.isoformat()}")
