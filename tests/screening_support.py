@@ -66,13 +66,12 @@ def make_sites(db) -> list[dict]:
             for i, n in enumerate(people)
         ]
         roster.import_rows(db, site["id"], rows)
-        # On the roster since before any campaign of the tests (a week ago, most of them): a
-        # past day's coverage counts the roster of that day.
+        # The site and its roster since before any campaign of the tests (a week ago, most of
+        # them): a past day's coverage counts the sites open and the roster of that day.
+        since = iso(utcnow() - timedelta(days=30))
         with transaction(db):
-            db.execute(
-                "UPDATE roster SET created_at = ? WHERE site_id = ?",
-                (iso(utcnow() - timedelta(days=30)), site["id"]),
-            )
+            db.execute("UPDATE roster SET created_at = ? WHERE site_id = ?", (since, site["id"]))
+            db.execute("UPDATE sites SET created_at = ? WHERE id = ?", (since, site["id"]))
         site["people"] = [
             r["id"]
             for r in db.execute(

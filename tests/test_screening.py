@@ -214,6 +214,11 @@ NOT_YET = {
         ({"added": True, "name": "新人", "phone": "123"}, "A mobile number has 11 digits"),
         ({"added": True, "name": "新人", "person_type": "alien"}, "Choose who this is."),
         ({"added": "perhaps"}, "Choose yes or no."),
+        # A roster person's id as someone added: counted twice among the people to screen.
+        (
+            {"added": True, "name": "冒名", "phone": "13900002222", "person_type": "worker"},
+            "adds someone not on the roster under the id of someone on it",
+        ),
         ({"note": "x" * 201}, "Note: At most 200 characters."),
     ],
 )
@@ -744,3 +749,20 @@ def test_a_purge_cut_short_never_leaves_counts_of_answers_that_are_gone(
     assert db.execute("SELECT count(*) FROM screenings").fetchone()[0] == 0
     assert db.execute("SELECT count(*) FROM screening_tallies").fetchone()[0] == 0
     assert coverage.build(db, campaign, old_day, tz=TZ).total.screened == 0
+
+
+def test_coverage_of_a_district_the_campaign_does_not_screen_is_refused_not_zero(
+    app, db, world, campaign, runner, monkeypatch
+):
+    """`screening coverage --district` with a typo, or a district the campaign does not cover,
+    says so and fails, rather than print a table of 0 to screen (all done, it would read)."""
+    monkeypatch.setenv("FIELDAPP_LANG", "zh_CN.UTF-8")
+    for district in ("金坛", "溧阳市"):
+        result = runner.invoke(args=["screening", "coverage", campaign.id, "--district", district])
+        assert result.exit_code == 1, result.output
+        assert f"“{campaign.name}”在 {today().isoformat()} 不排查 {district} 的任何场所" in (
+            result.output
+        )
+        assert "应排查 0 人" not in result.output
+    result = runner.invoke(args=["screening", "coverage", campaign.id, "--district", "金坛区"])
+    assert result.exit_code == 0 and "应排查 7 人" in result.output

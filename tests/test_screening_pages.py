@@ -7,12 +7,12 @@ from __future__ import annotations
 import io
 import json
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from console_support import csrf, login, make_user
 from reports_support import added_on
-from screening_support import TZ, added, answer, make_campaign, make_sites, save, today
+from screening_support import TZ, added, answer, local, make_campaign, make_sites, save, today
 
 from fieldapp.gate import sites
 from fieldapp.phones import devices
@@ -590,3 +590,145 @@ def test_a_close_made_on_an_answer_from_a_phone_whose_clock_ran_ahead_closes_it(
     assert followup.listing(db, None, utcnow() + timedelta(days=1), "open") == []
     assert "李秀英" not in coordinator.get("/console/screening/followups").text
     assert "李秀英" in coordinator.get("/console/screening/followups?status=closed").text
+
+
+def test_a_past_days_coverage_keeps_a_site_closed_since_and_leaves_out_one_closed_that_day(
+    app, db, world, monkeypatch
+):
+    """人民医院扩建工地 screened all three of its people yesterday and closed this morning;
+    阳光花园 was closed from three days ago to yesterday evening (opened again). The coverage
+    page and its export of the day before yesterday, as the roll-call of that day, list the
+    sites open on it: the building site with its three, not 阳光花园 with its four not screened."""
+    jintan, building, cid = world["jintan"], world["site"], world["campaign"].id
+    yesterday, before = today() - timedelta(days=1), today() - timedelta(days=2)
+    recs = [
+        answer(cid, building["id"], p, day=d)
+        for d in (yesterday, before)
+        for p in building["people"]
+    ]
+    assert {r.status for r in save(app, db, recs)} == {"applied"}
+    with app.app_context():
+        for at, site, active in (
+            (local(today() - timedelta(days=3), 12), jintan, False),
+            (local(yesterday, 20), jintan, True),
+            (iso(utcnow() - timedelta(minutes=1)), building, False),
+        ):
+            stamp = datetime.fromisoformat(at.replace("Z", "+00:00"))
+            monkeypatch.setattr(sites, "utcnow", lambda stamp=stamp: stamp)
+            assert sites.set_active(db, site["id"], active)
+        monkeypatch.undo()
+    coordinator = signed_in(app, "jintan", "coordinator", districts=["金坛区"])
+    for day, said, listed in (
+        (yesterday, "应排查 7 人，已排查 3 人，未排查 4 人", {jintan["id"], building["id"]}),
+        (before, "应排查 3 人，已排查 3 人，未排查 0 人", {building["id"]}),
+    ):
+        page = coordinator.get(f"/console/screening/{cid}?day={day.isoformat()}").text
+        summary = re.search(r'<p class="screening-summary" data-summary>(.*?)</p>', page, re.S)
+        assert said in summary.group(1), day
+        assert set(re.findall(r'<tr data-site="([^"]+)"', page)) == listed, day
+        exported = coordinator.get(f"/console/screening/{cid}/coverage.csv?day={day.isoformat()}")
+        assert said in exported.data.decode("utf-8-sig").splitlines()[0]
+        rc = coordinator.get(f"/console/rollcall?day={day.isoformat()}").text
+        assert set(re.findall(r'data-site="([^"]+)"', rc)) >= listed
+
+
+def test_a_follow_up_step_sent_twice_is_recorded_once(app, db, world, screened):
+    """A double click on "save the check" (or a retry after a lost answer) sends the page's
+    form twice: one check is stored, today's count says one, and the second says so."""
+    site, campaign = world["jintan"], world["campaign"]
+    person = site["people"][1]
+    coordinator = signed_in(app, "jintan", "coordinator", districts=["金坛区"])
+    url = f"/console/screening/followups/{campaign.id}/{person}"
+    page = coordinator.get(url).text
+    for action in ("check", "close"):
+        form = re.search(
+            rf'<form method="post" action="{url}/action"[^>]*>(?:(?!</form>).)*'
+            rf'name="action" value="{action}"(?:(?!</form>).)*</form>',
+            page,
+            re.S,
+        ).group(0)
+        fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
+        assert "uuid" in fields, form
+        typed = {"check": {"temperature": "36.6"}, "close": {"outcome": "completed"}}[action]
+        first = coordinator.post(url + "/action", data={**fields, **typed})
+        assert first.status_code == 303
+        second = coordinator.post(url + "/action", data={**fields, **typed})
+        assert second.status_code == 303
+        page = coordinator.get(url).text
+        assert "已经保存过了" in page
+        if action == "check":
+            assert "已测 1 次，应测 2 次" in page
+    rows = db.execute("SELECT action FROM screening_actions ORDER BY recorded_at").fetchall()
+    assert [r[0] for r in rows] == ["check", "close"]
+    audit = db.execute("SELECT detail FROM audit_log WHERE action = 'screening_action'").fetchall()
+    assert [r[0] for r in audit] == ["check", "close"]
+
+
+def test_ending_a_campaign_leaves_the_days_it_ran_on_their_roll_call(app, db, world, runner):
+    """The campaign screened 阳光花园 yesterday and today and is ended this afternoon: the
+    roll-calls of yesterday and today keep its cells (and say so as they did); the gate page
+    no longer links to it, and the campaign list says the day it ended."""
+    site, campaign = world["jintan"], world["campaign"]
+    yesterday = today() - timedelta(days=1)
+    recs = [answer(campaign.id, site["id"], p, day=yesterday) for p in site["people"][:2]]
+    recs.append(answer(campaign.id, site["id"], site["people"][0]))
+    assert {r.status for r in save(app, db, recs)} == {"applied"}
+    coordinator = signed_in(app, "jintan", "coordinator", districts=["金坛区"])
+
+    def cell(day):
+        rc = coordinator.get(f"/console/rollcall?day={day.isoformat()}").text
+        row = re.search(f'data-site="{site["id"]}">(.*?)</tr>', rc, re.S).group(1)
+        return "排查：复工人员排查" in rc, re.findall(r"\b\d+/\d+\b", row)
+
+    before = {day: cell(day) for day in (yesterday, today())}
+    assert before == {yesterday: (True, ["2/4"]), today(): (True, ["1/4"])}
+    result = runner.invoke(args=["screening", "campaign", "end", campaign.id])
+    assert result.exit_code == 0, result.output
+    assert {day: cell(day) for day in (yesterday, today())} == before
+    listed = runner.invoke(args=["screening", "campaign", "list"]).output
+    assert f"{campaign.start_day.isoformat()}–{today().isoformat()}" in listed
+    client = app.test_client()
+    enrol(client, db, site)
+    assert "/screening" not in client.get(f"/s/{site['code']}").text
+
+
+def test_a_day_that_is_no_date_is_said_as_text_never_read_as_html(app, db, world, screened):
+    """?day= is shown back in the error: markup typed there is text, not a link on our page."""
+    site, cid = world["jintan"], world["campaign"].id
+    coordinator = signed_in(app, "jintan", "coordinator", districts=["金坛区"])
+    typed = "<a href=//x.cn>点此</a>"
+    for path in (
+        f"/console/screening/{cid}/sites/{site['id']}",
+        f"/console/screening/{cid}/coverage.csv",
+        f"/console/screening/{cid}/coverage.xlsx",
+    ):
+        r = coordinator.get(path, query_string={"day": typed})
+        assert r.status_code == 400, path
+        assert "2020-02-15" in r.text and "<a href=//x.cn>" in r.text, path
+        assert r.mimetype == "text/plain", path
+
+
+def test_a_past_days_site_page_lists_the_roster_of_that_day(app, db, world, runner, tmp_path):
+    """周新人 joins 阳光花园's roster today: yesterday's page of the site's people lists the
+    four its coverage counted that day, not a fifth 'not yet' who was not there to screen."""
+    site, cid = world["jintan"], world["campaign"].id
+    yesterday = today() - timedelta(days=1)
+    assert {
+        r.status for r in save(app, db, [answer(cid, site["id"], site["people"][0], day=yesterday)])
+    } == {"applied"}
+    (tmp_path / "new.csv").write_text(
+        "name,phone,unit,person_type\n周新人,13900003333,9-9-909,resident\n"
+    )
+    result = runner.invoke(args=["roster", "import", site["code"], str(tmp_path / "new.csv")])
+    assert result.exit_code == 0, result.output
+    coordinator = signed_in(app, "jintan", "coordinator", districts=["金坛区"])
+    shown = {
+        day: coordinator.get(
+            f"/console/screening/{cid}/sites/{site['id']}?day={day.isoformat()}"
+        ).text
+        for day in (yesterday, today())
+    }
+    assert "周新人" not in shown[yesterday] and "周新人" in shown[today()]
+    assert len(re.findall(r'<tr class="state-[^"]+" data-person=', shown[yesterday])) == 4
+    cov = coordinator.get(f"/console/screening/{cid}?day={yesterday.isoformat()}").text
+    assert "应排查 7 人，已排查 1 人，未排查 6 人" in cov

@@ -85,6 +85,12 @@ def validate(conn: sqlite3.Connection, data: dict[str, Any], tz_name: str) -> di
         ).fetchone()
         if known is None:
             raise sync.NotYet(_("The answer is about someone not on this site's roster."))
+    # No form adds someone under a roster person's id: they would be counted twice among the
+    # people to screen (the roster, and the added) and once as added on site.
+    elif conn.execute("SELECT 1 FROM roster WHERE id = ?", (person_id,)).fetchone() is not None:
+        raise sync.Invalid(
+            _("The answer adds someone not on the roster under the id of someone on it.")
+        )
     out: dict[str, Any] = dict.fromkeys(questions.WIRE_KEYS, "")
     out.update(clean)  # questions the campaign does not ask stay empty
     out.update(campaign_id=campaign_id, site_id=site_id, person_id=person_id)
@@ -116,17 +122,25 @@ def _answer(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def people(
-    conn: sqlite3.Connection, campaign: campaigns.Campaign, site_id: str, day: date
+    conn: sqlite3.Connection,
+    campaign: campaigns.Campaign,
+    site_id: str,
+    day: date,
+    until: str | None = None,
 ) -> list[dict[str, Any]]:
     """A site's people for a campaign on a day, roster first by name, then people added on
     phones: each with `last` (the latest answer up to that day, what a re-check starts from),
-    `current` (the answer in force for the day's coverage, or None) and `state` (not_yet,
-    done, or follow: the answer puts them in isolation or observation)."""
+    `current` (the answer in force for the day's coverage, or None), `state` (not_yet,
+    done, or follow: the answer puts them in isolation or observation) and `aliases` (the
+    other ids their answers came under: added on site, or on another phone). until (the end
+    of a past day, a stored UTC time): the roster of that day, as its coverage counts it
+    (coverage.roster_sizes, coverage.joined); None: as it is now."""
     first, last = campaign.window(day)
+    made = "" if until is None else " AND created_at < ?"
     roster = conn.execute(
-        "SELECT id, name, phone, unit, person_type FROM roster"
-        " WHERE site_id = ? AND active = 1 ORDER BY name, id",
-        (site_id,),
+        "SELECT id, name, phone, unit, person_type FROM roster"  # noqa: S608 -- fixed clauses
+        f" WHERE site_id = ? AND active = 1{made} ORDER BY name, id",
+        (site_id,) if until is None else (site_id, until),
     ).fetchall()
     answers: dict[str, list[sqlite3.Row]] = defaultdict(list)
     for a in conn.execute(
@@ -141,6 +155,7 @@ def people(
     # under the least id, as coverage.joined counts them.
     on_roster = {rosters.person_key(p["name"], p["phone"]): p["id"] for p in roster}
     listed = set(on_roster.values())
+    aliases: dict[str, list[str]] = defaultdict(list)  # their other ids (a phone may know one)
     for person_id in sorted(p for p in answers if p not in listed):
         named = tallies.latest(a for a in answers[person_id] if a["added"])
         if named is None:
@@ -148,14 +163,18 @@ def people(
         same = on_roster.setdefault(rosters.person_key(named["name"], named["phone"]), person_id)
         if same != person_id:
             answers[same] += answers.pop(person_id)
-    out = [_person(dict(p), False, answers.pop(p["id"], []), first, last) for p in roster]
+            aliases[same].append(person_id)
+    out = [
+        _person(dict(p, aliases=aliases[p["id"]]), False, answers.pop(p["id"], []), first, last)
+        for p in roster
+    ]
     added = []
     for person_id, found in answers.items():  # the rest: people not on the roster
         named = tallies.latest(a for a in found if a["added"])
         if named is None:
             continue  # someone who has left the roster: not asked for any more
         person = {k: named[k] for k in ("name", "phone", "unit", "person_type")}
-        person["id"] = person_id
+        person.update(id=person_id, aliases=aliases[person_id])
         added.append(_person(person, True, found, first, last))
     added.sort(key=lambda p: (p["name"], p["id"]))
     return out + added

@@ -52,10 +52,17 @@ class Campaign:
         return self.all_sites or site["id"] in self.sites or site["district"] in self.districts
 
     def runs_on(self, day: date) -> bool:
-        """Whether people are to be screened on that day."""
-        return (
-            self.active and self.start_day <= day and (self.end_day is None or day <= self.end_day)
-        )
+        """Whether people are to be screened on that day, as the campaign stands now (ended:
+        not any more)."""
+        return self.active and self.ran_on(day)
+
+    def ran_on(self, day: date) -> bool:
+        """Whether people were (or are) to be screened on that day: ending a campaign sets its
+        last day (end), so a day's roll-call keeps the campaign it had. One ended before that
+        was so has no known last day: on no day's."""
+        if not self.active and self.end_day is None:
+            return False
+        return self.start_day <= day and (self.end_day is None or day <= self.end_day)
 
     def window(self, day: date) -> tuple[date, date]:
         """The days whose answers count for coverage on `day`: that day for a daily campaign,
@@ -129,13 +136,19 @@ def site_rows(
     district: str | None = None,
     site_ids: Iterable[str] | None = None,
     open_only: bool = True,
+    open_on: tuple[date, str] | None = None,
 ) -> list[sqlite3.Row]:
     """The open sites a campaign screens, by district and name; narrowed to a district and to
     the site ids a console user may see (None: every site). open_only=False: closed ones too,
-    for site_ids chosen already (a past day's roll-call lists a site closed since)."""
+    for site_ids chosen already (a past day's roll-call lists a site closed since). open_on
+    (a day, the time zone): the sites open at some time that day, as its roll-call lists them
+    (sites.open_on): a site closed since keeps its figures, one closed all day is not missing."""
     which = "active = 1" if open_only else "1 = 1"
-    sql = f"SELECT id, name, district FROM sites WHERE {which}"  # noqa: S608 -- fixed clauses
     params: list[Any] = []
+    if open_on is not None:
+        which, opened = site_lookup.open_on(*open_on, alias="sites")
+        params += opened
+    sql = f"SELECT id, name, district FROM sites WHERE {which}"  # noqa: S608 -- fixed clauses
     if district is not None:
         sql += " AND district = ?"
         params.append(district)
@@ -245,18 +258,22 @@ def add(
 def end(
     conn: sqlite3.Connection, config: Mapping[str, Any], campaign: Campaign, actor: str = "cli"
 ) -> bool:
-    """Stop a campaign (its answers are kept); False if it had stopped already."""
+    """Stop a campaign (its answers are kept); False if it had stopped already. Its last day
+    becomes today (in TIMEZONE) unless it was to end sooner: the days it ran stay on their
+    roll-calls (Campaign.ran_on)."""
     refuse_if_downstream(config)
+    today = days.today(config["TIMEZONE"]).isoformat()
     with transaction(conn):
         row = conn.execute(
-            "SELECT active FROM screening_campaigns WHERE id = ?", (campaign.id,)
+            "SELECT active, end_day FROM screening_campaigns WHERE id = ?", (campaign.id,)
         ).fetchone()
         if row is None or not row[0]:
             return False
+        last = min(row[1], today) if row[1] else today
         version = sync_config.next_version(conn)
         conn.execute(
-            "UPDATE screening_campaigns SET active = 0, version = ? WHERE id = ?",
-            (version, campaign.id),
+            "UPDATE screening_campaigns SET active = 0, end_day = ?, version = ? WHERE id = ?",
+            (last, version, campaign.id),
         )
         audit.write(conn, actor, "screening_campaign", campaign.id, f"end {campaign.name}")
     return True

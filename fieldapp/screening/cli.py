@@ -125,6 +125,15 @@ def coverage_command(
         when = given_day(day, "--date", days.today(config["TIMEZONE"]))
         found = campaigns.find(conn, campaign)
         cov = coverage.build(conn, found, when, tz=config["TIMEZONE"], district=district)
+        if district is not None and not cov.rows:  # a typo would read as everyone screened
+            raise click.ClickException(
+                _(
+                    "“%(campaign)s” screens no site of %(district)s on %(day)s.",
+                    campaign=found.name,
+                    district=district,
+                    day=when.isoformat(),
+                )
+            )
     write_table(cov, coverage, fmt, out)
 
 

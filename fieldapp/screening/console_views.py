@@ -3,6 +3,7 @@ people and their answers, the follow-ups. The site phone's pages are in views.py
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from typing import Any
 
@@ -156,7 +157,7 @@ def _export(campaign_id: str, kind: str):
     campaign = _campaign_or_404(campaign_id)
     cov, error = _coverage_for_request(campaign)
     if cov is None:
-        return Response(error, 400)
+        return Response(error, 400, mimetype="text/plain")  # it quotes what was typed
     return exports.audited_download(cov, coverage, kind, "screening", campaign.name)
 
 
@@ -183,8 +184,9 @@ def console_site(campaign_id: str, site_id: str):
     try:
         day = days.parse_day(request.args.get("day") or _today())
     except ValueError as exc:
-        return Response(str(exc), 400)
-    people = answers.people(get_db(), campaign, site_id, day)
+        return Response(str(exc), 400, mimetype="text/plain")  # it quotes what was typed
+    # The roster of that day, as the coverage of the day counts it.
+    people = answers.people(get_db(), campaign, site_id, day, until=days.bounds(day, _tz())[1])
     for p in people:  # name and phone as the user's role may see them
         p.update(logbook.present(p, user.role))
     accounts.audit_action("screening_view", site_id, f"{campaign.name} {day.isoformat()}")
@@ -261,6 +263,8 @@ def _followup_page(follow: dict, error: str = "", typed=None):
         campaign=campaign,
         errors=[error] if error else [],
         typed=typed or {},
+        # Each form's step has its id from here: sent twice, it is stored once.
+        step_uuids={a: str(uuid.uuid4()) for a in ("check", "close", "reopen")},
     )
     return page, 422 if error else 200
 
@@ -272,16 +276,28 @@ def followup_action(campaign_id: str, person_id: str):
     user = current_user()
     follow = _followup_or_404(campaign_id, person_id)
     action = request.form.get("action", "")
+    try:  # the form's: a second click, or a retry after a lost answer, is the same step
+        step_uuid = sync.store.canonical_uuid(request.form.get("uuid"))
+    except sync.Invalid:
+        step_uuid = None
     record = followup.wire(
         follow,
         user.name,
         action,
+        uuid=step_uuid,
         temperature=request.form.get("temperature") or None,
         outcome=request.form.get("outcome", ""),
         note=request.form.get("note", ""),
     )
+    back = redirect(
+        url_for("screening_console.followup_page", campaign_id=campaign_id, person_id=person_id),
+        303,
+    )
     conn = get_db()
     with transaction(conn):
+        if step_uuid and followup.stored(conn, step_uuid, follow["campaign_id"]):
+            flash(_("This was saved already."))
+            return back
         result = records.save(conn, [record], source=SOURCE)[0]
         if result.status == "applied":
             audit.write(
@@ -290,7 +306,4 @@ def followup_action(campaign_id: str, person_id: str):
     if result.status != "applied":  # nothing saved: the page again, the form as typed
         return _followup_page(follow, result.reason or result.status, typed=request.form)
     flash(_("Saved: %(action)s.", action=followup.ACTIONS[action]))
-    return redirect(
-        url_for("screening_console.followup_page", campaign_id=campaign_id, person_id=person_id),
-        303,
-    )
+    return back

@@ -254,7 +254,8 @@ def build(
 ) -> Coverage:
     """Coverage of a campaign on a day (in the gates' time zone tz), for a district (or every
     site it covers), narrowed to the site ids a console user may see (None: all)."""
-    covered = campaigns.site_rows(conn, campaign, district=district)
+    # The sites open on the day, as its roll-call lists them: a past day keeps its figures.
+    covered = campaigns.site_rows(conn, campaign, district=district, open_on=(day, tz))
     allowed = set(site_ids) if site_ids is not None else None
     sites = [s for s in covered if allowed is None or s["id"] in allowed]
     # Every site the campaign covers: one pass over the roster and the counts beats asking
@@ -463,7 +464,7 @@ def format_text(cov: Coverage) -> str:
 def for_rollcall(
     conn: sqlite3.Connection, day: date, site_ids: Iterable[str], tz: str
 ) -> list[dict[str, Any]]:
-    """For the roll-call of a day: each campaign running that day, with every listed site's
+    """For the roll-call of a day: each campaign that ran that day, with every listed site's
     (screened, to screen); sites it does not cover are absent. The same figures as build()'s
     lines, without the breakdown of answers each of a city's 5,000 lines would carry."""
     ids = list(site_ids)
@@ -471,7 +472,7 @@ def for_rollcall(
     until = days.bounds(day, tz)[1]
     roster_on: Counter | None = None
     for campaign in campaigns.listing(conn):
-        if not campaign.runs_on(day):
+        if not campaign.ran_on(day):  # an ended campaign too, on the days it ran
             continue
         # The roll-call's own sites (those of its day, closed since or not) the campaign covers.
         sites = campaigns.site_rows(conn, campaign, site_ids=ids, open_only=False)

@@ -71,11 +71,14 @@ def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
     return [records.kind("screening_action", "screening_actions", validate, COLUMNS)]
 
 
-def wire(key: Mapping[str, Any], author: str, action: str, **data: Any) -> dict[str, Any]:
+def wire(
+    key: Mapping[str, Any], author: str, action: str, uuid: str | None = None, **data: Any
+) -> dict[str, Any]:
     """A new follow-up step (key: campaign_id, site_id, person_id), made here now, and after
     every answer and step the follow-up shown held (key's answers and all_steps, as one() gives
     them): a phone whose clock ran a few minutes ahead stamped its answer later than our now, and
-    a close placed before that answer would close nothing (state() goes by recorded_at)."""
+    a close placed before that answer would close nothing (state() goes by recorded_at).
+    uuid: the form's (stored(): a form sent twice is one step), else a new one."""
     now = sync.utcnow()
     seen = [r["recorded_at"] for r in (*key.get("answers", ()), *key.get("all_steps", ()))]
     if seen and _at(max(seen)) >= now:
@@ -90,7 +93,19 @@ def wire(key: Mapping[str, Any], author: str, action: str, **data: Any) -> dict[
             "author": author,
             **data,
         },
+        uuid=uuid,
         recorded_at=sync.store.iso(now),
+    )
+
+
+def stored(conn: sqlite3.Connection, uuid: str, campaign_id: str) -> bool:
+    """Whether a step with this uuid, of this campaign, is stored (a form sent twice)."""
+    return (
+        conn.execute(
+            "SELECT 1 FROM screening_actions WHERE uuid = ? AND campaign_id = ?",
+            (uuid, campaign_id),
+        ).fetchone()
+        is not None
     )
 
 

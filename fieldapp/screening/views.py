@@ -129,6 +129,9 @@ def _phone_data(site, campaign, today: date, people: list[dict]) -> dict:
                 **({"phone": p["phone"], "person_type": p["person_type"]} if p["added"] else {}),
                 "last": p["last"],
                 "current": p["current"],
+                # The ids a phone may have answered them under (added on site before they
+                # joined the roster; on another phone): its own answers are theirs.
+                **({"aliases": p["aliases"]} if p["aliases"] else {}),
             }
             for p in people
         ],

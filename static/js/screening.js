@@ -26,6 +26,9 @@
     "nat_date", "vaccine_doses"];
   const PERSON = ["name", "phone", "unit", "person_type"];
   const people = new Map(data.people.map((p) => [p.id, p]));
+  // Someone this phone added, who has joined the roster since (or was added on another phone
+  // too): the instance lists them once, under another id; this phone's answers are theirs.
+  const aliases = new Map(data.people.flatMap((p) => (p.aliases || []).map((a) => [a, p])));
   let filter = "not_yet";
   let open = null; // the person the form is open for
 
@@ -62,7 +65,7 @@
   async function merge() {
     const memory = (await O.getMeta(MEMORY).catch(() => null)) || {};
     for (const [id, kept] of Object.entries(memory)) {
-      let p = people.get(id);
+      let p = people.get(id) || aliases.get(id);
       if (!p) {
         p = Object.assign({ id, added: true, last: null, current: null }, kept.person);
         people.set(id, p);

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from console_support import add_user_cli, sign_in
 from phone_support import ready, until, wait_waiting, waiting
-from servers import enrol_browser, make_server
+from servers import enrol_browser, enrol_cookie, make_server
 from sync_helpers import link, start, stop
 from wait import wait_until
 
@@ -203,3 +203,39 @@ def test_the_screening_button_works_offline_on_a_phone_that_never_opened_it(serv
     page.click(".gate-screening-link a")
     page.wait_for_selector("#people li[data-person]")
     assert "未排查" in page.inner_text("[data-count]")
+
+
+def test_someone_added_on_this_phone_who_joins_the_roster_is_listed_once(
+    server, context, page, tmp_path
+):
+    """The phone adds 刘新来 and sends the answer; the central imports them into the roster
+    (added.csv's path). The page opened again lists them once, on the roster, screened today
+    with this phone's answer: not once more as added, from what the phone remembers."""
+    server.cli("screening", "campaign", "add", "--name", "复工人员排查", "--all-sites")
+    cid = server.query("SELECT id FROM screening_campaigns")[0][0]
+    site = server.query("SELECT id, code FROM sites ORDER BY name LIMIT 1")[0]
+    roster = server.query("SELECT count(*) FROM roster WHERE site_id = ?", (site["id"],))[0][0]
+    enrol_cookie(server, context, site["id"])
+    page.goto(f"{server.url}/s/{site['code']}/screening/{cid}")
+    page.wait_for_selector("#people li[data-person]")
+    page.click("[data-add]")
+    page.fill("#s-name", "刘新来")
+    page.fill("#s-phone", "13900001111")
+    page.fill("#s-unit", "临时住户")
+    tap = Taps(page)
+    tap.here_and_well("district", vaccine_doses="1")
+    page.wait_for_selector("[data-screening-flash]:has-text('已保存：刘新来')")
+    wait_waiting(page, 0)
+    assert server.query("SELECT count(*) FROM screenings")[0][0] == 1
+    joined = tmp_path / "join.csv"
+    joined.write_text("name,phone,unit,person_type\n刘新来,13900001111,临时住户,resident\n")
+    server.cli("roster", "import", site["code"], str(joined))
+
+    page.reload()
+    page.wait_for_selector("#people li[data-person]")
+    page.click("[data-filter=all]")
+    listed = page.locator("#people li[data-person]", has_text="刘新来")
+    assert listed.count() == 1
+    assert listed.first.get_attribute("data-state") == "done"
+    assert "名单外" not in listed.first.inner_text()
+    assert f"共 {roster + 1} 人，已排查 1 人" in page.inner_text("[data-count]")
