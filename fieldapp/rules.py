@@ -86,22 +86,38 @@ SPACES = " \t\r\n\u00a0\u3000"
 # The invisible marks that reorder the text shown after them (embeddings, overrides and
 # isolates): "\u202e" makes "gpj.exe" read "exe.jpg".
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# The other invisible marks no name, address or note needs, pasted in from a chat, a web page or
+# a file: the direction marks (ALM U+061C, LRM U+200E, RLM U+200F: they move the punctuation and
+# digits around them), the line and paragraph separators (U+2028, U+2029: a line break in a page,
+# in a CSV Excel reads, in a terminal), the zero-width space (U+200B), the word joiner and the
+# invisible operators (U+2060-U+2064; with the rest of U+2060-U+206F: the isolates above, the
+# deprecated format controls U+206A-U+206F, one unassigned) and the byte order mark (U+FEFF).
+# Two names that look the same but differ by one of them are two people to a search and a
+# count. Not among them: the zero-width joiner (U+200D: emoji sequences, Indic scripts), the
+# non-joiner (U+200C: Persian, Indic scripts) and the Mongolian vowel separator (U+180E:
+# written in Mongolian words, as in Inner Mongolia), which a script needs.
+INVISIBLE_MARKS = frozenset("\u061c\u200b\u200e\u200f\u2028\u2029\ufeff") | (
+    frozenset(map(chr, range(0x2060, 0x2070))) - BIDI_CONTROLS
+)
 # What one line of text may not hold, as one class both languages read alike (escapes, not the
 # characters themselves, so the phone's rules carry no invisible mark): every control character
-# (Unicode's Cc: C0, DEL and C1: a tab, a line break, a bell, a terminal's escape) and the bidi
-# controls above.
-UNPRINTABLE = r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
+# (Unicode's Cc: C0, DEL and C1: a tab, a line break, a bell, a terminal's escape), the bidi
+# controls and the invisible marks above. One class: one search of each free-text field, on
+# the sync path too.
+_MARKS = r"\u061c\u200b\u200e\u200f\u2028-\u202e\u2060-\u206f\ufeff"
+UNPRINTABLE = r"[\x00-\x1f\x7f-\x9f" + _MARKS + "]"
 # The same for text typed in a textarea (a Field's lines): line breaks as a browser sends them
-# ("\n", "\r\n") are its own; a lone "\r" is not (trimmed text never ends with one).
-UNPRINTABLE_LINES = r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]|\r[^\n]"
+# ("\n", "\r\n") are its own; a lone "\r" is not (trimmed text never ends with one), nor a line
+# or paragraph separator.
+UNPRINTABLE_LINES = r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f" + _MARKS + r"]|\r[^\n]"
 _UNPRINTABLE_RE = re.compile(UNPRINTABLE)
 _UNPRINTABLE_LINES_RE = re.compile(UNPRINTABLE_LINES)
 
 
 def one_line(text: str) -> bool:
-    """Whether text holds no control character (a tab, a line break, an escape, a mark that
-    reverses what follows it): a name shown in a list, a tab-separated listing, a poster, a
-    table column or a reason shown on a page."""
+    """Whether text holds no control character (a tab, a line break, an escape), no mark that
+    reverses what follows it and no other invisible mark (UNPRINTABLE): a name shown in a list,
+    a tab-separated listing, a poster, a table column or a reason shown on a page."""
     return _UNPRINTABLE_RE.search(text) is None
 
 

@@ -54,6 +54,11 @@ VALIDATION_TABLE = [
     ({"note": "\u2066迟到\u2069"}, "note", "Note must be one line, without tabs or control"),
     ({"volunteer": "李四\x07"}, "volunteer", "On duty must be one line, without tabs"),
     ({"travel": "true", "travel_where": "武\x85汉"}, "travel_where", "Where? must be one line"),
+    # Nor an invisible mark pasted in with it (a zero-width space, a direction mark, a BOM) or a
+    # line separator.
+    ({"name": "张\u200b三"}, "name", "Name must be one line, without tabs or control"),
+    ({"destination": "3号楼\u2028501"}, "destination", "Building / unit must be one line"),
+    ({"note": "\ufeff迟到\u200e"}, "note", "Note must be one line, without tabs or control"),
 ]
 HX = {"HX-Request": "true"}
 

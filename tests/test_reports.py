@@ -148,6 +148,8 @@ def test_a_report_naming_itself_stays_in_force_on_every_page(app, db, site):
         ({"remarks": "门岗\x1b[31m"}, "Remarks: Remarks cannot hold tabs or control characters."),
         ({"remarks": "一\r二"}, "Remarks: Remarks cannot hold tabs or control characters."),
         ({"remarks": "一\u202e二"}, "Remarks: Remarks cannot hold tabs or control characters."),
+        ({"remarks": "一\u2028二"}, "Remarks: Remarks cannot hold tabs or control characters."),
+        ({"remarks": "一\u200b二"}, "Remarks: Remarks cannot hold tabs or control characters."),
         ({"reporter": "李\n四"}, "Your name: Your name must be one line"),
         # A count left empty is not a zero: the roll-call would show a day without fevers.
         ({"in_resident": 5, "fevers": ""}, "The count “Fevers"),
