@@ -322,7 +322,10 @@ MAX_LEN = {f.name: f.max_len for f in FIELDS if f.max_len} | {"temperature": len
 
 
 def message(f: Field, problem: str, **params: Any) -> str:
-    """What a volunteer reads when field f has that problem, in their language."""
+    """What a volunteer reads when field f has that problem, in their language.
+
+    Shown beside the field, under its label, or after the field's name (first_problem: a sync
+    reason, a console's message): the words do not name the field again."""
     if f.name == "fever_action" and problem in ("choice", "required"):
         return _fever_message(params.get("t", ""))
     if problem == "range":
@@ -334,10 +337,10 @@ def message(f: Field, problem: str, **params: Any) -> str:
         )
     if problem == "long":
         return _("At most %(n)d characters.", n=f.max_len)
-    if problem == "control":
+    if problem == "control":  # UNPRINTABLE: a control character or an invisible mark
         if f.lines:
-            return _("%(field)s cannot hold tabs or control characters.", field=f.label)
-        return _("%(field)s must be one line, without tabs or control characters.", field=f.label)
+            return _("Cannot hold tabs or invisible characters.")
+        return _("Must be one line, without tabs or invisible characters.")
     if problem == "point":
         return _(
             "Enter the temperature with its decimal point: is it %(t)s?", t=params.get("t", "")
@@ -350,7 +353,7 @@ def message(f: Field, problem: str, **params: Any) -> str:
     if problem in ("choice", "required") and f.kind == "choice":
         return _("Choose one of the answers.")
     if problem == "required":
-        return _("%(field)s is required.", field=f.label)
+        return _("Fill this in.")
     if problem == "yesno":
         return _("Choose yes or no.")
     if problem == "number":

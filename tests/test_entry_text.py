@@ -12,7 +12,7 @@ import sys
 import unicodedata
 
 import pytest
-from gate_helpers import EN, count, enrol, make_site, submit
+from gate_helpers import EN, ONE_LINE, count, enrol, make_site, submit
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from sync_helpers import entry
@@ -35,8 +35,8 @@ INVISIBLE = "\u061c\u200b\u200e\u200f\u2028\u2029\ufeff" + "".join(
 # non-joiner (Persian, Indic scripts) and the Mongolian vowel separator (Mongolian words).
 NEEDED = "\u200d\u200c\u180e"
 UNPRINTABLE = CONTROLS + BIDI + INVISIBLE
-ONE_LINE = "Name must be one line, without tabs or control characters."
-ONE_LINE_ZH = "姓名：姓名须为一行，不能含制表符或控制字符。"
+# Beside the field, under its label, ONE_LINE; after its name in a sync reason: its name once.
+ONE_LINE_ZH = "姓名：须为一行，不能含制表符或不可见字符。"
 
 
 def test_the_class_is_every_control_character_bidi_and_invisible_mark_and_nothing_else():
@@ -85,7 +85,7 @@ def test_free_text_holding_a_control_character_bidi_or_invisible_mark_is_never_a
     clean, errors = rules.check({"travel": "true", field.name: value}, rules.FIELDS)
     assert field.name not in clean
     if len(kept) <= field.max_len:
-        assert errors[field.name] == ONE_LINE.replace("Name", str(field.label))
+        assert errors[field.name] == ONE_LINE
     else:
         assert errors[field.name] == f"At most {field.max_len} characters."
 
@@ -170,16 +170,18 @@ def test_a_line_break_in_the_note_is_refused_and_nothing_saved(gate, site, db, n
     response, _ = submit(gate, site, headers=EN, note=note)
     assert response.status_code == 400
     html = response.get_data(as_text=True)
-    assert re.search(r'class="error" id="note-error">Note must be one line, without tabs', html)
+    assert re.search(
+        r'class="error" id="note-error">Must be one line, without tabs or invisible', html
+    )
     assert count(db) == 0
 
 
 def test_the_form_says_it_in_the_volunteers_language(gate, site, db):
     response, _ = submit(gate, site, headers={"Accept-Language": "zh-CN"}, name="张三\x1b[2J")
     assert response.status_code == 400
-    assert "姓名须为一行，不能含制表符或控制字符。" in response.get_data(as_text=True)
+    assert "须为一行，不能含制表符或不可见字符。" in response.get_data(as_text=True)
     response, _ = submit(gate, site, headers={"Accept-Language": "zh-TW"}, note="備註\u202e")
-    assert "備註須為一行，不能含定位字元或控制字元。" in response.get_data(as_text=True)
+    assert "須為一行，不能含定位字元或不可見字元。" in response.get_data(as_text=True)
     assert count(db) == 0
 
 
@@ -190,7 +192,9 @@ def test_an_invisible_mark_in_a_name_is_refused_beside_it_and_nothing_saved(gate
     response, _ = submit(gate, site, headers=EN, name=f"张{mark}三")
     assert response.status_code == 400
     html = response.get_data(as_text=True)
-    assert re.search(r'class="error" id="name-error">Name must be one line, without tabs', html)
+    assert re.search(
+        r'class="error" id="name-error">Must be one line, without tabs or invisible', html
+    )
     assert count(db) == 0
 
 
@@ -230,9 +234,9 @@ def test_a_phones_push_refuses_that_record_alone_with_its_reason(client, db, sit
         "rejected",
     ]
     assert answer["results"][1]["reason"] == ONE_LINE_ZH
-    assert answer["results"][2]["reason"] == "备注：备注须为一行，不能含制表符或控制字符。"
+    assert answer["results"][2]["reason"] == "备注：须为一行，不能含制表符或不可见字符。"
     assert answer["results"][4]["reason"] == (
-        "楼栋 / 单元 / 去向：楼栋 / 单元 / 去向须为一行，不能含制表符或控制字符。"
+        "楼栋 / 单元 / 去向：须为一行，不能含制表符或不可见字符。"
     )
     stored = {r[0] for r in db.execute("SELECT uuid FROM entries")}
     assert stored == {batch[0]["uuid"], batch[3]["uuid"]}
@@ -262,10 +266,10 @@ def test_a_relayed_push_refuses_that_record_alone_with_its_reason(client, db, si
         "rejected",
     ]
     assert r.json["results"][1]["reason"] == (
-        "On duty: On duty must be one line, without tabs or control characters."
+        "On duty: Must be one line, without tabs or invisible characters."
     )
     assert r.json["results"][3]["reason"] == (
-        "Note: Note must be one line, without tabs or control characters."
+        "Note: Must be one line, without tabs or invisible characters."
     )
     assert r.json["cursor"] == 4  # acknowledged: the relay's queue moves past them
     assert count(db) == 2
@@ -289,7 +293,7 @@ def test_an_imported_outbox_refuses_that_record_alone_with_its_reason(runner, db
     assert result.exit_code == 0, result.output
     assert "2 new" in result.output and "2 refused" in result.output
     for refused in (records[1], records[3]):
-        assert f"{refused['uuid']}\t{ONE_LINE.replace('Name', 'Name: Name', 1)}" in result.output
+        assert f"{refused['uuid']}\tName: {ONE_LINE}" in result.output
         assert count(db, "SELECT count(*) FROM entries WHERE uuid = ?", (refused["uuid"],)) == 0
     assert count(db) == 2
     assert count(db, "SELECT count(*) FROM sync_rejects") == 2
@@ -304,5 +308,5 @@ def test_a_refused_record_first_in_the_file_leaves_the_rest_imported(runner, db,
         "utf-8",
     )
     result = runner.invoke(args=["import-outbox", str(path)], env={"FIELDAPP_LANG": "en"})
-    assert "Building / unit: Building / unit must be one line" in result.output
+    assert f"Building / unit: {ONE_LINE}" in result.output
     assert [r[0] for r in db.execute("SELECT uuid FROM entries")] == [records[1]["uuid"]]

@@ -88,8 +88,8 @@ def test_offline_a_pasted_control_character_is_told_beside_its_field_and_nothing
     page.fill("#entry-form [name=note]", "送货\x1b[2J")
     page.click("#entry-form button.save")
     page.wait_for_function(ERROR_OF, arg="name")
-    assert page.evaluate(ERROR_OF, "name") == "姓名须为一行，不能含制表符或控制字符。"
-    assert page.evaluate(ERROR_OF, "note") == "备注须为一行，不能含制表符或控制字符。"
+    assert page.evaluate(ERROR_OF, "name") == "须为一行，不能含制表符或不可见字符。"
+    assert page.evaluate(ERROR_OF, "note") == "须为一行，不能含制表符或不可见字符。"
     assert page.input_value("#entry-form [name=name]") == "张三\u202e二李"
     assert waiting(page) == 0
     page.fill("#entry-form [name=name]", "张三")
