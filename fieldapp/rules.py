@@ -86,22 +86,38 @@ SPACES = " \t\r\n\u00a0\u3000"
 # The invisible marks that reorder the text shown after them (embeddings, overrides and
 # isolates): "\u202e" makes "gpj.exe" read "exe.jpg".
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# The other invisible marks no name, address or note needs, pasted in from a chat, a web page or
+# a file: the direction marks (ALM U+061C, LRM U+200E, RLM U+200F: they move the punctuation and
+# digits around them), the line and paragraph separators (U+2028, U+2029: a line break in a page,
+# in a CSV Excel reads, in a terminal), the zero-width space (U+200B), the word joiner and the
+# invisible operators (U+2060-U+2064; with the rest of U+2060-U+206F: the isolates above, the
+# deprecated format controls U+206A-U+206F, one unassigned) and the byte order mark (U+FEFF).
+# Two names that look the same but differ by one of them are two people to a search and a
+# count. Not among them: the zero-width joiner (U+200D: emoji sequences, Indic scripts), the
+# non-joiner (U+200C: Persian, Indic scripts) and the Mongolian vowel separator (U+180E:
+# written in Mongolian words, as in Inner Mongolia), which a script needs.
+INVISIBLE_MARKS = frozenset("\u061c\u200b\u200e\u200f\u2028\u2029\ufeff") | (
+    frozenset(map(chr, range(0x2060, 0x2070))) - BIDI_CONTROLS
+)
 # What one line of text may not hold, as one class both languages read alike (escapes, not the
 # characters themselves, so the phone's rules carry no invisible mark): every control character
-# (Unicode's Cc: C0, DEL and C1: a tab, a line break, a bell, a terminal's escape) and the bidi
-# controls above.
-UNPRINTABLE = r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
+# (Unicode's Cc: C0, DEL and C1: a tab, a line break, a bell, a terminal's escape), the bidi
+# controls and the invisible marks above. One class: one search of each free-text field, on
+# the sync path too.
+_MARKS = r"\u061c\u200b\u200e\u200f\u2028-\u202e\u2060-\u206f\ufeff"
+UNPRINTABLE = r"[\x00-\x1f\x7f-\x9f" + _MARKS + "]"
 # The same for text typed in a textarea (a Field's lines): line breaks as a browser sends them
-# ("\n", "\r\n") are its own; a lone "\r" is not (trimmed text never ends with one).
-UNPRINTABLE_LINES = r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]|\r[^\n]"
+# ("\n", "\r\n") are its own; a lone "\r" is not (trimmed text never ends with one), nor a line
+# or paragraph separator.
+UNPRINTABLE_LINES = r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f" + _MARKS + r"]|\r[^\n]"
 _UNPRINTABLE_RE = re.compile(UNPRINTABLE)
 _UNPRINTABLE_LINES_RE = re.compile(UNPRINTABLE_LINES)
 
 
 def one_line(text: str) -> bool:
-    """Whether text holds no control character (a tab, a line break, an escape, a mark that
-    reverses what follows it): a name shown in a list, a tab-separated listing, a poster, a
-    table column or a reason shown on a page."""
+    """Whether text holds no control character (a tab, a line break, an escape), no mark that
+    reverses what follows it and no other invisible mark (UNPRINTABLE): a name shown in a list,
+    a tab-separated listing, a poster, a table column or a reason shown on a page."""
     return _UNPRINTABLE_RE.search(text) is None
 
 
@@ -306,7 +322,10 @@ MAX_LEN = {f.name: f.max_len for f in FIELDS if f.max_len} | {"temperature": len
 
 
 def message(f: Field, problem: str, **params: Any) -> str:
-    """What a volunteer reads when field f has that problem, in their language."""
+    """What a volunteer reads when field f has that problem, in their language.
+
+    Shown beside the field, under its label, or after the field's name (first_problem: a sync
+    reason, a console's message): the words do not name the field again."""
     if f.name == "fever_action" and problem in ("choice", "required"):
         return _fever_message(params.get("t", ""))
     if problem == "range":
@@ -318,10 +337,10 @@ def message(f: Field, problem: str, **params: Any) -> str:
         )
     if problem == "long":
         return _("At most %(n)d characters.", n=f.max_len)
-    if problem == "control":
+    if problem == "control":  # UNPRINTABLE: a control character or an invisible mark
         if f.lines:
-            return _("%(field)s cannot hold tabs or control characters.", field=f.label)
-        return _("%(field)s must be one line, without tabs or control characters.", field=f.label)
+            return _("Cannot hold tabs or invisible characters.")
+        return _("Must be one line, without tabs or invisible characters.")
     if problem == "point":
         return _(
             "Enter the temperature with its decimal point: is it %(t)s?", t=params.get("t", "")
@@ -334,7 +353,7 @@ def message(f: Field, problem: str, **params: Any) -> str:
     if problem in ("choice", "required") and f.kind == "choice":
         return _("Choose one of the answers.")
     if problem == "required":
-        return _("%(field)s is required.", field=f.label)
+        return _("Fill this in.")
     if problem == "yesno":
         return _("Choose yes or no.")
     if problem == "number":

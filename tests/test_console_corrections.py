@@ -530,7 +530,7 @@ def test_a_reason_with_a_control_character_is_refused_and_nothing_saved(world, d
     r = post(client, f"/console/entry/{uuid}/void", reason=reason)
     assert r.status_code == 422
     html = r.get_data(as_text=True)
-    assert "原因须为一行，不能含制表符或控制字符。" in html
+    assert "原因：须为一行，不能含制表符或不可见字符。" in html
     assert "原因：原因" not in html  # its name said once
     assert _panel(html, "标记作废").startswith('<details class="panel" open>')
     r = client.post(
@@ -538,9 +538,9 @@ def test_a_reason_with_a_control_character_is_refused_and_nothing_saved(world, d
         data={"csrf_token": csrf(client, "/console/login"), "reason": reason},
         headers={"Accept-Language": "zh-TW"},
     )
-    assert r.status_code == 422 and "原因須為一行，不能含定位字元或控制字元。" in r.text
+    assert r.status_code == 422 and "原因：須為一行，不能含定位字元或不可見字元。" in r.text
     r = post(client, f"/console/entry/{uuid}/correct", reason=reason, **correct_form(name="张建华"))
-    assert r.status_code == 422 and "原因须为一行，不能含制表符或控制字符。" in r.text
+    assert r.status_code == 422 and "原因：须为一行，不能含制表符或不可见字符。" in r.text
     assert db.execute("SELECT count(*) FROM corrections").fetchone()[0] == 0
     assert (
         db.execute("SELECT count(*) FROM audit_log WHERE action IN ('void', 'correct')").fetchone()[

@@ -1,6 +1,6 @@
 """An entry's free text (name, where, unit, note, on duty…) is one line: no control character
-(a tab, a line break, a bell, a terminal's escape) and no mark that reorders the text after it,
-refused beside its field in the volunteer's language from every source that stores an entry:
+(a tab, a line break, a bell, a terminal's escape), no mark that reorders the text after it and
+no other invisible mark or line separator, refused beside its field in the volunteer's language from every source that stores an entry:
 the gate form, a phone's push, an instance relaying its records, an imported outbox file. (The
 phone's own refusal, before it saves: VALIDATION_TABLE in tests/browser/test_phone_rules.py.)"""
 
@@ -12,7 +12,7 @@ import sys
 import unicodedata
 
 import pytest
-from gate_helpers import EN, count, enrol, make_site, submit
+from gate_helpers import EN, ONE_LINE, count, enrol, make_site, submit
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from sync_helpers import entry
@@ -25,30 +25,44 @@ FREE_TEXT = [f for f in rules.FIELDS if f.kind == "text" and not f.pattern]
 # Cc (C0, DEL, C1) and the bidi embeddings, overrides and isolates.
 CONTROLS = "".join(chr(c) for c in range(0x20)) + "".join(chr(c) for c in range(0x7F, 0xA0))
 BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-ONE_LINE = "Name must be one line, without tabs or control characters."
-ONE_LINE_ZH = "姓名：姓名须为一行，不能含制表符或控制字符。"
+# Invisible marks no name or address needs: the direction marks (LRM, RLM, ALM), the line and
+# paragraph separators, the zero-width space, the word joiner and invisible operators (with the
+# rest of U+2060-U+206F: one unassigned, the deprecated format controls) and the BOM.
+INVISIBLE = "\u061c\u200b\u200e\u200f\u2028\u2029\ufeff" + "".join(
+    chr(c) for c in range(0x2060, 0x2070) if chr(c) not in BIDI
+)
+# Marks a script needs, kept: the zero-width joiner (emoji sequences, Indic scripts), the
+# non-joiner (Persian, Indic scripts) and the Mongolian vowel separator (Mongolian words).
+NEEDED = "\u200d\u200c\u180e"
+UNPRINTABLE = CONTROLS + BIDI + INVISIBLE
+# Beside the field, under its label, ONE_LINE; after its name in a sync reason: its name once.
+ONE_LINE_ZH = "姓名：须为一行，不能含制表符或不可见字符。"
 
 
-def test_the_class_is_every_control_character_and_bidi_mark_and_nothing_else():
-    """UNPRINTABLE, the class rules.js is handed too, is what one_line() has always meant."""
+def test_the_class_is_every_control_character_bidi_and_invisible_mark_and_nothing_else():
+    """UNPRINTABLE, the class rules.js is handed too, is what one_line() means: control
+    characters, bidi marks and the invisible marks no name needs; not the ones a script needs."""
     every = "".join(chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF)
     found = set(re.findall(rules.UNPRINTABLE, every))
     meant = {c for c in every if unicodedata.category(c) == "Cc"} | rules.BIDI_CONTROLS
-    assert found == meant == set(CONTROLS + BIDI)
+    assert found == meant | rules.INVISIBLE_MARKS == set(UNPRINTABLE)
+    assert not found & set(NEEDED)
     assert rules.for_phone(rules.FIELDS)["unprintable"] == rules.UNPRINTABLE
+    # Escapes, not the characters themselves: the phone's rules carry no invisible mark.
+    assert rules.UNPRINTABLE.isascii() and rules.UNPRINTABLE_LINES.isascii()
 
 
 def test_a_textareas_class_lets_its_line_breaks_alone_through():
     """UNPRINTABLE_LINES (a Field's lines: a textarea's text) is UNPRINTABLE but for "\n" and
     "\r\n", as a browser sends a textarea's line breaks."""
-    refused = {c for c in CONTROLS + BIDI if re.search(rules.UNPRINTABLE_LINES, f"一{c}二")}
-    assert refused == set(CONTROLS + BIDI) - {"\n"}
+    refused = {c for c in UNPRINTABLE if re.search(rules.UNPRINTABLE_LINES, f"一{c}二")}
+    assert refused == set(UNPRINTABLE) - {"\n"}
     assert re.search(rules.UNPRINTABLE_LINES, "一\r\n二\n三") is None
     assert re.search(rules.UNPRINTABLE_LINES, "一\r\r\n二") is not None
     every = "".join(
         chr(c)
         for c in range(sys.maxunicode + 1)
-        if not 0xD800 <= c <= 0xDFFF and chr(c) not in CONTROLS + BIDI
+        if not 0xD800 <= c <= 0xDFFF and chr(c) not in UNPRINTABLE
     )
     assert re.search(rules.UNPRINTABLE_LINES, every) is None
 
@@ -59,19 +73,19 @@ def test_a_textareas_class_lets_its_line_breaks_alone_through():
 @given(
     field=st.sampled_from(FREE_TEXT),
     before=st.text(max_size=20),
-    bad=st.sampled_from(CONTROLS + BIDI),
+    bad=st.sampled_from(UNPRINTABLE),
     after=st.text(max_size=20),
 )
-def test_free_text_holding_a_control_character_or_bidi_mark_is_never_accepted(
+def test_free_text_holding_a_control_character_bidi_or_invisible_mark_is_never_accepted(
     field, before, bad, after
 ):
     value = before + bad + after
     kept = value.strip(rules.SPACES)  # a tab or line break at either end is trimmed, as ever
-    assume(any(unicodedata.category(c) == "Cc" or c in BIDI for c in kept))
+    assume(any(c in UNPRINTABLE for c in kept))
     clean, errors = rules.check({"travel": "true", field.name: value}, rules.FIELDS)
     assert field.name not in clean
     if len(kept) <= field.max_len:
-        assert errors[field.name] == ONE_LINE.replace("Name", str(field.label))
+        assert errors[field.name] == ONE_LINE
     else:
         assert errors[field.name] == f"At most {field.max_len} characters."
 
@@ -88,7 +102,9 @@ def test_no_text_rules_check_accepts_holds_a_control_character_or_bidi_mark(data
 
 ordinary = st.text(
     st.characters(
-        blacklist_categories=("Cc", "Cs"), blacklist_characters=BIDI, max_codepoint=0x2FFFF
+        blacklist_categories=("Cc", "Cs"),
+        blacklist_characters=BIDI + INVISIBLE,
+        max_codepoint=0x2FFFF,
     ),
     min_size=1,
     max_size=50,
@@ -112,6 +128,10 @@ def test_any_other_text_is_kept_as_typed_without_its_spaces_around(field, value)
         ("note", "\t迟到\r\n"),  # a tab or line break around the text is trimmed
         ("volunteer", "李四 / Li Si"),
         ("travel_where", "湖北省武汉市"),
+        # The joiners and the vowel separator a script or an emoji needs: kept as typed.
+        ("name", "\u0645\u06cc\u200c\u0646\u0627"),  # Persian: a non-joiner in a name
+        ("note", "\U0001f469\u200d\u2695\ufe0f 护士"),  # an emoji sequence (ZWJ)
+        ("name", "\u182c\u1820\u1837\u180e\u1820"),  # Mongolian: a vowel separator
     ],
 )
 def test_chinese_full_width_and_spaces_stay_accepted(name, value):
@@ -150,17 +170,39 @@ def test_a_line_break_in_the_note_is_refused_and_nothing_saved(gate, site, db, n
     response, _ = submit(gate, site, headers=EN, note=note)
     assert response.status_code == 400
     html = response.get_data(as_text=True)
-    assert re.search(r'class="error" id="note-error">Note must be one line, without tabs', html)
+    assert re.search(
+        r'class="error" id="note-error">Must be one line, without tabs or invisible', html
+    )
     assert count(db) == 0
 
 
 def test_the_form_says_it_in_the_volunteers_language(gate, site, db):
     response, _ = submit(gate, site, headers={"Accept-Language": "zh-CN"}, name="张三\x1b[2J")
     assert response.status_code == 400
-    assert "姓名须为一行，不能含制表符或控制字符。" in response.get_data(as_text=True)
+    assert "须为一行，不能含制表符或不可见字符。" in response.get_data(as_text=True)
     response, _ = submit(gate, site, headers={"Accept-Language": "zh-TW"}, note="備註\u202e")
-    assert "備註須為一行，不能含定位字元或控制字元。" in response.get_data(as_text=True)
+    assert "須為一行，不能含定位字元或不可見字元。" in response.get_data(as_text=True)
     assert count(db) == 0
+
+
+@pytest.mark.parametrize("mark", ["\u200b", "\u200e", "\u061c", "\u2028", "\u2060", "\ufeff"])
+def test_an_invisible_mark_in_a_name_is_refused_beside_it_and_nothing_saved(gate, site, db, mark):
+    """A zero-width space or direction mark pasted with a name from a chat, a line separator:
+    refused beside the name, as a control character is."""
+    response, _ = submit(gate, site, headers=EN, name=f"张{mark}三")
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert re.search(
+        r'class="error" id="name-error">Must be one line, without tabs or invisible', html
+    )
+    assert count(db) == 0
+
+
+def test_a_name_with_a_joiner_an_emoji_needs_is_saved(gate, site, db):
+    response, uid = submit(gate, site, headers=EN, name="张三", note="\U0001f469\u200d\u2695\ufe0f")
+    assert response.status_code == 303
+    row = db.execute("SELECT note FROM entries WHERE uuid = ?", (uid,)).fetchone()
+    assert row[0] == "\U0001f469\u200d\u2695\ufe0f"
 
 
 def test_a_note_trimmed_of_its_line_break_is_saved(gate, site, db):
@@ -181,6 +223,7 @@ def test_a_phones_push_refuses_that_record_alone_with_its_reason(client, db, sit
         entry(site["id"], 1, name="张三\x1b]8;;http://x\x07"),
         entry(site["id"], 2, note="\u202e"),
         entry(site["id"], 3),
+        entry(site["id"], 4, destination="3号楼\u2029501"),
     ]
     answer = client.post("/sync/v1/push", json={"source": peer.id, "records": batch}).get_json()
     assert [r["status"] for r in answer["results"]] == [
@@ -188,13 +231,17 @@ def test_a_phones_push_refuses_that_record_alone_with_its_reason(client, db, sit
         "rejected",
         "rejected",
         "applied",
+        "rejected",
     ]
     assert answer["results"][1]["reason"] == ONE_LINE_ZH
-    assert answer["results"][2]["reason"] == "备注：备注须为一行，不能含制表符或控制字符。"
+    assert answer["results"][2]["reason"] == "备注：须为一行，不能含制表符或不可见字符。"
+    assert answer["results"][4]["reason"] == (
+        "楼栋 / 单元 / 去向：须为一行，不能含制表符或不可见字符。"
+    )
     stored = {r[0] for r in db.execute("SELECT uuid FROM entries")}
     assert stored == {batch[0]["uuid"], batch[3]["uuid"]}
     kept = {r[0] for r in db.execute("SELECT uuid FROM sync_rejects WHERE status = 'rejected'")}
-    assert kept == {batch[1]["uuid"], batch[2]["uuid"]}
+    assert kept == {batch[1]["uuid"], batch[2]["uuid"], batch[4]["uuid"]}
 
 
 def test_a_relayed_push_refuses_that_record_alone_with_its_reason(client, db, site):
@@ -204,6 +251,7 @@ def test_a_relayed_push_refuses_that_record_alone_with_its_reason(client, db, si
         dict(entry(site["id"], 0), seq=1),
         dict(entry(site["id"], 1, volunteer="李四\u2066"), seq=2),
         dict(entry(site["id"], 2), seq=3),
+        dict(entry(site["id"], 3, note="迟到\u200f"), seq=4),
     ]
     r = client.post(
         "/sync/v1/push",
@@ -211,29 +259,44 @@ def test_a_relayed_push_refuses_that_record_alone_with_its_reason(client, db, si
         content_type="application/json",
         headers={"Authorization": f"Bearer {token}", "Accept-Language": "en"},
     )
-    assert [x["status"] for x in r.json["results"]] == ["applied", "rejected", "applied"]
+    assert [x["status"] for x in r.json["results"]] == [
+        "applied",
+        "rejected",
+        "applied",
+        "rejected",
+    ]
     assert r.json["results"][1]["reason"] == (
-        "On duty: On duty must be one line, without tabs or control characters."
+        "On duty: Must be one line, without tabs or invisible characters."
     )
-    assert r.json["cursor"] == 3  # acknowledged: the relay's queue moves past it
+    assert r.json["results"][3]["reason"] == (
+        "Note: Must be one line, without tabs or invisible characters."
+    )
+    assert r.json["cursor"] == 4  # acknowledged: the relay's queue moves past them
     assert count(db) == 2
     assert count(db, "SELECT count(*) FROM entries WHERE uuid = ?", (batch[1]["uuid"],)) == 0
-    kept = db.execute("SELECT uuid, body FROM sync_rejects").fetchone()
-    assert kept["uuid"] == batch[1]["uuid"] and "李四\u2066" in kept["body"]  # kept as sent
+    kept = dict(db.execute("SELECT uuid, body FROM sync_rejects").fetchall())
+    assert kept.keys() == {batch[1]["uuid"], batch[3]["uuid"]}
+    assert "李四\u2066" in kept[batch[1]["uuid"]]  # kept as sent
 
 
 def test_an_imported_outbox_refuses_that_record_alone_with_its_reason(runner, db, site, tmp_path):
-    records = [entry(site["id"], 0), entry(site["id"], 1, name="张\t三"), entry(site["id"], 2)]
+    records = [
+        entry(site["id"], 0),
+        entry(site["id"], 1, name="张\t三"),
+        entry(site["id"], 2),
+        entry(site["id"], 3, name="\ufeff张三"),  # a BOM pasted with it
+    ]
     path = tmp_path / "outbox.json"
     doc = {"format": "fieldapp-outbox", "version": 1, "device": None, "records": records}
     path.write_text(json.dumps(doc), "utf-8")
     result = runner.invoke(args=["import-outbox", str(path)], env={"FIELDAPP_LANG": "en"})
     assert result.exit_code == 0, result.output
-    assert "2 new" in result.output and "1 refused" in result.output
-    assert f"{records[1]['uuid']}\t{ONE_LINE.replace('Name', 'Name: Name', 1)}" in result.output
+    assert "2 new" in result.output and "2 refused" in result.output
+    for refused in (records[1], records[3]):
+        assert f"{refused['uuid']}\tName: {ONE_LINE}" in result.output
+        assert count(db, "SELECT count(*) FROM entries WHERE uuid = ?", (refused["uuid"],)) == 0
     assert count(db) == 2
-    assert count(db, "SELECT count(*) FROM entries WHERE uuid = ?", (records[1]["uuid"],)) == 0
-    assert count(db, "SELECT count(*) FROM sync_rejects") == 1
+    assert count(db, "SELECT count(*) FROM sync_rejects") == 2
 
 
 def test_a_refused_record_first_in_the_file_leaves_the_rest_imported(runner, db, site, tmp_path):
@@ -245,5 +308,5 @@ def test_a_refused_record_first_in_the_file_leaves_the_rest_imported(runner, db,
         "utf-8",
     )
     result = runner.invoke(args=["import-outbox", str(path)], env={"FIELDAPP_LANG": "en"})
-    assert "Building / unit: Building / unit must be one line" in result.output
+    assert f"Building / unit: {ONE_LINE}" in result.output
     assert [r[0] for r in db.execute("SELECT uuid FROM entries")] == [records[1]["uuid"]]

@@ -6,8 +6,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fieldapp import rules
+from fieldapp import records, rules
+from fieldapp.console import corrections
 from fieldapp.gate import entries
+from fieldapp.reports import daily
+from fieldapp.screening import questions
 from sync import Invalid, content_hash
 
 
@@ -176,3 +179,29 @@ def test_a_number_no_reading_could_be_is_out_of_range_not_a_crash():
     for value in (10**400, -(10**400), 1e300):
         assert not rules.temperature_in_range(rules.parse_temperature(value))
     assert rules.parse_temperature(float("nan")) is None
+
+
+EVERY_FIELD = (
+    *rules.FIELDS,
+    *daily.FIELDS,
+    *questions.fields_for(questions.QUESTIONS),
+    records.AUTHOR,
+    records.NOTE,
+    corrections.REASON,
+)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN", "zh-TW"])
+def test_the_rules_words_leave_the_fields_name_to_where_they_are_shown(app, lang):
+    """A rule's message is shown beside its field, under its label, or after its name in a
+    sync reason or a flash (first_problem: "姓名：…"): the rules' own words (not a field's
+    worded ones) never name the field again ("原因：原因须为一行…")."""
+    with app.test_request_context(headers={"Accept-Language": lang}):
+        for f in EVERY_FIELD:
+            for problem in rules.for_phone([f])["fields"][0]["messages"]:
+                if problem in f.messages:
+                    continue
+                said = rules.message(f, problem, t="36.5")
+                assert str(f.label) not in said, (f.name, problem, said)
+                shown = rules.first_problem({f.name: said}, [f])
+                assert shown.count(str(f.label)) == 1, shown

@@ -176,17 +176,8 @@ def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
         raise sync.Invalid(_("void must be true or false"))
     if not clean and not void:
         raise sync.Invalid(_("Nothing was changed."))
-    # Shown on the entry's page and in its history, written to exports: one line, no escape
-    # that a terminal obeys nor a mark that reverses the text after it (as for a site's name).
-    # Said before the text rule would (it says so too, after the field's name: said twice).
-    reason = data.get("reason")
-    if isinstance(reason, str) and not rules.one_line(reason.strip(rules.SPACES)):
-        raise sync.Invalid(
-            _(
-                "%(field)s must be one line, without tabs or control characters.",
-                field=REASON.label,
-            )
-        )
+    # The reason is shown on the entry's page and in its history, written to exports: the
+    # text rule keeps it to one line, without an escape a terminal obeys or an invisible mark.
     texts = records.checked(data, (REASON, records.AUTHOR))
     if not texts["reason"]:
         raise sync.Invalid(_("Say why the entry is corrected or voided."))

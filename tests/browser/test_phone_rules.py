@@ -88,8 +88,8 @@ def test_offline_a_pasted_control_character_is_told_beside_its_field_and_nothing
     page.fill("#entry-form [name=note]", "送货\x1b[2J")
     page.click("#entry-form button.save")
     page.wait_for_function(ERROR_OF, arg="name")
-    assert page.evaluate(ERROR_OF, "name") == "姓名须为一行，不能含制表符或控制字符。"
-    assert page.evaluate(ERROR_OF, "note") == "备注须为一行，不能含制表符或控制字符。"
+    assert page.evaluate(ERROR_OF, "name") == "须为一行，不能含制表符或不可见字符。"
+    assert page.evaluate(ERROR_OF, "note") == "须为一行，不能含制表符或不可见字符。"
     assert page.input_value("#entry-form [name=name]") == "张三\u202e二李"
     assert waiting(page) == 0
     page.fill("#entry-form [name=name]", "张三")
@@ -113,6 +113,10 @@ def test_offline_a_pasted_control_character_is_told_beside_its_field_and_nothing
         "\x1b[31m",
         "一\u202e二",
         "\r\n一\r\n",
+        "一\u2028二",
+        "一\u200b二",
+        "\ufeff一",
+        "一\u200d二\u200c三\u180e",
     ],
 )
 def test_a_textareas_line_breaks_are_kept_alike_on_the_phone(app, gate, remarks):
@@ -177,7 +181,8 @@ form_data = st.fixed_dictionaries(
         "person_type": st.sampled_from(["resident", "worker", "visitor", "", "boss"]),
         "name": st.text(max_size=60)
         | texts
-        | st.text(st.sampled_from(["张", "𠮷", "😀", " "]), min_size=45, max_size=55),
+        | st.text(st.sampled_from(["张", "𠮷", "😀", " "]), min_size=45, max_size=55)
+        | st.text(st.sampled_from(list("张 \t\u200b\u200c\u200d\u200e\u2028\u2060\ufeff\u180e"))),
         "phone": phones | texts,
         "id_number": st.sampled_from(["11010519491231002X", "11010519491231002x", ""])
         | ids
