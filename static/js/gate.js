@@ -229,6 +229,15 @@
   var choices = 0;
   function choose() { return ++choices; }
   function latest(turn) { return turn === choices; }
+  // The name or the phone typed by hand is a choice too: the volunteer says who this is (the
+  // scan's lookup was too slow, or it is someone else), and a lookup that answers after it
+  // fills nothing. (The temperature, typed while the lookup is on its way, is not a choice of
+  // a person: the lookup still fills the form around it.)
+  document.addEventListener("input", function (event) {
+    var f = form();
+    var name = event.target.name;
+    if (f && event.target.form === f && (name === "name" || name === "phone")) choose();
+  });
 
   /* A choice that fills the form with fill(what) (after a save under way), in its turn: the
      scan's, or a new one when none is given (a match tapped). False, filling nothing, when a
