@@ -229,6 +229,15 @@
   var choices = 0;
   function choose() { return ++choices; }
   function latest(turn) { return turn === choices; }
+  // The name or the phone typed by hand is a choice too: the volunteer says who this is (the
+  // scan's lookup was too slow, or it is someone else), and a lookup that answers after it
+  // fills nothing. (The temperature, typed while the lookup is on its way, is not a choice of
+  // a person: the lookup still fills the form around it.)
+  document.addEventListener("input", function (event) {
+    var f = form();
+    var name = event.target.name;
+    if (f && event.target.form === f && (name === "name" || name === "phone")) choose();
+  });
 
   /* A choice that fills the form with fill(what) (after a save under way), in its turn: the
      scan's, or a new one when none is given (a match tapped). False, filling nothing, when a
@@ -602,7 +611,10 @@
       });
     }
 
-    stamp().then(attempt).catch(function () {
+    stamp().then(function () {
+      noteSave(data);
+      return attempt();
+    }).catch(function () {
       // No answer: no network, or none within the time limit (no worker in control).
       sending = false;
       if (!worker && self.FieldOutbox) return keepHere(false, notKeptText(f));
@@ -663,6 +675,57 @@
     justSaved(f);
     showSaved(box);
     pickPending();
+  });
+
+  // The page closed (the tab killed, the phone died) after a save was stored but before it
+  // said so: opened again, the form is empty and says nothing, and the volunteer, not knowing
+  // whether it was saved, may register the person twice. So each save's record id is noted on
+  // the phone as it is sent (outbox.js's "meta", durable as the outbox is); and a page opened
+  // within RECALL_MS after it, with no confirmation of its own, says it was saved once the
+  // last entries (last.js) list that record: the instance's, or those that wait on this phone
+  // ("kept on this phone"). A save listed in neither was not stored: nothing is said of it.
+  var RECALL_MS = 10 * 60 * 1000;
+  var recalled = false;
+  function noteSave(data) {
+    var O = self.FieldOutbox;
+    if (!O || !O.setMeta) return; // not loaded (no network for it): nothing to recall by
+    O.setMeta("last_save", { uuid: data.get("uuid"), site: data.get("site_id"), at: Date.now() })
+      .catch(function () { /* no IndexedDB (private mode): nothing is kept to recall either */ });
+  }
+  function textOf(li, selector) {
+    var el = li.querySelector(selector);
+    return el ? el.textContent.trim() : "";
+  }
+  document.addEventListener("last-entries-drawn", function () {
+    var O = self.FieldOutbox;
+    var box = document.getElementById("gate-saved");
+    var f = form();
+    if (recalled || !O || !O.getMeta || !f || !f.elements.site_id) return;
+    if (!box || !box.dataset.tSavedBefore) return; // a page kept before it could say this
+    Promise.all([O.getMeta("last_save"), O.getMeta("needs_enrol")]).then(function (meta) {
+      var last = meta[0];
+      var age = last ? Date.now() - last.at : -1;
+      // Shown only over nothing: not over a save's own confirmation, nor while one is sent.
+      if (recalled || !box.hidden || saving() || !last || last.site !== f.elements.site_id.value
+        || !(age >= 0 && age < RECALL_MS)) return;
+      var uuid = CSS.escape(String(last.uuid));
+      var li = document.querySelector('#gate .last-entries [data-uuid="' + uuid + '"], '
+        + '#gate .last-entries [data-unsent="' + uuid + '"]');
+      if (!li) return;
+      recalled = true;
+      var said = {
+        time: textOf(li, ".when"), name: textOf(li, ".who"),
+        direction: textOf(li, '[class*="dir-"]'), t: textOf(li, ".temp").replace(/\s*°C$/, ""),
+      };
+      box.querySelector("[data-gate-saved-text]").textContent = box.dataset.tSavedBefore.replace(
+        /\{(\w+)\}/g, function (_, k) { return k in said ? said[k] : ""; });
+      box.classList.toggle("flash-error", li.classList.contains("entry-fever"));
+      var note = box.querySelector("[data-outbox-note]");
+      note.dataset.tLater = note.dataset.tLater || note.textContent;
+      note.textContent = (meta[1] && note.dataset.tEnrol) || note.dataset.tLater;
+      note.hidden = !li.hasAttribute("data-unsent");
+      box.hidden = false;
+    }, function () { /* no IndexedDB: nothing was noted */ });
   });
 
   // The pass scanner (scanner.js, passes.js) is not part of the page's first download: the

@@ -105,6 +105,8 @@
     box.hidden = !mine.length;
     const none = list.querySelector("[data-last-none]");
     if (none) none.hidden = mine.length > 0;
+    // The list as it is, with what waits here: gate.js says if the page's last save is in it.
+    document.dispatchEvent(new CustomEvent("last-entries-drawn"));
   }
 
   /* The list as it is now, from the instance; without an answer, the list says how old it is.

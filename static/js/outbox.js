@@ -214,15 +214,25 @@
     } catch (_) { /* no BroadcastChannel: pages poll anyway */ }
   }
 
-  /* How many records wait on this phone to be sent: those in the queue and those held (set
-   * aside until the instance can store them; they go again by themselves). Refused and expired
-   * ones are not sent again. What the volunteer is told waits, everywhere. */
-  async function unsent(s) {
-    const [queued, kept] = await Promise.all([req(s.outbox.count()), req(s.attention.getAll())]);
-    return queued + kept.filter((r) => r.status === "held").length;
+  /* A record in "attention" that is held: set aside until the instance can store it, it goes
+   * again by itself (retryHeld). Refused and expired ones are not sent again. */
+  const isHeld = (r) => r.status === "held";
+
+  /* The one rule for what waits on this phone to be sent, what the volunteer is told waits
+   * everywhere (the status line, the gate's list, a save's "n waiting"): the queue and the held
+   * records, read in the transaction of the stores s (outbox, attention). {queued: the queue's
+   * records, oldest first, with records, else only how many are queued; held: the held
+   * records; unsent: how many records wait, both together}. */
+  async function unsentIn(s, records) {
+    const [queued, kept] = await Promise.all([
+      req(records ? s.outbox.index("queued_at").getAll() : s.outbox.count()),
+      req(s.attention.getAll()),
+    ]);
+    const held = kept.filter(isHeld);
+    return { queued, held, unsent: (records ? queued.length : queued) + held.length };
   }
 
-  /* Store a record durably; resolves with how many wait (unsent), after the commit. It
+  /* Store a record durably; resolves with how many wait (unsentIn), after the commit. It
    * remembers the phone's last contact with the instance (the instance's time then, and how far
    * this phone's clock was off then): it was made after that, whatever this phone's clock said. */
   async function add(record) {
@@ -234,7 +244,7 @@
         kept.contact_offset = clock.offset_ms;
       }
       s.outbox.put(kept);
-      return unsent(s);
+      return (await unsentIn(s, false)).unsent;
     });
     broadcast({ type: "queued", uuid: record.uuid, waiting });
     return waiting;
@@ -245,10 +255,12 @@
       store === "outbox" ? req(s.outbox.index("queued_at").getAll()) : req(s[store].getAll()));
   }
 
-  /* The records counted by unsent(): the queue, oldest first, then the held ones. */
+  /* The records that wait (unsentIn): the queue, oldest first, then the held ones. */
   async function unsentRecords() {
-    const [queued, kept] = await Promise.all([all("outbox"), all("attention")]);
-    return queued.concat(kept.filter((r) => r.status === "held"));
+    return run(["outbox", "attention"], "readonly", async (s) => {
+      const { queued, held } = await unsentIn(s, true);
+      return queued.concat(held);
+    });
   }
 
   async function getMeta(key) {
@@ -262,16 +274,16 @@
   /* {unsent, waiting, held, oldest (ms), attention, heldDue, lastSent, needsEnrol, next,
    * failures (rounds failed in a row), smaller (pushes go in smaller batches: the uplink is
    * slow), clockOffset} for the status line; unsent: what the volunteer is told waits (see
-   * unsent()), the queue (waiting: what a send sends now) and the held records (in attention,
+   * unsentIn()), the queue (waiting: what a send sends now) and the held records (in attention,
    * they go again by themselves), oldest the first of them kept; heldDue: the held records'
    * time to go again has come (see retryHeld), whether anything else waits or not;
    * clockOffset: the instance's clock minus this phone's (ms) when last heard, or null. */
   async function summary() {
     return run(["outbox", "attention", "meta"], "readonly", async (s) => {
-      const [waiting, kept, first, lastSent, needsEnrol, state, batch, clock, heldRetry] =
-        await Promise.all([
-          req(s.outbox.count()),
-          req(s.attention.getAll()),
+      const [{ queued: waiting, held, unsent }, attention, first, lastSent, needsEnrol, state,
+        batch, clock, heldRetry] = await Promise.all([
+          unsentIn(s, false),
+          req(s.attention.count()),
           req(s.outbox.index("queued_at").openCursor()),
           req(s.meta.get("last_sent")),
           req(s.meta.get("needs_enrol")),
@@ -280,14 +292,13 @@
           req(s.meta.get("clock")),
           req(s.meta.get("held_retry")),
         ]);
-      const held = kept.filter((r) => r.status === "held");
       const since = held.map((r) => r.queued_at).concat(first ? [first.value.queued_at] : [])
         .filter((at) => typeof at === "number");
       return {
-        unsent: waiting + held.length,
+        unsent,
         waiting,
         held: held.length,
-        attention: kept.length,
+        attention,
         heldDue: held.length > 0 && Date.now() - (heldRetry || 0) >= HELD_RETRY_MS,
         oldest: since.length ? Math.min(...since) : null,
         lastSent: lastSent || null,
@@ -474,7 +485,7 @@
     if (!force && Date.now() - last < HELD_RETRY_MS) return 0;
     await setMeta("held_retry", Date.now());
     return run(["outbox", "attention"], "readwrite", async (s) => {
-      const held = (await req(s.attention.getAll())).filter((r) => r.status === "held");
+      const held = (await req(s.attention.getAll())).filter(isHeld);
       for (const r of held) {
         const back = Object.assign({}, r);
         delete back.status;
@@ -648,7 +659,7 @@
    * phone's clock as it exports (exported_at) and its last contact with the instance (clock:
    * offset_ms, at, server_at, as kept in "meta"): the import's evidence of how far it was off. */
   async function exportData() {
-    const held = (await all("attention")).filter((r) => r.status === "held" || r.status === "expired");
+    const held = (await all("attention")).filter((r) => isHeld(r) || r.status === "expired");
     const records = (await all("outbox")).concat(held).map(exported);
     return {
       format: "fieldapp-outbox",

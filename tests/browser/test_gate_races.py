@@ -225,3 +225,64 @@ def test_a_lookup_answered_by_someone_else_keeps_the_link_to_the_registration(
     page.click(f"{FORM} button.save")
     page.locator("#gate-saved", has_text="赵小明").wait_for()
     assert stored(server) == {"赵小明": ("", link, 36.6)}
+
+
+@pytest.mark.parametrize("typed", ["name", "phone"])
+def test_a_name_typed_while_a_visitors_pass_is_looked_up_is_kept(
+    server, browser, context, page, typed
+):
+    """The volunteer scans a visitor's pass and, the lookup being slow on one bar, types who
+    this is by hand (the name, or the phone first). The lookup's answer then came and put the
+    registration's name and phone over what was typed, and the entry saved was not the one
+    the volunteer typed. Now what is typed by hand is the latest choice, as a match tapped is:
+    the late answer fills nothing, and the entry saved is as typed."""
+    site = gate_phone(server, context, page)
+    scan, _link = visitor_pass(browser, server, site, "赵小明")
+    page.evaluate(LOAD_SCANNER)
+
+    lookups = HeldLookups(context)
+    page.evaluate("(text) => { self.lookup = FieldPasses.scanned(text); }", scan)
+    lookups.wait(page)
+    page.fill(f"{FORM} [name={typed}]", "王手写" if typed == "name" else "13900002222")
+
+    lookups.answer()  # the visitor's registration comes at last
+    page.evaluate("() => self.lookup")
+    lookups.stop()
+    assert page.input_value(f"{FORM} [name=name]") == ("王手写" if typed == "name" else "")
+    assert page.input_value(f"{FORM} [name=phone]") == ("" if typed == "name" else "13900002222")
+    assert page.input_value(f"{FORM} [name=registration_uuid]") == ""
+    assert page.locator("[data-known]").is_hidden()
+
+    page.check(f"{FORM} [name=direction][value=in]")
+    page.check(f"{FORM} [name=person_type][value=visitor]")
+    page.fill(f"{FORM} [name=name]", "王手写")
+    page.fill(f"{FORM} [name=phone]", "13900002222")
+    page.fill(f"{FORM} [name=temperature]", "36.6")
+    page.click(f"{FORM} button.save")
+    page.locator("#gate-saved", has_text="王手写").wait_for()
+    rows = server.query("SELECT name, phone, person_type, registration_uuid FROM entries")
+    assert [tuple(r) for r in rows] == [("王手写", "13900002222", "visitor", "")]
+
+
+def test_a_temperature_typed_while_a_visitors_pass_is_looked_up_is_no_choice(
+    server, browser, context, page
+):
+    """The temperature typed while the visitor's registration is asked for says nothing of who
+    this is: the answer still fills the form (linked to the registration) around it."""
+    site = gate_phone(server, context, page)
+    scan, link = visitor_pass(browser, server, site, "赵小明")
+    page.evaluate(LOAD_SCANNER)
+
+    lookups = HeldLookups(context)
+    page.evaluate("(text) => { self.lookup = FieldPasses.scanned(text); }", scan)
+    lookups.wait(page)
+    page.fill(f"{FORM} [name=temperature]", "36.6")
+    lookups.answer()
+    form_shows(page, "赵小明")
+    lookups.stop()
+    assert page.input_value(f"{FORM} [name=temperature]") == "36.6"
+
+    page.check(f"{FORM} [name=direction][value=in]")
+    page.click(f"{FORM} button.save")
+    page.locator("#gate-saved", has_text="赵小明").wait_for()
+    assert stored(server) == {"赵小明": ("", link, 36.6)}
