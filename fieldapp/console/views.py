@@ -5,6 +5,7 @@ Views are thin: they check the role and scope, call the domain modules and rende
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import time
@@ -39,6 +40,7 @@ from fieldapp.gate import registrations, sites
 from fieldapp.pages import MIMETYPES, page_or_fragment
 from fieldapp.privacy.ids import IdVault
 
+logger = logging.getLogger(__name__)
 bp = Blueprint("console", __name__, url_prefix="/console")
 ALL = tuple(accounts.ROLES)
 WRITE = accounts.WRITE_ROLES
@@ -399,9 +401,22 @@ def export():
     def generate():
         # Its own connection: the request's one is closed before the stream ends.
         own = connect(database)
+        sent = 0
+
+        def progress(k: int) -> None:
+            nonlocal sent
+            sent += k
+
         try:
             chunks = exports.rows(own, filters, site_ids, tz, user.role, full, vault)
-            yield from exports.csv_chunks(chunks)
+            yield from exports.csv_chunks(chunks, progress)
+        except Exception as exc:
+            # Status 200 is likely sent already. The file's last line says it is cut, and the error
+            # goes on to the server, which then ends the connection without the chunked body's
+            # end: a browser or curl marks the download failed, not complete.
+            logger.error("CSV export by %s cut after %d rows: %r", user.name, sent, exc)
+            yield exports.cut_notice(sent)
+            raise
         finally:
             own.close()
 
