@@ -12,6 +12,7 @@ from flask.cli import FlaskGroup
 from fieldapp import settings
 from fieldapp.app import create_app
 from fieldapp.db import postgres
+from fieldapp.helptext import CliContext, use_help_formatter
 from fieldapp.i18n import (
     HelpOption,
     cli_locale,
@@ -45,6 +46,8 @@ def _create_app() -> Flask:
 
 
 class _Group(FlaskGroup):
+    context_class = CliContext  # help wrapped in display columns (fieldapp/helptext.py)
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         """Flask's options and commands, with their help said by fieldapp (copies: Flask's
         own objects are left as they are)."""
@@ -71,6 +74,7 @@ class _Group(FlaskGroup):
         command = super().get_command(ctx, name)
         localise_paths(command)
         localise_summaries(command)
+        use_help_formatter(command)
         return command
 
     def invoke(self, ctx: click.Context) -> object:

@@ -166,6 +166,24 @@ def option(*param_decls: str, **attrs: Any) -> Callable[[Any], Any]:
     return click.option(*param_decls, cls=HelpOption, **attrs)
 
 
+class HelpArgument(click.Argument):
+    """click.Argument with its help kept as given, as HelpOption (Click lists an argument that
+    has a help under "Positional arguments", before the options)."""
+
+    def __init__(self, *args: Any, help: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.help = help
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str]:
+        metavar, text = super().get_help_record(ctx)
+        return metavar, str(text)
+
+
+def argument(*param_decls: str, **attrs: Any) -> Callable[[Any], Any]:
+    """click.argument for fieldapp's commands: help=_l("…") is shown in the user's language."""
+    return click.argument(*param_decls, cls=HelpArgument, **attrs)
+
+
 def summary(text: Any) -> str:
     """The first sentence of a command's help, for the listing of its group: up to a Chinese
     full stop, an English one before a capital letter, or a semicolon (what follows is detail),

@@ -5,9 +5,11 @@ import os
 import re
 import subprocess
 import sys
+import unicodedata
 
 import click
 import pytest
+from click.testing import CliRunner
 from flask.cli import ScriptInfo
 from i18n_catalog import ROOT, source_messages, translated
 
@@ -46,7 +48,9 @@ def listing(output: str) -> dict[str, str]:
             name, text = found.groups()
             rows[name] = text
         elif name and line.strip():
-            rows[name] += " " + line.strip()
+            # A line broken between two Chinese characters had no space there.
+            cjk = CJK.search(rows[name][-1:]) and CJK.search(line.strip()[:1])
+            rows[name] += ("" if cjk else " ") + line.strip()
     return rows
 
 
@@ -150,5 +154,47 @@ def test_every_command_and_option_has_a_translated_help(tmp_path, monkeypatch):
             for param in command.params:
                 if isinstance(param, click.Option):
                     check(f"{path} {param.opts}", param.help)
+                elif isinstance(param, click.Argument):  # listed under "Positional arguments"
+                    check(f"{path} {param.name.upper()}", param.help)
     assert len(found) > 40  # every area's commands, and their subcommands
     assert problems == []
+
+
+def columns(line: str) -> int:
+    """The columns a line takes in a terminal: two for each East Asian wide character."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
+
+
+@pytest.mark.parametrize("lang", ["zh_CN.UTF-8", "zh_TW.UTF-8", "en_US.UTF-8"])
+def test_every_help_fits_an_80_column_terminal(tmp_path, monkeypatch, lang):
+    """Click measures a line by len(): a Chinese character counts one column where the
+    terminal gives it two, and lines of up to 140 columns broke anywhere. No line of any
+    command's --help is wider than the terminal now, and none starts with a closing mark."""
+    monkeypatch.setenv("FIELDAPP_INSTANCE", str(tmp_path))
+    app = create_app()
+    with click.Context(main, obj=ScriptInfo(create_app=lambda: app)) as ctx:
+        paths = [path.split()[1:] for path, _command in _commands(main, ctx, "fieldapp")]
+    env = {"COLUMNS": "80", "FIELDAPP_LANG": lang, "FIELDAPP_INSTANCE": str(tmp_path)}
+    runner = CliRunner()
+    wide, orphans = [], []
+    for path in [[], *paths]:
+        result = runner.invoke(main, [*path, "--help"], env=env, prog_name="fieldapp")
+        assert result.exit_code == 0, (path, result.output)
+        for line in result.output.splitlines():
+            if columns(line) > 80:
+                wide.append(f"{' '.join(path)}: {columns(line)}: {line}")
+            if line.strip()[:1] in set("，。、；：）」"):
+                orphans.append(f"{' '.join(path)}: {line}")
+    assert len(paths) > 40
+    assert wide == []
+    assert orphans == []
+
+
+def test_positional_arguments_are_described(tmp_path):
+    out = fieldapp(tmp_path, "roster", "import", "--help")
+    assert re.search(r"位置参数:\n  SITE  场所：其代码或编号。\n  FILE  名册 CSV 文件", out)
+    out = fieldapp(tmp_path, "user", "add", "--help", lang="zh_TW.UTF-8")
+    assert re.search(r"位置參數:\n  NAME  管理後台帳號的名稱。", out)
+    out = fieldapp(tmp_path, "upstream", "set", "--help", lang="en_US.UTF-8")
+    assert re.search(r"Positional arguments:\n  URL\s+The upstream's address", out)
+    assert re.search(r"  TOKEN\s+The token the upstream printed for this instance.", out)

@@ -69,7 +69,8 @@ def names(html):
 
 
 def page(client, query=""):
-    r = client.get("/console/log" + query)
+    """The log for those query arguments (a text search, q, is sent on to its token URL)."""
+    r = client.get("/console/log" + query, follow_redirects=True)
     assert r.status_code == 200
     return r.get_data(as_text=True)
 
@@ -377,3 +378,110 @@ def test_every_filter_and_the_search_follow_the_corrections(app):
         "/console/export", data={"csrf_token": token, "format": "csv", "health_code": "red"}
     ).get_data(as_text=True)
     assert reddened in body and red in body and greened not in body
+
+
+def search(client, **form):
+    """The filters form as posted: the answer, not followed."""
+    token = csrf(client, "/console/log")
+    return client.post("/console/log", data={"csrf_token": token, **form})
+
+
+def test_a_searched_name_never_goes_in_a_url(app, world):
+    """Not the redirect, nor the links of the page it leads to (pages, export): access logs,
+    the browser's history and a Referer keep URLs. The pages still page through the search."""
+    from fieldapp.console.logbook import PAGE_SIZE
+
+    more = [f"张建{i:02d}" for i in range(PAGE_SIZE)]  # newer than 张建国: he is on page 2
+    save(app, *(wire_entry(world["a"]["id"], name=n, recorded_at=ts(0, 1)) for n in more))
+    client = app.test_client()
+    login(client, "coord")
+    r = search(client, q="张建", fever="")
+    assert r.status_code == 303
+    url = r.headers["Location"]
+    assert "张" not in url and "%E5%BC%A0" not in url.upper() and "q=" not in url
+    first = client.get(url).get_data(as_text=True)
+    assert sorted(names(first)) == more
+    hrefs = re.findall(r'href="([^"]+)"', first) + re.findall(r'action="([^"]+)"', first)
+    assert not [h for h in hrefs if "%E5%BC%A0" in h.upper() or "q=" in h]
+    older = re.search(r'rel="next" href="([^"]+)"', first).group(1).replace("&amp;", "&")
+    second = client.get(older).get_data(as_text=True)
+    assert names(second) == ["张建国"]  # the search goes on
+    assert 'value="张建"' in second  # the search box still says what was searched
+    assert not re.search(r'rel="next"', second)
+
+
+def test_a_search_with_other_filters_keeps_them_in_the_url(app, world):
+    client = app.test_client()
+    login(client, "coord")
+    r = search(client, q="李秀英", fever="1", direction="out")
+    url = r.headers["Location"]
+    assert "fever=1" in url and "direction=out" in url and "李" not in url
+    assert names(client.get(url).get_data(as_text=True)) == ["李秀英"]
+
+
+def test_htmx_posts_the_search_and_gets_the_fragment(app, world):
+    client = app.test_client()
+    login(client, "coord")
+    token = csrf(client, "/console/log")
+    r = client.post(
+        "/console/log",
+        data={"csrf_token": token, "q": "5678"},
+        headers={"HX-Request": "true"},
+        follow_redirects=True,
+    )
+    html = r.get_data(as_text=True)
+    assert "<html" not in html and names(html) == ["张建国"]
+    assert "5678" not in r.request.url
+
+
+def test_the_search_form_is_posted_with_its_token(app, world):
+    client = app.test_client()
+    login(client, "coord")
+    html = page(client)
+    form = re.search(
+        r'<form method="post" action="/console/log" class="filters".*?</form>', html, re.S
+    )
+    assert form and 'hx-post="/console/log"' in form.group(0)
+    assert 'name="csrf_token"' in form.group(0) and 'name="q"' in form.group(0)
+    r = client.post("/console/log", data={"q": "张建国"})  # no CSRF token: refused
+    assert r.status_code == 400
+
+
+def test_a_url_with_a_search_is_sent_to_its_token(app, world):
+    """A bookmark from before: the same search, under a URL without the name."""
+    client = app.test_client()
+    login(client, "coord")
+    r = client.get("/console/log?q=张建国&fever=")
+    assert r.status_code == 303 and "q=" not in r.headers["Location"]
+    assert names(client.get(r.headers["Location"]).get_data(as_text=True)) == ["张建国"]
+
+
+def test_a_search_another_session_made_lists_nothing_and_says_so(app, world):
+    """A token is this session's: elsewhere (another browser, signed in again) the link
+    does not list the whole log as if it matched."""
+    client = app.test_client()
+    login(client, "coord")
+    url = search(client, q="张建国").headers["Location"]
+    other = app.test_client()
+    login(other, "coord")
+    html = other.get(url).get_data(as_text=True)
+    assert "此搜索已不再保留，请重新输入。" in html
+    assert names(html) == []
+
+
+def test_a_refused_search_says_why_without_a_redirect(app, world):
+    client = app.test_client()
+    login(client, "coord")
+    r = search(client, q="张" * 51)
+    assert r.status_code == 200
+    assert "搜索内容超过 50 个字符。" in r.get_data(as_text=True)
+
+
+def test_a_refused_export_goes_back_to_the_log_without_the_name(app, world):
+    client = app.test_client()
+    login(client, "coord")
+    token = csrf(client, "/console/log")
+    r = client.post("/console/export", data={"csrf_token": token, "format": "pdf", "q": "张建国"})
+    url = r.headers["Location"]
+    assert "q=" not in url and "%E5%BC%A0" not in url.upper()
+    assert names(client.get(url).get_data(as_text=True)) == ["张建国"]

@@ -50,3 +50,27 @@ def test_clicks_messages_have_both_chinese_catalogs():
             "required",
         ):
             assert click_words.gettext(msgid) != msgid, (lang, msgid)
+
+
+def test_zh_hant_says_database_one_way():
+    """資料庫 (Taiwan, Hong Kong), never 數據庫 (the mainland's word, in traditional characters)
+    beside it: one thing, one word."""
+    from babel.messages.pofile import read_po
+
+    said = []
+    for po in sorted(TRANSLATIONS.glob("*/zh_Hant/LC_MESSAGES/messages.po")):
+        with po.open("rb") as f:
+            for message in read_po(f):
+                strings = message.string if isinstance(message.string, tuple) else (message.string,)
+                said += [s for s in strings if s]
+    assert [s for s in said if "數據庫" in s or "数据库" in s] == []
+    assert len([s for s in said if "資料庫" in s]) > 20
+
+
+def test_fieldapp_init_says_database_in_taiwan_usage(tmp_path):
+    first = fieldapp(tmp_path, "init", lang="zh_TW")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("資料庫 ") and "：已應用 " in first.stdout
+    again = fieldapp(tmp_path, "init", lang="zh_TW")
+    assert again.stdout.startswith("資料庫 ") and "：已是最新" in again.stdout
+    assert "數據庫" not in first.stdout + first.stderr + again.stdout + again.stderr

@@ -18,7 +18,7 @@ from fieldapp.commands import given_day, opened, output_file
 from fieldapp.console import accounts, exports, logbook
 from fieldapp.db import transaction
 from fieldapp.gate import sites
-from fieldapp.i18n import cli_locale, option
+from fieldapp.i18n import argument, cli_locale, option
 from fieldapp.i18n import lazy_cli_gettext as _l
 from fieldapp.privacy.ids import IdVault
 
@@ -50,7 +50,7 @@ def user_group() -> None:
 @user_group.command(
     "add", help=_l("Create a console account; the password is asked for (or read from stdin).")
 )
-@click.argument("name")
+@argument("name", help=_l("The console account's name."))
 @option(
     "--role",
     required=True,
@@ -71,7 +71,7 @@ def user_add(
 
 
 @user_group.command("passwd", help=_l("Set a new password for a console account."))
-@click.argument("name")
+@argument("name", help=_l("The console account's name."))
 @option("--password-stdin", is_flag=True, help=_l("Read the password from standard input"))
 @with_appcontext
 def user_passwd(name: str, password_stdin: bool) -> None:
@@ -82,7 +82,7 @@ def user_passwd(name: str, password_stdin: bool) -> None:
 
 
 @user_group.command("disable", help=_l("Disable a console account (it stays in the audit log)."))
-@click.argument("name")
+@argument("name", help=_l("The console account's name."))
 @with_appcontext
 def user_disable(name: str) -> None:
     with opened() as conn:

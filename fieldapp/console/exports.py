@@ -263,6 +263,22 @@ def csv_chunks(
             progress(len(part))
 
 
+def cut_notice(rows_sent: int) -> str:
+    """The CSV file's last line when an error cuts the export: the file says itself that it is
+    not whole (a client on HTTP/1.0, or a proxy speaking it, cannot tell a cut from the end)."""
+    buf = io.StringIO()
+    csv.writer(buf).writerow(
+        [
+            _(
+                "EXPORT INCOMPLETE: an error stopped it after %(n)d rows; this file is not the"
+                " whole export. Export again.",
+                n=rows_sent,
+            )
+        ]
+    )
+    return buf.getvalue()
+
+
 # The rows of an Excel sheet, its header included: XlsxWriter (constant memory) drops any row past
 # it without a word, so a longer export goes on in another sheet (a test lowers it).
 SHEET_ROWS = 1_048_576

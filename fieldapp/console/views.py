@@ -5,8 +5,10 @@ Views are thin: they check the role and scope, call the domain modules and rende
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import secrets
 import time
 import uuid as uuidlib
 from dataclasses import asdict
@@ -40,6 +42,7 @@ from fieldapp.gate import registrations, sites
 from fieldapp.pages import MIMETYPES, page_or_fragment
 from fieldapp.privacy.ids import IdVault
 
+logger = logging.getLogger(__name__)
 bp = Blueprint("console", __name__, url_prefix="/console")
 ALL = tuple(accounts.ROLES)
 WRITE = accounts.WRITE_ROLES
@@ -99,18 +102,42 @@ def dashboard_page():
     return page_or_fragment("console/dashboard.html", "console/_dashboard.html", d=data)
 
 
-@bp.route("/log")
+@bp.route("/log", methods=["GET", "POST"])
 @require_role(*ALL)
 def log():
-    """Every entry in scope, filtered, newest first, one keyset page at a time."""
+    """Every entry in scope, filtered, newest first, one keyset page at a time.
+
+    The text search (a name, a phone number) never goes in a URL, where access logs, the
+    browser's history and a Referer would keep it: the filters form is posted, and the
+    search answers with a redirect to the filters and a token this session keeps the text
+    under (SEARCHES_KEPT of them). A URL still carrying q (a bookmark) is sent there too."""
     user = current_user()
     site_ids = scope_site_ids(user)
-    filters, errors = logbook.parse_filters(request.args, site_ids, user.role)
+    posted = request.method == "POST"
+    if posted or "q" in request.args:
+        filters, errors = logbook.parse_filters(
+            request.form if posted else request.args, site_ids, user.role
+        )
+        if not errors:
+            after = {} if posted else {"after": request.args.get("after")}
+            return redirect(url_for("console.log", **after, **_log_args(filters)), 303)
+        expired = False
+    else:
+        args = request.args.to_dict()
+        token = args.pop("s", "")
+        if token:
+            args["q"] = session.get("searches", {}).get(token, "")
+        filters, errors = logbook.parse_filters(args, site_ids, user.role)
+        expired = bool(token) and not filters.q
+        if expired:
+            errors.append(_("This search is no longer kept: type it again."))
     after = logbook.decode_cursor(request.args.get("after"))
-    rows, next_cursor = logbook.page(get_db(), filters, site_ids, _tz(), after)
+    rows, next_cursor = [], None
+    if not expired:  # a search forgotten lists nothing, not the whole log as if it matched
+        rows, next_cursor = logbook.page(get_db(), filters, site_ids, _tz(), after)
     shown = [logbook.present(r, user.role) for r in rows]
     unchecked, unchecked_total = [], 0
-    if after is None:  # visitors who registered and were never checked at the gate
+    if after is None and not expired:  # visitors who registered and were never checked
         found, unchecked_total = registrations.unchecked(
             get_db(),
             site_ids,
@@ -128,11 +155,31 @@ def log():
         unchecked=unchecked,
         unchecked_total=unchecked_total,
         filters=filters,
+        log_args=_log_args(filters),
         errors=errors,
         next_cursor=next_cursor,
         sites=sites.listing(get_db(), site_ids),
         first_page=after is None,
     )
+
+
+SEARCHES_KEPT = 10  # text searches a session keeps for the log's URLs
+
+
+def _log_args(filters: logbook.Filters) -> dict[str, str]:
+    """The filters as the log's URL arguments: the text search as a token of this session's
+    (a random one: a hash of a name could be matched against a list of names)."""
+    args = filters.as_args()
+    q = args.pop("q", "")
+    if q:
+        kept = dict(session.get("searches", {}))
+        token = next((t for t, text in kept.items() if text == q), None)
+        if token is None:
+            token = secrets.token_urlsafe(6)
+            kept[token] = q
+            session["searches"] = dict(list(kept.items())[-SEARCHES_KEPT:])
+        args["s"] = token
+    return args
 
 
 def _case_in_scope(entry_uuid: str) -> dict:
@@ -369,7 +416,7 @@ def export():
     fmt = request.form.get("format", "csv")
     if errors or fmt not in ("csv", "xlsx"):
         flash(" ".join(errors) or _("Choose CSV or XLSX."), "error")
-        return redirect(url_for("console.log", **filters.as_args()))
+        return redirect(url_for("console.log", **_log_args(filters)))
     full = user.can_write and request.form.get("full") == "1"
     tz = _tz()
     vault = IdVault(current_app.config["ID_KEY"]) if full else None
@@ -401,9 +448,22 @@ def export():
     def generate():
         # Its own connection: the request's one is closed before the stream ends.
         own = connect(database)
+        sent = 0
+
+        def progress(k: int) -> None:
+            nonlocal sent
+            sent += k
+
         try:
             chunks = exports.rows(own, filters, site_ids, tz, user.role, full, vault)
-            yield from exports.csv_chunks(chunks)
+            yield from exports.csv_chunks(chunks, progress)
+        except Exception as exc:
+            # Status 200 is likely sent already. The file's last line says it is cut, and the error
+            # goes on to the server, which then ends the connection without the chunked body's
+            # end: a browser or curl marks the download failed, not complete.
+            logger.error("CSV export by %s cut after %d rows: %r", user.name, sent, exc)
+            yield exports.cut_notice(sent)
+            raise
         finally:
             own.close()
 

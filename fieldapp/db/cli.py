@@ -22,8 +22,8 @@ from fieldapp.db import backup as backups
 from fieldapp.db import copy as copying
 from fieldapp.db import sqlite as sqlite_engine
 from fieldapp.gate import counts
+from fieldapp.i18n import argument, option
 from fieldapp.i18n import lazy_cli_gettext as _l
-from fieldapp.i18n import option
 from fieldapp.privacy import ids
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,11 @@ def backup_command(out: Path | None) -> None:
     help=_l("Put a backup back in place of this instance's database (stop the server first)."),
 )
 @with_appcontext
-@click.argument("copy", type=click.Path(dir_okay=False, path_type=Path))
+@argument(
+    "copy",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=_l("The backup file to put back (made by `fieldapp backup`)."),
+)
 @localised
 def restore_command(copy: Path) -> None:
     _sqlite_only("fieldapp restore")

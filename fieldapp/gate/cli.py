@@ -14,8 +14,8 @@ from fieldapp import days, records, rules
 from fieldapp.commands import check_qr_file, opened, output_file, pdf_lang_option, read_input
 from fieldapp.db import transaction
 from fieldapp.gate import demo, passes, qr, roster, sites
+from fieldapp.i18n import argument, option
 from fieldapp.i18n import lazy_cli_gettext as _l
-from fieldapp.i18n import option
 from fieldapp.phones import devices
 from fieldapp.settings import is_downstream
 
@@ -84,7 +84,7 @@ def site_list() -> None:
 @site_group.command(
     "rotate-code", help=_l("Give the site a new code (old posters then say they are out of date).")
 )
-@click.argument("code")
+@argument("code", help=_l("The site: its code or its id."))
 @with_appcontext
 def site_rotate_code(code: str) -> None:
     with opened() as conn:
@@ -124,14 +124,14 @@ def _set_active(code: str, active: bool) -> None:
         "records are kept)."
     ),
 )
-@click.argument("code")
+@argument("code", help=_l("The site: its code or its id."))
 @with_appcontext
 def site_deactivate(code: str) -> None:
     _set_active(code, False)
 
 
 @site_group.command("activate", help=_l("Open a closed site again."))
-@click.argument("code")
+@argument("code", help=_l("The site: its code or its id."))
 @with_appcontext
 def site_activate(code: str) -> None:
     _set_active(code, True)
@@ -141,7 +141,7 @@ def site_activate(code: str) -> None:
     "fields",
     help=_l("Choose which optional fields a site's gate form asks for (minimum collection)."),
 )
-@click.argument("code")
+@argument("code", help=_l("The site: its code or its id."))
 @option(
     "--set",
     "chosen",
@@ -162,7 +162,7 @@ def site_fields_command(code: str, chosen: str) -> None:
     "self-service",
     help=_l("Whether visitors at a site's gate take their own temperature (self-service)."),
 )
-@click.argument("code")
+@argument("code", help=_l("The site: its code or its id."))
 @option(
     "--on/--off",
     "on",
@@ -192,7 +192,7 @@ def site_self_service(code: str, on: bool) -> None:
 
 
 @site_group.command("qr", help=_l("Write the site's QR code (its gate URL) as SVG or PNG."))
-@click.argument("code")
+@argument("code", help=_l("The site: its code or its id."))
 @option(
     "--out",
     "out",
@@ -225,8 +225,12 @@ def roster_group() -> None:
         "Import FILE.csv (name,phone,unit[,person_type]) into the roster of SITE (code or id)."
     ),
 )
-@click.argument("site")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@argument("site", help=_l("The site: its code or its id."))
+@argument(
+    "file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help=_l("The roster as a CSV file: name,phone,unit[,person_type] columns."),
+)
 @with_appcontext
 def roster_import(site: str, file: Path) -> None:
     with opened() as conn:
@@ -252,7 +256,7 @@ def roster_import(site: str, file: Path) -> None:
 @roster_group.command(
     "list", help=_l("List SITE's roster: id, name, unit, person type, date the pass was issued.")
 )
-@click.argument("site")
+@argument("site", help=_l("The site: its code or its id."))
 @with_appcontext
 def roster_list(site: str) -> None:
     tz = current_app.config["TIMEZONE"]
@@ -276,7 +280,7 @@ def roster_list(site: str) -> None:
         "Print SITE's passes (出入证): a card per roster person with a QR code the gate scans."
     ),
 )
-@click.argument("site")
+@argument("site", help=_l("The site: its code or its id."))
 @option(
     "--out",
     required=True,
@@ -333,7 +337,7 @@ def roster_passes(site: str, out: Path, persons: tuple[str, ...], lang: str) -> 
     "reissue",
     help=_l("Give new passes: the old cards stop working at the gate once the roster reaches it."),
 )
-@click.argument("site")
+@argument("site", help=_l("The site: its code or its id."))
 @option("--person", "persons", multiple=True, help=_l("Roster id or exact name; repeat for more"))
 @option("--all", "everyone", is_flag=True, help=_l("Every person of the roster"))
 @with_appcontext

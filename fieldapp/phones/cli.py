@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from fieldapp.commands import check_qr_file, opened, output_file, read_input
 from fieldapp.db import transaction
 from fieldapp.gate import qr, sites
-from fieldapp.i18n import cli_locale, option
+from fieldapp.i18n import argument, cli_locale, option
 from fieldapp.i18n import lazy_cli_gettext as _l
 from fieldapp.phones import devices, outbox_import
 
@@ -81,7 +81,7 @@ def list_command() -> None:
         " unused enrolment links of that name stop working too."
     ),
 )
-@click.argument("name_or_id")
+@argument("name_or_id", help=_l("The phone: its name or its id."))
 @option("--site", "site_code", help=_l("The site's code: only its phone of that name is revoked."))
 @with_appcontext
 def revoke_command(name_or_id: str, site_code: str | None) -> None:
@@ -102,7 +102,11 @@ def revoke_command(name_or_id: str, site_code: str | None) -> None:
         "some of its records are not stored yet: keep the file and import it again later."
     ),
 )
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@argument(
+    "file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help=_l("The outbox file the phone exported."),
+)
 @with_appcontext
 def import_outbox_command(file: Path) -> None:
     with opened() as conn:

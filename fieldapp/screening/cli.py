@@ -9,8 +9,8 @@ from flask_babel import gettext as _
 
 from fieldapp import days
 from fieldapp.commands import given_day, opened, table_options, write_table
+from fieldapp.i18n import argument, option
 from fieldapp.i18n import lazy_cli_gettext as _l
-from fieldapp.i18n import option
 from fieldapp.screening import campaigns, coverage, questions
 
 
@@ -93,7 +93,7 @@ def campaign_list() -> None:
 
 
 @campaign_group.command("end", help=_l("End a campaign (by id or name); its answers are kept."))
-@click.argument("campaign")
+@argument("campaign", help=_l("The campaign: its id or its name."))
 @with_appcontext
 def campaign_end(campaign: str) -> None:
     with opened() as conn:
@@ -112,7 +112,7 @@ def campaign_end(campaign: str) -> None:
         "Print a campaign's coverage of a day (table and summary paragraph), or write CSV/XLSX."
     ),
 )
-@click.argument("campaign")
+@argument("campaign", help=_l("The campaign: its id or its name."))
 @option("--date", "day", default=None, help=_l("Local date YYYY-MM-DD (default: today)"))
 @option("--district", default=None, help=_l("Only the sites of this district"))
 @table_options

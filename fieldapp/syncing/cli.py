@@ -17,8 +17,8 @@ from tqdm import tqdm
 import sync
 from fieldapp import db, rules
 from fieldapp.commands import cannot_write, ensure_ready, localised, opened
+from fieldapp.i18n import argument, option
 from fieldapp.i18n import lazy_cli_gettext as _l
-from fieldapp.i18n import option
 from fieldapp.settings import is_downstream
 from fieldapp.syncing import status, upstream
 from sync import peers
@@ -32,7 +32,7 @@ def instance_group() -> None:
 @instance_group.command(
     "add", help=_l("Allow a downstream instance NAME to push here; print its token once.")
 )
-@click.argument("name")
+@argument("name", help=_l("The downstream instance's name."))
 @with_appcontext
 @localised
 def instance_add(name: str) -> None:
@@ -60,7 +60,7 @@ def _base_url() -> str:
 @instance_group.command(
     "revoke", help=_l("Revoke instance NAME's token: its pushes are refused from now on.")
 )
-@click.argument("name")
+@argument("name", help=_l("The downstream instance's name."))
 @with_appcontext
 @localised
 def instance_revoke(name: str) -> None:
@@ -101,8 +101,8 @@ def upstream_group() -> None:
     "set",
     help=_l("Push to the instance at URL with the TOKEN it issued (fieldapp instance add there)."),
 )
-@click.argument("url")
-@click.argument("token")
+@argument("url", help=_l("The upstream's address, e.g. https://city.example.org"))
+@argument("token", help=_l("The token the upstream printed for this instance."))
 @with_appcontext
 @localised
 def upstream_set(url: str, token: str) -> None:

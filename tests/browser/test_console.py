@@ -106,3 +106,32 @@ def test_coordinator_follows_a_gate_fever_to_a_close(server, browser, context, p
     viewer.goto(f"{server.url}/console/audit")
     assert "403" in viewer.title() or viewer.locator("h1").inner_text() != "审计日志"
     viewing.close()
+
+
+def test_a_search_in_the_log_keeps_the_name_out_of_the_url(server, browser, context, page):
+    """With HTMX and without JavaScript: the list is the search's, the address bar (and so
+    the history and the access log) has no name, and a reload shows the same search."""
+    site = server.query("SELECT id, code, district FROM sites WHERE kind = 'residential'")[0]
+    add_user_cli(server, "wang", "coordinator", "--districts", site["district"], password=PASSWORD)
+    enrol_cookie(server, context, site["id"])
+    page.goto(f"{server.url}/s/{site['code']}")
+    register_fever_visitor(page, "王五", "13912345678", "38.5")
+    register_fever_visitor(page, "赵六", "13712345678", "37.6")
+
+    for javascript in (True, False):
+        office = browser.new_context(locale="zh-CN", java_script_enabled=javascript)
+        console = office.new_page()
+        sign_in(console, server.url, "wang", PASSWORD)
+        console.goto(f"{server.url}/console/log")
+        assert "赵六" in console.locator("#log").inner_text()
+        console.click("form.filters summary")
+        console.fill("#f-q", "王五")
+        console.click("form.filters button[type=submit]")
+        console.wait_for_url("**/console/log?s=*")
+        console.locator("#log .entries", has_text="王五").wait_for()
+        assert "赵六" not in console.locator("#log").inner_text()
+        assert "王五" not in console.url and "%E7%8E%8B" not in console.url.upper()
+        console.reload()
+        log = console.locator("#log").inner_text()
+        assert "王五" in log and "赵六" not in log
+        office.close()
