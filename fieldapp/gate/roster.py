@@ -198,6 +198,14 @@ def parse_csv(raw: bytes, default_type: str = "resident") -> list[dict[str, str]
     return rows
 
 
+# Who was on a site's roster on a day, as SQL over roster's columns, with the day's end (a
+# stored UTC time, days.bounds) for both marks: made before it ended (created_at; '' for rows
+# made before that column, so on every day), and on the roster still or taken off after it
+# ended. A past day counts those who left since; today, those on it now. Columns of the index
+# roster_site, so a count per site reads the index alone.
+ON_ROSTER_BY = "created_at < ? AND (active = 1 OR deactivated_at >= ?)"
+
+
 def person_key(name: str, phone: str) -> tuple[str, str]:
     """Who someone is on a site's roster: their name and mobile number, as an import finds
     them (import_rows). Screening finds by it the roster row made for someone added on site
