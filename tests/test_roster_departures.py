@@ -14,6 +14,8 @@ from screening_support import TZ, answer, local, make_campaign, make_sites, save
 
 from fieldapp import days
 from fieldapp.db import transaction
+from fieldapp.syncing import configuration
+from sync import config as sync_config
 
 ZH = {"LANG": "zh_CN.UTF-8"}
 
@@ -104,3 +106,50 @@ def test_a_past_days_coverage_counts_who_was_on_the_roster_that_day(app, db, wor
         assert listed == names, day
     # The day before anyone left reads as it did before they left.
     assert shown(d2) == before[d2]
+
+
+# ---- an import that names someone taken off --------------------------------------------------
+
+
+def test_an_import_puts_someone_taken_off_back_with_their_id_and_pass(
+    app, db, world, runner, tmp_path
+):
+    """张建国 moved out and was taken off; he comes back and the next roster file names him
+    (the same name and phone, a new unit). The import puts his own row back on the roster, his
+    id, pass and answers still his, as a configuration change that flows down, and says so."""
+    site, person = world["jintan"], world["person"]
+    code, his = site["code"], person["张建国"]
+    phone = db.execute("SELECT phone FROM roster WHERE id = ?", (his,)).fetchone()[0]
+    assert "1 人已移出名册" in cli(runner, "roster", "deactivate", code, "张建国")
+    left = db.execute("SELECT pass_token, pass_issued_at, version FROM roster WHERE id = ?", (his,))
+    token, issued, version = left.fetchone()
+    since = sync_config.current_version(db)
+
+    roster_file = tmp_path / "back.csv"
+    roster_file.write_text(
+        f"name,phone,unit\n张建国,{phone},9-9-909\n新住户,13900002222,3-1-101\n", encoding="utf-8"
+    )
+    out = cli(runner, "roster", "import", code, str(roster_file))
+    assert "新增 1 人，更新 0 人，未变 0 人" in out
+    assert "1 名已移出名册的人员重新列入名册" in out
+    held = db.execute(
+        "SELECT id, active, deactivated_at, unit, pass_token, pass_issued_at, version"
+        " FROM roster WHERE site_id = ? AND name = '张建国'",
+        (site["id"],),
+    ).fetchall()
+    assert [tuple(r[:6]) for r in held] == [(his, 1, None, "9-9-909", token, issued)]
+    assert held[0][6] > version
+    audit = db.execute(
+        "SELECT action, detail FROM audit_log WHERE action LIKE 'roster_%' ORDER BY id"
+    ).fetchall()
+    assert [tuple(r) for r in audit] == [("roster_deactivate", his), ("roster_activate", his)]
+    # It flows down: a pull since the departure gets his row, on the roster again.
+    with app.app_context():
+        pulled = {r["id"]: r for r in configuration.export_config(db, since)["roster"]}
+    assert (pulled[his]["active"], pulled[his]["deactivated_at"]) == (1, None)
+    assert "张建国" in cli(runner, "roster", "list", code)
+
+    # The same file again changes nothing.
+    out = cli(runner, "roster", "import", code, str(roster_file))
+    assert "新增 0 人，更新 0 人，未变 2 人" in out and "重新列入" not in out
+    assert db.execute("SELECT count(*) FROM roster WHERE name = '张建国'").fetchone()[0] == 1
