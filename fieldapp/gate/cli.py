@@ -237,7 +237,9 @@ def roster_import(site: str, file: Path) -> None:
         sites.refuse_if_downstream(current_app.config)
         found = sites.find(conn, site)
         try:
-            result = roster.import_csv(conn, found, read_input(file))
+            result = roster.import_csv(
+                conn, found, read_input(file), actor=f"cli:{getpass.getuser()}"
+            )
         except roster.RosterError as exc:
             for problem in [_("Nothing imported; fix these lines and run again:"), *exc.problems]:
                 click.echo(problem, err=True)
@@ -251,6 +253,14 @@ def roster_import(site: str, file: Path) -> None:
                 unchanged=result.unchanged,
             )
         )
+        if result.restored:
+            click.echo(
+                _(
+                    "%(n)d people taken off the roster are back on it, with their own roster id"
+                    " and pass.",
+                    n=result.restored,
+                )
+            )
 
 
 @roster_group.command(

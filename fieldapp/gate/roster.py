@@ -99,6 +99,7 @@ class ImportResult:
     added: int = 0
     updated: int = 0
     unchanged: int = 0
+    restored: int = 0  # taken off the roster, put back by the import
     rows: list[dict[str, str]] = field(default_factory=list)
 
 
@@ -198,6 +199,14 @@ def parse_csv(raw: bytes, default_type: str = "resident") -> list[dict[str, str]
     return rows
 
 
+# Who was on a site's roster on a day, as SQL over roster's columns, with the day's end (a
+# stored UTC time, days.bounds) for both marks: made before it ended (created_at; '' for rows
+# made before that column, so on every day), and on the roster still or taken off after it
+# ended. A past day counts those who left since; today, those on it now. Columns of the index
+# roster_site, so a count per site reads the index alone.
+ON_ROSTER_BY = "created_at < ? AND (active = 1 OR deactivated_at >= ?)"
+
+
 def person_key(name: str, phone: str) -> tuple[str, str]:
     """Who someone is on a site's roster: their name and mobile number, as an import finds
     them (import_rows). Screening finds by it the roster row made for someone added on site
@@ -205,24 +214,43 @@ def person_key(name: str, phone: str) -> tuple[str, str]:
     return name.strip(rules.SPACES), rules.normalise_phone(phone.strip(rules.SPACES))
 
 
-def import_rows(conn: sqlite3.Connection, site_id: str, rows: list[dict[str, str]]) -> ImportResult:
-    """Add or update roster rows (a person is their name and phone) in one transaction."""
+def import_rows(
+    conn: sqlite3.Connection, site_id: str, rows: list[dict[str, str]], *, actor: str = "cli"
+) -> ImportResult:
+    """Add or update roster rows (a person is their name and phone) in one transaction. Someone
+    taken off the roster (deactivate) and named again is put back on it: their own row, so
+    their id, pass and answers stay theirs; written to the audit log as `activate` is."""
     result = ImportResult(rows=rows)
     now = iso(utcnow())
+    restored: list[str] = []
     with transaction(conn):
         version: int | None = None
         for row in rows:
+            # On the roster first (a row made again for someone taken off, before imports
+            # put people back, is who they are now), else the latest taken off.
             known = conn.execute(
-                "SELECT id, unit, person_type FROM roster"
-                " WHERE site_id = ? AND name = ? AND phone = ? AND active = 1",
+                "SELECT id, unit, person_type, active FROM roster"
+                " WHERE site_id = ? AND name = ? AND phone = ?"
+                " ORDER BY active DESC, deactivated_at DESC, id LIMIT 1",
                 (site_id, row["name"], row["phone"]),
             ).fetchone()
-            if known and (known["unit"], known["person_type"]) == (row["unit"], row["person_type"]):
+            same = known and (known["unit"], known["person_type"]) == (
+                row["unit"],
+                row["person_type"],
+            )
+            if same and known["active"]:
                 result.unchanged += 1
                 continue
             if version is None:  # one import is one configuration change
                 version = sync_config.next_version(conn)
-            if known:
+            if known and not known["active"]:
+                conn.execute(
+                    "UPDATE roster SET active = 1, deactivated_at = NULL, unit = ?,"
+                    " person_type = ?, version = ? WHERE id = ?",
+                    (row["unit"], row["person_type"], version, known["id"]),
+                )
+                restored.append(known["id"])
+            elif known:
                 conn.execute(
                     "UPDATE roster SET unit = ?, person_type = ?, version = ? WHERE id = ?",
                     (row["unit"], row["person_type"], version, known["id"]),
@@ -249,6 +277,9 @@ def import_rows(conn: sqlite3.Connection, site_id: str, rows: list[dict[str, str
                     ),
                 )
                 result.added += 1
+        if restored:
+            audit.write(conn, actor, "roster_activate", target=site_id, detail=",".join(restored))
+    result.restored = len(restored)
     return result
 
 
@@ -322,9 +353,11 @@ def default_person_type(site: sqlite3.Row) -> str:
     return "worker" if site["kind"] == "construction" else "resident"
 
 
-def import_csv(conn: sqlite3.Connection, site: sqlite3.Row, raw: bytes) -> ImportResult:
+def import_csv(
+    conn: sqlite3.Connection, site: sqlite3.Row, raw: bytes, *, actor: str = "cli"
+) -> ImportResult:
     """Check a whole roster file, then import it; nothing is imported if any line is bad."""
-    return import_rows(conn, site["id"], parse_csv(raw, default_person_type(site)))
+    return import_rows(conn, site["id"], parse_csv(raw, default_person_type(site)), actor=actor)
 
 
 def search(

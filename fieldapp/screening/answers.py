@@ -134,13 +134,13 @@ def people(
     done, or follow: the answer puts them in isolation or observation) and `aliases` (the
     other ids their answers came under: added on site, or on another phone). until (the end
     of a past day, a stored UTC time): the roster of that day, as its coverage counts it
-    (coverage.roster_sizes, coverage.joined); None: as it is now."""
+    (rosters.ON_ROSTER_BY: those taken off since are still listed); None: as it is now."""
     first, last = campaign.window(day)
-    made = "" if until is None else " AND created_at < ?"
+    on = "active = 1" if until is None else rosters.ON_ROSTER_BY
     roster = conn.execute(
         "SELECT id, name, phone, unit, person_type FROM roster"  # noqa: S608 -- fixed clauses
-        f" WHERE site_id = ? AND active = 1{made} ORDER BY name, id",
-        (site_id,) if until is None else (site_id, until),
+        f" WHERE site_id = ? AND {on} ORDER BY name, id",
+        (site_id,) if until is None else (site_id, until, until),
     ).fetchall()
     answers: dict[str, list[sqlite3.Row]] = defaultdict(list)
     for a in conn.execute(

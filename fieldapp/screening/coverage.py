@@ -5,10 +5,11 @@ answers; the summary paragraph made from those numbers; CSV, XLSX and a terminal
 A daily campaign's day is read from the counts kept with the answers (tallies.py: a row per
 site); a one-off campaign counts every answer from its start to the day (each person once).
 
-A day counts the roster of that day (roster rows made before its end), so later imports leave
-it as it was. Someone added on site who has joined the roster since (`fieldapp roster import`
-makes a new row of the same name and phone) is that roster person (joined): one person to
-screen, their answers under either id counted once (merged). So is someone added on two phones
+A day counts the roster of that day (roster rows made before its end, not taken off before
+it ended: roster.ON_ROSTER_BY), so later imports and departures leave it as it was. Someone
+added on site who has joined the roster since (`fieldapp roster import` makes a new row of the
+same name and phone) is that roster person (joined): one person to screen, their answers under
+either id counted once (merged). So is someone added on two phones
 (two ids, the same site, name and phone).
 """
 
@@ -87,18 +88,19 @@ class Coverage:
 
 
 def roster_sizes(conn: sqlite3.Connection, site_ids: list[str] | None, until: str) -> Counter:
-    """Roster people per site (every site, or those) made before `until` (a stored UTC time,
-    the end of a day): a past day counts the roster it had, not people who joined later."""
-    sql = "SELECT site_id, count(*) FROM roster WHERE active = 1 AND created_at < ?"
+    """Roster people per site (every site, or those) on the roster at `until` (a stored UTC
+    time, the end of a day): a past day counts the roster it had, not people who joined later,
+    and still those taken off since."""
+    sql = f"SELECT site_id, count(*) FROM roster WHERE {roster.ON_ROSTER_BY}"  # noqa: S608
     if site_ids is None:
-        return Counter(dict(conn.execute(sql + " GROUP BY site_id", (until,)).fetchall()))
+        return Counter(dict(conn.execute(sql + " GROUP BY site_id", (until, until)).fetchall()))
     out: Counter = Counter()
     for chunk in db.chunks(site_ids, 500):
         out.update(
             dict(
                 conn.execute(
                     f"{sql} AND {db.in_list('site_id', chunk)} GROUP BY site_id",  # noqa: S608 -- only marks
-                    (until, *chunk),
+                    (until, until, *chunk),
                 ).fetchall()
             )
         )
@@ -132,10 +134,11 @@ def joined(
     site_ids: list[str] | None = None,
 ) -> Joined:
     """Who of the people added on site up to the day (partial index screenings_added: such
-    people are few), at every site or those, is on the site's roster made before `until` (the
-    end of the day). Someone added on site who stays joins the roster by `fieldapp roster
-    import` (README), which makes a new roster row for them: the same person as the import
-    knows one, by name and phone (roster.person_key), named as in their latest answer as added.
+    people are few), at every site or those, is on the site's roster at `until` (the end of
+    the day: made before it, not taken off before it). Someone added on site who stays joins
+    the roster by `fieldapp roster import` (README), which makes a new roster row for them: the
+    same person as the import knows one, by name and phone (roster.person_key), named as in
+    their latest answer as added.
     People added on site with the same name and phone are one person too (same: the others
     to the least of their ids), whether on the roster or not."""
     # In the order of screenings_added: SQLite reads that index, not the whole day's answers,
@@ -163,9 +166,8 @@ def joined(
         for person_id, site_id, name, phone in db.tuples(
             conn,
             "SELECT id, site_id, name, phone FROM roster"  # noqa: S608 -- only marks
-            f" WHERE ({_pairs('site_id', 'name', len(chunk))})"
-            " AND active = 1 AND created_at < ?",
-            (*(v for pair in chunk for v in pair), until),
+            f" WHERE ({_pairs('site_id', 'name', len(chunk))}) AND {roster.ON_ROSTER_BY}",
+            (*(v for pair in chunk for v in pair), until, until),
         ):
             key = (site_id, *roster.person_key(name, phone))
             found[key] = min(found.get(key, person_id), person_id)
@@ -185,7 +187,8 @@ def joined(
     return out
 
 
-# The roster as it is now, whenever its rows were made (a follow-up is about today).
+# The roster as it is now, whenever its rows were made (a follow-up is about today): nobody
+# was taken off after it.
 EVER = "9999-12-31T23:59:59.999Z"
 
 
