@@ -299,3 +299,31 @@ def test_a_case_step_from_anywhere_is_refused_with_a_worded_reason(app, world, d
     assert result.status == "rejected"
     assert result.reason.startswith(reason)
     assert db.execute("SELECT count(*) FROM case_actions").fetchone()[0] == 0
+
+
+def test_a_step_sent_twice_is_recorded_once(world, db):
+    """A double click (or a retry after a lost answer) sends a form of the case's page twice:
+    each step is stored and audited once, and the second answer says it was saved already."""
+    client, uuid = world["client"], world["fever"]
+    url = f"/console/cases/{uuid}"
+    steps = (
+        ("acknowledge", "确认接报</button>", {}),
+        ("remeasure", "保存措施", {"action": "remeasure", "temperature": "37.9"}),
+        ("close", 'value="close"', {"outcome": "normal"}),
+        ("reopen", 'value="reopen"', {}),
+    )
+    for _action, marker, typed in steps:
+        form = _form(client.get(url).get_data(as_text=True), marker)
+        fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
+        assert "uuid" in fields, form
+        for _ in range(2):
+            r = client.post(url + "/action", data={**fields, **typed})
+            assert r.status_code == 302, r.get_data(as_text=True)
+        assert "已经保存过了" in client.get(url).get_data(as_text=True)
+    rows = db.execute("SELECT action FROM case_actions ORDER BY recorded_at, id").fetchall()
+    assert [r[0] for r in rows] == [a for a, _m, _t in steps]
+    audit = db.execute(
+        "SELECT detail FROM audit_log WHERE action = 'case_action' ORDER BY id"
+    ).fetchall()
+    assert [r[0] for r in audit] == [a for a, _m, _t in steps]
+    assert "未结案" in client.get(url).get_data(as_text=True)  # reopened once: open

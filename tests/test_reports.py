@@ -639,3 +639,23 @@ def test_cli_report_daily_refuses_a_day_to_come_as_the_console_does(runner, app,
     assert f"{tomorrow} 還沒有到：點名只顯示今天和之前的日子。" in r.output
     today = runner.invoke(args=["report", "daily"], env={"LANG": "zh_CN.UTF-8"})
     assert today.exit_code == 0 and "阳光花园小区" in today.output and "未报" in today.output
+
+
+def test_a_report_day_that_is_no_date_is_said_as_text_never_read_as_html(client, app, db, site):
+    """?day= (or the form's day) is shown back in the error: markup typed there is text, not a
+    link on the gate phone's page; nothing is stored."""
+    enrol(client, db, site)
+    typed = "<a href=//x.cn>点此</a>"
+    url = f"/s/{site['code']}/report"
+    app.config["WTF_CSRF_ENABLED"] = False
+    for r in (
+        client.get(url, query_string={"day": typed}),
+        client.post(url, data={"day": typed, "zero": "true"}),
+    ):
+        assert r.status_code == 400
+        assert "2020-02-15" in r.text and "<a href=//x.cn>" in r.text
+        assert r.mimetype == "text/plain"
+    old = (days.today(TZ) - timedelta(days=30)).isoformat()
+    r = client.get(url, query_string={"day": old})
+    assert r.status_code == 400 and "过去 7 天" in r.text and r.mimetype == "text/plain"
+    assert db.execute("SELECT count(*) FROM daily_reports").fetchone()[0] == 0

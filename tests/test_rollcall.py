@@ -804,3 +804,24 @@ def test_a_site_closed_for_days_and_open_again_keeps_those_days_closed(world, mo
         for ago, listed in ((5, True), (4, True), (3, False), (2, False), (1, True), (0, True)):
             day = today - timedelta(days=ago)
             assert ("南门小区" in _listed(app, day)) is listed, (app.config["DATABASE"], ago)
+
+
+def test_a_roll_call_day_that_is_no_date_is_said_as_text_never_read_as_html(world, console):
+    """?day= is shown back in the error: the exports say it as text/plain, the page escaped."""
+    central, client, s = console
+    typed = "<a href=//x.cn>点此</a>"
+    for path in ("/console/rollcall.csv", "/console/rollcall.xlsx"):
+        r = client.get(path, query_string={"day": typed})
+        assert r.status_code == 400, path
+        assert "2020-02-15" in r.text and "<a href=//x.cn>" in r.text, path
+        assert r.mimetype == "text/plain", path
+    for query in ({"day": typed}, {"day": typed, "print": "1"}):
+        page = client.get("/console/rollcall", query_string=query)
+        assert page.status_code == 400 and "2020-02-15" in page.text
+        assert "<a href=//x.cn>" not in page.text and "&lt;a href=//x.cn&gt;" in page.text
+    conn = connect(central.config["DATABASE"])  # nothing exported: no export audited
+    try:
+        n = conn.execute("SELECT count(*) FROM audit_log WHERE action = 'export'").fetchone()[0]
+    finally:
+        conn.close()
+    assert n == 0

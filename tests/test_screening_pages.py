@@ -732,3 +732,40 @@ def test_a_past_days_site_page_lists_the_roster_of_that_day(app, db, world, runn
     assert len(re.findall(r'<tr class="state-[^"]+" data-person=', shown[yesterday])) == 4
     cov = coordinator.get(f"/console/screening/{cid}?day={yesterday.isoformat()}").text
     assert "应排查 7 人，已排查 1 人，未排查 6 人" in cov
+
+
+def test_a_past_days_district_choice_lists_the_districts_of_that_days_sites(
+    app, db, world, monkeypatch
+):
+    """The coverage page's and the roll-call's district drop-down on a day lists the districts
+    of the sites open that day: 武进区's one site, closed a minute ago, was open yesterday;
+    溧阳市's one site, closed three days ago and open again a minute ago, was not."""
+    liyang = world["liyang"]
+    campaign = make_campaign(app, db, name="全市排查", districts=[], all_sites=True)
+    with app.app_context():
+        wujin = dict(sites.add_site(db, "湖塘新村", "residential", district="武进区"))
+        added_on(db, today() - timedelta(days=30))
+        for at, site, active in (
+            (local(today() - timedelta(days=3), 12), liyang, False),
+            (iso(utcnow() - timedelta(minutes=2)), liyang, True),
+            (iso(utcnow() - timedelta(minutes=1)), wujin, False),
+        ):
+            stamp = datetime.fromisoformat(at.replace("Z", "+00:00"))
+            monkeypatch.setattr(sites, "utcnow", lambda stamp=stamp: stamp)
+            assert sites.set_active(db, site["id"], active)
+        monkeypatch.undo()
+    admin = signed_in(app, "chief", "admin")
+    yesterday = today() - timedelta(days=1)
+    for day, listed in (
+        (yesterday, ["武进区", "金坛区"]),
+        (today(), ["武进区", "溧阳市", "金坛区"]),
+    ):
+        for url in (f"/console/screening/{campaign.id}", "/console/rollcall"):
+            page = admin.get(url, query_string={"day": day.isoformat()})
+            assert page.status_code == 200, url
+            select = re.search(r'<select id="district".*?</select>', page.text, re.S).group(0)
+            shown = re.findall(r'<option value="([^"]+)"', select)
+            assert sorted(shown) == sorted(listed), (url, day)
+    # A day that is no date: the page says so, and offers the districts open today.
+    page = admin.get(f"/console/screening/{campaign.id}", query_string={"day": "昨天"})
+    assert page.status_code == 400 and '<option value="溧阳市"' in page.text

@@ -101,10 +101,23 @@ def record_kinds(config: Mapping[str, Any]) -> list[sync.RecordKind]:
     ]
 
 
-def wire(entry_uuid: str, author: str, action: str, **data: Any) -> dict:
-    """A new case action record, made here now, ready for records.save."""
+def wire(entry_uuid: str, author: str, action: str, uuid: str | None = None, **data: Any) -> dict:
+    """A new case action record, made here now, ready for records.save. uuid: the form's
+    (stored(): a form sent twice is one step), else a new one."""
     return records.new(
-        "case_action", {"entry_uuid": entry_uuid, "action": action, "author": author, **data}
+        "case_action",
+        {"entry_uuid": entry_uuid, "action": action, "author": author, **data},
+        uuid=uuid,
+    )
+
+
+def stored(conn: sqlite3.Connection, uuid: str, entry_uuid: str) -> bool:
+    """Whether a step with this uuid, of this case, is stored (a form sent twice)."""
+    return (
+        conn.execute(
+            "SELECT 1 FROM case_actions WHERE uuid = ? AND entry_uuid = ?", (uuid, entry_uuid)
+        ).fetchone()
+        is not None
     )
 
 

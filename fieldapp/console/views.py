@@ -382,6 +382,8 @@ def _case_page(value: dict, error: str = "", typed=None):
         actions=actions,
         errors=[error] if error else [],
         typed=typed or {},
+        # Each form's step has its id from here: sent twice, it is stored once.
+        step_uuids={a: str(uuidlib.uuid4()) for a in ("acknowledge", "step", "close", "reopen")},
     )
     return page, 422 if error else 200
 
@@ -391,16 +393,26 @@ def _case_page(value: dict, error: str = "", typed=None):
 def case_action(entry_uuid: str):
     """Record one follow-up step of a fever case."""
     user = current_user()
-    value = _case_in_scope(entry_uuid)
     action = request.form.get("action", "")
     data = {
         "temperature": request.form.get("temperature") or None,
         "outcome": request.form.get("outcome", ""),
         "note": request.form.get("note", ""),
     }
-    record = cases.wire(entry_uuid, user.name, action, **data)
-    done = _("Saved: %(action)s.", action=cases.ACTIONS.get(action, action))
-    error = _save(record, "case_action", entry_uuid, action, done)
+    try:  # the form's: a second click, or a retry after a lost answer, is the same step
+        step_uuid = sync.store.canonical_uuid(request.form.get("uuid"))
+    except sync.Invalid:
+        step_uuid = None
+    # The look (is this step stored already?) and the save in one write transaction: the same
+    # form sent twice at once is one step and a "saved already", never two.
+    with transaction(get_db()):
+        value = _case_in_scope(entry_uuid)
+        if step_uuid and cases.stored(get_db(), step_uuid, entry_uuid):
+            flash(_("This was saved already."))
+            return redirect(url_for("console.case", entry_uuid=entry_uuid))
+        record = cases.wire(entry_uuid, user.name, action, uuid=step_uuid, **data)
+        done = _("Saved: %(action)s.", action=cases.ACTIONS.get(action, action))
+        error = _save(record, "case_action", entry_uuid, action, done)
     if error:
         return _case_page(value, error, typed=request.form)
     return redirect(url_for("console.case", entry_uuid=entry_uuid))

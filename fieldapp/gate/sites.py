@@ -211,13 +211,23 @@ def listing(
     ).fetchall()
 
 
-def districts(conn: sqlite3.Connection, site_ids: list[str] | None = None) -> list[str]:
+def districts(
+    conn: sqlite3.Connection,
+    site_ids: list[str] | None = None,
+    open_day: tuple[date, str] | None = None,
+) -> list[str]:
     """The districts of the active sites among site_ids (None: all), sorted: a drop-down's,
-    without reading a city's 5,000 sites for their ten names."""
-    where, params = ["active = 1"], []
+    without reading a city's 5,000 sites for their ten names. open_day (the day and the time
+    zone): those of the sites open at some time that day instead (open_on), as its roll-call
+    lists them."""
+    where: list[str] = ["active = 1"]
+    params: list[Any] = []
+    if open_day is not None:
+        opened, opened_params = open_on(*open_day, alias="sites")
+        where, params = [opened], list(opened_params)
     if site_ids is not None:
         where.append(db.in_list("id", site_ids))
-        params = list(site_ids)
+        params += site_ids
     sql = "SELECT DISTINCT district FROM sites WHERE " + " AND ".join(where)  # noqa: S608 -- clauses from code
     return sorted(r[0] for r in conn.execute(sql, params))
 

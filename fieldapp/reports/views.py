@@ -72,9 +72,10 @@ def _report_day(today: date, last: date) -> date:
     try:
         day = days.parse_day(raw)
     except ValueError as exc:
-        abort(Response(str(exc), 400))
+        abort(Response(str(exc), 400, mimetype="text/plain"))  # it quotes what was typed
     if day > last or day < today - timedelta(days=REPORT_DAYS_BACK):
-        abort(Response(_("A gate can report for today and the last 7 days only."), 400))
+        said = _("A gate can report for today and the last 7 days only.")
+        abort(Response(said, 400, mimetype="text/plain"))
     return day
 
 
@@ -215,7 +216,10 @@ def console_rollcall():
         "rc": rc,
         "error": error,
         "today": today,
-        "districts": sites.districts(conn, scope_site_ids(current_user(), conn)),
+        # Those of the day's sites: a past day's, closed since or not, not today's.
+        "districts": sites.districts(
+            conn, scope_site_ids(current_user(), conn), (rc.day if rc else today, _tz())
+        ),
         "district": request.args.get("district", ""),
         "day_value": request.args.get("day") or today.isoformat(),
         "figures": rollcall.FIGURES,
@@ -238,7 +242,7 @@ def console_rollcall():
 def _export(kind: str):
     rc, error, _today = _rollcall_for_request()
     if rc is None:
-        return Response(error, 400)
+        return Response(error, 400, mimetype="text/plain")  # it quotes what was typed
     return exports.audited_download(rc, rollcall, kind, "rollcall")
 
 

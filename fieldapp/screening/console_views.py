@@ -134,7 +134,11 @@ def console_coverage(campaign_id: str):
     """A campaign's coverage on a day: the summary paragraph, per district and site."""
     campaign = _campaign_or_404(campaign_id)
     cov, error = _coverage_for_request(campaign)
-    rows = campaigns.site_rows(get_db(), campaign, site_ids=scope_site_ids(current_user()))
+    # The districts of the sites open on the day shown (a past day's, closed since or not).
+    day = cov.day if cov else _today()
+    rows = campaigns.site_rows(
+        get_db(), campaign, site_ids=scope_site_ids(current_user()), open_on=(day, _tz())
+    )
     context = {
         "campaign": campaign,
         "cov": cov,
