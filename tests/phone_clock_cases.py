@@ -5,7 +5,9 @@ mirror of it (fieldapp/phones/outbox_import.py) alike.
 Times are in ms from the phone's clock as it sends; "contact" is the instance's time at the
 phone's last contact before the record was kept (None: kept by a version that noted none).
 Each case: (what it shows, offset_now, records, {name: [time, restamped]} expected or None,
-how many are timed again or None)."""
+how many are timed again or None). A record with a "day" is a screening answer, its day set by
+the phone's clock in "tz" (by default Asia/Shanghai; None: a daily report, whose day is not),
+and what it became says its day too: [time, restamped, day]."""
 
 from __future__ import annotations
 
@@ -79,6 +81,34 @@ CASES = [
         None,
         None,
     ),
+    (
+        "a day the clock set moves with the time, in the instance's zone",
+        0,
+        [
+            # Screening answers (their day "today" by the phone's clock, in Asia/Shanghai,
+            # where the phone's 08:30 UTC is 16:30): 40 days slow, "today" and "yesterday" by
+            # that clock, after one contact; as late as can be, 40 calendar days later.
+            {"name": "today", "at": -40 * D - 60_000, "contact": -5 * H, "day": "2026-10-14"},
+            {"name": "yesterday", "at": -40 * D, "contact": -5 * H, "day": "2026-10-13"},
+            # Ten hours fast, past midnight there (02:30 on the 24th): timed at now, 16:30 on
+            # the 23rd, a day back though the time moves less than a day.
+            {"name": "fast", "at": 10 * H, "contact": -6 * H, "day": "2026-11-24"},
+            # A day that is none (refused as it is by the instance), and one not timed again.
+            {"name": "no day", "at": -40 * D, "contact": -7 * H, "day": "2026-02-30"},
+            {"name": "right", "at": -H, "contact": -7 * H, "day": "2026-11-23"},
+            # A daily report: its day came from the instance's page, not this phone's clock.
+            {"name": "report", "at": -40 * D, "contact": -8 * H, "day": "2026-11-23", "tz": None},
+        ],
+        {
+            "today": [-60_000, True, "2026-11-23"],
+            "yesterday": [0, True, "2026-11-22"],
+            "fast": [0, True, "2026-11-23"],
+            "no day": [0, True, "2026-02-30"],
+            "right": [-H, False, "2026-11-23"],
+            "report": [0, True, "2026-11-23"],
+        },
+        5,
+    ),
 ]
 
 
@@ -104,6 +134,12 @@ def phone_records(phone: int, recs: list[dict]) -> list[dict]:
             rec["contact_offset"] = r.get("contact_offset")
         if r.get("restamped"):
             rec["restamped"] = True
+        if "day" in r:  # a screening answer (its day by the phone's clock), or a daily report
+            rec["data"] = {"day": r["day"]}
+            tz = r.get("tz", "Asia/Shanghai")
+            rec["kind"] = "screening" if tz else "daily_report"
+            if tz:
+                rec["day_tz"] = tz
         out.append(rec)
     return out
 
@@ -120,4 +156,6 @@ def times(phone: int, recs: list[dict], timed: list[dict]) -> dict[str, list]:
         except ValueError:
             shown = got["recorded_at"]
         out[r["name"]] = [shown, bool(got.get("restamped"))]
+        if "day" in r:
+            out[r["name"]].append(got["data"]["day"])
     return out

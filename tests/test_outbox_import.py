@@ -10,7 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from phone_clock_cases import CASES, EPOCH, phone_records, times
+from screening_support import TZ, answer, make_campaign, make_sites
 
+from fieldapp import days
 from fieldapp.gate import sites
 from fieldapp.phones import devices, outbox_import
 from sync import peers
@@ -400,3 +402,36 @@ def test_pushed_by_the_phone_and_imported_from_its_file_is_stored_once(
         ("两路", datetime.fromisoformat(iso(now - 20 * 60 * MS)))
     ]
     assert db.execute("SELECT COUNT(*) FROM sync_rejects").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("what", "clock", "was"),
+    [("40 days slow", -40 * DAY, "stored 40 days back"), ("a day fast", DAY, "refused")],
+)
+def test_a_screening_answer_from_a_wrong_clock_is_of_the_day_it_was_given(
+    app, runner, db, tmp_path, what, clock, was
+):
+    """A screening answer's day is "today" by the phone's clock. Kept by a clock 40 days slow
+    (or a day fast) and exported with it still wrong, the import times it by the instance's
+    clock, and its day moves with it: today's answer, counted in today's coverage (it was filed
+    40 days back, the person "not yet" screened today; a day fast, refused as for a day that
+    has not come yet)."""
+    site = make_sites(db)[0]
+    campaign = make_campaign(app, db)
+    now = datetime.now(UTC)
+    contact = now - HOUR
+    phone = now + clock  # the phone's clock
+    given = phone - 10 * timedelta(minutes=1)
+    rec = answer(campaign.id, site["id"], site["people"][0], day=days.today(TZ, given))
+    rec = {**stamped(kept_after(rec, contact, -clock), given), "day_tz": TZ}
+    doc = phone_file([rec], exported_at=phone, offset=-clock, contact=contact)
+    out = imported(runner, tmp_path / "outbox.json", doc)
+    assert "新增 1 条" in out and "被拒收 0 条" in out, (what, was)
+    ((day, at),) = db.execute("SELECT day, recorded_at FROM screenings").fetchall()
+    assert abs(datetime.fromisoformat(at) - (now - 10 * timedelta(minutes=1))) < timedelta(
+        seconds=2
+    )
+    assert day == days.today(TZ, datetime.fromisoformat(at)).isoformat()
+    assert db.execute("SELECT COUNT(*) FROM sync_rejects").fetchone()[0] == 0
+    shown = runner.invoke(args=["screening", "coverage", campaign.name, "--date", day]).output
+    assert "已排查 1 人" in shown, shown

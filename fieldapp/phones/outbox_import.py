@@ -5,10 +5,12 @@ while it recorded: see "A phone's wrong clock" below)."""
 from __future__ import annotations
 
 import math
+import re
 import sqlite3
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask_babel import gettext as _
 
@@ -113,11 +115,50 @@ def _iso(ms: float) -> str | None:
 
 def _retimed(rec: dict[str, Any], ms: float) -> dict[str, Any]:
     """outbox.js retimed(): the record at that time, marked restamped, its stamp kept (as it is,
-    should the time be none a date can hold)."""
+    should the time be none a date can hold), a day its clock set moved with it (day_moved)."""
     at = _iso(ms)
     if at is None:
         return rec
-    return {**rec, "recorded_at": at, "restamped": True, "stamped_at": rec["recorded_at"]}
+    return {
+        **day_moved(rec, ms),
+        "recorded_at": at,
+        "restamped": True,
+        "stamped_at": rec["recorded_at"],
+    }
+
+
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _local_day(ms: float, zone: tzinfo) -> date | None:
+    """outbox.js day(): the date at the gates of a moment in ms, or None (no date holds it)."""
+    try:
+        return (EPOCH + math.trunc(ms) * MS).astimezone(zone).date()
+    except (OverflowError, ValueError):
+        return None
+
+
+def day_moved(rec: dict[str, Any], ms: float) -> dict[str, Any]:
+    """outbox.js dayMoved(): the record with its day moved as its time of recording is moved to
+    ms. A record whose day its phone's clock set (a screening answer, which carries the zone of
+    that "today" as day_tz) is of the day by that clock: the day moves by as many calendar days,
+    in that zone, as the time does. Any other record is as it is."""
+    data, tz = rec.get("data"), rec.get("day_tz")
+    given = data.get("day") if isinstance(data, dict) else None
+    if not isinstance(tz, str) or not isinstance(given, str) or not _DAY.fullmatch(given):
+        return rec
+    try:
+        zone: tzinfo = ZoneInfo(tz)
+    except (ValueError, ZoneInfoNotFoundError):
+        zone = UTC  # the phone used its own zone, which no file tells: none of ours is wrong
+    at = _ms(rec.get("recorded_at"))
+    was = None if at is None else _local_day(at, zone)
+    now = _local_day(ms, zone)
+    try:
+        moved = date.fromisoformat(given) + (now - was)  # type: ignore[operator]
+    except (TypeError, ValueError, OverflowError):
+        return rec
+    return {**rec, "data": {**data, "day": moved.isoformat()}}
 
 
 def retime_wrong_clock(
@@ -229,7 +270,8 @@ def place(export: Export, now: datetime) -> tuple[list[Any], list[tuple[str, str
         at = _ms(rec.get("recorded_at")) if isinstance(rec, dict) else None
         if at is not None and not rec.get("restamped") and at <= sent_at + TOLERANCE_MS:
             moved = _iso(at + offset)  # outbox.js restamp()
-            rec = {**rec, "recorded_at": moved, "restamped": True} if moved else rec
+            if moved:
+                rec = {**day_moved(rec, at + offset), "recorded_at": moved, "restamped": True}
         out.append(rec)
     return out, []
 

@@ -382,18 +382,39 @@
   }
 
   function retimed(rec, ms) {
-    return Object.assign({}, rec, {
+    return Object.assign({}, dayMoved(rec, ms), {
       recorded_at: recordedAt(ms), restamped: true, stamped_at: rec.recorded_at,
     });
   }
 
+  /* The record with its day moved as its time of recording is moved to ms. A record whose day
+   * this phone's clock set (a screening answer: screening.js keeps the zone of that "today",
+   * the instance's TIMEZONE, as day_tz) is of the day by the clock that stamped it: its day
+   * moves by as many calendar days, in that zone, as its time does ("today" by a wrong clock
+   * becomes today by the right one, "yesterday" stays the day before). Any other record (an
+   * entry has no day; a daily report's is the day the instance's page gave) is as it is. The
+   * import does the same (fieldapp/phones/outbox_import.py day_moved). */
+  function dayMoved(rec, ms) {
+    const given = rec.data && rec.data.day;
+    if (typeof rec.day_tz !== "string" || typeof given !== "string") return rec;
+    if (!/^[0-9]{4}-[0-9]{2}-[0-9]{2}$/.test(given)) return rec;
+    const midnight = (d) => Date.parse(d + "T00:00:00.000Z");
+    const from = new Date(midnight(given));
+    if (!isFinite(from) || from.getUTCFullYear() < 1 || from.toISOString().slice(0, 10) !== given) return rec;
+    const by = midnight(day(recordedAt(ms), rec.day_tz)) - midnight(day(rec.recorded_at, rec.day_tz));
+    const to = new Date(from.getTime() + by);
+    if (!isFinite(to) || to.getUTCFullYear() < 1 || to.getUTCFullYear() > 9999) return rec;
+    return Object.assign({}, rec, { data: Object.assign({}, rec.data, { day: to.toISOString().slice(0, 10) }) });
+  }
+
   /* A record held because this phone's clock was wrong, timed by the instance's clock: the
-   * same record (uuid, data), recorded_at moved by the offset the instance gave. Null if it
+   * same record (uuid, data), recorded_at moved by the offset the instance gave (and a day its
+   * clock set, by as many days: dayMoved). Null if it
    * cannot be (timed again once already, or a time that is not one). */
   function restamp(rec, offsetMs) {
     const at = Date.parse(rec.recorded_at) + offsetMs;
     if (rec.restamped || !isFinite(at) || Math.abs(at) > 8.64e15) return null;
-    return Object.assign({}, rec, { recorded_at: recordedAt(at), restamped: true });
+    return Object.assign({}, dayMoved(rec, at), { recorded_at: recordedAt(at), restamped: true });
   }
 
   async function fetchWithTimeout(url, init, ms) {
@@ -651,6 +672,7 @@
     const out = wire(r);
     if (typeof r.contact_at === "number") out.contact_at = r.contact_at;
     if (typeof r.contact_offset === "number") out.contact_offset = r.contact_offset;
+    if (typeof r.day_tz === "string") out.day_tz = r.day_tz; // its day is by its clock: dayMoved
     return out;
   }
 

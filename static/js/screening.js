@@ -245,6 +245,9 @@
         campaign_id: data.campaign.id, site_id: data.site.id, person_id: p.id,
       }),
       queued_at: Date.now(),
+      // Its day is today by this phone's clock: timed again for a wrong clock, it moves with
+      // the time (outbox.js dayMoved). Kept on the phone, not sent.
+      day_tz: data.tz,
     };
     const waiting = await O.add(record); // durable before the volunteer reads "saved"
     const answer = { uuid: record.uuid, day: clean.day, recorded_at: record.recorded_at };

@@ -8,6 +8,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 
+import pytest
+from console_support import add_user_cli, sign_in
 from phone_clock_cases import CASES, phone_records, times
 from phone_support import (
     attention,
@@ -20,9 +22,12 @@ from phone_support import (
     until,
     wait_waiting,
 )
-from servers import enrol_browser
+from servers import enrol_browser, enrol_cookie
 
+from fieldapp import days
 from fieldapp.phones import outbox_import
+
+TZ = "Asia/Shanghai"  # the instances' TIMEZONE (fieldapp/settings.py)
 
 DAY = timedelta(days=1)
 
@@ -256,3 +261,52 @@ def test_exported_after_recording_forty_days_slow_the_office_imports_it_at_the_r
     no_duplicates(server)
     assert server.query("SELECT COUNT(*) FROM sync_rejects")[0][0] == 0
     assert server.query("SELECT COUNT(*) FROM fever_cases")[0][0] == 1
+
+
+ANSWER = ("whereabouts", "district"), ("contact", "no"), ("status", "here"), ("nat_result", "none")
+
+
+@pytest.mark.parametrize(("what", "clock"), [("40 days slow", -40 * DAY), ("a day fast", DAY)])
+def test_a_screening_answer_by_a_wrong_clock_is_of_the_day_it_was_given(
+    server, context, browser, what, clock
+):
+    """The screening page answers for "today" by the phone's clock. A phone 40 days slow (or a
+    day fast) saves an answer; its push is held for the clock and timed again by the instance's,
+    and the answer's day moves with its time: stored for today, and the console's page of the
+    site shows the person screened today (it was filed 40 days back, the person "not yet"
+    today; a day fast, refused as for a day that has not come yet, and lost)."""
+    server.cli("screening", "campaign", "add", "--name", "复工人员排查", "--all-sites")
+    cid = server.query("SELECT id FROM screening_campaigns")[0][0]
+    site = server.query("SELECT id, code FROM sites ORDER BY name LIMIT 1")[0]
+    person = server.query(
+        "SELECT id, name FROM roster WHERE site_id = ? ORDER BY name LIMIT 1", (site["id"],)
+    )[0]
+    context.clock.install(time=datetime.now(UTC))
+    enrol_cookie(server, context, site["id"])
+    context.clock.set_system_time(datetime.now(UTC) + clock)
+    page = context.new_page()
+    page.goto(f"{server.url}/s/{site['code']}/screening/{cid}")
+    page.locator(f"#people li[data-person='{person['id']}'] a").click()
+    page.wait_for_selector("#screen-form:not([hidden])")
+    for name, value in (*ANSWER, ("vaccine_doses", "3")):
+        page.locator(f'#screen-form label:has(input[name={name}][value="{value}"])').click()
+    page.click("#screen-form > button.save")
+    page.wait_for_selector(f"[data-screening-flash]:has-text('已保存：{person['name']}')")
+    wait_waiting(page, 0)
+    assert attention(page) == [], what
+    assert server.query("SELECT status, reason FROM sync_rejects") == [], what
+    ((day, at),) = server.query("SELECT day, recorded_at FROM screenings")
+    at = datetime.fromisoformat(at)
+    assert abs(at - datetime.now(UTC)) < timedelta(minutes=2), (what, at)
+    assert day == days.today(TZ, at).isoformat(), what
+
+    office = browser.new_context(locale="zh-CN")
+    try:
+        add_user_cli(server, "admin", "admin")
+        desk = office.new_page()
+        sign_in(desk, server.url, "admin")
+        desk.goto(f"{server.url}/console/screening/{cid}/sites/{site['id']}?day={day}")
+        row = desk.locator(f"tr[data-person='{person['id']}']").inner_text()
+        assert "已排查" in row and "未排查" not in row, (what, row)
+    finally:
+        office.close()
