@@ -438,7 +438,9 @@ def test_the_logs_unchecked_visitors_follow_its_filters(app, client, db, site):
     login(client, "admin")
 
     def unchecked(**args) -> str:
-        html = client.get("/console/log", query_string=args).get_data(as_text=True)
+        # A text search (q) is put under a token of the session first (opslow): followed.
+        page = client.get("/console/log", query_string=args, follow_redirects=True)
+        html = page.get_data(as_text=True)
         found = re.search(r'<section class="unchecked".*?</section>', html, re.S)
         return found.group(0) if found else ""
 

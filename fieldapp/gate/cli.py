@@ -376,8 +376,8 @@ def roster_reissue(site: str, persons: tuple[str, ...], everyone: bool) -> None:
         " them; they are deleted RETENTION_DAYS later."
     ),
 )
-@click.argument("site")
-@click.argument("persons", nargs=-1, required=True)
+@argument("site", help=_l("The site: its code or its id."))
+@argument("persons", nargs=-1, required=True, help=_l("The people: roster ids or exact names."))
 @with_appcontext
 def roster_deactivate(site: str, persons: tuple[str, ...]) -> None:
     _set_people_active(site, persons, False)
@@ -387,8 +387,8 @@ def roster_deactivate(site: str, persons: tuple[str, ...]) -> None:
     "activate",
     help=_l("Put people taken off SITE's roster back on it (roster id or exact name)."),
 )
-@click.argument("site")
-@click.argument("persons", nargs=-1, required=True)
+@argument("site", help=_l("The site: its code or its id."))
+@argument("persons", nargs=-1, required=True, help=_l("The people: roster ids or exact names."))
 @with_appcontext
 def roster_activate(site: str, persons: tuple[str, ...]) -> None:
     _set_people_active(site, persons, True)
