@@ -471,3 +471,48 @@ def test_a_phone_that_registered_several_people_offers_each_pass(app, client, db
         assert link and masked in link.group(1), page
     assert "赵小明" not in page and "赵小宝" not in page
     assert page.index(child) < page.index(parent)  # the newest first
+
+
+def test_an_entry_voided_in_the_console_no_longer_checks_the_registration(app, client, db, site):
+    """The entry the gate saved for a scanned pass, voided as a mistake, checked nobody: the
+    visitor is 'never checked' again (in the log, on the pass, to the next scan). A correction
+    that keeps the entry keeps it checked."""
+    visitor = app.test_client()
+    registration = register(visitor, site)
+    checked_at_the_gate(app, db, site, VISITOR["name"], registration)
+    entry = db.execute(
+        "SELECT uuid FROM entries WHERE registration_uuid = ?", (registration,)
+    ).fetchone()[0]
+    make_user(app, "admin", "admin")
+    login(client, "admin")
+    token = csrf(client, f"/console/entry/{entry}")
+
+    def never_checked() -> bool:
+        log = client.get("/console/log").text
+        section = re.search(r'<section class="unchecked".*?</section>', log, re.S)
+        return bool(section) and VISITOR["name"] in section.group(0)
+
+    def scanned() -> list:
+        phone = app.test_client()
+        enrol(phone, db, site)
+        return phone.get(f"/s/{site['code']}/registrations/{registration}").get_json()["checked"]
+
+    pass_page = f"/s/{site['code']}/pass/{registration}"
+    corrected = client.post(
+        f"/console/entry/{entry}/correct",
+        data={"csrf_token": token, "temperature": "36.8", "reason": "体温抄错"},
+    )
+    assert corrected.status_code == 302
+    assert [tuple(r) for r in db.execute("SELECT void FROM corrections")] == [(0,)]
+    assert not never_checked() and "在门岗核验" in visitor.get(pass_page).text
+    assert len(scanned()) == 1
+
+    voided = client.post(
+        f"/console/entry/{entry}/void", data={"csrf_token": token, "reason": "扫错了人"}
+    )
+    assert voided.status_code == 302
+    assert sorted(tuple(r) for r in db.execute("SELECT void FROM corrections")) == [(0,), (1,)]
+    assert db.execute("SELECT count(*) FROM entries").fetchone()[0] == 1  # the entry stays
+    assert never_checked()
+    assert "在门岗核验" not in visitor.get(pass_page).text
+    assert scanned() == []
