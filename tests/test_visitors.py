@@ -516,3 +516,26 @@ def test_an_entry_voided_in_the_console_no_longer_checks_the_registration(app, c
     assert never_checked()
     assert "在门岗核验" not in visitor.get(pass_page).text
     assert scanned() == []
+
+
+def test_an_old_or_closed_posters_form_says_what_is_wrong_as_its_gate_page_does(
+    app, client, db, site
+):
+    """The poster's form address (/s/<code>/register) under a code changed since the poster was
+    printed, or of a site closed since, says what /s/<code> says (the poster is out of date, the
+    site is closed), not a bare 'not found'; and no registration is made from it."""
+    old = site["code"]
+    with app.app_context():
+        sites.rotate_code(db, site["id"])
+    gate, form = client.get(f"/s/{old}"), client.get(f"/s/{old}/register")
+    assert gate.status_code == form.status_code == 404
+    assert "此二维码已过期" in gate.text and "此二维码已过期" in form.text
+    assert site["name"] in form.text
+
+    with app.app_context():
+        new = sites.get_site(db, site["id"])["code"]
+        sites.set_active(db, site["id"], False)
+    gate, form = client.get(f"/s/{new}"), client.get(f"/s/{new}/register")
+    assert gate.status_code == form.status_code == 404
+    assert "此场所已停用" in gate.text and "此场所已停用" in form.text
+    assert db.execute("SELECT count(*) FROM registrations").fetchone()[0] == 0

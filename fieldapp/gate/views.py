@@ -405,6 +405,7 @@ def self_register(code: str):
     conn = get_db()
     site = _register_site(code)
     if site is None:
+        _site_or_404(code)  # the poster's page saying what is wrong (as /s/<code> says it)
         abort(404)
     form = selfreg.for_site(site)
     if request.method == "POST":
