@@ -539,3 +539,25 @@ def test_an_old_or_closed_posters_form_says_what_is_wrong_as_its_gate_page_does(
     assert gate.status_code == form.status_code == 404
     assert "此场所已停用" in gate.text and "此场所已停用" in form.text
     assert db.execute("SELECT count(*) FROM registrations").fetchone()[0] == 0
+
+
+def test_a_pass_scanned_at_a_site_closed_since_says_the_site_is_closed(app, client, db, site):
+    """The gate phone's page, kept open, scans the pass of a visitor who registered before the
+    site was closed: the lookup answers in JSON, as the scanner reads it, that the site is
+    closed and its passes no longer valid (it got the poster's page, and the scanner said 'not
+    a pass QR code'). The registration stays as it was."""
+    visitor = app.test_client()
+    registration = register(visitor, site)
+    enrol(client, db, site)
+    with app.app_context():
+        sites.set_active(db, site["id"], False)
+    url = f"/s/{site['code']}/registrations/{registration}"
+    got = client.get(url)
+    assert got.status_code == 410 and got.headers["X-Fieldapp"] == "1"
+    assert got.get_json() == {"error": f"{site['name']}已停用：其访客凭证均已失效。"}
+    hant = client.get(url, headers={"Accept-Language": "zh-TW"}).get_json()["error"]
+    assert hant == f"{site['name']}已停用：其訪客憑證均已失效。"
+    assert app.test_client().get(url).status_code == 401  # not a gate phone: told nothing
+    assert [tuple(r) for r in db.execute("SELECT uuid, name FROM registrations")] == [
+        (registration, VISITOR["name"])
+    ]
