@@ -473,3 +473,93 @@ def test_a_phone_that_registered_several_people_offers_each_pass(app, client, db
         assert link and masked in link.group(1), page
     assert "赵小明" not in page and "赵小宝" not in page
     assert page.index(child) < page.index(parent)  # the newest first
+
+
+def test_an_entry_voided_in_the_console_no_longer_checks_the_registration(app, client, db, site):
+    """The entry the gate saved for a scanned pass, voided as a mistake, checked nobody: the
+    visitor is 'never checked' again (in the log, on the pass, to the next scan). A correction
+    that keeps the entry keeps it checked."""
+    visitor = app.test_client()
+    registration = register(visitor, site)
+    checked_at_the_gate(app, db, site, VISITOR["name"], registration)
+    entry = db.execute(
+        "SELECT uuid FROM entries WHERE registration_uuid = ?", (registration,)
+    ).fetchone()[0]
+    make_user(app, "admin", "admin")
+    login(client, "admin")
+    token = csrf(client, f"/console/entry/{entry}")
+
+    def never_checked() -> bool:
+        log = client.get("/console/log").text
+        section = re.search(r'<section class="unchecked".*?</section>', log, re.S)
+        return bool(section) and VISITOR["name"] in section.group(0)
+
+    def scanned() -> list:
+        phone = app.test_client()
+        enrol(phone, db, site)
+        return phone.get(f"/s/{site['code']}/registrations/{registration}").get_json()["checked"]
+
+    pass_page = f"/s/{site['code']}/pass/{registration}"
+    corrected = client.post(
+        f"/console/entry/{entry}/correct",
+        data={"csrf_token": token, "temperature": "36.8", "reason": "体温抄错"},
+    )
+    assert corrected.status_code == 302
+    assert [tuple(r) for r in db.execute("SELECT void FROM corrections")] == [(0,)]
+    assert not never_checked() and "在门岗核验" in visitor.get(pass_page).text
+    assert len(scanned()) == 1
+
+    voided = client.post(
+        f"/console/entry/{entry}/void", data={"csrf_token": token, "reason": "扫错了人"}
+    )
+    assert voided.status_code == 302
+    assert sorted(tuple(r) for r in db.execute("SELECT void FROM corrections")) == [(0,), (1,)]
+    assert db.execute("SELECT count(*) FROM entries").fetchone()[0] == 1  # the entry stays
+    assert never_checked()
+    assert "在门岗核验" not in visitor.get(pass_page).text
+    assert scanned() == []
+
+
+def test_an_old_or_closed_posters_form_says_what_is_wrong_as_its_gate_page_does(
+    app, client, db, site
+):
+    """The poster's form address (/s/<code>/register) under a code changed since the poster was
+    printed, or of a site closed since, says what /s/<code> says (the poster is out of date, the
+    site is closed), not a bare 'not found'; and no registration is made from it."""
+    old = site["code"]
+    with app.app_context():
+        sites.rotate_code(db, site["id"])
+    gate, form = client.get(f"/s/{old}"), client.get(f"/s/{old}/register")
+    assert gate.status_code == form.status_code == 404
+    assert "此二维码已过期" in gate.text and "此二维码已过期" in form.text
+    assert site["name"] in form.text
+
+    with app.app_context():
+        new = sites.get_site(db, site["id"])["code"]
+        sites.set_active(db, site["id"], False)
+    gate, form = client.get(f"/s/{new}"), client.get(f"/s/{new}/register")
+    assert gate.status_code == form.status_code == 404
+    assert "此场所已停用" in gate.text and "此场所已停用" in form.text
+    assert db.execute("SELECT count(*) FROM registrations").fetchone()[0] == 0
+
+
+def test_a_pass_scanned_at_a_site_closed_since_says_the_site_is_closed(app, client, db, site):
+    """The gate phone's page, kept open, scans the pass of a visitor who registered before the
+    site was closed: the lookup answers in JSON, as the scanner reads it, that the site is
+    closed and its passes no longer valid (it got the poster's page, and the scanner said 'not
+    a pass QR code'). The registration stays as it was."""
+    visitor = app.test_client()
+    registration = register(visitor, site)
+    enrol(client, db, site)
+    with app.app_context():
+        sites.set_active(db, site["id"], False)
+    url = f"/s/{site['code']}/registrations/{registration}"
+    got = client.get(url)
+    assert got.status_code == 410 and got.headers["X-Fieldapp"] == "1"
+    assert got.get_json() == {"error": f"{site['name']}已停用：其访客凭证均已失效。"}
+    hant = client.get(url, headers={"Accept-Language": "zh-TW"}).get_json()["error"]
+    assert hant == f"{site['name']}已停用：其訪客憑證均已失效。"
+    assert app.test_client().get(url).status_code == 401  # not a gate phone: told nothing
+    assert [tuple(r) for r in db.execute("SELECT uuid, name FROM registrations")] == [
+        (registration, VISITOR["name"])
+    ]

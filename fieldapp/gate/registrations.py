@@ -32,6 +32,13 @@ COLUMNS = (
 # The rules of an entry for what a visitor says (rules.FIELDS); the temperature apart.
 FIELDS = tuple(rules.BY_NAME[n] for n in COLUMNS if n not in ("site_id", "temperature"))
 TEMPERATURE = rules.BY_NAME["temperature"]
+# An entry e that checks a registration r: at the registration's own site (an entry elsewhere
+# naming it checked nothing here), and not voided in the console (a void is a correction record
+# with void = 1, never undone: the entry was a mistake; a correction that keeps it keeps it).
+CHECKS = (
+    "e.registration_uuid = r.uuid AND e.site_id = r.site_id AND NOT EXISTS"
+    " (SELECT 1 FROM corrections c WHERE c.entry_uuid = e.uuid AND c.void = 1)"
+)
 
 
 def validate(conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
@@ -69,12 +76,12 @@ def get(conn: sqlite3.Connection, registration_uuid: str) -> sqlite3.Row | None:
 
 
 def checks(conn: sqlite3.Connection, registration_uuid: str) -> list[sqlite3.Row]:
-    """The gate entries that checked a registration at its own site, oldest first (an entry
-    elsewhere naming it checked nothing here)."""
+    """The gate entries that checked a registration (CHECKS: at its own site, not voided),
+    oldest first."""
     return conn.execute(
-        "SELECT e.uuid, e.recorded_at, e.direction, e.temperature, e.self_registered"
-        " FROM entries e JOIN registrations r ON r.uuid = e.registration_uuid"
-        " AND r.site_id = e.site_id WHERE e.registration_uuid = ? ORDER BY e.recorded_at, e.id",
+        "SELECT e.uuid, e.recorded_at, e.direction, e.temperature, e.self_registered"  # noqa: S608 -- built from code
+        f" FROM entries e JOIN registrations r ON {CHECKS}"
+        " WHERE e.registration_uuid = ? ORDER BY e.recorded_at, e.id",
         (registration_uuid,),
     ).fetchall()
 
@@ -90,8 +97,8 @@ def unchecked(
     match: Mapping[str, Any] | None = None,
     limit: int = 50,
 ) -> tuple[list[sqlite3.Row], int]:
-    """Registrations no gate entry names, newest first (at most limit), and how many in all:
-    visitors who registered and were never checked at the gate.
+    """Registrations no gate entry checks (CHECKS), newest first (at most limit), and how many
+    in all: visitors who registered and were never checked at the gate.
 
     match: the log's other filters, so that what it lists under them matches them too
     (direction, health_code, person_type, travel, fever, q; search_personal: whether q
@@ -103,8 +110,7 @@ def unchecked(
         # The partial index entries_registration only where its condition is written out:
         # without it PostgreSQL costs a seq scan of every entry (never run, as registrations
         # are few, but costly enough at 10 million to JIT-compile the statement: 300 ms).
-        "NOT EXISTS (SELECT 1 FROM entries e WHERE e.registration_uuid = r.uuid"
-        " AND e.registration_uuid != '' AND e.site_id = r.site_id)",
+        f"NOT EXISTS (SELECT 1 FROM entries e WHERE {CHECKS} AND e.registration_uuid != '')",  # noqa: S608 -- from code
     ]
     params: list[Any] = []
     if site_ids is not None:

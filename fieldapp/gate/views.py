@@ -405,6 +405,7 @@ def self_register(code: str):
     conn = get_db()
     site = _register_site(code)
     if site is None:
+        _site_or_404(code)  # the poster's page saying what is wrong (as /s/<code> says it)
         abort(404)
     form = selfreg.for_site(site)
     if request.method == "POST":
@@ -487,8 +488,23 @@ def roster_json(code: str):
 @bp.get("/s/<code>/registrations/<registration_uuid>")
 def registration(code: str, registration_uuid: str):
     """A visitor's registration, for the gate phone that scanned their pass (JSON); asked by a
-    page kept under an old code of the site, its phone is redirected to the current code's."""
-    site = _site_or_404(code, follow=True)
+    page kept under an old code of the site, its phone is redirected to the current code's.
+    Asked by a page kept open at a site closed since, the scanner is told so (JSON, as it reads
+    every answer of this address), not given the poster's page."""
+    status, site = codes.resolve(code, follow=True)
+    if site is not None and not site["active"]:
+        if not _volunteer(site):
+            return _json_error(_("This phone is not enrolled."), 401)
+        return _json_error(
+            _(
+                "%(name)s is closed: its visitors' passes are no longer valid.",
+                name=site["name"],
+            ),
+            410,
+        )
+    if status != "current":
+        _site_or_404(code)  # an unknown code, or an old one this phone does not follow
+        abort(404)
     if not _volunteer(site):
         return _json_error(_("This phone is not enrolled."), 401)
     conn = get_db()

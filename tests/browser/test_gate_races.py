@@ -286,3 +286,22 @@ def test_a_temperature_typed_while_a_visitors_pass_is_looked_up_is_no_choice(
     page.click(f"{FORM} button.save")
     page.locator("#gate-saved", has_text="赵小明").wait_for()
     assert stored(server) == {"赵小明": ("", link, 36.6)}
+
+
+def test_a_pass_scanned_after_the_site_closed_says_the_site_is_closed(
+    server, browser, context, page
+):
+    """The gate page stays open on the phone while the coordinator closes the site; a visitor
+    who registered before shows their pass. The scanner said '这不是通行证二维码' (the lookup got
+    the poster's page); it now says the site is closed, and fills nothing."""
+    site = gate_phone(server, context, page)
+    scan, _link = visitor_pass(browser, server, site, "赵小明")
+    (name,) = server.query("SELECT name FROM sites WHERE id = ?", (site["id"],))[0]
+    page.evaluate(LOAD_SCANNER)
+    server.cli("site", "deactivate", site["code"])
+    assert page.evaluate("(text) => FieldPasses.scanned(text)", scan) is False
+    note = page.inner_text("#pass-scanner [data-scan-note]")
+    assert note == f"{name}已停用：其访客凭证均已失效。"
+    assert page.input_value(f"{FORM} [name=registration_uuid]") == ""
+    assert page.input_value(f"{FORM} [name=name]") == ""
+    assert server.query("SELECT count(*) FROM entries")[0][0] == 0
