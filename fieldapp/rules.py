@@ -86,39 +86,70 @@ SPACES = " \t\r\n\u00a0\u3000"
 # The invisible marks that reorder the text shown after them (embeddings, overrides and
 # isolates): "\u202e" makes "gpj.exe" read "exe.jpg".
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-# The other invisible marks no name, address or note needs, pasted in from a chat, a web page or
-# a file: the direction marks (ALM U+061C, LRM U+200E, RLM U+200F: they move the punctuation and
-# digits around them), the line and paragraph separators (U+2028, U+2029: a line break in a page,
-# in a CSV Excel reads, in a terminal), the zero-width space (U+200B), the word joiner and the
-# invisible operators (U+2060-U+2064; with the rest of U+2060-U+206F: the isolates above, the
-# deprecated format controls U+206A-U+206F, one unassigned) and the byte order mark (U+FEFF).
-# Two names that look the same but differ by one of them are two people to a search and a
-# count. Not among them: the zero-width joiner (U+200D: emoji sequences, Indic scripts), the
-# non-joiner (U+200C: Persian, Indic scripts) and the Mongolian vowel separator (U+180E:
-# written in Mongolian words, as in Inner Mongolia), which a script needs.
-INVISIBLE_MARKS = frozenset("\u061c\u200b\u200e\u200f\u2028\u2029\ufeff") | (
-    frozenset(map(chr, range(0x2060, 0x2070))) - BIDI_CONTROLS
+# The invisible marks pasted in with a name or an address from a chat, a web page or a file,
+# that nobody sees and no name, address or note needs: the zero-width space (U+200B), the byte
+# order mark (U+FEFF), the word joiner and the invisible operators (U+2060-U+2064) and the
+# direction marks (LRM U+200E, RLM U+200F, ALM U+061C: they only move punctuation and digits
+# around them). Free text is stored without them: they are removed as the spaces around the text
+# are trimmed, so a volunteer is never sent hunting for a character they cannot see, and two
+# names that look the same are the same to a search, a count and a dedupe. Not among them: the
+# zero-width joiner (U+200D: emoji sequences, Indic scripts), the non-joiner (U+200C: Persian,
+# Indic scripts) and the Mongolian vowel separator (U+180E: written in Mongolian words, as in
+# Inner Mongolia), which a script needs and which are kept.
+REMOVED_MARKS = frozenset("\u061c\u200b\u200e\u200f\ufeff") | frozenset(
+    map(chr, range(0x2060, 0x2065))
 )
-# What one line of text may not hold, as one class both languages read alike (escapes, not the
-# characters themselves, so the phone's rules carry no invisible mark): every control character
-# (Unicode's Cc: C0, DEL and C1: a tab, a line break, a bell, a terminal's escape), the bidi
-# controls and the invisible marks above. One class: one search of each free-text field, on
-# the sync path too.
-_MARKS = r"\u061c\u200b\u200e\u200f\u2028-\u202e\u2060-\u206f\ufeff"
-UNPRINTABLE = r"[\x00-\x1f\x7f-\x9f" + _MARKS + "]"
+# The invisible marks free text may not hold, besides the bidi controls: the line and paragraph
+# separators (U+2028, U+2029: a line break in a page, in a CSV Excel reads, in a terminal; in a
+# textarea they become the line break they show as, LINE_SEPARATORS), the deprecated format
+# controls U+206A-U+206F and the unassigned U+2065.
+REFUSED_MARKS = frozenset("\u2028\u2029\u2065") | frozenset(map(chr, range(0x206A, 0x2070)))
+# The classes both languages read alike (escapes, not the characters themselves, so the phone's
+# rules carry no invisible mark). REMOVED: the marks removed from free text (REMOVED_MARKS).
+_REMOVED = r"\u061c\u200b\u200e\u200f\u2060-\u2064\ufeff"
+REMOVED = "[" + _REMOVED + "]"
+# What one line of text may not hold once they are removed: every control character (Unicode's
+# Cc: C0, DEL and C1: a tab, a line break, a bell, a terminal's escape), the bidi controls and
+# REFUSED_MARKS (U+2028-U+202E: the separators and the embeddings and overrides; U+2065-U+206F:
+# the isolates among them).
+_CONTROLS = r"\x00-\x1f\x7f-\x9f"
+_REFUSED = r"\u2028-\u202e\u2065-\u206f"
+UNPRINTABLE = "[" + _CONTROLS + _REFUSED + "]"
 # The same for text typed in a textarea (a Field's lines): line breaks as a browser sends them
-# ("\n", "\r\n") are its own; a lone "\r" is not (trimmed text never ends with one), nor a line
-# or paragraph separator.
-UNPRINTABLE_LINES = r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f" + _MARKS + r"]|\r[^\n]"
+# ("\n", "\r\n") are its own; a lone "\r" is not (trimmed text never ends with one). A line or
+# paragraph separator there shows as a line break: it becomes one ("\n") before this class is
+# looked at, as the marks are removed.
+_TEXTAREA_CONTROLS = r"\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f"
+UNPRINTABLE_LINES = "[" + _TEXTAREA_CONTROLS + _REFUSED + r"]|\r[^\n]"
+LINE_SEPARATORS = r"[\u2028\u2029]"
 _UNPRINTABLE_RE = re.compile(UNPRINTABLE)
 _UNPRINTABLE_LINES_RE = re.compile(UNPRINTABLE_LINES)
+_REMOVED_RE = re.compile(REMOVED)
+_LINE_SEPARATORS_RE = re.compile(LINE_SEPARATORS)
+# Either: what a free-text field is searched for, once; only text found to hold one is looked
+# at again (the sync ingest path checks every field of every record).
+_EITHER_RE = re.compile("[" + _CONTROLS + _REFUSED + _REMOVED + "]")
+_EITHER_LINES_RE = re.compile("[" + _TEXTAREA_CONTROLS + _REFUSED + _REMOVED + r"]|\r[^\n]")
 
 
 def one_line(text: str) -> bool:
     """Whether text holds no control character (a tab, a line break, an escape), no mark that
-    reverses what follows it and no other invisible mark (UNPRINTABLE): a name shown in a list,
-    a tab-separated listing, a poster, a table column or a reason shown on a page."""
-    return _UNPRINTABLE_RE.search(text) is None
+    reverses what follows it and no other invisible mark, removable or not: a name shown in a
+    list, a tab-separated listing, a poster, a table column or a reason shown on a page (the
+    names of sites, phones, instances and campaigns are checked, not cleaned)."""
+    return _EITHER_RE.search(text) is None
+
+
+def _visible(value: str, lines: bool) -> tuple[str, bool]:
+    """(free text without its removable marks, whether it is one line, or lines for a textarea:
+    free of UNPRINTABLE or UNPRINTABLE_LINES)."""
+    if (_EITHER_LINES_RE if lines else _EITHER_RE).search(value) is None:
+        return value, True  # nearly all text: one search
+    value = _REMOVED_RE.sub("", value)
+    if lines:
+        value = _LINE_SEPARATORS_RE.sub("\n", value)
+    value = value.strip(SPACES)
+    return value, (_UNPRINTABLE_LINES_RE if lines else _UNPRINTABLE_RE).search(value) is None
 
 
 PHONE_JUNK = r"[ \t\u00a0\u3000-]"
@@ -245,8 +276,9 @@ class Field:
 
     kind: choice (one of choices), text, temperature, yesno (a boolean) or date (DATE, a real
     day of the calendar, not after the date in the earlier field not_after). A text is trimmed,
-    limited to max_len characters and, without a pattern, to one line (UNPRINTABLE; several if
-    lines, for a textarea: UNPRINTABLE_LINES); then
+    without a pattern, stripped of the invisible marks nobody typed on purpose (REMOVED; for a
+    textarea, lines, with its line separators as line breaks), limited to max_len characters
+    and to one line (UNPRINTABLE; several if lines, for a textarea: UNPRINTABLE_LINES); then
     normalised (phone, plate, upper) and, unless empty, must match pattern whole and pass
     checksum. only_if names the condition under which the field applies at all ("fever",
     "travel", or "name=a|b": an earlier field's value is a or b, a yes/no field's being "true"
@@ -392,15 +424,18 @@ def _text(f: Field, value: Any) -> tuple[str | None, str]:
     if not isinstance(value, str):
         return None, "text"
     value = value.strip(SPACES)
-    if f.max_len and len(value) > f.max_len:
-        return None, "long"
     # Free text is shown on the console's pages and the gate's list, printed on passes and
     # written to exports: one line (one_line), no escape a terminal obeys, no mark reordering
-    # what follows. An entry's note too: an input, shown on one line, so a line break is none
-    # of its; only a textarea's text (lines) keeps its line breaks. A field with a pattern
-    # needs no look: what matches it holds none, and a tab between a number's digits is
-    # dropped as a space is.
-    if not f.pattern and (_UNPRINTABLE_LINES_RE if f.lines else _UNPRINTABLE_RE).search(value):
+    # what follows, and the invisible marks nobody typed on purpose removed (REMOVED_MARKS).
+    # An entry's note too: an input, shown on one line, so a line break is none of its; only a
+    # textarea's text (lines) keeps its line breaks. A field with a pattern needs no look: what
+    # matches it holds none, and a tab between a number's digits is dropped as a space is.
+    shown = True
+    if not f.pattern:
+        value, shown = _visible(value, f.lines)
+    if f.max_len and len(value) > f.max_len:
+        return None, "long"
+    if not shown:
         return None, "control"
     if f.pattern:  # a number, a plate, an id: full-width digits and letters as ASCII
         value = typed(value)
@@ -580,6 +615,8 @@ def for_phone(fields: Iterable[Field]) -> dict[str, Any]:
         "spaces": SPACES,
         "unprintable": UNPRINTABLE,
         "unprintable_lines": UNPRINTABLE_LINES,
+        "removed": REMOVED,
+        "line_separators": LINE_SEPARATORS,
         "phone_junk": PHONE_JUNK,
         "plate_junk": PLATE_JUNK,
         "yes": list(YES),

@@ -347,8 +347,13 @@ async function submit(event) {
   const kind = req.headers.get("X-Outbox-Kind") || "entry";
   // The page checks the rules before it sends; this catches a page that could not (its
   // script failed): nothing is kept that the instance would refuse.
-  const refused = await breaksRules(req.url, form);
-  if (refused) return invalid(req, refused);
+  const checked = await checkRules(req.url, form);
+  if (checked && Object.keys(checked.errors).length) return invalid(req, checked.errors);
+  // Its free text kept as the instance stores it (the invisible marks nobody typed removed, the
+  // spaces around trimmed): what this phone keeps and shows is what the instance will hold.
+  if (checked) FieldRules.cleanText(checked.rules, checked.clean, (name, value) => {
+    if (form.has(name)) form.set(name, value);
+  });
   const boolHeader = req.headers.get("X-Outbox-Booleans");
   const booleans = boolHeader !== null ? boolHeader.split(",").filter(Boolean) : CHECKBOXES;
   const record = FieldOutbox.fromForm(form, kind, booleans);
@@ -380,15 +385,16 @@ async function rulesOf(postUrl) {
   }
 }
 
-/* The errors by field of a posted entry, or null when it keeps every rule (or none are known). */
-async function breaksRules(postUrl, form) {
+/* A posted entry checked by its page's rules: {rules, clean, errors} (errors by field, none if
+ * it keeps every rule), or null when no rules are known. */
+async function checkRules(postUrl, form) {
   if (!GATE_POST.test(new URL(postUrl).pathname)) return null;
   const rules = await rulesOf(postUrl);
   if (!rules) return null;
   const data = {};
   for (const [k, v] of form.entries()) if (typeof v === "string") data[k] = v;
-  const { errors } = FieldRules.check(rules, data);
-  return Object.keys(errors).length ? errors : null;
+  const { clean, errors } = FieldRules.check(rules, data);
+  return { rules, clean, errors };
 }
 
 /* An answer for htmx that swaps nothing and fires an event on the page. The event's JSON has

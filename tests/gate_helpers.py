@@ -57,11 +57,11 @@ VALIDATION_TABLE = [
     ({"note": "\u2066迟到\u2069"}, "note", ONE_LINE),
     ({"volunteer": "李四\x07"}, "volunteer", ONE_LINE),
     ({"travel": "true", "travel_where": "武\x85汉"}, "travel_where", ONE_LINE),
-    # Nor an invisible mark pasted in with it (a zero-width space, a direction mark, a BOM) or a
-    # line separator.
-    ({"name": "张\u200b三"}, "name", ONE_LINE),
+    # Nor a line separator or a deprecated format control. (The invisible marks a paste brings,
+    # a zero-width space, a direction mark, a BOM, are removed, not refused: tests/
+    # test_entry_text.py, and test_phone_rules.py for the phone.)
     ({"destination": "3号楼\u2028501"}, "destination", ONE_LINE),
-    ({"note": "\ufeff迟到\u200e"}, "note", ONE_LINE),
+    ({"note": "\ufeff迟到\u206a"}, "note", ONE_LINE),
 ]
 HX = {"HX-Request": "true"}
 

@@ -104,27 +104,27 @@ def count(db, table: str) -> int:
 MULTILINE = {
     "site add": (
         lambda code: ["site", "add", "--name", "东\t门"],
-        "场所名称须为一行，不能含制表符或控制字符。",
+        "场所名称须为一行，不能含制表符或不可见字符。",
         "sites",
     ),
     "site add --district": (
         lambda code: ["site", "add", "--name", "东门", "--district", "金坛\n区"],
-        "须为一行，不能含制表符或控制字符。",
+        "须为一行，不能含制表符或不可见字符。",
         "sites",
     ),
     "device enrol": (
         lambda code: ["device", "enrol", "--site", code, "--name", "东门\n1号机"],
-        "手机名称须为一行，不能含制表符或控制字符。",
+        "手机名称须为一行，不能含制表符或不可见字符。",
         "device_enrolments",
     ),
     "instance add": (
         lambda code: ["instance", "add", "金坛\t区"],
-        "名称须为一行，不能含制表符或控制字符。",
+        "名称须为一行，不能含制表符或不可见字符。",
         "peers",
     ),
     "screening campaign add": (
         lambda code: ["screening", "campaign", "add", "--name", "复工\n排查", "--all-sites"],
-        "排查任务名称须为一行，不能含制表符或控制字符。",
+        "排查任务名称须为一行，不能含制表符或不可见字符。",
         "screening_campaigns",
     ),
 }

@@ -1,8 +1,11 @@
 """An entry's free text (name, where, unit, note, on duty…) is one line: no control character
 (a tab, a line break, a bell, a terminal's escape), no mark that reorders the text after it and
-no other invisible mark or line separator, refused beside its field in the volunteer's language from every source that stores an entry:
-the gate form, a phone's push, an instance relaying its records, an imported outbox file. (The
-phone's own refusal, before it saves: VALIDATION_TABLE in tests/browser/test_phone_rules.py.)"""
+no line separator, refused beside its field in the volunteer's language from every source that
+stores an entry: the gate form, a phone's push, an instance relaying its records, an imported
+outbox file. The invisible marks a paste from a chat brings (a zero-width space, a BOM, a
+direction mark) are removed from it there, as the spaces around it are trimmed. (The phone's own
+refusal, before it saves: VALIDATION_TABLE in tests/browser/test_phone_rules.py; its removal of
+the marks: the agreement tests there.)"""
 
 from __future__ import annotations
 
@@ -25,12 +28,12 @@ FREE_TEXT = [f for f in rules.FIELDS if f.kind == "text" and not f.pattern]
 # Cc (C0, DEL, C1) and the bidi embeddings, overrides and isolates.
 CONTROLS = "".join(chr(c) for c in range(0x20)) + "".join(chr(c) for c in range(0x7F, 0xA0))
 BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-# Invisible marks no name or address needs: the direction marks (LRM, RLM, ALM), the line and
-# paragraph separators, the zero-width space, the word joiner and invisible operators (with the
-# rest of U+2060-U+206F: one unassigned, the deprecated format controls) and the BOM.
-INVISIBLE = "\u061c\u200b\u200e\u200f\u2028\u2029\ufeff" + "".join(
-    chr(c) for c in range(0x2060, 0x2070) if chr(c) not in BIDI
-)
+# Invisible marks refused: the line and paragraph separators, the rest of U+2060-U+206F but the
+# word joiner and invisible operators (one unassigned, the deprecated format controls).
+INVISIBLE = "\u2028\u2029\u2065" + "".join(chr(c) for c in range(0x206A, 0x2070))
+# Invisible marks removed: the zero-width space, the BOM, the word joiner and the invisible
+# operators, the direction marks (LRM, RLM, ALM).
+REMOVED = "\u200b\ufeff\u2060\u2061\u2062\u2063\u2064\u200e\u200f\u061c"
 # Marks a script needs, kept: the zero-width joiner (emoji sequences, Indic scripts), the
 # non-joiner (Persian, Indic scripts) and the Mongolian vowel separator (Mongolian words).
 NEEDED = "\u200d\u200c\u180e"
@@ -40,16 +43,21 @@ ONE_LINE_ZH = "姓名：须为一行，不能含制表符或不可见字符。"
 
 
 def test_the_class_is_every_control_character_bidi_and_invisible_mark_and_nothing_else():
-    """UNPRINTABLE, the class rules.js is handed too, is what one_line() means: control
-    characters, bidi marks and the invisible marks no name needs; not the ones a script needs."""
+    """UNPRINTABLE, the class rules.js is handed too, is what free text may not hold: control
+    characters, bidi marks and the invisible marks refused; REMOVED, the marks removed from it.
+    Neither holds the ones a script needs. one_line() (a site's, a phone's name…) refuses both."""
     every = "".join(chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF)
     found = set(re.findall(rules.UNPRINTABLE, every))
     meant = {c for c in every if unicodedata.category(c) == "Cc"} | rules.BIDI_CONTROLS
-    assert found == meant | rules.INVISIBLE_MARKS == set(UNPRINTABLE)
-    assert not found & set(NEEDED)
-    assert rules.for_phone(rules.FIELDS)["unprintable"] == rules.UNPRINTABLE
+    assert found == meant | rules.REFUSED_MARKS == set(UNPRINTABLE)
+    assert set(re.findall(rules.REMOVED, every)) == rules.REMOVED_MARKS == set(REMOVED)
+    assert not (found | rules.REMOVED_MARKS) & set(NEEDED)
+    assert {c for c in every if not rules.one_line(c)} == set(UNPRINTABLE + REMOVED)
+    handed = rules.for_phone(rules.FIELDS)
+    assert handed["unprintable"] == rules.UNPRINTABLE and handed["removed"] == rules.REMOVED
     # Escapes, not the characters themselves: the phone's rules carry no invisible mark.
     assert rules.UNPRINTABLE.isascii() and rules.UNPRINTABLE_LINES.isascii()
+    assert rules.REMOVED.isascii() and rules.LINE_SEPARATORS.isascii()
 
 
 def test_a_textareas_class_lets_its_line_breaks_alone_through():
@@ -80,7 +88,8 @@ def test_free_text_holding_a_control_character_bidi_or_invisible_mark_is_never_a
     field, before, bad, after
 ):
     value = before + bad + after
-    kept = value.strip(rules.SPACES)  # a tab or line break at either end is trimmed, as ever
+    # The marks a paste brings are removed; a tab or line break at either end is trimmed.
+    kept = re.sub(rules.REMOVED, "", value).strip(rules.SPACES)
     assume(any(c in UNPRINTABLE for c in kept))
     clean, errors = rules.check({"travel": "true", field.name: value}, rules.FIELDS)
     assert field.name not in clean
@@ -103,7 +112,7 @@ def test_no_text_rules_check_accepts_holds_a_control_character_or_bidi_mark(data
 ordinary = st.text(
     st.characters(
         blacklist_categories=("Cc", "Cs"),
-        blacklist_characters=BIDI + INVISIBLE,
+        blacklist_characters=BIDI + INVISIBLE + REMOVED,
         max_codepoint=0x2FFFF,
     ),
     min_size=1,
@@ -116,6 +125,24 @@ def test_any_other_text_is_kept_as_typed_without_its_spaces_around(field, value)
     clean, errors = rules.check({"travel": "true", field.name: value}, rules.FIELDS)
     assert field.name not in errors
     assert clean[field.name] == value.strip(rules.SPACES)
+
+
+@given(
+    field=st.sampled_from(FREE_TEXT),
+    parts=st.lists(ordinary | st.text(st.sampled_from(REMOVED + " \t"), min_size=1), max_size=6),
+)
+def test_the_invisible_marks_a_paste_brings_are_removed_wherever_they_are(field, parts):
+    """A zero-width space, a BOM, a word joiner, a direction mark: removed, then the spaces
+    around trimmed; what is left is kept (or refused only for its length)."""
+    value = "".join(parts)
+    meant = "".join(c for c in value if c not in REMOVED).strip(rules.SPACES)
+    assume(meant and "\t" not in meant)
+    clean, errors = rules.check({"travel": "true", field.name: value}, rules.FIELDS)
+    if len(meant) <= field.max_len:
+        assert field.name not in errors
+        assert clean[field.name] == meant
+    else:
+        assert errors[field.name] == f"At most {field.max_len} characters."
 
 
 @pytest.mark.parametrize(
@@ -185,11 +212,25 @@ def test_the_form_says_it_in_the_volunteers_language(gate, site, db):
     assert count(db) == 0
 
 
-@pytest.mark.parametrize("mark", ["\u200b", "\u200e", "\u061c", "\u2028", "\u2060", "\ufeff"])
-def test_an_invisible_mark_in_a_name_is_refused_beside_it_and_nothing_saved(gate, site, db, mark):
-    """A zero-width space or direction mark pasted with a name from a chat, a line separator:
-    refused beside the name, as a control character is."""
-    response, _ = submit(gate, site, headers=EN, name=f"张{mark}三")
+@pytest.mark.parametrize("mark", ["\u200b", "\u200e", "\u200f", "\u061c", "\u2060", "\ufeff"])
+def test_an_invisible_mark_pasted_with_a_name_is_removed_and_the_entry_saved(gate, site, db, mark):
+    """A zero-width space, a direction mark or a BOM pasted with a name from a chat: the
+    volunteer cannot see it, so is not asked to find it; the name is saved without it."""
+    response, uid = submit(
+        gate, site, headers=EN, name=f"{mark}张{mark}三 {mark}", note=f"迟到{mark}"
+    )
+    assert response.status_code == 303
+    row = db.execute("SELECT name, note FROM entries WHERE uuid = ?", (uid,)).fetchone()
+    assert tuple(row) == ("张三", "迟到")
+
+
+@pytest.mark.parametrize("mark", ["\u2028", "\u2029", "\u202e", "\u2066", "\u206a"])
+def test_a_line_separator_or_bidi_mark_in_a_name_is_refused_beside_it_and_nothing_saved(
+    gate, site, db, mark
+):
+    """A line separator, a mark that reorders what follows, a deprecated format control:
+    refused beside the name, as a control character is (a zero-width space beside it too)."""
+    response, _ = submit(gate, site, headers=EN, name=f"张\u200b{mark}三")
     assert response.status_code == 400
     html = response.get_data(as_text=True)
     assert re.search(
@@ -224,6 +265,8 @@ def test_a_phones_push_refuses_that_record_alone_with_its_reason(client, db, sit
         entry(site["id"], 2, note="\u202e"),
         entry(site["id"], 3),
         entry(site["id"], 4, destination="3号楼\u2029501"),
+        # Pasted from a chat: a zero-width space, a BOM, a direction mark; removed, and stored.
+        entry(site["id"], 5, name="\ufeff张\u200b三\u200e", note=" 迟到\u2060"),
     ]
     answer = client.post("/sync/v1/push", json={"source": peer.id, "records": batch}).get_json()
     assert [r["status"] for r in answer["results"]] == [
@@ -232,6 +275,7 @@ def test_a_phones_push_refuses_that_record_alone_with_its_reason(client, db, sit
         "rejected",
         "applied",
         "rejected",
+        "applied",
     ]
     assert answer["results"][1]["reason"] == ONE_LINE_ZH
     assert answer["results"][2]["reason"] == "备注：须为一行，不能含制表符或不可见字符。"
@@ -239,7 +283,9 @@ def test_a_phones_push_refuses_that_record_alone_with_its_reason(client, db, sit
         "楼栋 / 单元 / 去向：须为一行，不能含制表符或不可见字符。"
     )
     stored = {r[0] for r in db.execute("SELECT uuid FROM entries")}
-    assert stored == {batch[0]["uuid"], batch[3]["uuid"]}
+    assert stored == {batch[0]["uuid"], batch[3]["uuid"], batch[5]["uuid"]}
+    row = db.execute("SELECT name, note FROM entries WHERE uuid = ?", (batch[5]["uuid"],))
+    assert tuple(row.fetchone()) == ("张三", "迟到")
     kept = {r[0] for r in db.execute("SELECT uuid FROM sync_rejects WHERE status = 'rejected'")}
     assert kept == {batch[1]["uuid"], batch[2]["uuid"], batch[4]["uuid"]}
 
@@ -251,7 +297,8 @@ def test_a_relayed_push_refuses_that_record_alone_with_its_reason(client, db, si
         dict(entry(site["id"], 0), seq=1),
         dict(entry(site["id"], 1, volunteer="李四\u2066"), seq=2),
         dict(entry(site["id"], 2), seq=3),
-        dict(entry(site["id"], 3, note="迟到\u200f"), seq=4),
+        dict(entry(site["id"], 3, note="迟到\u2029"), seq=4),
+        dict(entry(site["id"], 4, note="迟到\u200f", volunteer="\u200b李四"), seq=5),
     ]
     r = client.post(
         "/sync/v1/push",
@@ -264,6 +311,7 @@ def test_a_relayed_push_refuses_that_record_alone_with_its_reason(client, db, si
         "rejected",
         "applied",
         "rejected",
+        "applied",
     ]
     assert r.json["results"][1]["reason"] == (
         "On duty: Must be one line, without tabs or invisible characters."
@@ -271,8 +319,10 @@ def test_a_relayed_push_refuses_that_record_alone_with_its_reason(client, db, si
     assert r.json["results"][3]["reason"] == (
         "Note: Must be one line, without tabs or invisible characters."
     )
-    assert r.json["cursor"] == 4  # acknowledged: the relay's queue moves past them
-    assert count(db) == 2
+    assert r.json["cursor"] == 5  # acknowledged: the relay's queue moves past them
+    assert count(db) == 3
+    row = db.execute("SELECT note, volunteer FROM entries WHERE uuid = ?", (batch[4]["uuid"],))
+    assert tuple(row.fetchone()) == ("迟到", "李四")
     assert count(db, "SELECT count(*) FROM entries WHERE uuid = ?", (batch[1]["uuid"],)) == 0
     kept = dict(db.execute("SELECT uuid, body FROM sync_rejects").fetchall())
     assert kept.keys() == {batch[1]["uuid"], batch[3]["uuid"]}
@@ -284,18 +334,21 @@ def test_an_imported_outbox_refuses_that_record_alone_with_its_reason(runner, db
         entry(site["id"], 0),
         entry(site["id"], 1, name="张\t三"),
         entry(site["id"], 2),
-        entry(site["id"], 3, name="\ufeff张三"),  # a BOM pasted with it
+        entry(site["id"], 3, name="张\u2028三"),  # a line separator
+        entry(site["id"], 4, name="\ufeff张三\u200b"),  # a BOM, a zero-width space: removed
     ]
     path = tmp_path / "outbox.json"
     doc = {"format": "fieldapp-outbox", "version": 1, "device": None, "records": records}
     path.write_text(json.dumps(doc), "utf-8")
     result = runner.invoke(args=["import-outbox", str(path)], env={"FIELDAPP_LANG": "en"})
     assert result.exit_code == 0, result.output
-    assert "2 new" in result.output and "2 refused" in result.output
+    assert "3 new" in result.output and "2 refused" in result.output
     for refused in (records[1], records[3]):
         assert f"{refused['uuid']}\tName: {ONE_LINE}" in result.output
         assert count(db, "SELECT count(*) FROM entries WHERE uuid = ?", (refused["uuid"],)) == 0
-    assert count(db) == 2
+    assert count(db) == 3
+    row = db.execute("SELECT name FROM entries WHERE uuid = ?", (records[4]["uuid"],)).fetchone()
+    assert row[0] == "张三"
     assert count(db, "SELECT count(*) FROM sync_rejects") == 2
 
 

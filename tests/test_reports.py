@@ -148,8 +148,8 @@ def test_a_report_naming_itself_stays_in_force_on_every_page(app, db, site):
         ({"remarks": "门岗\x1b[31m"}, "Remarks: Cannot hold tabs or invisible characters."),
         ({"remarks": "一\r二"}, "Remarks: Cannot hold tabs or invisible characters."),
         ({"remarks": "一\u202e二"}, "Remarks: Cannot hold tabs or invisible characters."),
-        ({"remarks": "一\u2028二"}, "Remarks: Cannot hold tabs or invisible characters."),
-        ({"remarks": "一\u200b二"}, "Remarks: Cannot hold tabs or invisible characters."),
+        ({"remarks": "一\u2066二"}, "Remarks: Cannot hold tabs or invisible characters."),
+        ({"remarks": "一\u200b二\u206f"}, "Remarks: Cannot hold tabs or invisible characters."),
         (
             {"reporter": "李\n四"},
             "Your name: Must be one line, without tabs or invisible characters.",
@@ -187,6 +187,24 @@ def test_remarks_keep_their_line_breaks(app, db, site):
         result = reports.submit(db, report_data(site["id"], DAY, remarks=remarks))
     assert result.status == "applied", result.reason
     assert db.execute("SELECT remarks FROM daily_reports").fetchone()[0] == remarks
+
+
+@pytest.mark.parametrize(
+    "remarks, stored",
+    [
+        # A line or paragraph separator pasted in shows as a line break: stored as one.
+        ("东门：正常\u2028西门：修缮\u2029", "东门：正常\n西门：修缮"),
+        # The invisible marks a paste brings are removed, the spaces around then trimmed.
+        ("\ufeff东门\u200b正常\u200e\r\n\u2060", "东门正常"),
+    ],
+)
+def test_remarks_pasted_with_invisible_marks_are_stored_as_they_show(
+    app, db, site, remarks, stored
+):
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        result = reports.submit(db, report_data(site["id"], DAY, remarks=remarks))
+    assert result.status == "applied", result.reason
+    assert db.execute("SELECT remarks FROM daily_reports").fetchone()[0] == stored
 
 
 def test_a_report_without_one_of_its_counts_is_refused_not_read_as_zero(app, db, site):

@@ -86,7 +86,7 @@ def _clean_text(value: str | None, label: Any, limit: int, required: bool = Fals
         raise SiteError(_("%(field)s is longer than %(n)d characters.", field=label, n=limit))
     if not rules.one_line(value):
         raise SiteError(
-            _("%(field)s must be one line, without tabs or control characters.", field=label)
+            _("%(field)s must be one line, without tabs or invisible characters.", field=label)
         )
     return value
 

@@ -54,7 +54,7 @@ def create_enrolment(
         raise EnrolError(_("The phone's name must be 1 to 50 characters."))
     if not rules.one_line(name):
         raise EnrolError(
-            _("The phone's name must be one line, without tabs or control characters.")
+            _("The phone's name must be one line, without tabs or invisible characters.")
         )
     if not 1 <= hours <= 24 * 30:
         raise EnrolError(_("An enrolment link is valid for 1 hour to 30 days."))

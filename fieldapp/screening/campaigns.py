@@ -201,7 +201,7 @@ def add(
         raise CampaignError(_("A campaign's name is 1 to %(n)d characters.", n=NAME_LIMIT))
     if not rules.one_line(name):
         raise CampaignError(
-            _("A campaign's name must be one line, without tabs or control characters.")
+            _("A campaign's name must be one line, without tabs or invisible characters.")
         )
     start_day = _day(start, _l("Start"))
     end_day = _day(end, _l("End")) if end else None

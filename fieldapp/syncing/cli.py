@@ -40,7 +40,9 @@ def instance_add(name: str) -> None:
     if not name or len(name) > 80:
         raise click.UsageError(_("The name must be 1 to 80 characters."))
     if not rules.one_line(name):
-        raise click.UsageError(_("The name must be one line, without tabs or control characters."))
+        raise click.UsageError(
+            _("The name must be one line, without tabs or invisible characters.")
+        )
     with opened() as conn:
         live = [r for r in peers.listing(conn, "instance") if r["revoked_at"] is None]
         if any(r["name"] == name for r in live):

@@ -92,10 +92,17 @@
     let value = raw === null || raw === undefined ? "" : raw;
     if (typeof value !== "string") return [null, "text"];
     value = strip(value, rules.spaces);
+    // Free text: without the invisible marks nobody typed on purpose (a zero-width space, a BOM,
+    // a direction mark: removed as the spaces around it are, rules.py _visible), a textarea's
+    // line separators as line breaks; then one line (a textarea's: its line breaks), no escape,
+    // no mark that reorders what follows. A page kept from before a rule carries no class: the
+    // phone refuses what that page's rules refused, the instance decides.
+    if (!f.pattern && rules.removed) {
+      value = value.replace(new RegExp(rules.removed, "gu"), "");
+      if (f.lines && rules.line_separators) value = value.replace(new RegExp(rules.line_separators, "gu"), "\n");
+      value = strip(value, rules.spaces);
+    }
     if (f.max_len && [...value].length > f.max_len) return [null, "long"];
-    // Free text: one line (a textarea's: its line breaks), no escape, no mark that reorders
-    // what follows (rules.py _text). A page kept from before this rule carries no class: the
-    // instance still refuses such text.
     const unprintable = f.lines ? rules.unprintable_lines : rules.unprintable;
     if (!f.pattern && unprintable && new RegExp(unprintable, "u").test(value)) {
       return [null, "control"];
@@ -187,6 +194,14 @@
     return { clean, errors };
   }
 
+  /* Each free-text field's value as check() cleaned it (clean), handed to set(name, value):
+   * without the invisible marks removed and the spaces around, as the instance stores it. */
+  function cleanText(rules, clean, set) {
+    for (const f of rules.fields) {
+      if (f.kind === "text" && !f.pattern && typeof clean[f.name] === "string") set(f.name, clean[f.name]);
+    }
+  }
+
   /* The rules a form carries (rules.for_phone() as JSON in its data-rules attribute). */
   function rulesOf(form) {
     if (!form.dataset.rules) return null;
@@ -246,7 +261,7 @@
     }
   }
 
-  global.FieldRules = { check, rulesOf, dataOf, show, parseTemperature };
+  global.FieldRules = { check, cleanText, rulesOf, dataOf, show, parseTemperature };
 
   if (typeof document === "undefined") return; // the service worker: check() is all it needs
 

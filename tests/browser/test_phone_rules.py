@@ -101,6 +101,38 @@ def test_offline_a_pasted_control_character_is_told_beside_its_field_and_nothing
     assert server.query("SELECT count(*) FROM entries")[0][0] == 0
 
 
+@pytest.mark.parametrize("rules_on_page", [True, False])
+def test_offline_the_invisible_marks_a_paste_brings_are_removed_as_the_instance_removes_them(
+    server, context, page, rules_on_page
+):
+    """A name pasted from a chat with a BOM, a zero-width space and a direction mark in it:
+    offline, the phone keeps the entry without them (by the page's rules, or the service
+    worker's when the page could not check), and what it keeps is what the instance stores."""
+    site = server.query("SELECT id, code FROM sites ORDER BY name LIMIT 1")[0]
+    enrol_cookie(server, context, site["id"])
+    page.goto(f"{server.url}/s/{site['code']}")
+    page.wait_for_selector("#entry-form")
+    ready(page)
+    context.set_offline(True)
+    if not rules_on_page:
+        page.evaluate("() => document.getElementById('entry-form').removeAttribute('data-rules')")
+    fill(page, "\ufeff张\u200b三\u200e")
+    page.fill("#entry-form [name=note]", " 迟到\u2060\u061c")
+    page.click("#entry-form button.save")
+    wait_waiting(page, 1)
+    assert page.evaluate(ERROR_OF, "name") is None
+    kept = page.evaluate(
+        "async () => (await FieldOutbox.all('outbox')).map(r => ({...r.data, uuid: r.uuid}))"
+    )
+    assert [(r["name"], r["note"]) for r in kept] == [("张三", "迟到")]
+    context.set_offline(False)
+    result = page.evaluate("() => FieldOutbox.send({force: true})")
+    assert result["ok"], result
+    wait_waiting(page, 0)
+    stored = server.query("SELECT uuid, name, note FROM entries")
+    assert [tuple(r) for r in stored] == [(kept[0]["uuid"], "张三", "迟到")]
+
+
 @pytest.mark.sqlite_only
 @pytest.mark.parametrize(
     "remarks",
@@ -114,8 +146,12 @@ def test_offline_a_pasted_control_character_is_told_beside_its_field_and_nothing
         "一\u202e二",
         "\r\n一\r\n",
         "一\u2028二",
+        "一\u2029二\u2028",
+        "一\r\u2028二",
         "一\u200b二",
         "\ufeff一",
+        "\u200e\r\n一\u2060 ",
+        "一\u200b\u206a",
         "一\u200d二\u200c三\u180e",
     ],
 )
@@ -182,7 +218,11 @@ form_data = st.fixed_dictionaries(
         "name": st.text(max_size=60)
         | texts
         | st.text(st.sampled_from(["张", "𠮷", "😀", " "]), min_size=45, max_size=55)
-        | st.text(st.sampled_from(list("张 \t\u200b\u200c\u200d\u200e\u2028\u2060\ufeff\u180e"))),
+        | st.text(
+            st.sampled_from(
+                list("张 \t\u200b\u200c\u200d\u200e\u2028\u2060\ufeff\u180e\u061c\u206a")
+            )
+        ),
         "phone": phones | texts,
         "id_number": st.sampled_from(["11010519491231002X", "11010519491231002x", ""])
         | ids
@@ -196,7 +236,8 @@ form_data = st.fixed_dictionaries(
         "travel_where": st.text(max_size=110),
         "plate": plates | texts | st.sampled_from(["苏D12345", "苏d·12345", "京A12345D"]),
         "destination": st.text(max_size=55),
-        "note": st.text(max_size=210),
+        "note": st.text(max_size=210)
+        | st.text(st.sampled_from(list("迟 \u3000\u200b\u200f\u2064\ufeff\u202e")), max_size=210),
         "volunteer": st.text(max_size=55),
     },
 )
