@@ -317,3 +317,21 @@ def test_cli_speaks_chinese(runner, app, db, site, tmp_path):
     assert (
         neither.exit_code != 0 and "请用 --person 指定人员，或用 --all 表示全部" in neither.output
     )
+
+
+def test_self_service_saved_twice_is_one_change(app, client, db, site):
+    """A double click on 保存 (or a retry) with the value already set writes no configuration
+    version and no audit line more; the page says what it says after a save."""
+    make_user(app, "admin", "admin")
+    login(client, "admin")
+    path = f"/console/sites/{site['id']}/gate"
+    url = f"/console/sites/{site['id']}/self-service"
+    version = sync_config.current_version(db)
+    for _ in range(2):
+        done = client.post(url, data={"csrf_token": csrf(client, path), "self_service": "1"})
+        assert done.status_code == 303
+        assert "已设为无人值守（自助）" in client.get(path).get_data(as_text=True)
+    assert db.execute("SELECT self_service FROM sites").fetchone()[0] == 1
+    assert sync_config.current_version(db) == version + 1
+    audit = db.execute("SELECT detail FROM audit_log WHERE action = 'site_change'").fetchall()
+    assert [r[0] for r in audit] == ["self_service=1"]
