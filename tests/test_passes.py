@@ -335,3 +335,41 @@ def test_self_service_saved_twice_is_one_change(app, client, db, site):
     assert sync_config.current_version(db) == version + 1
     audit = db.execute("SELECT detail FROM audit_log WHERE action = 'site_change'").fetchall()
     assert [r[0] for r in audit] == ["self_service=1"]
+
+
+def test_a_reissue_sent_twice_reissues_once(app, client, db, site):
+    """A double click on 补发 (or a retry after a lost answer) sends the form twice: the pass is
+    reissued once, so a card printed after the first click still opens the gate, and the second
+    answer says it was reissued already. The same for every pass of the site."""
+    make_user(app, "admin", "admin")
+    login(client, "admin")
+    path = f"/console/sites/{site['id']}/gate"
+    url = f"/console/sites/{site['id']}/passes/reissue"
+    wang = db.execute("SELECT id, pass_token FROM roster WHERE name = '王磊'").fetchone()
+
+    def form_of(marker):
+        html = client.get(path).get_data(as_text=True)
+        forms = re.findall(r"<form .*?</form>", html, re.S)
+        (form,) = [f for f in forms if marker in f and 'name="uuid"' in f]
+        return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
+
+    fields = form_of(f'value="{wang["id"]}"')
+    assert fields["person"] == wang["id"]
+    assert client.post(url, data=fields).status_code == 303
+    assert f"已为{site['name']}补发 1 张出入证" in client.get(path).get_data(as_text=True)
+    printed = tokens(db)["王磊"]
+    assert printed != wang["pass_token"]
+    assert client.post(url, data=fields).status_code == 303
+    assert "这些出入证已经补发过了" in client.get(path).get_data(as_text=True)
+    assert tokens(db)["王磊"] == printed  # the card printed in between still works
+
+    before = tokens(db)
+    everyone = {**form_of('name="all"'), "confirm": "1"}
+    assert client.post(url, data=everyone).status_code == 303
+    after = tokens(db)
+    assert all(after[name] != before[name] for name in before)
+    assert client.post(url, data=everyone).status_code == 303
+    assert "这些出入证已经补发过了" in client.get(path).get_data(as_text=True)
+    assert tokens(db) == after
+    audit = db.execute("SELECT detail FROM audit_log WHERE action = 'pass_reissue'").fetchall()
+    assert [r[0].split()[0] for r in audit] == [wang["id"], "all"]
