@@ -33,6 +33,10 @@ ACTIONS = {
     "screening_action": _l("Screening follow-up"),
 }
 PAGE_SIZE = 100
+DETAIL_LIMIT = 1000
+# What ends the detail of a line written for a console form that carries its uuid: the same form
+# sent twice (a double click, a retry after a lost answer) finds it there (form_done).
+FORM_MARK = "form="
 
 
 def write(
@@ -42,11 +46,31 @@ def write(
     target: str = "",
     detail: str = "",
     ip: str = "",
+    *,
+    form: str = "",
 ) -> None:
-    """Append one line to the audit log (joins the caller's transaction if there is one)."""
+    """Append one line to the audit log (joins the caller's transaction if there is one).
+    form: the uuid of the console form that did it (a canonical one), kept at the end of the
+    detail, whatever its length."""
+    if form:
+        head = detail[: DETAIL_LIMIT - len(FORM_MARK) - len(form) - 1]
+        detail = f"{head} {FORM_MARK}{form}".lstrip()
     conn.execute(
         "INSERT INTO audit_log (at, actor, action, target, detail, ip) VALUES (?, ?, ?, ?, ?, ?)",
-        (iso(sync.utcnow()), actor, action, target, detail[:1000], ip),
+        (iso(sync.utcnow()), actor, action, target, detail[:DETAIL_LIMIT], ip),
+    )
+
+
+def form_done(conn: sqlite3.Connection, action: str, target: str, form: str) -> bool:
+    """Whether a line of this action on this target was written for the console form of this
+    uuid (a canonical one): the form is sent again, and what it did is done already. Look in
+    the transaction that would do it."""
+    return (
+        conn.execute(
+            "SELECT 1 FROM audit_log WHERE action = ? AND target = ? AND detail LIKE ? LIMIT 1",
+            (action, target, f"%{FORM_MARK}{form}"),
+        ).fetchone()
+        is not None
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from console_support import PASSWORD, csrf, login, make_site, make_user
 
 
@@ -121,3 +123,42 @@ def test_an_account_named_with_a_slash_before_the_rule_can_be_disabled(app, db):
     assert r.status_code == 302
     assert "账号 a/b 已停用" in admin.get("/console/users").get_data(as_text=True)
     assert db.execute("SELECT active FROM users WHERE name = 'a/b'").fetchone()[0] == 0
+
+
+def test_the_account_form_sent_twice_makes_one_account_and_says_so(app, db):
+    """A double click on 创建账号 (or a retry after a lost answer) sends the same form twice: one
+    account, one audit line, and the second answer says it is created, not that it exists. Another
+    form naming that user is still refused."""
+    site = make_site(app)
+    make_user(app, "root", "admin")
+    admin = app.test_client()
+    login(admin, "root")
+    html = admin.get("/console/users").get_data(as_text=True)
+    fields = dict(re.findall(r'<input[^>]*name="(csrf_token|uuid)"[^>]*value="([^"]*)"', html))
+    assert set(fields) == {"csrf_token", "uuid"}, html
+    form = {
+        **fields,
+        "name": "wang",
+        "role": "coordinator",
+        "sites": [site["id"]],
+        "districts": "",
+        "password": PASSWORD,
+    }
+    for _ in range(2):
+        r = admin.post("/console/users", data=form)
+        assert r.status_code == 302, r.get_data(as_text=True)
+        html = admin.get("/console/users").get_data(as_text=True)
+        assert "账号 wang 已创建" in html and "已存在" not in html
+    assert db.execute("SELECT count(*) FROM users WHERE name = 'wang'").fetchone()[0] == 1
+    audit = "SELECT actor FROM audit_log WHERE action = 'user_add' AND target = 'wang'"
+    assert [r[0] for r in db.execute(audit)] == ["root"]
+
+    html = admin.get("/console/users").get_data(as_text=True)
+    again = dict(re.findall(r'<input[^>]*name="(csrf_token|uuid)"[^>]*value="([^"]*)"', html))
+    assert again["uuid"] != fields["uuid"]
+    r = admin.post("/console/users", data={**form, **again})
+    assert r.status_code == 400 and "用户 wang 已存在。" in r.get_data(as_text=True)
+    r = admin.post("/console/users", data={**form, "uuid": "not a uuid"})
+    assert r.status_code == 400 and "用户 wang 已存在。" in r.get_data(as_text=True)
+    assert db.execute("SELECT count(*) FROM users WHERE name = 'wang'").fetchone()[0] == 1
+    assert [r[0] for r in db.execute(audit)] == ["root"]

@@ -317,3 +317,59 @@ def test_cli_speaks_chinese(runner, app, db, site, tmp_path):
     assert (
         neither.exit_code != 0 and "请用 --person 指定人员，或用 --all 表示全部" in neither.output
     )
+
+
+def test_self_service_saved_twice_is_one_change(app, client, db, site):
+    """A double click on 保存 (or a retry) with the value already set writes no configuration
+    version and no audit line more; the page says what it says after a save."""
+    make_user(app, "admin", "admin")
+    login(client, "admin")
+    path = f"/console/sites/{site['id']}/gate"
+    url = f"/console/sites/{site['id']}/self-service"
+    version = sync_config.current_version(db)
+    for _ in range(2):
+        done = client.post(url, data={"csrf_token": csrf(client, path), "self_service": "1"})
+        assert done.status_code == 303
+        assert "已设为无人值守（自助）" in client.get(path).get_data(as_text=True)
+    assert db.execute("SELECT self_service FROM sites").fetchone()[0] == 1
+    assert sync_config.current_version(db) == version + 1
+    audit = db.execute("SELECT detail FROM audit_log WHERE action = 'site_change'").fetchall()
+    assert [r[0] for r in audit] == ["self_service=1"]
+
+
+def test_a_reissue_sent_twice_reissues_once(app, client, db, site):
+    """A double click on 补发 (or a retry after a lost answer) sends the form twice: the pass is
+    reissued once, so a card printed after the first click still opens the gate, and the second
+    answer says it was reissued already. The same for every pass of the site."""
+    make_user(app, "admin", "admin")
+    login(client, "admin")
+    path = f"/console/sites/{site['id']}/gate"
+    url = f"/console/sites/{site['id']}/passes/reissue"
+    wang = db.execute("SELECT id, pass_token FROM roster WHERE name = '王磊'").fetchone()
+
+    def form_of(marker):
+        html = client.get(path).get_data(as_text=True)
+        forms = re.findall(r"<form .*?</form>", html, re.S)
+        (form,) = [f for f in forms if marker in f and 'name="uuid"' in f]
+        return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
+
+    fields = form_of(f'value="{wang["id"]}"')
+    assert fields["person"] == wang["id"]
+    assert client.post(url, data=fields).status_code == 303
+    assert f"已为{site['name']}补发 1 张出入证" in client.get(path).get_data(as_text=True)
+    printed = tokens(db)["王磊"]
+    assert printed != wang["pass_token"]
+    assert client.post(url, data=fields).status_code == 303
+    assert "这些出入证已经补发过了" in client.get(path).get_data(as_text=True)
+    assert tokens(db)["王磊"] == printed  # the card printed in between still works
+
+    before = tokens(db)
+    everyone = {**form_of('name="all"'), "confirm": "1"}
+    assert client.post(url, data=everyone).status_code == 303
+    after = tokens(db)
+    assert all(after[name] != before[name] for name in before)
+    assert client.post(url, data=everyone).status_code == 303
+    assert "这些出入证已经补发过了" in client.get(path).get_data(as_text=True)
+    assert tokens(db) == after
+    audit = db.execute("SELECT detail FROM audit_log WHERE action = 'pass_reissue'").fetchall()
+    assert [r[0].split()[0] for r in audit] == [wang["id"], "all"]

@@ -11,6 +11,7 @@ import pytest
 
 from fieldapp import records, rules
 from fieldapp.gate import sites
+from sync import config as sync_config
 from sync.store import iso
 
 
@@ -225,3 +226,23 @@ def test_site_field_choices_change_the_visitor_form_too(app, db, site, client, r
     assert r.status_code == 303, r.text
     row = db.execute("SELECT name, phone, destination FROM registrations").fetchone()
     assert tuple(row) == ("周九", "", "")
+
+
+def test_fields_saved_twice_are_one_change(app, db, site):
+    """The same choice sent twice (a double click, a retry): one configuration version and one
+    audit line; the second answer says what the first said."""
+    from console_support import csrf, login, make_user
+
+    make_user(app, "coord", "coordinator", districts=["金坛区"])
+    client = app.test_client()
+    login(client, "coord")
+    path = f"/console/sites/{site['id']}/fields"
+    version = sync_config.current_version(db)
+    for _ in range(2):
+        r = client.post(path, data={"csrf_token": csrf(client, path), "fields": ["plate"]})
+        assert r.status_code == 303
+        assert "的门岗登记表已按所选项目登记" in client.get(path).text
+    assert db.execute("SELECT optional_fields FROM sites").fetchone()[0] == "plate"
+    assert sync_config.current_version(db) == version + 1
+    audit = db.execute("SELECT detail FROM audit_log WHERE action = 'site_change'").fetchall()
+    assert [r[0] for r in audit] == ["optional_fields=plate"]

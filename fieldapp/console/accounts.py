@@ -146,8 +146,13 @@ def create_user(
     sites: list[str] | None = None,
     districts: list[str] | None = None,
     actor: str = "cli",
+    form: str = "",
 ) -> User:
-    """Add an account; sites are given by their code, districts by name. One transaction."""
+    """Add an account; sites are given by their code, districts by name. One transaction.
+
+    form: the uuid of the console's form (canonical), kept in the audit line: the same form
+    sent again (a double click, a retry after a lost answer) finds the account it made and
+    makes nothing, where another naming the same user is refused."""
     name = (name or "").strip()
     _check_name(name)
     if role not in ROLES:
@@ -172,6 +177,8 @@ def create_user(
     now = iso(sync.utcnow())
     with transaction(conn):
         if conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
+            if form and audit.form_done(conn, "user_add", name, form):
+                return get_user(conn, name)  # type: ignore[return-value]
             raise AccountError(_("The user %(name)s already exists.", name=name))
         user_id = conn.execute(
             "INSERT INTO users (name, role, password_hash, created_at, password_at)"
@@ -185,7 +192,7 @@ def create_user(
             + [(user_id, "district", d) for d in districts],
         )
         detail = f"role={role} sites={','.join(sites)} districts={','.join(districts)}"
-        audit.write(conn, actor, "user_add", name, detail)
+        audit.write(conn, actor, "user_add", name, detail, form=form)
     return get_user(conn, name)  # type: ignore[return-value]
 
 

@@ -29,7 +29,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, SelectField, SelectMultipleField, StringField
+from wtforms import HiddenField, PasswordField, SelectField, SelectMultipleField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
@@ -511,6 +511,8 @@ class UserForm(FlaskForm):
     password = PasswordField(
         _l("Password"), validators=[DataRequired(), Length(min=accounts.MIN_PASSWORD, max=200)]
     )
+    # This form's id from the page: sent twice, it makes one account and says it is created.
+    uuid = HiddenField(default=lambda: str(uuidlib.uuid4()))
 
 
 def _user_rows():
@@ -539,6 +541,10 @@ def users():
     if form.validate_on_submit():
         districts = [d for d in re.split(r"[,，、\s]+", form.districts.data or "") if d]
         try:
+            form_uuid = sync.store.canonical_uuid(form.uuid.data)
+        except sync.Invalid:  # no guard, as before forms had their id
+            form_uuid = ""
+        try:
             accounts.create_user(
                 get_db(),
                 form.name.data,
@@ -547,6 +553,7 @@ def users():
                 form.sites.data,
                 districts,
                 actor=current_user().name,
+                form=form_uuid,
             )
         except accounts.AccountError as exc:
             form.form_errors.append(exc.on_form)

@@ -5,9 +5,12 @@ masked as in the log."""
 
 from __future__ import annotations
 
+import uuid
+
 from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 
+import sync
 from fieldapp import days, i18n, rules
 from fieldapp.console import logbook
 from fieldapp.console.accounts import client_ip, current_user, in_scope, require_role
@@ -53,6 +56,7 @@ def site_gate(site_id: str):
                 "unit": p["unit"],
                 "type": rules.PERSON_TYPES.get(p["person_type"], p["person_type"]),
                 "issued": days.local_text(p["pass_issued_at"], tz) if p["pass_token"] else "",
+                "form": str(uuid.uuid4()),  # its reissue form's id: sent twice, done once
             }
         )
     return page_or_fragment(
@@ -60,6 +64,7 @@ def site_gate(site_id: str):
         "gate/_console_site.html",
         site=site,
         people=people,
+        everyone_form=str(uuid.uuid4()),
         can_write=current_user().can_write,
         downstream=is_downstream(current_app.config),
     )
@@ -106,10 +111,23 @@ def reissue(site_id: str):
         if not everyone and not passes.find_people(get_db(), site_id, [person] if person else []):
             raise ValueError(_("Choose whose pass to reissue."))
         ids = None if everyone else [person]
-        n = passes.reissue(get_db(), site_id, ids, actor=user.name, ip=client_ip())
+        try:  # the form's: sent twice, it reissues once
+            form = sync.store.canonical_uuid(request.form.get("uuid"))
+        except sync.Invalid:
+            form = ""
+        n = passes.reissue(get_db(), site_id, ids, actor=user.name, ip=client_ip(), form=form)
     except ValueError as exc:
         flash(str(exc), "error")
     else:
+        if n is None:
+            flash(
+                _(
+                    "These passes of %(site)s were reissued already: print them; the old cards"
+                    " no longer open the gate once the phones have the new roster.",
+                    site=site["name"],
+                )
+            )
+            return redirect(url_for("gate_console.site_gate", site_id=site_id), 303)
         flash(
             _(
                 "%(n)d passes of %(site)s reissued: print them; the old cards no longer open the"

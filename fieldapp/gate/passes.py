@@ -64,10 +64,17 @@ def reissue(
     *,
     actor: str = "cli",
     ip: str = "",
-) -> int:
+    form: str = "",
+) -> int | None:
     """New tokens for these people of the site (all its active people if None): their old
-    cards stop working. One configuration change, in the audit log; how many were reissued."""
+    cards stop working. One configuration change, in the audit log; how many were reissued.
+
+    form: the uuid of the console's form (canonical), kept in the audit line. None when that
+    form reissued already (a double click, a retry after a lost answer): nothing is done
+    again, so a card printed after the first click keeps working."""
     with transaction(conn):
+        if form and audit.form_done(conn, "pass_reissue", site_id, form):
+            return None
         known = [r["id"] for r in roster_of(conn, site_id)]
         if person_ids is not None:
             wanted = set(person_ids)
@@ -75,7 +82,9 @@ def reissue(
         if known:
             _issue(conn, known)
             detail = "all" if person_ids is None else ",".join(known)
-            audit.write(conn, actor, "pass_reissue", target=site_id, detail=detail, ip=ip)
+            audit.write(
+                conn, actor, "pass_reissue", target=site_id, detail=detail, ip=ip, form=form
+            )
     return len(known)
 
 

@@ -368,8 +368,12 @@ def _set(
     conn: sqlite3.Connection, site: sqlite3.Row, column: str, value: Any, actor: str
 ) -> sqlite3.Row:
     """Set one column of a site (a configuration change: a new version, written to the audit
-    log as column=value); the site as it is now."""
+    log as column=value); the site as it is now. A value the site has already (the same form
+    sent twice, a command run again) is no change: no version, no audit line."""
     with transaction(conn):
+        current = get_site(conn, site["id"])
+        if current is not None and current[column] == value:
+            return current
         version = sync_config.next_version(conn)
         conn.execute(
             f"UPDATE sites SET {column} = ?, version = ? WHERE id = ?",  # noqa: S608 -- a column name
