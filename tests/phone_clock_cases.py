@@ -7,7 +7,9 @@ phone's last contact before the record was kept (None: kept by a version that no
 Each case: (what it shows, offset_now, records, {name: [time, restamped]} expected or None,
 how many are timed again or None). A record with a "day" is a screening answer, its day set by
 the phone's clock in "tz" (by default Asia/Shanghai; None: a daily report, whose day is not),
-and what it became says its day too: [time, restamped, day]."""
+and what it became says its day too: [time, restamped, day]. One with a "nat_date" has a test
+date too, set by a chip of the page ("chip": by the phone's clock, nat_date_by_clock) or typed,
+and what it became says it last: [time, restamped, day, nat_date]."""
 
 from __future__ import annotations
 
@@ -109,6 +111,82 @@ CASES = [
         },
         5,
     ),
+    (
+        "a test date a chip set moves with the day; a typed one does not",
+        0,
+        [
+            # 40 days slow: "Today" and "Yesterday" by that clock (16:30 in Asia/Shanghai),
+            # then as late as can be, 40 calendar days later; the date typed stays.
+            {
+                "name": "today",
+                "at": -40 * D - 60_000,
+                "contact": -5 * H,
+                "day": "2026-10-14",
+                "nat_date": "2026-10-14",
+                "chip": True,
+            },
+            {
+                "name": "yesterday",
+                "at": -40 * D,
+                "contact": -5 * H,
+                "day": "2026-10-14",
+                "nat_date": "2026-10-13",
+                "chip": True,
+            },
+            {
+                "name": "typed",
+                "at": -40 * D,
+                "contact": -6 * H,
+                "day": "2026-10-14",
+                "nat_date": "2026-10-10",
+            },
+            # Ten hours fast, past midnight there: "Today" was the 24th, today is the 23rd.
+            {
+                "name": "fast",
+                "at": 10 * H,
+                "contact": -7 * H,
+                "day": "2026-11-24",
+                "nat_date": "2026-11-24",
+                "chip": True,
+            },
+            # A day that is none stays (refused as it is); the chip's date moves all the same.
+            {
+                "name": "no day",
+                "at": -40 * D,
+                "contact": -8 * H,
+                "day": "2026-02-30",
+                "nat_date": "2026-10-13",
+                "chip": True,
+            },
+            # A date that is none stays as it is; one not timed again, too.
+            {
+                "name": "no date",
+                "at": -40 * D,
+                "contact": -9 * H,
+                "day": "2026-10-14",
+                "nat_date": "2026-10-32",
+                "chip": True,
+            },
+            {
+                "name": "right",
+                "at": -H,
+                "contact": -10 * H,
+                "day": "2026-11-23",
+                "nat_date": "2026-11-22",
+                "chip": True,
+            },
+        ],
+        {
+            "today": [-60_000, True, "2026-11-23", "2026-11-23"],
+            "yesterday": [0, True, "2026-11-23", "2026-11-22"],
+            "typed": [0, True, "2026-11-23", "2026-10-10"],
+            "fast": [0, True, "2026-11-23", "2026-11-23"],
+            "no day": [0, True, "2026-02-30", "2026-11-22"],
+            "no date": [0, True, "2026-11-23", "2026-10-32"],
+            "right": [-H, False, "2026-11-23", "2026-11-22"],
+        },
+        6,
+    ),
 ]
 
 
@@ -140,6 +218,10 @@ def phone_records(phone: int, recs: list[dict]) -> list[dict]:
             rec["kind"] = "screening" if tz else "daily_report"
             if tz:
                 rec["day_tz"] = tz
+        if "nat_date" in r:  # its test date: by a chip of the page (by the clock), or typed
+            rec["data"]["nat_date"] = r["nat_date"]
+            if r.get("chip"):
+                rec["nat_date_by_clock"] = True
         out.append(rec)
     return out
 
@@ -158,4 +240,6 @@ def times(phone: int, recs: list[dict], timed: list[dict]) -> dict[str, list]:
         out[r["name"]] = [shown, bool(got.get("restamped"))]
         if "day" in r:
             out[r["name"]].append(got["data"]["day"])
+        if "nat_date" in r:
+            out[r["name"]].append(got["data"]["nat_date"])
     return out

@@ -435,3 +435,43 @@ def test_a_screening_answer_from_a_wrong_clock_is_of_the_day_it_was_given(
     assert db.execute("SELECT COUNT(*) FROM sync_rejects").fetchone()[0] == 0
     shown = runner.invoke(args=["screening", "coverage", campaign.name, "--date", day]).output
     assert "已排查 1 人" in shown, shown
+
+
+@pytest.mark.parametrize("days_ago", [0, 1])
+def test_a_test_date_a_chip_set_by_a_clock_a_day_fast_moves_with_the_day(
+    app, runner, db, tmp_path, days_ago
+):
+    """On a phone a day fast, the screening page's "Today" (or "Yesterday") chip gave the test
+    date by that clock, as it gave the day. Exported with the clock still wrong, the import
+    times the answer by the instance's clock, and the test date moves with the day: stored,
+    the test today (yesterday); "Today" was refused, the test after the day of screening, and
+    lost. A date typed in another answer stays as typed."""
+    site = make_sites(db)[0]
+    campaign = make_campaign(app, db)
+    now = datetime.now(UTC)
+    contact = now - HOUR
+    phone = now + DAY  # the phone's clock
+    given = phone - 10 * timedelta(minutes=1)
+    by_phone = days.today(TZ, given)
+    today = days.today(TZ, now - 10 * timedelta(minutes=1))
+    typed = (today - timedelta(days=1)).isoformat()
+    chosen = (by_phone - timedelta(days=days_ago)).isoformat()
+    recs = []
+    for person, nat_date, by_chip in ((0, chosen, True), (1, typed, False)):
+        rec = answer(
+            campaign.id, site["id"], site["people"][person], day=by_phone,
+            nat_result="negative", nat_date=nat_date,
+        )  # fmt: skip
+        rec = {**stamped(kept_after(rec, contact, -DAY), given), "day_tz": TZ}
+        recs.append({**rec, "nat_date_by_clock": True} if by_chip else rec)
+    doc = phone_file(recs, exported_at=phone, offset=-DAY, contact=contact)
+    out = imported(runner, tmp_path / "outbox.json", doc)
+    assert "新增 2 条" in out and "被拒收 0 条" in out, out
+    assert db.execute("SELECT COUNT(*) FROM sync_rejects").fetchone()[0] == 0
+    stored = db.execute("SELECT person_id, day, nat_date FROM screenings").fetchall()
+    assert sorted(tuple(r) for r in stored) == sorted(
+        [
+            (site["people"][0], today.isoformat(), (today - days_ago * DAY).isoformat()),
+            (site["people"][1], today.isoformat(), typed),
+        ]
+    )

@@ -142,10 +142,11 @@ def day_moved(rec: dict[str, Any], ms: float) -> dict[str, Any]:
     """outbox.js dayMoved(): the record with its day moved as its time of recording is moved to
     ms. A record whose day its phone's clock set (a screening answer, which carries the zone of
     that "today" as day_tz) is of the day by that clock: the day moves by as many calendar days,
-    in that zone, as the time does. Any other record is as it is."""
+    in that zone, as the time does; so does its test date, when a chip ("today", "yesterday")
+    set it by that clock (nat_date_by_clock; a typed one is as typed). Any other record is as
+    it is."""
     data, tz = rec.get("data"), rec.get("day_tz")
-    given = data.get("day") if isinstance(data, dict) else None
-    if not isinstance(tz, str) or not isinstance(given, str) or not _DAY.fullmatch(given):
+    if not isinstance(tz, str) or not isinstance(data, dict):
         return rec
     try:
         zone: tzinfo = ZoneInfo(tz)
@@ -154,11 +155,17 @@ def day_moved(rec: dict[str, Any], ms: float) -> dict[str, Any]:
     at = _ms(rec.get("recorded_at"))
     was = None if at is None else _local_day(at, zone)
     now = _local_day(ms, zone)
-    try:
-        moved = date.fromisoformat(given) + (now - was)  # type: ignore[operator]
-    except (TypeError, ValueError, OverflowError):
-        return rec
-    return {**rec, "data": {**data, "day": moved.isoformat()}}
+    names = ("day", "nat_date") if rec.get("nat_date_by_clock") is True else ("day",)
+    out = dict(data)
+    for name in names:
+        given = data.get(name)
+        if not isinstance(given, str) or not _DAY.fullmatch(given):
+            continue
+        try:
+            out[name] = (date.fromisoformat(given) + (now - was)).isoformat()  # type: ignore[operator]
+        except (TypeError, ValueError, OverflowError):
+            continue
+    return rec if out == data else {**rec, "data": out}
 
 
 def retime_wrong_clock(

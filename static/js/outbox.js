@@ -322,11 +322,13 @@
   }
 
   /* What the instance said of this phone's clock: its own minus ours, in ms; and its time then
-   * (server_at, ms): this phone's last contact with it. */
-  function noteClock(offsetMs) {
-    if (typeof offsetMs !== "number" || !isFinite(offsetMs)) return Promise.resolve();
+   * (server_at, ms): this phone's last contact with it. The pages hear of it (a "clock"
+   * message): the screening page's "today" is the instance's. */
+  async function noteClock(offsetMs) {
+    if (typeof offsetMs !== "number" || !isFinite(offsetMs)) return;
     const at = Date.now();
-    return setMeta("clock", { offset_ms: offsetMs, at, server_at: at + offsetMs });
+    await setMeta("clock", { offset_ms: offsetMs, at, server_at: at + offsetMs });
+    broadcast({ type: "clock", offset_ms: offsetMs });
   }
 
   /* The instance's time at the last contact noted in clock (ms), or null. */
@@ -391,20 +393,30 @@
    * this phone's clock set (a screening answer: screening.js keeps the zone of that "today",
    * the instance's TIMEZONE, as day_tz) is of the day by the clock that stamped it: its day
    * moves by as many calendar days, in that zone, as its time does ("today" by a wrong clock
-   * becomes today by the right one, "yesterday" stays the day before). Any other record (an
+   * becomes today by the right one, "yesterday" stays the day before), and so does its test
+   * date when a chip of that page set it by the same clock (nat_date_by_clock; a typed one
+   * stays as typed). Any other record (an
    * entry has no day; a daily report's is the day the instance's page gave) is as it is. The
    * import does the same (fieldapp/phones/outbox_import.py day_moved). */
   function dayMoved(rec, ms) {
-    const given = rec.data && rec.data.day;
-    if (typeof rec.day_tz !== "string" || typeof given !== "string") return rec;
-    if (!/^[0-9]{4}-[0-9]{2}-[0-9]{2}$/.test(given)) return rec;
+    if (typeof rec.day_tz !== "string" || !rec.data || typeof rec.data !== "object") return rec;
     const midnight = (d) => Date.parse(d + "T00:00:00.000Z");
-    const from = new Date(midnight(given));
-    if (!isFinite(from) || from.getUTCFullYear() < 1 || from.toISOString().slice(0, 10) !== given) return rec;
     const by = midnight(day(recordedAt(ms), rec.day_tz)) - midnight(day(rec.recorded_at, rec.day_tz));
-    const to = new Date(from.getTime() + by);
-    if (!isFinite(to) || to.getUTCFullYear() < 1 || to.getUTCFullYear() > 9999) return rec;
-    return Object.assign({}, rec, { data: Object.assign({}, rec.data, { day: to.toISOString().slice(0, 10) }) });
+    // Its day; and its test date too when a chip set it ("today", "yesterday": nat_date_by_clock).
+    const fields = rec.nat_date_by_clock === true ? ["day", "nat_date"] : ["day"];
+    const data = Object.assign({}, rec.data);
+    let moved = false;
+    for (const name of fields) {
+      const given = rec.data[name];
+      if (typeof given !== "string" || !/^[0-9]{4}-[0-9]{2}-[0-9]{2}$/.test(given)) continue;
+      const from = new Date(midnight(given));
+      if (!isFinite(from) || from.getUTCFullYear() < 1 || from.toISOString().slice(0, 10) !== given) continue;
+      const to = new Date(from.getTime() + by);
+      if (!isFinite(to) || to.getUTCFullYear() < 1 || to.getUTCFullYear() > 9999) continue;
+      data[name] = to.toISOString().slice(0, 10);
+      moved = true;
+    }
+    return moved ? Object.assign({}, rec, { data }) : rec;
   }
 
   /* A record held because this phone's clock was wrong, timed by the instance's clock: the
@@ -673,6 +685,7 @@
     if (typeof r.contact_at === "number") out.contact_at = r.contact_at;
     if (typeof r.contact_offset === "number") out.contact_offset = r.contact_offset;
     if (typeof r.day_tz === "string") out.day_tz = r.day_tz; // its day is by its clock: dayMoved
+    if (r.nat_date_by_clock === true) out.nat_date_by_clock = true; // and its test date
     return out;
   }
 

@@ -31,14 +31,32 @@
   const aliases = new Map(data.people.flatMap((p) => (p.aliases || []).map((a) => [a, p])));
   let filter = "not_yet";
   let open = null; // the person the form is open for
+  let chip = null; // {n, value}: the test date a chip ("Today", "Yesterday") put in the form
 
   function t(key, vars) {
     const text = root.dataset["t" + key] || "";
     return text.replace(/\{(\w+)\}/g, (_, k) => (vars && k in vars ? vars[k] : ""));
   }
 
-  /* Today at the gates (the instance's TIMEZONE), as YYYY-MM-DD (outbox.js). */
-  const today = () => FieldDays.today(data.tz);
+  /* How far this phone's clock is behind the instance's (ms), as last heard (outbox.js keeps
+   * it in "meta": a push's answer, status.js's ping), when it is wrong by more than the
+   * instance allows; else 0 (what the instance does not time again is of this clock's day). */
+  let offset = 0;
+  async function readClock() {
+    const [clock, allowed] = await Promise.all([O.getMeta("clock"), O.getMeta("clock_tolerance_ms")])
+      .catch(() => [null, null]);
+    const ms = clock && typeof clock.offset_ms === "number" && isFinite(clock.offset_ms) ? clock.offset_ms : 0;
+    const was = offset;
+    offset = Math.abs(ms) > (Number(allowed) || O.CLOCK_TOLERANCE_MS) ? ms : 0;
+    return offset !== was;
+  }
+
+  /* Today at the gates (the instance's TIMEZONE), as YYYY-MM-DD (outbox.js): by the
+   * instance's time, on a phone whose clock is wrong; what the list counts and shows. */
+  const today = () => FieldDays.day(Date.now() + offset, data.tz);
+  /* Today by this phone's clock: the day an answer is kept with, of the same clock as its time
+   * of recording, so that the two move together when it is timed again (outbox.js dayMoved). */
+  const phoneToday = () => FieldDays.today(data.tz);
 
   function daysBefore(day, n) {
     const [y, m, d] = day.split("-").map(Number);
@@ -173,6 +191,7 @@
     set("person_name", p.name || "");
     set("added", p.added ? "true" : "false");
     set("day", today());
+    chip = null;
     for (const k of PERSON) set(k, p[k] || (k === "person_type" ? data.site.person_type : ""));
     const last = p.last || {};
     for (const k of ANSWERS) set(k, last[k] || "");
@@ -237,11 +256,17 @@
       return;
     }
     const p = open;
+    // Checked as of today at the gates; kept as of today by this phone's clock (the day, and
+    // a test date a chip gave as "n days ago", not one typed), which the instance's clock
+    // makes today's again when it times the record (outbox.js dayMoved).
+    const kept = Object.assign({}, clean, { day: phoneToday() });
+    const byChip = !!chip && !!clean.nat_date && clean.nat_date === chip.value;
+    if (byChip) kept.nat_date = daysBefore(kept.day, chip.n);
     const record = {
       uuid: raw.uuid || self.crypto.randomUUID(),
       kind: "screening",
       recorded_at: O.recordedAt(),
-      data: Object.assign({}, clean, {
+      data: Object.assign(kept, {
         campaign_id: data.campaign.id, site_id: data.site.id, person_id: p.id,
       }),
       queued_at: Date.now(),
@@ -249,6 +274,8 @@
       // the time (outbox.js dayMoved). Kept on the phone, not sent.
       day_tz: data.tz,
     };
+    // So is the test date a chip set: it moves by as many days (a typed date is as typed).
+    if (byChip) record.nat_date_by_clock = true;
     const waiting = await O.add(record); // durable before the volunteer reads "saved"
     const answer = { uuid: record.uuid, day: clean.day, recorded_at: record.recorded_at };
     for (const k of ANSWERS) answer[k] = clean[k] === undefined ? "" : clean[k];
@@ -269,11 +296,16 @@
   form.addEventListener("change", (e) => {
     if (e.target.type === "radio") showOnly();
   });
-  form.querySelectorAll("[data-days-ago]").forEach((chip) => {
-    chip.addEventListener("click", () => {
-      set("nat_date", daysBefore(today(), Number(chip.dataset.daysAgo)));
+  form.querySelectorAll("[data-days-ago]").forEach((button) => {
+    button.addEventListener("click", () => {
+      const n = Number(button.dataset.daysAgo);
+      set("nat_date", daysBefore(today(), n));
+      chip = { n, value: valueOf("nat_date") };
     });
   });
+  if (form.elements.nat_date && form.elements.nat_date.tagName) {
+    form.elements.nat_date.addEventListener("input", () => { chip = null; }); // typed: as typed
+  }
   const chips = form.querySelector("[data-date-chips]");
   if (chips) chips.hidden = false;
   form.querySelector("[data-back]").addEventListener("click", (e) => {
@@ -305,11 +337,21 @@
     if (wanted && people.get(wanted)) show(people.get(wanted), false);
     else showList(false);
   });
-  document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "visible" && !open) render();
+  document.addEventListener("visibilitychange", async () => {
+    if (document.visibilityState !== "visible") return;
+    await readClock();
+    if (!open) render();
   });
+  // The instance told this phone how far its clock is off (a push, a ping): today may be
+  // another day than the list shows.
+  try {
+    const channel = new BroadcastChannel(O.CHANNEL);
+    channel.onmessage = async (e) => {
+      if (e.data && e.data.type === "clock" && (await readClock()) && !open) render();
+    };
+  } catch (_) { /* no BroadcastChannel: the next visit reads it */ }
 
-  merge().then(() => {
+  readClock().then(merge).then(() => {
     const asked = new URLSearchParams(location.search);
     const wanted = asked.get("person") && people.get(asked.get("person"));
     if (wanted) show(wanted, false);

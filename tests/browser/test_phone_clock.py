@@ -310,3 +310,97 @@ def test_a_screening_answer_by_a_wrong_clock_is_of_the_day_it_was_given(
         assert "已排查" in row and "未排查" not in row, (what, row)
     finally:
         office.close()
+
+
+def screening_page(server, context, clock):
+    """A site phone's screening page for a new campaign, its clock `clock` off (it met the
+    instance meanwhile: it knows by how much): (page, campaign id, site, its people)."""
+    server.cli("screening", "campaign", "add", "--name", "复工人员排查", "--all-sites")
+    cid = server.query("SELECT id FROM screening_campaigns")[0][0]
+    site = server.query("SELECT id, code FROM sites ORDER BY name LIMIT 1")[0]
+    people = server.query(
+        "SELECT id, name FROM roster WHERE site_id = ? ORDER BY name", (site["id"],)
+    )
+    context.clock.install(time=datetime.now(UTC))
+    enrol_cookie(server, context, site["id"])
+    context.clock.set_system_time(datetime.now(UTC) + clock)
+    page = context.new_page()
+    page.goto(f"{server.url}/s/{site['code']}/screening/{cid}")
+    page.wait_for_selector("#people li[data-person]")
+    return page, cid, site, people
+
+
+def answer_tested(page, person, chip=None, typed=None):
+    """Screen the person, tested negative on the day a chip gives, or one typed; the test date
+    the form showed."""
+    page.locator(f"#people li[data-person='{person['id']}'] a").click()
+    page.wait_for_selector("#screen-form:not([hidden])")
+    for name, value in (*ANSWER[:3], ("nat_result", "negative"), ("vaccine_doses", "3")):
+        page.locator(f'#screen-form label:has(input[name={name}][value="{value}"])').click()
+    if chip is not None:
+        page.click(f"#screen-form [data-days-ago='{chip}']")
+    else:
+        page.fill("#screen-form input[name=nat_date]", typed)
+    shown = page.input_value("#screen-form input[name=nat_date]")
+    page.click("#screen-form > button.save")
+    page.wait_for_selector(f"[data-screening-flash]:has-text('已保存：{person['name']}')")
+    return shown
+
+
+KNOWS_OFFSET = """async (least) => {
+  const c = await FieldOutbox.getMeta("clock");
+  return !!c && Math.abs(c.offset_ms) > least;
+}"""
+
+
+def test_a_test_date_given_as_today_by_a_clock_a_day_fast_is_stored_as_today(server, context):
+    """On a phone a day fast, "Today" and "Yesterday" gave the test date by that clock, and the
+    answer's day moved back a day when the instance timed it again while the test date did
+    not: "Today" was refused (the test after the day of screening) and lost. Now the dates the
+    chips gave move with the day; the form showed them by the instance's time (the page knows
+    how far the clock is off) and they are stored as shown. A typed date is stored as typed."""
+    page, _cid, _site, people = screening_page(server, context, DAY)
+    until(page, KNOWS_OFFSET, 12 * 3600 * 1000)
+    now = datetime.now(UTC)
+    today = days.today(TZ, now)
+    yesterday = (today - DAY).isoformat()
+    shown = {
+        people[0]["id"]: answer_tested(page, people[0], chip=0),
+        people[1]["id"]: answer_tested(page, people[1], chip=1),
+        people[2]["id"]: answer_tested(page, people[2], typed=yesterday),
+    }
+    expected = {
+        people[0]["id"]: today.isoformat(),
+        people[1]["id"]: yesterday,
+        people[2]["id"]: yesterday,
+    }
+    wait_waiting(page, 0)
+    assert attention(page) == []
+    assert server.query("SELECT status, reason FROM sync_rejects") == []
+    stored = server.query("SELECT person_id, day, nat_date FROM screenings")
+    assert sorted(tuple(r) for r in stored) == sorted(
+        (pid, today.isoformat(), nat_date) for pid, nat_date in expected.items()
+    )
+    assert shown == expected  # the form showed the dates by the instance's time
+
+
+def test_the_screening_list_of_a_phone_a_day_fast_is_of_today_at_the_gates(server, context):
+    """A phone a day fast that knows it (the instance told it how far its clock is off): its
+    screening page counts the answers of today by the instance's time, not of tomorrow by its
+    own clock (it listed everyone "not yet", those screened today too, until the page was
+    reloaded after sending; reloaded, as here, as well)."""
+    page, _cid, _site, people = screening_page(server, context, timedelta(0))
+    answer_tested(page, people[0], chip=0)
+    wait_waiting(page, 0)
+    assert server.query("SELECT COUNT(*) FROM screenings")[0][0] == 1
+
+    context.clock.set_system_time(datetime.now(UTC) + DAY)
+    page.reload()
+    until(page, KNOWS_OFFSET, 12 * 3600 * 1000)
+    count = page.locator("[data-count]")
+    all_ = len(people)
+    expected = f"共 {all_} 人，已排查 1 人，未排查 {all_ - 1} 人"
+    page.wait_for_selector(f"[data-count]:has-text('{expected}')", timeout=5000)
+    assert expected in count.inner_text()
+    assert page.locator(f"#people li[data-person='{people[0]['id']}']").count() == 0  # not yet
+    assert page.locator(f"#people li[data-person='{people[1]['id']}']").count() == 1
