@@ -134,10 +134,21 @@ _EITHER_LINES_RE = re.compile("[" + _TEXTAREA_CONTROLS + _REFUSED + _REMOVED + r
 
 def one_line(text: str) -> bool:
     """Whether text holds no control character (a tab, a line break, an escape), no mark that
-    reverses what follows it and no other invisible mark, removable or not: a name shown in a
-    list, a tab-separated listing, a poster, a table column or a reason shown on a page (the
-    names of sites, phones, instances and campaigns are checked, not cleaned)."""
+    reverses what follows it and no other invisible mark, removable or not: what check() and
+    clean_line() give back never does."""
     return _EITHER_RE.search(text) is None
+
+
+def clean_line(text: str) -> str | None:
+    """A name shown in a list, a tab-separated listing, a poster or a table column (a site's,
+    a phone's, an instance's, a campaign's, a site's address), as an admin typed or pasted it:
+    without the invisible marks free text drops (REMOVED_MARKS) and the whitespace around it;
+    None if what is left still holds a control character (a tab, a line break inside it, an
+    escape), a mark that reorders what follows it or another refused mark (UNPRINTABLE)."""
+    if _EITHER_RE.search(text) is None:
+        return text.strip()  # nearly every name: one search
+    value = _REMOVED_RE.sub("", text).strip()
+    return value if _UNPRINTABLE_RE.search(value) is None else None
 
 
 def _visible(value: str, lines: bool) -> tuple[str, bool]:

@@ -45,7 +45,8 @@ ONE_LINE_ZH = "姓名：须为一行，不能含制表符或不可见字符。"
 def test_the_class_is_every_control_character_bidi_and_invisible_mark_and_nothing_else():
     """UNPRINTABLE, the class rules.js is handed too, is what free text may not hold: control
     characters, bidi marks and the invisible marks refused; REMOVED, the marks removed from it.
-    Neither holds the ones a script needs. one_line() (a site's, a phone's name…) refuses both."""
+    Neither holds the ones a script needs. one_line() refuses both; clean_line() (a site's, a
+    phone's name…) drops the marks and refuses the rest."""
     every = "".join(chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF)
     found = set(re.findall(rules.UNPRINTABLE, every))
     meant = {c for c in every if unicodedata.category(c) == "Cc"} | rules.BIDI_CONTROLS
@@ -53,6 +54,9 @@ def test_the_class_is_every_control_character_bidi_and_invisible_mark_and_nothin
     assert set(re.findall(rules.REMOVED, every)) == rules.REMOVED_MARKS == set(REMOVED)
     assert not (found | rules.REMOVED_MARKS) & set(NEEDED)
     assert {c for c in every if not rules.one_line(c)} == set(UNPRINTABLE + REMOVED)
+    # A site's, a phone's, an instance's, a campaign's name: the marks dropped, the rest refused.
+    assert {c for c in every if rules.clean_line(f"东{c}门") is None} == set(UNPRINTABLE)
+    assert {rules.clean_line(f"东{c}门") for c in REMOVED} == {"东门"}
     handed = rules.for_phone(rules.FIELDS)
     assert handed["unprintable"] == rules.UNPRINTABLE and handed["removed"] == rules.REMOVED
     # Escapes, not the characters themselves: the phone's rules carry no invisible mark.
