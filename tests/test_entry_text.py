@@ -178,7 +178,7 @@ def test_a_phone_number_or_plate_keeps_its_spaces_and_tabs_dropped():
     )
     assert errors == {} and (clean["phone"], clean["plate"]) == ("13812345678", "苏D12345")
     _clean, errors = rules.check({"plate": "苏D\u202e12345"}, [rules.BY_NAME["plate"]])
-    assert errors == {"plate": "Not a vehicle plate number, e.g. 苏D12345."}
+    assert errors == {"plate": "Wrong format, e.g. 苏D12345."}
 
 
 # ---- the gate form ----------------------------------------------------------------------------
