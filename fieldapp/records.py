@@ -30,7 +30,6 @@ AUTHOR = rules.Field(
     _l("Recorded by"),
     required=True,
     max_len=40,
-    messages={"required": _l("Say who recorded it.")},
 )
 NOTE = rules.Field("note", "text", _l("Note"), max_len=200)
 

@@ -134,10 +134,21 @@ _EITHER_LINES_RE = re.compile("[" + _TEXTAREA_CONTROLS + _REFUSED + _REMOVED + r
 
 def one_line(text: str) -> bool:
     """Whether text holds no control character (a tab, a line break, an escape), no mark that
-    reverses what follows it and no other invisible mark, removable or not: a name shown in a
-    list, a tab-separated listing, a poster, a table column or a reason shown on a page (the
-    names of sites, phones, instances and campaigns are checked, not cleaned)."""
+    reverses what follows it and no other invisible mark, removable or not: what check() and
+    clean_line() give back never does."""
     return _EITHER_RE.search(text) is None
+
+
+def clean_line(text: str) -> str | None:
+    """A name shown in a list, a tab-separated listing, a poster or a table column (a site's,
+    a phone's, an instance's, a campaign's, a site's address), as an admin typed or pasted it:
+    without the invisible marks free text drops (REMOVED_MARKS) and the whitespace around it;
+    None if what is left still holds a control character (a tab, a line break inside it, an
+    escape), a mark that reorders what follows it or another refused mark (UNPRINTABLE)."""
+    if _EITHER_RE.search(text) is None:
+        return text.strip()  # nearly every name: one search
+    value = _REMOVED_RE.sub("", text).strip()
+    return value if _UNPRINTABLE_RE.search(value) is None else None
 
 
 def _visible(value: str, lines: bool) -> tuple[str, bool]:
@@ -152,8 +163,12 @@ def _visible(value: str, lines: bool) -> tuple[str, bool]:
     return value, (_UNPRINTABLE_LINES_RE if lines else _UNPRINTABLE_RE).search(value) is None
 
 
-PHONE_JUNK = r"[ \t\u00a0\u3000-]"
-PLATE_JUNK = r"[ \t\u00a0\u3000·.-]"
+# What is dropped from a phone number and a plate wherever it is: the spaces, dashes and dots
+# typed between their characters and the invisible marks free text drops (REMOVED), pasted in
+# with a number from a chat as with a name. (In the one substitution a number always gets: no
+# look more on the sync ingest path.)
+PHONE_JUNK = r"[ \t\u00a0\u3000" + _REMOVED + "-]"
+PLATE_JUNK = r"[ \t\u00a0\u3000·." + _REMOVED + "-]"
 YES = ("true", "yes", "on", "1", "y")
 NO = ("false", "no", "off", "0", "n", "")
 
@@ -300,35 +315,38 @@ class Field:
     lines: bool = False
 
 
+# A field's own messages, like the rules' (message()), are shown beside it, under its label, or
+# after its name (first_problem: "手机号：须为 1 开头的 11 位数字…"): they never name it again;
+# a field with nothing to add to "Fill this in." / "Choose one of the answers." has none.
+# The mobile number's, shared with a screening's newcomer (fieldapp/screening/questions.py).
+MOBILE_MESSAGE = _l("Must be 11 digits starting with 1, e.g. 13800138000.")
+
+
 def _entry_fields() -> tuple[Field, ...]:
     # fmt: off
     return (
         Field("direction", "choice", _l("Direction"), tuple(DIRECTIONS), required=True,
               messages={"choice": _l("Choose in or out.")}),
-        Field("person_type", "choice", _l("Who"), tuple(PERSON_TYPES), required=True,
-              messages={"choice": _l("Choose who this is.")}),
-        Field("name", "text", _l("Name"), required=True, max_len=50,
-              messages={"required": _l("Enter the name.")}),
+        Field("person_type", "choice", _l("Who"), tuple(PERSON_TYPES), required=True),
+        Field("name", "text", _l("Name"), required=True, max_len=50),
         Field("phone", "text", _l("Mobile phone"), max_len=40, normalise="phone", pattern=MOBILE,
-              messages={"required": _l("Enter a mobile number."), "pattern": _l(
-                  "A mobile number has 11 digits and starts with 1, e.g. 13800138000.")}),
+              messages={"pattern": MOBILE_MESSAGE}),
         Field("id_number", "text", _l("ID number"), max_len=40, normalise="upper",
               pattern=RESIDENT_ID, checksum="resident_id", messages={
-                  "pattern": _l("A resident ID has 18 characters: 17 digits, then a digit or X."),
-                  "checksum": _l("This ID number's check digit is wrong: check every digit.")}),
+                  "pattern": _l("Must be 18 characters: 17 digits, then a digit or X."),
+                  "checksum": _l("The check digit is wrong: check every digit.")}),
         Field("temperature", "temperature", _l("Temperature (°C)"), required=True,
-              messages={"required": _l("Enter the temperature."),
-                        "number": _l("Enter the temperature as a number, e.g. 36.5.")}),
+              messages={"number": _l("Enter a number, e.g. 36.5.")}),
         # Its message names the reading: see _fever_message.
         Field("fever_action", "choice", _l("Fever: what was done?"), tuple(FEVER_ACTIONS),
               required=True, only_if="fever"),
         Field("health_code", "choice", _l("Health code"), tuple(HEALTH_CODES), required=True,
-              messages={"choice": _l("Choose the health code colour.")}),
+              messages={"choice": _l("Choose the colour it shows.")}),
         Field("travel", "yesno", _l("Been to a risk area in the last 14 days?")),
         Field("travel_where", "text", _l("Where?"), required=True, max_len=100, only_if="travel",
-              messages={"required": _l("Say where the person travelled.")}),
+              messages={"required": _l("Say which city or area.")}),
         Field("plate", "text", _l("Vehicle plate"), max_len=40, normalise="plate", pattern=PLATE,
-              messages={"pattern": _l("Not a vehicle plate number, e.g. 苏D12345.")}),
+              messages={"pattern": _l("Wrong format, e.g. 苏D12345.")}),
         Field("destination", "text", _l("Building / unit"), max_len=50),
         Field("note", "text", _l("Note"), max_len=200),
         Field("volunteer", "text", _l("On duty"), max_len=50),
@@ -336,10 +354,10 @@ def _entry_fields() -> tuple[Field, ...]:
         # registration (their pass). Only the form of the id is checked: what it names may
         # arrive later, or have been purged.
         Field("roster_id", "text", _l("Roster person"), max_len=40, normalise="lower",
-              pattern=UUID, messages={"pattern": _l("Not a roster person's id.")}),
+              pattern=UUID, messages={"pattern": _l("Not a valid id.")}),
         Field("registration_uuid", "text", _l("Visitor's registration"), max_len=40,
               normalise="lower", pattern=UUID,
-              messages={"pattern": _l("Not the id of a visitor's registration.")}),
+              messages={"pattern": _l("Not a valid id.")}),
         Field("self_registered", "yesno", _l("Registered by the visitor")),
     )
     # fmt: on
@@ -374,9 +392,7 @@ def message(f: Field, problem: str, **params: Any) -> str:
             return _("Cannot hold tabs or invisible characters.")
         return _("Must be one line, without tabs or invisible characters.")
     if problem == "point":
-        return _(
-            "Enter the temperature with its decimal point: is it %(t)s?", t=params.get("t", "")
-        )
+        return _("Put in the decimal point: is it %(t)s?", t=params.get("t", ""))
     worded = f.messages.get(problem)
     if worded is None and problem == "required":
         worded = f.messages.get("choice")
@@ -398,7 +414,7 @@ def message(f: Field, problem: str, **params: Any) -> str:
 
 
 def _fever_message(t: str) -> str:
-    return _("%(t)s °C is a fever: choose what was done before saving.", t=t)
+    return _("%(t)s °C is a fever: choose one before saving.", t=t)
 
 
 def yesno(value: Any) -> bool | None:

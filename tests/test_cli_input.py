@@ -141,6 +141,60 @@ def test_a_name_on_more_than_one_line_is_refused(runner, db, site, command):
     assert count(db, table) == before
 
 
+# The invisible marks a paste from a chat or a spreadsheet brings (a zero-width space, a BOM, a
+# direction mark): dropped from a name as free text drops them, the name made and said without.
+PASTED = {
+    "site add": (
+        lambda code: ["site", "add", "--name", "\ufeff东\u200b门\u200e"],
+        "SELECT name FROM sites WHERE name <> '阳光花园小区'",
+        "东门",
+    ),
+    "site add --district": (
+        lambda code: ["site", "add", "--name", "东门", "--district", "金坛\u2060区\u200f"],
+        "SELECT district FROM sites WHERE name = '东门'",
+        "金坛区",
+    ),
+    "device enrol": (
+        lambda code: ["device", "enrol", "--site", code, "--name", "\u200b东门 1 号机\u061c"],
+        "SELECT name FROM device_enrolments",
+        "东门 1 号机",
+    ),
+    "instance add": (
+        lambda code: ["instance", "add", "金坛\ufeff区 "],
+        "SELECT name FROM peers WHERE kind = 'instance'",
+        "金坛区",
+    ),
+    "screening campaign add": (
+        lambda code: ["screening", "campaign", "add", "--name", "复工\u200e排查", "--all-sites"],
+        "SELECT name FROM screening_campaigns",
+        "复工排查",
+    ),
+}
+
+
+@pytest.mark.parametrize("command", PASTED)
+def test_an_invisible_mark_pasted_with_a_name_is_dropped(runner, db, site, command):
+    args, sql, meant = PASTED[command]
+    result = runner.invoke(args=args(site["code"]), env=ZH)
+    assert result.exit_code == 0, result.output
+    assert [r[0] for r in db.execute(sql)] == [meant]
+    if command in ("site add", "instance add", "screening campaign add"):  # said by name
+        assert meant in result.output, result.output
+
+
+@pytest.mark.parametrize("command", PASTED)
+def test_a_mark_that_reorders_a_name_is_still_refused(runner, db, site, command):
+    """A bidi override ("\u202e" shows "gpj.exe" as "exe.jpg") is no paste's harmless mark."""
+    args, sql, _meant = PASTED[command]
+    args = [a.replace("\u200b", "\u202e").replace("\u2060", "\u202e") for a in args(site["code"])]
+    args = [a.replace("\ufeff", "\u202e").replace("\u200e", "\u202e") for a in args]
+    before = db.execute(sql).fetchall()
+    result = runner.invoke(args=args, env=ZH)
+    assert result.exit_code in (1, 2), result.output
+    assert "须为一行，不能含制表符或不可见字符。" in result.output, result.output
+    assert db.execute(sql).fetchall() == before
+
+
 def test_a_name_with_spaces_around_it_is_still_taken(runner, db):
     result = runner.invoke(args=["site", "add", "--name", " 南门\n"], env=ZH)
     assert result.exit_code == 0, result.output

@@ -114,7 +114,7 @@ def test_case_life_cycle(world, db):
 def test_bad_action_input_is_refused(world, db):
     client, uuid = world["client"], world["fever"]
     r = act(client, uuid, action="remeasure", temperature="hot")
-    assert r.status_code == 422 and "体温请填数字" in r.get_data(as_text=True)
+    assert r.status_code == 422 and "请填数字" in r.get_data(as_text=True)
     r = act(client, uuid, action="dance")
     assert r.status_code == 422 and "请选择采取了什么措施" in r.get_data(as_text=True)
     assert db.execute("SELECT count(*) FROM case_actions").fetchone()[0] == 0
@@ -283,12 +283,12 @@ def test_long_list_says_it_is_cut(app, world, monkeypatch):
 @pytest.mark.parametrize(
     "change, reason",
     [
-        ({"author": ""}, "记录人：请填写记录人。"),
+        ({"author": ""}, "记录人：请填写此项。"),
         ({"author": "x" * 41}, "记录人：最多 40 个字。"),
         ({"note": 5}, "备注：请在此填写文字。"),
         ({"note": "x" * 201}, "备注：最多 200 个字。"),
         ({"action": "close"}, "结案前请选择处理结果。"),
-        ({"action": "check", "temperature": "hot"}, "体温（°C）：体温请填数字"),
+        ({"action": "check", "temperature": "hot"}, "体温（°C）：请填数字"),
     ],
 )
 def test_a_case_step_from_anywhere_is_refused_with_a_worded_reason(app, world, db, change, reason):

@@ -194,7 +194,7 @@ def test_correction_records_from_a_downstream_merge_by_uuid(app, world, db):
         "conflict",
     ]
     assert [r.status for r in refused] == ["rejected", "rejected"]
-    assert refused[1].reason == "记录人：请填写记录人。"
+    assert refused[1].reason == "记录人：请填写此项。"
     assert db.execute("SELECT count(*) FROM corrections").fetchone()[0] == 1
 
 
@@ -219,7 +219,7 @@ def test_a_refused_correction_shows_the_page_again_with_what_was_typed(world, db
     r = post(client, f"/console/entry/{uuid}/correct", reason="登记时写错字", **typed)
     assert r.status_code == 422
     html = r.get_data(as_text=True)
-    assert "体温：体温请填数字，例如 36.5。" in html
+    assert "体温：请填数字，例如 36.5。" in html
     assert "<h1>张建国" in html  # the entry as stored: nothing was saved
     panel = _panel(html, "更正此登记")
     assert panel.startswith('<details class="panel" open>')
@@ -241,7 +241,7 @@ def test_a_refused_correction_shows_the_page_again_with_what_was_typed(world, db
     again = client.get(f"/console/entry/{uuid}").get_data(as_text=True)
     panel = _panel(again, "更正此登记")
     assert panel.startswith('<details class="panel">') and 'value="张建国"' in panel
-    assert "体温请填数字" not in again and 'name="travel" value="1" checked' not in again
+    assert "请填数字" not in again and 'name="travel" value="1" checked' not in again
     # Sent again with the temperature put right, it is saved as typed.
     r = post(
         client,
@@ -343,7 +343,7 @@ def test_a_correction_to_travel_needs_where_as_the_gate_does(world, db):
     r = post(client, f"/console/entry/{uuid}/correct", reason="漏登", **correct_form(travel="1"))
     assert r.status_code == 422
     html = r.get_data(as_text=True)
-    assert "地点：请填写去过的地方。" in html
+    assert "地点：请填写城市或地区。" in html
     assert 'name="travel" value="1" checked' in _panel(html, "更正此登记")
     assert db.execute("SELECT count(*) FROM corrections").fetchone()[0] == 0
     form = correct_form(travel="1", travel_where="武汉")

@@ -45,7 +45,8 @@ ONE_LINE_ZH = "姓名：须为一行，不能含制表符或不可见字符。"
 def test_the_class_is_every_control_character_bidi_and_invisible_mark_and_nothing_else():
     """UNPRINTABLE, the class rules.js is handed too, is what free text may not hold: control
     characters, bidi marks and the invisible marks refused; REMOVED, the marks removed from it.
-    Neither holds the ones a script needs. one_line() (a site's, a phone's name…) refuses both."""
+    Neither holds the ones a script needs. one_line() refuses both; clean_line() (a site's, a
+    phone's name…) drops the marks and refuses the rest."""
     every = "".join(chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF)
     found = set(re.findall(rules.UNPRINTABLE, every))
     meant = {c for c in every if unicodedata.category(c) == "Cc"} | rules.BIDI_CONTROLS
@@ -53,6 +54,9 @@ def test_the_class_is_every_control_character_bidi_and_invisible_mark_and_nothin
     assert set(re.findall(rules.REMOVED, every)) == rules.REMOVED_MARKS == set(REMOVED)
     assert not (found | rules.REMOVED_MARKS) & set(NEEDED)
     assert {c for c in every if not rules.one_line(c)} == set(UNPRINTABLE + REMOVED)
+    # A site's, a phone's, an instance's, a campaign's name: the marks dropped, the rest refused.
+    assert {c for c in every if rules.clean_line(f"东{c}门") is None} == set(UNPRINTABLE)
+    assert {rules.clean_line(f"东{c}门") for c in REMOVED} == {"东门"}
     handed = rules.for_phone(rules.FIELDS)
     assert handed["unprintable"] == rules.UNPRINTABLE and handed["removed"] == rules.REMOVED
     # Escapes, not the characters themselves: the phone's rules carry no invisible mark.
@@ -174,7 +178,7 @@ def test_a_phone_number_or_plate_keeps_its_spaces_and_tabs_dropped():
     )
     assert errors == {} and (clean["phone"], clean["plate"]) == ("13812345678", "苏D12345")
     _clean, errors = rules.check({"plate": "苏D\u202e12345"}, [rules.BY_NAME["plate"]])
-    assert errors == {"plate": "Not a vehicle plate number, e.g. 苏D12345."}
+    assert errors == {"plate": "Wrong format, e.g. 苏D12345."}
 
 
 # ---- the gate form ----------------------------------------------------------------------------
@@ -239,6 +243,18 @@ def test_a_line_separator_or_bidi_mark_in_a_name_is_refused_beside_it_and_nothin
     assert count(db) == 0
 
 
+@pytest.mark.parametrize("mark", list(REMOVED))
+def test_an_invisible_mark_pasted_with_a_phone_number_or_plate_is_dropped(gate, site, db, mark):
+    """A number copied from a chat carries the same marks as a name: dropped as the spaces
+    between its digits are, not refused as a number in the wrong form."""
+    response, uid = submit(
+        gate, site, headers=EN, phone=f"{mark}138{mark}1234 5678{mark}", plate=f"苏D{mark}12345"
+    )
+    assert response.status_code == 303, response.get_data(as_text=True)
+    row = db.execute("SELECT phone, plate FROM entries WHERE uuid = ?", (uid,)).fetchone()
+    assert tuple(row) == ("13812345678", "苏D12345")
+
+
 def test_a_name_with_a_joiner_an_emoji_needs_is_saved(gate, site, db):
     response, uid = submit(gate, site, headers=EN, name="张三", note="\U0001f469\u200d\u2695\ufe0f")
     assert response.status_code == 303
@@ -267,6 +283,8 @@ def test_a_phones_push_refuses_that_record_alone_with_its_reason(client, db, sit
         entry(site["id"], 4, destination="3号楼\u2029501"),
         # Pasted from a chat: a zero-width space, a BOM, a direction mark; removed, and stored.
         entry(site["id"], 5, name="\ufeff张\u200b三\u200e", note=" 迟到\u2060"),
+        # A number and a plate pasted the same way: their marks dropped as their spaces are.
+        entry(site["id"], 6, phone="\u200e138\u200b1234\u20605678", plate="苏D\ufeff12345"),
     ]
     answer = client.post("/sync/v1/push", json={"source": peer.id, "records": batch}).get_json()
     assert [r["status"] for r in answer["results"]] == [
@@ -276,6 +294,7 @@ def test_a_phones_push_refuses_that_record_alone_with_its_reason(client, db, sit
         "applied",
         "rejected",
         "applied",
+        "applied",
     ]
     assert answer["results"][1]["reason"] == ONE_LINE_ZH
     assert answer["results"][2]["reason"] == "备注：须为一行，不能含制表符或不可见字符。"
@@ -283,9 +302,11 @@ def test_a_phones_push_refuses_that_record_alone_with_its_reason(client, db, sit
         "楼栋 / 单元 / 去向：须为一行，不能含制表符或不可见字符。"
     )
     stored = {r[0] for r in db.execute("SELECT uuid FROM entries")}
-    assert stored == {batch[0]["uuid"], batch[3]["uuid"], batch[5]["uuid"]}
+    assert stored == {batch[0]["uuid"], batch[3]["uuid"], batch[5]["uuid"], batch[6]["uuid"]}
     row = db.execute("SELECT name, note FROM entries WHERE uuid = ?", (batch[5]["uuid"],))
     assert tuple(row.fetchone()) == ("张三", "迟到")
+    row = db.execute("SELECT phone, plate FROM entries WHERE uuid = ?", (batch[6]["uuid"],))
+    assert tuple(row.fetchone()) == ("13812345678", "苏D12345")
     kept = {r[0] for r in db.execute("SELECT uuid FROM sync_rejects WHERE status = 'rejected'")}
     assert kept == {batch[1]["uuid"], batch[2]["uuid"], batch[4]["uuid"]}
 

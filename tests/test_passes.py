@@ -272,7 +272,7 @@ def test_an_entry_names_its_roster_person(app, client, db, site):
     assert tuple(stored) == (person, "")  # its one form, lower case
     bad, _uuid = submit(client, site, roster_id="not-a-uuid")
     assert bad.status_code == 400
-    assert "不是名册人员的编号" in bad.get_data(as_text=True)
+    assert "编号无效。" in bad.get_data(as_text=True)
 
 
 def test_an_entry_without_links_hashes_as_before_they_existed(app, db, site):

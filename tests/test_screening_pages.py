@@ -132,7 +132,7 @@ def test_the_form_without_script_saves_through_the_instance(client, app, db, wor
     # A refused answer says why, keeps what was typed and stores nothing.
     r = client.post(url, data={**form, "status": "", "note": "电话联系"})
     assert r.status_code == 422
-    assert "目前状态：请选择此人目前的状态。" in r.text and 'value="电话联系"' in r.text
+    assert "目前状态：请选择一项。" in r.text and 'value="电话联系"' in r.text
     assert db.execute("SELECT count(*) FROM screenings").fetchone()[0] == 1
 
 

@@ -126,7 +126,7 @@ def test_self_service_takes_the_visitors_temperature_and_shows_a_fever(
     assert 'name="temperature"' in form
     token = csrf(client, f"/s/{site['code']}/register")
     refused = client.post(f"/s/{site['code']}/register", data={**VISITOR, "csrf_token": token})
-    assert refused.status_code == 422 and "请填写体温" in refused.get_data(as_text=True)
+    assert refused.status_code == 422 and "请填写此项" in refused.get_data(as_text=True)
     registration = register(client, site, temperature="38,1")
     html = client.get(f"/s/{site['code']}/pass/{registration}").get_data(as_text=True)
     fever = re.search(
@@ -238,7 +238,7 @@ def test_a_registration_is_checked_like_any_record(app, db, site):
     with app.test_request_context(headers={"Accept-Language": "en"}):
         results = records.save(db, [bad, worse], source="t")
     assert [r.status for r in results] == ["rejected", "rejected"]
-    assert "health code colour" in results[0].reason
+    assert "Choose the colour it shows." in results[0].reason
     assert "51 °C is impossible" in results[1].reason
 
 

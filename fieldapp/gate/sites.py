@@ -79,16 +79,16 @@ def refuse_if_downstream(config: Mapping[str, Any]) -> None:
 
 
 def _clean_text(value: str | None, label: Any, limit: int, required: bool = False) -> str:
-    value = (value or "").strip()
-    if required and not value:
-        raise SiteError(_("%(field)s is required.", field=label))
-    if len(value) > limit:
-        raise SiteError(_("%(field)s is longer than %(n)d characters.", field=label, n=limit))
-    if not rules.one_line(value):
+    clean = rules.clean_line(value or "")
+    if clean is None:
         raise SiteError(
             _("%(field)s must be one line, without tabs or invisible characters.", field=label)
         )
-    return value
+    if required and not clean:
+        raise SiteError(_("%(field)s is required.", field=label))
+    if len(clean) > limit:
+        raise SiteError(_("%(field)s is longer than %(n)d characters.", field=label, n=limit))
+    return clean
 
 
 def add_site(

@@ -49,13 +49,14 @@ def create_enrolment(
     conn: sqlite3.Connection, site_code: str, name: str, hours: int = ENROL_HOURS
 ) -> tuple[str, str]:
     """Make a one-time enrolment token for a phone at a site; return (token, expires_at)."""
-    name = (name or "").strip()
-    if not name or len(name) > 50:
-        raise EnrolError(_("The phone's name must be 1 to 50 characters."))
-    if not rules.one_line(name):
+    clean = rules.clean_line(name or "")
+    if clean is None:
         raise EnrolError(
             _("The phone's name must be one line, without tabs or invisible characters.")
         )
+    name = clean
+    if not name or len(name) > 50:
+        raise EnrolError(_("The phone's name must be 1 to 50 characters."))
     if not 1 <= hours <= 24 * 30:
         raise EnrolError(_("An enrolment link is valid for 1 hour to 30 days."))
     status, site = sites.by_code(conn, site_code)

@@ -196,13 +196,14 @@ def add(
     """Make a campaign (sites by code or id, districts by name): checked whole, then written in
     one transaction with the next configuration version and an audit line."""
     refuse_if_downstream(config)
-    name = (name or "").strip()
-    if not name or len(name) > NAME_LIMIT:
-        raise CampaignError(_("A campaign's name is 1 to %(n)d characters.", n=NAME_LIMIT))
-    if not rules.one_line(name):
+    clean = rules.clean_line(name or "")
+    if clean is None:
         raise CampaignError(
             _("A campaign's name must be one line, without tabs or invisible characters.")
         )
+    name = clean
+    if not name or len(name) > NAME_LIMIT:
+        raise CampaignError(_("A campaign's name is 1 to %(n)d characters.", n=NAME_LIMIT))
     start_day = _day(start, _l("Start"))
     end_day = _day(end, _l("End")) if end else None
     if end_day is not None and end_day < start_day:

@@ -81,12 +81,10 @@ def _question_fields() -> dict[str, tuple[rules.Field, ...]]:
     return {
         "whereabouts": (
             rules.Field("whereabouts", "choice", _l("Where in the last 14 days?"),
-                        tuple(WHEREABOUTS), required=True,
-                        messages={"choice": _l("Choose where the person has been.")}),
+                        tuple(WHEREABOUTS), required=True),
             rules.Field("whereabouts_where", "text", _l("Which province or risk area?"),
                         required=True, max_len=100,
-                        only_if="whereabouts=other_province|risk_area",
-                        messages={"required": _l("Say which province or risk area.")}),
+                        only_if="whereabouts=other_province|risk_area"),
         ),
         "contact": (
             rules.Field("contact", "choice", _l("Met anyone from a risk area in the last 14 days?"),
@@ -94,20 +92,18 @@ def _question_fields() -> dict[str, tuple[rules.Field, ...]]:
                         messages={"choice": _l("Choose yes or no.")}),
         ),
         "status": (
-            rules.Field("status", "choice", _l("Now"), tuple(STATUSES), required=True,
-                        messages={"choice": _l("Choose where the person is now.")}),
+            rules.Field("status", "choice", _l("Now"), tuple(STATUSES), required=True),
         ),
         "nat": (
             rules.Field("nat_result", "choice", _l("Last nucleic acid test"), tuple(NAT_RESULTS),
                         required=True, messages={"choice": _l("Choose the test result.")}),
             rules.Field("nat_date", "date", _l("Test date"), required=True,
                         only_if="nat_result=negative|positive|pending", not_after="day",
-                        messages={"required": _l("Enter the date of the test."),
-                                  "after": _l("The test cannot be after the day of screening.")}),
+                        messages={"after": _l("Cannot be after the day of screening.")}),
         ),
         "vaccine": (
             rules.Field("vaccine_doses", "choice", _l("Vaccine doses"), tuple(DOSES),
-                        required=True, messages={"choice": _l("Choose how many doses.")}),
+                        required=True),
         ),
     }
 
@@ -116,15 +112,13 @@ def _person_fields() -> tuple[rules.Field, ...]:
     return (
         rules.Field("day", "date", _l("Day of screening"), required=True),
         rules.Field("added", "yesno", _l("Not on the roster")),
-        rules.Field("name", "text", _l("Name"), required=True, max_len=50, only_if="added=true",
-                    messages={"required": _l("Enter the name.")}),
+        rules.Field("name", "text", _l("Name"), required=True, max_len=50, only_if="added=true"),
         rules.Field("phone", "text", _l("Mobile phone"), max_len=40, normalise="phone",
                     pattern=rules.MOBILE, only_if="added=true",
-                    messages={"pattern": _l(
-                        "A mobile number has 11 digits and starts with 1, e.g. 13800138000.")}),
+                    messages={"pattern": rules.MOBILE_MESSAGE}),
         rules.Field("unit", "text", _l("Unit or team"), max_len=50, only_if="added=true"),
         rules.Field("person_type", "choice", _l("Who"), tuple(rules.PERSON_TYPES), required=True,
-                    only_if="added=true", messages={"choice": _l("Choose who this is.")}),
+                    only_if="added=true"),
     )
 
 

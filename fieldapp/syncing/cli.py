@@ -36,13 +36,14 @@ def instance_group() -> None:
 @with_appcontext
 @localised
 def instance_add(name: str) -> None:
-    name = name.strip()
-    if not name or len(name) > 80:
-        raise click.UsageError(_("The name must be 1 to 80 characters."))
-    if not rules.one_line(name):
+    clean = rules.clean_line(name)
+    if clean is None:
         raise click.UsageError(
             _("The name must be one line, without tabs or invisible characters.")
         )
+    name = clean
+    if not name or len(name) > 80:
+        raise click.UsageError(_("The name must be 1 to 80 characters."))
     with opened() as conn:
         live = [r for r in peers.listing(conn, "instance") if r["revoked_at"] is None]
         if any(r["name"] == name for r in live):

@@ -63,7 +63,7 @@ def test_register_a_resident_from_the_roster_and_a_visitor_with_a_fever(server, 
     page.set_viewport_size({"width": 360, "height": 740})
     page.goto(f"{server.url}/lang/en?next=/s/{site['code']}")  # remembered, for the POST too
     page.click("button.save")
-    page.locator(".error", has_text="Enter the name.").wait_for()
+    page.locator("#name-error", has_text="Fill this in.").wait_for()
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
 
 

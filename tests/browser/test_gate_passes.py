@@ -309,7 +309,7 @@ def test_a_visitor_pass_scanned_with_a_fever(server, browser, camera, screen):
     # A fever: the phone asks what was done before it saves anything.
     demanded = page.locator("#fever_action .error")
     demanded.wait_for()
-    assert "属于发热：请先选择处置方式再保存" in demanded.inner_text()
+    assert "属于发热，请先选择一项再保存" in demanded.inner_text()
     assert server.query("SELECT id FROM entries WHERE name = '赵小明'") == []
     page.locator("#fever_action label", has_text="送发热门诊").tap()
     tap_in_view(page, "#entry-form button.save")

@@ -177,7 +177,11 @@ texts = st.text(
 )
 # What a keyboard in full-width mode types: the same digits and signs, wide.
 WIDE = str.maketrans("0123456789.,+-X", "０１２３４５６７８９．，＋－Ｘ")
-junk = st.sampled_from(["", " ", "-", "\u3000", "\u00a0", "\t", "·", "."])
+# Between a number's characters: spaces, dashes, dots, and the invisible marks a paste brings.
+junk = st.sampled_from(
+    ["", " ", "-", "\u3000", "\u00a0", "\t", "·", "."]
+    + ["\u200b", "\ufeff", "\u2060", "\u2064", "\u200e", "\u200f", "\u061c"]
+)
 phones = st.builds(
     lambda prefix, digits, gap, at: prefix + digits[:at] + gap + digits[at:],
     st.sampled_from(["", "+86", "86", "+86 ", "0086", "+87"]),

@@ -113,7 +113,7 @@ def test_a_campaign_from_the_top_is_screened_offline_and_counted_up_the_chain(ch
         open_person(page, "陈晓梅")
         tap("#screen-form > button.save")
         error = page.locator("#whereabouts-error")
-        assert error.inner_text() == "请选择此人 14 天内去过哪里。"
+        assert error.inner_text() == "请选择一项。"
         assert waiting(page) == 3
         page.click("#screen-form [data-back]")
 
