@@ -174,23 +174,12 @@ def purge(
             purged_others,
             removed,
         )
+        # The log's columns are the result's own names (lingering is known only afterwards).
+        counted = {k: v for k, v in asdict(result).items() if k != "lingering"}
         conn.execute(
-            "INSERT INTO purge_log (ran_at, local_day, horizon, report_horizon, entries,"
-            " dependents, reports, rejects, others, roster, trigger)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                iso(now),
-                local_today(tz_name, now).isoformat(),
-                horizon,
-                report_horizon,
-                entries,
-                dependents,
-                old_reports,
-                rejects,
-                purged_others,
-                removed,
-                trigger,
-            ),
+            f"INSERT INTO purge_log (ran_at, local_day, {', '.join(counted)}, trigger)"  # noqa: S608 -- names from Purge
+            f" VALUES ({', '.join('?' * (len(counted) + 3))})",
+            (iso(now), local_today(tz_name, now).isoformat(), *counted.values(), trigger),
         )
         _audit(conn, result, trigger)
     # Deleted rows may still sit in SQLite's WAL until a checkpoint copies their pages back
