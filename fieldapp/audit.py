@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 
 import sync
-from sync.store import iso
+from sync.store import UUID_PATTERN, iso
 
 # action -> label shown on the admin's audit page
 ACTIONS = {
@@ -76,8 +78,9 @@ def form_done(conn: sqlite3.Connection, action: str, target: str, form: str) -> 
 
 def page(
     conn: sqlite3.Connection, before: int | None = None, action: str | None = None
-) -> list[sqlite3.Row]:
-    """A page of the audit log, newest first, older than the id `before`."""
+) -> list[dict[str, Any]]:
+    """A page of the audit log, newest first, older than the id `before`; each line's detail
+    as shown (shown)."""
     sql = "SELECT * FROM audit_log WHERE id < ?"
     params: list = [before if before else 2**62]
     if action:
@@ -85,4 +88,16 @@ def page(
         params.append(action)
     sql += " ORDER BY id DESC LIMIT ?"
     params.append(PAGE_SIZE)
-    return conn.execute(sql, params).fetchall()
+    return [
+        {**{k: row[k] for k in row.keys()}, "detail": shown(row["detail"])}
+        for row in conn.execute(sql, params)
+    ]
+
+
+def shown(detail: str) -> str:
+    """A line's detail as an admin reads it: without the form's uuid a double click is told by
+    (FORM_MARK), which says nothing to a person."""
+    head, mark, form = detail.rpartition(f" {FORM_MARK}")
+    if not mark and detail.startswith(FORM_MARK):
+        head, form = "", detail[len(FORM_MARK) :]
+    return head if re.fullmatch(UUID_PATTERN, form) else detail

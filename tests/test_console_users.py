@@ -162,3 +162,12 @@ def test_the_account_form_sent_twice_makes_one_account_and_says_so(app, db):
     assert r.status_code == 400 and "用户 wang 已存在。" in r.get_data(as_text=True)
     assert db.execute("SELECT count(*) FROM users WHERE name = 'wang'").fetchone()[0] == 1
     assert [r[0] for r in db.execute(audit)] == ["root"]
+
+    # The admin's audit page shows the line as a person reads it: the form's uuid, kept in the
+    # database to tell a repeat, is not on it.
+    (detail,) = db.execute(
+        "SELECT detail FROM audit_log WHERE action = 'user_add' AND target = 'wang'"
+    ).fetchone()
+    assert detail.endswith(f"form={fields['uuid']}")
+    page = admin.get("/console/audit?action=user_add").get_data(as_text=True)
+    assert "wang" in page and fields["uuid"] not in page and "form=" not in page
