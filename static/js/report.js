@@ -7,14 +7,17 @@
   const O = self.FieldOutbox;
   if (!O) return;
   let before = 0;
-  let typed = null; // the name and remarks typed, across the counts' reload
+  // The name and remarks typed, across the counts' reload, and the form they were taken from:
+  // put back only into the form that replaced it (a check that runs before the new counts
+  // arrive, on another message of the outbox, leaves them for it).
+  let typed = null;
 
   async function check() {
     const form = document.querySelector("#gate-report form");
     const note = document.querySelector("[data-report-waiting]");
     if (!form || !note) return;
-    if (typed) {
-      for (const [name, value] of Object.entries(typed)) form.elements[name].value = value;
+    if (typed && typed.from !== form) {
+      for (const [name, value] of Object.entries(typed.values)) form.elements[name].value = value;
       typed = null;
     }
     const site = form.elements.site_id.value;
@@ -37,7 +40,10 @@
     form.querySelector("button.report-submit").disabled =
       n > 0 && !needsEnrol && form.elements.zero.value === "true";
     if (before > 0 && n === 0 && self.htmx) {
-      typed = { reporter: form.elements.reporter.value, remarks: form.elements.remarks.value };
+      typed = {
+        from: form,
+        values: { reporter: form.elements.reporter.value, remarks: form.elements.remarks.value },
+      };
       htmx.ajax("GET", location.pathname + location.search, { target: "#gate-report", swap: "outerHTML" });
     }
     before = n;
