@@ -83,12 +83,12 @@ ID_CHECK = "10X98765432"
 SPACES = " \t\r\n\u00a0\u3000"
 
 
-# The invisible marks that reorder the text shown after them (embeddings, overrides and
-# isolates): "\u202e" makes "gpj.exe" read "exe.jpg".
-BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-# The invisible marks pasted in with a name or an address from a chat, a web page or a file,
-# that nobody sees and no name, address or note needs: the zero-width space (U+200B), the byte
-# order mark (U+FEFF), the word joiner and the invisible operators (U+2060-U+2064) and the
+# The classes below are written as escapes, not the characters themselves, so that the phone's
+# rules carry no invisible mark, and in the common subset of both languages' regular expressions.
+#
+# REMOVED: the invisible marks pasted in with a name or an address from a chat, a web page or a
+# file, that nobody sees and no name, address or note needs: the zero-width space (U+200B), the
+# byte order mark (U+FEFF), the word joiner and the invisible operators (U+2060-U+2064) and the
 # direction marks (LRM U+200E, RLM U+200F, ALM U+061C: they only move punctuation and digits
 # around them). Free text is stored without them: they are removed as the spaces around the text
 # are trimmed, so a volunteer is never sent hunting for a character they cannot see, and two
@@ -96,22 +96,16 @@ BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u206
 # zero-width joiner (U+200D: emoji sequences, Indic scripts), the non-joiner (U+200C: Persian,
 # Indic scripts) and the Mongolian vowel separator (U+180E: written in Mongolian words, as in
 # Inner Mongolia), which a script needs and which are kept.
-REMOVED_MARKS = frozenset("\u061c\u200b\u200e\u200f\ufeff") | frozenset(
-    map(chr, range(0x2060, 0x2065))
-)
-# The invisible marks free text may not hold, besides the bidi controls: the line and paragraph
-# separators (U+2028, U+2029: a line break in a page, in a CSV Excel reads, in a terminal; in a
-# textarea they become the line break they show as, LINE_SEPARATORS), the deprecated format
-# controls U+206A-U+206F and the unassigned U+2065.
-REFUSED_MARKS = frozenset("\u2028\u2029\u2065") | frozenset(map(chr, range(0x206A, 0x2070)))
-# The classes both languages read alike (escapes, not the characters themselves, so the phone's
-# rules carry no invisible mark). REMOVED: the marks removed from free text (REMOVED_MARKS).
 _REMOVED = r"\u061c\u200b\u200e\u200f\u2060-\u2064\ufeff"
 REMOVED = "[" + _REMOVED + "]"
-# What one line of text may not hold once they are removed: every control character (Unicode's
-# Cc: C0, DEL and C1: a tab, a line break, a bell, a terminal's escape), the bidi controls and
-# REFUSED_MARKS (U+2028-U+202E: the separators and the embeddings and overrides; U+2065-U+206F:
-# the isolates among them).
+# UNPRINTABLE: what one line of text may not hold once they are removed: every control character
+# (Unicode's Cc: C0, DEL and C1: a tab, a line break, a bell, a terminal's escape); the bidi
+# embeddings, overrides and isolates, which reorder the text shown after them ("\u202e" makes
+# "gpj.exe" read "exe.jpg"); the line and paragraph separators (U+2028, U+2029: a line break in
+# a page, in a CSV Excel reads, in a terminal; in a textarea they become the line break they show
+# as, LINE_SEPARATORS); the deprecated format controls U+206A-U+206F and the unassigned U+2065.
+# (U+2028-U+202E: the separators, embeddings and overrides; U+2065-U+206F: the isolates among
+# them.)
 _CONTROLS = r"\x00-\x1f\x7f-\x9f"
 _REFUSED = r"\u2028-\u202e\u2065-\u206f"
 UNPRINTABLE = "[" + _CONTROLS + _REFUSED + "]"
@@ -142,7 +136,7 @@ def one_line(text: str) -> bool:
 def clean_line(text: str) -> str | None:
     """A name shown in a list, a tab-separated listing, a poster or a table column (a site's,
     a phone's, an instance's, a campaign's, a site's address), as an admin typed or pasted it:
-    without the invisible marks free text drops (REMOVED_MARKS) and the whitespace around it;
+    without the invisible marks free text drops (REMOVED) and the whitespace around it;
     None if what is left still holds a control character (a tab, a line break inside it, an
     escape), a mark that reorders what follows it or another refused mark (UNPRINTABLE)."""
     if _EITHER_RE.search(text) is None:
@@ -442,7 +436,7 @@ def _text(f: Field, value: Any) -> tuple[str | None, str]:
     value = value.strip(SPACES)
     # Free text is shown on the console's pages and the gate's list, printed on passes and
     # written to exports: one line (one_line), no escape a terminal obeys, no mark reordering
-    # what follows, and the invisible marks nobody typed on purpose removed (REMOVED_MARKS).
+    # what follows, and the invisible marks nobody typed on purpose removed (REMOVED).
     # An entry's note too: an input, shown on one line, so a line break is none of its; only a
     # textarea's text (lines) keeps its line breaks. A field with a pattern needs no look: what
     # matches it holds none, and a tab between a number's digits is dropped as a space is.
